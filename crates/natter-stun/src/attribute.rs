@@ -558,20 +558,15 @@ impl ErrorCode<'static> {
     pub const UNKNOWN_ATTRIBUTE: ErrorCode<'static> = ErrorCode::new(420, "Unknown Attribute");
     pub const ALLOCATION_MISMATCH: ErrorCode<'static> = ErrorCode::new(437, "Allocation Mismatch");
     pub const STALE_NONCE: ErrorCode<'static> = ErrorCode::new(438, "Stale Nonce");
-    pub const ADDRESS_FAMILY_NOT_SUPPORTED: ErrorCode<'static> =
-        ErrorCode::new(440, "Address Family not Supported");
+    pub const ADDRESS_FAMILY_NOT_SUPPORTED: ErrorCode<'static> = ErrorCode::new(440, "Address Family not Supported");
     pub const WRONG_CREDENTIALS: ErrorCode<'static> = ErrorCode::new(441, "Wrong Credentials");
     pub const UNSUPPORTED_TRANSPORT_PROTOCOL: ErrorCode<'static> =
         ErrorCode::new(442, "Unsupported Transport Protocol");
-    pub const PEER_ADDRESS_FAMILY_MISMATCH: ErrorCode<'static> =
-        ErrorCode::new(443, "Peer Address Family Mismatch");
+    pub const PEER_ADDRESS_FAMILY_MISMATCH: ErrorCode<'static> = ErrorCode::new(443, "Peer Address Family Mismatch");
     /// RFC 6062 §6.3.
-    pub const CONNECTION_ALREADY_EXISTS: ErrorCode<'static> =
-        ErrorCode::new(446, "Connection Already Exists");
-    pub const CONNECTION_TIMEOUT_OR_FAILURE: ErrorCode<'static> =
-        ErrorCode::new(447, "Connection Timeout or Failure");
-    pub const ALLOCATION_QUOTA_REACHED: ErrorCode<'static> =
-        ErrorCode::new(486, "Allocation Quota Reached");
+    pub const CONNECTION_ALREADY_EXISTS: ErrorCode<'static> = ErrorCode::new(446, "Connection Already Exists");
+    pub const CONNECTION_TIMEOUT_OR_FAILURE: ErrorCode<'static> = ErrorCode::new(447, "Connection Timeout or Failure");
+    pub const ALLOCATION_QUOTA_REACHED: ErrorCode<'static> = ErrorCode::new(486, "Allocation Quota Reached");
     /// RFC 8445 §7.3.1.1.
     pub const ROLE_CONFLICT: ErrorCode<'static> = ErrorCode::new(487, "Role Conflict");
     pub const SERVER_ERROR: ErrorCode<'static> = ErrorCode::new(500, "Server Error");
@@ -626,7 +621,10 @@ pub struct AddressErrorCode<'a> {
 impl<'a> Attribute<'a> for AddressErrorCode<'a> {
     const TYPE: u16 = ADDRESS_ERROR_CODE;
     fn decode(value: &'a [u8], tid: &TransactionId) -> Result<Self, Error> {
-        let family = AddressFamily::from_code(ADDRESS_ERROR_CODE, *value.first().ok_or(invalid(ADDRESS_ERROR_CODE, "empty"))?)?;
+        let family = AddressFamily::from_code(
+            ADDRESS_ERROR_CODE,
+            *value.first().ok_or(invalid(ADDRESS_ERROR_CODE, "empty"))?,
+        )?;
         let error = ErrorCode::decode(value, tid).map_err(|_| invalid(ADDRESS_ERROR_CODE, "bad error code"))?;
         Ok(AddressErrorCode { family, error })
     }

@@ -21,11 +21,7 @@ pub enum Error {
     LengthMismatch { declared: usize, available: usize },
     /// RFC 8489 §14: an attribute's length runs past the message's end.
     #[error("STUN attribute {typ:#06x} length {len} overruns message of {message_len} bytes")]
-    AttributeOverrun {
-        typ: u16,
-        len: usize,
-        message_len: usize,
-    },
+    AttributeOverrun { typ: u16, len: usize, message_len: usize },
     /// RFC 8489 §14.7: FINGERPRINT is the last attribute.
     #[error("attribute {0:#06x} follows FINGERPRINT")]
     AttributeAfterFingerprint(u16),

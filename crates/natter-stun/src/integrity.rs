@@ -100,7 +100,12 @@ impl IntegrityKey {
 }
 
 /// RFC 8489 §9.2.2: the bytes of a long-term key.
-pub fn long_term_key(username: &str, realm: &str, password: &str, algorithm: PasswordAlgorithm) -> Result<Vec<u8>, Error> {
+pub fn long_term_key(
+    username: &str,
+    realm: &str,
+    password: &str,
+    algorithm: PasswordAlgorithm,
+) -> Result<Vec<u8>, Error> {
     let realm = opaque_string(realm)?;
     let password = opaque_string(password)?;
     let parts = [username.as_bytes(), b":", realm.as_bytes(), b":", password.as_bytes()];

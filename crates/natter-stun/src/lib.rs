@@ -52,9 +52,9 @@ pub use attribute::{
     AdditionalAddressFamily, AddressErrorCode, AddressFamily, AlternateDomain, AlternateServer, Attribute,
     ChangeRequest, ChannelNumber, ConnectionId, Data, DontFragment, ErrorCode, EvenPort, Fingerprint, IceControlled,
     IceControlling, Icmp, Lifetime, MappedAddress, MessageIntegrity, Nonce, OtherAddress, Padding, PasswordAlgorithm,
-    PasswordAlgorithms, Priority, Realm, RequestedAddressFamily, RequestedTransport, ReservationToken,
-    ResponseOrigin, ResponsePort, Software, UnknownAttributes, UseCandidate, UserHash, Username, XorMappedAddress,
-    XorPeerAddress, XorRelayedAddress,
+    PasswordAlgorithms, Priority, Realm, RequestedAddressFamily, RequestedTransport, ReservationToken, ResponseOrigin,
+    ResponsePort, Software, UnknownAttributes, UseCandidate, UserHash, Username, XorMappedAddress, XorPeerAddress,
+    XorRelayedAddress,
 };
 pub use channel_data::{ChannelData, CHANNEL_DATA_HEADER_LEN, CHANNEL_NUMBERS};
 pub use error::Error;

@@ -19,7 +19,11 @@ pub struct SecurityFeatures {
 impl SecurityFeatures {
     /// The 13 characters that start a nonce announcing these features.
     pub fn cookie(&self) -> String {
-        let bits = [(self.password_algorithms as u8) << 7 | (self.username_anonymity as u8) << 6, 0, 0];
+        let bits = [
+            (self.password_algorithms as u8) << 7 | (self.username_anonymity as u8) << 6,
+            0,
+            0,
+        ];
         format!("{NONCE_COOKIE}{}", STANDARD.encode(bits))
     }
 

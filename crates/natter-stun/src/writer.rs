@@ -92,6 +92,24 @@ impl<'b> MessageWriter<'b> {
         Ok(())
     }
 
+    /// Appends the header of a last attribute whose `value_len` bytes the
+    /// caller already holds right after this message in its own buffer,
+    /// so that data received in place is framed without a copy. Returns
+    /// how many zero bytes of padding the caller must add after the value.
+    pub fn add_header_of_following_value(&mut self, typ: u16, value_len: usize) -> Result<usize, Error> {
+        check_room(self.buf.len(), self.len + ATTRIBUTE_HEADER_LEN)?;
+        let padded = padded_len(value_len);
+        let body =
+            u16::try_from(self.len + ATTRIBUTE_HEADER_LEN + padded - HEADER_LEN).map_err(|_| Error::MessageTooLong)?;
+        let value_len16 = u16::try_from(value_len).map_err(|_| Error::MessageTooLong)?;
+        let at = self.len;
+        self.buf[at..at + 2].copy_from_slice(&typ.to_be_bytes());
+        self.buf[at + 2..at + 4].copy_from_slice(&value_len16.to_be_bytes());
+        self.buf[2..4].copy_from_slice(&body.to_be_bytes());
+        self.len += ATTRIBUTE_HEADER_LEN;
+        Ok(padded - value_len)
+    }
+
     /// Bytes written so far.
     pub fn len(&self) -> usize {
         self.len

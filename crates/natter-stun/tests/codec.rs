@@ -15,14 +15,22 @@ fn request(method: Method) -> MessageType {
 #[test]
 fn message_type_round_trips_every_method_and_class() {
     for m in 0..0x1000u16 {
-        for class in [Class::Request, Class::Indication, Class::SuccessResponse, Class::ErrorResponse] {
+        for class in [
+            Class::Request,
+            Class::Indication,
+            Class::SuccessResponse,
+            Class::ErrorResponse,
+        ] {
             let t = MessageType::new(Method(m), class);
             assert_eq!(MessageType::from_u16(t.to_u16()), t);
             assert_eq!(t.to_u16() & 0xC000, 0);
         }
     }
     // RFC 8489 §6: Binding success response is 0x0101, error 0x0111.
-    assert_eq!(MessageType::new(Method::BINDING, Class::SuccessResponse).to_u16(), 0x0101);
+    assert_eq!(
+        MessageType::new(Method::BINDING, Class::SuccessResponse).to_u16(),
+        0x0101
+    );
     assert_eq!(MessageType::new(Method::BINDING, Class::ErrorResponse).to_u16(), 0x0111);
     assert_eq!(MessageType::new(Method::DATA, Class::Indication).to_u16(), 0x0017);
 }
@@ -45,13 +53,30 @@ fn turn_attributes_round_trip() {
     w.add(&AdditionalAddressFamily(AddressFamily::V6)).unwrap();
     w.add(&ConnectionId(0xdeadbeef)).unwrap();
     w.add(&Data(b"hello")).unwrap();
-    w.add(&Icmp { icmp_type: 3, code: 1, data: 7 }).unwrap();
-    w.add(&AddressErrorCode { family: AddressFamily::V4, error: ErrorCode::INSUFFICIENT_CAPACITY }).unwrap();
-    w.add(&ChangeRequest { change_ip: true, change_port: false }).unwrap();
+    w.add(&Icmp {
+        icmp_type: 3,
+        code: 1,
+        data: 7,
+    })
+    .unwrap();
+    w.add(&AddressErrorCode {
+        family: AddressFamily::V4,
+        error: ErrorCode::INSUFFICIENT_CAPACITY,
+    })
+    .unwrap();
+    w.add(&ChangeRequest {
+        change_ip: true,
+        change_port: false,
+    })
+    .unwrap();
     w.add(&ResponsePort(1234)).unwrap();
     w.add(&UseCandidate).unwrap();
     w.add(&IceControlling(42)).unwrap();
-    w.add(&PasswordAlgorithms::new(&[PasswordAlgorithm::Sha256, PasswordAlgorithm::Md5])).unwrap();
+    w.add(&PasswordAlgorithms::new(&[
+        PasswordAlgorithm::Sha256,
+        PasswordAlgorithm::Md5,
+    ]))
+    .unwrap();
     w.add(&PasswordAlgorithm::Sha256).unwrap();
     w.add(&UserHash([7; 32])).unwrap();
     w.add(&UnknownAttributes::collect([0x0031, 0x0032, 0x0033])).unwrap();
@@ -71,15 +96,31 @@ fn turn_attributes_round_trip() {
     assert_eq!(msg.require::<AdditionalAddressFamily>().unwrap().0, AddressFamily::V6);
     assert_eq!(msg.require::<ConnectionId>().unwrap(), ConnectionId(0xdeadbeef));
     assert_eq!(msg.require::<Data>().unwrap(), Data(b"hello"));
-    assert_eq!(msg.require::<Icmp>().unwrap(), Icmp { icmp_type: 3, code: 1, data: 7 });
+    assert_eq!(
+        msg.require::<Icmp>().unwrap(),
+        Icmp {
+            icmp_type: 3,
+            code: 1,
+            data: 7
+        }
+    );
     let aec = msg.require::<AddressErrorCode>().unwrap();
     assert_eq!((aec.family, aec.error.code), (AddressFamily::V4, 508));
-    assert_eq!(msg.require::<ChangeRequest>().unwrap(), ChangeRequest { change_ip: true, change_port: false });
+    assert_eq!(
+        msg.require::<ChangeRequest>().unwrap(),
+        ChangeRequest {
+            change_ip: true,
+            change_port: false
+        }
+    );
     assert_eq!(msg.require::<ResponsePort>().unwrap(), ResponsePort(1234));
     assert_eq!(msg.require::<UseCandidate>().unwrap(), UseCandidate);
     assert_eq!(msg.require::<IceControlling>().unwrap(), IceControlling(42));
     let algs = msg.require::<PasswordAlgorithms>().unwrap();
-    assert_eq!(algs.iter().collect::<Vec<_>>(), [PasswordAlgorithm::Sha256, PasswordAlgorithm::Md5]);
+    assert_eq!(
+        algs.iter().collect::<Vec<_>>(),
+        [PasswordAlgorithm::Sha256, PasswordAlgorithm::Md5]
+    );
     assert_eq!(msg.require::<PasswordAlgorithm>().unwrap(), PasswordAlgorithm::Sha256);
     assert_eq!(msg.require::<UserHash>().unwrap(), UserHash([7; 32]));
     assert_eq!(msg.require::<UnknownAttributes>().unwrap().types(), [0x31, 0x32, 0x33]);
@@ -136,7 +177,10 @@ fn attribute_after_fingerprint_is_an_error() {
     w.add_fingerprint().unwrap();
     w.add(&Software("late")).unwrap();
     let n = w.finish();
-    assert_eq!(Message::decode(&buf[..n]).unwrap_err(), Error::AttributeAfterFingerprint(attribute::SOFTWARE));
+    assert_eq!(
+        Message::decode(&buf[..n]).unwrap_err(),
+        Error::AttributeAfterFingerprint(attribute::SOFTWARE)
+    );
 }
 
 #[test]
@@ -148,7 +192,10 @@ fn header_and_length_rules() {
     let good = buf[..n].to_vec();
     assert!(Message::decode(&good).is_ok());
     assert_eq!(Message::decode(&good[..19]).unwrap_err(), Error::TooShort(19));
-    assert!(matches!(Message::decode(&good[..n - 4]).unwrap_err(), Error::LengthMismatch { .. }));
+    assert!(matches!(
+        Message::decode(&good[..n - 4]).unwrap_err(),
+        Error::LengthMismatch { .. }
+    ));
     let mut bad = good.clone();
     bad[4] = 0;
     assert!(matches!(Message::decode(&bad).unwrap_err(), Error::BadMagicCookie(_)));
@@ -160,10 +207,15 @@ fn header_and_length_rules() {
     assert_eq!(Message::decode(&bad).unwrap_err(), Error::UnalignedLength(6));
     let mut bad = good.clone();
     bad[23] = 200; // SOFTWARE length overruns
-    assert!(matches!(Message::decode(&bad).unwrap_err(), Error::AttributeOverrun { typ: 0x8022, .. }));
+    assert!(matches!(
+        Message::decode(&bad).unwrap_err(),
+        Error::AttributeOverrun { typ: 0x8022, .. }
+    ));
     let mut tiny = [0u8; 30];
     assert!(matches!(
-        MessageWriter::new(&mut tiny, request(Method::BINDING), TID).unwrap().add(&Software("too long for it")),
+        MessageWriter::new(&mut tiny, request(Method::BINDING), TID)
+            .unwrap()
+            .add(&Software("too long for it")),
         Err(Error::BufferTooSmall { .. })
     ));
 }
@@ -172,20 +224,36 @@ fn header_and_length_rules() {
 fn invalid_attribute_values_are_typed_errors() {
     let mut buf = [0u8; 64];
     let mut w = MessageWriter::new(&mut buf, request(Method::ALLOCATE), TID).unwrap();
-    w.add_raw(attribute::XOR_PEER_ADDRESS, &[0, 9, 0, 0, 1, 2, 3, 4]).unwrap();
+    w.add_raw(attribute::XOR_PEER_ADDRESS, &[0, 9, 0, 0, 1, 2, 3, 4])
+        .unwrap();
     w.add_raw(attribute::ERROR_CODE, &[0, 0, 7, 0]).unwrap();
     w.add_raw(attribute::USERNAME, &[0xff, 0xfe]).unwrap();
     let n = w.finish();
     let msg = Message::decode(&buf[..n]).unwrap();
-    assert!(matches!(msg.get::<XorPeerAddress>(), Err(Error::InvalidAttribute { typ: 0x0012, .. })));
-    assert!(matches!(msg.get::<ErrorCode>(), Err(Error::InvalidAttribute { typ: 0x0009, .. })));
-    assert!(matches!(msg.get::<Username>(), Err(Error::InvalidAttribute { typ: 0x0006, .. })));
-    assert_eq!(msg.require::<Lifetime>(), Err(Error::MissingAttribute(attribute::LIFETIME)));
+    assert!(matches!(
+        msg.get::<XorPeerAddress>(),
+        Err(Error::InvalidAttribute { typ: 0x0012, .. })
+    ));
+    assert!(matches!(
+        msg.get::<ErrorCode>(),
+        Err(Error::InvalidAttribute { typ: 0x0009, .. })
+    ));
+    assert!(matches!(
+        msg.get::<Username>(),
+        Err(Error::InvalidAttribute { typ: 0x0006, .. })
+    ));
+    assert_eq!(
+        msg.require::<Lifetime>(),
+        Err(Error::MissingAttribute(attribute::LIFETIME))
+    );
 }
 
 #[test]
 fn nonce_cookie_carries_security_features() {
-    let f = SecurityFeatures { password_algorithms: true, username_anonymity: false };
+    let f = SecurityFeatures {
+        password_algorithms: true,
+        username_anonymity: false,
+    };
     let nonce = format!("{}abcdef", f.cookie());
     assert!(nonce.starts_with("obMatJos2"));
     assert_eq!(SecurityFeatures::from_nonce(&nonce), Some(f));
@@ -204,11 +272,30 @@ fn userhash_and_opaque_string() {
 #[test]
 fn channel_data_round_trip_and_padding() {
     let mut buf = [0u8; 16];
-    let n = ChannelData { number: 0x4000, data: b"hello" }.encode(&mut buf, true).unwrap();
+    let n = ChannelData {
+        number: 0x4000,
+        data: b"hello",
+    }
+    .encode(&mut buf, true)
+    .unwrap();
     assert_eq!(n, 12);
     assert_eq!(&buf[..9], &[0x40, 0, 0, 5, b'h', b'e', b'l', b'l', b'o']);
-    assert_eq!(ChannelData::decode(&buf[..n]).unwrap(), ChannelData { number: 0x4000, data: b"hello" });
-    assert_eq!(ChannelData { number: 0x4FFF, data: b"hello" }.encode(&mut buf, false).unwrap(), 9);
+    assert_eq!(
+        ChannelData::decode(&buf[..n]).unwrap(),
+        ChannelData {
+            number: 0x4000,
+            data: b"hello"
+        }
+    );
+    assert_eq!(
+        ChannelData {
+            number: 0x4FFF,
+            data: b"hello"
+        }
+        .encode(&mut buf, false)
+        .unwrap(),
+        9
+    );
     assert!(ChannelData::decode(&[0x50, 0, 0, 0]).is_err());
     assert!(ChannelData::decode(&[0x40, 0, 0, 9, 1]).is_err());
     assert_eq!(stream_frame_len(&buf[..2]).unwrap(), None);
@@ -219,9 +306,16 @@ fn channel_data_round_trip_and_padding() {
 fn stream_framing_splits_stun_and_channel_data() {
     let mut stream = Vec::new();
     let mut buf = [0u8; 64];
-    let n = MessageWriter::new(&mut buf, request(Method::BINDING), TID).unwrap().finish();
+    let n = MessageWriter::new(&mut buf, request(Method::BINDING), TID)
+        .unwrap()
+        .finish();
     stream.extend_from_slice(&buf[..n]);
-    let n = ChannelData { number: 0x4001, data: b"abcde" }.encode(&mut buf, true).unwrap();
+    let n = ChannelData {
+        number: 0x4001,
+        data: b"abcde",
+    }
+    .encode(&mut buf, true)
+    .unwrap();
     stream.extend_from_slice(&buf[..n]);
     assert_eq!(stream_frame_len(&stream).unwrap(), Some(20));
     assert_eq!(stream_frame_len(&stream[20..]).unwrap(), Some(12));

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use natter_stun::*;
 
 fn hex(s: &str) -> Vec<u8> {
-    s.split_whitespace().map(|b| u8::from_str_radix(b, 16).unwrap()).collect()
+    s.split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect()
 }
 
 /// RFC 5769 §2.1.
@@ -56,7 +58,10 @@ fn sample_request_decodes_and_verifies() {
     assert_eq!(msg.message_type(), MessageType::new(Method::BINDING, Class::Request));
     assert_eq!(msg.require::<Software>().unwrap(), Software("STUN test client"));
     assert_eq!(msg.require::<Priority>().unwrap(), Priority(0x6e0001ff));
-    assert_eq!(msg.require::<IceControlled>().unwrap(), IceControlled(0x932ff9b151263b36));
+    assert_eq!(
+        msg.require::<IceControlled>().unwrap(),
+        IceControlled(0x932ff9b151263b36)
+    );
     assert_eq!(msg.require::<Username>().unwrap(), Username("evtj:h6vY"));
     assert!(msg.has_fingerprint());
     let key = IntegrityKey::short_term(SHORT_TERM_PASSWORD).unwrap();
@@ -94,17 +99,22 @@ fn encoded_request_verifies() {
     // Identical to the vector but for USERNAME's three padding bytes and
     // the integrity and fingerprint that cover them.
     let differing: Vec<usize> = (0..n).filter(|&i| buf[i] != sample_request()[i]).collect();
-    assert!(differing.iter().all(|&i| (73..76).contains(&i) || i >= 80), "{differing:?}");
+    assert!(
+        differing.iter().all(|&i| (73..76).contains(&i) || i >= 80),
+        "{differing:?}"
+    );
 }
 
 fn check_response(bytes: &[u8], expected: SocketAddr) {
     let msg = Message::decode(bytes).unwrap();
-    assert_eq!(msg.message_type(), MessageType::new(Method::BINDING, Class::SuccessResponse));
+    assert_eq!(
+        msg.message_type(),
+        MessageType::new(Method::BINDING, Class::SuccessResponse)
+    );
     assert_eq!(msg.require::<Software>().unwrap(), Software("test vector"));
     assert_eq!(msg.require::<XorMappedAddress>().unwrap(), XorMappedAddress(expected));
     let key = IntegrityKey::short_term(SHORT_TERM_PASSWORD).unwrap();
     msg.verify_integrity(&key).unwrap();
-
 }
 
 #[test]

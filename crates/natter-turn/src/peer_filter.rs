@@ -3,9 +3,10 @@
 //! RFC 8656 §10.2 and §12.2 let a server restrict the peer addresses in
 //! CreatePermission and ChannelBind requests and answer 403 (Forbidden).
 //! Without such a restriction a TURN server is an open proxy into its own
-//! host and network (CVE-2020-26262: coturn relayed to `0.0.0.0` and `::`,
-//! which the kernel delivers to the host itself; CVE-2026-27624: a loopback or
-//! private address hidden in an IPv6 address that embeds it).
+//! host and network. CVE-2020-26262 bypassed coturn's loopback protection
+//! with the peer `0.0.0.0` (and `::`, `::1`), which the kernel delivers to
+//! the host itself; CVE-2026-27624 belongs to the same class. Addresses that
+//! hide IPv4 inside IPv6 (`::ffff:127.0.0.1`) are the other classic bypass.
 //!
 //! [`PeerFilter::check`] decides in this order:
 //!
@@ -33,9 +34,8 @@ use std::str::FromStr;
 /// (`10.0.0.1-10.0.0.9`). A CIDR block must have its host bits clear, so that
 /// a typo like `10.0.0.1/8` is reported rather than silently widened.
 ///
-/// A range written with IPv4-mapped, IPv4-compatible or NAT64 well-known
-/// prefix addresses (`::ffff:10.0.0.0/104`) also matches the IPv4 addresses
-/// it stands for, and vice versa; see [`IpRange::contains`].
+/// An address that embeds an IPv4 address is matched as that IPv4 address;
+/// see [`IpRange::contains`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IpRange {
     // Invariant: same family, `first <= last`.
@@ -115,22 +115,23 @@ impl IpRange {
         self.last
     }
 
-    /// Whether `ip`, or the IPv4 address it embeds ([`embedded_ipv4`]), lies
-    /// in this range.
+    /// Whether `ip` lies in this range, judging an IPv6 address that embeds
+    /// an IPv4 address ([`embedded_ipv4`]) as that IPv4 address.
     ///
-    /// A range whose two ends are IPv6 addresses embedding IPv4 through the
-    /// same 96-bit prefix (`::ffff:0:0/96`, `::/96`, `64:ff9b::/96`) is also
-    /// the IPv4 range between the embedded addresses, so `::ffff:127.0.0.1`
-    /// and `127.0.0.1` match each other either way round. Other embeddings
-    /// (6to4, `64:ff9b:1::/48`) map many IPv6 addresses onto one IPv4
-    /// address; a range written with them matches only those IPv6 addresses.
+    /// So `10.0.0.0/8` contains `::ffff:10.0.0.1` and `2002:a00:1::`, while
+    /// `::/0` contains neither. A range whose ends embed IPv4 through the
+    /// same 96-bit prefix (`::ffff:10.0.0.0/104`, `64:ff9b::a00:1`) is the
+    /// IPv4 range between them, so `::ffff:127.0.0.1` contains `127.0.0.1`.
+    /// A range written inside one embedding prefix (`2002::/16`,
+    /// `64:ff9b:1::/48`) also contains the addresses it literally holds.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        if self.contains_exact(ip) {
-            return true;
-        }
-        match (as_ipv4(ip), self.as_ipv4_range()) {
-            (Some(v4), Some((first, last))) => (first..=last).contains(&u32::from(v4)),
-            _ => false,
+        let v6 = match ip {
+            IpAddr::V4(v4) => return self.contains_ipv4(v4),
+            IpAddr::V6(v6) => v6,
+        };
+        match embedding(v6) {
+            None => self.contains_exact(ip),
+            Some((v4, net, len)) => self.contains_ipv4(v4) || (self.is_within(net, len) && self.contains_exact(ip)),
         }
     }
 
@@ -142,20 +143,25 @@ impl IpRange {
         }
     }
 
-    /// The IPv4 range this range stands for, if it has one.
-    fn as_ipv4_range(&self) -> Option<(u32, u32)> {
+    /// Whether `ip` lies in the IPv4 range this range stands for, if any.
+    fn contains_ipv4(&self, ip: Ipv4Addr) -> bool {
         match (self.first, self.last) {
-            (IpAddr::V4(f), IpAddr::V4(l)) => Some((f.into(), l.into())),
-            (IpAddr::V6(f), IpAddr::V6(l)) => {
-                let (f, l) = (u128::from(f), u128::from(l));
-                let same_prefix = f >> 32 == l >> 32;
-                let embeds = embedded_ipv4(f.into()).is_some() && embedded_ipv4(l.into()).is_some();
-                let prefix = f >> 32;
-                let bijective = prefix == MAPPED_PREFIX || prefix == 0 || prefix == NAT64_WKP_PREFIX;
-                // Truncation keeps exactly the embedded low 32 bits.
-                (same_prefix && embeds && bijective).then_some((f as u32, l as u32))
-            }
-            _ => None,
+            (IpAddr::V4(f), IpAddr::V4(l)) => (f..=l).contains(&ip),
+            (IpAddr::V6(f), IpAddr::V6(l)) => match (embedding(f), embedding(l)) {
+                // Within one /96 the IPv4 address is the low 32 bits, so
+                // the order of the IPv6 addresses is the order of the IPv4.
+                (Some((f, net, 96)), Some((l, net_l, _))) if net == net_l => (f..=l).contains(&ip),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// Whether the whole range lies inside the IPv6 block `net/len`.
+    fn is_within(&self, net: u128, len: u8) -> bool {
+        match (self.first, self.last) {
+            (IpAddr::V6(f), IpAddr::V6(l)) => in_block(f.into(), net, len) && in_block(l.into(), net, len),
+            _ => false,
         }
     }
 }
@@ -260,10 +266,18 @@ impl fmt::Display for IpRange {
     }
 }
 
-/// `::ffff:0:0/96`, RFC 4291 §2.5.5.2, as the top 96 bits.
-const MAPPED_PREFIX: u128 = 0xffff;
-/// `64:ff9b::/96`, RFC 6052 §2.1, as the top 96 bits.
-const NAT64_WKP_PREFIX: u128 = 0x0064_ff9b_0000_0000_0000_0000;
+/// `64:ff9b:1::/48`, the local-use NAT64 prefix (RFC 8215).
+const LOCAL_USE_NAT64: u128 = 0x0064_ff9b_0001 << 80;
+
+/// IPv6 prefixes that embed an IPv4 address: (prefix, length, bit position
+/// of the IPv4 address counted from the least significant bit).
+const EMBEDDINGS: [(u128, u8, u8); 5] = [
+    (0xffff << 32, 96, 0),      // IPv4-mapped, RFC 4291 §2.5.5.2
+    (0, 96, 0),                 // IPv4-compatible, RFC 4291 §2.5.5.1
+    (0x0064_ff9b << 96, 96, 0), // NAT64 well-known prefix, RFC 6052 §2.1
+    (LOCAL_USE_NAT64, 48, 0),   // NAT64 local-use, RFC 8215, /96 layout
+    (0x2002 << 112, 16, 80),    // 6to4, RFC 3056 §2
+];
 
 /// The IPv4 address an IPv6 address stands for, if it embeds one.
 ///
@@ -279,20 +293,21 @@ const NAT64_WKP_PREFIX: u128 = 0x0064_ff9b_0000_0000_0000_0000;
 /// Teredo (`2001::/32`, RFC 4380 §4) is left out: it carries the client's
 /// address obfuscated, and [`PeerFilter`] refuses it by default.
 pub fn embedded_ipv4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    embedding(ip).map(|(v4, _, _)| v4)
+}
+
+/// The IPv4 address `ip` embeds, and the prefix (net, length) embedding it.
+fn embedding(ip: Ipv6Addr) -> Option<(Ipv4Addr, u128, u8)> {
     let bits = u128::from(ip);
-    let low32 = Ipv4Addr::from(bits as u32);
-    match bits >> 32 {
-        MAPPED_PREFIX | NAT64_WKP_PREFIX => return Some(low32),
-        0 if bits > 1 => return Some(low32),
-        _ => {}
+    // `::` and `::1` are themselves, not IPv4-compatible addresses.
+    if bits <= 1 {
+        return None;
     }
-    if bits >> 80 == 0x0064_ff9b_0001 {
-        return Some(low32);
-    }
-    if bits >> 112 == 0x2002 {
-        return Some(Ipv4Addr::from((bits >> 80) as u32));
-    }
-    None
+    EMBEDDINGS
+        .iter()
+        .find(|(net, len, _)| in_block(bits, *net, *len))
+        // Truncation keeps the 32 bits at `shift`.
+        .map(|&(net, len, shift)| (Ipv4Addr::from((bits >> shift) as u32), net, len))
 }
 
 /// `ip` as IPv4 if it is IPv4 or embeds an IPv4 address.
@@ -431,7 +446,7 @@ impl PeerFilter {
 fn special_purpose_block(ip: IpAddr) -> Option<&'static str> {
     if let IpAddr::V6(v6) = ip {
         // Checked before unwrapping: its layout is a local choice (RFC 8215).
-        if in_block(u128::from(v6), 0x0064_ff9b_0001 << 80, 48) {
+        if in_block(u128::from(v6), LOCAL_USE_NAT64, 48) {
             return Some("the local-use NAT64 prefix 64:ff9b:1::/48 (RFC 8215)");
         }
     }
@@ -467,31 +482,20 @@ const OUTSIDE_GLOBAL_UNICAST: &str = "outside the IPv6 global unicast space 2000
 /// IPv4 blocks that are not globally reachable (RFC 6890 §2.2.2 and the IANA
 /// registry it set up). First match names the reason, so specific blocks come
 /// before the blocks holding them.
+#[rustfmt::skip]
 const V4_BLOCKS: &[(u32, u8, &str)] = &[
     (0x0000_0000, 8, "\"this network\" 0.0.0.0/8 (RFC 1122 §3.2.1.3)"),
     (0x0a00_0000, 8, "private-use 10.0.0.0/8 (RFC 1918 §3)"),
     (0x6440_0000, 10, "shared address space 100.64.0.0/10 (RFC 6598)"),
     (0x7f00_0000, 8, "loopback 127.0.0.0/8 (RFC 1122 §3.2.1.3)"),
-    (
-        0xa9fe_a9fe,
-        32,
-        "the cloud metadata service 169.254.169.254 in link-local 169.254.0.0/16 (RFC 3927)",
-    ),
+    (0xa9fe_a9fe, 32, "the cloud metadata service 169.254.169.254 in link-local 169.254.0.0/16 (RFC 3927)"),
     (0xa9fe_0000, 16, "link-local 169.254.0.0/16 (RFC 3927)"),
     (0xac10_0000, 12, "private-use 172.16.0.0/12 (RFC 1918 §3)"),
-    (
-        0xc000_0000,
-        24,
-        "IETF protocol assignments 192.0.0.0/24 (RFC 6890 §2.1)",
-    ),
+    (0xc000_0000, 24, "IETF protocol assignments 192.0.0.0/24 (RFC 6890 §2.1)"),
     (0xc000_0200, 24, "documentation TEST-NET-1 192.0.2.0/24 (RFC 5737 §3)"),
     (0xc0a8_0000, 16, "private-use 192.168.0.0/16 (RFC 1918 §3)"),
     (0xc612_0000, 15, "benchmarking 198.18.0.0/15 (RFC 2544)"),
-    (
-        0xc633_6400,
-        24,
-        "documentation TEST-NET-2 198.51.100.0/24 (RFC 5737 §3)",
-    ),
+    (0xc633_6400, 24, "documentation TEST-NET-2 198.51.100.0/24 (RFC 5737 §3)"),
     (0xcb00_7100, 24, "documentation TEST-NET-3 203.0.113.0/24 (RFC 5737 §3)"),
     (0xe000_0000, 4, "multicast 224.0.0.0/4 (RFC 5771)"),
     (0xffff_ffff, 32, "limited broadcast 255.255.255.255 (RFC 919 §7)"),
@@ -501,15 +505,12 @@ const V4_BLOCKS: &[(u32, u8, &str)] = &[
 /// IPv6 blocks that are not globally reachable (RFC 6890 §2.2.3 and the IANA
 /// registry it set up), other than those [`embedded_ipv4`] unwraps and those
 /// outside 2000::/3. First match names the reason.
+#[rustfmt::skip]
 const V6_BLOCKS: &[(u128, u8, &str)] = &[
     (0, 128, "the unspecified address :: (RFC 4291 §2.5.2)"),
     (1, 128, "loopback ::1 (RFC 4291 §2.5.3)"),
     (0x0100 << 112, 64, "discard-only 100::/64 (RFC 6666)"),
-    (
-        0x2001_0000 << 96,
-        32,
-        "Teredo 2001::/32, whose IPv4 address is obfuscated (RFC 4380 §4)",
-    ),
+    (0x2001_0000 << 96, 32, "Teredo 2001::/32, whose IPv4 address is obfuscated (RFC 4380 §4)"),
     (0x2001_0002 << 96, 48, "benchmarking 2001:2::/48 (RFC 5180)"),
     (0x2001_0010 << 96, 28, "ORCHID 2001:10::/28 (RFC 4843)"),
     (0x2001_0020 << 96, 28, "ORCHIDv2 2001:20::/28 (RFC 7343)"),
@@ -562,48 +563,14 @@ mod tests {
     #[test]
     fn refuses_every_special_purpose_block_by_default() {
         let filter = PeerFilter::default();
-        for ip in [
-            "0.1.2.3",
-            "127.255.0.1",
-            "172.16.0.1",
-            "172.31.255.255",
-            "192.168.1.1",
-            "100.64.0.1",
-            "100.127.255.255",
-            "169.254.0.1",
-            "192.0.0.10",
-            "192.0.2.1",
-            "198.51.100.1",
-            "203.0.113.1",
-            "198.18.0.1",
-            "198.19.255.255",
-            "240.0.0.1",
-            "255.255.255.255",
-            "224.0.0.1",
-            "239.255.255.250",
-            "fe80::1",
-            "fc00::1",
-            "fd12:3456::1",
-            "fec0::1",
-            "ff02::1",
-            "100::1",
-            "2001::1",
-            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
-            "2001:10::1",
-            "2001:20::1",
-            "2001:db8::1",
-            "2001:2::1",
-            "3fff::1",
-            "5f00::1",
-            "64:ff9b:1::808:808",
-            "::ffff:0:808:808",
-            "1::1",
-            "4000::1",
-            "::ffff:10.0.0.1",
-            "::ffff:0.0.0.0",
-            "2002:a9fe:a9fe::1",
-            "64:ff9b::c0a8:101",
-        ] {
+        for ip in "0.1.2.3 127.255.0.1 172.16.0.1 172.31.255.255 192.168.1.1 100.64.0.1 100.127.255.255 169.254.0.1 \
+            192.0.0.10 192.0.2.1 198.51.100.1 203.0.113.1 198.18.0.1 198.19.255.255 240.0.0.1 255.255.255.255 \
+            224.0.0.1 239.255.255.250 fe80::1 fc00::1 fd12:3456::1 fec0::1 ff02::1 100::1 2001::1 \
+            2001:0:4136:e378:8000:63bf:3fff:fdd2 2001:10::1 2001:20::1 2001:db8::1 2001:2::1 3fff::1 5f00::1 \
+            64:ff9b:1::808:808 ::ffff:0:808:808 1::1 4000::1 ::ffff:10.0.0.1 ::ffff:0.0.0.0 2002:a9fe:a9fe::1 \
+            64:ff9b::c0a8:101"
+            .split_whitespace()
+        {
             let ip: IpAddr = ip.parse().expect("test address");
             assert!(filter.check(peer(ip, 3478)).is_err(), "{ip} should be refused");
         }
@@ -612,22 +579,10 @@ mod tests {
     #[test]
     fn allows_global_addresses_by_default() {
         let filter = PeerFilter::default();
-        for ip in [
-            "8.8.8.8",
-            "1.1.1.1",
-            "100.63.255.255",
-            "100.128.0.0",
-            "172.32.0.1",
-            "192.0.3.1",
-            "198.20.0.1",
-            "223.255.255.255",
-            "2606:4700::1111",
-            "2a00:1450::1",
-            "::ffff:8.8.8.8",
-            "64:ff9b::808:808",
-            "2002:808:808::1",
-            "::8.8.8.8",
-        ] {
+        for ip in "8.8.8.8 1.1.1.1 100.63.255.255 100.128.0.0 172.32.0.1 192.0.3.1 198.20.0.1 223.255.255.255 \
+            2606:4700::1111 2a00:1450::1 ::ffff:8.8.8.8 64:ff9b::808:808 2002:808:808::1 ::8.8.8.8"
+            .split_whitespace()
+        {
             let ip: IpAddr = ip.parse().expect("test address");
             assert_eq!(filter.check(peer(ip, 3478)), Ok(()), "{ip} should be allowed");
         }
@@ -675,6 +630,31 @@ mod tests {
             assert!(matches!(result, Err(PeerDenied::DenyListed { .. })), "{p}: {result:?}");
         }
         assert_eq!(filter.check(sa("8.8.4.4:53")), Ok(()));
+    }
+
+    #[test]
+    fn broad_ipv6_allow_range_does_not_allow_embedded_ipv4() {
+        let filter = PeerFilter::new(ranges(&["::/0"]), vec![], vec![]);
+        assert_eq!(filter.check(sa("[fd00::1]:80")), Ok(()));
+        for p in ["[::ffff:127.0.0.1]:80", "[64:ff9b::a00:1]:80", "[2002:a9fe:a9fe::]:80"] {
+            let result = filter.check(sa(p));
+            assert!(matches!(result, Err(PeerDenied::NotGlobal { .. })), "{p}: {result:?}");
+        }
+    }
+
+    #[test]
+    fn local_use_nat64_needs_allow_listing() {
+        let peer = sa("[64:ff9b:1::808:808]:80");
+        let result = PeerFilter::default().check(peer);
+        assert!(matches!(result, Err(PeerDenied::NotGlobal { .. })), "{result:?}");
+        let filter = PeerFilter::new(ranges(&["64:ff9b:1::/48"]), vec![], vec![]);
+        assert_eq!(filter.check(peer), Ok(()));
+        assert_eq!(
+            filter.check(sa("[64:ff9b:1::7f00:1]:80")),
+            Ok(()),
+            "the operator vouched for the prefix"
+        );
+        assert!(filter.check(sa("127.0.0.1:80")).is_err());
     }
 
     #[test]
@@ -820,6 +800,16 @@ mod tests {
         let ip = |s: &str| s.parse::<IpAddr>().expect("test address");
         let invalid = |s: &str| IpRangeError::InvalidAddress { text: s.to_owned() };
         let bad_len = |s: &str| IpRangeError::InvalidPrefixLength { text: s.to_owned() };
+        let too_long = |len, max, network| IpRangeError::PrefixTooLong {
+            len,
+            max,
+            network: ip(network),
+        };
+        let host_bits = |a, len, n| IpRangeError::HostBitsSet {
+            address: ip(a),
+            len,
+            network: ip(n),
+        };
         let cases = [
             ("", IpRangeError::Empty),
             ("10.0.0", invalid("10.0.0")),
@@ -838,38 +828,10 @@ mod tests {
             ("10.0.0.0/x", bad_len("x")),
             ("10.0.0.0/99999999999999999999", bad_len("99999999999999999999")),
             ("/8", invalid("")),
-            (
-                "10.0.0.0/33",
-                IpRangeError::PrefixTooLong {
-                    len: 33,
-                    max: 32,
-                    network: ip("10.0.0.0"),
-                },
-            ),
-            (
-                "::/129",
-                IpRangeError::PrefixTooLong {
-                    len: 129,
-                    max: 128,
-                    network: ip("::"),
-                },
-            ),
-            (
-                "10.0.0.1/8",
-                IpRangeError::HostBitsSet {
-                    address: ip("10.0.0.1"),
-                    len: 8,
-                    network: ip("10.0.0.0"),
-                },
-            ),
-            (
-                "fd00::1/8",
-                IpRangeError::HostBitsSet {
-                    address: ip("fd00::1"),
-                    len: 8,
-                    network: ip("fd00::"),
-                },
-            ),
+            ("10.0.0.0/33", too_long(33, 32, "10.0.0.0")),
+            ("::/129", too_long(129, 128, "::")),
+            ("10.0.0.1/8", host_bits("10.0.0.1", 8, "10.0.0.0")),
+            ("fd00::1/8", host_bits("fd00::1", 8, "fd00::")),
             (
                 "10.0.0.1-::1",
                 IpRangeError::FamilyMismatch {
@@ -910,17 +872,35 @@ mod tests {
         assert!(!range.contains(ip("10.0.0.0")));
         assert!(!range.contains(ip("10.0.0.10")));
         assert!(!range.contains(ip("::a00:0")), "IPv4-compatible 10.0.0.0");
-        let v6: IpRange = "::/96".parse().expect("test range");
-        assert!(v6.contains(ip("::1")));
-        assert!(
-            !v6.contains(ip("10.0.0.1")),
-            "::/96 has no IPv4 view, its first address embeds nothing"
-        );
+        let compatible: IpRange = "::/96".parse().expect("test range");
+        assert!(compatible.contains(ip("::1")));
+        assert!(compatible.contains(ip("::a00:1")), "written inside ::/96");
+        assert!(!compatible.contains(ip("10.0.0.1")), "its first address embeds nothing");
         let six_to_four: IpRange = "2002:a00:1::/48".parse().expect("test range");
         assert!(six_to_four.contains(ip("2002:a00:1::5")));
         assert!(
             !six_to_four.contains(ip("10.0.0.1")),
             "6to4 ranges match only 6to4 addresses"
+        );
+        let all_v6: IpRange = "::/0".parse().expect("test range");
+        assert!(all_v6.contains(ip("fe80::1")));
+        for embedded in [
+            "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::",
+            "64:ff9b:1::1",
+        ] {
+            assert!(!all_v6.contains(ip(embedded)), "{embedded} is judged as IPv4");
+        }
+        let mapped: IpRange = "::ffff:10.0.0.1-::ffff:10.0.0.9".parse().expect("test range");
+        assert!(mapped.contains(ip("10.0.0.9")));
+        assert!(mapped.contains(ip("64:ff9b::a00:5")));
+        assert!(!mapped.contains(ip("10.0.0.10")));
+        let across: IpRange = "::ffff:10.0.0.1-64:ff9b::a00:9".parse().expect("test range");
+        assert!(
+            !across.contains(ip("10.0.0.5")),
+            "ends in different prefixes have no IPv4 view"
         );
     }
 
@@ -998,7 +978,7 @@ mod tests {
             let v4 = IpAddr::V4(a.into());
             let a = u128::from(a);
             let mapped = IpAddr::V6((0xffff_u128 << 32 | a).into());
-            let nat64 = IpAddr::V6((NAT64_WKP_PREFIX << 32 | a).into());
+            let nat64 = IpAddr::V6((0x0064_ff9b_u128 << 96 | a).into());
             let six_to_four = IpAddr::V6((0x2002_u128 << 112 | a << 80 | suffix & ((1 << 80) - 1)).into());
             let compatible = IpAddr::V6(a.into());
             for filter in filters() {
