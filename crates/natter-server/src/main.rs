@@ -1,1 +1,45 @@
-fn main(){}
+//! The `natter` command.
+
+mod batch;
+mod turn;
+
+use clap::{Parser, Subcommand};
+
+/// Natter: WebRTC for Rust.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a STUN/TURN server (RFC 8489, RFC 8656, RFC 6062).
+    Turn(turn::TurnOptions),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Turn(options) => {
+            let config = options.resolve()?;
+            init_logs(config.json_logs);
+            turn::run(config)
+        }
+    }
+}
+
+/// Structured logs on stderr; `RUST_LOG` filters them (default `info`).
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

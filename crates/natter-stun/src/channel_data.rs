@@ -6,8 +6,15 @@ use crate::error::Error;
 /// RFC 8656 §12: ChannelData header length.
 pub const CHANNEL_DATA_HEADER_LEN: usize = 4;
 
-/// RFC 8656 §12: channel numbers 0x4000 through 0x4FFF.
+/// RFC 8656 §12: the channel numbers a client picks from, 0x4000
+/// through 0x4FFF.
 pub const CHANNEL_NUMBERS: std::ops::RangeInclusive<u16> = 0x4000..=0x4FFF;
+
+/// RFC 5766 §11: the wider range of the first TURN specification,
+/// 0x4000 through 0x7FFF, which clients still use (coturn's among them).
+/// A server accepts it; RFC 8656 §12 reserved the upper part for demux
+/// with other protocols, which a TURN port does not carry.
+pub const LEGACY_CHANNEL_NUMBERS: std::ops::RangeInclusive<u16> = 0x4000..=0x7FFF;
 
 /// A ChannelData message borrowing the received bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -24,8 +31,8 @@ impl<'a> ChannelData<'a> {
             return Err(Error::InvalidChannelData("shorter than the 4-byte header"));
         }
         let number = u16::from_be_bytes([bytes[0], bytes[1]]);
-        if !CHANNEL_NUMBERS.contains(&number) {
-            return Err(Error::InvalidChannelData("channel number outside 0x4000..=0x4FFF"));
+        if !LEGACY_CHANNEL_NUMBERS.contains(&number) {
+            return Err(Error::InvalidChannelData("channel number outside 0x4000..=0x7FFF"));
         }
         let len = u16::from_be_bytes([bytes[2], bytes[3]]) as usize;
         let data = bytes

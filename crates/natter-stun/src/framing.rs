@@ -11,7 +11,8 @@ use crate::message::{decode_header, HEADER_LEN};
 pub enum PacketKind {
     /// 0..=3
     Stun,
-    /// 64..=79
+    /// 64..=79 (RFC 7983), and up to 127 for the channel numbers of
+    /// RFC 5766 (see [`crate::LEGACY_CHANNEL_NUMBERS`]).
     ChannelData,
     /// 20..=63: DTLS.
     Dtls,
@@ -25,7 +26,7 @@ impl PacketKind {
         match packet.first() {
             Some(0..=3) => PacketKind::Stun,
             Some(20..=63) => PacketKind::Dtls,
-            Some(64..=79) => PacketKind::ChannelData,
+            Some(64..=127) => PacketKind::ChannelData,
             Some(128..=191) => PacketKind::Rtp,
             _ => PacketKind::Other,
         }
@@ -51,7 +52,7 @@ pub fn stream_frame_len(buf: &[u8]) -> Result<Option<usize>, Error> {
             }
             let len = u16::from_be_bytes([buf[2], buf[3]]) as usize;
             let total = ChannelData::encoded_len(len, true);
-            // A first byte of 0x40..=0x4F is always a valid channel number.
+            // A first byte of 0x40..=0x7F is always a valid channel number.
             Ok(Some(total).filter(|&n| n <= buf.len()))
         }
         _ if buf.is_empty() => Ok(None),

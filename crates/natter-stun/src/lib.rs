@@ -56,7 +56,7 @@ pub use attribute::{
     ResponsePort, Software, UnknownAttributes, UseCandidate, UserHash, Username, XorMappedAddress, XorPeerAddress,
     XorRelayedAddress,
 };
-pub use channel_data::{ChannelData, CHANNEL_DATA_HEADER_LEN, CHANNEL_NUMBERS};
+pub use channel_data::{ChannelData, CHANNEL_DATA_HEADER_LEN, CHANNEL_NUMBERS, LEGACY_CHANNEL_NUMBERS};
 pub use error::Error;
 pub use framing::{stream_frame_len, PacketKind};
 pub use integrity::{long_term_key, opaque_string, userhash, IntegrityKey};

@@ -296,7 +296,7 @@ fn channel_data_round_trip_and_padding() {
         .unwrap(),
         9
     );
-    assert!(ChannelData::decode(&[0x50, 0, 0, 0]).is_err());
+    assert!(ChannelData::decode(&[0x80, 0, 0, 0]).is_err());
     assert!(ChannelData::decode(&[0x40, 0, 0, 9, 1]).is_err());
     assert_eq!(stream_frame_len(&buf[..2]).unwrap(), None);
     assert_eq!(PacketKind::of(&buf), PacketKind::ChannelData);
@@ -397,7 +397,7 @@ proptest! {
     }
 
     #[test]
-    fn channel_data_round_trips(number in 0x4000u16..=0x4FFF, data in proptest::collection::vec(any::<u8>(), 0..100), padded in any::<bool>()) {
+    fn channel_data_round_trips(number in 0x4000u16..=0x7FFF, data in proptest::collection::vec(any::<u8>(), 0..100), padded in any::<bool>()) {
         let mut buf = [0u8; 120];
         let n = ChannelData { number, data: &data }.encode(&mut buf, padded).unwrap();
         prop_assert_eq!(ChannelData::decode(&buf[..n]).unwrap(), ChannelData { number, data: &data });

@@ -52,7 +52,7 @@ pub mod stats;
 pub use allocation::RelayTransport;
 pub use server::{
     AllocateOutcome, AllocateRequest, ClientAction, Event, Server, ServerConfig, DEFAULT_LIFETIME, MAX_LIFETIME,
-    PEER_HEADROOM, PEER_TAILROOM,
+    PEER_HEADROOM, PEER_TAILROOM, RESERVATION_LIFETIME, SWEEP_INTERVAL,
 };
 
 /// The transport between a client and the server (RFC 8656 §3.1).

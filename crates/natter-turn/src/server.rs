@@ -23,7 +23,7 @@ use natter_stun::{
     ConnectionId, Data, DontFragment, ErrorCode, EvenPort, IntegrityKey, IntegrityKind, Lifetime, Message, MessageType,
     MessageWriter, Method, Nonce, PacketKind, PasswordAlgorithm, PasswordAlgorithms, Realm, RequestedAddressFamily,
     RequestedTransport, ReservationToken, SecurityFeatures, Software, TransactionId, UnknownAttributes, UserHash,
-    Username, XorMappedAddress, XorPeerAddress, XorRelayedAddress, CHANNEL_NUMBERS,
+    Username, XorMappedAddress, XorPeerAddress, XorRelayedAddress, LEGACY_CHANNEL_NUMBERS,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -40,7 +40,9 @@ use crate::{FiveTuple, Transport};
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(600);
 /// RFC 8656 §7.2: lifetimes above an hour are cut to an hour.
 pub const MAX_LIFETIME: Duration = Duration::from_secs(3600);
-/// RFC 8656 §7.2: a reserved port is held for about 30 seconds.
+/// RFC 8656 §7.2: a reserved port is held for about 30 seconds. The I/O
+/// layer keeps reservations, because the next request may reach another
+/// worker.
 pub const RESERVATION_LIFETIME: Duration = Duration::from_secs(30);
 /// RFC 6062 §5.3, §5.4: a peer connection waits 30 s for ConnectionBind.
 pub const CONNECTION_BIND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -72,7 +74,7 @@ pub struct ServerConfig {
     /// Replies to unauthenticated requests per source and second, and burst.
     pub unauthenticated_rate: (u32, u32),
     pub software: Option<String>,
-    /// Seeds the generator of reservation tokens and connection ids.
+    /// Seeds the generator of transaction and connection ids.
     pub seed: [u8; 32],
 }
 
@@ -152,8 +154,9 @@ pub struct AllocateRequest {
     pub additional_ipv6: bool,
     /// RFC 8656 §7.2: an even port, and whether to reserve the next one.
     pub even_port: Option<bool>,
-    /// RFC 8656 §7.2: use this address, reserved by an earlier request.
-    pub reserved: Option<SocketAddr>,
+    /// RFC 8656 §7.2: use the port an earlier request reserved under
+    /// this RESERVATION-TOKEN (508 if it is unknown or expired).
+    pub reservation: Option<[u8; 8]>,
     /// RFC 8656 §7.2: send with the DF bit set.
     pub dont_fragment: bool,
 }
@@ -165,8 +168,8 @@ pub enum AllocateOutcome {
         relay: SocketAddr,
         /// The IPv6 address of a dual-stack request, if it could be bound.
         additional: Option<SocketAddr>,
-        /// The next port, held for a later request (EVEN-PORT R bit).
-        reserved: Option<SocketAddr>,
+        /// The token under which the next port is held (EVEN-PORT R bit).
+        reservation: Option<[u8; 8]>,
     },
     /// user-quota or total-quota reached: 486.
     QuotaReached,
@@ -184,8 +187,6 @@ pub enum Event {
         username: String,
         connections: Vec<u32>,
     },
-    /// A reserved port was not claimed in time: close it.
-    ReservationExpired { relay: SocketAddr },
     /// A peer connection was never bound: close it.
     ConnectionExpired { id: u32 },
 }
@@ -217,7 +218,6 @@ struct PendingAllocate {
     lifetime: Duration,
     transport: RelayTransport,
     additional_ipv6: bool,
-    reserve: bool,
 }
 
 struct PendingConnect {
@@ -234,7 +234,6 @@ pub struct Server {
     start_unix: u64,
     allocations: HashMap<FiveTuple, Allocation>,
     by_relay: HashMap<SocketAddr, FiveTuple>,
-    reservations: HashMap<[u8; 8], (SocketAddr, Instant)>,
     pending_allocations: HashMap<u64, PendingAllocate>,
     pending_connects: HashMap<u32, PendingConnect>,
     connection_owner: HashMap<u32, FiveTuple>,
@@ -262,7 +261,6 @@ impl Server {
             start_unix: unix_now,
             allocations: HashMap::new(),
             by_relay: HashMap::new(),
-            reservations: HashMap::new(),
             pending_allocations: HashMap::new(),
             pending_connects: HashMap::new(),
             connection_owner: HashMap::new(),
@@ -619,7 +617,7 @@ impl Server {
             Ok(Some(_)) => return fail(self, reply, ErrorCode::UNSUPPORTED_TRANSPORT_PROTOCOL),
             _ => return fail(self, reply, ErrorCode::BAD_REQUEST),
         };
-        let (Ok(even_port), Ok(token), Ok(requested), Ok(additional), Ok(dont_fragment)) = (
+        let (Ok(even_port), Ok(reservation), Ok(requested), Ok(additional), Ok(dont_fragment)) = (
             msg.get::<EvenPort>(),
             msg.get::<ReservationToken>(),
             msg.get::<RequestedAddressFamily>(),
@@ -629,7 +627,8 @@ impl Server {
             return fail(self, reply, ErrorCode::BAD_REQUEST);
         };
         // RFC 8656 §7.2: combinations that make no sense.
-        let conflicting = (token.is_some() && (even_port.is_some() || requested.is_some() || additional.is_some()))
+        let conflicting = (reservation.is_some()
+            && (even_port.is_some() || requested.is_some() || additional.is_some()))
             || (requested.is_some() && additional.is_some())
             || (even_port.is_some() && additional.is_some())
             || additional.is_some_and(|a| a.0 != AddressFamily::V6);
@@ -644,13 +643,6 @@ impl Server {
         if !family_ok {
             return fail(self, reply, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED);
         }
-        let reserved = match token {
-            Some(t) => match self.reservations.remove(&t.0) {
-                Some((addr, until)) if until > now => Some(addr),
-                _ => return fail(self, reply, ErrorCode::INSUFFICIENT_CAPACITY),
-            },
-            None => None,
-        };
         let lifetime = requested_lifetime(msg);
         let token = self.next_token;
         self.next_token += 1;
@@ -665,7 +657,6 @@ impl Server {
                 lifetime,
                 transport,
                 additional_ipv6,
-                reserve: even_port.is_some_and(|e| e.reserve),
             },
         );
         ClientAction::Allocate(Box::new(AllocateRequest {
@@ -676,7 +667,7 @@ impl Server {
             family,
             additional_ipv6,
             even_port: even_port.map(|e| e.reserve),
-            reserved,
+            reservation: reservation.map(|t| t.0),
             dont_fragment: dont_fragment.is_some(),
         }))
     }
@@ -687,12 +678,12 @@ impl Server {
         let Some(p) = self.pending_allocations.remove(&token) else {
             return 0;
         };
-        let (relay, additional, reserved) = match outcome {
+        let (relay, additional, reservation) = match outcome {
             AllocateOutcome::Bound {
                 relay,
                 additional,
-                reserved,
-            } => (relay, additional, reserved),
+                reservation,
+            } => (relay, additional, reservation),
             AllocateOutcome::QuotaReached | AllocateOutcome::NoCapacity => {
                 let code = if outcome == AllocateOutcome::QuotaReached {
                     ErrorCode::ALLOCATION_QUOTA_REACHED
@@ -707,14 +698,6 @@ impl Server {
         };
         let mut relays = vec![relay];
         relays.extend(additional);
-        let reservation = match reserved {
-            Some(addr) if p.reserve => {
-                let t: [u8; 8] = self.rng.gen();
-                self.reservations.insert(t, (addr, now + RESERVATION_LIFETIME));
-                Some(t)
-            }
-            _ => None,
-        };
         let auth = Authenticated {
             username: p.username,
             key: p.key,
@@ -833,7 +816,8 @@ impl Server {
         else {
             return Err(ErrorCode::BAD_REQUEST);
         };
-        if !CHANNEL_NUMBERS.contains(&number) {
+        // Clients of RFC 5766 use up to 0x7FFF.
+        if !LEGACY_CHANNEL_NUMBERS.contains(&number) {
             return Err(ErrorCode::BAD_REQUEST);
         }
         check_peer(&self.config.peer_filter, &mut self.stats, alloc, peer)?;
@@ -1135,7 +1119,7 @@ impl Server {
         }
     }
 
-    /// Expires allocations, permissions, channels, reservations and
+    /// Expires allocations, permissions, channels and
     /// unbound peer connections that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
         if now < self.next_sweep {
@@ -1166,14 +1150,6 @@ impl Server {
                 self.events.push_back(Event::ConnectionExpired { id });
             }
         }
-        let events = &mut self.events;
-        self.reservations.retain(|_, (relay, until)| {
-            let keep = *until > now;
-            if !keep {
-                events.push_back(Event::ReservationExpired { relay: *relay });
-            }
-            keep
-        });
         self.limiter.forget_idle(now);
     }
 

@@ -1,0 +1,221 @@
+//! Batched UDP system calls: `recvmmsg` and `sendmmsg` (Linux), so a
+//! worker moves many datagrams per kernel crossing. This is the I/O edge
+//! and the only place with `unsafe`.
+
+use std::io;
+use std::mem;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::RawFd;
+
+/// Datagrams per system call.
+pub const BATCH: usize = 32;
+/// Room for one datagram (and headroom in front of it).
+pub const SLOT: usize = 4096;
+
+/// Receive buffers for up to [`BATCH`] datagrams.
+pub struct RecvBatch {
+    bufs: Vec<u8>,
+    addrs: Vec<libc::sockaddr_storage>,
+    lens: Vec<usize>,
+    truncated: Vec<bool>,
+    count: usize,
+}
+
+impl Default for RecvBatch {
+    fn default() -> Self {
+        RecvBatch {
+            bufs: vec![0; SLOT * BATCH],
+            // SAFETY: sockaddr_storage is plain old data; all zeros is valid.
+            addrs: vec![unsafe { mem::zeroed() }; BATCH],
+            lens: vec![0; BATCH],
+            truncated: vec![false; BATCH],
+            count: 0,
+        }
+    }
+}
+
+impl RecvBatch {
+    /// Receives what is queued on `fd` (non-blocking), each datagram at
+    /// `offset` in its slot. Returns how many arrived; 0 when none.
+    pub fn recv(&mut self, fd: RawFd, offset: usize) -> io::Result<usize> {
+        let room = SLOT - offset;
+        let mut iovecs: Vec<libc::iovec> = self
+            .bufs
+            .chunks_exact_mut(SLOT)
+            .map(|slot| libc::iovec {
+                iov_base: slot[offset..].as_mut_ptr().cast(),
+                iov_len: room,
+            })
+            .collect();
+        // SAFETY: mmsghdr is plain old data; all zeros is a valid empty header.
+        let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { mem::zeroed() }; BATCH];
+        for (i, m) in msgs.iter_mut().enumerate() {
+            m.msg_hdr.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
+            m.msg_hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            m.msg_hdr.msg_iov = &mut iovecs[i];
+            m.msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: every pointer in `msgs` points into `iovecs`, `self.addrs`
+        // and `self.bufs`, which outlive the call and are not moved during
+        // it; the lengths given match those buffers.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd,
+                msgs.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            self.count = 0;
+            return match err.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+                _ => Err(err),
+            };
+        }
+        self.count = n as usize;
+        for (i, m) in msgs.iter().take(self.count).enumerate() {
+            self.lens[i] = m.msg_len as usize;
+            self.truncated[i] = m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+        }
+        Ok(self.count)
+    }
+
+    /// The `i`th datagram: its source, its whole slot (datagram at the
+    /// offset given to `recv`), its length, and whether it was cut short.
+    pub fn get(&mut self, i: usize) -> (Option<SocketAddr>, &mut [u8], usize, bool) {
+        let addr = from_storage(&self.addrs[i]);
+        let slot = &mut self.bufs[i * SLOT..(i + 1) * SLOT];
+        (addr, slot, self.lens[i], self.truncated[i])
+    }
+}
+
+/// Datagrams queued for one socket, sent with one `sendmmsg` per batch.
+#[derive(Default)]
+pub struct SendBatch {
+    data: Vec<u8>,
+    entries: Vec<(usize, usize, SocketAddr)>,
+}
+
+impl SendBatch {
+    pub fn push(&mut self, to: SocketAddr, bytes: &[u8]) {
+        let start = self.data.len();
+        self.data.extend_from_slice(bytes);
+        self.entries.push((start, bytes.len(), to));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Sends everything queued on `fd`; datagrams the kernel will not
+    /// take now (a full socket buffer) are dropped, as UDP allows.
+    /// Returns how many were dropped.
+    pub fn flush(&mut self, fd: RawFd) -> usize {
+        let mut dropped = 0;
+        let mut sent = 0;
+        while sent < self.entries.len() {
+            let chunk = &self.entries[sent..(sent + BATCH).min(self.entries.len())];
+            let mut addrs: Vec<(libc::sockaddr_storage, libc::socklen_t)> =
+                chunk.iter().map(|e| to_storage(&e.2)).collect();
+            let mut iovecs: Vec<libc::iovec> = chunk
+                .iter()
+                .map(|&(start, len, _)| libc::iovec {
+                    iov_base: self.data[start..].as_ptr() as *mut libc::c_void,
+                    iov_len: len,
+                })
+                .collect();
+            // SAFETY: mmsghdr is plain old data; all zeros is a valid empty header.
+            let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { mem::zeroed() }; chunk.len()];
+            for (i, m) in msgs.iter_mut().enumerate() {
+                m.msg_hdr.msg_name = (&mut addrs[i].0 as *mut libc::sockaddr_storage).cast();
+                m.msg_hdr.msg_namelen = addrs[i].1;
+                m.msg_hdr.msg_iov = &mut iovecs[i];
+                m.msg_hdr.msg_iovlen = 1;
+            }
+            // SAFETY: the headers point into `addrs`, `iovecs` and
+            // `self.data`, all alive and unmoved for the call; the kernel
+            // only reads the iovec buffers.
+            let n = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), msgs.len() as libc::c_uint, libc::MSG_DONTWAIT) };
+            if n <= 0 {
+                let err = io::Error::last_os_error();
+                if err.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                // Skip the datagram the kernel refused (full buffer, or an
+                // unreachable destination) and go on with the rest.
+                dropped += 1;
+                sent += 1;
+            } else {
+                sent += n as usize;
+            }
+        }
+        self.data.clear();
+        self.entries.clear();
+        dropped
+    }
+}
+
+fn from_storage(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match s.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: ss_family says the storage holds a sockaddr_in, which
+            // is smaller than sockaddr_storage and has no stricter alignment.
+            let a: &libc::sockaddr_in = unsafe { &*(s as *const libc::sockaddr_storage).cast() };
+            let ip = Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+            Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(a.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6.
+            let a: &libc::sockaddr_in6 = unsafe { &*(s as *const libc::sockaddr_storage).cast() };
+            let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                u16::from_be(a.sin6_port),
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+fn to_storage(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    let sa = socket2::SockAddr::from(*addr);
+    // SAFETY: SockAddr holds a valid sockaddr_storage of `len()` bytes.
+    (unsafe { *sa.as_ptr().cast::<libc::sockaddr_storage>() }, sa.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn a_batch_crosses_loopback_in_both_directions() {
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        b.set_nonblocking(true).unwrap();
+        let mut out = SendBatch::default();
+        for i in 0..40u8 {
+            out.push(b.local_addr().unwrap(), &[i; 10]);
+        }
+        assert_eq!(out.flush(a.as_raw_fd()), 0);
+        let mut batch = RecvBatch::default();
+        let mut got = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while got.len() < 40 {
+            assert!(std::time::Instant::now() < deadline, "only {} of 40 arrived", got.len());
+            let n = batch.recv(b.as_raw_fd(), 48).unwrap();
+            for i in 0..n {
+                let (from, slot, len, truncated) = batch.get(i);
+                assert_eq!(from, Some(a.local_addr().unwrap()));
+                assert!(!truncated);
+                got.push(slot[48..48 + len].to_vec());
+            }
+        }
+        assert!(got.iter().enumerate().all(|(i, d)| d == &vec![i as u8; 10]));
+    }
+}
