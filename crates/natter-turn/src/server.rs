@@ -222,6 +222,7 @@ struct PendingAllocate {
 
 struct PendingConnect {
     request: Request,
+    peer: SocketAddr,
     kind: IntegrityKind,
     allocation: FiveTuple,
 }
@@ -934,7 +935,7 @@ impl Server {
             let pending = self
                 .pending_connects
                 .values()
-                .any(|p| p.allocation == request.from && p.request.tid != request.tid);
+                .any(|p| p.allocation == request.from && p.peer == peer);
             if alloc.connections.values().any(|c| c.peer() == peer) || pending {
                 return Err(ErrorCode::CONNECTION_ALREADY_EXISTS);
             }
@@ -952,6 +953,7 @@ impl Server {
             id,
             PendingConnect {
                 request,
+                peer,
                 kind: auth.kind,
                 allocation: request.from,
             },
