@@ -25,6 +25,11 @@ fn main() -> anyhow::Result<()> {
         Command::Turn(options) => {
             let config = options.resolve()?;
             init_logs(config.json_logs);
+            // Every allocation holds a socket; allow as many as the system does.
+            match rlimit::increase_nofile_limit(u64::MAX) {
+                Ok(n) => tracing::debug!(limit = n, "open files"),
+                Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+            }
             turn::run(config)
         }
     }
