@@ -70,6 +70,10 @@ pub struct Allocation {
     pub channels: HashMap<u16, Channel>,
     pub channel_of_peer: HashMap<SocketAddr, u16>,
     pub connections: HashMap<u32, PeerConnection>,
+    /// What the first success response carried besides addresses, so a
+    /// retransmitted Allocate gets the same answer.
+    pub reservation: Option<[u8; 8]>,
+    pub ipv6_refused: bool,
     pub bandwidth: Option<TokenBucket>,
 }
 
@@ -83,13 +87,18 @@ impl Allocation {
         self.permissions.get(&ip).is_some_and(|&until| until > now)
     }
 
-    /// Installs or refreshes a permission; false if the table is full.
-    pub fn permit(&mut self, ip: IpAddr, now: Instant) -> bool {
-        if self.permissions.len() >= MAX_PERMISSIONS && !self.permissions.contains_key(&ip) {
-            return false;
-        }
+    /// Whether permissions for all of `ips` fit in the table.
+    pub fn has_room_for(&self, ips: &[IpAddr]) -> bool {
+        let mut new: Vec<&IpAddr> = ips.iter().filter(|ip| !self.permissions.contains_key(ip)).collect();
+        new.sort();
+        new.dedup();
+        self.permissions.len() + new.len() <= MAX_PERMISSIONS
+    }
+
+    /// Installs or refreshes a permission; callers check
+    /// [`Allocation::has_room_for`] first.
+    pub fn permit(&mut self, ip: IpAddr, now: Instant) {
         self.permissions.insert(ip, now + PERMISSION_LIFETIME);
-        true
     }
 
     /// The peer of a live channel.

@@ -107,6 +107,11 @@ impl Credentials {
         self.userhashes.get(hash).map(String::as_str)
     }
 
+    /// Whether `username` is a REST username whose expiry has passed.
+    pub fn is_expired(&self, username: &str, unix_now: u64) -> bool {
+        !self.users.contains_key(username) && rest_expiry(username).is_some_and(|t| t <= unix_now)
+    }
+
     /// The candidate keys for `username` at `unix_now`: one for a static
     /// user, one per secret for a REST username (the caller tries each).
     pub fn keys(&self, username: &str, unix_now: u64) -> Result<Vec<UserKeys>, Unknown> {
@@ -116,8 +121,7 @@ impl Credentials {
         if self.secrets.is_empty() {
             return Err(Unknown::NoSuchUser);
         }
-        let expiry = username.split(':').next().and_then(|t| t.parse::<u64>().ok());
-        match expiry {
+        match rest_expiry(username) {
             None => Err(Unknown::NoSuchUser),
             Some(t) if t <= unix_now => Err(Unknown::Expired),
             Some(_) => self
@@ -130,6 +134,11 @@ impl Credentials {
                 .collect(),
         }
     }
+}
+
+/// The expiry time a REST username starts with.
+fn rest_expiry(username: &str) -> Option<u64> {
+    username.split(':').next().and_then(|t| t.parse::<u64>().ok())
 }
 
 /// The REST password for `username` under `secret`.

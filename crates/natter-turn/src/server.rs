@@ -344,7 +344,10 @@ impl Server {
             Class::Request => {}
             Class::Indication => {
                 return match msg.method() {
-                    Method::SEND => self.send_indication(now, from, msg),
+                    // RFC 8489 §6.3.2: unknown comprehension-required attributes discard it.
+                    Method::SEND if msg.unknown_comprehension_required().next().is_none() => {
+                        self.send_indication(now, from, msg)
+                    }
                     _ => ClientAction::None,
                 };
             }
@@ -452,6 +455,12 @@ impl Server {
             if alloc.username != username {
                 self.stats.auth_failures += 1;
                 return Err(self.unauthenticated_error(now, request, reply, ErrorCode::WRONG_CREDENTIALS, |_| Ok(())));
+            }
+            // A REST username stops working when it expires, also for
+            // the allocation it made.
+            if self.config.credentials.is_expired(&username, unix) {
+                self.stats.auth_failures += 1;
+                return Err(self.challenge(now, request, reply, ErrorCode::UNAUTHORIZED));
             }
             if let Ok(kind) = msg.verify_integrity(&alloc.key) {
                 return Ok(Authenticated {
@@ -602,10 +611,25 @@ impl Server {
             }
             // A retransmission: answer as the first time.
             let (relays, lifetime) = (alloc.relays.clone(), alloc.expires.saturating_duration_since(now));
+            let (reservation, v6_error) = (
+                alloc.reservation,
+                alloc.ipv6_refused.then_some(ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED),
+            );
             let n = self.success(request, reply, &auth, |w| {
-                allocate_success(w, request.from.client, &relays, lifetime, None, None)
+                allocate_success(w, request.from.client, &relays, lifetime, reservation, v6_error)
             });
             return ClientAction::Reply(n);
+        }
+        // The I/O layer is still binding for this 5-tuple.
+        if let Some(p) = self
+            .pending_allocations
+            .values()
+            .find(|p| p.request.from == request.from)
+        {
+            if p.request.tid == request.tid {
+                return ClientAction::None;
+            }
+            return fail(self, reply, ErrorCode::ALLOCATION_MISMATCH);
         }
         let transport = match msg.get::<RequestedTransport>() {
             Ok(Some(RequestedTransport::UDP)) => RelayTransport::Udp,
@@ -618,12 +642,13 @@ impl Server {
             Ok(Some(_)) => return fail(self, reply, ErrorCode::UNSUPPORTED_TRANSPORT_PROTOCOL),
             _ => return fail(self, reply, ErrorCode::BAD_REQUEST),
         };
-        let (Ok(even_port), Ok(reservation), Ok(requested), Ok(additional), Ok(dont_fragment)) = (
+        let (Ok(even_port), Ok(reservation), Ok(requested), Ok(additional), Ok(dont_fragment), Ok(_)) = (
             msg.get::<EvenPort>(),
             msg.get::<ReservationToken>(),
             msg.get::<RequestedAddressFamily>(),
             msg.get::<AdditionalAddressFamily>(),
             msg.get::<DontFragment>(),
+            msg.get::<Lifetime>(),
         ) else {
             return fail(self, reply, ErrorCode::BAD_REQUEST);
         };
@@ -666,7 +691,7 @@ impl Server {
             username: auth.username,
             transport,
             family,
-            additional_ipv6,
+            additional_ipv6: additional_ipv6 && self.config.relay_ipv6,
             even_port: even_port.map(|e| e.reserve),
             reservation: reservation.map(|t| t.0),
             dont_fragment: dont_fragment.is_some(),
@@ -699,6 +724,17 @@ impl Server {
         };
         let mut relays = vec![relay];
         relays.extend(additional);
+        if self.allocations.contains_key(&p.request.from) {
+            // Cannot happen while allocate() refuses a second pending
+            // request per 5-tuple; never overwrite a live allocation.
+            self.events.push_back(Event::AllocationClosed {
+                client: p.request.from,
+                relays,
+                username: p.username,
+                connections: Vec::new(),
+            });
+            return 0;
+        }
         let auth = Authenticated {
             username: p.username,
             key: p.key,
@@ -725,6 +761,8 @@ impl Server {
                 channels: HashMap::new(),
                 channel_of_peer: HashMap::new(),
                 connections: HashMap::new(),
+                reservation,
+                ipv6_refused: v6_error.is_some(),
                 bandwidth: (self.config.max_bps > 0).then(|| TokenBucket::new(self.config.max_bps / 8, now)),
             },
         );
@@ -746,7 +784,8 @@ impl Server {
         }
         let lifetime = match msg.get::<Lifetime>() {
             Ok(Some(Lifetime(0))) => Duration::ZERO,
-            _ => requested_lifetime(msg),
+            Ok(_) => requested_lifetime(msg),
+            Err(_) => return Err(ErrorCode::BAD_REQUEST),
         };
         if lifetime.is_zero() {
             self.remove_allocation(&request.from);
@@ -790,8 +829,11 @@ impl Server {
             .allocations
             .get_mut(&request.from)
             .ok_or(ErrorCode::ALLOCATION_MISMATCH)?;
-        if !ips.into_iter().all(|ip| alloc.permit(ip, now)) {
+        if !alloc.has_room_for(&ips) {
             return Err(ErrorCode::INSUFFICIENT_CAPACITY);
+        }
+        for ip in ips {
+            alloc.permit(ip, now);
         }
         Ok(self.success(request, reply, auth, |_| Ok(())))
     }
@@ -826,12 +868,13 @@ impl Server {
             .allocations
             .get_mut(&request.from)
             .ok_or(ErrorCode::ALLOCATION_MISMATCH)?;
+        if !alloc.has_room_for(&[peer.ip()]) {
+            return Err(ErrorCode::INSUFFICIENT_CAPACITY);
+        }
         if !alloc.bind_channel(number, peer, now) {
             return Err(ErrorCode::BAD_REQUEST);
         }
-        if !alloc.permit(peer.ip(), now) {
-            return Err(ErrorCode::INSUFFICIENT_CAPACITY);
-        }
+        alloc.permit(peer.ip(), now);
         Ok(self.success(request, reply, auth, |_| Ok(())))
     }
 
@@ -938,6 +981,9 @@ impl Server {
                 .any(|p| p.allocation == request.from && p.peer == peer);
             if alloc.connections.values().any(|c| c.peer() == peer) || pending {
                 return Err(ErrorCode::CONNECTION_ALREADY_EXISTS);
+            }
+            if !alloc.has_room_for(&[peer.ip()]) {
+                return Err(ErrorCode::INSUFFICIENT_CAPACITY);
             }
             Ok((peer, relay))
         })();
@@ -1111,7 +1157,14 @@ impl Server {
             for id in &connections {
                 self.connection_owner.remove(id);
             }
-            self.pending_connects.retain(|_, p| p.allocation != *client);
+            let owners = &mut self.connection_owner;
+            self.pending_connects.retain(|id, p| {
+                let keep = p.allocation != *client;
+                if !keep {
+                    owners.remove(id);
+                }
+                keep
+            });
             self.events.push_back(Event::AllocationClosed {
                 client: *client,
                 relays: alloc.relays,

@@ -55,7 +55,7 @@ fn allocate_with_md5_key_gets_relayed_lifetime_and_mapped_addresses() {
     assert_eq!(ar.family, AddressFamily::V4);
     assert!(!ar.additional_ipv6);
     assert_eq!(ar.even_port, None);
-    assert_eq!(ar.reserved, None);
+    assert_eq!(ar.reservation, None);
     assert!(!ar.dont_fragment);
     assert_eq!(
         h.server.allocation_count(),
@@ -69,7 +69,7 @@ fn allocate_with_md5_key_gets_relayed_lifetime_and_mapped_addresses() {
         AllocateOutcome::Bound {
             relay,
             additional: None,
-            reserved: None,
+            reservation: None,
         },
     );
     r.assert_success(Method::ALLOCATE);
@@ -531,9 +531,11 @@ fn allocation_expires_through_handle_timeout() {
     let relay = h.allocate(&mut c);
     h.create_permission(&mut c, &[addr(PEER_A)]);
     h.take_events();
-    h.advance_secs(299);
+    h.advance_secs(200);
     h.create_permission(&mut c, &[addr(PEER_A)]);
-    h.advance_secs(300);
+    h.advance_secs(200);
+    h.create_permission(&mut c, &[addr(PEER_A)]);
+    h.advance_secs(199);
     assert_eq!(h.server.allocation_count(), 1, "alive at 599 s");
     assert!(h.take_events().is_empty());
     assert!(h.peer_data(relay, addr(PEER_A), b"x").is_some());
@@ -562,6 +564,7 @@ fn permission_expires_after_300_seconds() {
     let mut h = Harness::default_config();
     let mut c = Client::new(udp("192.0.2.1:40000"), ALICE);
     let relay = h.allocate(&mut c);
+    h.refresh(&mut c, Some(3600));
     let peer = addr(PEER_A);
     h.create_permission(&mut c, &[peer])
         .assert_success(Method::CREATE_PERMISSION);
@@ -717,10 +720,8 @@ fn send_indication_without_data_or_peer_is_dropped() {
     h.allocate(&mut c);
     h.create_permission(&mut c, &[addr(PEER_A)]);
     let before = h.stats().malformed;
-    for attrs in [
-        &|w: &mut MessageWriter<'_>| w.add(&XorPeerAddress(addr(PEER_A))) as Attrs<'_>,
-        &|w: &mut MessageWriter<'_>| w.add(&Data(b"x")),
-    ] {
+    let cases: [Attrs<'_>; 2] = [&|w| w.add(&XorPeerAddress(addr(PEER_A))), &|w| w.add(&Data(b"x"))];
+    for attrs in cases {
         let mut buf = [0u8; 128];
         let typ = MessageType::new(Method::SEND, Class::Indication);
         let mut w = MessageWriter::new(&mut buf, typ, c.next_tid()).unwrap();
@@ -736,20 +737,30 @@ fn send_indication_without_data_or_peer_is_dropped() {
 // Channels (RFC 8656 §12)
 // ---------------------------------------------------------------------------
 
+/// RFC 8656 §12 has clients pick 0x4000..=0x4FFF; the core also takes
+/// RFC 5766's 0x4000..=0x7FFF, which older clients use. Outside that: 400.
 #[test]
-fn channel_numbers_outside_0x4000_to_0x4fff_are_400() {
+fn channel_numbers_outside_the_channel_range_are_400() {
     let mut h = Harness::default_config();
     let mut c = Client::new(udp("192.0.2.1:40000"), ALICE);
     h.allocate(&mut c);
-    h.channel_bind(&mut c, 0x4000, addr("1.2.3.4:1"))
-        .assert_success(Method::CHANNEL_BIND);
-    h.channel_bind(&mut c, 0x4FFF, addr("1.2.3.4:2"))
-        .assert_success(Method::CHANNEL_BIND);
-    for number in [0x0000, 0x3FFF, 0x5000, 0x7FFF, 0xFFFF] {
-        let r = h.channel_bind(&mut c, number, addr("1.2.3.4:3"));
+    for (i, number) in [0x4000, 0x4FFF, 0x5000, 0x7FFF].into_iter().enumerate() {
+        let peer = addr(&format!("1.2.3.4:{}", i + 1));
+        h.channel_bind(&mut c, number, peer)
+            .assert_success(Method::CHANNEL_BIND);
+        assert_eq!(
+            h.channel_data(&c, number, b"x").relay().1,
+            peer,
+            "channel {number:#06x}"
+        );
+    }
+    for number in [0x0000, 0x0001, 0x3FFF, 0x8000, 0xBFFF, 0xFFFF] {
+        let r = h.channel_bind(&mut c, number, addr("1.2.3.4:99"));
         r.assert_error(Method::CHANNEL_BIND, 400);
         assert_eq!(r.verify(&c.key()), Ok(IntegrityKind::Sha1));
     }
+    // No channel exists past the ones bound above.
+    assert_eq!(h.channel_data(&c, 0x4001, b"x"), Out::None);
 }
 
 #[test]
@@ -921,7 +932,7 @@ fn peer_data_to_an_unknown_relay_is_dropped() {
 // ---------------------------------------------------------------------------
 
 #[test]
-fn even_port_with_r_bit_reserves_the_next_port_for_a_token() {
+fn even_port_with_r_bit_returns_the_reservation_token_and_the_token_is_passed_on() {
     let mut h = Harness::default_config();
     let mut c = Client::new(udp("192.0.2.1:40000"), ALICE);
     let ar = h
@@ -931,19 +942,22 @@ fn even_port_with_r_bit_reserves_the_next_port_for_a_token() {
         })
         .allocate_request();
     assert_eq!(ar.even_port, Some(true));
+    assert_eq!(ar.reservation, None);
     let relay = addr("198.51.100.1:50000");
-    let next = addr("198.51.100.1:50001");
+    let token = [0xA5, 1, 2, 3, 4, 5, 6, 7];
+    h.reservations.insert(token, addr("198.51.100.1:50001"));
     let r = h.finish(
         &ar,
         AllocateOutcome::Bound {
             relay,
             additional: None,
-            reserved: Some(next),
+            reservation: Some(token),
         },
     );
     r.assert_success(Method::ALLOCATE);
     assert_eq!(r.relayed(), [relay]);
-    let token = r.get::<ReservationToken>().expect("RESERVATION-TOKEN").0;
+    assert_eq!(r.get::<ReservationToken>().map(|t| t.0), Some(token));
+    assert_eq!(r.verify(&c.key()), Ok(IntegrityKind::Sha1));
 
     // Another client claims the reserved port with the token.
     let mut d = Client::new(udp("192.0.2.2:40000"), ALICE);
@@ -952,14 +966,15 @@ fn even_port_with_r_bit_reserves_the_next_port_for_a_token() {
         w.add(&ReservationToken(token))
     };
     let ar = h.transact(&mut d, Method::ALLOCATE, &claim).allocate_request();
-    assert_eq!(ar.reserved, Some(next));
+    assert_eq!(ar.reservation, Some(token));
     assert_eq!(ar.even_port, None);
     let outcome = h.bind(&ar);
     let r = h.finish(&ar, outcome);
     r.assert_success(Method::ALLOCATE);
-    assert_eq!(r.relayed(), [next]);
+    assert_eq!(r.relayed(), [addr("198.51.100.1:50001")]);
+    assert!(r.get::<ReservationToken>().is_none());
 
-    // A token is good once.
+    // The I/O layer holds a token once; claimed again it answers NoCapacity.
     let mut e = Client::new(udp("192.0.2.3:40000"), ALICE);
     h.allocate_with(&mut e, &claim).assert_error(Method::ALLOCATE, 508);
 }
@@ -986,36 +1001,21 @@ fn even_port_without_r_bit_gets_no_token() {
 fn unknown_reservation_token_is_508() {
     let mut h = Harness::default_config();
     let mut c = Client::new(udp("192.0.2.1:40000"), ALICE);
-    let r = h.allocate_with(&mut c, &|w| {
-        w.add(&RequestedTransport::UDP)?;
-        w.add(&ReservationToken([1, 2, 3, 4, 5, 6, 7, 8]))
-    });
+    let unknown = [1, 2, 3, 4, 5, 6, 7, 8];
+    let ar = h
+        .transact(&mut c, Method::ALLOCATE, &move |w| {
+            w.add(&RequestedTransport::UDP)?;
+            w.add(&ReservationToken(unknown))
+        })
+        .allocate_request();
+    assert_eq!(ar.reservation, Some(unknown));
+    // The I/O layer holds no port under it.
+    let outcome = h.bind(&ar);
+    assert_eq!(outcome, AllocateOutcome::NoCapacity);
+    let r = h.finish(&ar, outcome);
     r.assert_error(Method::ALLOCATE, 508);
     assert_eq!(r.verify(&c.key()), Ok(IntegrityKind::Sha1));
     assert_eq!(h.server.allocation_count(), 0);
-}
-
-#[test]
-fn a_reservation_expires_after_30_seconds() {
-    let mut h = Harness::default_config();
-    let mut c = Client::new(udp("192.0.2.1:40000"), ALICE);
-    let r = h.allocate_with(&mut c, &|w| {
-        w.add(&RequestedTransport::UDP)?;
-        w.add(&EvenPort { reserve: true })
-    });
-    let token = r.get::<ReservationToken>().expect("RESERVATION-TOKEN").0;
-    let reserved = std::net::SocketAddr::new(r.relayed()[0].ip(), r.relayed()[0].port() + 1);
-    h.take_events();
-    h.advance_secs(29);
-    assert!(h.take_events().is_empty());
-    h.advance_secs(1);
-    assert_eq!(h.take_events(), [Event::ReservationExpired { relay: reserved }]);
-    let mut d = Client::new(udp("192.0.2.2:40000"), ALICE);
-    h.allocate_with(&mut d, &move |w| {
-        w.add(&RequestedTransport::UDP)?;
-        w.add(&ReservationToken(token))
-    })
-    .assert_error(Method::ALLOCATE, 508);
 }
 
 #[test]
@@ -1150,7 +1150,7 @@ fn dual_stack_partial_failure_reports_address_error_code() {
         AllocateOutcome::Bound {
             relay,
             additional: None,
-            reserved: None,
+            reservation: None,
         },
     );
     r.assert_success(Method::ALLOCATE);
@@ -1191,7 +1191,7 @@ fn finish_allocate_with_an_unknown_token_writes_nothing() {
         AllocateOutcome::Bound {
             relay: addr("198.51.100.1:50000"),
             additional: None,
-            reserved: None,
+            reservation: None,
         },
         &mut reply,
     );
@@ -1219,7 +1219,7 @@ fn requested_transport_missing_is_400_and_unknown_is_442() {
 }
 
 #[test]
-fn responses_are_answered_in_kind_over_tls() {
+fn a_tls_client_is_served_like_a_tcp_one_with_padded_channel_data() {
     // The 5-tuple's transport does not change how requests are answered.
     let mut h = Harness::default_config();
     let mut c = Client::new(five(Transport::Tls, "192.0.2.1:40000"), ALICE);

@@ -12,6 +12,7 @@
 // Each test file uses a different part of this module.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -303,7 +304,7 @@ impl Client {
     /// A request without credentials.
     pub fn unauthenticated(&mut self, method: Method, attrs: Attrs<'_>) -> Vec<u8> {
         let tid = self.next_tid();
-        let mut buf = vec![0u8; 4096];
+        let mut buf = vec![0u8; 65_600];
         let mut w = MessageWriter::new(&mut buf, MessageType::new(method, Class::Request), tid).expect("header");
         attrs(&mut w).expect("attributes fit");
         if self.fingerprint {
@@ -384,6 +385,8 @@ pub struct Harness {
     /// Events drained from the server, oldest first.
     pub events: Vec<Event>,
     next_port: u16,
+    /// Ports held for RESERVATION-TOKENs (the I/O layer keeps them).
+    pub reservations: HashMap<[u8; 8], SocketAddr>,
 }
 
 impl Harness {
@@ -395,6 +398,7 @@ impl Harness {
             now: t0,
             events: Vec::new(),
             next_port: 50_000,
+            reservations: HashMap::new(),
         }
     }
 
@@ -477,16 +481,31 @@ impl Harness {
         SocketAddr::new(ip, port)
     }
 
-    /// What a well-behaved I/O layer binds for `req`.
+    /// What a well-behaved I/O layer binds for `req`: a fresh even port
+    /// (and the next one held under a new token for EVEN-PORT with the R
+    /// bit), the port held under a RESERVATION-TOKEN, or `NoCapacity` for
+    /// a token it does not hold.
     pub fn bind(&mut self, req: &AllocateRequest) -> AllocateOutcome {
         let v6 = req.family == natter_stun::AddressFamily::V6;
-        let relay = req.reserved.unwrap_or_else(|| self.fresh_relay(v6));
+        let relay = match req.reservation {
+            Some(token) => match self.reservations.remove(&token) {
+                Some(addr) => addr,
+                None => return AllocateOutcome::NoCapacity,
+            },
+            None => self.fresh_relay(v6),
+        };
         let additional = req.additional_ipv6.then(|| self.fresh_relay(true));
-        let reserved = (req.even_port == Some(true)).then(|| SocketAddr::new(relay.ip(), relay.port() + 1));
+        let reservation = (req.even_port == Some(true)).then(|| {
+            let mut token = [0x70; 8];
+            token[..2].copy_from_slice(&relay.port().to_be_bytes());
+            self.reservations
+                .insert(token, SocketAddr::new(relay.ip(), relay.port() + 1));
+            token
+        });
         AllocateOutcome::Bound {
             relay,
             additional,
-            reserved,
+            reservation,
         }
     }
 
