@@ -239,6 +239,8 @@ pub struct Server {
     pending_connects: HashMap<u32, PendingConnect>,
     connection_owner: HashMap<u32, FiveTuple>,
     limiter: SourceLimiter,
+    /// Largest reply to an unauthenticated UDP request, whatever its size.
+    allowance: usize,
     rng: StdRng,
     next_token: u64,
     next_sweep: Instant,
@@ -254,7 +256,7 @@ impl Server {
             username_anonymity: config.credentials.supports_userhash(),
         };
         let (rate, burst) = config.unauthenticated_rate;
-        Server {
+        let mut server = Server {
             nonces: NonceMinter::new(&config.nonce_secret, config.nonce_lifetime.as_secs(), features),
             rng: StdRng::from_seed(config.seed),
             config,
@@ -266,10 +268,41 @@ impl Server {
             pending_connects: HashMap::new(),
             connection_owner: HashMap::new(),
             limiter: SourceLimiter::new(rate, burst, 65_536),
+            allowance: 0,
             next_token: 1,
             next_sweep: now + SWEEP_INTERVAL,
             events: VecDeque::new(),
             stats: Stats::default(),
+        };
+        server.allowance = server.measure_allowance(now);
+        server.stats = Stats::default();
+        server
+    }
+
+    /// The size of the largest challenge this server sends (a 401 with
+    /// its realm, a nonce, PASSWORD-ALGORITHMS and FINGERPRINT), or 128
+    /// bytes if that is more; replies to unauthenticated UDP requests
+    /// never exceed the larger of this and the request.
+    pub fn unauthenticated_allowance(&self) -> usize {
+        self.allowance
+    }
+
+    fn measure_allowance(&mut self, now: Instant) -> usize {
+        let request = Request {
+            method: Method::ALLOCATE,
+            tid: TransactionId::default(),
+            from: FiveTuple {
+                transport: Transport::Tcp,
+                client: SocketAddr::from(([0; 16], 0)),
+                server: SocketAddr::from(([0; 16], 0)),
+            },
+            len: 0,
+            fingerprint: true,
+        };
+        let mut scratch = [0u8; 1024];
+        match self.challenge(now, request, &mut scratch, ErrorCode::UNAUTHORIZED) {
+            ClientAction::Reply(n) => n.max(128),
+            _ => 128,
         }
     }
 
@@ -532,13 +565,13 @@ impl Server {
     /// Sends a reply to a request that proved nothing about its source,
     /// within the per-source rate. Over UDP, where the source may be
     /// spoofed, the reply to a request may not be larger than the
-    /// request (a fixed allowance covers the smallest legitimate ones: a
-    /// bare Binding request, and a first Allocate that must learn the
-    /// realm and nonce).
+    /// request, but for an allowance that lets the smallest legitimate
+    /// requests through: a bare 20-byte Binding request, and a first
+    /// Allocate that must learn the realm and a nonce (see
+    /// [`Server::unauthenticated_allowance`]).
     fn unauthenticated_reply(&mut self, now: Instant, request: Request, n: usize) -> ClientAction<'static> {
-        const ALLOWANCE: usize = 128;
         let spoofable = request.from.transport == Transport::Udp;
-        let too_big = spoofable && n > request.len.max(ALLOWANCE);
+        let too_big = spoofable && n > request.len.max(self.allowance);
         if n == 0 || too_big || (spoofable && !self.limiter.allow(request.from.client.ip(), now)) {
             self.stats.unauthenticated_replies_suppressed += 1;
             return ClientAction::None;

@@ -469,30 +469,46 @@ fn a_20_byte_binding_request_gets_its_32_byte_reply() {
 }
 
 #[test]
-fn a_udp_challenge_is_never_larger_than_its_request_beyond_a_small_allowance() {
-    // A long realm makes the 401 bigger than a minimal Allocate.
+fn a_udp_reply_to_an_unauthenticated_request_stays_within_the_allowance() {
+    // With a short realm the allowance is 128 bytes.
+    let h = Harness::new(config());
+    assert_eq!(h.server.unauthenticated_allowance(), 128);
+
+    // A long realm makes the 401 bigger than a minimal Allocate: the
+    // allowance grows to the challenge, so such clients can still log in,
+    // and no unauthenticated reply is larger than it.
     let realm = "r".repeat(100);
     let mut creds = Credentials::new(&realm);
     creds.add_user(ALICE.0, ALICE.1).unwrap();
     let mut h = Harness::new(ServerConfig::new(creds, [7; 32], [9; 32]));
+    let allowance = h.server.unauthenticated_allowance();
+    assert!(allowance > 128);
     let mut c = Client::new(udp("192.0.2.1:40000"), ALICE);
     c.fingerprint = false;
     let small = c.unauthenticated(Method::ALLOCATE, &udp_transport);
     assert_eq!(small.len(), 28);
-    assert_eq!(h.send(c.five, &small), Out::None);
-    assert_eq!(h.stats().unauthenticated_replies_suppressed, 1);
-
-    // Padded to the size of the answer, the request is answered.
-    let padded = c.unauthenticated(Method::ALLOCATE, &|w| {
-        w.add(&RequestedTransport::UDP)?;
-        w.add(&Software(&"p".repeat(200)))
-    });
-    let r = h.send(c.five, &padded).reply();
+    let r = h.send(c.five, &small).reply();
     r.assert_error(Method::ALLOCATE, 401);
     assert_eq!(r.realm(), Some(realm.clone()));
-    assert!(r.0.len() <= padded.len(), "{} > {}", r.0.len(), padded.len());
+    assert!(r.0.len() <= allowance, "{} > {allowance}", r.0.len());
 
-    // Over TCP the small request is answered.
+    // A reply that would exceed both the request and the allowance (420
+    // listing many unknown attributes of a small request cannot, so build
+    // a request whose 420 lists 16 types) is withheld over UDP.
+    let before = h.stats().unauthenticated_replies_suppressed;
+    let unknown = c.unauthenticated(Method::BINDING, &|w| {
+        for t in 0x7000..0x7010u16 {
+            w.add_raw(t, &[])?;
+        }
+        Ok(())
+    });
+    match h.send(c.five, &unknown) {
+        Out::Reply(r) => assert!(r.0.len() <= unknown.len().max(allowance)),
+        Out::None => assert_eq!(h.stats().unauthenticated_replies_suppressed, before + 1),
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // Over TCP the small request is answered too.
     let mut t = Client::new(five(Transport::Tcp, "192.0.2.1:40001"), ALICE);
     t.fingerprint = false;
     let small = t.unauthenticated(Method::ALLOCATE, &udp_transport);
