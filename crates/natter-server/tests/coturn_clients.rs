@@ -20,8 +20,8 @@
 //!   `error CODE (reason)` and exits 255 at once.
 //! - `-S` alone means DTLS; TLS is `-S -t`.
 //! - It picks channel numbers in 0x4000..=0x7FFF (RFC 5766's range, wider
-//!   than RFC 8656's 0x4000..=0x4FFF), and its RTCP allocations use EVEN-PORT
-//!   and RESERVATION-TOKEN.
+//!   than RFC 8656's 0x4000..=0x4FFF). Without `-c` its Allocates alternate
+//!   EVEN-PORT with the R bit and the RESERVATION-TOKEN that returned.
 
 use std::fmt;
 use std::fs::{self, File};
@@ -35,9 +35,9 @@ use std::time::{Duration, Instant};
 
 const HOST: &str = "127.0.0.1";
 const REALM: &str = "natter.test";
-/// Two accounts, so tests see that `--user` repeats.
+/// Two accounts, and tests log in as each: a server that keeps one `--user` fails.
 const USERS: &[(&str, &str)] = &[("bob", "builder"), ("alice", "wonderland")];
-/// Two secrets, so tests see that `--static-auth-secret` repeats.
+/// Two secrets, the second in use, as while rotating them.
 const SECRETS: &[&str] = &["retired-secret", "rest-api-secret"];
 /// Messages each uclient session sends.
 const MESSAGES: u64 = 10;
@@ -115,7 +115,7 @@ fn tls_client_transport() {
 fn tcp_relay() {
     let server = Server::start(&Config::users());
     // RFC 6062: two clients Connect to each other's TCP relayed address.
-    let run = uclient(&server, &["-T", "-u", USERS[1].0, "-w", USERS[1].1]);
+    let run = uclient(&server, &["-v", "-T", "-u", USERS[1].0, "-w", USERS[1].1]);
     server.check_relayed(&run, 2 * MESSAGES);
     server.check(
         run.stdout.lines().any(|l| l.ends_with(": 2 connections are completed")),
@@ -188,6 +188,29 @@ fn long_term_wrong_password_is_refused() {
     server.check_refused(&run);
 }
 
+/// The default peer policy refuses loopback (CVE-2020-26262's class):
+/// ChannelBind and CreatePermission to 127.0.0.1 get 403, nothing is relayed.
+#[test]
+fn loopback_peer_is_refused_by_default() {
+    let config = Config {
+        refuse_loopback: true,
+        ..Config::users()
+    };
+    let (server, _peer) = server_and_peer(&config);
+    let run = uclient(&server, &["-v", "-u", USERS[1].0, "-w", USERS[1].1]);
+    server.check(
+        !run.success() && run.stdout.contains("channel bind: error 403") && !run.stdout.contains("tot_send_msgs"),
+        "ChannelBind to 127.0.0.1 refused with 403 and nothing relayed",
+        &run,
+    );
+    let run = uclient(&server, &["-v", "-s", "-u", USERS[1].0, "-w", USERS[1].1]);
+    server.check(
+        !run.success() && run.stdout.contains("create permission error 403") && !run.stdout.contains("tot_send_msgs"),
+        "CreatePermission for 127.0.0.1 refused with 403 and nothing relayed",
+        &run,
+    );
+}
+
 // ------------------------------------------------------------ the harness
 
 /// How the server under test is configured; both servers get the same.
@@ -196,6 +219,8 @@ struct Config {
     users: &'static [(&'static str, &'static str)],
     secrets: &'static [&'static str],
     tls: bool,
+    /// Keep the default peer policy, which refuses loopback peers.
+    refuse_loopback: bool,
 }
 
 impl Config {
@@ -234,7 +259,7 @@ impl Ports {
         // Spread concurrent test processes apart; ports 10000..29200.
         let offset = (std::process::id() % 300) as u16;
         loop {
-            let block = (offset + NEXT_BLOCK.fetch_add(1, Ordering::Relaxed)) % 600;
+            let block = offset.wrapping_add(NEXT_BLOCK.fetch_add(1, Ordering::Relaxed)) % 600;
             let base = 10_000 + block * Self::BLOCK;
             let free = |port: u16| UdpSocket::bind((HOST, port)).is_ok() && TcpListener::bind((HOST, port)).is_ok();
             if (base..base + Self::BLOCK).all(free) {
@@ -261,7 +286,9 @@ fn coturn_under_test() -> bool {
 /// The `natter turn` command line (coturn's option names).
 fn natter_args(config: &Config, ports: &Ports, dir: &Path) -> Vec<String> {
     let mut args = strings(&["turn", "--realm", REALM, "--listening-ip", HOST, "--relay-ip", HOST]);
-    args.extend(strings(&["--allowed-peer-ip", HOST]));
+    if !config.refuse_loopback {
+        args.extend(strings(&["--allowed-peer-ip", HOST]));
+    }
     args.extend(common_args(config, ports, dir));
     args
 }
@@ -269,14 +296,10 @@ fn natter_args(config: &Config, ports: &Ports, dir: &Path) -> Vec<String> {
 /// The same configuration for coturn's `turnserver`.
 fn coturn_args(config: &Config, ports: &Ports, dir: &Path) -> Vec<String> {
     // -n: no config file; its SQLite database and pid file go to the test's own directory.
-    let mut args = strings(&[
-        "-n",
-        "--no-cli",
-        "--no-dtls",
-        "--log-file",
-        "stdout",
-        "--allow-loopback-peers",
-    ]);
+    let mut args = strings(&["-n", "--no-cli", "--no-dtls", "--log-file", "stdout"]);
+    if !config.refuse_loopback {
+        args.push("--allow-loopback-peers".into());
+    }
     args.extend(strings(&["--realm", REALM, "--listening-ip", HOST, "--relay-ip", HOST]));
     for (flag, file) in [("--db", "turndb"), ("--pidfile", "turnserver.pid")] {
         args.extend([flag.to_string(), dir.join(file).display().to_string()]);
@@ -382,28 +405,34 @@ impl Drop for Process {
     }
 }
 
+/// A directory removed when dropped.
+struct ScratchDir(PathBuf);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The TURN server under test, with its own ports and scratch directory.
 struct Server {
     process: Process,
     ports: Ports,
-    dir: PathBuf,
+    dir: ScratchDir,
 }
 
 impl Server {
     fn start(config: &Config) -> Self {
         let ports = Ports::reserve();
-        let dir = std::env::temp_dir().join(format!(
-            "natter-coturn-clients-{}-{}",
-            std::process::id(),
-            ports.listening
-        ));
-        fs::create_dir_all(&dir).expect("create a scratch directory");
+        let name = format!("natter-coturn-clients-{}-{}", std::process::id(), ports.listening);
+        let dir = ScratchDir(std::env::temp_dir().join(name));
+        fs::create_dir_all(&dir.0).expect("create a scratch directory");
         let (program, args) = if coturn_under_test() {
-            ("turnserver", coturn_args(config, &ports, &dir))
+            ("turnserver", coturn_args(config, &ports, &dir.0))
         } else {
-            (env!("CARGO_BIN_EXE_natter"), natter_args(config, &ports, &dir))
+            (env!("CARGO_BIN_EXE_natter"), natter_args(config, &ports, &dir.0))
         };
-        let log = dir.join("server.log");
+        let log = dir.0.join("server.log");
         let mut process = Process::spawn(program, &args, &log);
         process.wait_until("answering STUN and accepting TCP", &log, || {
             udp_answers(ports.listening, &stun_binding_request())
@@ -414,7 +443,7 @@ impl Server {
     }
 
     fn log(&self) -> String {
-        fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+        fs::read_to_string(self.dir.0.join("server.log")).unwrap_or_default()
     }
 
     /// Fails the test, showing the tool's run and the server's log.
@@ -461,16 +490,10 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
 fn server_and_peer(config: &Config) -> (Server, Process) {
     let server = Server::start(config);
     let port = server.ports.peer;
-    let log = server.dir.join("peer.log");
+    let log = server.dir.0.join("peer.log");
     let mut peer = Process::spawn("turnutils_peer", &strings(&["-L", HOST, "-p", &port.to_string()]), &log);
     // turnutils_peer echoes every datagram, on its port and the next.
     peer.wait_until("echoing", &log, || {

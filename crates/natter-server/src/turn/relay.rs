@@ -88,6 +88,11 @@ impl RelayPlan {
         let mut rng = rand::thread_rng();
         for _ in 0..BIND_ATTEMPTS {
             let port = rng.gen_range(self.min_port..=self.max_port);
+            // SO_REUSEPORT would let a second allocation share a port that
+            // a first one holds; an exclusive bind proves it is free.
+            if std::net::TcpListener::bind((ip, port)).is_err() {
+                continue;
+            }
             let socket = tcp_socket(ip)?;
             if socket.bind(&SocketAddr::new(ip, port).into()).is_ok() && socket.listen(128).is_ok() {
                 return Ok(socket.into());
