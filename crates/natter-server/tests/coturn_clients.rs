@@ -84,6 +84,18 @@ fn udp_relay_with_send_indications() {
     );
 }
 
+/// Two clients relayed by the same server talk to each other (`-y`): the
+/// peer of each is the other's relayed address. Channels, then Send and
+/// Data indications.
+#[test]
+fn udp_client_to_client_through_one_server() {
+    let server = Server::start(&Config::users());
+    let run = uclient(&server, &["-y", "-u", USERS[1].0, "-w", USERS[1].1]);
+    server.check_relayed(&run, 4 * MESSAGES);
+    let run = uclient(&server, &["-y", "-s", "-u", USERS[1].0, "-w", USERS[1].1]);
+    server.check_relayed(&run, 4 * MESSAGES);
+}
+
 #[test]
 fn tcp_client_transport() {
     let (server, _peer) = server_and_peer(&Config::users());

@@ -138,6 +138,21 @@ impl UdpWorker {
                 match self.core.handle_client(now, tuple, &slot[..len], reply) {
                     ClientAction::None => {}
                     ClientAction::Reply(n) => self.listeners[i].out.push(from, &reply[..n]),
+                    ClientAction::Relay { from, to, data } if self.relay_tokens.contains_key(&to) => {
+                        // Both ends of the hop are this worker's relayed addresses
+                        // (two clients relayed by this server): hand the datagram
+                        // over as the kernel would deliver it, without two system
+                        // calls and a trip through the network stack.
+                        let len = data.len();
+                        if PEER_HEADROOM + len + PEER_TAILROOM <= reply.len() {
+                            reply[PEER_HEADROOM..PEER_HEADROOM + len].copy_from_slice(data);
+                            if let Some((client, range)) = self.core.handle_peer(now, to, from, reply, len) {
+                                if let Some(l) = self.listeners.iter_mut().find(|l| l.addr == client.server) {
+                                    l.out.push(client.client, &reply[range]);
+                                }
+                            }
+                        }
+                    }
                     ClientAction::Relay { from, to, data } => {
                         if let Some(r) = self.relay_tokens.get(&from).and_then(|t| self.relays.get(t)) {
                             // A full socket buffer drops the datagram, as UDP may.
