@@ -28,6 +28,8 @@ use super::{metrics, relay, Shared};
 const CLIENT_QUEUE: usize = 1024;
 /// RFC 6062 §5.2: a Connect gives up after 30 seconds.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pause after a failed accept (out of descriptors) before the next.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// A TLS handshake must finish within this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest frame on a stream: a STUN header or ChannelData header plus
@@ -108,10 +110,10 @@ impl StreamWorker {
                 spawn_local(metrics::serve(listener, shared));
             }
             for listener in tcp {
-                spawn_local(accept_tcp(state.clone(), listener));
+                spawn_local(accept_clients(state.clone(), listener, None));
             }
             for (listener, acceptor) in tls {
-                spawn_local(accept_tls(state.clone(), listener, acceptor));
+                spawn_local(accept_clients(state.clone(), listener, Some(acceptor)));
             }
             spawn_local(timers(state.clone()));
             shutdown_signal().await;
@@ -158,41 +160,39 @@ async fn shutdown_signal() {
     }
 }
 
-async fn accept_tcp(state: StateRef, listener: TcpListener) {
+/// Accepts TCP clients, or TLS clients when there is an acceptor.
+async fn accept_clients(state: StateRef, listener: TcpListener, tls: Option<TlsAcceptor>) {
     let server = listener.local_addr().ok();
     loop {
-        let Ok((stream, client)) = listener.accept().await else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let tuple = FiveTuple {
-            transport: Transport::Tcp,
-            client,
-            server: server.unwrap_or(client),
-        };
-        spawn_local(serve_client(state.clone(), stream, tuple));
-    }
-}
-
-async fn accept_tls(state: StateRef, listener: TcpListener, acceptor: TlsAcceptor) {
-    let server = listener.local_addr().ok();
-    loop {
-        let Ok((stream, client)) = listener.accept().await else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let tuple = FiveTuple {
-            transport: Transport::Tls,
-            client,
-            server: server.unwrap_or(client),
-        };
-        let (state, acceptor) = (state.clone(), acceptor.clone());
-        spawn_local(async move {
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => serve_client(state, tls, tuple).await,
-                _ => tracing::debug!(client = %client, "TLS handshake failed"),
+        let (stream, client) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors, most likely: back off, then go on.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
             }
-        });
+        };
+        let _ = stream.set_nodelay(true);
+        let tuple = FiveTuple {
+            transport: if tls.is_some() { Transport::Tls } else { Transport::Tcp },
+            client,
+            server: server.unwrap_or(client),
+        };
+        let state = state.clone();
+        match tls.clone() {
+            None => {
+                spawn_local(serve_client(state, stream, tuple));
+            }
+            Some(acceptor) => {
+                spawn_local(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => serve_client(state, tls, tuple).await,
+                        _ => tracing::debug!(client = %client, "TLS handshake failed"),
+                    }
+                });
+            }
+        }
     }
 }
 
@@ -358,6 +358,7 @@ async fn accept_peers(state: StateRef, listener: TcpListener, announced: SocketA
     let mut indication = vec![0u8; 256];
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
+            tokio::time::sleep(ACCEPT_BACKOFF).await;
             continue;
         };
         let mut st = state.borrow_mut();
