@@ -39,16 +39,13 @@ impl RecvBatch {
     /// `offset` in its slot. Returns how many arrived; 0 when none.
     pub fn recv(&mut self, fd: RawFd, offset: usize) -> io::Result<usize> {
         let room = SLOT - offset;
-        let mut iovecs: Vec<libc::iovec> = self
-            .bufs
-            .chunks_exact_mut(SLOT)
-            .map(|slot| libc::iovec {
-                iov_base: slot[offset..].as_mut_ptr().cast(),
-                iov_len: room,
-            })
-            .collect();
-        // SAFETY: mmsghdr is plain old data; all zeros is a valid empty header.
-        let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { mem::zeroed() }; BATCH];
+        // On the stack: the packet path allocates nothing.
+        // SAFETY: iovec and mmsghdr are plain old data; all zeros is valid.
+        let (mut iovecs, mut msgs): ([libc::iovec; BATCH], [libc::mmsghdr; BATCH]) = unsafe { mem::zeroed() };
+        for (iov, slot) in iovecs.iter_mut().zip(self.bufs.chunks_exact_mut(SLOT)) {
+            iov.iov_base = slot[offset..].as_mut_ptr().cast();
+            iov.iov_len = room;
+        }
         for (i, m) in msgs.iter_mut().enumerate() {
             m.msg_hdr.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
             m.msg_hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -118,27 +115,29 @@ impl SendBatch {
         let mut sent = 0;
         while sent < self.entries.len() {
             let chunk = &self.entries[sent..(sent + BATCH).min(self.entries.len())];
-            let mut addrs: Vec<(libc::sockaddr_storage, libc::socklen_t)> =
-                chunk.iter().map(|e| to_storage(&e.2)).collect();
-            let mut iovecs: Vec<libc::iovec> = chunk
-                .iter()
-                .map(|&(start, len, _)| libc::iovec {
+            // On the stack: the packet path allocates nothing.
+            // SAFETY: these are plain old data; all zeros is valid.
+            let (mut addrs, mut iovecs, mut msgs): (
+                [libc::sockaddr_storage; BATCH],
+                [libc::iovec; BATCH],
+                [libc::mmsghdr; BATCH],
+            ) = unsafe { mem::zeroed() };
+            for (i, &(start, len, to)) in chunk.iter().enumerate() {
+                let namelen = to_storage(&to, &mut addrs[i]);
+                iovecs[i] = libc::iovec {
                     iov_base: self.data[start..].as_ptr() as *mut libc::c_void,
                     iov_len: len,
-                })
-                .collect();
-            // SAFETY: mmsghdr is plain old data; all zeros is a valid empty header.
-            let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { mem::zeroed() }; chunk.len()];
-            for (i, m) in msgs.iter_mut().enumerate() {
-                m.msg_hdr.msg_name = (&mut addrs[i].0 as *mut libc::sockaddr_storage).cast();
-                m.msg_hdr.msg_namelen = addrs[i].1;
+                };
+                let m = &mut msgs[i];
+                m.msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
+                m.msg_hdr.msg_namelen = namelen;
                 m.msg_hdr.msg_iov = &mut iovecs[i];
                 m.msg_hdr.msg_iovlen = 1;
             }
             // SAFETY: the headers point into `addrs`, `iovecs` and
             // `self.data`, all alive and unmoved for the call; the kernel
             // only reads the iovec buffers.
-            let n = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), msgs.len() as libc::c_uint, libc::MSG_DONTWAIT) };
+            let n = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), chunk.len() as libc::c_uint, libc::MSG_DONTWAIT) };
             if n <= 0 {
                 let err = io::Error::last_os_error();
                 if err.kind() == io::ErrorKind::Interrupted {
@@ -182,10 +181,12 @@ fn from_storage(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
-fn to_storage(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+/// Writes `addr` into `out`; returns its length.
+fn to_storage(addr: &SocketAddr, out: &mut libc::sockaddr_storage) -> libc::socklen_t {
     let sa = socket2::SockAddr::from(*addr);
     // SAFETY: SockAddr holds a valid sockaddr_storage of `len()` bytes.
-    (unsafe { *sa.as_ptr().cast::<libc::sockaddr_storage>() }, sa.len())
+    *out = unsafe { *sa.as_ptr().cast::<libc::sockaddr_storage>() };
+    sa.len()
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Holds 10,000 concurrent allocations on one `natter turn` and reports
-//! the server's memory per allocation.
+//! Allocation limits of a running `natter turn`: 10,000 concurrent
+//! allocations held (with the server's memory per allocation reported),
+//! and the per-user quota.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -9,13 +10,21 @@ use std::time::{Duration, Instant};
 use natter_stun::*;
 
 const ALLOCATIONS: usize = 10_000;
+const USER: &str = "load";
+const PASSWORD: &str = "test";
+const REALM: &str = "natter";
 
-struct Server(Child);
+/// A `natter turn` on loopback, killed on drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    metrics: SocketAddr,
+}
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -25,6 +34,40 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+fn start(extra: &[&str]) -> Server {
+    let (port, metrics_port) = (free_port(), free_port());
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let metrics: SocketAddr = format!("127.0.0.1:{metrics_port}").parse().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_natter"))
+        .args([
+            "turn",
+            "--listening-ip",
+            "127.0.0.1",
+            "--relay-ip",
+            "127.0.0.1",
+            "--no-tls",
+            "--no-tcp",
+        ])
+        .args([
+            "--listening-port",
+            &port.to_string(),
+            "--metrics-listen",
+            &metrics.to_string(),
+        ])
+        .args(["--min-port", "20000", "--max-port", "60999", "--realm", REALM])
+        .args(["--user", &format!("{USER}:{PASSWORD}")])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("natter binary");
+    Server { child, addr, metrics }
+}
+
+fn key() -> IntegrityKey {
+    IntegrityKey::long_term(USER, REALM, PASSWORD, PasswordAlgorithm::Md5).unwrap()
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -46,126 +89,124 @@ fn metric(addr: SocketAddr, name: &str) -> u64 {
         .unwrap()
 }
 
-/// Sends `req` and waits for the response to it.
-fn exchange<'b>(socket: &UdpSocket, server: SocketAddr, req: &[u8], buf: &'b mut [u8]) -> Message<'b> {
+/// An Allocate (or a Refresh with `lifetime`), authenticated if a nonce is given.
+fn request(method: Method, nonce: Option<&str>, lifetime: Option<u32>, tid: u32) -> Vec<u8> {
+    let mut t = [0u8; 12];
+    t[..4].copy_from_slice(&tid.to_be_bytes());
+    let mut out = vec![0u8; 512];
+    let mut w = MessageWriter::new(&mut out, MessageType::new(method, Class::Request), TransactionId(t)).unwrap();
+    if method == Method::ALLOCATE {
+        w.add(&RequestedTransport::UDP).unwrap();
+    }
+    if let Some(secs) = lifetime {
+        w.add(&Lifetime(secs)).unwrap();
+    }
+    if let Some(nonce) = nonce {
+        w.add(&Username(USER)).unwrap();
+        w.add(&Realm(REALM)).unwrap();
+        w.add(&Nonce(nonce)).unwrap();
+        w.add_message_integrity(&key()).unwrap();
+    }
+    let n = w.finish();
+    out.truncate(n);
+    out
+}
+
+/// Sends `req` until a response arrives (UDP may drop either); returns
+/// its class and error code.
+fn exchange(socket: &UdpSocket, server: SocketAddr, req: &[u8]) -> (Class, Option<u16>) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    socket.send_to(req, server).unwrap();
+    let mut buf = [0u8; 1500];
     loop {
         assert!(Instant::now() < deadline, "no response from the server");
-        if let Ok(n) = socket.recv(buf) {
-            let buf: &'b [u8] = buf;
-            return Message::decode(&buf[..n]).unwrap();
-        }
         socket.send_to(req, server).unwrap();
+        if let Ok(n) = socket.recv(&mut buf) {
+            let msg = Message::decode(&buf[..n]).unwrap();
+            return (msg.class(), msg.get::<ErrorCode>().unwrap().map(|e| e.code));
+        }
     }
 }
 
-fn allocate(user: &str, realm: &str, nonce: Option<&str>, key: &IntegrityKey, tid: u32, out: &mut [u8]) -> usize {
-    let mut t = [0u8; 12];
-    t[..4].copy_from_slice(&tid.to_be_bytes());
-    let mut w = MessageWriter::new(
-        out,
-        MessageType::new(Method::ALLOCATE, Class::Request),
-        TransactionId(t),
-    )
-    .unwrap();
-    w.add(&RequestedTransport::UDP).unwrap();
-    if let Some(nonce) = nonce {
-        w.add(&Username(user)).unwrap();
-        w.add(&Realm(realm)).unwrap();
-        w.add(&Nonce(nonce)).unwrap();
-        w.add_message_integrity(key).unwrap();
+fn client() -> UdpSocket {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    socket
+}
+
+/// Waits for the server; the first Allocate is challenged (401) with a
+/// nonce that serves every later request from 127.0.0.1.
+fn nonce(server: &Server) -> String {
+    let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+    probe.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 1500];
+    loop {
+        let _ = probe.send_to(&request(Method::ALLOCATE, None, None, 0), server.addr);
+        if let Ok(len) = probe.recv(&mut buf) {
+            let msg = Message::decode(&buf[..len]).unwrap();
+            assert_eq!(msg.require::<ErrorCode>().unwrap().code, 401);
+            return msg.require::<Nonce>().unwrap().0.to_owned();
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "natter turn did not start");
     }
-    w.finish()
 }
 
 #[test]
 fn ten_thousand_allocations_are_held() {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let (port, metrics_port) = (free_port(), free_port());
-    let server_addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let metrics: SocketAddr = format!("127.0.0.1:{metrics_port}").parse().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_natter"))
-        .args([
-            "turn",
-            "--listening-ip",
-            "127.0.0.1",
-            "--relay-ip",
-            "127.0.0.1",
-            "--no-tls",
-            "--no-tcp",
-        ])
-        .args([
-            "--listening-port",
-            &port.to_string(),
-            "--metrics-listen",
-            &metrics.to_string(),
-        ])
-        .args([
-            "--min-port",
-            "20000",
-            "--max-port",
-            "60999",
-            "--user",
-            "load:test",
-            "--realm",
-            "natter",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("natter binary");
-    let server = Server(child);
-    let pid = server.0.id();
-
-    let mut buf = [0u8; 1500];
-    let mut req = [0u8; 512];
-    let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
-    probe.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    // Wait for the server: the first Allocate is challenged (401) with a nonce.
-    let key = IntegrityKey::long_term("load", "natter", "test", PasswordAlgorithm::Md5).unwrap();
-    let started = Instant::now();
-    let nonce = loop {
-        let n = allocate("load", "natter", None, &key, 0, &mut req);
-        let _ = probe.send_to(&req[..n], server_addr);
-        if let Ok(len) = probe.recv(&mut buf) {
-            let msg = Message::decode(&buf[..len]).unwrap();
-            assert_eq!(msg.require::<ErrorCode>().unwrap().code, 401);
-            break msg.require::<Nonce>().unwrap().0.to_owned();
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "natter turn did not start");
-    };
-    let before = rss_kib(pid);
+    let server = start(&[]);
+    let nonce = nonce(&server);
+    let before = rss_kib(server.child.id());
 
     let mut clients = Vec::with_capacity(ALLOCATIONS);
     for i in 0..ALLOCATIONS {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
-        let n = allocate("load", "natter", Some(&nonce), &key, i as u32 + 1, &mut req);
-        let msg = exchange(&socket, server_addr, &req[..n], &mut buf);
-        assert_eq!(
-            msg.class(),
-            Class::SuccessResponse,
-            "allocation {i}: {:?}",
-            msg.get::<ErrorCode>()
+        let socket = client();
+        let answer = exchange(
+            &socket,
+            server.addr,
+            &request(Method::ALLOCATE, Some(&nonce), None, i as u32 + 1),
         );
-        msg.require::<XorRelayedAddress>().unwrap();
+        assert_eq!(answer, (Class::SuccessResponse, None), "allocation {i}");
         clients.push(socket);
     }
     // Counters are published once a second.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while metric(metrics, "natter_turn_allocations") != ALLOCATIONS as u64 {
+    while metric(server.metrics, "natter_turn_allocations") != ALLOCATIONS as u64 {
         assert!(
             Instant::now() < deadline,
             "metrics never showed {ALLOCATIONS} allocations"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let after = rss_kib(pid);
+    let after = rss_kib(server.child.id());
     let per = (after.saturating_sub(before) * 1024) as f64 / ALLOCATIONS as f64;
     eprintln!("natter turn: {ALLOCATIONS} allocations, RSS {before} KiB -> {after} KiB, {per:.0} bytes per allocation");
     assert_eq!(
-        metric(metrics, "natter_turn_allocations_created_total"),
+        metric(server.metrics, "natter_turn_allocations_created_total"),
         ALLOCATIONS as u64
     );
+    // Still held: each of a sample refreshes successfully.
+    for (i, socket) in clients.iter().enumerate().step_by(997) {
+        let answer = exchange(
+            socket,
+            server.addr,
+            &request(Method::REFRESH, Some(&nonce), Some(600), 100_000 + i as u32),
+        );
+        assert_eq!(answer, (Class::SuccessResponse, None), "refresh of allocation {i}");
+    }
+}
+
+#[test]
+fn user_quota_refuses_allocations_over_it_until_one_ends() {
+    let server = start(&["--user-quota", "2"]);
+    let nonce = nonce(&server);
+    let (a, b, c) = (client(), client(), client());
+    let allocate = |s: &UdpSocket, tid| exchange(s, server.addr, &request(Method::ALLOCATE, Some(&nonce), None, tid));
+    assert_eq!(allocate(&a, 1), (Class::SuccessResponse, None));
+    assert_eq!(allocate(&b, 2), (Class::SuccessResponse, None));
+    assert_eq!(allocate(&c, 3), (Class::ErrorResponse, Some(486)));
+    // Deleting one (Refresh with LIFETIME 0) gives its quota back.
+    let delete = request(Method::REFRESH, Some(&nonce), Some(0), 4);
+    assert_eq!(exchange(&a, server.addr, &delete), (Class::SuccessResponse, None));
+    assert_eq!(allocate(&c, 5), (Class::SuccessResponse, None));
 }

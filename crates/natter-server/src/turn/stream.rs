@@ -216,6 +216,7 @@ async fn serve_client<S: AsyncRead + AsyncWrite + Unpin + 'static>(state: StateR
                         _ => break 'conn None,
                     };
                     let (out, bind) = handle_frame(&state, tuple, &buf[..len], &mut reply);
+                    handle_events(&mut state.borrow_mut());
                     buf.drain(..len);
                     if !out.is_empty() && stream.write_all(&out).await.is_err() {
                         break 'conn None;

@@ -107,9 +107,9 @@ impl UdpWorker {
             let now = Instant::now();
             if now >= self.core.poll_timeout() {
                 self.core.handle_timeout(now);
-                self.handle_events();
                 self.shared.publish(self.index, &self.core);
             }
+            self.handle_events();
         }
     }
 
@@ -170,6 +170,9 @@ impl UdpWorker {
                     ClientAction::Connect { .. } | ClientAction::BindConnection { .. } => {}
                 }
             }
+            // Release what deleted allocations held before the client
+            // hears that they are gone.
+            self.handle_events();
             self.listeners[i].out.flush(fd);
             if n < BATCH {
                 return;
