@@ -141,6 +141,16 @@ fn rest_shared_secret() {
     let (server, _peer) = server_and_peer(&Config::secrets());
     let run = uclient(&server, &["-W", SECRETS[1], "-u", "carol"]);
     server.check_relayed(&run, 2 * MESSAGES);
+    if !coturn_under_test() {
+        let log = server.log();
+        assert!(log.contains("natter turn ready"), "no log written:\n{log}");
+        for secret in SECRETS {
+            assert!(
+                !log.contains(secret),
+                "the secret {secret:?} appears in the log:\n{log}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -191,6 +201,15 @@ fn long_term_static_user() {
     let (server, _peer) = server_and_peer(&Config::users());
     let run = uclient(&server, &["-u", USERS[0].0, "-w", USERS[0].1]);
     server.check_relayed(&run, 2 * MESSAGES);
+    if !coturn_under_test() {
+        let log = server.log();
+        for (_, password) in USERS {
+            assert!(
+                !log.contains(password),
+                "the password {password:?} appears in the log:\n{log}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -380,6 +399,8 @@ impl Process {
         let log = File::create(log).expect("create a log file");
         let child = Command::new(program)
             .args(args)
+            // natter's most detailed logs, so the secret checks below mean something.
+            .env("RUST_LOG", "trace")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone the log file"))
             .stderr(log)
