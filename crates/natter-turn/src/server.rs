@@ -421,7 +421,7 @@ impl Server {
             Method::CREATE_PERMISSION => self.create_permission(now, request, msg, &auth, reply),
             Method::CHANNEL_BIND => self.channel_bind(now, request, msg, &auth, reply),
             Method::CONNECT => return self.connect(now, request, msg, &auth, reply),
-            _ => return self.connection_bind(now, request, msg, &auth, reply),
+            _ => return self.connection_bind(request, msg, &auth, reply),
         };
         match result {
             Ok(n) => ClientAction::Reply(n),
@@ -610,7 +610,8 @@ impl Server {
         &self,
         request: Request,
         reply: &mut [u8],
-        auth: &Authenticated,
+        key: &IntegrityKey,
+        kind: IntegrityKind,
         attrs: impl FnOnce(&mut MessageWriter<'_>) -> Result<(), natter_stun::Error>,
     ) -> usize {
         let software = self.config.software.as_deref();
@@ -618,8 +619,8 @@ impl Server {
             reply,
             request,
             Class::SuccessResponse,
-            Some(&auth.key),
-            auth.kind,
+            Some(key),
+            kind,
             None,
             software,
             attrs,
@@ -648,7 +649,7 @@ impl Server {
                 alloc.reservation,
                 alloc.ipv6_refused.then_some(ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED),
             );
-            let n = self.success(request, reply, &auth, |w| {
+            let n = self.success(request, reply, &auth.key, auth.kind, |w| {
                 allocate_success(w, request.from.client, &relays, lifetime, reservation, v6_error)
             });
             return ClientAction::Reply(n);
@@ -774,7 +775,7 @@ impl Server {
             kind: p.kind,
         };
         let v6_error = (p.additional_ipv6 && additional.is_none()).then_some(ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED);
-        let n = self.success(p.request, reply, &auth, |w| {
+        let n = self.success(p.request, reply, &auth.key, auth.kind, |w| {
             allocate_success(w, p.request.from.client, &relays, p.lifetime, reservation, v6_error)
         });
         for r in &relays {
@@ -826,7 +827,9 @@ impl Server {
         } else if let Some(alloc) = self.allocations.get_mut(&request.from) {
             alloc.expires = now + lifetime;
         }
-        Ok(self.success(request, reply, auth, |w| w.add(&Lifetime(lifetime.as_secs() as u32))))
+        Ok(self.success(request, reply, &auth.key, auth.kind, |w| {
+            w.add(&Lifetime(lifetime.as_secs() as u32))
+        }))
     }
 
     /// RFC 8656 §10.
@@ -868,7 +871,7 @@ impl Server {
         for ip in ips {
             alloc.permit(ip, now);
         }
-        Ok(self.success(request, reply, auth, |_| Ok(())))
+        Ok(self.success(request, reply, &auth.key, auth.kind, |_| Ok(())))
     }
 
     /// RFC 8656 §11.
@@ -908,7 +911,7 @@ impl Server {
             return Err(ErrorCode::BAD_REQUEST);
         }
         alloc.permit(peer.ip(), now);
-        Ok(self.success(request, reply, auth, |_| Ok(())))
+        Ok(self.success(request, reply, &auth.key, auth.kind, |_| Ok(())))
     }
 
     /// RFC 8656 §11.2: a Send indication's data goes to the peer.
@@ -1066,15 +1069,10 @@ impl Server {
             return None;
         };
         let key = alloc.key.clone();
-        let auth = Authenticated {
-            username: String::new(),
-            key,
-            kind: p.kind,
-        };
         let Some(peer) = connected else {
             self.connection_owner.remove(&id);
             let code = ErrorCode::CONNECTION_TIMEOUT_OR_FAILURE;
-            let n = match self.error(p.request, reply, Some(&auth.key), auth.kind, code, |_| Ok(())) {
+            let n = match self.error(p.request, reply, Some(&key), p.kind, code, |_| Ok(())) {
                 ClientAction::Reply(n) => n,
                 _ => 0,
             };
@@ -1087,7 +1085,7 @@ impl Server {
                 until: now + CONNECTION_BIND_TIMEOUT,
             },
         );
-        let n = self.success(p.request, reply, &auth, |w| w.add(&ConnectionId(id)));
+        let n = self.success(p.request, reply, &key, p.kind, |w| w.add(&ConnectionId(id)));
         Some((p.allocation, n))
     }
 
@@ -1128,7 +1126,6 @@ impl Server {
     /// RFC 6062 §5.4: a new client connection claims a peer connection.
     fn connection_bind(
         &mut self,
-        _now: Instant,
         request: Request,
         msg: &Message<'_>,
         auth: &Authenticated,
@@ -1156,7 +1153,7 @@ impl Server {
         })();
         match result {
             Ok(id) => {
-                let n = self.success(request, reply, auth, |_| Ok(()));
+                let n = self.success(request, reply, &auth.key, auth.kind, |_| Ok(()));
                 ClientAction::BindConnection { id, reply: n }
             }
             Err(code) => self.error(request, reply, Some(&auth.key), auth.kind, code, |_| Ok(())),
