@@ -1,0 +1,693 @@
+//! Rooms and sessions: the sans-IO core of `natter serve`'s signaling.
+//!
+//! [`Signaling`] follows the method taxonomy of every natter core:
+//!
+//! - `handle_*` take input: a socket opened ([`Signaling::handle_connect`]),
+//!   a text or binary frame, a socket closed, a timeout;
+//! - application calls: [`Signaling::create_room`], [`Signaling::rooms`],
+//!   [`Signaling::mint_token`];
+//! - `poll_*` give output, in this order: [`Signaling::poll_output`] (frames
+//!   to send and sockets to close), then [`Signaling::poll_timeout`].
+//!
+//! Time comes in as arguments: an [`Instant`] for timers and Unix seconds
+//! for token expiry and TURN credentials.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::error::{ErrorCode, Refusal};
+use crate::message::{
+    display_name, is_room_name, ClientMessage, IceServer, Join, LeaveReason, Limits, MediaState, Peer, ServerMessage,
+    VERSION,
+};
+use crate::token::{JoinClaims, TokenKey};
+
+/// A socket is closed after this many heartbeat intervals of silence.
+const HEARTBEATS_MISSED: u32 = 3;
+/// Messages held for a detached session; older ones are dropped first.
+const RESUME_QUEUE: usize = 256;
+/// WebSocket close codes (RFC 6455 §7.4.2: 4000-4999 are ours).
+const CLOSE_NORMAL: u16 = 1000;
+const CLOSE_REPLACED: u16 = 4409;
+const CLOSE_SILENT: u16 = 4408;
+
+/// Settings of the signaling core.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Rooms are open: no token needed.
+    pub dev: bool,
+    pub token_key: TokenKey,
+    /// Default room size, for rooms created by a join.
+    pub max_participants: usize,
+    pub max_message_bytes: usize,
+    pub messages_per_second: u32,
+    pub burst: u32,
+    pub heartbeat: Duration,
+    /// How long a session whose socket closed may be resumed.
+    pub resume: Duration,
+    /// Most rooms at once.
+    pub max_rooms: usize,
+    pub turn: Option<TurnService>,
+}
+
+impl Config {
+    /// Defaults of `docs/signaling.md`, with the given token key.
+    pub fn new(token_key: TokenKey) -> Self {
+        Config {
+            dev: false,
+            token_key,
+            max_participants: 6,
+            max_message_bytes: 65_536,
+            messages_per_second: 50,
+            burst: 200,
+            heartbeat: Duration::from_secs(5),
+            resume: Duration::from_secs(5),
+            max_rooms: 10_000,
+            turn: None,
+        }
+    }
+}
+
+/// The STUN/TURN server handed to every participant.
+#[derive(Clone)]
+pub struct TurnService {
+    /// `stun:` URLs, given without credentials.
+    pub stun_urls: Vec<String>,
+    /// `turn:` and `turns:` URLs.
+    pub turn_urls: Vec<String>,
+    /// The TURN REST shared secret.
+    pub secret: String,
+    /// Lifetime of the credentials.
+    pub ttl: Duration,
+}
+
+impl std::fmt::Debug for TurnService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnService")
+            .field("stun_urls", &self.stun_urls)
+            .field("turn_urls", &self.turn_urls)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One WebSocket, as the I/O layer names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub u64);
+
+/// Something for the I/O layer to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send a text frame.
+    Send { conn: ConnectionId, text: String },
+    /// Send a close frame with this code and reason, then drop the socket.
+    Close {
+        conn: ConnectionId,
+        code: u16,
+        reason: &'static str,
+    },
+}
+
+/// A room as the REST API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomInfo {
+    pub room: String,
+    pub participants: usize,
+    pub max_participants: usize,
+}
+
+/// Counters for metrics.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub joins: u64,
+    pub resumes: u64,
+    pub leaves: u64,
+    pub timeouts: u64,
+    pub relayed: u64,
+    /// Refusals by code, in the order of [`ErrorCode::ALL`].
+    pub errors: [u64; ErrorCode::ALL.len()],
+}
+
+struct Connection {
+    session: Option<String>,
+    last_seen: Instant,
+    /// Token bucket of the rate limit.
+    tokens: f64,
+    refilled: Instant,
+}
+
+struct Session {
+    room: String,
+    name: String,
+    resume: String,
+    state: MediaState,
+    conn: Option<ConnectionId>,
+    /// When a detached session ends.
+    expires: Option<Instant>,
+    queue: VecDeque<String>,
+}
+
+struct Room {
+    max_participants: usize,
+    /// Peer ids in joining order.
+    members: Vec<String>,
+    /// Made by the API: kept while empty.
+    persistent: bool,
+}
+
+/// Every room, session and socket of one server.
+pub struct Signaling {
+    config: Config,
+    rng: StdRng,
+    next_conn: u64,
+    connections: HashMap<ConnectionId, Connection>,
+    sessions: HashMap<String, Session>,
+    /// Resume token → peer id.
+    resumable: HashMap<String, String>,
+    rooms: HashMap<String, Room>,
+    outputs: VecDeque<Output>,
+    stats: Stats,
+}
+
+/// Errors of the REST API calls.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("room names are 1 to 64 characters from A-Z a-z 0-9 _ -")]
+    BadRoomName,
+    #[error("maxParticipants must be 2 to {0}")]
+    BadSize(usize),
+    #[error("room {0} already exists")]
+    RoomExists(String),
+    #[error("no room {0}")]
+    NoSuchRoom(String),
+    #[error("too many rooms")]
+    TooManyRooms,
+    #[error("name must be 1 to 64 characters without control characters")]
+    BadName,
+}
+
+/// The largest room size the API accepts; a mesh beyond this melts.
+pub const MAX_ROOM_SIZE: usize = 16;
+
+impl Signaling {
+    /// A core with `config`; `seed` makes ids and resume tokens
+    /// (deterministic in tests, random in the server).
+    pub fn new(config: Config, seed: [u8; 32]) -> Self {
+        Signaling {
+            config,
+            rng: StdRng::from_seed(seed),
+            next_conn: 0,
+            connections: HashMap::new(),
+            sessions: HashMap::new(),
+            resumable: HashMap::new(),
+            rooms: HashMap::new(),
+            outputs: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Open sockets, live sessions (attached or awaiting resume), rooms.
+    pub fn gauges(&self) -> (usize, usize, usize) {
+        (self.connections.len(), self.sessions.len(), self.rooms.len())
+    }
+
+    /// A socket opened.
+    pub fn handle_connect(&mut self, now: Instant) -> ConnectionId {
+        let id = ConnectionId(self.next_conn);
+        self.next_conn += 1;
+        self.connections.insert(
+            id,
+            Connection {
+                session: None,
+                last_seen: now,
+                tokens: f64::from(self.config.burst),
+                refilled: now,
+            },
+        );
+        id
+    }
+
+    /// A binary frame arrived: the protocol has none.
+    pub fn handle_binary(&mut self, conn: ConnectionId, now: Instant) {
+        if self.admit(conn, 0, now).is_ok() {
+            self.refuse(conn, Refusal::new(ErrorCode::BadMessage, "binary frames are not part of the protocol"));
+        }
+    }
+
+    /// A text frame arrived.
+    pub fn handle_text(&mut self, conn: ConnectionId, text: &str, now: Instant, unix: u64) {
+        if self.admit(conn, text.len(), now).is_err() {
+            return;
+        }
+        let message = match ClientMessage::parse(text) {
+            Ok(m) => m,
+            Err(refusal) => return self.refuse(conn, refusal),
+        };
+        let kind = message.kind();
+        if let Err(refusal) = self.dispatch(conn, message, unix) {
+            let refusal = if refusal.reference.is_none() {
+                refusal.with_ref(kind)
+            } else {
+                refusal
+            };
+            self.refuse(conn, refusal);
+        }
+    }
+
+    /// The socket closed (or the I/O layer gave up on it). A joined
+    /// session waits [`Config::resume`] for a `join` with `resume`.
+    pub fn handle_closed(&mut self, conn: ConnectionId, now: Instant) {
+        let Some(c) = self.connections.remove(&conn) else {
+            return;
+        };
+        if let Some(session) = c.session.and_then(|id| self.sessions.get_mut(&id)) {
+            if session.conn == Some(conn) {
+                session.conn = None;
+                session.expires = Some(now + self.config.resume);
+            }
+        }
+    }
+
+    /// Closes silent sockets and ends sessions not resumed in time.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let silence = self.config.heartbeat * HEARTBEATS_MISSED;
+        let silent: Vec<ConnectionId> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| now.saturating_duration_since(c.last_seen) >= silence)
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in silent {
+            self.outputs.push_back(Output::Close {
+                conn,
+                code: CLOSE_SILENT,
+                reason: "no heartbeat",
+            });
+            self.handle_closed(conn, now);
+        }
+        let ended: Vec<String> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.expires.is_some_and(|t| t <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ended {
+            self.stats.timeouts += 1;
+            self.end_session(&id, LeaveReason::Timeout);
+        }
+    }
+
+    /// The next time [`Signaling::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let silence = self.config.heartbeat * HEARTBEATS_MISSED;
+        let sockets = self.connections.values().map(|c| c.last_seen + silence);
+        let sessions = self.sessions.values().filter_map(|s| s.expires);
+        sockets.chain(sessions).min()
+    }
+
+    /// The next frame to send or socket to close.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// Creates a room ahead of its first join (REST API).
+    pub fn create_room(&mut self, room: Option<&str>, max: Option<usize>) -> Result<RoomInfo, ApiError> {
+        let max = max.unwrap_or(self.config.max_participants);
+        if !(2..=MAX_ROOM_SIZE).contains(&max) {
+            return Err(ApiError::BadSize(MAX_ROOM_SIZE));
+        }
+        if self.rooms.len() >= self.config.max_rooms {
+            return Err(ApiError::TooManyRooms);
+        }
+        let room = match room {
+            Some(r) if !is_room_name(r) => return Err(ApiError::BadRoomName),
+            Some(r) if self.rooms.contains_key(r) => return Err(ApiError::RoomExists(r.to_owned())),
+            Some(r) => r.to_owned(),
+            None => self.random_id(6),
+        };
+        self.rooms.insert(
+            room.clone(),
+            Room {
+                max_participants: max,
+                members: Vec::new(),
+                persistent: true,
+            },
+        );
+        Ok(RoomInfo {
+            room,
+            participants: 0,
+            max_participants: max,
+        })
+    }
+
+    /// Every room, sorted by name.
+    pub fn rooms(&self) -> Vec<RoomInfo> {
+        let mut rooms: Vec<RoomInfo> = self
+            .rooms
+            .iter()
+            .map(|(name, r)| RoomInfo {
+                room: name.clone(),
+                participants: r.members.len(),
+                max_participants: r.max_participants,
+            })
+            .collect();
+        rooms.sort_by(|a, b| a.room.cmp(&b.room));
+        rooms
+    }
+
+    /// A join token for `room`, valid for `ttl` from `unix`.
+    pub fn mint_token(&self, room: &str, name: Option<&str>, ttl: Duration, unix: u64) -> Result<String, ApiError> {
+        if !is_room_name(room) {
+            return Err(ApiError::BadRoomName);
+        }
+        let name = match name {
+            Some(n) => Some(display_name(n).ok_or(ApiError::BadName)?.to_owned()),
+            None => None,
+        };
+        Ok(self.config.token_key.mint(&JoinClaims {
+            room: room.to_owned(),
+            exp: unix + ttl.as_secs(),
+            name,
+            iat: Some(unix),
+        }))
+    }
+
+    /// Updates liveness, then applies the size limit and the rate limit.
+    fn admit(&mut self, conn: ConnectionId, len: usize, now: Instant) -> Result<(), ()> {
+        let config = &self.config;
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return Err(());
+        };
+        c.last_seen = now;
+        let elapsed = now.saturating_duration_since(c.refilled).as_secs_f64();
+        c.refilled = now;
+        c.tokens = (c.tokens + elapsed * f64::from(config.messages_per_second)).min(f64::from(config.burst));
+        if c.tokens < 1.0 {
+            let message = format!("more than {} messages per second", config.messages_per_second);
+            self.refuse(conn, Refusal::new(ErrorCode::RateLimited, message));
+            return Err(());
+        }
+        c.tokens -= 1.0;
+        if len > config.max_message_bytes {
+            let message = format!("{len} bytes is more than {}", config.max_message_bytes);
+            self.refuse(conn, Refusal::new(ErrorCode::TooLarge, message));
+            return Err(());
+        }
+        Ok(())
+    }
+
+    fn dispatch(&mut self, conn: ConnectionId, message: ClientMessage, unix: u64) -> Result<(), Refusal> {
+        let session = self.connections.get(&conn).and_then(|c| c.session.clone());
+        match (message, session) {
+            (ClientMessage::Ping, _) => self.send(conn, &ServerMessage::Pong),
+            (ClientMessage::Join(join), None) => self.join(conn, join, unix)?,
+            (ClientMessage::Join(_), Some(_)) => {
+                return Err(Refusal::new(ErrorCode::AlreadyJoined, "this socket has joined already"))
+            }
+            (_, None) => return Err(Refusal::new(ErrorCode::NotJoined, "send join first")),
+            (ClientMessage::Leave, Some(id)) => {
+                self.stats.leaves += 1;
+                self.end_session(&id, LeaveReason::Left);
+                self.connections.remove(&conn);
+                self.outputs.push_back(Output::Close {
+                    conn,
+                    code: CLOSE_NORMAL,
+                    reason: "left",
+                });
+            }
+            (ClientMessage::State(state), Some(id)) => {
+                // A socket's session lives as long as the socket is attached.
+                let session = self.sessions.get_mut(&id).expect("a socket's session exists");
+                session.state = state;
+                let text = ServerMessage::PeerState { id: &id, state }.to_json();
+                self.broadcast(&id, &text);
+            }
+            (ClientMessage::Offer { to, sdp }, Some(id)) => {
+                self.relay(&id, &to, &ServerMessage::Offer { from: &id, sdp: &sdp })?
+            }
+            (ClientMessage::Answer { to, sdp }, Some(id)) => {
+                self.relay(&id, &to, &ServerMessage::Answer { from: &id, sdp: &sdp })?
+            }
+            (ClientMessage::Candidate { to, candidate }, Some(id)) => self.relay(
+                &id,
+                &to,
+                &ServerMessage::Candidate {
+                    from: &id,
+                    candidate: &candidate,
+                },
+            )?,
+        }
+        Ok(())
+    }
+
+    fn join(&mut self, conn: ConnectionId, join: Join, unix: u64) -> Result<(), Refusal> {
+        if join.version != VERSION {
+            let message = format!("this server speaks version {VERSION}, not {}", join.version);
+            return Err(Refusal::new(ErrorCode::UnsupportedVersion, message));
+        }
+        if let Some(resume) = &join.resume {
+            return self.resume(conn, resume, &join.room, unix);
+        }
+        let claims = match &join.token {
+            Some(token) => Some(self.config.token_key.verify(token, &join.room, unix)?),
+            None if self.config.dev => None,
+            None => return Err(Refusal::new(ErrorCode::TokenRequired, "this room needs a join token")),
+        };
+        if !self.rooms.contains_key(&join.room) && self.rooms.len() >= self.config.max_rooms {
+            return Err(Refusal::new(ErrorCode::RoomFull, "the server has as many rooms as it may"));
+        }
+        let room = self.rooms.entry(join.room.clone()).or_insert_with(|| Room {
+            max_participants: self.config.max_participants,
+            members: Vec::new(),
+            persistent: false,
+        });
+        if room.members.len() >= room.max_participants {
+            let message = format!("room {} has {} participants already", join.room, room.max_participants);
+            return Err(Refusal::new(ErrorCode::RoomFull, message));
+        }
+        let name = match claims.and_then(|c| c.name) {
+            Some(name) => name,
+            // `parse` validated it.
+            None => display_name(&join.name).unwrap_or("guest").to_owned(),
+        };
+        let id = self.random_id(8);
+        let resume = self.random_id(16);
+        self.rooms
+            .get_mut(&join.room)
+            .expect("inserted above")
+            .members
+            .push(id.clone());
+        self.sessions.insert(
+            id.clone(),
+            Session {
+                room: join.room.clone(),
+                name,
+                resume: resume.clone(),
+                state: MediaState::default(),
+                conn: Some(conn),
+                expires: None,
+                queue: VecDeque::new(),
+            },
+        );
+        self.resumable.insert(resume, id.clone());
+        self.connections.get_mut(&conn).expect("admitted").session = Some(id.clone());
+        self.stats.joins += 1;
+        self.welcome(&id, false, unix);
+        let peer = self.peer(&id);
+        self.broadcast(&id, &ServerMessage::PeerJoined { peer }.to_json());
+        Ok(())
+    }
+
+    fn resume(&mut self, conn: ConnectionId, resume: &str, room: &str, unix: u64) -> Result<(), Refusal> {
+        let id = match self.resumable.get(resume) {
+            Some(id) if self.sessions.get(id).is_some_and(|s| s.room == room) => id.clone(),
+            _ => return Err(Refusal::new(ErrorCode::ResumeFailed, "no such session; join without resume")),
+        };
+        let session = self.sessions.get_mut(&id).expect("resumable sessions exist");
+        if let Some(old) = session.conn.replace(conn) {
+            // The old socket has not noticed it is dead yet.
+            self.connections.remove(&old);
+            self.outputs.push_back(Output::Close {
+                conn: old,
+                code: CLOSE_REPLACED,
+                reason: "resumed elsewhere",
+            });
+        }
+        session.expires = None;
+        let queued = std::mem::take(&mut session.queue);
+        self.connections.get_mut(&conn).expect("admitted").session = Some(id.clone());
+        self.stats.resumes += 1;
+        self.welcome(&id, true, unix);
+        for text in queued {
+            self.outputs.push_back(Output::Send { conn, text });
+        }
+        Ok(())
+    }
+
+    fn welcome(&mut self, id: &str, resumed: bool, unix: u64) {
+        let session = &self.sessions[id];
+        let room = &self.rooms[&session.room];
+        let peers = room
+            .members
+            .iter()
+            .filter(|m| *m != id)
+            .map(|m| self.peer(m))
+            .collect();
+        let ice_servers = self.ice_servers(id, unix);
+        let text = ServerMessage::Welcome {
+            version: VERSION,
+            id,
+            room: &session.room,
+            name: &session.name,
+            resume: &session.resume,
+            resumed,
+            peers,
+            ice_servers: &ice_servers,
+            heartbeat_ms: self.config.heartbeat.as_millis() as u64,
+            resume_ms: self.config.resume.as_millis() as u64,
+            limits: Limits {
+                max_message_bytes: self.config.max_message_bytes,
+                messages_per_second: self.config.messages_per_second,
+                burst: self.config.burst,
+                max_participants: room.max_participants,
+            },
+        }
+        .to_json();
+        self.deliver(id, text);
+    }
+
+    /// STUN without credentials, TURN with REST credentials (RFC 8656 has
+    /// none of its own; this is the scheme of draft-uberti-behave-turn-rest).
+    fn ice_servers(&self, id: &str, unix: u64) -> Vec<IceServer> {
+        let Some(turn) = &self.config.turn else {
+            return Vec::new();
+        };
+        let mut servers = Vec::new();
+        if !turn.stun_urls.is_empty() {
+            servers.push(IceServer {
+                urls: turn.stun_urls.clone(),
+                username: None,
+                credential: None,
+            });
+        }
+        if !turn.turn_urls.is_empty() {
+            let (username, credential) = natter_turn::auth::rest_credentials(&turn.secret, id, unix + turn.ttl.as_secs());
+            servers.push(IceServer {
+                urls: turn.turn_urls.clone(),
+                username: Some(username),
+                credential: Some(credential),
+            });
+        }
+        servers
+    }
+
+    fn peer(&self, id: &str) -> Peer {
+        let s = &self.sessions[id];
+        Peer {
+            id: id.to_owned(),
+            name: s.name.clone(),
+            state: s.state,
+        }
+    }
+
+    fn relay(&mut self, from: &str, to: &str, message: &ServerMessage<'_>) -> Result<(), Refusal> {
+        let same_room = self
+            .sessions
+            .get(to)
+            .is_some_and(|t| to != from && t.room == self.sessions[from].room);
+        if !same_room {
+            return Err(Refusal::new(ErrorCode::UnknownPeer, "no such peer in this room"));
+        }
+        self.stats.relayed += 1;
+        self.deliver(to, message.to_json());
+        Ok(())
+    }
+
+    /// Sends `text` to everyone in `from`'s room but `from`.
+    fn broadcast(&mut self, from: &str, text: &str) {
+        let room = &self.sessions[from].room;
+        let others: Vec<String> = self.rooms[room].members.iter().filter(|m| *m != from).cloned().collect();
+        for other in others {
+            self.deliver(&other, text.to_owned());
+        }
+    }
+
+    /// Sends to a session's socket, or holds the text until it resumes.
+    fn deliver(&mut self, id: &str, text: String) {
+        let Some(session) = self.sessions.get_mut(id) else {
+            return;
+        };
+        match session.conn {
+            Some(conn) => self.outputs.push_back(Output::Send { conn, text }),
+            None => {
+                if session.queue.len() == RESUME_QUEUE {
+                    session.queue.pop_front();
+                }
+                session.queue.push_back(text);
+            }
+        }
+    }
+
+    fn end_session(&mut self, id: &str, reason: LeaveReason) {
+        let Some(session) = self.sessions.remove(id) else {
+            return;
+        };
+        self.resumable.remove(&session.resume);
+        if let Some(room) = self.rooms.get_mut(&session.room) {
+            room.members.retain(|m| m != id);
+            let others = room.members.clone();
+            if others.is_empty() && !room.persistent {
+                self.rooms.remove(&session.room);
+            }
+            let text = ServerMessage::PeerLeft { id, reason }.to_json();
+            for other in others {
+                self.deliver(&other, text.clone());
+            }
+        }
+    }
+
+    fn send(&mut self, conn: ConnectionId, message: &ServerMessage<'_>) {
+        self.outputs.push_back(Output::Send {
+            conn,
+            text: message.to_json(),
+        });
+    }
+
+    fn refuse(&mut self, conn: ConnectionId, refusal: Refusal) {
+        let index = ErrorCode::ALL.iter().position(|c| *c == refusal.code).unwrap_or(0);
+        self.stats.errors[index] += 1;
+        self.send(
+            conn,
+            &ServerMessage::Error {
+                code: refusal.code,
+                message: &refusal.message,
+                reference: refusal.reference.as_deref(),
+            },
+        );
+        if let Some(code) = refusal.code.close_code() {
+            self.connections.remove(&conn);
+            self.outputs.push_back(Output::Close {
+                conn,
+                code,
+                reason: refusal.code.as_str(),
+            });
+        }
+    }
+
+    /// `bytes` random bytes in lowercase hex.
+    fn random_id(&mut self, bytes: usize) -> String {
+        (0..bytes).map(|_| format!("{:02x}", self.rng.gen::<u8>())).collect()
+    }
+}
