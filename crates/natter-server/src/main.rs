@@ -1,6 +1,7 @@
 //! The `natter` command.
 
 mod batch;
+mod serve;
 mod turn;
 
 use clap::{Parser, Subcommand};
@@ -15,13 +16,55 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run rooms: the web client, signaling and an embedded TURN server.
+    Serve(serve::ServeOptions),
     /// Run a STUN/TURN server (RFC 8489, RFC 8656, RFC 6062).
     Turn(turn::TurnOptions),
+    /// Print a join token for a room of `natter serve`.
+    Token(TokenOptions),
+}
+
+#[derive(clap::Args)]
+struct TokenOptions {
+    /// The server's secret (also read from NATTER_SECRET).
+    #[arg(long, env = "NATTER_SECRET", hide_env_values = true)]
+    secret: String,
+    /// The room it admits to.
+    #[arg(long)]
+    room: String,
+    /// Fix the participant's display name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Lifetime in seconds; 0 mints a token that has already expired.
+    #[arg(long, default_value_t = 3600)]
+    ttl: u64,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve(options) => {
+            let config = options.resolve()?;
+            init_logs(config.json_logs);
+            if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+                tracing::warn!(error = %e, "cannot raise the open-file limit");
+            }
+            serve::run(config)
+        }
+        Command::Token(t) => {
+            if !natter_signaling::message::is_room_name(&t.room) {
+                anyhow::bail!("room names are 1 to 64 characters from A-Z a-z 0-9 _ -");
+            }
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+            let claims = natter_signaling::JoinClaims {
+                room: t.room,
+                exp: now + t.ttl,
+                name: t.name,
+                iat: Some(now),
+            };
+            println!("{}", natter_signaling::TokenKey::new(t.secret.as_bytes()).mint(&claims));
+            Ok(())
+        }
         Command::Turn(options) => {
             let config = options.resolve()?;
             init_logs(config.json_logs);
@@ -32,6 +75,18 @@ fn main() -> anyhow::Result<()> {
             }
             turn::run(config)
         }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
 

@@ -15,8 +15,12 @@
 //!    ([`PeerFilter::new`] documents the rule) is refused, even if allow-listed.
 //! 3. A peer in an allowed range is accepted (coturn's `allowed-peer-ip`
 //!    overrides `denied-peer-ip` and the defaults).
-//! 4. A peer in a denied range is refused.
-//! 5. A peer whose address is not globally reachable (the special-purpose
+//! 4. A peer on one of the server's own relay addresses, in the relay port
+//!    range, is accepted: it is another allocation on this server
+//!    ([`PeerFilter::with_own_relays`]), which two clients of one server
+//!    reach each other through even when the relay address is private.
+//! 5. A peer in a denied range is refused.
+//! 6. A peer whose address is not globally reachable (the special-purpose
 //!    registries of RFC 6890 and their successors) is refused.
 //!
 //! Every step judges an IPv6 address that embeds an IPv4 address
@@ -375,6 +379,9 @@ pub struct PeerFilter {
     denied: Vec<IpRange>,
     /// Normalised with [`normalise`]; the originals are kept for reporting.
     service_addrs: Vec<(IpAddr, SocketAddr)>,
+    /// The server's relay addresses (normalised) and its relay port range.
+    own_relays: Vec<IpAddr>,
+    relay_ports: Option<std::ops::RangeInclusive<u16>>,
 }
 
 impl PeerFilter {
@@ -401,7 +408,18 @@ impl PeerFilter {
             allowed,
             denied,
             service_addrs,
+            own_relays: Vec::new(),
+            relay_ports: None,
         }
+    }
+
+    /// The same filter, accepting peers at `relay_ips` (the addresses the
+    /// server's relayed sockets bind to or are announced as) on ports in
+    /// `relay_ports`: the relayed transport addresses of other allocations.
+    pub fn with_own_relays(mut self, relay_ips: &[IpAddr], relay_ports: std::ops::RangeInclusive<u16>) -> Self {
+        self.own_relays = relay_ips.iter().map(|ip| normalise(*ip)).collect();
+        self.relay_ports = Some(relay_ports);
+        self
     }
 
     /// `Ok` if the server may relay to `peer`; see the module documentation
@@ -415,6 +433,9 @@ impl PeerFilter {
             return Err(PeerDenied::ServiceAddress { peer, service });
         }
         if self.allowed.iter().any(|r| r.contains(peer.ip())) {
+            return Ok(());
+        }
+        if self.relay_ports.as_ref().is_some_and(|p| p.contains(&peer.port())) && self.own_relays.contains(&ip) {
             return Ok(());
         }
         if let Some(range) = self.denied.iter().find(|r| r.contains(peer.ip())) {
@@ -538,6 +559,18 @@ mod tests {
 
     fn peer(ip: IpAddr, port: u16) -> SocketAddr {
         SocketAddr::new(ip, port)
+    }
+
+    #[test]
+    fn own_relays_are_reachable_on_relay_ports_only() {
+        let service = vec![sa("192.168.1.5:3478")];
+        let filter = PeerFilter::new(Vec::new(), Vec::new(), service)
+            .with_own_relays(&["192.168.1.5".parse().expect("test address")], 49152..=65535);
+        assert!(filter.check(sa("192.168.1.5:50000")).is_ok(), "another allocation");
+        assert!(filter.check(sa("[::ffff:192.168.1.5]:50000")).is_ok(), "the same, mapped");
+        for refused in ["192.168.1.5:22", "192.168.1.5:3478", "192.168.1.6:50000", "127.0.0.1:50000"] {
+            assert!(filter.check(sa(refused)).is_err(), "{refused}");
+        }
     }
 
     #[test]

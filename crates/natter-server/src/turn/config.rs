@@ -148,6 +148,8 @@ pub struct TurnConfig {
     pub max_bps: u64,
     pub threads: usize,
     pub metrics: Option<SocketAddr>,
+    /// Other listeners of this process that peers must not reach.
+    pub service_addrs: Vec<SocketAddr>,
     pub nonce_lifetime: u64,
     pub tcp_relay: bool,
     pub json_logs: bool,
@@ -279,6 +281,7 @@ impl TurnOptions {
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
                 .max(1),
             metrics: self.metrics_listen,
+            service_addrs: Vec::new(),
             nonce_lifetime: self.stale_nonce.unwrap_or(600),
             tcp_relay: !self.no_tcp_relay,
             json_logs,
@@ -286,7 +289,7 @@ impl TurnOptions {
     }
 }
 
-fn parse_external(s: &str) -> anyhow::Result<(IpAddr, IpAddr)> {
+pub fn parse_external(s: &str) -> anyhow::Result<(IpAddr, IpAddr)> {
     let (public, private) = s.split_once('/').unwrap_or((s, ""));
     let public: IpAddr = public.parse().with_context(|| format!("--external-ip {s}"))?;
     let private = if private.is_empty() {
@@ -300,7 +303,7 @@ fn parse_external(s: &str) -> anyhow::Result<(IpAddr, IpAddr)> {
 /// The concrete listening addresses, or else the address the kernel
 /// would use to reach the Internet (a UDP `connect` sends nothing), or
 /// else loopback.
-fn default_relay_ips(listening: &[IpAddr]) -> Vec<IpAddr> {
+pub fn default_relay_ips(listening: &[IpAddr]) -> Vec<IpAddr> {
     let concrete: Vec<IpAddr> = listening.iter().copied().filter(|ip| !ip.is_unspecified()).collect();
     if !concrete.is_empty() {
         return concrete;

@@ -6,9 +6,9 @@
 //! thread running tokio. Metrics are served over HTTP from that thread.
 
 pub mod config;
-mod metrics;
+pub mod metrics;
 mod relay;
-mod stream;
+pub mod stream;
 mod udp;
 
 use std::collections::HashMap;
@@ -94,6 +94,37 @@ impl Shared {
 
 /// Runs the server until SIGINT or SIGTERM.
 pub fn run(config: TurnConfig) -> anyhow::Result<()> {
+    start(config)?.run_until(crate::shutdown_signal())
+}
+
+/// A TURN server whose sockets are bound and whose UDP workers run.
+pub struct Turn {
+    shared: Arc<Shared>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    stream: stream::StreamWorker,
+    metrics: Option<SocketAddr>,
+}
+
+impl Turn {
+    /// Counters and gauges, for a metrics endpoint.
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    /// Serves TCP and TLS clients on this thread until `stop` completes,
+    /// then stops the UDP workers.
+    pub fn run_until(self, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        let result = self.stream.run(self.metrics, stop);
+        self.shared.shutdown.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            let _ = t.join();
+        }
+        result
+    }
+}
+
+/// Binds every socket of the server and starts its UDP workers.
+pub fn start(config: TurnConfig) -> anyhow::Result<Turn> {
     let mut credentials = Credentials::new(&config.realm);
     for (name, password) in &config.users {
         credentials
@@ -116,7 +147,11 @@ pub fn run(config: TurnConfig) -> anyhow::Result<()> {
         }
     }
     service.extend(config.metrics);
-    let peer_filter = PeerFilter::new(config.allowed_peers.clone(), config.denied_peers.clone(), service);
+    service.extend(&config.service_addrs);
+    let mut own_relays = config.relay_ips.clone();
+    own_relays.extend(config.external_ip.map(|(public, _)| public));
+    let peer_filter = PeerFilter::new(config.allowed_peers.clone(), config.denied_peers.clone(), service)
+        .with_own_relays(&own_relays, config.min_port..=config.max_port);
     let core_config = |seed_index: usize| {
         let mut seed = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut seed);
@@ -175,12 +210,12 @@ pub fn run(config: TurnConfig) -> anyhow::Result<()> {
         threads = config.threads,
         "natter turn ready"
     );
-    let result = stream.run(config.metrics);
-    shared.shutdown.store(true, Ordering::Relaxed);
-    for t in threads {
-        let _ = t.join();
-    }
-    result
+    Ok(Turn {
+        shared,
+        threads,
+        stream,
+        metrics: config.metrics,
+    })
 }
 
 /// Locks a mutex; a panic elsewhere does not make its data unusable.

@@ -91,8 +91,8 @@ impl StreamWorker {
         })
     }
 
-    /// Serves until SIGINT or SIGTERM.
-    pub fn run(self, metrics_addr: Option<SocketAddr>) -> anyhow::Result<()> {
+    /// Serves until `stop` completes.
+    pub fn run(self, metrics_addr: Option<SocketAddr>, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
         let StreamWorker {
             tcp,
             tls,
@@ -116,8 +116,8 @@ impl StreamWorker {
                 spawn_local(accept_clients(state.clone(), listener, Some(acceptor)));
             }
             spawn_local(timers(state.clone()));
-            shutdown_signal().await;
-            tracing::info!("shutting down");
+            stop.await;
+            tracing::info!("TURN shutting down");
             Ok(())
         })
     }
@@ -130,7 +130,7 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
-fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<TlsAcceptor> {
+pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<TlsAcceptor> {
     let certs = rustls_pemfile::certs(&mut io::BufReader::new(
         std::fs::File::open(cert).with_context(|| format!("opening {}", cert.display()))?,
     ))
@@ -147,17 +147,6 @@ fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result
         .with_single_cert(certs, key)
         .context("certificate and key do not match")?;
     Ok(TlsAcceptor::from(Arc::new(config)))
-}
-
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }
 
 /// Accepts TCP clients, or TLS clients when there is an acceptor.
