@@ -55,7 +55,9 @@ fn main() -> anyhow::Result<()> {
             if !natter_signaling::message::is_room_name(&t.room) {
                 anyhow::bail!("room names are 1 to 64 characters from A-Z a-z 0-9 _ -");
             }
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs();
             let claims = natter_signaling::JoinClaims {
                 room: t.room,
                 exp: now + t.ttl,

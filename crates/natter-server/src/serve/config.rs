@@ -181,7 +181,9 @@ impl ServeOptions {
     }
 
     fn into_config(self) -> anyhow::Result<ServeConfig> {
-        let listen = self.listen.unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080));
+        let listen = self
+            .listen
+            .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080));
         let tls = match (self.cert, self.pkey) {
             (Some(c), Some(k)) => Some((c, k)),
             (None, None) => None,
@@ -314,7 +316,10 @@ mod tests {
         assert!(c.secret_generated && c.secret.len() == 64);
         assert!(!c.dev);
         let turn = c.turn.unwrap();
-        assert_eq!((turn.port, turn.listening_ips[0].to_string()), (3478, "127.0.0.1".to_owned()));
+        assert_eq!(
+            (turn.port, turn.listening_ips[0].to_string()),
+            (3478, "127.0.0.1".to_owned())
+        );
         assert_eq!(turn.relay_ips, [IpAddr::V4(Ipv4Addr::LOCALHOST)]);
         assert_eq!(turn.service_addrs, [c.listen], "TURN may not reach the HTTP server");
     }
@@ -324,7 +329,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("natter-serve-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("serve.toml");
-        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\ndev = true\npublic-host = \"meet.example\"\nturn-port = 4478\n").unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\ndev = true\npublic-host = \"meet.example\"\nturn-port = 4478\n",
+        )
+        .unwrap();
         let c = Cli::parse_from(["x", "--config", file.to_str().unwrap(), "--turn-port", "5478"])
             .serve
             .resolve()

@@ -252,11 +252,7 @@ struct CreateRoom {
     max_participants: Option<usize>,
 }
 
-async fn create_room(
-    State(app): State<App>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn create_room(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(denied) = authorize(&app, &headers) {
         return denied;
     }
@@ -295,12 +291,7 @@ struct MintToken {
     ttl: Option<u64>,
 }
 
-async fn mint_token(
-    State(app): State<App>,
-    Path(room): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn mint_token(State(app): State<App>, Path(room): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(denied) = authorize(&app, &headers) {
         return denied;
     }
@@ -310,7 +301,11 @@ async fn mint_token(
     };
     let ttl = request.ttl.unwrap_or(3600);
     if ttl > MAX_TOKEN_TTL {
-        return api_error(StatusCode::BAD_REQUEST, "bad-request", format!("ttl is at most {MAX_TOKEN_TTL}"));
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            format!("ttl is at most {MAX_TOKEN_TTL}"),
+        );
     }
     let minted = app.hub.lock().unwrap_or_else(|e| e.into_inner()).core.mint_token(
         &room,

@@ -169,7 +169,11 @@ pub fn render_metrics(hub: &SharedHub, out: &mut String) {
         ("joins", "Sessions started", stats.joins),
         ("resumes", "Sessions resumed after a reconnect", stats.resumes),
         ("leaves", "Sessions ended by leave", stats.leaves),
-        ("timeouts", "Sessions ended because the client went away", stats.timeouts),
+        (
+            "timeouts",
+            "Sessions ended because the client went away",
+            stats.timeouts,
+        ),
         ("relayed", "Offers, answers and candidates relayed", stats.relayed),
     ] {
         let _ = writeln!(

@@ -92,7 +92,11 @@ impl StreamWorker {
     }
 
     /// Serves until `stop` completes.
-    pub fn run(self, metrics_addr: Option<SocketAddr>, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    pub fn run(
+        self,
+        metrics_addr: Option<SocketAddr>,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         let StreamWorker {
             tcp,
             tls,
