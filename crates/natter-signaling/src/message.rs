@@ -90,8 +90,8 @@ impl ClientMessage {
     /// caller's (it depends on configuration); everything else is checked
     /// here.
     pub fn parse(text: &str) -> Result<ClientMessage, Refusal> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| Refusal::new(ErrorCode::BadJson, format!("not JSON: {e}")))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| Refusal::new(ErrorCode::BadJson, format!("not JSON: {e}")))?;
         let Value::Object(mut object) = value else {
             return Err(Refusal::new(ErrorCode::BadJson, "a message must be a JSON object"));
         };
@@ -124,7 +124,8 @@ impl ClientMessage {
             "leave" => ClientMessage::Leave,
             _ => {
                 let shown: String = kind.chars().take(MAX_NAME_CHARS).collect();
-                return Err(Refusal::new(ErrorCode::UnknownType, format!("unknown message type {shown:?}")));
+                let refusal = Refusal::new(ErrorCode::UnknownType, format!("unknown message type {shown:?}"));
+                return Err(refusal.with_ref(&kind));
             }
         };
         message.validate().map_err(|r| r.with_ref(message.kind()))?;
@@ -163,7 +164,11 @@ impl ClientMessage {
                     Value::Null => {}
                     Value::Object(c) => match c.get("candidate") {
                         Some(Value::String(line)) if line.len() <= MAX_CANDIDATE_BYTES => {}
-                        _ => return bad(format!("candidate.candidate must be a string of at most {MAX_CANDIDATE_BYTES} bytes")),
+                        _ => {
+                            return bad(format!(
+                                "candidate.candidate must be a string of at most {MAX_CANDIDATE_BYTES} bytes"
+                            ))
+                        }
                     },
                     _ => return bad("candidate must be an object or null".into()),
                 }
@@ -184,7 +189,9 @@ fn check_peer_id(id: &str) -> Result<(), Refusal> {
 /// Room names: 1 to 64 characters from `A-Z a-z 0-9 _ -`.
 pub fn is_room_name(room: &str) -> bool {
     (1..=MAX_NAME_CHARS).contains(&room.len())
-        && room.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && room
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// The trimmed display name, if it is 1 to 64 characters without control

@@ -242,7 +242,10 @@ impl Signaling {
     /// A binary frame arrived: the protocol has none.
     pub fn handle_binary(&mut self, conn: ConnectionId, now: Instant) {
         if self.admit(conn, 0, now).is_ok() {
-            self.refuse(conn, Refusal::new(ErrorCode::BadMessage, "binary frames are not part of the protocol"));
+            self.refuse(
+                conn,
+                Refusal::new(ErrorCode::BadMessage, "binary frames are not part of the protocol"),
+            );
         }
     }
 
@@ -466,7 +469,10 @@ impl Signaling {
             None => return Err(Refusal::new(ErrorCode::TokenRequired, "this room needs a join token")),
         };
         if !self.rooms.contains_key(&join.room) && self.rooms.len() >= self.config.max_rooms {
-            return Err(Refusal::new(ErrorCode::RoomFull, "the server has as many rooms as it may"));
+            return Err(Refusal::new(
+                ErrorCode::RoomFull,
+                "the server has as many rooms as it may",
+            ));
         }
         let room = self.rooms.entry(join.room.clone()).or_insert_with(|| Room {
             max_participants: self.config.max_participants,
@@ -513,7 +519,12 @@ impl Signaling {
     fn resume(&mut self, conn: ConnectionId, resume: &str, room: &str, unix: u64) -> Result<(), Refusal> {
         let id = match self.resumable.get(resume) {
             Some(id) if self.sessions.get(id).is_some_and(|s| s.room == room) => id.clone(),
-            _ => return Err(Refusal::new(ErrorCode::ResumeFailed, "no such session; join without resume")),
+            _ => {
+                return Err(Refusal::new(
+                    ErrorCode::ResumeFailed,
+                    "no such session; join without resume",
+                ))
+            }
         };
         let session = self.sessions.get_mut(&id).expect("resumable sessions exist");
         if let Some(old) = session.conn.replace(conn) {
@@ -539,12 +550,7 @@ impl Signaling {
     fn welcome(&mut self, id: &str, resumed: bool, unix: u64) {
         let session = &self.sessions[id];
         let room = &self.rooms[&session.room];
-        let peers = room
-            .members
-            .iter()
-            .filter(|m| *m != id)
-            .map(|m| self.peer(m))
-            .collect();
+        let peers = room.members.iter().filter(|m| *m != id).map(|m| self.peer(m)).collect();
         let ice_servers = self.ice_servers(id, unix);
         let text = ServerMessage::Welcome {
             version: VERSION,
@@ -583,7 +589,8 @@ impl Signaling {
             });
         }
         if !turn.turn_urls.is_empty() {
-            let (username, credential) = natter_turn::auth::rest_credentials(&turn.secret, id, unix + turn.ttl.as_secs());
+            let (username, credential) =
+                natter_turn::auth::rest_credentials(&turn.secret, id, unix + turn.ttl.as_secs());
             servers.push(IceServer {
                 urls: turn.turn_urls.clone(),
                 username: Some(username),
@@ -618,7 +625,12 @@ impl Signaling {
     /// Sends `text` to everyone in `from`'s room but `from`.
     fn broadcast(&mut self, from: &str, text: &str) {
         let room = &self.sessions[from].room;
-        let others: Vec<String> = self.rooms[room].members.iter().filter(|m| *m != from).cloned().collect();
+        let others: Vec<String> = self.rooms[room]
+            .members
+            .iter()
+            .filter(|m| *m != from)
+            .cloned()
+            .collect();
         for other in others {
             self.deliver(&other, text.to_owned());
         }

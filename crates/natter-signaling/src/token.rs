@@ -97,7 +97,10 @@ mod tests {
         let code = |r: Result<JoinClaims, Refusal>| r.unwrap_err().code;
         assert_eq!(code(key.verify(&token, "r", 1000)), ErrorCode::TokenExpired);
         assert_eq!(code(key.verify(&token, "other", 999)), ErrorCode::TokenInvalid);
-        assert_eq!(code(TokenKey::new(b"other").verify(&token, "r", 999)), ErrorCode::TokenInvalid);
+        assert_eq!(
+            code(TokenKey::new(b"other").verify(&token, "r", 999)),
+            ErrorCode::TokenInvalid
+        );
         assert_eq!(code(key.verify("garbage", "r", 999)), ErrorCode::TokenInvalid);
         // alg "none" with the same claims must not pass.
         let body = token.split('.').nth(1).unwrap();

@@ -17,7 +17,12 @@ fn json_value() -> impl Strategy<Value = Value> {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
             prop::collection::hash_map(
-                prop_oneof![Just("type".to_owned()), Just("to".to_owned()), Just("sdp".to_owned()), ".{0,8}"],
+                prop_oneof![
+                    Just("type".to_owned()),
+                    Just("to".to_owned()),
+                    Just("sdp".to_owned()),
+                    ".{0,8}"
+                ],
                 inner,
                 0..5
             )

@@ -56,7 +56,11 @@ impl World {
     }
 
     fn to(&mut self, conn: ConnectionId) -> Vec<Value> {
-        self.drain().into_iter().filter(|(c, _)| *c == conn).map(|(_, v)| v).collect()
+        self.drain()
+            .into_iter()
+            .filter(|(c, _)| *c == conn)
+            .map(|(_, v)| v)
+            .collect()
     }
 
     /// Joins `room` in dev mode and returns the socket and peer id.
@@ -87,7 +91,10 @@ fn join_announces_presence_and_hands_out_turn_credentials() {
     let mut w = World::new(true);
     let (a, a_id) = w.join("room", "Ann");
     let b = w.connect();
-    w.send(b, json!({"type": "join", "version": 1, "room": "room", "name": "  Bob  "}));
+    w.send(
+        b,
+        json!({"type": "join", "version": 1, "room": "room", "name": "  Bob  "}),
+    );
     let out = w.drain();
     let welcome = &out.iter().find(|(c, _)| *c == b).unwrap().1;
     assert_eq!(welcome["peers"][0]["id"], a_id.as_str());
@@ -117,7 +124,12 @@ fn descriptions_and_candidates_reach_only_their_peer() {
     w.send(a, json!({"type": "candidate", "to": b_id, "candidate": cand}));
     w.send(a, json!({"type": "candidate", "to": b_id, "candidate": null}));
     let out = w.drain();
-    let at = |conn| out.iter().filter(|(c, _)| *c == conn).map(|(_, v)| v.clone()).collect::<Vec<_>>();
+    let at = |conn| {
+        out.iter()
+            .filter(|(c, _)| *c == conn)
+            .map(|(_, v)| v.clone())
+            .collect::<Vec<_>>()
+    };
     let to_b = at(b);
     assert_eq!(to_b[0], json!({"type": "offer", "from": a_id, "sdp": "v=0\r\n"}));
     assert_eq!(to_b[1], json!({"type": "candidate", "from": a_id, "candidate": cand}));
@@ -131,14 +143,26 @@ fn descriptions_and_candidates_reach_only_their_peer() {
 fn state_is_broadcast_and_shown_to_newcomers() {
     let mut w = World::new(true);
     let (a, a_id) = w.join("room", "Ann");
-    w.send(a, json!({"type": "state", "audio": true, "video": false, "screen": true}));
+    w.send(
+        a,
+        json!({"type": "state", "audio": true, "video": false, "screen": true}),
+    );
     let (b, _) = w.join("room", "Bob");
     let _ = b;
     let c = w.connect();
     w.send(c, json!({"type": "join", "version": 1, "room": "room", "name": "Cy"}));
     let welcome = w.to(c).remove(0);
-    let ann = welcome["peers"].as_array().unwrap().iter().find(|p| p["id"] == a_id.as_str()).unwrap().clone();
-    assert_eq!(ann, json!({"id": a_id, "name": "Ann", "audio": true, "video": false, "screen": true}));
+    let ann = welcome["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == a_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        ann,
+        json!({"id": a_id, "name": "Ann", "audio": true, "video": false, "screen": true})
+    );
 }
 
 #[test]
@@ -153,13 +177,31 @@ fn bad_messages_get_their_code_and_the_room_carries_on() {
         ("bad-message", r#"{"no":"type"}"#.into()),
         ("bad-message", r#"{"type":7}"#.into()),
         ("bad-message", json!({"type": "offer", "to": b_id}).to_string()),
-        ("bad-message", json!({"type": "offer", "to": b_id, "sdp": 5}).to_string()),
-        ("bad-message", json!({"type": "candidate", "to": b_id, "candidate": 5}).to_string()),
-        ("bad-message", json!({"type": "candidate", "to": b_id, "candidate": {"candidate": "x".repeat(2000)}}).to_string()),
+        (
+            "bad-message",
+            json!({"type": "offer", "to": b_id, "sdp": 5}).to_string(),
+        ),
+        (
+            "bad-message",
+            json!({"type": "candidate", "to": b_id, "candidate": 5}).to_string(),
+        ),
+        (
+            "bad-message",
+            json!({"type": "candidate", "to": b_id, "candidate": {"candidate": "x".repeat(2000)}}).to_string(),
+        ),
         ("unknown-type", json!({"type": "shout"}).to_string()),
-        ("too-large", json!({"type": "offer", "to": b_id, "sdp": "x".repeat(70_000)}).to_string()),
-        ("already-joined", json!({"type": "join", "version": 1, "room": "room", "name": "A"}).to_string()),
-        ("unknown-peer", json!({"type": "offer", "to": "nobody", "sdp": "v=0"}).to_string()),
+        (
+            "too-large",
+            json!({"type": "offer", "to": b_id, "sdp": "x".repeat(70_000)}).to_string(),
+        ),
+        (
+            "already-joined",
+            json!({"type": "join", "version": 1, "room": "room", "name": "A"}).to_string(),
+        ),
+        (
+            "unknown-peer",
+            json!({"type": "offer", "to": "nobody", "sdp": "v=0"}).to_string(),
+        ),
     ];
     for (code, text) in cases {
         w.raw(a, &text);
@@ -210,12 +252,24 @@ fn tokens_are_required_checked_and_expire() {
         name: None,
         iat: None,
     };
-    assert_eq!(error_code(&attempt(&mut w, Some(other_key.mint(&forged)))), "token-invalid");
-    let wrong_room = w.core.mint_token("elsewhere", None, Duration::from_secs(60), NOW_UNIX).unwrap();
+    assert_eq!(
+        error_code(&attempt(&mut w, Some(other_key.mint(&forged)))),
+        "token-invalid"
+    );
+    let wrong_room = w
+        .core
+        .mint_token("elsewhere", None, Duration::from_secs(60), NOW_UNIX)
+        .unwrap();
     assert_eq!(error_code(&attempt(&mut w, Some(wrong_room))), "token-invalid");
-    let expired = w.core.mint_token("room", None, Duration::from_secs(60), NOW_UNIX - 61).unwrap();
+    let expired = w
+        .core
+        .mint_token("room", None, Duration::from_secs(60), NOW_UNIX - 61)
+        .unwrap();
     assert_eq!(error_code(&attempt(&mut w, Some(expired))), "token-expired");
-    let good = w.core.mint_token("room", Some("Fixed"), Duration::from_secs(60), NOW_UNIX).unwrap();
+    let good = w
+        .core
+        .mint_token("room", Some("Fixed"), Duration::from_secs(60), NOW_UNIX)
+        .unwrap();
     let replies = attempt(&mut w, Some(good));
     assert_eq!(replies[0]["type"], "welcome");
     assert_eq!(replies[0]["name"], "Fixed", "the token's name wins");
@@ -282,22 +336,34 @@ fn a_dropped_socket_resumes_with_what_it_missed() {
     let b = w.connect();
     w.send(b, json!({"type": "join", "version": 1, "room": "room", "name": "Bob"}));
     let welcome = w.to(b).remove(0);
-    let (b_id, resume) = (welcome["id"].as_str().unwrap().to_owned(), welcome["resume"].as_str().unwrap().to_owned());
+    let (b_id, resume) = (
+        welcome["id"].as_str().unwrap().to_owned(),
+        welcome["resume"].as_str().unwrap().to_owned(),
+    );
     w.core.handle_closed(b, w.now);
     w.send(a, json!({"type": "offer", "to": b_id, "sdp": "v=0 while away"}));
     w.advance(Duration::from_secs(4));
     assert!(w.drain().is_empty(), "nobody is told of a short absence");
     let b2 = w.connect();
-    w.send(b2, json!({"type": "join", "version": 1, "room": "room", "name": "Bob", "resume": resume}));
+    w.send(
+        b2,
+        json!({"type": "join", "version": 1, "room": "room", "name": "Bob", "resume": resume}),
+    );
     let replies = w.to(b2);
     assert_eq!(replies[0]["type"], "welcome");
     assert_eq!(replies[0]["resumed"], true);
     assert_eq!(replies[0]["id"], b_id.as_str());
-    assert_eq!(replies[1], json!({"type": "offer", "from": a_id, "sdp": "v=0 while away"}));
+    assert_eq!(
+        replies[1],
+        json!({"type": "offer", "from": a_id, "sdp": "v=0 while away"})
+    );
     let _ = a;
     // A resume token for a session that ended is refused, without closing.
     let c = w.connect();
-    w.send(c, json!({"type": "join", "version": 1, "room": "room", "name": "X", "resume": "feedface"}));
+    w.send(
+        c,
+        json!({"type": "join", "version": 1, "room": "room", "name": "X", "resume": "feedface"}),
+    );
     let replies = w.to(c);
     assert_eq!(error_code(&replies), "resume-failed");
     assert_eq!(replies.len(), 1);
@@ -313,7 +379,10 @@ fn a_socket_that_never_comes_back_leaves_after_the_resume_time() {
     let deadline = w.core.poll_timeout().unwrap();
     assert_eq!(deadline - w.now, Duration::from_secs(5));
     w.advance(Duration::from_secs(5));
-    assert_eq!(w.to(a), vec![json!({"type": "peer-left", "id": b_id, "reason": "timeout"})]);
+    assert_eq!(
+        w.to(a),
+        vec![json!({"type": "peer-left", "id": b_id, "reason": "timeout"})]
+    );
     assert_eq!(w.core.stats().timeouts, 1);
 }
 
@@ -333,7 +402,9 @@ fn silent_sockets_are_closed_after_three_heartbeats() {
     assert!(out.contains(&(b, json!({"type": "close", "code": 4408}))));
     assert!(!out.iter().any(|(c, m)| *c == a && m["type"] == "close"));
     w.advance(Duration::from_secs(5));
-    assert!(w.to(a).contains(&json!({"type": "peer-left", "id": b_id, "reason": "timeout"})));
+    assert!(w
+        .to(a)
+        .contains(&json!({"type": "peer-left", "id": b_id, "reason": "timeout"})));
 }
 
 #[test]
@@ -346,17 +417,39 @@ fn rooms_from_the_api_persist_and_carry_their_size() {
     assert!(w.core.create_room(None, Some(1)).is_err());
     let random = w.core.create_room(None, None).unwrap();
     assert_eq!(random.room.len(), 12);
-    let token = w.core.mint_token("standup", None, Duration::from_secs(60), NOW_UNIX).unwrap();
+    let token = w
+        .core
+        .mint_token("standup", None, Duration::from_secs(60), NOW_UNIX)
+        .unwrap();
     let mut socks = Vec::new();
     for _ in 0..3 {
         let c = w.connect();
-        w.send(c, json!({"type": "join", "version": 1, "room": "standup", "name": "N", "token": token}));
+        w.send(
+            c,
+            json!({"type": "join", "version": 1, "room": "standup", "name": "N", "token": token}),
+        );
         socks.push(c);
     }
     let out = w.drain();
-    assert_eq!(error_code(&out.iter().filter(|(c, _)| *c == socks[2]).map(|(_, v)| v.clone()).collect::<Vec<_>>()), "room-full");
+    assert_eq!(
+        error_code(
+            &out.iter()
+                .filter(|(c, _)| *c == socks[2])
+                .map(|(_, v)| v.clone())
+                .collect::<Vec<_>>()
+        ),
+        "room-full"
+    );
     for c in &socks[..2] {
         w.send(*c, json!({"type": "leave"}));
     }
-    assert_eq!(w.core.rooms().iter().find(|r| r.room == "standup").unwrap().participants, 0);
+    assert_eq!(
+        w.core
+            .rooms()
+            .iter()
+            .find(|r| r.room == "standup")
+            .unwrap()
+            .participants,
+        0
+    );
 }

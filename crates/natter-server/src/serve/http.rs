@@ -210,22 +210,24 @@ fn api_error(status: StatusCode, code: &str, message: impl std::fmt::Display) ->
     (status, Json(json!({"error": code, "message": message.to_string()}))).into_response()
 }
 
-/// Checks `Authorization: Bearer SECRET` in constant time.
-fn authorize(app: &App, headers: &HeaderMap) -> Result<(), Response> {
+/// Checks `Authorization: Bearer SECRET` in constant time; the refusal
+/// if it is wrong.
+fn unauthorized(app: &App, headers: &HeaderMap) -> Option<Response> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "))
         .unwrap_or("");
     let expected = app.config.secret.as_bytes();
-    if aws_lc_rs::constant_time::verify_slices_are_equal(presented.as_bytes(), expected).is_err() {
-        return Err(api_error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Authorization: Bearer <server secret> required",
-        ));
-    }
-    Ok(())
+    aws_lc_rs::constant_time::verify_slices_are_equal(presented.as_bytes(), expected)
+        .is_err()
+        .then(|| {
+            api_error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Authorization: Bearer <server secret> required",
+            )
+        })
 }
 
 fn api_status(e: &ApiError) -> (StatusCode, &'static str) {
@@ -238,11 +240,11 @@ fn api_status(e: &ApiError) -> (StatusCode, &'static str) {
 }
 
 /// A JSON request body; an empty body means every member is absent.
-fn json_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, Response> {
+fn json_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> serde_json::Result<T> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| api_error(StatusCode::BAD_REQUEST, "bad-request", e))
+    serde_json::from_slice(body)
 }
 
 #[derive(Deserialize, Default)]
@@ -253,12 +255,12 @@ struct CreateRoom {
 }
 
 async fn create_room(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(denied) = authorize(&app, &headers) {
+    if let Some(denied) = unauthorized(&app, &headers) {
         return denied;
     }
     let request: CreateRoom = match json_body(&body) {
         Ok(r) => r,
-        Err(e) => return e,
+        Err(e) => return api_error(StatusCode::BAD_REQUEST, "bad-request", e),
     };
     let created = app
         .hub
@@ -276,7 +278,7 @@ async fn create_room(State(app): State<App>, headers: HeaderMap, body: Bytes) ->
 }
 
 async fn list_rooms(State(app): State<App>, headers: HeaderMap) -> Response {
-    if let Err(denied) = authorize(&app, &headers) {
+    if let Some(denied) = unauthorized(&app, &headers) {
         return denied;
     }
     let rooms = app.hub.lock().unwrap_or_else(|e| e.into_inner()).core.rooms();
@@ -292,12 +294,12 @@ struct MintToken {
 }
 
 async fn mint_token(State(app): State<App>, Path(room): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(denied) = authorize(&app, &headers) {
+    if let Some(denied) = unauthorized(&app, &headers) {
         return denied;
     }
     let request: MintToken = match json_body(&body) {
         Ok(r) => r,
-        Err(e) => return e,
+        Err(e) => return api_error(StatusCode::BAD_REQUEST, "bad-request", e),
     };
     let ttl = request.ttl.unwrap_or(3600);
     if ttl > MAX_TOKEN_TTL {

@@ -22,6 +22,14 @@ const TICK: Duration = Duration::from_millis(250);
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// RFC 6455 §7.4.1: the endpoint is going away.
 const CLOSE_GOING_AWAY: u16 = 1001;
+/// RFC 6455 §7.4.1: a message too big to process.
+const CLOSE_TOO_BIG: u16 = 1009;
+
+/// The read failed because a frame exceeded the size limit.
+fn is_too_big(e: &axum::Error) -> bool {
+    let inner = std::error::Error::source(e).and_then(|s| s.downcast_ref::<tungstenite::Error>());
+    matches!(inner, Some(tungstenite::Error::Capacity(_)))
+}
 
 /// The core and the queues of the sockets it talks to.
 pub struct Hub {
@@ -54,16 +62,20 @@ impl Hub {
                         self.sockets.remove(&conn);
                     }
                 }
-                Output::Close { conn, code, reason } => {
-                    if let Some(queue) = self.sockets.remove(&conn) {
-                        let frame = CloseFrame {
-                            code,
-                            reason: reason.into(),
-                        };
-                        let _ = queue.try_send(Message::Close(Some(frame)));
-                    }
-                }
+                Output::Close { conn, code, reason } => self.close(conn, code, reason),
             }
+        }
+    }
+
+    /// Queues a close frame for a socket and forgets its queue, which ends
+    /// its writer once the frame is sent.
+    fn close(&mut self, conn: ConnectionId, code: u16, reason: &'static str) {
+        if let Some(queue) = self.sockets.remove(&conn) {
+            let frame = CloseFrame {
+                code,
+                reason: reason.into(),
+            };
+            let _ = queue.try_send(Message::Close(Some(frame)));
         }
     }
 
@@ -116,6 +128,10 @@ pub async fn session(hub: SharedHub, socket: WebSocket, mut shutdown: watch::Rec
                     Some(Ok(Message::Binary(_))) => hub.core.handle_binary(conn, Instant::now()),
                     // Pings are answered by the WebSocket layer.
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Err(e)) if is_too_big(&e) => {
+                        hub.close(conn, CLOSE_TOO_BIG, "message too big");
+                        break;
+                    }
                     Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                 }
                 hub.flush();
