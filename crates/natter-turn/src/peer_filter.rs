@@ -567,8 +567,16 @@ mod tests {
         let filter = PeerFilter::new(Vec::new(), Vec::new(), service)
             .with_own_relays(&["192.168.1.5".parse().expect("test address")], 49152..=65535);
         assert!(filter.check(sa("192.168.1.5:50000")).is_ok(), "another allocation");
-        assert!(filter.check(sa("[::ffff:192.168.1.5]:50000")).is_ok(), "the same, mapped");
-        for refused in ["192.168.1.5:22", "192.168.1.5:3478", "192.168.1.6:50000", "127.0.0.1:50000"] {
+        assert!(
+            filter.check(sa("[::ffff:192.168.1.5]:50000")).is_ok(),
+            "the same, mapped"
+        );
+        for refused in [
+            "192.168.1.5:22",
+            "192.168.1.5:3478",
+            "192.168.1.6:50000",
+            "127.0.0.1:50000",
+        ] {
             assert!(filter.check(sa(refused)).is_err(), "{refused}");
         }
     }
