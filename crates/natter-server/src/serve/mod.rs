@@ -24,7 +24,10 @@ const DRAIN: Duration = Duration::from_secs(5);
 /// Runs until SIGINT or SIGTERM.
 pub fn run(config: ServeConfig) -> anyhow::Result<()> {
     if config.secret_generated {
-        tracing::warn!("no --secret: a random one signs tokens until restart, and the REST API is unusable");
+        tracing::warn!(
+            "no --secret: tokens are signed with a random key until restart and the REST API is unusable; \
+             use --dev for open rooms, or set NATTER_SECRET and mint tokens (natter token, POST /api/rooms/ROOM/tokens)"
+        );
     }
     let (stop_turn, turn_stopped) = tokio::sync::oneshot::channel::<()>();
     let (turn_stats, turn_thread) = match config.turn.clone() {

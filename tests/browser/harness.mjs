@@ -1,0 +1,474 @@
+// Shared helpers of the browser tests: a `natter serve` per test file on
+// free ports, headless Chromium with a fake camera and microphone, one
+// browser context per participant, and waits on real conditions (the
+// DOM, getStats) with deadlines instead of sleeps.
+//
+// Environment:
+//   NATTER_BIN           the natter binary [target/release/natter]
+//   CHROMIUM             the browser [/usr/bin/chromium]
+//   NATTER_SCREENSHOTS=1 write screenshots to docs/screenshots/ instead of target/browser/
+//   NATTER_WEB_DIR=DIR   serve the web client from DIR instead of the copy
+//                        embedded in the binary (edit, rerun, no rebuild)
+
+import { spawn, execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+export const NATTER_BIN = path.resolve(ROOT, process.env.NATTER_BIN || 'target/release/natter');
+export const ARTIFACTS = path.join(ROOT, 'target/browser');
+export const SCREENSHOTS = process.env.NATTER_SCREENSHOTS === '1' ? path.join(ROOT, 'docs/screenshots') : ARTIFACTS;
+
+/** TESTING.md's flags, plus the usual headless set. */
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--allow-loopback-in-peer-connection',
+  '--autoplay-policy=no-user-gesture-required',
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+];
+
+/** Fails with instructions when Chromium, playwright-core or natter is missing. */
+export async function loadChromium() {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(`no browser at ${CHROMIUM}: install it with "apt-get install chromium" (scripts/test-browser does)`);
+  }
+  let playwright;
+  try {
+    playwright = await import('playwright-core');
+  } catch (e) {
+    throw new Error(`playwright-core is missing: run "npm ci --prefix tests/browser" (scripts/test-browser does). ${e.message}`);
+  }
+  if (!fs.existsSync(NATTER_BIN)) {
+    throw new Error(`no natter binary at ${NATTER_BIN}: run "cargo build --release -p natter-server" (scripts/test-browser does)`);
+  }
+  return playwright.chromium;
+}
+
+export async function launchBrowser() {
+  const chromium = await loadChromium();
+  // launch() gives the browser a fresh temporary --user-data-dir.
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}
+
+// ---- waiting ---------------------------------------------------------------------
+
+/**
+ * Calls `probe` until it returns something other than undefined/false,
+ * and returns that. Past `timeout` ms, throws with `what` and the last
+ * thing `describe` said about the state.
+ */
+export async function until(probe, { timeout = 20000, interval = 100, what = 'condition', describe } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    let error;
+    try {
+      last = await probe();
+      if (last !== undefined && last !== false && last !== null) return last;
+    } catch (e) {
+      error = e;
+    }
+    if (Date.now() > deadline) {
+      const state = describe ? await Promise.resolve(describe()).catch((e) => `(describe failed: ${e})`) : JSON.stringify(last);
+      throw new Error(`timed out after ${timeout} ms waiting for ${what}; last: ${state}${error ? `; error: ${error.message}` : ''}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, interval));
+  }
+}
+
+// ---- ports and the server ------------------------------------------------------------
+
+function tcpFree(port) {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+function udpFree(port) {
+  return new Promise((resolve) => {
+    const s = dgram.createSocket('udp4');
+    s.once('error', () => resolve(false));
+    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/** A port free for TCP and UDP on 127.0.0.1, below the TURN relay range. */
+const taken = new Set();
+export async function freePort() {
+  for (let i = 0; i < 200; i++) {
+    const port = 20000 + Math.floor(Math.random() * 25000);
+    if (taken.has(port)) continue;
+    if ((await tcpFree(port)) && (await udpFree(port))) {
+      taken.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port');
+}
+
+/**
+ * Starts `natter serve` and waits until /healthz answers.
+ * @param {object} o
+ * @param {string} o.name for the log file name
+ * @param {boolean} [o.dev]
+ * @param {number} [o.maxParticipants]
+ * @param {number} [o.resumeMs]
+ * @param {string[]} [o.args] more flags
+ * @param {{port?: number, turnPort?: number, turnTlsPort?: number}} [o.ports]
+ *   fixed ports (to restart a server where it was) instead of free ones
+ * @param {string} [o.secret] instead of a random one
+ */
+export async function startServer({ name, dev = true, maxParticipants, resumeMs, args = [], ports = {}, secret }) {
+  secret ??= randomBytes(24).toString('hex');
+  const port = ports.port ?? (await freePort());
+  const turnPort = ports.turnPort ?? (await freePort());
+  const turnTlsPort = ports.turnTlsPort ?? (await freePort());
+  const argv = ['serve', '--listen', `127.0.0.1:${port}`, '--secret', secret, '--turn-port', String(turnPort), '--turn-tls-port', String(turnTlsPort), '--public-ip', '127.0.0.1'];
+  if (dev) argv.push('--dev');
+  if (maxParticipants) argv.push('--max-participants', String(maxParticipants));
+  if (resumeMs !== undefined) argv.push('--resume-ms', String(resumeMs));
+  argv.push(...args);
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const logPath = path.join(ARTIFACTS, `${name}.server.log`);
+  const log = fs.createWriteStream(logPath, { flags: 'a' });
+  const child = spawn(NATTER_BIN, argv, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', NO_COLOR: '1' },
+  });
+  child.stdout.pipe(log, { end: false });
+  child.stderr.pipe(log, { end: false });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  let hasExited = false;
+  exited.then(() => (hasExited = true));
+
+  let url = `http://127.0.0.1:${port}`;
+  await until(
+    async () => {
+      if (hasExited) throw new Error(`natter serve exited early; see ${logPath}`);
+      const r = await fetch(`${url}/healthz`);
+      return r.ok;
+    },
+    { timeout: 15000, interval: 50, what: `natter serve on ${url}/healthz (log: ${logPath})` },
+  ).catch(async (e) => {
+    child.kill('SIGKILL');
+    throw new Error(`${e.message}\n${fs.readFileSync(logPath, 'utf8').slice(-2000)}`);
+  });
+
+  let proxy = null;
+  if (process.env.NATTER_WEB_DIR) {
+    proxy = await webDirProxy(path.resolve(ROOT, process.env.NATTER_WEB_DIR), port, ports.webPort ?? 0);
+    url = `http://127.0.0.1:${proxy.address().port}`;
+  }
+
+  return {
+    name,
+    url,
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    port,
+    secret,
+    turnPort,
+    ports: { port, turnPort, turnTlsPort, webPort: proxy?.address().port },
+    logPath,
+    exited,
+    /** `natter token`: a join token for `room`. */
+    token(room, { ttl, name: who } = {}) {
+      const a = ['token', '--secret', secret, '--room', room];
+      if (ttl !== undefined) a.push('--ttl', String(ttl));
+      if (who) a.push('--name', who);
+      return execFileSync(NATTER_BIN, a, { encoding: 'utf8' }).trim();
+    },
+    /** GET /metrics, parsed into name{labels} → number. */
+    async metrics() {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const out = new Map();
+      for (const line of text.split('\n')) {
+        const m = /^([a-z_]+(?:\{[^}]*\})?) ([0-9.e+-]+)$/.exec(line);
+        if (m) out.set(m[1], Number(m[2]));
+      }
+      return out;
+    },
+    /** SIGTERM; resolves to {code, signal, ms} once it has exited (SIGKILL after 15 s). */
+    async stop() {
+      proxy?.close();
+      proxy?.closeAllConnections();
+      if (hasExited) return { ...(await exited), ms: 0 };
+      const start = Date.now();
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
+      const result = await exited;
+      clearTimeout(timer);
+      log.end();
+      return { ...result, ms: Date.now() - start };
+    },
+  };
+}
+
+/**
+ * A TCP proxy to `server` (HTTP and WebSocket alike) whose connections
+ * the test can cut, as a network that drops out would: pages opened
+ * through `proxy.server` reach natter only through it.
+ */
+export async function tcpProxy(server) {
+  const upstream = Number(new URL(server.url).port);
+  const sockets = new Set();
+  let blocked = false;
+  const listener = net.createServer((client) => {
+    if (blocked) return client.resetAndDestroy();
+    const up = net.connect(upstream, '127.0.0.1');
+    for (const s of [client, up]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {});
+    }
+    client.pipe(up);
+    up.pipe(client);
+    client.on('close', () => up.destroy());
+    up.on('close', () => client.destroy());
+  });
+  await new Promise((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${listener.address().port}`;
+  return {
+    server: { ...server, name: `${server.name}-proxied`, url },
+    /** Resets every connection open now; with `block`, new ones too until restore(). */
+    cut({ block = false } = {}) {
+      blocked = block;
+      const n = sockets.size;
+      for (const s of sockets) s.resetAndDestroy();
+      return n;
+    },
+    restore() {
+      blocked = false;
+    },
+    close: () => listener.close(),
+  };
+}
+
+/** Serves DIR's files at / and passes everything else to natter (NATTER_WEB_DIR). */
+function webDirProxy(dir, upstream, listenPort) {
+  const types = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
+  const server = http.createServer((req, res) => {
+    const file = req.url === '/' || req.url.startsWith('/?') ? 'index.html' : req.url.slice(1).split('?')[0];
+    const full = path.join(dir, file);
+    if (/^[\w.-]+$/.test(file) && fs.existsSync(full)) {
+      res.writeHead(200, { 'content-type': types[file.split('.').pop()] || 'application/octet-stream', 'cache-control': 'no-cache' });
+      res.end(fs.readFileSync(full));
+      return;
+    }
+    const up = http.request({ host: '127.0.0.1', port: upstream, path: req.url, method: req.method, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  server.on('upgrade', (req, socket, head) => {
+    const up = net.connect(upstream, '127.0.0.1', () => {
+      const headers = Object.entries(req.headers).map(([k, v]) => `${k}: ${v}`).join('\r\n');
+      up.write(`${req.method} ${req.url} HTTP/1.1\r\n${headers}\r\n\r\n`);
+      up.write(head);
+      up.pipe(socket);
+      socket.pipe(up);
+    });
+    up.on('error', () => socket.destroy());
+    socket.on('error', () => up.destroy());
+  });
+  return new Promise((resolve) => server.listen(listenPort, '127.0.0.1', () => resolve(server)));
+}
+
+// ---- participants -----------------------------------------------------------------------
+
+/**
+ * A participant: its own browser context (storage, devices) and page.
+ * @param {import('playwright-core').Browser} browser
+ */
+export async function openParticipant(browser, server, { room, name, relay = false, token, query = {} }) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const page = await context.newPage();
+  const problems = [];
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const consoleLog = fs.createWriteStream(path.join(ARTIFACTS, `${server.name}.${name}.console.log`));
+  const started = Date.now();
+  page.on('pageerror', (e) => {
+    problems.push(`pageerror: ${e.message}`);
+    consoleLog.write(`${Date.now() - started} pageerror ${e.stack || e.message}\n`);
+  });
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+    consoleLog.write(`${Date.now() - started} ${m.type()} ${m.text()}\n`);
+  });
+  context.on('close', () => consoleLog.end());
+  // A small camera picture keeps six VP8 encoders and decoders per
+  // participant affordable on two cores.
+  const q = new URLSearchParams({ room, width: '320', height: '240', fps: '15', debug: '1', ...query });
+  if (relay) q.set('relay', '1');
+  await page.goto(`${server.url}/?${q}${token ? `#token=${token}` : ''}`);
+  await page.waitForSelector('[data-testid="join-button"]');
+  await page.fill('[data-testid="join-name"]', name);
+  return { name, page, context, problems, id: null };
+}
+
+/** Clicks Join and waits for the welcome (the self tile gets its id). */
+export async function join(p) {
+  // Devices are opened before the button is useful.
+  await p.page.waitForFunction(() => document.querySelector('[data-testid="join-camera"]').options.length > 0);
+  await p.page.click('[data-testid="join-button"]');
+  p.id = await p.page.waitForFunction(() => window.natter.id, null, { timeout: 15000 }).then((h) => h.jsonValue());
+  await p.page.waitForSelector(`[data-testid="tile"][data-self][data-peer-id="${p.id}"]`);
+  return p.id;
+}
+
+/**
+ * Per remote peer: decoded video frames, received audio packets, and the
+ * candidate types of the selected pair, read from getStats().
+ */
+export function mediaStats(page) {
+  return page.evaluate(async () => {
+    const out = {};
+    for (const [id, peer] of window.natter.peers) {
+      const report = await peer.pc.getStats();
+      const s = { framesDecoded: 0, audioPackets: 0, local: null, remote: null, connection: peer.pc.connectionState, signaling: peer.pc.signalingState };
+      let pairId = null;
+      report.forEach((r) => {
+        if (r.type === 'inbound-rtp' && r.kind === 'video') {
+          s.framesDecoded += r.framesDecoded || 0;
+          s.frameWidth = r.frameWidth;
+          s.frameHeight = r.frameHeight;
+        }
+        if (r.type === 'inbound-rtp' && r.kind === 'audio') s.audioPackets += r.packetsReceived || 0;
+        if (r.type === 'transport' && r.selectedCandidatePairId) pairId = r.selectedCandidatePairId;
+      });
+      const pair = pairId && report.get(pairId);
+      if (pair) {
+        s.local = report.get(pair.localCandidateId)?.candidateType ?? null;
+        s.remote = report.get(pair.remoteCandidateId)?.candidateType ?? null;
+      }
+      out[id] = s;
+    }
+    return out;
+  });
+}
+
+/** Waits until `p` decodes video and receives audio from each of `others`. */
+export async function waitForMedia(p, others, { timeout = 30000 } = {}) {
+  const ids = others.map((o) => o.id);
+  let last;
+  return until(
+    async () => {
+      last = await mediaStats(p.page);
+      const ok = ids.every((id) => last[id] && last[id].framesDecoded > 0 && last[id].audioPackets > 0);
+      return ok ? last : undefined;
+    },
+    { timeout, interval: 200, what: `${p.name} to decode video and receive audio from ${others.map((o) => o.name).join(', ')}`, describe: () => JSON.stringify(last) },
+  );
+}
+
+/** Sends a chat message from `from` and waits until each of `to` shows it. */
+export async function chat(from, to, text) {
+  await from.page.fill('[data-testid="chat-input"]', text);
+  await from.page.click('[data-testid="chat-send"]');
+  for (const p of to) {
+    await p.page
+      .locator(`[data-testid="chat-message"][data-from="${from.id}"]`, { hasText: text })
+      .waitFor({ timeout: 15000 })
+      .catch((e) => {
+        throw new Error(`${p.name} did not show "${text}" from ${from.name}: ${e.message}`);
+      });
+  }
+}
+
+/** A file of `bytes` random bytes in target/browser, and its SHA-256. */
+export function randomFile(name, bytes) {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, name);
+  const data = randomBytes(bytes);
+  fs.writeFileSync(file, data);
+  return { file, sha256: createHash('sha256').update(data).digest('hex'), size: bytes };
+}
+
+/**
+ * Reads the bytes of the file `p` received under `name` (the blob behind
+ * its download link), hashes them in the page, and returns {sha256, size, state}.
+ */
+export function receivedFile(p, name) {
+  return p.page.evaluate(async (name) => {
+    const t = [...window.natter.transfers.values()].find((t) => t.direction === 'receive' && t.name === name);
+    const row = document.querySelector(`[data-testid="transfer"][data-transfer-id="${t.id}"]`);
+    const link = row.querySelector('a[download]');
+    const bytes = await t.blob.arrayBuffer();
+    const digest = await crypto.subtle.digest('SHA-256', bytes);
+    const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+    return {
+      sha256: hex,
+      size: bytes.byteLength,
+      state: row.dataset.state,
+      status: row.querySelector('.transfer-status').textContent,
+      link: link ? { download: link.download, blobUrl: link.href.startsWith('blob:') } : null,
+    };
+  }, name);
+}
+
+export function screenshotPath(name) {
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  return path.join(SCREENSHOTS, name);
+}
+
+/** Everything a participant's page complained about, for failure messages. */
+export function problemsOf(participants) {
+  return participants.flatMap((p) => p.problems.map((x) => `${p.name}: ${x}`));
+}
+
+/**
+ * `from` sends a random file of `bytes` through the file picker; each of
+ * `to` must end up with the same bytes (hashed in its page, compared with
+ * node's hash) and show it verified, and the sender must show it sent.
+ */
+export async function sendAndVerifyFile(from, to, name, bytes) {
+  const file = randomFile(name, bytes);
+  await from.page.setInputFiles('[data-testid="file-input"]', file.file);
+  for (const p of to) {
+    await p.page
+      .locator(`[data-testid="transfer"][data-direction="receive"]`, { hasText: name })
+      .and(p.page.locator('[data-state="verified"], [data-state="mismatch"], [data-state="failed"]'))
+      .waitFor({ timeout: 60000 });
+    const got = await receivedFile(p, name);
+    if (got.sha256 !== file.sha256 || got.size !== file.size) {
+      throw new Error(`${p.name} received ${got.size} bytes hashing to ${got.sha256}; sent ${file.size} bytes hashing to ${file.sha256}`);
+    }
+    if (got.state !== 'verified' || !/verified/i.test(got.status)) throw new Error(`${p.name} shows ${got.state}: ${got.status}`);
+    if (!got.link || got.link.download !== name || !got.link.blobUrl) throw new Error(`${p.name}: no download link: ${JSON.stringify(got.link)}`);
+  }
+  await from.page
+    .locator(`[data-testid="transfer"][data-direction="send"][data-state="sent"]`, { hasText: name })
+    .waitFor({ timeout: 30000 });
+  return file;
+}
+
+/** Waits until the frames `p` decoded from each of `others` have grown. */
+export async function waitForFramesToGrow(p, others, { timeout = 15000 } = {}) {
+  const before = await mediaStats(p.page);
+  let last;
+  return until(
+    async () => {
+      last = await mediaStats(p.page);
+      return others.every((o) => last[o.id] && before[o.id] && last[o.id].framesDecoded > before[o.id].framesDecoded) ? last : undefined;
+    },
+    { timeout, interval: 200, what: `${p.name}'s decoded frames from ${others.map((o) => o.name).join(', ')} to grow`, describe: () => JSON.stringify(last) },
+  );
+}
