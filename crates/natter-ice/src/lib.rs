@@ -1,0 +1,64 @@
+//! natter-ice: a sans-IO ICE agent.
+//!
+//! - RFC 8445: full and lite agents, candidates and priorities, check
+//!   lists, nomination, roles and tie-breaking ([`agent`], [`candidate`]).
+//! - RFC 8838: trickle ICE; RFC 7675: consent freshness; RFC 8828:
+//!   remote mDNS candidates resolved by the I/O layer.
+//! - RFC 8489 §6.2.1 retransmission ([`transaction`]) and an RFC 8656
+//!   TURN client ([`turn_client`]) for relayed candidates over UDP, TCP
+//!   and TLS; RFC 6544 passive ICE-TCP candidates.
+//!
+//! Like every natter core it owns no sockets and reads no clock: the I/O
+//! layer passes packets and the time in (`handle_*`) and takes packets,
+//! deadlines and events out (`poll_*`).
+
+pub mod candidate;
+pub mod transaction;
+
+use std::net::SocketAddr;
+
+/// The transport between a local socket and a remote address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    /// A TCP connection; STUN and ChannelData are framed as RFC 8656
+    /// §12.5 and RFC 6544 §3 describe.
+    Tcp,
+    /// TLS over TCP, to a TURN server (RFC 8656 §3.1).
+    Tls,
+}
+
+/// Bytes the I/O layer must send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    pub transport: Transport,
+    /// The local address to send from (a socket the I/O layer opened).
+    pub source: SocketAddr,
+    pub destination: SocketAddr,
+    pub data: Vec<u8>,
+}
+
+/// ICE credentials (RFC 8445 §5.3): the username fragment and password
+/// exchanged in `a=ice-ufrag` and `a=ice-pwd` (RFC 8839 §5.4).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Credentials {
+    pub ufrag: String,
+    pub pwd: String,
+}
+
+impl Credentials {
+    /// Fresh random credentials: an 8-character ufrag and a 24-character
+    /// password from the `ice-char` alphabet, as RFC 8839 §5.4 requires
+    /// (24 and 128 bits of randomness at least).
+    pub fn random<R: rand::Rng + ?Sized>(rng: &mut R) -> Self {
+        const ICE_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut pick = |n: usize| -> String {
+            (0..n)
+                .map(|_| char::from(ICE_CHARS[rng.gen_range(0..ICE_CHARS.len())]))
+                .collect()
+        };
+        let ufrag = pick(8);
+        let pwd = pick(24);
+        Credentials { ufrag, pwd }
+    }
+}
