@@ -14,6 +14,7 @@
 
 pub mod candidate;
 pub mod transaction;
+pub mod turn_client;
 
 use std::net::SocketAddr;
 
