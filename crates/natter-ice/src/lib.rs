@@ -12,9 +12,12 @@
 //! layer passes packets and the time in (`handle_*`) and takes packets,
 //! deadlines and events out (`poll_*`).
 
+pub mod agent;
 pub mod candidate;
 pub mod transaction;
 pub mod turn_client;
+
+pub use agent::{Agent, AgentConfig, AgentError, ConnectionState, Event, Received, Role, TransportPolicy};
 
 use std::net::SocketAddr;
 

@@ -1,0 +1,125 @@
+//! Consent freshness (RFC 7675) and keepalives (RFC 8445 §11) on the
+//! selected pair.
+
+use std::time::{Duration, Instant};
+
+/// What consent says about a path at a given moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Freshness {
+    Fresh,
+    /// A consent check has gone unanswered for the disconnected timeout.
+    Disconnected,
+    /// RFC 7675 §5.1: no response for the consent timeout; stop sending.
+    Expired,
+}
+
+/// The consent timers of one path.
+#[derive(Clone, Debug)]
+pub struct Consent {
+    /// When the next consent check is due.
+    pub next_check: Instant,
+    /// The latest authenticated response (or the selection).
+    pub last_response: Instant,
+    /// When the oldest still unanswered consent check went out.
+    pub unanswered_since: Option<Instant>,
+    /// When anything was last sent on the path (for keepalives).
+    pub last_sent: Instant,
+    pub expired: bool,
+    /// `freshness` has reported `Disconnected` since the last response.
+    disconnected: bool,
+}
+
+impl Consent {
+    pub fn new(now: Instant, first_check: Instant) -> Self {
+        Consent {
+            next_check: first_check,
+            last_response: now,
+            unanswered_since: None,
+            last_sent: now,
+            expired: false,
+            disconnected: false,
+        }
+    }
+
+    /// An authenticated response arrived on the path.
+    pub fn on_response(&mut self, now: Instant) {
+        if !self.expired {
+            self.last_response = now;
+            self.unanswered_since = None;
+            self.disconnected = false;
+        }
+    }
+
+    /// A consent check was sent.
+    pub fn on_check_sent(&mut self, now: Instant, next: Instant) {
+        self.unanswered_since.get_or_insert(now);
+        self.next_check = next;
+        self.last_sent = now;
+    }
+
+    pub fn freshness(&mut self, now: Instant, disconnected: Duration, timeout: Duration) -> Freshness {
+        if self.expired || now.saturating_duration_since(self.last_response) >= timeout {
+            self.expired = true;
+            return Freshness::Expired;
+        }
+        match self.unanswered_since {
+            Some(t) if now.saturating_duration_since(t) >= disconnected => {
+                self.disconnected = true;
+                Freshness::Disconnected
+            }
+            _ => Freshness::Fresh,
+        }
+    }
+
+    /// The next moment the freshness may change.
+    pub fn deadline(&self, disconnected: Duration, timeout: Duration) -> Option<Instant> {
+        if self.expired {
+            return None;
+        }
+        let mut d = self.last_response + timeout;
+        if let Some(t) = self.unanswered_since.filter(|_| !self.disconnected) {
+            d = d.min(t + disconnected);
+        }
+        Some(d)
+    }
+}
+
+/// RFC 7675 §5.1: the interval randomised uniformly over [0.8, 1.2].
+pub fn jittered<R: rand::Rng + ?Sized>(rng: &mut R, mean: Duration) -> Duration {
+    mean.mul_f64(rng.gen_range(0.8..=1.2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disconnected_then_expired_then_stays_expired() {
+        let t0 = Instant::now();
+        let (disc, timeout) = (Duration::from_millis(2500), Duration::from_secs(30));
+        let mut c = Consent::new(t0, t0 + Duration::from_secs(5));
+        c.on_check_sent(t0 + Duration::from_secs(5), t0 + Duration::from_secs(10));
+        assert_eq!(
+            c.freshness(t0 + Duration::from_secs(7), disc, timeout),
+            Freshness::Fresh
+        );
+        assert_eq!(
+            c.freshness(t0 + Duration::from_secs(8), disc, timeout),
+            Freshness::Disconnected
+        );
+        c.on_response(t0 + Duration::from_secs(9));
+        assert_eq!(
+            c.freshness(t0 + Duration::from_secs(9), disc, timeout),
+            Freshness::Fresh
+        );
+        assert_eq!(
+            c.freshness(t0 + Duration::from_secs(39), disc, timeout),
+            Freshness::Expired
+        );
+        c.on_response(t0 + Duration::from_secs(40));
+        assert_eq!(
+            c.freshness(t0 + Duration::from_secs(40), disc, timeout),
+            Freshness::Expired
+        );
+    }
+}
