@@ -1,0 +1,61 @@
+"""Issue 3, acceptance 2: natter-ice against an independent ICE
+implementation, aioice (the ICE of aiortc), in both roles: directly on
+loopback, and relay-only through natter's TURN server and through coturn.
+
+Each test starts natter's ice_peer example and tests/ice/aioice_peer.py,
+lets them trade candidates, and checks that both select a pair of the
+expected type and that 20 datagrams natter sends come back through
+aioice's echo.
+"""
+
+import unittest
+
+from peers import TurnServer, aioice_peer, candidate_type, natter_peer, run_pair
+
+PINGS = "20"
+
+
+class AioiceInterop(unittest.TestCase):
+    def check(self, natter_role, natter_args=(), aioice_args=(), expect="host"):
+        aioice_role = "controlled" if natter_role == "controlling" else "controlling"
+        ra, rb = run_pair(
+            natter_peer(natter_role, "--host", "127.0.0.1", "--ping", PINGS, *natter_args),
+            aioice_peer(aioice_role, "--host", "127.0.0.1", *aioice_args),
+        )
+        natter_pair = (candidate_type(ra["connected"]["local"]), candidate_type(ra["connected"]["remote"]))
+        aioice_pair = (candidate_type(rb["connected"]["local"]), candidate_type(rb["connected"]["remote"]))
+        print(f"  natter {natter_role}: {natter_pair}, aioice: {aioice_pair}, {ra['seconds'] * 1000:.0f} ms")
+        self.assertEqual(natter_pair[0], expect, ra["connected"])
+        self.assertEqual(aioice_pair[0], expect, rb["connected"])
+        self.assertEqual(ra["pinged"], {"pinged": int(PINGS), "echoed": int(PINGS)})
+        self.assertGreaterEqual(rb["final"]["echoed"], int(PINGS))
+
+    def test_host_natter_controlling(self):
+        self.check("controlling")
+
+    def test_host_natter_controlled(self):
+        self.check("controlled")
+
+    def relayed(self, kind, natter_role):
+        turn = TurnServer(kind)
+        try:
+            args = [*turn.args(), "--relay-only"]
+            self.check(natter_role, args, args, expect="relay")
+        finally:
+            turn.stop()
+
+    def test_relay_through_natter_turn_natter_controlling(self):
+        self.relayed("natter", "controlling")
+
+    def test_relay_through_natter_turn_natter_controlled(self):
+        self.relayed("natter", "controlled")
+
+    def test_relay_through_coturn_natter_controlling(self):
+        self.relayed("coturn", "controlling")
+
+    def test_relay_through_coturn_natter_controlled(self):
+        self.relayed("coturn", "controlled")
+
+
+if __name__ == "__main__":
+    unittest.main()
