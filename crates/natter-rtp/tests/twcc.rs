@@ -348,10 +348,11 @@ proptest! {
         let mut received = vec![(start, t0)];
         let mut offset = 0u32;
         for (gap, step) in steps {
-            offset += u32::from(gap);
-            if offset + u32::from(lead) >= 65_535 {
+            // The status count is 16 bits: stop before it would overflow.
+            if offset + u32::from(gap) + u32::from(lead) >= 65_535 {
                 break;
             }
+            offset += u32::from(gap);
             let (_, prev) = *received.last().unwrap();
             received.push((start.wrapping_add(offset as u16), prev + step));
         }
