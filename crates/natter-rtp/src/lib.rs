@@ -17,6 +17,9 @@
 //!   draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1:
 //!   transport-wide CC feedback; RFC 3611: XR with RRTR (§4.4) and DLRR
 //!   (§4.5) blocks; RFC 5506: reduced-size RTCP.
+//! - RTP payload formats ([`payload`]): VP8 (RFC 7741), H.264 in
+//!   packetization-mode 1 (RFC 6184; not the interleaved mode 2) and
+//!   Opus (RFC 7587), each with a packetizer and a frame reassembler.
 //!
 //! Parsing borrows the received bytes ([`RtpPacket`], [`rtcp::Compound`])
 //! and walks lists with iterators, allocating nothing; encoding writes
@@ -54,6 +57,7 @@ mod error;
 pub mod extension;
 mod interval;
 mod packet;
+pub mod payload;
 pub mod rtcp;
 mod seq;
 mod wire;
