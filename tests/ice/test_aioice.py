@@ -6,6 +6,11 @@ Each test starts natter's ice_peer example and tests/ice/aioice_peer.py,
 lets them trade candidates, and checks that both select a pair of the
 expected type and that 20 datagrams natter sends come back through
 aioice's echo.
+
+Relayed tests also reach the TURN server over TCP (RFC 8656 §3.1) from
+natter's side (`--turn-transport tcp`), and once from both sides; natter
+then reports its relay's protocol and the frames it read from the
+connection.
 """
 
 import unittest
@@ -24,11 +29,13 @@ class AioiceInterop(unittest.TestCase):
         )
         natter_pair = (candidate_type(ra["connected"]["local"]), candidate_type(ra["connected"]["remote"]))
         aioice_pair = (candidate_type(rb["connected"]["local"]), candidate_type(rb["connected"]["remote"]))
-        print(f"  natter {natter_role}: {natter_pair}, aioice: {aioice_pair}, {ra['seconds'] * 1000:.0f} ms")
+        relay = f", natter's relay over {ra['connected']['relay_protocol']}" if expect == "relay" else ""
+        print(f"  natter {natter_role}: {natter_pair}, aioice: {aioice_pair}{relay}, {ra['seconds'] * 1000:.0f} ms")
         self.assertEqual(natter_pair[0], expect, ra["connected"])
         self.assertEqual(aioice_pair[0], expect, rb["connected"])
         self.assertEqual(ra["pinged"], {"pinged": int(PINGS), "echoed": int(PINGS)})
         self.assertGreaterEqual(rb["final"]["echoed"], int(PINGS))
+        return ra
 
     def test_host_natter_controlling(self):
         self.check("controlling")
@@ -36,11 +43,18 @@ class AioiceInterop(unittest.TestCase):
     def test_host_natter_controlled(self):
         self.check("controlled")
 
-    def relayed(self, kind, natter_role):
+    def relayed(self, kind, natter_role, natter_transport="udp", aioice_transport="udp"):
         turn = TurnServer(kind)
         try:
-            args = [*turn.args(), "--relay-only"]
-            self.check(natter_role, args, args, expect="relay")
+            natter_args = [*turn.args(), "--turn-transport", natter_transport, "--relay-only"]
+            aioice_args = [*turn.args(), "--turn-transport", aioice_transport, "--relay-only"]
+            connected = self.check(natter_role, natter_args, aioice_args, expect="relay")["connected"]
+            self.assertEqual(connected["relay_protocol"], natter_transport, connected)
+            if natter_transport == "tcp":
+                # The Allocate's answers at least came over the connection.
+                self.assertGreaterEqual(connected["turn_tcp_frames"], 2, connected)
+            else:
+                self.assertEqual(connected["turn_tcp_frames"], 0, connected)
         finally:
             turn.stop()
 
@@ -55,6 +69,24 @@ class AioiceInterop(unittest.TestCase):
 
     def test_relay_through_coturn_natter_controlled(self):
         self.relayed("coturn", "controlled")
+
+    def test_relay_over_tcp_through_natter_turn_natter_controlling(self):
+        self.relayed("natter", "controlling", natter_transport="tcp")
+
+    def test_relay_over_tcp_through_natter_turn_natter_controlled(self):
+        self.relayed("natter", "controlled", natter_transport="tcp")
+
+    def test_relay_over_tcp_through_coturn_natter_controlling(self):
+        self.relayed("coturn", "controlling", natter_transport="tcp")
+
+    def test_relay_over_tcp_through_coturn_natter_controlled(self):
+        self.relayed("coturn", "controlled", natter_transport="tcp")
+
+    def test_relay_both_over_tcp_through_natter_turn(self):
+        self.relayed("natter", "controlling", natter_transport="tcp", aioice_transport="tcp")
+
+    def test_relay_both_over_tcp_through_coturn(self):
+        self.relayed("coturn", "controlled", natter_transport="tcp", aioice_transport="tcp")
 
 
 if __name__ == "__main__":

@@ -860,3 +860,17 @@ fn passive_tcp_host_answers_and_selects() {
     let data = b.send(b"over tcp", at).unwrap();
     assert_eq!((data.transport, data.destination), (Transport::Tcp, a_src));
 }
+
+/// A nomination that is never answered fails its pair (RFC 8445
+/// §7.2.5.4) and with it ICE; the controlling agent is then left with
+/// nothing to nominate, and no deadline in the past to spin on.
+#[test]
+fn unanswered_nomination_fails_without_spinning() {
+    use natter_stun::{attribute, Message};
+    let mut net = Net::standard();
+    net.filter = Box::new(|t| Message::decode(&t.data).map_or(true, |m| !m.has(attribute::USE_CANDIDATE)));
+    net.run_until(Duration::from_secs(20));
+    assert_eq!(net.a.agent.state(), ConnectionState::Failed);
+    assert!(net.a.agent.stats().check_timeouts >= 1);
+    assert!(net.a.agent.poll_timeout().is_none_or(|t| t > net.now));
+}

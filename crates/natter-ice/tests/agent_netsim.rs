@@ -407,7 +407,9 @@ fn relay_only_policy() {
             _ => true,
         }));
     }
-    assert!(t <= Duration::from_secs(2), "{t:?}");
+    // Each CreatePermission goes out with the remote candidate that
+    // needs it, not with some later input.
+    assert!(t <= Duration::from_millis(400), "{t:?}");
     w.exchange("relay-only");
 }
 

@@ -1,7 +1,17 @@
 //! Consent freshness (RFC 7675) and keepalives (RFC 8445 §11) on the
-//! selected pair.
+//! selected pair, and on the pair selected before an ICE restart while
+//! it still carries data.
 
 use std::time::{Duration, Instant};
+
+use natter_stun::{Class, Message};
+
+use crate::transaction::RetransmitPolicy;
+
+use super::nomination::Path;
+use super::stun;
+use super::transactions::{Pending, PendingKind};
+use super::{Agent, Arrival};
 
 /// What consent says about a path at a given moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +97,111 @@ impl Consent {
 /// RFC 7675 §5.1: the interval randomised uniformly over [0.8, 1.2].
 pub fn jittered<R: rand::Rng + ?Sized>(rng: &mut R, mean: Duration) -> Duration {
     mean.mul_f64(rng.gen_range(0.8..=1.2))
+}
+
+impl Agent {
+    /// Sends the consent checks (a full agent) or keepalives (a lite
+    /// one) that are due.
+    pub(super) fn consent_tick(&mut self, now: Instant) {
+        let mut selected = self.selected.take();
+        let mut previous = self.previous.take();
+        for path in selected.iter_mut().chain(previous.iter_mut()) {
+            if path.consent.expired {
+                continue;
+            }
+            if self.config.lite {
+                if now >= path.consent.last_sent + self.config.keepalive_interval {
+                    let tid = self.new_tid();
+                    if let Ok(b) = stun::binding_indication(tid) {
+                        self.queue(path.local, path.remote.addr, b);
+                    }
+                    path.consent.last_sent = now;
+                }
+            } else if now >= path.consent.next_check {
+                self.send_consent_check(now, path);
+            }
+        }
+        self.selected = selected;
+        self.previous = previous;
+    }
+
+    /// RFC 7675 §5.1: a connectivity check on the path, with the
+    /// credentials it was selected with.
+    fn send_consent_check(&mut self, now: Instant, path: &mut Path) {
+        let next = now + jittered(&mut self.rng, self.config.consent_interval);
+        let (Some(remote), Some(key)) = (&path.remote_credentials, &path.remote_key) else {
+            path.consent.next_check = next;
+            return;
+        };
+        let tid = self.new_tid();
+        let encoded = self.encode_check(
+            tid,
+            path.local,
+            &remote.ufrag,
+            &path.local_credentials.ufrag,
+            key,
+            false,
+        );
+        let Ok((bytes, _)) = encoded else {
+            return;
+        };
+        // Retransmit within the interval only; the next check takes over.
+        let policy = RetransmitPolicy {
+            last_wait_factor: 4,
+            ..self.config.check_retransmit
+        };
+        let kind = PendingKind::Consent { path: path.id };
+        let pending = Pending::new(
+            kind,
+            Some(key.clone()),
+            policy,
+            now,
+            path.local,
+            path.remote.addr,
+            bytes,
+        );
+        self.start_transaction(now, tid, pending);
+        path.consent.on_check_sent(now, next);
+    }
+
+    /// The authenticated response to the consent check `pending` on path
+    /// `path`; consent counts only if it came back symmetric.
+    pub(super) fn on_consent_response(
+        &mut self,
+        now: Instant,
+        path: u64,
+        pending: &Pending,
+        arrival: Arrival,
+        msg: &Message<'_>,
+        rtt: Option<Duration>,
+    ) {
+        let local_base = self.locals[pending.local].base;
+        let symmetric = arrival.source == pending.destination && arrival.destination == local_base;
+        if msg.class() != Class::SuccessResponse || !symmetric {
+            return;
+        }
+        for p in self.selected.iter_mut().chain(self.previous.iter_mut()) {
+            if p.id == path {
+                p.consent.on_response(now);
+                p.rtt = rtt.or(p.rtt);
+            }
+        }
+    }
+
+    /// When consent or keepalives next need [`Agent::handle_timeout`].
+    pub(super) fn consent_deadlines(&self) -> impl Iterator<Item = Instant> + '_ {
+        let (disconnected, timeout) = (self.config.disconnected_timeout, self.config.consent_timeout);
+        self.paths()
+            .filter(|path| !path.consent.expired)
+            .flat_map(move |path| match self.config.lite {
+                true => [Some(path.consent.last_sent + self.config.keepalive_interval), None],
+                false => [
+                    Some(path.consent.next_check),
+                    path.consent.deadline(disconnected, timeout),
+                ],
+            })
+            .flatten()
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! The STUN messages of ICE: connectivity checks (RFC 8445 §7.2.2),
 //! their responses (§7.3.1), Binding indications (§11) and plain
 //! Binding requests to STUN servers (§5.1.1.2). Each is written into a
-//! stack buffer and returned as the bytes of one datagram.
+//! stack buffer and returned as the bytes of one datagram. Also the
+//! short-term key they are signed with.
 
 use std::net::SocketAddr;
 
@@ -11,6 +12,13 @@ use natter_stun::{
 };
 
 use super::Role;
+
+/// RFC 8489 §9.1.1 short-term key; a password that fails OpaqueString
+/// preparation is used as raw bytes rather than refused, so that the
+/// agent can still answer such a peer with a 401 instead of panicking.
+pub fn short_term_key(pwd: &str) -> IntegrityKey {
+    IntegrityKey::short_term(pwd).unwrap_or_else(|_| IntegrityKey::from_bytes(pwd.as_bytes()))
+}
 
 /// Room for the largest message we write: RFC 8839 allows 256-character
 /// ufrags, so USERNAME can reach 513 bytes.

@@ -1,7 +1,12 @@
 //! The real TURN server core, [`natter_turn::Server`], as an endpoint.
 //!
-//! The wrapper plays the server's I/O layer over UDP: datagrams to the
-//! listening address go to `handle_client`; it "binds" relayed addresses
+//! The wrapper plays the server's I/O layer over UDP, and over TCP or
+//! TLS for clients whose stream bytes come through
+//! [`TurnServer::handle_stream`] (after TLS, which is not emulated; cut
+//! into frames with `natter_stun::stream_frame_len`, RFC 8656 §12.5; the
+//! replies go out as transmits of the same transport to the client's
+//! connection address). Datagrams and frames to the listening address go
+//! to `handle_client`; it "binds" relayed addresses
 //! for `ClientAction::Allocate` by handing out even ports on the relay IP
 //! (never reused, so the order the core closes allocations in does not
 //! matter); datagrams to a bound relayed address go to `handle_peer`;
@@ -9,7 +14,7 @@
 //! the test ranges (198.18.0.0/15 and the RFC 1918 blocks), which the
 //! default policy refuses as not globally reachable.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
@@ -43,6 +48,8 @@ pub struct TurnServer {
     relays: BTreeSet<SocketAddr>,
     outbox: VecDeque<Transmit>,
     events: Vec<Event>,
+    /// Bytes of each TCP client's stream not yet cut into frames.
+    streams: HashMap<SocketAddr, Vec<u8>>,
     /// Datagrams to a port of this host that is neither the listener nor
     /// a bound relayed address.
     pub unknown_port: u64,
@@ -99,6 +106,7 @@ impl TurnServer {
             relays: BTreeSet::new(),
             outbox: VecDeque::new(),
             events: Vec::new(),
+            streams: HashMap::new(),
             unknown_port: 0,
             refused_allocations: 0,
             reply: vec![0u8; 1500],
@@ -124,17 +132,48 @@ impl TurnServer {
         &self.events
     }
 
-    fn five_tuple(&self, client: SocketAddr) -> FiveTuple {
+    /// Bytes that arrived on the TCP or TLS connection from `client`:
+    /// every whole frame goes to the core. A stream that is not STUN or
+    /// ChannelData is closed, with the client's allocation.
+    pub fn handle_stream(&mut self, now: Instant, transport: Transport, client: SocketAddr, bytes: &[u8]) {
+        let mut stream = self.streams.remove(&client).unwrap_or_default();
+        stream.extend_from_slice(bytes);
+        loop {
+            match natter_stun::stream_frame_len(&stream) {
+                Ok(Some(n)) => {
+                    let frame: Vec<u8> = stream.drain(..n).collect();
+                    self.on_client_frame(now, transport, client, &frame);
+                }
+                Ok(None) => break,
+                Err(_) => return self.handle_stream_closed(transport, client),
+            }
+        }
+        self.streams.insert(client, stream);
+    }
+
+    /// The TCP or TLS connection from `client` closed: so does its
+    /// allocation (RFC 8656 §3.1).
+    pub fn handle_stream_closed(&mut self, transport: Transport, client: SocketAddr) {
+        self.streams.remove(&client);
+        self.server.handle_client_closed(&self.five_tuple(transport, client));
+        self.collect_events();
+    }
+
+    fn five_tuple(&self, transport: Transport, client: SocketAddr) -> FiveTuple {
         FiveTuple {
-            transport: natter_turn::Transport::Udp,
+            transport: match transport {
+                Transport::Udp => natter_turn::Transport::Udp,
+                Transport::Tcp => natter_turn::Transport::Tcp,
+                Transport::Tls => natter_turn::Transport::Tls,
+            },
             client,
             server: self.listen,
         }
     }
 
-    fn push(&mut self, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+    fn push(&mut self, transport: Transport, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
         self.outbox.push_back(Transmit {
-            transport: Transport::Udp,
+            transport,
             source,
             destination,
             data: data.to_vec(),
@@ -161,22 +200,23 @@ impl TurnServer {
         }
     }
 
-    fn on_client_datagram(&mut self, now: Instant, client: SocketAddr, data: &[u8]) {
-        let from = self.five_tuple(client);
+    /// A datagram, or a frame of a TCP stream, from `client`.
+    fn on_client_frame(&mut self, now: Instant, transport: Transport, client: SocketAddr, data: &[u8]) {
+        let from = self.five_tuple(transport, client);
         let mut reply = std::mem::take(&mut self.reply);
         match self.server.handle_client(now, from, data, &mut reply) {
             ClientAction::None => {}
-            ClientAction::Reply(n) => self.push(self.listen, client, &reply[..n]),
-            ClientAction::Relay { from, to, data } => self.push(from, to, data),
+            ClientAction::Reply(n) => self.push(transport, self.listen, client, &reply[..n]),
+            ClientAction::Relay { from, to, data } => self.push(Transport::Udp, from, to, data),
             ClientAction::Allocate(req) => {
                 let outcome = self.bind(&req);
                 let n = self.server.finish_allocate(now, req.token, outcome, &mut reply);
                 if n > 0 {
-                    self.push(self.listen, client, &reply[..n]);
+                    self.push(transport, self.listen, client, &reply[..n]);
                 }
             }
-            // TCP relays (RFC 6062) need a TCP client connection, which
-            // this UDP-only network does not carry.
+            // TCP relays (RFC 6062) need TCP connections to peers, which
+            // the wrapper does not carry.
             ClientAction::Connect { .. } | ClientAction::BindConnection { .. } => {}
         }
         self.reply = reply;
@@ -187,7 +227,12 @@ impl TurnServer {
         let mut buf = vec![0u8; PEER_HEADROOM + data.len() + PEER_TAILROOM];
         buf[PEER_HEADROOM..PEER_HEADROOM + data.len()].copy_from_slice(data);
         if let Some((client, range)) = self.server.handle_peer(now, relay, peer, &mut buf, data.len()) {
-            self.push(client.server, client.client, &buf[range]);
+            let transport = match client.transport {
+                natter_turn::Transport::Udp => Transport::Udp,
+                natter_turn::Transport::Tcp => Transport::Tcp,
+                natter_turn::Transport::Tls => Transport::Tls,
+            };
+            self.push(transport, client.server, client.client, &buf[range]);
         }
     }
 
@@ -206,7 +251,7 @@ impl TurnServer {
 impl Endpoint for TurnServer {
     fn handle_receive(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
         if destination == self.listen {
-            self.on_client_datagram(now, source, data);
+            self.on_client_frame(now, Transport::Udp, source, data);
         } else if self.relays.contains(&destination) {
             self.on_peer_datagram(now, destination, source, data);
         } else {
