@@ -1,2 +1,65 @@
-//! natter-sctp: WebRTC data channels (RFC 8831) over SCTP (RFC 8261),
-//! with the Data Channel Establishment Protocol (RFC 8832).
+//! natter-sctp: WebRTC data channels (RFC 8831) over SCTP over DTLS
+//! (RFC 8261), with the Data Channel Establishment Protocol (RFC 8832).
+//!
+//! Implements:
+//! - RFC 8832 (DCEP): DATA_CHANNEL_OPEN and DATA_CHANNEL_ACK (§5), the
+//!   procedures of §6 (even stream ids for the DTLS client, odd for the
+//!   server; OPEN/ACK; user messages sent ordered until acknowledged;
+//!   a bad OPEN closes the stream unanswered).
+//! - RFC 8831: channels as stream pairs (§6.5), reliable, unordered
+//!   and partially reliable channels (§6.1, via RFC 3758), the PPIDs
+//!   of §8 with empty messages as one byte (§6.6), closing by stream
+//!   reset (§6.7, RFC 6525).
+//! - RFC 8841 §6: the peer's `a=max-message-size` bounds what we send.
+//!
+//! The SCTP association itself (RFC 9260, RFC 3758, RFC 6525) is
+//! sctp-proto's, pinned to 0.10.8. Left out: stream priorities
+//! (sctp-proto has no scheduler; the priority only travels in DCEP),
+//! the deprecated partial PPIDs 52 and 54 on receipt (sctp-proto cannot
+//! tell them apart from unknown ones, so they are dropped and counted),
+//! SNAP (`a=sctp-init`) and I-DATA (RFC 8260).
+//!
+//! ```
+//! use std::time::Instant;
+//! use natter_sctp::*;
+//!
+//! let now = Instant::now();
+//! let mut client = SctpTransport::new(SctpConfig::new(DtlsRole::Client))?;
+//! let mut server = SctpTransport::new(SctpConfig::new(DtlsRole::Server))?;
+//! let chat = client.open_channel("chat", "", ChannelOptions::reliable())?;
+//! // Carry packets both ways until both sides are quiet.
+//! for _ in 0..10 {
+//!     while let Some(p) = client.poll_transmit(now) {
+//!         server.handle_receive(now, &p);
+//!     }
+//!     while let Some(p) = server.poll_transmit(now) {
+//!         client.handle_receive(now, &p);
+//!     }
+//! }
+//! client.send(chat, Message::Text("hello"))?;
+//! while let Some(p) = client.poll_transmit(now) {
+//!     server.handle_receive(now, &p);
+//! }
+//! let mut got = Vec::new();
+//! while let Some(event) = server.poll_event() {
+//!     got.push(event);
+//! }
+//! assert!(got.contains(&Event::Message { channel: chat, data: b"hello".to_vec(), is_text: true }));
+//! # Ok::<(), Error>(())
+//! ```
+
+mod association;
+mod channel;
+mod config;
+pub mod dcep;
+mod error;
+mod event;
+mod ppid;
+
+pub use association::SctpTransport;
+pub use channel::{ChannelId, ChannelInfo, ChannelOptions, ChannelOrigin, ChannelState, Message};
+pub use config::{DtlsRole, SctpConfig, DEFAULT_SCTP_PORT, MIN_MAX_MESSAGE_SIZE, SCTP_DATA_OVERHEAD};
+pub use dcep::{ChannelType, DataChannelOpen, DcepMessage, Priority, ReliabilityKind};
+pub use error::{DcepError, Error};
+pub use event::{CloseReason, Datagram, Event, Stats, TransportState};
+pub use ppid::Ppid;
