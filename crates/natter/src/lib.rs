@@ -1,3 +1,5 @@
 //! natter: a sans-IO WebRTC peer connection (RTCPeerConnection
 //! semantics) built from natter-ice, natter-sdp, natter-srtp, natter-rtp
 //! and natter-sctp.
+
+pub mod dtls;

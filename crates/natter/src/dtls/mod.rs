@@ -1,0 +1,150 @@
+//! DTLS-SRTP for the peer connection: the local certificate, fingerprints
+//! and a sans-IO DTLS transport that hands out SRTP contexts.
+//!
+//! Implements:
+//! - RFC 8122 §5: `a=fingerprint` values (sha-1, sha-224, sha-256, sha-384,
+//!   sha-512; md2/md5 refused), checking the peer certificate against the
+//!   strongest hash function offered.
+//! - RFC 5763 §5 / RFC 8842 §5: `a=setup:active` is the DTLS client; the
+//!   peer is authenticated by its certificate's fingerprint alone (RFC 8827
+//!   §6.5), so certificates are self-signed ECDSA P-256 ([`Certificate`]).
+//! - RFC 5764: the `use_srtp` extension and the export of SRTP keys with
+//!   the label `EXTRACTOR-dtls_srtp` (§4.2), split into client and server
+//!   master keys and salts ([`SrtpKeyingMaterial`]) and turned into
+//!   natter-srtp contexts for both directions.
+//! - RFC 8261 §5: application data records carry SCTP packets, one per
+//!   record ([`DtlsTransport::send_application_data`]).
+//! - RFC 7983: only datagrams whose first byte is 20..=63 are DTLS.
+//!
+//! The handshake itself (DTLS 1.2, RFC 6347; DTLS 1.3, RFC 9147) is
+//! dimpl's, pinned at `=0.9.0` and named only in `transport.rs`.
+//!
+//! # What dimpl 0.9.0 does, and does not
+//!
+//! Read from its source (the version is pinned, so this stays true):
+//!
+//! - **Cipher suites.** DTLS 1.2: `ECDHE_ECDSA_WITH_AES_256_GCM_SHA384`,
+//!   `ECDHE_ECDSA_WITH_AES_128_GCM_SHA256`,
+//!   `ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256`; extended master secret
+//!   (RFC 7627) is required. DTLS 1.3: `TLS_AES_128_GCM_SHA256`,
+//!   `TLS_AES_256_GCM_SHA384`, `TLS_CHACHA20_POLY1305_SHA256`. Groups
+//!   X25519, P-256, P-384.
+//! - **SRTP profiles.** `SRTP_AEAD_AES_256_GCM`, `SRTP_AEAD_AES_128_GCM`,
+//!   `SRTP_AES128_CM_HMAC_SHA1_80`, always offered in that order (the list
+//!   is hard-coded, not configurable); as server dimpl picks the first of
+//!   those three that the client offered, whatever the client's order.
+//!   natter therefore cannot offer them in Chromium's order, which puts
+//!   the smaller tag first (libwebrtc
+//!   `CryptoOptions::GetSupportedDtlsSrtpCryptoSuites`: AES128_CM_SHA1_80,
+//!   then, when GCM is enabled, AEAD_AES_256_GCM, AEAD_AES_128_GCM; "GCM
+//!   cipher suites are not the top choice since they increase the packet
+//!   size"). OpenSSL and BoringSSL as server pick by their own order, so
+//!   with Chromium as DTLS server expect AES128_CM_SHA1_80, and with natter
+//!   as server AEAD_AES_256_GCM (both checked against OpenSSL offering
+//!   libwebrtc's order, not yet against a browser). Both are
+//!   secure; GCM costs 6 more bytes of tag per SRTP packet.
+//!   `SRTP_AES128_CM_HMAC_SHA1_32` is never negotiated.
+//! - **DTLS 1.3.** dimpl implements it (RFC 9147, with ACKs and
+//!   KeyUpdate) and an auto-sensing mode, [`VersionPolicy::Auto`]: a client
+//!   sends one ClientHello that a DTLS 1.2 server (OpenSSL, aiortc) answers
+//!   as 1.2 and a 1.3 server as 1.3; a server follows the ClientHello's
+//!   `supported_versions`, reassembling a fragmented one (Chromium's, with
+//!   a post-quantum key share; dimpl has no ML-KEM, so it takes X25519 or
+//!   P-256 from the same offer or asks again with a HelloRetryRequest).
+//!   So a Chromium that offers DTLS 1.3 would get 1.3 from natter with
+//!   `Auto`. Our tests found two faults in dimpl 0.9.0 that keep
+//!   [`VersionPolicy::Dtls12`] the default: the auto-sensing client fails
+//!   for good if the first datagram it gets back is not the ServerHello (a
+//!   server flight split over datagrams and reordered, or any stray
+//!   DTLS-looking packet), and a DTLS 1.3 client receiving the fragments
+//!   of a server flight out of order can stall, re-arming its ACK timer at
+//!   the same instant (a busy loop of ACKs that [`DtlsTransport`] bounds
+//!   with a 10 ms timer floor; the handshake then times out). Neither
+//!   shows with ECDSA certificates at the default MTU without reordering,
+//!   and DTLS 1.2 passes every loss, reordering and fragmentation test.
+//! - **RSA: not supported, in either role.** dimpl signs and verifies
+//!   ECDSA only (P-256/SHA-256, P-384/SHA-384; its `verify_signature`
+//!   returns `UnsupportedSignatureAlgorithm` for anything else, and RSA is
+//!   a stated non-goal). As client it offers only the `ECDHE_ECDSA_*`
+//!   suites and ECDSA signature algorithms, so a server with an RSA
+//!   certificate (GStreamer webrtcbin, many SIP gateways) has no suite to
+//!   pick: OpenSSL says "no shared cipher" and sends a handshake_failure
+//!   alert, which we report as [`DtlsError::PeerAlert`] `{ description: 40
+//!   }`. As server its CertificateRequest offers only the `ecdsa_sign`
+//!   type and ECDSA signature algorithms, so a client holding an RSA
+//!   certificate sends none and dimpl fails with "no client certificate
+//!   received" ([`DtlsError::Protocol`]); an RSA CertificateVerify would
+//!   fail as [`DtlsError::UnsupportedPeerCertificate`]. Both are tested
+//!   against `openssl s_server`/`s_client` with RSA-2048 certificates
+//!   (tests/dtls_openssl.rs). Supporting RSA peers needs, in dimpl: the
+//!   `ECDHE_RSA_WITH_AES_{128,256}_GCM` suites (0xC02F/0xC030) offered and
+//!   accepted, `rsa_pkcs1_sha256/384/512` (DTLS 1.2) and `rsa_pss_rsae_*`
+//!   (DTLS 1.3) in signature_algorithms and CertificateRequest, `rsa_sign`
+//!   among the requested certificate types, and RSA verification in its
+//!   crypto provider (aws-lc-rs has `RSA_PKCS1_2048_8192_SHA256` and the
+//!   PSS variants). Our own certificate can stay ECDSA: with ECDHE_RSA the
+//!   server's certificate decides the suite, and each CertificateVerify is
+//!   checked with the signer's key type. That is a dimpl fork or an
+//!   upstream change; until then such peers cannot connect to natter (nor
+//!   to aiortc, which is ECDSA-only too).
+//! - **Errors.** Every dimpl error is fatal; malformed, replayed and
+//!   unauthenticated records are dropped inside dimpl without one. A
+//!   fingerprint mismatch cannot send an alert (dimpl has no API for it):
+//!   we stop sending, so the peer's handshake times out.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Instant;
+//! use natter::dtls::*;
+//!
+//! let now = Instant::now();
+//! let (a_cert, b_cert) = (Certificate::generate()?, Certificate::generate()?);
+//! let mut a = DtlsTransport::new(DtlsRole::Client, &a_cert, DtlsConfig::default(), now)?;
+//! let mut b = DtlsTransport::new(DtlsRole::Server, &b_cert, DtlsConfig::default(), now)?;
+//! // From the SDP: each side learns the other's a=fingerprint.
+//! a.set_remote_fingerprints(vec![b_cert.fingerprint().to_string().parse()?])?;
+//! b.set_remote_fingerprints(vec![a_cert.fingerprint().clone()])?;
+//!
+//! let mut buf = Vec::new();
+//! for _ in 0..10 {
+//!     while a.poll_transmit(&mut buf).is_some() {
+//!         b.handle_receive(now, &buf);
+//!     }
+//!     while b.poll_transmit(&mut buf).is_some() {
+//!         a.handle_receive(now, &buf);
+//!     }
+//! }
+//! let Some(DtlsEvent::Connected(mut connected)) = a.poll_event() else { panic!() };
+//! assert_eq!(b.state(), DtlsState::Connected);
+//!
+//! // SRTP keyed by the handshake.
+//! let rtp = [0x80, 96, 0, 1, 0, 0, 0, 0, 0x11, 0x22, 0x33, 0x44, b'h', b'i'];
+//! let mut packet = [0u8; 64];
+//! packet[..rtp.len()].copy_from_slice(&rtp);
+//! let len = connected.local_srtp.protect_rtp(&mut packet, rtp.len())?;
+//! # let _ = len;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod cert;
+mod error;
+mod fingerprint;
+mod keying;
+mod transport;
+
+pub use cert::{Certificate, BACKDATE, LIFETIME};
+pub use error::DtlsError;
+pub use fingerprint::{verify_certificate, Fingerprint, HashFunction};
+pub use keying::{SrtpKeyingMaterial, SRTP_EXPORTER_LABEL};
+pub use transport::{
+    DtlsConfig, DtlsConnected, DtlsEvent, DtlsRole, DtlsState, DtlsTransport, DtlsVersion, VersionPolicy,
+    MAX_APPLICATION_DATA,
+};
+
+/// RFC 7983 §7: a datagram whose first byte is in 20..=63 is DTLS (as
+/// opposed to STUN 0..=3, ZRTP 16..=19, TURN channel 64..=79, RTP/RTCP
+/// 128..=191).
+pub fn is_dtls(first_byte: u8) -> bool {
+    (20..=63).contains(&first_byte)
+}

@@ -1,0 +1,604 @@
+//! [`DtlsTransport`]: one DTLS-SRTP association over one ICE transport,
+//! wrapping dimpl. This is the only file that names dimpl.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dimpl::{Dtls, DtlsCertificate, Output, ProtocolVersion, SrtpProfile};
+use natter_srtp::{ProtectionProfile, SrtpContext};
+
+use super::fingerprint::{verify_certificate, Fingerprint};
+use super::keying::SrtpKeyingMaterial;
+use super::{is_dtls, Certificate, DtlsError};
+
+/// RFC 6347 §4.1 (RFC 5246 §6.2.1): a record carries at most 2^14 bytes
+/// of plaintext. Keep messages under the path MTU as well: a DTLS record
+/// is never split across datagrams.
+pub const MAX_APPLICATION_DATA: usize = 1 << 14;
+
+/// Messages received after the handshake but before the remote
+/// fingerprint arrived are held back, up to this many; more are dropped.
+const MAX_HELD_MESSAGES: usize = 64;
+
+/// A deadline this far past the last `now` means "no timer": dimpl parks
+/// its timers ten years ahead when idle.
+const NO_TIMER: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The earliest a timer may fire after the last input. dimpl 0.9.0's DTLS
+/// 1.3 client can re-arm its ACK timer at the very instant it fired (when
+/// a fragmented flight arrived out of order), which would send ACKs in a
+/// busy loop; a floor bounds that to one datagram per interval. Real
+/// timers (retransmissions from 1 s on) are not affected.
+const TIMER_FLOOR: Duration = Duration::from_millis(10);
+
+/// Which side of the handshake we are. RFC 5763 §5 / RFC 8842 §5: the
+/// endpoint whose `a=setup` is `active` is the DTLS client, `passive` the
+/// server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DtlsRole {
+    /// Sends the ClientHello (`a=setup:active`).
+    Client,
+    /// Answers it (`a=setup:passive`).
+    Server,
+}
+
+/// Which DTLS versions to speak.
+///
+/// The default is DTLS 1.2: dimpl 0.9.0's DTLS 1.3 and version sensing
+/// are not yet robust to what networks do (see the module documentation,
+/// "DTLS 1.3"). Every WebRTC peer in the field still speaks 1.2,
+/// including Chromium when it offers 1.3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum VersionPolicy {
+    /// DTLS 1.2 only (RFC 6347).
+    #[default]
+    Dtls12,
+    /// DTLS 1.3 only (RFC 9147).
+    Dtls13,
+    /// DTLS 1.3 when the peer offers or accepts it, else 1.2. As client
+    /// dimpl sends one ClientHello valid for both and follows the server's
+    /// answer, but fails if the first datagram back is not the ServerHello
+    /// (a reordered flight, a stray packet); as server it reads the
+    /// ClientHello's `supported_versions`.
+    Auto,
+}
+
+/// The version a handshake settled on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DtlsVersion {
+    /// DTLS 1.2 (RFC 6347).
+    Dtls12,
+    /// DTLS 1.3 (RFC 9147).
+    Dtls13,
+}
+
+/// Settings of a [`DtlsTransport`].
+#[derive(Debug, Clone)]
+pub struct DtlsConfig {
+    /// Which versions to speak. Default [`VersionPolicy::Dtls12`].
+    pub versions: VersionPolicy,
+    /// The largest datagram to send; handshake messages are fragmented to
+    /// fit. Default 1150 (dimpl's), which leaves room for TURN and IPv6
+    /// headers under a 1280-byte path MTU.
+    pub mtu: usize,
+    /// RFC 6347 §4.2.4.1: the first retransmission timeout, doubled per
+    /// retry with ±25% jitter. Default 1 s.
+    pub initial_retransmit_timeout: Duration,
+    /// Retransmissions of one flight before giving up. Default 4 (about
+    /// 31 s of silence with the default timeout).
+    pub max_retransmits: usize,
+    /// Limit for the whole handshake, counted from the first ClientHello.
+    /// Default 40 s.
+    pub handshake_timeout: Duration,
+    /// Make the server demand a cookie round trip (HelloVerifyRequest /
+    /// HelloRetryRequest) before it commits state. Default off: ICE
+    /// checks already proved the peer owns its address (RFC 8445 §2), so
+    /// the cookie only adds a round trip; browsers do not send one either.
+    pub server_cookie: bool,
+    /// How the SRTP contexts handed out on connection are configured.
+    pub srtp: natter_srtp::Config,
+    /// Tests only: seeds dimpl's non-key randomness (retransmission
+    /// jitter, hello randoms, explicit nonces) so a run repeats exactly.
+    /// Key exchange and signatures stay random.
+    pub deterministic_seed: Option<u64>,
+}
+
+impl Default for DtlsConfig {
+    fn default() -> DtlsConfig {
+        DtlsConfig {
+            versions: VersionPolicy::Dtls12,
+            mtu: 1150,
+            initial_retransmit_timeout: Duration::from_secs(1),
+            max_retransmits: 4,
+            handshake_timeout: Duration::from_secs(40),
+            server_cookie: false,
+            srtp: natter_srtp::Config::default(),
+            deterministic_seed: None,
+        }
+    }
+}
+
+/// What [`DtlsEvent::Connected`] carries: the outcome of a handshake whose
+/// peer certificate matched the remote description.
+#[derive(Debug)]
+pub struct DtlsConnected {
+    /// The DTLS version negotiated.
+    pub version: DtlsVersion,
+    /// The SRTP protection profile negotiated through `use_srtp`.
+    pub srtp_profile: ProtectionProfile,
+    /// The peer certificate's fingerprint that matched the remote
+    /// description (with the strongest hash function it offered).
+    pub peer_fingerprint: Fingerprint,
+    /// The peer's certificate, DER-encoded.
+    pub peer_certificate: Vec<u8>,
+    /// The exported keys, for anyone who needs them raw. Secret.
+    pub keying_material: SrtpKeyingMaterial,
+    /// Protects the SRTP/SRTCP we send (keyed with our write key).
+    pub local_srtp: SrtpContext,
+    /// Unprotects the SRTP/SRTCP we receive (keyed with the peer's).
+    pub remote_srtp: SrtpContext,
+}
+
+/// What a [`DtlsTransport`] reports, drained with
+/// [`DtlsTransport::poll_event`].
+#[derive(Debug)]
+pub enum DtlsEvent {
+    /// The handshake finished and the peer's certificate matched the
+    /// remote fingerprint. Comes once, before any `ApplicationData`.
+    Connected(Box<DtlsConnected>),
+    /// One record of application data (for SCTP, one SCTP packet).
+    ApplicationData(Vec<u8>),
+    /// The association closed: the peer sent close_notify (answered with
+    /// ours) or [`DtlsTransport::close`] was called. Final.
+    Closed,
+    /// The association failed. Final; no further events follow.
+    Failed(DtlsError),
+}
+
+/// Where a [`DtlsTransport`] is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DtlsState {
+    /// Handshaking, or handshake done but the remote fingerprint not yet
+    /// known or checked.
+    Handshaking,
+    /// [`DtlsEvent::Connected`] was emitted; application data flows.
+    Connected,
+    /// Closed by either side.
+    Closed,
+    /// Failed; see the [`DtlsEvent::Failed`] that was emitted.
+    Failed,
+}
+
+impl DtlsState {
+    fn name(self) -> &'static str {
+        match self {
+            DtlsState::Handshaking => "still handshaking",
+            DtlsState::Connected => "connected",
+            DtlsState::Closed => "closed",
+            DtlsState::Failed => "failed",
+        }
+    }
+}
+
+/// A sans-IO DTLS-SRTP association (RFC 5764, RFC 8842) over dimpl.
+///
+/// Methods, in quinn-proto's taxonomy:
+/// - getters (`&self`): [`state`](Self::state), [`role`](Self::role),
+///   [`version`](Self::version), [`peer_fingerprint`](Self::peer_fingerprint),
+///   [`dropped_datagrams`](Self::dropped_datagrams);
+/// - input: [`handle_receive`](Self::handle_receive) for a datagram from
+///   the ICE transport, [`handle_timeout`](Self::handle_timeout) when the
+///   deadline of [`poll_timeout`](Self::poll_timeout) has passed;
+/// - application mutators: [`set_remote_fingerprints`](Self::set_remote_fingerprints),
+///   [`send_application_data`](Self::send_application_data),
+///   [`close`](Self::close);
+/// - output, drained after every input or mutation in this order:
+///   [`poll_transmit`](Self::poll_transmit) until `None`, then
+///   [`poll_timeout`](Self::poll_timeout), then
+///   [`poll_event`](Self::poll_event) until `None`.
+///
+/// The peer certificate is checked against the remote description's
+/// fingerprints (RFC 8122 §5); until they are set and match, no
+/// `Connected` event is emitted and received application data is held.
+/// The time is always an argument; nothing here reads a clock or does I/O.
+pub struct DtlsTransport {
+    dtls: Dtls,
+    role: DtlsRole,
+    srtp_config: natter_srtp::Config,
+    state: DtlsState,
+    remote_fingerprints: Vec<Fingerprint>,
+    peer_certificate: Option<Vec<u8>>,
+    peer_fingerprint: Option<Fingerprint>,
+    handshake_complete: bool,
+    peer_closed: bool,
+    keying_material: Option<SrtpKeyingMaterial>,
+    transmits: VecDeque<Vec<u8>>,
+    spare_buffers: Vec<Vec<u8>>,
+    events: VecDeque<DtlsEvent>,
+    held: VecDeque<Vec<u8>>,
+    timeout: Option<Instant>,
+    now: Instant,
+    scratch: Vec<u8>,
+    dropped: u64,
+}
+
+impl core::fmt::Debug for DtlsTransport {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DtlsTransport")
+            .field("role", &self.role)
+            .field("state", &self.state)
+            .field("dtls", &self.dtls)
+            .field("transmits", &self.transmits.len())
+            .field("events", &self.events.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DtlsTransport {
+    /// A transport that will handshake as `role` with `certificate`. A
+    /// client sends its ClientHello at once (drain
+    /// [`poll_transmit`](Self::poll_transmit)).
+    pub fn new(
+        role: DtlsRole,
+        certificate: &Certificate,
+        config: DtlsConfig,
+        now: Instant,
+    ) -> Result<DtlsTransport, DtlsError> {
+        let mut builder = dimpl::Config::builder()
+            .mtu(config.mtu)
+            .flight_start_rto(config.initial_retransmit_timeout)
+            .flight_retries(config.max_retransmits)
+            .handshake_timeout(config.handshake_timeout)
+            .use_server_cookie(config.server_cookie)
+            .require_client_certificate(true);
+        if let Some(seed) = config.deterministic_seed {
+            builder = builder.dangerously_set_rng_seed(seed);
+        }
+        let dimpl_config = Arc::new(builder.build().map_err(|e| DtlsError::Config(e.to_string()))?);
+        let cert = DtlsCertificate {
+            certificate: certificate.der().to_vec(),
+            private_key: certificate.private_key_der().to_vec(),
+        };
+        let mut dtls = match config.versions {
+            VersionPolicy::Dtls12 => Dtls::new_12(dimpl_config, cert, now),
+            VersionPolicy::Dtls13 => Dtls::new_13(dimpl_config, cert, now),
+            VersionPolicy::Auto => Dtls::new_auto(dimpl_config, cert, now),
+        };
+        if role == DtlsRole::Client {
+            dtls.set_active(true);
+        }
+        let mut transport = DtlsTransport {
+            dtls,
+            role,
+            srtp_config: config.srtp,
+            state: DtlsState::Handshaking,
+            remote_fingerprints: Vec::new(),
+            peer_certificate: None,
+            peer_fingerprint: None,
+            handshake_complete: false,
+            peer_closed: false,
+            keying_material: None,
+            transmits: VecDeque::new(),
+            spare_buffers: Vec::new(),
+            events: VecDeque::new(),
+            held: VecDeque::new(),
+            timeout: None,
+            now,
+            scratch: vec![0; config.mtu.max(2048)],
+            dropped: 0,
+        };
+        transport.handle_timeout(now);
+        Ok(transport)
+    }
+
+    /// Our side of the handshake.
+    pub fn role(&self) -> DtlsRole {
+        self.role
+    }
+
+    /// Where the association is.
+    pub fn state(&self) -> DtlsState {
+        self.state
+    }
+
+    /// The negotiated version, once known (as client: after the server's
+    /// first answer).
+    pub fn version(&self) -> Option<DtlsVersion> {
+        match self.dtls.protocol_version()? {
+            ProtocolVersion::DTLS1_2 => Some(DtlsVersion::Dtls12),
+            ProtocolVersion::DTLS1_3 => Some(DtlsVersion::Dtls13),
+            _ => None,
+        }
+    }
+
+    /// The peer certificate's fingerprint, once it was checked and matched.
+    pub fn peer_fingerprint(&self) -> Option<&Fingerprint> {
+        self.peer_fingerprint.as_ref()
+    }
+
+    /// Datagrams dropped without reaching the DTLS state machine: not
+    /// DTLS by their first byte (RFC 7983), arriving after the end, or
+    /// beyond dimpl's receive queue. dimpl itself drops malformed and
+    /// replayed records silently; those are not counted here.
+    pub fn dropped_datagrams(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Sets the fingerprints of the remote description's `a=fingerprint`
+    /// lines (RFC 8122 §5). May come before or after the handshake: the
+    /// peer certificate is checked as soon as both are known, and a
+    /// mismatch fails the association with
+    /// [`DtlsError::FingerprintMismatch`]. Ignored once checked.
+    pub fn set_remote_fingerprints(&mut self, fingerprints: Vec<Fingerprint>) -> Result<(), DtlsError> {
+        if fingerprints.is_empty() {
+            return Err(DtlsError::NoRemoteFingerprint);
+        }
+        if self.peer_fingerprint.is_none() && !self.is_finished() {
+            self.remote_fingerprints = fingerprints;
+            self.drain();
+        }
+        Ok(())
+    }
+
+    /// Feeds one datagram the ICE transport received. Datagrams that are
+    /// not DTLS (RFC 7983: first byte outside 20..=63), malformed or
+    /// replayed are dropped; nothing here panics on input.
+    pub fn handle_receive(&mut self, now: Instant, datagram: &[u8]) {
+        if self.is_finished() || !datagram.first().is_some_and(|b| is_dtls(*b)) {
+            self.dropped += 1;
+            return;
+        }
+        self.handle_timeout(now);
+        if self.is_finished() {
+            return;
+        }
+        match self.dtls.handle_packet(datagram) {
+            Ok(()) => {}
+            // dimpl 0.9 refuses the datagram before touching any state
+            // (dtls12/engine.rs and dtls13/engine.rs `insert_incoming`), so
+            // unlike its other errors this one is not fatal.
+            Err(dimpl::Error::ReceiveQueueFull) => self.dropped += 1,
+            Err(e) => return self.fail(map_error(e)),
+        }
+        self.drain();
+    }
+
+    /// Advances time to `now`: fires retransmissions and the handshake
+    /// deadline that are due. Times earlier than one seen before are taken
+    /// as that one.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.is_finished() {
+            return;
+        }
+        self.now = self.now.max(now);
+        if let Err(e) = self.dtls.handle_timeout(self.now) {
+            return self.fail(map_error(e));
+        }
+        self.drain();
+    }
+
+    /// Encrypts `data` as one application data record (for SCTP: one SCTP
+    /// packet, RFC 8261 §5). Only once [`DtlsEvent::Connected`] was
+    /// emitted.
+    pub fn send_application_data(&mut self, data: &[u8]) -> Result<(), DtlsError> {
+        if self.state != DtlsState::Connected {
+            return Err(DtlsError::NotConnected(self.state.name()));
+        }
+        if data.len() > MAX_APPLICATION_DATA {
+            return Err(DtlsError::MessageTooLarge {
+                len: data.len(),
+                max: MAX_APPLICATION_DATA,
+            });
+        }
+        if let Err(e) = self.dtls.send_application_data(data) {
+            let error = map_error(e);
+            self.fail(error.clone());
+            return Err(error);
+        }
+        self.drain();
+        Ok(())
+    }
+
+    /// Closes the association: sends close_notify if the handshake
+    /// finished (RFC 6347 §4.2.7; it is not retransmitted), else just
+    /// stops. Emits [`DtlsEvent::Closed`] unless already closed or failed.
+    pub fn close(&mut self) {
+        if self.is_finished() {
+            return;
+        }
+        // An error here means dimpl already considers itself closed.
+        let _ = self.dtls.close();
+        self.poll_dimpl();
+        self.finish_closed();
+    }
+
+    /// The next datagram to send to the peer, swapped into `buf` (whose
+    /// old allocation is kept for reuse, so steady state allocates
+    /// nothing). Returns its length, or `None` when there is none.
+    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<usize> {
+        let mut datagram = self.transmits.pop_front()?;
+        core::mem::swap(buf, &mut datagram);
+        datagram.clear();
+        self.spare_buffers.push(datagram);
+        Some(buf.len())
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called,
+    /// if a timer runs.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.is_finished() {
+            return None;
+        }
+        self.timeout
+            .filter(|t| t.saturating_duration_since(self.now) < NO_TIMER)
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<DtlsEvent> {
+        self.events.pop_front()
+    }
+
+    fn is_finished(&self) -> bool {
+        matches!(self.state, DtlsState::Closed | DtlsState::Failed)
+    }
+
+    /// Polls dimpl to its `Timeout` (its state is only consistent after
+    /// that), then acts on what it reported; repeats while acting fed
+    /// dimpl more input.
+    fn drain(&mut self) {
+        loop {
+            self.poll_dimpl();
+            if !self.progress() {
+                break;
+            }
+        }
+    }
+
+    fn poll_dimpl(&mut self) {
+        loop {
+            match self.dtls.poll_output(&mut self.scratch) {
+                Output::Packet(packet) if self.state != DtlsState::Failed => {
+                    let mut datagram = self.spare_buffers.pop().unwrap_or_default();
+                    datagram.extend_from_slice(packet);
+                    self.transmits.push_back(datagram);
+                }
+                Output::BufferTooSmall { needed } => self.scratch.resize(needed, 0),
+                Output::Packet(_) => {}
+                Output::Timeout(at) => {
+                    self.timeout = Some(at.max(self.now + TIMER_FLOOR));
+                    break;
+                }
+                Output::Connected => self.handshake_complete = true,
+                Output::PeerCert(der) => self.peer_certificate = Some(der.to_vec()),
+                Output::KeyingMaterial(material, profile) => {
+                    self.keying_material =
+                        srtp_profile(profile).and_then(|p| SrtpKeyingMaterial::new(p, material.to_vec()).ok());
+                    if self.keying_material.is_none() {
+                        self.fail(DtlsError::UnsupportedSrtpProfile(profile.to_string()));
+                    }
+                }
+                Output::ApplicationData(data) => match self.state {
+                    DtlsState::Connected => self.events.push_back(DtlsEvent::ApplicationData(data.to_vec())),
+                    DtlsState::Handshaking if self.held.len() < MAX_HELD_MESSAGES => {
+                        self.held.push_back(data.to_vec());
+                    }
+                    _ => {}
+                },
+                Output::CloseNotify => self.peer_closed = true,
+                // dimpl's Output is non-exhaustive; nothing else exists in 0.9.
+                _ => {}
+            }
+        }
+    }
+
+    /// Acts on what dimpl reported. Returns whether dimpl got new input
+    /// and must be polled again.
+    fn progress(&mut self) -> bool {
+        if self.is_finished() {
+            return false;
+        }
+        if self.peer_fingerprint.is_none() && !self.remote_fingerprints.is_empty() {
+            if let Some(cert) = &self.peer_certificate {
+                match verify_certificate(cert, &self.remote_fingerprints) {
+                    Ok(fingerprint) => self.peer_fingerprint = Some(fingerprint),
+                    Err(e) => {
+                        self.fail(e);
+                        return false;
+                    }
+                }
+            }
+        }
+        if self.handshake_complete && self.state == DtlsState::Handshaking {
+            if self.keying_material.is_none() {
+                self.fail(DtlsError::NoSrtpProfile);
+                return false;
+            }
+            if self.peer_fingerprint.is_some() {
+                if let Err(e) = self.emit_connected() {
+                    self.fail(e);
+                    return false;
+                }
+            }
+        }
+        if self.peer_closed {
+            // RFC 5246 §7.2.1: answer close_notify with our own. dimpl's
+            // DTLS 1.3 already did; closing again is then a no-op.
+            let _ = self.dtls.close();
+            self.poll_dimpl();
+            self.finish_closed();
+        }
+        false
+    }
+
+    fn emit_connected(&mut self) -> Result<(), DtlsError> {
+        let (Some(keying_material), Some(peer_fingerprint), Some(peer_certificate)) = (
+            self.keying_material.take(),
+            self.peer_fingerprint.clone(),
+            self.peer_certificate.clone(),
+        ) else {
+            return Err(DtlsError::Protocol(
+                "handshake completed without a peer certificate".into(),
+            ));
+        };
+        let (local_srtp, remote_srtp) = keying_material.contexts(self.role, self.srtp_config.clone())?;
+        let version = self.version().unwrap_or(DtlsVersion::Dtls12);
+        self.state = DtlsState::Connected;
+        self.events.push_back(DtlsEvent::Connected(Box::new(DtlsConnected {
+            version,
+            srtp_profile: keying_material.profile(),
+            peer_fingerprint,
+            peer_certificate,
+            keying_material,
+            local_srtp,
+            remote_srtp,
+        })));
+        self.events.extend(self.held.drain(..).map(DtlsEvent::ApplicationData));
+        Ok(())
+    }
+
+    fn finish_closed(&mut self) {
+        self.state = DtlsState::Closed;
+        self.held.clear();
+        self.keying_material = None;
+        self.events.push_back(DtlsEvent::Closed);
+    }
+
+    fn fail(&mut self, error: DtlsError) {
+        if self.is_finished() {
+            return;
+        }
+        self.state = DtlsState::Failed;
+        // Nothing more goes out: above all not the flight that would
+        // complete a handshake with an unverified peer.
+        while let Some(mut datagram) = self.transmits.pop_front() {
+            datagram.clear();
+            self.spare_buffers.push(datagram);
+        }
+        self.held.clear();
+        self.keying_material = None;
+        self.events.push_back(DtlsEvent::Failed(error));
+    }
+}
+
+fn srtp_profile(profile: SrtpProfile) -> Option<ProtectionProfile> {
+    match profile {
+        SrtpProfile::AES128_CM_SHA1_80 => Some(ProtectionProfile::Aes128CmHmacSha1_80),
+        SrtpProfile::AEAD_AES_128_GCM => Some(ProtectionProfile::AeadAes128Gcm),
+        SrtpProfile::AEAD_AES_256_GCM => Some(ProtectionProfile::AeadAes256Gcm),
+        _ => None,
+    }
+}
+
+fn map_error(error: dimpl::Error) -> DtlsError {
+    use dimpl::{CryptoError as C, Error as E, SecurityError as S};
+    match error {
+        E::Timeout(t) => DtlsError::HandshakeTimeout(t.to_string()),
+        E::SecurityError(S::FatalAlert { description }) => DtlsError::PeerAlert { description },
+        E::CryptoError(
+            e @ (C::UnsupportedSignatureAlgorithm(_) | C::UnsupportedPublicKeyAlgorithm | C::UnsupportedEcCurve),
+        ) => DtlsError::UnsupportedPeerCertificate(e.to_string()),
+        E::ConfigError(e) => DtlsError::Config(e.to_string()),
+        other => DtlsError::Protocol(other.to_string()),
+    }
+}
