@@ -15,13 +15,15 @@ started it through JSON lines:
 
 Options: --role controlling|controlled, --host ADDRESS (the only host
 address gathered; aioice never gathers 127.0.0.1 by itself), --turn
-HOST:PORT with --turn-user/--turn-password/--turn-transport, and
---relay-only (aioice's transport policy).
+HOST:PORT with --turn-user/--turn-password/--turn-transport udp|tcp|tls
+(tls with --turn-ca PEM: the certificate to trust, checked against the
+host of --turn), and --relay-only (aioice's transport policy).
 """
 
 import argparse
 import asyncio
 import json
+import ssl
 import sys
 
 import aioice
@@ -35,7 +37,8 @@ def parse_args():
     p.add_argument("--turn")
     p.add_argument("--turn-user")
     p.add_argument("--turn-password")
-    p.add_argument("--turn-transport", default="udp", choices=["udp", "tcp"])
+    p.add_argument("--turn-transport", default="udp", choices=["udp", "tcp", "tls"])
+    p.add_argument("--turn-ca")
     p.add_argument("--relay-only", action="store_true")
     return p.parse_args()
 
@@ -52,12 +55,16 @@ async def main():
     if args.turn:
         host, port = args.turn.rsplit(":", 1)
         turn = (host, int(port))
+    # aioice hands `turn_ssl` to asyncio's create_connection, so it may be
+    # a context that trusts the test's certificate.
+    turn_ssl = ssl.create_default_context(cafile=args.turn_ca) if args.turn_transport == "tls" else False
     conn = aioice.Connection(
         ice_controlling=args.role == "controlling",
         turn_server=turn,
         turn_username=args.turn_user,
         turn_password=args.turn_password,
-        turn_transport=args.turn_transport,
+        turn_ssl=turn_ssl,
+        turn_transport="tcp" if args.turn_transport == "tls" else args.turn_transport,
         use_ipv6=False,
         transport_policy=aioice.TransportPolicy.RELAY if args.relay_only else aioice.TransportPolicy.ALL,
     )

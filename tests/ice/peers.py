@@ -2,7 +2,8 @@
 that speak the JSON-lines protocol of tests/ice/aioice_peer.py (natter's
 is crates/natter-ice/examples/ice_peer.rs), let them exchange
 credentials and candidates, and collect what they report; start TURN
-servers (natter turn, coturn's turnserver) on free ports.
+servers (natter turn, coturn's turnserver) on free ports, over UDP, TCP
+and, with a self-signed certificate made here, TLS.
 """
 
 import json
@@ -21,6 +22,11 @@ PYTHON = REPO / "target" / "py" / "bin" / "python"
 ICE_PEER = REPO / "target" / "release" / "examples" / "ice_peer"
 NATTER = REPO / "target" / "release" / "natter"
 TIMEOUT = 40
+# The name in the TURN servers' certificate (tls_certificate()).
+TLS_NAME = "turn.natter.test"
+# (directory, certificate, key) once tls_certificate() made them; the
+# directory goes at exit.
+_tls = None
 
 
 def require(path, how):
@@ -154,14 +160,50 @@ def wait_for_port(host, port, proc, what, timeout=10):
     raise AssertionError(f"{what} is not listening on {host}:{port}")
 
 
+def tls_certificate():
+    """(certificate, key): PEM files of a self-signed ECDSA P-256
+    certificate for TLS_NAME and 127.0.0.1, made with the openssl CLI once
+    per test run. It is not a CA (webpki refuses a CA certificate as the
+    server's own), so clients trust it directly."""
+    global _tls
+    if _tls is not None:
+        return _tls[1], _tls[2]
+    if not shutil.which("openssl"):
+        raise AssertionError("openssl is missing: apt-get install openssl")
+    tmp = tempfile.TemporaryDirectory(prefix="ice-tls-")
+    conf, cert, key = (Path(tmp.name) / f for f in ("openssl.cnf", "cert.pem", "key.pem"))
+    conf.write_text(
+        "[req]\nprompt = no\ndistinguished_name = dn\nx509_extensions = ext\n"
+        f"[dn]\nCN = {TLS_NAME}\n"
+        f"[ext]\nsubjectAltName = DNS:{TLS_NAME}, IP:127.0.0.1\n"
+        "basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\n"
+        "extendedKeyUsage = serverAuth\n"
+    )
+    subprocess.run(
+        ["openssl", "req", "-x509", "-config", str(conf), "-newkey", "ec",
+         "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    _tls = (tmp, cert, key)
+    return cert, key
+
+
 class TurnServer:
     """natter turn or coturn's turnserver on 127.0.0.1 (or `host`) with
-    user `ice:secret`, relaying to loopback peers (allowed explicitly)."""
+    user `ice:secret`, relaying to loopback peers (allowed explicitly);
+    with `tls`, also on a TLS port with the certificate of
+    tls_certificate()."""
 
     USER, PASSWORD = "ice", "secret"
 
-    def __init__(self, kind, host="127.0.0.1", netns=None, allowed="127.0.0.1"):
+    def __init__(self, kind, host="127.0.0.1", netns=None, allowed="127.0.0.1", tls=False):
         self.host, self.port = host, free_port(host=host) if netns is None else 3478
+        self.tls_port = None
+        if tls:
+            self.tls_port = free_port(socket.SOCK_STREAM, host=host) if netns is None else 5349
+            cert, key = tls_certificate()
+            tls_args = ["--cert", str(cert), "--pkey", str(key), "--tls-listening-port", str(self.tls_port)]
         self.tmp = tempfile.TemporaryDirectory(prefix=f"ice-{kind}-")
         if kind == "natter":
             require(NATTER, "build it with `cargo build --release -p natter-server` (scripts/test-ice does)")
@@ -171,12 +213,14 @@ class TurnServer:
                 "--user", f"{self.USER}:{self.PASSWORD}",
                 "--allowed-peer-ip", allowed,
                 "--min-port", "40000", "--max-port", "44999",
+                *(tls_args if tls else []),
             ]
         elif kind == "coturn":
             if not shutil.which("turnserver"):
                 raise AssertionError("turnserver is missing: apt-get install coturn (scripts/setup does)")
             cmd = [
-                "turnserver", "-n", "--no-cli", "--no-tls", "--no-dtls",
+                "turnserver", "-n", "--no-cli", "--no-dtls",
+                *(tls_args if tls else ["--no-tls"]),
                 "--listening-ip", host, "--relay-ip", host, "--listening-port", str(self.port),
                 "--lt-cred-mech", "--user", f"{self.USER}:{self.PASSWORD}", "--realm", "natter.test",
                 "--allow-loopback-peers", "--min-port", "45000", "--max-port", "49999",
@@ -189,10 +233,22 @@ class TurnServer:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if netns is None:
             wait_for_port(host, self.port, self.proc, f"{kind} turn")
+            if tls:
+                wait_for_port(host, self.tls_port, self.proc, f"{kind} turn (TLS)")
         self.kind = kind
 
-    def args(self):
-        return ["--turn", f"{self.host}:{self.port}", "--turn-user", self.USER, "--turn-password", self.PASSWORD]
+    def args(self, transport=None):
+        """The TURN options of both peers' scripts; for `transport` "tls"
+        the TLS port and the certificate to trust."""
+        port = self.tls_port if transport == "tls" else self.port
+        if transport == "tls" and port is None:
+            raise AssertionError("this TURN server was started without tls=True")
+        args = ["--turn", f"{self.host}:{port}", "--turn-user", self.USER, "--turn-password", self.PASSWORD]
+        if transport:
+            args += ["--turn-transport", transport]
+        if transport == "tls":
+            args += ["--turn-ca", str(tls_certificate()[0])]
+        return args
 
     def stop(self):
         self.proc.terminate()

@@ -6,9 +6,10 @@
 //! stdout  {"ufrag", "pwd", "candidates": [...]}     when gathering is complete
 //! stdin   {"ufrag", "pwd", "candidates": [...]}     the other side's, all of them
 //! stdout  {"connected": true, "local": sdp, "remote": sdp}   (or false, "error");
-//!         with a relayed local candidate also "relay_protocol": "udp" or
-//!         "tcp" (how the TURN server was reached) and "turn_tcp_frames":
-//!         the frames read from the TCP connection to it so far
+//!         with a relayed local candidate also "relay_protocol": "udp",
+//!         "tcp" or "tls" (how the TURN server was reached), and
+//!         "turn_tcp_frames" and "turn_tls_frames": the frames read so far
+//!         from a plain TCP and from a TLS connection to it
 //! stdout  {"pinged": n, "echoed": k}                with --ping n, once every
 //!                                                   ping came back or 10 s passed
 //! stdout  {"echoed": n}                             when stdin closes
@@ -18,7 +19,8 @@
 //!
 //! ```text
 //! ice_peer --role controlling|controlled [--host 127.0.0.1] [--stun HOST:PORT]
-//!          [--turn HOST:PORT --turn-user U --turn-password P [--turn-transport udp|tcp]]
+//!          [--turn HOST:PORT --turn-user U --turn-password P [--turn-transport udp|tcp|tls]
+//!           [--turn-ca PEM [--turn-server-name NAME]]]
 //!          [--relay-only] [--ping N]
 //! ```
 //!
@@ -28,17 +30,29 @@
 //! transmit for it and read without blocking; what arrives is cut into
 //! frames with `natter_stun::stream_frame_len`, each passed to
 //! `Agent::handle_receive` with `Transport::Tcp` and the server as source.
+//!
+//! `--turn-transport tls` does the same over TLS (RFC 8656 §3.1), with
+//! rustls driven without blocking over that TCP connection: the agent's
+//! `Transport::Tls` transmits are its plaintext, and the plaintext it
+//! yields is what gets cut into frames. The server's certificate must
+//! chain to a certificate in the `--turn-ca` file (a self-signed one will
+//! do) and be valid for `--turn-server-name` (default: the address of
+//! `--turn`, checked against the certificate's IP addresses).
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
-use std::sync::mpsc;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use natter_ice::agent::{Agent, AgentConfig, ConnectionState, Event, Received, Role, TransportPolicy};
 use natter_ice::candidate::{Candidate, CandidateKind, Protocol};
 use natter_ice::turn_client::TurnServer;
 use natter_ice::{Credentials, Transmit, Transport};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore};
 use serde_json::{json, Value};
 
 /// How long a pinging peer waits for its echoes.
@@ -55,6 +69,8 @@ struct Options {
     host: IpAddr,
     stun: Option<SocketAddr>,
     turn: Option<TurnServer>,
+    turn_ca: Option<PathBuf>,
+    turn_server_name: Option<String>,
     relay_only: bool,
     ping: Option<u32>,
 }
@@ -65,6 +81,7 @@ fn parse_args() -> Result<Options, String> {
     let mut host: IpAddr = [127, 0, 0, 1].into();
     let (mut stun, mut turn_addr, mut user, mut pass) = (None, None, None, None);
     let mut turn_transport = Transport::Udp;
+    let (mut turn_ca, mut turn_server_name) = (None, None);
     let (mut relay_only, mut ping) = (false, None);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -85,9 +102,12 @@ fn parse_args() -> Result<Options, String> {
                 turn_transport = match value()?.as_str() {
                     "udp" => Transport::Udp,
                     "tcp" => Transport::Tcp,
-                    other => return Err(format!("unknown TURN transport {other} (udp or tcp)")),
+                    "tls" => Transport::Tls,
+                    other => return Err(format!("unknown TURN transport {other} (udp, tcp or tls)")),
                 }
             }
+            "--turn-ca" => turn_ca = Some(PathBuf::from(value()?)),
+            "--turn-server-name" => turn_server_name = Some(value()?),
             "--relay-only" => relay_only = true,
             "--ping" => ping = Some(value()?.parse().map_err(|e| format!("--ping: {e}"))?),
             other => return Err(format!("unknown option {other}")),
@@ -103,11 +123,19 @@ fn parse_args() -> Result<Options, String> {
         (None, None, None) => None,
         _ => return Err("--turn needs --turn-user and --turn-password".into()),
     };
+    if turn.as_ref().is_some_and(|t| t.transport == Transport::Tls) != turn_ca.is_some() {
+        return Err("--turn-ca goes with --turn-transport tls, and is required by it".into());
+    }
+    if turn_server_name.is_some() && turn_ca.is_none() {
+        return Err("--turn-server-name goes with --turn-transport tls".into());
+    }
     Ok(Options {
         role: role.ok_or("--role is required")?,
         host,
         stun,
         turn,
+        turn_ca,
+        turn_server_name,
         relay_only,
         ping,
     })
@@ -151,27 +179,193 @@ fn main() {
 }
 
 /// One agent and its I/O: the UDP socket of its host candidate and, with
-/// TURN over TCP, the connection to the TURN server.
+/// TURN over TCP or TLS, the connection to the TURN server.
 struct Peer {
     agent: Agent,
     socket: UdpSocket,
     local: SocketAddr,
+    /// How to open TLS to the TURN server, with `--turn-transport tls`.
+    tls: Option<TlsClient>,
     turn: Option<TurnConnection>,
-    /// Frames read from TURN connections so far.
-    turn_frames: u64,
+    /// Frames read so far from TURN connections over plain TCP.
+    turn_tcp_frames: u64,
+    /// Frames read so far from TURN connections over TLS.
+    turn_tls_frames: u64,
     ping: Option<u32>,
     pings_back: BTreeSet<Vec<u8>>,
     echoed: u64,
 }
 
-/// The TCP connection from the host address to the TURN server.
+/// The connection from the host address to the TURN server.
 struct TurnConnection {
     server: SocketAddr,
-    stream: TcpStream,
-    /// Bytes the agent sent that the socket has not taken yet.
-    outgoing: Vec<u8>,
-    /// Bytes read and not yet cut into frames.
+    stream: TurnStream,
+    /// Bytes read (plaintext, with TLS) and not yet cut into frames.
     incoming: Vec<u8>,
+}
+
+/// What a TLS connection to the TURN server needs: whom to trust, and
+/// the name the certificate must be valid for.
+struct TlsClient {
+    config: Arc<ClientConfig>,
+    server_name: ServerName<'static>,
+}
+
+impl TlsClient {
+    fn new(ca: &Path, server_name: ServerName<'static>) -> Result<Self, String> {
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(ca).map_err(|e| format!("--turn-ca {}: {e}", ca.display()))? {
+            let cert = cert.map_err(|e| format!("--turn-ca {}: {e}", ca.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("--turn-ca {}: {e}", ca.display()))?;
+        }
+        if roots.is_empty() {
+            return Err(format!("--turn-ca {}: no certificate in it", ca.display()));
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self {
+            config: Arc::new(config),
+            server_name,
+        })
+    }
+}
+
+/// The byte stream to the TURN server: the TCP connection itself, or a
+/// rustls session over it. Nothing here blocks: `queue` takes bytes to
+/// send, `flush` writes what the socket takes, `read` returns what has
+/// arrived.
+enum TurnStream {
+    Tcp {
+        socket: TcpStream,
+        /// Bytes queued that the socket has not taken yet.
+        outgoing: Vec<u8>,
+    },
+    Tls {
+        socket: TcpStream,
+        /// Boxed: a connection is much larger than a socket and a Vec.
+        session: Box<ClientConnection>,
+    },
+}
+
+impl TurnStream {
+    /// Opens the connection; TLS then starts with the first `flush`.
+    fn connect(server: SocketAddr, tls: Option<&TlsClient>) -> std::io::Result<Self> {
+        let socket = TcpStream::connect_timeout(&server, TURN_CONNECT_TIMEOUT)?;
+        socket.set_nodelay(true)?;
+        socket.set_nonblocking(true)?;
+        let Some(tls) = tls else {
+            return Ok(Self::Tcp {
+                socket,
+                outgoing: Vec::new(),
+            });
+        };
+        let mut session = ClientConnection::new(tls.config.clone(), tls.server_name.clone())
+            .map_err(|e| std::io::Error::new(ErrorKind::InvalidInput, e))?;
+        // What the agent sends before the handshake ends waits in rustls,
+        // like `outgoing` for TCP, without a limit.
+        session.set_buffer_limit(None);
+        Ok(Self::Tls {
+            socket,
+            session: Box::new(session),
+        })
+    }
+
+    fn transport(&self) -> Transport {
+        match self {
+            Self::Tcp { .. } => Transport::Tcp,
+            Self::Tls { .. } => Transport::Tls,
+        }
+    }
+
+    /// Takes bytes to send; `flush` writes them.
+    fn queue(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Self::Tcp { outgoing, .. } => {
+                outgoing.extend_from_slice(data);
+                Ok(())
+            }
+            Self::Tls { session, .. } => session.writer().write_all(data),
+        }
+    }
+
+    /// Writes what the socket takes without blocking.
+    fn flush(&mut self) -> std::io::Result<()> {
+        loop {
+            let written = match self {
+                Self::Tcp { outgoing, .. } if outgoing.is_empty() => return Ok(()),
+                Self::Tcp { socket, outgoing } => socket.write(outgoing).inspect(|&n| {
+                    outgoing.drain(..n);
+                }),
+                Self::Tls { session, .. } if !session.wants_write() => return Ok(()),
+                Self::Tls { socket, session } => session.write_tls(socket),
+            };
+            match written {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Appends to `incoming` what has arrived (decrypted, with TLS)
+    /// without blocking; false once the server has closed the stream.
+    fn read(&mut self, incoming: &mut Vec<u8>) -> std::io::Result<bool> {
+        let mut buf = [0u8; 4096];
+        loop {
+            match self {
+                Self::Tcp { socket, .. } => match socket.read(&mut buf) {
+                    Ok(0) => return Ok(false),
+                    Ok(n) => incoming.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(true),
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                },
+                Self::Tls { socket, session } => {
+                    let (end, idle) = match session.read_tls(socket) {
+                        Ok(n) => (n == 0, false),
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => (false, true),
+                        Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
+                    };
+                    let state = match session.process_new_packets() {
+                        Ok(state) => state,
+                        Err(e) => {
+                            // Tell the server why (an alert), then give up.
+                            let _ = session.write_tls(socket);
+                            return Err(std::io::Error::new(ErrorKind::InvalidData, e));
+                        }
+                    };
+                    // Drained on every pass: rustls stops reading the
+                    // socket while its plaintext buffer is full.
+                    let start = incoming.len();
+                    incoming.resize(start + state.plaintext_bytes_to_read(), 0);
+                    session.reader().read_exact(&mut incoming[start..])?;
+                    if end || state.peer_has_closed() {
+                        return Ok(false);
+                    }
+                    if idle {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends the stream politely: TLS says close_notify.
+    fn finish(&mut self) {
+        if let Self::Tls { session, .. } = self {
+            session.send_close_notify();
+        }
+        let _ = self.flush();
+    }
 }
 
 impl Peer {
@@ -209,54 +403,47 @@ impl Peer {
     }
 
     fn transmit(&mut self, now: Instant, t: Transmit) {
-        match t.transport {
+        if t.transport == Transport::Udp {
             // UDP may drop; the agent retransmits what matters.
-            Transport::Udp => {
-                let _ = self.socket.send_to(&t.data, t.destination);
-            }
-            Transport::Tcp => {
-                // The only TCP transmits are for the one TURN server: one
-                // connection, opened on first use.
-                if self.turn.is_none() {
-                    match connect(t.destination) {
-                        Ok(stream) => {
-                            self.turn = Some(TurnConnection {
-                                server: t.destination,
-                                stream,
-                                outgoing: Vec::new(),
-                                incoming: Vec::new(),
-                            })
-                        }
-                        Err(e) => {
-                            eprintln!("ice_peer: TURN connection to {}: {e}", t.destination);
-                            self.agent
-                                .handle_connection_closed(now, Transport::Tcp, t.source, t.destination);
-                            return;
-                        }
-                    }
+            let _ = self.socket.send_to(&t.data, t.destination);
+            return;
+        }
+        // The only TCP and TLS transmits are for the one TURN server: one
+        // connection, opened on first use.
+        if self.turn.is_none() {
+            let opened = match (t.transport, self.tls.as_ref()) {
+                (Transport::Tls, None) => Err(std::io::Error::other("TLS without --turn-ca")),
+                (Transport::Tls, tls) => TurnStream::connect(t.destination, tls),
+                _ => TurnStream::connect(t.destination, None),
+            };
+            match opened {
+                Ok(stream) => {
+                    self.turn = Some(TurnConnection {
+                        server: t.destination,
+                        stream,
+                        incoming: Vec::new(),
+                    })
                 }
-                if let Some(c) = self.turn.as_mut() {
-                    c.outgoing.extend_from_slice(&t.data);
+                Err(e) => {
+                    eprintln!("ice_peer: TURN connection to {}: {e}", t.destination);
+                    self.agent
+                        .handle_connection_closed(now, t.transport, t.source, t.destination);
+                    return;
                 }
-                self.write_turn(now);
             }
-            Transport::Tls => eprintln!("ice_peer: TURN over TLS is not supported here"),
+        }
+        let queued = self.turn.as_mut().map_or(Ok(()), |c| c.stream.queue(&t.data));
+        match queued {
+            Ok(()) => self.write_turn(now),
+            Err(e) => self.close_turn(now, &e.to_string()),
         }
     }
 
     /// Writes what the TURN connection can take without blocking.
     fn write_turn(&mut self, now: Instant) {
         let Some(c) = self.turn.as_mut() else { return };
-        while !c.outgoing.is_empty() {
-            match c.stream.write(&c.outgoing) {
-                Ok(0) => return self.close_turn(now),
-                Ok(n) => {
-                    c.outgoing.drain(..n);
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return self.close_turn(now),
-            }
+        if let Err(e) = c.stream.flush() {
+            self.close_turn(now, &e.to_string());
         }
     }
 
@@ -264,59 +451,43 @@ impl Peer {
     /// frame to the agent.
     fn read_turn(&mut self, now: Instant) {
         let Some(c) = self.turn.as_mut() else { return };
-        let mut buf = [0u8; 4096];
-        let mut closed = false;
-        loop {
-            match c.stream.read(&mut buf) {
-                Ok(0) => closed = true,
-                Ok(n) => {
-                    c.incoming.extend_from_slice(&buf[..n]);
-                    continue;
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => closed = true,
-            }
-            break;
-        }
+        let mut closed = match c.stream.read(&mut c.incoming) {
+            Ok(open) => (!open).then(|| "by the server".to_owned()),
+            Err(e) => Some(e.to_string()),
+        };
         let mut frames = Vec::new();
         loop {
             match natter_stun::stream_frame_len(&c.incoming) {
                 Ok(Some(n)) => frames.push(c.incoming.drain(..n).collect::<Vec<u8>>()),
                 Ok(None) => break,
                 // Not STUN or ChannelData: not a TURN stream.
-                Err(_) => {
-                    closed = true;
+                Err(e) => {
+                    closed = Some(e.to_string());
                     break;
                 }
             }
         }
-        let server = c.server;
-        self.turn_frames += frames.len() as u64;
-        for frame in frames {
-            self.receive(now, Transport::Tcp, server, &frame);
+        let (server, transport) = (c.server, c.stream.transport());
+        match transport {
+            Transport::Tls => self.turn_tls_frames += frames.len() as u64,
+            _ => self.turn_tcp_frames += frames.len() as u64,
         }
-        if closed {
-            self.close_turn(now);
+        for frame in frames {
+            self.receive(now, transport, server, &frame);
+        }
+        if let Some(why) = closed {
+            self.close_turn(now, &why);
         }
     }
 
     /// The connection is gone, and the allocation with it.
-    fn close_turn(&mut self, now: Instant) {
+    fn close_turn(&mut self, now: Instant, why: &str) {
         if let Some(c) = self.turn.take() {
-            eprintln!("ice_peer: TURN connection to {} closed", c.server);
+            eprintln!("ice_peer: TURN connection to {} closed: {why}", c.server);
             self.agent
-                .handle_connection_closed(now, Transport::Tcp, self.local, c.server);
+                .handle_connection_closed(now, c.stream.transport(), self.local, c.server);
         }
     }
-}
-
-/// A TCP connection read and written without blocking.
-fn connect(server: SocketAddr) -> std::io::Result<TcpStream> {
-    let stream = TcpStream::connect_timeout(&server, TURN_CONNECT_TIMEOUT)?;
-    stream.set_nodelay(true)?;
-    stream.set_nonblocking(true)?;
-    Ok(stream)
 }
 
 fn run(options: Options) -> Result<(), String> {
@@ -324,7 +495,18 @@ fn run(options: Options) -> Result<(), String> {
     let local = socket.local_addr().map_err(|e| e.to_string())?;
     let relay_protocol = match options.turn.as_ref().map(|t| t.transport) {
         Some(Transport::Tcp) => "tcp",
+        Some(Transport::Tls) => "tls",
         _ => "udp",
+    };
+    let tls = match (&options.turn_ca, &options.turn) {
+        (Some(ca), Some(turn)) => {
+            let server_name = match options.turn_server_name {
+                Some(name) => ServerName::try_from(name).map_err(|e| format!("--turn-server-name: {e}"))?,
+                None => turn.address.ip().into(),
+            };
+            Some(TlsClient::new(ca, server_name)?)
+        }
+        _ => None,
     };
     let config = AgentConfig {
         role: options.role,
@@ -341,8 +523,10 @@ fn run(options: Options) -> Result<(), String> {
         agent: Agent::new(config, Instant::now()),
         socket,
         local,
+        tls,
         turn: None,
-        turn_frames: 0,
+        turn_tcp_frames: 0,
+        turn_tls_frames: 0,
         ping: options.ping,
         pings_back: BTreeSet::new(),
         echoed: 0,
@@ -382,6 +566,9 @@ fn run(options: Options) -> Result<(), String> {
                 emit(json!({ "echoed": peer.echoed }));
                 peer.agent.close();
                 peer.flush(now);
+                if let Some(c) = peer.turn.as_mut() {
+                    c.stream.finish();
+                }
                 return Ok(());
             }
             Err(mpsc::TryRecvError::Empty) => {}
@@ -417,7 +604,8 @@ fn run(options: Options) -> Result<(), String> {
                         json!({ "connected": true, "local": local.to_string(), "remote": remote.to_string() });
                     if local.kind == CandidateKind::Relayed {
                         report["relay_protocol"] = json!(relay_protocol);
-                        report["turn_tcp_frames"] = json!(peer.turn_frames);
+                        report["turn_tcp_frames"] = json!(peer.turn_tcp_frames);
+                        report["turn_tls_frames"] = json!(peer.turn_tls_frames);
                     }
                     emit(report);
                 }
