@@ -3,3 +3,4 @@
 //! and natter-sctp.
 
 pub mod dtls;
+pub mod jsep;

@@ -1,0 +1,201 @@
+//! Creating answers (RFC 8829 §5.3): the offer's sections in its order,
+//! each accepted with what both sides support or rejected with port 0.
+
+use natter_sdp::{Codec, MediaView, Rid, RidDirection, Setup, Simulcast};
+
+use super::codec::{answer_codecs, is_rtx};
+use super::direction::{intersection, reversed};
+use super::error::{JsepError, Operation};
+use super::header_extension::{answer_extensions, id_of, RTP_STREAM_ID};
+use super::layout::{is_rejected, usable, Content, Usable};
+use super::media_section::{data_section, rejected_section, rtp_section, RtpSection, Transport};
+use super::parse::bundle_mids;
+use super::signaling::SignalingState;
+use super::transceiver::Transceiver;
+use super::Jsep;
+
+/// How we answer one offered section.
+enum Answer {
+    Rejected,
+    Media { codecs: Vec<Codec> },
+    Data,
+}
+
+impl Jsep {
+    /// Writes the answer to the peer's offer (RFC 8829 §5.3.1, §5.3.2):
+    /// the same mids in the same order; codecs and header extensions we
+    /// share with the offer, in its order and with its numbers; each
+    /// direction the one our transceiver wants within what the offer
+    /// allows; `a=setup:active` (or passive, by configuration; the role
+    /// of the previous exchange once there is one) to an `actpass` offer;
+    /// a BUNDLE group of the accepted sections; port 0 for what we
+    /// cannot or will not take.
+    ///
+    /// Fails in any state but `have-remote-offer` and
+    /// `have-local-pranswer`, and when the offer restarts ICE and
+    /// [`Jsep::restart_ice`] has not given new credentials.
+    pub fn create_answer(&mut self) -> Result<String, JsepError> {
+        let invalid = JsepError::InvalidState {
+            operation: Operation::CreateAnswer,
+            state: self.state,
+        };
+        if !matches!(
+            self.state,
+            SignalingState::HaveRemoteOffer | SignalingState::HaveLocalPranswer
+        ) {
+            return Err(invalid);
+        }
+        let Some(offer) = self.remote.pending.as_ref() else {
+            return Err(invalid);
+        };
+        if self.needs_ice_credentials() {
+            return Err(JsepError::IceCredentialsNeeded);
+        }
+        let credentials = match (&self.ice.restart, self.remote_ice_restart) {
+            (Some(new), true) => new.clone(),
+            _ => self.ice.credentials.clone(),
+        };
+
+        let answers: Vec<Answer> = offer
+            .media_views()
+            .zip(&self.mlines)
+            .map(|(view, line)| self.answer_section(&view, &line.content))
+            .collect();
+        let accepted = |mid: &str| {
+            offer
+                .media_views()
+                .zip(&answers)
+                .any(|(view, answer)| view.mid() == Some(mid) && !matches!(answer, Answer::Rejected))
+        };
+        // RFC 8843 §7.3: the offer's group order, without rejected sections.
+        let bundle: Vec<String> = bundle_mids(offer).into_iter().filter(|m| accepted(m)).collect();
+        let bundle = if bundle.is_empty() {
+            // A single unbundled section (checked when the offer was applied).
+            offer
+                .media_views()
+                .filter_map(|v| v.mid().filter(|m| accepted(m)).map(str::to_string))
+                .take(1)
+                .collect()
+        } else {
+            bundle
+        };
+
+        let mut description = self.session_skeleton(&bundle)?;
+        for ((view, line), answer) in offer.media_views().zip(&self.mlines).zip(answers) {
+            let setup = self.answer_setup(&view);
+            let transport = Transport {
+                ice: &credentials,
+                fingerprint: &self.fingerprint,
+                setup,
+                candidates: (bundle.first() == Some(&line.mid)).then_some((&self.ice, self.remote_ice_restart)),
+            };
+            let section = match (answer, &line.content) {
+                (Answer::Media { codecs }, Content::Transceiver(id)) => {
+                    let Some(transceiver) = self.transceiver(*id) else {
+                        continue;
+                    };
+                    let kind = transceiver.kind;
+                    let direction = intersection(transceiver.direction, reversed(view.direction()));
+                    let extensions = answer_extensions(&view.extmaps(), self.supported_extensions(kind));
+                    let simulcast = id_of(&extensions, RTP_STREAM_ID)
+                        .and_then(|_| view.simulcast())
+                        .filter(|_| super::direction::receives(direction))
+                        .and_then(|offered| receive_simulcast(&view, offered));
+                    rtp_section(
+                        &RtpSection {
+                            kind,
+                            protocol: view.protocol.clone(),
+                            mid: &line.mid,
+                            direction,
+                            extensions: &extensions,
+                            codecs: &codecs,
+                            track: transceiver.track.as_ref(),
+                            cname: &self.config.cname,
+                            rtcp_rsize: view.flag(natter_sdp::Flag::RtcpRsize),
+                            simulcast,
+                        },
+                        &transport,
+                    )?
+                }
+                (Answer::Data, _) => {
+                    let legacy = view.protocol == natter_sdp::Protocol::DtlsSctp;
+                    data_section(
+                        &line.mid,
+                        self.config.sctp_port,
+                        self.config.max_message_size,
+                        legacy,
+                        &transport,
+                    )?
+                }
+                _ => rejected_section(
+                    view.kind.clone(),
+                    view.protocol.clone(),
+                    view.formats.clone(),
+                    &line.mid,
+                    &transport,
+                )?,
+            };
+            description.media.push(section);
+        }
+        self.stamp(&mut description);
+        Ok(description.to_string())
+    }
+
+    /// Whether and how we take an offered section.
+    fn answer_section(&self, view: &MediaView<'_>, content: &Content) -> Answer {
+        if is_rejected(view) {
+            return Answer::Rejected;
+        }
+        match (content, usable(view)) {
+            (Content::Transceiver(id), Some(Usable::Media(_))) => {
+                let Some(transceiver) = self.transceiver(*id).filter(|t| !t.stopping) else {
+                    return Answer::Rejected;
+                };
+                let codecs = self.answer_codecs_for(transceiver, view);
+                if codecs.iter().all(is_rtx) {
+                    Answer::Rejected
+                } else {
+                    Answer::Media { codecs }
+                }
+            }
+            (Content::DataChannel, Some(Usable::Data)) => Answer::Data,
+            _ => Answer::Rejected,
+        }
+    }
+
+    fn answer_codecs_for(&self, transceiver: &Transceiver, view: &MediaView<'_>) -> Vec<Codec> {
+        answer_codecs(&view.codecs(), self.codecs_for(transceiver))
+    }
+
+    /// Our `a=setup` (RFC 8842 §5.3): the opposite of a definite offer;
+    /// for `actpass`, the role we have (so the DTLS association stays,
+    /// RFC 8842 §5.5), else the configured one.
+    fn answer_setup(&self, view: &MediaView<'_>) -> Setup {
+        match view.setup() {
+            Some(Setup::Active) | None => Setup::Passive,
+            Some(Setup::Passive) => Setup::Active,
+            Some(_) => self.dtls_role.unwrap_or(self.config.answer_dtls_role).setup(),
+        }
+    }
+}
+
+/// Accepts the streams a peer offers to send with simulcast (RFC 8853
+/// §5.3): the same RIDs, received.
+fn receive_simulcast(view: &MediaView<'_>, offered: Simulcast) -> Option<(Vec<Rid>, Simulcast)> {
+    let rids: Vec<Rid> = view
+        .rids()
+        .filter(|r| r.direction == RidDirection::Send)
+        .map(|r| Rid::new(r.id, RidDirection::Recv))
+        .collect();
+    let known = |id: &str| rids.iter().any(|r| r.id == id);
+    let recv: Vec<Vec<natter_sdp::SimulcastRid>> = offered
+        .send
+        .into_iter()
+        .map(|alternatives| alternatives.into_iter().filter(|a| known(&a.rid)).collect::<Vec<_>>())
+        .filter(|alternatives| !alternatives.is_empty())
+        .collect();
+    if recv.is_empty() {
+        return None;
+    }
+    Some((rids, Simulcast { send: Vec::new(), recv }))
+}
