@@ -1,0 +1,1 @@
+//! natter-io: runs a [`natter::PeerConnection`] on UDP sockets with tokio.
