@@ -4,3 +4,6 @@
 
 pub mod dtls;
 pub mod jsep;
+pub mod peer;
+
+pub use peer::{DataChannelInit, PeerConfig, PeerConnection, PeerError, PeerEvent};

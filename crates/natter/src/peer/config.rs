@@ -1,0 +1,88 @@
+//! What a [`PeerConnection`](super::PeerConnection) is made with (W3C
+//! webrtc-pc §4.2.1 `RTCConfiguration`, plus the transport settings a
+//! browser hides).
+
+use natter_ice::TransportPolicy;
+use natter_sctp::{DtlsRole, SctpConfig};
+
+use super::ice_server::IceServer;
+use crate::dtls::{Certificate, DtlsConfig};
+
+/// W3C webrtc-pc §4.2.5 `RTCBundlePolicy`. natter bundles everything on
+/// one transport (RFC 8843, RFC 8829 §4.1.1), so only
+/// [`BundlePolicy::MaxBundle`] is accepted; the others exist so that a
+/// configuration copied from a browser fails with a clear error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum BundlePolicy {
+    Balanced,
+    MaxCompat,
+    #[default]
+    MaxBundle,
+}
+
+/// The SCTP association's settings (RFC 8831, RFC 8841) that are ours to
+/// choose; the DTLS role and the peer's port come from the negotiation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SctpSettings {
+    /// The largest message we send or accept, advertised as
+    /// `a=max-message-size` (RFC 8841 §6). At least
+    /// [`natter_sctp::MIN_MAX_MESSAGE_SIZE`].
+    pub max_message_size: usize,
+    /// The largest SCTP packet handed to DTLS (see
+    /// [`SctpConfig::mtu`]).
+    pub mtu: usize,
+    /// Our advertised receiver window (RFC 9260 §6.2), at least twice
+    /// `max_message_size`.
+    pub receive_window: u32,
+    /// Per channel, the most bytes a send may leave queued.
+    pub max_buffered_amount: usize,
+}
+
+/// natter-sctp's defaults.
+impl Default for SctpSettings {
+    fn default() -> Self {
+        let config = SctpConfig::new(DtlsRole::Client);
+        SctpSettings {
+            max_message_size: config.max_message_size,
+            mtu: config.mtu,
+            receive_window: config.receive_window,
+            max_buffered_amount: config.max_buffered_amount,
+        }
+    }
+}
+
+impl SctpSettings {
+    /// The association's configuration once the DTLS role and the peer's
+    /// `a=sctp-port` are known.
+    pub(super) fn config(&self, role: DtlsRole, local_port: u16, remote_port: u16) -> SctpConfig {
+        SctpConfig {
+            local_port,
+            remote_port,
+            max_message_size: self.max_message_size,
+            mtu: self.mtu,
+            receive_window: self.receive_window,
+            max_buffered_amount: self.max_buffered_amount,
+            ..SctpConfig::new(role)
+        }
+    }
+}
+
+/// How a [`PeerConnection`](super::PeerConnection) is set up.
+#[derive(Clone, Debug, Default)]
+pub struct PeerConfig {
+    /// W3C `iceServers`; hosts must be IP addresses (see
+    /// [`IceServerUrl`](super::IceServerUrl)).
+    pub ice_servers: Vec<IceServer>,
+    /// W3C `iceTransportPolicy`.
+    pub ice_transport_policy: TransportPolicy,
+    /// W3C `bundlePolicy`: only `MaxBundle`.
+    pub bundle_policy: BundlePolicy,
+    /// W3C `certificates`: `None` generates an ECDSA P-256 one.
+    pub certificate: Option<Certificate>,
+    pub dtls: DtlsConfig,
+    pub sctp: SctpSettings,
+    /// Seeds the ICE credentials, the SDP session id and the ICE agent's
+    /// randomness, for tests that repeat exactly; `None` seeds from the
+    /// OS. DTLS has its own, [`DtlsConfig::deterministic_seed`].
+    pub seed: Option<u64>,
+}

@@ -1,0 +1,61 @@
+//! What a [`PeerConnection`](super::PeerConnection) tells its owner: the
+//! events of W3C webrtc-pc's `RTCPeerConnection` and `RTCDataChannel`,
+//! and the candidates it trickles.
+
+use natter_ice::ConnectionState;
+
+use super::channel::DataChannelId;
+use super::state::PeerConnectionState;
+use crate::jsep::SignalingState;
+
+/// W3C webrtc-pc §4.8.1 `RTCIceCandidateInit`: a candidate with the media
+/// section it belongs to, as trickled between peers (RFC 8838 §4).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct IceCandidate {
+    /// The `candidate` attribute's value (RFC 8839 §5.1), with or
+    /// without the leading `candidate:`; empty for end-of-candidates.
+    pub candidate: String,
+    pub sdp_mid: Option<String>,
+    pub sdp_m_line_index: Option<u16>,
+    /// The ufrag of the ICE generation the candidate belongs to; a
+    /// candidate of a generation before an ICE restart is ignored.
+    pub username_fragment: Option<String>,
+}
+
+/// Something the owner of a [`PeerConnection`](super::PeerConnection)
+/// should know or do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// W3C `icecandidate`: a local candidate to signal to the peer.
+    IceCandidate(IceCandidate),
+    /// W3C `icecandidate` with a null candidate: gathering is complete
+    /// (RFC 8838 §4.4, signal end-of-candidates).
+    IceGatheringComplete,
+    /// W3C `iceconnectionstatechange`.
+    IceConnectionStateChange(ConnectionState),
+    /// W3C `connectionstatechange`.
+    ConnectionStateChange(PeerConnectionState),
+    /// W3C `signalingstatechange`.
+    SignalingStateChange(SignalingState),
+    /// W3C `negotiationneeded`: create and send a new offer.
+    NegotiationNeeded,
+    /// RFC 8828 §5: resolve this `.local` name and call
+    /// [`PeerConnection::resolve_mdns`](super::PeerConnection::resolve_mdns).
+    ResolveMdns(String),
+    /// W3C `datachannel`: the peer opened a channel. Its
+    /// [`DataChannelOpen`](PeerEvent::DataChannelOpen) follows.
+    DataChannel(DataChannelId),
+    /// W3C `open`: the channel carries messages.
+    DataChannelOpen(DataChannelId),
+    /// W3C `message`: one whole message.
+    DataChannelMessage {
+        id: DataChannelId,
+        data: Vec<u8>,
+        is_text: bool,
+    },
+    /// W3C `close`: the channel is gone, closed by either side or with the
+    /// association.
+    DataChannelClose(DataChannelId),
+    /// W3C `bufferedamountlow`.
+    BufferedAmountLow(DataChannelId),
+}

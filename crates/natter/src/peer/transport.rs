@@ -1,0 +1,352 @@
+//! The data path: ICE carries everything; what comes out of it is
+//! demultiplexed by its first byte (RFC 7983 §7) into DTLS, whose
+//! application data is SCTP (RFC 8261), whose messages are the data
+//! channels' (RFC 8831). Outgoing, SCTP packets become DTLS records that
+//! ICE sends on the selected pair.
+//!
+//! DTLS starts once an exchange settled the roles: the server at once,
+//! so that it hears the first ClientHello, the client when ICE has
+//! selected a pair to send it on. SCTP starts when DTLS is connected,
+//! which is after the peer's certificate matched the remote
+//! description's fingerprint (RFC 8122 §5).
+
+use std::time::Instant;
+
+use natter_ice::{Event as IceEvent, Received, Transport};
+use natter_sctp::{Event as SctpEvent, SctpTransport};
+use natter_stun::PacketKind;
+
+use super::event::{IceCandidate, PeerEvent};
+use super::state::PeerConnectionState;
+use super::PeerConnection;
+use crate::dtls::{DtlsEvent, DtlsRole, DtlsTransport, Fingerprint};
+
+/// DTLS datagrams held while ICE has no pair to send them on: more than
+/// a handshake flight, far less than a retransmission timer's worth of
+/// data.
+const MAX_UNSENT: usize = 32;
+
+/// What the latest offer/answer exchange settled for the transports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct TransportParams {
+    /// RFC 8842 §5: ours, from the `a=setup` exchange.
+    pub(super) dtls_role: DtlsRole,
+    /// The remote description's `a=fingerprint`s (RFC 8122 §5).
+    pub(super) remote_fingerprints: Vec<Fingerprint>,
+    /// The data channel section, when one was accepted.
+    pub(super) sctp: Option<SctpParams>,
+}
+
+/// RFC 8841: the SCTP association the exchange agreed on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct SctpParams {
+    pub(super) local_port: u16,
+    pub(super) remote_port: u16,
+    /// The peer's `a=max-message-size`, if it sent one (RFC 8841 §6).
+    pub(super) remote_max_message_size: Option<usize>,
+}
+
+impl PeerConnection {
+    /// A datagram (or frame) for the ICE agent, then for whichever layer
+    /// it carries.
+    pub(super) fn receive(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        source: std::net::SocketAddr,
+        destination: std::net::SocketAddr,
+        data: &[u8],
+    ) {
+        self.stats.packets_received += 1;
+        self.stats.bytes_received += data.len() as u64;
+        let Some(ice) = self.ice.as_mut() else {
+            self.stats.unknown_dropped += 1;
+            return;
+        };
+        match ice.handle_receive(now, transport, source, destination, data) {
+            Received::Handled => {}
+            Received::Data { data, .. } => match PacketKind::of(&data) {
+                PacketKind::Dtls => match self.dtls.as_mut() {
+                    Some(dtls) => dtls.handle_receive(now, &data),
+                    None => self.stats.dtls_dropped += 1,
+                },
+                // Media takes these once it exists (RFC 7983 §7).
+                PacketKind::Rtp => self.stats.rtp_dropped += 1,
+                _ => self.stats.unknown_dropped += 1,
+            },
+            Received::Unknown => self.stats.unknown_dropped += 1,
+        }
+    }
+
+    /// Fires every layer's timers that are due.
+    pub(super) fn fire_timers(&mut self, now: Instant) {
+        let due = |deadline: Option<Instant>| deadline.is_some_and(|t| t <= now);
+        if let Some(ice) = self.ice.as_mut().filter(|ice| due(ice.poll_timeout())) {
+            ice.handle_timeout(now);
+        }
+        if let Some(dtls) = self.dtls.as_mut().filter(|dtls| due(dtls.poll_timeout())) {
+            dtls.handle_timeout(now);
+        }
+        if let Some(sctp) = self.sctp.as_mut().filter(|sctp| due(sctp.poll_timeout())) {
+            sctp.handle_timeout(now);
+        }
+    }
+
+    /// The earliest deadline of the three layers.
+    pub(super) fn next_timeout(&self) -> Option<Instant> {
+        let ice = self.ice.as_ref().and_then(|ice| ice.poll_timeout());
+        let dtls = self.dtls.as_ref().and_then(|dtls| dtls.poll_timeout());
+        let sctp = self.sctp.as_ref().and_then(|sctp| sctp.poll_timeout());
+        [ice, dtls, sctp].into_iter().flatten().min()
+    }
+
+    /// Moves what each layer produced to the next one until nothing moves,
+    /// then updates the aggregate state.
+    pub(super) fn drive(&mut self, now: Instant) {
+        loop {
+            let mut moved = self.ice_events();
+            self.start_dtls(now);
+            moved |= self.sctp_to_dtls(now);
+            moved |= self.dtls_to_ice(now);
+            moved |= self.dtls_events(now);
+            moved |= self.sctp_events();
+            if !moved {
+                break;
+            }
+        }
+        self.update_connection_state();
+    }
+
+    fn ice_events(&mut self) -> bool {
+        let mut moved = false;
+        while let Some(event) = self.ice.as_mut().and_then(|ice| ice.poll_event()) {
+            moved = true;
+            match event {
+                IceEvent::LocalCandidate(candidate) => {
+                    let (mid, index) = self.candidate_target();
+                    let candidate = candidate.to_string();
+                    self.record_local_candidate(&candidate);
+                    let ufrag = self.ice.as_ref().map(|ice| ice.local_credentials().ufrag.clone());
+                    self.events.push_back(PeerEvent::IceCandidate(IceCandidate {
+                        candidate,
+                        sdp_mid: mid,
+                        sdp_m_line_index: index,
+                        username_fragment: ufrag,
+                    }));
+                }
+                IceEvent::GatheringComplete => {
+                    self.record_gathering_complete();
+                    self.events.push_back(PeerEvent::IceGatheringComplete);
+                }
+                IceEvent::ResolveMdns(name) => self.events.push_back(PeerEvent::ResolveMdns(name)),
+                IceEvent::ConnectionState(state) => {
+                    self.ice_state = state;
+                    self.events.push_back(PeerEvent::IceConnectionStateChange(state));
+                }
+                // DTLS follows the selected pair by itself; ICE roles do
+                // not touch DTLS roles.
+                IceEvent::SelectedPair { .. } | IceEvent::RoleChanged(_) => {}
+            }
+        }
+        moved
+    }
+
+    /// Starts DTLS once the exchange settled the roles (see the module
+    /// documentation).
+    fn start_dtls(&mut self, now: Instant) {
+        let Some(params) = self.params.as_ref() else { return };
+        let has_pair = self.ice.as_ref().is_some_and(|ice| ice.selected_pair().is_some());
+        let started = self.dtls.is_some() || self.dtls_error.is_some();
+        if started || (params.dtls_role == DtlsRole::Client && !has_pair) {
+            return;
+        }
+        let started = DtlsTransport::new(params.dtls_role, &self.certificate, self.dtls_config.clone(), now).and_then(
+            |mut dtls| {
+                dtls.set_remote_fingerprints(params.remote_fingerprints.clone())
+                    .map(|()| dtls)
+            },
+        );
+        match started {
+            Ok(dtls) => self.dtls = Some(dtls),
+            // `new` checked the configuration; this is a remote
+            // description with no fingerprint we can verify with, and
+            // the connection fails.
+            Err(error) => self.dtls_error = Some(error),
+        }
+    }
+
+    fn sctp_to_dtls(&mut self, now: Instant) -> bool {
+        let (Some(sctp), Some(dtls)) = (self.sctp.as_mut(), self.dtls.as_mut()) else {
+            return false;
+        };
+        let mut moved = false;
+        while let Some(packet) = sctp.poll_transmit(now) {
+            moved = true;
+            // Only fails once DTLS ended, which ends SCTP with it.
+            let _ = dtls.send_application_data(&packet);
+        }
+        moved
+    }
+
+    /// Hands DTLS datagrams to ICE. Until ICE has selected a pair (the
+    /// controlling side may hear a ClientHello before its own nomination
+    /// completes) they wait, oldest first, rather than wait for a
+    /// retransmission a second later.
+    pub(super) fn dtls_to_ice(&mut self, now: Instant) -> bool {
+        let (Some(dtls), Some(ice)) = (self.dtls.as_mut(), self.ice.as_mut()) else {
+            return false;
+        };
+        while let Some(datagram) = self.unsent.front() {
+            let Some(transmit) = ice.send(datagram, now) else { break };
+            self.transmits.push_back(transmit);
+            self.unsent.pop_front();
+        }
+        let mut moved = false;
+        while dtls.poll_transmit(&mut self.scratch).is_some() {
+            moved = true;
+            let sent = if self.unsent.is_empty() {
+                ice.send(&self.scratch, now)
+            } else {
+                None
+            };
+            match sent {
+                Some(transmit) => self.transmits.push_back(transmit),
+                None if self.unsent.len() < MAX_UNSENT => self.unsent.push_back(self.scratch.clone()),
+                None => self.stats.unsent += 1,
+            }
+        }
+        moved
+    }
+
+    fn dtls_events(&mut self, now: Instant) -> bool {
+        let mut moved = false;
+        while let Some(event) = self.dtls.as_mut().and_then(|dtls| dtls.poll_event()) {
+            moved = true;
+            match event {
+                DtlsEvent::Connected(connected) => {
+                    // Media will take the SRTP contexts from here.
+                    self.srtp_profile = Some(connected.srtp_profile);
+                    self.start_sctp();
+                }
+                DtlsEvent::ApplicationData(data) => {
+                    if let Some(sctp) = self.sctp.as_mut() {
+                        sctp.handle_receive(now, &data);
+                    }
+                }
+                DtlsEvent::Closed => self.end_data_channels(),
+                DtlsEvent::Failed(error) => {
+                    self.dtls_error = Some(error);
+                    self.end_data_channels();
+                }
+            }
+        }
+        moved
+    }
+
+    /// SCTP over the connected DTLS, if a data channel section was
+    /// accepted; the channels made so far open on it.
+    pub(super) fn start_sctp(&mut self) {
+        let connected = self
+            .dtls
+            .as_ref()
+            .is_some_and(|dtls| dtls.state() == crate::dtls::DtlsState::Connected);
+        let Some((role, Some(params))) = self.params.as_ref().map(|p| (p.dtls_role, p.sctp)) else {
+            return;
+        };
+        if self.sctp.is_some() || !connected {
+            return;
+        }
+        let role = match role {
+            DtlsRole::Client => natter_sctp::DtlsRole::Client,
+            DtlsRole::Server => natter_sctp::DtlsRole::Server,
+        };
+        let config = self.sctp_settings.config(role, params.local_port, params.remote_port);
+        // `new` checked our settings; only the peer's port can be wrong.
+        let Ok(mut sctp) = SctpTransport::new(config) else {
+            return self.end_data_channels();
+        };
+        sctp.set_remote_max_message_size(params.remote_max_message_size);
+        for id in self.channels.unbound() {
+            let Some(entry) = self.channels.get(id) else { continue };
+            match sctp.open_channel(&entry.label, &entry.protocol, entry.options) {
+                Ok(stream) => self.channels.bind(id, stream),
+                Err(_) => {
+                    self.channels.remove(id);
+                    self.events.push_back(PeerEvent::DataChannelClose(id));
+                }
+            }
+        }
+        self.sctp = Some(sctp);
+    }
+
+    fn sctp_events(&mut self) -> bool {
+        let mut moved = false;
+        while let Some(event) = self.sctp.as_mut().and_then(|sctp| sctp.poll_event()) {
+            moved = true;
+            match event {
+                SctpEvent::Connected => {}
+                SctpEvent::ChannelOpen {
+                    id: stream,
+                    label,
+                    protocol,
+                    options,
+                    ..
+                } => {
+                    let id = match self.channels.by_stream(stream) {
+                        Some(id) => id,
+                        None => {
+                            let id = self.channels.insert(&label, &protocol, options, Some(stream));
+                            self.events.push_back(PeerEvent::DataChannel(id));
+                            id
+                        }
+                    };
+                    self.channels.open(id);
+                    self.events.push_back(PeerEvent::DataChannelOpen(id));
+                }
+                SctpEvent::Message { channel, data, is_text } => {
+                    let Some(id) = self.channels.by_stream(channel) else {
+                        continue;
+                    };
+                    if let Some(entry) = self.channels.get_mut(id) {
+                        entry.stats.messages_received += 1;
+                        entry.stats.bytes_received += data.len() as u64;
+                    }
+                    self.events
+                        .push_back(PeerEvent::DataChannelMessage { id, data, is_text });
+                }
+                SctpEvent::BufferedAmountLow(stream) => {
+                    if let Some(id) = self.channels.by_stream(stream) {
+                        self.events.push_back(PeerEvent::BufferedAmountLow(id));
+                    }
+                }
+                SctpEvent::ChannelClosed(stream) => {
+                    if let Some(id) = self.channels.by_stream(stream) {
+                        self.channels.remove(id);
+                        self.events.push_back(PeerEvent::DataChannelClose(id));
+                    }
+                }
+                SctpEvent::Closed { .. } => self.end_data_channels(),
+            }
+        }
+        moved
+    }
+
+    /// The association is gone (SCTP or DTLS ended): every channel
+    /// closes.
+    pub(super) fn end_data_channels(&mut self) {
+        for id in self.channels.ids() {
+            self.channels.remove(id);
+            self.events.push_back(PeerEvent::DataChannelClose(id));
+        }
+    }
+
+    fn update_connection_state(&mut self) {
+        let dtls = self.dtls.as_ref().map(|dtls| dtls.state());
+        let dtls = dtls.or(self.dtls_error.as_ref().map(|_| crate::dtls::DtlsState::Failed));
+        let state = PeerConnectionState::aggregate(self.closed, self.ice_state, dtls);
+        if state != self.state {
+            self.state = state;
+            self.events.push_back(PeerEvent::ConnectionStateChange(state));
+        }
+    }
+}

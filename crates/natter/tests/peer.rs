@@ -1,0 +1,839 @@
+//! Two PeerConnections over an in-memory UDP network under a virtual
+//! clock: offer/answer with trickled candidates, ICE host to host, DTLS
+//! in the negotiated roles, SCTP and data channels (reliable, unordered
+//! without retransmissions, negotiated), closing from either side, loss,
+//! a wrong fingerprint, and the SDP both sides wrote.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use natter::dtls::{DtlsConfig, DtlsError, DtlsRole, DtlsState, DtlsVersion};
+use natter::jsep::{SdpType, SignalingState};
+use natter::peer::*;
+use natter_ice::candidate::CandidateKind;
+use natter_ice::{ConnectionState, Transmit};
+use natter_sctp::Message;
+
+/// xorshift64*: deterministic, seedable, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        ((self.next() >> 11) as f64) < p * (1u64 << 53) as f64
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const A: usize = 0;
+const B: usize = 1;
+
+/// One side: its connection, its address and what it reported.
+struct Peer {
+    pc: PeerConnection,
+    addr: SocketAddr,
+    events: Vec<PeerEvent>,
+    /// Candidates for the other side (`None`: end-of-candidates), held
+    /// until it has a remote description.
+    outbox: VecDeque<Option<IceCandidate>>,
+}
+
+/// Two peers, a virtual clock and a network with latency and random
+/// loss that records every datagram sent.
+struct Net {
+    peers: [Peer; 2],
+    now: Instant,
+    start: Instant,
+    latency: Duration,
+    loss: f64,
+    rng: Rng,
+    in_flight: Vec<(Instant, Transmit)>,
+    /// Every datagram sent, by sender, lost or not.
+    wire: Vec<(usize, Vec<u8>)>,
+    lost: u64,
+    /// With `Some(side)`, that side's candidates carry an mDNS name
+    /// (RFC 8828) instead of its address, as Chromium's do by default;
+    /// the other side's I/O layer resolves it.
+    mdns: Option<usize>,
+}
+
+/// The name `Net::mdns` gives the side's address.
+fn mdns_name(side: usize) -> String {
+    format!("3f1a9c2e-0b7d-4e55-9a61-00000000000{side}.local")
+}
+
+fn config(seed: u64) -> PeerConfig {
+    PeerConfig {
+        seed: Some(seed),
+        dtls: DtlsConfig {
+            deterministic_seed: Some(seed),
+            ..DtlsConfig::default()
+        },
+        ..PeerConfig::default()
+    }
+}
+
+impl Net {
+    fn new(loss: f64, seed: u64) -> Net {
+        let start = Instant::now();
+        let peer = |i: u8| {
+            let addr: SocketAddr = format!("10.0.0.{}:5000", i + 1).parse().unwrap();
+            let mut pc = PeerConnection::new(config(seed + u64::from(i)), start).unwrap();
+            pc.add_local_address(addr).unwrap();
+            pc.end_of_local_addresses();
+            Peer {
+                pc,
+                addr,
+                events: Vec::new(),
+                outbox: VecDeque::new(),
+            }
+        };
+        Net {
+            peers: [peer(0), peer(1)],
+            now: start,
+            start,
+            latency: Duration::from_millis(10),
+            loss,
+            rng: Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
+            in_flight: Vec::new(),
+            wire: Vec::new(),
+            lost: 0,
+            mdns: None,
+        }
+    }
+
+    fn pc(&mut self, side: usize) -> &mut PeerConnection {
+        &mut self.peers[side].pc
+    }
+
+    /// A offers, B answers; candidates trickle as the peers gather them.
+    fn negotiate(&mut self) -> (Description, Description) {
+        let offer = self.pc(A).create_offer().unwrap();
+        self.pc(A).set_local_description(&offer).unwrap();
+        self.pc(B).set_remote_description(&offer).unwrap();
+        let answer = self.pc(B).create_answer().unwrap();
+        self.pc(B).set_local_description(&answer).unwrap();
+        self.pc(A).set_remote_description(&answer).unwrap();
+        (offer, answer)
+    }
+
+    /// Collects output, forwards candidates, then advances the clock to
+    /// the next delivery or timer and handles what is due. False when
+    /// nothing is left to do.
+    fn step(&mut self) -> bool {
+        for side in [A, B] {
+            let now = self.now;
+            while let Some(t) = self.peers[side].pc.poll_transmit(now) {
+                assert_eq!(t.source, self.peers[side].addr);
+                self.wire.push((side, t.data.clone()));
+                if self.rng.chance(self.loss) {
+                    self.lost += 1;
+                } else {
+                    self.in_flight.push((now + self.latency, t));
+                }
+            }
+            while let Some(event) = self.peers[side].pc.poll_event() {
+                match &event {
+                    PeerEvent::IceCandidate(c) => {
+                        let mut c = c.clone();
+                        if self.mdns == Some(side) {
+                            let ip = self.peers[side].addr.ip().to_string();
+                            c.candidate = c.candidate.replace(&ip, &mdns_name(side));
+                        }
+                        self.peers[side].outbox.push_back(Some(c));
+                    }
+                    PeerEvent::IceGatheringComplete => self.peers[side].outbox.push_back(None),
+                    PeerEvent::ResolveMdns(name) => {
+                        let other = 1 - side;
+                        let ip = (*name == mdns_name(other)).then(|| self.peers[other].addr.ip());
+                        self.peers[side].pc.resolve_mdns(name, ip);
+                    }
+                    _ => {}
+                }
+                self.peers[side].events.push(event);
+            }
+        }
+        for (from, to) in [(A, B), (B, A)] {
+            if self.peers[to].pc.remote_description().is_none() {
+                continue;
+            }
+            while let Some(candidate) = self.peers[from].outbox.pop_front() {
+                self.peers[to].pc.add_ice_candidate(candidate.as_ref()).unwrap();
+            }
+        }
+        let next_delivery = self.in_flight.iter().map(|(at, _)| *at).min();
+        let timers = self.peers.iter().filter_map(|p| p.pc.poll_timeout());
+        let Some(next) = next_delivery.into_iter().chain(timers).min() else {
+            return false;
+        };
+        self.now = self.now.max(next);
+        let now = self.now;
+        let (due, later) = std::mem::take(&mut self.in_flight)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        self.in_flight = later;
+        for (_, t) in due {
+            let Some(peer) = self.peers.iter_mut().find(|p| p.addr == t.destination) else {
+                continue;
+            };
+            peer.pc
+                .handle_receive(now, t.transport, t.source, t.destination, &t.data);
+        }
+        for peer in &mut self.peers {
+            if peer.pc.poll_timeout().is_some_and(|t| t <= now) {
+                peer.pc.handle_timeout(now);
+            }
+        }
+        true
+    }
+
+    /// Steps until `done` holds; panics after `limit` of virtual time.
+    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Net) -> bool) {
+        let deadline = self.now + limit;
+        while !done(self) {
+            assert!(self.now <= deadline, "not done after {limit:?} of virtual time");
+            if !self.step() {
+                assert!(done(self), "the network went idle first");
+                return;
+            }
+        }
+    }
+
+    fn run_for(&mut self, time: Duration) {
+        let deadline = self.now + time;
+        while self.now < deadline && self.step() {}
+    }
+
+    fn events(&self, side: usize) -> &[PeerEvent] {
+        &self.peers[side].events
+    }
+
+    fn has(&self, side: usize, event: &PeerEvent) -> bool {
+        self.events(side).contains(event)
+    }
+
+    /// The channel the peer announced with `DataChannel`, by label.
+    fn incoming(&mut self, side: usize, label: &str) -> Option<DataChannelId> {
+        let ids: Vec<DataChannelId> = self
+            .events(side)
+            .iter()
+            .filter_map(|e| match e {
+                PeerEvent::DataChannel(id) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        ids.into_iter()
+            .find(|id| self.pc(side).data_channel(*id).is_some_and(|c| c.label() == label))
+    }
+
+    /// Messages received on `id`, taken out of the event log.
+    fn take_messages(&mut self, side: usize, id: DataChannelId) -> Vec<(Vec<u8>, bool)> {
+        let mut taken = Vec::new();
+        self.peers[side].events.retain(|e| match e {
+            PeerEvent::DataChannelMessage { id: got, data, is_text } if *got == id => {
+                taken.push((data.clone(), *is_text));
+                false
+            }
+            _ => true,
+        });
+        taken
+    }
+
+    fn state_changes(&self, side: usize) -> Vec<PeerConnectionState> {
+        self.events(side)
+            .iter()
+            .filter_map(|e| match e {
+                PeerEvent::ConnectionStateChange(s) => Some(*s),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A and B negotiated with one channel A made; both see it open.
+fn connected_pair(loss: f64, seed: u64, label: &str, init: DataChannelInit) -> (Net, DataChannelId, DataChannelId) {
+    let mut net = Net::new(loss, seed);
+    let ours = net.pc(A).create_data_channel(label, init).unwrap();
+    net.negotiate();
+    net.run_until(Duration::from_secs(60), |n| {
+        n.has(A, &PeerEvent::DataChannelOpen(ours))
+            && n.events(B).iter().any(|e| matches!(e, PeerEvent::DataChannelOpen(_)))
+    });
+    let theirs = net.incoming(B, label).expect("B announced the channel");
+    assert!(net.has(B, &PeerEvent::DataChannelOpen(theirs)));
+    (net, ours, theirs)
+}
+
+/// The `i`th test message: mostly small, some of 4-64 KiB, every 100th
+/// the largest both sides accept (256 KiB); text on odd `i`.
+fn message(i: usize, rng: &mut Rng) -> (Vec<u8>, bool) {
+    let len = match i % 100 {
+        0 => 262_144,
+        1 => 1,
+        n if n % 10 == 0 => 4096 + rng.below(60 * 1024) as usize,
+        _ => 1 + rng.below(1400) as usize,
+    };
+    let is_text = i % 2 == 1;
+    let data = (0..len)
+        .map(|j| {
+            let byte = (rng.next() >> 32) as u8 ^ j as u8;
+            if is_text {
+                b'a' + byte % 26
+            } else {
+                byte
+            }
+        })
+        .collect();
+    (data, is_text)
+}
+
+fn send(net: &mut Net, side: usize, id: DataChannelId, data: &[u8], is_text: bool) {
+    let mut channel = net.pc(side).data_channel(id).expect("the channel lives");
+    let message = if is_text {
+        Message::Text(std::str::from_utf8(data).unwrap())
+    } else {
+        Message::Binary(data)
+    };
+    channel.send(message).unwrap();
+}
+
+/// A sends `count` messages and B echoes each as it arrives; A checks
+/// every echo byte for byte and in order. At most `window` messages are
+/// in flight.
+fn echo(net: &mut Net, a: DataChannelId, b: DataChannelId, count: usize, window: usize, seed: u64) {
+    let mut rng = Rng(seed | 1);
+    let sent: Vec<(Vec<u8>, bool)> = (0..count).map(|i| message(i, &mut rng)).collect();
+    let (mut next, mut echoed) = (0, 0);
+    let deadline = net.now + Duration::from_secs(600);
+    while echoed < count {
+        while next < count && next - echoed < window {
+            send(net, A, a, &sent[next].0, sent[next].1);
+            next += 1;
+        }
+        assert!(net.now <= deadline, "{echoed} of {count} echoed");
+        if !net.step() {
+            panic!("idle with {echoed} of {count} echoed");
+        }
+        for (data, is_text) in net.take_messages(B, b) {
+            send(net, B, b, &data, is_text);
+        }
+        for (data, is_text) in net.take_messages(A, a) {
+            assert!(echoed < count, "more echoes than messages");
+            assert_eq!(data.len(), sent[echoed].0.len(), "echo {echoed} has the wrong length");
+            assert!(data == sent[echoed].0, "echo {echoed} differs");
+            assert_eq!(is_text, sent[echoed].1, "echo {echoed} changed type");
+            echoed += 1;
+        }
+    }
+}
+
+/// RFC 7983 §7 and RFC 6347 §4.1: a DTLS record whose content type is
+/// handshake (22) carrying a ClientHello (1).
+fn is_client_hello(datagram: &[u8]) -> bool {
+    datagram.first() == Some(&22) && datagram.get(13) == Some(&1)
+}
+
+#[test]
+fn data_channel_opens_and_echoes_1000_messages() {
+    let (mut net, a, b) = connected_pair(0.0, 1, "echo", DataChannelInit::default());
+    // Two round trips of checks and nomination, two of DTLS 1.2, one of
+    // DCEP, at 10 ms each way: no retransmission timer was waited for.
+    let open_after = net.now - net.start;
+    assert!(open_after <= Duration::from_millis(120), "open after {open_after:?}");
+
+    // ICE host to host, and DTLS with B (the answerer, setup:active) as client.
+    for side in [A, B] {
+        assert_eq!(net.pc(side).connection_state(), PeerConnectionState::Connected);
+        assert!(matches!(
+            net.pc(side).ice_connection_state(),
+            ConnectionState::Connected | ConnectionState::Completed
+        ));
+        assert_eq!(
+            net.state_changes(side),
+            [PeerConnectionState::Connecting, PeerConnectionState::Connected]
+        );
+        assert_eq!(net.pc(side).signaling_state(), SignalingState::Stable);
+    }
+    let first_dtls = net.wire.iter().find(|(_, d)| (20..=63).contains(&d[0])).unwrap();
+    assert_eq!(first_dtls.0, B, "the DTLS client speaks first");
+    assert!(is_client_hello(&first_dtls.1));
+    assert!(!net.wire.iter().any(|(side, d)| *side == A && is_client_hello(d)));
+    let a_stats = net.pc(A).stats();
+    let b_stats = net.pc(B).stats();
+    assert_eq!(a_stats.dtls.as_ref().map(|d| d.role), Some(DtlsRole::Server));
+    assert_eq!(b_stats.dtls.as_ref().map(|d| d.role), Some(DtlsRole::Client));
+
+    // B learnt the channel from DATA_CHANNEL_OPEN; the client picks even ids.
+    let theirs = net.pc(B).data_channel(b).unwrap();
+    assert_eq!(theirs.label(), "echo");
+    assert!(theirs.options().ordered);
+    let stream = theirs.stream_id().unwrap();
+    assert_eq!(net.pc(A).data_channel(a).unwrap().stream_id(), Some(stream));
+    assert_eq!(stream % 2, 1, "A is the DTLS server: odd stream ids");
+
+    echo(&mut net, a, b, 1000, 32, 7);
+
+    let stats = net.pc(A).stats();
+    let pair = stats.selected_pair.expect("a selected pair");
+    assert_eq!(
+        (pair.local.kind, pair.remote.kind),
+        (CandidateKind::Host, CandidateKind::Host)
+    );
+    assert_eq!(pair.local.socket_addr(), Some(net.peers[A].addr));
+    assert_eq!(pair.remote.socket_addr(), Some(net.peers[B].addr));
+    assert!(pair.round_trip_time.is_some());
+    let dtls = stats.dtls.unwrap();
+    assert_eq!(dtls.state, DtlsState::Connected);
+    assert_eq!(dtls.version, Some(DtlsVersion::Dtls12));
+    assert!(dtls.srtp_profile.is_some());
+    assert_eq!(
+        dtls.peer_fingerprint.as_ref(),
+        Some(net.pc(B).certificate().fingerprint())
+    );
+    assert_eq!((stats.data_channels_opened, stats.data_channels_closed), (1, 0));
+    assert_eq!((stats.data.messages_sent, stats.data.messages_received), (1000, 1000));
+    assert_eq!(stats.data.bytes_sent, stats.data.bytes_received);
+    assert!(stats.transport.bytes_sent > stats.data.bytes_sent);
+    assert!(stats.transport.packets_received > 0);
+    assert_eq!(stats.transport.rtp_dropped, 0);
+    assert_eq!(net.pc(B).stats().data.messages_received, 1000);
+}
+
+#[test]
+fn candidates_trickle_with_the_tagged_mid() {
+    let (net, _, _) = connected_pair(0.0, 2, "chat", DataChannelInit::default());
+    for side in [A, B] {
+        let candidates: Vec<&IceCandidate> = net
+            .events(side)
+            .iter()
+            .filter_map(|e| match e {
+                PeerEvent::IceCandidate(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(candidates.len(), 1, "one host candidate");
+        let c = candidates[0];
+        assert!(c.candidate.starts_with("candidate:"), "{}", c.candidate);
+        assert!(c.candidate.contains(&format!("10.0.0.{} 5000 typ host", side + 1)));
+        assert_eq!((c.sdp_mid.as_deref(), c.sdp_m_line_index), (Some("0"), Some(0)));
+        assert!(net.has(side, &PeerEvent::IceGatheringComplete));
+    }
+    // The negotiation needed once, for A's first channel.
+    let needed = |side| {
+        net.events(side)
+            .iter()
+            .filter(|e| **e == PeerEvent::NegotiationNeeded)
+            .count()
+    };
+    assert_eq!((needed(A), needed(B)), (1, 0));
+}
+
+#[test]
+fn unordered_channel_without_retransmissions() {
+    let init = DataChannelInit {
+        ordered: false,
+        max_retransmits: Some(0),
+        ..DataChannelInit::default()
+    };
+    let (mut net, a, b) = connected_pair(0.0, 3, "lossy", init);
+    let options = net.pc(B).data_channel(b).unwrap().options();
+    assert!(!options.ordered);
+    assert_eq!(options.max_retransmits, Some(0));
+
+    // Without loss everything arrives.
+    for i in 0..200u32 {
+        send(&mut net, A, a, &i.to_be_bytes(), false);
+    }
+    net.run_until(Duration::from_secs(10), |n| {
+        n.events(B)
+            .iter()
+            .filter(|e| matches!(e, PeerEvent::DataChannelMessage { .. }))
+            .count()
+            == 200
+    });
+    let mut got: Vec<u32> = net
+        .take_messages(B, b)
+        .iter()
+        .map(|(d, _)| u32::from_be_bytes(d[..].try_into().unwrap()))
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, (0..200).collect::<Vec<_>>());
+
+    // With loss, what is lost stays lost and the channel carries on.
+    // One message per packet: each goes out before the next is sent.
+    net.loss = 0.2;
+    for i in 0..200u32 {
+        send(&mut net, A, a, &i.to_be_bytes(), false);
+        net.step();
+    }
+    net.run_for(Duration::from_secs(10));
+    let got = net.take_messages(B, b).len();
+    assert!((100..200).contains(&got), "{got} of 200 arrived over 20% loss");
+    assert_eq!(net.pc(A).data_channel(a).unwrap().ready_state(), DataChannelState::Open);
+}
+
+#[test]
+fn negotiated_channel_with_a_fixed_id() {
+    let mut net = Net::new(0.0, 4);
+    let init = DataChannelInit {
+        negotiated: true,
+        id: Some(7),
+        ..DataChannelInit::default()
+    };
+    let a = net.pc(A).create_data_channel("fixed", init.clone()).unwrap();
+    let offer = net.pc(A).create_offer().unwrap();
+    net.pc(A).set_local_description(&offer).unwrap();
+    net.pc(B).set_remote_description(&offer).unwrap();
+    let b = net.pc(B).create_data_channel("fixed", init).unwrap();
+    let answer = net.pc(B).create_answer().unwrap();
+    net.pc(B).set_local_description(&answer).unwrap();
+    net.pc(A).set_remote_description(&answer).unwrap();
+    assert_eq!(net.pc(B).data_channel(b).unwrap().stream_id(), Some(7));
+    net.run_until(Duration::from_secs(30), |n| {
+        n.has(A, &PeerEvent::DataChannelOpen(a)) && n.has(B, &PeerEvent::DataChannelOpen(b))
+    });
+    // No DCEP, so no DataChannel event.
+    for side in [A, B] {
+        assert!(!net.events(side).iter().any(|e| matches!(e, PeerEvent::DataChannel(_))));
+    }
+    send(&mut net, A, a, b"to B", true);
+    send(&mut net, B, b, b"to A", false);
+    net.run_until(Duration::from_secs(5), |n| {
+        n.events(A)
+            .iter()
+            .any(|e| matches!(e, PeerEvent::DataChannelMessage { .. }))
+            && n.events(B)
+                .iter()
+                .any(|e| matches!(e, PeerEvent::DataChannelMessage { .. }))
+    });
+    assert_eq!(net.take_messages(B, b), [(b"to B".to_vec(), true)]);
+    assert_eq!(net.take_messages(A, a), [(b"to A".to_vec(), false)]);
+    assert_eq!(net.pc(A).data_channel(a).unwrap().stream_id(), Some(7));
+}
+
+#[test]
+fn channels_close_from_either_side() {
+    let (mut net, a1, b1) = connected_pair(0.0, 5, "first", DataChannelInit::default());
+    let a2 = net
+        .pc(A)
+        .create_data_channel("second", DataChannelInit::default())
+        .unwrap();
+    let a3 = net
+        .pc(A)
+        .create_data_channel("third", DataChannelInit::default())
+        .unwrap();
+    // The association is up: no new negotiation for more channels.
+    net.run_until(Duration::from_secs(5), |n| {
+        n.has(A, &PeerEvent::DataChannelOpen(a2)) && n.has(A, &PeerEvent::DataChannelOpen(a3))
+    });
+    net.run_for(Duration::from_millis(100));
+    let b2 = net.incoming(B, "second").unwrap();
+    let b3 = net.incoming(B, "third").unwrap();
+    assert_eq!(
+        net.events(A)
+            .iter()
+            .filter(|e| **e == PeerEvent::NegotiationNeeded)
+            .count(),
+        1
+    );
+
+    // A closes the first, B the second.
+    net.pc(A).data_channel(a1).unwrap().close();
+    net.pc(B).data_channel(b2).unwrap().close();
+    assert_eq!(
+        net.pc(A).data_channel(a1).unwrap().ready_state(),
+        DataChannelState::Closing
+    );
+    net.run_until(Duration::from_secs(10), |n| {
+        [(A, a1), (B, b1), (A, a2), (B, b2)]
+            .iter()
+            .all(|(side, id)| n.has(*side, &PeerEvent::DataChannelClose(*id)))
+    });
+    // Closed channels are forgotten.
+    assert!(net.pc(A).data_channel(a1).is_none());
+    assert!(net.pc(B).data_channel(b2).is_none());
+    assert!(net.pc(A).data_channel(a2).is_none());
+
+    // The third still works.
+    send(&mut net, B, b3, b"still here", true);
+    net.run_until(Duration::from_secs(5), |n| {
+        n.events(A)
+            .iter()
+            .any(|e| matches!(e, PeerEvent::DataChannelMessage { id, .. } if *id == a3))
+    });
+    let stats = net.pc(A).stats();
+    assert_eq!((stats.data_channels_opened, stats.data_channels_closed), (3, 2));
+    assert_eq!(stats.channels.len(), 1);
+    assert_eq!(
+        net.pc(A).data_channel(a3).unwrap().ready_state(),
+        DataChannelState::Open
+    );
+}
+
+#[test]
+fn five_percent_loss_delivers_every_reliable_message() {
+    let (mut net, a, b) = connected_pair(0.05, 6, "reliable", DataChannelInit::default());
+    echo(&mut net, a, b, 300, 16, 11);
+    assert!(net.lost > 100, "the network lost only {}", net.lost);
+}
+
+#[test]
+fn a_wrong_fingerprint_fails_the_connection() {
+    let mut net = Net::new(0.0, 8);
+    net.pc(A)
+        .create_data_channel("never", DataChannelInit::default())
+        .unwrap();
+    let offer = net.pc(A).create_offer().unwrap();
+    net.pc(A).set_local_description(&offer).unwrap();
+    net.pc(B).set_remote_description(&offer).unwrap();
+    let answer = net.pc(B).create_answer().unwrap();
+    net.pc(B).set_local_description(&answer).unwrap();
+    // Flip one hex digit of B's fingerprint in what A receives.
+    let at = answer.sdp.find("a=fingerprint:sha-256 ").unwrap() + "a=fingerprint:sha-256 ".len();
+    let mut sdp = answer.sdp.clone();
+    let flipped = if &sdp[at..at + 1] == "0" { "1" } else { "0" };
+    sdp.replace_range(at..at + 1, flipped);
+    net.pc(A)
+        .set_remote_description(&Description {
+            kind: SdpType::Answer,
+            sdp,
+        })
+        .unwrap();
+
+    net.run_until(Duration::from_secs(10), |n| {
+        n.state_changes(A).last() == Some(&PeerConnectionState::Failed)
+    });
+    assert_eq!(net.pc(A).stats().dtls.map(|d| d.state), Some(DtlsState::Failed));
+    assert!(
+        matches!(net.pc(A).dtls_error(), Some(DtlsError::FingerprintMismatch { .. })),
+        "{:?}",
+        net.pc(A).dtls_error()
+    );
+    // B hears nothing more and gives up when its handshake times out.
+    net.run_until(Duration::from_secs(60), |n| {
+        n.state_changes(B).last() == Some(&PeerConnectionState::Failed)
+    });
+    assert!(matches!(net.pc(B).dtls_error(), Some(DtlsError::HandshakeTimeout(_))));
+    for side in [A, B] {
+        assert!(!net
+            .events(side)
+            .iter()
+            .any(|e| matches!(e, PeerEvent::DataChannelOpen(_))));
+    }
+}
+
+#[test]
+fn offer_and_answer_are_valid_sdp() {
+    let mut net = Net::new(0.0, 9);
+    net.pc(A)
+        .create_data_channel("sdp", DataChannelInit::default())
+        .unwrap();
+    let (offer, answer) = net.negotiate();
+    let a_fingerprint = net.pc(A).certificate().fingerprint().to_string();
+    let b_fingerprint = net.pc(B).certificate().fingerprint().to_string();
+
+    for (description, setup, fingerprint) in [(&offer, "actpass", &a_fingerprint), (&answer, "active", &b_fingerprint)]
+    {
+        let parsed: natter_sdp::SessionDescription = description.sdp.parse().unwrap();
+        assert_eq!(parsed.to_string(), description.sdp);
+        assert_eq!(parsed.media.len(), 1);
+        let section = parsed.media_by_mid("0").unwrap();
+        assert!(section.ice_ufrag().is_some() && section.ice_pwd().is_some());
+        for line in [
+            "v=0\r\n".to_string(),
+            "a=group:BUNDLE 0\r\n".into(),
+            "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n".into(),
+            "a=mid:0\r\n".into(),
+            "a=ice-options:trickle\r\n".into(),
+            format!("a=fingerprint:{fingerprint}\r\n"),
+            format!("a=setup:{setup}\r\n"),
+            "a=sctp-port:5000\r\n".into(),
+            "a=max-message-size:262144\r\n".into(),
+        ] {
+            assert!(
+                description.sdp.contains(&line),
+                "{line:?} missing from\n{}",
+                description.sdp
+            );
+        }
+    }
+
+    // Once gathered, the local description carries the candidate.
+    net.run_until(Duration::from_secs(5), |n| n.has(A, &PeerEvent::IceGatheringComplete));
+    let local = net.pc(A).local_description().unwrap();
+    assert!(local.contains("a=candidate:"), "{local}");
+    assert!(local.contains("a=end-of-candidates"), "{local}");
+    assert!(local.parse::<natter_sdp::SessionDescription>().is_ok());
+}
+
+#[test]
+fn ice_restart_keeps_the_channel_working() {
+    let (mut net, a, b) = connected_pair(0.0, 10, "restart", DataChannelInit::default());
+    // The ufrag of a side's local description.
+    let ufrag = |net: &mut Net, side: usize| {
+        let sdp = net.pc(side).local_description().unwrap();
+        let parsed: natter_sdp::SessionDescription = sdp.parse().unwrap();
+        parsed.media_by_mid("0").unwrap().ice_ufrag().unwrap().to_string()
+    };
+    let before = [ufrag(&mut net, A), ufrag(&mut net, B)];
+
+    net.pc(A).restart_ice().unwrap();
+    assert_eq!(net.pc(A).poll_event(), Some(PeerEvent::NegotiationNeeded));
+    let (offer, _) = net.negotiate();
+    assert!(!offer.sdp.contains(&format!("a=ice-ufrag:{}", before[0])));
+    let after = [ufrag(&mut net, A), ufrag(&mut net, B)];
+    assert!(
+        before[0] != after[0] && before[1] != after[1],
+        "both sides restart (RFC 8445 §9)"
+    );
+
+    // Candidates of the new generation trickle, and messages keep flowing.
+    echo(&mut net, a, b, 50, 8, 3);
+    net.run_until(Duration::from_secs(10), |n| {
+        [A, B].iter().all(|side| {
+            n.events(*side).iter().any(|e| {
+                matches!(e, PeerEvent::IceCandidate(c) if c.username_fragment.as_deref() == Some(after[*side].as_str()))
+            })
+        })
+    });
+    echo(&mut net, a, b, 50, 8, 4);
+    assert_eq!(net.pc(A).connection_state(), PeerConnectionState::Connected);
+    assert!(net.pc(A).stats().selected_pair.is_some());
+}
+
+#[test]
+fn mdns_candidates_are_resolved_by_the_io_layer() {
+    let mut net = Net::new(0.0, 11);
+    net.mdns = Some(B);
+    let a = net
+        .pc(A)
+        .create_data_channel("mdns", DataChannelInit::default())
+        .unwrap();
+    net.negotiate();
+    net.run_until(Duration::from_secs(30), |n| n.has(A, &PeerEvent::DataChannelOpen(a)));
+    assert!(net.has(A, &PeerEvent::ResolveMdns(mdns_name(B))));
+    let pair = net.pc(A).stats().selected_pair.unwrap();
+    assert_eq!(pair.remote.socket_addr(), Some(net.peers[B].addr));
+}
+
+#[test]
+fn close_ends_the_peer_and_its_channels() {
+    let (mut net, a, b) = connected_pair(0.0, 12, "bye", DataChannelInit::default());
+    let before = net.events(A).len();
+    net.pc(A).close();
+    assert_eq!(net.pc(A).connection_state(), PeerConnectionState::Closed);
+    assert_eq!(net.pc(A).signaling_state(), SignalingState::Closed);
+    assert_eq!(
+        net.pc(A).data_channel(a).unwrap().ready_state(),
+        DataChannelState::Closed
+    );
+    assert_eq!(
+        net.pc(A).create_data_channel("late", DataChannelInit::default()),
+        Err(PeerError::Closed)
+    );
+    assert_eq!(net.pc(A).poll_timeout(), None);
+
+    // close_notify reaches B: its channel closes, and without consent
+    // answers its ICE goes disconnected (RFC 7675).
+    net.run_until(Duration::from_secs(10), |n| n.has(B, &PeerEvent::DataChannelClose(b)));
+    assert_eq!(net.pc(B).stats().dtls.map(|d| d.state), Some(DtlsState::Closed));
+    net.run_until(Duration::from_secs(20), |n| {
+        n.state_changes(B).last() == Some(&PeerConnectionState::Disconnected)
+    });
+    assert_eq!(net.events(A).len(), before, "W3C: close fires no events");
+}
+
+#[test]
+fn bad_calls_are_refused() {
+    let mut net = Net::new(0.0, 13);
+    let candidate = IceCandidate {
+        candidate: "candidate:1 1 udp 2122260223 10.0.0.1 5000 typ host".into(),
+        sdp_mid: Some("0".into()),
+        sdp_m_line_index: Some(0),
+        username_fragment: None,
+    };
+    assert_eq!(
+        net.pc(B).add_ice_candidate(Some(&candidate)),
+        Err(PeerError::NoRemoteDescription)
+    );
+    let negotiated_without_id = DataChannelInit {
+        negotiated: true,
+        ..DataChannelInit::default()
+    };
+    assert!(matches!(
+        net.pc(A).create_data_channel("x", negotiated_without_id),
+        Err(PeerError::InvalidDataChannelInit(_))
+    ));
+    net.pc(A).create_data_channel("x", DataChannelInit::default()).unwrap();
+    let offer = net.pc(A).create_offer().unwrap();
+    net.pc(B).set_remote_description(&offer).unwrap();
+    let elsewhere = IceCandidate {
+        sdp_mid: Some("7".into()),
+        sdp_m_line_index: None,
+        ..candidate.clone()
+    };
+    assert!(matches!(
+        net.pc(B).add_ice_candidate(Some(&elsewhere)),
+        Err(PeerError::UnknownMediaSection { .. })
+    ));
+    let garbage = IceCandidate {
+        candidate: "candidate:1 1 udp".into(),
+        ..candidate.clone()
+    };
+    assert!(matches!(
+        net.pc(B).add_ice_candidate(Some(&garbage)),
+        Err(PeerError::Candidate(_))
+    ));
+    assert_eq!(net.pc(B).add_ice_candidate(Some(&candidate)), Ok(()));
+    // An answer before an offer is applied locally.
+    assert!(matches!(
+        net.pc(A).set_remote_description(&Description {
+            kind: SdpType::Answer,
+            sdp: offer.sdp.clone(),
+        }),
+        Err(PeerError::Jsep(_))
+    ));
+    assert!(matches!(
+        PeerConnection::new(
+            PeerConfig {
+                bundle_policy: BundlePolicy::Balanced,
+                ..PeerConfig::default()
+            },
+            net.now
+        ),
+        Err(PeerError::UnsupportedBundlePolicy(BundlePolicy::Balanced))
+    ));
+}
+
+#[test]
+fn a_rejected_data_section_closes_the_waiting_channels() {
+    let mut net = Net::new(0.0, 14);
+    let a = net
+        .pc(A)
+        .create_data_channel("unwanted", DataChannelInit::default())
+        .unwrap();
+    let offer = net.pc(A).create_offer().unwrap();
+    net.pc(A).set_local_description(&offer).unwrap();
+    // An answer (RFC 3264 §6) that rejects the only section with port 0.
+    let rejection = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+                     m=application 0 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n"
+        .to_string();
+    net.pc(A)
+        .set_remote_description(&Description {
+            kind: SdpType::Answer,
+            sdp: rejection,
+        })
+        .unwrap();
+    assert_eq!(net.pc(A).poll_event(), Some(PeerEvent::NegotiationNeeded));
+    let events: Vec<PeerEvent> = std::iter::from_fn(|| net.pc(A).poll_event()).collect();
+    assert!(events.contains(&PeerEvent::DataChannelClose(a)), "{events:?}");
+    assert!(net.pc(A).data_channel(a).is_none());
+}
