@@ -1,0 +1,180 @@
+"""The aiortc halves of bench/datachannel and bench/connect (issue 5).
+Prints one figure per line on stdout, like the natter examples the
+benches call. Runs under the venv of scripts/setup (target/py).
+
+    aiortc_pair.py datachannel [--runs N] [--bytes B] [--message-size M]
+                               [--buffer-low L] [--buffer-high H]
+        Two RTCPeerConnections in one asyncio loop, one reliable ordered
+        channel: MB/s (10^6 bytes/s) per run, from the first send to the
+        last byte received, both read from the same clock.
+
+    aiortc_pair.py offer
+        The offerer of the JSON-lines protocol of chromium_pair.mjs
+        (`answer` mode) on stdin and stdout. It stands in for natter's
+        connect_bench so that bench/connect's hook can be checked before
+        natter has one: bench/connect --natter-cmd "...aiortc_pair.py offer".
+
+Both gather host candidates on 127.0.0.1 only (aioice skips it by
+default) and use no STUN server (aiortc's default is a public one).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+
+import aioice.ice
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.sdp import candidate_from_sdp
+
+aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+CONFIG = RTCConfiguration(iceServers=[])
+
+
+async def connected_pair():
+    """Two connected RTCPeerConnections and the two ends of one channel."""
+    a = RTCPeerConnection(CONFIG)
+    b = RTCPeerConnection(CONFIG)
+    channel = a.createDataChannel("bench", ordered=True)
+    loop = asyncio.get_running_loop()
+    opened, remote = loop.create_future(), loop.create_future()
+    channel.on("open", lambda: opened.done() or opened.set_result(None))
+    b.on("datachannel", lambda ch: remote.done() or remote.set_result(ch))
+    # aiortc gathers during setLocalDescription(): no trickle.
+    await a.setLocalDescription(await a.createOffer())
+    await b.setRemoteDescription(a.localDescription)
+    await b.setLocalDescription(await b.createAnswer())
+    await a.setRemoteDescription(b.localDescription)
+    await opened
+    return a, b, channel, await remote
+
+
+async def datachannel_once(total, message_size, buffer_low, buffer_high):
+    a, b, channel, receiver = await connected_pair()
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    payload = os.urandom(message_size)
+    received = 0
+    sent = 0
+
+    def on_message(data):
+        nonlocal received
+        received += len(data)
+        if received >= total and not done.done():
+            done.set_result(time.perf_counter())
+
+    def pump():
+        # Keeps between buffer_low and buffer_high bytes queued: the
+        # channel never starves and memory stays bounded.
+        nonlocal sent
+        while sent < total and channel.bufferedAmount <= buffer_high:
+            n = min(message_size, total - sent)
+            channel.send(payload if n == message_size else payload[:n])
+            sent += n
+
+    receiver.on("message", on_message)
+    channel.bufferedAmountLowThreshold = buffer_low
+    channel.on("bufferedamountlow", pump)
+    start = time.perf_counter()
+    pump()
+    end = await done
+    if received != total:
+        raise RuntimeError(f"received {received} bytes, sent {total}")
+    await a.close()
+    await b.close()
+    return total / (end - start) / 1e6
+
+
+class Lines:
+    """JSON lines on stdin and stdout, without blocking the loop."""
+
+    def __init__(self):
+        self.reader = None
+
+    async def open(self):
+        loop = asyncio.get_running_loop()
+        self.reader = asyncio.StreamReader(limit=1 << 20)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(self.reader), sys.stdin)
+
+    async def read(self):
+        """The next message, or None at the end of stdin."""
+        line = await self.reader.readline()
+        return json.loads(line) if line else None
+
+    def write(self, msg):
+        sys.stdout.write(json.dumps(msg) + "\n")
+        sys.stdout.flush()
+
+
+async def offer():
+    lines = Lines()
+    await lines.open()
+    while await offer_once(lines):
+        pass
+
+
+async def offer_once(lines):
+    """One run of the protocol; False when stdin ended instead."""
+    pc = RTCPeerConnection(CONFIG)
+    channel = pc.createDataChannel("bench")
+    opened = asyncio.get_running_loop().create_future()
+    channel.on("open", lambda: opened.done() or opened.set_result(None))
+    lines.write({"type": "ready"})
+    msg = await lines.read()
+    if msg is None:
+        await pc.close()
+        return False
+    if msg["type"] != "start":
+        raise ValueError(f"expected start, got {msg}")
+    await pc.setLocalDescription(await pc.createOffer())
+    lines.write({"type": "offer", "sdp": pc.localDescription.sdp})
+    lines.write({"type": "end-of-candidates"})
+
+    async def from_page():
+        while True:
+            msg = await lines.read()
+            if msg is None:
+                raise EOFError("stdin ended in the middle of a run")
+            if msg["type"] == "answer":
+                await pc.setRemoteDescription(RTCSessionDescription(sdp=msg["sdp"], type="answer"))
+            elif msg["type"] == "candidate" and msg["candidate"]:
+                c = candidate_from_sdp(msg["candidate"].split(":", 1)[1])
+                c.sdpMid, c.sdpMLineIndex = msg["sdpMid"], msg["sdpMLineIndex"]
+                await pc.addIceCandidate(c)
+            elif msg["type"] == "close":
+                return
+            elif msg["type"] not in ("candidate", "end-of-candidates"):
+                raise ValueError(f"unexpected {msg}")
+
+    page = asyncio.ensure_future(from_page())
+    await asyncio.wait([page, opened], return_when=asyncio.FIRST_COMPLETED)
+    if page.done():
+        page.result()
+        raise RuntimeError("the page closed before the channel opened")
+    lines.write({"type": "open"})
+    await page
+    await pc.close()
+    return True
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("mode", choices=["datachannel", "offer"])
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--bytes", type=int, default=50_000_000)
+    p.add_argument("--message-size", type=int, default=16384)
+    p.add_argument("--buffer-low", type=int, default=1 << 20)
+    p.add_argument("--buffer-high", type=int, default=4 << 20)
+    args = p.parse_args()
+    if args.mode == "offer":
+        asyncio.run(offer())
+        return
+    for _ in range(args.runs):
+        mbps = asyncio.run(datachannel_once(args.bytes, args.message_size, args.buffer_low, args.buffer_high))
+        print(f"{mbps:.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
