@@ -1,1 +1,114 @@
 //! natter-io: runs a [`natter::PeerConnection`] on UDP sockets with tokio.
+//!
+//! [`PeerConnection::spawn`] binds a UDP socket per local address, makes
+//! the sans-IO connection, and starts one task that owns both: it feeds
+//! every datagram to `handle_receive` with the socket's address as the
+//! destination, sends what `poll_transmit` yields from the socket it
+//! names, sleeps until `poll_timeout` and calls `handle_timeout`, and
+//! answers the connection's mDNS questions (RFC 8828 §5, see [`mdns`]).
+//! The application talks to that task through a cloneable handle whose
+//! async methods are RTCPeerConnection's (`create_offer`,
+//! `set_remote_description`, `create_data_channel`...), and reads
+//! [`PeerEvent`]s from a tokio channel. Nothing is shared or locked: the
+//! handle sends commands, the task answers each on a oneshot channel.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), natter_io::Error> {
+//! use natter_io::{Config, DataChannelInit, LocalAddresses, PeerConnection, PeerEvent};
+//!
+//! let config = Config {
+//!     local_addresses: LocalAddresses::Addresses(vec!["127.0.0.1:0".parse().unwrap()]),
+//!     ..Config::default()
+//! };
+//! let (pc, mut events) = PeerConnection::spawn(config)?;
+//! let chat = pc.create_data_channel("chat", DataChannelInit::default()).await?;
+//! let offer = pc.create_offer().await?;
+//! pc.set_local_description(offer).await?;
+//! // ... send the offer and the candidates to the peer, apply its answer ...
+//! while let Some(event) = events.recv().await {
+//!     match event {
+//!         PeerEvent::IceCandidate(candidate) => { /* signal it */ }
+//!         PeerEvent::DataChannelOpen(id) if id == chat.id() => chat.send("hello").await?,
+//!         PeerEvent::DataChannelMessage { data, .. } => println!("{} bytes", data.len()),
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Local addresses
+//!
+//! [`Config::local_addresses`] says which sockets to open: the addresses
+//! given ([`LocalAddresses::Addresses`], port 0 for any free port), or by
+//! default one socket on every address of the host's interfaces
+//! ([`LocalAddresses::Host`]): IPv4 and global IPv6, loopback only when
+//! asked for (browsers gather no loopback candidates by default either).
+//!
+//! # Backpressure
+//!
+//! Events wait in the task (at most [`Config::event_capacity`] in the
+//! channel) and the task stops reading its sockets while the application
+//! lets too many pile up, so a slow reader slows the peer down (SCTP's
+//! window) instead of growing memory. Commands keep being served
+//! meanwhile. [`DataChannel::send`] fails once a channel has
+//! [`natter::PeerConfig::sctp`]`.max_buffered_amount` bytes queued: watch
+//! [`DataChannel::buffered_amount`] and [`PeerEvent::BufferedAmountLow`].
+//!
+//! # Not yet
+//!
+//! - TURN over TCP or TLS and ICE-TCP: transmits on TCP or TLS are
+//!   dropped (and logged); relayed candidates over UDP work.
+//! - Host names in ICE server URLs: give IP addresses.
+//! - Batched system calls (recvmmsg/sendmmsg, GSO/GRO): one datagram per
+//!   system call.
+//! - mDNS for IPv6 (`AAAA` over `ff02::fb`): only IPv4 names resolve.
+
+mod driver;
+mod error;
+mod handle;
+mod local_addresses;
+pub mod mdns;
+
+pub use error::Error;
+pub use handle::{DataChannel, DataChannelInfo, Message, PeerConnection};
+pub use local_addresses::LocalAddresses;
+pub use natter::jsep::{SdpType, SignalingState};
+pub use natter::peer::{
+    DataChannelId, DataChannelInit, DataChannelState, Description, IceCandidate, IceServer, PeerConfig,
+    PeerConnectionState, PeerEvent, PeerStats,
+};
+pub use natter_ice::ConnectionState as IceConnectionState;
+
+/// How [`PeerConnection::spawn`] sets a connection up.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The sans-IO connection's own configuration (ICE servers,
+    /// certificate, SCTP settings...).
+    pub peer: PeerConfig,
+    /// Which UDP sockets to open.
+    pub local_addresses: LocalAddresses,
+    /// Resolve peers' `.local` host candidates with a multicast DNS query
+    /// (see [`mdns`]). When `false`, [`PeerEvent::ResolveMdns`] reaches
+    /// the application, which answers with [`PeerConnection::resolve_mdns`].
+    pub mdns: bool,
+    /// How many events may wait in the channel the application reads.
+    pub event_capacity: usize,
+    /// The receive buffer: the largest datagram read whole.
+    pub max_datagram_size: usize,
+    /// `SO_RCVBUF` and `SO_SNDBUF` of each socket (the kernel caps them
+    /// at `net.core.rmem_max`/`wmem_max`); `None` keeps the system's.
+    pub socket_buffer_size: Option<usize>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            peer: PeerConfig::default(),
+            local_addresses: LocalAddresses::default(),
+            mdns: true,
+            event_capacity: 1024,
+            max_datagram_size: 65_535,
+            socket_buffer_size: Some(1 << 20),
+        }
+    }
+}

@@ -1,0 +1,486 @@
+//! The webrtc-echoes convention: `POST /offer` with
+//! `{"type":"offer","sdp":...}` (a complete offer: the browser waited for
+//! gathering), and the answer comes back once our own gathering
+//! completed, its candidates in the SDP. Every data channel message is
+//! sent back on its channel with its type (text or binary); the text
+//! `close-me` makes natter close that channel instead.
+//!
+//! ```text
+//! cargo run --release -p natter-io --example echo -- --listen 127.0.0.1:8090 --address 127.0.0.1
+//! ```
+//!
+//! - `GET /` a page to run a browser's RTCPeerConnection from (a secure
+//!   context on http://127.0.0.1);
+//! - `GET /status` every connection's state, channels (label, options,
+//!   counts, who closed them), errors, selected pair and DTLS state, as
+//!   JSON;
+//! - `GET /healthz`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use clap::Parser;
+use natter_io::{
+    Config, DataChannel, DataChannelId, Description, LocalAddresses, Message, PeerConnection, PeerConnectionState,
+    PeerEvent, SdpType,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+#[derive(Parser, Debug)]
+#[command(about = "A data channel echo server over natter-io (the webrtc-echoes convention)")]
+struct Args {
+    /// Where the HTTP server listens.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    listen: SocketAddr,
+    /// An ICE host address (repeatable); without one, every address of
+    /// the host's interfaces, loopback included.
+    #[arg(long = "address")]
+    addresses: Vec<IpAddr>,
+    /// Resolve the browser's `.local` candidates with mDNS.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    mdns: bool,
+    /// How long to wait for our ICE gathering before answering.
+    #[arg(long, default_value_t = 5000)]
+    gather_timeout_ms: u64,
+}
+
+#[derive(Deserialize, Serialize)]
+struct SessionDescription {
+    #[serde(rename = "type")]
+    kind: String,
+    sdp: String,
+}
+
+/// What GET /status shows of one connection.
+#[derive(Clone, Default, Serialize)]
+struct ConnectionStatus {
+    id: u64,
+    state: String,
+    ice_state: String,
+    channels: BTreeMap<String, ChannelStatus>,
+    errors: Vec<String>,
+    selected_pair: Option<SelectedPair>,
+    dtls: Option<DtlsStatus>,
+    /// natter's counters (transport, SCTP, data channels), for diagnosis.
+    counters: String,
+    #[serde(skip)]
+    pc: Option<PeerConnection>,
+}
+
+#[derive(Clone, Default, Serialize)]
+struct ChannelStatus {
+    label: String,
+    stream_id: Option<u16>,
+    ordered: bool,
+    max_retransmits: Option<u32>,
+    max_packet_life_time: Option<u32>,
+    protocol: String,
+    /// open, closing (natter asked), closed
+    state: String,
+    /// `peer` when the browser closed it, `natter` after `close-me`.
+    closed_by: Option<String>,
+    messages_echoed: u64,
+    bytes_echoed: u64,
+}
+
+#[derive(Clone, Serialize)]
+struct SelectedPair {
+    local: String,
+    remote: String,
+    rtt_ms: Option<f64>,
+}
+
+#[derive(Clone, Serialize)]
+struct DtlsStatus {
+    state: String,
+    role: String,
+    version: Option<String>,
+    srtp_profile: Option<String>,
+}
+
+#[derive(Clone)]
+struct App {
+    addresses: LocalAddresses,
+    mdns: bool,
+    gather_timeout: Duration,
+    connections: Arc<Mutex<BTreeMap<u64, ConnectionStatus>>>,
+    next_id: Arc<Mutex<u64>>,
+}
+
+impl App {
+    fn update(&self, id: u64, f: impl FnOnce(&mut ConnectionStatus)) {
+        let mut connections = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(status) = connections.get_mut(&id) {
+            f(status);
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let addresses = if args.addresses.is_empty() {
+        LocalAddresses::Host {
+            loopback: true,
+            ipv6: true,
+        }
+    } else {
+        LocalAddresses::Addresses(args.addresses.iter().map(|ip| SocketAddr::new(*ip, 0)).collect())
+    };
+    let app = App {
+        addresses,
+        mdns: args.mdns,
+        gather_timeout: Duration::from_millis(args.gather_timeout_ms),
+        connections: Arc::default(),
+        next_id: Arc::new(Mutex::new(1)),
+    };
+    let router = Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/offer", post(offer))
+        .route("/status", get(status))
+        .with_state(app);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    tracing::info!(listen = %args.listen, "echo server ready");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async {
+            let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("a SIGTERM handler can be installed at startup");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            tracing::info!("shutting down");
+        })
+        .await?;
+    Ok(())
+}
+
+fn bad_request(message: String) -> Response {
+    tracing::warn!("{message}");
+    (StatusCode::BAD_REQUEST, message).into_response()
+}
+
+async fn offer(State(app): State<App>, Json(offer): Json<SessionDescription>) -> Response {
+    if offer.kind != "offer" {
+        return bad_request(format!("expected {{\"type\":\"offer\"}}, got {:?}", offer.kind));
+    }
+    let id = {
+        let mut next = app.next_id.lock().unwrap_or_else(|e| e.into_inner());
+        *next += 1;
+        *next - 1
+    };
+    let config = Config {
+        local_addresses: app.addresses.clone(),
+        mdns: app.mdns,
+        ..Config::default()
+    };
+    let (pc, mut events) = match PeerConnection::spawn(config) {
+        Ok(spawned) => spawned,
+        Err(error) => return (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    };
+    app.connections.lock().unwrap_or_else(|e| e.into_inner()).insert(
+        id,
+        ConnectionStatus {
+            id,
+            state: "new".into(),
+            ice_state: "new".into(),
+            pc: Some(pc.clone()),
+            ..ConnectionStatus::default()
+        },
+    );
+    let remote = Description {
+        kind: SdpType::Offer,
+        sdp: offer.sdp,
+    };
+    if let Err(error) = pc.set_remote_description(remote).await {
+        pc.close().await;
+        return bad_request(format!("setRemoteDescription(offer): {error}"));
+    }
+    let answer = match pc.create_answer().await {
+        Ok(answer) => answer,
+        Err(error) => return bad_request(format!("createAnswer: {error}")),
+    };
+    if let Err(error) = pc.set_local_description(answer).await {
+        return bad_request(format!("setLocalDescription(answer): {error}"));
+    }
+    // Non-trickle: the answer carries every candidate.
+    let mut early = Vec::new();
+    let gathered = tokio::time::timeout(app.gather_timeout, async {
+        while let Some(event) = events.recv().await {
+            if event == PeerEvent::IceGatheringComplete {
+                return true;
+            }
+            early.push(event);
+        }
+        false
+    })
+    .await;
+    if gathered != Ok(true) {
+        tracing::warn!(id, "gathering did not complete in time; answering with what we have");
+    }
+    let sdp = match pc.local_description().await {
+        Ok(Some(sdp)) => sdp,
+        other => return bad_request(format!("no local description: {other:?}")),
+    };
+    tracing::info!(id, "answer:\n{sdp}");
+    tokio::spawn(echo(app, id, pc, early, events));
+    Json(SessionDescription {
+        kind: "answer".into(),
+        sdp,
+    })
+    .into_response()
+}
+
+/// Above this many bytes queued in natter, echoes wait in the echo
+/// server instead, until natter's queue falls to [`LOW_WATER`].
+const HIGH_WATER: usize = 4 << 20;
+const LOW_WATER: usize = 1 << 20;
+
+/// One channel being echoed.
+struct Echoed {
+    handle: DataChannel,
+    /// The key of its /status entry.
+    key: String,
+    /// Echoes waiting for natter's queue to drain.
+    waiting: VecDeque<Message>,
+}
+
+/// Echoes every message of the connection until it fails or closes.
+/// Respects natter's buffered amount (W3C `bufferedAmount`): when the
+/// peer sends faster than natter gets the echoes out, they wait here.
+async fn echo(app: App, id: u64, pc: PeerConnection, early: Vec<PeerEvent>, mut events: mpsc::Receiver<PeerEvent>) {
+    let mut channels: BTreeMap<DataChannelId, Echoed> = BTreeMap::new();
+    let mut early = early.into_iter();
+    loop {
+        let event = match early.next() {
+            Some(event) => event,
+            None => match events.recv().await {
+                Some(event) => event,
+                None => break,
+            },
+        };
+        match event {
+            PeerEvent::DataChannel(channel) | PeerEvent::DataChannelOpen(channel) => {
+                if channels.contains_key(&channel) {
+                    continue;
+                }
+                let handle = pc.data_channel(channel);
+                let Ok(info) = handle.info().await else { continue };
+                tracing::info!(id, %channel, label = %info.label, ordered = info.ordered,
+                    max_retransmits = ?info.max_retransmits, "data channel open");
+                if let Err(error) = handle.set_buffered_amount_low_threshold(LOW_WATER).await {
+                    tracing::warn!(id, %channel, %error, "bufferedAmountLowThreshold");
+                }
+                let key = format!("{}#{}", info.label, info.stream_id.map_or(-1, i32::from));
+                app.update(id, |s| {
+                    s.channels.insert(
+                        key.clone(),
+                        ChannelStatus {
+                            label: info.label.clone(),
+                            stream_id: info.stream_id,
+                            ordered: info.ordered,
+                            max_retransmits: info.max_retransmits,
+                            max_packet_life_time: info.max_packet_life_time,
+                            protocol: info.protocol.clone(),
+                            state: "open".into(),
+                            ..ChannelStatus::default()
+                        },
+                    );
+                });
+                channels.insert(
+                    channel,
+                    Echoed {
+                        handle,
+                        key,
+                        waiting: VecDeque::new(),
+                    },
+                );
+            }
+            PeerEvent::DataChannelMessage {
+                id: channel,
+                data,
+                is_text,
+            } => {
+                let Some(echoed) = channels.get_mut(&channel) else {
+                    continue;
+                };
+                if is_text && data == b"close-me" {
+                    tracing::info!(id, %channel, "close-me: closing the channel");
+                    app.update(id, |s| {
+                        if let Some(c) = s.channels.get_mut(&echoed.key) {
+                            c.state = "closing".into();
+                            c.closed_by = Some("natter".into());
+                        }
+                    });
+                    if let Err(error) = echoed.handle.close().await {
+                        app.update(id, |s| s.errors.push(format!("close {}: {error}", echoed.key)));
+                    }
+                    continue;
+                }
+                let message = match is_text {
+                    true => match String::from_utf8(data) {
+                        Ok(text) => Message::Text(text),
+                        Err(error) => {
+                            let key = &echoed.key;
+                            app.update(id, |s| s.errors.push(format!("{key}: text is not UTF-8: {error}")));
+                            continue;
+                        }
+                    },
+                    false => Message::Binary(data),
+                };
+                echoed.waiting.push_back(message);
+                send_waiting(&app, id, echoed).await;
+            }
+            PeerEvent::BufferedAmountLow(channel) => {
+                if let Some(echoed) = channels.get_mut(&channel) {
+                    send_waiting(&app, id, echoed).await;
+                }
+            }
+            PeerEvent::DataChannelClose(channel) => {
+                if let Some(echoed) = channels.remove(&channel) {
+                    tracing::info!(id, %channel, key = %echoed.key, "data channel closed");
+                    app.update(id, |s| {
+                        if let Some(c) = s.channels.get_mut(&echoed.key) {
+                            c.state = "closed".into();
+                            c.closed_by.get_or_insert_with(|| "peer".into());
+                        }
+                    });
+                }
+            }
+            PeerEvent::IceConnectionStateChange(state) => {
+                tracing::info!(id, ?state, "ICE connection state");
+                app.update(id, |s| s.ice_state = format!("{state:?}").to_lowercase());
+            }
+            PeerEvent::ConnectionStateChange(state) => {
+                tracing::info!(id, %state, "connection state");
+                app.update(id, |s| s.state = state.to_string());
+                if state == PeerConnectionState::Connected {
+                    record_stats(&app, id, &pc).await;
+                }
+                if matches!(state, PeerConnectionState::Failed | PeerConnectionState::Closed) {
+                    record_stats(&app, id, &pc).await;
+                    break;
+                }
+            }
+            other => tracing::debug!(id, ?other, "event"),
+        }
+    }
+    pc.close().await;
+    app.update(id, |s| {
+        s.state = "closed".into();
+        s.pc = None;
+    });
+}
+
+/// Sends the channel's waiting echoes while natter's queue is under
+/// [`HIGH_WATER`]; the rest wait for [`PeerEvent::BufferedAmountLow`].
+async fn send_waiting(app: &App, id: u64, echoed: &mut Echoed) {
+    while !echoed.waiting.is_empty() {
+        match echoed.handle.buffered_amount().await {
+            Ok(queued) if queued > HIGH_WATER => return,
+            Ok(_) => {}
+            // The channel is gone; its close event follows.
+            Err(_) => return echoed.waiting.clear(),
+        }
+        let Some(message) = echoed.waiting.pop_front() else {
+            return;
+        };
+        let len = match &message {
+            Message::Text(text) => text.len(),
+            Message::Binary(bytes) => bytes.len(),
+        } as u64;
+        let key = &echoed.key;
+        match echoed.handle.send(message).await {
+            Ok(()) => app.update(id, |s| {
+                if let Some(c) = s.channels.get_mut(key) {
+                    c.messages_echoed += 1;
+                    c.bytes_echoed += len;
+                }
+            }),
+            Err(error) => {
+                tracing::warn!(id, %key, %error, "echo failed");
+                app.update(id, |s| s.errors.push(format!("echo on {key} ({len} bytes): {error}")));
+            }
+        }
+    }
+}
+
+async fn record_stats(app: &App, id: u64, pc: &PeerConnection) {
+    let Ok(stats) = pc.stats().await else { return };
+    let counters = format!(
+        "transport {:?}; sctp {:?}; data {:?}; channels {:?}; ice {:?}",
+        stats.transport, stats.sctp, stats.data, stats.channels, stats.ice
+    );
+    app.update(id, |s| {
+        s.counters = counters;
+        s.selected_pair = stats.selected_pair.map(|pair| SelectedPair {
+            local: pair.local.to_string(),
+            remote: pair.remote.to_string(),
+            rtt_ms: pair.round_trip_time.map(|rtt| rtt.as_secs_f64() * 1000.0),
+        });
+        s.dtls = stats.dtls.map(|dtls| DtlsStatus {
+            state: format!("{:?}", dtls.state),
+            role: format!("{:?}", dtls.role),
+            version: dtls.version.map(|v| format!("{v:?}")),
+            srtp_profile: dtls.srtp_profile.map(|p| format!("{p:?}")),
+        });
+    });
+}
+
+async fn status(State(app): State<App>) -> Json<Vec<ConnectionStatus>> {
+    let live: Vec<(u64, PeerConnection)> = {
+        let connections = app.connections.lock().unwrap_or_else(|e| e.into_inner());
+        connections
+            .values()
+            .filter_map(|c| Some((c.id, c.pc.clone()?)))
+            .collect()
+    };
+    for (id, pc) in live {
+        record_stats(&app, id, &pc).await;
+    }
+    let connections = app.connections.lock().unwrap_or_else(|e| e.into_inner());
+    Json(connections.values().cloned().collect())
+}
+
+const PAGE: &str = r#"<!doctype html>
+<meta charset="utf-8">
+<title>natter echo</title>
+<p>natter-io echo server. Connect a data channel: POST your complete offer to <code>/offer</code>;
+every message comes back on its channel; the text <code>close-me</code> makes natter close the channel.
+<code>/status</code> shows what natter saw.</p>
+<button id="try">Try it</button> <output id="out"></output>
+<script>
+document.getElementById('try').onclick = async () => {
+  const out = document.getElementById('out');
+  const pc = new RTCPeerConnection();
+  const dc = pc.createDataChannel('echo');
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((resolve) => {
+    if (pc.iceGatheringState === 'complete') return resolve();
+    pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
+  });
+  const res = await fetch('/offer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(pc.localDescription) });
+  await pc.setRemoteDescription(await res.json());
+  dc.onopen = () => dc.send('hello natter');
+  dc.onmessage = (e) => (out.textContent = `echoed: ${e.data}`);
+};
+</script>
+"#;
