@@ -4,6 +4,7 @@
 
 pub mod dtls;
 pub mod jsep;
+pub mod media;
 pub mod peer;
 
 pub use peer::{DataChannelInit, PeerConfig, PeerConnection, PeerError, PeerEvent};

@@ -1,0 +1,41 @@
+//! Media over RTP (RFC 3550) for the [`PeerConnection`](crate::peer):
+//! the sans-IO parts of one sent and one received stream, which the
+//! peer connection wires to SRTP, RTCP and its transceivers.
+//!
+//! - [`send`]: a [`SendStream`] packetizes frames, keeps a history from
+//!   which it answers NACKs with RTX (RFC 4588), and reports its RTP
+//!   clock against NTP (sender reports, RFC 3550 §6.4.1).
+//! - [`receive`]: a [`ReceiveStream`] keeps the reception statistics of
+//!   RFC 3550 Appendix A that make a report block.
+//! - [`nack`]: a [`NackGenerator`] decides which packets to ask for
+//!   again (RFC 4585 §6.2.1).
+//! - [`reorder`]: a [`ReorderBuffer`] puts packets back in order for
+//!   the depacketizers, waiting a while for retransmissions.
+//! - [`codec`]: the formats (VP8, H.264, Opus) and one depacketizer over
+//!   natter-rtp's.
+//! - [`ntp`]: NTP time for RTCP.
+
+pub mod codec;
+pub mod nack;
+pub mod ntp;
+pub mod receive;
+pub mod reorder;
+pub mod send;
+
+pub use codec::{Assembled, AssembledFrame, Depacketizer, Format};
+pub use nack::NackGenerator;
+pub use ntp::NtpClock;
+pub use receive::{ReceiveStream, ReceivedSenderReport};
+pub use reorder::ReorderBuffer;
+pub use send::{SendCounters, SendParams, SendStream};
+
+/// Why a frame could not be sent.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MediaError {
+    /// The frame does not fit its format (empty, malformed, too large).
+    #[error(transparent)]
+    Payload(#[from] natter_rtp::payload::PayloadError),
+    /// The RTP header could not be written.
+    #[error(transparent)]
+    Rtp(#[from] natter_rtp::Error),
+}

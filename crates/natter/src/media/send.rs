@@ -1,0 +1,342 @@
+//! One stream we send (RFC 3550): frames become RTP packets through the
+//! format's packetizer, numbered and timestamped; the recent ones stay
+//! in a history from which a NACK is answered with RTX (RFC 4588 §4);
+//! and the stream's sender report maps its RTP clock to NTP time
+//! (RFC 3550 §6.4.1).
+
+use std::time::{Duration, Instant};
+
+use natter_rtp::payload::{H264Packetizer, NalUnits, OpusPacketizer, PayloadChunk, Vp8Packetizer};
+use natter_rtp::rtcp::SenderInfo;
+use natter_rtp::{ExtensionForm, Mid, RtpHeader, RtpPacket, RtpWriter};
+
+use super::codec::{vp8_picture, Format};
+use super::ntp::NtpClock;
+use super::MediaError;
+
+/// Packets kept for retransmission: about a second of 2.5 Mbit/s video.
+pub const HISTORY: usize = 512;
+
+/// The RTP parameters an exchange gave a stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendParams {
+    pub ssrc: u32,
+    pub format: Format,
+    pub payload_type: u8,
+    pub clock_rate: u32,
+    /// RFC 4588: the RTX stream, when both sides do RTX.
+    pub rtx: Option<(u32, u8)>,
+    /// The `sdes:mid` extension's id and our mid (RFC 8843 §15), when
+    /// negotiated.
+    pub mid: Option<(u8, String)>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Stored {
+    sequence_number: u16,
+    packet: Vec<u8>,
+}
+
+/// Counters of a sent stream (W3C `RTCOutboundRtpStreamStats`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendCounters {
+    pub packets_sent: u64,
+    /// Payload bytes, as in the sender report's octet count.
+    pub bytes_sent: u64,
+    pub frames_sent: u64,
+    pub retransmitted_packets_sent: u64,
+    pub retransmitted_bytes_sent: u64,
+    pub nack_count: u64,
+    pub pli_count: u64,
+    pub fir_count: u64,
+}
+
+/// The state of one sent stream.
+#[derive(Debug)]
+pub struct SendStream {
+    params: SendParams,
+    sequence_number: u16,
+    rtx_sequence_number: u16,
+    /// The RTP timestamp of media time zero (RFC 3550 §5.1: random).
+    timestamp_offset: u32,
+    picture_id: u16,
+    history: Vec<Stored>,
+    /// The RTP timestamp of the latest frame and when it was sent.
+    latest: Option<(u32, Instant)>,
+    pub counters: SendCounters,
+}
+
+impl SendStream {
+    /// `random` seeds the initial sequence number, timestamp and VP8
+    /// PictureID (RFC 3550 §5.1).
+    pub fn new(params: SendParams, random: u64) -> Self {
+        SendStream {
+            params,
+            sequence_number: random as u16,
+            rtx_sequence_number: (random >> 16) as u16,
+            timestamp_offset: (random >> 32) as u32,
+            picture_id: (random >> 20) as u16 & 0x7FFF,
+            history: vec![Stored::default(); HISTORY],
+            latest: None,
+            counters: SendCounters::default(),
+        }
+    }
+
+    pub fn params(&self) -> &SendParams {
+        &self.params
+    }
+
+    /// A renegotiation may change the payload types or the mid's id;
+    /// numbering goes on.
+    pub fn set_params(&mut self, params: SendParams) {
+        self.params = params;
+    }
+
+    /// Packetizes a frame captured at `media_time` (from the start of
+    /// the track) into packets of at most `max_packet` bytes, kept in
+    /// the history; returns the sequence number of the first and how
+    /// many there are, for [`SendStream::packet`].
+    pub fn write_frame(
+        &mut self,
+        now: Instant,
+        media_time: Duration,
+        frame: &[u8],
+        max_packet: usize,
+    ) -> Result<(u16, u16), MediaError> {
+        let ticks = media_time.as_nanos() * u128::from(self.params.clock_rate) / 1_000_000_000;
+        let timestamp = self.timestamp_offset.wrapping_add(ticks as u32);
+        let header_len = 12 + self.extension_len();
+        let max_payload = max_packet.saturating_sub(header_len);
+        let first = self.sequence_number;
+        let mut count = 0u16;
+        match self.params.format {
+            Format::Opus => {
+                for chunk in OpusPacketizer::new(frame, max_payload, false)? {
+                    self.store(timestamp, &chunk)?;
+                    count += 1;
+                }
+            }
+            Format::Vp8 => {
+                let picture = vp8_picture(self.picture_id);
+                self.picture_id = (self.picture_id + 1) & 0x7FFF;
+                for chunk in Vp8Packetizer::new(frame, &picture, max_payload)? {
+                    self.store(timestamp, &chunk)?;
+                    count += 1;
+                }
+            }
+            Format::H264 => {
+                for chunk in H264Packetizer::new(NalUnits::annex_b(frame)?, max_payload)? {
+                    self.store(timestamp, &chunk?)?;
+                    count += 1;
+                }
+            }
+        }
+        self.latest = Some((timestamp, now));
+        self.counters.frames_sent += 1;
+        Ok((first, count))
+    }
+
+    /// A packet of the history, while it is there.
+    pub fn packet(&self, sequence_number: u16) -> Option<&[u8]> {
+        let stored = &self.history[usize::from(sequence_number) % HISTORY];
+        (stored.sequence_number == sequence_number && !stored.packet.is_empty()).then_some(stored.packet.as_slice())
+    }
+
+    fn extension_len(&self) -> usize {
+        // One-byte form (RFC 8285 §4.2): 4 bytes of block header, 1 of
+        // element header, padded to 32 bits.
+        self.params
+            .mid
+            .as_ref()
+            .map_or(0, |(_, mid)| (4 + 1 + mid.len()).div_ceil(4) * 4)
+    }
+
+    fn write_header(&self, buf: &mut [u8], header: &RtpHeader<'_>) -> Result<usize, natter_rtp::Error> {
+        let mut writer = RtpWriter::new(buf, header)?;
+        if let Some((id, mid)) = &self.params.mid {
+            writer.start_extensions(ExtensionForm::OneByte)?;
+            writer.add(*id, &Mid(mid))?;
+        }
+        writer.finish_header()
+    }
+
+    fn store(&mut self, timestamp: u32, chunk: &PayloadChunk<'_>) -> Result<(), MediaError> {
+        let header = RtpHeader {
+            marker: chunk.marker(),
+            payload_type: self.params.payload_type,
+            sequence_number: self.sequence_number,
+            timestamp,
+            ssrc: self.params.ssrc,
+            csrcs: &[],
+        };
+        let slot = usize::from(self.sequence_number) % HISTORY;
+        let mut packet = std::mem::take(&mut self.history[slot].packet);
+        packet.clear();
+        packet.resize(12 + self.extension_len() + chunk.len(), 0);
+        let written = self
+            .write_header(&mut packet, &header)
+            .map_err(MediaError::from)
+            .and_then(|n| Ok(n + chunk.write_to(&mut packet[n..])?));
+        let len = match written {
+            Ok(len) => len,
+            Err(e) => {
+                packet.clear();
+                self.history[slot].packet = packet;
+                return Err(e);
+            }
+        };
+        packet.truncate(len);
+        self.counters.packets_sent += 1;
+        self.counters.bytes_sent += chunk.len() as u64;
+        self.history[slot] = Stored {
+            sequence_number: self.sequence_number,
+            packet,
+        };
+        self.sequence_number = self.sequence_number.wrapping_add(1);
+        Ok(())
+    }
+
+    /// The RTX packet (RFC 4588 §4) that repairs `sequence_number`,
+    /// written into `out`; false without RTX or once the packet left the
+    /// history. SRTP would refuse a resend of the packet itself as a
+    /// replay, so there is no repair without RTX.
+    pub fn retransmit(&mut self, sequence_number: u16, out: &mut Vec<u8>) -> bool {
+        let Some((rtx_ssrc, rtx_payload_type)) = self.params.rtx else {
+            return false;
+        };
+        let Some(original) = self.packet(sequence_number).and_then(|p| RtpPacket::parse(p).ok()) else {
+            return false;
+        };
+        let header = RtpHeader {
+            marker: original.marker(),
+            payload_type: rtx_payload_type,
+            sequence_number: self.rtx_sequence_number,
+            timestamp: original.timestamp(),
+            ssrc: rtx_ssrc,
+            csrcs: &[],
+        };
+        let payload = original.payload();
+        out.clear();
+        out.resize(12 + self.extension_len() + 2 + payload.len(), 0);
+        let Ok(n) = self.write_header(out, &header) else {
+            return false;
+        };
+        // The original sequence number (OSN), then the original payload.
+        out[n..n + 2].copy_from_slice(&sequence_number.to_be_bytes());
+        out[n + 2..n + 2 + payload.len()].copy_from_slice(payload);
+        out.truncate(n + 2 + payload.len());
+        let repaired = payload.len() as u64;
+        self.rtx_sequence_number = self.rtx_sequence_number.wrapping_add(1);
+        self.counters.retransmitted_packets_sent += 1;
+        self.counters.retransmitted_bytes_sent += repaired;
+        true
+    }
+
+    /// The sender information of a report at `now` (RFC 3550 §6.4.1):
+    /// the RTP timestamp of that instant, extrapolated from the latest
+    /// frame; `None` before the first frame.
+    pub fn sender_info(&self, now: Instant, clock: &NtpClock) -> Option<SenderInfo> {
+        let (timestamp, sent) = self.latest?;
+        let elapsed = now.saturating_duration_since(sent);
+        let ticks = elapsed.as_nanos() * u128::from(self.params.clock_rate) / 1_000_000_000;
+        Some(SenderInfo {
+            ntp_timestamp: clock.ntp(now),
+            rtp_timestamp: timestamp.wrapping_add(ticks as u32),
+            packet_count: self.counters.packets_sent as u32,
+            octet_count: self.counters.bytes_sent as u32,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vp8_stream(rtx: bool) -> SendStream {
+        let params = SendParams {
+            ssrc: 0x1111,
+            format: Format::Vp8,
+            payload_type: 96,
+            clock_rate: 90_000,
+            rtx: rtx.then_some((0x2222, 97)),
+            mid: Some((4, "0".into())),
+        };
+        SendStream::new(params, 0x0000_1000_0000_FFFE)
+    }
+
+    /// An inter frame (P bit set) of `len` bytes.
+    fn frame(len: usize) -> Vec<u8> {
+        let mut f = vec![0xAB; len];
+        f[..3].copy_from_slice(&[0x51, 0x00, 0x00]);
+        f
+    }
+
+    #[test]
+    fn a_frame_becomes_numbered_packets_with_one_timestamp_and_the_marker_last() {
+        let t0 = Instant::now();
+        let mut s = vp8_stream(false);
+        let (first, count) = s
+            .write_frame(t0, Duration::from_millis(100), &frame(3000), 1200)
+            .unwrap();
+        assert_eq!((first, count), (0xFFFE, 3));
+        let packets: Vec<_> = (0..count)
+            .map(|i| RtpPacket::parse(s.packet(first.wrapping_add(i)).unwrap()).unwrap())
+            .collect();
+        for (i, p) in packets.iter().enumerate() {
+            assert!(p.as_bytes().len() <= 1200);
+            assert_eq!(p.timestamp(), 0x1000 + 9000);
+            assert_eq!(p.ssrc(), 0x1111);
+            assert_eq!(p.marker(), i == 2);
+            assert_eq!(p.extension_value::<Mid>(4), Some(Ok(Mid("0"))));
+        }
+        assert_eq!(packets[2].sequence_number(), 0);
+        assert_eq!(s.counters.packets_sent, 3);
+    }
+
+    #[test]
+    fn rtx_carries_the_original_sequence_number_and_payload() {
+        let t0 = Instant::now();
+        let mut s = vp8_stream(true);
+        let (first, _) = s.write_frame(t0, Duration::ZERO, &frame(500), 1200).unwrap();
+        let original = s.packet(first).unwrap().to_vec();
+        let mut out = Vec::new();
+        assert!(s.retransmit(first, &mut out));
+        let rtx = RtpPacket::parse(&out).unwrap();
+        let original = RtpPacket::parse(&original).unwrap();
+        assert_eq!((rtx.ssrc(), rtx.payload_type()), (0x2222, 97));
+        assert_eq!(rtx.timestamp(), original.timestamp());
+        assert_eq!(&rtx.payload()[..2], &first.to_be_bytes());
+        assert_eq!(&rtx.payload()[2..], original.payload());
+        assert!(!s.retransmit(first.wrapping_add(1), &mut out), "never sent");
+        assert!(!vp8_stream(false).retransmit(first, &mut out), "no RTX negotiated");
+    }
+
+    #[test]
+    fn the_history_forgets_old_packets() {
+        let t0 = Instant::now();
+        let mut s = vp8_stream(true);
+        let (first, _) = s.write_frame(t0, Duration::ZERO, &frame(100), 1200).unwrap();
+        for i in 1..=HISTORY as u64 {
+            s.write_frame(t0, Duration::from_millis(i), &frame(100), 1200).unwrap();
+        }
+        assert!(s.packet(first).is_none());
+        assert!(!s.retransmit(first, &mut Vec::new()));
+    }
+
+    #[test]
+    fn a_sender_report_maps_now_to_the_rtp_clock() {
+        let t0 = Instant::now();
+        let clock = NtpClock::new(t0, None);
+        let mut s = vp8_stream(false);
+        assert!(s.sender_info(t0, &clock).is_none());
+        s.write_frame(t0, Duration::from_secs(1), &frame(100), 1200).unwrap();
+        let info = s.sender_info(t0 + Duration::from_millis(500), &clock).unwrap();
+        assert_eq!(info.rtp_timestamp, 0x1000 + 90_000 + 45_000);
+        assert_eq!(info.ntp_timestamp, 1 << 31);
+        let payload = RtpPacket::parse(s.packet(s.sequence_number.wrapping_sub(1)).unwrap())
+            .unwrap()
+            .payload()
+            .len();
+        assert_eq!((info.packet_count, info.octet_count), (1, payload as u32));
+    }
+}
