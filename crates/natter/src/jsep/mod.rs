@@ -74,7 +74,7 @@ mod answer;
 mod apply;
 pub mod codec;
 pub mod config;
-mod direction;
+pub(crate) mod direction;
 pub mod error;
 pub mod header_extension;
 mod ice;

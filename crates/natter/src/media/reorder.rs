@@ -104,7 +104,7 @@ mod tests {
         assert_eq!(b.pop(t0), None);
         assert_eq!(b.deadline(), Some(t0 + Duration::from_millis(100)));
         b.push(t0 + Duration::from_millis(30), 11, b"b");
-        assert_eq!(b.pop(t0).map(|(s, p)| (s, p)), Some((11, b"b".to_vec())));
+        assert_eq!(b.pop(t0), Some((11, b"b".to_vec())));
         assert_eq!(b.pop(t0).map(|(s, _)| s), Some(12));
         assert_eq!(b.deadline(), None);
     }

@@ -49,6 +49,10 @@ pub struct SendCounters {
     pub nack_count: u64,
     pub pli_count: u64,
     pub fir_count: u64,
+    /// The cumulative loss the peer's latest report block stated.
+    pub remote_packets_lost: i64,
+    /// From the peer's latest report block (RFC 3550 §6.4.1).
+    pub round_trip_time: Option<Duration>,
 }
 
 /// The state of one sent stream.

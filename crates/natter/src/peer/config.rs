@@ -85,4 +85,9 @@ pub struct PeerConfig {
     /// randomness, for tests that repeat exactly; `None` seeds from the
     /// OS. DTLS has its own, [`DtlsConfig::deterministic_seed`].
     pub seed: Option<u64>,
+    /// The wall-clock time at the `now` the connection is made with,
+    /// for the NTP timestamps of sender reports (RFC 3550 §6.4.1); the
+    /// core reads no clock. `None` counts from the NTP epoch, which
+    /// keeps the NTP/RTP mapping and round trips exact.
+    pub wall_clock: Option<std::time::SystemTime>,
 }

@@ -5,7 +5,7 @@ use natter_ice::candidate::ParseCandidateError;
 use super::channel::DataChannelId;
 use super::config::BundlePolicy;
 use crate::dtls::DtlsError;
-use crate::jsep::JsepError;
+use crate::jsep::{JsepError, TransceiverId};
 
 /// A refused call. The connection is left as it was before it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +51,15 @@ pub enum PeerError {
     /// open.
     #[error("data channel {0} is not open")]
     DataChannelNotOpen(DataChannelId),
+    /// No exchange agreed that transceiver's track is sent, or DTLS has
+    /// not connected yet.
+    #[error("transceiver {0} does not send (yet): negotiate a sending direction and wait for the connection")]
+    NotSending(TransceiverId),
+    /// Transceiver does not receive, or nothing arrived on it yet.
+    #[error("transceiver {0} receives no stream")]
+    NotReceiving(TransceiverId),
+    #[error("cannot send the frame: {0}")]
+    Media(#[from] crate::media::MediaError),
     #[error(transparent)]
     Jsep(#[from] JsepError),
     #[error(transparent)]

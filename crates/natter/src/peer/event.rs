@@ -7,6 +7,8 @@ use natter_ice::ConnectionState;
 use super::channel::DataChannelId;
 use super::state::PeerConnectionState;
 use crate::jsep::SignalingState;
+use crate::jsep::{MediaKind, TransceiverId};
+use crate::media::Format;
 
 /// W3C webrtc-pc §4.8.1 `RTCIceCandidateInit`: a candidate with the media
 /// section it belongs to, as trickled between peers (RFC 8838 §4).
@@ -58,4 +60,31 @@ pub enum PeerEvent {
     DataChannelClose(DataChannelId),
     /// W3C `bufferedamountlow`.
     BufferedAmountLow(DataChannelId),
+    /// W3C `track`: an exchange made transceiver `transceiver` receive.
+    Track {
+        transceiver: TransceiverId,
+        mid: String,
+        kind: MediaKind,
+    },
+    /// A frame the peer sent, put back together.
+    MediaFrame(MediaFrame),
+    /// The peer asked for a keyframe on what transceiver `0` sends
+    /// (PLI, RFC 4585 §6.3.1, or FIR, RFC 5104 §4.3.1): have the
+    /// encoder make one.
+    KeyframeRequest(TransceiverId),
+}
+
+/// One received frame, as its format's depacketizer reassembled it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MediaFrame {
+    pub transceiver: TransceiverId,
+    pub format: Format,
+    /// The RTP timestamp, in the codec's clock (90 kHz video, 48 kHz Opus).
+    pub timestamp: u32,
+    /// A VP8 keyframe or H.264 IDR picture (always true for Opus).
+    pub keyframe: bool,
+    /// The picture size a keyframe carried.
+    pub size: Option<(u32, u32)>,
+    /// VP8 as encoded, H.264 as an Annex B access unit, one Opus packet.
+    pub data: Vec<u8>,
 }

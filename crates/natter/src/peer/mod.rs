@@ -88,19 +88,24 @@ mod config;
 mod error;
 mod event;
 mod ice_server;
+mod media;
 mod signaling;
 mod state;
 mod stats;
 mod transport;
 
+pub use crate::jsep::{MediaKind, Transceiver, TransceiverId};
+pub use crate::media::{Format, SendCounters};
 pub use channel::{DataChannel, DataChannelId, DataChannelInit, DataChannelState, DataChannelStats};
 pub use config::{BundlePolicy, PeerConfig, SctpSettings};
 pub use error::PeerError;
-pub use event::{IceCandidate, PeerEvent};
+pub use event::{IceCandidate, MediaFrame, PeerEvent};
 pub use ice_server::{IceServer, IceServerHost, IceServerScheme, IceServerUrl, TurnTransport};
+pub use media::MediaCounters;
+pub use natter_sdp::Direction;
 pub use signaling::Description;
 pub use state::PeerConnectionState;
-pub use stats::{CandidatePairStats, DtlsStats, PeerStats, TransportStats};
+pub use stats::{CandidatePairStats, DtlsStats, PeerStats, ReceiverStats, SenderStats, TransportStats};
 // The types of the layers below that this API speaks in.
 pub use crate::jsep::{SdpType, SignalingState};
 pub use natter_ice::{ConnectionState as IceConnectionState, Transmit, Transport};
@@ -149,6 +154,7 @@ pub struct PeerConnection {
     srtp_profile: Option<ProtectionProfile>,
     sctp: Option<SctpTransport>,
     channels: channel::Channels,
+    media: media::MediaState,
     transmits: VecDeque<Transmit>,
     events: VecDeque<PeerEvent>,
     /// DTLS writes each datagram here before ICE takes it.
@@ -202,6 +208,8 @@ impl PeerConnection {
             None => StdRng::from_entropy(),
         };
         let jsep = signaling::new_jsep(&mut rng, &certificate, &config.sctp)?;
+        let ntp = crate::media::NtpClock::new(now, config.wall_clock);
+        let media = media::MediaState::new(ntp, rand::Rng::gen(&mut rng), jsep.config().cname.clone());
         let agent_config = AgentConfig {
             stun_servers: servers.stun,
             turn_servers: servers.turn,
@@ -228,6 +236,7 @@ impl PeerConnection {
             srtp_profile: None,
             sctp: None,
             channels: channel::Channels::default(),
+            media,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             scratch: Vec::new(),
@@ -297,6 +306,9 @@ impl PeerConnection {
             data: self.channels.total_stats(),
             channels: self.channels.iter().map(|(id, e)| (id, e.state, e.stats)).collect(),
             sctp: self.sctp.as_ref().map(SctpTransport::stats),
+            senders: self.media.sender_stats(),
+            receivers: self.media.receiver_stats(),
+            media: self.media.counters,
         }
     }
 

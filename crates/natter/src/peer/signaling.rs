@@ -229,6 +229,7 @@ impl PeerConnection {
 
     /// Configures the transports with what an answer settled.
     fn apply(&mut self, negotiated: Negotiated) {
+        self.apply_media(&negotiated);
         if negotiated.we_offered && negotiated.data_channel.is_none() && self.sctp.is_none() && self.offered_data() {
             // The peer rejected our data channel section (RFC 8841 §9):
             // the channels waiting for it cannot open.

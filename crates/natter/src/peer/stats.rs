@@ -7,7 +7,10 @@ use natter_ice::candidate::Candidate;
 use natter_srtp::ProtectionProfile;
 
 use super::channel::{DataChannelId, DataChannelState, DataChannelStats};
+use super::media::MediaCounters;
 use crate::dtls::{DtlsRole, DtlsState, DtlsVersion, Fingerprint};
+use crate::jsep::TransceiverId;
+use crate::media::{Format, SendCounters};
 
 /// Everything [`PeerConnection::stats`](super::PeerConnection::stats)
 /// reports.
@@ -31,6 +34,47 @@ pub struct PeerStats {
     pub channels: Vec<(DataChannelId, DataChannelState, DataChannelStats)>,
     /// What the SCTP association dropped; `None` before it starts.
     pub sctp: Option<natter_sctp::Stats>,
+    /// W3C `RTCOutboundRtpStreamStats` of each sending transceiver.
+    pub senders: Vec<(TransceiverId, SenderStats)>,
+    /// W3C `RTCInboundRtpStreamStats` of each receiving transceiver.
+    pub receivers: Vec<(TransceiverId, ReceiverStats)>,
+    /// What the media layer dropped.
+    pub media: MediaCounters,
+}
+
+/// A stream we send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SenderStats {
+    pub ssrc: u32,
+    pub format: Format,
+    pub counters: SendCounters,
+}
+
+/// The stream a transceiver receives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReceiverStats {
+    /// `None` until a packet arrived.
+    pub ssrc: Option<u32>,
+    pub packets_received: u64,
+    /// Payload bytes.
+    pub bytes_received: u64,
+    /// RFC 3550 §6.4.1 cumulative loss (late packets make up for it).
+    pub packets_lost: i64,
+    pub jitter: Duration,
+    pub frames_received: u64,
+    pub keyframes_received: u64,
+    /// Frames given up on: incomplete or malformed.
+    pub frames_dropped: u64,
+    pub malformed_payloads: u64,
+    /// The size of the latest keyframe.
+    pub frame_size: Option<(u32, u32)>,
+    /// RTX packets that repaired a loss (W3C `retransmittedPacketsReceived`).
+    pub retransmitted_packets_received: u64,
+    /// NACK packets we sent (W3C `nackCount`).
+    pub nack_count: u64,
+    pub pli_count: u64,
+    /// The NTP and RTP timestamps of the latest sender report.
+    pub last_sender_report: Option<(u64, u32)>,
 }
 
 /// The selected candidate pair.
@@ -51,9 +95,6 @@ pub struct TransportStats {
     pub bytes_sent: u64,
     pub packets_received: u64,
     pub bytes_received: u64,
-    /// RTP and RTCP (RFC 7983 §7: first byte 128..=191), which media
-    /// will take; dropped for now.
-    pub rtp_dropped: u64,
     /// DTLS that arrived before the DTLS transport started (the client
     /// retransmits it).
     pub dtls_dropped: u64,

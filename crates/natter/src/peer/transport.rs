@@ -70,8 +70,7 @@ impl PeerConnection {
                     Some(dtls) => dtls.handle_receive(now, &data),
                     None => self.stats.dtls_dropped += 1,
                 },
-                // Media takes these once it exists (RFC 7983 §7).
-                PacketKind::Rtp => self.stats.rtp_dropped += 1,
+                PacketKind::Rtp => self.receive_media(now, &data),
                 _ => self.stats.unknown_dropped += 1,
             },
             Received::Unknown => self.stats.unknown_dropped += 1,
@@ -90,14 +89,17 @@ impl PeerConnection {
         if let Some(sctp) = self.sctp.as_mut().filter(|sctp| due(sctp.poll_timeout())) {
             sctp.handle_timeout(now);
         }
+        if due(self.media.next_timeout()) {
+            self.media_timers(now);
+        }
     }
 
-    /// The earliest deadline of the three layers.
+    /// The earliest deadline of the layers.
     pub(super) fn next_timeout(&self) -> Option<Instant> {
         let ice = self.ice.as_ref().and_then(|ice| ice.poll_timeout());
         let dtls = self.dtls.as_ref().and_then(|dtls| dtls.poll_timeout());
         let sctp = self.sctp.as_ref().and_then(|sctp| sctp.poll_timeout());
-        [ice, dtls, sctp].into_iter().flatten().min()
+        [ice, dtls, sctp, self.media.next_timeout()].into_iter().flatten().min()
     }
 
     /// Moves what each layer produced to the next one until nothing moves,
@@ -224,8 +226,9 @@ impl PeerConnection {
             moved = true;
             match event {
                 DtlsEvent::Connected(connected) => {
-                    // Media will take the SRTP contexts from here.
+                    let connected = *connected;
                     self.srtp_profile = Some(connected.srtp_profile);
+                    self.start_srtp(connected.local_srtp, connected.remote_srtp);
                     self.start_sctp();
                 }
                 DtlsEvent::ApplicationData(data) => {

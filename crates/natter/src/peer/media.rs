@@ -1,0 +1,958 @@
+//! Media on the peer connection: transceivers' senders and receivers
+//! over SRTP, and the RTCP that keeps them going.
+//!
+//! - Keys: the SRTP contexts come from DTLS once it connects (RFC 5764
+//!   §4.2); RTP and RTCP share the bundle's one transport (RFC 8843,
+//!   rtcp-mux RFC 5761, told apart by the packet type, §4).
+//! - Sending: [`PeerConnection::send_frame`] packetizes a frame with the
+//!   first codec the peer accepted ([`SendStream`]), protects each
+//!   packet and hands it to ICE. A NACK (RFC 4585 §6.2.1) is answered
+//!   from the stream's history with RTX (RFC 4588); PLI (RFC 4585
+//!   §6.3.1) and FIR (RFC 5104 §4.3.1) become
+//!   [`PeerEvent::KeyframeRequest`].
+//! - Receiving: a packet finds its transceiver by SSRC (from `a=ssrc`,
+//!   RFC 5576), else by the `sdes:mid` header extension (RFC 8843
+//!   §9.2), else by a payload type that only one section receives. RTX
+//!   is unwrapped back into the packet it repairs. Statistics
+//!   ([`ReceiveStream`]) and NACKs ([`NackGenerator`]) see every packet;
+//!   a [`ReorderBuffer`] puts them in order for the depacketizer, whose
+//!   frames become [`PeerEvent::MediaFrame`]. A PLI goes out when the
+//!   decoder needs a keyframe: at the start and after a loss NACK did
+//!   not repair.
+//! - Reports: every second or so (randomized, RFC 3550 §6.2) one
+//!   compound packet with a sender report per sending stream (or a
+//!   receiver report), report blocks for every received stream, and our
+//!   CNAME (§6.1). Feedback goes out at once, alone when reduced-size
+//!   RTCP was negotiated (RFC 5506), else after an empty receiver
+//!   report and the CNAME.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use natter_rtp::payload::RtpPayload;
+use natter_rtp::rtcp::{
+    Cname, Compound, CompoundWriter, NackBuilder, Pli, ReceiverReportBuilder, ReportBlock, RtcpEncode, RtcpPacket,
+    SenderReportBuilder,
+};
+use natter_rtp::{Mid, RtpHeader, RtpPacket, RtpWriter};
+use natter_sdp::Direction;
+use natter_srtp::SrtpContext;
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+
+use super::event::{MediaFrame, PeerEvent};
+use super::stats::{ReceiverStats, SenderStats};
+use super::{PeerConnection, PeerError};
+use crate::jsep::direction::{receives, sends};
+use crate::jsep::header_extension::SDES_MID;
+use crate::jsep::{LocalTrack, MediaKind, Negotiated, NegotiatedMedia, TransceiverId};
+use crate::media::ntp::{from_short, middle_32};
+use crate::media::{
+    Depacketizer, Format, NackGenerator, NtpClock, ReceiveStream, ReorderBuffer, SendParams, SendStream,
+};
+
+/// The largest RTP packet we send, SRTP's tag included: what fits in a
+/// 1280-byte IPv6 minimum MTU with IP, UDP and TURN framing around it.
+const MAX_RTP_PACKET: usize = 1200;
+/// SRTP and SRTCP add at most this much (an SRTCP index and a 16-byte
+/// GCM tag).
+const SRTP_OVERHEAD: usize = 20;
+/// RFC 3550 §6.2 leaves the interval to the profile; browsers report
+/// about once a second.
+const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest a missing packet holds the ones after it back: enough for
+/// a NACK and its retransmission on any path worth calling real-time.
+const VIDEO_REORDER_WAIT: Duration = Duration::from_millis(150);
+/// Audio is not repaired; only reordering is waited for.
+const AUDIO_REORDER_WAIT: Duration = Duration::from_millis(30);
+const REORDER_PACKETS: usize = 512;
+/// The least time between two PLIs while a keyframe is awaited.
+const PLI_INTERVAL: Duration = Duration::from_millis(500);
+/// Report blocks in one report (RFC 3550 §6.4: a 5-bit count).
+const MAX_REPORT_BLOCKS: usize = 31;
+
+/// What the media layer knows across exchanges.
+#[derive(Debug)]
+pub(super) struct MediaState {
+    /// `(local, remote)`: protect what we send, unprotect what we get.
+    srtp: Option<(SrtpContext, SrtpContext)>,
+    pub(super) ntp: NtpClock,
+    senders: BTreeMap<TransceiverId, Sender>,
+    receivers: BTreeMap<TransceiverId, Receiver>,
+    /// The SSRC of our reports when we send nothing (RFC 3550 §8).
+    rtcp_ssrc: u32,
+    cname: String,
+    /// Reduced-size RTCP was negotiated (RFC 5506).
+    rtcp_rsize: bool,
+    next_report: Option<Instant>,
+    /// Where packets are unprotected and protected.
+    buf: Vec<u8>,
+    /// Where an RTX packet is unwrapped or written.
+    rtx_buf: Vec<u8>,
+    lost: Vec<u16>,
+    pub(super) counters: MediaCounters,
+}
+
+/// What the media layer dropped, and why.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MediaCounters {
+    /// SRTP or SRTCP that failed authentication or replay checks, or
+    /// arrived before the keys.
+    pub srtp_failed: u64,
+    /// RTP for no receiving transceiver, or malformed.
+    pub rtp_dropped: u64,
+    /// RTCP that did not parse.
+    pub rtcp_dropped: u64,
+    /// RTP and RTCP we could not send: no selected pair yet.
+    pub unsent: u64,
+    /// RTX without payload: bandwidth probes.
+    pub padding_received: u64,
+}
+
+#[derive(Debug)]
+struct Sender {
+    stream: SendStream,
+}
+
+/// A receiving transceiver: what the exchange said, and its stream.
+#[derive(Debug)]
+struct Receiver {
+    mid: String,
+    /// Our payload types: format and clock rate.
+    formats: Vec<(u8, Format, u32)>,
+    /// RTX payload type to the one it repairs (RFC 4588 §8.1).
+    rtx: Vec<(u8, u8)>,
+    nack: bool,
+    mid_extension: Option<u8>,
+    /// The peer's SSRCs from the description: media, then RTX.
+    signaled: Vec<(u32, bool)>,
+    /// The media SSRC and RTX SSRC seen so far.
+    ssrc: Option<u32>,
+    rtx_ssrc: Option<u32>,
+    stream: Option<Incoming>,
+    last_pli: Option<Instant>,
+    stats: ReceiverStats,
+}
+
+/// The state of the one stream a receiver takes.
+#[derive(Debug)]
+struct Incoming {
+    format: Format,
+    payload_type: u8,
+    stats: ReceiveStream,
+    nack: NackGenerator,
+    reorder: ReorderBuffer,
+    depacketizer: Depacketizer,
+}
+
+impl MediaState {
+    pub(super) fn new(ntp: NtpClock, rtcp_ssrc: u32, cname: String) -> Self {
+        MediaState {
+            srtp: None,
+            ntp,
+            senders: BTreeMap::new(),
+            receivers: BTreeMap::new(),
+            rtcp_ssrc,
+            cname,
+            rtcp_rsize: false,
+            next_report: None,
+            buf: Vec::new(),
+            rtx_buf: Vec::new(),
+            lost: Vec::new(),
+            counters: MediaCounters::default(),
+        }
+    }
+
+    /// The earliest time media has work: a report, a NACK, a packet
+    /// held for too long.
+    pub(super) fn next_timeout(&self) -> Option<Instant> {
+        let streams = self.receivers.values().filter_map(|r| r.stream.as_ref());
+        let report = self.next_report.filter(|_| self.srtp.is_some());
+        streams
+            .flat_map(|s| [s.nack.deadline(), s.reorder.deadline()])
+            .chain([report])
+            .flatten()
+            .min()
+    }
+
+    pub(super) fn sender_stats(&self) -> Vec<(TransceiverId, SenderStats)> {
+        self.senders
+            .iter()
+            .map(|(&id, s)| {
+                let params = s.stream.params();
+                (
+                    id,
+                    SenderStats {
+                        ssrc: params.ssrc,
+                        format: params.format,
+                        counters: s.stream.counters,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    pub(super) fn receiver_stats(&self) -> Vec<(TransceiverId, ReceiverStats)> {
+        self.receivers
+            .iter()
+            .map(|(&id, r)| {
+                let mut stats = r.stats;
+                if let Some(s) = &r.stream {
+                    stats.ssrc = Some(s.stats.ssrc());
+                    stats.packets_received = s.stats.packets_received();
+                    stats.packets_lost = s.stats.packets_lost();
+                    stats.jitter = s.stats.jitter();
+                    stats.last_sender_report = s.stats.last_sender_report().map(|sr| (sr.ntp, sr.rtp));
+                }
+                (id, stats)
+            })
+            .collect()
+    }
+}
+
+/// A random token of `len` letters and digits, for track and stream ids.
+fn token(rng: &mut impl Rng, len: usize) -> String {
+    rng.sample_iter(Alphanumeric).take(len).map(char::from).collect()
+}
+
+impl PeerConnection {
+    // ----- application commands -----
+
+    /// W3C `addTrack`: a track of `kind` that we send. Like W3C, it takes
+    /// a transceiver of its kind that a remote offer made and that never
+    /// sent (turning `recvonly` into `sendrecv`), else adds one; either
+    /// way [`PeerEvent::NegotiationNeeded`] follows unless this is
+    /// before our answer to that offer.
+    pub fn add_track(&mut self, kind: MediaKind) -> Result<TransceiverId, PeerError> {
+        if self.closed {
+            return Err(PeerError::Closed);
+        }
+        let reusable = self.jsep.transceivers().iter().find(|t| {
+            t.kind() == kind
+                && t.track().is_none()
+                && !t.is_stopping()
+                && !t.current_direction().is_some_and(sends)
+                && !self.media.senders.contains_key(&t.id())
+        });
+        let id = match reusable {
+            Some(t) => {
+                let (id, direction) = (t.id(), t.direction());
+                let direction = if receives(direction) {
+                    Direction::SendRecv
+                } else {
+                    Direction::SendOnly
+                };
+                self.jsep.set_direction(id, direction)?;
+                id
+            }
+            None => self.jsep.add_transceiver(kind, Direction::SendRecv)?,
+        };
+        let mut ssrc = || loop {
+            let ssrc: u32 = self.rng.gen();
+            if ssrc != 0 {
+                break ssrc;
+            }
+        };
+        let track = LocalTrack {
+            ssrc: ssrc(),
+            rtx_ssrc: (kind == MediaKind::Video).then(ssrc),
+            stream_id: Some(token(&mut self.rng, 16)),
+            track_id: token(&mut self.rng, 16),
+        };
+        self.jsep.set_track(id, Some(track))?;
+        self.update_negotiation_needed();
+        Ok(id)
+    }
+
+    /// W3C `addTransceiver(kind, {direction})`: a transceiver that, with
+    /// `recvonly`, only receives.
+    pub fn add_transceiver(&mut self, kind: MediaKind, direction: Direction) -> Result<TransceiverId, PeerError> {
+        if self.closed {
+            return Err(PeerError::Closed);
+        }
+        let id = self.jsep.add_transceiver(kind, direction)?;
+        self.update_negotiation_needed();
+        Ok(id)
+    }
+
+    /// The transceivers, in the order they were made.
+    pub fn transceivers(&self) -> &[crate::jsep::Transceiver] {
+        self.jsep.transceivers()
+    }
+
+    /// Sends one encoded frame on the track of transceiver `id`: VP8 as
+    /// the encoder wrote it, H.264 as an Annex B access unit, one Opus
+    /// packet. `media_time` is its capture time from the start of the
+    /// track; it sets the RTP timestamp. Fails with
+    /// [`PeerError::NotSending`] until an exchange agreed that we send
+    /// and DTLS has connected.
+    pub fn send_frame(&mut self, id: TransceiverId, media_time: Duration, frame: &[u8]) -> Result<(), PeerError> {
+        if self.closed {
+            return Err(PeerError::Closed);
+        }
+        let now = self.now;
+        let sender = self.media.senders.get_mut(&id).filter(|_| self.media.srtp.is_some());
+        let Some(sender) = sender else {
+            return Err(PeerError::NotSending(id));
+        };
+        let (first, count) = sender
+            .stream
+            .write_frame(now, media_time, frame, MAX_RTP_PACKET - SRTP_OVERHEAD)?;
+        for i in 0..count {
+            let media = &mut self.media;
+            let Some(packet) = media
+                .senders
+                .get(&id)
+                .and_then(|s| s.stream.packet(first.wrapping_add(i)))
+            else {
+                continue;
+            };
+            media.buf.clear();
+            media.buf.extend_from_slice(packet);
+            self.send_rtp(now);
+        }
+        self.media.next_report.get_or_insert(now);
+        Ok(())
+    }
+
+    /// Asks the peer for a keyframe on the stream transceiver `id`
+    /// receives (a PLI, RFC 4585 §6.3.1).
+    pub fn request_keyframe(&mut self, id: TransceiverId) -> Result<(), PeerError> {
+        if self.closed {
+            return Err(PeerError::Closed);
+        }
+        let ssrc = self.media.receivers.get(&id).and_then(|r| r.ssrc);
+        let ssrc = ssrc.ok_or(PeerError::NotReceiving(id))?;
+        self.send_pli(id, ssrc);
+        Ok(())
+    }
+
+    // ----- configuration by the exchange and by DTLS -----
+
+    /// Senders and receivers as an exchange left them.
+    pub(super) fn apply_media(&mut self, negotiated: &Negotiated) {
+        self.media.rtcp_rsize = negotiated.media.iter().any(|m| !m.rejected && m.rtcp_rsize);
+        for media in &negotiated.media {
+            let id = media.transceiver;
+            let track = self.jsep.transceiver(id).and_then(|t| t.track()).cloned();
+            match send_params(media, track.as_ref()) {
+                Some(params) => match self.media.senders.get_mut(&id) {
+                    Some(sender) => sender.stream.set_params(params),
+                    None => {
+                        let stream = SendStream::new(params, self.rng.gen());
+                        self.media.senders.insert(id, Sender { stream });
+                    }
+                },
+                None => {
+                    self.media.senders.remove(&id);
+                }
+            }
+            if media.rejected || !receives(media.direction) {
+                self.media.receivers.remove(&id);
+                continue;
+            }
+            let receiver = receiver_for(media);
+            match self.media.receivers.get_mut(&id) {
+                // The stream goes on; what the exchange says is renewed.
+                Some(existing) => {
+                    existing.formats = receiver.formats;
+                    existing.rtx = receiver.rtx;
+                    existing.nack = receiver.nack;
+                    existing.mid_extension = receiver.mid_extension;
+                    existing.signaled = receiver.signaled;
+                }
+                None => {
+                    self.media.receivers.insert(id, receiver);
+                    self.events.push_back(PeerEvent::Track {
+                        transceiver: id,
+                        mid: media.mid.clone(),
+                        kind: media.kind,
+                    });
+                }
+            }
+        }
+    }
+
+    /// DTLS connected: the SRTP keys.
+    pub(super) fn start_srtp(&mut self, local: SrtpContext, remote: SrtpContext) {
+        self.media.srtp = Some((local, remote));
+        self.media.next_report = Some(self.now + REPORT_INTERVAL / 2);
+    }
+
+    // ----- input -----
+
+    /// An SRTP or SRTCP packet from the bundle transport.
+    pub(super) fn receive_media(&mut self, now: Instant, data: &[u8]) {
+        let media = &mut self.media;
+        let Some((_, remote)) = media.srtp.as_mut() else {
+            media.counters.srtp_failed += 1;
+            return;
+        };
+        media.buf.clear();
+        media.buf.extend_from_slice(data);
+        if natter_rtp::rtcp::is_rtcp(data) {
+            match remote.unprotect_rtcp(&mut media.buf) {
+                Ok(len) => media.buf.truncate(len),
+                Err(_) => return media.counters.srtp_failed += 1,
+            }
+            let compound = std::mem::take(&mut media.buf);
+            self.receive_rtcp(now, &compound);
+            self.media.buf = compound;
+        } else {
+            match remote.unprotect_rtp(&mut media.buf) {
+                Ok(len) => media.buf.truncate(len),
+                Err(_) => return media.counters.srtp_failed += 1,
+            }
+            let packet = std::mem::take(&mut media.buf);
+            self.receive_rtp(now, &packet);
+            self.media.buf = packet;
+        }
+    }
+
+    fn receive_rtp(&mut self, now: Instant, data: &[u8]) {
+        let Ok(packet) = RtpPacket::parse(data) else {
+            return self.media.counters.rtp_dropped += 1;
+        };
+        let Some((id, rtx)) = self.route(&packet) else {
+            return self.media.counters.rtp_dropped += 1;
+        };
+        if !rtx {
+            return self.receive_media_packet(now, id, data, false);
+        }
+        // RFC 4588 §4: the original sequence number, then its payload.
+        let Some(receiver) = self.media.receivers.get_mut(&id) else {
+            return;
+        };
+        let Some(&(_, apt)) = receiver.rtx.iter().find(|(pt, _)| *pt == packet.payload_type()) else {
+            return self.media.counters.rtp_dropped += 1;
+        };
+        let (Some(ssrc), [hi, lo, payload @ ..]) = (receiver.ssrc, packet.payload()) else {
+            return self.media.counters.padding_received += 1;
+        };
+        receiver.stats.retransmitted_packets_received += 1;
+        let header = RtpHeader {
+            marker: packet.marker(),
+            payload_type: apt,
+            sequence_number: u16::from_be_bytes([*hi, *lo]),
+            timestamp: packet.timestamp(),
+            ssrc,
+            csrcs: &[],
+        };
+        let mut buf = std::mem::take(&mut self.media.rtx_buf);
+        buf.clear();
+        buf.resize(12 + payload.len(), 0);
+        if let Ok(len) = RtpWriter::new(&mut buf, &header).and_then(|w| w.finish(payload, 0)) {
+            self.receive_media_packet(now, id, &buf[..len], true);
+        }
+        self.media.rtx_buf = buf;
+    }
+
+    /// Which receiving transceiver a packet is for, and whether it is RTX.
+    fn route(&mut self, packet: &RtpPacket<'_>) -> Option<(TransceiverId, bool)> {
+        let (ssrc, pt) = (packet.ssrc(), packet.payload_type());
+        let receivers = &mut self.media.receivers;
+        for (&id, r) in receivers.iter() {
+            if r.ssrc == Some(ssrc) {
+                return Some((id, false));
+            }
+            if r.rtx_ssrc == Some(ssrc) {
+                return Some((id, true));
+            }
+        }
+        // A new source: signaled, or named by its mid, or by its payload type.
+        let signaled = receivers
+            .iter()
+            .find_map(|(&id, r)| r.signaled.iter().find(|(s, _)| *s == ssrc).map(|&(_, rtx)| (id, rtx)));
+        let by_mid = || {
+            receivers.iter().find_map(|(&id, r)| {
+                let mid = packet.extension_value::<Mid>(r.mid_extension?)?.ok()?;
+                (mid.0 == r.mid).then_some(id)
+            })
+        };
+        let by_payload_type = || {
+            let mut takers = receivers
+                .iter()
+                .filter(|(_, r)| r.formats.iter().any(|f| f.0 == pt) || r.rtx.iter().any(|f| f.0 == pt));
+            match (takers.next(), takers.next()) {
+                (Some((&id, _)), None) => Some(id),
+                _ => None,
+            }
+        };
+        let (id, rtx) = match signaled {
+            Some(found) => found,
+            None => {
+                let id = by_mid().or_else(by_payload_type)?;
+                let rtx = receivers.get(&id)?.rtx.iter().any(|f| f.0 == pt);
+                (id, rtx)
+            }
+        };
+        let receiver = receivers.get_mut(&id)?;
+        let slot = if rtx {
+            &mut receiver.rtx_ssrc
+        } else {
+            &mut receiver.ssrc
+        };
+        // A new SSRC on a transceiver replaces the old one.
+        *slot = Some(ssrc);
+        if !rtx {
+            receiver.stream = None;
+        }
+        Some((id, rtx))
+    }
+
+    /// A media packet (or one RTX gave back) for transceiver `id`.
+    fn receive_media_packet(&mut self, now: Instant, id: TransceiverId, data: &[u8], retransmission: bool) {
+        let Some(receiver) = self.media.receivers.get_mut(&id) else {
+            return;
+        };
+        let Ok(packet) = RtpPacket::parse(data) else { return };
+        let pt = packet.payload_type();
+        let Some(&(_, format, clock_rate)) = receiver.formats.iter().find(|f| f.0 == pt) else {
+            return self.media.counters.rtp_dropped += 1;
+        };
+        if receiver.stream.as_ref().is_some_and(|s| s.payload_type != pt) {
+            // A codec change restarts the depacketizer; statistics go on.
+            if let Some(stream) = receiver.stream.as_mut() {
+                stream.payload_type = pt;
+                stream.format = format;
+                stream.depacketizer = Depacketizer::new(format);
+            }
+        }
+        let stream = receiver.stream.get_or_insert_with(|| Incoming {
+            format,
+            payload_type: pt,
+            stats: ReceiveStream::new(packet.ssrc(), clock_rate),
+            nack: NackGenerator::default(),
+            reorder: ReorderBuffer::new(
+                if format.is_video() {
+                    VIDEO_REORDER_WAIT
+                } else {
+                    AUDIO_REORDER_WAIT
+                },
+                REORDER_PACKETS,
+            ),
+            depacketizer: Depacketizer::new(format),
+        });
+        receiver.stats.bytes_received += packet.payload().len() as u64;
+        let Some(seq) = stream
+            .stats
+            .on_packet(now, packet.sequence_number(), packet.timestamp(), retransmission)
+        else {
+            return;
+        };
+        let repairable = !receiver.nack || stream.nack.on_packet(now, seq);
+        stream.reorder.push(now, seq, data);
+        if !repairable {
+            self.keyframe_needed(id, now, true);
+        }
+        self.deliver(id, now);
+    }
+
+    /// Hands the packets that are in order (or waited long enough) to the
+    /// depacketizer, and its frames to the application.
+    fn deliver(&mut self, id: TransceiverId, now: Instant) {
+        loop {
+            let Some(receiver) = self.media.receivers.get_mut(&id) else {
+                return;
+            };
+            let Some(stream) = receiver.stream.as_mut() else { return };
+            let Some((_, data)) = stream.reorder.pop(now) else {
+                break;
+            };
+            let Ok(packet) = RtpPacket::parse(&data) else {
+                stream.reorder.recycle(data);
+                continue;
+            };
+            let format = stream.format;
+            let mut need_keyframe = false;
+            let mut frame = None;
+            match stream.depacketizer.push(RtpPayload::from(&packet)) {
+                Ok(out) => {
+                    receiver.stats.frames_dropped += u64::from(out.frames_dropped);
+                    need_keyframe = out.keyframe_needed;
+                    if let Some(f) = out.frame {
+                        receiver.stats.frames_received += 1;
+                        receiver.stats.keyframes_received += u64::from(f.keyframe && format.is_video());
+                        if let Some(size) = f.size {
+                            receiver.stats.frame_size = Some(size);
+                        }
+                        frame = Some(MediaFrame {
+                            transceiver: id,
+                            format,
+                            timestamp: f.timestamp,
+                            keyframe: f.keyframe,
+                            size: f.size,
+                            data: f.data.to_vec(),
+                        });
+                    }
+                }
+                Err(_) => receiver.stats.malformed_payloads += 1,
+            }
+            let awaiting = stream.depacketizer.awaiting_keyframe();
+            stream.reorder.recycle(data);
+            if let Some(frame) = frame {
+                self.events.push_back(PeerEvent::MediaFrame(frame));
+            }
+            if need_keyframe || awaiting {
+                self.keyframe_needed(id, now, need_keyframe);
+            }
+        }
+    }
+
+    /// The decoder of transceiver `id` needs a keyframe: a PLI, at once
+    /// when `now_please`, else at most every [`PLI_INTERVAL`].
+    fn keyframe_needed(&mut self, id: TransceiverId, now: Instant, now_please: bool) {
+        let Some(receiver) = self.media.receivers.get(&id) else {
+            return;
+        };
+        let due = receiver.last_pli.is_none_or(|t| now_please || now >= t + PLI_INTERVAL);
+        if let (true, Some(ssrc)) = (due, receiver.ssrc) {
+            self.send_pli(id, ssrc);
+        }
+    }
+
+    fn receive_rtcp(&mut self, now: Instant, data: &[u8]) {
+        let Ok(compound) = Compound::parse(data) else {
+            return self.media.counters.rtcp_dropped += 1;
+        };
+        for packet in compound.packets() {
+            let Ok(packet) = packet else {
+                self.media.counters.rtcp_dropped += 1;
+                continue;
+            };
+            match packet {
+                RtcpPacket::SenderReport(sr) => {
+                    let stream = self
+                        .media
+                        .receivers
+                        .values_mut()
+                        .filter_map(|r| r.stream.as_mut())
+                        .find(|s| s.stats.ssrc() == sr.ssrc);
+                    if let Some(stream) = stream {
+                        stream
+                            .stats
+                            .on_sender_report(now, sr.sender_info.ntp_timestamp, sr.sender_info.rtp_timestamp);
+                    }
+                    self.on_report_blocks(now, sr.report_blocks());
+                }
+                RtcpPacket::ReceiverReport(rr) => self.on_report_blocks(now, rr.report_blocks()),
+                RtcpPacket::Nack(nack) => {
+                    let Some(id) = self.sender_of(nack.media_ssrc) else {
+                        continue;
+                    };
+                    for seq in nack.lost() {
+                        self.retransmit(now, id, seq);
+                    }
+                    if let Some(sender) = self.media.senders.get_mut(&id) {
+                        sender.stream.counters.nack_count += 1;
+                    }
+                }
+                RtcpPacket::Pli(pli) => {
+                    if let Some(id) = self.sender_of(pli.media_ssrc) {
+                        if let Some(sender) = self.media.senders.get_mut(&id) {
+                            sender.stream.counters.pli_count += 1;
+                        }
+                        self.events.push_back(PeerEvent::KeyframeRequest(id));
+                    }
+                }
+                RtcpPacket::Fir(fir) => {
+                    for entry in fir.entries() {
+                        if let Some(id) = self.sender_of(entry.ssrc) {
+                            if let Some(sender) = self.media.senders.get_mut(&id) {
+                                sender.stream.counters.fir_count += 1;
+                            }
+                            self.events.push_back(PeerEvent::KeyframeRequest(id));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn sender_of(&self, ssrc: u32) -> Option<TransceiverId> {
+        self.media
+            .senders
+            .iter()
+            .find(|(_, s)| s.stream.params().ssrc == ssrc)
+            .map(|(&id, _)| id)
+    }
+
+    /// Report blocks about our streams: the round trip (RFC 3550 §6.4.1,
+    /// A - LSR - DLSR) and the loss the peer saw.
+    fn on_report_blocks(&mut self, now: Instant, blocks: impl Iterator<Item = ReportBlock>) {
+        let arrival = middle_32(self.media.ntp.ntp(now));
+        for block in blocks {
+            let Some(id) = self.sender_of(block.ssrc) else { continue };
+            let Some(sender) = self.media.senders.get_mut(&id) else {
+                continue;
+            };
+            sender.stream.counters.remote_packets_lost = i64::from(block.cumulative_lost);
+            if block.last_sr != 0 {
+                let rtt = arrival
+                    .wrapping_sub(block.last_sr)
+                    .wrapping_sub(block.delay_since_last_sr);
+                // A negative round trip (clock skew, a stale report) wraps.
+                if rtt < 1 << 31 {
+                    sender.stream.counters.round_trip_time = Some(from_short(rtt));
+                }
+            }
+        }
+    }
+
+    // ----- output -----
+
+    /// Sends what the media layer has due at `now`: NACKs, reports, and
+    /// frames whose missing packets waited long enough.
+    pub(super) fn media_timers(&mut self, now: Instant) {
+        if self.media.srtp.is_none() {
+            return;
+        }
+        let ids: Vec<TransceiverId> = self.media.receivers.keys().copied().collect();
+        let rtt = self
+            .ice
+            .as_ref()
+            .and_then(|ice| ice.stats().selected_rtt)
+            .unwrap_or(Duration::from_millis(100));
+        for id in ids {
+            self.deliver(id, now);
+            let Some(receiver) = self.media.receivers.get_mut(&id) else {
+                continue;
+            };
+            let (Some(ssrc), Some(stream)) = (receiver.ssrc, receiver.stream.as_mut()) else {
+                continue;
+            };
+            let mut lost = std::mem::take(&mut self.media.lost);
+            lost.clear();
+            stream.nack.poll(now, rtt, &mut lost);
+            if !lost.is_empty() {
+                receiver.stats.nack_count += 1;
+                let sender = self.media.rtcp_ssrc;
+                self.send_feedback(&NackBuilder::from_lost(sender, ssrc, &lost));
+            }
+            self.media.lost = lost;
+        }
+        if self.media.next_report.is_some_and(|t| t <= now) {
+            self.send_report(now);
+            let factor = self.rng.gen_range(0.5..1.5);
+            self.media.next_report = Some(now + REPORT_INTERVAL.mul_f64(factor));
+        }
+    }
+
+    fn retransmit(&mut self, now: Instant, id: TransceiverId, seq: u16) {
+        let media = &mut self.media;
+        let Some(sender) = media.senders.get_mut(&id) else {
+            return;
+        };
+        let mut buf = std::mem::take(&mut media.buf);
+        if sender.stream.retransmit(seq, &mut buf) {
+            media.buf = buf;
+            self.send_rtp(now);
+        } else {
+            media.buf = buf;
+        }
+    }
+
+    fn send_pli(&mut self, id: TransceiverId, media_ssrc: u32) {
+        if let Some(receiver) = self.media.receivers.get_mut(&id) {
+            receiver.last_pli = Some(self.now);
+            receiver.stats.pli_count += 1;
+        }
+        let sender_ssrc = self.media.rtcp_ssrc;
+        self.send_feedback(&Pli {
+            sender_ssrc,
+            media_ssrc,
+        });
+    }
+
+    /// A feedback message (RFC 4585 §3.1): alone with reduced-size RTCP,
+    /// else in the smallest compound packet.
+    fn send_feedback(&mut self, feedback: &dyn RtcpEncode) {
+        let mut buf = std::mem::take(&mut self.media.buf);
+        buf.clear();
+        buf.resize(MAX_RTP_PACKET, 0);
+        let mut writer = CompoundWriter::new(&mut buf);
+        let ssrc = self.media.rtcp_ssrc;
+        let written = if self.media.rtcp_rsize {
+            writer.add(feedback)
+        } else {
+            let rr = ReceiverReportBuilder {
+                ssrc,
+                report_blocks: &[],
+                profile_extension: &[],
+            };
+            let cname = Cname {
+                ssrc,
+                cname: &self.media.cname,
+            };
+            writer
+                .add(&rr)
+                .and_then(|()| writer.add(&cname))
+                .and_then(|()| writer.add(feedback))
+        };
+        let len = writer.finish();
+        if written.is_ok() {
+            buf.truncate(len);
+            self.media.buf = buf;
+            self.send_rtcp();
+        } else {
+            self.media.buf = buf;
+        }
+    }
+
+    /// RFC 3550 §6.4: sender reports for what we send, report blocks for
+    /// what we receive, and the CNAME.
+    fn send_report(&mut self, now: Instant) {
+        let media = &mut self.media;
+        let mut blocks: Vec<ReportBlock> = media
+            .receivers
+            .values_mut()
+            .filter_map(|r| r.stream.as_mut()?.stats.report_block(now))
+            .collect();
+        blocks.truncate(MAX_REPORT_BLOCKS);
+        let sender_infos: Vec<_> = media
+            .senders
+            .values()
+            .filter_map(|s| Some((s.stream.params().ssrc, s.stream.sender_info(now, &media.ntp)?)))
+            .collect();
+        let mut buf = std::mem::take(&mut media.buf);
+        buf.clear();
+        buf.resize(MAX_RTP_PACKET, 0);
+        let mut writer = CompoundWriter::new(&mut buf);
+        let mut result = Ok(());
+        let mut first_ssrc = media.rtcp_ssrc;
+        for (i, (ssrc, info)) in sender_infos.iter().enumerate() {
+            if i == 0 {
+                first_ssrc = *ssrc;
+            }
+            let sr = SenderReportBuilder {
+                ssrc: *ssrc,
+                sender_info: *info,
+                report_blocks: if i == 0 { &blocks } else { &[] },
+                profile_extension: &[],
+            };
+            result = result.and_then(|()| writer.add(&sr));
+        }
+        if sender_infos.is_empty() {
+            let rr = ReceiverReportBuilder {
+                ssrc: media.rtcp_ssrc,
+                report_blocks: &blocks,
+                profile_extension: &[],
+            };
+            result = result.and_then(|()| writer.add(&rr));
+        }
+        let cname = Cname {
+            ssrc: first_ssrc,
+            cname: &media.cname,
+        };
+        result = result.and_then(|()| writer.add(&cname));
+        let len = writer.finish();
+        buf.truncate(len);
+        media.buf = buf;
+        if result.is_ok() {
+            self.send_rtcp();
+        }
+    }
+
+    /// Protects the RTP packet in the media buffer and sends it.
+    fn send_rtp(&mut self, now: Instant) {
+        let media = &mut self.media;
+        let Some((local, _)) = media.srtp.as_mut() else { return };
+        let len = media.buf.len();
+        media.buf.resize(len + SRTP_OVERHEAD, 0);
+        match local.protect_rtp(&mut media.buf, len) {
+            Ok(n) => media.buf.truncate(n),
+            Err(_) => return,
+        }
+        self.send_protected(now);
+    }
+
+    /// Protects the RTCP compound packet in the media buffer and sends it.
+    fn send_rtcp(&mut self) {
+        let media = &mut self.media;
+        let Some((local, _)) = media.srtp.as_mut() else { return };
+        let len = media.buf.len();
+        media.buf.resize(len + SRTP_OVERHEAD, 0);
+        match local.protect_rtcp(&mut media.buf, len) {
+            Ok(n) => media.buf.truncate(n),
+            Err(_) => return,
+        }
+        self.send_protected(self.now);
+    }
+
+    fn send_protected(&mut self, now: Instant) {
+        let sent = self.ice.as_mut().and_then(|ice| ice.send(&self.media.buf, now));
+        match sent {
+            Some(transmit) => self.transmits.push_back(transmit),
+            None => self.media.counters.unsent += 1,
+        }
+    }
+}
+
+/// The parameters of what we send in section `media`, if we send: the
+/// first codec the peer accepted that natter can packetize.
+fn send_params(media: &NegotiatedMedia, track: Option<&LocalTrack>) -> Option<SendParams> {
+    let track = track?;
+    if media.rejected || !sends(media.direction) {
+        return None;
+    }
+    let codec = media
+        .send_codecs
+        .iter()
+        .find(|c| Format::from_name(&c.name).is_some())?;
+    Some(SendParams {
+        ssrc: track.ssrc,
+        format: Format::from_name(&codec.name)?,
+        payload_type: codec.payload_type,
+        clock_rate: codec.clock_rate,
+        rtx: track.rtx_ssrc.zip(codec.rtx_payload_type),
+        mid: media
+            .extension_id(SDES_MID)
+            .and_then(|id| u8::try_from(id).ok())
+            .filter(|id| (1..=14).contains(id))
+            .map(|id| (id, media.mid.clone())),
+    })
+}
+
+/// A receiver for section `media`, which we receive.
+fn receiver_for(media: &NegotiatedMedia) -> Receiver {
+    let formats = media
+        .recv_codecs
+        .iter()
+        .filter_map(|c| Some((c.payload_type, Format::from_name(&c.name)?, c.clock_rate)))
+        .collect();
+    let rtx = media
+        .recv_codecs
+        .iter()
+        .filter_map(|c| Some((c.rtx_payload_type?, c.payload_type)))
+        .collect();
+    let nack = media
+        .recv_codecs
+        .iter()
+        .any(|c| c.feedback.iter().any(|f| f.kind == "nack" && f.parameter.is_none()));
+    // RFC 4588 §8.3 / RFC 5576 §4.2: `FID media rtx`.
+    let rtx_ssrcs: Vec<u32> = media
+        .remote_ssrc_groups
+        .iter()
+        .filter(|g| g.semantics == natter_sdp::SsrcGroupSemantics::Fid)
+        .filter_map(|g| g.ssrcs.get(1).copied())
+        .collect();
+    let signaled = media
+        .remote_ssrcs
+        .iter()
+        .map(|&s| (s, rtx_ssrcs.contains(&s)))
+        .collect();
+    Receiver {
+        mid: media.mid.clone(),
+        formats,
+        rtx,
+        nack,
+        mid_extension: media.extension_id(SDES_MID).and_then(|id| u8::try_from(id).ok()),
+        signaled,
+        ssrc: None,
+        rtx_ssrc: None,
+        stream: None,
+        last_pli: None,
+        stats: ReceiverStats::default(),
+    }
+}
