@@ -10,11 +10,12 @@ use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use natter::jsep::SignalingState;
 use natter::peer::{
-    DataChannelId, DataChannelInit, Description, IceCandidate, PeerConnectionState, PeerEvent, PeerStats,
+    DataChannelId, DataChannelInit, Description, Direction, IceCandidate, MediaKind, PeerConnectionState, PeerEvent,
+    PeerStats, Transceiver, TransceiverId,
 };
 use natter_ice::{Transmit, Transport};
 use tokio::io::ReadBuf;
@@ -46,6 +47,16 @@ pub(crate) enum Command {
         reply: Reply<()>,
     },
     CloseChannel(DataChannelId, Reply<()>),
+    AddTrack(MediaKind, Reply<TransceiverId>),
+    AddTransceiver(MediaKind, Direction, Reply<TransceiverId>),
+    Transceivers(Reply<Vec<Transceiver>>),
+    SendFrame {
+        id: TransceiverId,
+        media_time: Duration,
+        frame: Vec<u8>,
+        reply: Reply<()>,
+    },
+    RequestKeyframe(TransceiverId, Reply<()>),
     BufferedAmount(DataChannelId, Reply<usize>),
     SetBufferedAmountLowThreshold(DataChannelId, usize, Reply<()>),
     ChannelInfo(DataChannelId, Reply<DataChannelInfo>),
@@ -118,7 +129,10 @@ impl Driver {
         commands: mpsc::Receiver<Command>,
         events: mpsc::Sender<PeerEvent>,
     ) -> Result<Driver, Error> {
-        let mut pc = natter::PeerConnection::new(config.peer, now)?;
+        let mut peer = config.peer;
+        // The core reads no clock: sender reports need the wall clock's time.
+        peer.wall_clock = peer.wall_clock.or_else(|| Some(SystemTime::now()));
+        let mut pc = natter::PeerConnection::new(peer, now)?;
         let mut sockets = Vec::new();
         for address in config.local_addresses.resolve()? {
             let bind = |address| -> io::Result<LocalSocket> {
@@ -373,6 +387,18 @@ impl Driver {
             Command::AddIceCandidate(candidate, reply) => answer(reply, pc.add_ice_candidate(candidate.as_ref())),
             Command::RestartIce(reply) => answer(reply, pc.restart_ice()),
             Command::CreateDataChannel { label, init, reply } => answer(reply, pc.create_data_channel(&label, init)),
+            Command::AddTrack(kind, reply) => answer(reply, pc.add_track(kind)),
+            Command::AddTransceiver(kind, direction, reply) => answer(reply, pc.add_transceiver(kind, direction)),
+            Command::Transceivers(reply) => {
+                let _ = reply.send(Ok(pc.transceivers().to_vec()));
+            }
+            Command::SendFrame {
+                id,
+                media_time,
+                frame,
+                reply,
+            } => answer(reply, pc.send_frame(id, media_time, &frame)),
+            Command::RequestKeyframe(id, reply) => answer(reply, pc.request_keyframe(id)),
             Command::Send { id, message, reply } => {
                 let result = match pc.data_channel(id) {
                     Some(mut channel) => channel

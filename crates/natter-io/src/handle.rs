@@ -2,12 +2,12 @@
 //! owns the connection, and wait for its answer.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use natter::jsep::SignalingState;
 use natter::peer::{
-    DataChannelId, DataChannelInit, DataChannelState, DataChannelStats, Description, IceCandidate, PeerConnectionState,
-    PeerEvent, PeerStats,
+    DataChannelId, DataChannelInit, DataChannelState, DataChannelStats, Description, Direction, IceCandidate, MediaKind,
+    PeerConnectionState, PeerEvent, PeerStats, Transceiver, TransceiverId,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -157,6 +157,34 @@ impl PeerConnection {
         Ok(self.data_channel(id))
     }
 
+    /// W3C `addTrack`: a track of `kind` to send frames on (see
+    /// [`natter::PeerConnection::add_track`]); negotiate it, then
+    /// [`Track::send_frame`] once connected.
+    pub async fn add_track(&self, kind: MediaKind) -> Result<Track, Error> {
+        let id = call(&self.commands, |reply| Command::AddTrack(kind, reply)).await?;
+        Ok(self.track(id))
+    }
+
+    /// W3C `addTransceiver`, such as a `recvonly` one to receive a kind of
+    /// media without sending any.
+    pub async fn add_transceiver(&self, kind: MediaKind, direction: Direction) -> Result<TransceiverId, Error> {
+        call(&self.commands, |reply| Command::AddTransceiver(kind, direction, reply)).await
+    }
+
+    /// W3C `getTransceivers`.
+    pub async fn transceivers(&self) -> Result<Vec<Transceiver>, Error> {
+        call(&self.commands, Command::Transceivers).await
+    }
+
+    /// A handle for what transceiver `id` sends and receives, such as
+    /// one a remote offer made ([`PeerEvent::Track`]).
+    pub fn track(&self, id: TransceiverId) -> Track {
+        Track {
+            id,
+            commands: self.commands.clone(),
+        }
+    }
+
     /// A handle for the channel `id`, such as one the peer opened
     /// ([`PeerEvent::DataChannel`]). Calls on it fail with
     /// [`Error::UnknownDataChannel`] once the channel is gone.
@@ -210,6 +238,39 @@ impl PeerConnection {
     /// event channel ends. Closing a closed connection does nothing.
     pub async fn close(&self) {
         let _ = call(&self.commands, Command::Close).await;
+    }
+}
+
+/// A transceiver's handle: its id and the connection's command channel.
+#[derive(Clone, Debug)]
+pub struct Track {
+    id: TransceiverId,
+    commands: mpsc::Sender<Command>,
+}
+
+impl Track {
+    pub fn id(&self) -> TransceiverId {
+        self.id
+    }
+
+    /// Sends one encoded frame captured at `media_time` from the start of
+    /// the track (see [`natter::PeerConnection::send_frame`]).
+    pub async fn send_frame(&self, media_time: Duration, frame: Vec<u8>) -> Result<(), Error> {
+        let id = self.id;
+        call(&self.commands, |reply| Command::SendFrame {
+            id,
+            media_time,
+            frame,
+            reply,
+        })
+        .await
+    }
+
+    /// Asks the peer for a keyframe of the stream this transceiver
+    /// receives (PLI).
+    pub async fn request_keyframe(&self) -> Result<(), Error> {
+        let id = self.id;
+        call(&self.commands, |reply| Command::RequestKeyframe(id, reply)).await
     }
 }
 

@@ -70,12 +70,12 @@ mod local_addresses;
 pub mod mdns;
 
 pub use error::Error;
-pub use handle::{DataChannel, DataChannelInfo, Message, PeerConnection};
+pub use handle::{DataChannel, DataChannelInfo, Message, PeerConnection, Track};
 pub use local_addresses::LocalAddresses;
 pub use natter::jsep::{SdpType, SignalingState};
 pub use natter::peer::{
-    DataChannelId, DataChannelInit, DataChannelState, Description, IceCandidate, IceServer, PeerConfig,
-    PeerConnectionState, PeerEvent, PeerStats,
+    DataChannelId, DataChannelInit, DataChannelState, Description, Direction, Format, IceCandidate, IceServer, MediaFrame,
+    MediaKind, PeerConfig, PeerConnectionState, PeerEvent, PeerStats, Transceiver, TransceiverId,
 };
 pub use natter_ice::ConnectionState as IceConnectionState;
 

@@ -1,0 +1,140 @@
+//! The webrtc-echoes signaling the media examples share: `POST /offer`
+//! with `{"type":"offer","sdp":...}` (a complete offer: the browser
+//! waited for gathering), answered once our own gathering completed, the
+//! candidates in the SDP.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use natter_io::{Config, Description, LocalAddresses, PeerConnection, PeerEvent, PeerStats, SdpType};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+/// W3C `RTCSessionDescriptionInit` as JSON.
+#[derive(Deserialize, Serialize)]
+pub struct SessionDescription {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub sdp: String,
+}
+
+/// A connection that answered an offer.
+pub struct Answered {
+    pub pc: PeerConnection,
+    pub events: mpsc::Receiver<PeerEvent>,
+    /// Events that came before the answer was ready.
+    pub early: Vec<PeerEvent>,
+    pub answer: SessionDescription,
+}
+
+/// The sockets to open: on these addresses, or on every address of the
+/// host's interfaces, loopback included.
+pub fn local_addresses(addresses: &[IpAddr]) -> LocalAddresses {
+    if addresses.is_empty() {
+        LocalAddresses::Host {
+            loopback: true,
+            ipv6: true,
+        }
+    } else {
+        LocalAddresses::Addresses(addresses.iter().map(|ip| SocketAddr::new(*ip, 0)).collect())
+    }
+}
+
+/// Applies `offer` to a new connection, lets `prepare` add tracks before
+/// the answer is made, and returns the answer with every candidate once
+/// gathering completed (or `gather_timeout` passed). The error says
+/// which step failed.
+pub async fn answer<F, Fut>(
+    config: Config,
+    offer: SessionDescription,
+    gather_timeout: Duration,
+    prepare: F,
+) -> Result<Answered, String>
+where
+    F: FnOnce(PeerConnection) -> Fut,
+    Fut: Future<Output = Result<(), natter_io::Error>>,
+{
+    if offer.kind != "offer" {
+        return Err(format!("expected {{\"type\":\"offer\"}}, got {:?}", offer.kind));
+    }
+    let (pc, mut events) = PeerConnection::spawn(config).map_err(|e| format!("spawn: {e}"))?;
+    let steps = async {
+        let remote = Description {
+            kind: SdpType::Offer,
+            sdp: offer.sdp,
+        };
+        pc.set_remote_description(remote)
+            .await
+            .map_err(|e| format!("setRemoteDescription(offer): {e}"))?;
+        prepare(pc.clone()).await.map_err(|e| format!("adding tracks: {e}"))?;
+        let answer = pc.create_answer().await.map_err(|e| format!("createAnswer: {e}"))?;
+        pc.set_local_description(answer)
+            .await
+            .map_err(|e| format!("setLocalDescription(answer): {e}"))
+    };
+    if let Err(error) = steps.await {
+        pc.close().await;
+        return Err(error);
+    }
+    let mut early = Vec::new();
+    let gathered = tokio::time::timeout(gather_timeout, async {
+        while let Some(event) = events.recv().await {
+            if event == PeerEvent::IceGatheringComplete {
+                return true;
+            }
+            early.push(event);
+        }
+        false
+    })
+    .await;
+    if gathered != Ok(true) {
+        tracing::warn!("gathering did not complete in time; answering with what we have");
+    }
+    let sdp = match pc.local_description().await {
+        Ok(Some(sdp)) => sdp,
+        other => return Err(format!("no local description: {other:?}")),
+    };
+    Ok(Answered {
+        pc,
+        events,
+        early,
+        answer: SessionDescription {
+            kind: "answer".into(),
+            sdp,
+        },
+    })
+}
+
+/// The media part of natter's stats, as JSON for `/status`.
+pub fn media_stats(stats: &PeerStats) -> serde_json::Value {
+    let senders: Vec<_> = stats
+        .senders
+        .iter()
+        .map(|(id, s)| {
+            let c = &s.counters;
+            serde_json::json!({
+                "transceiver": id.to_string(), "ssrc": s.ssrc, "format": format!("{:?}", s.format),
+                "packets_sent": c.packets_sent, "frames_sent": c.frames_sent,
+                "retransmitted_packets_sent": c.retransmitted_packets_sent, "nack_count": c.nack_count,
+                "pli_count": c.pli_count, "fir_count": c.fir_count, "remote_packets_lost": c.remote_packets_lost,
+                "rtt_ms": c.round_trip_time.map(|d| d.as_secs_f64() * 1000.0),
+            })
+        })
+        .collect();
+    let receivers: Vec<_> = stats
+        .receivers
+        .iter()
+        .map(|(id, r)| {
+            serde_json::json!({
+                "transceiver": id.to_string(), "ssrc": r.ssrc, "packets_received": r.packets_received,
+                "packets_lost": r.packets_lost, "jitter_ms": r.jitter.as_secs_f64() * 1000.0,
+                "frames_received": r.frames_received, "keyframes_received": r.keyframes_received,
+                "frames_dropped": r.frames_dropped, "frame_size": r.frame_size,
+                "retransmitted_packets_received": r.retransmitted_packets_received, "nack_count": r.nack_count,
+                "pli_count": r.pli_count, "sender_report": r.last_sender_report.is_some(),
+            })
+        })
+        .collect();
+    serde_json::json!({ "senders": senders, "receivers": receivers, "dropped": format!("{:?}", stats.media) })
+}

@@ -1,0 +1,301 @@
+//! Sends VP8 from an IVF file, and Opus from an Ogg file, to a browser.
+//! The browser POSTs its offer to `/offer` (the webrtc-echoes
+//! convention, see `common/answer.rs`), with a video section it
+//! receives (and an audio one for `--audio`); natter answers with its
+//! tracks and, once connected, sends the frames at the pace of their
+//! timestamps, from the start again when a file ends.
+//!
+//! ```text
+//! ffmpeg -f lavfi -i testsrc=size=320x240:rate=30 -t 5 -c:v libvpx -g 30 video.ivf
+//! ffmpeg -f lavfi -i sine=frequency=440 -t 5 -c:a libopus audio.ogg
+//! cargo run --release -p natter-io --example ivf-send -- --video video.ivf --audio audio.ogg
+//! ```
+//!
+//! A file cannot make a keyframe when the browser asks for one (PLI or
+//! FIR); the requests are counted in `GET /status`, and the encoder's
+//! keyframe interval (`-g`) bounds how long a decoder waits.
+
+#[path = "common/answer.rs"]
+mod answer;
+
+use std::fs::File;
+use std::io::BufReader;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use clap::Parser;
+use natter_container::ivf::{IvfReader, FOURCC_VP8};
+use natter_container::opus::{packet_samples, OggOpusReader};
+use natter_io::{Config, MediaKind, PeerConnection, PeerConnectionState, PeerEvent, Track};
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+#[derive(Parser, Debug)]
+#[command(about = "Sends VP8 from an IVF file and Opus from an Ogg file to a WebRTC peer (webrtc-echoes signaling)")]
+struct Args {
+    /// Where the HTTP server listens.
+    #[arg(long, default_value = "127.0.0.1:8092")]
+    listen: SocketAddr,
+    /// An ICE host address (repeatable); without one, every address of
+    /// the host's interfaces, loopback included.
+    #[arg(long = "address")]
+    addresses: Vec<IpAddr>,
+    /// The VP8 video, in IVF.
+    #[arg(long)]
+    video: PathBuf,
+    /// The Opus audio, in Ogg.
+    #[arg(long)]
+    audio: Option<PathBuf>,
+    /// Resolve the browser's `.local` candidates with mDNS.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    mdns: bool,
+    /// How long to wait for our ICE gathering before answering.
+    #[arg(long, default_value_t = 5000)]
+    gather_timeout_ms: u64,
+}
+
+/// A file's frames with their times, read once.
+struct Media {
+    frames: Vec<(Duration, Vec<u8>)>,
+    /// When the file ends: where the next loop starts.
+    length: Duration,
+}
+
+fn read_ivf(path: &Path) -> anyhow::Result<Media> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut reader = IvfReader::new(BufReader::new(file))?;
+    let header = *reader.header();
+    anyhow::ensure!(header.fourcc == FOURCC_VP8, "{} is not VP8 (fourcc {:?})", path.display(), header.fourcc);
+    anyhow::ensure!(header.timebase_denominator > 0, "{} has a zero time base", path.display());
+    let unit = |pts: u64| {
+        Duration::from_secs_f64(
+            pts as f64 * f64::from(header.timebase_numerator) / f64::from(header.timebase_denominator),
+        )
+    };
+    let mut frames = Vec::new();
+    while let Some(frame) = reader.next_frame()? {
+        frames.push((unit(frame.pts), frame.data));
+    }
+    anyhow::ensure!(!frames.is_empty(), "{} has no frames", path.display());
+    // One frame interval after the last frame.
+    let step = if frames.len() > 1 {
+        frames[frames.len() - 1].0.saturating_sub(frames[0].0) / (frames.len() as u32 - 1)
+    } else {
+        Duration::from_millis(33)
+    };
+    let length = frames[frames.len() - 1].0 + step;
+    Ok(Media { frames, length })
+}
+
+fn read_ogg_opus(path: &Path) -> anyhow::Result<Media> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut reader = OggOpusReader::new(BufReader::new(file))?;
+    let mut frames = Vec::new();
+    let mut samples = 0u64;
+    while let Some(packet) = reader.next_packet()? {
+        frames.push((Duration::from_micros(samples * 1000 / 48), packet.data.clone()));
+        samples += u64::from(packet_samples(&packet.data)?);
+    }
+    anyhow::ensure!(!frames.is_empty(), "{} has no Opus packets", path.display());
+    Ok(Media {
+        frames,
+        length: Duration::from_micros(samples * 1000 / 48),
+    })
+}
+
+#[derive(Clone, Default, Serialize)]
+struct Status {
+    connection: String,
+    video_frames_sent: u64,
+    audio_packets_sent: u64,
+    keyframe_requests: u64,
+    errors: Vec<String>,
+    media: serde_json::Value,
+}
+
+#[derive(Clone)]
+struct App {
+    args: Arc<Args>,
+    video: Arc<Media>,
+    audio: Option<Arc<Media>>,
+    status: Arc<Mutex<Status>>,
+}
+
+impl App {
+    fn update(&self, f: impl FnOnce(&mut Status)) {
+        f(&mut self.status.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let video = Arc::new(read_ivf(&args.video)?);
+    let audio = match &args.audio {
+        Some(path) => Some(Arc::new(read_ogg_opus(path)?)),
+        None => None,
+    };
+    tracing::info!(video_frames = video.frames.len(), audio_packets = audio.as_ref().map(|a| a.frames.len()), "files read");
+    let app = App {
+        args: Arc::new(args),
+        video,
+        audio,
+        status: Arc::default(),
+    };
+    let router = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/offer", post(offer))
+        .route("/status", get(status))
+        .with_state(app.clone());
+    let listener = tokio::net::TcpListener::bind(app.args.listen)
+        .await
+        .with_context(|| format!("listening on {}", app.args.listen))?;
+    tracing::info!(listen = %app.args.listen, "sender ready");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+async fn status(State(app): State<App>) -> Json<Status> {
+    Json(app.status.lock().unwrap_or_else(|e| e.into_inner()).clone())
+}
+
+async fn offer(State(app): State<App>, Json(offer): Json<answer::SessionDescription>) -> Response {
+    let config = Config {
+        local_addresses: answer::local_addresses(&app.args.addresses),
+        mdns: app.args.mdns,
+        ..Config::default()
+    };
+    let gather_timeout = Duration::from_millis(app.args.gather_timeout_ms);
+    let tracks: Arc<Mutex<Vec<Track>>> = Arc::default();
+    let with_audio = app.audio.is_some();
+    let made = tracks.clone();
+    let prepare = |pc: PeerConnection| async move {
+        let video = pc.add_track(MediaKind::Video).await?;
+        let audio = if with_audio {
+            Some(pc.add_track(MediaKind::Audio).await?)
+        } else {
+            None
+        };
+        made.lock().unwrap_or_else(|e| e.into_inner()).extend([Some(video), audio].into_iter().flatten());
+        Ok(())
+    };
+    match answer::answer(config, offer, gather_timeout, prepare).await {
+        Ok(answered) => {
+            tracing::info!("answer:\n{}", answered.answer.sdp);
+            let tracks = std::mem::take(&mut *tracks.lock().unwrap_or_else(|e| e.into_inner()));
+            let (connected_tx, connected_rx) = watch::channel(None);
+            tokio::spawn(watch_events(app.clone(), answered.pc.clone(), answered.early, answered.events, connected_tx));
+            tokio::spawn(send(app, tracks, connected_rx));
+            Json(answered.answer).into_response()
+        }
+        Err(error) => {
+            tracing::warn!("{error}");
+            (StatusCode::BAD_REQUEST, error).into_response()
+        }
+    }
+}
+
+/// Reads the connection's events: its state for the sender, keyframe
+/// requests and statistics for `/status`.
+async fn watch_events(
+    app: App,
+    pc: PeerConnection,
+    early: Vec<PeerEvent>,
+    mut events: mpsc::Receiver<PeerEvent>,
+    connected: watch::Sender<Option<bool>>,
+) {
+    let mut early = early.into_iter();
+    let mut stats_every = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        let event = match early.next() {
+            Some(event) => event,
+            None => tokio::select! {
+                event = events.recv() => match event {
+                    Some(event) => event,
+                    None => break,
+                },
+                _ = stats_every.tick() => {
+                    if let Ok(stats) = pc.stats().await {
+                        app.update(|s| s.media = answer::media_stats(&stats));
+                    }
+                    continue;
+                }
+            },
+        };
+        match event {
+            PeerEvent::ConnectionStateChange(state) => {
+                app.update(|s| s.connection = format!("{state:?}"));
+                match state {
+                    PeerConnectionState::Connected => {
+                        let _ = connected.send(Some(true));
+                    }
+                    PeerConnectionState::Failed | PeerConnectionState::Closed => break,
+                    _ => {}
+                }
+            }
+            PeerEvent::KeyframeRequest(_) => app.update(|s| s.keyframe_requests += 1),
+            _ => {}
+        }
+    }
+    let _ = connected.send(Some(false));
+}
+
+/// Sends the files' frames at the pace of their timestamps, looping,
+/// from the moment the connection is up until it ends.
+async fn send(app: App, tracks: Vec<Track>, mut connected: watch::Receiver<Option<bool>>) {
+    if connected.wait_for(Option::is_some).await.map(|c| *c) != Ok(Some(true)) {
+        return;
+    }
+    let start = Instant::now();
+    let mut streams: Vec<(&Track, &Media, usize, Duration)> = Vec::new();
+    let media = [Some(&*app.video), app.audio.as_deref()];
+    for (track, media) in tracks.iter().zip(media.into_iter().flatten()) {
+        streams.push((track, media, 0, Duration::ZERO));
+    }
+    loop {
+        // The stream whose next frame is due first.
+        let Some(next) = (0..streams.len()).min_by_key(|&i| {
+            let (_, media, at, base) = streams[i];
+            base + media.frames[at].0
+        }) else {
+            return;
+        };
+        let (track, media, at, base) = streams[next];
+        let (time, frame) = &media.frames[at];
+        tokio::select! {
+            _ = tokio::time::sleep_until(start + base + *time) => {}
+            _ = connected.changed() => return,
+        }
+        match track.send_frame(base + *time, frame.clone()).await {
+            Ok(()) if next == 0 => app.update(|s| s.video_frames_sent += 1),
+            Ok(()) => app.update(|s| s.audio_packets_sent += 1),
+            Err(natter_io::Error::Closed) => return,
+            Err(error) => app.update(|s| s.errors.push(error.to_string())),
+        }
+        let stream = &mut streams[next];
+        stream.2 += 1;
+        if stream.2 == media.frames.len() {
+            stream.2 = 0;
+            stream.3 += media.length;
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Records what a browser sends. The browser POSTs its offer to `/offer`
+//! (the webrtc-echoes convention, see `common/answer.rs`); natter
+//! answers receive-only and writes, in `--out`:
+//!
+//! - `video.ivf`: VP8 (RFC 7741), from the first keyframe on;
+//! - `video.h264`: H.264 (RFC 6184) as an Annex B byte stream, from the
+//!   first IDR picture on;
+//! - `audio.ogg`: Opus (RFC 7587) in Ogg (RFC 7845).
+//!
+//! Once `--frames` video frames are written it closes the files, prints
+//! a JSON summary line on stdout and exits.
+//!
+//! ```text
+//! cargo run --release -p natter-io --example record -- --listen 127.0.0.1:8091 --out /tmp/rec --frames 150
+//! ```
+//!
+//! `GET /status` shows what was recorded so far and natter's media
+//! statistics (NACKs, retransmissions, loss); `GET /healthz`.
+
+#[path = "common/answer.rs"]
+mod answer;
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use clap::Parser;
+use natter_container::ivf::{IvfHeader, IvfWriter, FOURCC_VP8};
+use natter_container::opus::{packet_samples, OggOpusWriter};
+use natter_io::{Config, Format, MediaFrame, PeerConnection, PeerConnectionState, PeerEvent};
+use serde::Serialize;
+use tokio::sync::{mpsc, Notify};
+
+#[derive(Parser, Debug)]
+#[command(about = "Records the VP8 or H.264 video and Opus audio a WebRTC peer sends (webrtc-echoes signaling)")]
+struct Args {
+    /// Where the HTTP server listens.
+    #[arg(long, default_value = "127.0.0.1:8091")]
+    listen: SocketAddr,
+    /// An ICE host address (repeatable); without one, every address of
+    /// the host's interfaces, loopback included.
+    #[arg(long = "address")]
+    addresses: Vec<IpAddr>,
+    /// The directory the files go to.
+    #[arg(long, default_value = ".")]
+    out: PathBuf,
+    /// Video frames to record before finishing.
+    #[arg(long, default_value_t = 150)]
+    frames: u64,
+    /// Resolve the browser's `.local` candidates with mDNS.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    mdns: bool,
+    /// How long to wait for our ICE gathering before answering.
+    #[arg(long, default_value_t = 5000)]
+    gather_timeout_ms: u64,
+}
+
+/// What `/status` and the summary line show.
+#[derive(Clone, Default, Serialize)]
+struct Progress {
+    connection: String,
+    video_format: Option<String>,
+    video_frames: u64,
+    keyframes: u64,
+    /// Frames before the first keyframe, which no decoder can use.
+    skipped_frames: u64,
+    width: Option<u32>,
+    height: Option<u32>,
+    audio_packets: u64,
+    files: Vec<String>,
+    errors: Vec<String>,
+    media: serde_json::Value,
+    done: bool,
+}
+
+#[derive(Clone)]
+struct App {
+    args: Arc<Args>,
+    progress: Arc<Mutex<Progress>>,
+    busy: Arc<Mutex<bool>>,
+    finished: Arc<Notify>,
+}
+
+impl App {
+    fn update(&self, f: impl FnOnce(&mut Progress)) {
+        f(&mut self.progress.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let app = App {
+        args: Arc::new(args),
+        progress: Arc::default(),
+        busy: Arc::default(),
+        finished: Arc::new(Notify::new()),
+    };
+    let router = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/offer", post(offer))
+        .route("/status", get(status))
+        .with_state(app.clone());
+    let listener = tokio::net::TcpListener::bind(app.args.listen)
+        .await
+        .with_context(|| format!("listening on {}", app.args.listen))?;
+    tracing::info!(listen = %app.args.listen, out = %app.args.out.display(), "recorder ready");
+    let finished = app.finished.clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { finished.notified().await })
+        .await?;
+    let progress = app.progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    println!("{}", serde_json::to_string(&progress)?);
+    Ok(())
+}
+
+async fn status(State(app): State<App>) -> Json<Progress> {
+    Json(app.progress.lock().unwrap_or_else(|e| e.into_inner()).clone())
+}
+
+async fn offer(State(app): State<App>, Json(offer): Json<answer::SessionDescription>) -> Response {
+    {
+        let mut busy = app.busy.lock().unwrap_or_else(|e| e.into_inner());
+        if *busy {
+            return (StatusCode::CONFLICT, "already recording one connection").into_response();
+        }
+        *busy = true;
+    }
+    let config = Config {
+        local_addresses: answer::local_addresses(&app.args.addresses),
+        mdns: app.args.mdns,
+        ..Config::default()
+    };
+    let gather_timeout = Duration::from_millis(app.args.gather_timeout_ms);
+    // Receive-only: the browser's sections are answered without tracks.
+    match answer::answer(config, offer, gather_timeout, |_| async { Ok(()) }).await {
+        Ok(answered) => {
+            tracing::info!("answer:\n{}", answered.answer.sdp);
+            let json = Json(answered.answer);
+            tokio::spawn(record(app, answered.pc, answered.early, answered.events));
+            json.into_response()
+        }
+        Err(error) => {
+            *app.busy.lock().unwrap_or_else(|e| e.into_inner()) = false;
+            tracing::warn!("{error}");
+            (StatusCode::BAD_REQUEST, error).into_response()
+        }
+    }
+}
+
+/// The files being written.
+#[derive(Default)]
+struct Files {
+    ivf: Option<IvfWriter<BufWriter<File>>>,
+    h264: Option<BufWriter<File>>,
+    /// The RTP timestamp of the first video frame written.
+    first_timestamp: u32,
+    ogg: Option<OggOpusWriter<BufWriter<File>>>,
+}
+
+fn create(app: &App, name: &str) -> std::io::Result<BufWriter<File>> {
+    let path = app.args.out.join(name);
+    app.update(|p| p.files.push(path.display().to_string()));
+    Ok(BufWriter::new(File::create(path)?))
+}
+
+impl Files {
+    /// Writes a frame; returns whether it was a video frame written.
+    fn write(&mut self, app: &App, frame: &MediaFrame) -> anyhow::Result<bool> {
+        match frame.format {
+            Format::Opus => {
+                if self.ogg.is_none() {
+                    self.ogg = Some(OggOpusWriter::new(create(app, "audio.ogg")?, 2, 48_000)?);
+                }
+                let samples = packet_samples(&frame.data).unwrap_or(960);
+                if let Some(ogg) = self.ogg.as_mut() {
+                    ogg.write_packet(&frame.data, samples)?;
+                }
+                app.update(|p| p.audio_packets += 1);
+                Ok(false)
+            }
+            Format::Vp8 | Format::H264 => {
+                let started = self.ivf.is_some() || self.h264.is_some();
+                if !started && !frame.keyframe {
+                    app.update(|p| p.skipped_frames += 1);
+                    return Ok(false);
+                }
+                if !started {
+                    self.first_timestamp = frame.timestamp;
+                    let (width, height) = frame.size.unwrap_or((0, 0));
+                    app.update(|p| {
+                        p.video_format = Some(format!("{:?}", frame.format));
+                        p.width = frame.size.map(|s| s.0);
+                        p.height = frame.size.map(|s| s.1);
+                    });
+                    if frame.format == Format::Vp8 {
+                        let header = IvfHeader {
+                            fourcc: FOURCC_VP8,
+                            width: width as u16,
+                            height: height as u16,
+                            timebase_denominator: 90_000,
+                            timebase_numerator: 1,
+                            frame_count: 0,
+                        };
+                        self.ivf = Some(IvfWriter::new(create(app, "video.ivf")?, &header)?);
+                    } else {
+                        self.h264 = Some(create(app, "video.h264")?);
+                    }
+                }
+                let pts = u64::from(frame.timestamp.wrapping_sub(self.first_timestamp));
+                match (self.ivf.as_mut(), self.h264.as_mut()) {
+                    (Some(ivf), _) => ivf.write_frame(pts, &frame.data)?,
+                    (None, Some(h264)) => std::io::Write::write_all(h264, &frame.data)?,
+                    (None, None) => {}
+                }
+                app.update(|p| {
+                    p.video_frames += 1;
+                    p.keyframes += u64::from(frame.keyframe);
+                });
+                Ok(true)
+            }
+        }
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        if let Some(ivf) = self.ivf {
+            ivf.finish_with_frame_count()?;
+        }
+        if let Some(mut h264) = self.h264 {
+            std::io::Write::flush(&mut h264)?;
+        }
+        if let Some(ogg) = self.ogg {
+            ogg.finish()?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes frames until `--frames` video frames are in, or the
+/// connection ends; then closes the files and ends the server.
+async fn record(app: App, pc: PeerConnection, early: Vec<PeerEvent>, mut events: mpsc::Receiver<PeerEvent>) {
+    let mut files = Files::default();
+    let mut video_frames = 0;
+    let mut early = early.into_iter();
+    let mut stats_every = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        let event = match early.next() {
+            Some(event) => event,
+            None => tokio::select! {
+                event = events.recv() => match event {
+                    Some(event) => event,
+                    None => break,
+                },
+                _ = stats_every.tick() => {
+                    if let Ok(stats) = pc.stats().await {
+                        app.update(|p| p.media = answer::media_stats(&stats));
+                    }
+                    continue;
+                }
+            },
+        };
+        match event {
+            PeerEvent::ConnectionStateChange(state) => {
+                app.update(|p| p.connection = format!("{state:?}"));
+                if matches!(state, PeerConnectionState::Failed | PeerConnectionState::Closed) {
+                    break;
+                }
+            }
+            PeerEvent::Track { transceiver, kind, .. } => tracing::info!(%transceiver, ?kind, "track"),
+            PeerEvent::MediaFrame(frame) => match files.write(&app, &frame) {
+                Ok(true) => {
+                    video_frames += 1;
+                    if video_frames >= app.args.frames {
+                        break;
+                    }
+                }
+                Ok(false) => {}
+                Err(error) => app.update(|p| p.errors.push(error.to_string())),
+            },
+            _ => {}
+        }
+    }
+    if let Ok(stats) = pc.stats().await {
+        app.update(|p| p.media = answer::media_stats(&stats));
+    }
+    if let Err(error) = files.finish() {
+        app.update(|p| p.errors.push(format!("closing the files: {error}")));
+    }
+    pc.close().await;
+    app.update(|p| p.done = true);
+    tracing::info!(video_frames, "recording finished");
+    app.finished.notify_one();
+}
