@@ -28,7 +28,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
@@ -74,8 +74,17 @@ fn read_ivf(path: &Path) -> anyhow::Result<Media> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut reader = IvfReader::new(BufReader::new(file))?;
     let header = *reader.header();
-    anyhow::ensure!(header.fourcc == FOURCC_VP8, "{} is not VP8 (fourcc {:?})", path.display(), header.fourcc);
-    anyhow::ensure!(header.timebase_denominator > 0, "{} has a zero time base", path.display());
+    anyhow::ensure!(
+        header.fourcc == FOURCC_VP8,
+        "{} is not VP8 (fourcc {:?})",
+        path.display(),
+        header.fourcc
+    );
+    anyhow::ensure!(
+        header.timebase_denominator > 0,
+        "{} has a zero time base",
+        path.display()
+    );
     let unit = |pts: u64| {
         Duration::from_secs_f64(
             pts as f64 * f64::from(header.timebase_numerator) / f64::from(header.timebase_denominator),
@@ -150,7 +159,11 @@ async fn main() -> anyhow::Result<()> {
         Some(path) => Some(Arc::new(read_ogg_opus(path)?)),
         None => None,
     };
-    tracing::info!(video_frames = video.frames.len(), audio_packets = audio.as_ref().map(|a| a.frames.len()), "files read");
+    tracing::info!(
+        video_frames = video.frames.len(),
+        audio_packets = audio.as_ref().map(|a| a.frames.len()),
+        "files read"
+    );
     let app = App {
         args: Arc::new(args),
         video,
@@ -158,6 +171,7 @@ async fn main() -> anyhow::Result<()> {
         status: Arc::default(),
     };
     let router = Router::new()
+        .route("/", get(|| async { Html(answer::PAGE) }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/offer", post(offer))
         .route("/status", get(status))
@@ -195,7 +209,9 @@ async fn offer(State(app): State<App>, Json(offer): Json<answer::SessionDescript
         } else {
             None
         };
-        made.lock().unwrap_or_else(|e| e.into_inner()).extend([Some(video), audio].into_iter().flatten());
+        made.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend([Some(video), audio].into_iter().flatten());
         Ok(())
     };
     match answer::answer(config, offer, gather_timeout, prepare).await {
@@ -203,7 +219,13 @@ async fn offer(State(app): State<App>, Json(offer): Json<answer::SessionDescript
             tracing::info!("answer:\n{}", answered.answer.sdp);
             let tracks = std::mem::take(&mut *tracks.lock().unwrap_or_else(|e| e.into_inner()));
             let (connected_tx, connected_rx) = watch::channel(None);
-            tokio::spawn(watch_events(app.clone(), answered.pc.clone(), answered.early, answered.events, connected_tx));
+            tokio::spawn(watch_events(
+                app.clone(),
+                answered.pc.clone(),
+                answered.early,
+                answered.events,
+                connected_tx,
+            ));
             tokio::spawn(send(app, tracks, connected_rx));
             Json(answered.answer).into_response()
         }
@@ -262,7 +284,11 @@ async fn watch_events(
 /// Sends the files' frames at the pace of their timestamps, looping,
 /// from the moment the connection is up until it ends.
 async fn send(app: App, tracks: Vec<Track>, mut connected: watch::Receiver<Option<bool>>) {
-    if connected.wait_for(Option::is_some).await.map(|c| *c) != Ok(Some(true)) {
+    if !connected
+        .wait_for(Option::is_some)
+        .await
+        .is_ok_and(|c| *c == Some(true))
+    {
         return;
     }
     let start = Instant::now();

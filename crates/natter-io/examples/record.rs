@@ -30,7 +30,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
@@ -114,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
         finished: Arc::new(Notify::new()),
     };
     let router = Router::new()
+        .route("/", get(|| async { Html(answer::PAGE) }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/offer", post(offer))
         .route("/status", get(status))

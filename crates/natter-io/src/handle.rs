@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use natter::jsep::SignalingState;
 use natter::peer::{
-    DataChannelId, DataChannelInit, DataChannelState, DataChannelStats, Description, Direction, IceCandidate, MediaKind,
-    PeerConnectionState, PeerEvent, PeerStats, Transceiver, TransceiverId,
+    DataChannelId, DataChannelInit, DataChannelState, DataChannelStats, Description, Direction, IceCandidate,
+    MediaKind, PeerConnectionState, PeerEvent, PeerStats, Transceiver, TransceiverId,
 };
 use tokio::sync::{mpsc, oneshot};
 

@@ -74,8 +74,8 @@ pub use handle::{DataChannel, DataChannelInfo, Message, PeerConnection, Track};
 pub use local_addresses::LocalAddresses;
 pub use natter::jsep::{SdpType, SignalingState};
 pub use natter::peer::{
-    DataChannelId, DataChannelInit, DataChannelState, Description, Direction, Format, IceCandidate, IceServer, MediaFrame,
-    MediaKind, PeerConfig, PeerConnectionState, PeerEvent, PeerStats, Transceiver, TransceiverId,
+    DataChannelId, DataChannelInit, DataChannelState, Description, Direction, Format, IceCandidate, IceServer,
+    MediaFrame, MediaKind, PeerConfig, PeerConnectionState, PeerEvent, PeerStats, Transceiver, TransceiverId,
 };
 pub use natter_ice::ConnectionState as IceConnectionState;
 
