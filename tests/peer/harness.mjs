@@ -1,15 +1,19 @@
 // Helpers of the natter-io interop tests: the echo example
-// (crates/natter-io/examples/echo.rs) on a free port, headless Chromium
-// (the flags, waits and ports of tests/browser/harness.mjs, whose
-// playwright-core install this suite reuses), and the page-side code that
-// drives an RTCPeerConnection against it.
+// (crates/natter-io/examples/echo/) on a free port as a server, or run
+// once as a client (`--client URL`), headless Chromium (the flags, waits
+// and ports of tests/browser/harness.mjs, whose playwright-core install
+// this suite reuses), the page-side code that drives an
+// RTCPeerConnection against natter's echo server, and a Chromium echo
+// server that answers natter's offers.
 //
 // Environment:
 //   NATTER_ECHO_BIN  the echo example [target/release/examples/echo]
 //   CHROMIUM         the browser [/usr/bin/chromium]
+//   NATTER_PYTHON    the Python with aiortc [target/py/bin/python]
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -38,9 +42,7 @@ export function loadChromium() {
   } catch (e) {
     throw new Error(`playwright-core is missing: run "npm ci --prefix tests/browser" (scripts/test-peer does). ${e.message}`);
   }
-  if (!fs.existsSync(ECHO_BIN)) {
-    throw new Error(`no echo example at ${ECHO_BIN}: run "cargo build --release -p natter-io --examples" (scripts/test-peer does)`);
-  }
+  loadEchoBin();
   return playwright.chromium;
 }
 
@@ -58,33 +60,32 @@ export async function launchBrowser({ mdns = false } = {}) {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args });
 }
 
-/** Starts the echo example and waits for /healthz. */
-export async function startEcho({ name, addresses = ['127.0.0.1'], args = [] }) {
-  const port = await freePort();
-  const argv = ['--listen', `127.0.0.1:${port}`, ...addresses.flatMap((a) => ['--address', a]), ...args];
+const RUST_ENV = () => ({ ...process.env, RUST_LOG: process.env.RUST_LOG || 'info,natter_io=debug', NO_COLOR: '1' });
+
+/**
+ * Starts a peer's HTTP server (`command argv`, its output in
+ * target/peer/NAME.log) and waits for `url`/healthz.
+ */
+async function startServer({ what, name, command, argv, url, env = process.env }) {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  const logPath = path.join(ARTIFACTS, `${name}.echo.log`);
+  const logPath = path.join(ARTIFACTS, `${name}.log`);
   const log = fs.createWriteStream(logPath);
-  const child = spawn(ECHO_BIN, argv, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info,natter_io=debug', NO_COLOR: '1' },
-  });
+  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
   child.stdout.pipe(log, { end: false });
   child.stderr.pipe(log, { end: false });
   let exited = false;
   const exit = new Promise((resolve) => child.once('exit', (code, signal) => { exited = true; resolve({ code, signal }); }));
-  const url = `http://127.0.0.1:${port}`;
   await until(
     async () => {
-      if (exited) throw new Error(`the echo example exited early; see ${logPath}`);
+      if (exited) throw new Error(`${what} exited early; see ${logPath}`);
       return (await fetch(`${url}/healthz`)).ok;
     },
-    { timeout: 15000, interval: 50, what: `the echo example on ${url}/healthz (log: ${logPath})` },
+    { timeout: 15000, interval: 50, what: `${what} on ${url}/healthz (log: ${logPath})` },
   );
   return {
     url,
     logPath,
-    /** GET /status: what natter saw of every connection. */
+    /** GET /status: what the peer saw of every connection. */
     async status() {
       return (await fetch(`${url}/status`)).json();
     },
@@ -100,8 +101,46 @@ export async function startEcho({ name, addresses = ['127.0.0.1'], args = [] }) 
   };
 }
 
-/** A page of the echo server, with its console kept in target/peer and the page helpers installed. */
-export async function openPage(browser, echo, name) {
+/**
+ * Runs a peer's one-shot check (`command argv`) to its end, its stderr in
+ * target/peer/NAME.log. Resolves with its exit code, its last stdout line
+ * as JSON (or null) and its log; never rejects for a failed check.
+ */
+async function runOnce({ name, command, argv, env = process.env, timeout = 180000 }) {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const logPath = path.join(ARTIFACTS, `${name}.log`);
+  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let stdout = '';
+  const log = fs.createWriteStream(logPath);
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.pipe(log);
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
+  const { code, signal } = await new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  clearTimeout(timer);
+  await new Promise((resolve) => log.end(resolve));
+  const text = fs.readFileSync(logPath, 'utf8');
+  let summary = null;
+  try {
+    summary = JSON.parse(stdout.trim().split('\n').pop());
+  } catch {}
+  return { code, signal, summary, stdout, logPath, log: text, tail: text.slice(-4000) };
+}
+
+/** Starts the echo example and waits for /healthz. */
+export async function startEcho({ name, addresses = ['127.0.0.1'], args = [] }) {
+  loadEchoBin();
+  const port = await freePort();
+  const argv = ['--listen', `127.0.0.1:${port}`, ...addresses.flatMap((a) => ['--address', a]), ...args];
+  const url = `http://127.0.0.1:${port}`;
+  return startServer({ what: 'the echo example', name: `${name}.echo`, command: ECHO_BIN, argv, url, env: RUST_ENV() });
+}
+
+/**
+ * A page of `site` (the echo server, or the Chromium echo server's own
+ * blank page), with its console kept in target/peer and `helpers`
+ * installed.
+ */
+export async function openPage(browser, site, name, helpers = pageHelpers) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const problems = [];
@@ -113,8 +152,8 @@ export async function openPage(browser, echo, name) {
   });
   page.on('console', (m) => consoleLog.write(`${m.type()} ${m.text()}\n`));
   context.on('close', () => consoleLog.end());
-  await page.goto(echo.url);
-  await page.evaluate(`(${pageHelpers.toString()})()`);
+  await page.goto(site.url);
+  await page.evaluate(`(${helpers.toString()})()`);
   return { page, context, problems };
 }
 
@@ -332,6 +371,213 @@ function pageHelpers() {
       }
       delete out.pairId;
       return out;
+    },
+  };
+}
+
+// ---- natter as the offerer ----------------------------------------------------------
+
+/**
+ * Runs `echo --client URL`: natter offers, the server at URL answers, and
+ * natter checks the echoes (crates/natter-io/examples/echo/client.rs).
+ * See runOnce for what it resolves with.
+ */
+export async function runClient({ name, url, addresses = ['127.0.0.1'], args = [] }) {
+  loadEchoBin();
+  const argv = ['--client', url, ...addresses.flatMap((a) => ['--address', a]), ...args];
+  return runOnce({ name: `${name}.client`, command: ECHO_BIN, argv, env: RUST_ENV() });
+}
+
+// ---- aiortc (tests/peer/aiortc_echo.py) ----------------------------------------------
+
+export const PYTHON = path.resolve(ROOT, process.env.NATTER_PYTHON || 'target/py/bin/python');
+const AIORTC_ECHO = path.join(ROOT, 'tests/peer/aiortc_echo.py');
+
+/** Fails with instructions when the venv or aiortc in it is missing. */
+export function loadAiortc() {
+  const hint = 'run scripts/setup (it makes the venv target/py), or "target/py/bin/pip install -r tests/requirements.txt" in an existing one; scripts/test-peer does';
+  if (!fs.existsSync(PYTHON)) throw new Error(`no Python venv at ${PYTHON}: ${hint}`);
+  const r = spawnSync(PYTHON, ['-c', 'import aiortc'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`aiortc is missing from ${PYTHON}: ${hint}. ${r.stderr}`);
+}
+
+/** aiortc_echo.py's server on a free port, once /healthz answers. */
+export async function startAiortc({ name, address = '127.0.0.1' }) {
+  loadAiortc();
+  const port = await freePort();
+  const argv = [AIORTC_ECHO, 'server', '--listen', `127.0.0.1:${port}`, '--address', address];
+  return startServer({ what: 'the aiortc echo server', name: `${name}.aiortc`, command: PYTHON, argv, url: `http://127.0.0.1:${port}` });
+}
+
+/** aiortc_echo.py's client against URL; see runOnce for what it resolves with. */
+export async function runAiortcClient({ name, url, address = '127.0.0.1', args = [] }) {
+  loadAiortc();
+  const argv = [AIORTC_ECHO, 'client', url, '--address', address, ...args];
+  return runOnce({ name: `${name}.aiortc-client`, command: PYTHON, argv });
+}
+
+/** Fails with instructions when the echo example is missing. */
+export function loadEchoBin() {
+  if (!fs.existsSync(ECHO_BIN)) {
+    throw new Error(`no echo example at ${ECHO_BIN}: run "cargo build --release -p natter-io --examples" (scripts/test-peer does)`);
+  }
+}
+
+/**
+ * A Chromium echo server of the webrtc-echoes convention: `POST /offer`
+ * (JSON) makes a fresh RTCPeerConnection in one page answer it, once its
+ * gathering completed; every data channel message comes back, and
+ * `close-me` makes the page close that channel. `?setup=passive` (or
+ * `active`) rewrites the answer's a=setup before Chromium applies it, to
+ * choose Chromium's DTLS role. `connection(i)` is what the page saw of
+ * the i-th connection (see answererHelpers).
+ */
+export async function startAnswerer({ browser, name }) {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  let page;
+  const server = http.createServer(async (req, res) => {
+    const reply = (status, type, body) => {
+      res.writeHead(status, { 'content-type': type });
+      res.end(body);
+    };
+    try {
+      const { pathname, searchParams } = new URL(req.url, url);
+      if (req.method === 'GET' && pathname === '/') return reply(200, 'text/html', '<!doctype html><title>Chromium echo</title>');
+      if (req.method !== 'POST' || pathname !== '/offer') return reply(404, 'text/plain', 'not found');
+      const chunks = [];
+      for await (const chunk of req) chunks.push(chunk);
+      const offer = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      if (offer.type !== 'offer') return reply(400, 'text/plain', `expected {"type":"offer"}, got ${JSON.stringify(offer.type)}`);
+      const setup = searchParams.get('setup');
+      const answer = await page.evaluate(({ offer, setup }) => window.answerer.answer(offer, setup), { offer, setup });
+      if (answer.error) return reply(500, 'text/plain', answer.error);
+      reply(200, 'application/json', JSON.stringify(answer));
+    } catch (e) {
+      reply(500, 'text/plain', `the Chromium echo server failed: ${e.message}`);
+    }
+  });
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const opened = await openPage(browser, { url }, name, answererHelpers);
+  page = opened.page;
+  return {
+    url,
+    page,
+    problems: opened.problems,
+    /** What the page saw of its `index`-th connection. */
+    connection: (index) => page.evaluate((i) => window.answerer.connection(i), index),
+    async stop() {
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/**
+ * Installed in the Chromium echo server's page as `window.answerer`.
+ * Each connection keeps its channels (label, options, counts, who
+ * closed them), errors, and a getStats snapshot taken when `close-me`
+ * arrives (the transport is still up then; natter closes the connection
+ * when its check ends).
+ */
+function answererHelpers() {
+  const within = (ms, what, promise) =>
+    Promise.race([promise, new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms))]);
+  const HIGH_WATER = 8 << 20;
+
+  async function stats(pc) {
+    const report = await pc.getStats();
+    const out = {};
+    report.forEach((r) => {
+      if (r.type === 'transport') {
+        Object.assign(out, { dtlsState: r.dtlsState, dtlsRole: r.dtlsRole, tlsVersion: r.tlsVersion, iceRole: r.iceRole, pairId: r.selectedCandidatePairId });
+      }
+    });
+    const pair = out.pairId && report.get(out.pairId);
+    if (pair) {
+      const c = (id) => {
+        const x = report.get(id);
+        return x && { type: x.candidateType, address: x.address, port: x.port };
+      };
+      out.pair = { local: c(pair.localCandidateId), remote: c(pair.remoteCandidateId), state: pair.state, nominated: pair.nominated };
+    }
+    delete out.pairId;
+    return out;
+  }
+
+  function echo(entry, dc) {
+    dc.binaryType = 'arraybuffer';
+    const info = { label: dc.label, id: dc.id, ordered: dc.ordered, maxRetransmits: dc.maxRetransmits, messages: 0, bytes: 0, state: dc.readyState, closedBy: null };
+    entry.channels.push(info);
+    // Echoes wait here while Chromium's own queue is long.
+    const waiting = [];
+    const drain = () => {
+      while (waiting.length && dc.bufferedAmount <= HIGH_WATER) {
+        const data = waiting.shift();
+        try {
+          dc.send(data);
+        } catch (e) {
+          entry.errors.push(`echo on '${dc.label}': ${e.message}`);
+        }
+      }
+    };
+    dc.bufferedAmountLowThreshold = 1 << 20;
+    dc.addEventListener('bufferedamountlow', drain);
+    dc.addEventListener('open', () => (info.state = 'open'));
+    dc.addEventListener('message', async (e) => {
+      if (e.data === 'close-me') {
+        info.closedBy = 'chromium';
+        entry.stats = await stats(entry.pc).catch((x) => ({ error: x.message }));
+        dc.close();
+        return;
+      }
+      info.messages++;
+      info.bytes += typeof e.data === 'string' ? new TextEncoder().encode(e.data).length : e.data.byteLength;
+      waiting.push(e.data);
+      drain();
+    });
+    dc.addEventListener('close', () => {
+      info.state = 'closed';
+      info.closedBy ??= 'peer';
+    });
+  }
+
+  window.answerer = {
+    connections: [],
+    /** Answers `offer` once gathering completed; `{type, sdp}` or `{error}` naming the stage. */
+    async answer(offer, setup) {
+      let stage = 'setRemoteDescription(offer)';
+      const entry = { channels: [], errors: [], stats: null, offer: offer.sdp, answer: null, states: [] };
+      try {
+        const pc = (entry.pc = new RTCPeerConnection());
+        this.connections.push(entry);
+        pc.addEventListener('datachannel', (e) => echo(entry, e.channel));
+        pc.addEventListener('connectionstatechange', () => {
+          entry.states.push(pc.connectionState);
+          console.log(`connection ${this.connections.indexOf(entry)}: ${pc.connectionState}`);
+        });
+        await pc.setRemoteDescription(offer);
+        stage = 'createAnswer';
+        const answer = await pc.createAnswer();
+        if (setup) answer.sdp = answer.sdp.replace(/^a=setup:[a-z]+/gm, `a=setup:${setup}`);
+        stage = `setLocalDescription(answer${setup ? `, a=setup:${setup}` : ''})`;
+        await pc.setLocalDescription(answer);
+        stage = 'ICE gathering to complete';
+        await within(10000, stage, new Promise((resolve) => {
+          if (pc.iceGatheringState === 'complete') resolve();
+          pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
+        }));
+        entry.answer = pc.localDescription.sdp;
+        return { type: 'answer', sdp: pc.localDescription.sdp };
+      } catch (e) {
+        entry.errors.push(`${stage}: ${e.message}`);
+        return { error: `${stage}: ${e.name}: ${e.message}` };
+      }
+    },
+    connection(i) {
+      const entry = this.connections[i];
+      if (!entry) return null;
+      const { pc, ...rest } = entry;
+      return { ...rest, connectionState: pc?.connectionState };
     },
   };
 }

@@ -1,13 +1,5 @@
-//! The webrtc-echoes convention: `POST /offer` with
-//! `{"type":"offer","sdp":...}` (a complete offer: the browser waited for
-//! gathering), and the answer comes back once our own gathering
-//! completed, its candidates in the SDP. Every data channel message is
-//! sent back on its channel with its type (text or binary); the text
-//! `close-me` makes natter close that channel instead.
-//!
-//! ```text
-//! cargo run --release -p natter-io --example echo -- --listen 127.0.0.1:8090 --address 127.0.0.1
-//! ```
+//! Server mode: answers POSTed offers and echoes every data channel
+//! message (see the crate-level doc of `main.rs` for the convention).
 //!
 //! - `GET /` a page to run a browser's RTCPeerConnection from (a secure
 //!   context on http://127.0.0.1);
@@ -17,7 +9,7 @@
 //! - `GET /healthz`.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,38 +19,14 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use clap::Parser;
 use natter_io::{
     Config, DataChannel, DataChannelId, Description, LocalAddresses, Message, PeerConnection, PeerConnectionState,
     PeerEvent, SdpType,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::mpsc;
 
-#[derive(Parser, Debug)]
-#[command(about = "A data channel echo server over natter-io (the webrtc-echoes convention)")]
-struct Args {
-    /// Where the HTTP server listens.
-    #[arg(long, default_value = "127.0.0.1:8090")]
-    listen: SocketAddr,
-    /// An ICE host address (repeatable); without one, every address of
-    /// the host's interfaces, loopback included.
-    #[arg(long = "address")]
-    addresses: Vec<IpAddr>,
-    /// Resolve the browser's `.local` candidates with mDNS.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    mdns: bool,
-    /// How long to wait for our ICE gathering before answering.
-    #[arg(long, default_value_t = 5000)]
-    gather_timeout_ms: u64,
-}
-
-#[derive(Deserialize, Serialize)]
-struct SessionDescription {
-    #[serde(rename = "type")]
-    kind: String,
-    sdp: String,
-}
+use crate::SessionDescription;
 
 /// What GET /status shows of one connection.
 #[derive(Clone, Default, Serialize)]
@@ -125,27 +93,18 @@ impl App {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    let args = Args::parse();
-    let addresses = if args.addresses.is_empty() {
-        LocalAddresses::Host {
-            loopback: true,
-            ipv6: true,
-        }
-    } else {
-        LocalAddresses::Addresses(args.addresses.iter().map(|ip| SocketAddr::new(*ip, 0)).collect())
-    };
+/// Serves `POST /offer`, `/status`, `/healthz` and the page on `listen`
+/// until SIGINT or SIGTERM.
+pub async fn serve(
+    listen: SocketAddr,
+    addresses: LocalAddresses,
+    mdns: bool,
+    gather_timeout: Duration,
+) -> anyhow::Result<()> {
     let app = App {
         addresses,
-        mdns: args.mdns,
-        gather_timeout: Duration::from_millis(args.gather_timeout_ms),
+        mdns,
+        gather_timeout,
         connections: Arc::default(),
         next_id: Arc::new(Mutex::new(1)),
     };
@@ -155,10 +114,10 @@ async fn main() -> anyhow::Result<()> {
         .route("/offer", post(offer))
         .route("/status", get(status))
         .with_state(app);
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("listening on {}", args.listen))?;
-    tracing::info!(listen = %args.listen, "echo server ready");
+        .with_context(|| format!("listening on {listen}"))?;
+    tracing::info!(%listen, "echo server ready");
     axum::serve(listener, router)
         .with_graceful_shutdown(async {
             let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -1,0 +1,409 @@
+//! Client mode: natter offers, an echo server answers, and natter checks
+//! what comes back.
+//!
+//! 1. Two channels, `echo` (reliable, ordered) and `lossy` (unordered,
+//!    maxRetransmits 0); a complete offer (gathering waited for, no
+//!    trickle) POSTed to the server; its answer applied.
+//! 2. `echo`: a seeded mix of text and binary messages ([`crate::mix`]),
+//!    sent as fast as natter's buffered amount allows, each echo
+//!    checked byte-exact, type included, and in order.
+//! 3. `lossy`: messages one at a time, each echo awaited before the
+//!    next (no loss to expect on a quiet link), checked the same way.
+//! 4. natter closes `lossy` and waits for its `close`; then `close-me` on
+//!    `echo`, and the server closes it.
+//!
+//! Media will come as steps of their own, next to these.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, ensure, Context};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use natter_io::{
+    Config, DataChannel, DataChannelId, DataChannelInit, Description, LocalAddresses, Message, PeerConnection,
+    PeerConnectionState, PeerEvent, SdpType,
+};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::mix::{self, Rng};
+use crate::SessionDescription;
+
+/// What client mode sends; the defaults are issue 5's acceptance.
+#[derive(clap::Args, Debug)]
+pub struct Check {
+    /// Client mode: how many messages go through the reliable channel.
+    #[arg(long, default_value_t = 1000)]
+    messages: usize,
+    /// Client mode: the largest message, in bytes.
+    #[arg(long, default_value_t = 256 * 1024)]
+    max_size: usize,
+    /// Client mode: how many messages go one at a time through the
+    /// unordered maxRetransmits-0 channel.
+    #[arg(long, default_value_t = 50)]
+    unordered_messages: usize,
+    /// Client mode: the seed of the message mix.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Client mode: how long the connection and each check may take.
+    #[arg(long, default_value_t = 60_000)]
+    timeout_ms: u64,
+}
+
+/// Above this many bytes queued in natter, the reliable channel waits
+/// for [`PeerEvent::BufferedAmountLow`] at [`LOW_WATER`].
+const HIGH_WATER: usize = 4 << 20;
+const LOW_WATER: usize = 1 << 20;
+/// How long one message on the unordered channel may take to come back.
+const UNORDERED_ECHO: Duration = Duration::from_secs(2);
+/// How long a channel may take to close.
+const CLOSE: Duration = Duration::from_secs(10);
+
+/// Runs the whole check against the server at `url`; the JSON summary
+/// line, or what went wrong first.
+pub async fn run(
+    url: &str,
+    addresses: LocalAddresses,
+    mdns: bool,
+    gather_timeout: Duration,
+    check: &Check,
+) -> anyhow::Result<String> {
+    let started = Instant::now();
+    let timeout = Duration::from_millis(check.timeout_ms);
+    let config = Config {
+        local_addresses: addresses,
+        mdns,
+        ..Config::default()
+    };
+    let (pc, events) = PeerConnection::spawn(config).context("starting the peer connection")?;
+    let mut events = Events {
+        receiver: events,
+        pending: VecDeque::new(),
+    };
+    let result = async {
+        let (echo, lossy) = connect(url, &pc, &mut events, gather_timeout, timeout).await?;
+        let connect_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let burst = burst(&echo, &mut events, check, timeout).await?;
+        let unordered = one_at_a_time(&lossy, &mut events, check).await?;
+        // Before the channels close: the transport is still up.
+        let stats = pc.stats().await.context("stats")?;
+        close(&lossy, &mut events, Closer::Natter).await?;
+        close(&echo, &mut events, Closer::Server).await?;
+        let dtls = stats.dtls.context("no DTLS transport in the stats")?;
+        let pair = stats.selected_pair.context("no selected candidate pair in the stats")?;
+        Ok::<_, anyhow::Error>(
+            json!({
+                "ok": true,
+                "url": url,
+                "messages": burst.messages + unordered.messages,
+                "bytes": burst.bytes + unordered.bytes,
+                "reliable": burst.to_json(),
+                "unordered": unordered.to_json(),
+                "closed": { "by_natter": "lossy", "by_server": "echo" },
+                "dtls_role": format!("{:?}", dtls.role).to_lowercase(),
+                "dtls_state": format!("{:?}", dtls.state).to_lowercase(),
+                "dtls_version": dtls.version.map(|v| format!("{v:?}")),
+                "selected_pair": { "local": pair.local.to_string(), "remote": pair.remote.to_string() },
+                "connect_ms": connect_ms.round(),
+                "ms": (started.elapsed().as_secs_f64() * 1000.0).round(),
+            })
+            .to_string(),
+        )
+    }
+    .await;
+    pc.close().await;
+    result
+}
+
+/// The connection's events, and those read ahead of their time.
+struct Events {
+    receiver: mpsc::Receiver<PeerEvent>,
+    pending: VecDeque<PeerEvent>,
+}
+
+impl Events {
+    /// The next event before `deadline`; fails, naming `what` it waited
+    /// for, on the deadline or when the connection fails or closes.
+    async fn next(&mut self, deadline: Instant, what: &str) -> anyhow::Result<PeerEvent> {
+        let event = match self.pending.pop_front() {
+            Some(event) => event,
+            None => tokio::time::timeout_at(deadline, self.receiver.recv())
+                .await
+                .map_err(|_| anyhow!("timed out waiting for {what}"))?
+                .ok_or_else(|| anyhow!("the connection ended while waiting for {what}"))?,
+        };
+        match event {
+            PeerEvent::ConnectionStateChange(state @ (PeerConnectionState::Failed | PeerConnectionState::Closed)) => {
+                bail!("the connection went {state} while waiting for {what}")
+            }
+            PeerEvent::ConnectionStateChange(state) => tracing::info!(%state, "connection state"),
+            PeerEvent::IceConnectionStateChange(state) => tracing::info!(?state, "ICE connection state"),
+            _ => {}
+        }
+        Ok(event)
+    }
+}
+
+/// An event no step expects: a message or a close on a channel that
+/// should have none is a failure, the rest is logged.
+fn unexpected(event: PeerEvent, what: &str) -> anyhow::Result<()> {
+    match event {
+        PeerEvent::DataChannelMessage { id, data, is_text } => {
+            bail!(
+                "while waiting for {what}: a message on channel {id} ({} bytes, text {is_text})",
+                data.len()
+            )
+        }
+        PeerEvent::DataChannelClose(id) => bail!("while waiting for {what}: channel {id} closed"),
+        PeerEvent::DataChannel(id) => bail!("while waiting for {what}: the server opened channel {id}"),
+        other => tracing::debug!(?other, "event"),
+    }
+    Ok(())
+}
+
+/// Offers `echo` and `lossy`, POSTs the complete offer, applies the
+/// answer and waits for both channels to open.
+async fn connect(
+    url: &str,
+    pc: &PeerConnection,
+    events: &mut Events,
+    gather_timeout: Duration,
+    timeout: Duration,
+) -> anyhow::Result<(DataChannel, DataChannel)> {
+    let echo = pc.create_data_channel("echo", DataChannelInit::default()).await?;
+    let lossy_init = DataChannelInit {
+        ordered: false,
+        max_retransmits: Some(0),
+        ..DataChannelInit::default()
+    };
+    let lossy = pc.create_data_channel("lossy", lossy_init).await?;
+    let offer = pc.create_offer().await.context("createOffer")?;
+    pc.set_local_description(offer)
+        .await
+        .context("setLocalDescription(offer)")?;
+
+    // Non-trickle: the offer carries every candidate.
+    let gathered = Instant::now() + gather_timeout;
+    let mut early = VecDeque::new();
+    loop {
+        match events.next(gathered, "ICE gathering to complete").await {
+            Ok(PeerEvent::IceGatheringComplete) => break,
+            Ok(event) => early.push_back(event),
+            Err(error) => {
+                tracing::warn!("{error:#}; offering the candidates gathered so far");
+                break;
+            }
+        }
+    }
+    events.pending.append(&mut early);
+    let sdp = pc
+        .local_description()
+        .await?
+        .context("no local description after setLocalDescription")?;
+    tracing::info!("offer:\n{sdp}");
+    let offer = SessionDescription {
+        kind: "offer".into(),
+        sdp,
+    };
+    let answer = post_offer(url, &offer, timeout).await?;
+    tracing::info!("answer:\n{}", answer.sdp);
+    let remote = Description {
+        kind: SdpType::Answer,
+        sdp: answer.sdp,
+    };
+    pc.set_remote_description(remote)
+        .await
+        .context("setRemoteDescription(answer)")?;
+
+    let deadline = Instant::now() + timeout;
+    let (mut echo_open, mut lossy_open) = (false, false);
+    while !(echo_open && lossy_open) {
+        match events.next(deadline, "the channels 'echo' and 'lossy' to open").await? {
+            PeerEvent::DataChannelOpen(id) if id == echo.id() => echo_open = true,
+            PeerEvent::DataChannelOpen(id) if id == lossy.id() => lossy_open = true,
+            other => unexpected(other, "the channels to open")?,
+        }
+    }
+    Ok((echo, lossy))
+}
+
+/// `POST url` with the offer as JSON; the answer.
+async fn post_offer(url: &str, offer: &SessionDescription, timeout: Duration) -> anyhow::Result<SessionDescription> {
+    let uri: hyper::Uri = url.parse().with_context(|| format!("--client {url:?} is not a URL"))?;
+    ensure!(uri.scheme_str() == Some("http"), "--client {url:?}: only http:// URLs");
+    let authority = uri.authority().context("no host in the URL")?.clone();
+    let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+    let port = authority.port_u16().unwrap_or(80);
+    let exchange = async {
+        let stream = tokio::net::TcpStream::connect((host, port))
+            .await
+            .with_context(|| format!("connecting to {authority}"))?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        let request = hyper::Request::post(uri.path_and_query().map_or("/", |p| p.as_str()))
+            .header(hyper::header::HOST, authority.as_str())
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(serde_json::to_vec(offer)?)))?;
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        ensure!(
+            status.is_success(),
+            "the server answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        let answer: SessionDescription = serde_json::from_slice(&body).with_context(|| {
+            format!(
+                "the answer is not {{\"type\",\"sdp\"}} JSON: {}",
+                String::from_utf8_lossy(&body)
+            )
+        })?;
+        ensure!(
+            answer.kind == "answer",
+            "expected {{\"type\":\"answer\"}}, got {:?}",
+            answer.kind
+        );
+        Ok(answer)
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| anyhow!("no answer in {timeout:?}"))?
+        .with_context(|| format!("POST {url}"))
+}
+
+/// What one channel's check saw.
+#[derive(Default)]
+struct Echoed {
+    messages: usize,
+    bytes: usize,
+    text: usize,
+    largest: usize,
+    ms: f64,
+}
+
+impl Echoed {
+    fn count(&mut self, message: &Message) {
+        let (is_text, bytes) = mix::parts(message);
+        self.messages += 1;
+        self.bytes += bytes.len();
+        self.text += usize::from(is_text);
+        self.largest = self.largest.max(bytes.len());
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        json!({
+            "messages": self.messages,
+            "bytes": self.bytes,
+            "text": self.text,
+            "binary": self.messages - self.text,
+            "largest": self.largest,
+            "ms": self.ms.round(),
+        })
+    }
+}
+
+/// The reliable ordered channel: every message of the mix out as fast
+/// as the buffered amount allows, every echo checked in order.
+async fn burst(echo: &DataChannel, events: &mut Events, check: &Check, timeout: Duration) -> anyhow::Result<Echoed> {
+    let mut rng = Rng::new(check.seed);
+    let sizes = mix::sizes(check.messages, check.max_size, &mut rng);
+    echo.set_buffered_amount_low_threshold(LOW_WATER).await?;
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let mut in_flight: VecDeque<Message> = VecDeque::new();
+    let mut sent = 0;
+    let mut echoed = Echoed::default();
+    let mut blocked = false;
+    while echoed.messages < sizes.len() {
+        while !blocked && sent < sizes.len() {
+            if echo.buffered_amount().await? > HIGH_WATER {
+                blocked = true;
+                break;
+            }
+            let message = mix::message(sizes[sent], &mut rng);
+            echo.send(message.clone())
+                .await
+                .with_context(|| format!("sending message {sent} ({} bytes) on 'echo'", sizes[sent]))?;
+            in_flight.push_back(message);
+            sent += 1;
+        }
+        let what = format!("echo {} of {} on 'echo' ({sent} sent)", echoed.messages, sizes.len());
+        match events.next(deadline, &what).await? {
+            PeerEvent::DataChannelMessage { id, data, is_text } if id == echo.id() => {
+                let expected = in_flight
+                    .pop_front()
+                    .with_context(|| format!("an echo on 'echo' with nothing in flight ({} bytes)", data.len()))?;
+                if let Some(why) = mix::mismatch(&expected, is_text, &data) {
+                    bail!("echo {} on 'echo' is not the message sent: {why}", echoed.messages);
+                }
+                echoed.count(&expected);
+            }
+            PeerEvent::BufferedAmountLow(id) if id == echo.id() => blocked = false,
+            PeerEvent::BufferedAmountLow(_) => {}
+            other => unexpected(other, &what)?,
+        }
+    }
+    echoed.ms = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(echoed)
+}
+
+/// The unordered channel: small messages, each echo awaited before the
+/// next goes.
+async fn one_at_a_time(lossy: &DataChannel, events: &mut Events, check: &Check) -> anyhow::Result<Echoed> {
+    let mut rng = Rng::new(check.seed.wrapping_add(1));
+    let started = Instant::now();
+    let mut echoed = Echoed::default();
+    for i in 0..check.unordered_messages {
+        let message = mix::message(1 + rng.below(check.max_size.min(1000)), &mut rng);
+        lossy.send(message.clone()).await.context("sending on 'lossy'")?;
+        let what =
+            format!("the echo of message {i} on 'lossy' (unordered, maxRetransmits 0) within {UNORDERED_ECHO:?}");
+        let deadline = Instant::now() + UNORDERED_ECHO;
+        loop {
+            match events.next(deadline, &what).await? {
+                PeerEvent::DataChannelMessage { id, data, is_text } if id == lossy.id() => {
+                    if let Some(why) = mix::mismatch(&message, is_text, &data) {
+                        bail!("echo {i} on 'lossy' is not the message sent: {why}");
+                    }
+                    echoed.count(&message);
+                    break;
+                }
+                PeerEvent::BufferedAmountLow(_) => {}
+                other => unexpected(other, &what)?,
+            }
+        }
+    }
+    echoed.ms = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(echoed)
+}
+
+/// Who closes a channel in [`close`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Closer {
+    Natter,
+    /// Asked to with `close-me`.
+    Server,
+}
+
+/// Closes `channel` (natter itself or by `close-me`) and waits for its
+/// `close`.
+async fn close(channel: &DataChannel, events: &mut Events, closer: Closer) -> anyhow::Result<()> {
+    let id: DataChannelId = channel.id();
+    let label = channel.info().await?.label;
+    match closer {
+        Closer::Natter => channel.close().await?,
+        Closer::Server => channel.send("close-me").await?,
+    }
+    let what = format!("'{label}' to close ({closer:?} closing it)");
+    let deadline = Instant::now() + CLOSE;
+    loop {
+        match events.next(deadline, &what).await? {
+            PeerEvent::DataChannelClose(closed) if closed == id => return Ok(()),
+            PeerEvent::BufferedAmountLow(_) => {}
+            other => unexpected(other, &what)?,
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! The webrtc-echoes convention, both sides of it, over natter-io.
+//!
+//! The convention: `POST /offer` with `{"type":"offer","sdp":...}` (a
+//! complete offer: the offerer waited for gathering), and the answer
+//! comes back as `{"type":"answer","sdp":...}` once the answerer's own
+//! gathering completed, its candidates in the SDP. Every data channel
+//! message goes back on its channel with its type (text or binary); the
+//! text `close-me` makes the server close that channel instead.
+//!
+//! - Server mode (the default, [`server`]): natter answers.
+//!
+//!   ```text
+//!   cargo run --release -p natter-io --example echo -- --listen 127.0.0.1:8090 --address 127.0.0.1
+//!   ```
+//!
+//! - Client mode (`--client URL`, [`client`]): natter offers a reliable
+//!   ordered channel and an unordered one with maxRetransmits 0, POSTs
+//!   the offer to URL, checks that a seeded mix of messages echoes back
+//!   byte-exact, closes one channel itself and has the server close the
+//!   other, then prints one JSON summary line and exits 0; any failure
+//!   exits non-zero with what went wrong.
+//!
+//!   ```text
+//!   cargo run --release -p natter-io --example echo -- --client http://127.0.0.1:8090/offer --address 127.0.0.1
+//!   ```
+
+mod client;
+mod mix;
+mod server;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use clap::Parser;
+use natter_io::LocalAddresses;
+use serde::{Deserialize, Serialize};
+
+#[derive(Parser, Debug)]
+#[command(about = "A data channel echo server, or its client, over natter-io (the webrtc-echoes convention)")]
+struct Args {
+    /// Where the HTTP server listens (server mode).
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    listen: SocketAddr,
+    /// An ICE host address (repeatable); without one, every address of
+    /// the host's interfaces, loopback included.
+    #[arg(long = "address")]
+    addresses: Vec<IpAddr>,
+    /// Resolve the peer's `.local` candidates with mDNS.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    mdns: bool,
+    /// How long to wait for our ICE gathering before sending our
+    /// description anyway.
+    #[arg(long, default_value_t = 5000)]
+    gather_timeout_ms: u64,
+    /// Client mode: offer to the echo server whose `POST /offer` is at
+    /// this URL (http only) and check its echoes.
+    #[arg(long, value_name = "URL")]
+    client: Option<String>,
+    #[command(flatten)]
+    check: client::Check,
+}
+
+/// An offer or an answer as the convention's JSON carries it (W3C
+/// `RTCSessionDescriptionInit`).
+#[derive(Debug, Deserialize, Serialize)]
+pub struct SessionDescription {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub sdp: String,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let addresses = if args.addresses.is_empty() {
+        LocalAddresses::Host {
+            loopback: true,
+            ipv6: true,
+        }
+    } else {
+        LocalAddresses::Addresses(args.addresses.iter().map(|ip| SocketAddr::new(*ip, 0)).collect())
+    };
+    let gather_timeout = Duration::from_millis(args.gather_timeout_ms);
+    let result = match args.client {
+        Some(url) => client::run(&url, addresses, args.mdns, gather_timeout, &args.check)
+            .await
+            .map(|summary| println!("{summary}")),
+        None => server::serve(args.listen, addresses, args.mdns, gather_timeout).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("echo: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

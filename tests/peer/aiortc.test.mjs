@@ -1,0 +1,111 @@
+// natter and aiortc (a second, independent WebRTC stack) in both
+// offer/answer roles: natter's `echo --client` offers to aiortc's echo
+// server in both DTLS roles, and aiortc's client offers to natter's echo
+// server (tests/peer/aiortc_echo.py). Each side checks 1,000 mixed
+// messages (1 B to 256 KiB, text and binary) on a reliable channel and
+// 50 on an unordered maxRetransmits-0 one, and closes one channel while
+// the server closes the other on `close-me`. Run by scripts/test-peer in
+// a network namespace with only `lo`; aioice is told to gather 127.0.0.1.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import { runAiortcClient, runClient, startAiortc, startEcho } from './harness.mjs';
+
+/** Address and port of `candidate:... 127.0.0.1 5000 typ host` or `127.0.0.1 5000 host`. */
+function endpoint(candidate) {
+  const m = /(\S+) (\d+) (?:typ )?(\w+)(?: |$)/.exec(candidate.replace(/^candidate:\S+ \d+ \w+ \d+ /, ''));
+  return m && { address: m[1], port: Number(m[2]), type: m[3] };
+}
+
+/**
+ * What an echo server saw of the client's two channels: 'echo' with
+ * 1,000 messages echoed (`bytes` in all), closed by the server on
+ * close-me; 'lossy' unordered with maxRetransmits 0, its 50 messages
+ * echoed, closed by the client. `counts` reads a channel's counters.
+ */
+function assertServerChannels(status, { server, bytes, counts }) {
+  const channels = Object.values(status.channels);
+  const echo = channels.find((c) => c.label === 'echo');
+  const lossy = channels.find((c) => c.label === 'lossy');
+  assert.deepEqual(
+    { ...counts(echo), closed_by: echo?.closed_by, state: echo?.state },
+    { messages: 1000, bytes, closed_by: server, state: 'closed' },
+    `${server} echoed 1,000 messages on 'echo' and closed it on close-me`,
+  );
+  assert.deepEqual(
+    { messages: counts(lossy).messages, ordered: lossy?.ordered, max_retransmits: lossy?.max_retransmits, closed_by: lossy?.closed_by, state: lossy?.state },
+    { messages: 50, ordered: false, max_retransmits: 0, closed_by: 'peer', state: 'closed' },
+    `${server} saw 'lossy' unordered with maxRetransmits 0, echoed its 50 messages, and the client closed it`,
+  );
+}
+
+const failed = (run, peer) => `exit ${run.code} (signal ${run.signal})\n--- ${peer} ---\n${JSON.stringify(peer, null, 1)}\n--- log (tail, full: ${run.logPath}) ---\n${run.tail}`;
+
+describe('natter offers to aiortc', () => {
+  let aiortc;
+  let connections = 0;
+
+  before(async () => {
+    aiortc = await startAiortc({ name: 'aiortc-answerer' });
+  });
+
+  after(async () => {
+    await aiortc?.stop();
+  });
+
+  for (const [setup, natterRole, aiortcRole] of [
+    [null, 'server', 'client'],
+    ['passive', 'client', 'server'],
+  ]) {
+    test(`natter as DTLS ${natterRole} (aiortc answers a=setup:${setup ?? 'active'}): the echo check passes`, async (t) => {
+      const index = connections++;
+      const run = await runClient({ name: `aiortc-${natterRole}`, url: `${aiortc.url}/offer${setup ? `?setup=${setup}` : ''}` });
+      const peer = (await aiortc.status())[index];
+      t.diagnostic(`natter: ${run.stdout.trim()}`);
+      t.diagnostic(`aiortc: ${JSON.stringify({ ...peer, answer: undefined })}`);
+      assert.equal(run.code, 0, `echo --client failed: ${failed(run, peer)}`);
+      const s = run.summary;
+      assert.equal(s.reliable.messages, 1000);
+      assert.equal(s.reliable.largest, 262144);
+      assert.equal(s.unordered.messages, 50);
+      assert.match(peer.answer, new RegExp(`^a=setup:${setup ?? 'active'}`, 'm'));
+      assert.equal(s.dtls_role, natterRole, `natter is the DTLS ${natterRole}`);
+      assert.equal(peer.dtls_role, aiortcRole, `aiortc is the DTLS ${aiortcRole}`);
+      assert.deepEqual(peer.errors, []);
+      assertServerChannels(peer, { server: 'aiortc', bytes: s.reliable.bytes, counts: (c) => ({ messages: c?.messages, bytes: c?.bytes }) });
+      assert.equal(endpoint(s.selected_pair.local).port, endpoint(peer.pair.remote).port, "aiortc's nominated pair reaches natter's selected local port");
+      assert.equal(endpoint(s.selected_pair.remote).port, endpoint(peer.pair.local).port, "natter's selected pair reaches aiortc's nominated local port");
+    });
+  }
+});
+
+describe('aiortc offers to natter', () => {
+  let echo;
+
+  before(async () => {
+    echo = await startEcho({ name: 'aiortc-offerer' });
+  });
+
+  after(async () => {
+    await echo?.stop();
+  });
+
+  test('aiortc as offerer (actpass), natter answering as DTLS client: the echo check passes', async (t) => {
+    const run = await runAiortcClient({ name: 'aiortc-offerer', url: `${echo.url}/offer` });
+    const natter = (await echo.status())[0];
+    t.diagnostic(`aiortc: ${run.stdout.trim()}`);
+    t.diagnostic(`natter: ${JSON.stringify({ ...natter, counters: undefined })}`);
+    assert.equal(run.code, 0, `aiortc_echo.py client failed: ${failed(run, natter)}\n--- natter log (tail) ---\n${echo.log().slice(-3000)}`);
+    const s = run.summary;
+    assert.equal(s.reliable.messages, 1000);
+    assert.equal(s.reliable.largest, 262144);
+    assert.equal(s.unordered.messages, 50);
+    assert.equal(s.dtls_role, 'server', 'aiortc is the DTLS server');
+    assert.equal(natter.dtls?.role, 'Client', 'natter answers actpass as the DTLS client');
+    assert.deepEqual(natter.errors, []);
+    assertServerChannels(natter, { server: 'natter', bytes: s.reliable.bytes, counts: (c) => ({ messages: c?.messages_echoed, bytes: c?.bytes_echoed }) });
+    assert.equal(endpoint(natter.selected_pair.local).port, endpoint(s.selected_pair.remote).port, "aiortc's nominated pair reaches natter's selected local port");
+    assert.equal(endpoint(natter.selected_pair.remote).port, endpoint(s.selected_pair.local).port, "natter's selected pair reaches aiortc's nominated local port");
+  });
+});

@@ -1,0 +1,119 @@
+// The tests of natter as the offerer to a Chromium echo server (see
+// startAnswerer in harness.mjs), shared by offerer.test.mjs (plain
+// 127.0.0.1 candidates) and offerer-mdns.test.mjs (Chromium's `.local`
+// candidates), each in its own network namespace. `echo --client`
+// offers, checks the echoes of 1,000 mixed messages on a reliable
+// channel and 50 on an unordered maxRetransmits-0 one, closes one
+// channel and has Chromium close the other; it does so once in each DTLS
+// role.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import { launchBrowser, runClient, startAnswerer } from './harness.mjs';
+
+/** Address and port of a candidate line (`... 127.0.0.1 5000 typ host`). */
+function endpoint(candidate) {
+  const m = / (\S+) (\d+) typ (\w+)/.exec(candidate ?? '');
+  return m && { address: m[1], port: Number(m[2]), type: m[3] };
+}
+
+/**
+ * mdns: Chromium hides its address behind `.local` names (needs the
+ * veth namespace of scripts/test-peer); natterAddress: natter's host
+ * candidate; chromiumAddress: the address Chromium's names resolve to.
+ */
+export function offererTests({ name, mdns, natterAddress, chromiumAddress }) {
+  describe(`natter offers to Chromium (${mdns ? "Chromium's .local candidates" : 'plain addresses'})`, () => {
+    let browser, answerer;
+    let connections = 0;
+
+    before(async () => {
+      browser = await launchBrowser({ mdns });
+      answerer = await startAnswerer({ browser, name });
+    });
+
+    after(async () => {
+      await answerer?.stop();
+      await browser?.close();
+    });
+
+    // Chromium answers natter's actpass with a=setup:active unless told
+    // otherwise; `passive` is the other DTLS role.
+    for (const [setup, natterRole, chromiumRole] of [
+      [null, 'server', 'client'],
+      ['passive', 'client', 'server'],
+    ]) {
+      test(`natter as DTLS ${natterRole} (Chromium answers a=setup:${setup ?? 'active'}): the echo check passes and getStats agrees`, async (t) => {
+        const index = connections++;
+        const url = `${answerer.url}/offer${setup ? `?setup=${setup}` : ''}`;
+        const run = await runClient({ name: `${name}-${natterRole}`, url, addresses: [natterAddress] });
+        const page = await answerer.connection(index);
+        t.diagnostic(`natter: ${run.stdout.trim()}`);
+        t.diagnostic(`Chromium: ${JSON.stringify({ ...page, offer: undefined, answer: undefined })}`);
+        assert.equal(
+          run.code,
+          0,
+          `echo --client failed (exit ${run.code}, signal ${run.signal})\n--- Chromium ---\n${JSON.stringify(page, null, 1)}\n--- client log (tail, full: ${run.logPath}) ---\n${run.tail}`,
+        );
+        const s = run.summary;
+        assert.ok(s?.ok, `the client printed its JSON summary: ${run.stdout}`);
+
+        assert.match(page.offer, /^a=setup:actpass/m, "natter's offer says a=setup:actpass");
+        assert.match(page.offer, /^a=end-of-candidates/m, "natter's offer is complete (gathering waited for)");
+        assert.match(page.answer, new RegExp(`^a=setup:${setup ?? 'active'}`, 'm'), `Chromium applied an answer with a=setup:${setup ?? 'active'}`);
+        const candidates = page.answer.split(/\r?\n/).filter((l) => l.startsWith('a=candidate:'));
+        assert.ok(candidates.length > 0, "Chromium's answer carries candidates");
+        if (mdns) {
+          assert.ok(candidates.every((c) => / [0-9a-f-]+\.local \d+ typ host/.test(c)), `every candidate of Chromium's answer is a .local name: ${candidates}`);
+          const resolved = [...run.log.matchAll(/mDNS name (resolved|did not resolve).*/g)].map((m) => m[0]);
+          assert.ok(resolved.length > 0 && resolved.every((l) => l.includes('resolved') && l.includes(`ip=${chromiumAddress}`)), `natter resolved Chromium's .local name to ${chromiumAddress}: ${resolved}`);
+        } else {
+          assert.ok(candidates.some((c) => c.includes(` ${chromiumAddress} `)), `Chromium's answer has a ${chromiumAddress} host candidate`);
+        }
+
+        assert.equal(s.reliable.messages, 1000, "1,000 messages echoed on 'echo'");
+        assert.ok(s.reliable.text > 0 && s.reliable.binary > 0, 'text and binary');
+        assert.equal(s.reliable.largest, 262144, 'the largest message is 256 KiB');
+        assert.equal(s.unordered.messages, 50, "50 messages echoed on 'lossy'");
+        assert.deepEqual(page.errors, [], 'the page reported no errors');
+        const echo = page.channels.find((c) => c.label === 'echo');
+        const lossy = page.channels.find((c) => c.label === 'lossy');
+        assert.deepEqual(
+          { messages: echo?.messages, bytes: echo?.bytes, ordered: echo?.ordered, closedBy: echo?.closedBy, state: echo?.state },
+          { messages: 1000, bytes: s.reliable.bytes, ordered: true, closedBy: 'chromium', state: 'closed' },
+          "Chromium echoed 1,000 messages on 'echo' and closed it on close-me",
+        );
+        assert.deepEqual(
+          { messages: lossy?.messages, ordered: lossy?.ordered, maxRetransmits: lossy?.maxRetransmits, closedBy: lossy?.closedBy, state: lossy?.state },
+          { messages: 50, ordered: false, maxRetransmits: 0, closedBy: 'peer', state: 'closed' },
+          "Chromium saw 'lossy' unordered with maxRetransmits 0, and natter closed it",
+        );
+
+        assert.equal(s.dtls_role, natterRole, `natter is the DTLS ${natterRole}`);
+        assert.equal(s.dtls_state, 'connected');
+        assert.equal(page.stats?.dtlsState, 'connected', "Chromium's DTLS transport was connected");
+        assert.equal(page.stats?.dtlsRole, chromiumRole, `Chromium is the DTLS ${chromiumRole}`);
+        assert.equal(page.stats?.iceRole, 'controlled', 'Chromium, the answerer, is ICE controlled');
+        const natterLocal = endpoint(s.selected_pair.local);
+        const natterRemote = endpoint(s.selected_pair.remote);
+        const pair = page.stats?.pair;
+        assert.ok(pair, `Chromium has a selected pair: ${JSON.stringify(page.stats)}`);
+        assert.equal(natterLocal.address, natterAddress, `natter's selected local candidate is its ${natterAddress}`);
+        assert.equal(pair.remote.port, natterLocal.port, "Chromium's selected pair reaches natter's selected local port");
+        assert.equal(natterRemote.port, pair.local.port, "natter's selected pair reaches Chromium's selected local port");
+        if (mdns) {
+          // Chromium without adapter enumeration binds its socket to the
+          // any address and only names its default-route address; its
+          // checks to natter's 198.18.0.2 leave with the source address
+          // the kernel picks (198.18.0.2 itself), so natter may pair with
+          // that peer-reflexive address: the port names the socket.
+          const named = candidates.map(endpoint).map((e) => e.port);
+          assert.ok(named.includes(natterRemote.port), `natter's selected pair reaches the socket of one of Chromium's .local candidates (ports ${named})`);
+        } else {
+          assert.equal(pair.remote.address, natterAddress, `Chromium's selected remote address is natter's ${natterAddress}`);
+        }
+      });
+    }
+  });
+}
