@@ -20,7 +20,14 @@
 //! use natter_container::opus::{packet_samples, OggOpusReader, OggOpusWriter};
 //!
 //! // Copy the frames of an IVF file into another...
-//! let header = IvfHeader { fourcc: FOURCC_VP8, width: 640, height: 480, timebase_denominator: 30, timebase_numerator: 1, frame_count: 1 };
+//! let header = IvfHeader {
+//!     fourcc: FOURCC_VP8,
+//!     width: 640,
+//!     height: 480,
+//!     timebase_denominator: 30,
+//!     timebase_numerator: 1,
+//!     frame_count: 1,
+//! };
 //! let mut w = IvfWriter::new(Vec::new(), &header)?;
 //! w.write_frame(0, b"keyframe")?;
 //! let file = w.finish()?;
