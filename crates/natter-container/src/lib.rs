@@ -12,8 +12,7 @@
 //! an [`Error`] for any malformed or truncated input, never panicking;
 //! writers write into an `impl Write`. Nothing here opens files, reads a
 //! clock or draws random numbers. Not here: Ogg resynchronisation after
-//! damage and chained streams, Opus decoding, multistream Opus writing,
-//! and seeking.
+//! damage and chained streams, decoding, and seeking.
 //!
 //! ```
 //! use natter_container::ivf::{IvfHeader, IvfReader, IvfWriter, FOURCC_VP8};
