@@ -69,5 +69,21 @@ pub enum Error {
     NalUnit { index: usize, reason: &'static str },
 }
 
+#[cfg(test)]
+impl Error {
+    /// Offset, bytes needed and bytes there of a [`Error::Truncated`].
+    pub(crate) fn truncation(&self) -> Option<(u64, usize, usize)> {
+        match *self {
+            Error::Truncated {
+                offset,
+                needed,
+                available,
+                ..
+            } => Some((offset, needed, available)),
+            _ => None,
+        }
+    }
+}
+
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -108,7 +108,14 @@ pub struct IvfFrame {
 /// ```
 /// use natter_container::ivf::{IvfHeader, IvfReader, IvfWriter, FOURCC_VP8};
 ///
-/// let header = IvfHeader { fourcc: FOURCC_VP8, width: 320, height: 240, timebase_denominator: 30, timebase_numerator: 1, frame_count: 0 };
+/// let header = IvfHeader {
+///     fourcc: FOURCC_VP8,
+///     width: 320,
+///     height: 240,
+///     timebase_denominator: 30,
+///     timebase_numerator: 1,
+///     frame_count: 0,
+/// };
 /// let mut w = IvfWriter::new(Vec::new(), &header)?;
 /// w.write_frame(0, b"key")?;
 /// w.write_frame(1, b"delta")?;
@@ -281,15 +288,7 @@ mod tests {
         assert!(matches!(with(4, 1), Error::IvfVersion(1)));
         assert!(matches!(with(6, 64), Error::IvfHeaderLen(64)));
         let short = IvfReader::new(&FFMPEG_HEADER[..31]).unwrap_err();
-        assert!(matches!(
-            short,
-            Error::Truncated {
-                offset: 0,
-                needed: 32,
-                available: 31,
-                ..
-            }
-        ));
+        assert_eq!(short.truncation(), Some((0, 32, 31)));
         let empty = IvfReader::new(&[][..]).unwrap_err();
         assert!(matches!(empty, Error::Truncated { available: 0, .. }));
     }
@@ -306,32 +305,10 @@ mod tests {
         // A frame header cut short, then a frame body.
         let r = IvfReader::new(&file[..40]).unwrap();
         let err = r.last().unwrap().unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Truncated {
-                    offset: 32,
-                    needed: 12,
-                    available: 8,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_eq!(err.truncation(), Some((32, 12, 8)));
         let mut r = IvfReader::new(&file[..file.len() - 1]).unwrap();
         let err = r.next_frame().unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Truncated {
-                    offset: 44,
-                    needed: 3,
-                    available: 2,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_eq!(err.truncation(), Some((44, 3, 2)));
     }
 
     #[test]
@@ -339,14 +316,7 @@ mod tests {
         let mut file = FFMPEG_HEADER.to_vec();
         file.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
         let err = IvfReader::new(&file[..]).unwrap().next_frame().unwrap_err();
-        assert!(matches!(
-            err,
-            Error::Truncated {
-                needed: 0xffff_ffff,
-                available: 1,
-                ..
-            }
-        ));
+        assert_eq!(err.truncation(), Some((44, 0xffff_ffff, 1)));
     }
 
     #[test]

@@ -12,15 +12,21 @@
 //! an [`Error`] for any malformed or truncated input, never panicking;
 //! writers write into an `impl Write`. Nothing here opens files, reads a
 //! clock or draws random numbers. Not here: Ogg resynchronisation after
-//! damage and chained streams, Opus decoding, multistream Opus writing,
-//! and seeking.
+//! damage and chained streams, decoding, and seeking.
 //!
 //! ```
 //! use natter_container::ivf::{IvfHeader, IvfReader, IvfWriter, FOURCC_VP8};
 //! use natter_container::opus::{packet_samples, OggOpusReader, OggOpusWriter};
 //!
 //! // Copy the frames of an IVF file into another...
-//! let header = IvfHeader { fourcc: FOURCC_VP8, width: 640, height: 480, timebase_denominator: 30, timebase_numerator: 1, frame_count: 1 };
+//! let header = IvfHeader {
+//!     fourcc: FOURCC_VP8,
+//!     width: 640,
+//!     height: 480,
+//!     timebase_denominator: 30,
+//!     timebase_numerator: 1,
+//!     frame_count: 1,
+//! };
 //! let mut w = IvfWriter::new(Vec::new(), &header)?;
 //! w.write_frame(0, b"keyframe")?;
 //! let file = w.finish()?;

@@ -260,19 +260,14 @@ mod tests {
         };
         assert!(with(0, b'o').contains("OpusHead"));
         assert!(with(8, 0x10).contains("version"));
-        assert!(with(9, 0).contains("0"));
+        assert!(with(9, 0).contains("count is 0"));
         assert!(with(9, 3).contains("one or two"));
         assert!(reason(OpusHead::parse(&FFMPEG_HEAD[..18]).unwrap_err()).contains("19"));
         assert!(reason(OpusHead::new(3, 48_000).unwrap_err()).contains("one or two"));
         // A later minor version is compatible.
-        assert!(OpusHead::parse(
-            &FFMPEG_HEAD
-                .iter()
-                .enumerate()
-                .map(|(i, &b)| if i == 8 { 15 } else { b })
-                .collect::<Vec<_>>()
-        )
-        .is_ok());
+        let mut minor = FFMPEG_HEAD.to_vec();
+        minor[8] = 15;
+        assert_eq!(OpusHead::parse(&minor).unwrap().version, 15);
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub fn frame_samples(toc: u8) -> u32 {
 pub fn packet_samples(packet: &[u8]) -> Result<u32> {
     let (&toc, rest) = packet
         .split_first()
-        .ok_or(Error::OpusPacket("it is empty, but has at least a TOC byte (R1)"))?;
+        .ok_or(Error::OpusPacket("empty, but R1 requires at least the TOC byte"))?;
     let frames = match toc & 0x03 {
         0 => 1,
         1 | 2 => 2,
