@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { freePort } from '../browser/harness.mjs';
-import { ARTIFACTS, ECHO_BIN, launchBrowser, until } from './harness.mjs';
+import { ARTIFACTS, ECHO_BIN, launchBrowser, openPage, startEcho, until } from './harness.mjs';
 
 const EXAMPLES = path.dirname(ECHO_BIN);
 
@@ -117,6 +117,81 @@ async function sendCamera(page, codec) {
   }, codec);
 }
 
+/**
+ * In the page of the echo example (with the harness's `window.t`): the
+ * camera and microphone, a data channel 'echo', offer, POST, answer.
+ * `beforeAnswer(port)` runs between POST and setRemoteDescription with
+ * the UDP port of natter's host candidate.
+ */
+async function callEcho(page, beforeAnswer = async () => {}) {
+  const posted = await page.evaluate(async () => {
+    const out = { stage: 'getUserMedia' };
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480, frameRate: 30 }, audio: true });
+      const pc = (window.pc = window.t.pc = new RTCPeerConnection());
+      for (const track of stream.getTracks()) pc.addTrack(track, stream);
+      const video = pc.getTransceivers().find((t) => t.sender.track.kind === 'video');
+      const params = video.sender.getParameters();
+      params.degradationPreference = 'maintain-resolution';
+      await video.sender.setParameters(params);
+      window.reflected = new Promise((resolve) => pc.addEventListener('track', (e) => e.track.kind === 'video' && resolve(e.track)));
+      const dc = (window.t.channels.echo = pc.createDataChannel('echo'));
+      dc.binaryType = 'arraybuffer';
+      window.echoOpen = new Promise((resolve) => dc.addEventListener('open', resolve, { once: true }));
+      out.stage = 'offer';
+      await pc.setLocalDescription(await pc.createOffer());
+      await new Promise((resolve) => {
+        if (pc.iceGatheringState === 'complete') resolve();
+        pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
+      });
+      out.stage = 'POST /offer';
+      const res = await fetch('/offer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(pc.localDescription) });
+      if (!res.ok) throw new Error(`POST /offer: ${res.status} ${await res.text()}`);
+      window.answer = await res.json();
+      out.answer = window.answer.sdp;
+      out.stage = 'posted';
+    } catch (e) {
+      out.error = `${out.stage}: ${e.message}`;
+    }
+    return out;
+  });
+  if (posted.error) return posted;
+  const port = Number(/^a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 (\d+) typ host/m.exec(posted.answer)?.[1]);
+  await beforeAnswer(port);
+  return page.evaluate(async (posted) => {
+    try {
+      await window.pc.setRemoteDescription(window.answer);
+      await Promise.race([window.echoOpen, new Promise((_, reject) => setTimeout(() => reject(new Error("'echo' did not open in 15 s")), 15000))]);
+      return { ...posted, stage: 'open' };
+    } catch (e) {
+      return { ...posted, error: `setRemoteDescription/open: ${e.message}` };
+    }
+  }, posted);
+}
+
+/** In the page: Chromium's decoding of the video natter reflects, polled until `frames` frames decoded. */
+async function reflectedVideo(page, frames) {
+  return page.evaluate(async (frames) => {
+    await window.reflected;
+    const deadline = Date.now() + 20000;
+    for (;;) {
+      const report = await window.pc.getStats();
+      const v = [...report.values()].find((s) => s.type === 'inbound-rtp' && s.kind === 'video');
+      const a = [...report.values()].find((s) => s.type === 'inbound-rtp' && s.kind === 'audio');
+      const out = { framesDecoded: v?.framesDecoded ?? 0, frameWidth: v?.frameWidth, frameHeight: v?.frameHeight, audioPacketsReceived: a?.packetsReceived ?? 0 };
+      if (out.framesDecoded >= frames && out.audioPacketsReceived >= 50) return out;
+      if (Date.now() > deadline) return { ...out, error: `timed out with ${out.framesDecoded} of ${frames} frames decoded` };
+      await new Promise((resolve) => setTimeout(resolve, 200)); // getStats has no change event: poll
+    }
+  }, frames);
+}
+
+/** natter's receiving video stream in the echo's /status. */
+async function natterVideoIn(echo) {
+  const [connection] = await echo.status();
+  return connection?.media?.receivers?.find((r) => r.frame_size);
+}
+
 /** In the page: Chromium's outbound video statistics. */
 async function outboundVideo(page) {
   return page.evaluate(async () => {
@@ -182,6 +257,71 @@ describe('media between natter-io and headless Chromium', () => {
       }
     });
   }
+
+  test("the echo example reflects Chromium's camera and microphone: Chromium decodes its own 640x480 video", async (t) => {
+    const echo = await startEcho({ name: 'media-echo' });
+    const { page, context } = await openPage(browser, echo, 'media-echo');
+    try {
+      const called = await callEcho(page);
+      assert.ok(!called.error, `${called.error}\nanswer:\n${called.answer ?? '(none)'}\nlog: ${echo.logPath}`);
+      assert.match(called.answer, /^m=video .*\r?\n(?:.*\r?\n)*?a=sendrecv/m, 'natter answers the video section sendrecv');
+      const back = await reflectedVideo(page, 60);
+      t.diagnostic(`Chromium decoding its reflected video: ${JSON.stringify(back)}`);
+      t.diagnostic(`natter: ${JSON.stringify((await echo.status())[0]?.media)}`);
+      assert.ok(!back.error, back.error);
+      assert.equal(`${back.frameWidth}x${back.frameHeight}`, '640x480');
+      const burst = await page.evaluate(() => window.t.burst('echo', Array.from({ length: 100 }, (_, i) => 1 + i * 97), { seed: 3 }));
+      assert.equal(burst.count, 100, 'the data channel echoes beside the media');
+      assert.equal(burst.mismatchCount, 0);
+    } finally {
+      await context.close();
+      await echo.stop();
+    }
+  });
+
+  test('with 5% loss in front of natter\'s socket, NACK and RTX keep the video decoding at natter and the data channel delivers every message', async (t) => {
+    const echo = await startEcho({ name: 'media-loss' });
+    const { page, context } = await openPage(browser, echo, 'media-loss');
+    const rules = [];
+    const iptables = (args) => execFileSync('iptables', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      const called = await callEcho(page, async (port) => {
+        assert.ok(port > 0, "natter's answer has a 127.0.0.1 host candidate");
+        for (const side of ['--dport', '--sport']) {
+          const rule = ['INPUT', '-p', 'udp', side, String(port), '-m', 'statistic', '--mode', 'random', '--probability', '0.05', '-j', 'DROP'];
+          try {
+            iptables(['-I', ...rule]);
+          } catch (e) {
+            throw new Error(`iptables could not add the loss rule (needs root and iptables, which scripts/setup installs): ${e.stderr ?? e.message}`);
+          }
+          rules.push(rule);
+        }
+      });
+      assert.ok(!called.error, `${called.error}\nlog: ${echo.logPath}`);
+      const burst = await page.evaluate(() => window.t.burst('echo', Array.from({ length: 300 }, (_, i) => 1 + ((i * 7919) % 65536)), { seed: 5 }));
+      assert.equal(burst.count, 300, 'every message of the reliable channel came back');
+      assert.equal(burst.mismatchCount, 0, 'byte-exact and in order');
+      const natter = await until(async () => {
+        const video = await natterVideoIn(echo);
+        return video?.frames_received >= 150 && video.retransmitted_packets_received > 0 && video;
+      }, { timeout: 30000, what: 'natter to receive 150 frames with retransmissions', describe: async () => JSON.stringify(await natterVideoIn(echo)) });
+      const chromium = await outboundVideo(page);
+      const drops = execFileSync('iptables', ['-L', 'INPUT', '-v', '-n', '-x']).toString();
+      t.diagnostic(`natter receiving Chromium's video: ${JSON.stringify(natter)}`);
+      t.diagnostic(`Chromium sending: ${JSON.stringify(chromium)}`);
+      t.diagnostic(`iptables:\n${drops}`);
+      assert.ok(natter.nack_count > 0, 'natter sent NACKs');
+      assert.ok(chromium.nackCount > 0, 'Chromium counted the NACKs');
+      assert.ok(chromium.retransmittedPacketsSent > 0, 'Chromium retransmitted (RTX)');
+      assert.ok(natter.frames_dropped <= natter.frames_received / 20, `natter gave up on few frames: ${natter.frames_dropped} of ${natter.frames_received}`);
+      const back = await reflectedVideo(page, 30);
+      assert.ok(!back.error, `Chromium decodes the video natter reflects over the lossy path: ${back.error}`);
+    } finally {
+      for (const rule of rules) iptables(['-D', ...rule]);
+      await context.close();
+      await echo.stop();
+    }
+  });
 
   test('natter sends VP8 from an IVF file and Opus from an Ogg file; Chromium decodes 320x240 frames and plays audio', async (t) => {
     const video = path.join(dir, 'send.ivf');

@@ -171,7 +171,11 @@ async fn main() -> anyhow::Result<()> {
         status: Arc::default(),
     };
     let router = Router::new()
-        .route("/", get(|| async { Html(answer::PAGE) }))
+        // A secure context on http://127.0.0.1 for a page that POSTs its offer.
+        .route(
+            "/",
+            get(|| async { Html("<!doctype html><title>natter ivf-send</title>") }),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/offer", post(offer))
         .route("/status", get(status))

@@ -11,10 +11,6 @@ use natter_io::{Config, Description, LocalAddresses, PeerConnection, PeerEvent, 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-/// `GET /`: a blank page on http://127.0.0.1, a secure context from
-/// which a browser's script can use its camera and POST to `/offer`.
-pub const PAGE: &str = "<!doctype html><meta charset=utf-8><title>natter</title>";
-
 /// W3C `RTCSessionDescriptionInit` as JSON.
 #[derive(Deserialize, Serialize)]
 pub struct SessionDescription {

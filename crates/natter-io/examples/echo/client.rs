@@ -29,8 +29,8 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::answer::SessionDescription;
 use crate::mix::{self, Rng};
-use crate::SessionDescription;
 
 /// What client mode sends; the defaults are issue 5's acceptance.
 #[derive(clap::Args, Debug)]

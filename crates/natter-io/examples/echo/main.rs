@@ -24,6 +24,8 @@
 //!   cargo run --release -p natter-io --example echo -- --client http://127.0.0.1:8090/offer --address 127.0.0.1
 //!   ```
 
+#[path = "../common/answer.rs"]
+mod answer;
 mod client;
 mod mix;
 mod server;
@@ -32,8 +34,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use clap::Parser;
-use natter_io::LocalAddresses;
-use serde::{Deserialize, Serialize};
 
 #[derive(Parser, Debug)]
 #[command(about = "A data channel echo server, or its client, over natter-io (the webrtc-echoes convention)")]
@@ -60,15 +60,6 @@ struct Args {
     check: client::Check,
 }
 
-/// An offer or an answer as the convention's JSON carries it (W3C
-/// `RTCSessionDescriptionInit`).
-#[derive(Debug, Deserialize, Serialize)]
-pub struct SessionDescription {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub sdp: String,
-}
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
@@ -79,14 +70,7 @@ async fn main() -> std::process::ExitCode {
         )
         .init();
     let args = Args::parse();
-    let addresses = if args.addresses.is_empty() {
-        LocalAddresses::Host {
-            loopback: true,
-            ipv6: true,
-        }
-    } else {
-        LocalAddresses::Addresses(args.addresses.iter().map(|ip| SocketAddr::new(*ip, 0)).collect())
-    };
+    let addresses = answer::local_addresses(&args.addresses);
     let gather_timeout = Duration::from_millis(args.gather_timeout_ms);
     let result = match args.client {
         Some(url) => client::run(&url, addresses, args.mdns, gather_timeout, &args.check)

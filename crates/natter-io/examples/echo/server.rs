@@ -20,13 +20,13 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use natter_io::{
-    Config, DataChannel, DataChannelId, Description, LocalAddresses, Message, PeerConnection, PeerConnectionState,
-    PeerEvent, SdpType,
+    Config, DataChannel, DataChannelId, Format, LocalAddresses, MediaFrame, Message, PeerConnection,
+    PeerConnectionState, PeerEvent, TransceiverId,
 };
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::SessionDescription;
+use crate::answer::{self, SessionDescription};
 
 /// What GET /status shows of one connection.
 #[derive(Clone, Default, Serialize)]
@@ -38,6 +38,10 @@ struct ConnectionStatus {
     errors: Vec<String>,
     selected_pair: Option<SelectedPair>,
     dtls: Option<DtlsStatus>,
+    /// natter's media statistics (see `common/answer.rs`).
+    media: serde_json::Value,
+    /// Frames that could not be sent back.
+    media_errors: u64,
     /// natter's counters (transport, SCTP, data channels), for diagnosis.
     counters: String,
     #[serde(skip)]
@@ -138,22 +142,27 @@ fn bad_request(message: String) -> Response {
 }
 
 async fn offer(State(app): State<App>, Json(offer): Json<SessionDescription>) -> Response {
-    if offer.kind != "offer" {
-        return bad_request(format!("expected {{\"type\":\"offer\"}}, got {:?}", offer.kind));
-    }
-    let id = {
-        let mut next = app.next_id.lock().unwrap_or_else(|e| e.into_inner());
-        *next += 1;
-        *next - 1
-    };
     let config = Config {
         local_addresses: app.addresses.clone(),
         mdns: app.mdns,
         ..Config::default()
     };
-    let (pc, mut events) = match PeerConnection::spawn(config) {
-        Ok(spawned) => spawned,
-        Err(error) => return (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    // A track of our own on each audio and video section the offer
+    // brought, to send what arrives back on.
+    let prepare = |pc: PeerConnection| async move {
+        for transceiver in pc.transceivers().await? {
+            pc.add_track(transceiver.kind()).await?;
+        }
+        Ok(())
+    };
+    let answered = match answer::answer(config, offer, app.gather_timeout, prepare).await {
+        Ok(answered) => answered,
+        Err(error) => return bad_request(error),
+    };
+    let id = {
+        let mut next = app.next_id.lock().unwrap_or_else(|e| e.into_inner());
+        *next += 1;
+        *next - 1
     };
     app.connections.lock().unwrap_or_else(|e| e.into_inner()).insert(
         id,
@@ -161,51 +170,13 @@ async fn offer(State(app): State<App>, Json(offer): Json<SessionDescription>) ->
             id,
             state: "new".into(),
             ice_state: "new".into(),
-            pc: Some(pc.clone()),
+            pc: Some(answered.pc.clone()),
             ..ConnectionStatus::default()
         },
     );
-    let remote = Description {
-        kind: SdpType::Offer,
-        sdp: offer.sdp,
-    };
-    if let Err(error) = pc.set_remote_description(remote).await {
-        pc.close().await;
-        return bad_request(format!("setRemoteDescription(offer): {error}"));
-    }
-    let answer = match pc.create_answer().await {
-        Ok(answer) => answer,
-        Err(error) => return bad_request(format!("createAnswer: {error}")),
-    };
-    if let Err(error) = pc.set_local_description(answer).await {
-        return bad_request(format!("setLocalDescription(answer): {error}"));
-    }
-    // Non-trickle: the answer carries every candidate.
-    let mut early = Vec::new();
-    let gathered = tokio::time::timeout(app.gather_timeout, async {
-        while let Some(event) = events.recv().await {
-            if event == PeerEvent::IceGatheringComplete {
-                return true;
-            }
-            early.push(event);
-        }
-        false
-    })
-    .await;
-    if gathered != Ok(true) {
-        tracing::warn!(id, "gathering did not complete in time; answering with what we have");
-    }
-    let sdp = match pc.local_description().await {
-        Ok(Some(sdp)) => sdp,
-        other => return bad_request(format!("no local description: {other:?}")),
-    };
-    tracing::info!(id, "answer:\n{sdp}");
-    tokio::spawn(echo(app, id, pc, early, events));
-    Json(SessionDescription {
-        kind: "answer".into(),
-        sdp,
-    })
-    .into_response()
+    tracing::info!(id, "answer:\n{}", answered.answer.sdp);
+    tokio::spawn(echo(app, id, answered.pc, answered.early, answered.events));
+    Json(answered.answer).into_response()
 }
 
 /// Above this many bytes queued in natter, echoes wait in the echo
@@ -227,6 +198,7 @@ struct Echoed {
 /// peer sends faster than natter gets the echoes out, they wait here.
 async fn echo(app: App, id: u64, pc: PeerConnection, early: Vec<PeerEvent>, mut events: mpsc::Receiver<PeerEvent>) {
     let mut channels: BTreeMap<DataChannelId, Echoed> = BTreeMap::new();
+    let mut reflected: BTreeMap<TransceiverId, u32> = BTreeMap::new();
     let mut early = early.into_iter();
     loop {
         let event = match early.next() {
@@ -324,6 +296,17 @@ async fn echo(app: App, id: u64, pc: PeerConnection, early: Vec<PeerEvent>, mut 
                     });
                 }
             }
+            PeerEvent::MediaFrame(frame) => {
+                if let Err(error) = reflect(&pc, &mut reflected, frame).await {
+                    app.update(id, |s| s.media_errors += 1);
+                    tracing::debug!(id, %error, "reflecting a frame");
+                }
+            }
+            // The peer wants a keyframe of what we reflect: only its own
+            // encoder can make one.
+            PeerEvent::KeyframeRequest(transceiver) => {
+                let _ = pc.track(transceiver).request_keyframe().await;
+            }
             PeerEvent::IceConnectionStateChange(state) => {
                 tracing::info!(id, ?state, "ICE connection state");
                 app.update(id, |s| s.ice_state = format!("{state:?}").to_lowercase());
@@ -347,6 +330,23 @@ async fn echo(app: App, id: u64, pc: PeerConnection, early: Vec<PeerEvent>, mut 
         s.state = "closed".into();
         s.pc = None;
     });
+}
+
+/// Sends a received frame back on the transceiver it came in on, at
+/// the time its RTP timestamp says (from the stream's first frame).
+async fn reflect(
+    pc: &PeerConnection,
+    first_timestamps: &mut BTreeMap<TransceiverId, u32>,
+    frame: MediaFrame,
+) -> Result<(), natter_io::Error> {
+    let clock_rate = match frame.format {
+        Format::Opus => 48_000,
+        Format::Vp8 | Format::H264 => 90_000,
+    };
+    let first = *first_timestamps.entry(frame.transceiver).or_insert(frame.timestamp);
+    let ticks = frame.timestamp.wrapping_sub(first);
+    let media_time = Duration::from_secs_f64(f64::from(ticks) / f64::from(clock_rate));
+    pc.track(frame.transceiver).send_frame(media_time, frame.data).await
 }
 
 /// Sends the channel's waiting echoes while natter's queue is under
@@ -388,8 +388,10 @@ async fn record_stats(app: &App, id: u64, pc: &PeerConnection) {
         "transport {:?}; sctp {:?}; data {:?}; channels {:?}; ice {:?}",
         stats.transport, stats.sctp, stats.data, stats.channels, stats.ice
     );
+    let media = answer::media_stats(&stats);
     app.update(id, |s| {
         s.counters = counters;
+        s.media = media;
         s.selected_pair = stats.selected_pair.map(|pair| SelectedPair {
             local: pair.local.to_string(),
             remote: pair.remote.to_string(),
