@@ -4,13 +4,34 @@
 // server (tests/peer/aiortc_echo.py). Each side checks 1,000 mixed
 // messages (1 B to 256 KiB, text and binary) on a reliable channel and
 // 50 on an unordered maxRetransmits-0 one, and closes one channel while
-// the server closes the other on `close-me`. Run by scripts/test-peer in
+// the server closes the other on `close-me`. Media goes both ways too
+// (acceptance 8): natter's client sends VP8 and Opus files that aiortc
+// reflects, and aiortc's client checks that natter reflects its camera
+// and microphone, decoding its own 640x480 video. Run by scripts/test-peer in
 // a network namespace with only `lo`; aioice is told to gather 127.0.0.1.
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { runAiortcClient, runClient, startAiortc, startEcho } from './harness.mjs';
+import { ARTIFACTS, runAiortcClient, runClient, startAiortc, startEcho } from './harness.mjs';
+
+/** A 3 s VP8 IVF (320x240) and Opus Ogg that ffmpeg makes, for natter's client to send. */
+function mediaFiles() {
+  const dir = path.join(ARTIFACTS, 'aiortc-media-files');
+  fs.mkdirSync(dir, { recursive: true });
+  const video = path.join(dir, 'video.ivf');
+  const audio = path.join(dir, 'audio.ogg');
+  try {
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=30', '-t', '3', '-c:v', 'libvpx', '-g', '30', '-b:v', '500k', video]);
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000', '-t', '3', '-c:a', 'libopus', '-b:a', '32k', audio]);
+  } catch (e) {
+    throw new Error(`ffmpeg could not make the media files (install it with "apt-get install ffmpeg"; scripts/setup does): ${e.message}`);
+  }
+  return { video, audio };
+}
 
 /** Address and port of `candidate:... 127.0.0.1 5000 typ host` or `127.0.0.1 5000 host`. */
 function endpoint(candidate) {
@@ -46,7 +67,10 @@ describe('natter offers to aiortc', () => {
   let aiortc;
   let connections = 0;
 
+  let files;
+
   before(async () => {
+    files = mediaFiles();
     aiortc = await startAiortc({ name: 'aiortc-answerer' });
   });
 
@@ -60,7 +84,8 @@ describe('natter offers to aiortc', () => {
   ]) {
     test(`natter as DTLS ${natterRole} (aiortc answers a=setup:${setup ?? 'active'}): the echo check passes`, async (t) => {
       const index = connections++;
-      const run = await runClient({ name: `aiortc-${natterRole}`, url: `${aiortc.url}/offer${setup ? `?setup=${setup}` : ''}` });
+      const args = ['--video', files.video, '--audio', files.audio];
+      const run = await runClient({ name: `aiortc-${natterRole}`, url: `${aiortc.url}/offer${setup ? `?setup=${setup}` : ''}`, args });
       const peer = (await aiortc.status())[index];
       t.diagnostic(`natter: ${run.stdout.trim()}`);
       t.diagnostic(`aiortc: ${JSON.stringify({ ...peer, answer: undefined })}`);
@@ -69,6 +94,9 @@ describe('natter offers to aiortc', () => {
       assert.equal(s.reliable.messages, 1000);
       assert.equal(s.reliable.largest, 262144);
       assert.equal(s.unordered.messages, 50);
+      assert.deepEqual(peer.tracks, ['video', 'audio'], "aiortc received natter's video and audio");
+      assert.deepEqual(s.media.size, [320, 240], "natter received its video back from aiortc at the file's size");
+      assert.ok(s.media.received.every((n, i) => 2 * n >= s.media.sent[i]), `aiortc reflected at least half of each stream: ${JSON.stringify(s.media)}`);
       assert.match(peer.answer, new RegExp(`^a=setup:${setup ?? 'active'}`, 'm'));
       assert.equal(s.dtls_role, natterRole, `natter is the DTLS ${natterRole}`);
       assert.equal(peer.dtls_role, aiortcRole, `aiortc is the DTLS ${aiortcRole}`);
@@ -92,7 +120,7 @@ describe('aiortc offers to natter', () => {
   });
 
   test('aiortc as offerer (actpass), natter answering as DTLS client: the echo check passes', async (t) => {
-    const run = await runAiortcClient({ name: 'aiortc-offerer', url: `${echo.url}/offer` });
+    const run = await runAiortcClient({ name: 'aiortc-offerer', url: `${echo.url}/offer`, args: ['--media'] });
     const natter = (await echo.status())[0];
     t.diagnostic(`aiortc: ${run.stdout.trim()}`);
     t.diagnostic(`natter: ${JSON.stringify({ ...natter, counters: undefined })}`);
@@ -101,6 +129,7 @@ describe('aiortc offers to natter', () => {
     assert.equal(s.reliable.messages, 1000);
     assert.equal(s.reliable.largest, 262144);
     assert.equal(s.unordered.messages, 50);
+    assert.deepEqual(s.media, { video_frames: 30, audio_frames: 50, size: [640, 480] }, 'aiortc decoded its own video and audio, reflected by natter');
     assert.equal(s.dtls_role, 'server', 'aiortc is the DTLS server');
     assert.equal(natter.dtls?.role, 'Client', 'natter answers actpass as the DTLS client');
     assert.deepEqual(natter.errors, []);

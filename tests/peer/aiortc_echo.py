@@ -7,8 +7,10 @@ tests/peer/aiortc.test.mjs. Runs under the venv of scripts/setup
         gathering completed (aiortc gathers in setLocalDescription);
         `?setup=passive` makes aiortc the DTLS server. Every data channel
         message goes back on its channel with its type; the text
-        `close-me` closes the channel instead. GET /status: what aiortc
-        saw of every connection, as JSON. GET /healthz.
+        `close-me` closes the channel instead. Audio and video are
+        reflected: each track the offer brings is sent back (decoded and
+        encoded again by aiortc). GET /status: what aiortc saw of every
+        connection, as JSON. GET /healthz.
 
     aiortc_echo.py client URL --address 127.0.0.1 [--messages N] [--seed S]
         Offers a reliable ordered channel `echo` and an unordered one with
@@ -16,8 +18,11 @@ tests/peer/aiortc.test.mjs. Runs under the venv of scripts/setup
         that a seeded mix of N text and binary messages of 1 B to 256 KiB
         echoes back byte-exact and in order on `echo`, and 50 small ones
         sent one at a time on `lossy`; closes `lossy` and has the server
-        close `echo` with `close-me`. Prints one JSON summary line and
-        exits 0, or exits 1 with what went wrong.
+        close `echo` with `close-me`. With --media, also sends aiortc's
+        synthetic 640x480 video and audio and checks that the server
+        reflects them: 30 decoded frames of 640x480 and 50 of audio.
+        Prints one JSON summary line and exits 0, or exits 1 with what
+        went wrong.
 
 aioice never gathers 127.0.0.1 (shared TESTING.md): both modes replace
 its host-address function with --address. No STUN server (aiortc's
@@ -39,6 +44,8 @@ from urllib.parse import parse_qs, urlparse
 
 import aioice.ice
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaRelay
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 CONFIG = RTCConfiguration(iceServers=[])
 # Sizes on SCTP's and the browsers' boundaries, as natter's client sends.
@@ -61,6 +68,7 @@ def parse_args():
     client.add_argument("--messages", type=int, default=1000)
     client.add_argument("--unordered-messages", type=int, default=50)
     client.add_argument("--seed", type=int, default=1)
+    client.add_argument("--media", action="store_true", help="also send video and audio and check their reflection")
     return parser.parse_args()
 
 
@@ -88,6 +96,15 @@ class Server:
             if pc.connectionState == "connected":
                 entry["dtls_role"] = pc.sctp.transport._role
                 entry["pair"] = nominated_pair(pc)
+
+        relay = MediaRelay()
+        entry["tracks"] = []
+
+        @pc.on("track")
+        def on_track(track):
+            # Before the answer: the track sent back makes the section sendrecv.
+            entry["tracks"].append(track.kind)
+            pc.addTrack(relay.subscribe(track))
 
         @pc.on("datachannel")
         def on_channel(channel):
@@ -255,6 +272,15 @@ async def check(args):
             channel.on("open", lambda name=name: events[name]["open"].done() or events[name]["open"].set_result(None))
             channel.on("close", lambda name=name: events[name]["close"].done() or events[name]["close"].set_result(None))
 
+        reflected = {}
+        if args.media:
+            pc.addTrack(VideoStreamTrack())
+            pc.addTrack(AudioStreamTrack())
+
+            @pc.on("track")
+            def on_track(track):
+                reflected[track.kind] = track
+
         await pc.setLocalDescription(await pc.createOffer())
         answer = await loop.run_in_executor(None, post, args.url, {"type": pc.localDescription.type, "sdp": pc.localDescription.sdp})
         if answer.get("type") != "answer":
@@ -303,6 +329,24 @@ async def check(args):
             if why:
                 raise RuntimeError(f"echo {i} on 'lossy' is not the message sent: {why}")
 
+        media = None
+        if args.media:
+            if set(reflected) != {"video", "audio"}:
+                raise RuntimeError(f"the server sent back {sorted(reflected)}, not video and audio")
+
+            async def frames(track, count):
+                return [await track.recv() for _ in range(count)]
+
+            video, audio = await within(
+                asyncio.gather(frames(reflected["video"], 30), frames(reflected["audio"], 50)),
+                "30 reflected video frames and 50 audio frames",
+                20,
+            )
+            sizes_seen = sorted({(f.width, f.height) for f in video})
+            if sizes_seen != [(640, 480)]:
+                raise RuntimeError(f"the reflected video is {sizes_seen}, not 640x480")
+            media = {"video_frames": len(video), "audio_frames": len(audio), "size": [640, 480]}
+
         dtls_role = pc.sctp.transport._role
         pair = nominated_pair(pc)
         lossy.close()
@@ -317,6 +361,7 @@ async def check(args):
             "messages": len(all_sizes) + args.unordered_messages,
             "reliable": {"messages": len(all_sizes), "bytes": total, "largest": max(all_sizes, default=0), "ms": round(burst_ms)},
             "unordered": {"messages": args.unordered_messages},
+            "media": media,
             "dtls_role": dtls_role,
             "selected_pair": pair,
             "connect_ms": round(connect_ms),

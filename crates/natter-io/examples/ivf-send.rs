@@ -17,11 +17,11 @@
 
 #[path = "common/answer.rs"]
 mod answer;
+#[path = "common/files.rs"]
+mod files;
 
-use std::fs::File;
-use std::io::BufReader;
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,8 +32,6 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
-use natter_container::ivf::{IvfReader, FOURCC_VP8};
-use natter_container::opus::{packet_samples, OggOpusReader};
 use natter_io::{Config, MediaKind, PeerConnection, PeerConnectionState, PeerEvent, Track};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
@@ -63,64 +61,6 @@ struct Args {
     gather_timeout_ms: u64,
 }
 
-/// A file's frames with their times, read once.
-struct Media {
-    frames: Vec<(Duration, Vec<u8>)>,
-    /// When the file ends: where the next loop starts.
-    length: Duration,
-}
-
-fn read_ivf(path: &Path) -> anyhow::Result<Media> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut reader = IvfReader::new(BufReader::new(file))?;
-    let header = *reader.header();
-    anyhow::ensure!(
-        header.fourcc == FOURCC_VP8,
-        "{} is not VP8 (fourcc {:?})",
-        path.display(),
-        header.fourcc
-    );
-    anyhow::ensure!(
-        header.timebase_denominator > 0,
-        "{} has a zero time base",
-        path.display()
-    );
-    let unit = |pts: u64| {
-        Duration::from_secs_f64(
-            pts as f64 * f64::from(header.timebase_numerator) / f64::from(header.timebase_denominator),
-        )
-    };
-    let mut frames = Vec::new();
-    while let Some(frame) = reader.next_frame()? {
-        frames.push((unit(frame.pts), frame.data));
-    }
-    anyhow::ensure!(!frames.is_empty(), "{} has no frames", path.display());
-    // One frame interval after the last frame.
-    let step = if frames.len() > 1 {
-        frames[frames.len() - 1].0.saturating_sub(frames[0].0) / (frames.len() as u32 - 1)
-    } else {
-        Duration::from_millis(33)
-    };
-    let length = frames[frames.len() - 1].0 + step;
-    Ok(Media { frames, length })
-}
-
-fn read_ogg_opus(path: &Path) -> anyhow::Result<Media> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut reader = OggOpusReader::new(BufReader::new(file))?;
-    let mut frames = Vec::new();
-    let mut samples = 0u64;
-    while let Some(packet) = reader.next_packet()? {
-        frames.push((Duration::from_micros(samples * 1000 / 48), packet.data.clone()));
-        samples += u64::from(packet_samples(&packet.data)?);
-    }
-    anyhow::ensure!(!frames.is_empty(), "{} has no Opus packets", path.display());
-    Ok(Media {
-        frames,
-        length: Duration::from_micros(samples * 1000 / 48),
-    })
-}
-
 #[derive(Clone, Default, Serialize)]
 struct Status {
     connection: String,
@@ -134,8 +74,8 @@ struct Status {
 #[derive(Clone)]
 struct App {
     args: Arc<Args>,
-    video: Arc<Media>,
-    audio: Option<Arc<Media>>,
+    video: Arc<files::Media>,
+    audio: Option<Arc<files::Media>>,
     status: Arc<Mutex<Status>>,
 }
 
@@ -154,13 +94,14 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
-    let video = Arc::new(read_ivf(&args.video)?);
+    let video = Arc::new(files::read_ivf(&args.video)?);
     let audio = match &args.audio {
-        Some(path) => Some(Arc::new(read_ogg_opus(path)?)),
+        Some(path) => Some(Arc::new(files::read_ogg_opus(path)?)),
         None => None,
     };
     tracing::info!(
         video_frames = video.frames.len(),
+        size = ?video.size,
         audio_packets = audio.as_ref().map(|a| a.frames.len()),
         "files read"
     );
@@ -296,36 +237,18 @@ async fn send(app: App, tracks: Vec<Track>, mut connected: watch::Receiver<Optio
         return;
     }
     let start = Instant::now();
-    let mut streams: Vec<(&Track, &Media, usize, Duration)> = Vec::new();
-    let media = [Some(&*app.video), app.audio.as_deref()];
-    for (track, media) in tracks.iter().zip(media.into_iter().flatten()) {
-        streams.push((track, media, 0, Duration::ZERO));
-    }
-    loop {
-        // The stream whose next frame is due first.
-        let Some(next) = (0..streams.len()).min_by_key(|&i| {
-            let (_, media, at, base) = streams[i];
-            base + media.frames[at].0
-        }) else {
-            return;
-        };
-        let (track, media, at, base) = streams[next];
-        let (time, frame) = &media.frames[at];
+    let files = [Some(&*app.video), app.audio.as_deref()].into_iter().flatten();
+    for (index, time, frame) in files::Schedule::new(files, true) {
         tokio::select! {
-            _ = tokio::time::sleep_until(start + base + *time) => {}
+            _ = tokio::time::sleep_until(start + time) => {}
             _ = connected.changed() => return,
         }
-        match track.send_frame(base + *time, frame.clone()).await {
-            Ok(()) if next == 0 => app.update(|s| s.video_frames_sent += 1),
+        let Some(track) = tracks.get(index) else { return };
+        match track.send_frame(time, frame.to_vec()).await {
+            Ok(()) if index == 0 => app.update(|s| s.video_frames_sent += 1),
             Ok(()) => app.update(|s| s.audio_packets_sent += 1),
             Err(natter_io::Error::Closed) => return,
             Err(error) => app.update(|s| s.errors.push(error.to_string())),
-        }
-        let stream = &mut streams[next];
-        stream.2 += 1;
-        if stream.2 == media.frames.len() {
-            stream.2 = 0;
-            stream.3 += media.length;
         }
     }
 }

@@ -12,7 +12,12 @@
 //! 4. natter closes `lossy` and waits for its `close`; then `close-me` on
 //!    `echo`, and the server closes it.
 //!
-//! Media will come as steps of their own, next to these.
+//! 5. With `--video FILE.ivf` (and `--audio FILE.ogg`), before the
+//!    closes: natter's offer also sends media; the files' VP8 frames and
+//!    Opus packets go out at their pace, and the server must reflect
+//!    them: at least half of each come back, the video with a keyframe
+//!    of the file's picture size (a server may re-encode, so the bytes
+//!    are not compared).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -22,14 +27,15 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use natter_io::{
-    Config, DataChannel, DataChannelId, DataChannelInit, Description, LocalAddresses, Message, PeerConnection,
-    PeerConnectionState, PeerEvent, SdpType,
+    Config, DataChannel, DataChannelId, DataChannelInit, Description, Format, LocalAddresses, MediaKind, Message,
+    PeerConnection, PeerConnectionState, PeerEvent, SdpType, Track,
 };
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::answer::SessionDescription;
+use crate::files;
 use crate::mix::{self, Rng};
 
 /// What client mode sends; the defaults are issue 5's acceptance.
@@ -48,6 +54,14 @@ pub struct Check {
     /// Client mode: the seed of the message mix.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Client mode: also send this VP8 IVF file and check that the server
+    /// reflects the video.
+    #[arg(long, value_name = "FILE.ivf")]
+    video: Option<std::path::PathBuf>,
+    /// Client mode: with `--video`, also send this Opus Ogg file and
+    /// check that the server reflects the audio.
+    #[arg(long, value_name = "FILE.ogg", requires = "video")]
+    audio: Option<std::path::PathBuf>,
     /// Client mode: how long the connection and each check may take.
     #[arg(long, default_value_t = 60_000)]
     timeout_ms: u64,
@@ -84,10 +98,21 @@ pub async fn run(
         pending: VecDeque::new(),
     };
     let result = async {
+        let mut media = Vec::new();
+        if let Some(path) = &check.video {
+            media.push((files::read_ivf(path)?, pc.add_track(MediaKind::Video).await?));
+        }
+        if let Some(path) = &check.audio {
+            media.push((files::read_ogg_opus(path)?, pc.add_track(MediaKind::Audio).await?));
+        }
         let (echo, lossy) = connect(url, &pc, &mut events, gather_timeout, timeout).await?;
         let connect_ms = started.elapsed().as_secs_f64() * 1000.0;
         let burst = burst(&echo, &mut events, check, timeout).await?;
         let unordered = one_at_a_time(&lossy, &mut events, check).await?;
+        let media = match media.is_empty() {
+            true => None,
+            false => Some(reflected(&media, &mut events, timeout).await?),
+        };
         // Before the channels close: the transport is still up.
         let stats = pc.stats().await.context("stats")?;
         close(&lossy, &mut events, Closer::Natter).await?;
@@ -103,6 +128,7 @@ pub async fn run(
                 "reliable": burst.to_json(),
                 "unordered": unordered.to_json(),
                 "closed": { "by_natter": "lossy", "by_server": "echo" },
+                "media": media,
                 "dtls_role": format!("{:?}", dtls.role).to_lowercase(),
                 "dtls_state": format!("{:?}", dtls.state).to_lowercase(),
                 "dtls_version": dtls.version.map(|v| format!("{v:?}")),
@@ -228,6 +254,63 @@ async fn connect(
         }
     }
     Ok((echo, lossy))
+}
+
+/// Sends the files' frames on their tracks at their pace and counts the
+/// frames the server sends back on each; fails unless at least half of
+/// each come back, the video with a keyframe of the file's size.
+async fn reflected(
+    files: &[(files::Media, Track)],
+    events: &mut Events,
+    timeout: Duration,
+) -> anyhow::Result<serde_json::Value> {
+    let start = Instant::now();
+    let deadline = start + timeout;
+    let mut sent = vec![0usize; files.len()];
+    let mut received = vec![0usize; files.len()];
+    let mut keyframe_size = None;
+    let mut schedule = files::Schedule::new(files.iter().map(|(media, _)| media), false).peekable();
+    // After the last frame, a second for the reflections still on the way.
+    let length = files.iter().map(|(media, _)| media.length).max().unwrap_or_default();
+    let last = start + length + Duration::from_secs(1);
+    while Instant::now() < last {
+        let next = schedule.peek().map_or(last, |(_, at, _)| start + *at);
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {
+                if let Some((index, at, frame)) = schedule.next() {
+                    files[index].1.send_frame(at, frame.to_vec()).await.context("sending a frame")?;
+                    sent[index] += 1;
+                }
+            }
+            event = events.next(deadline, "the reflected media") => match event? {
+                PeerEvent::MediaFrame(frame) => {
+                    let Some(index) = files.iter().position(|(_, track)| track.id() == frame.transceiver) else {
+                        bail!("a frame on transceiver {} that natter did not send on", frame.transceiver);
+                    };
+                    received[index] += 1;
+                    if frame.keyframe && frame.format != Format::Opus {
+                        keyframe_size = keyframe_size.or(frame.size);
+                    }
+                }
+                other => unexpected(other, "the reflected media")?,
+            },
+        }
+    }
+    for (index, (media, track)) in files.iter().enumerate() {
+        ensure!(
+            received[index] * 2 >= sent[index] && sent[index] == media.frames.len(),
+            "the server reflected {} of the {} frames sent on transceiver {}",
+            received[index],
+            sent[index],
+            track.id()
+        );
+    }
+    let size = files[0].0.size.map(|(w, h)| (u32::from(w), u32::from(h)));
+    ensure!(
+        keyframe_size.is_some() && keyframe_size == size,
+        "the reflected keyframes are {keyframe_size:?}, the file's frames {size:?}"
+    );
+    Ok(json!({ "sent": sent, "received": received, "size": keyframe_size }))
 }
 
 /// `POST url` with the offer as JSON; the answer.

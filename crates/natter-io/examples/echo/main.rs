@@ -27,6 +27,8 @@
 #[path = "../common/answer.rs"]
 mod answer;
 mod client;
+#[path = "../common/files.rs"]
+mod files;
 mod mix;
 mod server;
 
