@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { launchBrowser, runClient, startAnswerer } from './harness.mjs';
+import { launchBrowser, runClient, startAnswerer, until } from './harness.mjs';
 
 /** Address and port of a candidate line (`... 127.0.0.1 5000 typ host`). */
 function endpoint(candidate) {
@@ -48,7 +48,15 @@ export function offererTests({ name, mdns, natterAddress, chromiumAddress }) {
         const index = connections++;
         const url = `${answerer.url}/offer${setup ? `?setup=${setup}` : ''}`;
         const run = await runClient({ name: `${name}-${natterRole}`, url, addresses: [natterAddress] });
-        const page = await answerer.connection(index);
+        // The client exits once it saw both closes; the page's own
+        // 'close' events may come a moment later.
+        const page = await until(
+          async () => {
+            const p = await answerer.connection(index);
+            return (run.code !== 0 || p.channels.every((c) => c.state === 'closed')) && p;
+          },
+          { timeout: 10000, what: "the page's channels to reach 'closed'" },
+        );
         t.diagnostic(`natter: ${run.stdout.trim()}`);
         t.diagnostic(`Chromium: ${JSON.stringify({ ...page, offer: undefined, answer: undefined })}`);
         assert.equal(

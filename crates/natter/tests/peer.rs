@@ -12,7 +12,7 @@ use natter::dtls::{DtlsConfig, DtlsError, DtlsRole, DtlsState, DtlsVersion};
 use natter::jsep::{SdpType, SignalingState};
 use natter::peer::*;
 use natter_ice::candidate::CandidateKind;
-use natter_ice::{ConnectionState, Transmit};
+use natter_ice::{ConnectionState, Transmit, Transport};
 use natter_sctp::Message;
 
 mod support;
@@ -976,4 +976,66 @@ fn a_keyframe_request_reaches_the_sender() {
         net.pc(B).send_frame(receiving, Duration::ZERO, &[1]),
         Err(PeerError::NotSending(_))
     ));
+}
+
+/// RTP and RTCP that fail SRTP (forged, truncated, replayed) are dropped
+/// and counted; the stream carries on.
+#[test]
+fn hostile_media_packets_are_dropped_and_counted() {
+    let mut net = Net::new(0.0, 47);
+    let video = net.pc(A).add_track(MediaKind::Video).unwrap();
+    net.negotiate();
+    net.run_until(Duration::from_secs(30), |n| {
+        [A, B]
+            .iter()
+            .all(|&s| n.state_changes(s).contains(&PeerConnectionState::Connected))
+    });
+    net.pc(A)
+        .send_frame(video, Duration::ZERO, &vp8_frame(0, true, 3000))
+        .unwrap();
+    net.run_for(Duration::from_millis(50));
+    let (a, b) = (net.peers[A].addr, net.peers[B].addr);
+    let sent: Vec<Vec<u8>> = net
+        .wire
+        .iter()
+        .filter(|(from, d)| *from == A && d[0] >> 6 == 2)
+        .map(|(_, d)| d.clone())
+        .collect();
+    let mut rng = Rng(5);
+    let mut hostile: Vec<Vec<u8>> = vec![
+        vec![0x80],
+        vec![0x80, 96, 0, 1],
+        vec![0x80, 200, 0, 1, 0, 0, 0, 1],
+        (0..1200).map(|_| rng.next() as u8 | 0x80).collect(),
+    ];
+    // A replay of every packet A sent, and each with one bit flipped.
+    for packet in &sent {
+        hostile.push(packet.clone());
+        let mut flipped = packet.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        hostile.push(flipped);
+    }
+    let now = net.now;
+    for data in &hostile {
+        net.pc(B).handle_receive(now, Transport::Udp, a, b, data);
+    }
+    let counters = net.pc(B).stats().media;
+    assert!(counters.srtp_failed >= hostile.len() as u64 - 2, "{counters:?}");
+    let before = net
+        .events(B)
+        .iter()
+        .filter(|e| matches!(e, PeerEvent::MediaFrame(_)))
+        .count();
+    net.pc(A)
+        .send_frame(video, Duration::from_millis(33), &vp8_frame(1, false, 3000))
+        .unwrap();
+    net.run_for(Duration::from_millis(50));
+    let after = net
+        .events(B)
+        .iter()
+        .filter(|e| matches!(e, PeerEvent::MediaFrame(_)))
+        .count();
+    assert_eq!(after, before + 1, "the stream goes on");
+    assert_eq!(net.pc(B).connection_state(), PeerConnectionState::Connected);
 }

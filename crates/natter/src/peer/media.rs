@@ -390,23 +390,23 @@ impl PeerConnection {
         };
         media.buf.clear();
         media.buf.extend_from_slice(data);
-        if natter_rtp::rtcp::is_rtcp(data) {
-            match remote.unprotect_rtcp(&mut media.buf) {
-                Ok(len) => media.buf.truncate(len),
-                Err(_) => return media.counters.srtp_failed += 1,
-            }
-            let compound = std::mem::take(&mut media.buf);
-            self.receive_rtcp(now, &compound);
-            self.media.buf = compound;
+        let rtcp = natter_rtp::rtcp::is_rtcp(data);
+        let unprotected = if rtcp {
+            remote.unprotect_rtcp(&mut media.buf)
         } else {
-            match remote.unprotect_rtp(&mut media.buf) {
-                Ok(len) => media.buf.truncate(len),
-                Err(_) => return media.counters.srtp_failed += 1,
-            }
-            let packet = std::mem::take(&mut media.buf);
-            self.receive_rtp(now, &packet);
-            self.media.buf = packet;
+            remote.unprotect_rtp(&mut media.buf)
+        };
+        match unprotected {
+            Ok(len) => media.buf.truncate(len),
+            Err(_) => return media.counters.srtp_failed += 1,
         }
+        let packet = std::mem::take(&mut media.buf);
+        if rtcp {
+            self.receive_rtcp(now, &packet);
+        } else {
+            self.receive_rtp(now, &packet);
+        }
+        self.media.buf = packet;
     }
 
     fn receive_rtp(&mut self, now: Instant, data: &[u8]) {
