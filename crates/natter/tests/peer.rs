@@ -940,10 +940,9 @@ fn media_flows_both_ways_and_nack_with_rtx_repairs_loss() {
     assert_eq!(stats_b.media.srtp_failed, 0);
 }
 
-/// A keyframe request travels as a PLI and comes out as an event.
-#[test]
-fn a_keyframe_request_reaches_the_sender() {
-    let mut net = Net::new(0.0, 43);
+/// A sends a video track to B; both connected.
+fn video_pair(seed: u64) -> (Net, TransceiverId) {
+    let mut net = Net::new(0.0, seed);
     let video = net.pc(A).add_track(MediaKind::Video).unwrap();
     net.negotiate();
     net.run_until(Duration::from_secs(30), |n| {
@@ -951,6 +950,13 @@ fn a_keyframe_request_reaches_the_sender() {
             .iter()
             .all(|&s| n.state_changes(s).contains(&PeerConnectionState::Connected))
     });
+    (net, video)
+}
+
+/// A keyframe request travels as a PLI and comes out as an event.
+#[test]
+fn a_keyframe_request_reaches_the_sender() {
+    let (mut net, video) = video_pair(43);
     assert!(matches!(
         net.pc(A).send_frame(video, Duration::ZERO, &[]),
         Err(PeerError::Media(_))
@@ -982,14 +988,7 @@ fn a_keyframe_request_reaches_the_sender() {
 /// and counted; the stream carries on.
 #[test]
 fn hostile_media_packets_are_dropped_and_counted() {
-    let mut net = Net::new(0.0, 47);
-    let video = net.pc(A).add_track(MediaKind::Video).unwrap();
-    net.negotiate();
-    net.run_until(Duration::from_secs(30), |n| {
-        [A, B]
-            .iter()
-            .all(|&s| n.state_changes(s).contains(&PeerConnectionState::Connected))
-    });
+    let (mut net, video) = video_pair(47);
     net.pc(A)
         .send_frame(video, Duration::ZERO, &vp8_frame(0, true, 3000))
         .unwrap();
