@@ -241,6 +241,8 @@ describe('media between natter-io and headless Chromium', () => {
         assert.deepEqual(summary.errors, []);
         assert.equal(summary.video_frames, frames);
         assert.equal(chromium.codec.toLowerCase(), `video/${codec}`, 'Chromium encoded the codec asked for');
+        assert.ok(summary.media.twcc_feedback_sent > 0, 'natter sent transport-wide congestion control feedback');
+        assert.equal(summary.media.dropped.srtp_failed, 0);
         const video = probe(path.join(out, file), 'v');
         t.diagnostic(`ffprobe ${file}: ${JSON.stringify(video)}`);
         assert.equal(video.codec_name, codecName);

@@ -136,5 +136,10 @@ pub fn media_stats(stats: &PeerStats) -> serde_json::Value {
             })
         })
         .collect();
-    serde_json::json!({ "senders": senders, "receivers": receivers, "dropped": format!("{:?}", stats.media) })
+    let m = &stats.media;
+    serde_json::json!({
+        "senders": senders, "receivers": receivers, "twcc_feedback_sent": m.twcc_feedback_sent,
+        "dropped": { "srtp_failed": m.srtp_failed, "rtp": m.rtp_dropped, "rtcp": m.rtcp_dropped, "unsent": m.unsent,
+                     "padding": m.padding_received },
+    })
 }

@@ -13,6 +13,8 @@
 //!   the depacketizers, waiting a while for retransmissions.
 //! - [`codec`]: the formats (VP8, H.264, Opus) and one depacketizer over
 //!   natter-rtp's.
+//! - [`twcc`]: a [`TwccRecorder`] of arrivals for transport-wide
+//!   congestion control feedback.
 //! - [`ntp`]: NTP time for RTCP.
 
 pub mod codec;
@@ -21,6 +23,7 @@ pub mod ntp;
 pub mod receive;
 pub mod reorder;
 pub mod send;
+pub mod twcc;
 
 pub use codec::{Assembled, AssembledFrame, Depacketizer, Format};
 pub use nack::NackGenerator;
@@ -28,6 +31,7 @@ pub use ntp::NtpClock;
 pub use receive::{ReceiveStream, ReceivedSenderReport};
 pub use reorder::ReorderBuffer;
 pub use send::{SendCounters, SendParams, SendStream};
+pub use twcc::{TwccFeedback, TwccRecorder};
 
 /// Why a frame could not be sent.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

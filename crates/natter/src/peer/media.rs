@@ -25,6 +25,11 @@
 //!   CNAME (§6.1). Feedback goes out at once, alone when reduced-size
 //!   RTCP was negotiated (RFC 5506), else after an empty receiver
 //!   report and the CNAME.
+//! - Congestion control feedback: when the transport-wide sequence
+//!   number extension was negotiated, every arrival is reported back
+//!   about every 100 ms (draft-holmer-rmcat-transport-wide-cc-extensions-01
+//!   §3.1), which is what Chromium's bandwidth estimator runs on. natter
+//!   does not yet estimate bandwidth for what it sends.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -32,9 +37,9 @@ use std::time::{Duration, Instant};
 use natter_rtp::payload::RtpPayload;
 use natter_rtp::rtcp::{
     Cname, Compound, CompoundWriter, NackBuilder, Pli, ReceiverReportBuilder, ReportBlock, RtcpEncode, RtcpPacket,
-    SenderReportBuilder,
+    SenderReportBuilder, TransportFeedbackBuilder,
 };
-use natter_rtp::{Mid, RtpHeader, RtpPacket, RtpWriter};
+use natter_rtp::{Mid, RtpHeader, RtpPacket, RtpWriter, TransportSequenceNumber};
 use natter_sdp::Direction;
 use natter_srtp::SrtpContext;
 use rand::distributions::Alphanumeric;
@@ -44,11 +49,12 @@ use super::event::{MediaFrame, PeerEvent};
 use super::stats::{ReceiverStats, SenderStats};
 use super::{PeerConnection, PeerError};
 use crate::jsep::direction::{receives, sends};
-use crate::jsep::header_extension::SDES_MID;
+use crate::jsep::header_extension::{SDES_MID, TRANSPORT_CC};
 use crate::jsep::{LocalTrack, MediaKind, Negotiated, NegotiatedMedia, TransceiverId};
 use crate::media::ntp::{from_short, middle_32};
+use crate::media::twcc::FEEDBACK_INTERVAL;
 use crate::media::{
-    Depacketizer, Format, NackGenerator, NtpClock, ReceiveStream, ReorderBuffer, SendParams, SendStream,
+    Depacketizer, Format, NackGenerator, NtpClock, ReceiveStream, ReorderBuffer, SendParams, SendStream, TwccRecorder,
 };
 
 /// The largest RTP packet we send, SRTP's tag included: what fits in a
@@ -85,6 +91,11 @@ pub(super) struct MediaState {
     /// Reduced-size RTCP was negotiated (RFC 5506).
     rtcp_rsize: bool,
     next_report: Option<Instant>,
+    /// The transport-wide sequence number extension's id, when we
+    /// receive it and send feedback for it.
+    twcc_extension: Option<u8>,
+    twcc: TwccRecorder,
+    next_twcc: Option<Instant>,
     /// Where packets are unprotected and protected.
     buf: Vec<u8>,
     /// Where an RTX packet is unwrapped or written.
@@ -93,7 +104,8 @@ pub(super) struct MediaState {
     pub(super) counters: MediaCounters,
 }
 
-/// What the media layer dropped, and why.
+/// What the media layer dropped, and why; and the transport-wide
+/// feedback it sent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MediaCounters {
     /// SRTP or SRTCP that failed authentication or replay checks, or
@@ -107,6 +119,8 @@ pub struct MediaCounters {
     pub unsent: u64,
     /// RTX without payload: bandwidth probes.
     pub padding_received: u64,
+    /// Transport-wide congestion control feedback packets sent.
+    pub twcc_feedback_sent: u64,
 }
 
 #[derive(Debug)]
@@ -156,6 +170,9 @@ impl MediaState {
             cname,
             rtcp_rsize: false,
             next_report: None,
+            twcc_extension: None,
+            twcc: TwccRecorder::default(),
+            next_twcc: None,
             buf: Vec::new(),
             rtx_buf: Vec::new(),
             lost: Vec::new(),
@@ -170,7 +187,7 @@ impl MediaState {
         let report = self.next_report.filter(|_| self.srtp.is_some());
         streams
             .flat_map(|s| [s.nack.deadline(), s.reorder.deadline()])
-            .chain([report])
+            .chain([report, self.next_twcc])
             .flatten()
             .min()
     }
@@ -332,6 +349,18 @@ impl PeerConnection {
     /// Senders and receivers as an exchange left them.
     pub(super) fn apply_media(&mut self, negotiated: &Negotiated) {
         self.media.rtcp_rsize = negotiated.media.iter().any(|m| !m.rejected && m.rtcp_rsize);
+        // One extension id for the bundle (RFC 8843 §9.1), on sections we
+        // receive with a codec that asked for transport-cc feedback.
+        self.media.twcc_extension = negotiated
+            .media
+            .iter()
+            .filter(|m| !m.rejected && receives(m.direction))
+            .filter(|m| {
+                m.recv_codecs
+                    .iter()
+                    .any(|c| c.feedback.iter().any(|f| f.kind == "transport-cc"))
+            })
+            .find_map(|m| u8::try_from(m.extension_id(TRANSPORT_CC)?).ok());
         for media in &negotiated.media {
             let id = media.transceiver;
             let track = self.jsep.transceiver(id).and_then(|t| t.track()).cloned();
@@ -413,6 +442,15 @@ impl PeerConnection {
         let Ok(packet) = RtpPacket::parse(data) else {
             return self.media.counters.rtp_dropped += 1;
         };
+        // Every packet counts for congestion control, RTX and probes too.
+        let media = &mut self.media;
+        if let Some(Ok(TransportSequenceNumber(seq))) = media
+            .twcc_extension
+            .and_then(|id| packet.extension_value::<TransportSequenceNumber>(id))
+        {
+            media.twcc.on_packet(now, seq);
+            media.next_twcc.get_or_insert(now + FEEDBACK_INTERVAL);
+        }
         let Some((id, rtx)) = self.route(&packet) else {
             return self.media.counters.rtp_dropped += 1;
         };
@@ -732,6 +770,10 @@ impl PeerConnection {
             }
             self.media.lost = lost;
         }
+        if self.media.next_twcc.is_some_and(|t| t <= now) {
+            self.send_twcc_feedback();
+            self.media.next_twcc = self.media.twcc.has_pending().then_some(now + FEEDBACK_INTERVAL);
+        }
         if self.media.next_report.is_some_and(|t| t <= now) {
             self.send_report(now);
             let factor = self.rng.gen_range(0.5..1.5);
@@ -751,6 +793,24 @@ impl PeerConnection {
         } else {
             media.buf = buf;
         }
+    }
+
+    fn send_twcc_feedback(&mut self) {
+        let Some(feedback) = self.media.twcc.feedback() else {
+            return;
+        };
+        // The media source of a transport-wide report is any of the
+        // peer's streams; libwebrtc reads none.
+        let media_ssrc = self.media.receivers.values().find_map(|r| r.ssrc).unwrap_or(0);
+        let builder = TransportFeedbackBuilder {
+            sender_ssrc: self.media.rtcp_ssrc,
+            media_ssrc,
+            fb_pkt_count: feedback.feedback_count,
+            base_seq: Some(feedback.base_seq),
+            received: &feedback.received,
+        };
+        self.media.counters.twcc_feedback_sent += 1;
+        self.send_feedback(&builder);
     }
 
     fn send_pli(&mut self, id: TransceiverId, media_ssrc: u32) {
