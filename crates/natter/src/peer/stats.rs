@@ -54,8 +54,8 @@ pub struct TransportStats {
     /// RTP and RTCP (RFC 7983 §7: first byte 128..=191), which media
     /// will take; dropped for now.
     pub rtp_dropped: u64,
-    /// DTLS that arrived before the DTLS transport started (the client
-    /// retransmits it).
+    /// DTLS that arrived before the DTLS transport started, beyond the
+    /// few held for it (the client retransmits it).
     pub dtls_dropped: u64,
     /// Neither STUN, DTLS nor RTP, or from an address ICE does not know.
     pub unknown_dropped: u64,
