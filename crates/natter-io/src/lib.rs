@@ -53,6 +53,12 @@
 //! meanwhile. [`DataChannel::send`] fails once a channel has
 //! [`natter::PeerConfig::sctp`]`.max_buffered_amount` bytes queued: watch
 //! [`DataChannel::buffered_amount`] and [`PeerEvent::BufferedAmountLow`].
+//! Unlike a browser's, the buffered amount also falls while the
+//! application awaits its sends: a refill loop should stop only once an
+//! amount read after its last send is above the low threshold. One that
+//! only counts what it sent may stop with the amount already below the
+//! threshold, and then no event follows (the `datachannel_bench` example
+//! shows the loop).
 //!
 //! # Not yet
 //!

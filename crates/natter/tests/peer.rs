@@ -392,6 +392,57 @@ fn data_channel_opens_and_echoes_1000_messages() {
     assert_eq!(net.pc(B).stats().data.messages_received, 1000);
 }
 
+/// Chromium answering our offer starts DTLS once a pair is writable, so
+/// its ClientHello can arrive before its answer has; A's DTLS server
+/// takes it when the answer starts it, instead of waiting for a
+/// retransmission. B plays Chromium's part: told that A is ICE lite, B
+/// controls, nominates and sends its ClientHello while A still waits for
+/// the answer.
+#[test]
+fn a_client_hello_before_the_answer_is_kept_for_dtls() {
+    let mut net = Net::new(0.0, 3);
+    let ours = net
+        .pc(A)
+        .create_data_channel("early", DataChannelInit::default())
+        .unwrap();
+    let offer = net.pc(A).create_offer().unwrap();
+    net.pc(A).set_local_description(&offer).unwrap();
+    let lite = Description {
+        kind: SdpType::Offer,
+        sdp: offer.sdp.replacen("m=", "a=ice-lite\r\nm=", 1),
+    };
+    net.pc(B).set_remote_description(&lite).unwrap();
+    let answer = net.pc(B).create_answer().unwrap();
+    net.pc(B).set_local_description(&answer).unwrap();
+    let client_hellos = |n: &Net| {
+        n.wire
+            .iter()
+            .filter(|(side, d)| *side == B && is_client_hello(d))
+            .count()
+    };
+    net.run_until(Duration::from_secs(5), |n| {
+        client_hellos(n) == 1 && n.in_flight.is_empty()
+    });
+    assert!(net.pc(A).remote_description().is_none());
+
+    net.pc(A).set_remote_description(&answer).unwrap();
+    let answered = net.now;
+    net.run_until(Duration::from_secs(60), |n| {
+        n.has(A, &PeerEvent::DataChannelOpen(ours))
+            && n.events(B).iter().any(|e| matches!(e, PeerEvent::DataChannelOpen(_)))
+    });
+    // A's checks and the role conflict (both sides control) first, then
+    // DTLS and DCEP: 100 ms here. Waiting for B's first retransmission
+    // instead takes 1.27 s.
+    let open_after = net.now - answered;
+    assert!(
+        open_after <= Duration::from_millis(300),
+        "open {open_after:?} after the answer"
+    );
+    assert_eq!(client_hellos(&net), 1, "no retransmission");
+    assert_eq!(net.pc(A).stats().transport.dtls_dropped, 0);
+}
+
 #[test]
 fn candidates_trickle_with_the_tagged_mid() {
     let (net, _, _) = connected_pair(0.0, 2, "chat", DataChannelInit::default());

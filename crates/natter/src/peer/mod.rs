@@ -161,6 +161,9 @@ pub struct PeerConnection {
     scratch: Vec<u8>,
     /// DTLS datagrams waiting for ICE to select a pair.
     unsent: VecDeque<Vec<u8>>,
+    /// DTLS datagrams that came before DTLS started, for it to take
+    /// when it does (see `transport.rs`).
+    early_dtls: Vec<Vec<u8>>,
     /// The latest time an input carried.
     now: Instant,
     ice_state: ConnectionState,
@@ -241,6 +244,7 @@ impl PeerConnection {
             events: VecDeque::new(),
             scratch: Vec::new(),
             unsent: VecDeque::new(),
+            early_dtls: Vec::new(),
             now,
             ice_state: ConnectionState::New,
             state: PeerConnectionState::New,

@@ -95,8 +95,8 @@ pub struct TransportStats {
     pub bytes_sent: u64,
     pub packets_received: u64,
     pub bytes_received: u64,
-    /// DTLS that arrived before the DTLS transport started (the client
-    /// retransmits it).
+    /// DTLS that arrived before the DTLS transport started, beyond the
+    /// few held for it (the client retransmits it).
     pub dtls_dropped: u64,
     /// Neither STUN, DTLS nor RTP, or from an address ICE does not know.
     pub unknown_dropped: u64,
