@@ -109,32 +109,32 @@ describe('natter offers to aiortc', () => {
 });
 
 describe('aiortc offers to natter', () => {
-  let echo;
-
-  before(async () => {
-    echo = await startEcho({ name: 'aiortc-offerer' });
-  });
-
-  after(async () => {
-    await echo?.stop();
-  });
-
-  test('aiortc as offerer (actpass), natter answering as DTLS client: the echo check passes', async (t) => {
-    const run = await runAiortcClient({ name: 'aiortc-offerer', url: `${echo.url}/offer`, args: ['--media'] });
-    const natter = (await echo.status())[0];
-    t.diagnostic(`aiortc: ${run.stdout.trim()}`);
-    t.diagnostic(`natter: ${JSON.stringify({ ...natter, counters: undefined })}`);
-    assert.equal(run.code, 0, `aiortc_echo.py client failed: ${failed(run, natter)}\n--- natter log (tail) ---\n${echo.log().slice(-3000)}`);
-    const s = run.summary;
-    assert.equal(s.reliable.messages, 1000);
-    assert.equal(s.reliable.largest, 262144);
-    assert.equal(s.unordered.messages, 50);
-    assert.deepEqual(s.media, { video_frames: 30, audio_frames: 50, size: [640, 480] }, 'aiortc decoded its own video and audio, reflected by natter');
-    assert.equal(s.dtls_role, 'server', 'aiortc is the DTLS server');
-    assert.equal(natter.dtls?.role, 'Client', 'natter answers actpass as the DTLS client');
-    assert.deepEqual(natter.errors, []);
-    assertServerChannels(natter, { server: 'natter', bytes: s.reliable.bytes, counts: (c) => ({ messages: c?.messages_echoed, bytes: c?.bytes_echoed }) });
-    assert.equal(endpoint(natter.selected_pair.local).port, endpoint(s.selected_pair.remote).port, "aiortc's nominated pair reaches natter's selected local port");
-    assert.equal(endpoint(natter.selected_pair.remote).port, endpoint(s.selected_pair.local).port, "natter's selected pair reaches aiortc's nominated local port");
-  });
+  for (const [args, natterRole, aiortcRole] of [
+    [[], 'Client', 'server'],
+    [['--dtls-server'], 'Server', 'client'],
+  ]) {
+    test(`aiortc as offerer (actpass), natter answering as DTLS ${natterRole.toLowerCase()}: the echo check passes, media reflected`, async (t) => {
+      const echo = await startEcho({ name: `aiortc-offerer-${natterRole.toLowerCase()}`, args });
+      try {
+        const run = await runAiortcClient({ name: `aiortc-offerer-${natterRole.toLowerCase()}`, url: `${echo.url}/offer`, args: ['--media'] });
+        const natter = (await echo.status())[0];
+        t.diagnostic(`aiortc: ${run.stdout.trim()}`);
+        t.diagnostic(`natter: ${JSON.stringify({ ...natter, counters: undefined })}`);
+        assert.equal(run.code, 0, `aiortc_echo.py client failed: ${failed(run, natter)}\n--- natter log (tail) ---\n${echo.log().slice(-3000)}`);
+        const s = run.summary;
+        assert.equal(s.reliable.messages, 1000);
+        assert.equal(s.reliable.largest, 262144);
+        assert.equal(s.unordered.messages, 50);
+        assert.deepEqual(s.media, { video_frames: 30, audio_frames: 50, size: [640, 480] }, 'aiortc decoded its own video and audio, reflected by natter');
+        assert.equal(s.dtls_role, aiortcRole, `aiortc is the DTLS ${aiortcRole}`);
+        assert.equal(natter.dtls?.role, natterRole, `natter answers actpass as the DTLS ${natterRole.toLowerCase()}`);
+        assert.deepEqual(natter.errors, []);
+        assertServerChannels(natter, { server: 'natter', bytes: s.reliable.bytes, counts: (c) => ({ messages: c?.messages_echoed, bytes: c?.bytes_echoed }) });
+        assert.equal(endpoint(natter.selected_pair.local).port, endpoint(s.selected_pair.remote).port, "aiortc's nominated pair reaches natter's selected local port");
+        assert.equal(endpoint(natter.selected_pair.remote).port, endpoint(s.selected_pair.local).port, "natter's selected pair reaches aiortc's nominated local port");
+      } finally {
+        await echo.stop();
+      }
+    });
+  }
 });

@@ -260,8 +260,8 @@ describe('media between natter-io and headless Chromium', () => {
     });
   }
 
-  test("the echo example reflects Chromium's camera and microphone: Chromium decodes its own 640x480 video", async (t) => {
-    const echo = await startEcho({ name: 'media-echo' });
+  test("the echo example, answering as DTLS server, reflects Chromium's camera and microphone: Chromium decodes its own 640x480 video", async (t) => {
+    const echo = await startEcho({ name: 'media-echo', args: ['--dtls-server'] });
     const { page, context } = await openPage(browser, echo, 'media-echo');
     try {
       const called = await callEcho(page);
@@ -275,6 +275,10 @@ describe('media between natter-io and headless Chromium', () => {
       const burst = await page.evaluate(() => window.t.burst('echo', Array.from({ length: 100 }, (_, i) => 1 + i * 97), { seed: 3 }));
       assert.equal(burst.count, 100, 'the data channel echoes beside the media');
       assert.equal(burst.mismatchCount, 0);
+      const stats = await page.evaluate(() => window.t.stats());
+      assert.equal(stats.dtlsState, 'connected');
+      assert.equal(stats.dtlsRole, 'client', "Chromium is the DTLS client: natter answered a=setup:passive");
+      assert.match(called.answer, /^a=setup:passive/m);
     } finally {
       await context.close();
       await echo.stop();

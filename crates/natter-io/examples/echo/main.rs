@@ -54,6 +54,10 @@ struct Args {
     /// description anyway.
     #[arg(long, default_value_t = 5000)]
     gather_timeout_ms: u64,
+    /// Server mode: answer as the DTLS server (`a=setup:passive`)
+    /// rather than the client, as browsers do.
+    #[arg(long)]
+    dtls_server: bool,
     /// Client mode: offer to the echo server whose `POST /offer` is at
     /// this URL (http only) and check its echoes.
     #[arg(long, value_name = "URL")]
@@ -78,7 +82,7 @@ async fn main() -> std::process::ExitCode {
         Some(url) => client::run(&url, addresses, args.mdns, gather_timeout, &args.check)
             .await
             .map(|summary| println!("{summary}")),
-        None => server::serve(args.listen, addresses, args.mdns, gather_timeout).await,
+        None => server::serve(args.listen, addresses, args.mdns, gather_timeout, args.dtls_server).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -19,8 +19,9 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use natter::dtls::DtlsRole;
 use natter_io::{
-    Config, DataChannel, DataChannelId, Format, LocalAddresses, MediaFrame, Message, PeerConnection,
+    Config, DataChannel, DataChannelId, Format, LocalAddresses, MediaFrame, Message, PeerConfig, PeerConnection,
     PeerConnectionState, PeerEvent, TransceiverId,
 };
 use serde::Serialize;
@@ -83,6 +84,8 @@ struct DtlsStatus {
 struct App {
     addresses: LocalAddresses,
     mdns: bool,
+    /// Answer as the DTLS server (`a=setup:passive`).
+    dtls_server: bool,
     gather_timeout: Duration,
     connections: Arc<Mutex<BTreeMap<u64, ConnectionStatus>>>,
     next_id: Arc<Mutex<u64>>,
@@ -104,10 +107,12 @@ pub async fn serve(
     addresses: LocalAddresses,
     mdns: bool,
     gather_timeout: Duration,
+    dtls_server: bool,
 ) -> anyhow::Result<()> {
     let app = App {
         addresses,
         mdns,
+        dtls_server,
         gather_timeout,
         connections: Arc::default(),
         next_id: Arc::new(Mutex::new(1)),
@@ -145,6 +150,10 @@ async fn offer(State(app): State<App>, Json(offer): Json<SessionDescription>) ->
     let config = Config {
         local_addresses: app.addresses.clone(),
         mdns: app.mdns,
+        peer: PeerConfig {
+            answer_dtls_role: app.dtls_server.then_some(DtlsRole::Server),
+            ..PeerConfig::default()
+        },
         ..Config::default()
     };
     // A track of our own on each audio and video section the offer

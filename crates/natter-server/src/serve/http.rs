@@ -24,8 +24,14 @@ use super::DRAIN;
 
 /// The web client, built into the binary.
 static WEB: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/web");
-/// Frames above this close the socket (1009) before the core sees them.
+/// Messages above this close the socket (1009) before the core sees them.
 const MAX_FRAME: usize = 1 << 20;
+/// Frames are read whole up to this size before the message size check
+/// refuses them, so that the peer is not still sending when the socket
+/// closes: unread data makes the kernel reset the connection, and the
+/// reset can overtake the 1009 close frame (the browser then reports
+/// 1006). Larger frames are refused from their header.
+const MAX_FRAME_READ: usize = 2 * MAX_FRAME;
 /// Longest token lifetime the API mints.
 const MAX_TOKEN_TTL: u64 = 30 * 24 * 3600;
 
@@ -201,7 +207,7 @@ async fn websocket(State(app): State<App>, headers: HeaderMap, upgrade: WebSocke
     let App { hub, shutdown, .. } = app;
     upgrade
         .max_message_size(MAX_FRAME)
-        .max_frame_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME_READ)
         .on_upgrade(move |socket| signaling::session(hub, socket, shutdown))
 }
 

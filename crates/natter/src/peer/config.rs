@@ -80,6 +80,9 @@ pub struct PeerConfig {
     /// W3C `certificates`: `None` generates an ECDSA P-256 one.
     pub certificate: Option<Certificate>,
     pub dtls: DtlsConfig,
+    /// The DTLS role we take when we answer an `actpass` offer (RFC 8842
+    /// §5): `None` is the client (`a=setup:active`), as browsers answer.
+    pub answer_dtls_role: Option<crate::dtls::DtlsRole>,
     pub sctp: SctpSettings,
     /// Seeds the ICE credentials, the SDP session id and the ICE agent's
     /// randomness, for tests that repeat exactly; `None` seeds from the

@@ -210,7 +210,7 @@ impl PeerConnection {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_entropy(),
         };
-        let jsep = signaling::new_jsep(&mut rng, &certificate, &config.sctp)?;
+        let jsep = signaling::new_jsep(&mut rng, &certificate, &config.sctp, config.answer_dtls_role)?;
         let ntp = crate::media::NtpClock::new(now, config.wall_clock);
         let media = media::MediaState::new(ntp, rand::Rng::gen(&mut rng), jsep.config().cname.clone());
         let agent_config = AgentConfig {

@@ -41,8 +41,13 @@ pub struct Description {
 
 /// The JSEP state of a new connection: fresh ICE credentials, a random
 /// session id (RFC 8829 §5.2.1) and CNAME (RFC 7022), our fingerprint
-/// and `a=max-message-size`.
-pub(super) fn new_jsep(rng: &mut StdRng, certificate: &Certificate, sctp: &SctpSettings) -> Result<Jsep, PeerError> {
+/// `a=max-message-size` and the DTLS role we answer with.
+pub(super) fn new_jsep(
+    rng: &mut StdRng,
+    certificate: &Certificate,
+    sctp: &SctpSettings,
+    answer_dtls_role: Option<DtlsRole>,
+) -> Result<Jsep, PeerError> {
     let session_id = rng.gen::<u64>() >> 1;
     let cname: String = (&mut *rng).sample_iter(Alphanumeric).take(16).map(char::from).collect();
     let mut config = JsepConfig::new(
@@ -52,6 +57,9 @@ pub(super) fn new_jsep(rng: &mut StdRng, certificate: &Certificate, sctp: &SctpS
         cname,
     );
     config.max_message_size = sctp.max_message_size as u64;
+    if answer_dtls_role == Some(DtlsRole::Server) {
+        config.answer_dtls_role = crate::jsep::DtlsRole::Server;
+    }
     Ok(Jsep::new(config)?)
 }
 
