@@ -75,6 +75,35 @@ async function startExample(example, name, args) {
 }
 
 /**
+ * Installed in a page as `window.postOffer(pc, out)`: the offer set
+ * locally, ICE gathering waited for (a complete offer), POSTed to
+ * `/offer`; the answer it returns. `out.stage` says how far it got.
+ */
+function postOfferHelper() {
+  window.postOffer = async (pc, out) => {
+    out.stage = 'offer';
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise((resolve) => {
+      if (pc.iceGatheringState === 'complete') resolve();
+      pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
+    });
+    out.offer = pc.localDescription.sdp;
+    out.stage = 'POST /offer';
+    const res = await fetch('/offer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(pc.localDescription) });
+    if (!res.ok) throw new Error(`POST /offer: ${res.status} ${await res.text()}`);
+    return res.json();
+  };
+}
+
+/** Opens `url` in a new page with `window.postOffer`. */
+async function pageAt(context, url) {
+  const page = await context.newPage();
+  await page.goto(url);
+  await page.evaluate(postOfferHelper);
+  return page;
+}
+
+/**
  * In the page: getUserMedia, a VP8 or H.264 video sender (kept at its
  * resolution) and an Opus audio sender, offer, POST to /offer, answer.
  */
@@ -95,17 +124,7 @@ async function sendCamera(page, codec) {
       out.codecs = codecs.map((c) => `${c.mimeType} ${c.sdpFmtpLine ?? ''}`);
       if (wanted.length === 0) throw new Error(`Chromium has no ${codec}`);
       video.setCodecPreferences([...wanted, ...codecs.filter((c) => c.mimeType.toLowerCase() === 'video/rtx')]);
-      out.stage = 'offer';
-      await pc.setLocalDescription(await pc.createOffer());
-      await new Promise((resolve) => {
-        if (pc.iceGatheringState === 'complete') resolve();
-        pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
-      });
-      out.offer = pc.localDescription.sdp;
-      out.stage = 'POST /offer';
-      const res = await fetch('/offer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(pc.localDescription) });
-      if (!res.ok) throw new Error(`POST /offer: ${res.status} ${await res.text()}`);
-      const answer = await res.json();
+      const answer = await window.postOffer(pc, out);
       out.answer = answer.sdp;
       out.stage = 'setRemoteDescription';
       await pc.setRemoteDescription(answer);
@@ -138,16 +157,7 @@ async function callEcho(page, beforeAnswer = async () => {}) {
       const dc = (window.t.channels.echo = pc.createDataChannel('echo'));
       dc.binaryType = 'arraybuffer';
       window.echoOpen = new Promise((resolve) => dc.addEventListener('open', resolve, { once: true }));
-      out.stage = 'offer';
-      await pc.setLocalDescription(await pc.createOffer());
-      await new Promise((resolve) => {
-        if (pc.iceGatheringState === 'complete') resolve();
-        pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
-      });
-      out.stage = 'POST /offer';
-      const res = await fetch('/offer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(pc.localDescription) });
-      if (!res.ok) throw new Error(`POST /offer: ${res.status} ${await res.text()}`);
-      window.answer = await res.json();
+      window.answer = await window.postOffer(pc, out);
       out.answer = window.answer.sdp;
       out.stage = 'posted';
     } catch (e) {
@@ -224,8 +234,7 @@ describe('media between natter-io and headless Chromium', () => {
       const recorder = await startExample('record', `record-${codec}`, ['--out', out, '--frames', String(frames)]);
       const context = await browser.newContext();
       try {
-        const page = await context.newPage();
-        await page.goto(recorder.url);
+        const page = await pageAt(context, recorder.url);
         const sent = await sendCamera(page, codec);
         assert.ok(!sent.error, `${sent.error}\ncodecs: ${sent.codecs?.join('\n')}\nanswer:\n${sent.answer ?? '(none)'}\nlog: ${recorder.logPath}`);
         const exited = await Promise.race([
@@ -263,6 +272,7 @@ describe('media between natter-io and headless Chromium', () => {
   test("the echo example, answering as DTLS server, reflects Chromium's camera and microphone: Chromium decodes its own 640x480 video", async (t) => {
     const echo = await startEcho({ name: 'media-echo', args: ['--dtls-server'] });
     const { page, context } = await openPage(browser, echo, 'media-echo');
+    await page.evaluate(postOfferHelper);
     try {
       const called = await callEcho(page);
       assert.ok(!called.error, `${called.error}\nanswer:\n${called.answer ?? '(none)'}\nlog: ${echo.logPath}`);
@@ -288,6 +298,7 @@ describe('media between natter-io and headless Chromium', () => {
   test('with 5% loss in front of natter\'s socket, NACK and RTX keep the video decoding at natter and the data channel delivers every message', async (t) => {
     const echo = await startEcho({ name: 'media-loss' });
     const { page, context } = await openPage(browser, echo, 'media-loss');
+    await page.evaluate(postOfferHelper);
     const rules = [];
     const iptables = (args) => execFileSync('iptables', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     try {
@@ -338,23 +349,14 @@ describe('media between natter-io and headless Chromium', () => {
     const sender = await startExample('ivf-send', 'ivf-send', ['--video', video, '--audio', audio]);
     const context = await browser.newContext();
     try {
-      const page = await context.newPage();
-      await page.goto(sender.url);
+      const page = await pageAt(context, sender.url);
       const got = await page.evaluate(async () => {
         const out = { stage: 'offer' };
         try {
           const pc = (window.pc = new RTCPeerConnection());
           pc.addTransceiver('video', { direction: 'recvonly' });
           pc.addTransceiver('audio', { direction: 'recvonly' });
-          await pc.setLocalDescription(await pc.createOffer());
-          await new Promise((resolve) => {
-            if (pc.iceGatheringState === 'complete') resolve();
-            pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
-          });
-          out.stage = 'POST /offer';
-          const res = await fetch('/offer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(pc.localDescription) });
-          if (!res.ok) throw new Error(`POST /offer: ${res.status} ${await res.text()}`);
-          const answer = await res.json();
+          const answer = await window.postOffer(pc, out);
           out.answer = answer.sdp;
           out.stage = 'setRemoteDescription';
           await pc.setRemoteDescription(answer);

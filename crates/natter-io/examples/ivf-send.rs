@@ -34,7 +34,7 @@ use axum::{Json, Router};
 use clap::Parser;
 use natter_io::{Config, MediaKind, PeerConnection, PeerConnectionState, PeerEvent, Track};
 use serde::Serialize;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 #[derive(Parser, Debug)]
@@ -164,13 +164,7 @@ async fn offer(State(app): State<App>, Json(offer): Json<answer::SessionDescript
             tracing::info!("answer:\n{}", answered.answer.sdp);
             let tracks = std::mem::take(&mut *tracks.lock().unwrap_or_else(|e| e.into_inner()));
             let (connected_tx, connected_rx) = watch::channel(None);
-            tokio::spawn(watch_events(
-                app.clone(),
-                answered.pc.clone(),
-                answered.early,
-                answered.events,
-                connected_tx,
-            ));
+            tokio::spawn(watch_events(answered.pc, answered.events, app.clone(), connected_tx));
             tokio::spawn(send(app, tracks, connected_rx));
             Json(answered.answer).into_response()
         }
@@ -182,32 +176,14 @@ async fn offer(State(app): State<App>, Json(offer): Json<answer::SessionDescript
 }
 
 /// Reads the connection's events: its state for the sender, keyframe
-/// requests and statistics for `/status`.
+/// requests and statistics for `/status`; closes the connection at the end.
 async fn watch_events(
-    app: App,
     pc: PeerConnection,
-    early: Vec<PeerEvent>,
-    mut events: mpsc::Receiver<PeerEvent>,
+    mut events: answer::Events,
+    app: App,
     connected: watch::Sender<Option<bool>>,
 ) {
-    let mut early = early.into_iter();
-    let mut stats_every = tokio::time::interval(Duration::from_millis(500));
-    loop {
-        let event = match early.next() {
-            Some(event) => event,
-            None => tokio::select! {
-                event = events.recv() => match event {
-                    Some(event) => event,
-                    None => break,
-                },
-                _ = stats_every.tick() => {
-                    if let Ok(stats) = pc.stats().await {
-                        app.update(|s| s.media = answer::media_stats(&stats));
-                    }
-                    continue;
-                }
-            },
-        };
+    while let Some(event) = events.next_or_stats(|media| app.update(|s| s.media = media)).await {
         match event {
             PeerEvent::ConnectionStateChange(state) => {
                 app.update(|s| s.connection = format!("{state:?}"));
@@ -223,6 +199,7 @@ async fn watch_events(
             _ => {}
         }
     }
+    pc.close().await;
     let _ = connected.send(Some(false));
 }
 

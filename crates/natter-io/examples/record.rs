@@ -38,7 +38,7 @@ use natter_container::ivf::{IvfHeader, IvfWriter, FOURCC_VP8};
 use natter_container::opus::{packet_samples, OggOpusWriter};
 use natter_io::{Config, Format, MediaFrame, PeerConnection, PeerConnectionState, PeerEvent};
 use serde::Serialize;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 #[derive(Parser, Debug)]
 #[command(about = "Records the VP8 or H.264 video and Opus audio a WebRTC peer sends (webrtc-echoes signaling)")]
@@ -158,9 +158,8 @@ async fn offer(State(app): State<App>, Json(offer): Json<answer::SessionDescript
     match answer::answer(config, offer, gather_timeout, |_| async { Ok(()) }).await {
         Ok(answered) => {
             tracing::info!("answer:\n{}", answered.answer.sdp);
-            let json = Json(answered.answer);
-            tokio::spawn(record(app, answered.pc, answered.early, answered.events));
-            json.into_response()
+            tokio::spawn(record(app, answered.pc, answered.events));
+            Json(answered.answer).into_response()
         }
         Err(error) => {
             *app.busy.lock().unwrap_or_else(|e| e.into_inner()) = false;
@@ -260,27 +259,10 @@ impl Files {
 
 /// Writes frames until `--frames` video frames are in, or the
 /// connection ends; then closes the files and ends the server.
-async fn record(app: App, pc: PeerConnection, early: Vec<PeerEvent>, mut events: mpsc::Receiver<PeerEvent>) {
+async fn record(app: App, pc: PeerConnection, mut events: answer::Events) {
     let mut files = Files::default();
     let mut video_frames = 0;
-    let mut early = early.into_iter();
-    let mut stats_every = tokio::time::interval(Duration::from_millis(500));
-    loop {
-        let event = match early.next() {
-            Some(event) => event,
-            None => tokio::select! {
-                event = events.recv() => match event {
-                    Some(event) => event,
-                    None => break,
-                },
-                _ = stats_every.tick() => {
-                    if let Ok(stats) = pc.stats().await {
-                        app.update(|p| p.media = answer::media_stats(&stats));
-                    }
-                    continue;
-                }
-            },
-        };
+    while let Some(event) = events.next_or_stats(|media| app.update(|p| p.media = media)).await {
         match event {
             PeerEvent::ConnectionStateChange(state) => {
                 app.update(|p| p.connection = format!("{state:?}"));

@@ -22,9 +22,7 @@ pub struct SessionDescription {
 /// A connection that answered an offer.
 pub struct Answered {
     pub pc: PeerConnection,
-    pub events: mpsc::Receiver<PeerEvent>,
-    /// Events that came before the answer was ready.
-    pub early: Vec<PeerEvent>,
+    pub events: Events,
     pub answer: SessionDescription,
 }
 
@@ -96,14 +94,47 @@ where
         other => return Err(format!("no local description: {other:?}")),
     };
     Ok(Answered {
+        events: Events {
+            early: early.into_iter(),
+            events,
+            pc: pc.clone(),
+            stats_every: tokio::time::interval(Duration::from_millis(500)),
+        },
         pc,
-        events,
-        early,
         answer: SessionDescription {
             kind: "answer".into(),
             sdp,
         },
     })
+}
+
+/// A connection's events, those that came before the answer first, with
+/// its media statistics taken every half second on the side.
+pub struct Events {
+    early: std::vec::IntoIter<PeerEvent>,
+    events: mpsc::Receiver<PeerEvent>,
+    pc: PeerConnection,
+    stats_every: tokio::time::Interval,
+}
+
+impl Events {
+    /// The next event, `None` once the connection is gone; `on_stats`
+    /// gets [`media_stats`] meanwhile.
+    pub async fn next_or_stats(&mut self, mut on_stats: impl FnMut(serde_json::Value)) -> Option<PeerEvent> {
+        if let Some(event) = self.early.next() {
+            return Some(event);
+        }
+        loop {
+            tokio::select! {
+                event = self.events.recv() => return event,
+                _ = self.stats_every.tick() => {
+                    if let Ok(stats) = self.pc.stats().await {
+                        on_stats(media_stats(&stats));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The media part of natter's stats, as JSON for `/status`.

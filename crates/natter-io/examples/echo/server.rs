@@ -25,7 +25,6 @@ use natter_io::{
     PeerConnectionState, PeerEvent, TransceiverId,
 };
 use serde::Serialize;
-use tokio::sync::mpsc;
 
 use crate::answer::{self, SessionDescription};
 
@@ -184,7 +183,7 @@ async fn offer(State(app): State<App>, Json(offer): Json<SessionDescription>) ->
         },
     );
     tracing::info!(id, "answer:\n{}", answered.answer.sdp);
-    tokio::spawn(echo(app, id, answered.pc, answered.early, answered.events));
+    tokio::spawn(echo(app, id, answered.pc, answered.events));
     Json(answered.answer).into_response()
 }
 
@@ -205,18 +204,10 @@ struct Echoed {
 /// Echoes every message of the connection until it fails or closes.
 /// Respects natter's buffered amount (W3C `bufferedAmount`): when the
 /// peer sends faster than natter gets the echoes out, they wait here.
-async fn echo(app: App, id: u64, pc: PeerConnection, early: Vec<PeerEvent>, mut events: mpsc::Receiver<PeerEvent>) {
+async fn echo(app: App, id: u64, pc: PeerConnection, mut events: answer::Events) {
     let mut channels: BTreeMap<DataChannelId, Echoed> = BTreeMap::new();
     let mut reflected: BTreeMap<TransceiverId, u32> = BTreeMap::new();
-    let mut early = early.into_iter();
-    loop {
-        let event = match early.next() {
-            Some(event) => event,
-            None => match events.recv().await {
-                Some(event) => event,
-                None => break,
-            },
-        };
+    while let Some(event) = events.next_or_stats(|media| app.update(id, |s| s.media = media)).await {
         match event {
             PeerEvent::DataChannel(channel) | PeerEvent::DataChannelOpen(channel) => {
                 if channels.contains_key(&channel) {
