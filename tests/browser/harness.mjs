@@ -59,10 +59,11 @@ export async function loadChromium() {
   return playwright.chromium;
 }
 
-export async function launchBrowser() {
+/** @param {{args?: string[]}} [o] flags beyond CHROMIUM_ARGS */
+export async function launchBrowser({ args = [] } = {}) {
   const chromium = await loadChromium();
   // launch() gives the browser a fresh temporary --user-data-dir.
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...args] });
 }
 
 // ---- waiting ---------------------------------------------------------------------
@@ -134,13 +135,18 @@ export async function freePort() {
  * @param {{port?: number, turnPort?: number, turnTlsPort?: number}} [o.ports]
  *   fixed ports (to restart a server where it was) instead of free ones
  * @param {string} [o.secret] instead of a random one
+ * @param {string} [o.host] address to listen on and announce [127.0.0.1]; '::1' for IPv6
+ * @param {{cert: string, pkey: string, ca: string}} [o.tls] PEM files for --cert and
+ *   --pkey, and the PEM the test's own HTTP requests trust: HTTPS, WSS, TURN over TLS
  */
-export async function startServer({ name, dev = true, maxParticipants, resumeMs, args = [], ports = {}, secret }) {
+export async function startServer({ name, dev = true, maxParticipants, resumeMs, args = [], ports = {}, secret, host = '127.0.0.1', tls }) {
   secret ??= randomBytes(24).toString('hex');
   const port = ports.port ?? (await freePort());
   const turnPort = ports.turnPort ?? (await freePort());
   const turnTlsPort = ports.turnTlsPort ?? (await freePort());
-  const argv = ['serve', '--listen', `127.0.0.1:${port}`, '--secret', secret, '--turn-port', String(turnPort), '--turn-tls-port', String(turnTlsPort), '--public-ip', '127.0.0.1'];
+  const hostPort = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const argv = ['serve', '--listen', hostPort, '--secret', secret, '--turn-port', String(turnPort), '--turn-tls-port', String(turnTlsPort), '--public-ip', host];
+  if (tls) argv.push('--cert', tls.cert, '--pkey', tls.pkey);
   if (dev) argv.push('--dev');
   if (maxParticipants) argv.push('--max-participants', String(maxParticipants));
   if (resumeMs !== undefined) argv.push('--resume-ms', String(resumeMs));
@@ -158,12 +164,12 @@ export async function startServer({ name, dev = true, maxParticipants, resumeMs,
   let hasExited = false;
   exited.then(() => (hasExited = true));
 
-  let url = `http://127.0.0.1:${port}`;
+  const origin = `${tls ? 'https' : 'http'}://${hostPort}`;
+  let url = origin;
   await until(
     async () => {
       if (hasExited) throw new Error(`natter serve exited early; see ${logPath}`);
-      const r = await fetch(`${url}/healthz`);
-      return r.ok;
+      return (await get(`${origin}/healthz`, tls)).status === 200;
     },
     { timeout: 15000, interval: 50, what: `natter serve on ${url}/healthz (log: ${logPath})` },
   ).catch(async (e) => {
@@ -180,10 +186,11 @@ export async function startServer({ name, dev = true, maxParticipants, resumeMs,
   return {
     name,
     url,
-    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    wsUrl: `${tls ? 'wss' : 'ws'}://${hostPort}/ws`,
     port,
     secret,
     turnPort,
+    turnTlsPort,
     ports: { port, turnPort, turnTlsPort, webPort: proxy?.address().port },
     logPath,
     exited,
@@ -196,7 +203,7 @@ export async function startServer({ name, dev = true, maxParticipants, resumeMs,
     },
     /** GET /metrics, parsed into name{labels} → number. */
     async metrics() {
-      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const { text } = await get(`${origin}/metrics`, tls);
       const out = new Map();
       for (const line of text.split('\n')) {
         const m = /^([a-z_]+(?:\{[^}]*\})?) ([0-9.e+-]+)$/.exec(line);
@@ -218,6 +225,25 @@ export async function startServer({ name, dev = true, maxParticipants, resumeMs,
       return { ...result, ms: Date.now() - start };
     },
   };
+}
+
+/** GET `url` → {status, text}; over HTTPS trusting `tls.ca` (fetch cannot be given a CA). */
+async function get(url, tls) {
+  if (!tls) {
+    const r = await fetch(url);
+    return { status: r.status, text: await r.text() };
+  }
+  const https = await import('node:https');
+  return new Promise((resolve, reject) => {
+    https
+      .get(url, { ca: fs.readFileSync(tls.ca) }, (r) => {
+        let text = '';
+        r.setEncoding('utf8');
+        r.on('data', (d) => (text += d));
+        r.on('end', () => resolve({ status: r.statusCode, text }));
+      })
+      .on('error', reject);
+  });
 }
 
 /**
@@ -298,8 +324,10 @@ function webDirProxy(dir, upstream, listenPort) {
  * A participant: its own browser context (storage, devices) and page.
  * @param {import('playwright-core').Browser} browser
  */
-export async function openParticipant(browser, server, { room, name, relay = false, token, query = {} }) {
+export async function openParticipant(browser, server, { room, name, relay = false, token, query = {}, init }) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  // A script (function or source) that runs in the page before its own.
+  if (init) await context.addInitScript(init);
   const page = await context.newPage();
   const problems = [];
   fs.mkdirSync(ARTIFACTS, { recursive: true });

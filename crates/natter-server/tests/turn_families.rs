@@ -1,0 +1,238 @@
+//! REQUESTED-ADDRESS-FAMILY (RFC 8656 §7.2, §18.6) on the TURN server
+//! embedded in a running `natter serve`, over real sockets: one server on
+//! IPv6 loopback (`--listen [::1]:PORT`, so its relays are IPv6) and one on
+//! IPv4 loopback. A client takes the TURN credentials of its `welcome` and
+//! allocates with REQUESTED-ADDRESS-FAMILY IPv6, IPv4 and without it; the
+//! relayed address has the family asked for, and a family the server has
+//! no relay address for is refused with 440 (Address Family not
+//! Supported). Without the attribute the server allocates IPv4 (§7.2),
+//! which is what Chromium gets: it never sends the attribute
+//! (tests/browser/ipv6.test.mjs).
+//!
+//! Set `NATTER_SERVE_LOGS=1` to see the servers' logs.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use natter_stun::{
+    AddressFamily, Class, ErrorCode, IntegrityKey, Message, MessageType, MessageWriter, Method, Nonce,
+    PasswordAlgorithm, Realm, RequestedAddressFamily, RequestedTransport, TransactionId, Username, XorRelayedAddress,
+};
+use serde_json::{json, Value};
+
+const SECRET: &str = "0123456789abcdef0123";
+/// How long any single expected answer may take to arrive.
+const WAIT: Duration = Duration::from_secs(5);
+/// RFC 8656 §18.6 / §19: the family is not supported.
+const ADDRESS_FAMILY_NOT_SUPPORTED: u16 = 440;
+
+/// A `natter serve` on one loopback address, killed on drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port of `ip` free for TCP and UDP alike (TURN listens on both).
+fn free_port(ip: IpAddr) -> u16 {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let listener = TcpListener::bind((ip, 0)).unwrap_or_else(|e| {
+            panic!("cannot bind {ip}: {e} (IPv6 tests need ::1 on lo: sysctl net.ipv6.conf.lo.disable_ipv6=0)")
+        });
+        let port = listener.local_addr().unwrap().port();
+        if UdpSocket::bind((ip, port)).is_ok() {
+            return port;
+        }
+        assert!(Instant::now() < deadline, "no port free for TCP and UDP on {ip}");
+    }
+}
+
+/// Starts `natter serve --dev` listening (HTTP and TURN) on `ip` only.
+fn start(ip: IpAddr) -> Server {
+    let (port, turn_port, turn_tls_port) = (free_port(ip), free_port(ip), free_port(ip));
+    let addr = SocketAddr::new(ip, port);
+    let logs = || {
+        if std::env::var_os("NATTER_SERVE_LOGS").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        }
+    };
+    let child = Command::new(env!("CARGO_BIN_EXE_natter"))
+        .args(["serve", "--dev", "--listen", &addr.to_string(), "--secret", SECRET])
+        .args(["--turn-port", &turn_port.to_string()])
+        .args(["--turn-tls-port", &turn_tls_port.to_string()])
+        .args(["--public-ip", &ip.to_string(), "--turn-threads", "1"])
+        .stdout(logs())
+        .stderr(logs())
+        .spawn()
+        .expect("natter binary");
+    let mut server = Server { child, addr };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while TcpStream::connect(addr).is_err() {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            panic!("natter serve on {addr} exited with {status} before it listened");
+        }
+        assert!(Instant::now() < deadline, "natter serve did not listen on {addr}");
+        // Pacing of the poll, not a wait for readiness.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    server
+}
+
+/// TURN as `welcome` announces it: (server address, username, credential).
+fn turn_credentials(server: &Server) -> (SocketAddr, String, String) {
+    let stream = TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let (mut ws, _) = tungstenite::client(format!("ws://{}/ws", server.addr), stream)
+        .unwrap_or_else(|e| panic!("WebSocket handshake: {e}"));
+    let join = json!({"type": "join", "version": 1, "room": "families", "name": "A"});
+    ws.send(tungstenite::Message::text(join.to_string())).unwrap();
+    let welcome: Value = match ws.read().expect("welcome") {
+        tungstenite::Message::Text(text) => serde_json::from_str(&text).unwrap(),
+        other => panic!("expected welcome, got {other:?}"),
+    };
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    let turn = welcome["iceServers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["urls"][0].as_str().is_some_and(|u| u.starts_with("turn:")))
+        .unwrap_or_else(|| panic!("no turn: server in {}", welcome["iceServers"]));
+    // turn:HOST:PORT?transport=udp, HOST bracketed when IPv6.
+    let url = turn["urls"][0].as_str().unwrap();
+    let host_port = url.trim_start_matches("turn:").split('?').next().unwrap();
+    let addr: SocketAddr = host_port.parse().unwrap_or_else(|e| panic!("{url}: {e}"));
+    assert_eq!(
+        addr.ip(),
+        server.addr.ip(),
+        "TURN is announced on the listening address: {url}"
+    );
+    let field = |name: &str| {
+        turn[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {name} in {turn}"))
+            .to_owned()
+    };
+    (addr, field("username"), field("credential"))
+}
+
+/// An Allocate for a UDP relay, asking for `family` when given, and
+/// authenticated when `auth` = (username, realm, nonce, key).
+fn allocate(tid: u8, family: Option<AddressFamily>, auth: Option<(&str, &str, &str, &IntegrityKey)>) -> Vec<u8> {
+    let mut out = vec![0u8; 512];
+    let mut w = MessageWriter::new(
+        &mut out,
+        MessageType::new(Method::ALLOCATE, Class::Request),
+        TransactionId([tid; 12]),
+    )
+    .unwrap();
+    w.add(&RequestedTransport::UDP).unwrap();
+    if let Some(family) = family {
+        w.add(&RequestedAddressFamily(family)).unwrap();
+    }
+    if let Some((username, realm, nonce, key)) = auth {
+        w.add(&Username(username)).unwrap();
+        w.add(&Realm(realm)).unwrap();
+        w.add(&Nonce(nonce)).unwrap();
+        w.add_message_integrity(key).unwrap();
+    }
+    let n = w.finish();
+    out.truncate(n);
+    out
+}
+
+/// Sends `request` until an answer arrives (UDP may drop either way).
+fn exchange(socket: &UdpSocket, to: SocketAddr, request: &[u8]) -> Vec<u8> {
+    socket.set_read_timeout(Some(Duration::from_millis(250))).unwrap();
+    let deadline = Instant::now() + WAIT;
+    let mut buf = [0u8; 1500];
+    loop {
+        assert!(Instant::now() < deadline, "no answer from TURN at {to}");
+        socket.send_to(request, to).unwrap();
+        if let Ok((n, from)) = socket.recv_from(&mut buf) {
+            assert_eq!(from, to);
+            return buf[..n].to_vec();
+        }
+    }
+}
+
+/// What an authenticated Allocate asking for `family` got, from a fresh
+/// client socket: the relayed address, or the error code.
+fn allocate_family(
+    turn: SocketAddr,
+    username: &str,
+    credential: &str,
+    family: Option<AddressFamily>,
+) -> Result<SocketAddr, u16> {
+    let socket = UdpSocket::bind(SocketAddr::new(turn.ip(), 0)).unwrap();
+    let challenge = exchange(&socket, turn, &allocate(1, family, None));
+    let m = Message::decode(&challenge).unwrap();
+    assert_eq!(
+        (m.class(), m.get::<ErrorCode>().unwrap().map(|e| e.code)),
+        (Class::ErrorResponse, Some(401)),
+        "the first Allocate is challenged"
+    );
+    let realm = m.require::<Realm>().expect("REALM in the 401").0.to_owned();
+    let nonce = m.require::<Nonce>().expect("NONCE in the 401").0.to_owned();
+    let key = IntegrityKey::long_term(username, &realm, credential, PasswordAlgorithm::Md5).unwrap();
+    let response = exchange(
+        &socket,
+        turn,
+        &allocate(2, family, Some((username, &realm, &nonce, &key))),
+    );
+    let m = Message::decode(&response).unwrap();
+    match m.class() {
+        Class::SuccessResponse => Ok(m.require::<XorRelayedAddress>().expect("XOR-RELAYED-ADDRESS").0),
+        _ => Err(m.get::<ErrorCode>().unwrap().expect("ERROR-CODE").code),
+    }
+}
+
+#[test]
+fn an_ipv6_server_relays_on_ipv6_when_asked_and_refuses_ipv4() {
+    let server = start(IpAddr::V6(Ipv6Addr::LOCALHOST));
+    let (turn, username, credential) = turn_credentials(&server);
+    let relayed = allocate_family(turn, &username, &credential, Some(AddressFamily::V6))
+        .unwrap_or_else(|code| panic!("Allocate with REQUESTED-ADDRESS-FAMILY IPv6 refused with {code}"));
+    assert!(
+        relayed.is_ipv6() && relayed.ip().is_loopback() && relayed.port() != 0,
+        "relayed {relayed}"
+    );
+    assert_eq!(
+        allocate_family(turn, &username, &credential, Some(AddressFamily::V4)),
+        Err(ADDRESS_FAMILY_NOT_SUPPORTED),
+        "REQUESTED-ADDRESS-FAMILY IPv4 on a server with only IPv6 relays"
+    );
+    assert_eq!(
+        allocate_family(turn, &username, &credential, None),
+        Err(ADDRESS_FAMILY_NOT_SUPPORTED),
+        "no REQUESTED-ADDRESS-FAMILY means IPv4 (RFC 8656 §7.2)"
+    );
+}
+
+#[test]
+fn an_ipv4_server_relays_on_ipv4_by_default_and_refuses_ipv6() {
+    let server = start(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let (turn, username, credential) = turn_credentials(&server);
+    for family in [Some(AddressFamily::V4), None] {
+        let relayed = allocate_family(turn, &username, &credential, family)
+            .unwrap_or_else(|code| panic!("Allocate with {family:?} refused with {code}"));
+        assert!(
+            relayed.is_ipv4() && relayed.ip().is_loopback() && relayed.port() != 0,
+            "{family:?}: relayed {relayed}"
+        );
+    }
+    assert_eq!(
+        allocate_family(turn, &username, &credential, Some(AddressFamily::V6)),
+        Err(ADDRESS_FAMILY_NOT_SUPPORTED),
+        "REQUESTED-ADDRESS-FAMILY IPv6 on a server with only IPv4 relays"
+    );
+}
