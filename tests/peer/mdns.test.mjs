@@ -3,6 +3,7 @@
 // with a multicast DNS query and connects. Run by scripts/test-peer in a
 // network namespace with `lo` and a veth pair 198.18.0.1/24 (Chromium's
 // default route) and 198.18.0.2/24 (natter's host address).
+// namespace: veth
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';

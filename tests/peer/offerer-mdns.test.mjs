@@ -3,6 +3,7 @@
 // with mDNS. Run by scripts/test-peer in the namespace of
 // mdns.test.mjs: `lo` and a veth pair, 198.18.0.1/24 (Chromium's default
 // route) and 198.18.0.2/24 (natter's host address).
+// namespace: veth
 
 import { offererTests } from './offerer.mjs';
 
