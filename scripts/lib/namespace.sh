@@ -26,6 +26,9 @@ if [ "$(id -u)" -ne 0 ]; then
   sudo_="sudo"
 fi
 
+# Tests run iptables and ip from /usr/sbin, which a user's PATH lacks.
+case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" ;; esac
+
 namespaces_made=()
 
 # namespace_kind FILE: the kind FILE's header asks for (lo when none);
