@@ -300,6 +300,10 @@ impl Driver {
                 self.send(transmit).await;
             }
             while let Some(event) = self.pc.poll_event() {
+                if let PeerEvent::DtlsFailed(error) = &event {
+                    let sent_alert = self.pc.stats().dtls.and_then(|dtls| dtls.sent_alert);
+                    tracing::warn!(%error, sent_alert = ?sent_alert.map(natter::dtls::alert_name), "DTLS failed");
+                }
                 match event {
                     PeerEvent::ResolveMdns(name) if self.resolve_mdns => self.query_mdns(&name, now),
                     event if !self.events_closed => self.pending.push_back(event),

@@ -77,6 +77,11 @@ struct DtlsStatus {
     role: String,
     version: Option<String>,
     srtp_profile: Option<String>,
+    /// Why DTLS failed (a received alert is named in it).
+    error: Option<String>,
+    /// The fatal alert natter sent when it failed the handshake, as
+    /// `name (number)`.
+    sent_alert: Option<String>,
 }
 
 #[derive(Clone)]
@@ -322,6 +327,7 @@ async fn echo(app: App, id: u64, pc: PeerConnection, mut events: answer::Events)
                     break;
                 }
             }
+            PeerEvent::DtlsFailed(error) => app.update(id, |s| s.errors.push(format!("dtls: {error}"))),
             other => tracing::debug!(id, ?other, "event"),
         }
     }
@@ -402,6 +408,8 @@ async fn record_stats(app: &App, id: u64, pc: &PeerConnection) {
             role: format!("{:?}", dtls.role),
             version: dtls.version.map(|v| format!("{v:?}")),
             srtp_profile: dtls.srtp_profile.map(|p| format!("{p:?}")),
+            error: dtls.error.map(|e| e.to_string()),
+            sent_alert: dtls.sent_alert.map(|a| format!("{} ({a})", natter::dtls::alert_name(a))),
         });
     });
 }

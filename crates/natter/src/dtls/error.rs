@@ -29,7 +29,7 @@ pub enum DtlsError {
     /// RFC 8122 §5, RFC 8842 §5: the certificate the peer presented in the
     /// handshake does not hash to any fingerprint of the remote description.
     #[error(
-        "peer certificate fingerprint {actual} does not match the remote description ({})",
+        "peer certificate {actual} does not match the remote description's fingerprint ({})",
         list(expected)
     )]
     FingerprintMismatch {
@@ -55,8 +55,10 @@ pub enum DtlsError {
     /// (e.g. it rejected our fingerprint), or the handshake stalled.
     #[error("DTLS handshake timed out ({0})")]
     HandshakeTimeout(String),
-    /// The peer sent an authenticated fatal alert (RFC 5246 §7.2).
-    #[error("peer sent fatal DTLS alert {description} ({})", alert_name(*description))]
+    /// The peer sent a fatal alert (RFC 5246 §7.2): in epoch 0 during the
+    /// handshake (plaintext, as every alert before ChangeCipherSpec is),
+    /// or authenticated afterwards. Its name is [`alert_name`].
+    #[error("peer sent fatal DTLS alert {description} ({}){}", alert_name(*description), alert_hint(*description))]
     PeerAlert { description: u8 },
     /// The peer's certificate or signatures are of a kind dimpl cannot
     /// verify: dimpl 0.9 verifies only ECDSA P-256/P-384, so an RSA
@@ -83,14 +85,15 @@ fn list(fingerprints: &[Fingerprint]) -> String {
     names.join(", ")
 }
 
-/// RFC 5246 §7.2 / RFC 8446 §6 alert names for the alerts a WebRTC peer
-/// is likely to send.
-fn alert_name(description: u8) -> &'static str {
+/// The name RFC 5246 §7.2 (and RFC 8446 §6 for the TLS 1.3 additions)
+/// gives an alert description, for the alerts a WebRTC peer is likely to
+/// send; `"unknown alert"` for the rest.
+pub fn alert_name(description: u8) -> &'static str {
     match description {
         0 => "close_notify",
         10 => "unexpected_message",
         20 => "bad_record_mac",
-        40 => "handshake_failure: no common cipher suite or parameters; a peer with an RSA certificate answers so, dimpl offers ECDSA only",
+        40 => "handshake_failure",
         42 => "bad_certificate",
         43 => "unsupported_certificate",
         44 => "certificate_revoked",
@@ -105,7 +108,22 @@ fn alert_name(description: u8) -> &'static str {
         80 => "internal_error",
         109 => "missing_extension",
         110 => "unsupported_extension",
+        116 => "certificate_required",
         _ => "unknown alert",
+    }
+}
+
+/// What an alert usually means between WebRTC peers, where that is not
+/// obvious from its name.
+fn alert_hint(description: u8) -> &'static str {
+    match description {
+        40 => {
+            ": no common cipher suite or parameters; a peer with an RSA certificate answers so, dimpl offers ECDSA only"
+        }
+        42 | 46 => {
+            ": a WebRTC peer sends this when our certificate does not match the fingerprint of its remote description"
+        }
+        _ => "",
     }
 }
 

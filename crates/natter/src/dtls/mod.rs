@@ -89,8 +89,34 @@
 //!   to aiortc, which is ECDSA-only too).
 //! - **Errors.** Every dimpl error is fatal; malformed, replayed and
 //!   unauthenticated records are dropped inside dimpl without one. A
-//!   fingerprint mismatch cannot send an alert (dimpl has no API for it):
-//!   we stop sending, so the peer's handshake times out.
+//!   fatal alert from the peer fails the association with
+//!   [`DtlsError::PeerAlert`] (dimpl takes plaintext epoch-0 alerts only
+//!   until the peer's ChangeCipherSpec, then only authenticated ones).
+//!   When dimpl gives up it sometimes queues an alert of its own (a DTLS
+//!   1.2 client without a certificate gets `handshake_failure`); we send
+//!   that alert and nothing else it queued.
+//! - **Alerts for a fingerprint mismatch.** dimpl has no certificate
+//!   verifier callback and no way to send an alert on the application's
+//!   behalf: it hands out the peer certificate (`Output::PeerCert`
+//!   in 0.9: the client's at ServerHelloDone, the server's at the
+//!   client's Certificate) and leaves the check to us. In DTLS 1.2 both
+//!   points come before our ChangeCipherSpec, so the alert RFC 5246 §7.2
+//!   asks for is a plaintext epoch-0 record, which we write ourselves
+//!   (`bad_certificate`, 42, with dimpl's next epoch-0 sequence number)
+//!   after discarding the flight dimpl had queued; the peer fails at
+//!   once instead of retransmitting until its handshake times out.
+//!   [`DtlsTransport::sent_alert`] reports it. In DTLS 1.3 the alert
+//!   would have to be encrypted under handshake keys that dimpl does not
+//!   expose, so none is sent and the peer times out. If the remote
+//!   fingerprint only arrives after the handshake completed (possible
+//!   with [`DtlsTransport::set_remote_fingerprints`] called late; the
+//!   peer connection always sets it first), the peer already reads
+//!   epoch 1 and would drop a plaintext alert, so none is sent either.
+//!   What dimpl lacks for the full answer: a verifier hook that can
+//!   refuse the certificate inside the handshake (so dimpl itself sends
+//!   the alert under the current epoch, in both versions), or a
+//!   `Dtls::abort(alert_description)` that sends a fatal alert under
+//!   the current write epoch.
 //!
 //! # Example
 //!
@@ -134,12 +160,12 @@ mod keying;
 mod transport;
 
 pub use cert::{Certificate, BACKDATE, LIFETIME};
-pub use error::DtlsError;
+pub use error::{alert_name, DtlsError};
 pub use fingerprint::{verify_certificate, Fingerprint, HashFunction};
 pub use keying::{SrtpKeyingMaterial, SRTP_EXPORTER_LABEL};
 pub use transport::{
     DtlsConfig, DtlsConnected, DtlsEvent, DtlsRole, DtlsState, DtlsTransport, DtlsVersion, VersionPolicy,
-    MAX_APPLICATION_DATA,
+    ALERT_BAD_CERTIFICATE, MAX_APPLICATION_DATA,
 };
 
 /// RFC 7983 §7: a datagram whose first byte is in 20..=63 is DTLS (as

@@ -25,6 +25,24 @@ const MAX_HELD_MESSAGES: usize = 64;
 /// its timers ten years ahead when idle.
 const NO_TIMER: Duration = Duration::from_secs(365 * 24 * 3600);
 
+/// RFC 5246 §6.2.1 / RFC 6347 §4.1: the record content type of an alert.
+const CONTENT_TYPE_ALERT: u8 = 21;
+
+/// RFC 6347 §4.1: a DTLS 1.2 record header is type (1), version (2),
+/// epoch (2), sequence number (6) and length (2).
+const RECORD_HEADER_LEN: usize = 13;
+
+/// RFC 5246 §7.2: `AlertLevel.fatal`.
+const ALERT_LEVEL_FATAL: u8 = 2;
+
+/// RFC 5246 §7.2.2: `bad_certificate`, "a certificate was corrupt,
+/// contained signatures that did not verify correctly, etc."; what we
+/// send when the peer's certificate does not match the remote
+/// description's fingerprint (RFC 8122 §5 says only that the
+/// association must not be established; OpenSSL-based stacks send this
+/// one, BoringSSL's certificate callback sends `certificate_unknown`).
+pub const ALERT_BAD_CERTIFICATE: u8 = 42;
+
 /// The earliest a timer may fire after the last input. dimpl 0.9.0's DTLS
 /// 1.3 client can re-arm its ACK timer at the very instant it fired (when
 /// a fragmented flight arrived out of order), which would send ACKs in a
@@ -213,6 +231,12 @@ pub struct DtlsTransport {
     handshake_complete: bool,
     peer_closed: bool,
     keying_material: Option<SrtpKeyingMaterial>,
+    error: Option<DtlsError>,
+    sent_alert: Option<u8>,
+    /// What went out in epoch 0 so far (RFC 6347 §4.1): where our own
+    /// plaintext alert must continue, and whether the peer may already
+    /// read us in a later epoch (then it would drop a plaintext alert).
+    epoch0: Epoch0,
     transmits: VecDeque<Vec<u8>>,
     spare_buffers: Vec<Vec<u8>>,
     events: VecDeque<DtlsEvent>,
@@ -279,6 +303,9 @@ impl DtlsTransport {
             handshake_complete: false,
             peer_closed: false,
             keying_material: None,
+            error: None,
+            sent_alert: None,
+            epoch0: Epoch0::default(),
             transmits: VecDeque::new(),
             spare_buffers: Vec::new(),
             events: VecDeque::new(),
@@ -315,6 +342,20 @@ impl DtlsTransport {
     /// The peer certificate's fingerprint, once it was checked and matched.
     pub fn peer_fingerprint(&self) -> Option<&Fingerprint> {
         self.peer_fingerprint.as_ref()
+    }
+
+    /// Why the association failed, once it did (the error of
+    /// [`DtlsEvent::Failed`]).
+    pub fn error(&self) -> Option<&DtlsError> {
+        self.error.as_ref()
+    }
+
+    /// The description (RFC 5246 §7.2) of the fatal alert we sent when we
+    /// failed the association, if we sent one: W3C webrtc-pc's
+    /// `RTCError.sentAlert`. The [module documentation](super) ("Errors")
+    /// says when one can be sent.
+    pub fn sent_alert(&self) -> Option<u8> {
+        self.sent_alert
     }
 
     /// Datagrams dropped without reaching the DTLS state machine: not
@@ -359,7 +400,7 @@ impl DtlsTransport {
             // (dtls12/engine.rs and dtls13/engine.rs `insert_incoming`), so
             // unlike its other errors this one is not fatal.
             Err(dimpl::Error::ReceiveQueueFull) => self.dropped += 1,
-            Err(e) => return self.fail(map_error(e)),
+            Err(e) => return self.fail_from_dimpl(e),
         }
         self.drain();
     }
@@ -373,7 +414,7 @@ impl DtlsTransport {
         }
         self.now = self.now.max(now);
         if let Err(e) = self.dtls.handle_timeout(self.now) {
-            return self.fail(map_error(e));
+            return self.fail_from_dimpl(e);
         }
         self.drain();
     }
@@ -418,6 +459,9 @@ impl DtlsTransport {
     /// nothing). Returns its length, or `None` when there is none.
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<usize> {
         let mut datagram = self.transmits.pop_front()?;
+        if self.state == DtlsState::Handshaking {
+            self.epoch0.sent(&datagram);
+        }
         core::mem::swap(buf, &mut datagram);
         datagram.clear();
         self.spare_buffers.push(datagram);
@@ -564,20 +608,122 @@ impl DtlsTransport {
         self.events.push_back(DtlsEvent::Closed);
     }
 
+    /// Fails the association. Nothing more goes out (above all not the
+    /// flight that would complete a handshake with an unverified peer),
+    /// except the fatal alert the error calls for, when the peer can
+    /// still read it.
     fn fail(&mut self, error: DtlsError) {
         if self.is_finished() {
             return;
         }
         self.state = DtlsState::Failed;
-        // Nothing more goes out: above all not the flight that would
-        // complete a handshake with an unverified peer.
         while let Some(mut datagram) = self.transmits.pop_front() {
             datagram.clear();
             self.spare_buffers.push(datagram);
         }
         self.held.clear();
         self.keying_material = None;
+        if let DtlsError::FingerprintMismatch { .. } = error {
+            self.send_plaintext_alert(ALERT_BAD_CERTIFICATE);
+        }
+        self.error = Some(error.clone());
         self.events.push_back(DtlsEvent::Failed(error));
+    }
+
+    /// dimpl gave up. It may have queued a fatal alert of its own as it
+    /// did (0.9 does when a DTLS 1.2 client sends no certificate:
+    /// `handshake_failure` in epoch 0); that alert, and nothing else it
+    /// queued, goes out.
+    fn fail_from_dimpl(&mut self, error: dimpl::Error) {
+        let mut alert = None;
+        loop {
+            match self.dtls.poll_output(&mut self.scratch) {
+                Output::Packet(packet) => {
+                    if let Some(description) = plaintext_fatal_alert(packet) {
+                        alert = Some((packet.to_vec(), description));
+                    }
+                }
+                Output::BufferTooSmall { needed } => self.scratch.resize(needed, 0),
+                Output::Timeout(_) => break,
+                _ => {}
+            }
+        }
+        self.fail(map_error(error));
+        if let Some((datagram, description)) = alert {
+            self.transmits.push_back(datagram);
+            self.sent_alert = Some(description);
+        }
+    }
+
+    /// RFC 5246 §7.2 / RFC 6347 §4.1: a fatal alert "as specified by the
+    /// current connection state", which is the null cipher of epoch 0
+    /// while the peer has not received our ChangeCipherSpec. dimpl 0.9
+    /// has no way to send an alert on the application's behalf, so we
+    /// write the record ourselves, continuing dimpl's epoch-0 sequence
+    /// numbers so that the peer's replay window (RFC 6347 §4.1.2.6)
+    /// accepts it. Only in DTLS 1.2: every DTLS 1.3 alert after the
+    /// ServerHello is encrypted with keys dimpl keeps to itself.
+    fn send_plaintext_alert(&mut self, description: u8) {
+        if self.version() != Some(DtlsVersion::Dtls12) || self.epoch0.later_epoch_sent {
+            return;
+        }
+        let mut record = self.spare_buffers.pop().unwrap_or_default();
+        record.push(CONTENT_TYPE_ALERT);
+        record.extend_from_slice(&DTLS12_RECORD_VERSION);
+        record.extend_from_slice(&0u16.to_be_bytes());
+        record.extend_from_slice(&self.epoch0.next_sequence.to_be_bytes()[2..]);
+        record.extend_from_slice(&2u16.to_be_bytes());
+        record.extend_from_slice(&[ALERT_LEVEL_FATAL, description]);
+        self.epoch0.next_sequence += 1;
+        self.transmits.push_back(record);
+        self.sent_alert = Some(description);
+    }
+}
+
+/// RFC 6347 §4.1: `ProtocolVersion` {254, 253} is DTLS 1.2.
+const DTLS12_RECORD_VERSION: [u8; 2] = [254, 253];
+
+/// The epoch-0 records we sent, as far as our own alert needs to know.
+#[derive(Debug, Default)]
+struct Epoch0 {
+    /// One past the highest epoch-0 sequence number sent.
+    next_sequence: u64,
+    /// A record of a later epoch (after our ChangeCipherSpec) was sent.
+    later_epoch_sent: bool,
+}
+
+impl Epoch0 {
+    /// Notes the records of a datagram that goes out. DTLS 1.3's unified
+    /// header (first byte 0b001x_xxxx, RFC 9147 §4) is a later epoch too.
+    fn sent(&mut self, datagram: &[u8]) {
+        let mut rest = datagram;
+        while let Some(header) = rest.get(..RECORD_HEADER_LEN) {
+            if header[0] & 0xe0 == 0x20 {
+                self.later_epoch_sent = true;
+                return;
+            }
+            let epoch = u16::from_be_bytes([header[3], header[4]]);
+            let mut sequence = [0u8; 8];
+            sequence[2..].copy_from_slice(&header[5..11]);
+            let length = usize::from(u16::from_be_bytes([header[11], header[12]]));
+            if epoch == 0 {
+                self.next_sequence = self.next_sequence.max(u64::from_be_bytes(sequence) + 1);
+            } else {
+                self.later_epoch_sent = true;
+            }
+            rest = rest.get(RECORD_HEADER_LEN + length..).unwrap_or_default();
+        }
+    }
+}
+
+/// The description of a datagram that is one plaintext (epoch 0) DTLS
+/// 1.2 fatal alert record, else `None`.
+fn plaintext_fatal_alert(datagram: &[u8]) -> Option<u8> {
+    let (header, body) = datagram.split_at_checked(RECORD_HEADER_LEN)?;
+    let epoch = u16::from_be_bytes([header[3], header[4]]);
+    match (header[0], epoch, body) {
+        (CONTENT_TYPE_ALERT, 0, [ALERT_LEVEL_FATAL, description]) => Some(*description),
+        _ => None,
     }
 }
 

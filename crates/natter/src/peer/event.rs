@@ -6,6 +6,7 @@ use natter_ice::ConnectionState;
 
 use super::channel::DataChannelId;
 use super::state::PeerConnectionState;
+use crate::dtls::DtlsError;
 use crate::jsep::SignalingState;
 use crate::jsep::{MediaKind, TransceiverId};
 use crate::media::Format;
@@ -37,6 +38,12 @@ pub enum PeerEvent {
     IceConnectionStateChange(ConnectionState),
     /// W3C `connectionstatechange`.
     ConnectionStateChange(PeerConnectionState),
+    /// W3C webrtc-pc §5.5 `RTCDtlsTransport`'s `error` event: why DTLS
+    /// failed (a fingerprint mismatch, RFC 8122 §5; a fatal alert from
+    /// the peer, RFC 5246 §7.2; a timeout...). Comes before the
+    /// `ConnectionStateChange` to `Failed`; the fatal alert we sent, if
+    /// any, is in [`DtlsStats::sent_alert`](super::DtlsStats::sent_alert).
+    DtlsFailed(DtlsError),
     /// W3C `signalingstatechange`.
     SignalingStateChange(SignalingState),
     /// W3C `negotiationneeded`: create and send a new offer.

@@ -299,6 +299,8 @@ impl PeerConnection {
             version: dtls.version(),
             srtp_profile: self.srtp_profile,
             peer_fingerprint: dtls.peer_fingerprint().cloned(),
+            error: self.dtls_error.clone(),
+            sent_alert: dtls.sent_alert(),
         });
         PeerStats {
             selected_pair,

@@ -8,7 +8,7 @@ use natter_srtp::ProtectionProfile;
 
 use super::channel::{DataChannelId, DataChannelState, DataChannelStats};
 use super::media::MediaCounters;
-use crate::dtls::{DtlsRole, DtlsState, DtlsVersion, Fingerprint};
+use crate::dtls::{DtlsError, DtlsRole, DtlsState, DtlsVersion, Fingerprint};
 use crate::jsep::TransceiverId;
 use crate::media::{Format, SendCounters};
 
@@ -115,4 +115,12 @@ pub struct DtlsStats {
     pub srtp_profile: Option<ProtectionProfile>,
     /// The peer certificate's fingerprint, once it matched.
     pub peer_fingerprint: Option<Fingerprint>,
+    /// Why DTLS failed, once it did (W3C `RTCError` of the transport's
+    /// `error` event); a received fatal alert is
+    /// [`DtlsError::PeerAlert`] (W3C `receivedAlert`).
+    pub error: Option<DtlsError>,
+    /// W3C `RTCError.sentAlert`: the description of the fatal alert we
+    /// sent when we failed the handshake (RFC 5246 §7.2; 42,
+    /// `bad_certificate`, for a fingerprint mismatch).
+    pub sent_alert: Option<u8>,
 }

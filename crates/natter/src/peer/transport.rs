@@ -191,6 +191,7 @@ impl PeerConnection {
             // the connection fails.
             Err(error) => {
                 self.early_dtls.clear();
+                self.events.push_back(PeerEvent::DtlsFailed(error.clone()));
                 self.dtls_error = Some(error);
             }
         }
@@ -257,6 +258,7 @@ impl PeerConnection {
                 }
                 DtlsEvent::Closed => self.end_data_channels(),
                 DtlsEvent::Failed(error) => {
+                    self.events.push_back(PeerEvent::DtlsFailed(error.clone()));
                     self.dtls_error = Some(error);
                     self.end_data_channels();
                 }
