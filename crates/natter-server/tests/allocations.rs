@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use natter_stun::*;
 
 const ALLOCATIONS: usize = 10_000;
+/// The server memory (RSS) 10,000 allocations may add, per allocation.
+const MAX_BYTES_PER_ALLOCATION: f64 = 8192.0;
 const USER: &str = "load";
 const PASSWORD: &str = "test";
 const REALM: &str = "natter";
@@ -181,6 +183,14 @@ fn ten_thousand_allocations_are_held() {
     let after = rss_kib(server.child.id());
     let per = (after.saturating_sub(before) * 1024) as f64 / ALLOCATIONS as f64;
     eprintln!("natter turn: {ALLOCATIONS} allocations, RSS {before} KiB -> {after} KiB, {per:.0} bytes per allocation");
+    // The README quotes about 4.5 KB per allocation. 8 KiB leaves room for
+    // RSS noise (allocator arenas, tables growing by doubling) yet fails
+    // once each allocation holds a few KiB more, such as a buffer of its
+    // own.
+    assert!(
+        per <= MAX_BYTES_PER_ALLOCATION,
+        "{per:.0} bytes of RSS per allocation, over the {MAX_BYTES_PER_ALLOCATION} this test allows (README: about 4.5 KB)"
+    );
     assert_eq!(
         metric(server.metrics, "natter_turn_allocations_created_total"),
         ALLOCATIONS as u64

@@ -820,9 +820,13 @@ fn a_stalled_dtls13_handshake_is_bounded() {
         pair.drive_until(|p| both_connected(p) || (p.a.poll_timeout().is_none() && p.b.poll_timeout().is_none()));
         if !both_connected(&pair) {
             stalled += 1;
-            assert!(pair.now - start <= Duration::from_secs(6));
-            assert!(pair.sent.len() <= 600, "seed {seed}: {} datagrams", pair.sent.len());
         }
+        // Connected or stalled, every handshake ends within the handshake
+        // timeout (plus a second of slack) having sent at most one
+        // datagram per TIMER_FLOOR (10 ms) of it: 500, plus the flights.
+        let took = pair.now - start;
+        assert!(took <= Duration::from_secs(6), "seed {seed}: ended after {took:?}");
+        assert!(pair.sent.len() <= 600, "seed {seed}: {} datagrams", pair.sent.len());
     }
     eprintln!("{stalled} of 10 DTLS 1.3 handshakes with reordered 200-byte fragments stalled");
 }
@@ -870,18 +874,83 @@ fn non_dtls_datagrams_are_counted_and_ignored() {
     pair.drive_connected();
 }
 
+/// Asserts that `datagram` is one encrypted alert record as far as its
+/// header can be read: the record keys are dimpl's, so the alert's level
+/// and description stay unreadable here.
+fn assert_encrypted_alert_record(versions: VersionPolicy, datagram: &[u8]) {
+    match versions {
+        // RFC 6347 §4.1: type 21 (alert) in the clear, DTLS 1.2, epoch 1
+        // (after ChangeCipherSpec), then the length of an AES-GCM record
+        // of a 2-byte alert: 8-byte explicit nonce + 2 + 16-byte tag
+        // (RFC 5288 §3; dimpl offers only the two ECDSA AES-GCM suites).
+        VersionPolicy::Dtls12 => {
+            assert!(datagram.len() >= 13, "{datagram:02x?}");
+            let (header, body) = datagram.split_at(13);
+            assert_eq!(header[0], 21, "content type alert: {header:02x?}");
+            assert_eq!(&header[1..3], &[0xfe, 0xfd], "DTLS 1.2: {header:02x?}");
+            assert_eq!(&header[3..5], &[0, 1], "epoch 1: {header:02x?}");
+            assert_eq!(u16::from_be_bytes([header[11], header[12]]), 26, "{header:02x?}");
+            assert_eq!(body.len(), 26, "one record in the datagram");
+        }
+        // RFC 9147 §4: a unified header 0b001CSLEE, no connection id, a
+        // 2-byte (encrypted) sequence number, a length, epoch bits 3
+        // (application traffic keys). The content type travels encrypted;
+        // the length is that of a 2-byte alert, its 1-byte inner content
+        // type and a 16-byte AEAD tag. A 2-byte application data record
+        // would look the same, so the caller also shows that the peer
+        // closes because of this record.
+        _ => {
+            assert!(datagram.len() >= 5, "{datagram:02x?}");
+            let (header, body) = datagram.split_at(5);
+            assert_eq!(
+                header[0], 0b0010_1111,
+                "unified header C=0 S=1 L=1, epoch 3: {header:02x?}"
+            );
+            assert_eq!(u16::from_be_bytes([header[3], header[4]]), 2 + 1 + 16, "{header:02x?}");
+            assert_eq!(body.len(), 19, "one record in the datagram");
+        }
+    }
+}
+
 #[test]
 fn close_notify_closes_both_sides_in_both_versions() {
     for versions in [VersionPolicy::Dtls12, VersionPolicy::Dtls13] {
         for closer in [Side::A, Side::B] {
+            let peer = match closer {
+                Side::A => Side::B,
+                Side::B => Side::A,
+            };
             let mut pair = Pair::new(DtlsRole::Client, config(versions, 14), config(versions, 15));
             pair.drive_connected();
             pair.a_events.clear();
             pair.b_events.clear();
             let sent_before = pair.sent.len();
+            // The network loses what the closer sends, to show that the
+            // peer closes because of that datagram and nothing else.
+            pair.drop = Box::new(move |side, _, _| side == closer);
             pair.side(closer).close();
             assert_eq!(pair.side(closer).state(), DtlsState::Closed);
             assert_eq!(pair.side(closer).poll_timeout(), None);
+            pair.drive_until(|_| false);
+            let sent: Vec<&Vec<u8>> = pair.sent[sent_before..].iter().map(|(_, d)| d).collect();
+            // RFC 6347 §4.2.7: close_notify is sent once, not retransmitted.
+            assert_eq!(
+                sent.len(),
+                1,
+                "{versions:?} {closer:?}: one datagram, the close_notify: {sent:02x?}"
+            );
+            let close_notify = sent[0].clone();
+            assert_encrypted_alert_record(versions, &close_notify);
+            assert_eq!(
+                pair.side(peer).state(),
+                DtlsState::Connected,
+                "{versions:?} {closer:?}: lost, so the peer never learns"
+            );
+
+            // Delivered, it closes the peer, which answers with its own.
+            pair.drop = Box::new(|_, _, _| false);
+            let now = pair.now;
+            pair.side(peer).handle_receive(now, &close_notify);
             pair.drive_until(|p| p.a.state() == DtlsState::Closed && p.b.state() == DtlsState::Closed);
             assert_eq!(pair.a.state(), DtlsState::Closed, "{versions:?} {closer:?}");
             assert_eq!(pair.b.state(), DtlsState::Closed, "{versions:?} {closer:?}");
@@ -895,8 +964,13 @@ fn close_notify_closes_both_sides_in_both_versions() {
                 "{:?}",
                 pair.b_events
             );
-            // The closer sent its close_notify (an alert record).
-            assert!(pair.sent[sent_before..].iter().any(|(s, _)| *s == closer));
+            let answer: Vec<&Vec<u8>> = pair.sent[sent_before + 1..].iter().map(|(_, d)| d).collect();
+            assert_eq!(
+                answer.len(),
+                1,
+                "{versions:?} {closer:?}: the peer's close_notify: {answer:02x?}"
+            );
+            assert_encrypted_alert_record(versions, answer[0]);
             assert_eq!(
                 pair.a.send_application_data(b"late").unwrap_err(),
                 DtlsError::NotConnected("closed")
