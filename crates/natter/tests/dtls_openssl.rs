@@ -614,4 +614,8 @@ fn openssl_client_with_an_rsa_certificate_cannot_handshake() {
         "{}",
         client.output()
     );
+    // dimpl queued a handshake_failure alert as it gave up; natter sends
+    // it (and nothing else dimpl queued), so the client stops at once.
+    assert_eq!(natter.dtls.sent_alert(), Some(40));
+    client.wait_for("the handshake_failure alert", |l| l.contains("alert handshake failure"));
 }
