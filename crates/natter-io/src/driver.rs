@@ -49,6 +49,9 @@ pub(crate) enum Command {
     CloseChannel(DataChannelId, Reply<()>),
     AddTrack(MediaKind, Reply<TransceiverId>),
     AddTransceiver(MediaKind, Direction, Reply<TransceiverId>),
+    RemoveTrack(TransceiverId, Reply<()>),
+    SetDirection(TransceiverId, Direction, Reply<()>),
+    StopTransceiver(TransceiverId, Reply<()>),
     Transceivers(Reply<Vec<Transceiver>>),
     SendFrame {
         id: TransceiverId,
@@ -393,6 +396,9 @@ impl Driver {
             Command::CreateDataChannel { label, init, reply } => answer(reply, pc.create_data_channel(&label, init)),
             Command::AddTrack(kind, reply) => answer(reply, pc.add_track(kind)),
             Command::AddTransceiver(kind, direction, reply) => answer(reply, pc.add_transceiver(kind, direction)),
+            Command::RemoveTrack(id, reply) => answer(reply, pc.remove_track(id)),
+            Command::SetDirection(id, direction, reply) => answer(reply, pc.set_direction(id, direction)),
+            Command::StopTransceiver(id, reply) => answer(reply, pc.stop_transceiver(id)),
             Command::Transceivers(reply) => {
                 let _ = reply.send(Ok(pc.transceivers().to_vec()));
             }

@@ -272,6 +272,25 @@ impl Track {
         let id = self.id;
         call(&self.commands, |reply| Command::RequestKeyframe(id, reply)).await
     }
+
+    /// W3C `removeTrack`: stop sending on this transceiver from the next
+    /// exchange (see [`natter::PeerConnection::remove_track`]).
+    pub async fn remove(&self) -> Result<(), Error> {
+        let id = self.id;
+        call(&self.commands, |reply| Command::RemoveTrack(id, reply)).await
+    }
+
+    /// W3C `RTCRtpTransceiver.direction`, asked for in the next exchange.
+    pub async fn set_direction(&self, direction: Direction) -> Result<(), Error> {
+        let id = self.id;
+        call(&self.commands, |reply| Command::SetDirection(id, direction, reply)).await
+    }
+
+    /// W3C `RTCRtpTransceiver.stop()`: the next offer rejects its section.
+    pub async fn stop(&self) -> Result<(), Error> {
+        let id = self.id;
+        call(&self.commands, |reply| Command::StopTransceiver(id, reply)).await
+    }
 }
 
 impl DataChannel {

@@ -145,7 +145,7 @@ pub fn media_stats(stats: &PeerStats) -> serde_json::Value {
         .map(|(id, s)| {
             let c = &s.counters;
             serde_json::json!({
-                "transceiver": id.to_string(), "ssrc": s.ssrc, "format": format!("{:?}", s.format),
+                "transceiver": id.to_string(), "ssrc": s.ssrc, "format": format!("{:?}", s.format), "active": s.active,
                 "packets_sent": c.packets_sent, "frames_sent": c.frames_sent,
                 "retransmitted_packets_sent": c.retransmitted_packets_sent, "nack_count": c.nack_count,
                 "pli_count": c.pli_count, "fir_count": c.fir_count, "remote_packets_lost": c.remote_packets_lost,

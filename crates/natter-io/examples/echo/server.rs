@@ -3,6 +3,13 @@
 //!
 //! - `GET /` a page to run a browser's RTCPeerConnection from (a secure
 //!   context on http://127.0.0.1);
+//! - renegotiation of a connection that `POST /offer` made (its answer's
+//!   `Location` header names it, `/connections/ID`):
+//!   - `POST /connections/ID/offer` the peer's new offer (new tracks, a
+//!     changed direction, an ICE restart), answered the same way;
+//!   - `POST /connections/ID/negotiate` with [`Negotiate`] as JSON: natter
+//!     changes what it asked for and replies with its own offer, whose
+//!     answer goes to `POST /connections/ID/answer`;
 //! - `GET /status` every connection's state, channels (label, options,
 //!   counts, who closed them), errors, selected pair and DTLS state, as
 //!   JSON;
@@ -14,17 +21,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use natter::dtls::DtlsRole;
 use natter_io::{
-    Config, DataChannel, DataChannelId, Format, LocalAddresses, MediaFrame, Message, PeerConfig, PeerConnection,
-    PeerConnectionState, PeerEvent, TransceiverId,
+    Config, DataChannel, DataChannelId, DataChannelInit, Description, Direction, Format, LocalAddresses, MediaFrame,
+    MediaKind, Message, PeerConfig, PeerConnection, PeerConnectionState, PeerEvent, SdpType, TransceiverId,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
 use crate::answer::{self, SessionDescription};
 
@@ -44,8 +52,15 @@ struct ConnectionStatus {
     media_errors: u64,
     /// natter's counters (transport, SCTP, data channels), for diagnosis.
     counters: String,
+    /// Completed exchanges after the first: answers to the peer's offers
+    /// and natter's own offers answered.
+    renegotiations: u64,
     #[serde(skip)]
     pc: Option<PeerConnection>,
+    /// Counts [`PeerEvent::IceGatheringComplete`], so that a description
+    /// after an ICE restart waits for the candidates gathered anew.
+    #[serde(skip)]
+    gathered: Option<watch::Receiver<u64>>,
 }
 
 #[derive(Clone, Default, Serialize)]
@@ -125,6 +140,9 @@ pub async fn serve(
         .route("/", get(|| async { Html(PAGE) }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/offer", post(offer))
+        .route("/connections/{id}/offer", post(reoffer))
+        .route("/connections/{id}/negotiate", post(negotiate))
+        .route("/connections/{id}/answer", post(apply_answer))
         .route("/status", get(status))
         .with_state(app);
     let listener = tokio::net::TcpListener::bind(listen)
@@ -160,15 +178,7 @@ async fn offer(State(app): State<App>, Json(offer): Json<SessionDescription>) ->
         },
         ..Config::default()
     };
-    // A track of our own on each audio and video section the offer
-    // brought, to send what arrives back on.
-    let prepare = |pc: PeerConnection| async move {
-        for transceiver in pc.transceivers().await? {
-            pc.add_track(transceiver.kind()).await?;
-        }
-        Ok(())
-    };
-    let answered = match answer::answer(config, offer, app.gather_timeout, prepare).await {
+    let answered = match answer::answer(config, offer, app.gather_timeout, add_reflecting_tracks).await {
         Ok(answered) => answered,
         Err(error) => return bad_request(error),
     };
@@ -177,6 +187,7 @@ async fn offer(State(app): State<App>, Json(offer): Json<SessionDescription>) ->
         *next += 1;
         *next - 1
     };
+    let (gathered_sender, gathered) = watch::channel(0);
     app.connections.lock().unwrap_or_else(|e| e.into_inner()).insert(
         id,
         ConnectionStatus {
@@ -184,12 +195,222 @@ async fn offer(State(app): State<App>, Json(offer): Json<SessionDescription>) ->
             state: "new".into(),
             ice_state: "new".into(),
             pc: Some(answered.pc.clone()),
+            gathered: Some(gathered),
             ..ConnectionStatus::default()
         },
     );
     tracing::info!(id, "answer:\n{}", answered.answer.sdp);
-    tokio::spawn(echo(app, id, answered.pc, answered.events));
-    Json(answered.answer).into_response()
+    tokio::spawn(echo(app, id, answered.pc, answered.events, gathered_sender));
+    let location = format!("/connections/{id}");
+    ([(header::LOCATION, location)], Json(answered.answer)).into_response()
+}
+
+/// A track of our own on each audio and video transceiver that an offer
+/// brought and that has none yet, to send what arrives back on.
+async fn add_reflecting_tracks(pc: PeerConnection) -> Result<(), natter_io::Error> {
+    for transceiver in pc.transceivers().await? {
+        if transceiver.track().is_none() && transceiver.current_direction().is_none() && !transceiver.is_stopping() {
+            pc.add_track(transceiver.kind()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// What `POST /connections/ID/negotiate` asks natter to change before it
+/// offers; every field is optional. Transceivers are named by mid.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Negotiate {
+    /// W3C `restartIce`.
+    #[serde(default)]
+    restart_ice: bool,
+    /// W3C `addTrack` of `audio` or `video`: natter sends back on it
+    /// what the peer sends on it.
+    add_track: Option<String>,
+    /// W3C `removeTrack` of the transceiver with this mid.
+    remove_track: Option<String>,
+    /// The direction of the transceiver with this mid.
+    direction: Option<SetDirection>,
+    /// W3C `createDataChannel` with this label (echoed like the others).
+    data_channel: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SetDirection {
+    mid: String,
+    direction: String,
+}
+
+/// The connection `id`'s handle and its gathering counter.
+fn connection(app: &App, id: u64) -> Result<(PeerConnection, watch::Receiver<u64>), Response> {
+    let connections = app.connections.lock().unwrap_or_else(|e| e.into_inner());
+    let status = connections.get(&id);
+    match status.and_then(|s| Some((s.pc.clone()?, s.gathered.clone()?))) {
+        Some(found) => Ok(found),
+        None => Err((StatusCode::NOT_FOUND, format!("no open connection {id}")).into_response()),
+    }
+}
+
+/// Our local description once it carries every candidate: after an ICE
+/// restart, the ones gathered anew (RFC 8445 §9), or what there is after
+/// the gathering timeout.
+async fn complete_description(
+    app: &App,
+    pc: &PeerConnection,
+    gathered: &mut watch::Receiver<u64>,
+) -> Result<String, String> {
+    let wait = tokio::time::timeout(app.gather_timeout, async {
+        loop {
+            match pc.local_description().await {
+                Ok(Some(sdp)) if sdp.contains("a=end-of-candidates") => return Ok(sdp),
+                Ok(Some(_)) => {}
+                other => return Err(format!("no local description: {other:?}")),
+            }
+            if gathered.changed().await.is_err() {
+                return Err("the connection ended".to_owned());
+            }
+        }
+    });
+    match wait.await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!("gathering did not complete in time; sending what we have");
+            pc.local_description()
+                .await
+                .ok()
+                .flatten()
+                .ok_or_else(|| "no local description".to_owned())
+        }
+    }
+}
+
+/// `POST /connections/ID/offer`: the peer's new offer, answered.
+async fn reoffer(State(app): State<App>, Path(id): Path<u64>, Json(offer): Json<SessionDescription>) -> Response {
+    let (pc, mut gathered) = match connection(&app, id) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    if offer.kind != "offer" {
+        return bad_request(format!("expected {{\"type\":\"offer\"}}, got {:?}", offer.kind));
+    }
+    let steps = async {
+        let remote = Description {
+            kind: SdpType::Offer,
+            sdp: offer.sdp,
+        };
+        pc.set_remote_description(remote)
+            .await
+            .map_err(|e| format!("setRemoteDescription(offer): {e}"))?;
+        add_reflecting_tracks(pc.clone())
+            .await
+            .map_err(|e| format!("adding tracks: {e}"))?;
+        let answer = pc.create_answer().await.map_err(|e| format!("createAnswer: {e}"))?;
+        pc.set_local_description(answer)
+            .await
+            .map_err(|e| format!("setLocalDescription(answer): {e}"))?;
+        complete_description(&app, &pc, &mut gathered).await
+    };
+    match steps.await {
+        Ok(sdp) => {
+            tracing::info!(id, "answer to a new offer:\n{sdp}");
+            app.update(id, |s| s.renegotiations += 1);
+            Json(SessionDescription {
+                kind: "answer".into(),
+                sdp,
+            })
+            .into_response()
+        }
+        Err(error) => bad_request(format!("connection {id}: {error}")),
+    }
+}
+
+/// `POST /connections/ID/negotiate`: natter changes what [`Negotiate`]
+/// says and offers.
+async fn negotiate(State(app): State<App>, Path(id): Path<u64>, Json(change): Json<Negotiate>) -> Response {
+    let (pc, mut gathered) = match connection(&app, id) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let steps = async {
+        let by_mid = |mid: String| {
+            let pc = pc.clone();
+            async move {
+                let transceivers = pc.transceivers().await.map_err(|e| e.to_string())?;
+                let found = transceivers.iter().find(|t| t.mid() == Some(mid.as_str()));
+                found
+                    .map(|t| pc.track(t.id()))
+                    .ok_or_else(|| format!("no transceiver with mid {mid:?}"))
+            }
+        };
+        if change.restart_ice {
+            pc.restart_ice().await.map_err(|e| format!("restartIce: {e}"))?;
+        }
+        if let Some(kind) = change.add_track {
+            let kind = match kind.as_str() {
+                "audio" => MediaKind::Audio,
+                "video" => MediaKind::Video,
+                other => return Err(format!("addTrack: unknown kind {other:?}")),
+            };
+            pc.add_track(kind).await.map_err(|e| format!("addTrack: {e}"))?;
+        }
+        if let Some(mid) = change.remove_track {
+            let track = by_mid(mid).await?;
+            track.remove().await.map_err(|e| format!("removeTrack: {e}"))?;
+        }
+        if let Some(SetDirection { mid, direction }) = change.direction {
+            let direction: Direction = direction
+                .parse()
+                .map_err(|_| format!("unknown direction {direction:?}"))?;
+            let track = by_mid(mid).await?;
+            track
+                .set_direction(direction)
+                .await
+                .map_err(|e| format!("direction: {e}"))?;
+        }
+        if let Some(label) = change.data_channel {
+            pc.create_data_channel(&label, DataChannelInit::default())
+                .await
+                .map_err(|e| format!("createDataChannel: {e}"))?;
+        }
+        let offer = pc.create_offer().await.map_err(|e| format!("createOffer: {e}"))?;
+        pc.set_local_description(offer)
+            .await
+            .map_err(|e| format!("setLocalDescription(offer): {e}"))?;
+        complete_description(&app, &pc, &mut gathered).await
+    };
+    match steps.await {
+        Ok(sdp) => {
+            tracing::info!(id, "offer:\n{sdp}");
+            Json(SessionDescription {
+                kind: "offer".into(),
+                sdp,
+            })
+            .into_response()
+        }
+        Err(error) => bad_request(format!("connection {id}: {error}")),
+    }
+}
+
+/// `POST /connections/ID/answer`: the peer's answer to natter's offer.
+async fn apply_answer(State(app): State<App>, Path(id): Path<u64>, Json(answer): Json<SessionDescription>) -> Response {
+    let (pc, _) = match connection(&app, id) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    if answer.kind != "answer" {
+        return bad_request(format!("expected {{\"type\":\"answer\"}}, got {:?}", answer.kind));
+    }
+    let remote = Description {
+        kind: SdpType::Answer,
+        sdp: answer.sdp,
+    };
+    match pc.set_remote_description(remote).await {
+        Ok(()) => {
+            app.update(id, |s| s.renegotiations += 1);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(error) => bad_request(format!("connection {id}: setRemoteDescription(answer): {error}")),
+    }
 }
 
 /// Above this many bytes queued in natter, echoes wait in the echo
@@ -209,7 +430,7 @@ struct Echoed {
 /// Echoes every message of the connection until it fails or closes.
 /// Respects natter's buffered amount (W3C `bufferedAmount`): when the
 /// peer sends faster than natter gets the echoes out, they wait here.
-async fn echo(app: App, id: u64, pc: PeerConnection, mut events: answer::Events) {
+async fn echo(app: App, id: u64, pc: PeerConnection, mut events: answer::Events, gathered: watch::Sender<u64>) {
     let mut channels: BTreeMap<DataChannelId, Echoed> = BTreeMap::new();
     let mut reflected: BTreeMap<TransceiverId, u32> = BTreeMap::new();
     while let Some(event) = events.next_or_stats(|media| app.update(id, |s| s.media = media)).await {
@@ -315,6 +536,11 @@ async fn echo(app: App, id: u64, pc: PeerConnection, mut events: answer::Events)
             PeerEvent::IceConnectionStateChange(state) => {
                 tracing::info!(id, ?state, "ICE connection state");
                 app.update(id, |s| s.ice_state = format!("{state:?}").to_lowercase());
+                // A restart can select another pair.
+                record_stats(&app, id, &pc).await;
+            }
+            PeerEvent::IceGatheringComplete => {
+                gathered.send_modify(|n| *n += 1);
             }
             PeerEvent::ConnectionStateChange(state) => {
                 tracing::info!(id, %state, "connection state");
@@ -335,6 +561,7 @@ async fn echo(app: App, id: u64, pc: PeerConnection, mut events: answer::Events)
     app.update(id, |s| {
         s.state = "closed".into();
         s.pc = None;
+        s.gathered = None;
     });
 }
 
@@ -409,7 +636,9 @@ async fn record_stats(app: &App, id: u64, pc: &PeerConnection) {
             version: dtls.version.map(|v| format!("{v:?}")),
             srtp_profile: dtls.srtp_profile.map(|p| format!("{p:?}")),
             error: dtls.error.map(|e| e.to_string()),
-            sent_alert: dtls.sent_alert.map(|a| format!("{} ({a})", natter::dtls::alert_name(a))),
+            sent_alert: dtls
+                .sent_alert
+                .map(|a| format!("{} ({a})", natter::dtls::alert_name(a))),
         });
     });
 }

@@ -50,7 +50,7 @@ use super::stats::{ReceiverStats, SenderStats};
 use super::{PeerConnection, PeerError};
 use crate::jsep::direction::{receives, sends};
 use crate::jsep::header_extension::{SDES_MID, TRANSPORT_CC};
-use crate::jsep::{LocalTrack, MediaKind, Negotiated, NegotiatedMedia, TransceiverId};
+use crate::jsep::{JsepError, LocalTrack, MediaKind, Negotiated, NegotiatedMedia, TransceiverId};
 use crate::media::ntp::{from_short, middle_32};
 use crate::media::twcc::FEEDBACK_INTERVAL;
 use crate::media::{
@@ -126,6 +126,11 @@ pub struct MediaCounters {
 #[derive(Debug)]
 struct Sender {
     stream: SendStream,
+    /// The last exchange lets the track be sent. A track whose direction
+    /// stopped sending keeps its stream, so that its sequence numbers and
+    /// timestamps go on where they stopped when it sends again (RFC 3550
+    /// §5.1).
+    active: bool,
 }
 
 /// A receiving transceiver: what the exchange said, and its stream.
@@ -202,6 +207,7 @@ impl MediaState {
                     SenderStats {
                         ssrc: params.ssrc,
                         format: params.format,
+                        active: s.active,
                         counters: s.stream.counters,
                     },
                 )
@@ -292,6 +298,51 @@ impl PeerConnection {
         Ok(id)
     }
 
+    /// W3C `removeTrack`: transceiver `id` stops sending once the next
+    /// exchange agrees (`sendrecv` becomes `recvonly`, `sendonly`
+    /// `inactive`); [`PeerEvent::NegotiationNeeded`] follows. A
+    /// transceiver without a track is left as it is.
+    pub fn remove_track(&mut self, id: TransceiverId) -> Result<(), PeerError> {
+        if self.closed {
+            return Err(PeerError::Closed);
+        }
+        let transceiver = self.jsep.transceiver(id).ok_or(JsepError::UnknownTransceiver(id))?;
+        if transceiver.track().is_none() {
+            return Ok(());
+        }
+        let direction = match transceiver.direction() {
+            Direction::SendRecv => Direction::RecvOnly,
+            Direction::SendOnly => Direction::Inactive,
+            other => other,
+        };
+        self.jsep.set_track(id, None)?;
+        self.jsep.set_direction(id, direction)?;
+        self.update_negotiation_needed();
+        Ok(())
+    }
+
+    /// W3C `RTCRtpTransceiver.direction`: the direction transceiver `id`
+    /// asks for in the next exchange (RFC 8829 §4.2.3).
+    pub fn set_direction(&mut self, id: TransceiverId, direction: Direction) -> Result<(), PeerError> {
+        if self.closed {
+            return Err(PeerError::Closed);
+        }
+        self.jsep.set_direction(id, direction)?;
+        self.update_negotiation_needed();
+        Ok(())
+    }
+
+    /// W3C `RTCRtpTransceiver.stop()` (RFC 8829 §4.2.1): the next offer
+    /// rejects its section, and the transceiver is gone once answered.
+    pub fn stop_transceiver(&mut self, id: TransceiverId) -> Result<(), PeerError> {
+        if self.closed {
+            return Err(PeerError::Closed);
+        }
+        self.jsep.stop_transceiver(id)?;
+        self.update_negotiation_needed();
+        Ok(())
+    }
+
     /// The transceivers, in the order they were made.
     pub fn transceivers(&self) -> &[crate::jsep::Transceiver] {
         self.jsep.transceivers()
@@ -308,7 +359,7 @@ impl PeerConnection {
             return Err(PeerError::Closed);
         }
         let now = self.now;
-        let sender = self.media.senders.get_mut(&id).filter(|_| self.media.srtp.is_some());
+        let sender = (self.media.senders.get_mut(&id)).filter(|s| s.active && self.media.srtp.is_some());
         let Some(sender) = sender else {
             return Err(PeerError::NotSending(id));
         };
@@ -364,15 +415,22 @@ impl PeerConnection {
         for media in &negotiated.media {
             let id = media.transceiver;
             let track = self.jsep.transceiver(id).and_then(|t| t.track()).cloned();
-            match send_params(media, track.as_ref()) {
-                Some(params) => match self.media.senders.get_mut(&id) {
-                    Some(sender) => sender.stream.set_params(params),
-                    None => {
-                        let stream = SendStream::new(params, self.rng.gen());
-                        self.media.senders.insert(id, Sender { stream });
-                    }
-                },
-                None => {
+            match (send_params(media, track.as_ref()), self.media.senders.get_mut(&id)) {
+                (Some(params), Some(sender)) if sender.stream.params().ssrc == params.ssrc => {
+                    sender.stream.set_params(params);
+                    sender.active = true;
+                }
+                (Some(params), _) => {
+                    let stream = SendStream::new(params, self.rng.gen());
+                    self.media.senders.insert(id, Sender { stream, active: true });
+                }
+                // The same track, in a direction that does not send: paused.
+                (None, Some(sender))
+                    if !media.rejected && track.as_ref().is_some_and(|t| t.ssrc == sender.stream.params().ssrc) =>
+                {
+                    sender.active = false;
+                }
+                (None, _) => {
                     self.media.senders.remove(&id);
                 }
             }
@@ -873,6 +931,7 @@ impl PeerConnection {
         let sender_infos: Vec<_> = media
             .senders
             .values()
+            .filter(|s| s.active)
             .filter_map(|s| Some((s.stream.params().ssrc, s.stream.sender_info(now, &media.ntp)?)))
             .collect();
         let mut buf = std::mem::take(&mut media.buf);

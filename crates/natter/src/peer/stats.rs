@@ -47,6 +47,9 @@ pub struct PeerStats {
 pub struct SenderStats {
     pub ssrc: u32,
     pub format: Format,
+    /// W3C `RTCOutboundRtpStreamStats.active`: the last exchange lets
+    /// the track be sent (not paused by its direction).
+    pub active: bool,
     pub counters: SendCounters,
 }
 
