@@ -338,7 +338,7 @@ mod tests {
                 actual: good256
             }
         );
-        assert!(err.to_string().starts_with("peer certificate fingerprint sha-256 "));
+        assert!(err.to_string().starts_with("peer certificate sha-256 "));
         assert_eq!(
             verify_certificate(cert, &[]).unwrap_err(),
             DtlsError::NoRemoteFingerprint
