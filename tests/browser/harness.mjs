@@ -363,15 +363,17 @@ export async function join(p) {
 }
 
 /**
- * Per remote peer: decoded video frames, received audio packets, and the
- * candidate types of the selected pair, read from getStats().
+ * Per remote peer: decoded video frames, received audio packets, audio
+ * samples played out (and how many of them were concealment), and the
+ * candidate types (and the relay protocol of the local one) of the
+ * selected pair, read from getStats().
  */
 export function mediaStats(page) {
   return page.evaluate(async () => {
     const out = {};
     for (const [id, peer] of window.natter.peers) {
       const report = await peer.pc.getStats();
-      const s = { framesDecoded: 0, audioPackets: 0, local: null, remote: null, connection: peer.pc.connectionState, signaling: peer.pc.signalingState };
+      const s = { framesDecoded: 0, audioPackets: 0, audioSamples: 0, concealedSamples: 0, local: null, remote: null, relayProtocol: null, connection: peer.pc.connectionState, signaling: peer.pc.signalingState };
       let pairId = null;
       report.forEach((r) => {
         if (r.type === 'inbound-rtp' && r.kind === 'video') {
@@ -379,12 +381,18 @@ export function mediaStats(page) {
           s.frameWidth = r.frameWidth;
           s.frameHeight = r.frameHeight;
         }
-        if (r.type === 'inbound-rtp' && r.kind === 'audio') s.audioPackets += r.packetsReceived || 0;
+        if (r.type === 'inbound-rtp' && r.kind === 'audio') {
+          s.audioPackets += r.packetsReceived || 0;
+          // What the jitter buffer played out, decoded or concealed.
+          s.audioSamples += r.totalSamplesReceived || 0;
+          s.concealedSamples += r.concealedSamples || 0;
+        }
         if (r.type === 'transport' && r.selectedCandidatePairId) pairId = r.selectedCandidatePairId;
       });
       const pair = pairId && report.get(pairId);
       if (pair) {
         s.local = report.get(pair.localCandidateId)?.candidateType ?? null;
+        s.relayProtocol = report.get(pair.localCandidateId)?.relayProtocol ?? null;
         s.remote = report.get(pair.remoteCandidateId)?.candidateType ?? null;
       }
       out[id] = s;
@@ -393,18 +401,47 @@ export function mediaStats(page) {
   });
 }
 
-/** Waits until `p` decodes video and receives audio from each of `others`. */
+/** Waits until `p` decodes video and plays out audio samples from each of `others`. */
 export async function waitForMedia(p, others, { timeout = 30000 } = {}) {
   const ids = others.map((o) => o.id);
   let last;
   return until(
     async () => {
       last = await mediaStats(p.page);
-      const ok = ids.every((id) => last[id] && last[id].framesDecoded > 0 && last[id].audioPackets > 0);
+      const ok = ids.every((id) => last[id] && last[id].framesDecoded > 0 && last[id].audioSamples > 0);
       return ok ? last : undefined;
     },
-    { timeout, interval: 200, what: `${p.name} to decode video and receive audio from ${others.map((o) => o.name).join(', ')}`, describe: () => JSON.stringify(last) },
+    { timeout, interval: 200, what: `${p.name} to decode video and play audio from ${others.map((o) => o.name).join(', ')}`, describe: () => JSON.stringify(last) },
   );
+}
+
+/**
+ * Waits until `p` has played out `seconds` more of audio from each of
+ * `others` (inbound-rtp totalSamplesReceived at 48 kHz), then checks that
+ * under half of those samples were concealment: loopback loses nothing,
+ * so concealment only covers packets a busy CI machine delivered late (a
+ * few percent), while audio received but not decoded is all concealment.
+ * Returns each peer's samples and concealed samples over the window.
+ */
+export async function waitForAudio(p, others, { seconds = 1, timeout = 15000 } = {}) {
+  const before = await mediaStats(p.page);
+  const grown = (now, id) => ({ samples: now[id].audioSamples - before[id].audioSamples, concealed: now[id].concealedSamples - before[id].concealedSamples });
+  let last;
+  const now = await until(
+    async () => {
+      last = await mediaStats(p.page);
+      return others.every((o) => last[o.id] && before[o.id] && grown(last, o.id).samples >= seconds * 48000) ? last : undefined;
+    },
+    { timeout, interval: 200, what: `${p.name} to play ${seconds} s more of audio from ${others.map((o) => o.name).join(', ')}`, describe: () => JSON.stringify({ before, last }) },
+  );
+  const out = {};
+  for (const o of others) {
+    out[o.name] = grown(now, o.id);
+    if (out[o.name].concealed >= out[o.name].samples / 2) {
+      throw new Error(`${p.name} played ${out[o.name].samples} samples of ${o.name}'s audio, ${out[o.name].concealed} of them concealment: not decoded audio`);
+    }
+  }
+  return out;
 }
 
 /** Sends a chat message from `from` and waits until each of `to` shows it. */

@@ -19,6 +19,7 @@ import {
   sendAndVerifyFile,
   startServer,
   until,
+  waitForAudio,
   waitForMedia,
 } from './harness.mjs';
 import { rawClient } from './raw-client.mjs';
@@ -66,7 +67,7 @@ describe('three participants, direct', () => {
     await page.screenshot({ path: screenshotPath('join.png') });
   });
 
-  test('three participants decode each other’s video and audio', async () => {
+  test('three participants decode each other’s video and audio', async (t) => {
     const t0 = Date.now();
     const [alice] = people;
     people.push(await openParticipant(browser, server, { room: ROOM, name: 'Bob' }));
@@ -77,6 +78,7 @@ describe('three participants, direct', () => {
       const others = people.filter((o) => o !== p);
       const stats = await waitForMedia(p, others);
       assert.deepEqual(Object.keys(stats).sort(), others.map((o) => o.id).sort(), `${p.name} has exactly one connection per other participant`);
+      t.diagnostic(`${p.name} plays audio (samples, concealed) over 1 s: ${JSON.stringify(await waitForAudio(p, others))}`);
       // Each other participant has a tile with its name.
       for (const o of others) {
         await p.page.waitForSelector(`[data-testid="tile"][data-peer-id="${o.id}"][data-name="${o.name}"]`);
@@ -165,9 +167,70 @@ describe('three participants, direct', () => {
     }
   });
 
-  test('screenshot of the call', async () => {
+  test('screenshot of the call: a named tile per participant, each video playing', async (t) => {
     const [alice] = people;
-    await alice.page.screenshot({ path: screenshotPath('call.png') });
+    const tiles = () =>
+      alice.page.evaluate(() =>
+        [...document.querySelectorAll('[data-testid="tile"]')].map((tile) => {
+          const video = tile.querySelector('video');
+          const label = tile.querySelector('.name');
+          const r = video.getBoundingClientRect();
+          return {
+            name: tile.dataset.name,
+            label: label.textContent,
+            labelShown: label.checkVisibility(),
+            videoShown: video.checkVisibility(),
+            width: video.videoWidth,
+            height: video.videoHeight,
+            paused: video.paused,
+            time: video.currentTime,
+            rect: { x: Math.round(r.x), y: Math.round(r.y), width: Math.round(r.width), height: Math.round(r.height) },
+          };
+        }),
+      );
+    const before = await tiles();
+    assert.deepEqual(before.map((x) => x.name).sort(), people.map((p) => p.name).sort(), 'one tile per participant');
+    for (const x of before) {
+      assert.ok(x.labelShown && x.label.startsWith(x.name), `${x.name}'s tile shows the name: ${JSON.stringify(x)}`);
+      assert.ok(x.videoShown && x.width > 0 && x.height > 0 && !x.paused, `${x.name}'s tile shows a playing video: ${JSON.stringify(x)}`);
+    }
+    let now;
+    await until(
+      async () => {
+        now = await tiles();
+        return before.every((b) => now.find((x) => x.name === b.name)?.time > b.time);
+      },
+      { timeout: 5000, what: "every tile's video currentTime to advance", describe: () => JSON.stringify({ before, now }) },
+    );
+
+    const file = screenshotPath('call.png');
+    fs.rmSync(file, { force: true });
+    const png = await alice.page.screenshot({ path: file });
+    assert.ok(fs.existsSync(file) && fs.readFileSync(file).equals(png), `the screenshot was written to ${file}`);
+    // The picture, decoded by the browser: its size, and how many
+    // colours (of 4,096, four bits a channel) the whole holds, and the
+    // middle of each tile's video (clear of the name and the badges in
+    // its corners). A uniform image, or a tile without a picture, has one.
+    const picture = await alice.page.evaluate(
+      async ({ base64, rects }) => {
+        const bitmap = await createImageBitmap(new Blob([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))], { type: 'image/png' }));
+        const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+        const ctx = canvas.getContext('2d');
+        ctx.drawImage(bitmap, 0, 0);
+        const colours = ({ x, y, width, height }) => {
+          const { data } = ctx.getImageData(x, y, width, height);
+          const seen = new Set();
+          for (let i = 0; i < data.length; i += 4) seen.add(((data[i] >> 4) << 8) | ((data[i + 1] >> 4) << 4) | (data[i + 2] >> 4));
+          return seen.size;
+        };
+        return { width: bitmap.width, height: bitmap.height, colours: colours({ x: 0, y: 0, width: bitmap.width, height: bitmap.height }), tiles: rects.map(colours) };
+      },
+      { base64: png.toString('base64'), rects: now.map(({ rect: r }) => ({ x: Math.round(r.x + r.width / 4), y: Math.round(r.y + r.height / 4), width: Math.round(r.width / 2), height: Math.round(r.height / 2) })) },
+    );
+    t.diagnostic(`${file}: ${JSON.stringify(picture)}`);
+    assert.deepEqual({ width: picture.width, height: picture.height }, { width: 1280, height: 720 }, 'the viewport');
+    assert.ok(picture.colours >= 64, `the screenshot is not uniform: ${picture.colours} colours`);
+    now.forEach((x, i) => assert.ok(picture.tiles[i] >= 3, `${x.name}'s video in the screenshot shows a picture: ${picture.tiles[i]} colours in its middle`));
   });
 
   describe('a hostile WebSocket client, while the call runs', () => {

@@ -7,8 +7,11 @@
 // the server closes the other on `close-me`. Media goes both ways too
 // (acceptance 8): natter's client sends VP8 and Opus files that aiortc
 // reflects, and aiortc's client checks that natter reflects its camera
-// and microphone, decoding its own 640x480 video. Run by scripts/test-peer in
-// a network namespace with only `lo`; aioice is told to gather 127.0.0.1.
+// and microphone, decoding its own 640x480 video. Every figure asserted is
+// what a peer measured: the summary line of the side that checked (what
+// came back and decoded), and the other side's GET /status (what it
+// received, decoded, echoed and sent). Run by scripts/test-peer in a
+// network namespace with only `lo`; aioice is told to gather 127.0.0.1.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -95,6 +98,13 @@ describe('natter offers to aiortc', () => {
       assert.equal(s.reliable.largest, 262144);
       assert.equal(s.unordered.messages, 50);
       assert.deepEqual(peer.tracks, ['video', 'audio'], "aiortc received natter's video and audio");
+      // natter sends 3 s of each file: 90 frames of video, 150 of Opus
+      // (20 ms each); aiortc decoded at least half of each.
+      const { video, audio } = peer.received;
+      assert.deepEqual(video?.size, [320, 240], `aiortc decoded natter's video at the file's size: ${JSON.stringify(peer.received)}`);
+      assert.ok(video.frames >= 45, `aiortc decoded at least 45 of natter's 90 video frames: ${video.frames}`);
+      assert.equal(audio?.sample_rate, 48000, `aiortc decoded natter's Opus at 48 kHz: ${JSON.stringify(peer.received)}`);
+      assert.ok(audio.samples >= 1.5 * 48000, `aiortc decoded at least 1.5 s of natter's 3 s of Opus: ${audio.samples} samples`);
       assert.deepEqual(s.media.size, [320, 240], "natter received its video back from aiortc at the file's size");
       assert.ok(s.media.received.every((n, i) => 2 * n >= s.media.sent[i]), `aiortc reflected at least half of each stream: ${JSON.stringify(s.media)}`);
       assert.match(peer.answer, new RegExp(`^a=setup:${setup ?? 'active'}`, 'm'));
@@ -122,10 +132,23 @@ describe('aiortc offers to natter', () => {
         t.diagnostic(`natter: ${JSON.stringify({ ...natter, counters: undefined })}`);
         assert.equal(run.code, 0, `aiortc_echo.py client failed: ${failed(run, natter)}\n--- natter log (tail) ---\n${echo.log().slice(-3000)}`);
         const s = run.summary;
-        assert.equal(s.reliable.messages, 1000);
-        assert.equal(s.reliable.largest, 262144);
-        assert.equal(s.unordered.messages, 50);
-        assert.deepEqual(s.media, { video_frames: 30, audio_frames: 50, size: [640, 480] }, 'aiortc decoded its own video and audio, reflected by natter');
+        assert.equal(s.reliable.messages, 1000, "aiortc received 1,000 matching echoes on 'echo'");
+        assert.equal(s.reliable.largest, 262144, 'the largest echo aiortc received is 256 KiB');
+        assert.ok(s.reliable.text > 0 && s.reliable.binary > 0, `text and binary echoes: ${JSON.stringify(s.reliable)}`);
+        assert.equal(s.unordered.messages, 50, "aiortc received 50 matching echoes on 'lossy'");
+        assert.deepEqual(
+          { video_frames: s.media.video_frames, video_sizes: s.media.video_sizes, audio_frames: s.media.audio_frames, audio_sample_rates: s.media.audio_sample_rates },
+          { video_frames: 30, video_sizes: [[640, 480]], audio_frames: 50, audio_sample_rates: [48000] },
+          'aiortc decoded its own video and audio, reflected by natter',
+        );
+        assert.ok(s.media.audio_samples >= 50 * 960, `50 decoded audio frames hold at least 1 s of samples: ${s.media.audio_samples}`);
+        // natter's side of the reflection.
+        const video = natter.media.receivers.find((r) => r.frame_size);
+        assert.deepEqual(video?.frame_size, [640, 480], `natter received aiortc's 640x480 video: ${JSON.stringify(natter.media)}`);
+        assert.ok(natter.media.receivers.length === 2 && natter.media.receivers.every((r) => r.frames_received > 0), `natter received frames of both of aiortc's tracks: ${JSON.stringify(natter.media.receivers)}`);
+        const sent = Object.fromEntries(natter.media.senders.map((x) => [x.format, x.frames_sent]));
+        assert.ok(sent.Vp8 > 0 && sent.Opus > 0, `natter sent VP8 and Opus frames back: ${JSON.stringify(sent)}`);
+        assert.equal(natter.media_errors, 0, 'natter sent back every frame it tried to');
         assert.equal(s.dtls_role, aiortcRole, `aiortc is the DTLS ${aiortcRole}`);
         assert.equal(natter.dtls?.role, natterRole, `natter answers actpass as the DTLS ${natterRole.toLowerCase()}`);
         assert.deepEqual(natter.errors, []);

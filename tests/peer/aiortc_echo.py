@@ -9,8 +9,10 @@ tests/peer/aiortc.test.mjs. Runs under the venv of scripts/setup
         message goes back on its channel with its type; the text
         `close-me` closes the channel instead. Audio and video are
         reflected: each track the offer brings is sent back (decoded and
-        encoded again by aiortc). GET /status: what aiortc saw of every
-        connection, as JSON. GET /healthz.
+        encoded again by aiortc), and the frames aiortc decoded are
+        counted (`received`: video frames and size, audio frames and
+        samples). GET /status: what aiortc saw of every connection, as
+        JSON. GET /healthz.
 
     aiortc_echo.py client URL --address 127.0.0.1 [--messages N] [--seed S]
         Offers a reliable ordered channel `echo` and an unordered one with
@@ -21,8 +23,9 @@ tests/peer/aiortc.test.mjs. Runs under the venv of scripts/setup
         close `echo` with `close-me`. With --media, also sends aiortc's
         synthetic 640x480 video and audio and checks that the server
         reflects them: 30 decoded frames of 640x480 and 50 of audio.
-        Prints one JSON summary line and exits 0, or exits 1 with what
-        went wrong.
+        Prints one JSON summary line of what it received and decoded
+        (counts, sizes, samples) and exits 0, or exits 1 with what went
+        wrong.
 
 aioice never gathers 127.0.0.1 (shared TESTING.md): both modes replace
 its host-address function with --address. No STUN server (aiortc's
@@ -45,7 +48,7 @@ from urllib.parse import parse_qs, urlparse
 import aioice.ice
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
-from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamTrack, VideoStreamTrack
 
 CONFIG = RTCConfiguration(iceServers=[])
 # Sizes on SCTP's and the browsers' boundaries, as natter's client sends.
@@ -99,12 +102,14 @@ class Server:
 
         relay = MediaRelay()
         entry["tracks"] = []
+        entry["received"] = {}
 
         @pc.on("track")
         def on_track(track):
             # Before the answer: the track sent back makes the section sendrecv.
             entry["tracks"].append(track.kind)
-            pc.addTrack(relay.subscribe(track))
+            entry["received"][track.kind] = {"frames": 0}
+            pc.addTrack(Counted(relay.subscribe(track), entry["received"][track.kind]))
 
         @pc.on("datachannel")
         def on_channel(channel):
@@ -145,6 +150,27 @@ class Server:
 
     async def status(self):
         return json.dumps(self.connections)
+
+
+class Counted(MediaStreamTrack):
+    """Passes `track`'s decoded frames on, counting them in `stats`: frames,
+    and the video's size or the audio's samples and sample rate."""
+
+    def __init__(self, track, stats):
+        super().__init__()
+        self.kind = track.kind
+        self.track = track
+        self.stats = stats
+
+    async def recv(self):
+        frame = await self.track.recv()
+        self.stats["frames"] += 1
+        if self.kind == "video":
+            self.stats["size"] = [frame.width, frame.height]
+        else:
+            self.stats["samples"] = self.stats.get("samples", 0) + frame.samples
+            self.stats["sample_rate"] = frame.sample_rate
+        return frame
 
 
 def nominated_pair(pc):
@@ -232,6 +258,23 @@ def sizes(count, rng):
     return out
 
 
+class Echoed:
+    """What came back on one channel and matched what was sent."""
+
+    def __init__(self):
+        self.messages = self.bytes = self.text = self.largest = 0
+
+    def count(self, echo):
+        size = len(echo.encode() if isinstance(echo, str) else echo)
+        self.messages += 1
+        self.bytes += size
+        self.text += isinstance(echo, str)
+        self.largest = max(self.largest, size)
+
+    def summary(self):
+        return {"messages": self.messages, "bytes": self.bytes, "text": self.text, "binary": self.messages - self.text, "largest": self.largest}
+
+
 def mismatch(sent, got):
     if type(sent) is not type(got) or len(sent) != len(got):
         kind = lambda m: "text" if isinstance(m, str) else "binary"
@@ -308,19 +351,20 @@ async def check(args):
 
         burst_started = time.perf_counter()
         sender = asyncio.ensure_future(send_all())
-        total = 0
+        reliable = Echoed()
         for i in range(len(all_sizes)):
             got = await within(inbox["echo"].get(), f"echo {i} of {len(all_sizes)} on 'echo'")
             sent = in_flight[i]
             why = mismatch(sent, got)
             if why:
                 raise RuntimeError(f"echo {i} on 'echo' is not the message sent: {why}")
-            total += len(got.encode() if isinstance(got, str) else got)
+            reliable.count(got)
         await sender
         burst_ms = (time.perf_counter() - burst_started) * 1000
 
         # 'lossy': one at a time.
         rng = random.Random(args.seed + 1)
+        unordered = Echoed()
         for i in range(args.unordered_messages):
             m = message(1 + rng.randrange(1000), rng)
             lossy.send(m)
@@ -328,6 +372,7 @@ async def check(args):
             why = mismatch(m, got)
             if why:
                 raise RuntimeError(f"echo {i} on 'lossy' is not the message sent: {why}")
+            unordered.count(got)
 
         media = None
         if args.media:
@@ -345,7 +390,13 @@ async def check(args):
             sizes_seen = sorted({(f.width, f.height) for f in video})
             if sizes_seen != [(640, 480)]:
                 raise RuntimeError(f"the reflected video is {sizes_seen}, not 640x480")
-            media = {"video_frames": len(video), "audio_frames": len(audio), "size": [640, 480]}
+            media = {
+                "video_frames": len(video),
+                "video_sizes": [list(size) for size in sizes_seen],
+                "audio_frames": len(audio),
+                "audio_samples": sum(f.samples for f in audio),
+                "audio_sample_rates": sorted({f.sample_rate for f in audio}),
+            }
 
         dtls_role = pc.sctp.transport._role
         pair = nominated_pair(pc)
@@ -358,9 +409,9 @@ async def check(args):
                 raise RuntimeError(f"unexpected messages on '{name}' after its check")
         return {
             "ok": True,
-            "messages": len(all_sizes) + args.unordered_messages,
-            "reliable": {"messages": len(all_sizes), "bytes": total, "largest": max(all_sizes, default=0), "ms": round(burst_ms)},
-            "unordered": {"messages": args.unordered_messages},
+            "messages": reliable.messages + unordered.messages,
+            "reliable": {**reliable.summary(), "ms": round(burst_ms)},
+            "unordered": unordered.summary(),
             "media": media,
             "dtls_role": dtls_role,
             "selected_pair": pair,

@@ -251,9 +251,10 @@ function pageHelpers() {
      * Sends `sizes.length` messages on `label` (strings at even indexes,
      * ArrayBuffers at odd ones), keeping bufferedAmount under 4 MiB, and
      * checks every echo: same type, same length, same SHA-256, and (for
-     * an ordered channel) same position. Returns the mismatches.
+     * an ordered channel) same position. With `window`, at most that
+     * many messages are out without their echo. Returns the mismatches.
      */
-    async burst(label, sizes, { seed = 1, ordered = true, timeout = 120000, partial = false } = {}) {
+    async burst(label, sizes, { seed = 1, ordered = true, timeout = 120000, window = 0 } = {}) {
       const dc = this.channels[label];
       const random = rng(seed);
       const sent = [];
@@ -279,17 +280,13 @@ function pageHelpers() {
         if (dc.bufferedAmount > 4 << 20) {
           await within(30000, 'bufferedamountlow', event(dc, 'bufferedamountlow'), () => `(sent ${i}, echoed ${received.length})`);
         }
+        while (window && i - received.length >= window) {
+          await within(timeout, `an echo on '${label}' (${window} out)`, event(dc, 'message'), () => `(sent ${i}, echoed ${received.length})`);
+        }
         dc.send(data);
         bytesSent += bytes.length;
       }
-      const waited = within(timeout, `${sizes.length} echoes on '${label}'`, all, () => `(got ${received.length}, channel ${dc.readyState})`);
-      if (partial) {
-        // What came back in time is the result.
-        await waited.catch(() => {});
-        dc.removeEventListener('message', onMessage);
-        return { count: received.length, bytes: bytesSent };
-      }
-      await waited;
+      await within(timeout, `${sizes.length} echoes on '${label}'`, all, () => `(got ${received.length}, channel ${dc.readyState})`);
       const ms = performance.now() - started;
       dc.removeEventListener('message', onMessage);
       for (const r of received) r.sha = await r.sha;
