@@ -1090,3 +1090,88 @@ fn hostile_media_packets_are_dropped_and_counted() {
     assert_eq!(after, before + 1, "the stream goes on");
     assert_eq!(net.pc(B).connection_state(), PeerConnectionState::Connected);
 }
+
+/// The RTP sequence numbers of `ssrc` that `side` put on the wire, in
+/// order (SRTP leaves the header in the clear, RFC 3711 §3.1).
+fn sequence_numbers(net: &Net, side: usize, ssrc: u32) -> Vec<u16> {
+    net.wire
+        .iter()
+        .filter(|(s, d)| *s == side && d.len() >= 12 && d[0] >> 6 == 2 && !(192..=223).contains(&d[1]))
+        .filter(|(_, d)| u32::from_be_bytes([d[8], d[9], d[10], d[11]]) == ssrc)
+        .map(|(_, d)| u16::from_be_bytes([d[2], d[3]]))
+        .collect()
+}
+
+/// W3C `direction` and `removeTrack` mid-call: a direction that stops
+/// sending pauses the sender, and when it sends again its sequence
+/// numbers go on where they stopped (RFC 3550 §5.1) on the same SSRC;
+/// `removeTrack` turns `sendrecv` into `recvonly` and ends the sender.
+#[test]
+fn a_direction_change_pauses_the_sender_and_remove_track_ends_it() {
+    let (mut net, video) = video_pair(44);
+    let mut frame = 0;
+    let mut send = |net: &mut Net, count: usize| {
+        for _ in 0..count {
+            let media_time = Duration::from_millis(33 * frame as u64);
+            let data = vp8_frame(frame, frame == 0, 3000);
+            net.pc(A).send_frame(video, media_time, &data).unwrap();
+            frame += 1;
+            net.run_for(Duration::from_millis(33));
+        }
+    };
+    let sender = |net: &mut Net| {
+        let senders = net.pc(A).stats().senders;
+        senders.into_iter().find(|(id, _)| *id == video).map(|(_, s)| s)
+    };
+    send(&mut net, 10);
+    let ssrc = sender(&mut net).unwrap().ssrc;
+    let before = sequence_numbers(&net, A, ssrc);
+    assert!(before.len() >= 10, "{} packets before the pause", before.len());
+
+    net.pc(A).set_direction(video, Direction::Inactive).unwrap();
+    net.negotiate();
+    net.run_for(Duration::from_millis(100));
+    let paused = sender(&mut net).expect("a paused sender keeps its stream");
+    assert!(!paused.active);
+    assert!(matches!(
+        net.pc(A)
+            .send_frame(video, Duration::from_secs(1), &vp8_frame(99, false, 500)),
+        Err(PeerError::NotSending(_))
+    ));
+    assert_eq!(
+        net.pc(A).transceivers()[0].current_direction(),
+        Some(Direction::Inactive)
+    );
+
+    net.pc(A).set_direction(video, Direction::SendRecv).unwrap();
+    net.negotiate();
+    net.run_for(Duration::from_millis(100));
+    send(&mut net, 10);
+    let resumed = sender(&mut net).unwrap();
+    assert!(resumed.active);
+    assert_eq!(resumed.ssrc, ssrc, "the same SSRC after the pause");
+    let all = sequence_numbers(&net, A, ssrc);
+    assert!(all.len() >= before.len() + 10);
+    for pair in all.windows(2) {
+        assert_eq!(
+            pair[1],
+            pair[0].wrapping_add(1),
+            "sequence numbers go on across the pause: {all:?}"
+        );
+    }
+
+    net.pc(A).remove_track(video).unwrap();
+    net.negotiate();
+    net.run_for(Duration::from_millis(100));
+    let transceiver = &net.pc(A).transceivers()[0];
+    assert_eq!(transceiver.direction(), Direction::RecvOnly);
+    // B sends nothing, so B answers the recvonly offer with inactive.
+    assert_eq!(transceiver.current_direction(), Some(Direction::Inactive));
+    assert!(transceiver.track().is_none());
+    assert!(sender(&mut net).is_none(), "a removed track has no sender");
+    let offer = net.pc(A).local_description().unwrap();
+    assert!(
+        !offer.contains("a=msid:"),
+        "the offer no longer names the track:\n{offer}"
+    );
+}

@@ -241,14 +241,16 @@ struct SetDirection {
     direction: String,
 }
 
-/// The connection `id`'s handle and its gathering counter.
-fn connection(app: &App, id: u64) -> Result<(PeerConnection, watch::Receiver<u64>), Response> {
+/// The connection `id`'s handle and its gathering counter, while it is
+/// open.
+fn connection(app: &App, id: u64) -> Option<(PeerConnection, watch::Receiver<u64>)> {
     let connections = app.connections.lock().unwrap_or_else(|e| e.into_inner());
-    let status = connections.get(&id);
-    match status.and_then(|s| Some((s.pc.clone()?, s.gathered.clone()?))) {
-        Some(found) => Ok(found),
-        None => Err((StatusCode::NOT_FOUND, format!("no open connection {id}")).into_response()),
-    }
+    let status = connections.get(&id)?;
+    Some((status.pc.clone()?, status.gathered.clone()?))
+}
+
+fn not_found(id: u64) -> Response {
+    (StatusCode::NOT_FOUND, format!("no open connection {id}")).into_response()
 }
 
 /// Our local description once it carries every candidate: after an ICE
@@ -286,9 +288,8 @@ async fn complete_description(
 
 /// `POST /connections/ID/offer`: the peer's new offer, answered.
 async fn reoffer(State(app): State<App>, Path(id): Path<u64>, Json(offer): Json<SessionDescription>) -> Response {
-    let (pc, mut gathered) = match connection(&app, id) {
-        Ok(found) => found,
-        Err(response) => return response,
+    let Some((pc, mut gathered)) = connection(&app, id) else {
+        return not_found(id);
     };
     if offer.kind != "offer" {
         return bad_request(format!("expected {{\"type\":\"offer\"}}, got {:?}", offer.kind));
@@ -327,9 +328,8 @@ async fn reoffer(State(app): State<App>, Path(id): Path<u64>, Json(offer): Json<
 /// `POST /connections/ID/negotiate`: natter changes what [`Negotiate`]
 /// says and offers.
 async fn negotiate(State(app): State<App>, Path(id): Path<u64>, Json(change): Json<Negotiate>) -> Response {
-    let (pc, mut gathered) = match connection(&app, id) {
-        Ok(found) => found,
-        Err(response) => return response,
+    let Some((pc, mut gathered)) = connection(&app, id) else {
+        return not_found(id);
     };
     let steps = async {
         let by_mid = |mid: String| {
@@ -393,9 +393,8 @@ async fn negotiate(State(app): State<App>, Path(id): Path<u64>, Json(change): Js
 
 /// `POST /connections/ID/answer`: the peer's answer to natter's offer.
 async fn apply_answer(State(app): State<App>, Path(id): Path<u64>, Json(answer): Json<SessionDescription>) -> Response {
-    let (pc, _) = match connection(&app, id) {
-        Ok(found) => found,
-        Err(response) => return response,
+    let Some((pc, _)) = connection(&app, id) else {
+        return not_found(id);
     };
     if answer.kind != "answer" {
         return bad_request(format!("expected {{\"type\":\"answer\"}}, got {:?}", answer.kind));
