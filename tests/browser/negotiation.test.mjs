@@ -37,7 +37,7 @@ describe('perfect negotiation (web/peer.js)', () => {
       const inbound = async (pc, kind) => {
         let n = 0;
         (await pc.getStats()).forEach((s) => {
-          if (s.type === 'inbound-rtp' && s.kind === kind) n += kind === 'video' ? s.framesDecoded || 0 : s.packetsReceived || 0;
+          if (s.type === 'inbound-rtp' && s.kind === kind) n += kind === 'video' ? s.framesDecoded || 0 : s.totalSamplesReceived || 0;
         });
         return n;
       };
@@ -70,10 +70,21 @@ describe('perfect negotiation (web/peer.js)', () => {
           });
         peers.a = make('a', 'b');
         peers.b = make('b', 'a');
+        // Chromium decodes received audio only while something plays it.
+        const players = [];
+        for (const peer of [peers.a, peers.b]) {
+          peer.pc.addEventListener('track', (e) => {
+            if (e.track.kind !== 'audio') return;
+            const player = document.body.appendChild(document.createElement('audio'));
+            player.srcObject = new MediaStream([e.track]);
+            player.play();
+            players.push(player);
+          });
+        }
         const chats = { a: [], b: [] };
         peers.a.addEventListener('chat', (e) => chats.a.push(e.detail));
         peers.b.addEventListener('chat', (e) => chats.b.push(e.detail));
-        await poll(async () => (await inbound(peers.a.pc, 'audio')) > 0 && (await inbound(peers.b.pc, 'audio')) > 0, `round ${round}: audio both ways`);
+        await poll(async () => (await inbound(peers.a.pc, 'audio')) > 0 && (await inbound(peers.b.pc, 'audio')) > 0, `round ${round}: audio decoded both ways`);
         peers.a.sendChat('to b');
         peers.b.sendChat('to a');
         await poll(async () => chats.a.includes('to a') && chats.b.includes('to b'), `round ${round}: chat both ways`);
@@ -90,6 +101,7 @@ describe('perfect negotiation (web/peer.js)', () => {
         out.push({ a: peers.a.pc.connectionState, b: peers.b.pc.connectionState, transceivers: peers.a.pc.getTransceivers().length });
         peers.a.close();
         peers.b.close();
+        for (const player of players) player.remove();
       }
       return out;
     });

@@ -53,25 +53,8 @@ where
     F: FnOnce(PeerConnection) -> Fut,
     Fut: Future<Output = Result<(), natter_io::Error>>,
 {
-    if offer.kind != "offer" {
-        return Err(format!("expected {{\"type\":\"offer\"}}, got {:?}", offer.kind));
-    }
     let (pc, mut events) = PeerConnection::spawn(config).map_err(|e| format!("spawn: {e}"))?;
-    let steps = async {
-        let remote = Description {
-            kind: SdpType::Offer,
-            sdp: offer.sdp,
-        };
-        pc.set_remote_description(remote)
-            .await
-            .map_err(|e| format!("setRemoteDescription(offer): {e}"))?;
-        prepare(pc.clone()).await.map_err(|e| format!("adding tracks: {e}"))?;
-        let answer = pc.create_answer().await.map_err(|e| format!("createAnswer: {e}"))?;
-        pc.set_local_description(answer)
-            .await
-            .map_err(|e| format!("setLocalDescription(answer): {e}"))
-    };
-    if let Err(error) = steps.await {
+    if let Err(error) = apply_offer(&pc, offer, prepare).await {
         pc.close().await;
         return Err(error);
     }
@@ -106,6 +89,30 @@ where
             sdp,
         },
     })
+}
+
+/// Applies `offer` to `pc`, lets `prepare` add tracks, and makes and
+/// sets the answer. The error says which step failed.
+pub async fn apply_offer<F, Fut>(pc: &PeerConnection, offer: SessionDescription, prepare: F) -> Result<(), String>
+where
+    F: FnOnce(PeerConnection) -> Fut,
+    Fut: Future<Output = Result<(), natter_io::Error>>,
+{
+    if offer.kind != "offer" {
+        return Err(format!("expected {{\"type\":\"offer\"}}, got {:?}", offer.kind));
+    }
+    let remote = Description {
+        kind: SdpType::Offer,
+        sdp: offer.sdp,
+    };
+    pc.set_remote_description(remote)
+        .await
+        .map_err(|e| format!("setRemoteDescription(offer): {e}"))?;
+    prepare(pc.clone()).await.map_err(|e| format!("adding tracks: {e}"))?;
+    let answer = pc.create_answer().await.map_err(|e| format!("createAnswer: {e}"))?;
+    pc.set_local_description(answer)
+        .await
+        .map_err(|e| format!("setLocalDescription(answer): {e}"))
 }
 
 /// A connection's events, those that came before the answer first, with

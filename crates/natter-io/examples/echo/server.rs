@@ -291,35 +291,23 @@ async fn reoffer(State(app): State<App>, Path(id): Path<u64>, Json(offer): Json<
     let Some((pc, mut gathered)) = connection(&app, id) else {
         return not_found(id);
     };
-    if offer.kind != "offer" {
-        return bad_request(format!("expected {{\"type\":\"offer\"}}, got {:?}", offer.kind));
-    }
     let steps = async {
-        let remote = Description {
-            kind: SdpType::Offer,
-            sdp: offer.sdp,
-        };
-        pc.set_remote_description(remote)
-            .await
-            .map_err(|e| format!("setRemoteDescription(offer): {e}"))?;
-        add_reflecting_tracks(pc.clone())
-            .await
-            .map_err(|e| format!("adding tracks: {e}"))?;
-        let answer = pc.create_answer().await.map_err(|e| format!("createAnswer: {e}"))?;
-        pc.set_local_description(answer)
-            .await
-            .map_err(|e| format!("setLocalDescription(answer): {e}"))?;
+        answer::apply_offer(&pc, offer, add_reflecting_tracks).await?;
         complete_description(&app, &pc, &mut gathered).await
     };
-    match steps.await {
+    let result = steps.await;
+    if result.is_ok() {
+        app.update(id, |s| s.renegotiations += 1);
+    }
+    description_reply(id, "answer", result)
+}
+
+/// Our description as `{type, sdp}`, or what went wrong.
+fn description_reply(id: u64, kind: &str, result: Result<String, String>) -> Response {
+    match result {
         Ok(sdp) => {
-            tracing::info!(id, "answer to a new offer:\n{sdp}");
-            app.update(id, |s| s.renegotiations += 1);
-            Json(SessionDescription {
-                kind: "answer".into(),
-                sdp,
-            })
-            .into_response()
+            tracing::info!(id, "{kind}:\n{sdp}");
+            Json(SessionDescription { kind: kind.into(), sdp }).into_response()
         }
         Err(error) => bad_request(format!("connection {id}: {error}")),
     }
@@ -378,17 +366,7 @@ async fn negotiate(State(app): State<App>, Path(id): Path<u64>, Json(change): Js
             .map_err(|e| format!("setLocalDescription(offer): {e}"))?;
         complete_description(&app, &pc, &mut gathered).await
     };
-    match steps.await {
-        Ok(sdp) => {
-            tracing::info!(id, "offer:\n{sdp}");
-            Json(SessionDescription {
-                kind: "offer".into(),
-                sdp,
-            })
-            .into_response()
-        }
-        Err(error) => bad_request(format!("connection {id}: {error}")),
-    }
+    description_reply(id, "offer", steps.await)
 }
 
 /// `POST /connections/ID/answer`: the peer's answer to natter's offer.
