@@ -1175,3 +1175,36 @@ fn a_direction_change_pauses_the_sender_and_remove_track_ends_it() {
         "the offer no longer names the track:\n{offer}"
     );
 }
+
+/// W3C `RTCRtpTransceiver.stop()` mid-call (RFC 8829 §4.2.1): the next
+/// offer rejects the section with port 0, the answer rejects it too, and
+/// once applied the transceiver and its sender are gone on our side and
+/// the peer receives nothing on it.
+#[test]
+fn a_stopped_transceiver_is_rejected_and_gone() {
+    let (mut net, video) = video_pair(45);
+    net.pc(A).stop_transceiver(video).unwrap();
+    assert!(matches!(
+        net.pc(A).send_frame(video, Duration::ZERO, &vp8_frame(0, true, 500)),
+        Err(PeerError::NotSending(_))
+    ));
+    let (offer, answer) = net.negotiate();
+    assert!(
+        offer.sdp.contains("m=video 0 "),
+        "the offer rejects the section:\n{}",
+        offer.sdp
+    );
+    assert!(
+        answer.sdp.contains("m=video 0 "),
+        "the answer rejects it too:\n{}",
+        answer.sdp
+    );
+    net.run_for(Duration::from_millis(100));
+    assert!(net.pc(A).transceivers().is_empty(), "the stopped transceiver is gone");
+    assert!(net.pc(A).stats().senders.is_empty());
+    assert!(
+        net.pc(B).stats().receivers.is_empty(),
+        "B receives nothing on a rejected section"
+    );
+    assert_eq!(net.pc(A).connection_state(), PeerConnectionState::Connected);
+}

@@ -332,13 +332,16 @@ impl PeerConnection {
         Ok(())
     }
 
-    /// W3C `RTCRtpTransceiver.stop()` (RFC 8829 §4.2.1): the next offer
-    /// rejects its section, and the transceiver is gone once answered.
+    /// W3C `RTCRtpTransceiver.stop()` (RFC 8829 §4.2.1): it stops
+    /// sending and receiving at once; the next offer rejects its section,
+    /// and the transceiver is gone once answered.
     pub fn stop_transceiver(&mut self, id: TransceiverId) -> Result<(), PeerError> {
         if self.closed {
             return Err(PeerError::Closed);
         }
         self.jsep.stop_transceiver(id)?;
+        self.media.senders.remove(&id);
+        self.media.receivers.remove(&id);
         self.update_negotiation_needed();
         Ok(())
     }
