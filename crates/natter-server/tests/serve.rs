@@ -12,14 +12,14 @@ use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use natter_stun::{
-    Class, IntegrityKey, MessageType, MessageWriter, Method, Nonce, PasswordAlgorithm, Realm, RequestedTransport,
-    TransactionId, Username, XorRelayedAddress,
-};
+use natter_stun::{Class, IntegrityKey, PasswordAlgorithm, XorRelayedAddress};
 use serde_json::{json, Value};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::HandshakeError;
 use tungstenite::{Message, WebSocket};
+
+mod support;
+use support::{allocate, challenge, error_code, exchange};
 
 const SECRET: &str = "0123456789abcdef0123";
 /// How long any single expected event may take to arrive.
@@ -494,57 +494,6 @@ fn join_tokens_and_the_rest_api() {
     );
 }
 
-/// An Allocate, authenticated when `auth` = (username, realm, nonce, key).
-fn allocate(tid: u8, auth: Option<(&str, &str, &str, &IntegrityKey)>) -> Vec<u8> {
-    let mut out = vec![0u8; 512];
-    let mut w = MessageWriter::new(
-        &mut out,
-        MessageType::new(Method::ALLOCATE, Class::Request),
-        TransactionId([tid; 12]),
-    )
-    .unwrap();
-    w.add(&RequestedTransport::UDP).unwrap();
-    if let Some((username, realm, nonce, key)) = auth {
-        w.add(&Username(username)).unwrap();
-        w.add(&Realm(realm)).unwrap();
-        w.add(&Nonce(nonce)).unwrap();
-        w.add_message_integrity(key).unwrap();
-    }
-    let n = w.finish();
-    out.truncate(n);
-    out
-}
-
-/// Sends `request` until an answer arrives (UDP may drop either way).
-fn exchange(socket: &UdpSocket, to: SocketAddr, request: &[u8]) -> Vec<u8> {
-    socket.set_read_timeout(Some(Duration::from_millis(250))).unwrap();
-    let deadline = Instant::now() + WAIT;
-    let mut buf = [0u8; 1500];
-    loop {
-        assert!(Instant::now() < deadline, "no answer from TURN at {to}");
-        socket.send_to(request, to).unwrap();
-        if let Ok((n, from)) = socket.recv_from(&mut buf) {
-            assert_eq!(from, to);
-            return buf[..n].to_vec();
-        }
-    }
-}
-
-fn error_code(response: &[u8]) -> Option<u16> {
-    let m = natter_stun::Message::decode(response).unwrap();
-    m.get::<natter_stun::ErrorCode>().unwrap().map(|e| e.code)
-}
-
-/// The first Allocate is challenged: 401 with the realm and a nonce.
-fn challenge(socket: &UdpSocket, turn: SocketAddr) -> (String, String) {
-    let response = exchange(socket, turn, &allocate(1, None));
-    let m = natter_stun::Message::decode(&response).unwrap();
-    assert_eq!((m.class(), error_code(&response)), (Class::ErrorResponse, Some(401)));
-    let realm = m.require::<Realm>().expect("REALM in the 401").0.to_owned();
-    let nonce = m.require::<Nonce>().expect("NONCE in the 401").0.to_owned();
-    (realm, nonce)
-}
-
 #[test]
 fn welcome_turn_credentials_allocate_on_the_embedded_turn_server() {
     let server = start(&["--dev"]);
@@ -569,21 +518,25 @@ fn welcome_turn_credentials_allocate_on_the_embedded_turn_server() {
     let credential = turn["credential"].as_str().unwrap();
 
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let (realm, nonce) = challenge(&socket, turn_addr);
+    let (realm, nonce) = challenge(&socket, turn_addr, None);
     let key = IntegrityKey::long_term(username, &realm, credential, PasswordAlgorithm::Md5).unwrap();
-    let response = exchange(&socket, turn_addr, &allocate(2, Some((username, &realm, &nonce, &key))));
+    let response = exchange(
+        &socket,
+        turn_addr,
+        &allocate(2, None, Some((username, &realm, &nonce, &key))),
+    );
     let m = natter_stun::Message::decode(&response).unwrap();
     assert_eq!((m.class(), error_code(&response)), (Class::SuccessResponse, None));
     let relayed = m.require::<XorRelayedAddress>().expect("XOR-RELAYED-ADDRESS").0;
     assert!(relayed.ip().is_loopback() && relayed.port() != 0, "{relayed}");
 
     let other = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let (realm, nonce) = challenge(&other, turn_addr);
+    let (realm, nonce) = challenge(&other, turn_addr, None);
     let wrong = IntegrityKey::long_term(username, &realm, "not the credential", PasswordAlgorithm::Md5).unwrap();
     let response = exchange(
         &other,
         turn_addr,
-        &allocate(3, Some((username, &realm, &nonce, &wrong))),
+        &allocate(3, None, Some((username, &realm, &nonce, &wrong))),
     );
     assert_eq!(error_code(&response), Some(401), "Allocate with a wrong credential");
 }

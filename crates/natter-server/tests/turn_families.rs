@@ -15,11 +15,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, U
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use natter_stun::{
-    AddressFamily, Class, ErrorCode, IntegrityKey, Message, MessageType, MessageWriter, Method, Nonce,
-    PasswordAlgorithm, Realm, RequestedAddressFamily, RequestedTransport, TransactionId, Username, XorRelayedAddress,
-};
+use natter_stun::{AddressFamily, Class, ErrorCode, IntegrityKey, Message, PasswordAlgorithm, XorRelayedAddress};
 use serde_json::{json, Value};
+
+mod support;
+use support::{allocate, challenge, exchange};
 
 const SECRET: &str = "0123456789abcdef0123";
 /// How long any single expected answer may take to arrive.
@@ -125,46 +125,6 @@ fn turn_credentials(server: &Server) -> (SocketAddr, String, String) {
     (addr, field("username"), field("credential"))
 }
 
-/// An Allocate for a UDP relay, asking for `family` when given, and
-/// authenticated when `auth` = (username, realm, nonce, key).
-fn allocate(tid: u8, family: Option<AddressFamily>, auth: Option<(&str, &str, &str, &IntegrityKey)>) -> Vec<u8> {
-    let mut out = vec![0u8; 512];
-    let mut w = MessageWriter::new(
-        &mut out,
-        MessageType::new(Method::ALLOCATE, Class::Request),
-        TransactionId([tid; 12]),
-    )
-    .unwrap();
-    w.add(&RequestedTransport::UDP).unwrap();
-    if let Some(family) = family {
-        w.add(&RequestedAddressFamily(family)).unwrap();
-    }
-    if let Some((username, realm, nonce, key)) = auth {
-        w.add(&Username(username)).unwrap();
-        w.add(&Realm(realm)).unwrap();
-        w.add(&Nonce(nonce)).unwrap();
-        w.add_message_integrity(key).unwrap();
-    }
-    let n = w.finish();
-    out.truncate(n);
-    out
-}
-
-/// Sends `request` until an answer arrives (UDP may drop either way).
-fn exchange(socket: &UdpSocket, to: SocketAddr, request: &[u8]) -> Vec<u8> {
-    socket.set_read_timeout(Some(Duration::from_millis(250))).unwrap();
-    let deadline = Instant::now() + WAIT;
-    let mut buf = [0u8; 1500];
-    loop {
-        assert!(Instant::now() < deadline, "no answer from TURN at {to}");
-        socket.send_to(request, to).unwrap();
-        if let Ok((n, from)) = socket.recv_from(&mut buf) {
-            assert_eq!(from, to);
-            return buf[..n].to_vec();
-        }
-    }
-}
-
 /// What an authenticated Allocate asking for `family` got, from a fresh
 /// client socket: the relayed address, or the error code.
 fn allocate_family(
@@ -174,15 +134,7 @@ fn allocate_family(
     family: Option<AddressFamily>,
 ) -> Result<SocketAddr, u16> {
     let socket = UdpSocket::bind(SocketAddr::new(turn.ip(), 0)).unwrap();
-    let challenge = exchange(&socket, turn, &allocate(1, family, None));
-    let m = Message::decode(&challenge).unwrap();
-    assert_eq!(
-        (m.class(), m.get::<ErrorCode>().unwrap().map(|e| e.code)),
-        (Class::ErrorResponse, Some(401)),
-        "the first Allocate is challenged"
-    );
-    let realm = m.require::<Realm>().expect("REALM in the 401").0.to_owned();
-    let nonce = m.require::<Nonce>().expect("NONCE in the 401").0.to_owned();
+    let (realm, nonce) = challenge(&socket, turn, family);
     let key = IntegrityKey::long_term(username, &realm, credential, PasswordAlgorithm::Md5).unwrap();
     let response = exchange(
         &socket,
