@@ -38,8 +38,7 @@ describe('participants leaving, rejoining and crashing', () => {
     await browser?.close();
     proxy?.close();
     if (server) {
-      const exit = await server.stop();
-      assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, `natter serve did not exit cleanly (log: ${server.logPath})`);
+      await server.stopCleanly();
     }
   });
 
@@ -128,8 +127,7 @@ describe('participants leaving, rejoining and crashing', () => {
 
   test('after a server restart everyone joins afresh and the call comes back', async () => {
     const old = { alice: alice.id, carol: carol.id };
-    const exit = await server.stop();
-    assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, 'first server exit');
+    await server.stopCleanly('the first server');
     // Same ports and secret: the clients come back to the same address,
     // find their sessions gone (resume-failed) and join again.
     server = await startServer({ name: 'churn', resumeMs: RESUME_MS, ports: server.ports, secret: server.secret });

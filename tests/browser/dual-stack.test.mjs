@@ -49,8 +49,7 @@ describe('a call on a dual-stack network', () => {
   after(async () => {
     await browser?.close();
     if (server) {
-      const exit = await server.stop();
-      assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, `natter serve did not exit cleanly (log: ${server.logPath})`);
+      await server.stopCleanly();
     }
   });
 

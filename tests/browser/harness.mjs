@@ -10,6 +10,7 @@
 //   NATTER_WEB_DIR=DIR   serve the web client from DIR instead of the copy
 //                        embedded in the binary (edit, rerun, no rebuild)
 
+import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
@@ -223,6 +224,12 @@ export async function startServer({ name, dev = true, maxParticipants, resumeMs,
       clearTimeout(timer);
       log.end();
       return { ...result, ms: Date.now() - start };
+    },
+    /** `stop()`, asserting that `what` exited 0 on SIGTERM; resolves to the same. */
+    async stopCleanly(what = 'natter serve') {
+      const exit = await this.stop();
+      assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, `${what} did not exit cleanly (log: ${logPath})`);
+      return exit;
     },
   };
 }

@@ -49,8 +49,7 @@ describe('natter serve on IPv6 loopback', () => {
   after(async () => {
     await browser?.close();
     for (const server of servers) {
-      const exit = await server.stop();
-      assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, `natter serve did not exit cleanly (log: ${server.logPath})`);
+      await server.stopCleanly();
     }
   });
 

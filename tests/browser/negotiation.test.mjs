@@ -23,8 +23,7 @@ describe('perfect negotiation (web/peer.js)', () => {
   after(async () => {
     await browser?.close();
     if (server) {
-      const exit = await server.stop();
-      assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null });
+      await server.stopCleanly();
     }
   });
 

@@ -42,8 +42,7 @@ describe('three participants, relayed through the embedded TURN server', () => {
   after(async () => {
     await browser?.close();
     if (server) {
-      const exit = await server.stop();
-      assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, `natter serve did not exit cleanly (log: ${server.logPath})`);
+      await server.stopCleanly();
     }
   });
 

@@ -104,8 +104,7 @@ describe('natter serve --cert: HTTPS, WSS and TURN over TLS', () => {
   after(async () => {
     await browser?.close();
     if (server) {
-      const exit = await server.stop();
-      assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, `natter serve did not exit cleanly (log: ${server.logPath})`);
+      await server.stopCleanly();
     }
   });
 
