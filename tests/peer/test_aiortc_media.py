@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 import urllib.request
 from pathlib import Path
@@ -34,6 +33,8 @@ from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 
 REPO = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(REPO / "tests" / "peer"))
+import example_process  # noqa: E402 (a module of this directory)
 EXAMPLES = Path(os.environ.get("NATTER_EXAMPLES", REPO / "target" / "release" / "examples"))
 ARTIFACTS = REPO / "target" / "peer" / "aiortc-media"
 
@@ -62,34 +63,8 @@ class Example:
     """An example of crates/natter-io on a free port, its log in target/peer/aiortc-media."""
 
     def __init__(self, name, log_name, args):
-        binary = EXAMPLES / name
-        if not binary.exists():
-            raise AssertionError(f'no {name} example at {binary}: run "cargo build --release -p natter-io --examples"')
-        import socket
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
         self.log_path = ARTIFACTS / f"{log_name}.log"
-        self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen(
-            [str(binary), "--listen", f"127.0.0.1:{port}", "--address", "127.0.0.1", *args],
-            stdout=subprocess.PIPE, stderr=self.log, text=True,
-        )
-        deadline = time.monotonic() + 15
-        while True:
-            if self.process.poll() is not None:
-                raise AssertionError(f"{name} exited early; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"{name} did not answer /healthz in 15 s; see {self.log_path}")
-                time.sleep(0.05)  # polls the port until the server listens
+        self.process, self.log, self.url = example_process.start(EXAMPLES / name, self.log_path, args, subprocess.PIPE)
 
     def post(self, path, body):
         request = urllib.request.Request(f"{self.url}{path}", json.dumps(body).encode(), {"content-type": "application/json"})

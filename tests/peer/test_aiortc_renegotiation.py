@@ -36,7 +36,6 @@ import fractions
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -61,6 +60,8 @@ except ImportError as error:
     AudioStreamTrack = VideoStreamTrack = object
 
 REPO = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(REPO / "tests" / "peer"))
+import example_process  # noqa: E402 (a module of this directory)
 ECHO = Path(os.environ.get("NATTER_ECHO_BIN", REPO / "target" / "release" / "examples" / "echo"))
 ARTIFACTS = REPO / "target" / "peer" / "aiortc-renegotiation"
 # Every wait on the call (frames, echoes, an HTTP exchange) gives up after this.
@@ -153,31 +154,8 @@ class Echo:
     """natter-io's echo example (server mode) on a free port, its log in target/peer/aiortc-renegotiation."""
 
     def __init__(self, name):
-        if not ECHO.exists():
-            raise AssertionError(f'no echo example at {ECHO}: run "cargo build --release -p natter-io --examples"')
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
         self.log_path = ARTIFACTS / f"{name}.log"
-        self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen(
-            [str(ECHO), "--listen", f"127.0.0.1:{port}", "--address", "127.0.0.1"],
-            stdout=subprocess.DEVNULL, stderr=self.log,
-        )
-        deadline = time.monotonic() + 15
-        while True:
-            if self.process.poll() is not None:
-                raise AssertionError(f"echo exited early; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"echo did not answer /healthz in 15 s; see {self.log_path}")
-                time.sleep(0.05)  # polls the port until the server listens
+        self.process, self.log, self.url = example_process.start(ECHO, self.log_path)
 
     def request(self, path, body=None):
         """(status, headers, JSON or None) of GET (no body) or POST `path`; an HTTP error fails with its body."""
