@@ -14,27 +14,9 @@
 // network namespace with only `lo`; aioice is told to gather 127.0.0.1.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { ARTIFACTS, runAiortcClient, runClient, startAiortc, startEcho } from './harness.mjs';
-
-/** A 3 s VP8 IVF (320x240) and Opus Ogg that ffmpeg makes, for natter's client to send. */
-function mediaFiles() {
-  const dir = path.join(ARTIFACTS, 'aiortc-media-files');
-  fs.mkdirSync(dir, { recursive: true });
-  const video = path.join(dir, 'video.ivf');
-  const audio = path.join(dir, 'audio.ogg');
-  try {
-    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=30', '-t', '3', '-c:v', 'libvpx', '-g', '30', '-b:v', '500k', video]);
-    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000', '-t', '3', '-c:a', 'libopus', '-b:a', '32k', audio]);
-  } catch (e) {
-    throw new Error(`ffmpeg could not make the media files (install it with "apt-get install ffmpeg"; scripts/setup does): ${e.message}`);
-  }
-  return { video, audio };
-}
+import { mediaFiles, runAiortcClient, runClient, startAiortc, startEcho } from './harness.mjs';
 
 /** Address and port of `candidate:... 127.0.0.1 5000 typ host` or `127.0.0.1 5000 host`. */
 function endpoint(candidate) {
@@ -73,7 +55,7 @@ describe('natter offers to aiortc', () => {
   let files;
 
   before(async () => {
-    files = mediaFiles();
+    files = mediaFiles('aiortc');
     aiortc = await startAiortc({ name: 'aiortc-answerer' });
   });
 

@@ -39,8 +39,11 @@ export function callHelpers() {
   window.call = {
     stream: null,
     location: null,
-    /** Camera (320x240) and a data channel 'echo': offer, POST /offer, answer, wait for 'echo' to open. */
-    async start() {
+    /**
+     * Camera (320x240), with `audio` the microphone too, and a data
+     * channel 'echo': offer, POST /offer, answer, wait for 'echo' to open.
+     */
+    async start({ audio = false } = {}) {
       const stream = (this.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240, frameRate: 15 }, audio: true }));
       const pc = (window.t.pc = new RTCPeerConnection());
       // Chromium decodes received audio only while something plays it.
@@ -56,6 +59,7 @@ export function callHelpers() {
         window.t.channels[e.channel.label] = e.channel;
       });
       pc.addTrack(stream.getVideoTracks()[0], stream);
+      if (audio) pc.addTrack(stream.getAudioTracks()[0], stream);
       const dc = (window.t.channels.echo = pc.createDataChannel('echo'));
       dc.binaryType = 'arraybuffer';
       const open = new Promise((resolve) => dc.addEventListener('open', resolve, { once: true }));
@@ -113,7 +117,7 @@ export function callHelpers() {
     async inbound(kind, mid) {
       const report = await window.t.pc.getStats();
       const s = [...report.values()].find((r) => r.type === 'inbound-rtp' && r.kind === kind && (mid === undefined || r.mid === mid));
-      return { framesDecoded: s?.framesDecoded ?? 0, totalSamplesReceived: s?.totalSamplesReceived ?? 0, concealedSamples: s?.concealedSamples ?? 0, packetsReceived: s?.packetsReceived ?? 0 };
+      return { framesDecoded: s?.framesDecoded ?? 0, frameWidth: s?.frameWidth, frameHeight: s?.frameHeight, totalSamplesReceived: s?.totalSamplesReceived ?? 0, concealedSamples: s?.concealedSamples ?? 0, packetsReceived: s?.packetsReceived ?? 0 };
     },
 
     async inboundAll() {

@@ -6,22 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { launchBrowser, openPage, startEcho, udpReceiveBufferErrors, until } from './harness.mjs';
-
-/** 1,000 sizes from 1 byte to 256 KiB: the edges first, then log-uniform. */
-function sizes() {
-  const edges = [1, 2, 1199, 1200, 1201, 16383, 16384, 16385, 65535, 65536, 65537, 262143, 262144, 262144];
-  let seed = 7;
-  const random = () => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return (seed >>> 0) / 4294967296;
-  };
-  const out = [...edges];
-  while (out.length < 1000) out.push(Math.max(1, Math.min(262144, Math.round(Math.exp(random() * Math.log(262144))))));
-  return out;
-}
+import { launchBrowser, mixedSizes, openPage, startEcho, udpReceiveBufferErrors, until } from './harness.mjs';
 
 describe('natter-io echo with headless Chromium', () => {
   let echo, browser, page, problems, connected;
@@ -55,7 +40,7 @@ describe('natter-io echo with headless Chromium', () => {
 
   test('1,000 messages of 1 B to 256 KiB, strings and ArrayBuffers, echo byte-exact and in order', async (t) => {
     assert.ok(connected && !connected.error, 'needs the connection of the first test');
-    const all = sizes();
+    const all = mixedSizes();
     const drops = udpReceiveBufferErrors();
     const result = await page.evaluate(({ all }) => window.t.burst('echo', all, { seed: 11 }), { all }).catch(async (e) => {
       const natter = (await echo.status())[0];

@@ -2,16 +2,18 @@
 // (crates/natter-io/examples/echo/) on a free port as a server, or run
 // once as a client (`--client URL`), headless Chromium (the flags, waits
 // and ports of tests/browser/harness.mjs, whose playwright-core install
-// this suite reuses), the page-side code that drives an
-// RTCPeerConnection against natter's echo server, and a Chromium echo
-// server that answers natter's offers.
+// this suite reuses) and headless Firefox (puppeteer-core, from the same
+// install), the page-side code that drives an RTCPeerConnection against
+// natter's echo server in either browser, and a browser echo server
+// that answers natter's offers.
 //
 // Environment:
 //   NATTER_ECHO_BIN  the echo example [target/release/examples/echo]
 //   CHROMIUM         the browser [/usr/bin/chromium]
+//   NATTER_FIREFOX   Firefox [/usr/bin/firefox-esr]
 //   NATTER_PYTHON    the Python with aiortc [target/py/bin/python]
 
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -58,6 +60,41 @@ export async function launchBrowser({ mdns = false } = {}) {
     ? CHROMIUM_ARGS.filter((a) => !a.startsWith('--use-fake-ui') && !a.includes('WebRtcHideLocalIpsWithMdns'))
     : CHROMIUM_ARGS;
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args });
+}
+
+export const FIREFOX = process.env.NATTER_FIREFOX || '/usr/bin/firefox-esr';
+
+/**
+ * Headless Firefox ESR driven by puppeteer-core over WebDriver BiDi,
+ * with a fake camera and microphone granted without a prompt and plain
+ * host candidates (no `.local` names). It gathers no candidates on `lo`
+ * nor without a default route: its tests need the `veth` namespace.
+ * Fails with instructions when Firefox, puppeteer-core or the echo
+ * example is missing.
+ */
+export async function launchFirefox() {
+  if (!fs.existsSync(FIREFOX)) {
+    throw new Error(`no Firefox at ${FIREFOX}: install it with "apt-get install firefox-esr" (scripts/setup and scripts/test-peer do)`);
+  }
+  let puppeteer;
+  try {
+    puppeteer = createRequire(path.join(ROOT, 'tests/browser/package.json'))('puppeteer-core');
+  } catch (e) {
+    throw new Error(`puppeteer-core is missing: run "npm ci --prefix tests/browser" (scripts/setup and scripts/test-peer do). ${e.message}`);
+  }
+  loadEchoBin();
+  return puppeteer.launch({
+    browser: 'firefox',
+    executablePath: FIREFOX,
+    headless: true,
+    extraPrefsFirefox: {
+      'media.navigator.streams.fake': true,
+      'media.navigator.permission.disabled': true,
+      'media.peerconnection.ice.obfuscate_host_addresses': false,
+      // Remote audio plays without a user gesture.
+      'media.autoplay.default': 0,
+    },
+  });
 }
 
 const RUST_ENV = () => ({ ...process.env, RUST_LOG: process.env.RUST_LOG || 'info,natter_io=debug', NO_COLOR: '1' });
@@ -126,6 +163,40 @@ async function runOnce({ name, command, argv, env = process.env, timeout = 18000
   return { code, signal, summary, stdout, logPath, log: text, tail: text.slice(-4000) };
 }
 
+/**
+ * A 3 s VP8 IVF (320x240, 90 frames) and Opus Ogg that ffmpeg makes in
+ * target/peer/NAME-media-files, for natter's client (`--video`,
+ * `--audio`) to send.
+ */
+export function mediaFiles(name) {
+  const dir = path.join(ARTIFACTS, `${name}-media-files`);
+  fs.mkdirSync(dir, { recursive: true });
+  const video = path.join(dir, 'video.ivf');
+  const audio = path.join(dir, 'audio.ogg');
+  try {
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=30', '-t', '3', '-c:v', 'libvpx', '-g', '30', '-b:v', '500k', video]);
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000', '-t', '3', '-c:a', 'libopus', '-b:a', '32k', audio]);
+  } catch (e) {
+    throw new Error(`ffmpeg could not make the media files (install it with "apt-get install ffmpeg"; scripts/setup does): ${e.message}`);
+  }
+  return { video, audio };
+}
+
+/** The sizes of the data channel tests' 1,000 messages, 1 byte to 256 KiB: the edges first, then log-uniform. */
+export function mixedSizes() {
+  const edges = [1, 2, 1199, 1200, 1201, 16383, 16384, 16385, 65535, 65536, 65537, 262143, 262144, 262144];
+  let seed = 7;
+  const random = () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 4294967296;
+  };
+  const out = [...edges];
+  while (out.length < 1000) out.push(Math.max(1, Math.min(262144, Math.round(Math.exp(random() * Math.log(262144))))));
+  return out;
+}
+
 /** Starts the echo example and waits for /healthz. */
 export async function startEcho({ name, addresses = ['127.0.0.1'], args = [] }) {
   loadEchoBin();
@@ -136,12 +207,13 @@ export async function startEcho({ name, addresses = ['127.0.0.1'], args = [] }) 
 }
 
 /**
- * A page of `site` (the echo server, or the Chromium echo server's own
+ * A page of `site` (the echo server, or the browser echo server's own
  * blank page), with its console kept in target/peer and `helpers`
  * installed.
  */
 export async function openPage(browser, site, name, helpers = pageHelpers) {
-  const context = await browser.newContext();
+  // playwright-core's Chromium, or puppeteer-core's Firefox (launchFirefox).
+  const context = await (browser.newContext ? browser.newContext() : browser.createBrowserContext());
   const page = await context.newPage();
   const problems = [];
   fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -151,7 +223,7 @@ export async function openPage(browser, site, name, helpers = pageHelpers) {
     consoleLog.write(`pageerror ${e.stack || e.message}\n`);
   });
   page.on('console', (m) => consoleLog.write(`${m.type()} ${m.text()}\n`));
-  context.on('close', () => consoleLog.end());
+  page.on('close', () => consoleLog.end());
   await page.goto(site.url);
   await page.evaluate(`(${helpers.toString()})()`);
   return { page, context, problems };
@@ -421,13 +493,16 @@ export function loadEchoBin() {
 }
 
 /**
- * A Chromium echo server of the webrtc-echoes convention: `POST /offer`
- * (JSON) makes a fresh RTCPeerConnection in one page answer it, once its
- * gathering completed; every data channel message comes back, and
- * `close-me` makes the page close that channel. `?setup=passive` (or
- * `active`) rewrites the answer's a=setup before Chromium applies it, to
- * choose Chromium's DTLS role. `connection(i)` is what the page saw of
- * the i-th connection (see answererHelpers).
+ * A browser echo server of the webrtc-echoes convention, in a page of
+ * `browser` (Chromium or Firefox): `POST /offer` (JSON) makes a fresh
+ * RTCPeerConnection in one page answer it, once its gathering
+ * completed; every data channel message comes back, `close-me` makes
+ * the page close that channel, and every audio and video track is sent
+ * back on its own transceiver (the browser decodes and encodes it
+ * again). `?setup=passive` (or `active`) rewrites the answer's a=setup
+ * before the browser applies it, to choose its DTLS role.
+ * `connection(i)` is what the page saw of the i-th connection (see
+ * answererHelpers).
  */
 export async function startAnswerer({ browser, name }) {
   const port = await freePort();
@@ -440,7 +515,7 @@ export async function startAnswerer({ browser, name }) {
     };
     try {
       const { pathname, searchParams } = new URL(req.url, url);
-      if (req.method === 'GET' && pathname === '/') return reply(200, 'text/html', '<!doctype html><title>Chromium echo</title>');
+      if (req.method === 'GET' && pathname === '/') return reply(200, 'text/html', '<!doctype html><title>browser echo</title>');
       if (req.method !== 'POST' || pathname !== '/offer') return reply(404, 'text/plain', 'not found');
       const chunks = [];
       for await (const chunk of req) chunks.push(chunk);
@@ -451,7 +526,7 @@ export async function startAnswerer({ browser, name }) {
       if (answer.error) return reply(500, 'text/plain', answer.error);
       reply(200, 'application/json', JSON.stringify(answer));
     } catch (e) {
-      reply(500, 'text/plain', `the Chromium echo server failed: ${e.message}`);
+      reply(500, 'text/plain', `the browser echo server failed: ${e.message}`);
     }
   });
   await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
@@ -470,7 +545,7 @@ export async function startAnswerer({ browser, name }) {
 }
 
 /**
- * Installed in the Chromium echo server's page as `window.answerer`.
+ * Installed in the browser echo server's page as `window.answerer`.
  * Each connection keeps its channels (label, options, counts, who
  * closed them), errors, and a getStats snapshot taken when `close-me`
  * arrives (the transport is still up then; natter closes the connection
@@ -505,7 +580,7 @@ function answererHelpers() {
     dc.binaryType = 'arraybuffer';
     const info = { label: dc.label, id: dc.id, ordered: dc.ordered, maxRetransmits: dc.maxRetransmits, messages: 0, bytes: 0, state: dc.readyState, closedBy: null };
     entry.channels.push(info);
-    // Echoes wait here while Chromium's own queue is long.
+    // Echoes wait here while the browser's own queue is long.
     const waiting = [];
     const drain = () => {
       while (waiting.length && dc.bufferedAmount <= HIGH_WATER) {
@@ -522,7 +597,7 @@ function answererHelpers() {
     dc.addEventListener('open', () => (info.state = 'open'));
     dc.addEventListener('message', async (e) => {
       if (e.data === 'close-me') {
-        info.closedBy = 'chromium';
+        info.closedBy = 'browser';
         entry.stats = await stats(entry.pc).catch((x) => ({ error: x.message }));
         dc.close();
         return;
@@ -543,16 +618,26 @@ function answererHelpers() {
     /** Answers `offer` once gathering completed; `{type, sdp}` or `{error}` naming the stage. */
     async answer(offer, setup) {
       let stage = 'setRemoteDescription(offer)';
-      const entry = { channels: [], errors: [], stats: null, offer: offer.sdp, answer: null, states: [] };
+      const entry = { channels: [], tracks: [], errors: [], stats: null, offer: offer.sdp, answer: null, states: [] };
       try {
         const pc = (entry.pc = new RTCPeerConnection());
         this.connections.push(entry);
         pc.addEventListener('datachannel', (e) => echo(entry, e.channel));
+        // Media comes back on the transceiver it arrived on, set up
+        // before the answer is made so that the answer says sendrecv.
+        const reflecting = [];
+        pc.addEventListener('track', (e) => {
+          entry.tracks.push(e.track.kind);
+          e.transceiver.direction = 'sendrecv';
+          reflecting.push(e.transceiver.sender.replaceTrack(e.track));
+        });
         pc.addEventListener('connectionstatechange', () => {
           entry.states.push(pc.connectionState);
           console.log(`connection ${this.connections.indexOf(entry)}: ${pc.connectionState}`);
         });
         await pc.setRemoteDescription(offer);
+        stage = 'replaceTrack (reflecting the offered media)';
+        await Promise.all(reflecting);
         stage = 'createAnswer';
         const answer = await pc.createAnswer();
         if (setup) answer.sdp = answer.sdp.replace(/^a=setup:[a-z]+/gm, `a=setup:${setup}`);

@@ -7,4 +7,4 @@
 
 import { offererTests } from './offerer.mjs';
 
-offererTests({ name: 'offerer-mdns', mdns: true, natterAddress: '198.18.0.2', chromiumAddress: '198.18.0.1' });
+offererTests({ name: 'offerer-mdns', mdns: true, natterAddress: '198.18.0.2', browserAddress: '198.18.0.1' });

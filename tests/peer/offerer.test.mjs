@@ -5,4 +5,4 @@
 
 import { offererTests } from './offerer.mjs';
 
-offererTests({ name: 'offerer', mdns: false, natterAddress: '127.0.0.1', chromiumAddress: '127.0.0.1' });
+offererTests({ name: 'offerer', mdns: false, natterAddress: '127.0.0.1', browserAddress: '127.0.0.1' });
