@@ -1,8 +1,10 @@
 //! natter: a sans-IO WebRTC peer connection (RTCPeerConnection
 //! semantics) built from natter-ice, natter-sdp, natter-srtp, natter-rtp
-//! and natter-sctp.
+//! and natter-sctp, and an [`endpoint`] that runs many of them on shared
+//! sockets.
 
 pub mod dtls;
+pub mod endpoint;
 pub mod jsep;
 pub mod media;
 pub mod peer;

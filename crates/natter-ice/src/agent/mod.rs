@@ -265,8 +265,12 @@ impl Agent {
         self.role
     }
 
-    pub fn is_lite(&self) -> bool {
-        self.config.lite
+    /// The ufrags of the checks this agent answers (§7.3): its own and,
+    /// while a restart is under way, the one before it (§9). An endpoint
+    /// that shares a socket between agents routes checks by them.
+    pub fn local_ufrags(&self) -> impl Iterator<Item = &str> + '_ {
+        let previous = self.previous.as_ref().map(|p| p.local_credentials.ufrag.as_str());
+        std::iter::once(self.local_credentials.ufrag.as_str()).chain(previous)
     }
 
     /// The ufrag and password to signal (`a=ice-ufrag`, `a=ice-pwd`).

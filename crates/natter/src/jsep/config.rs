@@ -79,6 +79,9 @@ pub struct JsepConfig {
     pub sctp_port: u16,
     /// Our `a=max-message-size` (RFC 8841 §6).
     pub max_message_size: u64,
+    /// We are an ICE-lite agent (RFC 8445 §2.5), which our descriptions
+    /// say with a session-level `a=ice-lite` (RFC 8839 §5.3).
+    pub ice_lite: bool,
 }
 
 impl JsepConfig {
@@ -97,6 +100,7 @@ impl JsepConfig {
             video_extensions: default_video_extensions(true),
             sctp_port: DEFAULT_SCTP_PORT,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            ice_lite: false,
         }
     }
 }

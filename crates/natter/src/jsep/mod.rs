@@ -455,7 +455,8 @@ impl Jsep {
 
     /// The session-level lines of our descriptions (RFC 8829 §5.2.1):
     /// the BUNDLE group, `a=extmap-allow-mixed` (RFC 8285 §6) and
-    /// `a=msid-semantic: WMS`, as Chromium writes them.
+    /// `a=msid-semantic: WMS`, as Chromium writes them, and `a=ice-lite`
+    /// when we are a lite agent (RFC 8839 §5.3).
     fn session_skeleton(&self, bundle: &[String]) -> Result<SessionDescription, JsepError> {
         let mut description =
             SessionDescription::new(natter_sdp::Origin::new(self.config.session_id, self.session_version));
@@ -464,6 +465,9 @@ impl Jsep {
                 .attributes
                 .push_typed(&natter_sdp::Group::bundle(bundle.iter().cloned()))?;
         }
+        description
+            .attributes
+            .set_flag(natter_sdp::Flag::IceLite, self.config.ice_lite);
         description
             .attributes
             .set_flag(natter_sdp::Flag::ExtmapAllowMixed, true);

@@ -51,8 +51,8 @@ pub struct BundleTransport {
     pub remote_ice: IceCredentials,
     /// The peer is ICE lite (RFC 8445 §2.5), so we control.
     pub remote_ice_lite: bool,
-    /// Our ICE role (RFC 8445 §6.1.1): the offerer controls, unless the
-    /// peer is lite.
+    /// Our ICE role (RFC 8445 §6.1.1): a full agent controls a lite one;
+    /// between agents of one kind, the offerer controls.
     pub ice_controlling: bool,
     /// This exchange changed either side's credentials (RFC 8445 §9).
     pub ice_restart: bool,
@@ -280,7 +280,11 @@ fn transport(
         local_ice,
         remote_ice,
         remote_ice_lite,
-        ice_controlling: we_offered || remote_ice_lite,
+        ice_controlling: match (local.ice_lite(), remote_ice_lite) {
+            (false, true) => true,
+            (true, false) => false,
+            _ => we_offered,
+        },
         ice_restart,
         remote_candidates,
         remote_end_of_candidates,

@@ -7,6 +7,7 @@ use natter_sctp::{DtlsRole, SctpConfig};
 
 use super::ice_server::IceServer;
 use crate::dtls::{Certificate, DtlsConfig};
+use crate::jsep::IceCredentials;
 
 /// W3C webrtc-pc §4.2.5 `RTCBundlePolicy`. natter bundles everything on
 /// one transport (RFC 8843, RFC 8829 §4.1.1), so only
@@ -84,6 +85,15 @@ pub struct PeerConfig {
     /// §5): `None` is the client (`a=setup:active`), as browsers answer.
     pub answer_dtls_role: Option<crate::dtls::DtlsRole>,
     pub sctp: SctpSettings,
+    /// Be an ICE-lite agent (RFC 8445 §2.5), as servers with public
+    /// addresses are: host candidates only, no checks of our own, always
+    /// controlled by a full peer; `a=ice-lite` in our descriptions.
+    pub ice_lite: bool,
+    /// Our first ICE credentials (RFC 8839 §5.4), for an
+    /// [`Endpoint`](crate::endpoint::Endpoint) or a server that must know
+    /// the ufrag its checks will carry; `None` draws them at random.
+    /// Restarts always draw new ones.
+    pub ice_credentials: Option<IceCredentials>,
     /// Seeds the ICE credentials, the SDP session id and the ICE agent's
     /// randomness, for tests that repeat exactly; `None` seeds from the
     /// OS. DTLS has its own, [`DtlsConfig::deterministic_seed`].

@@ -60,6 +60,10 @@ pub enum PeerError {
     NotReceiving(TransceiverId),
     #[error("cannot send the frame: {0}")]
     Media(#[from] crate::media::MediaError),
+    /// An [`Endpoint`](crate::endpoint::Endpoint) holds at most 2^32
+    /// connections.
+    #[error("the endpoint holds as many connections as it can")]
+    TooManyConnections,
     #[error(transparent)]
     Jsep(#[from] JsepError),
     #[error(transparent)]

@@ -191,7 +191,7 @@ impl PeerConnection {
     /// A connection in `new` and `stable`, with the certificate given or a
     /// new one. Fails on configuration W3C's constructor refuses, or
     /// natter cannot honour.
-    pub fn new(config: PeerConfig, now: Instant) -> Result<Self, PeerError> {
+    pub fn new(mut config: PeerConfig, now: Instant) -> Result<Self, PeerError> {
         if config.bundle_policy != BundlePolicy::MaxBundle {
             return Err(PeerError::UnsupportedBundlePolicy(config.bundle_policy));
         }
@@ -200,7 +200,7 @@ impl PeerConnection {
         // configuration as it is made, and a server makes no packets.
         let port = natter_sctp::DEFAULT_SCTP_PORT;
         SctpTransport::new(config.sctp.config(natter_sctp::DtlsRole::Server, port, port))?;
-        let certificate = match config.certificate {
+        let certificate = match config.certificate.take() {
             Some(certificate) => certificate,
             None => Certificate::generate()?,
         };
@@ -210,13 +210,14 @@ impl PeerConnection {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_entropy(),
         };
-        let jsep = signaling::new_jsep(&mut rng, &certificate, &config.sctp, config.answer_dtls_role)?;
+        let jsep = signaling::new_jsep(&mut rng, &certificate, &config)?;
         let ntp = crate::media::NtpClock::new(now, config.wall_clock);
         let media = media::MediaState::new(ntp, rand::Rng::gen(&mut rng), jsep.config().cname.clone());
         let agent_config = AgentConfig {
             stun_servers: servers.stun,
             turn_servers: servers.turn,
             transport_policy: config.ice_transport_policy,
+            lite: config.ice_lite,
             seed: config.seed,
             ..AgentConfig::default()
         };
@@ -276,6 +277,13 @@ impl PeerConnection {
     /// remote description, a handshake that timed out, an alert...
     pub fn dtls_error(&self) -> Option<&DtlsError> {
         self.dtls_error.as_ref()
+    }
+
+    /// The ufrags of the ICE checks this connection answers: those of
+    /// our latest description and, during a restart, the one before
+    /// (RFC 8445 §9). Empty until a description is applied.
+    pub fn local_ufrags(&self) -> impl Iterator<Item = &str> + '_ {
+        self.ice.iter().flat_map(Agent::local_ufrags)
     }
 
     /// Our certificate, whose fingerprint our descriptions carry.

@@ -23,7 +23,7 @@ use rand::distributions::Alphanumeric;
 use rand::rngs::StdRng;
 use rand::Rng;
 
-use super::config::SctpSettings;
+use super::config::PeerConfig;
 use super::error::PeerError;
 use super::event::{IceCandidate, PeerEvent};
 use super::transport::{SctpParams, TransportParams};
@@ -39,24 +39,23 @@ pub struct Description {
     pub sdp: String,
 }
 
-/// The JSEP state of a new connection: fresh ICE credentials, a random
-/// session id (RFC 8829 §5.2.1) and CNAME (RFC 7022), our fingerprint
-/// `a=max-message-size` and the DTLS role we answer with.
-pub(super) fn new_jsep(
-    rng: &mut StdRng,
-    certificate: &Certificate,
-    sctp: &SctpSettings,
-    answer_dtls_role: Option<DtlsRole>,
-) -> Result<Jsep, PeerError> {
+/// The JSEP state of a new connection: the configured ICE credentials
+/// or fresh ones, a random session id (RFC 8829 §5.2.1) and CNAME
+/// (RFC 7022), our fingerprint, `a=max-message-size`, whether we are
+/// ICE-lite and the DTLS role we answer with.
+pub(super) fn new_jsep(rng: &mut StdRng, certificate: &Certificate, config: &PeerConfig) -> Result<Jsep, PeerError> {
     let session_id = rng.gen::<u64>() >> 1;
     let cname: String = (&mut *rng).sample_iter(Alphanumeric).take(16).map(char::from).collect();
-    let mut config = JsepConfig::new(
-        session_id,
-        ice_credentials(Credentials::random(rng)),
-        certificate.fingerprint().to_string(),
-        cname,
-    );
-    config.max_message_size = sctp.max_message_size as u64;
+    let ice = match &config.ice_credentials {
+        Some(credentials) => credentials.clone(),
+        None => ice_credentials(Credentials::random(rng)),
+    };
+    let answer_dtls_role = config.answer_dtls_role;
+    let mut config = JsepConfig {
+        max_message_size: config.sctp.max_message_size as u64,
+        ice_lite: config.ice_lite,
+        ..JsepConfig::new(session_id, ice, certificate.fingerprint().to_string(), cname)
+    };
     if answer_dtls_role == Some(DtlsRole::Server) {
         config.answer_dtls_role = crate::jsep::DtlsRole::Server;
     }
