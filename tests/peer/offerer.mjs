@@ -55,11 +55,13 @@ export function offererTests({ name, peer = 'Chromium', launch = launchBrowser, 
         const args = media ? ['--video', files.video, '--audio', files.audio] : [];
         const run = await runClient({ name: `${name}-${natterRole}`, url, addresses: [natterAddress], args });
         // The client exits once it saw both closes; the page's own
-        // 'close' events may come a moment later.
+        // 'close' events may come a moment later. A client that failed
+        // may never have reached the page: its log says why.
         const page = await until(
           async () => {
             const p = await answerer.connection(index);
-            return (run.code !== 0 || p.channels.every((c) => c.state === 'closed')) && p;
+            if (run.code !== 0) return p ?? { channels: [], errors: ['no connection reached the page'] };
+            return p?.channels.every((c) => c.state === 'closed') && p;
           },
           { timeout: 10000, what: "the page's channels to reach 'closed'" },
         );
