@@ -19,7 +19,7 @@ const STAP_A: u8 = 24;
 /// RFC 6184 §5.8: FU-A.
 const FU_A: u8 = 28;
 /// ITU-T H.264 Table 7-1.
-const NAL_IDR: u8 = 5;
+pub(super) const NAL_IDR: u8 = 5;
 pub(super) const NAL_SPS: u8 = 7;
 const NAL_AUD: u8 = 9;
 const NAL_NON_IDR: u8 = 1;
@@ -309,7 +309,7 @@ impl<'f> Iterator for H264Packetizer<'f> {
 
 /// A received payload, checked.
 #[derive(Clone, Copy, Debug)]
-enum Received<'a> {
+pub(super) enum Received<'a> {
     /// §5.6: one NAL unit. Neither it nor a STAP-A unit is empty.
     Single(&'a [u8]),
     /// §5.7.1: the whole STAP-A, its units checked to be NAL units.
@@ -320,7 +320,7 @@ enum Received<'a> {
 
 impl<'a> Received<'a> {
     /// `header` is the first byte of `payload`.
-    fn parse(header: u8, payload: &'a [u8]) -> Result<Self, PayloadError> {
+    pub(super) fn parse(header: u8, payload: &'a [u8]) -> Result<Self, PayloadError> {
         if forbidden(header) {
             return Err(PayloadError::H264ForbiddenBit(header));
         }
@@ -373,7 +373,7 @@ impl<'a> Received<'a> {
 
     /// The header and the byte after it of the first NAL unit the packet
     /// starts, if it starts one.
-    fn first_nal(&self) -> Option<(u8, Option<u8>)> {
+    pub(super) fn first_nal(&self) -> Option<(u8, Option<u8>)> {
         match *self {
             Received::Single(nal) => Some((nal[0], nal.get(1).copied())),
             Received::StapA(units) => {

@@ -1,7 +1,9 @@
 //! RTP payload formats: what goes between the RTP header and the end of
-//! the packet for VP8 (RFC 7741), H.264 (RFC 6184, packetization-mode 1)
-//! and Opus (RFC 7587). Headers are the business of [`crate::RtpWriter`]
-//! and [`crate::RtpPacket`]; here only payload bytes and the marker bit.
+//! the packet for VP8 (RFC 7741), VP9 (RFC 9628), H.264 (RFC 6184,
+//! packetization-mode 1), AV1 (AV1 RTP Specification v1.0.0) and Opus
+//! (RFC 7587). Headers are the business of [`crate::RtpWriter`] and
+//! [`crate::RtpPacket`]; here only payload bytes and the marker bit, and
+//! the AV1 Dependency Descriptor extension's value ([`DependencyDescriptor`]).
 //!
 //! **Sending.** A packetizer borrows one encoded frame and iterates over
 //! [`PayloadChunk`]s no larger than the caller's payload budget. A chunk
@@ -38,18 +40,37 @@
 //! packet. A malformed payload is a [`PayloadError`] and leaves the
 //! depacketizer as if the packet had never arrived, so the frame it
 //! belonged to is lost like any other.
+//!
+//! **Forwarding.** [`VideoCodec::inspect`] reads one packet as an SFU
+//! needs it, without reassembling: whether it starts a keyframe, and
+//! its spatial and temporal layer.
 
+mod av1;
+mod bits;
 mod h264;
 mod h264_sps;
+mod inspect;
 mod opus;
 mod vp8;
+mod vp9;
 
+pub use av1::{
+    leb128_len, read_leb128, write_leb128, Av1AggregationHeader, Av1Depacketizer, Av1Elements, Av1Frame,
+    Av1FrameHeader, Av1FrameType, Av1Packetizer, Av1Payload, Av1SequenceHeader, DecodeTargetIndication,
+    DependencyDescriptor, DependencyStructure, FrameTemplate, Obu, ObuExtension, ObuHeader, ObuType, Obus,
+    TemplateStructure, URI_DEPENDENCY_DESCRIPTOR,
+};
 pub use h264::{H264Depacketizer, H264Frame, H264Packetizer, NalUnits};
 pub use h264_sps::H264Sps;
+pub use inspect::{Layer, PacketInfo, VideoCodec};
 pub use opus::{OpusDepacketizer, OpusFrame, OpusPacketizer};
 pub use vp8::{
     Vp8Depacketizer, Vp8Descriptor, Vp8Dimensions, Vp8Frame, Vp8FrameHeader, Vp8Packetizer, Vp8PictureId,
     Vp8PictureInfo, Vp8TemporalLayer,
+};
+pub use vp9::{
+    Vp9ColorConfig, Vp9Depacketizer, Vp9Descriptor, Vp9Frame, Vp9FrameHeader, Vp9LayerIndices, Vp9Packetizer,
+    Vp9PictureGroupEntry, Vp9PictureId, Vp9References, Vp9ScalabilityStructure,
 };
 
 use crate::packet::RtpPacket;
@@ -142,6 +163,35 @@ pub enum PayloadError {
     /// ITU-T H.264 §7.3.2.1.1: a sequence parameter set that cannot be read.
     #[error("H.264 SPS is malformed: {reason}")]
     H264Sps { reason: &'static str },
+    /// RFC 9628 §4.2: the payload ends inside the payload descriptor.
+    #[error("VP9 payload descriptor ends before its {field} (payload of {len} bytes)")]
+    Vp9DescriptorTruncated { field: &'static str, len: usize },
+    /// RFC 9628 §4.2: a descriptor that breaks the format's rules.
+    #[error("VP9 payload descriptor is malformed: {reason}")]
+    Vp9Descriptor { reason: &'static str },
+    /// RFC 9628 §4.2: a descriptor with nothing after it.
+    #[error("VP9 payload has a {len}-byte descriptor and no data")]
+    Vp9NoData { len: usize },
+    /// VP9 Bitstream Specification §6.2: an uncompressed header that
+    /// cannot be read.
+    #[error("VP9 frame header is malformed: {reason}")]
+    Vp9FrameHeader { reason: &'static str },
+    /// AV1 RTP Specification §4.4, §4.5: an aggregation header or OBU
+    /// elements that do not add up.
+    #[error("AV1 payload is malformed: {reason}")]
+    Av1Payload { reason: &'static str },
+    /// AV1 Bitstream Specification §5.2, §5.3: an OBU that cannot be read.
+    #[error("AV1 OBU at byte {offset} is malformed: {reason}")]
+    Av1Obu { offset: usize, reason: &'static str },
+    /// AV1 Bitstream Specification §5.5.1.
+    #[error("AV1 sequence header is malformed: {reason}")]
+    Av1SequenceHeader { reason: &'static str },
+    /// AV1 Bitstream Specification §5.9.2.
+    #[error("AV1 frame header is malformed: {reason}")]
+    Av1FrameHeader { reason: &'static str },
+    /// AV1 RTP Specification A.8.2.
+    #[error("dependency descriptor is malformed: {reason}")]
+    DependencyDescriptor { reason: &'static str },
 }
 
 /// The fields of one received RTP packet that a depacketizer reads.
@@ -206,9 +256,10 @@ pub struct PayloadChunk<'f> {
     marker: bool,
 }
 
-/// RFC 7741 §4.2: the longest VP8 payload descriptor, the longest
-/// header any format puts before frame bytes.
-const MAX_CHUNK_HEADER: usize = 6;
+/// RFC 9628 §4.2: the VP9 descriptor of a keyframe's first packet (a
+/// 15-bit picture ID and a one-layer scalability structure), the
+/// longest header any packetizer puts before frame bytes.
+const MAX_CHUNK_HEADER: usize = 8;
 
 #[derive(Clone, Debug)]
 enum ChunkBody<'f> {
@@ -217,6 +268,8 @@ enum ChunkBody<'f> {
     /// RFC 6184 §5.7.1: `count` NAL units, each written after its
     /// 16-bit size.
     StapA { units: NalUnits<'f>, count: usize },
+    /// AV1 RTP §4.5: OBU elements, each rebuilt from its OBU.
+    Av1(av1::ElementRun<'f>),
 }
 
 impl<'f> PayloadChunk<'f> {
@@ -240,6 +293,19 @@ impl<'f> PayloadChunk<'f> {
             header: h,
             header_len: 1,
             body: ChunkBody::StapA { units, count },
+            len,
+            marker,
+        }
+    }
+
+    /// AV1 RTP §4.4: the aggregation header, then OBU elements.
+    fn av1(header: u8, elements: av1::ElementRun<'f>, len: usize, marker: bool) -> Self {
+        let mut h = [0u8; MAX_CHUNK_HEADER];
+        h[0] = header;
+        PayloadChunk {
+            header: h,
+            header_len: 1,
+            body: ChunkBody::Av1(elements),
             len,
             marker,
         }
@@ -283,6 +349,7 @@ impl<'f> PayloadChunk<'f> {
                     at += 2 + nal.len();
                 }
             }
+            ChunkBody::Av1(elements) => elements.write(&mut out[h..self.len]),
         }
         Ok(self.len)
     }
@@ -355,6 +422,57 @@ impl FrameBuffer {
             self.data.extend_from_slice(p);
         }
         true
+    }
+}
+
+/// What a video depacketizer keeps between packets: where the sequence
+/// is, the frame in progress and its buffer, and the keyframe gate.
+#[derive(Clone, Debug)]
+struct Reassembly<P> {
+    seq: SeqTracker,
+    buf: FrameBuffer,
+    current: Option<P>,
+    keyframes: KeyframeGate,
+}
+
+impl<P: Copy> Reassembly<P> {
+    fn new(max_frame_size: usize) -> Self {
+        Reassembly {
+            seq: SeqTracker::default(),
+            buf: FrameBuffer::new(max_frame_size),
+            current: None,
+            keyframes: KeyframeGate::new(),
+        }
+    }
+
+    /// `None` for a late or repeated packet, which is ignored; otherwise
+    /// whether packets are missing before this one (or the source
+    /// restarted its sequence).
+    fn gap(&mut self, sequence_number: u16) -> Option<bool> {
+        match self.seq.step(sequence_number) {
+            SeqStep::Stale => None,
+            SeqStep::Next => Some(false),
+            SeqStep::Gap { .. } | SeqStep::Jump => Some(true),
+        }
+    }
+
+    /// Takes the frame in progress if `unfinished` says it can no longer
+    /// complete.
+    fn abandon_if(&mut self, unfinished: impl FnOnce(&P) -> bool) -> Option<P> {
+        self.current.take_if(|p| unfinished(p))
+    }
+
+    /// The frame in progress, or one `start` begins on the emptied
+    /// buffer; with the buffer.
+    fn continue_or(&mut self, start: impl FnOnce(&mut FrameBuffer) -> P) -> (&mut P, &mut FrameBuffer) {
+        let partial = match &mut self.current {
+            Some(p) => p,
+            none => {
+                self.buf.clear();
+                none.insert(start(&mut self.buf))
+            }
+        };
+        (partial, &mut self.buf)
     }
 }
 
