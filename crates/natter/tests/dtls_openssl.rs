@@ -1,10 +1,15 @@
 //! DtlsTransport against an independent DTLS stack: the OpenSSL command
 //! line (`openssl s_server` / `openssl s_client`, DTLS 1.2 with
-//! `-use_srtp`), over UDP on 127.0.0.1, in both roles. Checks that the
-//! handshake completes, that the SRTP keys we export equal the ones
-//! OpenSSL prints for `-keymatexport EXTRACTOR-dtls_srtp`, that
-//! application data flows both ways and that close_notify is understood;
-//! and what happens with a peer whose certificate is RSA.
+//! `-use_srtp`), over UDP on 127.0.0.1, in both roles, with ECDSA P-256,
+//! RSA-2048 and RSA-4096 peer certificates (natter's own stays ECDSA
+//! P-256). Checks that the handshake completes (ECDHE_RSA suites when the
+//! server's certificate is RSA; RSA PKCS#1 v1.5 and PSS signatures on
+//! ServerKeyExchange and CertificateVerify), that the SRTP keys we export
+//! equal the ones OpenSSL prints for `-keymatexport EXTRACTOR-dtls_srtp`,
+//! that application data flows both ways and close_notify is understood,
+//! and that a peer whose certificate does not match the fingerprint we
+//! were given is refused with a `bad_certificate` alert. Each handshake's
+//! time and round trips are printed (`-- --nocapture`).
 //!
 //! Needs the `openssl` binary (Debian: `apt-get install openssl`).
 
@@ -66,11 +71,14 @@ fn run(args: &[&str]) -> String {
 enum KeyType {
     EcdsaP256,
     Rsa2048,
+    Rsa4096,
 }
 
-/// A self-signed certificate made by OpenSSL, and its SHA-256 fingerprint
-/// as OpenSSL prints it, read with our parser.
+/// A self-signed certificate made by OpenSSL (`openssl req -x509
+/// -newkey`), and its SHA-256 fingerprint as OpenSSL prints it, read with
+/// our parser.
 struct PeerCert {
+    key_type: KeyType,
     cert: PathBuf,
     key: PathBuf,
     fingerprint: Fingerprint,
@@ -82,6 +90,7 @@ fn openssl_certificate(dir: &Path, key_type: KeyType) -> PeerCert {
     let (alg, opt) = match key_type {
         KeyType::EcdsaP256 => ("ec", "ec_paramgen_curve:P-256"),
         KeyType::Rsa2048 => ("rsa", "rsa_keygen_bits:2048"),
+        KeyType::Rsa4096 => ("rsa", "rsa_keygen_bits:4096"),
     };
     run(&[
         "req",
@@ -124,7 +133,12 @@ fn openssl_certificate(dir: &Path, key_type: KeyType) -> PeerCert {
     ]);
     let der = std::fs::read(&der_path).unwrap();
     assert_eq!(Fingerprint::of_certificate(HashFunction::Sha256, &der), fingerprint);
-    PeerCert { cert, key, fingerprint }
+    PeerCert {
+        key_type,
+        cert,
+        key,
+        fingerprint,
+    }
 }
 
 /// A running openssl process; its stdout and stderr lines arrive on one
@@ -215,6 +229,24 @@ fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// How a handshake went on the wire, seen from natter: flights are runs
+/// of datagrams in one direction.
+#[derive(Debug, Default, Clone, Copy)]
+struct HandshakeStats {
+    flights_sent: usize,
+    flights_received: usize,
+    /// From the first datagram in either direction to the end of the
+    /// handshake (Connected or Failed).
+    took: Option<Duration>,
+}
+
+impl HandshakeStats {
+    /// A round trip is a flight of ours answered by one of the peer's.
+    fn round_trips(&self) -> usize {
+        self.flights_sent.min(self.flights_received)
+    }
+}
+
 /// Our side: a DtlsTransport over a real socket and the real clock.
 struct Natter {
     dtls: DtlsTransport,
@@ -222,6 +254,10 @@ struct Natter {
     peer: Option<SocketAddr>,
     events: Vec<DtlsEvent>,
     buf: Vec<u8>,
+    stats: HandshakeStats,
+    first_datagram: Option<Instant>,
+    /// Whether the last datagram of the handshake went out (else came in).
+    last_sent: Option<bool>,
 }
 
 impl Natter {
@@ -236,6 +272,25 @@ impl Natter {
             peer,
             events: Vec::new(),
             buf: Vec::new(),
+            stats: HandshakeStats::default(),
+            first_datagram: None,
+            last_sent: None,
+        }
+    }
+
+    /// Counts a datagram of the handshake in the flight statistics.
+    fn count(&mut self, sent: bool) {
+        if self.stats.took.is_some() {
+            return;
+        }
+        self.first_datagram.get_or_insert_with(Instant::now);
+        if self.last_sent != Some(sent) {
+            if sent {
+                self.stats.flights_sent += 1;
+            } else {
+                self.stats.flights_received += 1;
+            }
+            self.last_sent = Some(sent);
         }
     }
 
@@ -247,10 +302,14 @@ impl Natter {
         loop {
             if let Some(peer) = self.peer {
                 while self.dtls.poll_transmit(&mut self.buf).is_some() {
+                    self.count(true);
                     self.socket.send_to(&self.buf, peer).unwrap();
                 }
             }
             while let Some(event) = self.dtls.poll_event() {
+                if matches!(event, DtlsEvent::Connected(_) | DtlsEvent::Failed(_)) && self.stats.took.is_none() {
+                    self.stats.took = self.first_datagram.map(|t| t.elapsed());
+                }
                 self.events.push(event);
             }
             if done(self) {
@@ -268,6 +327,7 @@ impl Natter {
             match self.socket.recv_from(&mut datagram) {
                 Ok((len, from)) => {
                     self.peer.get_or_insert(from);
+                    self.count(false);
                     self.dtls.handle_receive(Instant::now(), &datagram[..len]);
                 }
                 Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
@@ -310,9 +370,22 @@ impl Natter {
             _ => None,
         })
     }
+
+    fn report(&self, what: &str) {
+        let took = self
+            .stats
+            .took
+            .map_or("-".to_owned(), |t| format!("{:.1} ms", t.as_secs_f64() * 1e3));
+        println!(
+            "handshake {what}: {took}, {} round trips ({} flights sent, {} received)",
+            self.stats.round_trips(),
+            self.stats.flights_sent,
+            self.stats.flights_received
+        );
+    }
 }
 
-fn is_connected(n: &Natter) -> bool {
+fn handshake_over(n: &Natter) -> bool {
     n.dtls.state() != DtlsState::Handshaking
 }
 
@@ -327,136 +400,167 @@ const PROFILES: [(&str, ProtectionProfile); 3] = [
     ("SRTP_AEAD_AES_256_GCM", ProtectionProfile::AeadAes256Gcm),
 ];
 
-fn srtp_args(profile: &str, len: usize) -> Vec<String> {
-    [
-        "-use_srtp",
-        profile,
-        "-keymatexport",
-        SRTP_EXPORTER_LABEL,
-        "-keymatexportlen",
-        &len.to_string(),
-    ]
-    .map(String::from)
-    .to_vec()
+/// One handshake against OpenSSL.
+struct Case<'a> {
+    /// natter's role; OpenSSL takes the other.
+    role: DtlsRole,
+    versions: VersionPolicy,
+    peer_cert: &'a PeerCert,
+    /// The `-use_srtp` list OpenSSL offers or accepts.
+    offer: &'a str,
+    /// What must be negotiated.
+    profile_name: &'a str,
+    profile: ProtectionProfile,
+    /// Which signatures OpenSSL may make: its ServerKeyExchange's as
+    /// server (`-sigalgs`, with `-client_sigalgs` still accepting our
+    /// ECDSA CertificateVerify), its CertificateVerify's as client
+    /// (`-client_sigalgs`).
+    sigalgs: Option<&'a str>,
+    /// The fingerprint natter is given for the peer; `None` for the
+    /// right one.
+    wrong_fingerprint: Option<&'a Fingerprint>,
 }
 
-/// natter is the DTLS client, `openssl s_server` the server.
-fn natter_client_against_s_server(
-    versions: VersionPolicy,
-    offer: &str,
-    profile_name: &str,
-    profile: ProtectionProfile,
-) {
-    let scratch = Scratch::new();
-    let peer_cert = openssl_certificate(&scratch.0, KeyType::EcdsaP256);
-    let port = free_udp_port();
-    let mut args: Vec<String> = [
-        "s_server",
-        "-dtls1_2",
-        "-accept",
-        &format!("127.0.0.1:{port}"),
-        "-cert",
-        peer_cert.cert.to_str().unwrap(),
-        "-key",
-        peer_cert.key.to_str().unwrap(),
-        // Ask for our certificate (self-signed: OpenSSL notes the
-        // verification error and carries on).
-        "-verify",
-        "1",
-        "-naccept",
-        "1",
-    ]
-    .map(String::from)
-    .to_vec();
-    args.extend(srtp_args(offer, profile.keying_material_len()));
-    let mut server = Peer::spawn(&args);
-    server.wait_for("ACCEPT", |l| l.contains("ACCEPT"));
+impl Case<'_> {
+    fn new(role: DtlsRole, peer_cert: &PeerCert) -> Case<'_> {
+        let (name, profile) = PROFILES[0];
+        Case {
+            role,
+            versions: VersionPolicy::Dtls12,
+            peer_cert,
+            offer: name,
+            profile_name: name,
+            profile,
+            sigalgs: None,
+            wrong_fingerprint: None,
+        }
+    }
 
-    let config = DtlsConfig {
-        versions,
-        ..DtlsConfig::default()
-    };
-    let server_addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut natter = Natter::new(DtlsRole::Client, config, &peer_cert.fingerprint, Some(server_addr));
-    assert!(
-        natter.run_until(is_connected),
-        "no handshake; openssl said:\n{}",
-        server.output()
-    );
-    assert_eq!(
-        natter.dtls.state(),
-        DtlsState::Connected,
-        "{:?}\n{}",
-        natter.events,
-        server.output()
-    );
-    let connected = natter.connected();
-    assert_eq!(connected.version, DtlsVersion::Dtls12);
-    assert_eq!(connected.srtp_profile, profile);
-    assert_eq!(connected.peer_fingerprint, peer_cert.fingerprint);
+    fn describe(&self) -> String {
+        let natter = match self.role {
+            DtlsRole::Client => "natter client vs openssl s_server",
+            DtlsRole::Server => "natter server vs openssl s_client",
+        };
+        let sigalgs = self.sigalgs.map_or(String::new(), |s| format!(", signing {s}"));
+        format!("{natter}, {:?} certificate{sigalgs}", self.peer_cert.key_type)
+    }
 
-    let theirs = server.keying_material();
-    assert_eq!(hex(connected.keying_material.as_bytes()), theirs);
-    server.wait_for("the SRTP profile", |l| {
-        l.contains(&format!("SRTP Extension negotiated, profile={profile_name}"))
-    });
+    /// Starts OpenSSL and natter and runs the handshake to its end.
+    fn start(&self) -> (Natter, Peer) {
+        let config = DtlsConfig {
+            versions: self.versions,
+            ..DtlsConfig::default()
+        };
+        let fingerprint = self.wrong_fingerprint.unwrap_or(&self.peer_cert.fingerprint);
+        let (mode, natter, address) = match self.role {
+            DtlsRole::Client => {
+                let port = free_udp_port();
+                let address = format!("127.0.0.1:{port}");
+                let natter = Natter::new(self.role, config, fingerprint, Some(address.parse().unwrap()));
+                ("s_server", natter, address)
+            }
+            DtlsRole::Server => {
+                let natter = Natter::new(self.role, config, fingerprint, None);
+                let address = natter.socket.local_addr().unwrap().to_string();
+                ("s_client", natter, address)
+            }
+        };
+        let mut args: Vec<String> = [
+            mode,
+            "-dtls1_2",
+            "-cert",
+            self.peer_cert.cert.to_str().unwrap(),
+            "-key",
+            self.peer_cert.key.to_str().unwrap(),
+            "-use_srtp",
+            self.offer,
+            "-keymatexport",
+            SRTP_EXPORTER_LABEL,
+            "-keymatexportlen",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.push(self.profile.keying_material_len().to_string());
+        match self.role {
+            // Ask for our certificate (self-signed: OpenSSL notes the
+            // verification error and carries on).
+            DtlsRole::Client => args.extend(["-accept", &address, "-verify", "1", "-naccept", "1"].map(String::from)),
+            DtlsRole::Server => args.extend(["-connect".to_owned(), address]),
+        }
+        match (self.sigalgs, self.role) {
+            (Some(sigalgs), DtlsRole::Client) => {
+                args.extend(["-sigalgs", sigalgs, "-client_sigalgs", "ECDSA+SHA256"].map(String::from));
+            }
+            (Some(sigalgs), DtlsRole::Server) => args.extend(["-client_sigalgs", sigalgs].map(String::from)),
+            (None, _) => {}
+        }
+        let mut peer = Peer::spawn(&args);
+        if self.role == DtlsRole::Client {
+            peer.wait_for("ACCEPT", |l| l.contains("ACCEPT"));
+        }
+        let mut natter = natter;
+        assert!(
+            natter.run_until(handshake_over),
+            "no handshake; openssl said:\n{}",
+            peer.output()
+        );
+        natter.report(&self.describe());
+        (natter, peer)
+    }
 
-    exchange_data_and_close(&mut natter, &mut server);
+    /// The handshake completes, the SRTP keys are OpenSSL's, data flows
+    /// both ways and close_notify ends it. Returns the negotiated cipher
+    /// suite as OpenSSL names it.
+    fn connects(&self) -> String {
+        let (mut natter, mut peer) = self.start();
+        assert_eq!(
+            natter.dtls.state(),
+            DtlsState::Connected,
+            "{}: {:?}\n{}",
+            self.describe(),
+            natter.events,
+            peer.output()
+        );
+        let connected = natter.connected();
+        assert_eq!(connected.version, DtlsVersion::Dtls12);
+        assert_eq!(connected.srtp_profile, self.profile);
+        assert_eq!(connected.peer_fingerprint, self.peer_cert.fingerprint);
+
+        let theirs = peer.keying_material();
+        assert_eq!(hex(connected.keying_material.as_bytes()), theirs, "{}", self.describe());
+        peer.wait_for("the SRTP profile", |l| {
+            l.contains(&format!("SRTP Extension negotiated, profile={}", self.profile_name))
+        });
+        // s_server prints "CIPHER is X", s_client "Cipher is X".
+        let cipher = peer.wait_for("the cipher suite", |l| l.to_ascii_lowercase().contains("cipher is "));
+        let cipher = cipher.rsplit(' ').next().unwrap().to_owned();
+
+        exchange_data_and_close(&mut natter, &mut peer);
+        cipher
+    }
+
+    /// natter refuses the peer's certificate: a FingerprintMismatch, a
+    /// bad_certificate alert sent, and OpenSSL fails on reading it.
+    fn is_refused(&self) {
+        let (natter, mut peer) = self.start();
+        assert_eq!(natter.dtls.state(), DtlsState::Failed, "{}", peer.output());
+        assert!(
+            matches!(natter.failure(), Some(DtlsError::FingerprintMismatch { actual, .. })
+                if *actual == self.peer_cert.fingerprint),
+            "{:?}",
+            natter.events
+        );
+        assert_eq!(natter.dtls.sent_alert(), Some(ALERT_BAD_CERTIFICATE));
+        peer.wait_for("the bad_certificate alert", |l| l.contains("alert bad certificate"));
+    }
 }
 
-/// natter is the DTLS server, `openssl s_client` the client.
-fn s_client_against_natter_server(
-    versions: VersionPolicy,
-    offer: &str,
-    profile_name: &str,
-    profile: ProtectionProfile,
-) {
-    let scratch = Scratch::new();
-    let peer_cert = openssl_certificate(&scratch.0, KeyType::EcdsaP256);
-    let config = DtlsConfig {
-        versions,
-        ..DtlsConfig::default()
-    };
-    let mut natter = Natter::new(DtlsRole::Server, config, &peer_cert.fingerprint, None);
-    let port = natter.socket.local_addr().unwrap().port();
-    let mut args: Vec<String> = [
-        "s_client",
-        "-dtls1_2",
-        "-connect",
-        &format!("127.0.0.1:{port}"),
-        "-cert",
-        peer_cert.cert.to_str().unwrap(),
-        "-key",
-        peer_cert.key.to_str().unwrap(),
-    ]
-    .map(String::from)
-    .to_vec();
-    args.extend(srtp_args(offer, profile.keying_material_len()));
-    let mut client = Peer::spawn(&args);
-
-    assert!(
-        natter.run_until(is_connected),
-        "no handshake; openssl said:\n{}",
-        client.output()
-    );
-    assert_eq!(
-        natter.dtls.state(),
-        DtlsState::Connected,
-        "{:?}\n{}",
-        natter.events,
-        client.output()
-    );
-    let connected = natter.connected();
-    assert_eq!(connected.version, DtlsVersion::Dtls12);
-    assert_eq!(connected.srtp_profile, profile);
-    assert_eq!(connected.peer_fingerprint, peer_cert.fingerprint);
-    let theirs = client.keying_material();
-    assert_eq!(hex(connected.keying_material.as_bytes()), theirs);
-    client.wait_for("the SRTP profile", |l| {
-        l.contains(&format!("SRTP Extension negotiated, profile={profile_name}"))
-    });
-
-    exchange_data_and_close(&mut natter, &mut client);
+/// `case` (made from the default one) connects with natter as client and
+/// as server.
+fn connects_in_both_roles(peer_cert: &PeerCert, case: impl for<'a> Fn(Case<'a>) -> Case<'a>) {
+    for role in [DtlsRole::Client, DtlsRole::Server] {
+        case(Case::new(role, peer_cert)).connects();
+    }
 }
 
 fn exchange_data_and_close(natter: &mut Natter, peer: &mut Peer) {
@@ -481,16 +585,16 @@ fn exchange_data_and_close(natter: &mut Natter, peer: &mut Peer) {
 }
 
 #[test]
-fn natter_client_with_openssl_server_every_srtp_profile() {
+fn every_srtp_profile_in_both_roles() {
+    let scratch = Scratch::new();
+    let peer_cert = openssl_certificate(&scratch.0, KeyType::EcdsaP256);
     for (name, profile) in PROFILES {
-        natter_client_against_s_server(VersionPolicy::Dtls12, name, name, profile);
-    }
-}
-
-#[test]
-fn openssl_client_with_natter_server_every_srtp_profile() {
-    for (name, profile) in PROFILES {
-        s_client_against_natter_server(VersionPolicy::Dtls12, name, name, profile);
+        connects_in_both_roles(&peer_cert, |case| Case {
+            offer: name,
+            profile_name: name,
+            profile,
+            ..case
+        });
     }
 }
 
@@ -499,123 +603,92 @@ const CHROMIUM_ORDER: &str = "SRTP_AES128_CM_SHA1_80:SRTP_AEAD_AES_256_GCM:SRTP_
 
 #[test]
 fn srtp_profile_choice_when_both_offer_everything() {
+    let scratch = Scratch::new();
+    let peer_cert = openssl_certificate(&scratch.0, KeyType::EcdsaP256);
     // natter as server picks by dimpl's fixed preference, strongest first,
     // whatever order the client offered.
-    s_client_against_natter_server(
-        VersionPolicy::Dtls12,
-        CHROMIUM_ORDER,
-        "SRTP_AEAD_AES_256_GCM",
-        ProtectionProfile::AeadAes256Gcm,
-    );
+    Case {
+        offer: CHROMIUM_ORDER,
+        profile_name: "SRTP_AEAD_AES_256_GCM",
+        profile: ProtectionProfile::AeadAes256Gcm,
+        ..Case::new(DtlsRole::Server, &peer_cert)
+    }
+    .connects();
     // OpenSSL as server, like BoringSSL, picks by its own order, so a
     // server with libwebrtc's order gets AES128_CM_SHA1_80 from us.
-    natter_client_against_s_server(
-        VersionPolicy::Dtls12,
-        CHROMIUM_ORDER,
-        "SRTP_AES128_CM_SHA1_80",
-        ProtectionProfile::Aes128CmHmacSha1_80,
-    );
+    Case {
+        offer: CHROMIUM_ORDER,
+        profile_name: "SRTP_AES128_CM_SHA1_80",
+        profile: ProtectionProfile::Aes128CmHmacSha1_80,
+        ..Case::new(DtlsRole::Client, &peer_cert)
+    }
+    .connects();
 }
 
 #[test]
 fn auto_version_policy_settles_on_dtls12_with_openssl_in_both_roles() {
-    let (name, profile) = PROFILES[0];
-    natter_client_against_s_server(VersionPolicy::Auto, name, name, profile);
-    s_client_against_natter_server(VersionPolicy::Auto, name, name, profile);
+    let scratch = Scratch::new();
+    for key_type in [KeyType::EcdsaP256, KeyType::Rsa2048] {
+        let peer_cert = openssl_certificate(&scratch.0, key_type);
+        connects_in_both_roles(&peer_cert, |case| Case {
+            versions: VersionPolicy::Auto,
+            ..case
+        });
+    }
 }
 
-/// dimpl signs and verifies ECDSA only: an OpenSSL server with an RSA
-/// certificate has no ECDHE_ECDSA suite to pick and refuses the
-/// handshake ("no shared cipher") with a handshake_failure alert.
+/// A server with an RSA certificate picks an ECDHE_RSA suite and signs
+/// its ServerKeyExchange with RSA; a client with one signs its
+/// CertificateVerify with RSA (OpenSSL 3 signs with RSA-PSS when both
+/// offer it, as we do). ECDSA for comparison.
 #[test]
-fn openssl_server_with_an_rsa_certificate_cannot_handshake() {
+fn ecdsa_rsa2048_and_rsa4096_certificates_in_both_roles() {
     let scratch = Scratch::new();
-    let peer_cert = openssl_certificate(&scratch.0, KeyType::Rsa2048);
-    let port = free_udp_port();
-    let mut args: Vec<String> = [
-        "s_server",
-        "-dtls1_2",
-        "-accept",
-        &format!("127.0.0.1:{port}"),
-        "-cert",
-        peer_cert.cert.to_str().unwrap(),
-        "-key",
-        peer_cert.key.to_str().unwrap(),
-    ]
-    .map(String::from)
-    .to_vec();
-    args.extend(srtp_args("SRTP_AES128_CM_SHA1_80", 60));
-    let mut server = Peer::spawn(&args);
-    server.wait_for("ACCEPT", |l| l.contains("ACCEPT"));
-    let config = DtlsConfig {
-        versions: VersionPolicy::Dtls12,
-        initial_retransmit_timeout: Duration::from_millis(200),
-        max_retransmits: 2,
-        handshake_timeout: Duration::from_secs(3),
-        ..DtlsConfig::default()
-    };
-    let server_addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut natter = Natter::new(DtlsRole::Client, config, &peer_cert.fingerprint, Some(server_addr));
-    assert!(natter.run_until(is_connected));
-    assert_eq!(natter.dtls.state(), DtlsState::Failed);
-    assert_eq!(
-        natter.failure(),
-        Some(&DtlsError::PeerAlert { description: 40 }),
-        "{:?}",
-        natter.events
-    );
-    assert!(natter.failure().unwrap().to_string().contains("RSA"));
-    server.wait_for("OpenSSL's reason", |l| l.contains("no shared cipher"));
+    for (key_type, suite) in [
+        (KeyType::EcdsaP256, "ECDHE-ECDSA-"),
+        (KeyType::Rsa2048, "ECDHE-RSA-"),
+        (KeyType::Rsa4096, "ECDHE-RSA-"),
+    ] {
+        let peer_cert = openssl_certificate(&scratch.0, key_type);
+        let cipher = Case::new(DtlsRole::Client, &peer_cert).connects();
+        assert!(cipher.starts_with(suite), "{key_type:?}: {cipher}");
+        Case::new(DtlsRole::Server, &peer_cert).connects();
+    }
 }
 
-/// As server dimpl asks for an ECDSA client certificate only (certificate
-/// type ecdsa_sign, ECDSA signature algorithms); an OpenSSL client holding
-/// an RSA one therefore sends none, and dimpl requires one.
+/// RSA PKCS#1 v1.5 (`rsa_pkcs1_sha256`, `rsa_pkcs1_sha384`) and RSA-PSS
+/// (`rsa_pss_rsae_sha256`, `rsa_pss_rsae_sha512`) signatures, each forced
+/// with OpenSSL's `-sigalgs`: on the ServerKeyExchange when natter is
+/// the client, on the CertificateVerify when natter is the server.
 #[test]
-fn openssl_client_with_an_rsa_certificate_cannot_handshake() {
+fn rsa_pkcs1_and_pss_signatures_in_both_roles() {
     let scratch = Scratch::new();
     let peer_cert = openssl_certificate(&scratch.0, KeyType::Rsa2048);
-    let config = DtlsConfig {
-        versions: VersionPolicy::Dtls12,
-        initial_retransmit_timeout: Duration::from_millis(200),
-        max_retransmits: 2,
-        handshake_timeout: Duration::from_secs(3),
-        ..DtlsConfig::default()
-    };
-    let mut natter = Natter::new(DtlsRole::Server, config, &peer_cert.fingerprint, None);
-    let port = natter.socket.local_addr().unwrap().port();
-    let mut args: Vec<String> = [
-        "s_client",
-        "-dtls1_2",
-        "-connect",
-        &format!("127.0.0.1:{port}"),
-        "-cert",
-        peer_cert.cert.to_str().unwrap(),
-        "-key",
-        peer_cert.key.to_str().unwrap(),
-    ]
-    .map(String::from)
-    .to_vec();
-    args.extend(srtp_args("SRTP_AES128_CM_SHA1_80", 60));
-    let mut client = Peer::spawn(&args);
-    assert!(natter.run_until(is_connected), "{}", client.output());
-    assert_eq!(
-        natter.dtls.state(),
-        DtlsState::Failed,
-        "{:?}\n{}",
-        natter.events,
-        client.output()
-    );
-    assert_eq!(
-        natter.failure(),
-        Some(&DtlsError::Protocol(
-            "certificate error: no client certificate received".into()
-        )),
-        "{}",
-        client.output()
-    );
-    // dimpl queued a handshake_failure alert as it gave up; natter sends
-    // it (and nothing else dimpl queued), so the client stops at once.
-    assert_eq!(natter.dtls.sent_alert(), Some(40));
-    client.wait_for("the handshake_failure alert", |l| l.contains("alert handshake failure"));
+    for sigalgs in ["RSA+SHA256", "RSA+SHA384", "rsa_pss_rsae_sha256", "rsa_pss_rsae_sha512"] {
+        connects_in_both_roles(&peer_cert, |case| Case {
+            sigalgs: Some(sigalgs),
+            ..case
+        });
+    }
+}
+
+/// natter given a fingerprint that is not the peer's certificate's (here:
+/// another certificate's) refuses the peer in either role, whatever its
+/// key type, and tells it so with bad_certificate.
+#[test]
+fn a_certificate_that_does_not_match_the_fingerprint_is_refused_in_both_roles() {
+    let scratch = Scratch::new();
+    let other = openssl_certificate(&scratch.0, KeyType::EcdsaP256);
+    for key_type in [KeyType::EcdsaP256, KeyType::Rsa2048] {
+        let dir = scratch.0.join(format!("{key_type:?}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let peer_cert = openssl_certificate(&dir, key_type);
+        for role in [DtlsRole::Client, DtlsRole::Server] {
+            Case {
+                wrong_fingerprint: Some(&other.fingerprint),
+                ..Case::new(role, &peer_cert)
+            }
+            .is_refused();
+        }
+    }
 }

@@ -60,10 +60,11 @@ pub enum DtlsError {
     /// or authenticated afterwards. Its name is [`alert_name`].
     #[error("peer sent fatal DTLS alert {description} ({}){}", alert_name(*description), alert_hint(*description))]
     PeerAlert { description: u8 },
-    /// The peer's certificate or signatures are of a kind dimpl cannot
-    /// verify: dimpl 0.9 verifies only ECDSA P-256/P-384, so an RSA
-    /// certificate ends up here (see the module documentation).
-    #[error("peer certificate not supported ({0}); dimpl 0.9 verifies only ECDSA P-256/P-384 certificates")]
+    /// The peer's certificate or signatures are of a kind we cannot
+    /// verify: we verify ECDSA P-256/P-384 and RSA (2048 to 8192 bits,
+    /// PKCS#1 v1.5 or PSS with an rsaEncryption key) in DTLS 1.2, ECDSA
+    /// only in DTLS 1.3 (see the module documentation).
+    #[error("peer certificate not supported ({0}); natter verifies ECDSA P-256/P-384 and, in DTLS 1.2, RSA-2048 to RSA-8192")]
     UnsupportedPeerCertificate(String),
     /// Any other DTLS protocol failure reported by dimpl.
     #[error("DTLS protocol error: {0}")]
@@ -117,9 +118,7 @@ pub fn alert_name(description: u8) -> &'static str {
 /// obvious from its name.
 fn alert_hint(description: u8) -> &'static str {
     match description {
-        40 => {
-            ": no common cipher suite or parameters; a peer with an RSA certificate answers so, dimpl offers ECDSA only"
-        }
+        40 => ": no common cipher suite, signature algorithm, group or SRTP profile",
         42 | 46 => {
             ": a WebRTC peer sends this when our certificate does not match the fingerprint of its remote description"
         }
