@@ -1029,6 +1029,10 @@ mod tests {
             (1, SignatureAlgorithm::RSA),
             (2, SignatureAlgorithm::DSA),
             (3, SignatureAlgorithm::ECDSA),
+            // natter patch: the rsa_pss_rsae_* signature bytes.
+            (4, SignatureAlgorithm::RSA_PSS_RSAE_SHA256),
+            (5, SignatureAlgorithm::RSA_PSS_RSAE_SHA384),
+            (6, SignatureAlgorithm::RSA_PSS_RSAE_SHA512),
         ];
 
         for (wire, algorithm) in known {
@@ -1037,8 +1041,8 @@ mod tests {
             assert!(!algorithm.is_unknown());
         }
 
-        let unknown = SignatureAlgorithm::from_u8(4);
-        assert_eq!(unknown.as_u8(), 4);
+        let unknown = SignatureAlgorithm::from_u8(7);
+        assert_eq!(unknown.as_u8(), 7);
         assert!(unknown.is_unknown());
     }
 
@@ -1047,8 +1051,8 @@ mod tests {
         assert_eq!(format!("{:?}", SignatureAlgorithm::Anonymous), "Anonymous");
         assert_eq!(format!("{:?}", SignatureAlgorithm::ECDSA), "ECDSA");
         assert_eq!(
-            format!("{:?}", SignatureAlgorithm::from_u8(4)),
-            "Unknown(4)"
+            format!("{:?}", SignatureAlgorithm::from_u8(7)),
+            "Unknown(7)"
         );
     }
 

@@ -693,9 +693,9 @@ mod tests_aws_lc_rs {
     fn test_default_provider_has_cipher_suites() {
         let provider = aws_lc_rs::default_provider();
         let count = provider.supported_cipher_suites().count();
-        // ECDHE: AES-128, AES-256, ChaCha20
+        // ECDHE_ECDSA and (natter patch) ECDHE_RSA: AES-128, AES-256, ChaCha20
         // PSK: CCM-8
-        assert_eq!(count, 4);
+        assert_eq!(count, 7);
     }
 
     #[test]
