@@ -1,34 +1,44 @@
-//! The task that owns a connection: its sans-IO core, its sockets, its
+//! The task that owns an endpoint: its sockets, the sans-IO
+//! [`natter::endpoint::Endpoint`] with every connection on them, its
 //! timer and its mDNS resolver. One loop, in natter's documented order:
 //! after every input or command, `poll_transmit` until `None` (each
 //! datagram sent from the socket it names), then `poll_timeout`, then
-//! `poll_event` until `None`; then wait for whichever comes first of a
-//! command, the deadline, a datagram, room for an event, an mDNS answer.
+//! `poll_event` until `None` (each event queued for its connection's
+//! channel); then wait for whichever comes first of a command, the
+//! deadline, a datagram, room in a connection's event channel, a handle
+//! dropped, an mDNS answer.
+//!
+//! [`PeerConnection::spawn`](crate::PeerConnection::spawn) runs this
+//! task with one connection on sockets of its own;
+//! [`Endpoint::bind`](crate::Endpoint::bind) with as many as the
+//! application makes.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
+use natter::endpoint::{ConnectionHandle, EndpointStats};
 use natter::jsep::SignalingState;
 use natter::peer::{
-    DataChannelId, DataChannelInit, Description, Direction, IceCandidate, MediaKind, PeerConnectionState, PeerEvent,
-    PeerStats, Transceiver, TransceiverId,
+    DataChannelId, DataChannelInit, Description, Direction, IceCandidate, MediaKind, PeerConfig, PeerConnectionState,
+    PeerEvent, PeerStats, Transceiver, TransceiverId,
 };
 use natter_ice::{Transmit, Transport};
 use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::handle::{DataChannelInfo, Message};
+use crate::handle::{DataChannelInfo, Message, PeerConnection};
 use crate::mdns::Resolver;
 use crate::{Config, Error};
 
 type Reply<T> = oneshot::Sender<Result<T, Error>>;
 
-/// What a handle asks of the task.
+/// What a connection's handle asks of the task.
 pub(crate) enum Command {
     CreateOffer(Reply<Description>),
     CreateAnswer(Reply<Description>),
@@ -77,8 +87,52 @@ pub(crate) enum Command {
     Close(Reply<()>),
 }
 
-/// While this many events wait for the application, the sockets are not
-/// read (see the crate documentation on backpressure).
+/// What reaches the task on its command channel.
+pub(crate) enum Envelope {
+    /// A command for one connection.
+    Peer(ConnectionHandle, Command),
+    /// A new connection on the endpoint's sockets.
+    Connect(Box<PeerConfig>, Reply<(PeerConnection, mpsc::Receiver<PeerEvent>)>),
+    Stats(Reply<EndpointStats>),
+}
+
+/// How a handle reaches its connection: the task's command channel and
+/// the connection's handle there. Its clones share one [`Life`].
+#[derive(Clone, Debug)]
+pub(crate) struct Link {
+    commands: mpsc::Sender<Envelope>,
+    connection: ConnectionHandle,
+    _life: Arc<Life>,
+}
+
+impl Link {
+    /// Sends the command `make` builds and waits for its answer.
+    pub(crate) async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, Error> {
+        let (reply, answer) = oneshot::channel();
+        let envelope = Envelope::Peer(self.connection, make(reply));
+        self.commands.send(envelope).await.map_err(|_| Error::Closed)?;
+        answer.await.map_err(|_| Error::Closed)?
+    }
+}
+
+/// Tells the task when the last clone of a handle is dropped: the
+/// connection's (`Some`), which then closes, or the endpoint's (`None`).
+#[derive(Debug)]
+pub(crate) struct Life {
+    dropped: mpsc::UnboundedSender<Option<ConnectionHandle>>,
+    connection: Option<ConnectionHandle>,
+}
+
+impl Drop for Life {
+    fn drop(&mut self) {
+        // The task may have ended already.
+        let _ = self.dropped.send(self.connection);
+    }
+}
+
+/// While this many events wait for the application, the connection is
+/// paused: only what keeps it up reaches it (see the crate
+/// documentation on backpressure).
 const MAX_PENDING_EVENTS: usize = 256;
 
 /// At most this many datagrams are read from a socket before the next
@@ -90,10 +144,11 @@ const COMMAND_BATCH: usize = 64;
 
 /// Why the loop woke up.
 enum Wake {
-    Command(Option<Command>),
+    Command(Option<Envelope>),
     Timeout,
-    /// An event went to the application.
-    Delivered,
+    /// A connection's event channel has room (or its receiver is gone).
+    Room(ConnectionHandle, Option<mpsc::OwnedPermit<PeerEvent>>),
+    Dropped(Option<ConnectionHandle>),
     Received(usize, io::Result<(usize, SocketAddr)>),
     Mdns,
 }
@@ -103,21 +158,41 @@ struct LocalSocket {
     address: SocketAddr,
 }
 
-pub(crate) struct Driver {
-    pc: natter::PeerConnection,
-    sockets: Vec<LocalSocket>,
-    commands: mpsc::Receiver<Command>,
+/// A connection's side of the task: where its events go.
+struct Peer {
     events: mpsc::Sender<PeerEvent>,
     /// Events polled from the connection, waiting for room in `events`.
     pending: VecDeque<PeerEvent>,
     /// The application dropped its receiver: events are discarded.
     events_closed: bool,
-    /// [`Config::mdns`]: `.local` names are ours to resolve.
-    resolve_mdns: bool,
+    /// A task waits for room in `events` and reports on `room`.
+    waiting_for_room: bool,
+}
+
+pub(crate) struct Driver {
+    endpoint: natter::endpoint::Endpoint,
+    sockets: Vec<LocalSocket>,
+    peers: HashMap<ConnectionHandle, Peer>,
+    commands: mpsc::Receiver<Envelope>,
+    /// For the handles of connections made later; weak, so that the
+    /// channel ends when the application's handles are all gone.
+    command_sender: mpsc::WeakSender<Envelope>,
+    dropped: mpsc::UnboundedReceiver<Option<ConnectionHandle>>,
+    dropped_sender: mpsc::UnboundedSender<Option<ConnectionHandle>>,
+    room: mpsc::UnboundedReceiver<(ConnectionHandle, Option<mpsc::OwnedPermit<PeerEvent>>)>,
+    room_sender: mpsc::UnboundedSender<(ConnectionHandle, Option<mpsc::OwnedPermit<PeerEvent>>)>,
+    /// An [`Endpoint`](crate::Endpoint) handle lives: the task waits for
+    /// connections even while it has none.
+    endpoint_handle: bool,
+    config: Config,
     /// Opened with the first name to resolve.
     mdns: Option<Resolver>,
+    /// Who asked for each name being resolved.
+    mdns_waiting: HashMap<String, Vec<ConnectionHandle>>,
     /// Names asked for when no mDNS socket could be opened.
-    unresolvable: Vec<String>,
+    unresolvable: Vec<(String, ConnectionHandle)>,
+    /// Connections whose events were polled in this flush.
+    touched: Vec<ConnectionHandle>,
     buf: Vec<u8>,
     /// The socket read first next time, so that none starves the others.
     next_socket: usize,
@@ -126,61 +201,97 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    pub(crate) fn new(
+    /// Binds the sockets of `config.local_addresses`, without any
+    /// connection yet; `endpoint_handle` says whether an endpoint handle
+    /// holds the task open.
+    pub(crate) fn bind(
         config: Config,
-        now: Instant,
-        commands: mpsc::Receiver<Command>,
-        events: mpsc::Sender<PeerEvent>,
-    ) -> Result<Driver, Error> {
-        let mut peer = config.peer;
-        // The core reads no clock: sender reports need the wall clock's time.
-        peer.wall_clock = peer.wall_clock.or_else(|| Some(SystemTime::now()));
-        let mut pc = natter::PeerConnection::new(peer, now)?;
+        endpoint_handle: bool,
+    ) -> Result<(Driver, mpsc::Sender<Envelope>, Arc<Life>), Error> {
         let mut sockets = Vec::new();
         for address in config.local_addresses.resolve()? {
-            let bind = |address| -> io::Result<LocalSocket> {
-                let socket = std::net::UdpSocket::bind(address)?;
-                socket.set_nonblocking(true)?;
-                if let Some(size) = config.socket_buffer_size {
-                    // The kernel caps these (net.core.rmem_max); best effort.
-                    let socket = socket2::SockRef::from(&socket);
-                    let _ = socket.set_recv_buffer_size(size);
-                    let _ = socket.set_send_buffer_size(size);
-                }
-                let address = socket.local_addr()?;
-                Ok(LocalSocket {
-                    socket: UdpSocket::from_std(socket)?,
-                    address,
-                })
-            };
-            let socket = bind(address).map_err(|source| Error::Bind { address, source })?;
-            pc.add_local_address(socket.address)?;
+            let socket =
+                bind_socket(address, config.socket_buffer_size).map_err(|source| Error::Bind { address, source })?;
             tracing::debug!(address = %socket.address, "socket bound");
             sockets.push(socket);
         }
-        pc.end_of_local_addresses();
-        Ok(Driver {
-            pc,
+        let endpoint = natter::endpoint::Endpoint::new(sockets.iter().map(|s| s.address).collect());
+        let (command_sender, commands) = mpsc::channel(COMMAND_CAPACITY);
+        let (dropped_sender, dropped) = mpsc::unbounded_channel();
+        let (room_sender, room) = mpsc::unbounded_channel();
+        let life = Arc::new(Life {
+            dropped: dropped_sender.clone(),
+            connection: None,
+        });
+        let driver = Driver {
+            endpoint,
             sockets,
+            peers: HashMap::new(),
             commands,
-            events,
-            pending: VecDeque::new(),
-            events_closed: false,
-            resolve_mdns: config.mdns,
-            mdns: None,
-            unresolvable: Vec::new(),
+            command_sender: command_sender.downgrade(),
+            dropped,
+            dropped_sender,
+            room,
+            room_sender,
+            endpoint_handle,
             buf: vec![0; config.max_datagram_size.max(1500)],
+            config,
+            mdns: None,
+            mdns_waiting: HashMap::new(),
+            unresolvable: Vec::new(),
+            touched: Vec::new(),
             next_socket: 0,
             unsupported_transmits: 0,
-        })
+        };
+        Ok((driver, command_sender, life))
+    }
+
+    pub(crate) fn local_addresses(&self) -> &[SocketAddr] {
+        self.endpoint.local_addresses()
+    }
+
+    /// A new connection on the task's sockets, and its handle.
+    pub(crate) fn connect(
+        &mut self,
+        mut peer: PeerConfig,
+        commands: mpsc::Sender<Envelope>,
+    ) -> Result<(PeerConnection, mpsc::Receiver<PeerEvent>), Error> {
+        // The core reads no clock: sender reports need the wall clock's time.
+        peer.wall_clock = peer.wall_clock.or_else(|| Some(SystemTime::now()));
+        let pc = natter::PeerConnection::new(peer, Instant::now())?;
+        let connection = self.endpoint.insert(pc)?;
+        let (events_sender, events) = mpsc::channel(self.config.event_capacity.max(1));
+        self.peers.insert(
+            connection,
+            Peer {
+                events: events_sender,
+                pending: VecDeque::new(),
+                events_closed: false,
+                waiting_for_room: false,
+            },
+        );
+        let life = Arc::new(Life {
+            dropped: self.dropped_sender.clone(),
+            connection: Some(connection),
+        });
+        let link = Link {
+            commands,
+            connection,
+            _life: life,
+        };
+        Ok((PeerConnection::new(link), events))
     }
 
     pub(crate) async fn run(mut self) {
         let mut sleep = Box::pin(tokio::time::sleep_until(tokio::time::Instant::now()));
         loop {
             self.flush().await;
+            if self.peers.is_empty() && !self.endpoint_handle {
+                tracing::debug!("no connection and no endpoint handle left: the task ends");
+                return;
+            }
             let deadline = [
-                self.pc.poll_timeout(),
+                self.endpoint.poll_timeout(),
                 self.mdns.as_ref().and_then(Resolver::poll_timeout),
             ]
             .into_iter()
@@ -189,34 +300,16 @@ impl Driver {
             if let Some(deadline) = deadline {
                 sleep.as_mut().reset(deadline.into());
             }
-            let read_sockets = self.pending.len() < MAX_PENDING_EVENTS;
-            let deliver = !self.pending.is_empty() && !self.events_closed;
             let (sockets, buf, next_socket) = (&self.sockets, &mut self.buf, self.next_socket);
-            let (events, pending, events_closed) = (&self.events, &mut self.pending, &mut self.events_closed);
             let has_mdns = self.mdns.is_some();
             let mdns = self.mdns.as_mut();
             // Unbiased: a busy command channel must not starve the sockets.
             let wake = tokio::select! {
-                command = self.commands.recv() => Wake::Command(command),
+                envelope = self.commands.recv() => Wake::Command(envelope),
                 () = &mut sleep, if deadline.is_some() => Wake::Timeout,
-                permit = events.reserve(), if deliver => {
-                    match permit {
-                        Ok(permit) => {
-                            // `deliver` says there is one.
-                            if let Some(event) = pending.pop_front() {
-                                permit.send(event);
-                            }
-                        }
-                        Err(_) => {
-                            *events_closed = true;
-                            pending.clear();
-                        }
-                    }
-                    Wake::Delivered
-                },
-                (index, received) = recv_any(sockets, buf, next_socket), if read_sockets => {
-                    Wake::Received(index, received)
-                },
+                Some((connection, permit)) = self.room.recv() => Wake::Room(connection, permit),
+                Some(connection) = self.dropped.recv() => Wake::Dropped(connection),
+                (index, received) = recv_any(sockets, buf, next_socket) => Wake::Received(index, received),
                 () = async {
                     match mdns {
                         Some(mdns) => mdns.receive().await,
@@ -227,59 +320,55 @@ impl Driver {
                 },
             };
             match wake {
-                Wake::Command(Some(Command::Close(reply))) => {
-                    self.close().await;
-                    let _ = reply.send(Ok(()));
-                    return;
-                }
-                Wake::Command(Some(command)) => {
-                    self.handle_command(command);
+                Wake::Command(Some(envelope)) => {
+                    self.handle_envelope(envelope).await;
                     // Commands that came meanwhile go before the flush, so
                     // that SCTP can bundle small messages into one packet.
                     for _ in 1..COMMAND_BATCH {
                         match self.commands.try_recv() {
-                            Ok(Command::Close(reply)) => {
-                                self.close().await;
-                                let _ = reply.send(Ok(()));
-                                return;
-                            }
-                            Ok(command) => self.handle_command(command),
+                            Ok(envelope) => self.handle_envelope(envelope).await,
                             Err(_) => break,
                         }
                     }
                 }
                 Wake::Command(None) => {
                     tracing::debug!("every handle dropped: closing");
-                    self.close().await;
+                    let connections: Vec<_> = self.peers.keys().copied().collect();
+                    for connection in connections {
+                        self.close(connection).await;
+                    }
                     return;
                 }
                 Wake::Timeout => {
                     let now = Instant::now();
-                    self.pc.handle_timeout(now);
+                    self.endpoint.handle_timeout(now);
                     if let Some(mdns) = self.mdns.as_mut() {
                         mdns.handle_timeout(now);
                     }
                     self.take_mdns_answers();
                 }
-                Wake::Delivered => {}
+                Wake::Room(connection, permit) => self.room_for(connection, permit),
+                Wake::Dropped(Some(connection)) => {
+                    tracing::debug!(%connection, "every handle of the connection dropped: closing it");
+                    self.close(connection).await;
+                }
+                Wake::Dropped(None) => self.endpoint_handle = false,
                 Wake::Received(index, received) => {
                     self.next_socket = (index + 1) % self.sockets.len().max(1);
                     match received {
                         Ok((len, source)) => {
                             let socket = &self.sockets[index];
                             let now = Instant::now();
-                            let data = &self.buf[..len];
-                            self.pc
-                                .handle_receive(now, Transport::Udp, source, socket.address, data);
+                            self.endpoint
+                                .handle_receive(now, source, socket.address, &self.buf[..len]);
                             // What else waits on the socket goes in before
                             // the flush: fewer passes through SCTP's output.
                             for _ in 1..RECEIVE_BATCH {
                                 let Ok((len, source)) = socket.socket.try_recv_from(&mut self.buf) else {
                                     break;
                                 };
-                                let data = &self.buf[..len];
-                                self.pc
-                                    .handle_receive(now, Transport::Udp, source, socket.address, data);
+                                self.endpoint
+                                    .handle_receive(now, source, socket.address, &self.buf[..len]);
                             }
                         }
                         // Such as ECONNREFUSED after an ICMP error; the
@@ -294,29 +383,126 @@ impl Driver {
         }
     }
 
-    /// Sends what the connection has to send, then takes its events; again
-    /// while mDNS answers (which make new checks) come out of them.
+    async fn handle_envelope(&mut self, envelope: Envelope) {
+        match envelope {
+            Envelope::Peer(connection, Command::Close(reply)) => {
+                self.close(connection).await;
+                let _ = reply.send(Ok(()));
+            }
+            Envelope::Peer(connection, command) => {
+                let local_addresses = self.endpoint.local_addresses().to_vec();
+                match self.endpoint.connection(connection) {
+                    Some(mut pc) => apply(&mut pc, command, &local_addresses),
+                    // Closed meanwhile: dropping the command drops its
+                    // reply, and the caller gets `Error::Closed`.
+                    None => drop(command),
+                }
+            }
+            Envelope::Connect(peer, reply) => {
+                let made = match self.command_sender.upgrade() {
+                    Some(commands) => self.connect(*peer, commands),
+                    None => Err(Error::Closed),
+                };
+                let _ = reply.send(made);
+            }
+            Envelope::Stats(reply) => {
+                let _ = reply.send(Ok(self.endpoint.stats()));
+            }
+        }
+    }
+
+    /// Sends what the connections have to send, then queues their events
+    /// for the application; again while mDNS answers (which make new
+    /// checks) come out of them.
     async fn flush(&mut self) {
         loop {
             let now = Instant::now();
-            while let Some(transmit) = self.pc.poll_transmit(now) {
+            while let Some((_, transmit)) = self.endpoint.poll_transmit(now) {
                 self.send(transmit).await;
             }
-            while let Some(event) = self.pc.poll_event() {
-                if let PeerEvent::DtlsFailed(error) = &event {
-                    let sent_alert = self.pc.stats().dtls.and_then(|dtls| dtls.sent_alert);
-                    tracing::warn!(%error, sent_alert = ?sent_alert.map(natter::dtls::alert_name), "DTLS failed");
-                }
-                match event {
-                    PeerEvent::ResolveMdns(name) if self.resolve_mdns => self.query_mdns(&name, now),
-                    event if !self.events_closed => self.pending.push_back(event),
-                    _ => {}
-                }
+            while let Some((connection, event)) = self.endpoint.poll_event() {
+                self.queue_event(connection, event, now);
+            }
+            for connection in std::mem::take(&mut self.touched) {
+                self.deliver(connection);
             }
             if !self.take_mdns_answers() {
                 return;
             }
         }
+    }
+
+    fn queue_event(&mut self, connection: ConnectionHandle, event: PeerEvent, now: Instant) {
+        if let PeerEvent::DtlsFailed(error) = &event {
+            let sent_alert = self
+                .endpoint
+                .get(connection)
+                .and_then(|pc| pc.stats().dtls)
+                .and_then(|dtls| dtls.sent_alert);
+            tracing::warn!(%connection, %error, sent_alert = ?sent_alert.map(natter::dtls::alert_name), "DTLS failed");
+        }
+        match event {
+            PeerEvent::ResolveMdns(name) if self.config.mdns => self.query_mdns(name, connection, now),
+            event => {
+                let Some(peer) = self.peers.get_mut(&connection).filter(|p| !p.events_closed) else {
+                    return;
+                };
+                peer.pending.push_back(event);
+                if !self.touched.contains(&connection) {
+                    self.touched.push(connection);
+                }
+            }
+        }
+    }
+
+    /// Moves a connection's pending events into its channel while there
+    /// is room; when there is none, a task waits for some. The
+    /// connection is paused while too many wait.
+    fn deliver(&mut self, connection: ConnectionHandle) {
+        let Some(peer) = self.peers.get_mut(&connection) else {
+            return;
+        };
+        while !peer.waiting_for_room {
+            let Some(event) = peer.pending.pop_front() else { break };
+            match peer.events.try_send(event) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(event)) => {
+                    peer.pending.push_front(event);
+                    peer.waiting_for_room = true;
+                    let (events, room) = (peer.events.clone(), self.room_sender.clone());
+                    tokio::spawn(async move {
+                        let permit = events.reserve_owned().await.ok();
+                        let _ = room.send((connection, permit));
+                    });
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    peer.events_closed = true;
+                    peer.pending.clear();
+                }
+            }
+        }
+        let paused = peer.pending.len() >= MAX_PENDING_EVENTS;
+        self.endpoint.set_paused(connection, paused);
+    }
+
+    /// The event channel of `connection` has room for one (`permit`), or
+    /// its receiver is gone (`None`).
+    fn room_for(&mut self, connection: ConnectionHandle, permit: Option<mpsc::OwnedPermit<PeerEvent>>) {
+        let Some(peer) = self.peers.get_mut(&connection) else {
+            return;
+        };
+        peer.waiting_for_room = false;
+        match (permit, peer.pending.pop_front()) {
+            (Some(permit), Some(event)) => {
+                permit.send(event);
+            }
+            (Some(_), None) => {}
+            (None, _) => {
+                peer.events_closed = true;
+                peer.pending.clear();
+            }
+        }
+        self.deliver(connection);
     }
 
     /// One datagram, from the socket of its source address.
@@ -338,54 +524,97 @@ impl Driver {
         }
     }
 
-    /// Asks for `name`, opening the mDNS socket the first time; without
-    /// one the name does not resolve (RFC 8828 §5.2: its candidates are
-    /// dropped).
-    fn query_mdns(&mut self, name: &str, now: Instant) {
+    /// Asks for `name` for `connection`, opening the mDNS socket the
+    /// first time; without one the name does not resolve (RFC 8828 §5.2:
+    /// its candidates are dropped).
+    fn query_mdns(&mut self, name: String, connection: ConnectionHandle, now: Instant) {
         if self.mdns.is_none() {
             match Resolver::new() {
                 Ok(resolver) => self.mdns = Some(resolver),
                 Err(error) => {
                     tracing::warn!(%error, name, "no mDNS socket: the .local name does not resolve");
-                    return self.unresolvable.push(name.to_owned());
+                    return self.unresolvable.push((name, connection));
                 }
             }
         }
         tracing::debug!(name, "resolving with mDNS");
+        let waiting = self.mdns_waiting.entry(name.clone()).or_default();
+        if !waiting.contains(&connection) {
+            waiting.push(connection);
+        }
         if let Some(mdns) = self.mdns.as_mut() {
-            mdns.query(name, now);
+            mdns.query(&name, now);
         }
     }
 
-    /// Gives the connection the names resolved or given up; whether there
+    /// Gives the connections the names resolved or given up; whether there
     /// were any.
     fn take_mdns_answers(&mut self) -> bool {
         let mut any = false;
-        for name in std::mem::take(&mut self.unresolvable) {
-            self.pc.resolve_mdns(&name, None);
+        for (name, connection) in std::mem::take(&mut self.unresolvable) {
+            if let Some(mut pc) = self.endpoint.connection(connection) {
+                pc.resolve_mdns(&name, None);
+            }
             any = true;
         }
         while let Some((name, ip)) = self.mdns.as_mut().and_then(Resolver::poll_answer) {
-            self.pc.resolve_mdns(&name, ip);
+            for connection in self.mdns_waiting.remove(&name).unwrap_or_default() {
+                if let Some(mut pc) = self.endpoint.connection(connection) {
+                    pc.resolve_mdns(&name, ip);
+                }
+            }
             any = true;
         }
         any
     }
 
-    /// W3C close: the last datagrams (close_notify) go out, the events
-    /// already polled are delivered if there is room.
-    async fn close(&mut self) {
-        self.pc.close();
+    /// W3C close of one connection: its last datagrams (close_notify) go
+    /// out, the events already polled are delivered if there is room,
+    /// and the endpoint forgets it.
+    async fn close(&mut self, connection: ConnectionHandle) {
+        let Some(mut pc) = self.endpoint.connection(connection) else {
+            return;
+        };
+        pc.close();
+        drop(pc);
         self.flush().await;
-        for event in self.pending.drain(..) {
-            if self.events.try_send(event).is_err() {
-                break;
+        if let Some(peer) = self.peers.remove(&connection) {
+            for event in peer.pending {
+                if peer.events.try_send(event).is_err() {
+                    break;
+                }
             }
         }
+        self.endpoint.remove(connection);
+        self.mdns_waiting
+            .values_mut()
+            .for_each(|w| w.retain(|c| *c != connection));
     }
+}
 
-    fn handle_command(&mut self, command: Command) {
-        let pc = &mut self.pc;
+/// How many commands may wait for the task; senders wait beyond that.
+const COMMAND_CAPACITY: usize = 256;
+
+fn bind_socket(address: SocketAddr, buffer_size: Option<usize>) -> io::Result<LocalSocket> {
+    let socket = std::net::UdpSocket::bind(address)?;
+    socket.set_nonblocking(true)?;
+    if let Some(size) = buffer_size {
+        // The kernel caps these (net.core.rmem_max); best effort.
+        let socket = socket2::SockRef::from(&socket);
+        let _ = socket.set_recv_buffer_size(size);
+        let _ = socket.set_send_buffer_size(size);
+    }
+    let address = socket.local_addr()?;
+    Ok(LocalSocket {
+        socket: UdpSocket::from_std(socket)?,
+        address,
+    })
+}
+
+/// Runs a command on its connection. `local_addresses` answers
+/// [`Command::LocalAddresses`].
+fn apply(pc: &mut natter::PeerConnection, command: Command, local_addresses: &[SocketAddr]) {
+    {
         match command {
             Command::CreateOffer(reply) => answer(reply, pc.create_offer()),
             Command::CreateAnswer(reply) => answer(reply, pc.create_answer()),
@@ -477,7 +706,7 @@ impl Driver {
                 let _ = reply.send(Ok(pc.stats()));
             }
             Command::LocalAddresses(reply) => {
-                let _ = reply.send(Ok(self.sockets.iter().map(|s| s.address).collect()));
+                let _ = reply.send(Ok(local_addresses.to_vec()));
             }
             Command::ResolveMdns { name, ip, reply } => {
                 pc.resolve_mdns(&name, ip);

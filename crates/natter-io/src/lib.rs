@@ -1,4 +1,5 @@
-//! natter-io: runs a [`natter::PeerConnection`] on UDP sockets with tokio.
+//! natter-io: runs [`natter::PeerConnection`]s on UDP sockets with tokio,
+//! one per set of sockets or many on an [`Endpoint`].
 //!
 //! [`PeerConnection::spawn`] binds a UDP socket per local address, makes
 //! the sans-IO connection, and starts one task that owns both: it feeds
@@ -44,15 +45,30 @@
 //! ([`LocalAddresses::Host`]): IPv4 and global IPv6, loopback only when
 //! asked for (browsers gather no loopback candidates by default either).
 //!
+//! # Many connections on one socket
+//!
+//! [`Endpoint::bind`] opens the sockets once; [`Endpoint::connect`] makes
+//! each connection on them, in the same task, with a handle and events
+//! like [`PeerConnection::spawn`]'s. The sans-IO
+//! [`natter::endpoint::Endpoint`] routes datagrams by ICE ufrag,
+//! transaction and address (RFC 7983) and drops and counts the rest
+//! ([`Endpoint::stats`]). `PeerConnection::spawn` is the same task with
+//! one connection on sockets of its own.
+//!
 //! # Backpressure
 //!
-//! Events wait in the task (at most [`Config::event_capacity`] in the
-//! channel) and the task stops reading its sockets while the application
-//! lets too many pile up, so a slow reader slows the peer down (SCTP's
-//! window) instead of growing memory. Commands keep being served
-//! meanwhile. [`DataChannel::send`] fails once a channel has
-//! [`natter::PeerConfig::sctp`]`.max_buffered_amount` bytes queued: watch
-//! [`DataChannel::buffered_amount`] and [`PeerEvent::BufferedAmountLow`].
+//! Each connection's events wait in the task (at most
+//! [`Config::event_capacity`] in its channel). While the application lets
+//! too many pile up, the connection is paused
+//! ([`natter::endpoint::Endpoint::set_paused`]): what keeps it up (ICE
+//! checks and consent, DTLS handshake and alerts) still reaches it, its
+//! media and data channel packets are dropped and counted, and the
+//! peer's retransmissions bring them again later (SCTP's window and
+//! timers slow the peer down). Other connections on the sockets are not
+//! slowed down; commands keep being served. [`DataChannel::send`] fails
+//! once a channel has [`natter::PeerConfig::sctp`]`.max_buffered_amount`
+//! bytes queued: watch [`DataChannel::buffered_amount`] and
+//! [`PeerEvent::BufferedAmountLow`].
 //! Unlike a browser's, the buffered amount also falls while the
 //! application awaits its sends: a refill loop should stop only once an
 //! amount read after its last send is above the low threshold. One that
@@ -70,14 +86,17 @@
 //! - mDNS for IPv6 (`AAAA` over `ff02::fb`): only IPv4 names resolve.
 
 mod driver;
+mod endpoint;
 mod error;
 mod handle;
 mod local_addresses;
 pub mod mdns;
 
+pub use endpoint::Endpoint;
 pub use error::Error;
 pub use handle::{DataChannel, DataChannelInfo, Message, PeerConnection, Track};
 pub use local_addresses::LocalAddresses;
+pub use natter::endpoint::EndpointStats;
 pub use natter::jsep::{SdpType, SignalingState};
 pub use natter::peer::{
     DataChannelId, DataChannelInit, DataChannelState, Description, Direction, Format, IceCandidate, IceServer,
@@ -85,7 +104,8 @@ pub use natter::peer::{
 };
 pub use natter_ice::ConnectionState as IceConnectionState;
 
-/// How [`PeerConnection::spawn`] sets a connection up.
+/// How [`PeerConnection::spawn`] sets a connection up, or
+/// [`Endpoint::bind`] its sockets and connections.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// The sans-IO connection's own configuration (ICE servers,

@@ -82,11 +82,15 @@ impl World {
     /// A client that offers a data channel to a new connection of the
     /// endpoint, made with `server_config`, which answers.
     fn connect(&mut self, seed: u64, server_config: PeerConfig) -> usize {
+        self.connect_with(config(seed), server_config)
+    }
+
+    fn connect_with(&mut self, client_config: PeerConfig, server_config: PeerConfig) -> usize {
         let index = self.clients.len();
         let addr: SocketAddr = format!("10.1.{}.{}:5000", index / 250, index % 250 + 1)
             .parse()
             .unwrap();
-        let mut pc = PeerConnection::new(config(seed), self.now).unwrap();
+        let mut pc = PeerConnection::new(client_config, self.now).unwrap();
         pc.add_local_address(addr).unwrap();
         pc.end_of_local_addresses();
         let channel = pc
@@ -418,6 +422,31 @@ fn an_ice_lite_endpoint_says_so_and_sends_no_checks() {
 }
 
 #[test]
+fn a_connection_that_only_checked_a_lite_peer_hears_its_client_hello() {
+    // The endpoint's connection controls a lite client and is the DTLS
+    // server: it never answers a check on that path, so the success
+    // responses to its own checks are what validate the address.
+    let mut world = World::new();
+    let client = PeerConfig {
+        ice_lite: true,
+        ..config(35)
+    };
+    let server = PeerConfig {
+        answer_dtls_role: Some(natter::dtls::DtlsRole::Server),
+        ..config(36)
+    };
+    world.connect_with(client, server);
+    world.run_until(Duration::from_secs(10), World::all_open);
+    world.echo_everywhere(3, "checked");
+    let responses = world
+        .sent_by_server
+        .iter()
+        .filter(|(_, d)| natter_stun::decode_header(d).is_ok_and(|(t, _, _)| t.class == Class::SuccessResponse))
+        .count();
+    assert_eq!(responses, 0, "a lite peer sends no checks to answer");
+}
+
+#[test]
 fn caller_chosen_credentials_are_the_ones_routed_and_answered_with() {
     let mut world = World::new();
     let chosen = IceCredentials::new("endpointufrag1", "apasswordlongenoughforice");
@@ -547,4 +576,40 @@ fn timers_fire_for_connections_that_receive_nothing() {
         .filter(|(_, d)| natter_stun::decode_header(d).is_ok_and(|(t, _, _)| t.class == Class::Request))
         .count();
     assert!(checks >= 2, "consent checks every ~5 s: {checks} in 12 s");
+}
+
+#[test]
+fn a_paused_connection_keeps_consent_and_gets_its_data_once_resumed() {
+    let mut world = World::new();
+    for i in 0..2 {
+        world.connect(110 + i, config(120 + i));
+    }
+    world.run_until(Duration::from_secs(10), World::all_open);
+    let paused = world.clients[0].handle;
+    world.endpoint.set_paused(paused, true);
+    world.send(0, b"while paused");
+    world.send(1, b"not paused");
+    // Longer than consent lasts without a response (RFC 7675 §5.1: 30 s).
+    let until = world.now + Duration::from_secs(35);
+    while world.now < until {
+        assert!(world.step());
+    }
+    assert!(world.clients[0].received.is_empty(), "a paused connection got its data");
+    assert_eq!(world.clients[1].received, [b"not paused".to_vec()]);
+    let stats = world.endpoint.stats();
+    assert!(stats.paused_dropped > 0, "{stats:?}");
+    for client in &world.clients {
+        assert_eq!(client.pc.connection_state(), PeerConnectionState::Connected);
+    }
+    assert_eq!(
+        world.endpoint.get(paused).unwrap().connection_state(),
+        PeerConnectionState::Connected,
+        "consent and keepalives still reached it"
+    );
+
+    // SCTP's retransmission timer backed off while the data was dropped
+    // (RFC 9260 §6.3.3, at most RTO.Max = 60 s).
+    world.endpoint.set_paused(paused, false);
+    world.run_until(Duration::from_secs(65), |w| !w.clients[0].received.is_empty());
+    assert_eq!(world.clients[0].received, [b"while paused".to_vec()]);
 }

@@ -13,9 +13,10 @@
 //!   servers;
 //! - everything else (DTLS, SRTP and SRTCP, STUN indications, TURN
 //!   ChannelData) by its local and remote address, which a connection
-//!   claims when it sends there something only a validated path carries:
-//!   a STUN success response (only after the check's MESSAGE-INTEGRITY
-//!   held), an indication, or application data.
+//!   claims when it sends there something only a validated path carries
+//!   (a STUN success response, only sent after the check's
+//!   MESSAGE-INTEGRITY held; an indication; application data), or when
+//!   a success response to one of its requests comes from there.
 //!
 //! What matches no connection is dropped and counted
 //! ([`EndpointStats`]); a connection gets only datagrams addressed to it,
@@ -109,6 +110,8 @@ struct Entry {
     in_events: bool,
     /// The deadline of its entry in `timers`.
     scheduled: Option<Instant>,
+    /// See [`Endpoint::set_paused`].
+    paused: bool,
 }
 
 struct Slot {
@@ -225,6 +228,7 @@ impl Endpoint {
             in_output: false,
             in_events: false,
             scheduled: None,
+            paused: false,
         });
         let handle = ConnectionHandle {
             index,
@@ -241,6 +245,19 @@ impl Endpoint {
     pub fn connection(&mut self, handle: ConnectionHandle) -> Option<Connection<'_>> {
         self.entry(handle)?;
         Some(Connection { endpoint: self, handle })
+    }
+
+    /// Backpressure for an application that reads a connection's events
+    /// too slowly: while paused, the connection gets only what keeps it
+    /// alive (STUN: checks and consent, RFC 7675; DTLS handshake records
+    /// and alerts), and its media and application data (RTP, RTCP, DTLS
+    /// application data carrying SCTP) are dropped and counted, to be
+    /// repaired by retransmission once it runs again. Its neighbours on
+    /// the socket are not slowed down.
+    pub fn set_paused(&mut self, handle: ConnectionHandle, paused: bool) {
+        if let Some(entry) = self.entry_mut(handle) {
+            entry.paused = paused;
+        }
     }
 
     /// Takes the connection out, with whatever it had not sent; nothing
@@ -283,6 +300,10 @@ impl Endpoint {
         self.stats.datagrams_received += 1;
         let handle = self.route(source, destination, data)?;
         let entry = self.entry_mut(handle)?;
+        if entry.paused && is_payload(data) {
+            self.stats.paused_dropped += 1;
+            return None;
+        }
         entry.pc.handle_receive(now, Transport::Udp, source, destination, data);
         self.queue_output(handle);
         Some(handle)
@@ -397,11 +418,17 @@ impl Endpoint {
                 handle
             }
             Class::SuccessResponse | Class::ErrorResponse => {
-                let handle = self.transactions.remove(&message.transaction_id()).map(|(h, _)| h);
-                if handle.is_none() {
+                let Some((handle, _)) = self.transactions.remove(&message.transaction_id()) else {
                     self.stats.unknown_transaction += 1;
+                    return None;
+                };
+                // The peer answered a request only the connection could
+                // address (its 96 random bits, RFC 8489 §6): the path
+                // works, and a DTLS server may hear its ClientHello next.
+                if message.class() == Class::SuccessResponse {
+                    self.claim(handle, (destination, source));
                 }
-                handle
+                Some(handle)
             }
             Class::Indication => {
                 let handle = self.by_address.get(&(destination, source)).copied();
@@ -435,8 +462,15 @@ impl Endpoint {
             },
             _ => true,
         };
-        let key = (transmit.source, transmit.destination);
-        if !claims || self.by_address.get(&key) == Some(&handle) {
+        if claims {
+            self.claim(handle, (transmit.source, transmit.destination));
+        }
+    }
+
+    /// Routes what comes from `key`'s remote address to `key`'s local one
+    /// to the connection.
+    fn claim(&mut self, handle: ConnectionHandle, key: (SocketAddr, SocketAddr)) {
+        if self.by_address.get(&key) == Some(&handle) {
             return;
         }
         if self.by_address.insert(key, handle).is_some() {
@@ -507,6 +541,17 @@ impl Endpoint {
         }
         entry.scheduled = Some(deadline);
         self.timers.push(Reverse((deadline, handle)));
+    }
+}
+
+/// Whether a datagram carries media or application data rather than
+/// what keeps a connection up (RFC 7983 §7; RFC 6347 §4.1: DTLS content
+/// type 23 is application data).
+fn is_payload(data: &[u8]) -> bool {
+    match PacketKind::of(data) {
+        PacketKind::Rtp => true,
+        PacketKind::Dtls => data.first() == Some(&23),
+        _ => false,
     }
 }
 

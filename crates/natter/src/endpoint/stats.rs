@@ -28,6 +28,9 @@ pub struct EndpointStats {
     pub address_takeovers: u64,
     /// A connection's ufrag was already another's; the first keeps it.
     pub ufrag_conflicts: u64,
+    /// Media and application data dropped for paused connections
+    /// ([`Endpoint::set_paused`](super::Endpoint::set_paused)).
+    pub paused_dropped: u64,
 }
 
 impl EndpointStats {
