@@ -17,9 +17,14 @@
 //!   draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1:
 //!   transport-wide CC feedback; RFC 3611: XR with RRTR (§4.4) and DLRR
 //!   (§4.5) blocks; RFC 5506: reduced-size RTCP.
-//! - RTP payload formats ([`payload`]): VP8 (RFC 7741), H.264 in
-//!   packetization-mode 1 (RFC 6184; not the interleaved mode 2) and
-//!   Opus (RFC 7587), each with a packetizer and a frame reassembler.
+//! - RTP payload formats ([`payload`]): VP8 (RFC 7741), VP9 (RFC 9628;
+//!   the packetizer writes non-flexible mode with one spatial layer),
+//!   H.264 in packetization-mode 1 (RFC 6184; not the interleaved mode
+//!   2), AV1 (AV1 RTP Specification v1.0.0) and Opus (RFC 7587), each
+//!   with a packetizer and a frame reassembler; the AV1 Dependency
+//!   Descriptor extension (its Appendix A; custom per-frame fields are
+//!   not read); and, for forwarding, each video packet's keyframe start
+//!   and layer without reassembly.
 //!
 //! Parsing borrows the received bytes ([`RtpPacket`], [`rtcp::Compound`])
 //! and walks lists with iterators, allocating nothing; encoding writes
