@@ -14,12 +14,12 @@ pub struct Av1SequenceHeader {
     pub reduced_still_picture_header: bool,
     /// operating_points_cnt_minus_1 + 1.
     pub operating_points: u8,
-    /// operating_point_idc[0]: the layers of the first operating point,
+    /// `operating_point_idc[0]`: the layers of the first operating point,
     /// 0 when the stream is not scalable.
     pub operating_point_idc: u16,
-    /// seq_level_idx[0].
+    /// `seq_level_idx[0]`.
     pub level: u8,
-    /// seq_tier[0].
+    /// `seq_tier[0]`.
     pub tier: u8,
     /// max_frame_width_minus_1 + 1.
     pub max_frame_width: u32,
