@@ -159,7 +159,7 @@ async fn offer(State(app): State<App>, Json(offer): Json<answer::SessionDescript
             .extend([Some(video), audio].into_iter().flatten());
         Ok(())
     };
-    match answer::answer(config, offer, gather_timeout, prepare).await {
+    match answer::answer(PeerConnection::spawn(config), offer, gather_timeout, prepare).await {
         Ok(answered) => {
             tracing::info!("answer:\n{}", answered.answer.sdp);
             let tracks = std::mem::take(&mut *tracks.lock().unwrap_or_else(|e| e.into_inner()));

@@ -155,7 +155,11 @@ async fn offer(State(app): State<App>, Json(offer): Json<answer::SessionDescript
     };
     let gather_timeout = Duration::from_millis(app.args.gather_timeout_ms);
     // Receive-only: the browser's sections are answered without tracks.
-    match answer::answer(config, offer, gather_timeout, |_| async { Ok(()) }).await {
+    match answer::answer(PeerConnection::spawn(config), offer, gather_timeout, |_| async {
+        Ok(())
+    })
+    .await
+    {
         Ok(answered) => {
             tracing::info!("answer:\n{}", answered.answer.sdp);
             tokio::spawn(record(app, answered.pc, answered.events));

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use natter_io::{Config, Description, LocalAddresses, PeerConnection, PeerEvent, PeerStats, SdpType};
+use natter_io::{Description, LocalAddresses, PeerConnection, PeerEvent, PeerStats, SdpType};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -39,12 +39,12 @@ pub fn local_addresses(addresses: &[IpAddr]) -> LocalAddresses {
     }
 }
 
-/// Applies `offer` to a new connection, lets `prepare` add tracks before
-/// the answer is made, and returns the answer with every candidate once
+/// Applies `offer` to a new connection (`spawned`: its own sockets or an
+/// endpoint's), lets `prepare` add tracks before the answer is made, and returns the answer with every candidate once
 /// gathering completed (or `gather_timeout` passed). The error says
 /// which step failed.
 pub async fn answer<F, Fut>(
-    config: Config,
+    spawned: Result<(PeerConnection, mpsc::Receiver<PeerEvent>), natter_io::Error>,
     offer: SessionDescription,
     gather_timeout: Duration,
     prepare: F,
@@ -53,7 +53,7 @@ where
     F: FnOnce(PeerConnection) -> Fut,
     Fut: Future<Output = Result<(), natter_io::Error>>,
 {
-    let (pc, mut events) = PeerConnection::spawn(config).map_err(|e| format!("spawn: {e}"))?;
+    let (pc, mut events) = spawned.map_err(|e| format!("spawn: {e}"))?;
     if let Err(error) = apply_offer(&pc, offer, prepare).await {
         pc.close().await;
         return Err(error);

@@ -39,7 +39,7 @@ use crate::files;
 use crate::mix::{self, Rng};
 
 /// What client mode sends; the defaults are issue 5's acceptance.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct Check {
     /// Client mode: how many messages go through the reliable channel.
     #[arg(long, default_value_t = 1000)]
@@ -142,6 +142,45 @@ pub async fn run(
     .await;
     pc.close().await;
     result
+}
+
+/// Runs `connections` checks at once, each on sockets of its own: one
+/// summary line (the connections that passed, the time the slowest
+/// took), or the first failure.
+pub async fn run_many(
+    url: &str,
+    connections: usize,
+    addresses: LocalAddresses,
+    mdns: bool,
+    gather_timeout: Duration,
+    check: &Check,
+) -> anyhow::Result<String> {
+    let started = Instant::now();
+    let check = std::sync::Arc::new(check.clone());
+    let mut checks = tokio::task::JoinSet::new();
+    for index in 0..connections {
+        let (url, addresses, check) = (url.to_owned(), addresses.clone(), check.clone());
+        checks.spawn(async move {
+            run(&url, addresses, mdns, gather_timeout, &check)
+                .await
+                .with_context(|| format!("connection {index} of {connections}"))
+        });
+    }
+    let mut messages = 0;
+    let mut passed = 0;
+    while let Some(done) = checks.join_next().await {
+        let summary: serde_json::Value = serde_json::from_str(&done??)?;
+        messages += summary["messages"].as_u64().unwrap_or(0);
+        passed += 1;
+    }
+    Ok(json!({
+        "ok": true,
+        "url": url,
+        "connections": passed,
+        "messages": messages,
+        "ms": (started.elapsed().as_secs_f64() * 1000.0).round(),
+    })
+    .to_string())
 }
 
 /// The connection's events, and those read ahead of their time.

@@ -18,7 +18,11 @@
 //!   the offer to URL, checks that a seeded mix of messages echoes back
 //!   byte-exact, closes one channel itself and has the server close the
 //!   other, then prints one JSON summary line and exits 0; any failure
-//!   exits non-zero with what went wrong.
+//!   exits non-zero with what went wrong. `--connections N` runs N such
+//!   clients at once.
+//!
+//! - `--port P` (server mode) puts every connection on one UDP port of
+//!   a natter-io endpoint, and `--ice-lite` makes natter a lite agent.
 //!
 //!   ```text
 //!   cargo run --release -p natter-io --example echo -- --client http://127.0.0.1:8090/offer --address 127.0.0.1
@@ -58,6 +62,19 @@ struct Args {
     /// rather than the client, as browsers do.
     #[arg(long)]
     dtls_server: bool,
+    /// Server mode: every connection on this one UDP port of each
+    /// `--address` (a natter-io endpoint, as a server with many calls
+    /// runs), rather than on sockets of its own.
+    #[arg(long, requires = "addresses")]
+    port: Option<u16>,
+    /// Server mode: answer as an ICE-lite agent (RFC 8445 §2.5), as
+    /// servers with public addresses do.
+    #[arg(long)]
+    ice_lite: bool,
+    /// Client mode: how many connections run the check at once, each on
+    /// sockets of its own; one summary line for all of them.
+    #[arg(long, default_value_t = 1)]
+    connections: usize,
     /// Client mode: offer to the echo server whose `POST /offer` is at
     /// this URL (http only) and check its echoes.
     #[arg(long, value_name = "URL")]
@@ -79,10 +96,30 @@ async fn main() -> std::process::ExitCode {
     let addresses = answer::local_addresses(&args.addresses);
     let gather_timeout = Duration::from_millis(args.gather_timeout_ms);
     let result = match args.client {
+        Some(url) if args.connections > 1 => client::run_many(
+            &url,
+            args.connections,
+            addresses,
+            args.mdns,
+            gather_timeout,
+            &args.check,
+        )
+        .await
+        .map(|summary| println!("{summary}")),
         Some(url) => client::run(&url, addresses, args.mdns, gather_timeout, &args.check)
             .await
             .map(|summary| println!("{summary}")),
-        None => server::serve(args.listen, addresses, args.mdns, gather_timeout, args.dtls_server).await,
+        None => {
+            let options = server::Options {
+                addresses,
+                mdns: args.mdns,
+                gather_timeout,
+                dtls_server: args.dtls_server,
+                port: args.port,
+                ice_lite: args.ice_lite,
+            };
+            server::serve(args.listen, options).await
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

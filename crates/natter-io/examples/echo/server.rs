@@ -13,6 +13,8 @@
 //! - `GET /status` every connection's state, channels (label, options,
 //!   counts, who closed them), errors, selected pair and DTLS state, as
 //!   JSON;
+//! - `GET /endpoint` with `--port`: what the shared endpoint routed and
+//!   dropped (natter-io's `EndpointStats`), as JSON;
 //! - `GET /healthz`.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -28,8 +30,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use natter::dtls::DtlsRole;
 use natter_io::{
-    Config, DataChannel, DataChannelId, DataChannelInit, Description, Direction, Format, LocalAddresses, MediaFrame,
-    MediaKind, Message, PeerConfig, PeerConnection, PeerConnectionState, PeerEvent, SdpType, TransceiverId,
+    Config, DataChannel, DataChannelId, DataChannelInit, Description, Direction, Endpoint, Format, LocalAddresses,
+    MediaFrame, MediaKind, Message, PeerConfig, PeerConnection, PeerConnectionState, PeerEvent, SdpType, TransceiverId,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -99,12 +101,28 @@ struct DtlsStatus {
     sent_alert: Option<String>,
 }
 
+/// How the server answers, from the command line.
+pub struct Options {
+    pub addresses: LocalAddresses,
+    pub mdns: bool,
+    pub gather_timeout: Duration,
+    /// Answer as the DTLS server (`a=setup:passive`).
+    pub dtls_server: bool,
+    /// Every connection on one UDP port per address (a natter-io
+    /// [`Endpoint`]) rather than on sockets of its own.
+    pub port: Option<u16>,
+    /// Answer as an ICE-lite agent (RFC 8445 §2.5).
+    pub ice_lite: bool,
+}
+
 #[derive(Clone)]
 struct App {
     addresses: LocalAddresses,
     mdns: bool,
-    /// Answer as the DTLS server (`a=setup:passive`).
-    dtls_server: bool,
+    /// What each connection is made with.
+    peer: PeerConfig,
+    /// With `--port`, the endpoint every connection shares.
+    endpoint: Option<Endpoint>,
     gather_timeout: Duration,
     connections: Arc<Mutex<BTreeMap<u64, ConnectionStatus>>>,
     next_id: Arc<Mutex<u64>>,
@@ -119,20 +137,39 @@ impl App {
     }
 }
 
-/// Serves `POST /offer`, `/status`, `/healthz` and the page on `listen`
-/// until SIGINT or SIGTERM.
-pub async fn serve(
-    listen: SocketAddr,
-    addresses: LocalAddresses,
-    mdns: bool,
-    gather_timeout: Duration,
-    dtls_server: bool,
-) -> anyhow::Result<()> {
+/// Serves `POST /offer`, `/status`, `/endpoint`, `/healthz` and the page
+/// on `listen` until SIGINT or SIGTERM.
+pub async fn serve(listen: SocketAddr, options: Options) -> anyhow::Result<()> {
+    let peer = PeerConfig {
+        answer_dtls_role: options.dtls_server.then_some(DtlsRole::Server),
+        ice_lite: options.ice_lite,
+        ..PeerConfig::default()
+    };
+    let endpoint = match options.port {
+        Some(port) => {
+            let LocalAddresses::Addresses(addresses) = &options.addresses else {
+                anyhow::bail!("--port needs the addresses to bind it on (--address)");
+            };
+            let config = Config {
+                local_addresses: LocalAddresses::Addresses(
+                    addresses.iter().map(|a| SocketAddr::new(a.ip(), port)).collect(),
+                ),
+                mdns: options.mdns,
+                peer: peer.clone(),
+                ..Config::default()
+            };
+            let endpoint = Endpoint::bind(config).context("binding the endpoint's sockets")?;
+            tracing::info!(addresses = ?endpoint.local_addresses(), "every connection on the endpoint's sockets");
+            Some(endpoint)
+        }
+        None => None,
+    };
     let app = App {
-        addresses,
-        mdns,
-        dtls_server,
-        gather_timeout,
+        addresses: options.addresses,
+        mdns: options.mdns,
+        peer,
+        endpoint,
+        gather_timeout: options.gather_timeout,
         connections: Arc::default(),
         next_id: Arc::new(Mutex::new(1)),
     };
@@ -144,6 +181,7 @@ pub async fn serve(
         .route("/connections/{id}/negotiate", post(negotiate))
         .route("/connections/{id}/answer", post(apply_answer))
         .route("/status", get(status))
+        .route("/endpoint", get(endpoint_stats))
         .with_state(app);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -169,16 +207,16 @@ fn bad_request(message: String) -> Response {
 }
 
 async fn offer(State(app): State<App>, Json(offer): Json<SessionDescription>) -> Response {
-    let config = Config {
-        local_addresses: app.addresses.clone(),
-        mdns: app.mdns,
-        peer: PeerConfig {
-            answer_dtls_role: app.dtls_server.then_some(DtlsRole::Server),
-            ..PeerConfig::default()
-        },
-        ..Config::default()
+    let spawned = match &app.endpoint {
+        Some(endpoint) => endpoint.connect().await,
+        None => PeerConnection::spawn(Config {
+            local_addresses: app.addresses.clone(),
+            mdns: app.mdns,
+            peer: app.peer.clone(),
+            ..Config::default()
+        }),
     };
-    let answered = match answer::answer(config, offer, app.gather_timeout, add_reflecting_tracks).await {
+    let answered = match answer::answer(spawned, offer, app.gather_timeout, add_reflecting_tracks).await {
         Ok(answered) => answered,
         Err(error) => return bad_request(error),
     };
@@ -618,6 +656,25 @@ async fn record_stats(app: &App, id: u64, pc: &PeerConnection) {
                 .map(|a| format!("{} ({a})", natter::dtls::alert_name(a))),
         });
     });
+}
+
+/// With `--port`, what the endpoint routed and dropped.
+async fn endpoint_stats(State(app): State<App>) -> Response {
+    let Some(endpoint) = &app.endpoint else {
+        return (StatusCode::NOT_FOUND, "no shared endpoint: start with --port").into_response();
+    };
+    match endpoint.stats().await {
+        Ok(s) => Json(serde_json::json!({
+            "local_addresses": endpoint.local_addresses(),
+            "connections": s.connections, "datagrams_received": s.datagrams_received,
+            "datagrams_sent": s.datagrams_sent, "unknown_ufrag": s.unknown_ufrag,
+            "unknown_transaction": s.unknown_transaction, "unknown_address": s.unknown_address,
+            "malformed": s.malformed, "address_takeovers": s.address_takeovers,
+            "ufrag_conflicts": s.ufrag_conflicts, "paused_dropped": s.paused_dropped, "dropped": s.dropped(),
+        }))
+        .into_response(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    }
 }
 
 async fn status(State(app): State<App>) -> Json<Vec<ConnectionStatus>> {
