@@ -1,0 +1,227 @@
+//! Two PeerConnections over a bottleneck: natter-impair's `Link` (the
+//! same model the UDP proxy of the real-peer tests runs) in each
+//! direction, under a virtual clock. A data channel transfer through a
+//! 1 Mbit/s link with a 100 ms drop-tail queue completes, never gets
+//! more than the link's capacity, and overflows the queue on the way
+//! (SCTP's congestion window grows until the queue drops a packet).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use natter::dtls::DtlsConfig;
+use natter::peer::*;
+use natter_ice::Transmit;
+use natter_impair::{Link, LinkConfig};
+use natter_sctp::Message;
+
+const A: usize = 0;
+const B: usize = 1;
+
+/// A datagram crossing a link.
+#[derive(Clone)]
+struct Datagram(Transmit);
+
+impl AsRef<[u8]> for Datagram {
+    fn as_ref(&self) -> &[u8] {
+        &self.0.data
+    }
+}
+
+/// Two peers, A at 10.0.0.1 and B at 10.0.0.2, each sending into its
+/// own link, and a virtual clock.
+struct Path {
+    pcs: [PeerConnection; 2],
+    /// `links[side]` carries what `side` sends.
+    links: [Link<Datagram>; 2],
+    events: [Vec<PeerEvent>; 2],
+    now: Instant,
+    /// Each datagram B received: when, and its size.
+    arrivals_at_b: Vec<(Instant, usize)>,
+}
+
+impl Path {
+    /// Peers seeded from `seed`, A sending through `a_to_b` and B
+    /// through `b_to_a`.
+    fn new(a_to_b: LinkConfig, b_to_a: LinkConfig, seed: u64) -> Path {
+        let now = Instant::now();
+        let pc = |side: u64| {
+            let config = PeerConfig {
+                seed: Some(seed + side),
+                dtls: DtlsConfig {
+                    deterministic_seed: Some(seed + side),
+                    ..DtlsConfig::default()
+                },
+                ..PeerConfig::default()
+            };
+            let mut pc = PeerConnection::new(config, now).unwrap();
+            let addr: SocketAddr = format!("10.0.0.{}:5000", side + 1).parse().unwrap();
+            pc.add_local_address(addr).unwrap();
+            pc.end_of_local_addresses();
+            pc
+        };
+        Path {
+            pcs: [pc(0), pc(1)],
+            links: [
+                Link::new(a_to_b, seed, now).unwrap(),
+                Link::new(b_to_a, seed + 1, now).unwrap(),
+            ],
+            events: [Vec::new(), Vec::new()],
+            now,
+            arrivals_at_b: Vec::new(),
+        }
+    }
+
+    /// A offers, B answers, before any candidate is out, so that each
+    /// candidate can go to the other side as soon as it comes.
+    fn negotiate(&mut self) {
+        let offer = self.pcs[A].create_offer().unwrap();
+        self.pcs[A].set_local_description(&offer).unwrap();
+        self.pcs[B].set_remote_description(&offer).unwrap();
+        let answer = self.pcs[B].create_answer().unwrap();
+        self.pcs[B].set_local_description(&answer).unwrap();
+        self.pcs[A].set_remote_description(&answer).unwrap();
+    }
+
+    /// Hands what the peers send to their links and their candidates
+    /// to each other, then moves the clock to the earliest arrival or
+    /// timer and handles what is due. False once nothing is left.
+    fn step(&mut self) -> bool {
+        let now = self.now;
+        for side in [A, B] {
+            while let Some(transmit) = self.pcs[side].poll_transmit(now) {
+                self.links[side].handle_packet(now, Datagram(transmit));
+            }
+            while let Some(event) = self.pcs[side].poll_event() {
+                if let PeerEvent::IceCandidate(candidate) = &event {
+                    self.pcs[1 - side].add_ice_candidate(Some(candidate)).unwrap();
+                }
+                self.events[side].push(event);
+            }
+        }
+        let arrivals = self.links.iter().filter_map(Link::poll_timeout);
+        let timers = self.pcs.iter().filter_map(PeerConnection::poll_timeout);
+        let Some(next) = arrivals.chain(timers).min() else {
+            return false;
+        };
+        self.now = self.now.max(next);
+        let now = self.now;
+        for side in [A, B] {
+            while let Some(Datagram(t)) = self.links[side].poll_packet(now) {
+                if side == A {
+                    self.arrivals_at_b.push((now, t.data.len()));
+                }
+                self.pcs[1 - side].handle_receive(now, t.transport, t.source, t.destination, &t.data);
+            }
+        }
+        for pc in &mut self.pcs {
+            if pc.poll_timeout().is_some_and(|at| at <= now) {
+                pc.handle_timeout(now);
+            }
+        }
+        true
+    }
+
+    /// Steps until `done` holds; panics after `limit` of virtual time.
+    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Path) -> bool) {
+        let deadline = self.now + limit;
+        while !done(self) {
+            assert!(self.now <= deadline, "not done after {limit:?} of virtual time");
+            assert!(self.step(), "the path went idle first");
+        }
+    }
+
+    /// The bytes of the messages `side` received on `id` since the last
+    /// call, taken out of its events.
+    fn take_received(&mut self, side: usize, id: DataChannelId) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        self.events[side].retain(|e| match e {
+            PeerEvent::DataChannelMessage { id: got, data, .. } if *got == id => {
+                bytes.extend_from_slice(data);
+                false
+            }
+            _ => true,
+        });
+        bytes
+    }
+}
+
+fn link(settings: &[&str]) -> LinkConfig {
+    let mut config = LinkConfig::default();
+    for setting in settings {
+        config.apply(setting).unwrap();
+    }
+    config
+}
+
+/// 1 Mbit/s in bytes per second.
+const CAPACITY: u64 = 125_000;
+
+#[test]
+fn a_transfer_through_a_1_mbit_link_completes_within_its_capacity() {
+    let a_to_b = link(&["rate=1mbit", "queue=100ms", "delay=20ms"]);
+    let b_to_a = link(&["delay=20ms"]);
+    let mut path = Path::new(a_to_b, b_to_a, 40);
+    let a = path.pcs[A]
+        .create_data_channel("bulk", DataChannelInit::default())
+        .unwrap();
+    path.negotiate();
+    path.run_until(Duration::from_secs(10), |p| {
+        p.events[A].contains(&PeerEvent::DataChannelOpen(a))
+            && p.events[B].iter().any(|e| matches!(e, PeerEvent::DataChannelOpen(_)))
+    });
+    let b = path.events[B]
+        .iter()
+        .find_map(|e| match e {
+            PeerEvent::DataChannel(id) => Some(*id),
+            _ => None,
+        })
+        .expect("B announced the channel");
+
+    // 384 KiB in 16 KiB messages, with up to 128 KiB waiting in A's
+    // buffer: always more than the link carries, so the queue fills.
+    let payload: Vec<u8> = (0..384 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let began = path.now;
+    let drops_before = path.links[A].stats().queue_drops;
+    let (mut sent, mut received) = (0, Vec::new());
+    path.run_until(Duration::from_secs(60), |p| {
+        let mut channel = p.pcs[A].data_channel(a).expect("the channel lives");
+        while sent < payload.len() && channel.buffered_amount() < 128 * 1024 {
+            channel.send(Message::Binary(&payload[sent..sent + 16 * 1024])).unwrap();
+            sent += 16 * 1024;
+        }
+        received.extend(p.take_received(B, b));
+        received.len() >= payload.len()
+    });
+    assert!(received == payload, "B received the payload, in order and intact");
+    let took = (path.now - began).as_secs_f64();
+    let goodput = payload.len() as f64 / took;
+    println!(
+        "{} bytes in {took:.2} s: {goodput:.0} B/s of {CAPACITY} B/s",
+        payload.len()
+    );
+    assert!(
+        goodput <= CAPACITY as f64,
+        "{goodput} B/s over a link of {CAPACITY} B/s"
+    );
+
+    // Every second of virtual time, the link hands B at most its
+    // capacity, give or take the datagram on the line at each edge.
+    let mut seconds = Vec::new();
+    for (at, size) in path.arrivals_at_b.iter().filter(|(at, _)| *at >= began) {
+        let second = (*at - began).as_secs() as usize;
+        if seconds.len() <= second {
+            seconds.resize(second + 1, 0);
+        }
+        seconds[second] += *size as u64;
+    }
+    for (second, bytes) in seconds.iter().enumerate() {
+        assert!(*bytes <= CAPACITY + 1500, "{bytes} bytes arrived in second {second}");
+    }
+    let stats = path.links[A].stats();
+    println!("bytes per second at B: {seconds:?}; A to B: {stats}");
+    assert!(
+        stats.queue_drops > drops_before,
+        "SCTP offered more than the link carries, yet the queue dropped nothing: {stats:?}"
+    );
+    assert_eq!(stats.lost, 0, "the link has no random loss");
+}
