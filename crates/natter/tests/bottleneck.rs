@@ -3,7 +3,9 @@
 //! direction, under a virtual clock. A data channel transfer through a
 //! 1 Mbit/s link with a 100 ms drop-tail queue completes, never gets
 //! more than the link's capacity, and overflows the queue on the way
-//! (SCTP's congestion window grows until the queue drops a packet).
+//! (SCTP's congestion window grows until the queue drops a packet); one
+//! through a capacity that drops from 2 Mbit/s to 500 kbit/s, with jitter
+//! and random loss, stays under each capacity in its time.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -34,6 +36,8 @@ struct Path {
     /// `links[side]` carries what `side` sends.
     links: [Link<Datagram>; 2],
     events: [Vec<PeerEvent>; 2],
+    /// When the links began: their rate schedules count from here.
+    start: Instant,
     now: Instant,
     /// Each datagram B received: when, and its size.
     arrivals_at_b: Vec<(Instant, usize)>,
@@ -66,6 +70,7 @@ impl Path {
                 Link::new(b_to_a, seed + 1, now).unwrap(),
             ],
             events: [Vec::new(), Vec::new()],
+            start: now,
             now,
             arrivals_at_b: Vec::new(),
         }
@@ -130,6 +135,19 @@ impl Path {
         }
     }
 
+    /// The bytes B received in each whole second since the start.
+    fn bytes_per_second(&self) -> Vec<u64> {
+        let mut seconds = Vec::new();
+        for (at, size) in &self.arrivals_at_b {
+            let second = (*at - self.start).as_secs() as usize;
+            if seconds.len() <= second {
+                seconds.resize(second + 1, 0);
+            }
+            seconds[second] += *size as u64;
+        }
+        seconds
+    }
+
     /// The bytes of the messages `side` received on `id` since the last
     /// call, taken out of its events.
     fn take_received(&mut self, side: usize, id: DataChannelId) -> Vec<u8> {
@@ -153,14 +171,10 @@ fn link(settings: &[&str]) -> LinkConfig {
     config
 }
 
-/// 1 Mbit/s in bytes per second.
-const CAPACITY: u64 = 125_000;
-
-#[test]
-fn a_transfer_through_a_1_mbit_link_completes_within_its_capacity() {
-    let a_to_b = link(&["rate=1mbit", "queue=100ms", "delay=20ms"]);
-    let b_to_a = link(&["delay=20ms"]);
-    let mut path = Path::new(a_to_b, b_to_a, 40);
+/// A path whose peers have negotiated and opened a channel; its ids at
+/// A and at B.
+fn connected(a_to_b: LinkConfig, b_to_a: LinkConfig, seed: u64) -> (Path, DataChannelId, DataChannelId) {
+    let mut path = Path::new(a_to_b, b_to_a, seed);
     let a = path.pcs[A]
         .create_data_channel("bulk", DataChannelInit::default())
         .unwrap();
@@ -176,52 +190,83 @@ fn a_transfer_through_a_1_mbit_link_completes_within_its_capacity() {
             _ => None,
         })
         .expect("B announced the channel");
+    (path, a, b)
+}
 
-    // 384 KiB in 16 KiB messages, with up to 128 KiB waiting in A's
-    // buffer: always more than the link carries, so the queue fills.
-    let payload: Vec<u8> = (0..384 * 1024u32).map(|i| (i % 251) as u8).collect();
+/// A sends `len` bytes to B in 16 KiB messages, with up to 128 KiB
+/// waiting in its buffer (always more than these links carry), and
+/// checks that they arrive intact and in order; returns how long that
+/// took.
+fn transfer(path: &mut Path, a: DataChannelId, b: DataChannelId, len: usize) -> Duration {
+    let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
     let began = path.now;
-    let drops_before = path.links[A].stats().queue_drops;
     let (mut sent, mut received) = (0, Vec::new());
-    path.run_until(Duration::from_secs(60), |p| {
+    path.run_until(Duration::from_secs(120), |p| {
         let mut channel = p.pcs[A].data_channel(a).expect("the channel lives");
-        while sent < payload.len() && channel.buffered_amount() < 128 * 1024 {
-            channel.send(Message::Binary(&payload[sent..sent + 16 * 1024])).unwrap();
-            sent += 16 * 1024;
+        while sent < len && channel.buffered_amount() < 128 * 1024 {
+            let end = len.min(sent + 16 * 1024);
+            channel.send(Message::Binary(&payload[sent..end])).unwrap();
+            sent = end;
         }
         received.extend(p.take_received(B, b));
-        received.len() >= payload.len()
+        received.len() >= len
     });
     assert!(received == payload, "B received the payload, in order and intact");
-    let took = (path.now - began).as_secs_f64();
-    let goodput = payload.len() as f64 / took;
-    println!(
-        "{} bytes in {took:.2} s: {goodput:.0} B/s of {CAPACITY} B/s",
-        payload.len()
-    );
-    assert!(
-        goodput <= CAPACITY as f64,
-        "{goodput} B/s over a link of {CAPACITY} B/s"
-    );
+    path.now - began
+}
 
-    // Every second of virtual time, the link hands B at most its
-    // capacity, give or take the datagram on the line at each edge.
-    let mut seconds = Vec::new();
-    for (at, size) in path.arrivals_at_b.iter().filter(|(at, _)| *at >= began) {
-        let second = (*at - began).as_secs() as usize;
-        if seconds.len() <= second {
-            seconds.resize(second + 1, 0);
-        }
-        seconds[second] += *size as u64;
-    }
-    for (second, bytes) in seconds.iter().enumerate() {
-        assert!(*bytes <= CAPACITY + 1500, "{bytes} bytes arrived in second {second}");
-    }
+/// What a link carries in a second, in bytes, at `bits` per second.
+fn per_second(bits: u64) -> u64 {
+    bits / 8
+}
+
+/// Slack for a second's count: the datagram on the line at each edge.
+const MTU: u64 = 1500;
+
+#[test]
+fn a_transfer_through_a_1_mbit_link_completes_within_its_capacity() {
+    let a_to_b = link(&["rate=1mbit", "queue=100ms", "delay=20ms"]);
+    let b_to_a = link(&["delay=20ms"]);
+    let (mut path, a, b) = connected(a_to_b, b_to_a, 40);
+    let drops_before = path.links[A].stats().queue_drops;
+    let len = 384 * 1024;
+    let took = transfer(&mut path, a, b, len);
+    let capacity = per_second(1_000_000);
+    let goodput = len as f64 / took.as_secs_f64();
+    let seconds = path.bytes_per_second();
     let stats = path.links[A].stats();
-    println!("bytes per second at B: {seconds:?}; A to B: {stats}");
+    println!("{len} bytes in {took:?}: {goodput:.0} B/s; per second {seconds:?}; A to B {stats}");
+    assert!(goodput <= capacity as f64, "{goodput} B/s through {capacity} B/s");
+    for (second, bytes) in seconds.iter().enumerate() {
+        assert!(*bytes <= capacity + MTU, "{bytes} bytes arrived in second {second}");
+    }
     assert!(
         stats.queue_drops > drops_before,
-        "SCTP offered more than the link carries, yet the queue dropped nothing: {stats:?}"
+        "SCTP offered more than the link carries, yet the queue dropped nothing"
     );
     assert_eq!(stats.lost, 0, "the link has no random loss");
+}
+
+#[test]
+fn a_transfer_follows_a_capacity_that_drops() {
+    // 2 Mbit/s for the first 2 s, 500 kbit/s after; jitter and 1% loss.
+    let a_to_b = link(&[
+        "rate=2mbit,2s:500kbit",
+        "queue=100ms",
+        "delay=20ms",
+        "jitter=5ms",
+        "loss=1%",
+    ]);
+    let b_to_a = link(&["delay=20ms", "jitter=5ms"]);
+    let (mut path, a, b) = connected(a_to_b, b_to_a, 41);
+    let took = transfer(&mut path, a, b, 768 * 1024);
+    let seconds = path.bytes_per_second();
+    let stats = path.links[A].stats();
+    println!("done in {took:?}; per second {seconds:?}; A to B {stats}");
+    assert!(seconds.len() > 3, "the transfer outlasted the change of capacity");
+    for (second, bytes) in seconds.iter().enumerate() {
+        let capacity = per_second(if second < 2 { 2_000_000 } else { 500_000 });
+        assert!(*bytes <= capacity + MTU, "{bytes} bytes arrived in second {second}");
+    }
+    assert!(stats.lost > 0 && stats.queue_drops > 0, "{stats}");
 }
