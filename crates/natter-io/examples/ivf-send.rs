@@ -1,12 +1,21 @@
-//! Sends VP8 from an IVF file, and Opus from an Ogg file, to a browser.
-//! The browser POSTs its offer to `/offer` (the webrtc-echoes
-//! convention, see `common/answer.rs`), with a video section it
-//! receives (and an audio one for `--audio`); natter answers with its
-//! tracks and, once connected, sends the frames at the pace of their
-//! timestamps, from the start again when a file ends.
+//! Sends VP8, VP9 or AV1 from an IVF file (its fourcc names the codec),
+//! and Opus from an Ogg file, to a browser. The browser POSTs its offer
+//! to `/offer` (the webrtc-echoes convention, see `common/answer.rs`),
+//! with a video section it receives (and an audio one for `--audio`);
+//! natter answers with its tracks and, once connected, sends the frames
+//! at the pace of their timestamps, from the start again when a file
+//! ends.
+//!
+//! natter sends a track with the first codec of the offer it can send,
+//! so the offer must put the file's codec first (a browser:
+//! `setCodecPreferences` on its receiving transceiver); an offer that
+//! prefers another is refused (HTTP 409) rather than sent the wrong
+//! bitstream.
 //!
 //! ```text
 //! ffmpeg -f lavfi -i testsrc=size=320x240:rate=30 -t 5 -c:v libvpx -g 30 video.ivf
+//! ffmpeg -f lavfi -i testsrc=size=320x240:rate=30 -t 5 -c:v libvpx-vp9 -g 30 vp9.ivf
+//! ffmpeg -f lavfi -i testsrc=size=320x240:rate=30 -t 5 -c:v libaom-av1 -cpu-used 8 -g 30 av1.ivf
 //! ffmpeg -f lavfi -i sine=frequency=440 -t 5 -c:a libopus audio.ogg
 //! cargo run --release -p natter-io --example ivf-send -- --video video.ivf --audio audio.ogg
 //! ```
@@ -38,7 +47,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 #[derive(Parser, Debug)]
-#[command(about = "Sends VP8 from an IVF file and Opus from an Ogg file to a WebRTC peer (webrtc-echoes signaling)")]
+#[command(
+    about = "Sends VP8, VP9 or AV1 from an IVF file and Opus from an Ogg file to a WebRTC peer (webrtc-echoes signaling)"
+)]
 struct Args {
     /// Where the HTTP server listens.
     #[arg(long, default_value = "127.0.0.1:8092")]
@@ -47,7 +58,7 @@ struct Args {
     /// the host's interfaces, loopback included.
     #[arg(long = "address")]
     addresses: Vec<IpAddr>,
-    /// The VP8 video, in IVF.
+    /// The VP8, VP9 or AV1 video, in IVF.
     #[arg(long)]
     video: PathBuf,
     /// The Opus audio, in Ogg.
@@ -100,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
         None => None,
     };
     tracing::info!(
+        video_format = ?video.format,
         video_frames = video.frames.len(),
         size = ?video.size,
         audio_packets = audio.as_ref().map(|a| a.frames.len()),
@@ -163,6 +175,11 @@ async fn offer(State(app): State<App>, Json(offer): Json<answer::SessionDescript
         Ok(answered) => {
             tracing::info!("answer:\n{}", answered.answer.sdp);
             let tracks = std::mem::take(&mut *tracks.lock().unwrap_or_else(|e| e.into_inner()));
+            if let Err(error) = check_formats(&app, &answered.pc, &tracks).await {
+                tracing::warn!("{error}");
+                answered.pc.close().await;
+                return (StatusCode::CONFLICT, error).into_response();
+            }
             let (connected_tx, connected_rx) = watch::channel(None);
             tokio::spawn(watch_events(answered.pc, answered.events, app.clone(), connected_tx));
             tokio::spawn(send(app, tracks, connected_rx));
@@ -173,6 +190,27 @@ async fn offer(State(app): State<App>, Json(offer): Json<answer::SessionDescript
             (StatusCode::BAD_REQUEST, error).into_response()
         }
     }
+}
+
+/// Whether each track will be sent in its file's format: natter sends
+/// with the first codec of the offer it can send.
+async fn check_formats(app: &App, pc: &PeerConnection, tracks: &[Track]) -> Result<(), String> {
+    let stats = pc.stats().await.map_err(|e| e.to_string())?;
+    let files = [Some(&*app.video), app.audio.as_deref()].into_iter().flatten();
+    for (track, file) in tracks.iter().zip(files) {
+        let negotiated = stats
+            .senders
+            .iter()
+            .find(|(id, _)| *id == track.id())
+            .map(|(_, s)| s.format);
+        if negotiated != Some(file.format) {
+            return Err(format!(
+                "the file is {:?} but the offer prefers {negotiated:?}: put {:?} first (setCodecPreferences)",
+                file.format, file.format
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Reads the connection's events: its state for the sender, keyframe

@@ -2,7 +2,9 @@
 //! (the webrtc-echoes convention, see `common/answer.rs`); natter
 //! answers receive-only and writes, in `--out`:
 //!
-//! - `video.ivf`: VP8 (RFC 7741), from the first keyframe on;
+//! - `video.ivf`: VP8 (RFC 7741), VP9 (RFC 9628) or AV1 (AV1 RTP
+//!   Specification; temporal units as IVF holds them), with the
+//!   codec's fourcc, from the first keyframe on;
 //! - `video.h264`: H.264 (RFC 6184) as an Annex B byte stream, from the
 //!   first IDR picture on;
 //! - `audio.ogg`: Opus (RFC 7587) in Ogg (RFC 7845).
@@ -34,14 +36,16 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
-use natter_container::ivf::{IvfHeader, IvfWriter, FOURCC_VP8};
+use natter_container::ivf::{IvfHeader, IvfWriter, FOURCC_AV1, FOURCC_VP8, FOURCC_VP9};
 use natter_container::opus::{packet_samples, OggOpusWriter};
 use natter_io::{Config, Format, MediaFrame, PeerConnection, PeerConnectionState, PeerEvent};
 use serde::Serialize;
 use tokio::sync::Notify;
 
 #[derive(Parser, Debug)]
-#[command(about = "Records the VP8 or H.264 video and Opus audio a WebRTC peer sends (webrtc-echoes signaling)")]
+#[command(
+    about = "Records the VP8, VP9, H.264 or AV1 video and Opus audio a WebRTC peer sends (webrtc-echoes signaling)"
+)]
 struct Args {
     /// Where the HTTP server listens.
     #[arg(long, default_value = "127.0.0.1:8091")]
@@ -173,6 +177,17 @@ async fn offer(State(app): State<App>, Json(offer): Json<answer::SessionDescript
     }
 }
 
+/// The IVF fourcc of a video format IVF holds; `None` for H.264, which
+/// goes to an Annex B file.
+fn ivf_fourcc(format: Format) -> Option<[u8; 4]> {
+    match format {
+        Format::Vp8 => Some(FOURCC_VP8),
+        Format::Vp9 => Some(FOURCC_VP9),
+        Format::Av1 => Some(FOURCC_AV1),
+        Format::H264 | Format::Opus => None,
+    }
+}
+
 /// The files being written.
 #[derive(Default)]
 struct Files {
@@ -204,7 +219,7 @@ impl Files {
                 app.update(|p| p.audio_packets += 1);
                 Ok(false)
             }
-            Format::Vp8 | Format::H264 => {
+            Format::Vp8 | Format::Vp9 | Format::H264 | Format::Av1 => {
                 let started = self.ivf.is_some() || self.h264.is_some();
                 if !started && !frame.keyframe {
                     app.update(|p| p.skipped_frames += 1);
@@ -218,9 +233,9 @@ impl Files {
                         p.width = frame.size.map(|s| s.0);
                         p.height = frame.size.map(|s| s.1);
                     });
-                    if frame.format == Format::Vp8 {
+                    if let Some(fourcc) = ivf_fourcc(frame.format) {
                         let header = IvfHeader {
-                            fourcc: FOURCC_VP8,
+                            fourcc,
                             width: width as u16,
                             height: height as u16,
                             timebase_denominator: 90_000,

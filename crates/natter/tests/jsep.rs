@@ -131,12 +131,16 @@ fn offer_is_shaped_like_chromium() {
     assert!(text.contains("a=ssrc:1111 cname:natter\r\na=ssrc:1111 msid:stream mic\r\n"));
 
     let video = offer.media_view(1).unwrap();
-    assert_eq!(pts(&video), [96, 97, 102, 103]);
+    // Chromium 156's order and numbers: VP8, VP9 profile 0, H.264, AV1.
+    assert_eq!(pts(&video), [96, 97, 98, 99, 102, 103, 45, 46]);
     let codecs = video.codecs();
     assert_eq!(codecs[1].parameter("apt"), Some("96"));
-    assert_eq!(codecs[3].parameter("apt"), Some("102"));
-    assert_eq!(codecs[2].parameter("profile-level-id"), Some("42e01f"));
-    assert_eq!(codecs[2].parameter("packetization-mode"), Some("1"));
+    assert_eq!(codecs[2].parameter("profile-id"), Some("0"));
+    assert_eq!(codecs[5].parameter("apt"), Some("102"));
+    assert_eq!(codecs[4].parameter("profile-level-id"), Some("42e01f"));
+    assert_eq!(codecs[4].parameter("packetization-mode"), Some("1"));
+    assert_eq!(codecs[6].encoding_name, "AV1");
+    assert_eq!(codecs[6].parameter("profile"), Some("0"));
     let feedback: Vec<String> = codecs[0].feedback.iter().map(ToString::to_string).collect();
     assert_eq!(feedback, ["goog-remb", "transport-cc", "ccm fir", "nack", "nack pli"]);
     let uris: Vec<String> = video.extmaps().into_iter().map(|e| e.uri).collect();
@@ -190,9 +194,9 @@ fn answers_a_chromium_offer() {
     assert!(text.contains("a=ssrc:4444 cname:natter\r\n"));
 
     let video = answer.media_view(1).unwrap();
-    // VP8 and H.264 with the offer's numbers and RTX by apt; AV1 and VP9 dropped.
-    assert_eq!(pts(&video), [96, 97, 100, 101]);
-    assert_eq!(video.codecs()[3].parameter("apt"), Some("100"));
+    // VP8, AV1, VP9 and H.264 in the offer's order, with its numbers and RTX by apt.
+    assert_eq!(pts(&video), [96, 97, 45, 46, 98, 99, 100, 101]);
+    assert_eq!(video.codecs()[7].parameter("apt"), Some("100"));
     assert_eq!(video.direction(), Direction::RecvOnly);
     assert!(video.ssrcs().next().is_none());
     let extmaps: Vec<u16> = video.extmaps().iter().map(|e| e.id).collect();
@@ -228,7 +232,7 @@ fn answers_a_chromium_offer() {
         .iter()
         .map(|c| (c.payload_type, c.rtx_payload_type))
         .collect();
-    assert_eq!(recv, [(96, Some(97)), (100, Some(101))]);
+    assert_eq!(recv, [(96, Some(97)), (45, Some(46)), (98, Some(99)), (100, Some(101))]);
     let rids: Vec<&str> = video.remote_rids.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(rids, ["q", "h", "f"]);
     assert_eq!(video.remote_simulcast.as_ref().map(|s| s.send.len()), Some(3));
@@ -293,8 +297,9 @@ fn answers_a_firefox_offer() {
         .collect();
     assert!(!audio_uris.iter().any(|u| u.contains("csrc-audio-level")));
     let video = answer.media_view(1).unwrap();
-    // H.264 without packetization-mode (97) and VP9 are not ours.
-    assert_eq!(pts(&video), [120, 124, 126, 127]);
+    // H.264 without packetization-mode (97) is not ours; VP9 without
+    // profile-id is profile 0 (RFC 9628 §6).
+    assert_eq!(pts(&video), [120, 124, 121, 125, 126, 127]);
     let playout = video
         .extmaps()
         .into_iter()
@@ -393,7 +398,7 @@ fn two_natters_agree() {
     assert_eq!(b.media[1].remote_ssrcs, [2222, 3333]);
     assert_eq!(a.media[0].remote_ssrcs, [9999]);
     let names: Vec<&str> = a.media[1].send_codecs.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["VP8", "H264"]);
+    assert_eq!(names, ["VP8", "VP9", "H264", "AV1"]);
     let (ad, bd) = (a.data_channel.unwrap(), b.data_channel.unwrap());
     assert_eq!((ad.remote_sctp_port, bd.remote_max_message_size), (5000, 262_144));
     assert!(!alice.negotiation_needed() && !bob.negotiation_needed());
@@ -428,7 +433,7 @@ fn renegotiation_adds_video_and_data_later() {
     bob.set_track(bob_video, Some(track(7, Some(8), "bob-cam"))).unwrap();
     let offer = parse(&bob.create_offer().unwrap());
     assert_eq!(mids(&offer), ["0", "1", "2", "3"]);
-    assert_eq!(pts(&offer.media_view(3).unwrap()), [96, 97, 102, 103]);
+    assert_eq!(pts(&offer.media_view(3).unwrap()), [96, 97, 98, 99, 102, 103, 45, 46]);
     assert_eq!(offer.media_view(1).unwrap().direction(), Direction::RecvOnly);
     let (b, a) = exchange(&mut bob, &mut alice);
     assert_eq!(b.media("3").unwrap().direction, Direction::SendOnly);

@@ -1,5 +1,6 @@
-//! Media files read whole for sending: VP8 frames from IVF, Opus
-//! packets from Ogg, each with its time from the start of the file.
+//! Media files read whole for sending: VP8, VP9 or AV1 frames from IVF
+//! (the file's fourcc names the codec), Opus packets from Ogg, each with
+//! its time from the start of the file.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -7,8 +8,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use natter_container::ivf::{IvfReader, FOURCC_VP8};
+use natter_container::ivf::{IvfReader, FOURCC_AV1, FOURCC_VP8, FOURCC_VP9};
 use natter_container::opus::{packet_samples, OggOpusReader};
+use natter_io::Format;
 
 /// A file's frames with their times, read once.
 pub struct Media {
@@ -17,18 +19,24 @@ pub struct Media {
     pub length: Duration,
     /// The picture size the IVF header states (video only).
     pub size: Option<(u16, u16)>,
+    /// What the frames are: the IVF fourcc's codec, or Opus.
+    pub format: Format,
 }
 
 pub fn read_ivf(path: &Path) -> anyhow::Result<Media> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut reader = IvfReader::new(BufReader::new(file))?;
     let header = *reader.header();
-    anyhow::ensure!(
-        header.fourcc == FOURCC_VP8,
-        "{} is not VP8 (fourcc {:?})",
-        path.display(),
-        header.fourcc
-    );
+    let format = match header.fourcc {
+        FOURCC_VP8 => Format::Vp8,
+        FOURCC_VP9 => Format::Vp9,
+        FOURCC_AV1 => Format::Av1,
+        other => anyhow::bail!(
+            "{} is neither VP8, VP9 nor AV1 (fourcc {:?})",
+            path.display(),
+            String::from_utf8_lossy(&other)
+        ),
+    };
     anyhow::ensure!(
         header.timebase_denominator > 0,
         "{} has a zero time base",
@@ -55,6 +63,7 @@ pub fn read_ivf(path: &Path) -> anyhow::Result<Media> {
         frames,
         length,
         size: Some((header.width, header.height)),
+        format,
     })
 }
 
@@ -72,6 +81,7 @@ pub fn read_ogg_opus(path: &Path) -> anyhow::Result<Media> {
         frames,
         length: Duration::from_micros(samples * 1000 / 48),
         size: None,
+        format: Format::Opus,
     })
 }
 

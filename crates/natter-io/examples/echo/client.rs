@@ -100,7 +100,10 @@ pub async fn run(
     let result = async {
         let mut media = Vec::new();
         if let Some(path) = &check.video {
-            media.push((files::read_ivf(path)?, pc.add_track(MediaKind::Video).await?));
+            let video = files::read_ivf(path)?;
+            // natter sends with the first codec the server accepts: VP8.
+            anyhow::ensure!(video.format == Format::Vp8, "{} is not VP8", path.display());
+            media.push((video, pc.add_track(MediaKind::Video).await?));
         }
         if let Some(path) = &check.audio {
             media.push((files::read_ogg_opus(path)?, pc.add_track(MediaKind::Audio).await?));

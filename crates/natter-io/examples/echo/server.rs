@@ -589,7 +589,7 @@ async fn reflect(
 ) -> Result<(), natter_io::Error> {
     let clock_rate = match frame.format {
         Format::Opus => 48_000,
-        Format::Vp8 | Format::H264 => 90_000,
+        Format::Vp8 | Format::Vp9 | Format::H264 | Format::Av1 => 90_000,
     };
     let first = *first_timestamps.entry(frame.transceiver).or_insert(frame.timestamp);
     let ticks = frame.timestamp.wrapping_sub(first);

@@ -1,6 +1,7 @@
 //! Codec negotiation (RFC 8829 §5.3.1): which payload formats the two
 //! sides share, with the format-specific rules of H.264 (RFC 6184 §8.1),
-//! Opus (RFC 7587 §7), VP9 and RTX (RFC 4588 §8).
+//! Opus (RFC 7587 §7), VP9 (RFC 9628 §6), AV1 (AV1 RTP Specification
+//! §7) and RTX (RFC 4588 §8).
 
 use natter_sdp::{Codec, Feedback, Parameter};
 
@@ -17,8 +18,11 @@ pub fn default_audio_codecs() -> Vec<Codec> {
     vec![opus]
 }
 
-/// VP8 (96) and H.264 constrained baseline, packetization mode 1 (102),
-/// each with RTX (97, 103), at Chromium's payload types.
+/// Chromium's video codecs in Chromium's order and at its payload
+/// types, each with RTX: VP8 (96, 97), VP9 profile 0 (98, 99, RFC 9628
+/// §6), H.264 constrained baseline in packetization mode 1 (102, 103),
+/// AV1 Main profile (45, 46, AV1 RTP Specification §7.2, with the
+/// `level-idx` and `tier` Chromium writes). The feedback is Chromium's.
 pub fn default_video_codecs() -> Vec<Codec> {
     let feedback = vec![
         Feedback::new("goog-remb", None),
@@ -27,16 +31,30 @@ pub fn default_video_codecs() -> Vec<Codec> {
         Feedback::new("nack", None),
         Feedback::new("nack", Some("pli")),
     ];
-    let mut vp8 = Codec::new(96, "VP8", 90_000);
-    vp8.feedback = feedback.clone();
-    let mut h264 = Codec::new(102, "H264", 90_000);
-    h264.parameters = vec![
-        Parameter::new("level-asymmetry-allowed", Some("1")),
-        Parameter::new("packetization-mode", Some("1")),
-        Parameter::new("profile-level-id", Some("42e01f")),
-    ];
-    h264.feedback = feedback;
-    vec![vp8, rtx(97, 96), h264, rtx(103, 102)]
+    let video = |payload_type, name, parameters: &[(&str, &str)]| {
+        let mut codec = Codec::new(payload_type, name, 90_000);
+        codec.parameters = parameters.iter().map(|&(n, v)| Parameter::new(n, Some(v))).collect();
+        codec.feedback = feedback.clone();
+        codec
+    };
+    vec![
+        video(96, "VP8", &[]),
+        rtx(97, 96),
+        video(98, "VP9", &[("profile-id", "0")]),
+        rtx(99, 98),
+        video(
+            102,
+            "H264",
+            &[
+                ("level-asymmetry-allowed", "1"),
+                ("packetization-mode", "1"),
+                ("profile-level-id", "42e01f"),
+            ],
+        ),
+        rtx(103, 102),
+        video(45, "AV1", &[("level-idx", "5"), ("profile", "0"), ("tier", "0")]),
+        rtx(46, 45),
+    ]
 }
 
 /// `rtx/90000` retransmitting payload type `apt` (RFC 4588 §8.1).
@@ -107,7 +125,12 @@ pub(crate) fn same_format(a: &Codec, b: &Codec) -> bool {
         let mode = |codec| parameter(codec, "packetization-mode", "0");
         mode(a) == mode(b) && h264_profile(a).is_some() && h264_profile(a) == h264_profile(b)
     } else if a.encoding_name.eq_ignore_ascii_case("VP9") {
+        // RFC 9628 §6.1: profile-id, 0 when absent.
         parameter(a, "profile-id", "0") == parameter(b, "profile-id", "0")
+    } else if a.encoding_name.eq_ignore_ascii_case("AV1") {
+        // AV1 RTP Specification §7.2: profile, 0 (Main) when absent;
+        // §7.2.3: level-idx and tier may differ.
+        parameter(a, "profile", "0") == parameter(b, "profile", "0")
     } else {
         true
     }
@@ -278,31 +301,77 @@ mod tests {
         ));
     }
 
+    fn with(pt: u8, name: &str, fmtp: &str) -> Codec {
+        let mut codec = Codec::new(pt, name, 90_000);
+        codec.parameters = natter_sdp::parse_parameters(fmtp);
+        codec
+    }
+
+    #[test]
+    fn vp9_matches_on_profile_id_and_av1_on_profile() {
+        let ours = default_video_codecs();
+        let vp9 = &ours[2];
+        let av1 = &ours[6];
+        assert!(same_format(vp9, &with(98, "VP9", "profile-id=0")));
+        assert!(same_format(vp9, &with(98, "vp9", "")), "profile-id is 0 when absent");
+        assert!(!same_format(vp9, &with(100, "VP9", "profile-id=2")));
+        assert!(same_format(av1, &with(45, "AV1", "level-idx=5;profile=0;tier=0")));
+        assert!(same_format(av1, &with(35, "AV1", "")), "profile is 0 when absent");
+        assert!(
+            same_format(av1, &with(35, "AV1", "level-idx=8;tier=1")),
+            "levels and tiers may differ"
+        );
+        assert!(!same_format(av1, &with(47, "AV1", "level-idx=5;profile=1;tier=0")));
+    }
+
     #[test]
     fn answer_keeps_offer_order_and_payload_types_and_rtx_by_apt() {
         let offered = vec![
             h264(100, "packetization-mode=1;profile-level-id=42e01f"),
             rtx(101, 100),
+            with(35, "VP9", "profile-id=2"),
+            rtx(36, 35),
+            with(47, "AV1", "profile=1"),
+            rtx(48, 47),
             Codec::new(45, "AV1", 90_000),
             rtx(46, 45),
             Codec::new(120, "vp8", 90_000),
             rtx(124, 120),
+            with(121, "VP9", "profile-id=0"),
         ];
         let answer = answer_codecs(&offered, &default_video_codecs());
         let pts: Vec<u8> = answer.iter().map(|c| c.payload_type).collect();
-        assert_eq!(pts, [100, 101, 120, 124]);
+        // VP9 profile 2 and AV1 profile 1 are not ours; VP9 profile 0
+        // comes without RTX, as offered.
+        assert_eq!(pts, [100, 101, 45, 46, 120, 124, 121]);
         assert_eq!(answer[1].parameter("apt"), Some("100"));
         assert_eq!(answer[0].parameter("profile-level-id"), Some("42e01f"));
         assert_eq!(answer[0].parameter("level-asymmetry-allowed"), Some("1"));
+        assert_eq!(
+            answer[2].parameter("level-idx"),
+            Some("5"),
+            "our parameters: what we receive"
+        );
+        assert_eq!(answer[6].parameter("profile-id"), Some("0"));
     }
 
     #[test]
     fn negotiated_folds_rtx() {
         let ours = default_video_codecs();
         let codecs = negotiated_codecs(&ours, &ours);
-        assert_eq!(codecs.len(), 2);
-        assert_eq!((codecs[0].payload_type, codecs[0].rtx_payload_type), (96, Some(97)));
-        assert_eq!((codecs[1].payload_type, codecs[1].rtx_payload_type), (102, Some(103)));
-        assert_eq!(codecs[0].feedback.len(), 5);
+        let pts: Vec<(&str, u8, Option<u8>)> = codecs
+            .iter()
+            .map(|c| (c.name.as_str(), c.payload_type, c.rtx_payload_type))
+            .collect();
+        assert_eq!(
+            pts,
+            [
+                ("VP8", 96, Some(97)),
+                ("VP9", 98, Some(99)),
+                ("H264", 102, Some(103)),
+                ("AV1", 45, Some(46))
+            ]
+        );
+        assert!(codecs.iter().all(|c| c.feedback.len() == 5));
     }
 }

@@ -93,19 +93,31 @@ mod tests {
     fn configured_numbers_when_the_session_is_new() {
         let codecs = offer_codecs(&default_video_codecs(), &[], &[]);
         let pts: Vec<u8> = codecs.iter().map(|c| c.payload_type).collect();
-        assert_eq!(pts, [96, 97, 102, 103]);
+        assert_eq!(pts, [96, 97, 98, 99, 102, 103, 45, 46]);
     }
 
     #[test]
     fn numbers_the_session_gave_are_kept_and_clashes_avoided() {
-        // A peer's offer numbered VP8 120 and put AV1 on 96.
-        let mut session = vec![Codec::new(120, "VP8", 90_000), Codec::new(96, "AV1", 90_000)];
+        // A peer's offer numbered VP8 120 and put H.265 on 96.
+        let mut session = vec![Codec::new(120, "VP8", 90_000), Codec::new(96, "H265", 90_000)];
         session.push(Codec {
             parameters: vec![Parameter::new("apt", Some("120"))],
             ..Codec::new(124, "rtx", 90_000)
         });
         let codecs = offer_codecs(&default_video_codecs(), &[], &session);
         let pts: Vec<(u8, Option<u8>)> = codecs.iter().map(|c| (c.payload_type, apt(c))).collect();
-        assert_eq!(pts, [(120, None), (124, Some(120)), (102, None), (103, Some(102))]);
+        assert_eq!(
+            pts,
+            [
+                (120, None),
+                (124, Some(120)),
+                (98, None),
+                (99, Some(98)),
+                (102, None),
+                (103, Some(102)),
+                (45, None),
+                (46, Some(45))
+            ]
+        );
     }
 }

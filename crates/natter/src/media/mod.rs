@@ -28,7 +28,7 @@ pub mod twcc;
 pub use codec::{Assembled, AssembledFrame, Depacketizer, Format};
 pub use nack::NackGenerator;
 pub use ntp::NtpClock;
-pub use receive::{ReceiveStream, ReceivedSenderReport};
+pub use receive::{Arrival, ReceiveStream, ReceivedSenderReport};
 pub use reorder::ReorderBuffer;
 pub use send::{SendCounters, SendParams, SendStream};
 pub use twcc::{TwccFeedback, TwccRecorder};

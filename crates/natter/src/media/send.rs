@@ -6,7 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use natter_rtp::payload::{H264Packetizer, NalUnits, OpusPacketizer, PayloadChunk, Vp8Packetizer};
+use natter_rtp::payload::{
+    Av1Packetizer, H264Packetizer, NalUnits, OpusPacketizer, PayloadChunk, PayloadError, Vp8Packetizer, Vp9Packetizer,
+    Vp9PictureId,
+};
 use natter_rtp::rtcp::SenderInfo;
 use natter_rtp::{ExtensionForm, Mid, RtpHeader, RtpPacket, RtpWriter};
 
@@ -63,6 +66,8 @@ pub struct SendStream {
     rtx_sequence_number: u16,
     /// The RTP timestamp of media time zero (RFC 3550 §5.1: random).
     timestamp_offset: u32,
+    /// The 15-bit PictureID of the next VP8 or VP9 frame (RFC 7741
+    /// §4.2, RFC 9628 §4.2).
     picture_id: u16,
     history: Vec<Stored>,
     /// The RTP timestamp of the latest frame and when it was sent.
@@ -71,8 +76,8 @@ pub struct SendStream {
 }
 
 impl SendStream {
-    /// `random` seeds the initial sequence number, timestamp and VP8
-    /// PictureID (RFC 3550 §5.1).
+    /// `random` seeds the initial sequence number, timestamp and VP8 or
+    /// VP9 PictureID (RFC 3550 §5.1).
     pub fn new(params: SendParams, random: u64) -> Self {
         SendStream {
             params,
@@ -112,32 +117,30 @@ impl SendStream {
         let header_len = 12 + self.extension_len();
         let max_payload = max_packet.saturating_sub(header_len);
         let first = self.sequence_number;
-        let mut count = 0u16;
-        match self.params.format {
-            Format::Opus => {
-                for chunk in OpusPacketizer::new(frame, max_payload, false)? {
-                    self.store(timestamp, &chunk)?;
-                    count += 1;
-                }
-            }
+        let count = match self.params.format {
+            Format::Opus => self.store_all(timestamp, OpusPacketizer::new(frame, max_payload, false)?.map(Ok))?,
             Format::Vp8 => {
-                let picture = vp8_picture(self.picture_id);
-                self.picture_id = (self.picture_id + 1) & 0x7FFF;
-                for chunk in Vp8Packetizer::new(frame, &picture, max_payload)? {
-                    self.store(timestamp, &chunk)?;
-                    count += 1;
-                }
+                let picture = vp8_picture(self.next_picture_id());
+                self.store_all(timestamp, Vp8Packetizer::new(frame, &picture, max_payload)?.map(Ok))?
             }
-            Format::H264 => {
-                for chunk in H264Packetizer::new(NalUnits::annex_b(frame)?, max_payload)? {
-                    self.store(timestamp, &chunk?)?;
-                    count += 1;
-                }
+            Format::Vp9 => {
+                let picture_id = Vp9PictureId::Long(self.next_picture_id());
+                self.store_all(timestamp, Vp9Packetizer::new(frame, picture_id, max_payload)?.map(Ok))?
             }
-        }
+            Format::H264 => self.store_all(timestamp, H264Packetizer::new(NalUnits::annex_b(frame)?, max_payload)?)?,
+            Format::Av1 => self.store_all(timestamp, Av1Packetizer::new(frame, max_payload)?.map(Ok))?,
+        };
         self.latest = Some((timestamp, now));
         self.counters.frames_sent += 1;
         Ok((first, count))
+    }
+
+    /// The PictureID of the frame being written; the next follows it
+    /// modulo 2^15.
+    fn next_picture_id(&mut self) -> u16 {
+        let id = self.picture_id;
+        self.picture_id = (id + 1) & 0x7FFF;
+        id
     }
 
     /// A packet of the history, while it is there.
@@ -162,6 +165,20 @@ impl SendStream {
             writer.add(*id, &Mid(mid))?;
         }
         writer.finish_header()
+    }
+
+    /// Stores a frame's payloads as packets; returns how many.
+    fn store_all<'f>(
+        &mut self,
+        timestamp: u32,
+        chunks: impl Iterator<Item = Result<PayloadChunk<'f>, PayloadError>>,
+    ) -> Result<u16, MediaError> {
+        let mut count = 0u16;
+        for chunk in chunks {
+            self.store(timestamp, &chunk?)?;
+            count += 1;
+        }
+        Ok(count)
     }
 
     fn store(&mut self, timestamp: u32, chunk: &PayloadChunk<'_>) -> Result<(), MediaError> {

@@ -14,7 +14,9 @@
 //!   RFC 5576), else by the `sdes:mid` header extension (RFC 8843
 //!   §9.2), else by a payload type that only one section receives. RTX
 //!   is unwrapped back into the packet it repairs. Statistics
-//!   ([`ReceiveStream`]) and NACKs ([`NackGenerator`]) see every packet;
+//!   ([`ReceiveStream`]) count each sequence number once, so that RTX
+//!   probes of packets that came do not hide loss; NACKs
+//!   ([`NackGenerator`]) and the rest see each packet the first time;
 //!   a [`ReorderBuffer`] puts them in order for the depacketizer, whose
 //!   frames become [`PeerEvent::MediaFrame`]. A PLI goes out when the
 //!   decoder needs a keyframe: at the start and after a loss NACK did
@@ -54,7 +56,8 @@ use crate::jsep::{JsepError, LocalTrack, MediaKind, Negotiated, NegotiatedMedia,
 use crate::media::ntp::{from_short, middle_32};
 use crate::media::twcc::FEEDBACK_INTERVAL;
 use crate::media::{
-    Depacketizer, Format, NackGenerator, NtpClock, ReceiveStream, ReorderBuffer, SendParams, SendStream, TwccRecorder,
+    Arrival, Depacketizer, Format, NackGenerator, NtpClock, ReceiveStream, ReorderBuffer, SendParams, SendStream,
+    TwccRecorder,
 };
 
 /// The largest RTP packet we send, SRTP's tag included: what fits in a
@@ -117,7 +120,8 @@ pub struct MediaCounters {
     pub rtcp_dropped: u64,
     /// RTP and RTCP we could not send: no selected pair yet.
     pub unsent: u64,
-    /// RTX without payload: bandwidth probes.
+    /// RTX without media (an original sequence number at most):
+    /// bandwidth probes.
     pub padding_received: u64,
     /// Transport-wide congestion control feedback packets sent.
     pub twcc_feedback_sent: u64,
@@ -351,9 +355,9 @@ impl PeerConnection {
         self.jsep.transceivers()
     }
 
-    /// Sends one encoded frame on the track of transceiver `id`: VP8 as
-    /// the encoder wrote it, H.264 as an Annex B access unit, one Opus
-    /// packet. `media_time` is its capture time from the start of the
+    /// Sends one encoded frame on the track of transceiver `id`: VP8 and
+    /// VP9 as the encoder wrote them, H.264 as an Annex B access unit, an
+    /// AV1 temporal unit as IVF holds it, one Opus packet. `media_time` is its capture time from the start of the
     /// track; it sets the RTP timestamp. Fails with
     /// [`PeerError::NotSending`] until an exchange agreed that we send
     /// and DTLS has connected.
@@ -525,14 +529,17 @@ impl PeerConnection {
         let Some(&(_, apt)) = receiver.rtx.iter().find(|(pt, _)| *pt == packet.payload_type()) else {
             return self.media.counters.rtp_dropped += 1;
         };
-        let (Some(ssrc), [hi, lo, payload @ ..]) = (receiver.ssrc, packet.payload()) else {
+        // Without media: a probe, or an original sequence number with
+        // nothing to repair it with.
+        let repair = receiver.ssrc.zip(packet.payload().split_first_chunk::<2>());
+        let Some((ssrc, (osn, payload))) = repair.filter(|(_, (_, payload))| !payload.is_empty()) else {
             return self.media.counters.padding_received += 1;
         };
         receiver.stats.retransmitted_packets_received += 1;
         let header = RtpHeader {
             marker: packet.marker(),
             payload_type: apt,
-            sequence_number: u16::from_be_bytes([*hi, *lo]),
+            sequence_number: u16::from_be_bytes(*osn),
             timestamp: packet.timestamp(),
             ssrc,
             csrcs: &[],
@@ -633,9 +640,16 @@ impl PeerConnection {
             depacketizer: Depacketizer::new(format),
         });
         receiver.stats.bytes_received += packet.payload().len() as u64;
+        let arrival = match (retransmission, packet.payload().is_empty()) {
+            (true, _) => Arrival::Retransmission,
+            (false, true) => Arrival::Padding,
+            (false, false) => Arrival::Media,
+        };
+        // A duplicate (an RTX probe, a repair that came twice) has
+        // nothing more for the decoder.
         let Some(seq) = stream
             .stats
-            .on_packet(now, packet.sequence_number(), packet.timestamp(), retransmission)
+            .on_packet(now, packet.sequence_number(), packet.timestamp(), arrival)
         else {
             return;
         };
