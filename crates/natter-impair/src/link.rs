@@ -137,9 +137,11 @@ impl<T: AsRef<[u8]> + Clone> Link<T> {
         let Some(schedule) = &self.config.rate else {
             return Some(now);
         };
-        while self.backlog.front().is_some_and(|(leaves, _)| *leaves <= now) {
-            // front() just found an entry.
-            let (_, bytes) = self.backlog.pop_front()?;
+        while let Some(&(leaves, bytes)) = self.backlog.front() {
+            if leaves > now {
+                break;
+            }
+            self.backlog.pop_front();
             self.backlog_bytes -= bytes;
         }
         let elapsed = now.saturating_duration_since(self.start);
