@@ -686,11 +686,7 @@ fn media_flows_both_ways_and_nack_with_rtx_repairs_loss() {
     assert!(answer.sdp.contains("a=ssrc-group:FID"), "{}", answer.sdp);
     net.pc(B).set_local_description(&answer).unwrap();
     net.pc(A).set_remote_description(&answer).unwrap();
-    net.run_until(Duration::from_secs(30), |n| {
-        [A, B]
-            .iter()
-            .all(|&s| n.state_changes(s).contains(&PeerConnectionState::Connected))
-    });
+    net.run_until_connected();
     let tracks = |net: &Net, side| {
         net.events(side)
             .iter()
@@ -720,16 +716,7 @@ fn media_flows_both_ways_and_nack_with_rtx_repairs_loss() {
     net.loss = 0.0;
     net.run_for(Duration::from_secs(2));
 
-    let frames = |net: &Net, side, format| -> Vec<MediaFrame> {
-        net.events(side)
-            .iter()
-            .filter_map(|e| match e {
-                PeerEvent::MediaFrame(f) if f.format == format => Some(f.clone()),
-                _ => None,
-            })
-            .collect()
-    };
-    let video = frames(&net, B, Format::Vp8);
+    let video = net.media_frames(B, Format::Vp8);
     let first_half: Vec<_> = video.iter().take(60).map(|f| f.data.clone()).collect();
     assert_eq!(
         first_half,
@@ -742,9 +729,9 @@ fn media_flows_both_ways_and_nack_with_rtx_repairs_loss() {
     }
     assert_eq!(video[0].size, Some((320, 240)));
     assert!(video[0].keyframe);
-    let audio = frames(&net, B, Format::Opus);
+    let audio = net.media_frames(B, Format::Opus);
     assert!(audio.len() >= 110, "{} of 120 audio frames", audio.len());
-    assert!(frames(&net, A, Format::Vp8).len() >= 117);
+    assert!(net.media_frames(A, Format::Vp8).len() >= 117);
 
     let stats_b = net.pc(B).stats();
     let (_, video_in) = stats_b.receivers.iter().find(|(id, _)| *id == b_video).unwrap();
@@ -774,11 +761,7 @@ fn video_pair(seed: u64) -> (Net, TransceiverId) {
     let mut net = Net::new(0.0, seed);
     let video = net.pc(A).add_track(MediaKind::Video).unwrap();
     net.negotiate();
-    net.run_until(Duration::from_secs(30), |n| {
-        [A, B]
-            .iter()
-            .all(|&s| n.state_changes(s).contains(&PeerConnectionState::Connected))
-    });
+    net.run_until_connected();
     (net, video)
 }
 

@@ -236,4 +236,24 @@ impl Net {
             })
             .collect()
     }
+
+    /// Steps until both sides are connected.
+    pub fn run_until_connected(&mut self) {
+        self.run_until(Duration::from_secs(30), |n| {
+            [A, B]
+                .iter()
+                .all(|&s| n.state_changes(s).contains(&PeerConnectionState::Connected))
+        });
+    }
+
+    /// The media frames `side` received in `format`.
+    pub fn media_frames(&self, side: usize, format: Format) -> Vec<MediaFrame> {
+        self.events(side)
+            .iter()
+            .filter_map(|e| match e {
+                PeerEvent::MediaFrame(f) if f.format == format => Some(f.clone()),
+                _ => None,
+            })
+            .collect()
+    }
 }
