@@ -1,7 +1,8 @@
-// The Chromium halves of bench/datachannel and bench/connect (issue 5):
-// headless Chromium, one blank page served from 127.0.0.1. Prints one
-// figure per line on stdout, like the natter examples the benches call;
-// notes go to stderr.
+// The Chromium halves of bench/datachannel and bench/connect (issue 5),
+// and with `--browser firefox` the Firefox halves of bench/connect
+// (issue 17): a headless browser, one blank page served from 127.0.0.1.
+// Prints one figure per line on stdout, like the natter examples the
+// benches call; notes go to stderr.
 //
 //   node bench/lib/chromium_pair.mjs datachannel [--runs N] [--bytes B]
 //        [--message-size M] [--buffer-low L] [--buffer-high H]
@@ -9,12 +10,12 @@
 //     MB/s (10^6 bytes/s) per run, from the first send to the last byte
 //     received, both read from the page's clock.
 //
-//   node bench/lib/chromium_pair.mjs connect [--runs N] [--warmup W]
+//   node bench/lib/chromium_pair.mjs connect [--browser B] [--runs N] [--warmup W]
 //     Two RTCPeerConnections in one page: ms per run from createOffer()
 //     until the data channel is open on both sides.
 //
-//   node bench/lib/chromium_pair.mjs answer [--runs N] [--warmup W] -- CMD ARG...
-//     Chromium answers an offerer run as CMD, which speaks the JSON-lines
+//   node bench/lib/chromium_pair.mjs answer [--browser B] [--runs N] [--warmup W] -- CMD ARG...
+//     The browser answers an offerer run as CMD, which speaks the JSON-lines
 //     protocol below on its stdin and stdout: ms per run from the "start"
 //     the page sends until the channel is open on both sides.
 //
@@ -39,7 +40,14 @@
 // not; stderr reports the median page <-> process WebSocket round trip
 // for scale.
 //
-// Environment: CHROMIUM (the browser, default /usr/bin/chromium).
+// `--browser firefox` runs Debian's firefox-esr through puppeteer-core
+// (WebDriver BiDi) instead, launched by tests/peer/harness.mjs's
+// launchFirefox. Firefox gathers nothing on `lo` nor without a default
+// route: run it where an interface has an address and a default route
+// (shared TESTING.md).
+//
+// Environment: CHROMIUM (default /usr/bin/chromium), NATTER_FIREFOX
+// (default /usr/bin/firefox-esr).
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -52,6 +60,7 @@ import { parseArgs } from 'node:util';
 
 import { CHROMIUM, CHROMIUM_ARGS } from '../../tests/browser/harness.mjs';
 
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 // playwright-core and ws are the browser tests' pinned packages.
 const requireTests = createRequire(path.join(ROOT, 'tests/browser/package.json'));
@@ -61,13 +70,24 @@ function fail(message) {
   process.exit(2);
 }
 
-/**
- * Headless Chromium with one page from a blank-page server on
- * 127.0.0.1, which the `answer` mode's WebSocket also uses: a page that
- * playwright answers itself has no address space, so Chromium's local
- * network access checks would block its WebSocket to 127.0.0.1.
- */
-async function launch() {
+/** `require` of a package of tests/browser's install, or fail with how to get it. */
+function testPackage(name) {
+  try {
+    return requireTests(name);
+  } catch (e) {
+    return fail(`${name} is missing: run scripts/setup (npm ci in tests/browser). ${e.message}`);
+  }
+}
+
+/** Headless Chromium (playwright-core) or Firefox ESR (tests/peer/harness.mjs's launchFirefox). */
+async function launchBrowser(which) {
+  if (which === 'firefox') {
+    // launchFirefox also checks that the peer tests' echo example exists,
+    // which this bench does not use: any file that exists will do.
+    process.env.NATTER_ECHO_BIN ??= process.execPath;
+    const { launchFirefox } = await import('../../tests/peer/harness.mjs');
+    return launchFirefox().catch((e) => fail(e.message));
+  }
   if (!fs.existsSync(CHROMIUM)) fail(`no browser at ${CHROMIUM}: run scripts/setup (it installs Debian's chromium)`);
   let chromium;
   try {
@@ -75,12 +95,24 @@ async function launch() {
   } catch (e) {
     fail(`playwright-core is missing: run scripts/setup (npm ci in tests/browser). ${e.message}`);
   }
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}
+
+/**
+ * A headless browser with one page from a blank-page server on
+ * 127.0.0.1, which the `answer` mode's WebSocket also uses: a page that
+ * playwright answers itself has no address space, so Chromium's local
+ * network access checks would block its WebSocket to 127.0.0.1.
+ */
+async function launch(which) {
   const server = http.createServer((req, res) => {
-    res.writeHead(200, { 'content-type': 'text/html' });
+    // Cross-origin isolated, so that performance.now() is precise to
+    // microseconds (Firefox rounds it to 1 ms otherwise).
+    res.writeHead(200, { 'content-type': 'text/html', 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' });
     res.end('<!doctype html><title>natter bench</title>');
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  const browser = await launchBrowser(which);
   const page = await browser.newPage();
   page.on('pageerror', (e) => process.stderr.write(`page error: ${e.message}\n`));
   page.on('console', (m) => m.type() === 'error' && process.stderr.write(`page console: ${m.text()}\n`));
@@ -88,7 +120,8 @@ async function launch() {
   // Chromium gathers on every interface, `lo` included, only for a page
   // that was granted media; otherwise it uses the interface of the
   // default route, which a namespace with only `lo` lacks, and gathers
-  // nothing. So: one fake microphone, released at once.
+  // nothing. So: one fake microphone, released at once (in Firefox too,
+  // so that both pages are alike).
   await page.evaluate(async () => {
     const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
     for (const track of stream.getTracks()) track.stop();
@@ -330,6 +363,7 @@ async function main() {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
     options: {
+      browser: { type: 'string', default: 'chromium' },
       runs: { type: 'string', default: '3' },
       warmup: { type: 'string', default: '1' },
       bytes: { type: 'string', default: '50000000' },
@@ -348,8 +382,10 @@ async function main() {
   const warmup = num('warmup');
   if (!['datachannel', 'connect', 'answer'].includes(mode)) fail('usage: chromium_pair.mjs datachannel|connect|answer [options] [-- CMD ARG...]');
   if (mode === 'answer' && cmd.length === 0) fail('answer needs the offerer command after --');
+  if (!['chromium', 'firefox'].includes(values.browser)) fail(`--browser chromium or firefox, not ${values.browser}`);
+  if (values.browser === 'firefox' && mode === 'datachannel') fail('datachannel runs in Chromium only');
 
-  const chromium = await launch();
+  const chromium = await launch(values.browser);
   const { page } = chromium;
   let figures;
   try {

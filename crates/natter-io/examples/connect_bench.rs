@@ -12,19 +12,39 @@
 //! - on `{"type":"close"}` it closes the connection and starts the next
 //!   run. The end of stdin between runs ends the program.
 //!
-//! Notes go to stderr (`RUST_LOG` for natter's logs).
+//! Notes go to stderr (`RUST_LOG` for natter's logs), among them one
+//! line per run that starts `natter-dtls ` followed by a JSON object:
+//! the milliseconds from `start` to ICE connected, to the connection
+//! connected (DTLS done: `dtls_ms` is the difference, the handshake as
+//! natter sees it) and to the channel open, and what `PeerStats.dtls`
+//! says (role, version, SRTP profile, early datagrams dropped).
+//!
+//! `--address A` gathers on A instead of 127.0.0.1 (Firefox and libnice
+//! need an interface other than `lo`).
 //!
 //! ```text
 //! node bench/lib/chromium_pair.mjs answer --runs 5 -- target/release/examples/connect_bench
 //! ```
 
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
 use anyhow::{bail, Context};
+use clap::Parser;
 use natter_io::{
-    Config, DataChannelInit, Description, IceCandidate, LocalAddresses, PeerConnection, PeerConnectionState, PeerEvent,
-    SdpType,
+    Config, DataChannelInit, Description, IceCandidate, IceConnectionState, LocalAddresses, PeerConnection,
+    PeerConnectionState, PeerEvent, SdpType,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+
+/// natter's half of bench/connect: the offerer of its JSON-lines protocol.
+#[derive(Parser, Debug)]
+struct Args {
+    /// The host address to gather on.
+    #[arg(long, default_value = "127.0.0.1")]
+    address: IpAddr,
+}
 
 /// One line of the protocol, either way.
 #[derive(Debug, Deserialize, Serialize)]
@@ -79,18 +99,38 @@ async fn main() -> anyhow::Result<()> {
     let logs = tracing_subscriber::fmt().with_writer(std::io::stderr);
     logs.with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
+    let args = Args::parse();
     let mut lines = read_lines();
     let mut run = 1;
-    while offer_once(&mut lines).await.with_context(|| format!("run {run}"))? {
+    while offer_once(&mut lines, args.address, run)
+        .await
+        .with_context(|| format!("run {run}"))?
+    {
         run += 1;
     }
     Ok(())
 }
 
+/// When a run's milestones came, from its `start`.
+#[derive(Default)]
+struct Milestones {
+    ice_connected: Option<Duration>,
+    connected: Option<Duration>,
+    open: Option<Duration>,
+}
+
+fn ms(at: Option<Duration>) -> Option<f64> {
+    at.map(|d| d.as_secs_f64() * 1000.0)
+}
+
 /// One run of the protocol; `false` when stdin ended instead.
-async fn offer_once(lines: &mut mpsc::UnboundedReceiver<anyhow::Result<Line>>) -> anyhow::Result<bool> {
+async fn offer_once(
+    lines: &mut mpsc::UnboundedReceiver<anyhow::Result<Line>>,
+    address: IpAddr,
+    run: u32,
+) -> anyhow::Result<bool> {
     let config = Config {
-        local_addresses: LocalAddresses::Addresses(vec!["127.0.0.1:0".parse()?]),
+        local_addresses: LocalAddresses::Addresses(vec![(address, 0).into()]),
         ..Config::default()
     };
     let (pc, mut events) = PeerConnection::spawn(config)?;
@@ -104,6 +144,8 @@ async fn offer_once(lines: &mut mpsc::UnboundedReceiver<anyhow::Result<Line>>) -
         Some(Line::Start) => {}
         Some(other) => bail!("expected start, got {other:?}"),
     }
+    let start = Instant::now();
+    let mut milestones = Milestones::default();
     let offer = pc.create_offer().await?;
     pc.set_local_description(offer.clone()).await?;
     write(&Line::Offer { sdp: offer.sdp })?;
@@ -116,7 +158,16 @@ async fn offer_once(lines: &mut mpsc::UnboundedReceiver<anyhow::Result<Line>>) -
                     sdp_m_line_index: candidate.sdp_m_line_index,
                 })?,
                 PeerEvent::IceGatheringComplete => write(&Line::EndOfCandidates)?,
-                PeerEvent::DataChannelOpen(id) if id == channel.id() => write(&Line::Open)?,
+                PeerEvent::DataChannelOpen(id) if id == channel.id() => {
+                    milestones.open.get_or_insert(start.elapsed());
+                    write(&Line::Open)?;
+                }
+                PeerEvent::IceConnectionStateChange(IceConnectionState::Connected) => {
+                    milestones.ice_connected.get_or_insert(start.elapsed());
+                }
+                PeerEvent::ConnectionStateChange(PeerConnectionState::Connected) => {
+                    milestones.connected.get_or_insert(start.elapsed());
+                }
                 PeerEvent::ConnectionStateChange(PeerConnectionState::Failed) => {
                     let stats = pc.stats().await?;
                     bail!("the connection failed; ICE {:?}, DTLS {:?}", stats.ice, stats.dtls);
@@ -138,11 +189,20 @@ async fn offer_once(lines: &mut mpsc::UnboundedReceiver<anyhow::Result<Line>>) -
         }
     }
     let stats = pc.stats().await?;
-    eprintln!(
-        "DTLS {:?}; early DTLS datagrams dropped: {}",
-        stats.dtls.map(|dtls| dtls.role),
-        stats.transport.dtls_dropped
-    );
+    let dtls = stats.dtls.as_ref();
+    let (ice_connected, connected) = (ms(milestones.ice_connected), ms(milestones.connected));
+    let report = serde_json::json!({
+        "run": run,
+        "ice_connected_ms": ice_connected,
+        "connected_ms": connected,
+        "dtls_ms": ice_connected.zip(connected).map(|(ice, all)| all - ice),
+        "open_ms": ms(milestones.open),
+        "role": dtls.map(|d| format!("{:?}", d.role)),
+        "version": dtls.and_then(|d| d.version).map(|v| format!("{v:?}")),
+        "srtp_profile": dtls.and_then(|d| d.srtp_profile).map(|p| format!("{p:?}")),
+        "early_dtls_dropped": stats.transport.dtls_dropped,
+    });
+    eprintln!("natter-dtls {report}");
     pc.close().await;
     Ok(true)
 }
