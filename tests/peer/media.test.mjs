@@ -6,141 +6,13 @@
 // scripts/test-peer inside a network namespace with only `lo`.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { freePort } from '../browser/harness.mjs';
-import { ARTIFACTS, ECHO_BIN, launchBrowser, openPage, startEcho, until } from './harness.mjs';
-
-const EXAMPLES = path.dirname(ECHO_BIN);
-
-/** Fails with instructions when ffmpeg's tools are missing. */
-function ffmpegTool(name) {
-  try {
-    execFileSync(name, ['-version'], { stdio: 'ignore' });
-  } catch {
-    throw new Error(`${name} is missing: install it with "apt-get install ffmpeg" (scripts/setup does)`);
-  }
-  return name;
-}
-
-/** ffprobe's view of the first stream of `kind` ('v' or 'a') in `file`, counting frames and packets. */
-function probe(file, kind) {
-  const out = execFileSync(ffmpegTool('ffprobe'), [
-    '-v', 'error', '-count_frames', '-count_packets', '-select_streams', `${kind}:0`,
-    '-show_entries', 'stream=codec_name,width,height,nb_read_frames,nb_read_packets,sample_rate', '-of', 'json', file,
-  ]);
-  const [stream] = JSON.parse(out).streams;
-  assert.ok(stream, `ffprobe finds a ${kind === 'v' ? 'video' : 'audio'} stream in ${file}`);
-  return stream;
-}
-
-/** An example of crates/natter-io on a free port, waiting for /healthz; its log in target/peer. */
-async function startExample(example, name, args) {
-  const bin = path.join(EXAMPLES, example);
-  if (!fs.existsSync(bin)) throw new Error(`no ${example} example at ${bin}: run "cargo build --release -p natter-io --examples" (scripts/test-peer does)`);
-  const port = await freePort();
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  const logPath = path.join(ARTIFACTS, `${name}.log`);
-  const log = fs.createWriteStream(logPath);
-  const child = spawn(bin, ['--listen', `127.0.0.1:${port}`, '--address', '127.0.0.1', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', NO_COLOR: '1' },
-  });
-  let stdout = '';
-  child.stdout.on('data', (d) => { stdout += d; });
-  child.stderr.pipe(log);
-  let exited = null;
-  const exit = new Promise((resolve) => child.once('exit', (code, signal) => { exited = { code, signal }; resolve(exited); }));
-  const url = `http://127.0.0.1:${port}`;
-  await until(async () => {
-    if (exited) throw new Error(`${example} exited early (${JSON.stringify(exited)}); see ${logPath}`);
-    return (await fetch(`${url}/healthz`)).ok;
-  }, { timeout: 15000, interval: 50, what: `${example} on ${url}/healthz (log: ${logPath})` });
-  return {
-    url,
-    logPath,
-    exit,
-    stdout: () => stdout,
-    status: async () => (await fetch(`${url}/status`)).json(),
-    async stop() {
-      if (!exited) child.kill('SIGINT');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
-      await exit;
-      clearTimeout(timer);
-    },
-  };
-}
-
-/**
- * Installed in a page as `window.postOffer(pc, out)`: the offer set
- * locally, ICE gathering waited for (a complete offer), POSTed to
- * `/offer`; the answer it returns. `out.stage` says how far it got.
- */
-function postOfferHelper() {
-  /** Plays `track` in an <audio> element, so that Chromium decodes it. */
-  window.playAudio = (track) => {
-    const audio = document.body.appendChild(document.createElement('audio'));
-    audio.srcObject = new MediaStream([track]);
-    audio.play().catch((e) => console.error(`audio.play: ${e.message}`));
-  };
-  window.postOffer = async (pc, out) => {
-    out.stage = 'offer';
-    await pc.setLocalDescription(await pc.createOffer());
-    await new Promise((resolve) => {
-      if (pc.iceGatheringState === 'complete') resolve();
-      pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
-    });
-    out.offer = pc.localDescription.sdp;
-    out.stage = 'POST /offer';
-    const res = await fetch('/offer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(pc.localDescription) });
-    if (!res.ok) throw new Error(`POST /offer: ${res.status} ${await res.text()}`);
-    return res.json();
-  };
-}
-
-/** Opens `url` in a new page with `window.postOffer`. */
-async function pageAt(context, url) {
-  const page = await context.newPage();
-  await page.goto(url);
-  await page.evaluate(postOfferHelper);
-  return page;
-}
-
-/**
- * In the page: getUserMedia, a VP8 or H.264 video sender (kept at its
- * resolution) and an Opus audio sender, offer, POST to /offer, answer.
- */
-async function sendCamera(page, codec) {
-  return page.evaluate(async (codec) => {
-    const out = { stage: 'getUserMedia' };
-    try {
-      const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480, frameRate: 30 }, audio: true });
-      const pc = (window.pc = new RTCPeerConnection());
-      for (const track of stream.getTracks()) pc.addTrack(track, stream);
-      const video = pc.getTransceivers().find((t) => t.sender.track.kind === 'video');
-      const params = video.sender.getParameters();
-      params.degradationPreference = 'maintain-resolution';
-      await video.sender.setParameters(params);
-      const codecs = RTCRtpReceiver.getCapabilities('video').codecs;
-      const wanted = codecs.filter((c) => c.mimeType.toLowerCase() === `video/${codec}` &&
-        (codec !== 'h264' || /packetization-mode=1/.test(c.sdpFmtpLine ?? '') && /profile-level-id=42e01f/.test(c.sdpFmtpLine ?? '')));
-      out.codecs = codecs.map((c) => `${c.mimeType} ${c.sdpFmtpLine ?? ''}`);
-      if (wanted.length === 0) throw new Error(`Chromium has no ${codec}`);
-      video.setCodecPreferences([...wanted, ...codecs.filter((c) => c.mimeType.toLowerCase() === 'video/rtx')]);
-      const answer = await window.postOffer(pc, out);
-      out.answer = answer.sdp;
-      out.stage = 'setRemoteDescription';
-      await pc.setRemoteDescription(answer);
-      out.stage = 'done';
-    } catch (e) {
-      out.error = `${out.stage}: ${e.message}`;
-    }
-    return out;
-  }, codec);
-}
+import { ARTIFACTS, launchBrowser, openPage, startEcho, until } from './harness.mjs';
+import { ffmpegTool, outboundVideo, pageAt, postOfferHelper, recordCamera, startExample } from './media.mjs';
 
 /**
  * In the page of the echo example (with the harness's `window.t`): the
@@ -228,16 +100,6 @@ async function natterVideoIn(echo) {
   return connection?.media?.receivers?.find((r) => r.frame_size);
 }
 
-/** In the page: Chromium's outbound video statistics. */
-async function outboundVideo(page) {
-  return page.evaluate(async () => {
-    const report = await window.pc.getStats();
-    const out = [...report.values()].find((s) => s.type === 'outbound-rtp' && s.kind === 'video');
-    const codec = out && report.get(out.codecId);
-    return out && { framesEncoded: out.framesEncoded, frameWidth: out.frameWidth, frameHeight: out.frameHeight, nackCount: out.nackCount, pliCount: out.pliCount, retransmittedPacketsSent: out.retransmittedPacketsSent, codec: codec?.mimeType };
-  });
-}
-
 describe('media between natter-io and headless Chromium', () => {
   let browser;
   const dir = path.join(ARTIFACTS, 'media');
@@ -254,45 +116,8 @@ describe('media between natter-io and headless Chromium', () => {
   });
 
   for (const [codec, file, codecName] of [['vp8', 'video.ivf', 'vp8'], ['h264', 'video.h264', 'h264']]) {
-    test(`Chromium's camera (${codec.toUpperCase()}) and microphone (Opus) are recorded by natter; ffprobe reads 640x480 and every frame`, async (t) => {
-      const out = path.join(dir, `record-${codec}`);
-      const frames = 90;
-      const recorder = await startExample('record', `record-${codec}`, ['--out', out, '--frames', String(frames)]);
-      const context = await browser.newContext();
-      try {
-        const page = await pageAt(context, recorder.url);
-        const sent = await sendCamera(page, codec);
-        assert.ok(!sent.error, `${sent.error}\ncodecs: ${sent.codecs?.join('\n')}\nanswer:\n${sent.answer ?? '(none)'}\nlog: ${recorder.logPath}`);
-        const exited = await Promise.race([
-          recorder.exit,
-          new Promise((resolve) => setTimeout(() => resolve(null), 30000)),
-        ]);
-        const chromium = await outboundVideo(page);
-        t.diagnostic(`Chromium outbound video: ${JSON.stringify(chromium)}`);
-        assert.ok(exited, `the recorder finished ${frames} frames within 30 s: ${JSON.stringify(await recorder.status().catch((e) => e.message))}; log: ${recorder.logPath}`);
-        assert.equal(exited.code, 0, `the recorder exited cleanly; log: ${recorder.logPath}`);
-        const summary = JSON.parse(recorder.stdout().trim().split('\n').pop());
-        t.diagnostic(`natter: ${JSON.stringify(summary)}`);
-        assert.deepEqual(summary.errors, []);
-        assert.equal(summary.video_frames, frames);
-        assert.equal(chromium.codec.toLowerCase(), `video/${codec}`, 'Chromium encoded the codec asked for');
-        assert.ok(summary.media.twcc_feedback_sent > 0, 'natter sent transport-wide congestion control feedback');
-        assert.equal(summary.media.dropped.srtp_failed, 0);
-        const video = probe(path.join(out, file), 'v');
-        t.diagnostic(`ffprobe ${file}: ${JSON.stringify(video)}`);
-        assert.equal(video.codec_name, codecName);
-        assert.equal(`${video.width}x${video.height}`, '640x480', 'the fake camera\'s resolution');
-        assert.ok(Number(video.nb_read_frames) >= frames, `ffprobe decodes at least ${frames} frames, got ${video.nb_read_frames}`);
-        const audio = probe(path.join(out, 'audio.ogg'), 'a');
-        t.diagnostic(`ffprobe audio.ogg: ${JSON.stringify(audio)}`);
-        assert.equal(audio.codec_name, 'opus');
-        // 90 frames at up to 30 fps: at least 2 s of 20 ms packets, less slack for the start.
-        assert.ok(Number(audio.nb_read_frames) >= 50, `ffprobe decodes at least 50 Opus frames (1 s), got ${audio.nb_read_frames} of ${audio.nb_read_packets} packets`);
-      } finally {
-        await context.close();
-        await recorder.stop();
-      }
-    });
+    test(`Chromium's camera (${codec.toUpperCase()}) and microphone (Opus) are recorded by natter; ffprobe reads 640x480 and every frame`, (t) =>
+      recordCamera(t, browser, { dir, codec, file, codecName }));
   }
 
   test("the echo example, answering as DTLS server, reflects Chromium's camera and microphone: Chromium decodes its own 640x480 video", async (t) => {

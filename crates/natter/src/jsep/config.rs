@@ -85,7 +85,7 @@ pub struct JsepConfig {
 }
 
 impl JsepConfig {
-    /// Chromium's defaults: Opus, VP8 and H.264 with RTX, the header
+    /// Chromium's defaults: Opus, VP8, VP9, H.264 and AV1 with RTX, the header
     /// extensions Chromium offers, the client role when answering.
     pub fn new(session_id: u64, ice: IceCredentials, fingerprint: impl Into<String>, cname: impl Into<String>) -> Self {
         JsepConfig {

@@ -11,7 +11,7 @@
 //!   again (RFC 4585 §6.2.1).
 //! - [`reorder`]: a [`ReorderBuffer`] puts packets back in order for
 //!   the depacketizers, waiting a while for retransmissions.
-//! - [`codec`]: the formats (VP8, H.264, Opus) and one depacketizer over
+//! - [`codec`]: the formats (VP8, VP9, H.264, AV1, Opus) and one depacketizer over
 //!   natter-rtp's.
 //! - [`twcc`]: a [`TwccRecorder`] of arrivals for transport-wide
 //!   congestion control feedback.
