@@ -50,16 +50,33 @@ def require_aiortc():
         )
 
 
+# scripts/lib/namespace.sh's `veth` kind: a veth pair with both ends
+# inside, and a default route, for peers that gather nothing on `lo` or
+# without a default route (Firefox, libnice; shared TESTING.md). Traffic
+# between the two addresses stays in the namespace.
+VETH_ADDRESSES = ("198.18.0.1", "198.18.0.2")
+VETH = [
+    ["link", "add", "v0", "type", "veth", "peer", "name", "v1"],
+    ["addr", "add", f"{VETH_ADDRESSES[0]}/24", "dev", "v0"],
+    ["addr", "add", f"{VETH_ADDRESSES[1]}/24", "dev", "v1"],
+    ["link", "set", "v0", "up"],
+    ["link", "set", "v1", "up"],
+    ["route", "add", "default", "via", VETH_ADDRESSES[1], "dev", "v0"],
+]
+
+
 class Namespace:
-    """`ip netns` with only `lo` up, deleted on exit; `wrap(cmd)` runs cmd inside.
+    """`ip netns` with only `lo` up (with veth=True, also the veth pair of
+    VETH), deleted on exit; `wrap(cmd)` runs cmd inside.
 
     Needs root, or sudo as scripts/test-browser uses it. With
     enabled=False, commands run in the current namespace unchanged.
     """
 
-    def __init__(self, enabled=True):
+    def __init__(self, enabled=True, veth=False):
         self.enabled = enabled
-        self.name = f"natter-bench-{os.getpid()}"
+        self.veth = veth
+        self.name = f"natter-bench-{os.getpid()}{'-veth' if veth else ''}"
         self.sudo = [] if os.geteuid() == 0 else ["sudo"]
 
     def __enter__(self):
@@ -67,7 +84,9 @@ class Namespace:
             return self
         # SIGTERM unwinds like Ctrl-C does, so the namespace goes with us.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-        for cmd in (["ip", "netns", "add", self.name], ["ip", "-n", self.name, "link", "set", "lo", "up"]):
+        setup = [["ip", "netns", "add", self.name], ["ip", "-n", self.name, "link", "set", "lo", "up"]]
+        setup += [["ip", "-n", self.name, *step] for step in (VETH if self.veth else [])]
+        for cmd in setup:
             r = subprocess.run([*self.sudo, *cmd], check=False, capture_output=True, text=True)
             if r.returncode != 0:
                 self.__exit__()
@@ -82,10 +101,10 @@ class Namespace:
         if self.enabled:
             subprocess.run([*self.sudo, "ip", "netns", "del", self.name], check=False, capture_output=True)
 
-    def wrap(self, cmd):
+    def wrap(self, cmd, as_root=False):
         if not self.enabled:
-            return list(cmd)
-        as_user = ["sudo", "-u", pwd.getpwuid(os.getuid()).pw_name] if self.sudo else []
+            return [*self.sudo, *cmd] if as_root else list(cmd)
+        as_user = ["sudo", "-u", pwd.getpwuid(os.getuid()).pw_name] if self.sudo and not as_root else []
         return [*self.sudo, "ip", "netns", "exec", self.name, *as_user, *cmd]
 
 
