@@ -1,6 +1,9 @@
 //! Certificate fingerprints as SDP carries them (RFC 8122 §5,
 //! `a=fingerprint:sha-256 AB:CD:...`), and checking a peer certificate
-//! against them.
+//! against them. natter-sdp reads and writes the attribute
+//! ([`natter_sdp::Fingerprint`], any hash function and length, as
+//! written); a [`Fingerprint`] here is one natter can verify with: a
+//! hash function it has and a digest of that function's length.
 
 use core::fmt;
 use core::str::FromStr;
@@ -62,9 +65,20 @@ impl HashFunction {
     /// The function with textual name `name`, compared ignoring ASCII
     /// case (some stacks send `SHA-256`).
     pub fn from_name(name: &str) -> Option<HashFunction> {
-        HashFunction::ALL
-            .into_iter()
-            .find(|h| h.name().eq_ignore_ascii_case(name))
+        HashFunction::from_sdp(&natter_sdp::HashFunction::from_name(name))
+    }
+
+    /// The function an SDP fingerprint names, if natter can verify with
+    /// it (not md2, md5 or an unknown name).
+    pub fn from_sdp(hash: &natter_sdp::HashFunction) -> Option<HashFunction> {
+        match hash {
+            natter_sdp::HashFunction::Sha1 => Some(HashFunction::Sha1),
+            natter_sdp::HashFunction::Sha224 => Some(HashFunction::Sha224),
+            natter_sdp::HashFunction::Sha256 => Some(HashFunction::Sha256),
+            natter_sdp::HashFunction::Sha384 => Some(HashFunction::Sha384),
+            natter_sdp::HashFunction::Sha512 => Some(HashFunction::Sha512),
+            natter_sdp::HashFunction::Md5 | natter_sdp::HashFunction::Md2 | natter_sdp::HashFunction::Other(_) => None,
+        }
     }
 
     fn algorithm(self) -> &'static digest::Algorithm {
@@ -129,38 +143,16 @@ impl Fingerprint {
         Ok(Fingerprint { hash_function, digest })
     }
 
-    /// Parses the value of an `a=fingerprint` attribute (RFC 8122 §5):
-    /// `hash-func SP fingerprint`, e.g. `sha-256 AB:CD:...`. Leading and
-    /// trailing whitespace is ignored; hex digits may be either case.
+    /// Parses the value of an `a=fingerprint` attribute (RFC 8122 §5)
+    /// with natter-sdp's grammar: `hash-func SP fingerprint`, e.g.
+    /// `sha-256 AB:CD:...`. Leading and trailing whitespace is ignored;
+    /// hex digits may be either case.
     pub fn parse(value: &str) -> Result<Fingerprint, DtlsError> {
-        let trimmed = value.trim();
-        let Some((name, hex)) = trimmed.split_once([' ', '\t']) else {
-            return Err(DtlsError::malformed(
-                value,
-                "expected a hash function, a space and colon-separated hex bytes",
-            ));
-        };
-        let hash_function =
-            HashFunction::from_name(name).ok_or_else(|| DtlsError::UnsupportedHashFunction(name.to_owned()))?;
-        let hex = hex.trim_start();
-        let mut digest = Vec::with_capacity(hash_function.output_len());
-        for (i, pair) in hex.split(':').enumerate() {
-            let byte = match pair.as_bytes() {
-                [hi, lo] => hex_value(*hi).zip(hex_value(*lo)).map(|(hi, lo)| hi << 4 | lo),
-                _ => None,
-            };
-            let Some(byte) = byte else {
-                return Err(DtlsError::malformed(
-                    value,
-                    format!("byte {} is {pair:?}, not two hex digits", i + 1),
-                ));
-            };
-            digest.push(byte);
-        }
-        if digest.len() != hash_function.output_len() {
-            return Err(DtlsError::length(value, hash_function, digest.len()));
-        }
-        Ok(Fingerprint { hash_function, digest })
+        let written: natter_sdp::Fingerprint = value
+            .trim()
+            .parse()
+            .map_err(|e: natter_sdp::ValueError| DtlsError::malformed(value, e.to_string()))?;
+        Fingerprint::try_from(&written)
     }
 
     /// The hash function.
@@ -181,14 +173,22 @@ impl Fingerprint {
     }
 }
 
+/// One that natter can verify with, or why not.
+impl TryFrom<&natter_sdp::Fingerprint> for Fingerprint {
+    type Error = DtlsError;
+
+    fn try_from(written: &natter_sdp::Fingerprint) -> Result<Fingerprint, DtlsError> {
+        let hash_function = HashFunction::from_sdp(&written.hash)
+            .ok_or_else(|| DtlsError::UnsupportedHashFunction(written.hash.name().to_owned()))?;
+        Fingerprint::new(hash_function, written.bytes.clone())
+    }
+}
+
+/// As SDP writes it (natter-sdp's `Display`).
 impl fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.hash_function.name())?;
-        for (i, byte) in self.digest.iter().enumerate() {
-            let sep = if i == 0 { ' ' } else { ':' };
-            write!(f, "{sep}{byte:02X}")?;
-        }
-        Ok(())
+        let hash = natter_sdp::HashFunction::from_name(self.hash_function.name());
+        natter_sdp::Fingerprint::new(hash, self.digest.clone()).fmt(f)
     }
 }
 
@@ -221,15 +221,6 @@ pub fn verify_certificate(certificate_der: &[u8], expected: &[Fingerprint]) -> R
             expected: candidates,
             actual,
         })
-    }
-}
-
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
     }
 }
 
@@ -288,13 +279,13 @@ mod tests {
     #[test]
     fn rejects_malformed_values_with_a_reason() {
         let cases = [
-            ("", "expected a hash function"),
-            ("sha-256", "expected a hash function"),
+            ("", "hash function"),
+            ("sha-256", "fingerprint"),
             ("sha-256 BA:78:16", "3 bytes, sha-256 produces 32"),
-            ("sha-256 BA:7:16", "byte 2 is \"7\""),
-            ("sha-256 BA:78::16", "byte 3 is \"\""),
-            ("sha-256 BA-78", "byte 1 is \"BA-78\""),
-            ("sha-256 ZZ", "byte 1 is \"ZZ\""),
+            ("sha-256 BA:7:16", "BA:7:16"),
+            ("sha-256 BA:78::16", "BA:78::16"),
+            ("sha-256 BA-78", "BA-78"),
+            ("sha-256 ZZ", "ZZ"),
         ];
         for (value, reason) in cases {
             let err = Fingerprint::parse(value).unwrap_err();

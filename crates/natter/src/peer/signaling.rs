@@ -28,7 +28,7 @@ use super::error::PeerError;
 use super::event::{IceCandidate, PeerEvent};
 use super::transport::{SctpParams, TransportParams};
 use super::PeerConnection;
-use crate::dtls::{Certificate, DtlsRole, Fingerprint, HashFunction};
+use crate::dtls::{Certificate, DtlsRole, Fingerprint};
 use crate::jsep::{IceCredentials, Jsep, JsepConfig, Negotiated, SdpType, SignalingState};
 
 /// W3C webrtc-pc §4.8.1 `RTCSessionDescriptionInit`: what goes over the
@@ -285,7 +285,7 @@ impl PeerConnection {
         let remote_fingerprints = transport
             .remote_fingerprints
             .iter()
-            .filter_map(|f| Fingerprint::new(HashFunction::from_name(f.hash.name())?, f.bytes.clone()).ok())
+            .filter_map(|f| Fingerprint::try_from(f).ok())
             .collect();
         let sctp = negotiated.data_channel.map(|data| SctpParams {
             local_port: data.local_sctp_port,
