@@ -2,9 +2,10 @@
 //! Firefox, aiortc and Pion write (the fixtures of natter-sdp).
 
 use natter::jsep::{
-    header_extension as ext, DtlsRole, IceCredentials, Jsep, JsepConfig, JsepError, LocalTrack, MediaKind, Negotiated,
-    Operation, SdpType, SignalingState,
+    DtlsRole, IceCredentials, Jsep, JsepConfig, JsepError, LocalTrack, MediaKind, Negotiated, Operation, SdpType,
+    SignalingState,
 };
+use natter_rtp::extension as ext;
 use natter_sdp::{Direction, Flag, Group, MediaView, Protocol, SessionDescription, Setup};
 
 fn fingerprint(byte: u8) -> String {
@@ -116,10 +117,10 @@ fn offer_is_shaped_like_chromium() {
     assert_eq!(
         extmaps,
         [
-            (1, ext::AUDIO_LEVEL),
-            (2, ext::ABS_SEND_TIME),
-            (3, ext::TRANSPORT_CC),
-            (4, ext::SDES_MID)
+            (1, ext::URI_SSRC_AUDIO_LEVEL),
+            (2, ext::URI_ABS_SEND_TIME),
+            (3, ext::URI_TRANSPORT_WIDE_CC),
+            (4, ext::URI_MID)
         ]
         .map(|(id, uri)| (id, uri.to_string()))
     );
@@ -145,10 +146,10 @@ fn offer_is_shaped_like_chromium() {
     assert_eq!(feedback, ["goog-remb", "transport-cc", "ccm fir", "nack", "nack pli"]);
     let uris: Vec<String> = video.extmaps().into_iter().map(|e| e.uri).collect();
     for uri in [
-        ext::VIDEO_ORIENTATION,
-        ext::PLAYOUT_DELAY,
-        ext::RTP_STREAM_ID,
-        ext::SDES_MID,
+        ext::URI_VIDEO_ORIENTATION,
+        ext::URI_PLAYOUT_DELAY,
+        ext::URI_RTP_STREAM_ID,
+        ext::URI_MID,
     ] {
         assert!(uris.iter().any(|u| u == uri), "{uri}");
     }
@@ -224,7 +225,7 @@ fn answers_a_chromium_offer() {
     assert_eq!(audio.remote_ssrcs, [2743801145]);
     assert_eq!(audio.remote_cname.as_deref(), Some("yFuI1t1vJObmbvYh"));
     assert_eq!(audio.send_codecs[0].name, "opus");
-    assert_eq!(audio.extension_id(ext::SDES_MID), Some(4));
+    assert_eq!(audio.extension_id(ext::URI_MID), Some(4));
     let video = negotiated.media("1").unwrap();
     assert_eq!(video.direction, Direction::RecvOnly);
     let recv: Vec<(u8, Option<u8>)> = video
@@ -303,7 +304,7 @@ fn answers_a_firefox_offer() {
     let playout = video
         .extmaps()
         .into_iter()
-        .find(|e| e.uri == ext::PLAYOUT_DELAY)
+        .find(|e| e.uri == ext::URI_PLAYOUT_DELAY)
         .unwrap();
     assert_eq!((playout.id, playout.direction), (6, Some(Direction::SendOnly)));
     assert!(text.contains("a=simulcast:recv a;b;c\r\n"));
@@ -357,7 +358,7 @@ fn a_chromium_answer_to_our_offer() {
     assert_eq!(video.direction, Direction::SendRecv);
     assert_eq!(video.send_codecs[0].rtx_payload_type, Some(97));
     assert_eq!(video.remote_ssrcs, [1201918312, 3893049211]);
-    assert_eq!(video.extension_id(ext::TRANSPORT_CC), Some(3));
+    assert_eq!(video.extension_id(ext::URI_TRANSPORT_WIDE_CC), Some(3));
 }
 
 #[test]

@@ -6,7 +6,9 @@ use natter_sdp::{Codec, MediaView, Rid, RidDirection, Setup, Simulcast};
 use super::codec::{answer_codecs, is_rtx};
 use super::direction::{intersection, reversed};
 use super::error::{JsepError, Operation};
-use super::header_extension::{answer_extensions, id_of, RTP_STREAM_ID};
+use natter_rtp::extension::URI_RTP_STREAM_ID;
+
+use super::header_extension::{answer_extensions, id_of};
 use super::layout::{is_rejected, usable, Content, Usable};
 use super::media_section::{data_section, rejected_section, rtp_section, RtpSection, Transport};
 use super::parse::bundle_mids;
@@ -97,7 +99,7 @@ impl Jsep {
                     let kind = transceiver.kind;
                     let direction = intersection(transceiver.direction, reversed(view.direction()));
                     let extensions = answer_extensions(&view.extmaps(), self.supported_extensions(kind));
-                    let simulcast = id_of(&extensions, RTP_STREAM_ID)
+                    let simulcast = id_of(&extensions, URI_RTP_STREAM_ID)
                         .and_then(|_| view.simulcast())
                         .filter(|_| super::direction::receives(direction))
                         .and_then(|offered| receive_simulcast(&view, offered));

@@ -1,35 +1,22 @@
 //! RTP header extensions (RFC 8285): the ones we offer, the ids they
-//! get, and what an answer keeps.
+//! get, and what an answer keeps. Their URIs are natter-rtp's, which
+//! reads and writes the extensions.
 
+use natter_rtp::extension::{
+    URI_ABS_SEND_TIME, URI_MID, URI_PLAYOUT_DELAY, URI_REPAIRED_RTP_STREAM_ID, URI_RTP_STREAM_ID, URI_SSRC_AUDIO_LEVEL,
+    URI_TRANSPORT_WIDE_CC, URI_VIDEO_ORIENTATION,
+};
 use natter_sdp::{Direction, Extmap};
 
 use super::direction::reversed;
 
-/// RFC 6464: the audio level of each packet.
-pub const AUDIO_LEVEL: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
-/// Absolute send time, for receive-side bandwidth estimation (Chromium).
-pub const ABS_SEND_TIME: &str = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time";
-/// Transport-wide sequence numbers for TWCC
-/// (draft-holmer-rmcat-transport-wide-cc-extensions-01).
-pub const TRANSPORT_CC: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
-/// RFC 8843 §15.1: the mid, which demultiplexes a BUNDLE transport.
-pub const SDES_MID: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
-/// RFC 8852 §4.3: the RtpStreamId of a simulcast stream.
-pub const RTP_STREAM_ID: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
-/// RFC 8852 §4.4: the RtpStreamId an RTX stream repairs.
-pub const REPAIRED_RTP_STREAM_ID: &str = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id";
-/// 3GPP TS 26.114 §7.4.5: coordination of video orientation.
-pub const VIDEO_ORIENTATION: &str = "urn:3gpp:video-orientation";
-/// Playout delay limits (Chromium).
-pub const PLAYOUT_DELAY: &str = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay";
-
 /// Chromium's audio extensions and ids.
 pub fn default_audio_extensions() -> Vec<Extmap> {
     vec![
-        Extmap::new(1, AUDIO_LEVEL),
-        Extmap::new(2, ABS_SEND_TIME),
-        Extmap::new(3, TRANSPORT_CC),
-        Extmap::new(4, SDES_MID),
+        Extmap::new(1, URI_SSRC_AUDIO_LEVEL),
+        Extmap::new(2, URI_ABS_SEND_TIME),
+        Extmap::new(3, URI_TRANSPORT_WIDE_CC),
+        Extmap::new(4, URI_MID),
     ]
 }
 
@@ -37,15 +24,15 @@ pub fn default_audio_extensions() -> Vec<Extmap> {
 /// extensions that simulcast needs.
 pub fn default_video_extensions(rids: bool) -> Vec<Extmap> {
     let mut extensions = vec![
-        Extmap::new(2, ABS_SEND_TIME),
-        Extmap::new(13, VIDEO_ORIENTATION),
-        Extmap::new(3, TRANSPORT_CC),
-        Extmap::new(5, PLAYOUT_DELAY),
-        Extmap::new(4, SDES_MID),
+        Extmap::new(2, URI_ABS_SEND_TIME),
+        Extmap::new(13, URI_VIDEO_ORIENTATION),
+        Extmap::new(3, URI_TRANSPORT_WIDE_CC),
+        Extmap::new(5, URI_PLAYOUT_DELAY),
+        Extmap::new(4, URI_MID),
     ];
     if rids {
-        extensions.push(Extmap::new(10, RTP_STREAM_ID));
-        extensions.push(Extmap::new(11, REPAIRED_RTP_STREAM_ID));
+        extensions.push(Extmap::new(10, URI_RTP_STREAM_ID));
+        extensions.push(Extmap::new(11, URI_REPAIRED_RTP_STREAM_ID));
     }
     extensions
 }
@@ -108,28 +95,28 @@ mod tests {
 
     #[test]
     fn answer_keeps_offered_ids_and_reverses_directions() {
-        let mut playout = Extmap::new(6, PLAYOUT_DELAY);
+        let mut playout = Extmap::new(6, URI_PLAYOUT_DELAY);
         playout.direction = Some(Direction::RecvOnly);
         let offered = vec![
             Extmap::new(14, "urn:ietf:params:rtp-hdrext:toffset"),
-            Extmap::new(7, TRANSPORT_CC),
+            Extmap::new(7, URI_TRANSPORT_WIDE_CC),
             playout,
-            Extmap::new(4097, SDES_MID),
+            Extmap::new(4097, URI_MID),
         ];
         let answer = answer_extensions(&offered, &default_video_extensions(true));
         assert_eq!(answer.len(), 2);
-        assert_eq!((answer[0].id, answer[0].uri.as_str()), (7, TRANSPORT_CC));
+        assert_eq!((answer[0].id, answer[0].uri.as_str()), (7, URI_TRANSPORT_WIDE_CC));
         assert_eq!(answer[1].direction, Some(Direction::SendOnly));
     }
 
     #[test]
     fn offer_ids_follow_the_session() {
         // The session maps id 2 to mid and abs-send-time to 9.
-        let session = vec![Extmap::new(2, SDES_MID), Extmap::new(9, ABS_SEND_TIME)];
+        let session = vec![Extmap::new(2, URI_MID), Extmap::new(9, URI_ABS_SEND_TIME)];
         let offered = offer_extensions(&default_audio_extensions(), &[], &session);
-        assert_eq!(id_of(&offered, SDES_MID), Some(2));
-        assert_eq!(id_of(&offered, ABS_SEND_TIME), Some(9));
-        assert_eq!(id_of(&offered, AUDIO_LEVEL), Some(1));
-        assert_eq!(id_of(&offered, TRANSPORT_CC), Some(3));
+        assert_eq!(id_of(&offered, URI_MID), Some(2));
+        assert_eq!(id_of(&offered, URI_ABS_SEND_TIME), Some(9));
+        assert_eq!(id_of(&offered, URI_SSRC_AUDIO_LEVEL), Some(1));
+        assert_eq!(id_of(&offered, URI_TRANSPORT_WIDE_CC), Some(3));
     }
 }

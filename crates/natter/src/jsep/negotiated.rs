@@ -103,7 +103,7 @@ pub struct NegotiatedMedia {
 
 impl NegotiatedMedia {
     /// The id of the header extension `uri`, such as
-    /// [`SDES_MID`](super::header_extension::SDES_MID).
+    /// [`URI_MID`](natter_rtp::extension::URI_MID).
     pub fn extension_id(&self, uri: &str) -> Option<u16> {
         super::header_extension::id_of(&self.extensions, uri)
     }

@@ -51,7 +51,6 @@ use super::event::{MediaFrame, PeerEvent};
 use super::stats::{ReceiverStats, SenderStats};
 use super::{PeerConnection, PeerError};
 use crate::jsep::direction::{receives, sends};
-use crate::jsep::header_extension::{SDES_MID, TRANSPORT_CC};
 use crate::jsep::{JsepError, LocalTrack, MediaKind, Negotiated, NegotiatedMedia, TransceiverId};
 use crate::media::ntp::{from_short, middle_32};
 use crate::media::twcc::FEEDBACK_INTERVAL;
@@ -59,6 +58,7 @@ use crate::media::{
     Arrival, Depacketizer, Format, NackGenerator, NtpClock, ReceiveStream, ReorderBuffer, SendParams, SendStream,
     TwccRecorder,
 };
+use natter_rtp::extension::{URI_MID, URI_TRANSPORT_WIDE_CC};
 
 /// The largest RTP packet we send, SRTP's tag included: what fits in a
 /// 1280-byte IPv6 minimum MTU with IP, UDP and TURN framing around it.
@@ -418,7 +418,7 @@ impl PeerConnection {
                     .iter()
                     .any(|c| c.feedback.iter().any(|f| f.kind == "transport-cc"))
             })
-            .find_map(|m| u8::try_from(m.extension_id(TRANSPORT_CC)?).ok());
+            .find_map(|m| u8::try_from(m.extension_id(URI_TRANSPORT_WIDE_CC)?).ok());
         for media in &negotiated.media {
             let id = media.transceiver;
             let track = self.jsep.transceiver(id).and_then(|t| t.track()).cloned();
@@ -1043,7 +1043,7 @@ fn send_params(media: &NegotiatedMedia, track: Option<&LocalTrack>) -> Option<Se
         clock_rate: codec.clock_rate,
         rtx: track.rtx_ssrc.zip(codec.rtx_payload_type),
         mid: media
-            .extension_id(SDES_MID)
+            .extension_id(URI_MID)
             .and_then(|id| u8::try_from(id).ok())
             .filter(|id| (1..=14).contains(id))
             .map(|id| (id, media.mid.clone())),
@@ -1083,7 +1083,7 @@ fn receiver_for(media: &NegotiatedMedia) -> Receiver {
         formats,
         rtx,
         nack,
-        mid_extension: media.extension_id(SDES_MID).and_then(|id| u8::try_from(id).ok()),
+        mid_extension: media.extension_id(URI_MID).and_then(|id| u8::try_from(id).ok()),
         signaled,
         ssrc: None,
         rtx_ssrc: None,
