@@ -613,3 +613,36 @@ fn a_paused_connection_keeps_consent_and_gets_its_data_once_resumed() {
     world.run_until(Duration::from_secs(65), |w| !w.clients[0].received.is_empty());
     assert_eq!(world.clients[0].received, [b"while paused".to_vec()]);
 }
+
+#[test]
+fn a_connection_says_which_layer_its_next_deadline_is() {
+    let mut world = World::new();
+    let idle = world
+        .endpoint
+        .insert(PeerConnection::new(config(130), world.now).unwrap())
+        .unwrap();
+    assert_eq!(
+        world.endpoint.get(idle).unwrap().poll_timer(),
+        None,
+        "nothing to do before a description"
+    );
+    world.connect(131, config(132));
+    let handle = world.clients[0].handle;
+    let mut seen = Vec::new();
+    let until = world.now + Duration::from_secs(8);
+    while world.now < until {
+        let server = world.endpoint.get(handle).unwrap();
+        if let Some((deadline, timer)) = server.poll_timer() {
+            assert_eq!(server.poll_timeout(), Some(deadline));
+            if !seen.contains(&timer) {
+                seen.push(timer);
+            }
+        }
+        assert!(world.step());
+    }
+    assert!(world.all_open());
+    // Checks and consent, and SCTP's timers once the association is up.
+    for timer in [Timer::Ice, Timer::Sctp] {
+        assert!(seen.contains(&timer), "{timer:?} never set the deadline: {seen:?}");
+    }
+}

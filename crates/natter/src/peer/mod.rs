@@ -35,7 +35,8 @@
 //! - output, drained after every input and command in this order:
 //!   [`PeerConnection::poll_transmit`] until `None` (which also moves
 //!   what commands queued through SCTP and DTLS), then
-//!   [`PeerConnection::poll_timeout`], then
+//!   [`PeerConnection::poll_timeout`] (or [`PeerConnection::poll_timer`],
+//!   which also names the layer whose deadline it is), then
 //!   [`PeerConnection::poll_event`] until `None`.
 //!
 //! # How the layers are wired
@@ -106,6 +107,7 @@ pub use natter_sdp::Direction;
 pub use signaling::Description;
 pub use state::PeerConnectionState;
 pub use stats::{CandidatePairStats, DtlsStats, PeerStats, ReceiverStats, SenderStats, TransportStats};
+pub use transport::Timer;
 // The types of the layers below that this API speaks in.
 pub use crate::jsep::{SdpType, SignalingState};
 pub use natter_ice::{ConnectionState as IceConnectionState, Transmit, Transport};
@@ -510,10 +512,16 @@ impl PeerConnection {
 
     /// The earliest moment [`PeerConnection::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        self.poll_timer().map(|(deadline, _)| deadline)
+    }
+
+    /// [`PeerConnection::poll_timeout`] with the layer that set it: why
+    /// the connection will wake up.
+    pub fn poll_timer(&self) -> Option<(Instant, Timer)> {
         if self.closed {
             return None;
         }
-        self.next_timeout()
+        self.next_timer()
     }
 
     pub fn poll_event(&mut self) -> Option<PeerEvent> {

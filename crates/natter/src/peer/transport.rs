@@ -34,6 +34,22 @@ const MAX_UNSENT: usize = 32;
 /// early ClientHello too.
 const MAX_EARLY_DTLS: usize = 8;
 
+/// Which layer a [`PeerConnection::poll_timer`] deadline belongs to: why
+/// the connection wakes up then.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Timer {
+    /// ICE: pacing of checks (RFC 8445 §14.2), retransmissions, consent
+    /// (RFC 7675), TURN refreshes.
+    Ice,
+    /// DTLS handshake retransmission (RFC 6347 §4.2.4).
+    Dtls,
+    /// SCTP: retransmission, delayed SACK, heartbeats (RFC 9260).
+    Sctp,
+    /// Media: RTCP reports (RFC 3550 §6.2), NACKs, TWCC feedback, the
+    /// reorder buffer's wait.
+    Media,
+}
+
 /// What the latest offer/answer exchange settled for the transports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct TransportParams {
@@ -105,12 +121,20 @@ impl PeerConnection {
         }
     }
 
-    /// The earliest deadline of the layers.
-    pub(super) fn next_timeout(&self) -> Option<Instant> {
+    /// The earliest deadline of the layers, and whose it is.
+    pub(super) fn next_timer(&self) -> Option<(Instant, Timer)> {
         let ice = self.ice.as_ref().and_then(|ice| ice.poll_timeout());
         let dtls = self.dtls.as_ref().and_then(|dtls| dtls.poll_timeout());
         let sctp = self.sctp.as_ref().and_then(|sctp| sctp.poll_timeout());
-        [ice, dtls, sctp, self.media.next_timeout()].into_iter().flatten().min()
+        [
+            (ice, Timer::Ice),
+            (dtls, Timer::Dtls),
+            (sctp, Timer::Sctp),
+            (self.media.next_timeout(), Timer::Media),
+        ]
+        .into_iter()
+        .filter_map(|(deadline, timer)| Some((deadline?, timer)))
+        .min_by_key(|(deadline, _)| *deadline)
     }
 
     /// Moves what each layer produced to the next one until nothing moves,
