@@ -968,3 +968,31 @@ fn a_stopped_transceiver_is_rejected_and_gone() {
     );
     assert_eq!(net.pc(A).connection_state(), PeerConnectionState::Connected);
 }
+
+#[test]
+fn a_connection_offers_only_the_codecs_and_extensions_configured() {
+    // VP8 and its RTX, the first two of Chromium's list.
+    let vp8: Vec<_> = natter::jsep::codec::default_video_codecs()
+        .into_iter()
+        .take(2)
+        .collect();
+    assert_eq!(vp8[0].encoding_name, "VP8");
+    let mid_only = vec![natter_sdp::Extmap::new(4, natter_rtp::extension::URI_MID)];
+    let config = PeerConfig {
+        video_codecs: Some(vp8),
+        video_extensions: Some(mid_only),
+        ..PeerConfig::default()
+    };
+    let mut pc = PeerConnection::new(config, std::time::Instant::now()).unwrap();
+    pc.add_transceiver(MediaKind::Video, Direction::RecvOnly).unwrap();
+    let offer = pc.create_offer().unwrap().sdp;
+    let video = &offer[offer.find("m=video").unwrap()..];
+    assert!(video.starts_with("m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\n"), "{video}");
+    assert!(video.contains("a=rtpmap:96 VP8/90000\r\n"), "{video}");
+    assert!(
+        !video.contains("VP9") && !video.contains("H264") && !video.contains("AV1"),
+        "{video}"
+    );
+    let extmaps: Vec<&str> = video.lines().filter(|l| l.starts_with("a=extmap:")).collect();
+    assert_eq!(extmaps, ["a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid"]);
+}

@@ -4,6 +4,7 @@
 
 use natter_ice::TransportPolicy;
 use natter_sctp::{DtlsRole, SctpConfig};
+use natter_sdp::{Codec, Extmap};
 
 use super::ice_server::IceServer;
 use crate::dtls::{Certificate, DtlsConfig};
@@ -89,6 +90,17 @@ pub struct PeerConfig {
     /// addresses are: host candidates only, no checks of our own, always
     /// controlled by a full peer; `a=ice-lite` in our descriptions.
     pub ice_lite: bool,
+    /// The codecs we offer and accept, in order of preference (RTX
+    /// entries included, RFC 4588); `None` is Chromium's list
+    /// ([`natter::jsep::codec`](crate::jsep::codec)). A server that
+    /// forwards one codec offers only it.
+    pub audio_codecs: Option<Vec<Codec>>,
+    pub video_codecs: Option<Vec<Codec>>,
+    /// The RTP header extensions (RFC 8285) we offer and accept, with
+    /// the ids we prefer; `None` is Chromium's list
+    /// ([`natter::jsep::header_extension`](crate::jsep::header_extension)).
+    pub audio_extensions: Option<Vec<Extmap>>,
+    pub video_extensions: Option<Vec<Extmap>>,
     /// Our first ICE credentials (RFC 8839 §5.4), for an
     /// [`Endpoint`](crate::endpoint::Endpoint) or a server that must know
     /// the ufrag its checks will carry; `None` draws them at random.

@@ -42,24 +42,35 @@ pub struct Description {
 /// The JSEP state of a new connection: the configured ICE credentials
 /// or fresh ones, a random session id (RFC 8829 §5.2.1) and CNAME
 /// (RFC 7022), our fingerprint, `a=max-message-size`, whether we are
-/// ICE-lite and the DTLS role we answer with.
-pub(super) fn new_jsep(rng: &mut StdRng, certificate: &Certificate, config: &PeerConfig) -> Result<Jsep, PeerError> {
+/// ICE-lite, the codecs and header extensions configured (else
+/// Chromium's) and the DTLS role we answer with.
+pub(super) fn new_jsep(rng: &mut StdRng, certificate: &Certificate, peer: &PeerConfig) -> Result<Jsep, PeerError> {
     let session_id = rng.gen::<u64>() >> 1;
     let cname: String = (&mut *rng).sample_iter(Alphanumeric).take(16).map(char::from).collect();
-    let ice = match &config.ice_credentials {
+    let ice = match &peer.ice_credentials {
         Some(credentials) => credentials.clone(),
         None => ice_credentials(Credentials::random(rng)),
     };
-    let answer_dtls_role = config.answer_dtls_role;
     let mut config = JsepConfig {
-        max_message_size: config.sctp.max_message_size as u64,
-        ice_lite: config.ice_lite,
+        max_message_size: peer.sctp.max_message_size as u64,
+        ice_lite: peer.ice_lite,
         ..JsepConfig::new(session_id, ice, certificate.fingerprint().to_string(), cname)
     };
-    if answer_dtls_role == Some(DtlsRole::Server) {
+    configured(&peer.audio_codecs, &mut config.audio_codecs);
+    configured(&peer.video_codecs, &mut config.video_codecs);
+    configured(&peer.audio_extensions, &mut config.audio_extensions);
+    configured(&peer.video_extensions, &mut config.video_extensions);
+    if peer.answer_dtls_role == Some(DtlsRole::Server) {
         config.answer_dtls_role = crate::jsep::DtlsRole::Server;
     }
     Ok(Jsep::new(config)?)
+}
+
+/// The configured list, if there is one, in place of the default.
+fn configured<T: Clone>(list: &Option<Vec<T>>, default: &mut Vec<T>) {
+    if let Some(list) = list {
+        default.clone_from(list);
+    }
 }
 
 fn ice_credentials(credentials: Credentials) -> IceCredentials {
