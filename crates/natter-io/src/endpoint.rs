@@ -1,6 +1,7 @@
 //! [`Endpoint`]: many peer connections on the same sockets, in one task.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use natter::endpoint::EndpointStats;
@@ -8,7 +9,7 @@ use natter::peer::{PeerConfig, PeerEvent};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::driver::{Driver, Envelope, Life};
-use crate::{Config, Error, PeerConnection};
+use crate::{Config, Error, LocalAddresses, PeerConnection};
 
 /// Sockets shared by many peer connections, as a server holding many
 /// calls has: one task owns the sockets, the sans-IO
@@ -37,10 +38,19 @@ use crate::{Config, Error, PeerConnection};
 /// ```
 #[derive(Clone, Debug)]
 pub struct Endpoint {
-    commands: mpsc::Sender<Envelope>,
+    workers: Arc<[Worker]>,
+    /// Every worker's socket addresses.
     local_addresses: Vec<SocketAddr>,
+    /// The worker the next connection goes to.
+    next: Arc<AtomicUsize>,
     /// What [`Endpoint::connect`] makes connections with.
     peer: PeerConfig,
+}
+
+/// One task with its sockets and its connections.
+#[derive(Debug)]
+struct Worker {
+    commands: mpsc::Sender<Envelope>,
     _life: Arc<Life>,
 }
 
@@ -50,20 +60,52 @@ impl Endpoint {
     /// [`Endpoint::connect`] makes connections with (a certificate given
     /// there is shared by all of them; `None` makes one each).
     pub fn bind(config: Config) -> Result<Endpoint, Error> {
+        Endpoint::bind_workers(config, 1)
+    }
+
+    /// Like [`Endpoint::bind`] with `workers` tasks (one per core on a
+    /// multi-threaded runtime: the DESIGN's media workers), each with
+    /// sockets and connections of its own and no state shared with the
+    /// others. Worker `i` binds each address of `config.local_addresses`
+    /// on its port plus `i` (or any free port for port 0); connections
+    /// go to the workers in turn.
+    pub fn bind_workers(config: Config, workers: usize) -> Result<Endpoint, Error> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
-        let peer = config.peer.clone();
-        let (driver, commands, life) = Driver::bind(config, true)?;
-        let local_addresses = driver.local_addresses().to_vec();
-        runtime.spawn(driver.run());
+        let addresses = config.local_addresses.resolve()?;
+        let mut drivers = Vec::new();
+        for i in 0..workers.max(1) {
+            let offset = u16::try_from(i).unwrap_or(u16::MAX);
+            let ports = addresses.iter().map(|a| match a.port() {
+                0 => SocketAddr::new(a.ip(), 0),
+                port => SocketAddr::new(a.ip(), port.saturating_add(offset)),
+            });
+            let config = Config {
+                local_addresses: LocalAddresses::Addresses(ports.collect()),
+                ..config.clone()
+            };
+            drivers.push(Driver::bind(config, true)?);
+        }
+        let local_addresses = drivers
+            .iter()
+            .flat_map(|(d, _, _)| d.local_addresses().to_vec())
+            .collect();
+        let workers = drivers
+            .into_iter()
+            .map(|(driver, commands, life)| {
+                runtime.spawn(driver.run());
+                Worker { commands, _life: life }
+            })
+            .collect();
         Ok(Endpoint {
-            commands,
+            workers,
             local_addresses,
-            peer,
-            _life: life,
+            next: Arc::default(),
+            peer: config.peer,
         })
     }
 
-    /// The addresses of the sockets: every connection's host candidates.
+    /// The addresses of the sockets: every connection's host candidates
+    /// are those of its worker.
     pub fn local_addresses(&self) -> &[SocketAddr] {
         &self.local_addresses
     }
@@ -76,19 +118,25 @@ impl Endpoint {
     /// A new connection with a configuration of its own, such as ICE
     /// credentials chosen for it.
     pub async fn connect_with(&self, peer: PeerConfig) -> Result<(PeerConnection, mpsc::Receiver<PeerEvent>), Error> {
+        let worker = &self.workers[self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len()];
         let (reply, answer) = oneshot::channel();
         let envelope = Envelope::Connect(Box::new(peer), reply);
-        self.commands.send(envelope).await.map_err(|_| Error::Closed)?;
+        worker.commands.send(envelope).await.map_err(|_| Error::Closed)?;
         answer.await.map_err(|_| Error::Closed)?
     }
 
-    /// What the endpoint routed and dropped.
+    /// What the endpoint routed and dropped, summed over its workers.
     pub async fn stats(&self) -> Result<EndpointStats, Error> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(Envelope::Stats(reply))
-            .await
-            .map_err(|_| Error::Closed)?;
-        answer.await.map_err(|_| Error::Closed)?
+        let mut total = EndpointStats::default();
+        for worker in self.workers.iter() {
+            let (reply, answer) = oneshot::channel();
+            worker
+                .commands
+                .send(Envelope::Stats(reply))
+                .await
+                .map_err(|_| Error::Closed)?;
+            total += answer.await.map_err(|_| Error::Closed)??;
+        }
+        Ok(total)
     }
 }

@@ -3,7 +3,8 @@
 //! process, and each echoes its own data channel messages; datagrams
 //! with unknown ufrags, strays and garbage sent to the port are dropped
 //! and counted while every connection carries on. Every wait is on an
-//! event or a counter, under one deadline.
+//! event or a counter, under one deadline. Connections also spread over
+//! two workers, each a task with a port of its own.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -203,6 +204,33 @@ async fn two_hundred_connections_share_one_port_and_garbage_is_counted() {
                 Some(natter::dtls::DtlsState::Connected)
             );
         }
+    };
+    timeout(DEADLINE, run).await.expect("done before the deadline");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_spread_over_workers_each_with_its_own_port() {
+    let run = async {
+        let endpoint = Endpoint::bind_workers(config(PeerConfig::default()), 2).unwrap();
+        let ports: Vec<u16> = endpoint.local_addresses().iter().map(SocketAddr::port).collect();
+        assert_eq!(ports.len(), 2, "one socket per worker: {ports:?}");
+        assert_ne!(ports[0], ports[1]);
+        let mut clients = Vec::new();
+        for _ in 0..10 {
+            clients.push(connect(&endpoint).await);
+        }
+        let clients = echo_everywhere(clients, "worker", true).await;
+        let mut per_port = [0; 2];
+        for client in &clients {
+            let pair = client.pc.stats().await.unwrap().selected_pair.expect("a selected pair");
+            let port = pair.remote.socket_addr().expect("an address").port();
+            let worker = ports.iter().position(|p| *p == port).expect("a worker's port");
+            per_port[worker] += 1;
+        }
+        assert_eq!(per_port, [5, 5], "connections go to the workers in turn");
+        let stats = endpoint.stats().await.unwrap();
+        assert_eq!(stats.connections, 10, "the workers' counters add up: {stats:?}");
+        assert_eq!(stats.dropped(), 0, "{stats:?}");
     };
     timeout(DEADLINE, run).await.expect("done before the deadline");
 }

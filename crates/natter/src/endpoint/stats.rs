@@ -33,6 +33,22 @@ pub struct EndpointStats {
     pub paused_dropped: u64,
 }
 
+/// Counters of several endpoints together (the workers of one server).
+impl std::ops::AddAssign for EndpointStats {
+    fn add_assign(&mut self, other: EndpointStats) {
+        self.connections += other.connections;
+        self.datagrams_received += other.datagrams_received;
+        self.datagrams_sent += other.datagrams_sent;
+        self.unknown_ufrag += other.unknown_ufrag;
+        self.unknown_transaction += other.unknown_transaction;
+        self.unknown_address += other.unknown_address;
+        self.malformed += other.malformed;
+        self.address_takeovers += other.address_takeovers;
+        self.ufrag_conflicts += other.ufrag_conflicts;
+        self.paused_dropped += other.paused_dropped;
+    }
+}
+
 impl EndpointStats {
     /// Everything dropped without reaching a connection.
     pub fn dropped(&self) -> u64 {
