@@ -1,11 +1,13 @@
 // Shared helpers of the browser tests: a `natter serve` per test file on
-// free ports, headless Chromium with a fake camera and microphone, one
-// browser context per participant, and waits on real conditions (the
-// DOM, getStats) with deadlines instead of sleeps.
+// free ports, headless Chromium (playwright-core) and Firefox ESR
+// (puppeteer-core) with a fake camera and microphone, one browser
+// context per participant, and waits on real conditions (the DOM,
+// getStats) with deadlines instead of sleeps.
 //
 // Environment:
 //   NATTER_BIN           the natter binary [target/release/natter]
 //   CHROMIUM             the browser [/usr/bin/chromium]
+//   NATTER_FIREFOX       Firefox [/usr/bin/firefox-esr]
 //   NATTER_SCREENSHOTS=1 write screenshots to docs/screenshots/ instead of target/browser/
 //   NATTER_WEB_DIR=DIR   serve the web client from DIR instead of the copy
 //                        embedded in the binary (edit, rerun, no rebuild)
@@ -60,11 +62,50 @@ export async function loadChromium() {
   return playwright.chromium;
 }
 
-/** @param {{args?: string[]}} [o] flags beyond CHROMIUM_ARGS */
-export async function launchBrowser({ args = [] } = {}) {
+/**
+ * @param {{args?: string[], loopback?: boolean}} [o] flags beyond
+ *   CHROMIUM_ARGS; `loopback: false` drops --allow-loopback-in-peer-connection,
+ *   so Chromium gathers only on real interfaces (the veth), as Firefox does
+ */
+export async function launchBrowser({ args = [], loopback = true } = {}) {
   const chromium = await loadChromium();
+  const base = loopback ? CHROMIUM_ARGS : CHROMIUM_ARGS.filter((a) => a !== '--allow-loopback-in-peer-connection');
   // launch() gives the browser a fresh temporary --user-data-dir.
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...args] });
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...base, ...args] });
+}
+
+export const FIREFOX = process.env.NATTER_FIREFOX || '/usr/bin/firefox-esr';
+
+/**
+ * Headless Firefox ESR driven by puppeteer-core over WebDriver BiDi,
+ * with a fake camera and microphone granted without a prompt and plain
+ * host candidates (no `.local` names). It gathers no candidates on `lo`
+ * nor without a default route: its tests need the `veth` namespace
+ * (shared TESTING.md). Fails with instructions when Firefox or
+ * puppeteer-core is missing.
+ */
+export async function launchFirefox() {
+  if (!fs.existsSync(FIREFOX)) {
+    throw new Error(`no Firefox at ${FIREFOX}: install it with "apt-get install firefox-esr" (scripts/setup, scripts/test-browser and scripts/test-peer do)`);
+  }
+  let puppeteer;
+  try {
+    puppeteer = (await import('puppeteer-core')).default;
+  } catch (e) {
+    throw new Error(`puppeteer-core is missing: run "npm ci --prefix tests/browser" (scripts/setup, scripts/test-browser and scripts/test-peer do). ${e.message}`);
+  }
+  return puppeteer.launch({
+    browser: 'firefox',
+    executablePath: FIREFOX,
+    headless: true,
+    extraPrefsFirefox: {
+      'media.navigator.streams.fake': true,
+      'media.navigator.permission.disabled': true,
+      'media.peerconnection.ice.obfuscate_host_addresses': false,
+      // Remote audio plays without a user gesture.
+      'media.autoplay.default': 0,
+    },
+  });
 }
 
 // ---- waiting ---------------------------------------------------------------------
@@ -329,13 +370,11 @@ function webDirProxy(dir, upstream, listenPort) {
 
 /**
  * A participant: its own browser context (storage, devices) and page.
- * @param {import('playwright-core').Browser} browser
+ * @param {import('playwright-core').Browser | import('puppeteer-core').Browser} browser
+ *   Chromium (launchBrowser) or Firefox (launchFirefox)
  */
 export async function openParticipant(browser, server, { room, name, relay = false, token, query = {}, init }) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
-  // A script (function or source) that runs in the page before its own.
-  if (init) await context.addInitScript(init);
-  const page = await context.newPage();
+  const { context, page } = await newPage(browser, init);
   const problems = [];
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const consoleLog = fs.createWriteStream(path.join(ARTIFACTS, `${server.name}.${name}.console.log`));
@@ -348,7 +387,7 @@ export async function openParticipant(browser, server, { room, name, relay = fal
     if (m.type() === 'error') problems.push(`console: ${m.text()}`);
     consoleLog.write(`${Date.now() - started} ${m.type()} ${m.text()}\n`);
   });
-  context.on('close', () => consoleLog.end());
+  page.on('close', () => consoleLog.end());
   // A small camera picture keeps six VP8 encoders and decoders per
   // participant affordable on two cores.
   const q = new URLSearchParams({ room, width: '320', height: '240', fps: '15', debug: '1', ...query });
@@ -357,6 +396,61 @@ export async function openParticipant(browser, server, { room, name, relay = fal
   await page.waitForSelector('[data-testid="join-button"]');
   await page.fill('[data-testid="join-name"]', name);
   return { name, page, context, problems, id: null };
+}
+
+/**
+ * A fresh browser context with one 1280x720 page; `init` (a function or
+ * source) runs in the page before its own scripts. A Firefox page is
+ * wrapped by `firefoxPage` so that the helpers here drive both browsers.
+ */
+async function newPage(browser, init) {
+  const viewport = { width: 1280, height: 720 };
+  if (browser.newContext) {
+    const context = await browser.newContext({ viewport });
+    if (init) await context.addInitScript(init);
+    return { context, page: await context.newPage() };
+  }
+  const context = await browser.createBrowserContext();
+  const page = await context.newPage();
+  await page.setViewport(viewport);
+  if (init) await page.evaluateOnNewDocument(init);
+  return { context, page: firefoxPage(page) };
+}
+
+/**
+ * A puppeteer-core page with the few playwright-core page methods the
+ * helpers use whose puppeteer namesakes differ: fill, setInputFiles,
+ * waitForFunction (argument order), and locator (a CSS selector,
+ * optionally `hasText` and `and`, waited for in a state). Everything
+ * else is puppeteer's own.
+ */
+function firefoxPage(page) {
+  const locator = (selectors, hasText) => ({
+    and: (other) => locator([...selectors, ...other.selectors], hasText ?? other.hasText),
+    selectors,
+    hasText,
+    /** @param {{state?: 'attached' | 'detached' | 'visible' | 'hidden', timeout?: number}} [o] */
+    async waitFor({ state = 'visible', timeout = 30000 } = {}) {
+      const probe = ({ selectors, hasText, state }) => {
+        const found = [...document.querySelectorAll(selectors[0])].filter(
+          (el) => selectors.every((s) => el.matches(s)) && (!hasText || el.textContent.includes(hasText)),
+        );
+        const visible = found.some((el) => el.checkVisibility());
+        return { attached: found.length > 0, detached: found.length === 0, visible, hidden: !visible }[state];
+      };
+      await page.waitForFunction(probe, { timeout, polling: 100 }, { selectors, hasText, state });
+    },
+  });
+  const extra = {
+    fill: (selector, text) => page.locator(selector).fill(text),
+    setInputFiles: async (selector, file) => (await page.$(selector)).uploadFile(file),
+    waitForFunction: (fn, arg, options = {}) => page.waitForFunction(fn, options ?? {}, arg),
+    locator: (selector, { hasText } = {}) => locator([selector], hasText),
+  };
+  return new Proxy(page, {
+    // Puppeteer's methods use private fields: call them on the page itself.
+    get: (target, key) => extra[key] ?? (typeof target[key] === 'function' ? target[key].bind(target) : target[key]),
+  });
 }
 
 /** Clicks Join and waits for the welcome (the self tile gets its id). */

@@ -19,7 +19,7 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
-import { CHROMIUM, CHROMIUM_ARGS, ROOT, freePort, until } from '../browser/harness.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, ROOT, freePort, launchFirefox as launchFirefoxBrowser, until } from '../browser/harness.mjs';
 
 export { until };
 
@@ -62,39 +62,10 @@ export async function launchBrowser({ mdns = false } = {}) {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args });
 }
 
-export const FIREFOX = process.env.NATTER_FIREFOX || '/usr/bin/firefox-esr';
-
-/**
- * Headless Firefox ESR driven by puppeteer-core over WebDriver BiDi,
- * with a fake camera and microphone granted without a prompt and plain
- * host candidates (no `.local` names). It gathers no candidates on `lo`
- * nor without a default route: its tests need the `veth` namespace.
- * Fails with instructions when Firefox, puppeteer-core or the echo
- * example is missing.
- */
+/** tests/browser's Firefox (harness.mjs there), once the echo example is known to be built. */
 export async function launchFirefox() {
-  if (!fs.existsSync(FIREFOX)) {
-    throw new Error(`no Firefox at ${FIREFOX}: install it with "apt-get install firefox-esr" (scripts/setup and scripts/test-peer do)`);
-  }
-  let puppeteer;
-  try {
-    puppeteer = createRequire(path.join(ROOT, 'tests/browser/package.json'))('puppeteer-core');
-  } catch (e) {
-    throw new Error(`puppeteer-core is missing: run "npm ci --prefix tests/browser" (scripts/setup and scripts/test-peer do). ${e.message}`);
-  }
   loadEchoBin();
-  return puppeteer.launch({
-    browser: 'firefox',
-    executablePath: FIREFOX,
-    headless: true,
-    extraPrefsFirefox: {
-      'media.navigator.streams.fake': true,
-      'media.navigator.permission.disabled': true,
-      'media.peerconnection.ice.obfuscate_host_addresses': false,
-      // Remote audio plays without a user gesture.
-      'media.autoplay.default': 0,
-    },
-  });
+  return launchFirefoxBrowser();
 }
 
 const RUST_ENV = () => ({ ...process.env, RUST_LOG: process.env.RUST_LOG || 'info,natter_io=debug', NO_COLOR: '1' });
