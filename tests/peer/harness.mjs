@@ -74,7 +74,7 @@ const RUST_ENV = () => ({ ...process.env, RUST_LOG: process.env.RUST_LOG || 'inf
  * Starts a peer's HTTP server (`command argv`, its output in
  * target/peer/NAME.log) and waits for `url`/healthz.
  */
-async function startServer({ what, name, command, argv, url, env = process.env }) {
+export async function startServer({ what, name, command, argv, url, env = process.env }) {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const logPath = path.join(ARTIFACTS, `${name}.log`);
   const log = fs.createWriteStream(logPath);
@@ -114,7 +114,7 @@ async function startServer({ what, name, command, argv, url, env = process.env }
  * target/peer/NAME.log. Resolves with its exit code, its last stdout line
  * as JSON (or null) and its log; never rejects for a failed check.
  */
-async function runOnce({ name, command, argv, env = process.env, timeout = 180000 }) {
+export async function runOnce({ name, command, argv, env = process.env, timeout = 180000 }) {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const logPath = path.join(ARTIFACTS, `${name}.log`);
   const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
