@@ -7,9 +7,11 @@
 //!   codec's fourcc, from the first keyframe on;
 //! - `video.h264`: H.264 (RFC 6184) as an Annex B byte stream, from the
 //!   first IDR picture on;
+//! - with simulcast (RFC 8853), one video file per layer, named by its
+//!   RID: `video-q.ivf`, `video-h.ivf`, `video-f.ivf`;
 //! - `audio.ogg`: Opus (RFC 7587) in Ogg (RFC 7845).
 //!
-//! Once `--frames` video frames are written it closes the files, prints
+//! Once `--frames` video frames (of all layers) are written it closes the files, prints
 //! a JSON summary line on stdout and exits.
 //!
 //! ```text
@@ -22,6 +24,7 @@
 #[path = "common/answer.rs"]
 mod answer;
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufWriter;
 use std::net::{IpAddr, SocketAddr};
@@ -191,11 +194,19 @@ fn ivf_fourcc(format: Format) -> Option<[u8; 4]> {
 /// The files being written.
 #[derive(Default)]
 struct Files {
-    ivf: Option<IvfWriter<BufWriter<File>>>,
-    h264: Option<BufWriter<File>>,
-    /// The RTP timestamp of the first video frame written.
-    first_timestamp: u32,
+    /// One video file per simulcast layer's RID (`None` without).
+    video: BTreeMap<Option<String>, VideoFile>,
     ogg: Option<OggOpusWriter<BufWriter<File>>>,
+}
+
+/// A video stream's file, opened at its first keyframe.
+enum VideoFile {
+    Ivf {
+        writer: IvfWriter<BufWriter<File>>,
+        /// The RTP timestamp of the first frame written.
+        first_timestamp: u32,
+    },
+    H264(BufWriter<File>),
 }
 
 fn create(app: &App, name: &str) -> std::io::Result<BufWriter<File>> {
@@ -220,20 +231,25 @@ impl Files {
                 Ok(false)
             }
             Format::Vp8 | Format::Vp9 | Format::H264 | Format::Av1 => {
-                let started = self.ivf.is_some() || self.h264.is_some();
+                let started = self.video.contains_key(&frame.rid);
                 if !started && !frame.keyframe {
                     app.update(|p| p.skipped_frames += 1);
                     return Ok(false);
                 }
                 if !started {
-                    self.first_timestamp = frame.timestamp;
                     let (width, height) = frame.size.unwrap_or((0, 0));
-                    app.update(|p| {
-                        p.video_format = Some(format!("{:?}", frame.format));
-                        p.width = frame.size.map(|s| s.0);
-                        p.height = frame.size.map(|s| s.1);
-                    });
-                    if let Some(fourcc) = ivf_fourcc(frame.format) {
+                    if self.video.is_empty() {
+                        app.update(|p| {
+                            p.video_format = Some(format!("{:?}", frame.format));
+                            p.width = frame.size.map(|s| s.0);
+                            p.height = frame.size.map(|s| s.1);
+                        });
+                    }
+                    let stem = match &frame.rid {
+                        Some(rid) => format!("video-{rid}"),
+                        None => "video".to_owned(),
+                    };
+                    let file = if let Some(fourcc) = ivf_fourcc(frame.format) {
                         let header = IvfHeader {
                             fourcc,
                             width: width as u16,
@@ -242,16 +258,25 @@ impl Files {
                             timebase_numerator: 1,
                             frame_count: 0,
                         };
-                        self.ivf = Some(IvfWriter::new(create(app, "video.ivf")?, &header)?);
+                        VideoFile::Ivf {
+                            writer: IvfWriter::new(create(app, &format!("{stem}.ivf"))?, &header)?,
+                            first_timestamp: frame.timestamp,
+                        }
                     } else {
-                        self.h264 = Some(create(app, "video.h264")?);
-                    }
+                        VideoFile::H264(create(app, &format!("{stem}.h264"))?)
+                    };
+                    self.video.insert(frame.rid.clone(), file);
                 }
-                let pts = u64::from(frame.timestamp.wrapping_sub(self.first_timestamp));
-                match (self.ivf.as_mut(), self.h264.as_mut()) {
-                    (Some(ivf), _) => ivf.write_frame(pts, &frame.data)?,
-                    (None, Some(h264)) => std::io::Write::write_all(h264, &frame.data)?,
-                    (None, None) => {}
+                match self.video.get_mut(&frame.rid) {
+                    Some(VideoFile::Ivf {
+                        writer,
+                        first_timestamp,
+                    }) => {
+                        let pts = u64::from(frame.timestamp.wrapping_sub(*first_timestamp));
+                        writer.write_frame(pts, &frame.data)?;
+                    }
+                    Some(VideoFile::H264(h264)) => std::io::Write::write_all(h264, &frame.data)?,
+                    None => {}
                 }
                 app.update(|p| {
                     p.video_frames += 1;
@@ -263,11 +288,13 @@ impl Files {
     }
 
     fn finish(self) -> anyhow::Result<()> {
-        if let Some(ivf) = self.ivf {
-            ivf.finish_with_frame_count()?;
-        }
-        if let Some(mut h264) = self.h264 {
-            std::io::Write::flush(&mut h264)?;
+        for file in self.video.into_values() {
+            match file {
+                VideoFile::Ivf { writer, .. } => {
+                    writer.finish_with_frame_count()?;
+                }
+                VideoFile::H264(mut h264) => std::io::Write::flush(&mut h264)?,
+            }
         }
         if let Some(ogg) = self.ogg {
             ogg.finish()?;

@@ -165,7 +165,7 @@ pub fn media_stats(stats: &PeerStats) -> serde_json::Value {
         .iter()
         .map(|(id, r)| {
             serde_json::json!({
-                "transceiver": id.to_string(), "ssrc": r.ssrc, "packets_received": r.packets_received,
+                "transceiver": id.to_string(), "rid": r.rid, "ssrc": r.ssrc, "packets_received": r.packets_received,
                 "packets_lost": r.packets_lost, "jitter_ms": r.jitter.as_secs_f64() * 1000.0,
                 "frames_received": r.frames_received, "keyframes_received": r.keyframes_received,
                 "frames_dropped": r.frames_dropped, "frame_size": r.frame_size,
@@ -177,7 +177,7 @@ pub fn media_stats(stats: &PeerStats) -> serde_json::Value {
     let m = &stats.media;
     serde_json::json!({
         "senders": senders, "receivers": receivers, "twcc_feedback_sent": m.twcc_feedback_sent,
-        "dropped": { "srtp_failed": m.srtp_failed, "rtp": m.rtp_dropped, "rtcp": m.rtcp_dropped, "unsent": m.unsent,
+        "dropped": { "srtp_failed": m.srtp_failed, "rtp": m.rtp_dropped, "unknown_rid": m.unknown_rid, "rtcp": m.rtcp_dropped, "unsent": m.unsent,
                      "padding": m.padding_received },
     })
 }

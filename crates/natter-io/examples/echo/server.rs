@@ -447,7 +447,7 @@ struct Echoed {
 /// peer sends faster than natter gets the echoes out, they wait here.
 async fn echo(app: App, id: u64, pc: PeerConnection, mut events: answer::Events, gathered: watch::Sender<u64>) {
     let mut channels: BTreeMap<DataChannelId, Echoed> = BTreeMap::new();
-    let mut reflected: BTreeMap<TransceiverId, u32> = BTreeMap::new();
+    let mut reflected: BTreeMap<TransceiverId, Reflected> = BTreeMap::new();
     while let Some(event) = events.next_or_stats(|media| app.update(id, |s| s.media = media)).await {
         match event {
             PeerEvent::DataChannel(channel) | PeerEvent::DataChannelOpen(channel) => {
@@ -580,19 +580,34 @@ async fn echo(app: App, id: u64, pc: PeerConnection, mut events: answer::Events,
     });
 }
 
+/// The stream a transceiver reflects: the first simulcast layer seen
+/// (`None` without simulcast), and its first frame's RTP timestamp.
+struct Reflected {
+    rid: Option<String>,
+    first_timestamp: u32,
+}
+
 /// Sends a received frame back on the transceiver it came in on, at
 /// the time its RTP timestamp says (from the stream's first frame).
+/// Of simulcast layers, only the first seen is reflected: one track
+/// sends one stream.
 async fn reflect(
     pc: &PeerConnection,
-    first_timestamps: &mut BTreeMap<TransceiverId, u32>,
+    reflected: &mut BTreeMap<TransceiverId, Reflected>,
     frame: MediaFrame,
 ) -> Result<(), natter_io::Error> {
     let clock_rate = match frame.format {
         Format::Opus => 48_000,
         Format::Vp8 | Format::Vp9 | Format::H264 | Format::Av1 => 90_000,
     };
-    let first = *first_timestamps.entry(frame.transceiver).or_insert(frame.timestamp);
-    let ticks = frame.timestamp.wrapping_sub(first);
+    let stream = reflected.entry(frame.transceiver).or_insert_with(|| Reflected {
+        rid: frame.rid.clone(),
+        first_timestamp: frame.timestamp,
+    });
+    if stream.rid != frame.rid {
+        return Ok(());
+    }
+    let ticks = frame.timestamp.wrapping_sub(stream.first_timestamp);
     let media_time = Duration::from_secs_f64(f64::from(ticks) / f64::from(clock_rate));
     pc.track(frame.transceiver).send_frame(media_time, frame.data).await
 }

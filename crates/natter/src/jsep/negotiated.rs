@@ -95,6 +95,10 @@ pub struct NegotiatedMedia {
     pub remote_rids: Vec<Rid>,
     /// The peer's simulcast (RFC 8853 §5.1).
     pub remote_simulcast: Option<Simulcast>,
+    /// The RIDs we receive as simulcast streams: those of our section's
+    /// `a=simulcast:recv` (RFC 8853 §5.3), alternatives included; empty
+    /// without simulcast.
+    pub recv_rids: Vec<String>,
     /// The peer's stream and track (`a=msid`, or Plan B's `a=ssrc msid`).
     pub remote_msid: Option<Msid>,
     /// The peer's RTCP CNAME (`a=ssrc cname`, RFC 7022).
@@ -198,6 +202,11 @@ pub(crate) fn negotiate(exchange: &Exchange<'_>) -> Result<Negotiated, JsepError
                     remote_ssrc_groups: theirs.ssrc_groups().collect(),
                     remote_rids: theirs.rids().filter(|r| r.direction == RidDirection::Send).collect(),
                     remote_simulcast: theirs.simulcast(),
+                    recv_rids: ours
+                        .simulcast()
+                        .filter(|_| !rejected)
+                        .map(|s| s.recv.into_iter().flatten().map(|r| r.rid).collect())
+                        .unwrap_or_default(),
                 });
             }
             Content::DataChannel if !rejected => {

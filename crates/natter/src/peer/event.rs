@@ -85,6 +85,9 @@ pub enum PeerEvent {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MediaFrame {
     pub transceiver: TransceiverId,
+    /// The simulcast stream it came from (RFC 8852 §3.1 `RtpStreamId`);
+    /// `None` on a transceiver that receives one stream.
+    pub rid: Option<String>,
     pub format: Format,
     /// The RTP timestamp, in the codec's clock (90 kHz video, 48 kHz Opus).
     pub timestamp: u32,

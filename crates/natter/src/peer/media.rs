@@ -12,8 +12,12 @@
 //!   [`PeerEvent::KeyframeRequest`].
 //! - Receiving: a packet finds its transceiver by SSRC (from `a=ssrc`,
 //!   RFC 5576), else by the `sdes:mid` header extension (RFC 8843
-//!   §9.2), else by a payload type that only one section receives. RTX
-//!   is unwrapped back into the packet it repairs. Statistics
+//!   §9.2), else by a payload type that only one section receives. A
+//!   transceiver receiving simulcast (RFC 8853) has one layer per RID,
+//!   each an independent stream found by its `RtpStreamId` (RTX by its
+//!   `RepairedRtpStreamId`, RFC 8852 §3); everything below is per
+//!   layer ([`receiver`]). RTX is unwrapped back into the packet it
+//!   repairs. Statistics
 //!   ([`ReceiveStream`]) count each sequence number once, so that RTX
 //!   probes of packets that came do not hide loss; NACKs
 //!   ([`NackGenerator`]) and the rest see each packet the first time;
@@ -41,7 +45,7 @@ use natter_rtp::rtcp::{
     Cname, Compound, CompoundWriter, NackBuilder, Pli, ReceiverReportBuilder, ReportBlock, RtcpEncode, RtcpPacket,
     SenderReportBuilder, TransportFeedbackBuilder,
 };
-use natter_rtp::{Mid, RtpHeader, RtpPacket, RtpWriter, TransportSequenceNumber};
+use natter_rtp::{RtpHeader, RtpPacket, RtpWriter, TransportSequenceNumber};
 use natter_sdp::Direction;
 use natter_srtp::SrtpContext;
 use rand::distributions::Alphanumeric;
@@ -59,6 +63,11 @@ use crate::media::{
     TwccRecorder,
 };
 use natter_rtp::extension::{URI_MID, URI_TRANSPORT_WIDE_CC};
+use receiver::{route, Incoming, Receiver, Route, Unrouted};
+
+mod receiver;
+#[cfg(test)]
+mod tests;
 
 /// The largest RTP packet we send, SRTP's tag included: what fits in a
 /// 1280-byte IPv6 minimum MTU with IP, UDP and TURN framing around it.
@@ -116,6 +125,9 @@ pub struct MediaCounters {
     pub srtp_failed: u64,
     /// RTP for no receiving transceiver, or malformed.
     pub rtp_dropped: u64,
+    /// RTP for a simulcast receiver without a RID it receives (RFC 8852
+    /// §3.1), not counted in `rtp_dropped`.
+    pub unknown_rid: u64,
     /// RTCP that did not parse.
     pub rtcp_dropped: u64,
     /// RTP and RTCP we could not send: no selected pair yet.
@@ -135,37 +147,6 @@ struct Sender {
     /// timestamps go on where they stopped when it sends again (RFC 3550
     /// §5.1).
     active: bool,
-}
-
-/// A receiving transceiver: what the exchange said, and its stream.
-#[derive(Debug)]
-struct Receiver {
-    mid: String,
-    /// Our payload types: format and clock rate.
-    formats: Vec<(u8, Format, u32)>,
-    /// RTX payload type to the one it repairs (RFC 4588 §8.1).
-    rtx: Vec<(u8, u8)>,
-    nack: bool,
-    mid_extension: Option<u8>,
-    /// The peer's SSRCs from the description: media, then RTX.
-    signaled: Vec<(u32, bool)>,
-    /// The media SSRC and RTX SSRC seen so far.
-    ssrc: Option<u32>,
-    rtx_ssrc: Option<u32>,
-    stream: Option<Incoming>,
-    last_pli: Option<Instant>,
-    stats: ReceiverStats,
-}
-
-/// The state of the one stream a receiver takes.
-#[derive(Debug)]
-struct Incoming {
-    format: Format,
-    payload_type: u8,
-    stats: ReceiveStream,
-    nack: NackGenerator,
-    reorder: ReorderBuffer,
-    depacketizer: Depacketizer,
 }
 
 impl MediaState {
@@ -192,7 +173,11 @@ impl MediaState {
     /// The earliest time media has work: a report, a NACK, a packet
     /// held for too long.
     pub(super) fn next_timeout(&self) -> Option<Instant> {
-        let streams = self.receivers.values().filter_map(|r| r.stream.as_ref());
+        let streams = self
+            .receivers
+            .values()
+            .flat_map(|r| &r.layers)
+            .filter_map(|l| l.stream.as_ref());
         let report = self.next_report.filter(|_| self.srtp.is_some());
         streams
             .flat_map(|s| [s.nack.deadline(), s.reorder.deadline()])
@@ -222,17 +207,7 @@ impl MediaState {
     pub(super) fn receiver_stats(&self) -> Vec<(TransceiverId, ReceiverStats)> {
         self.receivers
             .iter()
-            .map(|(&id, r)| {
-                let mut stats = r.stats;
-                if let Some(s) = &r.stream {
-                    stats.ssrc = Some(s.stats.ssrc());
-                    stats.packets_received = s.stats.packets_received();
-                    stats.packets_lost = s.stats.packets_lost();
-                    stats.jitter = s.stats.jitter();
-                    stats.last_sender_report = s.stats.last_sender_report().map(|sr| (sr.ntp, sr.rtp));
-                }
-                (id, stats)
-            })
+            .flat_map(|(&id, r)| r.layers.iter().map(move |l| (id, l.snapshot())))
             .collect()
     }
 }
@@ -390,15 +365,22 @@ impl PeerConnection {
         Ok(())
     }
 
-    /// Asks the peer for a keyframe on the stream transceiver `id`
-    /// receives (a PLI, RFC 4585 §6.3.1).
+    /// Asks the peer for a keyframe on each stream transceiver `id`
+    /// receives, every simulcast layer (a PLI per SSRC, RFC 4585
+    /// §6.3.1).
     pub fn request_keyframe(&mut self, id: TransceiverId) -> Result<(), PeerError> {
         if self.closed {
             return Err(PeerError::Closed);
         }
-        let ssrc = self.media.receivers.get(&id).and_then(|r| r.ssrc);
-        let ssrc = ssrc.ok_or(PeerError::NotReceiving(id))?;
-        self.send_pli(id, ssrc);
+        let receiver = self.media.receivers.get(&id);
+        let layers = receiver.map_or(0, |r| r.layers.len());
+        let mut asked = false;
+        for layer in 0..layers {
+            asked |= self.send_pli(id, layer);
+        }
+        if !asked {
+            return Err(PeerError::NotReceiving(id));
+        }
         Ok(())
     }
 
@@ -445,16 +427,10 @@ impl PeerConnection {
                 self.media.receivers.remove(&id);
                 continue;
             }
-            let receiver = receiver_for(media);
+            let receiver = Receiver::new(media);
             match self.media.receivers.get_mut(&id) {
-                // The stream goes on; what the exchange says is renewed.
-                Some(existing) => {
-                    existing.formats = receiver.formats;
-                    existing.rtx = receiver.rtx;
-                    existing.nack = receiver.nack;
-                    existing.mid_extension = receiver.mid_extension;
-                    existing.signaled = receiver.signaled;
-                }
+                // The streams go on; what the exchange says is renewed.
+                Some(existing) => existing.renew(receiver),
                 None => {
                     self.media.receivers.insert(id, receiver);
                     self.events.push_back(PeerEvent::Track {
@@ -516,26 +492,31 @@ impl PeerConnection {
             media.twcc.on_packet(now, seq);
             media.next_twcc.get_or_insert(now + FEEDBACK_INTERVAL);
         }
-        let Some((id, rtx)) = self.route(&packet) else {
-            return self.media.counters.rtp_dropped += 1;
+        let to = match route(&mut media.receivers, &packet) {
+            Ok(to) => to,
+            Err(Unrouted::NoReceiver) => return media.counters.rtp_dropped += 1,
+            Err(Unrouted::UnknownRid) => return media.counters.unknown_rid += 1,
         };
-        if !rtx {
-            return self.receive_media_packet(now, id, data, false);
+        if !to.rtx {
+            return self.receive_media_packet(now, to, data, false);
         }
         // RFC 4588 §4: the original sequence number, then its payload.
-        let Some(receiver) = self.media.receivers.get_mut(&id) else {
+        let Some(receiver) = self.media.receivers.get_mut(&to.id) else {
             return;
         };
         let Some(&(_, apt)) = receiver.rtx.iter().find(|(pt, _)| *pt == packet.payload_type()) else {
             return self.media.counters.rtp_dropped += 1;
         };
+        let Some(layer) = receiver.layers.get_mut(to.layer) else {
+            return;
+        };
         // Without media: a probe, or an original sequence number with
         // nothing to repair it with.
-        let repair = receiver.ssrc.zip(packet.payload().split_first_chunk::<2>());
+        let repair = layer.ssrc.zip(packet.payload().split_first_chunk::<2>());
         let Some((ssrc, (osn, payload))) = repair.filter(|(_, (_, payload))| !payload.is_empty()) else {
             return self.media.counters.padding_received += 1;
         };
-        receiver.stats.retransmitted_packets_received += 1;
+        layer.stats.retransmitted_packets_received += 1;
         let header = RtpHeader {
             marker: packet.marker(),
             payload_type: apt,
@@ -548,67 +529,14 @@ impl PeerConnection {
         buf.clear();
         buf.resize(12 + payload.len(), 0);
         if let Ok(len) = RtpWriter::new(&mut buf, &header).and_then(|w| w.finish(payload, 0)) {
-            self.receive_media_packet(now, id, &buf[..len], true);
+            self.receive_media_packet(now, to, &buf[..len], true);
         }
         self.media.rtx_buf = buf;
     }
 
-    /// Which receiving transceiver a packet is for, and whether it is RTX.
-    fn route(&mut self, packet: &RtpPacket<'_>) -> Option<(TransceiverId, bool)> {
-        let (ssrc, pt) = (packet.ssrc(), packet.payload_type());
-        let receivers = &mut self.media.receivers;
-        for (&id, r) in receivers.iter() {
-            if r.ssrc == Some(ssrc) {
-                return Some((id, false));
-            }
-            if r.rtx_ssrc == Some(ssrc) {
-                return Some((id, true));
-            }
-        }
-        // A new source: signaled, or named by its mid, or by its payload type.
-        let signaled = receivers
-            .iter()
-            .find_map(|(&id, r)| r.signaled.iter().find(|(s, _)| *s == ssrc).map(|&(_, rtx)| (id, rtx)));
-        let by_mid = || {
-            receivers.iter().find_map(|(&id, r)| {
-                let mid = packet.extension_value::<Mid>(r.mid_extension?)?.ok()?;
-                (mid.0 == r.mid).then_some(id)
-            })
-        };
-        let by_payload_type = || {
-            let mut takers = receivers
-                .iter()
-                .filter(|(_, r)| r.formats.iter().any(|f| f.0 == pt) || r.rtx.iter().any(|f| f.0 == pt));
-            match (takers.next(), takers.next()) {
-                (Some((&id, _)), None) => Some(id),
-                _ => None,
-            }
-        };
-        let (id, rtx) = match signaled {
-            Some(found) => found,
-            None => {
-                let id = by_mid().or_else(by_payload_type)?;
-                let rtx = receivers.get(&id)?.rtx.iter().any(|f| f.0 == pt);
-                (id, rtx)
-            }
-        };
-        let receiver = receivers.get_mut(&id)?;
-        let slot = if rtx {
-            &mut receiver.rtx_ssrc
-        } else {
-            &mut receiver.ssrc
-        };
-        // A new SSRC on a transceiver replaces the old one.
-        *slot = Some(ssrc);
-        if !rtx {
-            receiver.stream = None;
-        }
-        Some((id, rtx))
-    }
-
-    /// A media packet (or one RTX gave back) for transceiver `id`.
-    fn receive_media_packet(&mut self, now: Instant, id: TransceiverId, data: &[u8], retransmission: bool) {
-        let Some(receiver) = self.media.receivers.get_mut(&id) else {
+    /// A media packet (or one RTX gave back) for a layer of a receiver.
+    fn receive_media_packet(&mut self, now: Instant, to: Route, data: &[u8], retransmission: bool) {
+        let Some(receiver) = self.media.receivers.get_mut(&to.id) else {
             return;
         };
         let Ok(packet) = RtpPacket::parse(data) else { return };
@@ -616,15 +544,17 @@ impl PeerConnection {
         let Some(&(_, format, clock_rate)) = receiver.formats.iter().find(|f| f.0 == pt) else {
             return self.media.counters.rtp_dropped += 1;
         };
-        if receiver.stream.as_ref().is_some_and(|s| s.payload_type != pt) {
+        let nack = receiver.nack;
+        let Some(layer) = receiver.layers.get_mut(to.layer) else {
+            return;
+        };
+        if let Some(stream) = layer.stream.as_mut().filter(|s| s.payload_type != pt) {
             // A codec change restarts the depacketizer; statistics go on.
-            if let Some(stream) = receiver.stream.as_mut() {
-                stream.payload_type = pt;
-                stream.format = format;
-                stream.depacketizer = Depacketizer::new(format);
-            }
+            stream.payload_type = pt;
+            stream.format = format;
+            stream.depacketizer = Depacketizer::new(format);
         }
-        let stream = receiver.stream.get_or_insert_with(|| Incoming {
+        let stream = layer.stream.get_or_insert_with(|| Incoming {
             format,
             payload_type: pt,
             stats: ReceiveStream::new(packet.ssrc(), clock_rate),
@@ -639,7 +569,7 @@ impl PeerConnection {
             ),
             depacketizer: Depacketizer::new(format),
         });
-        receiver.stats.bytes_received += packet.payload().len() as u64;
+        layer.stats.bytes_received += packet.payload().len() as u64;
         let arrival = match (retransmission, packet.payload().is_empty()) {
             (true, _) => Arrival::Retransmission,
             (false, true) => Arrival::Padding,
@@ -653,22 +583,25 @@ impl PeerConnection {
         else {
             return;
         };
-        let repairable = !receiver.nack || stream.nack.on_packet(now, seq);
+        let repairable = !nack || stream.nack.on_packet(now, seq);
         stream.reorder.push(now, seq, data);
         if !repairable {
-            self.keyframe_needed(id, now, true);
+            self.keyframe_needed(to, now, true);
         }
-        self.deliver(id, now);
+        self.deliver(to, now);
     }
 
-    /// Hands the packets that are in order (or waited long enough) to the
-    /// depacketizer, and its frames to the application.
-    fn deliver(&mut self, id: TransceiverId, now: Instant) {
+    /// Hands a layer's packets that are in order (or waited long enough)
+    /// to its depacketizer, and its frames to the application.
+    fn deliver(&mut self, to: Route, now: Instant) {
         loop {
-            let Some(receiver) = self.media.receivers.get_mut(&id) else {
+            let Some(receiver) = self.media.receivers.get_mut(&to.id) else {
                 return;
             };
-            let Some(stream) = receiver.stream.as_mut() else { return };
+            let Some(layer) = receiver.layers.get_mut(to.layer) else {
+                return;
+            };
+            let Some(stream) = layer.stream.as_mut() else { return };
             let Some((_, data)) = stream.reorder.pop(now) else {
                 break;
             };
@@ -681,16 +614,17 @@ impl PeerConnection {
             let mut frame = None;
             match stream.depacketizer.push(RtpPayload::from(&packet)) {
                 Ok(out) => {
-                    receiver.stats.frames_dropped += u64::from(out.frames_dropped);
+                    layer.stats.frames_dropped += u64::from(out.frames_dropped);
                     need_keyframe = out.keyframe_needed;
                     if let Some(f) = out.frame {
-                        receiver.stats.frames_received += 1;
-                        receiver.stats.keyframes_received += u64::from(f.keyframe && format.is_video());
+                        layer.stats.frames_received += 1;
+                        layer.stats.keyframes_received += u64::from(f.keyframe && format.is_video());
                         if let Some(size) = f.size {
-                            receiver.stats.frame_size = Some(size);
+                            layer.stats.frame_size = Some(size);
                         }
                         frame = Some(MediaFrame {
-                            transceiver: id,
+                            transceiver: to.id,
+                            rid: layer.rid.clone(),
                             format,
                             timestamp: f.timestamp,
                             keyframe: f.keyframe,
@@ -699,7 +633,7 @@ impl PeerConnection {
                         });
                     }
                 }
-                Err(_) => receiver.stats.malformed_payloads += 1,
+                Err(_) => layer.stats.malformed_payloads += 1,
             }
             let awaiting = stream.depacketizer.awaiting_keyframe();
             stream.reorder.recycle(data);
@@ -707,20 +641,20 @@ impl PeerConnection {
                 self.events.push_back(PeerEvent::MediaFrame(frame));
             }
             if need_keyframe || awaiting {
-                self.keyframe_needed(id, now, need_keyframe);
+                self.keyframe_needed(to, now, need_keyframe);
             }
         }
     }
 
-    /// The decoder of transceiver `id` needs a keyframe: a PLI, at once
-    /// when `now_please`, else at most every [`PLI_INTERVAL`].
-    fn keyframe_needed(&mut self, id: TransceiverId, now: Instant, now_please: bool) {
-        let Some(receiver) = self.media.receivers.get(&id) else {
+    /// A layer's decoder needs a keyframe: a PLI, at once when
+    /// `now_please`, else at most every [`PLI_INTERVAL`].
+    fn keyframe_needed(&mut self, to: Route, now: Instant, now_please: bool) {
+        let layer = self.media.receivers.get(&to.id).and_then(|r| r.layers.get(to.layer));
+        let Some(layer) = layer else {
             return;
         };
-        let due = receiver.last_pli.is_none_or(|t| now_please || now >= t + PLI_INTERVAL);
-        if let (true, Some(ssrc)) = (due, receiver.ssrc) {
-            self.send_pli(id, ssrc);
+        if layer.last_pli.is_none_or(|t| now_please || now >= t + PLI_INTERVAL) {
+            self.send_pli(to.id, to.layer);
         }
     }
 
@@ -739,7 +673,8 @@ impl PeerConnection {
                         .media
                         .receivers
                         .values_mut()
-                        .filter_map(|r| r.stream.as_mut())
+                        .flat_map(|r| &mut r.layers)
+                        .filter_map(|l| l.stream.as_mut())
                         .find(|s| s.stats.ssrc() == sr.ssrc);
                     if let Some(stream) = stream {
                         stream
@@ -821,25 +756,32 @@ impl PeerConnection {
         if self.media.srtp.is_none() {
             return;
         }
-        let ids: Vec<TransceiverId> = self.media.receivers.keys().copied().collect();
+        let layers: Vec<Route> = (self.media.receivers.iter())
+            .flat_map(|(&id, r)| (0..r.layers.len()).map(move |layer| Route { id, layer, rtx: false }))
+            .collect();
         let rtt = self
             .ice
             .as_ref()
             .and_then(|ice| ice.stats().selected_rtt)
             .unwrap_or(Duration::from_millis(100));
-        for id in ids {
-            self.deliver(id, now);
-            let Some(receiver) = self.media.receivers.get_mut(&id) else {
+        for to in layers {
+            self.deliver(to, now);
+            let layer = self
+                .media
+                .receivers
+                .get_mut(&to.id)
+                .and_then(|r| r.layers.get_mut(to.layer));
+            let Some(layer) = layer else {
                 continue;
             };
-            let (Some(ssrc), Some(stream)) = (receiver.ssrc, receiver.stream.as_mut()) else {
+            let (Some(ssrc), Some(stream)) = (layer.ssrc, layer.stream.as_mut()) else {
                 continue;
             };
             let mut lost = std::mem::take(&mut self.media.lost);
             lost.clear();
             stream.nack.poll(now, rtt, &mut lost);
             if !lost.is_empty() {
-                receiver.stats.nack_count += 1;
+                layer.stats.nack_count += 1;
                 let sender = self.media.rtcp_ssrc;
                 self.send_feedback(&NackBuilder::from_lost(sender, ssrc, &lost));
             }
@@ -876,7 +818,9 @@ impl PeerConnection {
         };
         // The media source of a transport-wide report is any of the
         // peer's streams; libwebrtc reads none.
-        let media_ssrc = self.media.receivers.values().find_map(|r| r.ssrc).unwrap_or(0);
+        let media_ssrc = (self.media.receivers.values().flat_map(|r| &r.layers))
+            .find_map(|l| l.ssrc)
+            .unwrap_or(0);
         let builder = TransportFeedbackBuilder {
             sender_ssrc: self.media.rtcp_ssrc,
             media_ssrc,
@@ -888,16 +832,20 @@ impl PeerConnection {
         self.send_feedback(&builder);
     }
 
-    fn send_pli(&mut self, id: TransceiverId, media_ssrc: u32) {
-        if let Some(receiver) = self.media.receivers.get_mut(&id) {
-            receiver.last_pli = Some(self.now);
-            receiver.stats.pli_count += 1;
-        }
+    /// A PLI for the source of a layer of transceiver `id`, if it has
+    /// one yet; whether it had.
+    fn send_pli(&mut self, id: TransceiverId, layer: usize) -> bool {
+        let layer = self.media.receivers.get_mut(&id).and_then(|r| r.layers.get_mut(layer));
+        let Some(layer) = layer else { return false };
+        let Some(media_ssrc) = layer.ssrc else { return false };
+        layer.last_pli = Some(self.now);
+        layer.stats.pli_count += 1;
         let sender_ssrc = self.media.rtcp_ssrc;
         self.send_feedback(&Pli {
             sender_ssrc,
             media_ssrc,
         });
+        true
     }
 
     /// A feedback message (RFC 4585 §3.1): alone with reduced-size RTCP,
@@ -942,7 +890,8 @@ impl PeerConnection {
         let mut blocks: Vec<ReportBlock> = media
             .receivers
             .values_mut()
-            .filter_map(|r| r.stream.as_mut()?.stats.report_block(now))
+            .flat_map(|r| &mut r.layers)
+            .filter_map(|l| l.stream.as_mut()?.stats.report_block(now))
             .collect();
         blocks.truncate(MAX_REPORT_BLOCKS);
         let sender_infos: Vec<_> = media
@@ -1048,47 +997,4 @@ fn send_params(media: &NegotiatedMedia, track: Option<&LocalTrack>) -> Option<Se
             .filter(|id| (1..=14).contains(id))
             .map(|id| (id, media.mid.clone())),
     })
-}
-
-/// A receiver for section `media`, which we receive.
-fn receiver_for(media: &NegotiatedMedia) -> Receiver {
-    let formats = media
-        .recv_codecs
-        .iter()
-        .filter_map(|c| Some((c.payload_type, Format::from_name(&c.name)?, c.clock_rate)))
-        .collect();
-    let rtx = media
-        .recv_codecs
-        .iter()
-        .filter_map(|c| Some((c.rtx_payload_type?, c.payload_type)))
-        .collect();
-    let nack = media
-        .recv_codecs
-        .iter()
-        .any(|c| c.feedback.iter().any(|f| f.kind == "nack" && f.parameter.is_none()));
-    // RFC 4588 §8.3 / RFC 5576 §4.2: `FID media rtx`.
-    let rtx_ssrcs: Vec<u32> = media
-        .remote_ssrc_groups
-        .iter()
-        .filter(|g| g.semantics == natter_sdp::SsrcGroupSemantics::Fid)
-        .filter_map(|g| g.ssrcs.get(1).copied())
-        .collect();
-    let signaled = media
-        .remote_ssrcs
-        .iter()
-        .map(|&s| (s, rtx_ssrcs.contains(&s)))
-        .collect();
-    Receiver {
-        mid: media.mid.clone(),
-        formats,
-        rtx,
-        nack,
-        mid_extension: media.extension_id(URI_MID).and_then(|id| u8::try_from(id).ok()),
-        signaled,
-        ssrc: None,
-        rtx_ssrc: None,
-        stream: None,
-        last_pli: None,
-        stats: ReceiverStats::default(),
-    }
 }

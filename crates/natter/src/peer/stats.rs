@@ -36,7 +36,9 @@ pub struct PeerStats {
     pub sctp: Option<natter_sctp::Stats>,
     /// W3C `RTCOutboundRtpStreamStats` of each sending transceiver.
     pub senders: Vec<(TransceiverId, SenderStats)>,
-    /// W3C `RTCInboundRtpStreamStats` of each receiving transceiver.
+    /// W3C `RTCInboundRtpStreamStats` of each stream received: one per
+    /// receiving transceiver, or one per simulcast layer (so a transceiver
+    /// can appear up to three times).
     pub receivers: Vec<(TransceiverId, ReceiverStats)>,
     /// What the media layer dropped.
     pub media: MediaCounters,
@@ -53,9 +55,12 @@ pub struct SenderStats {
     pub counters: SendCounters,
 }
 
-/// The stream a transceiver receives.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// One stream a transceiver receives: its only one, or one simulcast
+/// layer (RFC 8853).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReceiverStats {
+    /// The layer's RID (RFC 8852 §3.1); `None` without simulcast.
+    pub rid: Option<String>,
     /// `None` until a packet arrived.
     pub ssrc: Option<u32>,
     pub packets_received: u64,
