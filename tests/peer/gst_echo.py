@@ -16,8 +16,11 @@ webrtc-echoes convention, for tests/peer/test_gstreamer.py.
         GET /healthz.
 
     gst_echo.py --client URL [--address A]... [--messages N] [--max-size BYTES] [--seed S]
+                [--video-codec vp8|h264|vp9]
         (client mode, the options of natter's echo --client)
         webrtcbin offers a data channel `echo` and sends the same VP8
+        (or, with --video-codec, H.264 from openh264enc, packetization
+        mode 1, or VP9 profile 0 from vp9enc, as the only video codec)
         and Opus; POSTs the complete offer to URL and applies the answer
         (its a=setup decides webrtcbin's DTLS role); sends a seeded mix
         of N text and binary messages of 1 byte to BYTES and checks that
@@ -94,7 +97,31 @@ CODECS = {
     "audio": ("OPUS", "application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,payload={pt},"
               "encoding-params=(string)2"),
 }
+# The client's --video-codec: its sender and its caps in the offer, and
+# the elements they need beyond ELEMENTS. (No AV1: GStreamer 1.22 has no
+# RTP payloader for it; rtpav1pay is in gst-plugins-rs.)
+VIDEO_CODECS = {
+    "vp8": (SENDERS["video"], CODECS["video"][1], []),
+    "h264": ("videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+             "openh264enc gop-size=30 ! h264parse ! rtph264pay config-interval=-1 aggregate-mode=zero-latency ! "
+             # openh264's constrained baseline at level 1.3 (42c00d) is within
+             # the offered 42e01f, which webrtcbin otherwise refuses to link.
+             "capssetter caps=application/x-rtp,profile-level-id=(string)42e01f ! "
+             "capsfilter caps=application/x-rtp,payload={pt}",
+             "application/x-rtp,media=video,encoding-name=H264,clock-rate=90000,payload={pt},"
+             "packetization-mode=(string)1,profile-level-id=(string)42e01f,"
+             "rtcp-fb-nack=true,rtcp-fb-nack-pli=true,rtcp-fb-ccm-fir=true",
+             ["openh264enc", "openh264dec", "h264parse", "rtph264pay", "rtph264depay", "capssetter"]),
+    "vp9": ("videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+            "vp9enc deadline=1 keyframe-max-dist=30 ! rtpvp9pay picture-id-mode=15-bit ! "
+            "capsfilter caps=application/x-rtp,payload={pt}",
+            "application/x-rtp,media=video,encoding-name=VP9,clock-rate=90000,payload={pt},profile-id=(string)0,"
+            "rtcp-fb-nack=true,rtcp-fb-nack-pli=true,rtcp-fb-ccm-fir=true",
+            ["vp9enc", "vp9dec", "rtpvp9pay", "rtpvp9depay"]),
+}
 RECEIVERS = {"VP8": ("video", "rtpvp8depay ! vp8dec ! fakesink name=out"),
+             "H264": ("video", "rtph264depay ! h264parse ! openh264dec ! fakesink name=out"),
+             "VP9": ("video", "rtpvp9depay ! vp9dec ! fakesink name=out"),
              "OPUS": ("audio", "rtpopusdepay ! opusdec ! fakesink name=out")}
 TIMEOUT = 30
 # At most this many bytes of the client's messages wait for their echo.
@@ -176,7 +203,7 @@ class Peer:
         decoder.sync_state_with_parent()
         pad.link(decoder.get_static_pad("sink"))
         with self.lock:
-            self.received[kind] = {"frames": 0}
+            self.received[kind] = {"frames": 0, "encoding": encoding.upper()}
         decoder.get_by_name("out").get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, self.on_decoded, kind)
 
     def on_decoded(self, pad, _, kind):
@@ -236,16 +263,17 @@ class Peer:
             except GLib.Error as e:
                 self.error(f"data channel: {e.message}")
 
-    def add_sender(self, kind, pt):
-        """webrtcbin sends VP8 or Opus as payload type `pt` on a new
-        sendrecv transceiver whose codec is set, so the SDP does not wait
-        for caps to reach webrtcbin."""
-        source = Gst.parse_bin_from_description(SENDERS[kind].format(pt=pt), True)
+    def add_sender(self, kind, pt, video_codec="vp8"):
+        """webrtcbin sends VP8 (or `video_codec` of VIDEO_CODECS) or Opus
+        as payload type `pt` on a new sendrecv transceiver whose codec is
+        set, so the SDP does not wait for caps to reach webrtcbin."""
+        sender, caps = (VIDEO_CODECS[video_codec][:2] if kind == "video" else (SENDERS[kind], CODECS[kind][1]))
+        source = Gst.parse_bin_from_description(sender.format(pt=pt), True)
         self.pipeline.add(source)
         pad = self.webrtc.request_pad_simple("sink_%u")
         source.get_static_pad("src").link(pad)
         transceiver = pad.get_property("transceiver")
-        transceiver.set_property("codec-preferences", Gst.Caps.from_string(CODECS[kind][1].format(pt=pt)))
+        transceiver.set_property("codec-preferences", Gst.Caps.from_string(caps.format(pt=pt)))
         transceiver.set_property("direction", GstWebRTC.WebRTCRTPTransceiverDirection.SENDRECV)
 
     def start(self):
@@ -472,8 +500,11 @@ def check(args):
     started = time.monotonic()
     peer = Peer("client")
     try:
+        missing = [e for e in VIDEO_CODECS[args.video_codec][2] if not Gst.ElementFactory.find(e)]
+        if missing:
+            raise RuntimeError(f"no GStreamer element {', '.join(missing)} for --video-codec {args.video_codec}")
         for kind, pt in OFFERED_PT.items():
-            peer.add_sender(kind, pt)
+            peer.add_sender(kind, pt, args.video_codec)
         peer.start()
         channel = peer.webrtc.emit("create-data-channel", "echo", None)
         echoes = queue.Queue()
@@ -535,6 +566,8 @@ def main():
     # No a=max-message-size in webrtcbin's SDP: its peers may send 64 KiB (RFC 8841 §6.1).
     parser.add_argument("--max-size", type=int, default=65536, help="client mode: the largest message")
     parser.add_argument("--seed", type=int, default=1, help="client mode: the seed of the message mix")
+    parser.add_argument("--video-codec", choices=sorted(VIDEO_CODECS), default="vp8",
+                        help="client mode: the one video codec webrtcbin offers and sends")
     args = parser.parse_args()
     Gst.init(None)
     fail_without_elements()

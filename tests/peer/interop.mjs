@@ -18,6 +18,15 @@
 // are the peer tests' own (harness.mjs, call.mjs, aiortc_echo.py,
 // gst_echo.py); their test files check the same paths at full size.
 //
+// The codec cells: where the peer offers, it offers video in only H.264,
+// VP9 or AV1 (browsers: setCodecPreferences from their own capabilities;
+// aiortc_codec.py; gst_echo.py --video-codec) to natter's echo answering
+// as DTLS client, which reflects the frames in that codec; a cell passes
+// when the peer decodes the reflection (its getStats inbound codec and
+// framesDecoded, or its own counts) and natter's /status shows it
+// received video and sent that format back. A codec the peer lacks is
+// n/a, as its capabilities (or GStreamer's elements) say.
+//
 // The veth namespace (scripts/lib/namespace.sh): Firefox and libnice
 // gather nothing on `lo`. natter and every peer that takes an address use
 // 198.18.0.2.
@@ -28,6 +37,7 @@ import path from 'node:path';
 
 import { ROOT, freePort } from '../browser/harness.mjs';
 import { callHelpers } from './call.mjs';
+import { NATTER_FMTP } from './media.mjs';
 import {
   PYTHON,
   launchBrowser,
@@ -57,6 +67,14 @@ const GST_INSTALL =
   'install it with scripts/setup (apt-get install gstreamer1.0-plugins-bad gstreamer1.0-plugins-good gstreamer1.0-plugins-base gstreamer1.0-nice python3-gi gir1.2-gst-plugins-bad-1.0 gir1.2-gst-plugins-base-1.0)';
 /** A failure that names media (a check after the data channel's) left the data check passed. */
 const MEDIA_FAILURE = /media|video|audio|frame|decod/i;
+/** The codec cells: natter's name for each codec in /status, and its role in them. */
+const CODECS = { h264: { label: 'H.264', format: 'H264' }, vp9: { label: 'VP9', format: 'Vp9' }, av1: { label: 'AV1', format: 'Av1' } };
+const CODEC_ROLE = 'client';
+/** The variant natter takes (media.mjs), where an absent VP9 profile-id or AV1 profile means 0 (their RTP payload formats). */
+const CODEC_FMTP = { h264: NATTER_FMTP.h264, vp9: ['^(?!.*profile-id=)|profile-id=0'], av1: ['^(?!.*profile=)|profile=0'] };
+/** Reflected frames a codec cell's peer decodes. */
+const CODEC_FRAMES = 30;
+const AIORTC_CODEC = path.join(ROOT, 'tests/peer/aiortc_codec.py');
 
 const pass = { state: 'pass' };
 const fail = (why) => ({ state: 'FAIL', why: oneLine(why) });
@@ -118,6 +136,36 @@ async function natterStatus(echo) {
     echoed: Object.values(connection?.channels ?? {}).find((c) => c.label === 'echo')?.messages_echoed ?? 0,
     media: received >= 2 && sent.has('Vp8') && sent.has('Opus') ? null : `natter received ${received} of 2 streams, sent back ${[...sent]}`,
   };
+}
+
+/** natter's side of a codec cell: null when it received video and sent `codec`'s format back, else what it did. */
+async function natterCodec(echo, codec) {
+  const [connection] = await echo.status();
+  const media = connection?.media ?? {};
+  const received = (media.receivers ?? []).filter((r) => r.frames_received > 0).map((r) => r.frames_received);
+  const sent = (media.senders ?? []).filter((x) => x.frames_sent > 0).map((x) => `${x.format} ${x.frames_sent}`);
+  const role = connection?.dtls?.role?.toLowerCase();
+  if (role !== CODEC_ROLE) return `natter was DTLS ${role ?? 'nothing'}, not ${CODEC_ROLE}`;
+  const format = CODECS[codec].format;
+  if (received.length && sent.some((x) => x.startsWith(`${format} `))) return null;
+  return `natter received frames ${JSON.stringify(received)}, sent back ${JSON.stringify(sent)}, not ${format}${connection?.errors?.length ? `; errors: ${connection.errors.join('; ')}` : ''}`;
+}
+
+/**
+ * A codec cell where the peer offers: natter's echo answers as DTLS
+ * CODEC_ROLE, `runPeer(echo)` resolves with a cell from the peer's view
+ * (or n/a), and natter's /status must agree.
+ */
+async function peerOffersCodec(peer, codec, runPeer) {
+  const echo = await startEcho({ name: `interop-${peer}-${codec}`, addresses: [ADDRESS], args: CODEC_ROLE === 'server' ? ['--dtls-server'] : [] });
+  try {
+    const cell = await runPeer(echo);
+    if (cell.state !== 'pass') return cell;
+    const natter = await natterCodec(echo, codec);
+    return natter ? fail(natter) : pass;
+  } finally {
+    await echo.stop();
+  }
 }
 
 /**
@@ -188,6 +236,72 @@ function playRemoteAudio() {
   };
 }
 
+/**
+ * In a page of natter's echo: the camera's video offered with only
+ * `codec` (those of the browser's RTCRtpReceiver capabilities matching
+ * `fmtp`, and RTX); the answer applied; inbound video polled until
+ * `frames` frames are decoded. `missing` when the browser cannot send or
+ * receive the codec.
+ */
+async function offerVideoCodec([codec, fmtp, frames]) {
+  const matching = (kind) =>
+    kind.getCapabilities('video').codecs.filter((c) => c.mimeType.toLowerCase() === `video/${codec}` && fmtp.every((p) => new RegExp(p).test(c.sdpFmtpLine ?? '')));
+  const absent = (kind, name) => {
+    const all = kind.getCapabilities('video').codecs;
+    const same = all.filter((c) => c.mimeType.toLowerCase() === `video/${codec}`);
+    if (same.length) return `${name}.getCapabilities('video') has ${codec} only as ${same.map((c) => c.sdpFmtpLine ?? '(no fmtp)').join(', ')}`;
+    return `${name}.getCapabilities('video') has no ${codec} (has ${[...new Set(all.map((c) => c.mimeType.replace('video/', '')))].join(', ')})`;
+  };
+  const wanted = matching(RTCRtpReceiver);
+  if (!wanted.length) return { missing: absent(RTCRtpReceiver, 'RTCRtpReceiver') };
+  if (!matching(RTCRtpSender).length) return { missing: absent(RTCRtpSender, 'RTCRtpSender') };
+  const out = { stage: 'getUserMedia' };
+  let pc, stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240 } });
+    pc = new RTCPeerConnection();
+    const transceiver = pc.addTransceiver(stream.getVideoTracks()[0], { direction: 'sendrecv', streams: [stream] });
+    transceiver.setCodecPreferences([...wanted, ...RTCRtpReceiver.getCapabilities('video').codecs.filter((c) => c.mimeType.toLowerCase() === 'video/rtx')]);
+    out.stage = 'offer';
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise((resolve) => {
+      if (pc.iceGatheringState === 'complete') resolve();
+      pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
+    });
+    out.stage = 'POST /offer';
+    const res = await fetch('/offer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(pc.localDescription) });
+    if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
+    out.stage = 'setRemoteDescription';
+    await pc.setRemoteDescription(await res.json());
+    out.stage = 'decoding';
+    const deadline = Date.now() + 20000;
+    for (;;) {
+      const report = await pc.getStats();
+      const v = [...report.values()].find((s) => s.type === 'inbound-rtp' && s.kind === 'video');
+      out.video = v && { codec: report.get(v.codecId)?.mimeType, framesDecoded: v.framesDecoded ?? 0, size: `${v.frameWidth}x${v.frameHeight}` };
+      if ((v?.framesDecoded ?? 0) >= frames && out.video.codec) break;
+      if (Date.now() > deadline) throw new Error(`inbound video after 20 s: ${JSON.stringify(out.video ?? 'none')}`);
+      await new Promise((resolve) => setTimeout(resolve, 200)); // getStats has no change event: poll
+    }
+    out.stage = 'done';
+  } catch (e) {
+    out.error = `${out.stage}: ${e.message}`;
+  } finally {
+    pc?.close();
+    stream?.getTracks().forEach((t) => t.stop());
+  }
+  return out;
+}
+
+/** A codec cell from what a page or driver reported: the decoded codec must be the one offered. */
+function decodedCell(codec, got) {
+  if (got.missing) return na(got.missing);
+  if (got.error) return fail(got.error);
+  const mime = `video/${codec}`;
+  if (got.video?.codec?.toLowerCase() !== mime) return fail(`decoded ${JSON.stringify(got.video)}, not ${mime}`);
+  return pass;
+}
+
 /** A browser (Chromium or Firefox): `open()` launches it; natter answers its page, and offers to its echo server. */
 function browserPeer(name, launch) {
   let browser, answerer, files;
@@ -241,6 +355,16 @@ function browserPeer(name, launch) {
       }
     },
     natterOffers: (role) => natterOffersTo(name, answerer.url, files, role),
+    /** The page offers its camera in `codec` only; natter answers and reflects it. */
+    natterAnswersCodec: (codec) =>
+      peerOffersCodec(name, codec, async (echo) => {
+        const opened = await openPage(browser, echo, `interop-${name}-${codec}`);
+        try {
+          return decodedCell(codec, await opened.page.evaluate(offerVideoCodec, [codec, CODEC_FMTP[codec], CODEC_FRAMES]));
+        } finally {
+          await opened.context.close().catch(() => {});
+        }
+      }),
   };
 }
 
@@ -275,6 +399,23 @@ function aiortcPeer() {
         }),
       ),
     natterOffers: (role) => natterOffersTo('aiortc', server.url, files, role),
+    /** aiortc_codec.py offers its video with codec preferences of `codec` only; natter reflects. */
+    natterAnswersCodec: (codec) =>
+      peerOffersCodec('aiortc', codec, async (echo) => {
+        const fmtp = (CODEC_FMTP[codec]).flatMap((p) => ['--fmtp', p]);
+        const run = await runOnce({
+          name: `interop-aiortc-${codec}.aiortc-client`,
+          command: PYTHON,
+          argv: [AIORTC_CODEC, `${echo.url}/offer`, '--address', ADDRESS, '--codec', codec, ...fmtp, '--frames', String(CODEC_FRAMES)],
+          timeout: CELL_MS,
+        });
+        if (run.code !== 0 || !run.summary) return fail(reason(run));
+        if (run.summary.missing) return na(run.summary.missing);
+        // aiortc decodes whatever the answer picked: only `codec` (and RTX) were offered.
+        const answered = run.summary.answered?.filter((c) => c.toLowerCase() !== 'rtx');
+        if (answered?.[0]?.toLowerCase() !== codec) return fail(`natter answered ${JSON.stringify(run.summary.answered)}`);
+        return run.summary.frames >= CODEC_FRAMES ? pass : fail(`decoded: ${JSON.stringify(run.summary)}`);
+      }),
   };
 }
 
@@ -326,6 +467,25 @@ function gstreamerPeer() {
         }),
       ),
     natterOffers: (role) => natterOffersTo('gstreamer', server.url, files, role),
+    /** gst_echo.py --client --video-codec: webrtcbin offers `codec` only (and Opus); natter reflects. */
+    natterAnswersCodec: (codec) => {
+      if (codec === 'av1') {
+        const r = spawnSync('gst-inspect-1.0', ['rtpav1pay'], { encoding: 'utf8' });
+        if (r.status !== 0) return Promise.resolve(na('GStreamer has no rtpav1pay (gst-inspect-1.0; it is in gst-plugins-rs, not Debian 12)'));
+      }
+      return peerOffersCodec('gstreamer', codec, async (echo) => {
+        const run = await runOnce({
+          name: `interop-gstreamer-${codec}.webrtcbin`,
+          command: SYSTEM_PYTHON,
+          argv: [GST_ECHO, '--client', `${echo.url}/offer`, '--address', ADDRESS, '--messages', '10', '--max-size', '1200', '--video-codec', codec],
+          timeout: CELL_MS,
+        });
+        if (run.code !== 0 || !run.summary) return fail(reason(run));
+        const video = run.summary.received?.video;
+        if (video?.encoding !== codec.toUpperCase()) return fail(`webrtcbin decoded ${JSON.stringify(run.summary.received)}, not ${codec}`);
+        return video.frames > 0 ? pass : fail(`decoded: ${JSON.stringify(video)}`);
+      });
+    },
   };
 }
 
@@ -352,7 +512,8 @@ function opensslRow() {
   }
   // Each test runs both roles; application data both ways and close_notify.
   const media = na('no RTP; the SRTP keys are checked equal to OpenSSL\'s exporter');
-  return { ...row, client: { data, media }, server: { data, media } };
+  const codecs = Object.fromEntries(Object.keys(CODECS).map((c) => [c, na('no RTP')]));
+  return { ...row, client: { data, media }, server: { data, media }, codecs };
 }
 
 // ---- the table ---------------------------------------------------------------------------
@@ -360,12 +521,14 @@ function opensslRow() {
 const show = (cell) => (cell.state === 'pass' ? 'pass' : `${cell.state}: ${cell.why.replaceAll('|', '\\|')}`);
 
 function table(rows) {
+  const codecs = Object.values(CODECS).map((c) => ` ${c.label}: peer offers, natter DTLS ${CODEC_ROLE} |`).join('');
   const lines = [
-    '| peer | natter | DTLS client: data | DTLS client: media | DTLS server: data | DTLS server: media |',
-    '|---|---|---|---|---|---|',
+    `| peer | natter | DTLS client: data | DTLS client: media | DTLS server: data | DTLS server: media |${codecs}`,
+    `|---|---|---|---|---|---|${'---|'.repeat(Object.keys(CODECS).length)}`,
   ];
   for (const r of rows) {
-    lines.push(`| ${r.peer} | ${r.natter} | ${show(r.client.data)} | ${show(r.client.media)} | ${show(r.server.data)} | ${show(r.server.media)} |`);
+    const cells = Object.keys(CODECS).map((c) => ` ${show(r.codecs[c])} |`).join('');
+    lines.push(`| ${r.peer} | ${r.natter} | ${show(r.client.data)} | ${show(r.client.media)} | ${show(r.server.data)} | ${show(r.server.media)} |${cells}`);
   }
   return lines.join('\n');
 }
@@ -380,9 +543,20 @@ async function cell(what, run) {
   return result;
 }
 
+/** One codec cell, bounded like the others. */
+async function codecCell(what, run) {
+  const started = Date.now();
+  const result = await within(CELL_MS, what, run()).catch((e) => fail(e.message.split('\n')[0]));
+  console.error(`${what}: ${show(result)} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  return result;
+}
+
 async function main() {
   const started = Date.now();
   const rows = [];
+  // NATTER_INTEROP_ONLY=codecs: only the codec cells (the rest n/a), to iterate on them quickly.
+  const codecsOnly = process.env.NATTER_INTEROP_ONLY === 'codecs';
+  const skipped = na('not run (NATTER_INTEROP_ONLY=codecs)');
   const peers = [browserPeer('Chromium', launchBrowser), browserPeer('Firefox ESR', launchFirefox), aiortcPeer(), gstreamerPeer()];
   for (const peer of peers) {
     let missing = null;
@@ -395,9 +569,14 @@ async function main() {
       ['answers', 'natterAnswers'],
       ['offers', 'natterOffers'],
     ]) {
-      const row = { peer: peer.name, natter };
+      const row = { peer: peer.name, natter, codecs: {} };
       for (const role of ['client', 'server']) {
-        row[role] = missing ? { data: missing, media: missing } : await cell(`${peer.name}, natter ${natter} as DTLS ${role}`, () => peer[method](role));
+        if (codecsOnly) row[role] = { data: skipped, media: skipped };
+        else row[role] = missing ? { data: missing, media: missing } : await cell(`${peer.name}, natter ${natter} as DTLS ${role}`, () => peer[method](role));
+      }
+      for (const codec of Object.keys(CODECS)) {
+        if (natter === 'offers') row.codecs[codec] = na('natter\'s client sends its VP8 file');
+        else row.codecs[codec] = missing ?? (await codecCell(`${peer.name}, natter answers ${CODECS[codec].label} as DTLS ${CODEC_ROLE}`, () => peer.natterAnswersCodec(codec)));
       }
       rows.push(row);
     }
@@ -409,7 +588,7 @@ async function main() {
   fs.mkdirSync(OUT, { recursive: true });
   fs.writeFileSync(path.join(OUT, 'matrix.md'), markdown);
   process.stdout.write(markdown);
-  const failed = rows.flatMap((r) => [r.client.data, r.client.media, r.server.data, r.server.media]).filter((c) => c.state === 'FAIL').length;
+  const failed = rows.flatMap((r) => [r.client.data, r.client.media, r.server.data, r.server.media, ...Object.values(r.codecs)]).filter((c) => c.state === 'FAIL').length;
   console.error(`interop matrix: ${failed} failed cells, ${seconds} s; written to ${path.relative(ROOT, OUT)}/matrix.md`);
   process.exitCode = failed ? 1 : 0;
 }
