@@ -72,8 +72,10 @@ impl LocalIce {
     }
 
     /// Writes the candidates into `section`, the first of the bundle, and
-    /// points its `m=` port and `c=` at the first one, the default
-    /// candidate (RFC 8829 §5.2.1: port 9 and 0.0.0.0 until there is one).
+    /// points its `m=` port and `c=` at the first one with a port, the
+    /// default candidate (RFC 8829 §5.2.1: port 9 and 0.0.0.0 until there
+    /// is one). Port 0 in an `m=` line would reject the section (RFC 3264
+    /// §6), so a candidate with port 0 is never the default.
     /// A restart writes none: they belong to the old credentials.
     pub(crate) fn write_candidates(&self, section: &mut MediaSection, restarting: bool) -> Result<(), JsepError> {
         if restarting {
@@ -85,7 +87,7 @@ impl LocalIce {
         if self.complete {
             section.attributes.set_flag(natter_sdp::Flag::EndOfCandidates, true);
         }
-        if let Some((ip, port)) = self.candidates.first().and_then(|c| default_address(c)) {
+        if let Some((ip, port)) = self.candidates.iter().find_map(|c| default_address(c)) {
             section.port = port;
             section.connections = vec![Address::new(ip)];
         }
@@ -95,11 +97,11 @@ impl LocalIce {
 
 /// The address and port of a candidate value (RFC 8839 §5.1:
 /// `foundation component transport priority address port typ ...`),
-/// when the address is an IP address.
+/// when the address is an IP address and the port is not 0.
 fn default_address(candidate: &str) -> Option<(IpAddr, u16)> {
     let mut fields = candidate.split_ascii_whitespace().skip(4);
     let ip = fields.next()?.parse().ok()?;
-    let port = fields.next()?.parse().ok()?;
+    let port = fields.next()?.parse().ok().filter(|&port| port != 0)?;
     Some((ip, port))
 }
 
@@ -138,5 +140,21 @@ mod tests {
         assert!(section.flag(natter_sdp::Flag::EndOfCandidates));
         assert_eq!(candidate_value("a=candidate:1 1 udp").unwrap(), "1 1 udp");
         assert!(candidate_value("  ").is_err());
+    }
+
+    #[test]
+    fn a_candidate_with_port_0_is_never_the_default() {
+        // Port 0 in the m= line would reject the section (RFC 3264 §6).
+        let mut ice = LocalIce::new(IceCredentials::new("abcd", "abcdefghijklmnopqrstuv"));
+        ice.candidates.push("1 1 udp 2122260223 192.0.2.1 0 typ host".into());
+        let mut section = MediaSection::new(natter_sdp::MediaKind::Audio, natter_sdp::Protocol::UdpTlsRtpSavpf);
+        ice.write_candidates(&mut section, false).unwrap();
+        assert_eq!(section.port, 9, "RFC 8829 §5.2.1's placeholder stays");
+        ice.candidates.push("2 1 udp 2122260222 192.0.2.2 5000 typ host".into());
+        ice.write_candidates(&mut section, false).unwrap();
+        assert_eq!(
+            (section.port, section.connections[0].address.as_str()),
+            (5000, "192.0.2.2")
+        );
     }
 }
