@@ -1,11 +1,12 @@
 // namespace: lo
 // Simulcast from headless Chromium to natter-io (issue 18, acceptance 2):
-// Chromium's fake camera at 1280x720 publishes three VP8 layers (rid q,
-// h, f: scaleResolutionDownBy 4, 2, 1) to the record example, which
-// writes one file per layer; ffprobe reads video-q.ivf, video-h.ivf and
-// video-f.ivf at widths in the ratio 1:2:4, natter's stats (record's
-// /status) list one receiver per rid, and Chromium's getStats one
-// outbound-rtp per rid. Then with 5% loss in front of natter's socket
+// Chromium's fake camera at 1280x720 publishes three layers (rid q, h,
+// f: scaleResolutionDownBy 4, 2, 1) in VP8, then VP9, then H.264 to the
+// record example, which writes one file per layer; ffprobe reads
+// video-q, video-h and video-f (.ivf, or .h264 for H.264) at 320x180,
+// 640x360 and 1280x720 with every frame natter wrote, about a third in
+// each; natter's stats (record's /status) list one receiver per rid,
+// and Chromium's getStats one outbound-rtp per rid. Then with 5% loss in front of natter's socket
 // (iptables `statistic`) once every layer flows (under loss from the
 // start Chromium's bandwidth estimate may never allow the f layer):
 // every layer still records, and natter's stats show NACKs and
@@ -19,17 +20,32 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { ARTIFACTS, launchBrowser, until } from './harness.mjs';
-import { ffmpegTool, pageAt, probe, startExample } from './media.mjs';
+import { NATTER_FMTP, ffmpegTool, pageAt, probe, startExample } from './media.mjs';
 
 const RIDS = ['q', 'h', 'f'];
 
 /**
- * In the page: the fake camera at 1280x720, a send-only VP8 transceiver
- * with three simulcast encodings, offer, POST to /offer. The answer is
- * kept in `window.answer`, not yet applied.
+ * The codecs each simulcast case runs with: `codec` as preferCodec and
+ * NATTER_FMTP name it, Chromium's mimeType, the file extension record
+ * writes and ffprobe's codec_name.
  */
-async function offerSimulcast(page) {
-  return page.evaluate(async () => {
+const CODECS = [
+  { codec: 'vp8', mimeType: 'video/VP8', ext: 'ivf', codecName: 'vp8' },
+  { codec: 'vp9', mimeType: 'video/VP9', ext: 'ivf', codecName: 'vp9' },
+  { codec: 'h264', mimeType: 'video/H264', ext: 'h264', codecName: 'h264' },
+];
+
+/**
+ * In the page: the fake camera at 1280x720, a send-only transceiver in
+ * `codec` (the variant natter takes) with three simulcast encodings,
+ * offer, POST to /offer. The answer is kept in `window.answer`, not yet
+ * applied. Each encoding asks for `L1T1` (one spatial, one temporal
+ * layer): without a scalability mode Chromium (156) sends VP9 with three
+ * encodings in its legacy SVC mode, one stream on the first rid only
+ * (seen: rid q alone, 320x180), instead of simulcast.
+ */
+async function offerSimulcast(page, codec) {
+  return page.evaluate(async ([codec, fmtp]) => {
     const out = { stage: 'getUserMedia' };
     try {
       const stream = await navigator.mediaDevices.getUserMedia({ video: { width: { exact: 1280 }, height: { exact: 720 }, frameRate: 30 } });
@@ -38,17 +54,21 @@ async function offerSimulcast(page) {
       const pc = (window.pc = new RTCPeerConnection());
       const video = pc.addTransceiver(track, {
         direction: 'sendonly',
-        sendEncodings: [{ rid: 'q', scaleResolutionDownBy: 4 }, { rid: 'h', scaleResolutionDownBy: 2 }, { rid: 'f' }],
+        sendEncodings: [
+          { rid: 'q', scaleResolutionDownBy: 4, scalabilityMode: 'L1T1' },
+          { rid: 'h', scaleResolutionDownBy: 2, scalabilityMode: 'L1T1' },
+          { rid: 'f', scalabilityMode: 'L1T1' },
+        ],
       });
       // Under CPU load, lower the frame rate rather than the layers' sizes.
       await video.sender.setParameters({ ...video.sender.getParameters(), degradationPreference: 'maintain-resolution' });
-      window.preferCodec(video, 'vp8', []);
+      window.preferCodec(video, codec, fmtp);
       window.answer = await window.postOffer(pc, out);
       return { ...out, answer: window.answer.sdp, stage: 'posted' };
     } catch (e) {
       return { ...out, error: `${out.stage}: ${e.message}` };
     }
-  });
+  }, [codec, NATTER_FMTP[codec] ?? []]);
 }
 
 /** In the page: applies the answer POST /offer returned. */
@@ -79,14 +99,14 @@ function natterLayers(progress) {
 }
 
 /**
- * Records Chromium's three layers with natter's record example into
- * `dir` until it has written `frames` frames (of all layers) and closed
+ * Records Chromium's three layers in `codec` (a CODECS entry) with
+ * natter's record example into `dir` until it has written `frames` frames (of all layers) and closed
  * its files. `flowing(port)` runs once natter receives all three
  * layers, with the UDP port of natter's host candidate. Returns natter's
  * final summary, Chromium's outbound layers and ffprobe's view of each
  * layer's file.
  */
-async function recordSimulcast(t, browser, { dir, name, frames, flowing = () => {} }) {
+async function recordSimulcast(t, browser, { codec, dir, name, frames, flowing = () => {} }) {
   fs.rmSync(dir, { recursive: true, force: true }); // record creates it
   const recorder = await startExample('record', name, ['--out', dir, '--frames', String(frames)]);
   let done = false;
@@ -94,7 +114,7 @@ async function recordSimulcast(t, browser, { dir, name, frames, flowing = () => 
   const context = await browser.newContext();
   try {
     const page = await pageAt(context, recorder.url);
-    const sent = await offerSimulcast(page);
+    const sent = await offerSimulcast(page, codec.codec);
     assert.ok(!sent.error, `${sent.error}\nanswer:\n${sent.answer ?? '(none)'}\nlog: ${recorder.logPath}`);
     t.diagnostic(`camera: ${JSON.stringify(sent.camera)}`);
     assert.equal(`${sent.camera.width}x${sent.camera.height}`, '1280x720', 'the fake camera gives 1280x720');
@@ -127,8 +147,8 @@ async function recordSimulcast(t, browser, { dir, name, frames, flowing = () => 
     assert.deepEqual(summary.errors, []);
     assert.equal(summary.media.dropped.unknown_rid, 0, 'natter knew every rid');
     const files = Object.fromEntries(RIDS.map((rid) => {
-      const video = probe(path.join(dir, `video-${rid}.ivf`), 'v');
-      t.diagnostic(`ffprobe video-${rid}.ivf: ${JSON.stringify(video)}`);
+      const video = probe(path.join(dir, `video-${rid}.${codec.ext}`), 'v');
+      t.diagnostic(`ffprobe video-${rid}.${codec.ext}: ${JSON.stringify(video)}`);
       return [rid, video];
     }));
     return { summary, chromium, files };
@@ -138,11 +158,11 @@ async function recordSimulcast(t, browser, { dir, name, frames, flowing = () => 
   }
 }
 
-/** Chromium's three outbound-rtp entries are the rids q/h/f in VP8, each encoding. */
-function assertChromiumLayers(chromium) {
+/** Chromium's three outbound-rtp entries are the rids q/h/f in `codec`, each encoding. */
+function assertChromiumLayers(chromium, codec) {
   assert.deepEqual(chromium.map((s) => s.rid).sort(), [...RIDS].sort(), "Chromium's getStats has one outbound-rtp per rid");
   for (const layer of chromium) {
-    assert.equal(layer.codec, 'video/VP8', `Chromium encodes layer ${layer.rid} in VP8`);
+    assert.equal(layer.codec, codec.mimeType, `Chromium encodes layer ${layer.rid} in ${codec.mimeType}`);
     assert.ok(layer.framesEncoded > 0, `Chromium encoded frames of layer ${layer.rid}`);
   }
 }
@@ -186,46 +206,54 @@ describe('simulcast from headless Chromium to natter-io', () => {
   });
   after(() => browser?.close());
 
-  test("Chromium's 1280x720 camera in three VP8 layers (q/h/f) is recorded by natter to three files; ffprobe reads widths 1:2:4 and frames in each", async (t) => {
-    const { summary, chromium, files } = await recordSimulcast(t, browser, {
-      dir: path.join(dir, 'clean'), name: 'simulcast', frames: 600,
-    });
-    assertChromiumLayers(chromium);
-    assertNatterLayers(summary);
-    for (const rid of RIDS) {
-      assert.equal(files[rid].codec_name, 'vp8', `video-${rid}.ivf is VP8`);
-      assert.ok(Number(files[rid].nb_read_frames) > 0, `ffprobe decodes frames of video-${rid}.ivf: ${files[rid].nb_read_frames}`);
-      assert.ok(summary.media.receivers.find((r) => r.rid === rid).frames_received > 0, `natter's stats count frames of layer ${rid}`);
-    }
-    const { q, h, f } = files;
-    assert.equal(`${f.width}x${f.height}`, '1280x720', 'the f layer is the camera\'s full size');
-    assert.equal(h.width * 2, f.width, `h is half as wide as f: ${h.width} and ${f.width}`);
-    assert.equal(q.width * 4, f.width, `q is a quarter as wide as f: ${q.width} and ${f.width}`);
-  });
-
-  test("with 5% loss in front of natter's socket, each layer is repaired by its own NACKs and RTX and still records", async (t) => {
-    let undo = () => {};
-    try {
+  for (const codec of CODECS) {
+    const { ext } = codec;
+    test(`Chromium's 1280x720 camera in three ${codec.codecName} layers (q/h/f) is recorded by natter to three files; ffprobe reads 320x180, 640x360, 1280x720 and frames in each`, async (t) => {
+      const frames = 600;
       const { summary, chromium, files } = await recordSimulcast(t, browser, {
-        dir: path.join(dir, 'loss'),
-        name: 'simulcast-loss',
-        frames: 900,
-        flowing: (port) => (undo = dropAtRandom(port, 0.05)),
+        codec, dir: path.join(dir, `${codec.codec}-clean`), name: `simulcast-${codec.codec}`, frames,
       });
-      t.diagnostic(`iptables:\n${execFileSync('iptables', ['-L', 'INPUT', '-v', '-n', '-x'])}`);
-      assertChromiumLayers(chromium);
+      assertChromiumLayers(chromium, codec);
       assertNatterLayers(summary);
-      for (const layer of summary.media.receivers) {
-        assert.ok(layer.nack_count > 0, `natter sent NACKs for layer ${layer.rid}`);
-        // Chromium also probes bandwidth with RTX packets, loss or not: natter's RTX count alone proves no repair.
-        assert.ok(layer.retransmitted_packets_received > 0, `natter received retransmissions (RTX) of layer ${layer.rid}`);
-        assert.ok(layer.frames_dropped <= layer.frames_received / 20, `natter gave up on few frames of layer ${layer.rid}: ${layer.frames_dropped} of ${layer.frames_received}`);
+      for (const rid of RIDS) {
+        assert.equal(files[rid].codec_name, codec.codecName, `video-${rid}.${ext} is ${codec.codecName}`);
+        // The layers share the camera's frame rate: each holds about a third of the frames.
+        assert.ok(Number(files[rid].nb_read_frames) >= frames / 6, `ffprobe decodes at least a sixth of the ${frames} frames in video-${rid}.${ext}: ${files[rid].nb_read_frames}`);
+        assert.ok(summary.media.receivers.find((r) => r.rid === rid).frames_received > 0, `natter's stats count frames of layer ${rid}`);
       }
-      // Chromium counts only retransmissions it sent for NACKs (0 per layer without loss).
-      for (const layer of chromium) assert.ok(layer.retransmittedPacketsSent > 0, `Chromium retransmitted packets of layer ${layer.rid} (RTX)`);
-      for (const rid of RIDS) assert.ok(Number(files[rid].nb_read_frames) > 0, `ffprobe decodes frames of video-${rid}.ivf: ${files[rid].nb_read_frames}`);
-    } finally {
-      undo();
-    }
-  });
+      assert.equal(summary.video_frames, frames, `natter wrote the ${frames} frames asked for`);
+      assert.equal(RIDS.reduce((sum, rid) => sum + Number(files[rid].nb_read_frames), 0), summary.video_frames, 'ffprobe decodes every frame natter wrote, across the three files');
+      const { q, h, f } = files;
+      assert.equal(`${f.width}x${f.height}`, '1280x720', 'the f layer is the camera\'s full size');
+      assert.equal(`${h.width}x${h.height}`, '640x360', 'the h layer is half the size (scaleResolutionDownBy 2)');
+      assert.equal(`${q.width}x${q.height}`, '320x180', 'the q layer is a quarter of the size (scaleResolutionDownBy 4)');
+    });
+
+    test(`${codec.codecName}: with 5% loss in front of natter's socket, each layer is repaired by its own NACKs and RTX and still records`, async (t) => {
+      let undo = () => {};
+      try {
+        const { summary, chromium, files } = await recordSimulcast(t, browser, {
+          codec,
+          dir: path.join(dir, `${codec.codec}-loss`),
+          name: `simulcast-${codec.codec}-loss`,
+          frames: 900,
+          flowing: (port) => (undo = dropAtRandom(port, 0.05)),
+        });
+        t.diagnostic(`iptables:\n${execFileSync('iptables', ['-L', 'INPUT', '-v', '-n', '-x'])}`);
+        assertChromiumLayers(chromium, codec);
+        assertNatterLayers(summary);
+        for (const layer of summary.media.receivers) {
+          assert.ok(layer.nack_count > 0, `natter sent NACKs for layer ${layer.rid}`);
+          // Chromium also probes bandwidth with RTX packets, loss or not: natter's RTX count alone proves no repair.
+          assert.ok(layer.retransmitted_packets_received > 0, `natter received retransmissions (RTX) of layer ${layer.rid}`);
+          assert.ok(layer.frames_dropped <= layer.frames_received / 20, `natter gave up on few frames of layer ${layer.rid}: ${layer.frames_dropped} of ${layer.frames_received}`);
+        }
+        // Chromium counts only retransmissions it sent for NACKs (0 per layer without loss).
+        for (const layer of chromium) assert.ok(layer.retransmittedPacketsSent > 0, `Chromium retransmitted packets of layer ${layer.rid} (RTX)`);
+        for (const rid of RIDS) assert.ok(Number(files[rid].nb_read_frames) > 0, `ffprobe decodes frames of video-${rid}.${ext}: ${files[rid].nb_read_frames}`);
+      } finally {
+        undo();
+      }
+    });
+  }
 });
