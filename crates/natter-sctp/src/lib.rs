@@ -55,6 +55,7 @@ pub mod dcep;
 mod error;
 mod event;
 mod ppid;
+pub mod sctp;
 
 pub use association::SctpTransport;
 pub use channel::{ChannelId, ChannelInfo, ChannelOptions, ChannelOrigin, ChannelState, Message};
