@@ -45,6 +45,11 @@ fn pts(view: &MediaView<'_>) -> Vec<u8> {
     view.codecs().iter().map(|c| c.payload_type).collect()
 }
 
+/// The header extension URIs of a section.
+fn uris(view: &MediaView<'_>) -> Vec<String> {
+    view.extmaps().into_iter().map(|e| e.uri).collect()
+}
+
 fn mids(description: &SessionDescription) -> Vec<&str> {
     description.media.iter().map(|m| m.mid().expect("mid")).collect()
 }
@@ -289,13 +294,7 @@ fn answers_a_firefox_offer() {
     let answer = parse(&text);
     assert_eq!(mids(&answer), ["0", "1", "2"]);
     assert_eq!(pts(&answer.media_view(0).unwrap()), [109]);
-    let audio_uris: Vec<String> = answer
-        .media_view(0)
-        .unwrap()
-        .extmaps()
-        .into_iter()
-        .map(|e| e.uri)
-        .collect();
+    let audio_uris = uris(&answer.media_view(0).unwrap());
     assert!(!audio_uris.iter().any(|u| u.contains("csrc-audio-level")));
     let video = answer.media_view(1).unwrap();
     // H.264 without packetization-mode (97) is not ours; VP9 without
@@ -882,4 +881,124 @@ fn sections_without_common_codecs_or_of_unknown_kinds_are_rejected() {
     );
     let kinds: Vec<MediaKind> = bob.transceivers().iter().map(|t| t.kind()).collect();
     assert_eq!(kinds, [MediaKind::Video]);
+}
+
+/// A peer whose video transceiver sends `rids` as simulcast.
+fn simulcast_peer(session_id: u64, ufrag: &str, direction: Direction, rids: &[&str]) -> Jsep {
+    let mut jsep = peer(session_id, ufrag);
+    let video = jsep.add_transceiver(MediaKind::Video, direction).unwrap();
+    jsep.set_track(video, Some(track(2222, Some(3333), "cam"))).unwrap();
+    jsep.set_send_rids(video, rids.iter().map(|r| r.to_string()).collect())
+        .unwrap();
+    jsep
+}
+
+#[test]
+fn simulcast_is_offered_sent_and_received_by_rid() {
+    let mut alice = simulcast_peer(20, "alic", Direction::SendOnly, &["q", "h", "f"]);
+    let offer = alice.create_offer().unwrap();
+    // RFC 8851 §4, RFC 8853 §5.1, in Chromium's order; RIDs tell the
+    // streams apart, so no SSRC is signaled, but the track's msid is.
+    assert!(
+        offer.contains("a=rid:q send\r\na=rid:h send\r\na=rid:f send\r\na=simulcast:send q;h;f\r\n"),
+        "{offer}"
+    );
+    assert!(!offer.contains("a=ssrc"), "{offer}");
+    assert!(offer.contains("a=msid:stream cam\r\n"), "{offer}");
+    let video = parse(&offer);
+    let uris = uris(&video.media_view(0).unwrap());
+    assert!(
+        uris.iter().any(|u| u == ext::URI_RTP_STREAM_ID) && uris.iter().any(|u| u == ext::URI_REPAIRED_RTP_STREAM_ID)
+    );
+
+    let mut bob = peer(21, "bobb");
+    let (sent, received) = exchange(&mut alice, &mut bob);
+    let answer = bob.current_local_description().unwrap().to_string();
+    assert!(answer.contains("a=simulcast:recv q;h;f\r\n"), "{answer}");
+    assert_eq!(sent.media[0].send_rids, ["q", "h", "f"]);
+    assert!(sent.media[0].recv_rids.is_empty());
+    assert_eq!(received.media[0].recv_rids, ["q", "h", "f"]);
+    assert!(received.media[0].send_rids.is_empty());
+    assert_eq!(received.media[0].direction, Direction::RecvOnly);
+}
+
+#[test]
+fn an_answer_without_simulcast_leaves_one_stream() {
+    let mut alice = simulcast_peer(22, "alic", Direction::SendOnly, &["q", "h", "f"]);
+    let offer = alice.create_offer().unwrap();
+    alice.set_local_description(SdpType::Offer, &offer).unwrap();
+    let mut bob = peer(23, "bobb");
+    bob.set_remote_description(SdpType::Offer, &offer).unwrap();
+    // A peer that does not do simulcast (RFC 8853 §5.3) answers without it.
+    let answer: String = bob
+        .create_answer()
+        .unwrap()
+        .split_inclusive("\r\n")
+        .filter(|line| !line.starts_with("a=rid:") && !line.starts_with("a=simulcast:"))
+        .collect();
+    let negotiated = alice.set_remote_description(SdpType::Answer, &answer).unwrap().unwrap();
+    assert!(negotiated.media[0].send_rids.is_empty());
+    assert_eq!(negotiated.media[0].direction, Direction::SendOnly);
+}
+
+#[test]
+fn a_simulcast_receive_offer_is_answered_with_the_rids_we_send() {
+    // The offerer receives q, h (paused) and f or x (RFC 8853 §5.1); we send q, h, f.
+    let mut alice = peer(24, "alic");
+    alice.add_transceiver(MediaKind::Video, Direction::RecvOnly).unwrap();
+    let offer = alice.create_offer().unwrap().replace(
+        "a=rtcp-mux\r\n",
+        "a=rtcp-mux\r\na=rid:q recv\r\na=rid:h recv\r\na=rid:f recv\r\na=rid:x recv\r\na=simulcast:recv q;~h;f,x\r\n",
+    );
+    let mut bob = simulcast_peer(25, "bobb", Direction::SendOnly, &["q", "h", "f"]);
+    bob.set_remote_description(SdpType::Offer, &offer).unwrap();
+    let answer = bob.create_answer().unwrap();
+    assert!(
+        answer.contains("a=rid:q send\r\na=rid:f send\r\na=simulcast:send q;f\r\n"),
+        "{answer}"
+    );
+    assert!(!answer.contains("a=ssrc"), "{answer}");
+    let negotiated = bob.set_local_description(SdpType::Answer, &answer).unwrap().unwrap();
+    assert_eq!(negotiated.media[0].send_rids, ["q", "f"]);
+    assert_eq!(negotiated.media[0].direction, Direction::SendOnly);
+
+    // Without RIDs of its own, a transceiver answers with one stream.
+    let mut carol = peer(26, "caro");
+    let video = carol.add_transceiver(MediaKind::Video, Direction::SendOnly).unwrap();
+    carol.set_track(video, Some(track(4444, Some(5555), "cam"))).unwrap();
+    carol.set_remote_description(SdpType::Offer, &offer).unwrap();
+    let answer = carol.create_answer().unwrap();
+    assert!(
+        !answer.contains("a=simulcast") && !answer.contains("a=rid:"),
+        "{answer}"
+    );
+    assert!(answer.contains("a=ssrc:4444 cname:natter\r\n"), "{answer}");
+    let negotiated = carol.set_local_description(SdpType::Answer, &answer).unwrap().unwrap();
+    assert!(negotiated.media[0].send_rids.is_empty());
+}
+
+#[test]
+fn send_rids_are_checked() {
+    let mut alice = peer(27, "alic");
+    let video = alice.add_transceiver(MediaKind::Video, Direction::SendOnly).unwrap();
+    let rids = |list: &[&str]| list.iter().map(|r| r.to_string()).collect::<Vec<_>>();
+    for bad in [&["q", "h q"][..], &["q", "q"], &[""], &["f;h"]] {
+        let error = alice.set_send_rids(video, rids(bad)).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                JsepError::InvalidInput {
+                    what: "simulcast rids",
+                    ..
+                }
+            ),
+            "{bad:?}: {error}"
+        );
+    }
+    alice.set_send_rids(video, rids(&["lo-1", "hi_2"])).unwrap();
+    assert_eq!(alice.transceiver(video).unwrap().send_rids(), ["lo-1", "hi_2"]);
+    let mut bob = peer(28, "bobb");
+    exchange(&mut alice, &mut bob);
+    // W3C: the encodings are set before the transceiver has a section.
+    assert!(alice.set_send_rids(video, rids(&["q"])).is_err());
 }

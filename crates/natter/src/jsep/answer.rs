@@ -1,7 +1,7 @@
 //! Creating answers (RFC 8829 §5.3): the offer's sections in its order,
 //! each accepted with what both sides support or rejected with port 0.
 
-use natter_sdp::{Codec, MediaView, Rid, RidDirection, Setup, Simulcast};
+use natter_sdp::{Codec, MediaView, Rid, RidDirection, Setup, Simulcast, SimulcastRid};
 
 use super::codec::{answer_codecs, is_rtx};
 use super::direction::{intersection, reversed};
@@ -101,8 +101,7 @@ impl Jsep {
                     let extensions = answer_extensions(&view.extmaps(), self.supported_extensions(kind));
                     let simulcast = id_of(&extensions, URI_RTP_STREAM_ID)
                         .and_then(|_| view.simulcast())
-                        .filter(|_| super::direction::receives(direction))
-                        .and_then(|offered| receive_simulcast(&view, offered));
+                        .and_then(|offered| answer_simulcast(&view, offered, direction, &transceiver.send_rids));
                     rtp_section(
                         &RtpSection {
                             kind,
@@ -181,23 +180,53 @@ impl Jsep {
     }
 }
 
-/// Accepts the streams a peer offers to send with simulcast (RFC 8853
-/// §5.3): the same RIDs, received.
-fn receive_simulcast(view: &MediaView<'_>, offered: Simulcast) -> Option<(Vec<Rid>, Simulcast)> {
-    let rids: Vec<Rid> = view
-        .rids()
-        .filter(|r| r.direction == RidDirection::Send)
-        .map(|r| Rid::new(r.id, RidDirection::Recv))
-        .collect();
-    let known = |id: &str| rids.iter().any(|r| r.id == id);
-    let recv: Vec<Vec<natter_sdp::SimulcastRid>> = offered
-        .send
-        .into_iter()
-        .map(|alternatives| alternatives.into_iter().filter(|a| known(&a.rid)).collect::<Vec<_>>())
-        .filter(|alternatives| !alternatives.is_empty())
-        .collect();
-    if recv.is_empty() {
-        return None;
+/// Our answer to a peer's simulcast (RFC 8853 §5.3): the streams it
+/// offers to send, all received when we receive; the streams it offers
+/// to receive that we send (`send_rids`, [`Jsep::set_send_rids`]), the
+/// first unpaused alternative of each, when we send. `None` when neither is left.
+fn answer_simulcast(
+    view: &MediaView<'_>,
+    offered: Simulcast,
+    direction: natter_sdp::Direction,
+    send_rids: &[String],
+) -> Option<(Vec<Rid>, Simulcast)> {
+    let mut rids = Vec::new();
+    let mut answer = Simulcast::default();
+    if super::direction::receives(direction) {
+        let known: Vec<String> = view
+            .rids()
+            .filter(|r| r.direction == RidDirection::Send)
+            .map(|r| r.id)
+            .collect();
+        answer.recv = offered
+            .send
+            .into_iter()
+            .map(|alternatives| {
+                alternatives
+                    .into_iter()
+                    .filter(|a| known.contains(&a.rid))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|alternatives| !alternatives.is_empty())
+            .collect();
+        if !answer.recv.is_empty() {
+            rids.extend(known.into_iter().map(|id| Rid::new(id, RidDirection::Recv)));
+        }
     }
-    Some((rids, Simulcast { send: Vec::new(), recv }))
+    if super::direction::sends(direction) {
+        let wanted: Vec<String> = view
+            .rids()
+            .filter(|r| r.direction == RidDirection::Recv && send_rids.contains(&r.id))
+            .map(|r| r.id)
+            .collect();
+        let chosen: Vec<String> = offered
+            .recv
+            .iter()
+            .filter_map(|alternatives| alternatives.iter().find(|a| !a.paused && wanted.contains(&a.rid)))
+            .map(|a| a.rid.clone())
+            .collect();
+        rids.extend(chosen.iter().map(|id| Rid::new(id.clone(), RidDirection::Send)));
+        answer.send = chosen.into_iter().map(|id| vec![SimulcastRid::new(id)]).collect();
+    }
+    (!answer.send.is_empty() || !answer.recv.is_empty()).then_some((rids, answer))
 }

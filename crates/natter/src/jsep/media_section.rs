@@ -56,7 +56,8 @@ pub(crate) struct RtpSection<'a> {
     pub(crate) cname: &'a str,
     /// RFC 5506 §5: reduced-size RTCP; offered always, answered if offered.
     pub(crate) rtcp_rsize: bool,
-    /// An answer's acceptance of the offerer's simulcast (RFC 8853 §5.3).
+    /// The section's `a=rid` lines and `a=simulcast` (RFC 8853 §5):
+    /// what we offer to send, or what we accept of the offerer's.
     pub(crate) simulcast: Option<(Vec<Rid>, Simulcast)>,
 }
 
@@ -89,7 +90,10 @@ pub(crate) fn rtp_section(rtp: &RtpSection<'_>, transport: &Transport<'_>) -> Re
         }
         section.attributes.push_typed(simulcast)?;
     }
-    if let Some(track) = track {
+    // RFC 8853 §5.1: simulcast streams are told apart by RID, not by
+    // signaled SSRCs (Chromium writes none either).
+    let sends_simulcast = rtp.simulcast.as_ref().is_some_and(|(_, s)| !s.send.is_empty());
+    if let Some(track) = track.filter(|_| !sends_simulcast) {
         push_sources(&mut section, track, rtp.cname)?;
     }
     Ok(section)

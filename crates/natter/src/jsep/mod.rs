@@ -17,10 +17,11 @@
 //! - DTLS roles from `a=setup` (RFC 8842 §5, RFC 5763 §5), RTP header
 //!   extensions (RFC 8285), codec matching for H.264 (RFC 6184), Opus
 //!   (RFC 7587) and RTX (RFC 4588), RTP sources (RFC 5576), simulcast
-//!   received (RFC 8851, RFC 8853), data channels (RFC 8841).
+//!   received and sent (RFC 8851, RFC 8853), data channels (RFC 8841).
 //!
 //! Left out: non-bundled transports (balanced and max-compat policies),
-//! `a=imageattr` (RFC 8829 §3.6), sending simulcast, trickled remote
+//! `a=imageattr` (RFC 8829 §3.6), simulcast alternatives (we take the
+//! first RID of each stream) and RID restrictions, trickled remote
 //! candidates (natter-ice takes those directly), RTCP on its own port.
 //!
 //! # Methods
@@ -29,7 +30,7 @@
 //! - getters (`&self`): [`Jsep::signaling_state`], [`Jsep::transceivers`],
 //!   [`Jsep::negotiated`], [`Jsep::negotiation_needed`], the descriptions;
 //! - application mutators: [`Jsep::add_transceiver`],
-//!   [`Jsep::set_track`], [`Jsep::set_direction`],
+//!   [`Jsep::set_track`], [`Jsep::set_send_rids`], [`Jsep::set_direction`],
 //!   [`Jsep::set_codec_preferences`], [`Jsep::stop_transceiver`],
 //!   [`Jsep::add_data_channel`], [`Jsep::restart_ice`],
 //!   [`Jsep::add_local_candidate`], [`Jsep::close`];
@@ -327,6 +328,40 @@ impl Jsep {
         }
         let transceiver = self.live_transceiver(id)?;
         transceiver.track = track;
+        transceiver.touched = true;
+        Ok(())
+    }
+
+    /// Has a transceiver send simulcast (RFC 8853, W3C `addTransceiver`'s
+    /// `sendEncodings`): its offers carry `a=rid:<id> send` for each of
+    /// `rids` (lowest layer first) and `a=simulcast:send`, and it answers
+    /// a peer's `a=simulcast:recv` with the RIDs both name. Each RID
+    /// follows RFC 8851 §10's grammar and appears once. Like W3C, only
+    /// before the transceiver has a section; an empty list sends one
+    /// stream.
+    pub fn set_send_rids(&mut self, id: TransceiverId, rids: Vec<String>) -> Result<(), JsepError> {
+        let invalid = |reason: String| JsepError::InvalidInput {
+            what: "simulcast rids",
+            reason,
+        };
+        for (i, rid) in rids.iter().enumerate() {
+            let parsed: Option<natter_sdp::Rid> = format!("{rid} send").parse().ok();
+            if parsed.is_none_or(|p| p.id != *rid) {
+                return Err(invalid(format!(
+                    "{rid:?} is not an RFC 8851 §10 rid-id (letters, digits, - and _)"
+                )));
+            }
+            if rids[..i].contains(rid) {
+                return Err(invalid(format!("{rid:?} appears twice")));
+            }
+        }
+        let transceiver = self.live_transceiver(id)?;
+        if transceiver.mid.is_some() {
+            return Err(invalid(format!(
+                "transceiver {id} already has a section (W3C sets sendEncodings in addTransceiver)"
+            )));
+        }
+        transceiver.send_rids = rids;
         transceiver.touched = true;
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! transports and the media: the bundle's ICE and DTLS parameters, and per
 //! section the direction, codecs, header extensions and the peer's sources.
 
+use natter_rtp::extension::URI_RTP_STREAM_ID;
 use natter_sdp::{
     Direction, Extmap, Fingerprint, Flag, MediaView, Msid, Rid, RidDirection, SessionDescription, Setup, Simulcast,
     SsrcGroup,
@@ -11,6 +12,7 @@ use super::codec::{negotiated_codecs, NegotiatedCodec};
 use super::config::{DtlsRole, IceCredentials};
 use super::direction;
 use super::error::JsepError;
+use super::header_extension::id_of;
 use super::layout::{is_rejected, Content, MLine};
 use super::parse::{bundle_mids, credentials};
 use super::transceiver::{MediaKind, TransceiverId};
@@ -99,6 +101,12 @@ pub struct NegotiatedMedia {
     /// `a=simulcast:recv` (RFC 8853 §5.3), alternatives included; empty
     /// without simulcast.
     pub recv_rids: Vec<String>,
+    /// The RIDs we send as simulcast streams, in our order: those of our
+    /// section's `a=simulcast:send` that the peer's `a=simulcast:recv`
+    /// lists unpaused (RFC 8853 §5.2, §5.3), with the RID header
+    /// extension negotiated; empty without simulcast, when we send one
+    /// stream (W3C: the first encoding).
+    pub send_rids: Vec<String>,
     /// The peer's stream and track (`a=msid`, or Plan B's `a=ssrc msid`).
     pub remote_msid: Option<Msid>,
     /// The peer's RTCP CNAME (`a=ssrc cname`, RFC 7022).
@@ -207,6 +215,11 @@ pub(crate) fn negotiate(exchange: &Exchange<'_>) -> Result<Negotiated, JsepError
                         .filter(|_| !rejected)
                         .map(|s| s.recv.into_iter().flatten().map(|r| r.rid).collect())
                         .unwrap_or_default(),
+                    send_rids: if rejected || id_of(&answered.extmaps(), URI_RTP_STREAM_ID).is_none() {
+                        Vec::new()
+                    } else {
+                        simulcast_sent(&ours, &theirs)
+                    },
                 });
             }
             Content::DataChannel if !rejected => {
@@ -310,4 +323,19 @@ fn written_transport<'a>(description: &'a SessionDescription, tagged: &str) -> O
         .chain(bundle_mids(description))
         .filter_map(|mid| description.media_by_mid(&mid))
         .find(|view| credentials(view).is_some())
+}
+
+/// The RIDs of `ours`' `a=simulcast:send` that `theirs`' `a=simulcast:recv`
+/// takes unpaused (RFC 8853 §5.2), in our order.
+fn simulcast_sent(ours: &MediaView<'_>, theirs: &MediaView<'_>) -> Vec<String> {
+    let (Some(ours), Some(theirs)) = (ours.simulcast(), theirs.simulcast()) else {
+        return Vec::new();
+    };
+    let taken = |rid: &str| theirs.recv.iter().flatten().any(|r| r.rid == rid && !r.paused);
+    ours.send
+        .into_iter()
+        .flatten()
+        .filter(|r| !r.paused && taken(&r.rid))
+        .map(|r| r.rid)
+        .collect()
 }

@@ -2,10 +2,12 @@
 //! order, new ones for new transceivers and data channels, stopped ones
 //! with port 0, all bundled on the first one's transport.
 
-use natter_sdp::{Codec, Extmap, Protocol, SessionDescription, Setup};
+use natter_rtp::extension::URI_RTP_STREAM_ID;
+use natter_sdp::{Codec, Extmap, Protocol, Rid, RidDirection, SessionDescription, Setup, Simulcast};
 
+use super::direction::sends;
 use super::error::{JsepError, Operation};
-use super::header_extension::offer_extensions;
+use super::header_extension::{id_of, offer_extensions};
 use super::layout::{plan_offer, Content, MLine};
 use super::media_section::{data_section, rejected_section, rtp_section, RtpSection, Transport};
 use super::payload_type::offer_codecs;
@@ -66,6 +68,11 @@ impl Jsep {
                             &previous_extensions,
                             &session_extensions,
                         );
+                        // RFC 8853 §5.1: simulcast needs the RID header extension.
+                        let simulcast = (!transceiver.send_rids.is_empty()
+                            && sends(transceiver.direction)
+                            && id_of(&extensions, URI_RTP_STREAM_ID).is_some())
+                        .then(|| offer_simulcast(&transceiver.send_rids));
                         let section = rtp_section(
                             &RtpSection {
                                 kind: transceiver.kind,
@@ -77,7 +84,7 @@ impl Jsep {
                                 track: transceiver.track.as_ref(),
                                 cname: &self.config.cname,
                                 rtcp_rsize: true,
-                                simulcast: None,
+                                simulcast,
                             },
                             &transport,
                         )?;
@@ -136,4 +143,11 @@ impl Jsep {
         }
         (codecs, extensions)
     }
+}
+
+/// The `a=rid:<id> send` lines and `a=simulcast:send` of an offer that
+/// sends `rids` as simulcast (RFC 8851 §4, RFC 8853 §5.1).
+fn offer_simulcast(rids: &[String]) -> (Vec<Rid>, Simulcast) {
+    let lines = rids.iter().map(|id| Rid::new(id.clone(), RidDirection::Send)).collect();
+    (lines, Simulcast::send(rids.iter().cloned()))
 }

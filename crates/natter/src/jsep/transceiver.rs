@@ -75,6 +75,9 @@ pub struct Transceiver {
     pub(crate) current_direction: Option<Direction>,
     pub(crate) track: Option<LocalTrack>,
     pub(crate) codec_preferences: Vec<Codec>,
+    /// The RIDs of the simulcast streams it sends (RFC 8853), lowest
+    /// first; empty for one stream.
+    pub(crate) send_rids: Vec<String>,
     pub(crate) stopping: bool,
     /// Made by a remote offer (RFC 8829 §5.10), not by the application.
     pub(crate) from_remote: bool,
@@ -92,6 +95,7 @@ impl Transceiver {
             current_direction: None,
             track: None,
             codec_preferences: Vec::new(),
+            send_rids: Vec::new(),
             stopping: false,
             from_remote,
             touched: false,
@@ -129,6 +133,13 @@ impl Transceiver {
     /// for the configured ones.
     pub fn codec_preferences(&self) -> &[Codec] {
         &self.codec_preferences
+    }
+
+    /// The RIDs of the simulcast streams it offers to send (W3C
+    /// `sendEncodings`); empty for one stream. What the peer accepted is
+    /// [`NegotiatedMedia::send_rids`](super::NegotiatedMedia::send_rids).
+    pub fn send_rids(&self) -> &[String] {
+        &self.send_rids
     }
 
     /// Stopped by the application and waiting for the exchange that
