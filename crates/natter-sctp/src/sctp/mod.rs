@@ -21,6 +21,8 @@ pub mod chunk;
 pub mod error;
 pub mod packet;
 pub mod param;
+pub mod reassembly;
+pub mod received;
 pub mod tsn;
 pub mod wire;
 
