@@ -84,6 +84,7 @@ fuzz_target!(|data: &[u8]| {
 
     let mut now = start;
     let mut routed = 0u64;
+    let mut buf = Vec::new();
     // Each chunk: [op, len, bytes...].
     let mut rest = data;
     while let [op, len, tail @ ..] = rest {
@@ -112,8 +113,9 @@ fuzz_target!(|data: &[u8]| {
                 routed += 1;
             }
         }
-        while let Some((handle, transmit)) = endpoint.poll_transmit(now) {
+        while let Some((handle, transmit)) = endpoint.poll_transmit(now, 8, &mut buf) {
             assert!(handles.contains(&handle));
+            assert_eq!(transmit.size, buf.len(), "the transmit's size is what it wrote");
             assert_eq!(transmit.source, local, "a transmit from an address the endpoint does not have");
         }
         while endpoint.poll_event().is_some() {}

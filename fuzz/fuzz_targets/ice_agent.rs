@@ -105,7 +105,8 @@ fuzz_target!(|data: &[u8]| {
             2 => signed(body, &local_key),
             4 => signed(body, &remote_key),
             _ => {
-                let _ = agent.send(body, now);
+                let mut out = Vec::new();
+                let _ = agent.send(body, &mut out, now);
                 None
             }
         };

@@ -390,8 +390,9 @@ impl Peer {
     }
 
     fn send_data(&mut self, now: Instant, data: &[u8]) {
-        if let Some(t) = self.agent.send(data, now) {
-            self.transmit(now, t);
+        let mut out = Vec::new();
+        if let Some(route) = self.agent.send(data, &mut out, now) {
+            self.transmit(now, Transmit::new(route, out));
         }
     }
 

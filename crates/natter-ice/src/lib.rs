@@ -32,7 +32,22 @@ pub enum Transport {
     Tls,
 }
 
-/// Bytes the I/O layer must send.
+/// Where a datagram goes: the transport, the local address to send it
+/// from and its destination. [`Agent::send`] returns one for the bytes
+/// it wrote into the caller's buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Route {
+    pub transport: Transport,
+    /// The local address to send from (a socket the I/O layer opened).
+    pub source: SocketAddr,
+    pub destination: SocketAddr,
+}
+
+/// Bytes the I/O layer must send that the agent made itself: STUN
+/// checks and answers, consent, TURN requests. They are few (paced by
+/// Ta, RFC 8445 §14.2, and by consent's 5 s), so each owns its bytes;
+/// application data goes through [`Agent::send`] into the caller's
+/// buffer instead.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transmit {
     pub transport: Transport,
@@ -40,6 +55,25 @@ pub struct Transmit {
     pub source: SocketAddr,
     pub destination: SocketAddr,
     pub data: Vec<u8>,
+}
+
+impl Transmit {
+    pub fn new(route: Route, data: Vec<u8>) -> Self {
+        Transmit {
+            transport: route.transport,
+            source: route.source,
+            destination: route.destination,
+            data,
+        }
+    }
+
+    pub fn route(&self) -> Route {
+        Route {
+            transport: self.transport,
+            source: self.source,
+            destination: self.destination,
+        }
+    }
 }
 
 /// ICE credentials (RFC 8445 §5.3): the username fragment and password

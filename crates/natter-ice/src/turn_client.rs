@@ -48,8 +48,8 @@
 //!   [`TurnClient::handle_connection_closed`];
 //! - application commands: [`TurnClient::create_permission`],
 //!   [`TurnClient::bind_channel`], [`TurnClient::release`], and
-//!   [`TurnClient::send_to`] / [`TurnClient::encode_send`] which frame
-//!   data for a peer at once;
+//!   [`TurnClient::encode_send`] which frames data for a peer at once
+//!   into the caller's buffer;
 //! - output, drained in this order after every input or command:
 //!   [`TurnClient::poll_transmit`], [`TurnClient::poll_timeout`],
 //!   [`TurnClient::poll_event`].
@@ -96,7 +96,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::transaction::{Retransmit, RetransmitAction, RetransmitPolicy};
-use crate::{Transmit, Transport};
+use crate::{Route, Transmit, Transport};
 
 /// RFC 8656 §7.2: the lifetime of an allocation when the server names none.
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(600);
@@ -736,20 +736,11 @@ impl TurnClient {
         }
     }
 
-    /// Frames `data` for `peer`: ChannelData if a channel is bound, else
-    /// a Send indication if the peer's IP has a permission; `None`
-    /// otherwise. Allocates; see [`TurnClient::encode_send`] for the
-    /// version that writes into a caller's buffer.
-    pub fn send_to(&mut self, peer: SocketAddr, data: &[u8]) -> Option<Transmit> {
-        let mut buf = vec![0u8; data.len() + MAX_SEND_OVERHEAD];
-        let n = self.encode_send(peer, data, &mut buf).ok()?;
-        buf.truncate(n);
-        Some(self.transmit_of(buf))
-    }
-
-    /// Writes what [`TurnClient::send_to`] would send into `out` (at
-    /// least `data.len() + MAX_SEND_OVERHEAD` bytes is always enough) and
-    /// returns its length; it goes to the server from the local address.
+    /// Frames `data` for `peer` into `out` (at least `data.len() +
+    /// MAX_SEND_OVERHEAD` bytes is always enough) and returns its length:
+    /// ChannelData if a channel is bound (RFC 8656 §12.4), else a Send
+    /// indication if the peer's IP has a permission (§11.1). It goes to
+    /// the server from the local address.
     pub fn encode_send(&mut self, peer: SocketAddr, data: &[u8], out: &mut [u8]) -> Result<usize, SendError> {
         if !matches!(self.state, State::Allocated { .. }) {
             return Err(SendError::NoAllocation);
@@ -1296,17 +1287,18 @@ impl TurnClient {
         Ok((tid, buf))
     }
 
-    fn transmit_of(&self, data: Vec<u8>) -> Transmit {
-        Transmit {
+    /// Where everything to the server goes: what
+    /// [`TurnClient::encode_send`] wrote, and requests.
+    pub fn route(&self) -> Route {
+        Route {
             transport: self.server.transport,
             source: self.local,
             destination: self.server.address,
-            data,
         }
     }
 
     fn transmit(&mut self, data: Vec<u8>) {
-        let t = self.transmit_of(data);
+        let t = Transmit::new(self.route(), data);
         self.transmits.push_back(t);
     }
 

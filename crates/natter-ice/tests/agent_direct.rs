@@ -263,8 +263,9 @@ impl Net {
         let now = self.now;
         let msg_a = format!("a->b {tag}").into_bytes();
         let msg_b = format!("b->a {tag}").into_bytes();
-        let ta = self.a.agent.send(&msg_a, now).expect("a can send");
-        let tb = self.b.agent.send(&msg_b, now).expect("b can send");
+        let (mut a_data, mut b_data) = (Vec::new(), Vec::new());
+        let ta = Transmit::new(self.a.agent.send(&msg_a, &mut a_data, now).expect("a can send"), a_data);
+        let tb = Transmit::new(self.b.agent.send(&msg_b, &mut b_data, now).expect("b can send"), b_data);
         self.in_flight.push_back((now + self.latency, ta));
         self.in_flight.push_back((now + self.latency, tb));
         let until = self.elapsed() + self.latency * 2;
@@ -492,7 +493,7 @@ fn consent_loss_disconnects_then_fails() {
         );
     }
     assert!(
-        net.a.agent.send(b"x", net.now).is_none(),
+        net.a.agent.send(b"x", &mut Vec::new(), net.now).is_none(),
         "sending stops after consent expiry"
     );
 }
@@ -734,7 +735,7 @@ fn close_stops_everything() {
     net.a.agent.close();
     assert_eq!(net.a.agent.state(), ConnectionState::Closed);
     assert!(net.a.agent.poll_timeout().is_none());
-    assert!(net.a.agent.send(b"x", net.now).is_none());
+    assert!(net.a.agent.send(b"x", &mut Vec::new(), net.now).is_none());
 }
 
 #[test]
@@ -857,8 +858,10 @@ fn passive_tcp_host_answers_and_selects() {
         (CandidateKind::PeerReflexive, Protocol::Tcp(TcpType::Active))
     );
     assert_eq!(b.state(), ConnectionState::Connected);
-    let data = b.send(b"over tcp", at).unwrap();
-    assert_eq!((data.transport, data.destination), (Transport::Tcp, a_src));
+    let mut data = Vec::new();
+    let route = b.send(b"over tcp", &mut data, at).unwrap();
+    assert_eq!((route.transport, route.destination), (Transport::Tcp, a_src));
+    assert_eq!(data, b"over tcp");
 }
 
 /// A nomination that is never answered fails its pair (RFC 8445

@@ -266,7 +266,13 @@ impl World {
         for from_a in [true, false] {
             let now = self.net.now();
             let msg = format!("{tag} {from_a}").into_bytes();
-            let t = self.agent_mut(from_a).agent.send(&msg, now).expect("can send");
+            let mut data = Vec::new();
+            let route = self
+                .agent_mut(from_a)
+                .agent
+                .send(&msg, &mut data, now)
+                .expect("can send");
+            let t = Transmit::new(route, data);
             let from = if from_a { self.a } else { self.b };
             self.net.endpoint_mut(from).outbox.push_back(t);
             self.run_for(Duration::from_millis(300));
@@ -536,5 +542,5 @@ fn consent_loss_disconnects_then_fails() {
         assert!(f >= Duration::from_secs(23) && f <= Duration::from_secs(31), "{f:?}");
     }
     let now = w.net.now();
-    assert!(w.agent_mut(true).agent.send(b"x", now).is_none());
+    assert!(w.agent_mut(true).agent.send(b"x", &mut Vec::new(), now).is_none());
 }

@@ -300,8 +300,9 @@ impl World {
     fn exchange(&mut self, tag: &str) -> Transmit {
         let now = self.now;
         let (to_b, to_a) = (format!("a->b {tag}").into_bytes(), format!("b->a {tag}").into_bytes());
-        let ta = self.a.agent.send(&to_b, now).expect("a can send");
-        let tb = self.b.agent.send(&to_a, now).expect("b can send");
+        let (mut a_data, mut b_data) = (Vec::new(), Vec::new());
+        let ta = Transmit::new(self.a.agent.send(&to_b, &mut a_data, now).expect("a can send"), a_data);
+        let tb = Transmit::new(self.b.agent.send(&to_a, &mut b_data, now).expect("b can send"), b_data);
         self.a.sent.push(ta.clone());
         self.in_flight.push_back((now + self.latency, ta.clone()));
         self.in_flight.push_back((now + self.latency, tb));
@@ -377,7 +378,7 @@ fn connection_loss_ends_the_relayed_path() {
     w.a.agent
         .handle_connection_closed(now, Transport::Tcp, sa(A_HOST), sa(TURN));
     assert!(w.a.agent.pairs().all(|(_, _, state)| state == PairState::Failed));
-    assert!(w.a.agent.send(b"after", now).is_none());
+    assert!(w.a.agent.send(b"after", &mut Vec::new(), now).is_none());
     w.run_until(w.elapsed() + Duration::from_secs(40));
     assert_eq!(w.a.agent.state(), ConnectionState::Failed);
     assert_eq!(w.b.agent.state(), ConnectionState::Failed);

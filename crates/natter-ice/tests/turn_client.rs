@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use natter_ice::turn_client::{
-    SendError, TurnClient, TurnConfig, TurnError, TurnEvent, TurnReceive, TurnServer, TurnState,
+    SendError, TurnClient, TurnConfig, TurnError, TurnEvent, TurnReceive, TurnServer, TurnState, MAX_SEND_OVERHEAD,
 };
 use natter_ice::Transport;
 use natter_stun::{
@@ -246,10 +246,10 @@ impl Net {
     /// The client sends `data` to `peer`; returns what the server relayed.
     #[track_caller]
     fn client_sends(&mut self, peer: SocketAddr, data: &[u8]) -> Option<(SocketAddr, SocketAddr, Vec<u8>)> {
-        let t = self.client.send_to(peer, data)?;
-        self.wire.push((self.now - self.t0, t.data.clone()));
+        let t = framed(&mut self.client, peer, data)?;
+        self.wire.push((self.now - self.t0, t.clone()));
         let before = self.to_peers.len();
-        for frame in self.frames_to_server(t.data) {
+        for frame in self.frames_to_server(t) {
             self.deliver_to_server(&frame);
         }
         assert!(self.to_peers.len() <= before + 1);
@@ -428,7 +428,7 @@ fn permission_then_send_and_data_indications_both_ways() {
     let mut net = Net::udp();
     let relayed = net.allocate();
     let peer = addr(PEER_A);
-    assert_eq!(net.client.send_to(peer, b"too early"), None, "no permission yet");
+    assert_eq!(framed(&mut net.client, peer, b"too early"), None, "no permission yet");
     net.client.create_permission(peer.ip(), net.now);
     net.pump();
     assert_eq!(net.take_events(), [TurnEvent::PermissionCreated(peer.ip())]);
@@ -455,6 +455,14 @@ fn permission_then_send_and_data_indications_both_ways() {
         net.client.encode_send(addr(PEER_B), b"x", &mut [0u8; 100]),
         Err(SendError::NoPermission(addr(PEER_B).ip()))
     );
+}
+
+/// What the client sends to the server for `data` to `peer`, if it can.
+fn framed(client: &mut TurnClient, peer: SocketAddr, data: &[u8]) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; data.len() + MAX_SEND_OVERHEAD];
+    let n = client.encode_send(peer, data, &mut buf).ok()?;
+    buf.truncate(n);
+    Some(buf)
 }
 
 fn data_indication(peer: SocketAddr, data: &[u8]) -> Vec<u8> {
@@ -600,7 +608,7 @@ fn without_answers_the_allocation_expires() {
     assert_eq!(net.client.state(), TurnState::Closed);
     assert_eq!(net.client.poll_timeout(), None);
     assert!(matches!(net.client.last_error(), Some(TurnError::Timeout { .. })));
-    assert_eq!(net.client.send_to(addr(PEER_A), b"x"), None);
+    assert_eq!(framed(&mut net.client, addr(PEER_A), b"x"), None);
 }
 
 #[test]
@@ -623,7 +631,7 @@ fn release_deletes_the_allocation() {
         [natter_turn::Event::AllocationClosed { .. }]
     ));
     assert_eq!(net.client.state(), TurnState::Closed);
-    assert_eq!(net.client.send_to(addr(PEER_A), b"x"), None);
+    assert_eq!(framed(&mut net.client, addr(PEER_A), b"x"), None);
     assert_eq!(net.client.poll_timeout(), None);
 }
 
@@ -981,8 +989,8 @@ mod coturn {
             "{:?}",
             d.client.last_error()
         );
-        let t = d.client.send_to(peer_addr, b"send indication").expect("a permission");
-        d.link.send(&t.data);
+        let t = super::framed(&mut d.client, peer_addr, b"send indication").expect("a permission");
+        d.link.send(&t);
         assert_eq!(peer_receives(&peer), (relayed, b"send indication".to_vec()));
         peer.send_to(b"data indication", relayed).unwrap();
         assert_eq!(d.data(&server), (peer_addr, b"data indication".to_vec()));
@@ -994,9 +1002,9 @@ mod coturn {
             "{:?}",
             d.client.last_error()
         );
-        let t = d.client.send_to(peer_addr, b"channel data").expect("a channel");
-        assert_eq!(t.data[0] & 0xC0, 0x40, "ChannelData");
-        d.link.send(&t.data);
+        let t = super::framed(&mut d.client, peer_addr, b"channel data").expect("a channel");
+        assert_eq!(t[0] & 0xC0, 0x40, "ChannelData");
+        d.link.send(&t);
         assert_eq!(peer_receives(&peer), (relayed, b"channel data".to_vec()));
         peer.send_to(b"and back", relayed).unwrap();
         assert_eq!(d.data(&server), (peer_addr, b"and back".to_vec()));

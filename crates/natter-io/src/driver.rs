@@ -23,11 +23,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use natter::endpoint::{ConnectionHandle, EndpointStats};
 use natter::jsep::SignalingState;
+use natter::peer::Transmit;
 use natter::peer::{
     DataChannelId, DataChannelInit, Description, Direction, IceCandidate, MediaKind, PeerConfig, PeerConnectionState,
     PeerEvent, PeerStats, Transceiver, TransceiverId,
 };
-use natter_ice::{Transmit, Transport};
+use natter_ice::Transport;
 use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -194,6 +195,8 @@ pub(crate) struct Driver {
     /// Connections whose events were polled in this flush.
     touched: Vec<ConnectionHandle>,
     buf: Vec<u8>,
+    /// What the endpoint's next transmit wrote.
+    send_buf: Vec<u8>,
     /// The socket read first next time, so that none starves the others.
     next_socket: usize,
     /// Transmits over TCP or TLS dropped (not supported yet).
@@ -235,6 +238,7 @@ impl Driver {
             room_sender,
             endpoint_handle,
             buf: vec![0; config.max_datagram_size.max(1500)],
+            send_buf: Vec::new(),
             config,
             mdns: None,
             mdns_waiting: HashMap::new(),
@@ -417,7 +421,7 @@ impl Driver {
     async fn flush(&mut self) {
         loop {
             let now = Instant::now();
-            while let Some((_, transmit)) = self.endpoint.poll_transmit(now) {
+            while let Some((_, transmit)) = self.endpoint.poll_transmit(now, 1, &mut self.send_buf) {
                 self.send(transmit).await;
             }
             while let Some((connection, event)) = self.endpoint.poll_event() {
@@ -505,7 +509,7 @@ impl Driver {
         self.deliver(connection);
     }
 
-    /// One datagram, from the socket of its source address.
+    /// One datagram in `send_buf`, from the socket of its source address.
     async fn send(&mut self, transmit: Transmit) {
         if transmit.transport != Transport::Udp {
             self.unsupported_transmits += 1;
@@ -519,7 +523,7 @@ impl Driver {
             tracing::debug!(source = %transmit.source, "transmit from an address without a socket; dropped");
             return;
         };
-        if let Err(error) = socket.socket.send_to(&transmit.data, transmit.destination).await {
+        if let Err(error) = socket.socket.send_to(&self.send_buf, transmit.destination).await {
             tracing::debug!(source = %transmit.source, destination = %transmit.destination, %error, "send");
         }
     }

@@ -92,8 +92,10 @@ impl Path {
     /// timer and handles what is due. False once nothing is left.
     fn step(&mut self) -> bool {
         let now = self.now;
+        let mut buf = Vec::new();
         for side in [A, B] {
-            while let Some(transmit) = self.pcs[side].poll_transmit(now) {
+            while let Some(t) = self.pcs[side].poll_transmit(now, 1, &mut buf) {
+                let transmit = Transmit::new(t.route(), buf.clone());
                 self.links[side].handle_packet(now, Datagram(transmit));
             }
             while let Some(event) = self.pcs[side].poll_event() {

@@ -91,10 +91,12 @@ impl Net {
 
     fn step(&mut self) -> bool {
         let now = self.now;
+        let mut buf = Vec::new();
         for side in [A, B] {
-            while let Some(t) = self.pcs[side].poll_transmit(now) {
-                self.wire.push((side, now, t.data.clone()));
-                self.in_flight.push((now + LATENCY, t));
+            while let Some(t) = self.pcs[side].poll_transmit(now, 1, &mut buf) {
+                self.wire.push((side, now, buf.clone()));
+                self.in_flight
+                    .push((now + LATENCY, Transmit::new(t.route(), buf.clone())));
             }
             while let Some(event) = self.pcs[side].poll_event() {
                 match &event {

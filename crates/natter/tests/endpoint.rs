@@ -132,10 +132,12 @@ impl World {
     /// clock to the next delivery or timer. False when nothing is left.
     fn step(&mut self) -> bool {
         let now = self.now;
+        let mut buf = Vec::new();
         for client in &mut self.clients {
-            while let Some(t) = client.pc.poll_transmit(now) {
+            while let Some(t) = client.pc.poll_transmit(now, 1, &mut buf) {
                 assert_eq!(t.source, client.addr);
-                self.in_flight.push((now + self.latency, t));
+                self.in_flight
+                    .push((now + self.latency, Transmit::new(t.route(), buf.clone())));
             }
             while let Some(event) = client.pc.poll_event() {
                 match event {
@@ -204,15 +206,17 @@ impl World {
     /// echo what they receive.
     fn drain_endpoint(&mut self) {
         let now = self.now;
+        let mut buf = Vec::new();
         loop {
-            while let Some((handle, t)) = self.endpoint.poll_transmit(now) {
+            while let Some((handle, t)) = self.endpoint.poll_transmit(now, 1, &mut buf) {
                 assert_eq!(t.source, self.server);
                 assert!(
                     self.by_handle.contains_key(&handle),
                     "a transmit of an unknown connection"
                 );
-                self.sent_by_server.push((t.destination, t.data.clone()));
-                self.in_flight.push((now + self.latency, t));
+                self.sent_by_server.push((t.destination, buf.clone()));
+                self.in_flight
+                    .push((now + self.latency, Transmit::new(t.route(), buf.clone())));
             }
             let mut echoed = false;
             while let Some((handle, event)) = self.endpoint.poll_event() {

@@ -6,7 +6,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use crate::candidate::{self, Candidate, CandidateAddress, CandidateKind, Protocol};
-use crate::{Transmit, Transport};
+use crate::turn_client::MAX_SEND_OVERHEAD;
+use crate::{Route, Transmit, Transport};
 
 use super::{Agent, Event, TransportPolicy};
 
@@ -161,24 +162,41 @@ impl Agent {
                 .any(|p| p.remote.addr == source && p.remote.transport == transport)
     }
 
-    /// Sends `data` from local candidate `local` to `dest`.
-    pub(super) fn route(&mut self, local: usize, dest: SocketAddr, data: Vec<u8>) -> Option<Transmit> {
+    /// Writes `data` for `dest`, from local candidate `local`, at the end
+    /// of `out`: as it is, or framed for the TURN server of a relayed
+    /// candidate (RFC 8656 §11.1, §12.4). `None`, with `out` unchanged,
+    /// when the relay cannot send to `dest`.
+    pub(super) fn route(&mut self, local: usize, dest: SocketAddr, data: &[u8], out: &mut Vec<u8>) -> Option<Route> {
         let l = &self.locals[local];
-        if let Some(relay) = l.relay {
-            return self.relays[relay].client.send_to(dest, &data);
+        let Some(relay) = l.relay else {
+            out.extend_from_slice(data);
+            return Some(Route {
+                transport: l.transport,
+                source: l.base,
+                destination: dest,
+            });
+        };
+        let client = &mut self.relays[relay].client;
+        let start = out.len();
+        out.resize(start + data.len() + MAX_SEND_OVERHEAD, 0);
+        match client.encode_send(dest, data, &mut out[start..]) {
+            Ok(n) => {
+                out.truncate(start + n);
+                Some(client.route())
+            }
+            Err(_) => {
+                out.truncate(start);
+                None
+            }
         }
-        Some(Transmit {
-            transport: l.transport,
-            source: l.base,
-            destination: dest,
-            data,
-        })
     }
 
-    /// [`Agent::route`] into the transmit queue.
+    /// [`Agent::route`] into the transmit queue, for the agent's own
+    /// messages.
     pub(super) fn queue(&mut self, local: usize, dest: SocketAddr, data: Vec<u8>) {
-        if let Some(t) = self.route(local, dest, data) {
-            self.transmits.push_back(t);
+        let mut out = Vec::new();
+        if let Some(route) = self.route(local, dest, &data, &mut out) {
+            self.transmits.push_back(Transmit::new(route, out));
         }
     }
 }

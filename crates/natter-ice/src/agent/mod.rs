@@ -118,7 +118,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::candidate::{Candidate, CandidateAddress, CandidateKind, Protocol, TcpType};
 use crate::turn_client::TurnReceive;
-use crate::{Credentials, Transmit, Transport};
+use crate::{Credentials, Route, Transmit, Transport};
 use candidates::{LocalCandidate, RemoteCandidate};
 use check_list::CheckList;
 use gather::{GatherTask, Relay};
@@ -446,10 +446,13 @@ impl Agent {
         self.update_state(now);
     }
 
-    /// Application data to the peer on the selected pair; `None` before
-    /// a pair is selected, after consent expired (RFC 7675 §5.1) or once
-    /// closed.
-    pub fn send(&mut self, data: &[u8], now: Instant) -> Option<Transmit> {
+    /// Application data to the peer on the selected pair: writes the
+    /// datagram at the end of `out` (framed for the TURN server when the
+    /// pair is relayed, RFC 8656 §11.1 and §12.4) and returns where it
+    /// goes. Nothing is allocated once `out` has room. `None`, with `out`
+    /// unchanged, before a pair is selected, after consent expired (RFC
+    /// 7675 §5.1) or once closed.
+    pub fn send(&mut self, data: &[u8], out: &mut Vec<u8>, now: Instant) -> Option<Route> {
         if self.closed {
             return None;
         }
@@ -459,7 +462,7 @@ impl Agent {
         }
         path.consent.last_sent = now;
         let (local, dest) = (path.local, path.remote.addr);
-        self.route(local, dest, data.to_vec())
+        self.route(local, dest, data, out)
     }
 
     /// Stops everything: no more checks, consent or data.

@@ -73,10 +73,10 @@ use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
-use natter_ice::{Transmit, Transport};
+use natter_ice::Transport;
 use natter_stun::{Class, Message, PacketKind, TransactionId, Username};
 
-use crate::peer::{PeerConnection, PeerError, PeerEvent};
+use crate::peer::{PeerConnection, PeerError, PeerEvent, Transmit};
 
 /// RFC 8489 §6.2.1: a request is given up after Rc transmissions and a
 /// last wait, 39.5 s with the default RTO; a response later than this
@@ -340,16 +340,24 @@ impl Endpoint {
 
     // ----- output -----
 
-    /// The next datagram to send, and the connection it is from.
-    pub fn poll_transmit(&mut self, now: Instant) -> Option<(ConnectionHandle, Transmit)> {
+    /// Writes the next datagram to send into `buf`, and says where it
+    /// goes and which connection it is from: the connection's
+    /// [`PeerConnection::poll_transmit`], so with `max_datagrams` above 1
+    /// a GSO batch of one connection's datagrams.
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        max_datagrams: usize,
+        buf: &mut Vec<u8>,
+    ) -> Option<(ConnectionHandle, Transmit)> {
         while let Some(&handle) = self.output.front() {
             let Some(entry) = self.entry_mut(handle) else {
                 self.output.pop_front();
                 continue;
             };
-            if let Some(transmit) = entry.pc.poll_transmit(now) {
-                self.learn(now, handle, &transmit);
-                self.stats.datagrams_sent += 1;
+            if let Some(transmit) = entry.pc.poll_transmit(now, max_datagrams, buf) {
+                self.learn(now, handle, &transmit, buf);
+                self.stats.datagrams_sent += transmit.datagrams() as u64;
                 return Some((handle, transmit));
             }
             // Drained: its deadline and events are next.
@@ -442,13 +450,14 @@ impl Endpoint {
 
     /// What a connection's datagram tells about routing: a request's
     /// transaction id for its response; an address the connection
-    /// validated (see the module documentation).
-    fn learn(&mut self, now: Instant, handle: ConnectionHandle, transmit: &Transmit) {
+    /// validated (see the module documentation). `data` is what the
+    /// transmit wrote (STUN always comes alone).
+    fn learn(&mut self, now: Instant, handle: ConnectionHandle, transmit: &Transmit, data: &[u8]) {
         if transmit.transport != Transport::Udp {
             return;
         }
-        let claims = match PacketKind::of(&transmit.data) {
-            PacketKind::Stun => match natter_stun::decode_header(&transmit.data) {
+        let claims = match PacketKind::of(data) {
+            PacketKind::Stun => match natter_stun::decode_header(data) {
                 Ok((kind, _, tid)) => match kind.class {
                     Class::Request => {
                         self.transactions.insert(tid, (handle, now));

@@ -966,10 +966,9 @@ impl PeerConnection {
     }
 
     fn send_protected(&mut self, now: Instant) {
-        let sent = self.ice.as_mut().and_then(|ice| ice.send(&self.media.buf, now));
-        match sent {
-            Some(transmit) => self.transmits.push_back(transmit),
-            None => self.media.counters.unsent += 1,
+        let sent = (self.ice.as_mut()).is_some_and(|ice| self.transmits.send(ice, &self.media.buf, now));
+        if !sent {
+            self.media.counters.unsent += 1;
         }
     }
 }

@@ -93,6 +93,7 @@ mod media;
 mod signaling;
 mod state;
 mod stats;
+mod transmit;
 mod transport;
 
 pub use crate::jsep::{MediaKind, Transceiver, TransceiverId};
@@ -107,10 +108,11 @@ pub use natter_sdp::Direction;
 pub use signaling::Description;
 pub use state::PeerConnectionState;
 pub use stats::{CandidatePairStats, DtlsStats, PeerStats, ReceiverStats, SenderStats, TransportStats};
+pub use transmit::Transmit;
 pub use transport::Timer;
 // The types of the layers below that this API speaks in.
 pub use crate::jsep::{SdpType, SignalingState};
-pub use natter_ice::{ConnectionState as IceConnectionState, Transmit, Transport};
+pub use natter_ice::{ConnectionState as IceConnectionState, Transport};
 pub use natter_sctp::{ChannelOptions, Message};
 
 use std::collections::VecDeque;
@@ -157,7 +159,8 @@ pub struct PeerConnection {
     sctp: Option<SctpTransport>,
     channels: channel::Channels,
     media: media::MediaState,
-    transmits: VecDeque<Transmit>,
+    /// Datagrams for [`PeerConnection::poll_transmit`].
+    transmits: transmit::TransmitQueue,
     events: VecDeque<PeerEvent>,
     /// DTLS writes each datagram here before ICE takes it.
     scratch: Vec<u8>,
@@ -243,7 +246,7 @@ impl PeerConnection {
             sctp: None,
             channels: channel::Channels::default(),
             media,
-            transmits: VecDeque::new(),
+            transmits: transmit::TransmitQueue::default(),
             events: VecDeque::new(),
             scratch: Vec::new(),
             unsent: VecDeque::new(),
@@ -490,9 +493,14 @@ impl PeerConnection {
 
     // ----- output -----
 
-    /// The next datagram to send. Moves what commands queued (messages,
-    /// channel opens and closes) through SCTP and DTLS first.
-    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+    /// Writes the next datagram to send into `buf` (cleared first) and
+    /// says where it goes; with `max_datagrams` above 1, several of one
+    /// size to one destination may follow it in `buf`, to be sent as one
+    /// UDP GSO batch ([`Transmit::segment_size`]). `buf` grows as needed,
+    /// so one reused buffer makes this allocate nothing. Moves what
+    /// commands queued (messages, channel opens and closes) through SCTP
+    /// and DTLS first.
+    pub fn poll_transmit(&mut self, now: Instant, max_datagrams: usize, buf: &mut Vec<u8>) -> Option<Transmit> {
         if self.transmits.is_empty() && !self.closed {
             self.now = self.now.max(now);
             self.drive(now);
@@ -500,13 +508,22 @@ impl PeerConnection {
         // ICE's own datagrams first: they answer the input that made the
         // data behind them (a nomination's response before the ClientHello
         // its selected pair let out).
-        let transmit = self
-            .ice
-            .as_mut()
-            .and_then(|ice| ice.poll_transmit(now))
-            .or_else(|| self.transmits.pop_front())?;
-        self.stats.packets_sent += 1;
-        self.stats.bytes_sent += transmit.data.len() as u64;
+        let transmit = match self.ice.as_mut().and_then(|ice| ice.poll_transmit(now)) {
+            Some(own) => {
+                buf.clear();
+                buf.extend_from_slice(&own.data);
+                Transmit {
+                    transport: own.transport,
+                    source: own.source,
+                    destination: own.destination,
+                    size: own.data.len(),
+                    segment_size: None,
+                }
+            }
+            None => self.transmits.pop_into(max_datagrams.max(1), buf)?,
+        };
+        self.stats.packets_sent += transmit.datagrams() as u64;
+        self.stats.bytes_sent += transmit.size as u64;
         Some(transmit)
     }
 

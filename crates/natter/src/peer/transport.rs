@@ -243,22 +243,22 @@ impl PeerConnection {
             return false;
         };
         while let Some(datagram) = self.unsent.front() {
-            let Some(transmit) = ice.send(datagram, now) else { break };
-            self.transmits.push_back(transmit);
+            if !self.transmits.send(ice, datagram, now) {
+                break;
+            }
             self.unsent.pop_front();
         }
         let mut moved = false;
         while dtls.poll_transmit(&mut self.scratch).is_some() {
             moved = true;
-            let sent = if self.unsent.is_empty() {
-                ice.send(&self.scratch, now)
+            let sent = self.unsent.is_empty() && self.transmits.send(ice, &self.scratch, now);
+            if sent {
+                continue;
+            }
+            if self.unsent.len() < MAX_UNSENT {
+                self.unsent.push_back(self.scratch.clone());
             } else {
-                None
-            };
-            match sent {
-                Some(transmit) => self.transmits.push_back(transmit),
-                None if self.unsent.len() < MAX_UNSENT => self.unsent.push_back(self.scratch.clone()),
-                None => self.stats.unsent += 1,
+                self.stats.unsent += 1;
             }
         }
         moved

@@ -111,8 +111,10 @@ impl Net {
     pub fn step(&mut self) -> bool {
         for side in [A, B] {
             let now = self.now;
-            while let Some(t) = self.peers[side].pc.poll_transmit(now) {
+            let mut buf = Vec::new();
+            while let Some(t) = self.peers[side].pc.poll_transmit(now, 1, &mut buf) {
                 assert_eq!(t.source, self.peers[side].addr);
+                let t = Transmit::new(t.route(), buf.clone());
                 self.wire.push((side, t.data.clone()));
                 if self.rng.chance(self.loss) {
                     self.lost += 1;
