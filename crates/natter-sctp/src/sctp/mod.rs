@@ -16,13 +16,16 @@
 //!   RFC 3758 §3.1, RFC 6525 §4, RFC 9653 §4) and error causes (§3.3.10).
 //! - [`tsn`]: serial number arithmetic (RFC 1982).
 
+pub mod association;
 pub mod cause;
 pub mod chunk;
+pub mod cookie;
 pub mod error;
 pub mod packet;
 pub mod param;
 pub mod reassembly;
 pub mod received;
+pub mod rto;
 pub mod tsn;
 pub mod wire;
 

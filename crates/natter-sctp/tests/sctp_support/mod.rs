@@ -1,0 +1,219 @@
+//! Two SCTP endpoints on an in-memory wire under a virtual clock, for
+//! natter's own association: each side is anything that takes packets
+//! and timeouts and gives packets ([`Side`]), so natter's association
+//! can face another natter association or sctp-proto (through
+//! [`SctpTransport`]). Every packet sent is kept in `wire`, with whether
+//! the wire's `drop` filter lost it.
+
+// Each test file uses a different part of this module.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use natter_sctp::sctp::association::{Association, Config, Event};
+use natter_sctp::sctp::chunk::Chunk;
+use natter_sctp::sctp::{ChecksumMode, Packet};
+use natter_sctp::SctpTransport;
+
+/// One end of the wire.
+pub trait Side {
+    fn transmit(&mut self, now: Instant) -> Vec<Vec<u8>>;
+    fn receive(&mut self, now: Instant, packet: &[u8]);
+    fn timeout(&self) -> Option<Instant>;
+    fn fire(&mut self, now: Instant);
+}
+
+/// natter's association, with the events it raised.
+pub struct Natter {
+    pub assoc: Association,
+    pub events: Vec<(Instant, Event)>,
+}
+
+impl Natter {
+    pub fn new(config: Config, seed: u8, now: Instant) -> Self {
+        Natter {
+            assoc: Association::new(config, &[seed; 32], now),
+            events: Vec::new(),
+        }
+    }
+
+    fn drain_events(&mut self, now: Instant) {
+        while let Some(e) = self.assoc.poll_event() {
+            self.events.push((now, e));
+        }
+    }
+}
+
+impl Side for Natter {
+    fn transmit(&mut self, now: Instant) -> Vec<Vec<u8>> {
+        self.drain_events(now);
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1500];
+        while let Some(n) = self.assoc.poll_transmit(&mut buf).expect("1500 bytes hold any packet") {
+            out.push(buf[..n].to_vec());
+        }
+        out
+    }
+    fn receive(&mut self, now: Instant, packet: &[u8]) {
+        let _ = self.assoc.handle_packet(now, packet);
+        self.drain_events(now);
+    }
+    fn timeout(&self) -> Option<Instant> {
+        self.assoc.poll_timeout()
+    }
+    fn fire(&mut self, now: Instant) {
+        self.assoc.handle_timeout(now);
+        self.drain_events(now);
+    }
+}
+
+impl Side for SctpTransport {
+    fn transmit(&mut self, now: Instant) -> Vec<Vec<u8>> {
+        std::iter::from_fn(|| self.poll_transmit(now).map(|d| d.to_vec())).collect()
+    }
+    fn receive(&mut self, now: Instant, packet: &[u8]) {
+        self.handle_receive(now, packet);
+        while self.poll_event().is_some() {}
+    }
+    fn timeout(&self) -> Option<Instant> {
+        self.poll_timeout()
+    }
+    fn fire(&mut self, now: Instant) {
+        self.handle_timeout(now);
+    }
+}
+
+/// A packet that crossed (or was lost on) the wire.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub at: Instant,
+    /// Sent by `a`.
+    pub from_a: bool,
+    pub bytes: Vec<u8>,
+    pub lost: bool,
+}
+
+impl Seen {
+    /// The types of the packet's chunks.
+    pub fn chunk_types(&self) -> Vec<u8> {
+        chunk_types(&self.bytes)
+    }
+}
+
+pub fn chunk_types(bytes: &[u8]) -> Vec<u8> {
+    match Packet::parse(bytes, ChecksumMode::ZeroAcceptable) {
+        Ok(p) => p.chunks().flatten().map(|c| c.ty).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Decides whether a packet is lost: (sent by a, its chunk types, how
+/// many packets with those chunk types that side sent before).
+pub type DropFilter = Box<dyn FnMut(bool, &[u8], usize) -> bool>;
+
+pub struct Wire<A, B> {
+    pub now: Instant,
+    pub a: A,
+    pub b: B,
+    pub latency: Duration,
+    pub drop: DropFilter,
+    pub wire: Vec<Seen>,
+    in_flight: Vec<(Instant, bool, Vec<u8>)>,
+}
+
+impl<A: Side, B: Side> Wire<A, B> {
+    pub fn new(now: Instant, a: A, b: B) -> Self {
+        Wire {
+            now,
+            a,
+            b,
+            latency: Duration::from_millis(10),
+            drop: Box::new(|_, _, _| false),
+            wire: Vec::new(),
+            in_flight: Vec::new(),
+        }
+    }
+
+    fn collect(&mut self) {
+        for from_a in [true, false] {
+            let out = if from_a {
+                self.a.transmit(self.now)
+            } else {
+                self.b.transmit(self.now)
+            };
+            for p in out {
+                let types = chunk_types(&p);
+                let before = self
+                    .wire
+                    .iter()
+                    .filter(|s| s.from_a == from_a && s.chunk_types() == types)
+                    .count();
+                let lost = (self.drop)(from_a, &types, before);
+                self.wire.push(Seen {
+                    at: self.now,
+                    from_a,
+                    bytes: p.clone(),
+                    lost,
+                });
+                if !lost {
+                    self.in_flight.push((self.now + self.latency, from_a, p));
+                }
+            }
+        }
+    }
+
+    /// Runs until nothing is due before `self.now + span`.
+    pub fn run_for(&mut self, span: Duration) {
+        let end = self.now + span;
+        for _ in 0..100_000 {
+            self.collect();
+            let next = self
+                .in_flight
+                .iter()
+                .map(|(at, ..)| *at)
+                .chain(self.a.timeout())
+                .chain(self.b.timeout())
+                .min();
+            let Some(next) = next.filter(|t| *t <= end) else { break };
+            self.now = self.now.max(next);
+            let now = self.now;
+            let (due, later): (Vec<_>, Vec<_>) = self.in_flight.drain(..).partition(|(at, ..)| *at <= now);
+            self.in_flight = later;
+            for (_, from_a, p) in due {
+                if from_a {
+                    self.b.receive(now, &p);
+                } else {
+                    self.a.receive(now, &p);
+                }
+            }
+            if self.a.timeout().is_some_and(|t| t <= now) {
+                self.a.fire(now);
+            }
+            if self.b.timeout().is_some_and(|t| t <= now) {
+                self.b.fire(now);
+            }
+        }
+        self.now = self.now.max(end);
+    }
+
+    /// Hands `packet` to `b` as if it came over the wire now.
+    pub fn inject_to_b(&mut self, packet: &[u8]) {
+        self.b.receive(self.now, packet);
+    }
+
+    /// The chunk types of the packets that crossed, in order, per sender.
+    pub fn sent_by(&self, from_a: bool) -> Vec<Vec<u8>> {
+        self.wire
+            .iter()
+            .filter(|s| s.from_a == from_a)
+            .map(Seen::chunk_types)
+            .collect()
+    }
+}
+
+/// The first chunk of a packet, parsed, for assertions.
+pub fn with_first_chunk<R>(bytes: &[u8], f: impl FnOnce(Chunk<'_>) -> R) -> R {
+    let p = Packet::parse(bytes, ChecksumMode::ZeroAcceptable).expect("a valid packet");
+    let c = p.chunks().next().expect("a chunk").expect("well formed");
+    f(c.parse().expect("parses"))
+}
