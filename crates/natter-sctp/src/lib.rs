@@ -19,6 +19,15 @@
 //! tell them apart from unknown ones, so they are dropped and counted),
 //! SNAP (`a=sctp-init`) and I-DATA (RFC 8260).
 //!
+//! [`sctp`] is natter's own SCTP, which is to replace sctp-proto (issue
+//! 15) and is not yet used by the data channels: the wire format of
+//! every chunk WebRTC uses (RFC 9260 §3, RFC 3758, RFC 6525, RFC 8260,
+//! RFC 9653 zero checksums), the receiver's TSN bookkeeping and
+//! reassembly, and association setup (RFC 9260 §5, with INIT collision
+//! handling), tested in memory against sctp-proto. Data transfer,
+//! congestion control, partial reliability, stream reset and shutdown
+//! are still to come.
+//!
 //! ```
 //! use std::time::Instant;
 //! use natter_sctp::*;
