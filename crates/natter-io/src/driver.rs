@@ -29,12 +29,12 @@ use natter::peer::{
     PeerEvent, PeerStats, Transceiver, TransceiverId,
 };
 use natter_ice::Transport;
-use tokio::io::ReadBuf;
-use tokio::net::UdpSocket;
+use quinn_udp::RecvMeta;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::handle::{DataChannelInfo, Message, PeerConnection};
 use crate::mdns::Resolver;
+use crate::udp::{self, receive_buffers, UdpSocket, RECEIVE_BUFFERS};
 use crate::{Config, Error};
 
 type Reply<T> = oneshot::Sender<Result<T, Error>>;
@@ -136,9 +136,9 @@ impl Drop for Life {
 /// documentation on backpressure).
 const MAX_PENDING_EVENTS: usize = 256;
 
-/// At most this many datagrams are read from a socket before the next
-/// flush.
-const RECEIVE_BATCH: usize = 32;
+/// At most about this many datagrams are read from a socket before the
+/// next flush (a `recvmmsg` batch may end past it).
+const RECEIVE_BATCH: usize = 64;
 
 /// At most this many commands are taken before the next flush.
 const COMMAND_BATCH: usize = 64;
@@ -150,13 +150,9 @@ enum Wake {
     /// A connection's event channel has room (or its receiver is gone).
     Room(ConnectionHandle, Option<mpsc::OwnedPermit<PeerEvent>>),
     Dropped(Option<ConnectionHandle>),
-    Received(usize, io::Result<(usize, SocketAddr)>),
+    /// Receive buffers a socket filled.
+    Received(usize, io::Result<usize>),
     Mdns,
-}
-
-struct LocalSocket {
-    socket: UdpSocket,
-    address: SocketAddr,
 }
 
 /// A connection's side of the task: where its events go.
@@ -172,7 +168,7 @@ struct Peer {
 
 pub(crate) struct Driver {
     endpoint: natter::endpoint::Endpoint,
-    sockets: Vec<LocalSocket>,
+    sockets: Vec<UdpSocket>,
     peers: HashMap<ConnectionHandle, Peer>,
     commands: mpsc::Receiver<Envelope>,
     /// For the handles of connections made later; weak, so that the
@@ -194,8 +190,13 @@ pub(crate) struct Driver {
     unresolvable: Vec<(String, ConnectionHandle)>,
     /// Connections whose events were polled in this flush.
     touched: Vec<ConnectionHandle>,
+    /// [`RECEIVE_BUFFERS`] receive buffers of `slot` bytes each, for one
+    /// `recvmmsg`, and what the kernel said of each.
     buf: Vec<u8>,
-    /// What the endpoint's next transmit wrote.
+    slot: usize,
+    meta: [RecvMeta; RECEIVE_BUFFERS],
+    /// What the endpoint's next transmit wrote: a datagram or a GSO
+    /// batch.
     send_buf: Vec<u8>,
     /// The socket read first next time, so that none starves the others.
     next_socket: usize,
@@ -213,12 +214,15 @@ impl Driver {
     ) -> Result<(Driver, mpsc::Sender<Envelope>, Arc<Life>), Error> {
         let mut sockets = Vec::new();
         for address in config.local_addresses.resolve()? {
-            let socket =
-                bind_socket(address, config.socket_buffer_size).map_err(|source| Error::Bind { address, source })?;
+            let socket = UdpSocket::bind(address, config.socket_buffer_size)
+                .map_err(|source| Error::Bind { address, source })?;
             tracing::debug!(address = %socket.address, "socket bound");
             sockets.push(socket);
         }
         let endpoint = natter::endpoint::Endpoint::new(sockets.iter().map(|s| s.address).collect());
+        // With GRO one buffer takes several datagrams: the largest UDP
+        // payload fits them all.
+        let slot = config.max_datagram_size.max(1500);
         let (command_sender, commands) = mpsc::channel(COMMAND_CAPACITY);
         let (dropped_sender, dropped) = mpsc::unbounded_channel();
         let (room_sender, room) = mpsc::unbounded_channel();
@@ -237,7 +241,10 @@ impl Driver {
             room,
             room_sender,
             endpoint_handle,
-            buf: vec![0; config.max_datagram_size.max(1500)],
+            // Zeroed pages are mapped when the kernel first writes them.
+            buf: vec![0; slot * RECEIVE_BUFFERS],
+            slot,
+            meta: [RecvMeta::default(); RECEIVE_BUFFERS],
             send_buf: Vec::new(),
             config,
             mdns: None,
@@ -304,7 +311,8 @@ impl Driver {
             if let Some(deadline) = deadline {
                 sleep.as_mut().reset(deadline.into());
             }
-            let (sockets, buf, next_socket) = (&self.sockets, &mut self.buf, self.next_socket);
+            let (sockets, next_socket) = (&self.sockets, self.next_socket);
+            let (buf, slot, meta) = (&mut self.buf, self.slot, &mut self.meta);
             let has_mdns = self.mdns.is_some();
             let mdns = self.mdns.as_mut();
             // Unbiased: a busy command channel must not starve the sockets.
@@ -313,7 +321,7 @@ impl Driver {
                 () = &mut sleep, if deadline.is_some() => Wake::Timeout,
                 Some((connection, permit)) = self.room.recv() => Wake::Room(connection, permit),
                 Some(connection) = self.dropped.recv() => Wake::Dropped(connection),
-                (index, received) = recv_any(sockets, buf, next_socket) => Wake::Received(index, received),
+                (index, received) = recv_any(sockets, buf, slot, meta, next_socket) => Wake::Received(index, received),
                 () = async {
                     match mdns {
                         Some(mdns) => mdns.receive().await,
@@ -360,19 +368,17 @@ impl Driver {
                 Wake::Received(index, received) => {
                     self.next_socket = (index + 1) % self.sockets.len().max(1);
                     match received {
-                        Ok((len, source)) => {
-                            let socket = &self.sockets[index];
+                        Ok(filled) => {
                             let now = Instant::now();
-                            self.endpoint
-                                .handle_receive(now, source, socket.address, &self.buf[..len]);
+                            let mut read = self.handle_received(index, filled, now);
                             // What else waits on the socket goes in before
                             // the flush: fewer passes through SCTP's output.
-                            for _ in 1..RECEIVE_BATCH {
-                                let Ok((len, source)) = socket.socket.try_recv_from(&mut self.buf) else {
+                            while read < RECEIVE_BATCH {
+                                let mut bufs = receive_buffers(&mut self.buf, self.slot);
+                                let Ok(filled) = self.sockets[index].try_recv(&mut bufs, &mut self.meta) else {
                                     break;
                                 };
-                                self.endpoint
-                                    .handle_receive(now, source, socket.address, &self.buf[..len]);
+                                read += self.handle_received(index, filled, now);
                             }
                         }
                         // Such as ECONNREFUSED after an ICMP error; the
@@ -415,13 +421,29 @@ impl Driver {
         }
     }
 
+    /// Hands the datagrams of the `filled` receive buffers of socket
+    /// `index` to the endpoint; how many there were.
+    fn handle_received(&mut self, index: usize, filled: usize, now: Instant) -> usize {
+        let mut datagrams = 0;
+        let local = self.sockets[index].address;
+        for (buf, meta) in self.buf.chunks(self.slot).zip(&self.meta).take(filled) {
+            for datagram in udp::datagrams(buf, meta) {
+                self.endpoint.handle_receive(now, meta.addr, local, datagram);
+                datagrams += 1;
+            }
+        }
+        datagrams
+    }
+
     /// Sends what the connections have to send, then queues their events
     /// for the application; again while mDNS answers (which make new
     /// checks) come out of them.
     async fn flush(&mut self) {
         loop {
             let now = Instant::now();
-            while let Some((_, transmit)) = self.endpoint.poll_transmit(now, 1, &mut self.send_buf) {
+            // A batch may leave from any socket: the smallest GSO limit.
+            let segments = self.sockets.iter().map(UdpSocket::max_gso_segments).min().unwrap_or(1);
+            while let Some((_, transmit)) = self.endpoint.poll_transmit(now, segments, &mut self.send_buf) {
                 self.send(transmit).await;
             }
             while let Some((connection, event)) = self.endpoint.poll_event() {
@@ -509,7 +531,8 @@ impl Driver {
         self.deliver(connection);
     }
 
-    /// One datagram in `send_buf`, from the socket of its source address.
+    /// The datagram or GSO batch in `send_buf`, from the socket of its
+    /// source address.
     async fn send(&mut self, transmit: Transmit) {
         if transmit.transport != Transport::Udp {
             self.unsupported_transmits += 1;
@@ -523,7 +546,7 @@ impl Driver {
             tracing::debug!(source = %transmit.source, "transmit from an address without a socket; dropped");
             return;
         };
-        if let Err(error) = socket.socket.send_to(&self.send_buf, transmit.destination).await {
+        if let Err(error) = socket.send(&transmit, &self.send_buf).await {
             tracing::debug!(source = %transmit.source, destination = %transmit.destination, %error, "send");
         }
     }
@@ -598,22 +621,6 @@ impl Driver {
 
 /// How many commands may wait for the task; senders wait beyond that.
 const COMMAND_CAPACITY: usize = 256;
-
-fn bind_socket(address: SocketAddr, buffer_size: Option<usize>) -> io::Result<LocalSocket> {
-    let socket = std::net::UdpSocket::bind(address)?;
-    socket.set_nonblocking(true)?;
-    if let Some(size) = buffer_size {
-        // The kernel caps these (net.core.rmem_max); best effort.
-        let socket = socket2::SockRef::from(&socket);
-        let _ = socket.set_recv_buffer_size(size);
-        let _ = socket.set_send_buffer_size(size);
-    }
-    let address = socket.local_addr()?;
-    Ok(LocalSocket {
-        socket: UdpSocket::from_std(socket)?,
-        address,
-    })
-}
 
 /// Runs a command on its connection. `local_addresses` answers
 /// [`Command::LocalAddresses`].
@@ -729,15 +736,22 @@ fn answer<T, E: Into<Error>>(reply: Reply<T>, result: Result<T, E>) {
 
 /// The next datagram of any socket, starting with `first`: the socket's
 /// index, and the length and source or the error.
-async fn recv_any(sockets: &[LocalSocket], buf: &mut [u8], first: usize) -> (usize, io::Result<(usize, SocketAddr)>) {
+/// Waits for datagrams on any socket, trying them from `first` on so
+/// that none starves the others; the socket's index and how many of the
+/// buffers it filled.
+async fn recv_any(
+    sockets: &[UdpSocket],
+    buf: &mut [u8],
+    slot: usize,
+    meta: &mut [RecvMeta],
+    first: usize,
+) -> (usize, io::Result<usize>) {
     poll_fn(|cx| {
         for offset in 0..sockets.len() {
             let index = (first + offset) % sockets.len();
-            let mut read = ReadBuf::new(buf);
-            match sockets[index].socket.poll_recv_from(cx, &mut read) {
-                Poll::Ready(Ok(source)) => return Poll::Ready((index, Ok((read.filled().len(), source)))),
-                Poll::Ready(Err(error)) => return Poll::Ready((index, Err(error))),
-                Poll::Pending => {}
+            let mut bufs = receive_buffers(buf, slot);
+            if let Poll::Ready(received) = sockets[index].poll_recv(cx, &mut bufs, meta) {
+                return Poll::Ready((index, received));
             }
         }
         Poll::Pending

@@ -91,6 +91,7 @@ mod error;
 mod handle;
 mod local_addresses;
 pub mod mdns;
+mod udp;
 
 pub use endpoint::Endpoint;
 pub use error::Error;

@@ -1,0 +1,182 @@
+//! UDP sockets with batched system calls, through quinn-udp (the QUIC
+//! stack's well-kept socket layer, so that natter-io itself holds no
+//! `unsafe`): `recvmmsg` and UDP GRO in, UDP GSO (Linux `UDP_SEGMENT`)
+//! out. Each falls back by itself where the kernel or the interface has
+//! no support: quinn-udp reads one datagram a call and stops segmenting
+//! after the first send GSO fails; a batch that failed is sent again
+//! datagram by datagram here.
+//!
+//! quinn-udp has no `sendmmsg`: datagrams to different destinations go
+//! out one call each. natter-server's TURN workers batch those with
+//! their own `sendmmsg` (`natter-server/src/batch.rs`), which natter-io
+//! cannot share without taking `unsafe` in.
+
+use std::io::{self, IoSliceMut};
+use std::net::SocketAddr;
+use std::task::{ready, Context, Poll};
+
+use natter::peer::Transmit;
+use quinn_udp::{RecvMeta, UdpSocketState};
+use tokio::io::Interest;
+
+/// How many receive buffers one call fills at most (`recvmmsg`'s batch).
+pub(crate) const RECEIVE_BUFFERS: usize = quinn_udp::BATCH_SIZE;
+
+/// A bound, non-blocking UDP socket on the tokio reactor.
+pub(crate) struct UdpSocket {
+    io: tokio::net::UdpSocket,
+    state: UdpSocketState,
+    pub(crate) address: SocketAddr,
+}
+
+impl UdpSocket {
+    /// Binds `address`; `buffer_size` asks for kernel buffers that large
+    /// (capped by `net.core.rmem_max`/`wmem_max`; best effort).
+    pub(crate) fn bind(address: SocketAddr, buffer_size: Option<usize>) -> io::Result<UdpSocket> {
+        let socket = std::net::UdpSocket::bind(address)?;
+        let state = UdpSocketState::new((&socket).into())?;
+        if let Some(size) = buffer_size {
+            let _ = state.set_recv_buffer_size((&socket).into(), size);
+            let _ = state.set_send_buffer_size((&socket).into(), size);
+        }
+        let address = socket.local_addr()?;
+        Ok(UdpSocket {
+            io: tokio::net::UdpSocket::from_std(socket)?,
+            state,
+            address,
+        })
+    }
+
+    /// How many datagrams one send may carry: 1 without GSO.
+    pub(crate) fn max_gso_segments(&self) -> usize {
+        self.state.max_gso_segments()
+    }
+
+    /// Sends the datagram, or the GSO batch, `data` that `transmit`
+    /// describes; a batch the kernel refused goes again one datagram at
+    /// a time.
+    pub(crate) async fn send(&self, transmit: &Transmit, data: &[u8]) -> io::Result<()> {
+        match self
+            .send_segments(transmit.destination, data, transmit.segment_size)
+            .await
+        {
+            Err(error) if transmit.segment_size.is_some() => {
+                tracing::debug!(%error, "GSO send failed; sending the datagrams one by one");
+                let size = transmit.segment_size.unwrap_or(data.len()).max(1);
+                for datagram in data.chunks(size) {
+                    self.send_segments(transmit.destination, datagram, None).await?;
+                }
+                Ok(())
+            }
+            sent => sent,
+        }
+    }
+
+    async fn send_segments(&self, destination: SocketAddr, data: &[u8], segment_size: Option<usize>) -> io::Result<()> {
+        let transmit = quinn_udp::Transmit {
+            destination,
+            ecn: None,
+            contents: data,
+            segment_size,
+            src_ip: None,
+        };
+        self.io
+            .async_io(Interest::WRITABLE, || self.state.try_send((&self.io).into(), &transmit))
+            .await
+    }
+
+    /// Fills the buffers with what waits on the socket (several
+    /// datagrams, and with GRO several in one buffer: see
+    /// [`datagrams`]); the number of buffers filled.
+    pub(crate) fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.io.poll_recv_ready(cx))?;
+            match self.try_recv(bufs, meta) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+                received => return Poll::Ready(received),
+            }
+        }
+    }
+
+    /// [`UdpSocket::poll_recv`] without waiting.
+    pub(crate) fn try_recv(&self, bufs: &mut [IoSliceMut<'_>], meta: &mut [RecvMeta]) -> io::Result<usize> {
+        self.io
+            .try_io(Interest::READABLE, || self.state.recv((&self.io).into(), bufs, meta))
+    }
+}
+
+/// `buf` as [`RECEIVE_BUFFERS`] receive buffers of `slot` bytes.
+pub(crate) fn receive_buffers(buf: &mut [u8], slot: usize) -> [IoSliceMut<'_>; RECEIVE_BUFFERS] {
+    let mut slots = buf.chunks_mut(slot);
+    std::array::from_fn(|_| IoSliceMut::new(slots.next().unwrap_or_default()))
+}
+
+/// The datagrams of one filled receive buffer: GRO puts several of one
+/// size (`stride`, the last maybe shorter) back to back.
+pub(crate) fn datagrams<'a>(buf: &'a [u8], meta: &RecvMeta) -> impl Iterator<Item = &'a [u8]> + 'a {
+    let filled = &buf[..meta.len.min(buf.len())];
+    filled.chunks(meta.stride.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loopback() -> SocketAddr {
+        "127.0.0.1:0".parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_gso_batch_arrives_as_its_datagrams() {
+        let socket = UdpSocket::bind(loopback(), None).unwrap();
+        let peer = std::net::UdpSocket::bind(loopback()).unwrap();
+        let data: Vec<u8> = (0..250u32).map(|i| (i / 100) as u8).collect();
+        let transmit = Transmit {
+            transport: natter_ice::Transport::Udp,
+            source: socket.address,
+            destination: peer.local_addr().unwrap(),
+            size: data.len(),
+            segment_size: Some(100),
+        };
+        socket.send(&transmit, &data).await.unwrap();
+        let mut buf = [0u8; 1500];
+        for (i, len) in [100, 100, 50].into_iter().enumerate() {
+            let (n, from) = peer.recv_from(&mut buf).unwrap();
+            assert_eq!((n, from), (len, socket.address));
+            assert!(
+                buf[..n].iter().all(|&b| usize::from(b) == i),
+                "datagram {i} holds its own bytes"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn what_waits_is_read_in_one_batch() {
+        let socket = UdpSocket::bind(loopback(), None).unwrap();
+        let peer = std::net::UdpSocket::bind(loopback()).unwrap();
+        for i in 0..5u8 {
+            peer.send_to(&[i; 40], socket.address).unwrap();
+        }
+        let slot = 65_535;
+        let mut buf = vec![0u8; slot * RECEIVE_BUFFERS];
+        let mut meta = [RecvMeta::default(); RECEIVE_BUFFERS];
+        let mut received = Vec::new();
+        while received.len() < 5 {
+            let mut bufs = receive_buffers(&mut buf, slot);
+            let filled = std::future::poll_fn(|cx| socket.poll_recv(cx, &mut bufs, &mut meta))
+                .await
+                .unwrap();
+            for (b, m) in buf.chunks(slot).zip(&meta).take(filled) {
+                assert_eq!(m.addr, peer.local_addr().unwrap());
+                received.extend(datagrams(b, m).map(<[u8]>::to_vec));
+            }
+        }
+        let expected: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 40]).collect();
+        assert_eq!(received, expected);
+    }
+}
