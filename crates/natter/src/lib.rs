@@ -3,6 +3,7 @@
 //! and natter-sctp, and an [`endpoint`] that runs many of them on shared
 //! sockets.
 
+pub mod congestion;
 pub mod dtls;
 pub mod endpoint;
 pub mod jsep;

@@ -1,0 +1,328 @@
+//! [`CongestionController`]: the send side's congestion control as one
+//! sans-IO state machine, in the shape of libwebrtc's GoogCC
+//! (draft-ietf-rmcat-gcc-02).
+//!
+//! The target is the lowest of the delay-based estimate (inter-arrival
+//! groups, trendline, overuse detector, AIMD), the loss-based bound and
+//! a REMB the peer sent (draft-alvestrand-rmcat-remb-03), within the
+//! configured minimum and maximum. A peer that sends REMB and no
+//! transport-wide feedback gets REMB's value as the target.
+
+use std::time::{Duration, Instant};
+
+use natter_rtp::rtcp::TransportFeedback;
+
+use super::acknowledged::AcknowledgedBitrate;
+use super::aimd::AimdRateControl;
+use super::alr::AlrDetector;
+use super::history::{PacketResult, SendHistory, SentPacket};
+use super::inter_arrival::InterArrival;
+use super::loss_based::LossBasedController;
+use super::overuse::BandwidthUsage;
+use super::pacer::{PacedPacket, Pacer, QueuedPacket};
+use super::probe::{ProbeController, ProbeEstimator};
+use super::trendline::Trendline;
+
+/// How often ALR and the probes it calls for are looked at when nothing
+/// else happens.
+const PROCESS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The bitrates the controller works within, bits per second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CongestionConfig {
+    /// The target before any feedback, and the base of the first probes.
+    pub start_bps: u64,
+    pub min_bps: u64,
+    pub max_bps: u64,
+}
+
+impl Default for CongestionConfig {
+    /// libwebrtc's start of 300 kbit/s, from 30 kbit/s to 10 Mbit/s.
+    fn default() -> Self {
+        CongestionConfig {
+            start_bps: 300_000,
+            min_bps: 30_000,
+            max_bps: 10_000_000,
+        }
+    }
+}
+
+/// What went wrong configuring the controller.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CongestionError {
+    #[error("congestion control bitrates must satisfy 0 < min ({min}) <= start ({start}) <= max ({max})")]
+    Bitrates { min: u64, start: u64, max: u64 },
+}
+
+/// What the controller tells the application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CongestionEvent {
+    /// The target bitrate changed to this many bits per second.
+    TargetBitrate(u64),
+}
+
+/// Send-side congestion control: the pacer, the send history and the
+/// estimators.
+///
+/// Methods, in quinn-proto's taxonomy:
+/// - input: [`push`](Self::push) (media to pace, by the caller's
+///   handle), [`on_packet_sent`](Self::on_packet_sent) (each packet that
+///   left with its transport-wide sequence number),
+///   [`on_transport_feedback`](Self::on_transport_feedback),
+///   [`on_remb`](Self::on_remb), [`on_rtt`](Self::on_rtt),
+///   [`handle_timeout`](Self::handle_timeout);
+/// - application: [`set_application_demand`](Self::set_application_demand);
+/// - output, in this order: [`poll_send`](Self::poll_send) until `None`,
+///   [`poll_timeout`](Self::poll_timeout), [`poll_event`](Self::poll_event);
+/// - getters: [`target_bitrate`](Self::target_bitrate) and the state
+///   behind it.
+#[derive(Debug)]
+pub struct CongestionController<H> {
+    config: CongestionConfig,
+    history: SendHistory,
+    /// Reused for each feedback's results.
+    results: Vec<PacketResult>,
+    inter_arrival: InterArrival,
+    trendline: Trendline,
+    aimd: AimdRateControl,
+    acknowledged: AcknowledgedBitrate,
+    loss: LossBasedController,
+    alr: AlrDetector,
+    probes: ProbeController,
+    probe_estimator: ProbeEstimator,
+    pacer: Pacer<H>,
+    remb_bps: Option<u64>,
+    twcc_seen: bool,
+    target_bps: u64,
+    reported_bps: Option<u64>,
+    last_process: Instant,
+    was_in_alr: bool,
+}
+
+impl<H: Copy> CongestionController<H> {
+    /// A controller starting at `now`; the initial probes are queued.
+    pub fn new(config: CongestionConfig, now: Instant) -> Result<Self, CongestionError> {
+        let CongestionConfig {
+            start_bps,
+            min_bps,
+            max_bps,
+        } = config;
+        if min_bps == 0 || min_bps > start_bps || start_bps > max_bps {
+            return Err(CongestionError::Bitrates {
+                min: min_bps,
+                start: start_bps,
+                max: max_bps,
+            });
+        }
+        let mut alr = AlrDetector::default();
+        alr.set_target(start_bps);
+        let mut controller = CongestionController {
+            config,
+            history: SendHistory::default(),
+            results: Vec::new(),
+            inter_arrival: InterArrival::default(),
+            trendline: Trendline::default(),
+            aimd: AimdRateControl::new(start_bps, min_bps, max_bps),
+            acknowledged: AcknowledgedBitrate::default(),
+            loss: LossBasedController::default(),
+            alr,
+            probes: ProbeController::new(max_bps),
+            probe_estimator: ProbeEstimator::default(),
+            pacer: Pacer::new(now, start_bps),
+            remb_bps: None,
+            twcc_seen: false,
+            target_bps: start_bps,
+            reported_bps: None,
+            last_process: now,
+            was_in_alr: false,
+        };
+        controller.probes.start(now, start_bps);
+        controller.hand_probes_to_pacer();
+        Ok(controller)
+    }
+
+    /// Queues a packet for the pacer.
+    pub fn push(&mut self, now: Instant, packet: QueuedPacket<H>) {
+        self.pacer.push(now, packet);
+    }
+
+    /// The next packet to send now, if the pacer lets one go. The caller
+    /// sends it (writing padding for [`PacedPacket::Padding`]), then
+    /// reports it with [`on_packet_sent`](Self::on_packet_sent).
+    pub fn poll_send(&mut self, now: Instant) -> Option<PacedPacket<H>> {
+        self.pacer.poll_send(now)
+    }
+
+    /// A packet left with a transport-wide sequence number.
+    pub fn on_packet_sent(&mut self, now: Instant, packet: SentPacket) {
+        self.history.on_packet_sent(now, packet);
+        if packet.kind.is_media() {
+            self.alr.on_media_sent(now, packet.size);
+            self.check_alr(now);
+        }
+    }
+
+    /// Transport-wide CC feedback arrived
+    /// (draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1).
+    pub fn on_transport_feedback(&mut self, now: Instant, feedback: &TransportFeedback<'_>) {
+        let summary = self.history.on_feedback(feedback, &mut self.results);
+        if summary.received + summary.lost == 0 {
+            return;
+        }
+        self.twcc_seen = true;
+        // The estimators take arrivals in the order they happened; lost
+        // packets last.
+        self.results
+            .sort_unstable_by_key(|r| (r.arrival_us.is_none(), r.arrival_us, r.seq));
+        let mut usage = self.trendline.state();
+        let mut overused = false;
+        let mut probed: Option<u64> = None;
+        for result in &self.results {
+            let Some(arrival_us) = result.arrival_us else { continue };
+            self.acknowledged.on_packet(arrival_us, result.size);
+            if let Some(bps) = self.probe_estimator.on_result(result) {
+                probed = Some(probed.map_or(bps, |p| p.max(bps)));
+            }
+            if let Some(delta) = self.inter_arrival.on_packet(result.send_time, arrival_us) {
+                usage = self.trendline.update(delta);
+                overused |= usage == BandwidthUsage::Overusing;
+            }
+        }
+        if overused {
+            usage = BandwidthUsage::Overusing;
+        }
+        let acknowledged = self.acknowledged.bitrate_bps();
+        let capacity_known = self.aimd.capacity_known();
+        match probed {
+            Some(bps) if usage != BandwidthUsage::Overusing && bps > self.aimd.rate_bps() => {
+                self.aimd.set_estimate(now, bps);
+            }
+            _ if usage == BandwidthUsage::Overusing => {
+                if self.aimd.time_to_reduce_further(now, acknowledged) {
+                    self.aimd.update(now, usage, acknowledged);
+                }
+            }
+            _ => {
+                self.aimd.update(now, usage, acknowledged);
+            }
+        }
+        self.loss
+            .on_feedback(now, summary.lost, summary.received, usage, self.target_bps);
+        self.update_target(now);
+        if capacity_known && !self.aimd.capacity_known() && usage == BandwidthUsage::Normal {
+            self.probes.probe_above(now, self.target_bps);
+        }
+        self.probes.on_estimate(now, self.target_bps);
+        self.hand_probes_to_pacer();
+    }
+
+    /// A REMB arrived (draft-alvestrand-rmcat-remb-03): the receiver's
+    /// estimate, an upper bound on the target (the target itself while
+    /// no transport-wide feedback came).
+    pub fn on_remb(&mut self, now: Instant, bitrate_bps: u64) {
+        self.remb_bps = Some(bitrate_bps);
+        self.update_target(now);
+    }
+
+    /// The round-trip time measured (RTCP, RFC 3550 §6.4.1), which sets
+    /// the AIMD controller's response time.
+    pub fn on_rtt(&mut self, rtt: Duration) {
+        self.aimd.set_rtt(rtt);
+    }
+
+    /// How much the application wants to send; `None` for as much as it
+    /// may. Less than the target puts the controller in the
+    /// application-limited region.
+    pub fn set_application_demand(&mut self, now: Instant, demand_bps: Option<u64>) {
+        self.alr.set_demand(demand_bps);
+        self.check_alr(now);
+    }
+
+    /// Periodic work: ALR and the probes it calls for.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if now < self.last_process + PROCESS_INTERVAL {
+            return;
+        }
+        self.last_process = now;
+        self.alr.on_timeout(now);
+        self.check_alr(now);
+        self.probes.on_timeout(now, self.alr.in_alr(), self.target_bps);
+        self.hand_probes_to_pacer();
+    }
+
+    /// The earliest time [`poll_send`](Self::poll_send) or
+    /// [`handle_timeout`](Self::handle_timeout) has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let process = self.last_process + PROCESS_INTERVAL;
+        Some(self.pacer.poll_timeout().map_or(process, |at| at.min(process)))
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<CongestionEvent> {
+        if self.reported_bps == Some(self.target_bps) {
+            return None;
+        }
+        self.reported_bps = Some(self.target_bps);
+        Some(CongestionEvent::TargetBitrate(self.target_bps))
+    }
+
+    /// The bitrate the application should send at, bits per second.
+    pub fn target_bitrate(&self) -> u64 {
+        self.target_bps
+    }
+
+    /// The rate the feedback says arrived, once known.
+    pub fn acknowledged_bitrate(&self) -> Option<u64> {
+        self.acknowledged.bitrate_bps()
+    }
+
+    /// The loss the link shows without congestion, as learned.
+    pub fn inherent_loss(&self) -> f64 {
+        self.loss.inherent_loss()
+    }
+
+    /// Whether the application sends less than the target lets it.
+    pub fn in_alr(&self) -> bool {
+        self.alr.in_alr()
+    }
+
+    /// Packets and bytes waiting in the pacer.
+    pub fn queued(&self) -> (usize, usize) {
+        self.pacer.queued()
+    }
+
+    fn update_target(&mut self, now: Instant) {
+        let delay_and_loss = self
+            .loss
+            .bound_bps()
+            .map_or(self.aimd.rate_bps(), |b| b.min(self.aimd.rate_bps()));
+        let estimate = match self.remb_bps {
+            Some(remb) if !self.twcc_seen => remb,
+            Some(remb) => delay_and_loss.min(remb),
+            None => delay_and_loss,
+        };
+        self.target_bps = estimate.clamp(self.config.min_bps, self.config.max_bps);
+        self.pacer.set_target(now, self.target_bps);
+        self.alr.set_target(self.target_bps);
+    }
+
+    /// On leaving ALR: the acknowledged rate starts again (it measured
+    /// the application, not the path) and a probe looks above the
+    /// estimate.
+    fn check_alr(&mut self, now: Instant) {
+        let in_alr = self.alr.in_alr();
+        if self.was_in_alr && !in_alr {
+            self.acknowledged.reset();
+            self.probes.probe_above(now, self.target_bps);
+            self.hand_probes_to_pacer();
+        }
+        self.was_in_alr = in_alr;
+    }
+
+    fn hand_probes_to_pacer(&mut self) {
+        while let Some(cluster) = self.probes.poll_cluster() {
+            self.probe_estimator.on_cluster(cluster);
+            self.pacer.add_probe(cluster);
+        }
+    }
+}

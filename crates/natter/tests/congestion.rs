@@ -1,0 +1,539 @@
+//! Congestion control over a bottleneck, modelled on RFC 8867 (test
+//! cases for evaluating congestion control for interactive real-time
+//! media), under a virtual clock and seeded: natter's
+//! `CongestionController` paces a media source at its target through
+//! natter-impair's `Link`; the receiver reports arrivals with natter's
+//! `TwccRecorder` every 100 ms, encoded and parsed as transport-wide CC
+//! feedback by natter-rtp, back over a return link.
+//!
+//! Each case prints link utilization, p50/p95 queuing delay, loss and
+//! the time to reach 90% of capacity, and asserts the bounds of issue
+//! 12: utilization >= 85% on a clean link and >= 70% at 5% random loss,
+//! p95 queuing delay <= 100 ms after convergence, two flows on one link
+//! each between 35% and 65% of it, and an application-limited flow's
+//! estimate bounded by what the path carries.
+//!
+//! The runner only moves datagrams and measures: a [`Flow`] is the two
+//! ends of one media stream. [`ModelFlow`] is the sender model; two
+//! `PeerConnection`s can be wired in as another `Flow` once the peer
+//! stack numbers what it sends and feeds its controller.
+
+use std::time::{Duration, Instant};
+
+use natter::congestion::{CongestionConfig, CongestionController, PacketKind, QueuedPacket};
+use natter::media::twcc::{TwccRecorder, FEEDBACK_INTERVAL};
+use natter_impair::{Link, LinkConfig, LossModel, QueueLimit, Rate, RateSchedule};
+use natter_rtp::rtcp::{Compound, RtcpEncode, RtcpPacket, TransportFeedbackBuilder};
+
+/// The bytes of a media datagram: only its length matters to the link.
+static ZEROS: [u8; 1500] = [0; 1500];
+
+/// What crosses a link for one flow.
+#[derive(Clone, Debug)]
+enum Payload {
+    /// An RTP packet of `size` bytes with a transport-wide number.
+    Media { transport_seq: u16, size: usize },
+    /// An RTCP datagram.
+    Rtcp(Vec<u8>),
+}
+
+#[derive(Clone, Debug)]
+struct Datagram {
+    flow: usize,
+    payload: Payload,
+}
+
+impl AsRef<[u8]> for Datagram {
+    fn as_ref(&self) -> &[u8] {
+        match &self.payload {
+            Payload::Media { size, .. } => &ZEROS[..*size],
+            Payload::Rtcp(bytes) => bytes,
+        }
+    }
+}
+
+/// The two ends of one media stream: the sender's output crosses the
+/// bottleneck, the receiver's (feedback) the return link.
+trait Flow {
+    fn poll_sender(&mut self, now: Instant) -> Option<Payload>;
+    fn poll_receiver(&mut self, now: Instant) -> Option<Payload>;
+    fn sender_receive(&mut self, now: Instant, payload: Payload);
+    fn receiver_receive(&mut self, now: Instant, payload: Payload);
+    fn handle_timeout(&mut self, now: Instant);
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// The sender's target bitrate.
+    fn target_bps(&self) -> u64;
+}
+
+/// RTP header with the transport-wide extension, and the SRTP tag.
+const RTP_OVERHEAD: usize = 12 + 8 + 10;
+const MAX_PAYLOAD: usize = 1200;
+const FRAME_INTERVAL: Duration = Duration::from_micros(33_333);
+
+/// The sender model: a video source that makes a frame every 33 ms at
+/// the controller's target (or the application's demand, if lower),
+/// packetized and paced by the controller; and a receiver that records
+/// arrivals and sends transport-wide CC feedback.
+struct ModelFlow {
+    cc: CongestionController<usize>,
+    /// When the application wants less than the target: until when,
+    /// and how much.
+    demand: Option<(Instant, u64)>,
+    next_frame: Instant,
+    transport_seq: u16,
+    recorder: TwccRecorder,
+    next_feedback: Instant,
+}
+
+impl ModelFlow {
+    fn new(now: Instant, rtt: Duration, demand: Option<(Duration, u64)>) -> ModelFlow {
+        let config = CongestionConfig::default();
+        let mut cc = CongestionController::new(config, now).unwrap();
+        // A real session measures this from RTCP reports.
+        cc.on_rtt(rtt);
+        let demand = demand.map(|(until, bps)| (now + until, bps));
+        if let Some((_, bps)) = demand {
+            cc.set_application_demand(now, Some(bps));
+        }
+        ModelFlow {
+            cc,
+            demand,
+            next_frame: now,
+            // Starts near the wrap, so that every case crosses it.
+            transport_seq: 65_000,
+            recorder: TwccRecorder::default(),
+            next_feedback: now + FEEDBACK_INTERVAL,
+        }
+    }
+
+    fn send_frame(&mut self, now: Instant) {
+        let mut rate = self.cc.target_bitrate();
+        if let Some((until, bps)) = self.demand {
+            if now < until {
+                rate = rate.min(bps);
+            } else {
+                self.demand = None;
+                self.cc.set_application_demand(now, None);
+            }
+        }
+        // The target counts what goes on the wire, headers included.
+        let mut bytes = (rate as f64 / 8.0 * FRAME_INTERVAL.as_secs_f64()) as usize;
+        while bytes > RTP_OVERHEAD {
+            let size = bytes.min(MAX_PAYLOAD + RTP_OVERHEAD);
+            bytes -= size;
+            let packet = QueuedPacket {
+                handle: 0,
+                size,
+                kind: PacketKind::Video,
+            };
+            self.cc.push(now, packet);
+        }
+    }
+}
+
+impl Flow for ModelFlow {
+    fn poll_sender(&mut self, now: Instant) -> Option<Payload> {
+        let paced = self.cc.poll_send(now)?;
+        let transport_seq = self.transport_seq;
+        self.transport_seq = transport_seq.wrapping_add(1);
+        let sent = paced.sent(transport_seq);
+        self.cc.on_packet_sent(now, sent);
+        Some(Payload::Media {
+            transport_seq,
+            size: sent.size,
+        })
+    }
+
+    fn poll_receiver(&mut self, now: Instant) -> Option<Payload> {
+        if now < self.next_feedback {
+            return None;
+        }
+        self.next_feedback = now + FEEDBACK_INTERVAL;
+        let feedback = self.recorder.feedback()?;
+        let builder = TransportFeedbackBuilder {
+            sender_ssrc: 1,
+            media_ssrc: 2,
+            fb_pkt_count: feedback.feedback_count,
+            base_seq: Some(feedback.base_seq),
+            received: &feedback.received,
+        };
+        let mut bytes = vec![0; builder.encoded_len()];
+        builder.encode(&mut bytes).unwrap();
+        Some(Payload::Rtcp(bytes))
+    }
+
+    fn sender_receive(&mut self, now: Instant, payload: Payload) {
+        let Payload::Rtcp(bytes) = payload else { return };
+        for packet in Compound::parse(&bytes).unwrap().packets() {
+            if let RtcpPacket::TransportFeedback(feedback) = packet.unwrap() {
+                self.cc.on_transport_feedback(now, &feedback);
+            }
+        }
+    }
+
+    fn receiver_receive(&mut self, now: Instant, payload: Payload) {
+        if let Payload::Media { transport_seq, .. } = payload {
+            self.recorder.on_packet(now, transport_seq);
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.cc.handle_timeout(now);
+        while self.next_frame <= now {
+            self.send_frame(now);
+            self.next_frame += FRAME_INTERVAL;
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let own = self.next_frame.min(self.next_feedback);
+        Some(self.cc.poll_timeout().map_or(own, |at| at.min(own)))
+    }
+
+    fn target_bps(&self) -> u64 {
+        self.cc.target_bitrate()
+    }
+}
+
+/// One test case: the bottleneck, the return path, and how long to run.
+struct Scenario {
+    name: &'static str,
+    capacity: RateSchedule,
+    /// One-way propagation delay, each direction.
+    delay: Duration,
+    queue: Duration,
+    loss: f64,
+    duration: Duration,
+    /// Delay is judged from when the flows first reach 90% of capacity,
+    /// or from here if that comes later.
+    converged_after: Duration,
+    seed: u64,
+}
+
+/// What a run measured.
+#[derive(Debug)]
+struct Report {
+    utilization: f64,
+    /// Queuing delay at the bottleneck after convergence, ms.
+    p50_ms: f64,
+    p95_ms: f64,
+    loss: f64,
+    time_to_90: Option<Duration>,
+    /// Each flow's share of what the bottleneck carried in the second
+    /// half of the run.
+    shares: Vec<f64>,
+    /// Each flow's highest target.
+    max_targets: Vec<u64>,
+}
+
+/// What crossed the bottleneck: when each accepted packet entered it,
+/// its flow and size, and the queuing delay it met.
+struct Trace {
+    accepted: Vec<(Duration, usize, usize)>,
+    queuing: Vec<(Duration, Duration)>,
+}
+
+fn run(scenario: &Scenario, flows: &mut [Box<dyn Flow>], start: Instant) -> Report {
+    let link = |delay: Duration, rate: Option<RateSchedule>, loss: f64| LinkConfig {
+        delay,
+        loss: if loss > 0.0 {
+            LossModel::Random(loss)
+        } else {
+            LossModel::None
+        },
+        rate,
+        queue: QueueLimit::Time(scenario.queue),
+        ..LinkConfig::default()
+    };
+    let forward = link(scenario.delay, Some(scenario.capacity.clone()), scenario.loss);
+    let mut bottleneck: Link<Datagram> = Link::new(forward, scenario.seed, start).unwrap();
+    let mut back: Link<Datagram> = Link::new(link(scenario.delay, None, 0.0), scenario.seed + 1, start).unwrap();
+    let mut trace = Trace {
+        accepted: Vec::new(),
+        queuing: Vec::new(),
+    };
+    let mut max_targets = vec![0; flows.len()];
+    let end = start + scenario.duration;
+    let mut now = start;
+    // CONGESTION_TRACE=1 prints each flow's target every second.
+    let tracing = std::env::var_os("CONGESTION_TRACE").is_some();
+    let mut next_trace = start;
+    loop {
+        if tracing && now >= next_trace {
+            let targets: Vec<u64> = flows.iter().map(|f| f.target_bps() / 1000).collect();
+            let second = (next_trace - start).as_secs();
+            let sent: usize = trace
+                .accepted
+                .iter()
+                .rev()
+                .take_while(|(at, _, _)| at.as_secs() + 1 >= second && second > 0)
+                .filter(|(at, _, _)| at.as_secs() + 1 == second)
+                .map(|(_, _, size)| size * 8)
+                .sum::<usize>()
+                / 1000;
+            println!(
+                "t={second}s targets_kbps={targets:?} carried_kbps={sent} queuing_ms={}",
+                bottleneck.queue_delay(now).as_millis()
+            );
+            next_trace += Duration::from_secs(1);
+        }
+        while let Some(d) = bottleneck.poll_packet(now) {
+            flows[d.flow].receiver_receive(now, d.payload);
+        }
+        while let Some(d) = back.poll_packet(now) {
+            flows[d.flow].sender_receive(now, d.payload);
+        }
+        for (i, flow) in flows.iter_mut().enumerate() {
+            if flow.poll_timeout().is_some_and(|at| at <= now) {
+                flow.handle_timeout(now);
+            }
+            while let Some(payload) = flow.poll_sender(now) {
+                let datagram = Datagram { flow: i, payload };
+                let size = datagram.as_ref().len();
+                let queuing = bottleneck.queue_delay(now);
+                let drops = bottleneck.stats().queue_drops;
+                bottleneck.handle_packet(now, datagram);
+                if bottleneck.stats().queue_drops == drops {
+                    trace.accepted.push((now - start, i, size));
+                    trace.queuing.push((now - start, queuing));
+                }
+            }
+            while let Some(payload) = flow.poll_receiver(now) {
+                back.handle_packet(now, Datagram { flow: i, payload });
+            }
+            max_targets[i] = max_targets[i].max(flow.target_bps());
+        }
+        let next = [bottleneck.poll_timeout(), back.poll_timeout()]
+            .into_iter()
+            .chain(flows.iter().map(|f| f.poll_timeout()))
+            .flatten()
+            .min();
+        match next {
+            Some(at) if at <= end => now = now.max(at),
+            _ => break,
+        }
+    }
+    measure(scenario, &trace, bottleneck.stats(), flows.len(), max_targets)
+}
+
+fn measure(
+    scenario: &Scenario,
+    trace: &Trace,
+    stats: &natter_impair::LinkStats,
+    flows: usize,
+    max_targets: Vec<u64>,
+) -> Report {
+    let capacity_bits = |from: Duration, to: Duration| {
+        let step = Duration::from_millis(10);
+        let mut bits = 0.0;
+        let mut at = from;
+        while at < to {
+            bits += scenario.capacity.rate_at(at).bits_per_second() as f64 * step.as_secs_f64();
+            at += step;
+        }
+        bits
+    };
+    let sent_bits = |from: Duration, to: Duration, flow: Option<usize>| {
+        trace
+            .accepted
+            .iter()
+            .filter(|(at, f, _)| *at >= from && *at < to && flow.is_none_or(|want| want == *f))
+            .map(|(_, _, size)| *size as f64 * 8.0)
+            .sum::<f64>()
+    };
+    let second = Duration::from_secs(1);
+    let mut time_to_90 = None;
+    let mut at = second;
+    while at <= scenario.duration {
+        if sent_bits(at - second, at, None) >= 0.9 * capacity_bits(at - second, at) {
+            time_to_90 = Some(at);
+            break;
+        }
+        at += Duration::from_millis(100);
+    }
+    let whole = Duration::ZERO;
+    let utilization = sent_bits(whole, scenario.duration, None) / capacity_bits(whole, scenario.duration);
+    let converged = time_to_90.unwrap_or(scenario.duration).max(scenario.converged_after);
+    let mut delays: Vec<f64> = trace
+        .queuing
+        .iter()
+        .filter(|(at, _)| *at >= converged)
+        .map(|(_, d)| d.as_secs_f64() * 1000.0)
+        .collect();
+    delays.sort_by(f64::total_cmp);
+    let percentile = |p: f64| {
+        if delays.is_empty() {
+            return f64::NAN;
+        }
+        delays[((delays.len() - 1) as f64 * p).round() as usize]
+    };
+    let half = scenario.duration / 2;
+    let carried = sent_bits(half, scenario.duration, None);
+    let shares = (0..flows)
+        .map(|f| sent_bits(half, scenario.duration, Some(f)) / carried)
+        .collect();
+    Report {
+        utilization,
+        p50_ms: percentile(0.5),
+        p95_ms: percentile(0.95),
+        loss: (stats.queue_drops + stats.lost) as f64 / stats.received as f64,
+        time_to_90,
+        shares,
+        max_targets,
+    }
+}
+
+fn print(scenario: &Scenario, report: &Report) {
+    let time_to_90 = report
+        .time_to_90
+        .map_or("never".to_owned(), |t| format!("{:.1}s", t.as_secs_f64()));
+    println!(
+        "{}: utilization={:.1}% queuing_p50={:.1}ms queuing_p95={:.1}ms loss={:.2}% time_to_90%={} shares={:?} max_targets={:?}",
+        scenario.name,
+        report.utilization * 100.0,
+        report.p50_ms,
+        report.p95_ms,
+        report.loss * 100.0,
+        time_to_90,
+        report.shares.iter().map(|s| format!("{:.1}%", s * 100.0)).collect::<Vec<_>>(),
+        report.max_targets,
+    );
+}
+
+fn rate(bps: u64) -> Rate {
+    Rate::new(bps).unwrap()
+}
+
+/// Runs `flows` model flows over the scenario, each limited by
+/// `demand` at first if given.
+fn run_model(scenario: &Scenario, flows: usize, demand: Option<(Duration, u64)>) -> Report {
+    let start = Instant::now();
+    let rtt = scenario.delay * 2;
+    let mut flows: Vec<Box<dyn Flow>> = (0..flows)
+        .map(|_| Box::new(ModelFlow::new(start, rtt, demand)) as Box<dyn Flow>)
+        .collect();
+    let report = run(scenario, &mut flows, start);
+    print(scenario, &report);
+    report
+}
+
+/// RFC 8867 §5.1: 1 Mbit/s, 2.5 Mbit/s at 40 s, 0.6 Mbit/s at 60 s,
+/// 1 Mbit/s at 80 s, for 100 s.
+fn variable_capacity(name: &'static str, one_way: Duration) -> Scenario {
+    let seconds = Duration::from_secs;
+    let capacity = RateSchedule::constant(rate(1_000_000))
+        .then(seconds(40), rate(2_500_000))
+        .and_then(|s| s.then(seconds(60), rate(600_000)))
+        .and_then(|s| s.then(seconds(80), rate(1_000_000)))
+        .unwrap();
+    Scenario {
+        name,
+        capacity,
+        delay: one_way,
+        queue: Duration::from_millis(300),
+        loss: 0.0,
+        duration: seconds(100),
+        converged_after: Duration::ZERO,
+        seed: 8867,
+    }
+}
+
+fn constant(name: &'static str, bps: u64, loss: f64, duration: Duration) -> Scenario {
+    Scenario {
+        name,
+        capacity: RateSchedule::constant(rate(bps)),
+        delay: Duration::from_millis(25),
+        queue: Duration::from_millis(300),
+        loss,
+        duration,
+        converged_after: Duration::ZERO,
+        seed: 12,
+    }
+}
+
+fn assert_delay(report: &Report) {
+    assert!(report.p95_ms <= 100.0, "p95 queuing delay {:.1} ms", report.p95_ms);
+}
+
+#[test]
+fn variable_capacity_at_50ms_rtt() {
+    let report = run_model(
+        &variable_capacity("rfc8867-5.1 rtt=50ms", Duration::from_millis(25)),
+        1,
+        None,
+    );
+    assert!(report.utilization >= 0.85, "utilization {:.3}", report.utilization);
+    assert_delay(&report);
+}
+
+#[test]
+fn variable_capacity_at_100ms_rtt() {
+    let report = run_model(
+        &variable_capacity("rfc8867-5.1 rtt=100ms", Duration::from_millis(50)),
+        1,
+        None,
+    );
+    assert!(report.utilization >= 0.85, "utilization {:.3}", report.utilization);
+    assert_delay(&report);
+}
+
+#[test]
+fn constant_3mbit_with_random_loss() {
+    for (loss, floor) in [(0.0, 0.85), (0.02, 0.70), (0.05, 0.70), (0.10, 0.60)] {
+        let name = match loss {
+            0.0 => "3mbit loss=0%",
+            0.02 => "3mbit loss=2%",
+            0.05 => "3mbit loss=5%",
+            _ => "3mbit loss=10%",
+        };
+        let report = run_model(&constant(name, 3_000_000, loss, Duration::from_secs(30)), 1, None);
+        assert!(
+            report.utilization >= floor,
+            "{name}: utilization {:.3}",
+            report.utilization
+        );
+        assert_delay(&report);
+    }
+}
+
+#[test]
+fn two_flows_share_a_1mbit_link() {
+    let scenario = constant("1mbit two flows", 1_000_000, 0.0, Duration::from_secs(60));
+    let report = run_model(&scenario, 2, None);
+    for share in &report.shares {
+        assert!((0.35..=0.65).contains(share), "shares {:?}", report.shares);
+    }
+    assert!(report.utilization >= 0.85, "utilization {:.3}", report.utilization);
+    assert_delay(&report);
+}
+
+#[test]
+fn an_application_limited_flow_does_not_inflate_its_estimate() {
+    // 500 kbit/s wanted for 20 s on a 2.5 Mbit/s link, then as much as
+    // the controller allows.
+    let limited = Duration::from_secs(20);
+    let mut scenario = constant(
+        "2.5mbit app-limited 500kbit for 20s",
+        2_500_000,
+        0.0,
+        Duration::from_secs(40),
+    );
+    scenario.converged_after = limited;
+    let report = run_model(&scenario, 1, Some((limited, 500_000)));
+    assert!(
+        report.max_targets[0] <= 2 * 2_500_000,
+        "the estimate grew to {} bit/s",
+        report.max_targets[0]
+    );
+    let reached = report.time_to_90.expect("the flow never reached 90% of capacity");
+    assert!(
+        reached > limited,
+        "90% of capacity reached at {reached:?}, while limited"
+    );
+    let ramp = reached - limited;
+    assert!(
+        ramp <= Duration::from_secs(10),
+        "90% of capacity {ramp:?} after the limit ended"
+    );
+    assert_delay(&report);
+}
