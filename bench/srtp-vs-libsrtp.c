@@ -3,11 +3,13 @@
  * half of bench/srtp-vs-libsrtp; crates/natter-srtp/examples/srtp_bench.rs
  * is the Rust half and does exactly the same work:
  *
- *   srtp-vs-libsrtp-c PROFILE PAYLOAD_BYTES PACKETS
+ *   srtp-vs-libsrtp-c PROFILE PAYLOAD_BYTES PACKETS [cpu]
  *
  * Same key and salt bytes, same 12-byte header and payload, packets in
  * batches of 1024 buffers: protect a batch (timed), then unprotect it
- * (timed). Prints "protect_pps unprotect_pps".
+ * (timed). Prints "protect_pps unprotect_pps". Timed by the monotonic
+ * clock, or with `cpu` by the thread's CPU clock (bench/forward's floor,
+ * which compares with CPU time on a loaded machine).
  */
 #include <srtp2/srtp.h>
 #include <stdio.h>
@@ -18,9 +20,11 @@
 #define BATCH 1024
 #define HEADER 12
 
+static clockid_t clock_id = CLOCK_MONOTONIC;
+
 static double now(void) {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(clock_id, &t);
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
@@ -41,10 +45,11 @@ static srtp_t session(srtp_profile_t profile, unsigned char *key, srtp_ssrc_type
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s PROFILE PAYLOAD_BYTES PACKETS\n", argv[0]);
+    if (argc != 4 && !(argc == 5 && strcmp(argv[4], "cpu") == 0)) {
+        fprintf(stderr, "usage: %s PROFILE PAYLOAD_BYTES PACKETS [cpu]\n", argv[0]);
         return 2;
     }
+    if (argc == 5) clock_id = CLOCK_THREAD_CPUTIME_ID;
     srtp_profile_t profile;
     if (strcmp(argv[1], "SRTP_AES128_CM_HMAC_SHA1_80") == 0) profile = srtp_profile_aes128_cm_sha1_80;
     else if (strcmp(argv[1], "SRTP_AES128_CM_HMAC_SHA1_32") == 0) profile = srtp_profile_aes128_cm_sha1_32;
