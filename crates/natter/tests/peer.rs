@@ -16,8 +16,11 @@ use natter_sctp::Message;
 mod support;
 use support::Rng;
 
+#[path = "support/frames.rs"]
+mod frames;
 #[path = "support/net.rs"]
 mod net;
+use frames::vp8_frame;
 use net::{mdns_name, Net, A, B};
 
 /// A and B negotiated with one channel A made; both see it open.
@@ -650,21 +653,6 @@ fn a_rejected_data_section_closes_the_waiting_channels() {
     let events: Vec<PeerEvent> = std::iter::from_fn(|| net.pc(A).poll_event()).collect();
     assert!(events.contains(&PeerEvent::DataChannelClose(a)), "{events:?}");
     assert!(net.pc(A).data_channel(a).is_none());
-}
-
-/// A VP8 frame (RFC 6386 §9.1) of `len` bytes: a 320x240 keyframe or
-/// an inter frame, its bytes numbered by `n`.
-fn vp8_frame(n: usize, keyframe: bool, len: usize) -> Vec<u8> {
-    let first_partition = 100u32;
-    let tag = u32::from(!keyframe) | (1 << 4) | (first_partition << 5);
-    let mut frame = tag.to_le_bytes()[..3].to_vec();
-    if keyframe {
-        frame.extend_from_slice(&[0x9d, 0x01, 0x2a]);
-        frame.extend_from_slice(&320u16.to_le_bytes());
-        frame.extend_from_slice(&240u16.to_le_bytes());
-    }
-    frame.extend((frame.len()..len).map(|i| (i ^ n) as u8));
-    frame
 }
 
 /// A sends video and audio, B answers with video back: every frame

@@ -30,7 +30,7 @@ pub use nack::NackGenerator;
 pub use ntp::NtpClock;
 pub use receive::{Arrival, ReceiveStream, ReceivedSenderReport};
 pub use reorder::ReorderBuffer;
-pub use send::{SendCounters, SendParams, SendStream};
+pub use send::{OutgoingRtp, SendCounters, SendParams, SendStream};
 pub use twcc::{TwccFeedback, TwccRecorder};
 
 /// Why a frame could not be sent.

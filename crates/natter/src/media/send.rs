@@ -2,7 +2,10 @@
 //! format's packetizer, numbered and timestamped; the recent ones stay
 //! in a history from which a NACK is answered with RTX (RFC 4588 §4);
 //! and the stream's sender report maps its RTP clock to NTP time
-//! (RFC 3550 §6.4.1).
+//! (RFC 3550 §6.4.1). In RTP mode the application writes the packets
+//! itself ([`SendStream::write_rtp`]): its sequence numbers and
+//! timestamps, this stream's SSRC and header extensions, the same
+//! history and reports.
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +14,7 @@ use natter_rtp::payload::{
     Vp9PictureId,
 };
 use natter_rtp::rtcp::SenderInfo;
-use natter_rtp::{ExtensionForm, Mid, RtpHeader, RtpPacket, RtpWriter};
+use natter_rtp::{AudioLevel, ExtensionForm, RtpHeader, RtpPacket, RtpWriter};
 
 use super::codec::{vp8_picture, Format};
 use super::ntp::NtpClock;
@@ -32,6 +35,53 @@ pub struct SendParams {
     /// The `sdes:mid` extension's id and our mid (RFC 8843 §15), when
     /// negotiated.
     pub mid: Option<(u8, String)>,
+    /// The ids of the extensions an application may set on the packets
+    /// it writes in RTP mode, when negotiated: the audio level (RFC 6464)
+    /// and the dependency descriptor (AV1 RTP Specification, Appendix A).
+    pub audio_level: Option<u8>,
+    pub dependency_descriptor: Option<u8>,
+}
+
+/// One RTP packet an application writes in RTP mode: the header fields
+/// it chooses (rewritten from what it forwards), the payload, and the
+/// header extensions it carries on. The stream adds its SSRC and mid.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutgoingRtp<'a> {
+    /// The sender's negotiated payload type.
+    pub payload_type: u8,
+    pub sequence_number: u16,
+    pub timestamp: u32,
+    pub marker: bool,
+    pub payload: &'a [u8],
+    /// RFC 6464; written only when the extension was negotiated.
+    pub audio_level: Option<AudioLevel>,
+    /// The dependency descriptor's value as received; written only when
+    /// the extension was negotiated.
+    pub dependency_descriptor: Option<&'a [u8]>,
+}
+
+/// The header extensions of one packet: the mid, and in RTP mode what
+/// the application set.
+#[derive(Clone, Copy, Debug, Default)]
+struct Extensions<'a> {
+    audio_level: Option<(u8, AudioLevel)>,
+    dependency_descriptor: Option<(u8, &'a [u8])>,
+}
+
+/// One element's value, to write.
+#[derive(Clone, Copy, Debug)]
+enum Element<'a> {
+    Raw(&'a [u8]),
+    AudioLevel(AudioLevel),
+}
+
+impl Element<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Element::Raw(value) => value.len(),
+            Element::AudioLevel(_) => 1,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -114,7 +164,7 @@ impl SendStream {
     ) -> Result<(u16, u16), MediaError> {
         let ticks = media_time.as_nanos() * u128::from(self.params.clock_rate) / 1_000_000_000;
         let timestamp = self.timestamp_offset.wrapping_add(ticks as u32);
-        let header_len = 12 + self.extension_len();
+        let header_len = 12 + self.extension_len(&Extensions::default());
         let max_payload = max_packet.saturating_sub(header_len);
         let first = self.sequence_number;
         let count = match self.params.format {
@@ -149,22 +199,87 @@ impl SendStream {
         (stored.sequence_number == sequence_number && !stored.packet.is_empty()).then_some(stored.packet.as_slice())
     }
 
-    fn extension_len(&self) -> usize {
-        // One-byte form (RFC 8285 §4.2): 4 bytes of block header, 1 of
-        // element header, padded to 32 bits.
-        self.params
-            .mid
-            .as_ref()
-            .map_or(0, |(_, mid)| (4 + 1 + mid.len()).div_ceil(4) * 4)
+    /// The elements of a packet's header extension block: id and value.
+    fn elements<'e>(&'e self, extensions: &Extensions<'e>) -> impl Iterator<Item = (u8, Element<'e>)> + Clone {
+        let mid = (self.params.mid.as_ref()).map(|(id, mid)| (*id, Element::Raw(mid.as_bytes())));
+        let level = (extensions.audio_level).map(|(id, level)| (id, Element::AudioLevel(level)));
+        let descriptor = (extensions.dependency_descriptor).map(|(id, value)| (id, Element::Raw(value)));
+        mid.into_iter().chain(level).chain(descriptor)
     }
 
-    fn write_header(&self, buf: &mut [u8], header: &RtpHeader<'_>) -> Result<usize, natter_rtp::Error> {
+    /// RFC 8285 §4.2's one-byte form while every element fits it, else
+    /// §4.3's two-byte form (a dependency descriptor is often longer
+    /// than 16 bytes).
+    fn form(&self, extensions: &Extensions<'_>) -> ExtensionForm {
+        let one_byte = (self.elements(extensions)).all(|(id, e)| ExtensionForm::OneByte.fits(id, e.len()));
+        if one_byte {
+            ExtensionForm::OneByte
+        } else {
+            ExtensionForm::TwoByte { appbits: 0 }
+        }
+    }
+
+    /// The length of the extension block, padded to 32 bits.
+    fn extension_len(&self, extensions: &Extensions<'_>) -> usize {
+        let form = self.form(extensions);
+        let elements: usize = (self.elements(extensions))
+            .map(|(_, e)| form.element_header_len() + e.len())
+            .sum();
+        if elements == 0 {
+            0
+        } else {
+            4 + elements.div_ceil(4) * 4
+        }
+    }
+
+    fn write_header(
+        &self,
+        buf: &mut [u8],
+        header: &RtpHeader<'_>,
+        extensions: &Extensions<'_>,
+    ) -> Result<usize, natter_rtp::Error> {
         let mut writer = RtpWriter::new(buf, header)?;
-        if let Some((id, mid)) = &self.params.mid {
-            writer.start_extensions(ExtensionForm::OneByte)?;
-            writer.add(*id, &Mid(mid))?;
+        if self.extension_len(extensions) > 0 {
+            writer.start_extensions(self.form(extensions))?;
+            for (id, element) in self.elements(extensions) {
+                match element {
+                    Element::Raw(value) => writer.add_extension(id, value)?,
+                    Element::AudioLevel(level) => writer.add(id, &level)?,
+                }
+            }
         }
         writer.finish_header()
+    }
+
+    /// Writes a packet the application made (RTP mode) into the history
+    /// with this stream's SSRC and extensions: `packet`'s sequence
+    /// number, for [`SendStream::packet`]. Its timestamp at `now` is the
+    /// latest for sender reports.
+    pub fn write_rtp(&mut self, now: Instant, packet: &OutgoingRtp<'_>) -> Result<u16, MediaError> {
+        let header = RtpHeader {
+            marker: packet.marker,
+            payload_type: packet.payload_type,
+            sequence_number: packet.sequence_number,
+            timestamp: packet.timestamp,
+            ssrc: self.params.ssrc,
+            csrcs: &[],
+        };
+        let extensions = Extensions {
+            audio_level: self.params.audio_level.zip(packet.audio_level),
+            dependency_descriptor: self.params.dependency_descriptor.zip(packet.dependency_descriptor),
+        };
+        let payload = packet.payload;
+        self.store(&header, &extensions, payload.len(), |out| {
+            out[..payload.len()].copy_from_slice(payload);
+            Ok(payload.len())
+        })?;
+        self.latest = Some((packet.timestamp, now));
+        // A video frame ends with the marker (RFC 7741 §4.1 and the
+        // others); every audio packet is one.
+        if packet.marker || !self.params.format.is_video() {
+            self.counters.frames_sent += 1;
+        }
+        Ok(packet.sequence_number)
     }
 
     /// Stores a frame's payloads as packets; returns how many.
@@ -175,13 +290,13 @@ impl SendStream {
     ) -> Result<u16, MediaError> {
         let mut count = 0u16;
         for chunk in chunks {
-            self.store(timestamp, &chunk?)?;
+            self.store_chunk(timestamp, &chunk?)?;
             count += 1;
         }
         Ok(count)
     }
 
-    fn store(&mut self, timestamp: u32, chunk: &PayloadChunk<'_>) -> Result<(), MediaError> {
+    fn store_chunk(&mut self, timestamp: u32, chunk: &PayloadChunk<'_>) -> Result<(), MediaError> {
         let header = RtpHeader {
             marker: chunk.marker(),
             payload_type: self.params.payload_type,
@@ -190,14 +305,30 @@ impl SendStream {
             ssrc: self.params.ssrc,
             csrcs: &[],
         };
-        let slot = usize::from(self.sequence_number) % HISTORY;
+        self.store(&header, &Extensions::default(), chunk.len(), |out| {
+            Ok(chunk.write_to(out)?)
+        })?;
+        self.sequence_number = self.sequence_number.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Writes a packet into its slot of the history, reusing the slot's
+    /// buffer: the header, then `payload_len` bytes from `payload`.
+    fn store(
+        &mut self,
+        header: &RtpHeader<'_>,
+        extensions: &Extensions<'_>,
+        payload_len: usize,
+        payload: impl FnOnce(&mut [u8]) -> Result<usize, MediaError>,
+    ) -> Result<(), MediaError> {
+        let slot = usize::from(header.sequence_number) % HISTORY;
         let mut packet = std::mem::take(&mut self.history[slot].packet);
         packet.clear();
-        packet.resize(12 + self.extension_len() + chunk.len(), 0);
+        packet.resize(12 + self.extension_len(extensions) + payload_len, 0);
         let written = self
-            .write_header(&mut packet, &header)
+            .write_header(&mut packet, header, extensions)
             .map_err(MediaError::from)
-            .and_then(|n| Ok(n + chunk.write_to(&mut packet[n..])?));
+            .and_then(|n| Ok(n + payload(&mut packet[n..])?));
         let len = match written {
             Ok(len) => len,
             Err(e) => {
@@ -208,12 +339,11 @@ impl SendStream {
         };
         packet.truncate(len);
         self.counters.packets_sent += 1;
-        self.counters.bytes_sent += chunk.len() as u64;
+        self.counters.bytes_sent += payload_len as u64;
         self.history[slot] = Stored {
-            sequence_number: self.sequence_number,
+            sequence_number: header.sequence_number,
             packet,
         };
-        self.sequence_number = self.sequence_number.wrapping_add(1);
         Ok(())
     }
 
@@ -236,10 +366,12 @@ impl SendStream {
             ssrc: rtx_ssrc,
             csrcs: &[],
         };
+        // The original's extensions go along (a decoder needs the
+        // dependency descriptor of a repaired packet too).
         let payload = original.payload();
         out.clear();
-        out.resize(12 + self.extension_len() + 2 + payload.len(), 0);
-        let Ok(n) = self.write_header(out, &header) else {
+        out.resize(original.header_len() + 2 + payload.len(), 0);
+        let Ok(n) = write_header_like(out, &header, &original) else {
             return false;
         };
         // The original sequence number (OSN), then the original payload.
@@ -269,9 +401,28 @@ impl SendStream {
     }
 }
 
+/// Writes `header` with the header extensions of `like` (the same
+/// elements, in the same form), as RTX copies them between the packet
+/// it repairs and itself (RFC 4588 §4); returns the header's length.
+pub(crate) fn write_header_like(
+    out: &mut [u8],
+    header: &RtpHeader<'_>,
+    like: &RtpPacket<'_>,
+) -> Result<usize, natter_rtp::Error> {
+    let mut writer = RtpWriter::new(out, header)?;
+    if let Some(form) = like.extension_form() {
+        writer.start_extensions(form)?;
+        for e in like.extensions() {
+            writer.add_extension(e.id, e.value)?;
+        }
+    }
+    writer.finish_header()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use natter_rtp::Mid;
 
     fn vp8_stream(rtx: bool) -> SendStream {
         let params = SendParams {
@@ -281,6 +432,8 @@ mod tests {
             clock_rate: 90_000,
             rtx: rtx.then_some((0x2222, 97)),
             mid: Some((4, "0".into())),
+            audio_level: None,
+            dependency_descriptor: Some(12),
         };
         SendStream::new(params, 0x0000_1000_0000_FFFE)
     }
@@ -330,6 +483,60 @@ mod tests {
         assert_eq!(&rtx.payload()[2..], original.payload());
         assert!(!s.retransmit(first.wrapping_add(1), &mut out), "never sent");
         assert!(!vp8_stream(false).retransmit(first, &mut out), "no RTX negotiated");
+    }
+
+    #[test]
+    fn written_rtp_keeps_the_callers_numbers_and_gets_the_streams_ssrc_and_extensions() {
+        let t0 = Instant::now();
+        let mut s = vp8_stream(true);
+        let descriptor = [0x80 | 0x40 | 1, 0, 7];
+        let packet = OutgoingRtp {
+            payload_type: 96,
+            sequence_number: 65_535,
+            timestamp: 0xDEAD_BEEF,
+            marker: true,
+            payload: &[0x10, 1, 2, 3],
+            audio_level: Some(AudioLevel {
+                voice_activity: true,
+                level: 30,
+            }),
+            dependency_descriptor: Some(&descriptor),
+        };
+        assert_eq!(s.write_rtp(t0, &packet).unwrap(), 65_535);
+        let written = RtpPacket::parse(s.packet(65_535).unwrap()).unwrap();
+        assert_eq!((written.ssrc(), written.sequence_number()), (0x1111, 65_535));
+        assert_eq!((written.timestamp(), written.marker()), (0xDEAD_BEEF, true));
+        assert_eq!(written.payload(), packet.payload);
+        assert_eq!(written.extension_value::<Mid>(4), Some(Ok(Mid("0"))));
+        assert_eq!(written.extension(12), Some(&descriptor[..]));
+        assert_eq!(written.extension_form(), Some(ExtensionForm::OneByte));
+        // No audio level id was negotiated: not written.
+        assert_eq!(written.extensions().count(), 2);
+        assert_eq!((s.counters.packets_sent, s.counters.frames_sent), (1, 1));
+
+        // The RTX copy carries the same extensions.
+        let mut out = Vec::new();
+        assert!(s.retransmit(65_535, &mut out));
+        let rtx = RtpPacket::parse(&out).unwrap();
+        assert_eq!(rtx.extension(12), Some(&descriptor[..]));
+        assert_eq!(&rtx.payload()[2..], packet.payload);
+    }
+
+    #[test]
+    fn a_long_dependency_descriptor_takes_the_two_byte_form() {
+        let mut s = vp8_stream(false);
+        let descriptor: Vec<u8> = (0..40).collect();
+        let packet = OutgoingRtp {
+            payload_type: 96,
+            payload: &[0x10, 0],
+            dependency_descriptor: Some(&descriptor),
+            ..OutgoingRtp::default()
+        };
+        s.write_rtp(Instant::now(), &packet).unwrap();
+        let written = RtpPacket::parse(s.packet(0).unwrap()).unwrap();
+        assert_eq!(written.extension_form(), Some(ExtensionForm::TwoByte { appbits: 0 }));
+        assert_eq!(written.extension(12), Some(&descriptor[..]));
+        assert_eq!(written.extension_value::<Mid>(4), Some(Ok(Mid("0"))));
     }
 
     #[test]

@@ -106,6 +106,18 @@ pub struct PeerConfig {
     /// the ufrag its checks will carry; `None` draws them at random.
     /// Restarts always draw new ones.
     pub ice_credentials: Option<IceCredentials>,
+    /// RTP mode, for forwarding (an SFU): received RTP is handed out
+    /// packet by packet ([`PeerConnection::poll_rtp`]) instead of as
+    /// frames, and what we send is written as RTP
+    /// ([`PeerConnection::write_rtp`]) instead of as frames; NACK/RTX,
+    /// RTCP reports and transport-wide feedback stay in the stack, and
+    /// keyframe requests are the application's. One setting for the
+    /// whole connection: a forwarder forwards every track, and a
+    /// sender's sequence numbers come from one source only.
+    ///
+    /// [`PeerConnection::poll_rtp`]: super::PeerConnection::poll_rtp
+    /// [`PeerConnection::write_rtp`]: super::PeerConnection::write_rtp
+    pub rtp_mode: bool,
     /// Seeds the ICE credentials, the SDP session id and the ICE agent's
     /// randomness, for tests that repeat exactly; `None` seeds from the
     /// OS. DTLS has its own, [`DtlsConfig::deterministic_seed`].

@@ -60,6 +60,20 @@ pub enum PeerError {
     NotReceiving(TransceiverId),
     #[error("cannot send the frame: {0}")]
     Media(#[from] crate::media::MediaError),
+    /// A call of the other media API: `write_rtp` without
+    /// [`PeerConfig::rtp_mode`](super::PeerConfig::rtp_mode), `send_frame`
+    /// with it.
+    #[error("{call} is not available with rtp_mode {rtp_mode}")]
+    MediaApi { call: &'static str, rtp_mode: bool },
+    /// The transceiver has no simulcast layer of that RID (RFC 8852 §3.1).
+    #[error("transceiver {transceiver} has no simulcast layer `{rid}`")]
+    UnknownRid { transceiver: TransceiverId, rid: String },
+    /// RTP written with a payload type the transceiver does not send.
+    #[error("transceiver {transceiver} does not send payload type {payload_type}")]
+    PayloadType {
+        transceiver: TransceiverId,
+        payload_type: u8,
+    },
     /// An [`Endpoint`](crate::endpoint::Endpoint) holds at most 2^32
     /// connections.
     #[error("the endpoint holds as many connections as it can")]

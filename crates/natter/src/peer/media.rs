@@ -36,38 +36,41 @@
 //!   about every 100 ms (draft-holmer-rmcat-transport-wide-cc-extensions-01
 //!   §3.1), which is what Chromium's bandwidth estimator runs on. natter
 //!   does not yet estimate bandwidth for what it sends.
+//! - RTP mode ([`PeerConfig::rtp_mode`](super::PeerConfig::rtp_mode)):
+//!   packets instead of frames both ways, for forwarding ([`rtp_mode`]).
+//!
+//! Here: the state, sending frames, what an exchange and DTLS set up,
+//! the timers, protecting what goes out. Beside: the transceiver calls
+//! (`transceivers.rs`), received RTP (`incoming.rs`) and its routing
+//! (`receiver.rs`), RTCP in and out (`rtcp.rs`), RTP mode
+//! (`rtp_mode.rs`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use natter_rtp::payload::RtpPayload;
-use natter_rtp::rtcp::{
-    Cname, Compound, CompoundWriter, NackBuilder, Pli, ReceiverReportBuilder, ReportBlock, RtcpEncode, RtcpPacket,
-    SenderReportBuilder, TransportFeedbackBuilder,
-};
-use natter_rtp::{RtpHeader, RtpPacket, RtpWriter, TransportSequenceNumber};
-use natter_sdp::Direction;
+use natter_rtp::extension::{URI_MID, URI_SSRC_AUDIO_LEVEL, URI_TRANSPORT_WIDE_CC};
+use natter_rtp::payload::URI_DEPENDENCY_DESCRIPTOR;
+use natter_rtp::rtcp::NackBuilder;
 use natter_srtp::SrtpContext;
-use rand::distributions::Alphanumeric;
 use rand::Rng;
 
-use super::event::{MediaFrame, PeerEvent};
+use super::event::PeerEvent;
 use super::stats::{ReceiverStats, SenderStats};
 use super::{PeerConnection, PeerError};
 use crate::jsep::direction::{receives, sends};
-use crate::jsep::{JsepError, LocalTrack, MediaKind, Negotiated, NegotiatedMedia, TransceiverId};
-use crate::media::ntp::{from_short, middle_32};
+use crate::jsep::{LocalTrack, Negotiated, NegotiatedMedia, TransceiverId};
 use crate::media::twcc::FEEDBACK_INTERVAL;
-use crate::media::{
-    Arrival, Depacketizer, Format, NackGenerator, NtpClock, ReceiveStream, ReorderBuffer, SendParams, SendStream,
-    TwccRecorder,
-};
-use natter_rtp::extension::{URI_MID, URI_TRANSPORT_WIDE_CC};
-use receiver::{route, Incoming, Receiver, Route, Unrouted};
+use crate::media::{Format, NtpClock, SendParams, SendStream, TwccRecorder};
+use receiver::{extension_id, Receiver, Route};
+pub use rtp_mode::ReceivedRtp;
 
+mod incoming;
 mod receiver;
+mod rtcp;
+mod rtp_mode;
 #[cfg(test)]
 mod tests;
+mod transceivers;
 
 /// The largest RTP packet we send, SRTP's tag included: what fits in a
 /// 1280-byte IPv6 minimum MTU with IP, UDP and TURN framing around it.
@@ -78,12 +81,6 @@ const SRTP_OVERHEAD: usize = 20;
 /// RFC 3550 §6.2 leaves the interval to the profile; browsers report
 /// about once a second.
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
-/// The longest a missing packet holds the ones after it back: enough for
-/// a NACK and its retransmission on any path worth calling real-time.
-const VIDEO_REORDER_WAIT: Duration = Duration::from_millis(150);
-/// Audio is not repaired; only reordering is waited for.
-const AUDIO_REORDER_WAIT: Duration = Duration::from_millis(30);
-const REORDER_PACKETS: usize = 512;
 /// The least time between two PLIs while a keyframe is awaited.
 const PLI_INTERVAL: Duration = Duration::from_millis(500);
 /// Report blocks in one report (RFC 3550 §6.4: a 5-bit count).
@@ -108,10 +105,16 @@ pub(super) struct MediaState {
     twcc_extension: Option<u8>,
     twcc: TwccRecorder,
     next_twcc: Option<Instant>,
-    /// Where packets are unprotected and protected.
+    /// Where packets we send are protected.
     buf: Vec<u8>,
-    /// Where an RTX packet is unwrapped or written.
+    /// Where a received packet is unprotected, in place.
+    recv: Vec<u8>,
+    /// Where a received RTX packet is unwrapped.
     rtx_buf: Vec<u8>,
+    /// RTP mode ([`PeerConfig::rtp_mode`](super::PeerConfig::rtp_mode)).
+    rtp_mode: bool,
+    /// RTP mode: the packet of the latest datagram, not yet polled.
+    rtp_in: Option<rtp_mode::Pending>,
     lost: Vec<u16>,
     pub(super) counters: MediaCounters,
 }
@@ -150,7 +153,7 @@ struct Sender {
 }
 
 impl MediaState {
-    pub(super) fn new(ntp: NtpClock, rtcp_ssrc: u32, cname: String) -> Self {
+    pub(super) fn new(ntp: NtpClock, rtcp_ssrc: u32, cname: String, rtp_mode: bool) -> Self {
         MediaState {
             srtp: None,
             ntp,
@@ -164,7 +167,10 @@ impl MediaState {
             twcc: TwccRecorder::default(),
             next_twcc: None,
             buf: Vec::new(),
+            recv: Vec::new(),
             rtx_buf: Vec::new(),
+            rtp_mode,
+            rtp_in: None,
             lost: Vec::new(),
             counters: MediaCounters::default(),
         }
@@ -180,7 +186,7 @@ impl MediaState {
             .filter_map(|l| l.stream.as_ref());
         let report = self.next_report.filter(|_| self.srtp.is_some());
         streams
-            .flat_map(|s| [s.nack.deadline(), s.reorder.deadline()])
+            .flat_map(|s| [s.nack.deadline(), s.frames.as_ref().and_then(|f| f.reorder.deadline())])
             .chain([report, self.next_twcc])
             .flatten()
             .min()
@@ -212,123 +218,8 @@ impl MediaState {
     }
 }
 
-/// A random token of `len` letters and digits, for track and stream ids.
-fn token(rng: &mut impl Rng, len: usize) -> String {
-    rng.sample_iter(Alphanumeric).take(len).map(char::from).collect()
-}
-
 impl PeerConnection {
-    // ----- application commands -----
-
-    /// W3C `addTrack`: a track of `kind` that we send. Like W3C, it takes
-    /// a transceiver of its kind that a remote offer made and that never
-    /// sent (turning `recvonly` into `sendrecv`), else adds one; either
-    /// way [`PeerEvent::NegotiationNeeded`] follows unless this is
-    /// before our answer to that offer.
-    pub fn add_track(&mut self, kind: MediaKind) -> Result<TransceiverId, PeerError> {
-        if self.closed {
-            return Err(PeerError::Closed);
-        }
-        let reusable = self.jsep.transceivers().iter().find(|t| {
-            t.kind() == kind
-                && t.track().is_none()
-                && !t.is_stopping()
-                && !t.current_direction().is_some_and(sends)
-                && !self.media.senders.contains_key(&t.id())
-        });
-        let id = match reusable {
-            Some(t) => {
-                let (id, direction) = (t.id(), t.direction());
-                let direction = if receives(direction) {
-                    Direction::SendRecv
-                } else {
-                    Direction::SendOnly
-                };
-                self.jsep.set_direction(id, direction)?;
-                id
-            }
-            None => self.jsep.add_transceiver(kind, Direction::SendRecv)?,
-        };
-        let mut ssrc = || loop {
-            let ssrc: u32 = self.rng.gen();
-            if ssrc != 0 {
-                break ssrc;
-            }
-        };
-        let track = LocalTrack {
-            ssrc: ssrc(),
-            rtx_ssrc: (kind == MediaKind::Video).then(ssrc),
-            stream_id: Some(token(&mut self.rng, 16)),
-            track_id: token(&mut self.rng, 16),
-        };
-        self.jsep.set_track(id, Some(track))?;
-        self.update_negotiation_needed();
-        Ok(id)
-    }
-
-    /// W3C `addTransceiver(kind, {direction})`: a transceiver that, with
-    /// `recvonly`, only receives.
-    pub fn add_transceiver(&mut self, kind: MediaKind, direction: Direction) -> Result<TransceiverId, PeerError> {
-        if self.closed {
-            return Err(PeerError::Closed);
-        }
-        let id = self.jsep.add_transceiver(kind, direction)?;
-        self.update_negotiation_needed();
-        Ok(id)
-    }
-
-    /// W3C `removeTrack`: transceiver `id` stops sending once the next
-    /// exchange agrees (`sendrecv` becomes `recvonly`, `sendonly`
-    /// `inactive`); [`PeerEvent::NegotiationNeeded`] follows. A
-    /// transceiver without a track is left as it is.
-    pub fn remove_track(&mut self, id: TransceiverId) -> Result<(), PeerError> {
-        if self.closed {
-            return Err(PeerError::Closed);
-        }
-        let transceiver = self.jsep.transceiver(id).ok_or(JsepError::UnknownTransceiver(id))?;
-        if transceiver.track().is_none() {
-            return Ok(());
-        }
-        let direction = match transceiver.direction() {
-            Direction::SendRecv => Direction::RecvOnly,
-            Direction::SendOnly => Direction::Inactive,
-            other => other,
-        };
-        self.jsep.set_track(id, None)?;
-        self.jsep.set_direction(id, direction)?;
-        self.update_negotiation_needed();
-        Ok(())
-    }
-
-    /// W3C `RTCRtpTransceiver.direction`: the direction transceiver `id`
-    /// asks for in the next exchange (RFC 8829 §4.2.3).
-    pub fn set_direction(&mut self, id: TransceiverId, direction: Direction) -> Result<(), PeerError> {
-        if self.closed {
-            return Err(PeerError::Closed);
-        }
-        self.jsep.set_direction(id, direction)?;
-        self.update_negotiation_needed();
-        Ok(())
-    }
-
-    /// W3C `RTCRtpTransceiver.stop()` (RFC 8829 §4.2.1): it stops
-    /// sending and receiving at once; the next offer rejects its section,
-    /// and the transceiver is gone once answered.
-    pub fn stop_transceiver(&mut self, id: TransceiverId) -> Result<(), PeerError> {
-        if self.closed {
-            return Err(PeerError::Closed);
-        }
-        self.jsep.stop_transceiver(id)?;
-        self.media.senders.remove(&id);
-        self.media.receivers.remove(&id);
-        self.update_negotiation_needed();
-        Ok(())
-    }
-
-    /// The transceivers, in the order they were made.
-    pub fn transceivers(&self) -> &[crate::jsep::Transceiver] {
-        self.jsep.transceivers()
-    }
+    // ----- application commands (transceivers: `transceivers.rs`) -----
 
     /// Sends one encoded frame on the track of transceiver `id`: VP8 and
     /// VP9 as the encoder wrote them, H.264 as an Annex B access unit, an
@@ -339,6 +230,12 @@ impl PeerConnection {
     pub fn send_frame(&mut self, id: TransceiverId, media_time: Duration, frame: &[u8]) -> Result<(), PeerError> {
         if self.closed {
             return Err(PeerError::Closed);
+        }
+        if self.media.rtp_mode {
+            return Err(PeerError::MediaApi {
+                call: "send_frame",
+                rtp_mode: true,
+            });
         }
         let now = self.now;
         let sender = (self.media.senders.get_mut(&id)).filter(|s| s.active && self.media.srtp.is_some());
@@ -449,304 +346,7 @@ impl PeerConnection {
         self.media.next_report = Some(self.now + REPORT_INTERVAL / 2);
     }
 
-    // ----- input -----
-
-    /// An SRTP or SRTCP packet from the bundle transport.
-    pub(super) fn receive_media(&mut self, now: Instant, data: &[u8]) {
-        let media = &mut self.media;
-        let Some((_, remote)) = media.srtp.as_mut() else {
-            media.counters.srtp_failed += 1;
-            return;
-        };
-        media.buf.clear();
-        media.buf.extend_from_slice(data);
-        let rtcp = natter_rtp::rtcp::is_rtcp(data);
-        let unprotected = if rtcp {
-            remote.unprotect_rtcp(&mut media.buf)
-        } else {
-            remote.unprotect_rtp(&mut media.buf)
-        };
-        match unprotected {
-            Ok(len) => media.buf.truncate(len),
-            Err(_) => return media.counters.srtp_failed += 1,
-        }
-        let packet = std::mem::take(&mut media.buf);
-        if rtcp {
-            self.receive_rtcp(now, &packet);
-        } else {
-            self.receive_rtp(now, &packet);
-        }
-        self.media.buf = packet;
-    }
-
-    fn receive_rtp(&mut self, now: Instant, data: &[u8]) {
-        let Ok(packet) = RtpPacket::parse(data) else {
-            return self.media.counters.rtp_dropped += 1;
-        };
-        // Every packet counts for congestion control, RTX and probes too.
-        let media = &mut self.media;
-        if let Some(Ok(TransportSequenceNumber(seq))) = media
-            .twcc_extension
-            .and_then(|id| packet.extension_value::<TransportSequenceNumber>(id))
-        {
-            media.twcc.on_packet(now, seq);
-            media.next_twcc.get_or_insert(now + FEEDBACK_INTERVAL);
-        }
-        let to = match route(&mut media.receivers, &packet) {
-            Ok(to) => to,
-            Err(Unrouted::NoReceiver) => return media.counters.rtp_dropped += 1,
-            Err(Unrouted::UnknownRid) => return media.counters.unknown_rid += 1,
-        };
-        if !to.rtx {
-            return self.receive_media_packet(now, to, data, false);
-        }
-        // RFC 4588 §4: the original sequence number, then its payload.
-        let Some(receiver) = self.media.receivers.get_mut(&to.id) else {
-            return;
-        };
-        let Some(&(_, apt)) = receiver.rtx.iter().find(|(pt, _)| *pt == packet.payload_type()) else {
-            return self.media.counters.rtp_dropped += 1;
-        };
-        let Some(layer) = receiver.layers.get_mut(to.layer) else {
-            return;
-        };
-        // Without media: a probe, or an original sequence number with
-        // nothing to repair it with.
-        let repair = layer.ssrc.zip(packet.payload().split_first_chunk::<2>());
-        let Some((ssrc, (osn, payload))) = repair.filter(|(_, (_, payload))| !payload.is_empty()) else {
-            return self.media.counters.padding_received += 1;
-        };
-        layer.stats.retransmitted_packets_received += 1;
-        let header = RtpHeader {
-            marker: packet.marker(),
-            payload_type: apt,
-            sequence_number: u16::from_be_bytes(*osn),
-            timestamp: packet.timestamp(),
-            ssrc,
-            csrcs: &[],
-        };
-        let mut buf = std::mem::take(&mut self.media.rtx_buf);
-        buf.clear();
-        buf.resize(12 + payload.len(), 0);
-        if let Ok(len) = RtpWriter::new(&mut buf, &header).and_then(|w| w.finish(payload, 0)) {
-            self.receive_media_packet(now, to, &buf[..len], true);
-        }
-        self.media.rtx_buf = buf;
-    }
-
-    /// A media packet (or one RTX gave back) for a layer of a receiver.
-    fn receive_media_packet(&mut self, now: Instant, to: Route, data: &[u8], retransmission: bool) {
-        let Some(receiver) = self.media.receivers.get_mut(&to.id) else {
-            return;
-        };
-        let Ok(packet) = RtpPacket::parse(data) else { return };
-        let pt = packet.payload_type();
-        let Some(&(_, format, clock_rate)) = receiver.formats.iter().find(|f| f.0 == pt) else {
-            return self.media.counters.rtp_dropped += 1;
-        };
-        let nack = receiver.nack;
-        let Some(layer) = receiver.layers.get_mut(to.layer) else {
-            return;
-        };
-        if let Some(stream) = layer.stream.as_mut().filter(|s| s.payload_type != pt) {
-            // A codec change restarts the depacketizer; statistics go on.
-            stream.payload_type = pt;
-            stream.format = format;
-            stream.depacketizer = Depacketizer::new(format);
-        }
-        let stream = layer.stream.get_or_insert_with(|| Incoming {
-            format,
-            payload_type: pt,
-            stats: ReceiveStream::new(packet.ssrc(), clock_rate),
-            nack: NackGenerator::default(),
-            reorder: ReorderBuffer::new(
-                if format.is_video() {
-                    VIDEO_REORDER_WAIT
-                } else {
-                    AUDIO_REORDER_WAIT
-                },
-                REORDER_PACKETS,
-            ),
-            depacketizer: Depacketizer::new(format),
-        });
-        layer.stats.bytes_received += packet.payload().len() as u64;
-        let arrival = match (retransmission, packet.payload().is_empty()) {
-            (true, _) => Arrival::Retransmission,
-            (false, true) => Arrival::Padding,
-            (false, false) => Arrival::Media,
-        };
-        // A duplicate (an RTX probe, a repair that came twice) has
-        // nothing more for the decoder.
-        let Some(seq) = stream
-            .stats
-            .on_packet(now, packet.sequence_number(), packet.timestamp(), arrival)
-        else {
-            return;
-        };
-        let repairable = !nack || stream.nack.on_packet(now, seq);
-        stream.reorder.push(now, seq, data);
-        if !repairable {
-            self.keyframe_needed(to, now, true);
-        }
-        self.deliver(to, now);
-    }
-
-    /// Hands a layer's packets that are in order (or waited long enough)
-    /// to its depacketizer, and its frames to the application.
-    fn deliver(&mut self, to: Route, now: Instant) {
-        loop {
-            let Some(receiver) = self.media.receivers.get_mut(&to.id) else {
-                return;
-            };
-            let Some(layer) = receiver.layers.get_mut(to.layer) else {
-                return;
-            };
-            let Some(stream) = layer.stream.as_mut() else { return };
-            let Some((_, data)) = stream.reorder.pop(now) else {
-                break;
-            };
-            let Ok(packet) = RtpPacket::parse(&data) else {
-                stream.reorder.recycle(data);
-                continue;
-            };
-            let format = stream.format;
-            let mut need_keyframe = false;
-            let mut frame = None;
-            match stream.depacketizer.push(RtpPayload::from(&packet)) {
-                Ok(out) => {
-                    layer.stats.frames_dropped += u64::from(out.frames_dropped);
-                    need_keyframe = out.keyframe_needed;
-                    if let Some(f) = out.frame {
-                        layer.stats.frames_received += 1;
-                        layer.stats.keyframes_received += u64::from(f.keyframe && format.is_video());
-                        if let Some(size) = f.size {
-                            layer.stats.frame_size = Some(size);
-                        }
-                        frame = Some(MediaFrame {
-                            transceiver: to.id,
-                            rid: layer.rid.clone(),
-                            format,
-                            timestamp: f.timestamp,
-                            keyframe: f.keyframe,
-                            size: f.size,
-                            data: f.data.to_vec(),
-                        });
-                    }
-                }
-                Err(_) => layer.stats.malformed_payloads += 1,
-            }
-            let awaiting = stream.depacketizer.awaiting_keyframe();
-            stream.reorder.recycle(data);
-            if let Some(frame) = frame {
-                self.events.push_back(PeerEvent::MediaFrame(frame));
-            }
-            if need_keyframe || awaiting {
-                self.keyframe_needed(to, now, need_keyframe);
-            }
-        }
-    }
-
-    /// A layer's decoder needs a keyframe: a PLI, at once when
-    /// `now_please`, else at most every [`PLI_INTERVAL`].
-    fn keyframe_needed(&mut self, to: Route, now: Instant, now_please: bool) {
-        let layer = self.media.receivers.get(&to.id).and_then(|r| r.layers.get(to.layer));
-        let Some(layer) = layer else {
-            return;
-        };
-        if layer.last_pli.is_none_or(|t| now_please || now >= t + PLI_INTERVAL) {
-            self.send_pli(to.id, to.layer);
-        }
-    }
-
-    fn receive_rtcp(&mut self, now: Instant, data: &[u8]) {
-        let Ok(compound) = Compound::parse(data) else {
-            return self.media.counters.rtcp_dropped += 1;
-        };
-        for packet in compound.packets() {
-            let Ok(packet) = packet else {
-                self.media.counters.rtcp_dropped += 1;
-                continue;
-            };
-            match packet {
-                RtcpPacket::SenderReport(sr) => {
-                    let stream = self
-                        .media
-                        .receivers
-                        .values_mut()
-                        .flat_map(|r| &mut r.layers)
-                        .filter_map(|l| l.stream.as_mut())
-                        .find(|s| s.stats.ssrc() == sr.ssrc);
-                    if let Some(stream) = stream {
-                        stream
-                            .stats
-                            .on_sender_report(now, sr.sender_info.ntp_timestamp, sr.sender_info.rtp_timestamp);
-                    }
-                    self.on_report_blocks(now, sr.report_blocks());
-                }
-                RtcpPacket::ReceiverReport(rr) => self.on_report_blocks(now, rr.report_blocks()),
-                RtcpPacket::Nack(nack) => {
-                    let Some(id) = self.sender_of(nack.media_ssrc) else {
-                        continue;
-                    };
-                    for seq in nack.lost() {
-                        self.retransmit(now, id, seq);
-                    }
-                    if let Some(sender) = self.media.senders.get_mut(&id) {
-                        sender.stream.counters.nack_count += 1;
-                    }
-                }
-                RtcpPacket::Pli(pli) => {
-                    if let Some(id) = self.sender_of(pli.media_ssrc) {
-                        if let Some(sender) = self.media.senders.get_mut(&id) {
-                            sender.stream.counters.pli_count += 1;
-                        }
-                        self.events.push_back(PeerEvent::KeyframeRequest(id));
-                    }
-                }
-                RtcpPacket::Fir(fir) => {
-                    for entry in fir.entries() {
-                        if let Some(id) = self.sender_of(entry.ssrc) {
-                            if let Some(sender) = self.media.senders.get_mut(&id) {
-                                sender.stream.counters.fir_count += 1;
-                            }
-                            self.events.push_back(PeerEvent::KeyframeRequest(id));
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-
-    fn sender_of(&self, ssrc: u32) -> Option<TransceiverId> {
-        self.media
-            .senders
-            .iter()
-            .find(|(_, s)| s.stream.params().ssrc == ssrc)
-            .map(|(&id, _)| id)
-    }
-
-    /// Report blocks about our streams: the round trip (RFC 3550 §6.4.1,
-    /// A - LSR - DLSR) and the loss the peer saw.
-    fn on_report_blocks(&mut self, now: Instant, blocks: impl Iterator<Item = ReportBlock>) {
-        let arrival = middle_32(self.media.ntp.ntp(now));
-        for block in blocks {
-            let Some(id) = self.sender_of(block.ssrc) else { continue };
-            let Some(sender) = self.media.senders.get_mut(&id) else {
-                continue;
-            };
-            sender.stream.counters.remote_packets_lost = i64::from(block.cumulative_lost);
-            if block.last_sr != 0 {
-                let rtt = arrival
-                    .wrapping_sub(block.last_sr)
-                    .wrapping_sub(block.delay_since_last_sr);
-                // A negative round trip (clock skew, a stale report) wraps.
-                if rtt < 1 << 31 {
-                    sender.stream.counters.round_trip_time = Some(from_short(rtt));
-                }
-            }
-        }
-    }
+    // ----- input: `incoming.rs` (RTP), `rtcp.rs` (RTCP) -----
 
     // ----- output -----
 
@@ -795,147 +395,6 @@ impl PeerConnection {
             self.send_report(now);
             let factor = self.rng.gen_range(0.5..1.5);
             self.media.next_report = Some(now + REPORT_INTERVAL.mul_f64(factor));
-        }
-    }
-
-    fn retransmit(&mut self, now: Instant, id: TransceiverId, seq: u16) {
-        let media = &mut self.media;
-        let Some(sender) = media.senders.get_mut(&id) else {
-            return;
-        };
-        let mut buf = std::mem::take(&mut media.buf);
-        if sender.stream.retransmit(seq, &mut buf) {
-            media.buf = buf;
-            self.send_rtp(now);
-        } else {
-            media.buf = buf;
-        }
-    }
-
-    fn send_twcc_feedback(&mut self) {
-        let Some(feedback) = self.media.twcc.feedback() else {
-            return;
-        };
-        // The media source of a transport-wide report is any of the
-        // peer's streams; libwebrtc reads none.
-        let media_ssrc = (self.media.receivers.values().flat_map(|r| &r.layers))
-            .find_map(|l| l.ssrc)
-            .unwrap_or(0);
-        let builder = TransportFeedbackBuilder {
-            sender_ssrc: self.media.rtcp_ssrc,
-            media_ssrc,
-            fb_pkt_count: feedback.feedback_count,
-            base_seq: Some(feedback.base_seq),
-            received: &feedback.received,
-        };
-        self.media.counters.twcc_feedback_sent += 1;
-        self.send_feedback(&builder);
-    }
-
-    /// A PLI for the source of a layer of transceiver `id`, if it has
-    /// one yet; whether it had.
-    fn send_pli(&mut self, id: TransceiverId, layer: usize) -> bool {
-        let layer = self.media.receivers.get_mut(&id).and_then(|r| r.layers.get_mut(layer));
-        let Some(layer) = layer else { return false };
-        let Some(media_ssrc) = layer.ssrc else { return false };
-        layer.last_pli = Some(self.now);
-        layer.stats.pli_count += 1;
-        let sender_ssrc = self.media.rtcp_ssrc;
-        self.send_feedback(&Pli {
-            sender_ssrc,
-            media_ssrc,
-        });
-        true
-    }
-
-    /// A feedback message (RFC 4585 §3.1): alone with reduced-size RTCP,
-    /// else in the smallest compound packet.
-    fn send_feedback(&mut self, feedback: &dyn RtcpEncode) {
-        let mut buf = std::mem::take(&mut self.media.buf);
-        buf.clear();
-        buf.resize(MAX_RTP_PACKET, 0);
-        let mut writer = CompoundWriter::new(&mut buf);
-        let ssrc = self.media.rtcp_ssrc;
-        let written = if self.media.rtcp_rsize {
-            writer.add(feedback)
-        } else {
-            let rr = ReceiverReportBuilder {
-                ssrc,
-                report_blocks: &[],
-                profile_extension: &[],
-            };
-            let cname = Cname {
-                ssrc,
-                cname: &self.media.cname,
-            };
-            writer
-                .add(&rr)
-                .and_then(|()| writer.add(&cname))
-                .and_then(|()| writer.add(feedback))
-        };
-        let len = writer.finish();
-        if written.is_ok() {
-            buf.truncate(len);
-            self.media.buf = buf;
-            self.send_rtcp();
-        } else {
-            self.media.buf = buf;
-        }
-    }
-
-    /// RFC 3550 §6.4: sender reports for what we send, report blocks for
-    /// what we receive, and the CNAME.
-    fn send_report(&mut self, now: Instant) {
-        let media = &mut self.media;
-        let mut blocks: Vec<ReportBlock> = media
-            .receivers
-            .values_mut()
-            .flat_map(|r| &mut r.layers)
-            .filter_map(|l| l.stream.as_mut()?.stats.report_block(now))
-            .collect();
-        blocks.truncate(MAX_REPORT_BLOCKS);
-        let sender_infos: Vec<_> = media
-            .senders
-            .values()
-            .filter(|s| s.active)
-            .filter_map(|s| Some((s.stream.params().ssrc, s.stream.sender_info(now, &media.ntp)?)))
-            .collect();
-        let mut buf = std::mem::take(&mut media.buf);
-        buf.clear();
-        buf.resize(MAX_RTP_PACKET, 0);
-        let mut writer = CompoundWriter::new(&mut buf);
-        let mut result = Ok(());
-        let mut first_ssrc = media.rtcp_ssrc;
-        for (i, (ssrc, info)) in sender_infos.iter().enumerate() {
-            if i == 0 {
-                first_ssrc = *ssrc;
-            }
-            let sr = SenderReportBuilder {
-                ssrc: *ssrc,
-                sender_info: *info,
-                report_blocks: if i == 0 { &blocks } else { &[] },
-                profile_extension: &[],
-            };
-            result = result.and_then(|()| writer.add(&sr));
-        }
-        if sender_infos.is_empty() {
-            let rr = ReceiverReportBuilder {
-                ssrc: media.rtcp_ssrc,
-                report_blocks: &blocks,
-                profile_extension: &[],
-            };
-            result = result.and_then(|()| writer.add(&rr));
-        }
-        let cname = Cname {
-            ssrc: first_ssrc,
-            cname: &media.cname,
-        };
-        result = result.and_then(|()| writer.add(&cname));
-        let len = writer.finish();
-        buf.truncate(len);
-        media.buf = buf;
-        if result.is_ok() {
-            self.send_rtcp();
         }
     }
 
@@ -995,5 +454,7 @@ fn send_params(media: &NegotiatedMedia, track: Option<&LocalTrack>) -> Option<Se
             .and_then(|id| u8::try_from(id).ok())
             .filter(|id| (1..=14).contains(id))
             .map(|id| (id, media.mid.clone())),
+        audio_level: extension_id(media, URI_SSRC_AUDIO_LEVEL),
+        dependency_descriptor: extension_id(media, URI_DEPENDENCY_DESCRIPTOR),
     })
 }

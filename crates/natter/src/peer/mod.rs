@@ -97,13 +97,13 @@ mod transmit;
 mod transport;
 
 pub use crate::jsep::{MediaKind, Transceiver, TransceiverId};
-pub use crate::media::{Format, SendCounters};
+pub use crate::media::{Format, OutgoingRtp, SendCounters};
 pub use channel::{DataChannel, DataChannelId, DataChannelInit, DataChannelState, DataChannelStats};
 pub use config::{BundlePolicy, PeerConfig, SctpSettings};
 pub use error::PeerError;
 pub use event::{IceCandidate, MediaFrame, PeerEvent};
 pub use ice_server::{IceServer, IceServerHost, IceServerScheme, IceServerUrl, TurnTransport};
-pub use media::MediaCounters;
+pub use media::{MediaCounters, ReceivedRtp};
 pub use natter_sdp::Direction;
 pub use signaling::Description;
 pub use state::PeerConnectionState;
@@ -217,7 +217,8 @@ impl PeerConnection {
         };
         let jsep = signaling::new_jsep(&mut rng, &certificate, &config)?;
         let ntp = crate::media::NtpClock::new(now, config.wall_clock);
-        let media = media::MediaState::new(ntp, rand::Rng::gen(&mut rng), jsep.config().cname.clone());
+        let cname = jsep.config().cname.clone();
+        let media = media::MediaState::new(ntp, rand::Rng::gen(&mut rng), cname, config.rtp_mode);
         let agent_config = AgentConfig {
             stun_servers: servers.stun,
             turn_servers: servers.turn,

@@ -45,6 +45,14 @@ pub struct Net {
     pub mdns: Option<usize>,
 }
 
+/// What is due at `now` of what is in flight, taken out in the order it
+/// was sent.
+pub fn take_due<T>(in_flight: &mut Vec<(Instant, T)>, now: Instant) -> Vec<T> {
+    let (due, later): (Vec<_>, Vec<_>) = std::mem::take(in_flight).into_iter().partition(|(at, _)| *at <= now);
+    *in_flight = later;
+    due.into_iter().map(|(_, t)| t).collect()
+}
+
 /// The name `Net::mdns` gives the side's address.
 pub fn mdns_name(side: usize) -> String {
     format!("3f1a9c2e-0b7d-4e55-9a61-00000000000{side}.local")
@@ -158,11 +166,7 @@ impl Net {
         };
         self.now = self.now.max(next);
         let now = self.now;
-        let (due, later) = std::mem::take(&mut self.in_flight)
-            .into_iter()
-            .partition(|(at, _)| *at <= now);
-        self.in_flight = later;
-        for (_, t) in due {
+        for t in take_due(&mut self.in_flight, now) {
             let Some(peer) = self.peers.iter_mut().find(|p| p.addr == t.destination) else {
                 continue;
             };

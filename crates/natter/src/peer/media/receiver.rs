@@ -3,9 +3,10 @@
 //! which of them a packet belongs to.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use natter_rtp::extension::{URI_MID, URI_REPAIRED_RTP_STREAM_ID, URI_RTP_STREAM_ID};
+use natter_rtp::extension::{URI_MID, URI_REPAIRED_RTP_STREAM_ID, URI_RTP_STREAM_ID, URI_SSRC_AUDIO_LEVEL};
+use natter_rtp::payload::{DependencyStructure, URI_DEPENDENCY_DESCRIPTOR};
 use natter_rtp::{Mid, RepairedRtpStreamId, RtpPacket, RtpStreamId};
 
 use super::super::stats::ReceiverStats;
@@ -25,6 +26,10 @@ pub(super) struct Receiver {
     /// `RtpStreamId` and `RepairedRtpStreamId` (RFC 8852 §3.1, §3.2).
     rid_extension: Option<u8>,
     repaired_rid_extension: Option<u8>,
+    /// What RTP mode reads for the application: the audio level
+    /// (RFC 6464) and the dependency descriptor (AV1 RTP Appendix A).
+    pub(super) audio_level_extension: Option<u8>,
+    pub(super) dependency_descriptor_extension: Option<u8>,
     /// The peer's SSRCs from the description: media, then RTX.
     signaled: Vec<(u32, bool)>,
     /// One layer with no RID, or one per RID received with simulcast.
@@ -43,6 +48,13 @@ pub(super) struct Layer {
     pub(super) stats: ReceiverStats,
 }
 
+/// The longest a missing packet holds the ones after it back: enough for
+/// a NACK and its retransmission on any path worth calling real-time.
+const VIDEO_REORDER_WAIT: Duration = Duration::from_millis(150);
+/// Audio is not repaired; only reordering is waited for.
+const AUDIO_REORDER_WAIT: Duration = Duration::from_millis(30);
+const REORDER_PACKETS: usize = 512;
+
 /// The state of a layer's current source.
 #[derive(Debug)]
 pub(super) struct Incoming {
@@ -50,8 +62,51 @@ pub(super) struct Incoming {
     pub(super) payload_type: u8,
     pub(super) stats: ReceiveStream,
     pub(super) nack: NackGenerator,
+    /// What puts frames together; `None` in RTP mode, where packets go
+    /// to the application as they come.
+    pub(super) frames: Option<Assembly>,
+    /// RTP mode: the latest template dependency structure (AV1 RTP
+    /// A.8.3), which later descriptors' layers are read from.
+    pub(super) structure: Option<DependencyStructure>,
+}
+
+/// Frame mode: packets put in order, then reassembled.
+#[derive(Debug)]
+pub(super) struct Assembly {
     pub(super) reorder: ReorderBuffer,
     pub(super) depacketizer: Depacketizer,
+}
+
+impl Incoming {
+    /// The first packet of source `ssrc` came in `format` on payload
+    /// type `payload_type`.
+    pub(super) fn new(ssrc: u32, format: Format, payload_type: u8, clock_rate: u32, rtp_mode: bool) -> Self {
+        let wait = if format.is_video() {
+            VIDEO_REORDER_WAIT
+        } else {
+            AUDIO_REORDER_WAIT
+        };
+        Incoming {
+            format,
+            payload_type,
+            stats: ReceiveStream::new(ssrc, clock_rate),
+            nack: NackGenerator::default(),
+            frames: (!rtp_mode).then(|| Assembly {
+                reorder: ReorderBuffer::new(wait, REORDER_PACKETS),
+                depacketizer: Depacketizer::new(format),
+            }),
+            structure: None,
+        }
+    }
+
+    /// A codec change restarts the depacketizer; statistics go on.
+    pub(super) fn set_format(&mut self, payload_type: u8, format: Format) {
+        self.payload_type = payload_type;
+        self.format = format;
+        if let Some(frames) = self.frames.as_mut() {
+            frames.depacketizer = Depacketizer::new(format);
+        }
+    }
 }
 
 /// Where a packet goes: a transceiver's layer, as media or as RTX.
@@ -99,7 +154,7 @@ impl Layer {
     }
 }
 
-fn extension_id(media: &NegotiatedMedia, uri: &str) -> Option<u8> {
+pub(super) fn extension_id(media: &NegotiatedMedia, uri: &str) -> Option<u8> {
     media.extension_id(uri).and_then(|id| u8::try_from(id).ok())
 }
 
@@ -149,6 +204,8 @@ impl Receiver {
             mid_extension: extension_id(media, URI_MID),
             rid_extension: extension_id(media, URI_RTP_STREAM_ID),
             repaired_rid_extension: extension_id(media, URI_REPAIRED_RTP_STREAM_ID),
+            audio_level_extension: extension_id(media, URI_SSRC_AUDIO_LEVEL),
+            dependency_descriptor_extension: extension_id(media, URI_DEPENDENCY_DESCRIPTOR),
             signaled,
             layers,
         }

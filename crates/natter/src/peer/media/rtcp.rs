@@ -1,0 +1,250 @@
+//! RTCP in and out (RFC 3550 §6, RFC 4585, RFC 5104): what the peer
+//! reports and asks of our senders (report blocks, NACKs answered with
+//! RTX, PLI and FIR), and what we send: reports, feedback, PLIs and
+//! transport-wide congestion control feedback.
+
+use std::time::Instant;
+
+use natter_rtp::rtcp::{
+    Cname, Compound, CompoundWriter, Pli, ReceiverReportBuilder, ReportBlock, RtcpEncode, RtcpPacket,
+    SenderReportBuilder, TransportFeedbackBuilder,
+};
+
+use super::super::event::PeerEvent;
+use super::super::PeerConnection;
+use super::{MAX_REPORT_BLOCKS, MAX_RTP_PACKET};
+use crate::jsep::TransceiverId;
+use crate::media::ntp::{from_short, middle_32};
+
+impl PeerConnection {
+    pub(super) fn receive_rtcp(&mut self, now: Instant, data: &[u8]) {
+        let Ok(compound) = Compound::parse(data) else {
+            return self.media.counters.rtcp_dropped += 1;
+        };
+        for packet in compound.packets() {
+            let Ok(packet) = packet else {
+                self.media.counters.rtcp_dropped += 1;
+                continue;
+            };
+            match packet {
+                RtcpPacket::SenderReport(sr) => {
+                    let stream = self
+                        .media
+                        .receivers
+                        .values_mut()
+                        .flat_map(|r| &mut r.layers)
+                        .filter_map(|l| l.stream.as_mut())
+                        .find(|s| s.stats.ssrc() == sr.ssrc);
+                    if let Some(stream) = stream {
+                        stream
+                            .stats
+                            .on_sender_report(now, sr.sender_info.ntp_timestamp, sr.sender_info.rtp_timestamp);
+                    }
+                    self.on_report_blocks(now, sr.report_blocks());
+                }
+                RtcpPacket::ReceiverReport(rr) => self.on_report_blocks(now, rr.report_blocks()),
+                RtcpPacket::Nack(nack) => {
+                    let Some(id) = self.sender_of(nack.media_ssrc) else {
+                        continue;
+                    };
+                    for seq in nack.lost() {
+                        self.retransmit(now, id, seq);
+                    }
+                    if let Some(sender) = self.media.senders.get_mut(&id) {
+                        sender.stream.counters.nack_count += 1;
+                    }
+                }
+                RtcpPacket::Pli(pli) => {
+                    if let Some(id) = self.sender_of(pli.media_ssrc) {
+                        if let Some(sender) = self.media.senders.get_mut(&id) {
+                            sender.stream.counters.pli_count += 1;
+                        }
+                        self.events.push_back(PeerEvent::KeyframeRequest(id));
+                    }
+                }
+                RtcpPacket::Fir(fir) => {
+                    for entry in fir.entries() {
+                        if let Some(id) = self.sender_of(entry.ssrc) {
+                            if let Some(sender) = self.media.senders.get_mut(&id) {
+                                sender.stream.counters.fir_count += 1;
+                            }
+                            self.events.push_back(PeerEvent::KeyframeRequest(id));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn sender_of(&self, ssrc: u32) -> Option<TransceiverId> {
+        self.media
+            .senders
+            .iter()
+            .find(|(_, s)| s.stream.params().ssrc == ssrc)
+            .map(|(&id, _)| id)
+    }
+
+    /// Report blocks about our streams: the round trip (RFC 3550 §6.4.1,
+    /// A - LSR - DLSR) and the loss the peer saw.
+    fn on_report_blocks(&mut self, now: Instant, blocks: impl Iterator<Item = ReportBlock>) {
+        let arrival = middle_32(self.media.ntp.ntp(now));
+        for block in blocks {
+            let Some(id) = self.sender_of(block.ssrc) else { continue };
+            let Some(sender) = self.media.senders.get_mut(&id) else {
+                continue;
+            };
+            sender.stream.counters.remote_packets_lost = i64::from(block.cumulative_lost);
+            if block.last_sr != 0 {
+                let rtt = arrival
+                    .wrapping_sub(block.last_sr)
+                    .wrapping_sub(block.delay_since_last_sr);
+                // A negative round trip (clock skew, a stale report) wraps.
+                if rtt < 1 << 31 {
+                    sender.stream.counters.round_trip_time = Some(from_short(rtt));
+                }
+            }
+        }
+    }
+
+    fn retransmit(&mut self, now: Instant, id: TransceiverId, seq: u16) {
+        let media = &mut self.media;
+        let Some(sender) = media.senders.get_mut(&id) else {
+            return;
+        };
+        let mut buf = std::mem::take(&mut media.buf);
+        if sender.stream.retransmit(seq, &mut buf) {
+            media.buf = buf;
+            self.send_rtp(now);
+        } else {
+            media.buf = buf;
+        }
+    }
+
+    pub(super) fn send_twcc_feedback(&mut self) {
+        let Some(feedback) = self.media.twcc.feedback() else {
+            return;
+        };
+        // The media source of a transport-wide report is any of the
+        // peer's streams; libwebrtc reads none.
+        let media_ssrc = (self.media.receivers.values().flat_map(|r| &r.layers))
+            .find_map(|l| l.ssrc)
+            .unwrap_or(0);
+        let builder = TransportFeedbackBuilder {
+            sender_ssrc: self.media.rtcp_ssrc,
+            media_ssrc,
+            fb_pkt_count: feedback.feedback_count,
+            base_seq: Some(feedback.base_seq),
+            received: &feedback.received,
+        };
+        self.media.counters.twcc_feedback_sent += 1;
+        self.send_feedback(&builder);
+    }
+
+    /// A PLI for the source of a layer of transceiver `id`, if it has
+    /// one yet; whether it had.
+    pub(super) fn send_pli(&mut self, id: TransceiverId, layer: usize) -> bool {
+        let layer = self.media.receivers.get_mut(&id).and_then(|r| r.layers.get_mut(layer));
+        let Some(layer) = layer else { return false };
+        let Some(media_ssrc) = layer.ssrc else { return false };
+        layer.last_pli = Some(self.now);
+        layer.stats.pli_count += 1;
+        let sender_ssrc = self.media.rtcp_ssrc;
+        self.send_feedback(&Pli {
+            sender_ssrc,
+            media_ssrc,
+        });
+        true
+    }
+
+    /// A feedback message (RFC 4585 §3.1): alone with reduced-size RTCP,
+    /// else in the smallest compound packet.
+    pub(super) fn send_feedback(&mut self, feedback: &dyn RtcpEncode) {
+        let mut buf = std::mem::take(&mut self.media.buf);
+        buf.clear();
+        buf.resize(MAX_RTP_PACKET, 0);
+        let mut writer = CompoundWriter::new(&mut buf);
+        let ssrc = self.media.rtcp_ssrc;
+        let written = if self.media.rtcp_rsize {
+            writer.add(feedback)
+        } else {
+            let rr = ReceiverReportBuilder {
+                ssrc,
+                report_blocks: &[],
+                profile_extension: &[],
+            };
+            let cname = Cname {
+                ssrc,
+                cname: &self.media.cname,
+            };
+            writer
+                .add(&rr)
+                .and_then(|()| writer.add(&cname))
+                .and_then(|()| writer.add(feedback))
+        };
+        let len = writer.finish();
+        if written.is_ok() {
+            buf.truncate(len);
+            self.media.buf = buf;
+            self.send_rtcp();
+        } else {
+            self.media.buf = buf;
+        }
+    }
+
+    /// RFC 3550 §6.4: sender reports for what we send, report blocks for
+    /// what we receive, and the CNAME.
+    pub(super) fn send_report(&mut self, now: Instant) {
+        let media = &mut self.media;
+        let mut blocks: Vec<ReportBlock> = media
+            .receivers
+            .values_mut()
+            .flat_map(|r| &mut r.layers)
+            .filter_map(|l| l.stream.as_mut()?.stats.report_block(now))
+            .collect();
+        blocks.truncate(MAX_REPORT_BLOCKS);
+        let sender_infos: Vec<_> = media
+            .senders
+            .values()
+            .filter(|s| s.active)
+            .filter_map(|s| Some((s.stream.params().ssrc, s.stream.sender_info(now, &media.ntp)?)))
+            .collect();
+        let mut buf = std::mem::take(&mut media.buf);
+        buf.clear();
+        buf.resize(MAX_RTP_PACKET, 0);
+        let mut writer = CompoundWriter::new(&mut buf);
+        let mut result = Ok(());
+        let mut first_ssrc = media.rtcp_ssrc;
+        for (i, (ssrc, info)) in sender_infos.iter().enumerate() {
+            if i == 0 {
+                first_ssrc = *ssrc;
+            }
+            let sr = SenderReportBuilder {
+                ssrc: *ssrc,
+                sender_info: *info,
+                report_blocks: if i == 0 { &blocks } else { &[] },
+                profile_extension: &[],
+            };
+            result = result.and_then(|()| writer.add(&sr));
+        }
+        if sender_infos.is_empty() {
+            let rr = ReceiverReportBuilder {
+                ssrc: media.rtcp_ssrc,
+                report_blocks: &blocks,
+                profile_extension: &[],
+            };
+            result = result.and_then(|()| writer.add(&rr));
+        }
+        let cname = Cname {
+            ssrc: first_ssrc,
+            cname: &media.cname,
+        };
+        result = result.and_then(|()| writer.add(&cname));
+        let len = writer.finish();
+        buf.truncate(len);
+        media.buf = buf;
+        if result.is_ok() {
+            self.send_rtcp();
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The W3C transceiver calls: `addTrack`, `addTransceiver`,
+//! `removeTrack`, `direction`, `stop()`; each changes what the next
+//! exchange asks for (RFC 8829 §4.2).
+
+use natter_sdp::Direction;
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+
+use super::super::{PeerConnection, PeerError};
+use crate::jsep::direction::{receives, sends};
+use crate::jsep::{JsepError, LocalTrack, MediaKind, TransceiverId};
+
+/// A random token of `len` letters and digits, for track and stream ids.
+fn token(rng: &mut impl Rng, len: usize) -> String {
+    rng.sample_iter(Alphanumeric).take(len).map(char::from).collect()
+}
+
+impl PeerConnection {
+    /// W3C `addTrack`: a track of `kind` that we send. Like W3C, it takes
+    /// a transceiver of its kind that a remote offer made and that never
+    /// sent (turning `recvonly` into `sendrecv`), else adds one; either
+    /// way [`PeerEvent::NegotiationNeeded`] follows unless this is
+    /// before our answer to that offer.
+    pub fn add_track(&mut self, kind: MediaKind) -> Result<TransceiverId, PeerError> {
+        if self.closed {
+            return Err(PeerError::Closed);
+        }
+        let reusable = self.jsep.transceivers().iter().find(|t| {
+            t.kind() == kind
+                && t.track().is_none()
+                && !t.is_stopping()
+                && !t.current_direction().is_some_and(sends)
+                && !self.media.senders.contains_key(&t.id())
+        });
+        let id = match reusable {
+            Some(t) => {
+                let (id, direction) = (t.id(), t.direction());
+                let direction = if receives(direction) {
+                    Direction::SendRecv
+                } else {
+                    Direction::SendOnly
+                };
+                self.jsep.set_direction(id, direction)?;
+                id
+            }
+            None => self.jsep.add_transceiver(kind, Direction::SendRecv)?,
+        };
+        let mut ssrc = || loop {
+            let ssrc: u32 = self.rng.gen();
+            if ssrc != 0 {
+                break ssrc;
+            }
+        };
+        let track = LocalTrack {
+            ssrc: ssrc(),
+            rtx_ssrc: (kind == MediaKind::Video).then(ssrc),
+            stream_id: Some(token(&mut self.rng, 16)),
+            track_id: token(&mut self.rng, 16),
+        };
+        self.jsep.set_track(id, Some(track))?;
+        self.update_negotiation_needed();
+        Ok(id)
+    }
+
+    /// W3C `addTransceiver(kind, {direction})`: a transceiver that, with
+    /// `recvonly`, only receives.
+    pub fn add_transceiver(&mut self, kind: MediaKind, direction: Direction) -> Result<TransceiverId, PeerError> {
+        if self.closed {
+            return Err(PeerError::Closed);
+        }
+        let id = self.jsep.add_transceiver(kind, direction)?;
+        self.update_negotiation_needed();
+        Ok(id)
+    }
+
+    /// W3C `removeTrack`: transceiver `id` stops sending once the next
+    /// exchange agrees (`sendrecv` becomes `recvonly`, `sendonly`
+    /// `inactive`); [`PeerEvent::NegotiationNeeded`] follows. A
+    /// transceiver without a track is left as it is.
+    pub fn remove_track(&mut self, id: TransceiverId) -> Result<(), PeerError> {
+        if self.closed {
+            return Err(PeerError::Closed);
+        }
+        let transceiver = self.jsep.transceiver(id).ok_or(JsepError::UnknownTransceiver(id))?;
+        if transceiver.track().is_none() {
+            return Ok(());
+        }
+        let direction = match transceiver.direction() {
+            Direction::SendRecv => Direction::RecvOnly,
+            Direction::SendOnly => Direction::Inactive,
+            other => other,
+        };
+        self.jsep.set_track(id, None)?;
+        self.jsep.set_direction(id, direction)?;
+        self.update_negotiation_needed();
+        Ok(())
+    }
+
+    /// W3C `RTCRtpTransceiver.direction`: the direction transceiver `id`
+    /// asks for in the next exchange (RFC 8829 §4.2.3).
+    pub fn set_direction(&mut self, id: TransceiverId, direction: Direction) -> Result<(), PeerError> {
+        if self.closed {
+            return Err(PeerError::Closed);
+        }
+        self.jsep.set_direction(id, direction)?;
+        self.update_negotiation_needed();
+        Ok(())
+    }
+
+    /// W3C `RTCRtpTransceiver.stop()` (RFC 8829 §4.2.1): it stops
+    /// sending and receiving at once; the next offer rejects its section,
+    /// and the transceiver is gone once answered.
+    pub fn stop_transceiver(&mut self, id: TransceiverId) -> Result<(), PeerError> {
+        if self.closed {
+            return Err(PeerError::Closed);
+        }
+        self.jsep.stop_transceiver(id)?;
+        self.media.senders.remove(&id);
+        self.media.receivers.remove(&id);
+        self.update_negotiation_needed();
+        Ok(())
+    }
+
+    /// The transceivers, in the order they were made.
+    pub fn transceivers(&self) -> &[crate::jsep::Transceiver] {
+        self.jsep.transceivers()
+    }
+}
