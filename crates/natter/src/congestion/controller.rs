@@ -326,3 +326,88 @@ impl<H: Copy> CongestionController<H> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use natter_rtp::rtcp::{Compound, RtcpEncode, RtcpPacket, TransportFeedbackBuilder};
+
+    use super::*;
+    use crate::congestion::{PacketKind, QueuedPacket};
+
+    #[test]
+    fn refuses_bitrates_out_of_order() {
+        let config = CongestionConfig {
+            start_bps: 10_000,
+            min_bps: 20_000,
+            max_bps: 30_000,
+        };
+        assert!(CongestionController::<u32>::new(config, Instant::now()).is_err());
+    }
+
+    #[test]
+    fn remb_alone_sets_the_target_within_the_bounds() {
+        let now = Instant::now();
+        let mut cc = CongestionController::<u32>::new(CongestionConfig::default(), now).unwrap();
+        assert_eq!(cc.poll_event(), Some(CongestionEvent::TargetBitrate(300_000)));
+        assert_eq!(cc.poll_event(), None);
+        cc.on_remb(now, 1_200_000);
+        assert_eq!(cc.poll_event(), Some(CongestionEvent::TargetBitrate(1_200_000)));
+        cc.on_remb(now, 1_000);
+        assert_eq!(cc.target_bitrate(), CongestionConfig::default().min_bps);
+    }
+
+    /// Packets paced out, all reported as arriving as they were sent:
+    /// the target grows, and an event says so.
+    #[test]
+    fn feedback_without_queuing_raises_the_target() {
+        let t0 = Instant::now();
+        let mut cc = CongestionController::<u32>::new(CongestionConfig::default(), t0).unwrap();
+        cc.poll_event();
+        let mut now = t0;
+        let mut seq = 0u16;
+        let mut received: Vec<(u16, i64)> = Vec::new();
+        let mut raised = None;
+        let mut next_feedback = t0;
+        while now < t0 + Duration::from_secs(3) {
+            cc.push(
+                now,
+                QueuedPacket {
+                    handle: 0,
+                    size: 1000,
+                    kind: PacketKind::Video,
+                },
+            );
+            cc.handle_timeout(now);
+            while let Some(paced) = cc.poll_send(now) {
+                cc.on_packet_sent(now, paced.sent(seq));
+                received.push((seq, (now - t0).as_micros() as i64 + 20_000));
+                seq = seq.wrapping_add(1);
+            }
+            if now >= next_feedback && !received.is_empty() {
+                next_feedback = now + Duration::from_millis(100);
+                let builder = TransportFeedbackBuilder {
+                    sender_ssrc: 1,
+                    media_ssrc: 2,
+                    fb_pkt_count: 0,
+                    base_seq: None,
+                    received: &received,
+                };
+                let mut bytes = vec![0; builder.encoded_len()];
+                builder.encode(&mut bytes).unwrap();
+                for packet in Compound::parse(&bytes).unwrap().packets() {
+                    if let Ok(RtcpPacket::TransportFeedback(feedback)) = packet {
+                        cc.on_transport_feedback(now, &feedback);
+                    }
+                }
+                received.clear();
+                if let Some(CongestionEvent::TargetBitrate(bps)) = cc.poll_event() {
+                    raised = Some(bps);
+                }
+            }
+            now += Duration::from_millis(4);
+        }
+        let raised = raised.expect("no target event");
+        assert!(raised > 300_000, "target {raised}");
+        assert_eq!(raised, cc.target_bitrate());
+    }
+}
