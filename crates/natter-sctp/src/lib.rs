@@ -23,10 +23,11 @@
 //! 15) and is not yet used by the data channels: the wire format of
 //! every chunk WebRTC uses (RFC 9260 §3, RFC 3758, RFC 6525, RFC 8260,
 //! RFC 9653 zero checksums), the receiver's TSN bookkeeping and
-//! reassembly, and association setup (RFC 9260 §5, with INIT collision
-//! handling), tested in memory against sctp-proto. Data transfer,
-//! congestion control, partial reliability, stream reset and shutdown
-//! are still to come.
+//! reassembly, association setup (RFC 9260 §5, with INIT collision
+//! handling) and DATA/SACK transfer with retransmission and congestion
+//! control (§6, §7), tested in memory against sctp-proto. I-DATA, a
+//! stream scheduler, partial reliability, stream reset and shutdown are
+//! still to come.
 //!
 //! ```
 //! use std::time::Instant;

@@ -8,24 +8,34 @@ mod sctp_support;
 
 use std::time::{Duration, Instant};
 
+use natter_sctp::dcep::{DataChannelOpen, DcepMessage};
 use natter_sctp::sctp::association::{Config, Event, State};
 use natter_sctp::sctp::chunk::*;
-use natter_sctp::{DtlsRole, SctpConfig, SctpTransport, TransportState};
-use sctp_support::{with_first_chunk, DropFilter, Natter, Wire};
+use natter_sctp::{
+    ChannelOptions, ChannelType, DtlsRole, Message, Priority, SctpConfig, SctpTransport, TransportState,
+};
+use sctp_support::{random_loss, with_first_chunk, DropFilter, Natter, Proto, Wire};
 
-fn wire(role: DtlsRole) -> Wire<Natter, SctpTransport> {
+fn wire(role: DtlsRole) -> Wire<Natter, Proto> {
     let now = Instant::now();
     let theirs = SctpTransport::new(SctpConfig::new(role)).expect("a valid config");
-    Wire::new(now, Natter::new(Config::default(), 9, now), theirs)
+    Wire::new(
+        now,
+        Natter::new(Config::default(), 9, now),
+        Proto {
+            t: theirs,
+            events: Vec::new(),
+        },
+    )
 }
 
-fn up(w: &Wire<Natter, SctpTransport>) {
+fn up(w: &Wire<Natter, Proto>) {
     assert_eq!(w.a.assoc.state(), State::Established, "natter: {:?}", w.a.events);
-    assert_eq!(w.b.state(), TransportState::Established, "sctp-proto");
+    assert_eq!(w.b.t.state(), TransportState::Established, "sctp-proto");
     assert_eq!(w.a.events.iter().filter(|(_, e)| *e == Event::Connected).count(), 1);
 }
 
-fn run(role: DtlsRole, natter_connects: bool, drop: DropFilter) -> Wire<Natter, SctpTransport> {
+fn run(role: DtlsRole, natter_connects: bool, drop: DropFilter) -> Wire<Natter, Proto> {
     let mut w = wire(role);
     w.drop = drop;
     if natter_connects {
@@ -107,4 +117,153 @@ fn both_initiate_with_natters_init_lost() {
         Box::new(|from_a, types, n| from_a && n == 0 && types == [INIT]),
     );
     up(&w);
+}
+
+/// PPIDs of RFC 8831 §8.
+const PPID_DCEP: u32 = 50;
+const PPID_BINARY: u32 = 53;
+
+/// The TSNs of the DATA chunks in a packet.
+fn data_tsns(bytes: &[u8]) -> Vec<u32> {
+    let Ok(p) = natter_sctp::sctp::Packet::parse(bytes, natter_sctp::sctp::ChecksumMode::Crc32c) else {
+        return Vec::new();
+    };
+    p.chunks()
+        .flatten()
+        .filter_map(|c| match c.parse() {
+            Ok(Chunk::Data(d)) => Some(d.tsn.0),
+            _ => None,
+        })
+        .collect()
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+/// natter's association carries a DCEP OPEN and then 256 KiB messages to
+/// sctp-proto, which reassembles them: DATA, SACK, T3-rtx and fast
+/// retransmit against an independent receiver, with 5% loss.
+fn natter_sends(loss_one_in: u64) {
+    let mut w = run(DtlsRole::Server, true, Box::new(|_, _, _| false));
+    up(&w);
+    if loss_one_in > 0 {
+        w.drop = random_loss(7, loss_one_in);
+    }
+    let open = DcepMessage::Open(DataChannelOpen {
+        channel_type: ChannelType::Reliable,
+        priority: Priority::default(),
+        reliability_parameter: 0,
+        label: "bulk",
+        protocol: "",
+    })
+    .to_vec()
+    .unwrap();
+    // Stream 0: even, as the DTLS client opens (RFC 8832 §6).
+    w.a.assoc.send(0, PPID_DCEP, false, &open).unwrap();
+    let messages: Vec<Vec<u8>> = (0..3).map(|i| pattern(256 * 1024, i)).collect();
+    for m in &messages {
+        w.a.assoc.send(0, PPID_BINARY, false, m).unwrap();
+    }
+    w.run_for(Duration::from_secs(60));
+    let got: Vec<&Vec<u8>> =
+        w.b.events
+            .iter()
+            .filter_map(|e| match e {
+                natter_sctp::Event::Message {
+                    data, is_text: false, ..
+                } => Some(data),
+                _ => None,
+            })
+            .collect();
+    assert_eq!(
+        got.len(),
+        messages.len(),
+        "sctp-proto's events: {} in all",
+        w.b.events.len()
+    );
+    for (g, m) in got.iter().zip(&messages) {
+        assert!(*g == m, "a message arrived changed");
+    }
+    assert_eq!(w.a.assoc.buffered_amount(), 0, "everything acknowledged");
+    if loss_one_in > 0 {
+        let lost = w.wire.iter().filter(|s| s.lost && s.from_a).count();
+        assert!(lost > 10, "only {lost} of natter's packets lost");
+        // Every lost DATA was sent again: some TSN went out twice.
+        let mut tsns: Vec<u32> = w
+            .wire
+            .iter()
+            .filter(|s| s.from_a)
+            .flat_map(|s| data_tsns(&s.bytes))
+            .collect();
+        let sent = tsns.len();
+        tsns.sort_unstable();
+        tsns.dedup();
+        assert!(sent > tsns.len(), "no retransmission");
+    }
+    // sctp-proto answered the OPEN with a DCEP ACK, which natter received.
+    let ack = w.a.assoc.poll_message().expect("the DATA_CHANNEL_ACK");
+    assert_eq!((ack.stream, ack.ppid, ack.data), (0, PPID_DCEP, vec![0x02]));
+}
+
+#[test]
+fn natter_sends_256_kib_messages_to_sctp_proto() {
+    natter_sends(0);
+}
+
+#[test]
+fn natter_sends_to_sctp_proto_through_5_percent_loss() {
+    natter_sends(20);
+}
+
+/// sctp-proto opens a channel and sends; natter's receiver reassembles
+/// and SACKs (gap blocks under loss) so that sctp-proto's sender moves on.
+fn sctp_proto_sends_to(loss_one_in: u64) {
+    let mut w = run(DtlsRole::Client, true, Box::new(|_, _, _| false));
+    up(&w);
+    if loss_one_in > 0 {
+        w.drop = random_loss(11, loss_one_in);
+    }
+    let ch = w.b.t.open_channel("bulk", "", ChannelOptions::reliable()).unwrap();
+    let messages: Vec<Vec<u8>> = (0..3).map(|i| pattern(100 * 1024, i)).collect();
+    for m in &messages {
+        w.b.t.send(ch, Message::Binary(m)).unwrap();
+    }
+    w.run_for(Duration::from_secs(60));
+    let got: Vec<_> = std::iter::from_fn(|| w.a.assoc.poll_message()).collect();
+    assert_eq!(got.len(), 1 + messages.len(), "the OPEN, then the messages");
+    assert_eq!((got[0].stream, got[0].ppid), (0, PPID_DCEP));
+    for (g, m) in got[1..].iter().zip(&messages) {
+        assert_eq!(g.ppid, PPID_BINARY);
+        assert!(g.data == *m, "a message arrived changed");
+    }
+    assert_eq!(
+        w.b.t.buffered_amount(ch).unwrap(),
+        0,
+        "sctp-proto saw it all acknowledged"
+    );
+    if loss_one_in > 0 {
+        // Losses on the way in left holes that natter's SACKs reported.
+        assert!(w.wire.iter().any(|s| !s.from_a && s.lost));
+        let gaps = w.wire.iter().filter(|s| s.from_a).any(|s| {
+            natter_sctp::sctp::Packet::parse(&s.bytes, natter_sctp::sctp::ChecksumMode::Crc32c).is_ok_and(|p| {
+                p.chunks()
+                    .flatten()
+                    .any(|c| matches!(c.parse(), Ok(Chunk::Sack(sack)) if !sack.gap_blocks.is_empty()))
+            })
+        });
+        assert!(gaps, "no SACK with gap blocks");
+    }
+}
+
+#[test]
+fn sctp_proto_sends_to_natter() {
+    sctp_proto_sends_to(0);
+}
+
+#[test]
+fn sctp_proto_sends_to_natter_through_5_percent_loss() {
+    sctp_proto_sends_to(20);
 }

@@ -15,6 +15,11 @@
 //! - [`param`] and [`cause`]: parameters (§3.2.1, RFC 5061 §4.2.7,
 //!   RFC 3758 §3.1, RFC 6525 §4, RFC 9653 §4) and error causes (§3.3.10).
 //! - [`tsn`]: serial number arithmetic (RFC 1982).
+//! - [`received`] and [`reassembly`]: the receiver's TSN record (SACK
+//!   gap blocks, duplicates) and user messages rebuilt per stream.
+//! - [`cookie`], [`rto`], [`association`]: the sans-IO association
+//!   (setup, INIT collision, DATA/SACK transfer, retransmission,
+//!   congestion control).
 
 pub mod association;
 pub mod cause;

@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use natter_sctp::sctp::association::{Association, Config, Event};
-use natter_sctp::sctp::chunk::Chunk;
+use natter_sctp::sctp::chunk::{Chunk, DATA, SACK};
 use natter_sctp::sctp::{ChecksumMode, Packet};
 use natter_sctp::SctpTransport;
 
@@ -49,7 +49,11 @@ impl Side for Natter {
         self.drain_events(now);
         let mut out = Vec::new();
         let mut buf = [0u8; 1500];
-        while let Some(n) = self.assoc.poll_transmit(&mut buf).expect("1500 bytes hold any packet") {
+        while let Some(n) = self
+            .assoc
+            .poll_transmit(now, &mut buf)
+            .expect("1500 bytes hold any packet")
+        {
             out.push(buf[..n].to_vec());
         }
         out
@@ -67,19 +71,27 @@ impl Side for Natter {
     }
 }
 
-impl Side for SctpTransport {
+/// sctp-proto behind natter's data channel transport, with its events.
+pub struct Proto {
+    pub t: SctpTransport,
+    pub events: Vec<natter_sctp::Event>,
+}
+
+impl Side for Proto {
     fn transmit(&mut self, now: Instant) -> Vec<Vec<u8>> {
-        std::iter::from_fn(|| self.poll_transmit(now).map(|d| d.to_vec())).collect()
+        let out = std::iter::from_fn(|| self.t.poll_transmit(now).map(|d| d.to_vec())).collect();
+        self.events.extend(std::iter::from_fn(|| self.t.poll_event()));
+        out
     }
     fn receive(&mut self, now: Instant, packet: &[u8]) {
-        self.handle_receive(now, packet);
-        while self.poll_event().is_some() {}
+        self.t.handle_receive(now, packet);
+        self.events.extend(std::iter::from_fn(|| self.t.poll_event()));
     }
     fn timeout(&self) -> Option<Instant> {
-        self.poll_timeout()
+        self.t.poll_timeout()
     }
     fn fire(&mut self, now: Instant) {
-        self.handle_timeout(now);
+        self.t.handle_timeout(now);
     }
 }
 
@@ -110,6 +122,18 @@ pub fn chunk_types(bytes: &[u8]) -> Vec<u8> {
 /// Decides whether a packet is lost: (sent by a, its chunk types, how
 /// many packets with those chunk types that side sent before).
 pub type DropFilter = Box<dyn FnMut(bool, &[u8], usize) -> bool>;
+
+/// Loses each packet with DATA or SACK with probability 1/`one_in`, from
+/// a seeded generator.
+pub fn random_loss(seed: u64, one_in: u64) -> DropFilter {
+    let mut x = seed | 1;
+    Box::new(move |_, types, _| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (types.contains(&DATA) || types.contains(&SACK)) && x % one_in == 0
+    })
+}
 
 pub struct Wire<A, B> {
     pub now: Instant,

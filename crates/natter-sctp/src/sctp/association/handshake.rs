@@ -269,6 +269,7 @@ impl Association {
         self.state = State::Established;
         self.timer = None;
         self.cookie_echo.clear();
+        self.start_transfer();
         self.events.push_back(event);
     }
 
@@ -282,6 +283,7 @@ impl Association {
         self.state = State::Established;
         self.timer = None;
         self.cookie_echo.clear();
+        self.start_transfer();
         self.events.push_back(Event::Connected);
         Ok(())
     }

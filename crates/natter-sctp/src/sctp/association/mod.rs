@@ -7,31 +7,45 @@
 //! (§5.2.6), retransmits INIT and COOKIE ECHO on T1-init and T1-cookie
 //! with the RTO (§6.3), answers HEARTBEATs, unknown chunks by their type
 //! (§3.2) and out-of-the-blue packets (§8.4), and checks verification
-//! tags (§8.5). Data transfer and shutdown come next.
+//! tags (§8.5). Data transfer with DATA: SACKs with gap blocks and
+//! duplicates, delayed or at once (§6.2), T3-rtx (§6.3.3), fast
+//! retransmit and recovery (§7.2.4), slow start and congestion avoidance
+//! (§7.2.1, §7.2.2), FORWARD TSN on receipt (RFC 3758 §3.6). Still to
+//! come: I-DATA, a stream scheduler, partial reliability on the sending
+//! side, stream reset, shutdown, PMTU probing.
 //!
 //! Methods, in quinn-proto's taxonomy:
 //! - getters (`&self`): [`Association::state`], [`Association::peer`],
 //!   [`Association::stats`];
 //! - input: [`Association::handle_packet`] (one SCTP packet, the
 //!   plaintext of a DTLS record) and [`Association::handle_timeout`];
-//! - application commands: [`Association::connect`];
+//! - application commands: [`Association::connect`],
+//!   [`Association::send`], [`Association::poll_message`] and
+//!   [`Association::recycle`];
 //! - output, drained in this order after any input or command:
 //!   [`Association::poll_transmit`] (packets into the caller's buffer),
 //!   [`Association::poll_timeout`], [`Association::poll_event`].
 
 mod config;
 mod handshake;
+mod receive;
+mod send;
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
 pub use config::Config;
+pub use send::SendError;
+
+use receive::Receiver;
+use send::Sender;
 
 use super::cause::ErrorCause;
 use super::chunk::{Chunk, ABORT, COOKIE_ACK, COOKIE_ECHO, ERROR, INIT, SHUTDOWN_ACK, SHUTDOWN_COMPLETE};
 use super::cookie::{Capabilities, Secrets};
 use super::error::{BufferTooSmall, WireError};
 use super::packet::{ChecksumMode, CommonHeader, Packet, PacketWriter};
+use super::reassembly::{Message, Numbering};
 use super::rto::Rto;
 use super::tsn::Tsn;
 use super::wire::{TlvList, UnknownAction};
@@ -141,6 +155,9 @@ pub struct Association {
     spare: Vec<Vec<u8>>,
     events: VecDeque<Event>,
     stats: Stats,
+    /// Data transfer, once established.
+    receiver: Option<Receiver>,
+    sender: Option<Sender>,
 }
 
 impl Association {
@@ -167,6 +184,8 @@ impl Association {
             spare: Vec::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
+            receiver: None,
+            sender: None,
         }
     }
 
@@ -205,6 +224,33 @@ impl Association {
         self.start_timer(Timer::T1Init, now);
     }
 
+    /// Queues a user message on `stream` (RFC 9260 §6.1). Not yet used
+    /// by the data channels.
+    pub fn send(&mut self, stream: u16, ppid: u32, unordered: bool, data: &[u8]) -> Result<(), SendError> {
+        match (&mut self.sender, self.state) {
+            (Some(sender), State::Established) => sender.send(stream, ppid, unordered, data),
+            _ => Err(SendError::NotEstablished),
+        }
+    }
+
+    /// Bytes queued to send or sent and not yet acknowledged.
+    pub fn buffered_amount(&self) -> usize {
+        self.sender.as_ref().map_or(0, Sender::buffered)
+    }
+
+    /// The next whole message received, in delivery order.
+    pub fn poll_message(&mut self) -> Option<Message> {
+        self.receiver.as_mut()?.poll_message()
+    }
+
+    /// Gives a received message's buffer back, so that later ones do not
+    /// allocate.
+    pub fn recycle(&mut self, data: Vec<u8>) {
+        if let Some(r) = self.receiver.as_mut() {
+            r.recycle(data);
+        }
+    }
+
     // ----- input -----
 
     /// One received SCTP packet.
@@ -220,6 +266,12 @@ impl Association {
     /// Fires the timer if it is due: INIT or COOKIE ECHO again, with the
     /// RTO doubled (§6.3.3), or giving up after `max_init_retransmits`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(r) = self.receiver.as_mut() {
+            r.handle_timeout(now);
+        }
+        if let Some(s) = self.sender.as_mut() {
+            s.handle_timeout(now, &mut self.rto);
+        }
         let Some((timer, at)) = self.timer else { return };
         if now < at {
             return;
@@ -244,9 +296,14 @@ impl Association {
 
     // ----- output -----
 
-    /// Copies the next packet to send into `buf`; `Ok(None)` when there
-    /// is none. A packet larger than `buf` stays queued.
-    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<usize>, BufferTooSmall> {
+    /// Writes the next packet to send into `buf` (at least the configured
+    /// `max_packet_size`); `Ok(None)` when there is none. Control
+    /// packets go first, then a SACK bundled with DATA as the windows
+    /// allow. A control packet larger than `buf` stays queued.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Result<Option<usize>, BufferTooSmall> {
+        if self.transmit.is_empty() {
+            return self.poll_data(now, buf);
+        }
         let Some(p) = self.transmit.front() else {
             return Ok(None);
         };
@@ -262,7 +319,10 @@ impl Association {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timer.map(|(_, at)| at)
+        let setup = self.timer.map(|(_, at)| at);
+        let sack = self.receiver.as_ref().and_then(Receiver::timeout);
+        let t3 = self.sender.as_ref().and_then(Sender::timeout);
+        [setup, sack, t3].into_iter().flatten().min()
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -270,6 +330,49 @@ impl Association {
     }
 
     // ----- inside -----
+
+    /// A packet of SACK and DATA, written straight into the caller's buffer.
+    fn poll_data(&mut self, now: Instant, buf: &mut [u8]) -> Result<Option<usize>, BufferTooSmall> {
+        if self.state != State::Established {
+            return Ok(None);
+        }
+        let header = CommonHeader {
+            source_port: self.config.local_port,
+            destination_port: self.config.remote_port,
+            verification_tag: self.peer_tag(),
+        };
+        let checksum = self.send_checksum();
+        let size = buf.len().min(self.config.max_packet_size);
+        let mut w = PacketWriter::new(&mut buf[..size], header)?;
+        if let Some(r) = self.receiver.as_mut().filter(|r| r.wants_sack()) {
+            w.push(&Chunk::Sack(r.sack()))?;
+            r.sack_sent();
+        }
+        if let Some(s) = self.sender.as_mut() {
+            s.fill(now, &mut w, &self.rto);
+        }
+        if w.is_empty() {
+            return Ok(None);
+        }
+        self.stats.packets_sent += 1;
+        Ok(Some(w.finish(checksum)))
+    }
+
+    /// Sets up data transfer once the association is up.
+    fn start_transfer(&mut self) {
+        let Some(peer) = self.peer else { return };
+        let numbering = if peer.capabilities.interleaving {
+            Numbering::Mid
+        } else {
+            Numbering::Ssn
+        };
+        self.receiver = Some(Receiver::new(peer.initial_tsn, self.config.receive_window, numbering));
+        self.sender = Some(Sender::new(
+            self.local_initial_tsn,
+            peer.receive_window,
+            self.config.max_packet_size,
+        ));
+    }
 
     fn start_timer(&mut self, timer: Timer, now: Instant) {
         self.retransmits = 0;
@@ -289,6 +392,8 @@ impl Association {
         self.timer = None;
         self.peer = None;
         self.local_tag = 0;
+        self.receiver = None;
+        self.sender = None;
         self.events.push_back(Event::Closed(reason));
     }
 
@@ -351,6 +456,7 @@ impl Association {
         if self.state == State::Closed && !matches!(first.ty, INIT | COOKIE_ECHO) {
             return self.out_of_the_blue(first.ty, h.verification_tag);
         }
+        let mut had_data = false;
         for raw in chunks {
             let raw = raw?;
             self.check_tag(raw.ty, raw.flags, h.verification_tag)?;
@@ -364,6 +470,22 @@ impl Association {
                     return Ok(());
                 }
                 Chunk::Error(causes) => self.handle_error(now, causes),
+                Chunk::Data(d) if self.state == State::Established => {
+                    if let Some(r) = self.receiver.as_mut() {
+                        r.data(d.into(), d.flags.immediate);
+                        had_data = true;
+                    }
+                }
+                Chunk::Sack(sack) if self.state == State::Established => {
+                    if let Some(s) = self.sender.as_mut() {
+                        s.handle_sack(now, &sack, &mut self.rto);
+                    }
+                }
+                Chunk::ForwardTsn(f) if self.state == State::Established => {
+                    if let Some(r) = self.receiver.as_mut() {
+                        r.forward_tsn(&f);
+                    }
+                }
                 Chunk::Heartbeat(info) if self.state == State::Established => {
                     let tag = self.peer_tag();
                     self.queue(tag, &[Chunk::HeartbeatAck(info)]);
@@ -376,11 +498,16 @@ impl Association {
                         self.queue(tag, &[Chunk::Error(TlvList::Items(&cause))]);
                     }
                     if !action.skip {
-                        return Ok(());
+                        break;
                     }
                 }
-                // Data transfer and shutdown are not there yet.
+                // I-DATA, stream reset and shutdown are not there yet.
                 other => return Err(DropReason::Unexpected(other.chunk_type())),
+            }
+        }
+        if had_data {
+            if let Some(r) = self.receiver.as_mut() {
+                r.end_of_packet(now);
             }
         }
         Ok(())

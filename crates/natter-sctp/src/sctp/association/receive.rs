@@ -1,0 +1,122 @@
+//! The receiving half of data transfer (RFC 9260 §6.2): DATA and I-DATA
+//! into the TSN record and reassembly, SACKs at once or delayed (§6.2:
+//! at least every second packet with DATA, within 200 ms), FORWARD TSN
+//! (RFC 3758 §3.6).
+
+use std::time::{Duration, Instant};
+
+use crate::sctp::chunk::{ForwardTsn, Sack, SkippedStream};
+use crate::sctp::reassembly::{Fragment, Message, Numbering, Reassembly};
+use crate::sctp::received::{Arrival, ReceivedTsns};
+use crate::sctp::tsn::Tsn;
+
+/// RFC 9260 §16: SACK.Delay 200 ms.
+const SACK_DELAY: Duration = Duration::from_millis(200);
+/// RFC 8831 §8: the DCEP PPID; its messages are answered at once so a
+/// channel opens in one round trip.
+const PPID_DCEP: u32 = 50;
+
+#[derive(Debug)]
+pub(super) struct Receiver {
+    tsns: ReceivedTsns,
+    reassembly: Reassembly,
+    window: u32,
+    /// A SACK is to go in the next packet.
+    sack_now: bool,
+    /// The delayed SACK's deadline.
+    sack_at: Option<Instant>,
+    /// Packets with DATA since the last SACK.
+    data_packets: u32,
+}
+
+impl Receiver {
+    pub(super) fn new(peer_initial_tsn: Tsn, window: u32, numbering: Numbering) -> Self {
+        Receiver {
+            // Room for the window in the smallest chunks worth tracking.
+            tsns: ReceivedTsns::new(peer_initial_tsn, window / 64),
+            reassembly: Reassembly::new(numbering),
+            window,
+            sack_now: false,
+            sack_at: None,
+            data_packets: 0,
+        }
+    }
+
+    /// One DATA or I-DATA chunk.
+    pub(super) fn data(&mut self, f: Fragment<'_>, immediate: bool) {
+        match self.tsns.receive(f.tsn) {
+            Arrival::New => {
+                // §6.2: SACK at once for a DCEP message or an I bit.
+                self.sack_now |= immediate || f.ppid == PPID_DCEP;
+                if self.a_rwnd() as usize >= f.payload.len() || self.reassembly.buffered() == 0 {
+                    self.reassembly.insert(f);
+                }
+            }
+            // §6.2: duplicates are reported at once.
+            Arrival::Duplicate => self.sack_now = true,
+            Arrival::BeyondWindow => {}
+        }
+    }
+
+    /// Called once per packet that carried DATA.
+    pub(super) fn end_of_packet(&mut self, now: Instant) {
+        self.data_packets += 1;
+        // §6.7: gaps are reported at once; §6.2: every second packet.
+        if self.data_packets >= 2 || self.tsns.has_gaps() {
+            self.sack_now = true;
+        }
+        if !self.sack_now && self.sack_at.is_none() {
+            self.sack_at = Some(now + SACK_DELAY);
+        }
+    }
+
+    /// RFC 3758 §3.6 (FORWARD TSN with SSNs).
+    pub(super) fn forward_tsn(&mut self, f: &ForwardTsn<'_, SkippedStream>) {
+        self.tsns.forward_to(f.new_cumulative_tsn);
+        self.reassembly.forget_through(f.new_cumulative_tsn);
+        for s in f.skipped.iter() {
+            self.reassembly.skip_ordered(s.stream, u32::from(s.ssn));
+        }
+        self.sack_now = true;
+    }
+
+    pub(super) fn handle_timeout(&mut self, now: Instant) {
+        if self.sack_at.is_some_and(|at| at <= now) {
+            self.sack_now = true;
+        }
+    }
+
+    pub(super) fn timeout(&self) -> Option<Instant> {
+        self.sack_at
+    }
+
+    pub(super) fn wants_sack(&self) -> bool {
+        self.sack_now
+    }
+
+    fn a_rwnd(&self) -> u32 {
+        self.window
+            .saturating_sub(u32::try_from(self.reassembly.buffered()).unwrap_or(u32::MAX))
+    }
+
+    /// The SACK to send; [`Receiver::sack_sent`] once it went out.
+    pub(super) fn sack(&mut self) -> Sack<'_> {
+        let a_rwnd = self.a_rwnd();
+        self.tsns.sack(a_rwnd)
+    }
+
+    pub(super) fn sack_sent(&mut self) {
+        self.tsns.sack_sent();
+        self.sack_now = false;
+        self.sack_at = None;
+        self.data_packets = 0;
+    }
+
+    pub(super) fn poll_message(&mut self) -> Option<Message> {
+        self.reassembly.poll_message()
+    }
+
+    pub(super) fn recycle(&mut self, data: Vec<u8>) {
+        self.reassembly.recycle(data);
+    }
+}
