@@ -509,3 +509,50 @@ fn bulk_through_ten_percent_loss_arrives_whole_once_in_order() {
     assert_eq!(received(&mut w.a), expect);
     assert_eq!(w.a.assoc.buffered_amount() + w.b.assoc.buffered_amount(), 0);
 }
+
+#[test]
+fn a_receiver_that_stops_reading_closes_the_window_and_reopens_it() {
+    let small = Config {
+        receive_window: 64 * 1024,
+        ..Config::default()
+    };
+    let mut w = pair(Config::default(), small);
+    w.a.assoc.connect(w.now);
+    w.run_for(Duration::from_secs(1));
+    let messages: Vec<Vec<u8>> = (0..16).map(|i| pattern(16 * 1024, i)).collect();
+    for m in &messages {
+        w.a.assoc.send(0, 53, false, m).unwrap();
+    }
+    // b reads nothing: a may not send past b's window (RFC 9260 §6.1).
+    w.run_for(Duration::from_secs(10));
+    let delivered_unread: usize = w
+        .wire
+        .iter()
+        .filter(|s| s.from_a)
+        .flat_map(|s| {
+            let p = Packet::parse(&s.bytes, ChecksumMode::Crc32c).unwrap();
+            p.chunks()
+                .flatten()
+                .filter(|c| c.ty == DATA)
+                .map(|c| c.value.len() - 12)
+                .collect::<Vec<_>>()
+        })
+        .sum();
+    assert!(w.a.assoc.buffered_amount() > 128 * 1024, "a still holds most of it");
+    assert!(
+        delivered_unread < 256 * 1024,
+        "{delivered_unread} bytes sent to a closed window"
+    );
+    // b reads what it has; the window update lets a finish quickly.
+    let mut got = received(&mut w.b);
+    let resumed = w.now;
+    w.run_for(Duration::from_secs(2));
+    got.extend(received(&mut w.b));
+    while w.a.assoc.buffered_amount() > 0 && w.now - resumed < Duration::from_secs(30) {
+        w.run_for(Duration::from_millis(100));
+        got.extend(received(&mut w.b));
+    }
+    let expect: Vec<_> = messages.iter().map(|m| (0, false, m.clone())).collect();
+    assert_eq!(got, expect);
+    assert!(w.now - resumed < Duration::from_secs(3), "took {:?}", w.now - resumed);
+}

@@ -27,6 +27,8 @@ pub(super) struct Receiver {
     sack_at: Option<Instant>,
     /// Packets with DATA since the last SACK.
     data_packets: u32,
+    /// The a_rwnd of the last SACK sent.
+    advertised: u32,
 }
 
 impl Receiver {
@@ -39,18 +41,24 @@ impl Receiver {
             sack_now: false,
             sack_at: None,
             data_packets: 0,
+            advertised: window,
         }
     }
 
     /// One DATA or I-DATA chunk.
     pub(super) fn data(&mut self, f: Fragment<'_>, immediate: bool) {
+        // §6.2: with no room, drop the chunk unacknowledged (one chunk
+        // always fits an empty buffer, so a large message can progress).
+        let room = self.a_rwnd() as usize >= f.payload.len() || self.reassembly.buffered() == 0;
+        if !room {
+            self.sack_now = true;
+            return;
+        }
         match self.tsns.receive(f.tsn) {
             Arrival::New => {
                 // §6.2: SACK at once for a DCEP message or an I bit.
                 self.sack_now |= immediate || f.ppid == PPID_DCEP;
-                if self.a_rwnd() as usize >= f.payload.len() || self.reassembly.buffered() == 0 {
-                    self.reassembly.insert(f);
-                }
+                self.reassembly.insert(f);
             }
             // §6.2: duplicates are reported at once.
             Arrival::Duplicate => self.sack_now = true,
@@ -102,6 +110,7 @@ impl Receiver {
     /// The SACK to send; [`Receiver::sack_sent`] once it went out.
     pub(super) fn sack(&mut self) -> Sack<'_> {
         let a_rwnd = self.a_rwnd();
+        self.advertised = a_rwnd;
         self.tsns.sack(a_rwnd)
     }
 
@@ -112,8 +121,15 @@ impl Receiver {
         self.data_packets = 0;
     }
 
+    /// The next message. Once reading has opened a window the peer last
+    /// saw (nearly) closed, a SACK tells it so (a window update, §6.2),
+    /// rather than leaving it to probe on T3-rtx.
     pub(super) fn poll_message(&mut self) -> Option<Message> {
-        self.reassembly.poll_message()
+        let m = self.reassembly.poll_message()?;
+        if self.advertised < self.window / 4 && self.a_rwnd() >= self.window / 2 {
+            self.sack_now = true;
+        }
+        Some(m)
     }
 
     pub(super) fn recycle(&mut self, data: Vec<u8>) {

@@ -224,10 +224,17 @@ impl Sender {
         self.cumulative = cum;
         // Gap blocks: mark, and count misses below the highest acked.
         let mut highest_acked = cum;
-        let first = self.in_flight.front().map(|c| c.tsn);
+        let ends = self
+            .in_flight
+            .front()
+            .zip(self.in_flight.back())
+            .map(|(f, l)| (f.tsn, l.tsn));
         for (start, end) in sack.gap_ranges() {
-            let Some(first) = first else { break };
-            let mut t = start;
+            let Some((first, last)) = ends else { break };
+            // A block past what is in flight acks nothing there: walk
+            // only what we sent, whatever a hostile SACK claims.
+            let end = if end.is_after(last) { last } else { end };
+            let mut t = if start.is_before(first) { first } else { start };
             while !t.is_after(end) {
                 if let Some(c) = self.in_flight.get_mut(t.offset_from(first) as usize) {
                     if !c.acked {
