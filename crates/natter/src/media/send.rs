@@ -120,6 +120,9 @@ pub struct SendStream {
     /// §4.2, RFC 9628 §4.2).
     picture_id: u16,
     history: Vec<Stored>,
+    /// The longest packet stored so far: what a history slot is sized
+    /// for, so that packets of varying length reuse it.
+    longest: usize,
     /// The RTP timestamp of the latest frame and when it was sent.
     latest: Option<(u32, Instant)>,
     pub counters: SendCounters,
@@ -136,6 +139,7 @@ impl SendStream {
             timestamp_offset: (random >> 32) as u32,
             picture_id: (random >> 20) as u16 & 0x7FFF,
             history: vec![Stored::default(); HISTORY],
+            longest: 0,
             latest: None,
             counters: SendCounters::default(),
         }
@@ -324,7 +328,12 @@ impl SendStream {
         let slot = usize::from(header.sequence_number) % HISTORY;
         let mut packet = std::mem::take(&mut self.history[slot].packet);
         packet.clear();
-        packet.resize(12 + self.extension_len(extensions) + payload_len, 0);
+        let needed = 12 + self.extension_len(extensions) + payload_len;
+        // Sized for the longest packet once: no allocation per packet
+        // once every slot was used (issue 18).
+        self.longest = self.longest.max(needed);
+        packet.reserve(self.longest);
+        packet.resize(needed, 0);
         let written = self
             .write_header(&mut packet, header, extensions)
             .map_err(MediaError::from)

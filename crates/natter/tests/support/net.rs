@@ -53,6 +53,17 @@ pub fn take_due<T>(in_flight: &mut Vec<(Instant, T)>, now: Instant) -> Vec<T> {
     due.into_iter().map(|(_, t)| t).collect()
 }
 
+/// `offerer` offers, `answerer` answers, each applying both descriptions.
+pub fn negotiate(offerer: &mut PeerConnection, answerer: &mut PeerConnection) -> (Description, Description) {
+    let offer = offerer.create_offer().unwrap();
+    offerer.set_local_description(&offer).unwrap();
+    answerer.set_remote_description(&offer).unwrap();
+    let answer = answerer.create_answer().unwrap();
+    answerer.set_local_description(&answer).unwrap();
+    offerer.set_remote_description(&answer).unwrap();
+    (offer, answer)
+}
+
 /// The name `Net::mdns` gives the side's address.
 pub fn mdns_name(side: usize) -> String {
     format!("3f1a9c2e-0b7d-4e55-9a61-00000000000{side}.local")
@@ -104,13 +115,8 @@ impl Net {
 
     /// A offers, B answers; candidates trickle as the peers gather them.
     pub fn negotiate(&mut self) -> (Description, Description) {
-        let offer = self.pc(A).create_offer().unwrap();
-        self.pc(A).set_local_description(&offer).unwrap();
-        self.pc(B).set_remote_description(&offer).unwrap();
-        let answer = self.pc(B).create_answer().unwrap();
-        self.pc(B).set_local_description(&answer).unwrap();
-        self.pc(A).set_remote_description(&answer).unwrap();
-        (offer, answer)
+        let [a, b] = &mut self.peers;
+        negotiate(&mut a.pc, &mut b.pc)
     }
 
     /// Collects output, forwards candidates, then advances the clock to
