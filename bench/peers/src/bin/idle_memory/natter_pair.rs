@@ -51,12 +51,14 @@ impl Stack for Natter {
 
         let mut idle_until = None;
         let deadline = now + Duration::from_secs(30);
-        let mut wire: Vec<Transmit> = Vec::new();
+        // What is in flight: where each datagram goes, and the datagram.
+        let mut wire: Vec<(Transmit, Vec<u8>)> = Vec::new();
+        let mut buf = Vec::new();
         while idle_until.is_none_or(|t| now < t) {
             assert!(now < deadline, "natter pair not connected in 30 s");
             for s in &mut sides {
-                while let Some(t) = s.pc.poll_transmit(now) {
-                    wire.push(t);
+                while let Some(t) = s.pc.poll_transmit(now, 1, &mut buf) {
+                    wire.push((t, buf.clone()));
                 }
                 while let Some(event) = s.pc.poll_event() {
                     match event {
@@ -85,10 +87,10 @@ impl Stack for Natter {
                 }
                 continue;
             }
-            for t in wire.drain(..) {
+            for (t, data) in wire.drain(..) {
                 let to = sides.iter_mut().find(|s| s.address == t.destination);
                 if let Some(s) = to {
-                    s.pc.handle_receive(now, t.transport, t.source, t.destination, &t.data);
+                    s.pc.handle_receive(now, t.transport, t.source, t.destination, &data);
                 }
             }
         }
@@ -98,9 +100,10 @@ impl Stack for Natter {
 
     fn close(&mut self, mut pair: Pair) {
         let now = Instant::now();
+        let mut buf = Vec::new();
         for pc in &mut pair.0 {
             pc.close();
-            while pc.poll_transmit(now).is_some() {}
+            while pc.poll_transmit(now, 1, &mut buf).is_some() {}
         }
     }
 }
