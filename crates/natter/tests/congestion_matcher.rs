@@ -137,7 +137,7 @@ fn arb_session() -> impl Strategy<Value = Session> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// In order: every packet a feedback covered is reported once, with
     /// its arrival, across the 16-bit wrap.
