@@ -59,9 +59,11 @@
 //!   [`PeerConnection::end_of_local_addresses`]); passes every datagram
 //!   that arrives on one to [`PeerConnection::handle_receive`] with the
 //!   socket's address as `destination`.
-//! - Sends each [`Transmit`] from the socket of its `source` (for TCP and
-//!   TLS to a TURN server, on the connection natter-ice's agent
-//!   documentation describes).
+//! - Drains [`PeerConnection::poll_transmit`] into one reused buffer and
+//!   sends what each [`Transmit`] wrote from the socket of its `source`
+//!   (for TCP and TLS to a TURN server, on the connection natter-ice's
+//!   agent documentation describes); a [`Transmit::segment_size`] asks
+//!   for one UDP GSO send, or a send per segment without GSO.
 //! - Calls [`PeerConnection::handle_timeout`] at
 //!   [`PeerConnection::poll_timeout`].
 //! - Resolves `.local` names of [`PeerEvent::ResolveMdns`] with mDNS
@@ -459,8 +461,9 @@ impl PeerConnection {
             return;
         }
         self.now = self.now.max(now);
-        self.receive(now, transport, source, destination, data);
-        self.drive(now);
+        if self.receive(now, transport, source, destination, data) {
+            self.drive(now);
+        }
     }
 
     /// The TCP or TLS connection from `local` to the TURN server `remote`

@@ -72,7 +72,10 @@ pub(super) struct SctpParams {
 
 impl PeerConnection {
     /// A datagram (or frame) for the ICE agent, then for whichever layer
-    /// it carries.
+    /// it carries. False when it was SRTP or SRTCP, or dropped: nothing
+    /// then waits to move between ICE, DTLS and SCTP (media sends and
+    /// reports by itself), so `drive` can be skipped on
+    /// the media path.
     pub(super) fn receive(
         &mut self,
         now: Instant,
@@ -80,27 +83,39 @@ impl PeerConnection {
         source: std::net::SocketAddr,
         destination: std::net::SocketAddr,
         data: &[u8],
-    ) {
+    ) -> bool {
         self.stats.packets_received += 1;
         self.stats.bytes_received += data.len() as u64;
         let Some(ice) = self.ice.as_mut() else {
             self.stats.unknown_dropped += 1;
-            return;
+            return false;
         };
         match ice.handle_receive(now, transport, source, destination, data) {
-            Received::Handled => {}
+            Received::Handled => true,
             Received::Data { data, .. } => match PacketKind::of(&data) {
-                PacketKind::Dtls => match self.dtls.as_mut() {
-                    Some(dtls) => dtls.handle_receive(now, &data),
-                    None if self.dtls_error.is_none() && self.early_dtls.len() < MAX_EARLY_DTLS => {
-                        self.early_dtls.push(data.into_owned());
+                PacketKind::Dtls => {
+                    match self.dtls.as_mut() {
+                        Some(dtls) => dtls.handle_receive(now, &data),
+                        None if self.dtls_error.is_none() && self.early_dtls.len() < MAX_EARLY_DTLS => {
+                            self.early_dtls.push(data.into_owned());
+                        }
+                        None => self.stats.dtls_dropped += 1,
                     }
-                    None => self.stats.dtls_dropped += 1,
-                },
-                PacketKind::Rtp => self.receive_media(now, &data),
-                _ => self.stats.unknown_dropped += 1,
+                    true
+                }
+                PacketKind::Rtp => {
+                    self.receive_media(now, &data);
+                    false
+                }
+                _ => {
+                    self.stats.unknown_dropped += 1;
+                    false
+                }
             },
-            Received::Unknown => self.stats.unknown_dropped += 1,
+            Received::Unknown => {
+                self.stats.unknown_dropped += 1;
+                false
+            }
         }
     }
 
