@@ -374,3 +374,85 @@ fn each_connection_speaks_one_media_api() {
         Err(PeerError::UnknownRid { .. })
     ));
 }
+
+/// Loss between F and B: B's NACKs reach F's connection, whose stack
+/// answers them with RTX from what `write_rtp` wrote, and B gets every
+/// frame; A never hears of it.
+#[test]
+fn loss_after_the_forwarder_is_repaired_by_its_stack() {
+    let (mut mesh, a_video, _) = forwarding(1802);
+    mesh.loss.insert((FB, B), 0.05);
+    let sent = send_frames(&mut mesh, a_video, 150);
+
+    let received: Vec<Vec<u8>> = mesh.frames(B).iter().map(|f| f.data.clone()).collect();
+    assert_eq!(received, sent, "every frame, whole and in order");
+    let f_out = mesh.pc(FB).stats().senders[0].1.counters;
+    assert!(f_out.nack_count > 0, "{f_out:?}");
+    assert!(f_out.retransmitted_packets_sent > 0, "{f_out:?}");
+    let b_in = mesh.pc(B).stats().receivers[0].1.clone();
+    assert!(b_in.retransmitted_packets_received > 0, "{b_in:?}");
+    assert_eq!(b_in.packets_lost, 0, "{b_in:?}");
+    let a_out = mesh.pc(A).stats().senders[0].1.counters;
+    assert_eq!((a_out.nack_count, a_out.retransmitted_packets_sent), (0, 0));
+    assert!(mesh.forwarded.iter().all(|s| !s.retransmission));
+}
+
+/// Loss between A and F: F's connection NACKs A like a frame receiver
+/// would, A's RTX comes out of `poll_rtp` unwrapped (its original
+/// sequence number and payload, marked as a retransmission), F forwards
+/// it late, and B still gets every frame.
+#[test]
+fn loss_before_the_forwarder_is_nacked_by_its_stack() {
+    let (mut mesh, a_video, _) = forwarding(1803);
+    mesh.loss.insert((A, FA), 0.05);
+    let sent = send_frames(&mut mesh, a_video, 150);
+
+    let received: Vec<Vec<u8>> = mesh.frames(B).iter().map(|f| f.data.clone()).collect();
+    assert_eq!(received, sent, "every frame, whole and in order");
+    let f_in = mesh.pc(FA).stats().receivers[0].1.clone();
+    assert!(f_in.nack_count > 0, "{f_in:?}");
+    assert_eq!(f_in.packets_lost, 0, "{f_in:?}");
+    assert_eq!(
+        f_in.pli_count, 0,
+        "RTP mode leaves keyframe requests to the application"
+    );
+    let a_out = mesh.pc(A).stats().senders[0].1.counters;
+    assert!(a_out.retransmitted_packets_sent > 0, "{a_out:?}");
+
+    // Each sequence number came out once, the repairs among them, after
+    // the packets that overtook them.
+    let repairs: Vec<&Seen> = mesh.forwarded.iter().filter(|s| s.retransmission).collect();
+    assert_eq!(repairs.len() as u64, f_in.retransmitted_packets_received);
+    let mut numbers: Vec<u64> = mesh.forwarded.iter().map(|s| s.extended_sequence_number).collect();
+    let arrival_order = numbers.clone();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers.len(), mesh.forwarded.len(), "no sequence number twice");
+    assert_ne!(numbers, arrival_order, "repairs came late");
+    let first = numbers[0];
+    assert_eq!(numbers, (first..first + numbers.len() as u64).collect::<Vec<_>>());
+}
+
+/// Datagrams that look like RTP but fail SRTP: dropped and counted,
+/// never lent, and the stream goes on. (RTP for no transceiver and
+/// malformed RTP behind SRTP: `peer/media/rtp_mode/tests.rs`.)
+#[test]
+fn forged_srtp_is_dropped_counted_and_never_lent() {
+    let (mut mesh, a_video, _) = forwarding(1804);
+    send_frames(&mut mesh, a_video, 5);
+    let before = mesh.pc(FA).stats().media;
+    let (a, fa) = (mesh.nodes[A].addr, mesh.nodes[FA].addr);
+    let now = mesh.now;
+    // Well-formed SRTP cannot be forged without the keys; these fail
+    // SRTP, or are too short for it, and count there.
+    for data in [vec![0x80, 96, 0, 1, 0, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef], vec![0x80; 40]] {
+        mesh.pc(FA).handle_receive(now, Transport::Udp, a, fa, &data);
+        assert!(mesh.pc(FA).poll_rtp().is_none());
+    }
+    let after = mesh.pc(FA).stats().media;
+    assert_eq!(after.srtp_failed, before.srtp_failed + 2);
+    let forwarded = mesh.forwarded.len();
+    send_frames(&mut mesh, a_video, 5);
+    assert!(mesh.forwarded.len() > forwarded, "the stream goes on");
+    assert_eq!(mesh.frames(B).len(), 10);
+}

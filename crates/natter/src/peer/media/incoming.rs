@@ -39,7 +39,13 @@ impl PeerConnection {
             Ok(len) => media.recv.truncate(len),
             Err(_) => return media.counters.srtp_failed += 1,
         }
-        let packet = std::mem::take(&mut media.recv);
+        self.receive_unprotected(now, rtcp);
+    }
+
+    /// The RTP or RTCP packet SRTP left in the receive buffer, where RTP
+    /// mode lends it from.
+    pub(super) fn receive_unprotected(&mut self, now: Instant, rtcp: bool) {
+        let packet = std::mem::take(&mut self.media.recv);
         if rtcp {
             self.receive_rtcp(now, &packet);
         } else {

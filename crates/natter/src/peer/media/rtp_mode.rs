@@ -22,6 +22,9 @@ use crate::jsep::TransceiverId;
 use crate::media::send::OutgoingRtp;
 use crate::media::Format;
 
+#[cfg(test)]
+mod tests;
+
 /// What RTP mode keeps of the latest datagram's packet until it is
 /// polled; the packet itself stays in the media buffer it was
 /// unprotected (or unwrapped) in.

@@ -16,21 +16,21 @@ use crate::jsep::TransceiverId;
 /// Chromium's offer: video `mid:1` with `a=rid:q/h/f send`,
 /// `a=simulcast:send q;h;f`, VP8 96 with RTX 97, mid id 4, rid id 10,
 /// repaired-rid id 11.
-const OFFER: &str = include_str!("../../../../natter-sdp/tests/fixtures/chromium_offer.sdp");
-const MID_ID: u8 = 4;
-const RID_ID: u8 = 10;
+pub(super) const OFFER: &str = include_str!("../../../../natter-sdp/tests/fixtures/chromium_offer.sdp");
+pub(super) const MID_ID: u8 = 4;
+pub(super) const RID_ID: u8 = 10;
 const REPAIRED_RID_ID: u8 = 11;
-const VP8: u8 = 96;
+pub(super) const VP8: u8 = 96;
 const RTX: u8 = 97;
 
 /// A layer the test sends.
-struct Sent {
-    rid: &'static str,
-    ssrc: u32,
+pub(super) struct Sent {
+    pub(super) rid: &'static str,
+    pub(super) ssrc: u32,
     rtx_ssrc: u32,
-    first_seq: u16,
+    pub(super) first_seq: u16,
     /// The keyframe's picture size.
-    size: (u16, u16),
+    pub(super) size: (u16, u16),
     /// The length of its inter frames.
     len: usize,
 }
@@ -46,7 +46,7 @@ const fn sent(rid: &'static str, ssrc: u32, first_seq: u16, size: (u16, u16), le
     }
 }
 
-const LAYERS: [Sent; 3] = [
+pub(super) const LAYERS: [Sent; 3] = [
     sent("q", 0x1111, 100, (320, 180), 150),
     sent("h", 0x2222, 65_530, (640, 360), 400),
     sent("f", 0x3333, 9_000, (1280, 720), 900),
@@ -74,8 +74,15 @@ fn vp8_frame(keyframe: bool, size: (u16, u16), len: usize) -> Vec<u8> {
 /// (RFC 7741 §4.2), the marker, and Chromium's mid and rid extensions.
 fn layer_packet(layer: usize, n: u16) -> Vec<u8> {
     let l = &LAYERS[layer];
+    layer_frame(layer, n, n == 0, if n == 0 { l.len + 100 } else { l.len })
+}
+
+/// Frame `n` of a layer, a keyframe or not, of `len` bytes, as one RTP
+/// packet.
+pub(super) fn layer_frame(layer: usize, n: u16, keyframe: bool, len: usize) -> Vec<u8> {
+    let l = &LAYERS[layer];
     let mut payload = vec![0x10];
-    payload.extend(vp8_frame(n == 0, l.size, if n == 0 { l.len + 100 } else { l.len }));
+    payload.extend(vp8_frame(keyframe, l.size, len));
     rtp(
         VP8,
         l.first_seq.wrapping_add(n),
@@ -86,7 +93,7 @@ fn layer_packet(layer: usize, n: u16) -> Vec<u8> {
     )
 }
 
-fn rtp(pt: u8, seq: u16, timestamp: u32, ssrc: u32, rid: (u8, &str), payload: &[u8]) -> Vec<u8> {
+pub(super) fn rtp(pt: u8, seq: u16, timestamp: u32, ssrc: u32, rid: (u8, &str), payload: &[u8]) -> Vec<u8> {
     let header = RtpHeader {
         marker: true,
         payload_type: pt,
@@ -116,10 +123,17 @@ fn answered(now: Instant) -> (PeerConnection, TransceiverId) {
         seed: Some(18),
         ..PeerConfig::default()
     };
+    answered_with(now, config, OFFER)
+}
+
+/// A connection made with `config` that answered `offer` (Chromium's
+/// simulcast offer, or one like it), with SRTP keys, and the id of its
+/// video transceiver.
+pub(super) fn answered_with(now: Instant, config: PeerConfig, offer: &str) -> (PeerConnection, TransceiverId) {
     let mut pc = PeerConnection::new(config, now).unwrap();
     let offer = Description {
         kind: SdpType::Offer,
-        sdp: OFFER.to_owned(),
+        sdp: offer.to_owned(),
     };
     pc.set_remote_description(&offer).unwrap();
     let answer = pc.create_answer().unwrap();
@@ -139,7 +153,7 @@ fn answered(now: Instant) -> (PeerConnection, TransceiverId) {
     (pc, video)
 }
 
-fn layer_stats(pc: &PeerConnection, id: TransceiverId) -> Vec<ReceiverStats> {
+pub(super) fn layer_stats(pc: &PeerConnection, id: TransceiverId) -> Vec<ReceiverStats> {
     let stats = pc.media.receiver_stats();
     stats.into_iter().filter(|(t, _)| *t == id).map(|(_, s)| s).collect()
 }
