@@ -1,8 +1,7 @@
 //! Application-limited region (ALR) detection. When the application
 //! sends less than the target, feedback cannot show what the path would
 //! carry, so the estimate must not be trusted to grow, and probing is
-//! how to learn more (libwebrtc's AlrDetector; RFC 8698 §4.3 makes the
-//! same point for NADA's rate shaping buffer).
+//! how to learn more (libwebrtc's AlrDetector).
 //!
 //! A budget fills at [`BUDGET_RATIO`] of the target and empties by what
 //! the application sends, within one [`WINDOW`] of it: a budget mostly

@@ -9,7 +9,8 @@
 //! no queue building is not congestion (a drop-tail queue overflows only
 //! after its delay grew), so its average is the link's inherent loss; a
 //! link with 5% random loss then runs at its capacity instead of at
-//! half of it.
+//! half of it. (NADA, RFC 8698 §4.2, damps small loss for the same
+//! reason: its congestion signal weighs the loss ratio by its square.)
 
 use std::time::{Duration, Instant};
 
