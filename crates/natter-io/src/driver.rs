@@ -25,8 +25,8 @@ use natter::endpoint::{ConnectionHandle, EndpointStats};
 use natter::jsep::SignalingState;
 use natter::peer::Transmit;
 use natter::peer::{
-    DataChannelId, DataChannelInit, Description, Direction, IceCandidate, MediaKind, PeerConfig, PeerConnectionState,
-    PeerEvent, PeerStats, Transceiver, TransceiverId,
+    DataChannelId, DataChannelInit, Description, Direction, Format, IceCandidate, MediaKind, PeerConfig,
+    PeerConnectionState, PeerEvent, PeerStats, Transceiver, TransceiverId,
 };
 use natter_ice::Transport;
 use quinn_udp::RecvMeta;
@@ -34,10 +34,37 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::handle::{DataChannelInfo, Message, PeerConnection};
 use crate::mdns::Resolver;
+use crate::rtp::{OutgoingPacket, RtpPacket, RTP_CAPACITY};
 use crate::udp::{self, receive_buffers, UdpSocket, RECEIVE_BUFFERS};
 use crate::{Config, Error};
 
 type Reply<T> = oneshot::Sender<Result<T, Error>>;
+
+/// RTP mode: the packet the datagram just handed to `connection` carried,
+/// if any, copied into its channel (dropped and counted when the
+/// application lags, so that a slow reader never holds the socket up).
+fn take_rtp(
+    endpoint: &mut natter::endpoint::Endpoint,
+    peers: &mut HashMap<ConnectionHandle, Peer>,
+    connection: ConnectionHandle,
+) {
+    let Some(peer) = peers.get_mut(&connection) else { return };
+    let Some(rtp) = &peer.rtp else { return };
+    let Some(mut pc) = endpoint.connection(connection) else {
+        return;
+    };
+    let Some(packet) = pc.poll_rtp() else { return };
+    match rtp.try_send(RtpPacket::from(&packet)) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            peer.rtp_dropped += 1;
+            if peer.rtp_dropped.is_power_of_two() {
+                tracing::warn!(%connection, dropped = peer.rtp_dropped, "RTP packets dropped: the application reads them too slowly");
+            }
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => peer.rtp = None,
+    }
+}
 
 /// What a connection's handle asks of the task.
 pub(crate) enum Command {
@@ -71,6 +98,13 @@ pub(crate) enum Command {
         reply: Reply<()>,
     },
     RequestKeyframe(TransceiverId, Reply<()>),
+    RequestLayerKeyframe(TransceiverId, String, Reply<()>),
+    WriteRtp {
+        id: TransceiverId,
+        packet: OutgoingPacket,
+        reply: Reply<()>,
+    },
+    SendPayloadType(TransceiverId, Reply<Option<(Format, u8)>>),
     BufferedAmount(DataChannelId, Reply<usize>),
     SetBufferedAmountLowThreshold(DataChannelId, usize, Reply<()>),
     ChannelInfo(DataChannelId, Reply<DataChannelInfo>),
@@ -93,9 +127,16 @@ pub(crate) enum Envelope {
     /// A command for one connection.
     Peer(ConnectionHandle, Command),
     /// A new connection on the endpoint's sockets.
-    Connect(Box<PeerConfig>, Reply<(PeerConnection, mpsc::Receiver<PeerEvent>)>),
+    Connect(Box<PeerConfig>, Reply<Connected>),
     Stats(Reply<EndpointStats>),
 }
+
+/// A new connection's handle, its events and, in RTP mode, its packets.
+pub(crate) type Connected = (
+    PeerConnection,
+    mpsc::Receiver<PeerEvent>,
+    Option<mpsc::Receiver<RtpPacket>>,
+);
 
 /// How a handle reaches its connection: the task's command channel and
 /// the connection's handle there. Its clones share one [`Life`].
@@ -164,6 +205,10 @@ struct Peer {
     events_closed: bool,
     /// A task waits for room in `events` and reports on `room`.
     waiting_for_room: bool,
+    /// RTP mode: where its packets go, until the receiver is dropped.
+    rtp: Option<mpsc::Sender<RtpPacket>>,
+    /// RTP packets dropped because the application did not take them.
+    rtp_dropped: u64,
 }
 
 pub(crate) struct Driver {
@@ -266,12 +311,20 @@ impl Driver {
         &mut self,
         mut peer: PeerConfig,
         commands: mpsc::Sender<Envelope>,
-    ) -> Result<(PeerConnection, mpsc::Receiver<PeerEvent>), Error> {
+    ) -> Result<Connected, Error> {
         // The core reads no clock: sender reports need the wall clock's time.
         peer.wall_clock = peer.wall_clock.or_else(|| Some(SystemTime::now()));
+        let peer_rtp_mode = peer.rtp_mode;
         let pc = natter::PeerConnection::new(peer, Instant::now())?;
         let connection = self.endpoint.insert(pc)?;
         let (events_sender, events) = mpsc::channel(self.config.event_capacity.max(1));
+        let (rtp_sender, rtp) = match peer_rtp_mode {
+            true => {
+                let (sender, receiver) = mpsc::channel(RTP_CAPACITY);
+                (Some(sender), Some(receiver))
+            }
+            false => (None, None),
+        };
         self.peers.insert(
             connection,
             Peer {
@@ -279,6 +332,8 @@ impl Driver {
                 pending: VecDeque::new(),
                 events_closed: false,
                 waiting_for_room: false,
+                rtp: rtp_sender,
+                rtp_dropped: 0,
             },
         );
         let life = Arc::new(Life {
@@ -290,7 +345,7 @@ impl Driver {
             connection,
             _life: life,
         };
-        Ok((PeerConnection::new(link), events))
+        Ok((PeerConnection::new(link), events, rtp))
     }
 
     pub(crate) async fn run(mut self) {
@@ -428,7 +483,9 @@ impl Driver {
         let local = self.sockets[index].address;
         for (buf, meta) in self.buf.chunks(self.slot).zip(&self.meta).take(filled) {
             for datagram in udp::datagrams(buf, meta) {
-                self.endpoint.handle_receive(now, meta.addr, local, datagram);
+                if let Some(connection) = self.endpoint.handle_receive(now, meta.addr, local, datagram) {
+                    take_rtp(&mut self.endpoint, &mut self.peers, connection);
+                }
                 datagrams += 1;
             }
         }
@@ -649,6 +706,11 @@ fn apply(pc: &mut natter::PeerConnection, command: Command, local_addresses: &[S
                 reply,
             } => answer(reply, pc.send_frame(id, media_time, &frame)),
             Command::RequestKeyframe(id, reply) => answer(reply, pc.request_keyframe(id)),
+            Command::RequestLayerKeyframe(id, rid, reply) => answer(reply, pc.request_layer_keyframe(id, &rid)),
+            Command::WriteRtp { id, packet, reply } => answer(reply, pc.write_rtp(id, None, &packet.as_outgoing())),
+            Command::SendPayloadType(id, reply) => {
+                let _ = reply.send(Ok(pc.send_payload_type(id)));
+            }
             Command::Send { id, message, reply } => {
                 let result = match pc.data_channel(id) {
                     Some(mut channel) => channel

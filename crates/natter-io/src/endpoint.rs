@@ -8,8 +8,8 @@ use natter::endpoint::EndpointStats;
 use natter::peer::{PeerConfig, PeerEvent};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::driver::{Driver, Envelope, Life};
-use crate::{Config, Error, LocalAddresses, PeerConnection};
+use crate::driver::{Connected, Driver, Envelope, Life};
+use crate::{Config, Error, LocalAddresses, PeerConnection, RtpPacket};
 
 /// Sockets shared by many peer connections, as a server holding many
 /// calls has: one task owns the sockets, the sans-IO
@@ -116,8 +116,30 @@ impl Endpoint {
     }
 
     /// A new connection with a configuration of its own, such as ICE
-    /// credentials chosen for it.
+    /// credentials chosen for it. One in RTP mode
+    /// ([`PeerConfig::rtp_mode`]) is made with [`Endpoint::connect_rtp`].
     pub async fn connect_with(&self, peer: PeerConfig) -> Result<(PeerConnection, mpsc::Receiver<PeerEvent>), Error> {
+        if peer.rtp_mode {
+            return Err(Error::RtpMode);
+        }
+        let (pc, events, _) = self.make(peer).await?;
+        Ok((pc, events))
+    }
+
+    /// A new connection in RTP mode (natter's media API for forwarding,
+    /// see [`crate::RtpPacket`]): its handle, its events, and the RTP
+    /// packets it receives.
+    pub async fn connect_rtp(
+        &self,
+        mut peer: PeerConfig,
+    ) -> Result<(PeerConnection, mpsc::Receiver<PeerEvent>, mpsc::Receiver<RtpPacket>), Error> {
+        peer.rtp_mode = true;
+        let (pc, events, rtp) = self.make(peer).await?;
+        // A connection in RTP mode always has its packets' channel.
+        Ok((pc, events, rtp.expect("an RTP-mode connection has an RTP channel")))
+    }
+
+    async fn make(&self, peer: PeerConfig) -> Result<Connected, Error> {
         let worker = &self.workers[self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len()];
         let (reply, answer) = oneshot::channel();
         let envelope = Envelope::Connect(Box::new(peer), reply);

@@ -29,4 +29,8 @@ pub enum Error {
     NoLocalAddress,
     #[error("PeerConnection::spawn must run inside a tokio runtime")]
     NoRuntime,
+    /// A connection in RTP mode hands its packets over a channel of its
+    /// own: make it with [`Endpoint::connect_rtp`](crate::Endpoint::connect_rtp).
+    #[error("a connection in RTP mode is made with Endpoint::connect_rtp, which returns its packets' channel")]
+    RtpMode,
 }

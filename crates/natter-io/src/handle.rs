@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use natter::jsep::SignalingState;
 use natter::peer::{
-    DataChannelId, DataChannelInit, DataChannelState, DataChannelStats, Description, Direction, IceCandidate,
+    DataChannelId, DataChannelInit, DataChannelState, DataChannelStats, Description, Direction, Format, IceCandidate,
     MediaKind, PeerConnectionState, PeerEvent, PeerStats, Transceiver, TransceiverId,
 };
 use tokio::sync::mpsc;
 
 use crate::driver::{Command, Driver, Link};
-use crate::{Config, Error};
+use crate::{Config, Error, OutgoingPacket};
 
 /// A running peer connection: a handle to the task that owns the sans-IO
 /// [`natter::PeerConnection`] and its sockets (its own, or an
@@ -96,11 +96,14 @@ impl PeerConnection {
     pub fn spawn(config: Config) -> Result<(PeerConnection, mpsc::Receiver<PeerEvent>), Error> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let peer = config.peer.clone();
+        if peer.rtp_mode {
+            return Err(Error::RtpMode);
+        }
         // No endpoint handle: the task ends with its only connection.
         let (mut driver, commands, _) = Driver::bind(config, false)?;
-        let made = driver.connect(peer, commands)?;
+        let (pc, events, _) = driver.connect(peer, commands)?;
         runtime.spawn(driver.run());
-        Ok(made)
+        Ok((pc, events))
     }
 
     /// W3C `createOffer`.
@@ -265,6 +268,30 @@ impl Track {
     pub async fn request_keyframe(&self) -> Result<(), Error> {
         let id = self.id;
         self.link.call(|reply| Command::RequestKeyframe(id, reply)).await
+    }
+
+    /// Asks the peer for a keyframe of simulcast layer `rid` of what this
+    /// transceiver receives (a PLI for that layer's SSRC).
+    pub async fn request_layer_keyframe(&self, rid: &str) -> Result<(), Error> {
+        let (id, rid) = (self.id, rid.to_owned());
+        self.link
+            .call(|reply| Command::RequestLayerKeyframe(id, rid, reply))
+            .await
+    }
+
+    /// RTP mode: sends `packet` on this transceiver's track, with its
+    /// SSRC and mid (see [`natter::PeerConnection::write_rtp`]).
+    pub async fn write_rtp(&self, packet: OutgoingPacket) -> Result<(), Error> {
+        let id = self.id;
+        self.link.call(|reply| Command::WriteRtp { id, packet, reply }).await
+    }
+
+    /// The format and payload type this transceiver sends with, once an
+    /// exchange agreed that it sends: what [`OutgoingPacket::payload_type`]
+    /// must be.
+    pub async fn send_payload_type(&self) -> Result<Option<(Format, u8)>, Error> {
+        let id = self.id;
+        self.link.call(|reply| Command::SendPayloadType(id, reply)).await
     }
 
     /// W3C `removeTrack`: stop sending on this transceiver from the next

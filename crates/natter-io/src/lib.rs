@@ -91,6 +91,7 @@ mod error;
 mod handle;
 mod local_addresses;
 pub mod mdns;
+mod rtp;
 mod udp;
 
 pub use endpoint::Endpoint;
@@ -104,6 +105,7 @@ pub use natter::peer::{
     MediaFrame, MediaKind, PeerConfig, PeerConnectionState, PeerEvent, PeerStats, Transceiver, TransceiverId,
 };
 pub use natter_ice::ConnectionState as IceConnectionState;
+pub use rtp::{OutgoingPacket, RtpPacket};
 
 /// How [`PeerConnection::spawn`] sets a connection up, or
 /// [`Endpoint::bind`] its sockets and connections.
