@@ -277,7 +277,13 @@ impl SendStream {
             out[..payload.len()].copy_from_slice(payload);
             Ok(payload.len())
         })?;
-        self.latest = Some((packet.timestamp, now));
+        // A packet forwarded late (a repair the source sent again) keeps
+        // the mapping of the newer one (timestamps compare modulo 2^32,
+        // RFC 3550 §5.1).
+        let newer = |(latest, _): (u32, Instant)| packet.timestamp.wrapping_sub(latest) < 1 << 31;
+        if self.latest.is_none_or(newer) {
+            self.latest = Some((packet.timestamp, now));
+        }
         // A video frame ends with the marker (RFC 7741 §4.1 and the
         // others); every audio packet is one.
         if packet.marker || !self.params.format.is_video() {

@@ -188,3 +188,28 @@ fn a_sender_report_maps_now_to_the_rtp_clock() {
         .len();
     assert_eq!((info.packet_count, info.octet_count), (1, payload as u32));
 }
+
+#[test]
+fn a_late_written_packet_leaves_the_sender_report_mapping_alone() {
+    let t0 = Instant::now();
+    let clock = NtpClock::new(t0, None);
+    let mut s = vp8_stream(false);
+    let packet = |sequence_number, timestamp| OutgoingRtp {
+        payload_type: 96,
+        sequence_number,
+        timestamp,
+        payload: &[0x10, 0],
+        ..OutgoingRtp::default()
+    };
+    s.write_rtp(t0, &packet(1, u32::MAX - 100)).unwrap();
+    s.write_rtp(t0, &packet(3, 800)).unwrap();
+    let later = t0 + Duration::from_millis(10);
+    s.write_rtp(later, &packet(2, u32::MAX - 50)).unwrap();
+    let info = s.sender_info(later, &clock).unwrap();
+    assert_eq!(
+        info.rtp_timestamp,
+        800 + 900,
+        "from the newest timestamp, across the wrap"
+    );
+    assert_eq!(info.packet_count, 3);
+}
