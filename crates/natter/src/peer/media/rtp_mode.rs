@@ -52,7 +52,8 @@ pub struct ReceivedRtp<'a> {
     /// It came as RTX (RFC 4588), repairing a loss.
     pub retransmission: bool,
     /// The sequence number extended past its wraps (RFC 3550 Appendix
-    /// A.1), counted from the stream's first packet's.
+    /// A.1): 65,536 more for each wrap since the source's first packet,
+    /// so it orders the source's packets however late they come.
     pub extended_sequence_number: u64,
     packet: RtpPacket<'a>,
     audio_level_extension: Option<u8>,
