@@ -11,7 +11,9 @@
 //! 12: utilization >= 85% on a clean link and >= 70% at 5% random loss,
 //! p95 queuing delay <= 100 ms after convergence, two flows on one link
 //! each between 35% and 65% of it, and an application-limited flow's
-//! estimate bounded by what the path carries.
+//! estimate bounded by what the path carries. A case with jitter and
+//! reordering on the bottleneck checks the matcher and the delay filter
+//! against them.
 //!
 //! The runner only moves datagrams and measures: a [`Flow`] is the two
 //! ends of one media stream. [`ModelFlow`] is the sender model; two
@@ -203,6 +205,9 @@ struct Scenario {
     delay: Duration,
     queue: Duration,
     loss: f64,
+    /// Propagation jitter, and the share of packets held back 10 ms.
+    jitter: Duration,
+    reorder: f64,
     duration: Duration,
     /// Delay is judged from when the flows first reach 90% of capacity,
     /// or from here if that comes later.
@@ -245,7 +250,9 @@ fn run(scenario: &Scenario, flows: &mut [Box<dyn Flow>], start: Instant) -> Repo
         queue: QueueLimit::Time(scenario.queue),
         ..LinkConfig::default()
     };
-    let forward = link(scenario.delay, Some(scenario.capacity.clone()), scenario.loss);
+    let mut forward = link(scenario.delay, Some(scenario.capacity.clone()), scenario.loss);
+    forward.jitter = scenario.jitter;
+    forward.reorder = scenario.reorder;
     let mut bottleneck: Link<Datagram> = Link::new(forward, scenario.seed, start).unwrap();
     let mut back: Link<Datagram> = Link::new(link(scenario.delay, None, 0.0), scenario.seed + 1, start).unwrap();
     let mut trace = Trace {
@@ -432,6 +439,8 @@ fn variable_capacity(name: &'static str, one_way: Duration) -> Scenario {
         delay: one_way,
         queue: Duration::from_millis(300),
         loss: 0.0,
+        jitter: Duration::ZERO,
+        reorder: 0.0,
         duration: seconds(100),
         converged_after: Duration::ZERO,
         seed: 8867,
@@ -445,6 +454,8 @@ fn constant(name: &'static str, bps: u64, loss: f64, duration: Duration) -> Scen
         delay: Duration::from_millis(25),
         queue: Duration::from_millis(300),
         loss,
+        jitter: Duration::ZERO,
+        reorder: 0.0,
         duration,
         converged_after: Duration::ZERO,
         seed: 12,
@@ -535,5 +546,15 @@ fn an_application_limited_flow_does_not_inflate_its_estimate() {
         ramp <= Duration::from_secs(10),
         "90% of capacity {ramp:?} after the limit ended"
     );
+    assert_delay(&report);
+}
+
+#[test]
+fn jitter_and_reordering_on_a_2mbit_link() {
+    let mut scenario = constant("2mbit jitter=5ms reorder=1%", 2_000_000, 0.0, Duration::from_secs(30));
+    scenario.jitter = Duration::from_millis(5);
+    scenario.reorder = 0.01;
+    let report = run_model(&scenario, 1, None);
+    assert!(report.utilization >= 0.80, "utilization {:.3}", report.utilization);
     assert_delay(&report);
 }
