@@ -228,38 +228,47 @@ impl PeerConnection {
     /// [`PeerError::NotSending`] until an exchange agreed that we send
     /// and DTLS has connected.
     pub fn send_frame(&mut self, id: TransceiverId, media_time: Duration, frame: &[u8]) -> Result<(), PeerError> {
-        if self.closed {
-            return Err(PeerError::Closed);
-        }
-        if self.media.rtp_mode {
-            return Err(PeerError::MediaApi {
-                call: "send_frame",
-                rtp_mode: true,
-            });
-        }
         let now = self.now;
-        let sender = (self.media.senders.get_mut(&id)).filter(|s| s.active && self.media.srtp.is_some());
-        let Some(sender) = sender else {
-            return Err(PeerError::NotSending(id));
-        };
+        let sender = self.sender_for("send_frame", false, id)?;
         let (first, count) = sender
             .stream
             .write_frame(now, media_time, frame, MAX_RTP_PACKET - SRTP_OVERHEAD)?;
+        self.send_stored(now, id, first, count);
+        Ok(())
+    }
+
+    /// The sender of transceiver `id`, for `call` of the frame API or
+    /// (with `rtp_mode`) of RTP mode: the connection is open, in that
+    /// mode, and sends on `id`.
+    fn sender_for(&mut self, call: &'static str, rtp_mode: bool, id: TransceiverId) -> Result<&mut Sender, PeerError> {
+        if self.closed {
+            return Err(PeerError::Closed);
+        }
+        let media = &mut self.media;
+        if media.rtp_mode != rtp_mode {
+            let rtp_mode = media.rtp_mode;
+            return Err(PeerError::MediaApi { call, rtp_mode });
+        }
+        let srtp = media.srtp.is_some();
+        let sender = media.senders.get_mut(&id).filter(|s| s.active && srtp);
+        sender.ok_or(PeerError::NotSending(id))
+    }
+
+    /// Protects and sends `count` packets of the history of transceiver
+    /// `id` from sequence number `first` on.
+    fn send_stored(&mut self, now: Instant, id: TransceiverId, first: u16, count: u16) {
         for i in 0..count {
             let media = &mut self.media;
-            let Some(packet) = media
+            let stored = media
                 .senders
                 .get(&id)
-                .and_then(|s| s.stream.packet(first.wrapping_add(i)))
-            else {
-                continue;
-            };
+                .and_then(|s| s.stream.packet(first.wrapping_add(i)));
+            let Some(packet) = stored else { continue };
             media.buf.clear();
             media.buf.extend_from_slice(packet);
             self.send_rtp(now);
         }
         self.media.next_report.get_or_insert(now);
-        Ok(())
     }
 
     /// Asks the peer for a keyframe on each stream transceiver `id`

@@ -187,21 +187,8 @@ impl PeerConnection {
         rid: Option<&str>,
         packet: &OutgoingRtp<'_>,
     ) -> Result<(), PeerError> {
-        if self.closed {
-            return Err(PeerError::Closed);
-        }
-        if !self.media.rtp_mode {
-            return Err(PeerError::MediaApi {
-                call: "write_rtp",
-                rtp_mode: false,
-            });
-        }
         let now = self.now;
-        let media = &mut self.media;
-        let sender = (media.senders.get_mut(&id)).filter(|s| s.active && media.srtp.is_some());
-        let Some(sender) = sender else {
-            return Err(PeerError::NotSending(id));
-        };
+        let sender = self.sender_for("write_rtp", true, id)?;
         if let Some(rid) = rid {
             return Err(PeerError::UnknownRid {
                 transceiver: id,
@@ -215,13 +202,7 @@ impl PeerConnection {
             });
         }
         let seq = sender.stream.write_rtp(now, packet)?;
-        let Some(written) = sender.stream.packet(seq) else {
-            return Ok(());
-        };
-        media.buf.clear();
-        media.buf.extend_from_slice(written);
-        self.send_rtp(now);
-        self.media.next_report.get_or_insert(now);
+        self.send_stored(now, id, seq, 1);
         Ok(())
     }
 
