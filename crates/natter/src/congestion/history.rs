@@ -254,3 +254,78 @@ impl SendHistory {
         (unwrapped - raw) * TWCC_REFERENCE_TICK_US
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use natter_rtp::rtcp::{Compound, RtcpEncode, RtcpPacket, TransportFeedbackBuilder};
+
+    use super::*;
+
+    fn feedback(count: u8, received: &[(u16, i64)]) -> Vec<u8> {
+        let builder = TransportFeedbackBuilder {
+            sender_ssrc: 1,
+            media_ssrc: 2,
+            fb_pkt_count: count,
+            base_seq: None,
+            received,
+        };
+        let mut bytes = vec![0; builder.encoded_len()];
+        builder.encode(&mut bytes).unwrap();
+        bytes
+    }
+
+    fn matched(history: &mut SendHistory, bytes: &[u8]) -> (FeedbackSummary, Vec<PacketResult>) {
+        let mut results = Vec::new();
+        let packet = Compound::parse(bytes).unwrap().packets().next().unwrap().unwrap();
+        let RtcpPacket::TransportFeedback(fb) = packet else {
+            panic!("not feedback")
+        };
+        let summary = history.on_feedback(&fb, &mut results);
+        (summary, results)
+    }
+
+    #[test]
+    fn arrival_times_continue_across_the_reference_time_wrap() {
+        let t0 = Instant::now();
+        let mut history = SendHistory::default();
+        for seq in 0..2 {
+            let packet = SentPacket {
+                transport_seq: seq,
+                size: 100,
+                kind: PacketKind::Audio,
+                probe_cluster: None,
+            };
+            history.on_packet_sent(t0, packet);
+        }
+        // The 24-bit reference time goes from 2^23 - 1 to 2^23, which
+        // reads as -2^23.
+        let before = ((1 << 23) - 1) * TWCC_REFERENCE_TICK_US;
+        let (_, first) = matched(&mut history, &feedback(0, &[(0, before)]));
+        let (summary, second) = matched(&mut history, &feedback(1, &[(1, before + 64_000)]));
+        assert_eq!(summary.feedback_lost, 0);
+        let gap = second[0].arrival_us.unwrap() - first[0].arrival_us.unwrap();
+        assert_eq!(gap, 64_000);
+    }
+
+    #[test]
+    fn a_packet_reported_lost_then_received_is_given_its_arrival() {
+        let t0 = Instant::now();
+        let mut history = SendHistory::default();
+        for seq in 10..13 {
+            let packet = SentPacket {
+                transport_seq: seq,
+                size: 100,
+                kind: PacketKind::Video,
+                probe_cluster: None,
+            };
+            history.on_packet_sent(t0, packet);
+        }
+        let (summary, _) = matched(&mut history, &feedback(0, &[(10, 0), (12, 2_000)]));
+        assert_eq!((summary.received, summary.lost), (2, 1));
+        // Feedback count 2: one feedback in between was lost.
+        let (summary, results) = matched(&mut history, &feedback(2, &[(11, 5_000), (12, 2_000)]));
+        assert_eq!((summary.received, summary.lost, summary.ignored), (1, 0, 1));
+        assert_eq!(summary.feedback_lost, 1);
+        assert_eq!((results[0].seq, results[0].arrival_us), (11, Some(5_000)));
+    }
+}
