@@ -23,14 +23,28 @@
 //! A file cannot make a keyframe when the browser asks for one (PLI or
 //! FIR); the requests are counted in `GET /status`, and the encoder's
 //! keyframe interval (`-g`) bounds how long a decoder waits.
+//!
+//! Simulcast (RFC 8853): `--layer RID=FILE` (repeated, lowest layer
+//! first) instead of `--video` sends one video track as a stream per
+//! file, each named by its RID. Browsers do not receive simulcast, so
+//! this goes to another natter, such as the `record` example, with
+//! natter offering: `POST /local-offer` returns our complete offer
+//! (`a=simulcast:send`), `POST /answer` takes the peer's answer.
+//!
+//! ```text
+//! cargo run --release -p natter-io --example ivf-send -- --layer q=q.ivf --layer h=h.ivf --layer f=f.ivf
+//! curl -X POST localhost:8092/local-offer | curl -d @- localhost:8091/offer | curl -d @- localhost:8092/answer
+//! ```
 
 #[path = "common/answer.rs"]
 mod answer;
 #[path = "common/files.rs"]
 mod files;
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,9 +55,9 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
-use natter_io::{Config, MediaKind, PeerConnection, PeerConnectionState, PeerEvent, Track};
+use natter_io::{Config, Description, MediaKind, PeerConnection, PeerConnectionState, PeerEvent, SdpType, Track};
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 #[derive(Parser, Debug)]
@@ -59,8 +73,12 @@ struct Args {
     #[arg(long = "address")]
     addresses: Vec<IpAddr>,
     /// The VP8, VP9 or AV1 video, in IVF.
-    #[arg(long)]
-    video: PathBuf,
+    #[arg(long, required_unless_present = "layers", conflicts_with = "layers")]
+    video: Option<PathBuf>,
+    /// A simulcast stream: its RID and its IVF file (repeatable, lowest
+    /// layer first, every file in one format).
+    #[arg(long = "layer", value_name = "RID=FILE", value_parser = parse_layer)]
+    layers: Vec<(String, PathBuf)>,
     /// The Opus audio, in Ogg.
     #[arg(long)]
     audio: Option<PathBuf>,
@@ -82,17 +100,43 @@ struct Status {
     media: serde_json::Value,
 }
 
+/// `--layer RID=FILE`.
+fn parse_layer(value: &str) -> Result<(String, PathBuf), String> {
+    let (rid, file) = value.split_once('=').ok_or("expected RID=FILE")?;
+    Ok((rid.to_owned(), file.into()))
+}
+
 #[derive(Clone)]
 struct App {
     args: Arc<Args>,
-    video: Arc<files::Media>,
+    /// The video streams: one (`None`), or one per simulcast RID.
+    video: Arc<Vec<(Option<String>, files::Media)>>,
     audio: Option<Arc<files::Media>>,
     status: Arc<Mutex<Status>>,
+    /// Our offer's connection until `POST /answer`.
+    offered: Arc<Mutex<Option<Offered>>>,
 }
+
+/// A connection that made our offer, and its tracks.
+type Offered = (answer::Answered, Vec<Track>);
 
 impl App {
     fn update(&self, f: impl FnOnce(&mut Status)) {
         f(&mut self.status.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// A new connection on our addresses.
+    fn spawn(&self) -> Result<(PeerConnection, mpsc::Receiver<PeerEvent>), natter_io::Error> {
+        PeerConnection::spawn(Config {
+            local_addresses: answer::local_addresses(&self.args.addresses),
+            mdns: self.args.mdns,
+            ..Config::default()
+        })
+    }
+
+    /// How long our ICE gathering may take before we describe ourselves.
+    fn gather_timeout(&self) -> Duration {
+        Duration::from_millis(self.args.gather_timeout_ms)
     }
 }
 
@@ -105,23 +149,34 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
-    let video = Arc::new(files::read_ivf(&args.video)?);
+    let streams = args
+        .video
+        .iter()
+        .map(|file| (None, file))
+        .chain(args.layers.iter().map(|(rid, file)| (Some(rid.clone()), file)));
+    let mut video = Vec::new();
+    for (rid, file) in streams {
+        let media = files::read_ivf(file)?;
+        tracing::info!(?rid, format = ?media.format, frames = media.frames.len(), size = ?media.size, "video read");
+        if video
+            .first()
+            .is_some_and(|(_, first): &(_, files::Media)| first.format != media.format)
+        {
+            anyhow::bail!("{}: every layer must be in one format", file.display());
+        }
+        video.push((rid, media));
+    }
     let audio = match &args.audio {
         Some(path) => Some(Arc::new(files::read_ogg_opus(path)?)),
         None => None,
     };
-    tracing::info!(
-        video_format = ?video.format,
-        video_frames = video.frames.len(),
-        size = ?video.size,
-        audio_packets = audio.as_ref().map(|a| a.frames.len()),
-        "files read"
-    );
+    tracing::info!(audio_packets = audio.as_ref().map(|a| a.frames.len()), "files read");
     let app = App {
         args: Arc::new(args),
-        video,
+        video: Arc::new(video),
         audio,
         status: Arc::default(),
+        offered: Arc::default(),
     };
     let router = Router::new()
         // A secure context on http://127.0.0.1 for a page that POSTs its offer.
@@ -131,6 +186,8 @@ async fn main() -> anyhow::Result<()> {
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/offer", post(offer))
+        .route("/local-offer", post(local_offer))
+        .route("/answer", post(apply_answer))
         .route("/status", get(status))
         .with_state(app.clone());
     let listener = tokio::net::TcpListener::bind(app.args.listen)
@@ -150,40 +207,17 @@ async fn status(State(app): State<App>) -> Json<Status> {
 }
 
 async fn offer(State(app): State<App>, Json(offer): Json<answer::SessionDescription>) -> Response {
-    let config = Config {
-        local_addresses: answer::local_addresses(&app.args.addresses),
-        mdns: app.args.mdns,
-        ..Config::default()
-    };
-    let gather_timeout = Duration::from_millis(app.args.gather_timeout_ms);
     let tracks: Arc<Mutex<Vec<Track>>> = Arc::default();
-    let with_audio = app.audio.is_some();
-    let made = tracks.clone();
-    let prepare = |pc: PeerConnection| async move {
-        let video = pc.add_track(MediaKind::Video).await?;
-        let audio = if with_audio {
-            Some(pc.add_track(MediaKind::Audio).await?)
-        } else {
-            None
-        };
-        made.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend([Some(video), audio].into_iter().flatten());
-        Ok(())
-    };
-    match answer::answer(PeerConnection::spawn(config), offer, gather_timeout, prepare).await {
+    let prepare = add_tracks(&app, tracks.clone());
+    match answer::answer(app.spawn(), offer, app.gather_timeout(), prepare).await {
         Ok(answered) => {
             tracing::info!("answer:\n{}", answered.answer.sdp);
             let tracks = std::mem::take(&mut *tracks.lock().unwrap_or_else(|e| e.into_inner()));
-            if let Err(error) = check_formats(&app, &answered.pc, &tracks).await {
-                tracing::warn!("{error}");
-                answered.pc.close().await;
-                return (StatusCode::CONFLICT, error).into_response();
+            let answer = Json(answered.answer).into_response();
+            match start(app, answered.pc, answered.events, tracks).await {
+                Ok(()) => answer,
+                Err(error) => (StatusCode::CONFLICT, error).into_response(),
             }
-            let (connected_tx, connected_rx) = watch::channel(None);
-            tokio::spawn(watch_events(answered.pc, answered.events, app.clone(), connected_tx));
-            tokio::spawn(send(app, tracks, connected_rx));
-            Json(answered.answer).into_response()
         }
         Err(error) => {
             tracing::warn!("{error}");
@@ -192,11 +226,137 @@ async fn offer(State(app): State<App>, Json(offer): Json<answer::SessionDescript
     }
 }
 
+/// `POST /local-offer`: a new connection with our tracks offers; its
+/// complete offer, kept until `POST /answer`.
+async fn local_offer(State(app): State<App>) -> Response {
+    let (pc, events) = match app.spawn() {
+        Ok(spawned) => spawned,
+        Err(error) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("spawn: {error}")).into_response(),
+    };
+    let tracks: Arc<Mutex<Vec<Track>>> = Arc::default();
+    let made = async {
+        add_tracks(&app, tracks.clone())(pc.clone())
+            .await
+            .map_err(|e| format!("adding tracks: {e}"))?;
+        let offer = pc.create_offer().await.map_err(|e| format!("createOffer: {e}"))?;
+        pc.set_local_description(offer)
+            .await
+            .map_err(|e| format!("setLocalDescription(offer): {e}"))?;
+        answer::gathered(pc.clone(), events, app.gather_timeout(), "offer").await
+    };
+    match made.await {
+        Ok(offered) => {
+            tracing::info!("offer:\n{}", offered.answer.sdp);
+            let offer = answer::SessionDescription {
+                kind: offered.answer.kind.clone(),
+                sdp: offered.answer.sdp.clone(),
+            };
+            let tracks = std::mem::take(&mut *tracks.lock().unwrap_or_else(|e| e.into_inner()));
+            let previous = app
+                .offered
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .replace((offered, tracks));
+            if let Some((previous, _)) = previous {
+                previous.pc.close().await;
+            }
+            Json(offer).into_response()
+        }
+        Err(error) => {
+            tracing::warn!("{error}");
+            pc.close().await;
+            (StatusCode::INTERNAL_SERVER_ERROR, error).into_response()
+        }
+    }
+}
+
+/// `POST /answer`: the peer's answer to our offer; sending starts once
+/// connected.
+async fn apply_answer(State(app): State<App>, Json(answer): Json<answer::SessionDescription>) -> Response {
+    let Some((offered, tracks)) = app.offered.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+        return (
+            StatusCode::CONFLICT,
+            "no offer of ours waits for an answer: POST /local-offer first",
+        )
+            .into_response();
+    };
+    if answer.kind != "answer" {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("expected {{\"type\":\"answer\"}}, got {:?}", answer.kind),
+        )
+            .into_response();
+    }
+    tracing::info!("answer:\n{}", answer.sdp);
+    let remote = Description {
+        kind: SdpType::Answer,
+        sdp: answer.sdp,
+    };
+    if let Err(error) = offered.pc.set_remote_description(remote).await {
+        offered.pc.close().await;
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("setRemoteDescription(answer): {error}"),
+        )
+            .into_response();
+    }
+    match start(app, offered.pc, offered.events, tracks).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => (StatusCode::CONFLICT, error).into_response(),
+    }
+}
+
+/// What adds our tracks to a connection, into `tracks`: the video (one
+/// track, simulcast with `--layer`), then the audio.
+fn add_tracks(
+    app: &App,
+    tracks: Arc<Mutex<Vec<Track>>>,
+) -> impl FnOnce(PeerConnection) -> Pin<Box<dyn Future<Output = Result<(), natter_io::Error>> + Send>> {
+    let rids: Vec<String> = app.video.iter().filter_map(|(rid, _)| rid.clone()).collect();
+    let with_audio = app.audio.is_some();
+    move |pc: PeerConnection| {
+        Box::pin(async move {
+            let video = if rids.is_empty() {
+                pc.add_track(MediaKind::Video).await?
+            } else {
+                let rids: Vec<&str> = rids.iter().map(String::as_str).collect();
+                pc.add_simulcast_track(MediaKind::Video, &rids).await?
+            };
+            let audio = if with_audio {
+                Some(pc.add_track(MediaKind::Audio).await?)
+            } else {
+                None
+            };
+            tracks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend([Some(video), audio].into_iter().flatten());
+            Ok(())
+        })
+    }
+}
+
+/// A negotiated connection: checks the formats, then reads its events
+/// and sends the files once it connects; closed on a format it would
+/// not send in.
+async fn start(app: App, pc: PeerConnection, events: answer::Events, tracks: Vec<Track>) -> Result<(), String> {
+    if let Err(error) = check_formats(&app, &pc, &tracks).await {
+        tracing::warn!("{error}");
+        pc.close().await;
+        return Err(error);
+    }
+    let (connected_tx, connected_rx) = watch::channel(None);
+    tokio::spawn(watch_events(pc, events, app.clone(), connected_tx));
+    tokio::spawn(send(app, tracks, connected_rx));
+    Ok(())
+}
+
 /// Whether each track will be sent in its file's format: natter sends
 /// with the first codec of the offer it can send.
 async fn check_formats(app: &App, pc: &PeerConnection, tracks: &[Track]) -> Result<(), String> {
     let stats = pc.stats().await.map_err(|e| e.to_string())?;
-    let files = [Some(&*app.video), app.audio.as_deref()].into_iter().flatten();
+    let video = app.video.first().map(|(_, media)| media);
+    let files = [video, app.audio.as_deref()].into_iter().flatten();
     for (track, file) in tracks.iter().zip(files) {
         let negotiated = stats
             .senders
@@ -233,7 +393,7 @@ async fn watch_events(
                     _ => {}
                 }
             }
-            PeerEvent::KeyframeRequest(_) => app.update(|s| s.keyframe_requests += 1),
+            PeerEvent::KeyframeRequest { .. } => app.update(|s| s.keyframe_requests += 1),
             _ => {}
         }
     }
@@ -252,15 +412,28 @@ async fn send(app: App, tracks: Vec<Track>, mut connected: watch::Receiver<Optio
         return;
     }
     let start = Instant::now();
-    let files = [Some(&*app.video), app.audio.as_deref()].into_iter().flatten();
-    for (index, time, frame) in files::Schedule::new(files, true) {
+    // The video streams, then the audio; each on its track and RID.
+    let video = app.video.iter().map(|(rid, media)| (media, &tracks[0], rid.as_deref()));
+    let audio = app
+        .audio
+        .as_deref()
+        .zip(tracks.get(1))
+        .map(|(media, track)| (media, track, None));
+    let streams: Vec<_> = video.chain(audio).collect();
+    for (index, time, frame) in files::Schedule::new(streams.iter().map(|(media, ..)| *media), true) {
         tokio::select! {
             _ = tokio::time::sleep_until(start + time) => {}
             _ = connected.changed() => return,
         }
-        let Some(track) = tracks.get(index) else { return };
-        match track.send_frame(time, frame.to_vec()).await {
-            Ok(()) if index == 0 => app.update(|s| s.video_frames_sent += 1),
+        let Some(&(media, track, rid)) = streams.get(index) else {
+            return;
+        };
+        let sent = match rid {
+            Some(rid) => track.send_frame_rid(rid, time, frame.to_vec()).await,
+            None => track.send_frame(time, frame.to_vec()).await,
+        };
+        match sent {
+            Ok(()) if media.format.is_video() => app.update(|s| s.video_frames_sent += 1),
             Ok(()) => app.update(|s| s.audio_packets_sent += 1),
             Err(natter_io::Error::Closed) => return,
             Err(error) => app.update(|s| s.errors.push(error.to_string())),

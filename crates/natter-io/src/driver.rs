@@ -86,6 +86,7 @@ pub(crate) enum Command {
     },
     CloseChannel(DataChannelId, Reply<()>),
     AddTrack(MediaKind, Reply<TransceiverId>),
+    AddSimulcastTrack(MediaKind, Vec<String>, Reply<TransceiverId>),
     AddTransceiver(MediaKind, Direction, Reply<TransceiverId>),
     RemoveTrack(TransceiverId, Reply<()>),
     SetDirection(TransceiverId, Direction, Reply<()>),
@@ -93,6 +94,8 @@ pub(crate) enum Command {
     Transceivers(Reply<Vec<Transceiver>>),
     SendFrame {
         id: TransceiverId,
+        /// The simulcast stream, or `None` for the first.
+        rid: Option<String>,
         media_time: Duration,
         frame: Vec<u8>,
         reply: Reply<()>,
@@ -692,6 +695,10 @@ fn apply(pc: &mut natter::PeerConnection, command: Command, local_addresses: &[S
             Command::RestartIce(reply) => answer(reply, pc.restart_ice()),
             Command::CreateDataChannel { label, init, reply } => answer(reply, pc.create_data_channel(&label, init)),
             Command::AddTrack(kind, reply) => answer(reply, pc.add_track(kind)),
+            Command::AddSimulcastTrack(kind, rids, reply) => {
+                let rids: Vec<&str> = rids.iter().map(String::as_str).collect();
+                answer(reply, pc.add_simulcast_track(kind, &rids))
+            }
             Command::AddTransceiver(kind, direction, reply) => answer(reply, pc.add_transceiver(kind, direction)),
             Command::RemoveTrack(id, reply) => answer(reply, pc.remove_track(id)),
             Command::SetDirection(id, direction, reply) => answer(reply, pc.set_direction(id, direction)),
@@ -701,10 +708,18 @@ fn apply(pc: &mut natter::PeerConnection, command: Command, local_addresses: &[S
             }
             Command::SendFrame {
                 id,
+                rid: None,
                 media_time,
                 frame,
                 reply,
             } => answer(reply, pc.send_frame(id, media_time, &frame)),
+            Command::SendFrame {
+                id,
+                rid: Some(rid),
+                media_time,
+                frame,
+                reply,
+            } => answer(reply, pc.send_frame_rid(id, &rid, media_time, &frame)),
             Command::RequestKeyframe(id, reply) => answer(reply, pc.request_keyframe(id)),
             Command::RequestLayerKeyframe(id, rid, reply) => answer(reply, pc.request_layer_keyframe(id, &rid)),
             Command::WriteRtp { id, packet, reply } => answer(reply, pc.write_rtp(id, None, &packet.as_outgoing())),

@@ -159,6 +159,17 @@ impl PeerConnection {
         Ok(self.track(id))
     }
 
+    /// A track of `kind` sent as simulcast, one stream per RID of `rids`
+    /// the peer takes (see [`natter::PeerConnection::add_simulcast_track`]);
+    /// negotiate it, then [`Track::send_frame_rid`] once connected.
+    pub async fn add_simulcast_track(&self, kind: MediaKind, rids: &[&str]) -> Result<Track, Error> {
+        let rids = rids.iter().map(|r| (*r).to_owned()).collect();
+        let id = (self.link)
+            .call(|reply| Command::AddSimulcastTrack(kind, rids, reply))
+            .await?;
+        Ok(self.track(id))
+    }
+
     /// W3C `addTransceiver`, such as a `recvonly` one to receive a kind of
     /// media without sending any.
     pub async fn add_transceiver(&self, kind: MediaKind, direction: Direction) -> Result<TransceiverId, Error> {
@@ -252,10 +263,21 @@ impl Track {
     /// Sends one encoded frame captured at `media_time` from the start of
     /// the track (see [`natter::PeerConnection::send_frame`]).
     pub async fn send_frame(&self, media_time: Duration, frame: Vec<u8>) -> Result<(), Error> {
+        self.send(None, media_time, frame).await
+    }
+
+    /// Sends one encoded frame on the simulcast stream `rid` (see
+    /// [`natter::PeerConnection::send_frame_rid`]).
+    pub async fn send_frame_rid(&self, rid: &str, media_time: Duration, frame: Vec<u8>) -> Result<(), Error> {
+        self.send(Some(rid.to_owned()), media_time, frame).await
+    }
+
+    async fn send(&self, rid: Option<String>, media_time: Duration, frame: Vec<u8>) -> Result<(), Error> {
         let id = self.id;
         self.link
             .call(|reply| Command::SendFrame {
                 id,
+                rid,
                 media_time,
                 frame,
                 reply,

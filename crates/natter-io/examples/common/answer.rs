@@ -1,7 +1,7 @@
 //! The webrtc-echoes signaling the media examples share: `POST /offer`
 //! with `{"type":"offer","sdp":...}` (a complete offer: the browser
 //! waited for gathering), answered once our own gathering completed, the
-//! candidates in the SDP.
+//! candidates in the SDP; and our own complete offer ([`gathered`]).
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -19,7 +19,8 @@ pub struct SessionDescription {
     pub sdp: String,
 }
 
-/// A connection that answered an offer.
+/// A connection that answered an offer, or made one: its description
+/// with every candidate.
 pub struct Answered {
     pub pc: PeerConnection,
     pub events: Events,
@@ -53,11 +54,22 @@ where
     F: FnOnce(PeerConnection) -> Fut,
     Fut: Future<Output = Result<(), natter_io::Error>>,
 {
-    let (pc, mut events) = spawned.map_err(|e| format!("spawn: {e}"))?;
+    let (pc, events) = spawned.map_err(|e| format!("spawn: {e}"))?;
     if let Err(error) = apply_offer(&pc, offer, prepare).await {
         pc.close().await;
         return Err(error);
     }
+    gathered(pc, events, gather_timeout, "answer").await
+}
+
+/// Waits for ICE gathering to complete (at most `gather_timeout`); the
+/// local description of `kind` then, with every candidate.
+pub async fn gathered(
+    pc: PeerConnection,
+    mut events: mpsc::Receiver<PeerEvent>,
+    gather_timeout: Duration,
+    kind: &str,
+) -> Result<Answered, String> {
     let mut early = Vec::new();
     let gathered = tokio::time::timeout(gather_timeout, async {
         while let Some(event) = events.recv().await {
@@ -70,7 +82,7 @@ where
     })
     .await;
     if gathered != Ok(true) {
-        tracing::warn!("gathering did not complete in time; answering with what we have");
+        tracing::warn!("gathering did not complete in time; the {kind} has what we have");
     }
     let sdp = match pc.local_description().await {
         Ok(Some(sdp)) => sdp,
@@ -84,10 +96,7 @@ where
             stats_every: tokio::time::interval(Duration::from_millis(500)),
         },
         pc,
-        answer: SessionDescription {
-            kind: "answer".into(),
-            sdp,
-        },
+        answer: SessionDescription { kind: kind.into(), sdp },
     })
 }
 
@@ -152,7 +161,7 @@ pub fn media_stats(stats: &PeerStats) -> serde_json::Value {
         .map(|(id, s)| {
             let c = &s.counters;
             serde_json::json!({
-                "transceiver": id.to_string(), "ssrc": s.ssrc, "format": format!("{:?}", s.format), "active": s.active,
+                "transceiver": id.to_string(), "rid": s.rid, "ssrc": s.ssrc, "format": format!("{:?}", s.format), "active": s.active,
                 "packets_sent": c.packets_sent, "frames_sent": c.frames_sent,
                 "retransmitted_packets_sent": c.retransmitted_packets_sent, "nack_count": c.nack_count,
                 "pli_count": c.pli_count, "fir_count": c.fir_count, "remote_packets_lost": c.remote_packets_lost,

@@ -545,7 +545,7 @@ async fn echo(app: App, id: u64, pc: PeerConnection, mut events: answer::Events,
             }
             // The peer wants a keyframe of what we reflect: only its own
             // encoder can make one.
-            PeerEvent::KeyframeRequest(transceiver) => {
+            PeerEvent::KeyframeRequest { transceiver, .. } => {
                 let _ = pc.track(transceiver).request_keyframe().await;
             }
             PeerEvent::IceConnectionStateChange(state) => {

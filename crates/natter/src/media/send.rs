@@ -40,6 +40,19 @@ pub struct SendParams {
     /// and the dependency descriptor (AV1 RTP Specification, Appendix A).
     pub audio_level: Option<u8>,
     pub dependency_descriptor: Option<u8>,
+    /// A simulcast stream (RFC 8853): the `sdes:rtp-stream-id`
+    /// extension's id and the stream's RID, written on every packet,
+    /// and the `repaired-rtp-stream-id` id its RTX packets carry the RID
+    /// in instead (RFC 8852 §3.1, §3.2).
+    pub rid: Option<(u8, String)>,
+    pub repaired_rid: Option<u8>,
+}
+
+impl SendParams {
+    /// The RID of a simulcast stream.
+    pub fn rid(&self) -> Option<&str> {
+        self.rid.as_ref().map(|(_, rid)| rid.as_str())
+    }
 }
 
 /// One RTP packet an application writes in RTP mode: the header fields
@@ -206,9 +219,10 @@ impl SendStream {
     /// The elements of a packet's header extension block: id and value.
     fn elements<'e>(&'e self, extensions: &Extensions<'e>) -> impl Iterator<Item = (u8, Element<'e>)> + Clone {
         let mid = (self.params.mid.as_ref()).map(|(id, mid)| (*id, Element::Raw(mid.as_bytes())));
+        let rid = (self.params.rid.as_ref()).map(|(id, rid)| (*id, Element::Raw(rid.as_bytes())));
         let level = (extensions.audio_level).map(|(id, level)| (id, Element::AudioLevel(level)));
         let descriptor = (extensions.dependency_descriptor).map(|(id, value)| (id, Element::Raw(value)));
-        mid.into_iter().chain(level).chain(descriptor)
+        mid.into_iter().chain(rid).chain(level).chain(descriptor)
     }
 
     /// RFC 8285 §4.2's one-byte form while every element fits it, else
@@ -382,11 +396,15 @@ impl SendStream {
             csrcs: &[],
         };
         // The original's extensions go along (a decoder needs the
-        // dependency descriptor of a repaired packet too).
+        // dependency descriptor of a repaired packet too), its RID as the
+        // repaired RID (RFC 8852 §3.2).
         let payload = original.payload();
         out.clear();
         out.resize(original.header_len() + 2 + payload.len(), 0);
-        let Ok(n) = write_header_like(out, &header, &original) else {
+        let renamed = (self.params.rid.as_ref())
+            .map(|(id, _)| *id)
+            .zip(self.params.repaired_rid);
+        let Ok(n) = write_header_like(out, &header, &original, renamed) else {
             return false;
         };
         // The original sequence number (OSN), then the original payload.
@@ -418,17 +436,23 @@ impl SendStream {
 
 /// Writes `header` with the header extensions of `like` (the same
 /// elements, in the same form), as RTX copies them between the packet
-/// it repairs and itself (RFC 4588 §4); returns the header's length.
+/// it repairs and itself (RFC 4588 §4), the element of id `from` as id
+/// `to` when `renamed`; returns the header's length.
 pub(crate) fn write_header_like(
     out: &mut [u8],
     header: &RtpHeader<'_>,
     like: &RtpPacket<'_>,
+    renamed: Option<(u8, u8)>,
 ) -> Result<usize, natter_rtp::Error> {
     let mut writer = RtpWriter::new(out, header)?;
     if let Some(form) = like.extension_form() {
         writer.start_extensions(form)?;
         for e in like.extensions() {
-            writer.add_extension(e.id, e.value)?;
+            let id = match renamed {
+                Some((from, to)) if e.id == from => to,
+                _ => e.id,
+            };
+            writer.add_extension(id, e.value)?;
         }
     }
     writer.finish_header()

@@ -75,10 +75,14 @@ pub enum PeerEvent {
     },
     /// A frame the peer sent, put back together.
     MediaFrame(MediaFrame),
-    /// The peer asked for a keyframe on what transceiver `0` sends
-    /// (PLI, RFC 4585 §6.3.1, or FIR, RFC 5104 §4.3.1): have the
+    /// The peer asked for a keyframe on what transceiver `transceiver`
+    /// sends (PLI, RFC 4585 §6.3.1, or FIR, RFC 5104 §4.3.1), on its
+    /// simulcast stream `rid` (`None` for its one stream): have that
     /// encoder make one.
-    KeyframeRequest(TransceiverId),
+    KeyframeRequest {
+        transceiver: TransceiverId,
+        rid: Option<String>,
+    },
 }
 
 /// One received frame, as its format's depacketizer reassembled it.

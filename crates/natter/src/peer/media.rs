@@ -6,7 +6,10 @@
 //!   rtcp-mux RFC 5761, told apart by the packet type, §4).
 //! - Sending: [`PeerConnection::send_frame`] packetizes a frame with the
 //!   first codec the peer accepted ([`SendStream`]), protects each
-//!   packet and hands it to ICE. A NACK (RFC 4585 §6.2.1) is answered
+//!   packet and hands it to ICE. A simulcast track (RFC 8853) has one
+//!   stream per RID the peer took, each with its own SSRC and RTX SSRC
+//!   and its RID on every packet (RFC 8852), sent with
+//!   [`PeerConnection::send_frame_rid`]; everything below is per stream. A NACK (RFC 4585 §6.2.1) is answered
 //!   from the stream's history with RTX (RFC 4588); PLI (RFC 4585
 //!   §6.3.1) and FIR (RFC 5104 §4.3.1) become
 //!   [`PeerEvent::KeyframeRequest`].
@@ -48,7 +51,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use natter_rtp::extension::{URI_MID, URI_SSRC_AUDIO_LEVEL, URI_TRANSPORT_WIDE_CC};
+use natter_rtp::extension::{
+    URI_MID, URI_REPAIRED_RTP_STREAM_ID, URI_RTP_STREAM_ID, URI_SSRC_AUDIO_LEVEL, URI_TRANSPORT_WIDE_CC,
+};
 use natter_rtp::payload::URI_DEPENDENCY_DESCRIPTOR;
 use natter_rtp::rtcp::NackBuilder;
 use natter_srtp::SrtpContext;
@@ -144,7 +149,9 @@ pub struct MediaCounters {
 
 #[derive(Debug)]
 struct Sender {
-    stream: SendStream,
+    /// One stream, or one per simulcast RID the peer took, in our order
+    /// (RFC 8853 §5.2).
+    streams: Vec<SendStream>,
     /// The last exchange lets the track be sent. A track whose direction
     /// stopped sending keeps its stream, so that its sequence numbers and
     /// timestamps go on where they stopped when it sends again (RFC 3550
@@ -192,20 +199,28 @@ impl MediaState {
             .min()
     }
 
+    /// Stream `layer` of what transceiver `id` sends.
+    fn send_stream(&mut self, (id, layer): (TransceiverId, usize)) -> Option<&mut SendStream> {
+        self.senders.get_mut(&id)?.streams.get_mut(layer)
+    }
+
     pub(super) fn sender_stats(&self) -> Vec<(TransceiverId, SenderStats)> {
         self.senders
             .iter()
-            .map(|(&id, s)| {
-                let params = s.stream.params();
-                (
-                    id,
-                    SenderStats {
-                        ssrc: params.ssrc,
-                        format: params.format,
-                        active: s.active,
-                        counters: s.stream.counters,
-                    },
-                )
+            .flat_map(|(&id, s)| {
+                s.streams.iter().map(move |stream| {
+                    let params = stream.params();
+                    (
+                        id,
+                        SenderStats {
+                            rid: params.rid().map(str::to_owned),
+                            ssrc: params.ssrc,
+                            format: params.format,
+                            active: s.active,
+                            counters: stream.counters,
+                        },
+                    )
+                })
             })
             .collect()
     }
@@ -226,21 +241,53 @@ impl PeerConnection {
     /// AV1 temporal unit as IVF holds it, one Opus packet. `media_time` is its capture time from the start of the
     /// track; it sets the RTP timestamp. Fails with
     /// [`PeerError::NotSending`] until an exchange agreed that we send
-    /// and DTLS has connected.
+    /// and DTLS has connected. On a simulcast track it sends the first
+    /// stream.
     pub fn send_frame(&mut self, id: TransceiverId, media_time: Duration, frame: &[u8]) -> Result<(), PeerError> {
+        self.send_stream_frame(id, None, media_time, frame)
+    }
+
+    /// Sends one encoded frame, as [`PeerConnection::send_frame`] does,
+    /// on the simulcast stream `rid` of transceiver `id`
+    /// ([`PeerConnection::add_simulcast_track`], RFC 8853). When the peer
+    /// took no simulcast, the first RID is sent as the one stream (W3C
+    /// keeps the first encoding); a RID not sent fails with
+    /// [`PeerError::UnknownRid`].
+    pub fn send_frame_rid(
+        &mut self,
+        id: TransceiverId,
+        rid: &str,
+        media_time: Duration,
+        frame: &[u8],
+    ) -> Result<(), PeerError> {
+        self.send_stream_frame(id, Some(rid), media_time, frame)
+    }
+
+    fn send_stream_frame(
+        &mut self,
+        id: TransceiverId,
+        rid: Option<&str>,
+        media_time: Duration,
+        frame: &[u8],
+    ) -> Result<(), PeerError> {
         let now = self.now;
-        let sender = self.sender_for("send_frame", false, id)?;
-        let (first, count) = sender
-            .stream
-            .write_frame(now, media_time, frame, MAX_RTP_PACKET - SRTP_OVERHEAD)?;
-        self.send_stored(now, id, first, count);
+        let (layer, stream) = self.sender_for("send_frame", false, id, rid)?;
+        let (first, count) = stream.write_frame(now, media_time, frame, MAX_RTP_PACKET - SRTP_OVERHEAD)?;
+        self.send_stored(now, (id, layer), first, count);
         Ok(())
     }
 
-    /// The sender of transceiver `id`, for `call` of the frame API or
-    /// (with `rtp_mode`) of RTP mode: the connection is open, in that
-    /// mode, and sends on `id`.
-    fn sender_for(&mut self, call: &'static str, rtp_mode: bool, id: TransceiverId) -> Result<&mut Sender, PeerError> {
+    /// The stream of transceiver `id` that `rid` names (the first for
+    /// `None`, as [`PeerConnection::send_frame_rid`] says) and its index,
+    /// for `call` of the frame API or (with `rtp_mode`) of RTP mode: the
+    /// connection is open, in that mode, and sends on `id`.
+    fn sender_for(
+        &mut self,
+        call: &'static str,
+        rtp_mode: bool,
+        id: TransceiverId,
+        rid: Option<&str>,
+    ) -> Result<(usize, &mut SendStream), PeerError> {
         if self.closed {
             return Err(PeerError::Closed);
         }
@@ -251,18 +298,34 @@ impl PeerConnection {
         }
         let srtp = media.srtp.is_some();
         let sender = media.senders.get_mut(&id).filter(|s| s.active && srtp);
-        sender.ok_or(PeerError::NotSending(id))
+        let sender = sender.ok_or(PeerError::NotSending(id))?;
+        let layer = match rid {
+            None => 0,
+            Some(rid) => {
+                let first = self.jsep.transceiver(id).and_then(|t| t.send_rids().first());
+                (sender.streams.iter())
+                    .position(|s| match s.params().rid() {
+                        Some(sent) => sent == rid,
+                        None => first.is_some_and(|f| f == rid),
+                    })
+                    .ok_or_else(|| PeerError::UnknownRid {
+                        transceiver: id,
+                        rid: rid.to_owned(),
+                    })?
+            }
+        };
+        let stream = sender.streams.get_mut(layer).ok_or(PeerError::NotSending(id))?;
+        Ok((layer, stream))
     }
 
-    /// Protects and sends `count` packets of the history of transceiver
-    /// `id` from sequence number `first` on.
-    fn send_stored(&mut self, now: Instant, id: TransceiverId, first: u16, count: u16) {
+    /// Protects and sends `count` packets of the history of stream
+    /// `layer` of transceiver `id` from sequence number `first` on.
+    fn send_stored(&mut self, now: Instant, (id, layer): (TransceiverId, usize), first: u16, count: u16) {
         for i in 0..count {
             let media = &mut self.media;
-            let stored = media
-                .senders
-                .get(&id)
-                .and_then(|s| s.stream.packet(first.wrapping_add(i)));
+            let stored = (media.senders.get(&id))
+                .and_then(|s| s.streams.get(layer))
+                .and_then(|s| s.packet(first.wrapping_add(i)));
             let Some(packet) = stored else { continue };
             media.buf.clear();
             media.buf.extend_from_slice(packet);
@@ -310,24 +373,25 @@ impl PeerConnection {
         for media in &negotiated.media {
             let id = media.transceiver;
             let track = self.jsep.transceiver(id).and_then(|t| t.track()).cloned();
-            match (send_params(media, track.as_ref()), self.media.senders.get_mut(&id)) {
-                (Some(params), Some(sender)) if sender.stream.params().ssrc == params.ssrc => {
-                    sender.stream.set_params(params);
-                    sender.active = true;
+            let layers = send_params(media, track.as_ref()).map_or_else(Vec::new, |p| send_layers(media, p));
+            let same_track = |sender: &Sender| {
+                (track.as_ref()).is_some_and(|t| sender.streams.iter().any(|s| s.params().ssrc == t.ssrc))
+            };
+            match self.media.senders.remove(&id) {
+                Some(sender) if !layers.is_empty() && same_track(&sender) => {
+                    let streams = self.send_streams(sender.streams, layers);
+                    self.media.senders.insert(id, Sender { streams, active: true });
                 }
-                (Some(params), _) => {
-                    let stream = SendStream::new(params, self.rng.gen());
-                    self.media.senders.insert(id, Sender { stream, active: true });
+                _ if !layers.is_empty() => {
+                    let streams = self.send_streams(Vec::new(), layers);
+                    self.media.senders.insert(id, Sender { streams, active: true });
                 }
                 // The same track, in a direction that does not send: paused.
-                (None, Some(sender))
-                    if !media.rejected && track.as_ref().is_some_and(|t| t.ssrc == sender.stream.params().ssrc) =>
-                {
+                Some(mut sender) if !media.rejected && same_track(&sender) => {
                     sender.active = false;
+                    self.media.senders.insert(id, sender);
                 }
-                (None, _) => {
-                    self.media.senders.remove(&id);
-                }
+                _ => {}
             }
             if media.rejected || !receives(media.direction) {
                 self.media.receivers.remove(&id);
@@ -347,6 +411,32 @@ impl PeerConnection {
                 }
             }
         }
+    }
+
+    /// The streams that send `layers`: a layer sent before keeps its
+    /// stream, SSRCs and numbering (RFC 3550 §5.1); a new one has the
+    /// track's SSRCs if it is the first, else SSRCs of its own.
+    fn send_streams(&mut self, mut old: Vec<SendStream>, layers: Vec<SendParams>) -> Vec<SendStream> {
+        let mut streams = Vec::with_capacity(layers.len());
+        for (i, mut params) in layers.into_iter().enumerate() {
+            let kept = (old.iter().position(|s| s.params().rid() == params.rid())).map(|at| old.swap_remove(at));
+            let rtx_payload_type = params.rtx.map(|(_, pt)| pt);
+            let (ssrc, rtx_ssrc) = match &kept {
+                Some(stream) => (stream.params().ssrc, stream.params().rtx.map(|(ssrc, _)| ssrc)),
+                None if i == 0 => (params.ssrc, params.rtx.map(|(ssrc, _)| ssrc)),
+                None => (self.new_ssrc(), Some(self.new_ssrc())),
+            };
+            params.ssrc = ssrc;
+            params.rtx = rtx_ssrc.or(params.rtx.map(|(ssrc, _)| ssrc)).zip(rtx_payload_type);
+            streams.push(match kept {
+                Some(mut stream) => {
+                    stream.set_params(params);
+                    stream
+                }
+                None => SendStream::new(params, self.rng.gen()),
+            });
+        }
+        streams
     }
 
     /// DTLS connected: the SRTP keys.
@@ -465,5 +555,24 @@ fn send_params(media: &NegotiatedMedia, track: Option<&LocalTrack>) -> Option<Se
             .map(|id| (id, media.mid.clone())),
         audio_level: extension_id(media, URI_SSRC_AUDIO_LEVEL),
         dependency_descriptor: extension_id(media, URI_DEPENDENCY_DESCRIPTOR),
+        rid: None,
+        repaired_rid: None,
     })
+}
+
+/// The streams of section `media` with the parameters `one`: one per
+/// simulcast RID negotiated (RFC 8853), each naming its RID (RFC 8852),
+/// else `one` alone.
+fn send_layers(media: &NegotiatedMedia, one: SendParams) -> Vec<SendParams> {
+    let Some(rid_id) = extension_id(media, URI_RTP_STREAM_ID).filter(|_| !media.send_rids.is_empty()) else {
+        return vec![one];
+    };
+    let repaired_rid = extension_id(media, URI_REPAIRED_RTP_STREAM_ID);
+    (media.send_rids.iter())
+        .map(|rid| SendParams {
+            rid: Some((rid_id, rid.clone())),
+            repaired_rid,
+            ..one.clone()
+        })
+        .collect()
 }

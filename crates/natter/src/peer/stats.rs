@@ -45,8 +45,11 @@ pub struct PeerStats {
 }
 
 /// A stream we send.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SenderStats {
+    /// The simulcast stream's RID (RFC 8852 §3.1); `None` for a
+    /// transceiver's one stream.
+    pub rid: Option<String>,
     pub ssrc: u32,
     pub format: Format,
     /// W3C `RTCOutboundRtpStreamStats.active`: the last exchange lets

@@ -13,6 +13,8 @@ fn vp8_stream(rtx: bool) -> SendStream {
         mid: Some((4, "0".into())),
         audio_level: None,
         dependency_descriptor: Some(12),
+        rid: None,
+        repaired_rid: None,
     };
     SendStream::new(params, 0x0000_1000_0000_FFFE)
 }

@@ -105,7 +105,7 @@ impl PeerConnection {
         let mut buf = std::mem::take(&mut self.media.rtx_buf);
         buf.clear();
         buf.resize(packet.header_len() + payload.len(), 0);
-        if let Ok(n) = write_header_like(&mut buf, &header, &packet) {
+        if let Ok(n) = write_header_like(&mut buf, &header, &packet, None) {
             buf[n..n + payload.len()].copy_from_slice(payload);
             buf.truncate(n + payload.len());
             self.receive_media_packet(now, to, &buf, true);

@@ -15,6 +15,7 @@ use super::super::PeerConnection;
 use super::{MAX_REPORT_BLOCKS, MAX_RTP_PACKET};
 use crate::jsep::TransceiverId;
 use crate::media::ntp::{from_short, middle_32};
+use crate::media::SendCounters;
 
 impl PeerConnection {
     pub(super) fn receive_rtcp(&mut self, now: Instant, data: &[u8]) {
@@ -44,32 +45,20 @@ impl PeerConnection {
                 }
                 RtcpPacket::ReceiverReport(rr) => self.on_report_blocks(now, rr.report_blocks()),
                 RtcpPacket::Nack(nack) => {
-                    let Some(id) = self.sender_of(nack.media_ssrc) else {
+                    let Some(at) = self.sender_of(nack.media_ssrc) else {
                         continue;
                     };
                     for seq in nack.lost() {
-                        self.retransmit(now, id, seq);
+                        self.retransmit(now, at, seq);
                     }
-                    if let Some(sender) = self.media.senders.get_mut(&id) {
-                        sender.stream.counters.nack_count += 1;
-                    }
-                }
-                RtcpPacket::Pli(pli) => {
-                    if let Some(id) = self.sender_of(pli.media_ssrc) {
-                        if let Some(sender) = self.media.senders.get_mut(&id) {
-                            sender.stream.counters.pli_count += 1;
-                        }
-                        self.events.push_back(PeerEvent::KeyframeRequest(id));
+                    if let Some(stream) = self.media.send_stream(at) {
+                        stream.counters.nack_count += 1;
                     }
                 }
+                RtcpPacket::Pli(pli) => self.keyframe_requested(pli.media_ssrc, |c| &mut c.pli_count),
                 RtcpPacket::Fir(fir) => {
                     for entry in fir.entries() {
-                        if let Some(id) = self.sender_of(entry.ssrc) {
-                            if let Some(sender) = self.media.senders.get_mut(&id) {
-                                sender.stream.counters.fir_count += 1;
-                            }
-                            self.events.push_back(PeerEvent::KeyframeRequest(id));
-                        }
+                        self.keyframe_requested(entry.ssrc, |c| &mut c.fir_count);
                     }
                 }
                 _ => {}
@@ -77,12 +66,25 @@ impl PeerConnection {
         }
     }
 
-    fn sender_of(&self, ssrc: u32) -> Option<TransceiverId> {
-        self.media
-            .senders
-            .iter()
-            .find(|(_, s)| s.stream.params().ssrc == ssrc)
-            .map(|(&id, _)| id)
+    /// The transceiver and stream index of our stream `ssrc`.
+    fn sender_of(&self, ssrc: u32) -> Option<(TransceiverId, usize)> {
+        self.media.senders.iter().find_map(|(&id, s)| {
+            let layer = s.streams.iter().position(|s| s.params().ssrc == ssrc)?;
+            Some((id, layer))
+        })
+    }
+
+    /// A PLI or FIR for our stream `ssrc`: counted by `count`, and a
+    /// [`PeerEvent::KeyframeRequest`] naming its transceiver and RID.
+    fn keyframe_requested(&mut self, ssrc: u32, count: fn(&mut SendCounters) -> &mut u64) {
+        let Some(at) = self.sender_of(ssrc) else { return };
+        let Some(stream) = self.media.send_stream(at) else {
+            return;
+        };
+        *count(&mut stream.counters) += 1;
+        let rid = stream.params().rid().map(str::to_owned);
+        self.events
+            .push_back(PeerEvent::KeyframeRequest { transceiver: at.0, rid });
     }
 
     /// Report blocks about our streams: the round trip (RFC 3550 §6.4.1,
@@ -90,30 +92,30 @@ impl PeerConnection {
     fn on_report_blocks(&mut self, now: Instant, blocks: impl Iterator<Item = ReportBlock>) {
         let arrival = middle_32(self.media.ntp.ntp(now));
         for block in blocks {
-            let Some(id) = self.sender_of(block.ssrc) else { continue };
-            let Some(sender) = self.media.senders.get_mut(&id) else {
+            let Some(at) = self.sender_of(block.ssrc) else { continue };
+            let Some(stream) = self.media.send_stream(at) else {
                 continue;
             };
-            sender.stream.counters.remote_packets_lost = i64::from(block.cumulative_lost);
+            stream.counters.remote_packets_lost = i64::from(block.cumulative_lost);
             if block.last_sr != 0 {
                 let rtt = arrival
                     .wrapping_sub(block.last_sr)
                     .wrapping_sub(block.delay_since_last_sr);
                 // A negative round trip (clock skew, a stale report) wraps.
                 if rtt < 1 << 31 {
-                    sender.stream.counters.round_trip_time = Some(from_short(rtt));
+                    stream.counters.round_trip_time = Some(from_short(rtt));
                 }
             }
         }
     }
 
-    fn retransmit(&mut self, now: Instant, id: TransceiverId, seq: u16) {
+    fn retransmit(&mut self, now: Instant, (id, layer): (TransceiverId, usize), seq: u16) {
         let media = &mut self.media;
-        let Some(sender) = media.senders.get_mut(&id) else {
+        let Some(stream) = media.senders.get_mut(&id).and_then(|s| s.streams.get_mut(layer)) else {
             return;
         };
         let mut buf = std::mem::take(&mut media.buf);
-        if sender.stream.retransmit(seq, &mut buf) {
+        if stream.retransmit(seq, &mut buf) {
             media.buf = buf;
             self.send_rtp(now);
         } else {
@@ -207,7 +209,8 @@ impl PeerConnection {
             .senders
             .values()
             .filter(|s| s.active)
-            .filter_map(|s| Some((s.stream.params().ssrc, s.stream.sender_info(now, &media.ntp)?)))
+            .flat_map(|s| &s.streams)
+            .filter_map(|s| Some((s.params().ssrc, s.sender_info(now, &media.ntp)?)))
             .collect();
         let mut buf = std::mem::take(&mut media.buf);
         buf.clear();

@@ -173,8 +173,8 @@ impl PeerConnection {
     }
 
     /// RTP mode: sends `packet` on the track of transceiver `id` (on its
-    /// simulcast layer `rid`; natter sends one layer for now, so `rid`
-    /// must be `None`) with the sender's SSRC and negotiated header
+    /// simulcast stream `rid`, as [`PeerConnection::send_frame_rid`]
+    /// finds it; the first for `None`) with the stream's SSRC and negotiated header
     /// extensions; its sequence number and timestamp are the caller's,
     /// continuous per sender (RFC 3550 §5.1). The packet stays in the
     /// sender's history, which answers NACKs with RTX (RFC 4588). Fails
@@ -188,21 +188,15 @@ impl PeerConnection {
         packet: &OutgoingRtp<'_>,
     ) -> Result<(), PeerError> {
         let now = self.now;
-        let sender = self.sender_for("write_rtp", true, id)?;
-        if let Some(rid) = rid {
-            return Err(PeerError::UnknownRid {
-                transceiver: id,
-                rid: rid.to_owned(),
-            });
-        }
-        if packet.payload_type != sender.stream.params().payload_type {
+        let (layer, stream) = self.sender_for("write_rtp", true, id, rid)?;
+        if packet.payload_type != stream.params().payload_type {
             return Err(PeerError::PayloadType {
                 transceiver: id,
                 payload_type: packet.payload_type,
             });
         }
-        let seq = sender.stream.write_rtp(now, packet)?;
-        self.send_stored(now, id, seq, 1);
+        let seq = stream.write_rtp(now, packet)?;
+        self.send_stored(now, (id, layer), seq, 1);
         Ok(())
     }
 
@@ -210,7 +204,7 @@ impl PeerConnection {
     /// exchange agreed on them: what [`OutgoingRtp::payload_type`]
     /// must be.
     pub fn send_payload_type(&self, id: TransceiverId) -> Option<(Format, u8)> {
-        let params = self.media.senders.get(&id)?.stream.params();
+        let params = self.media.senders.get(&id)?.streams.first()?.params();
         Some((params.format, params.payload_type))
     }
 

@@ -45,21 +45,54 @@ impl PeerConnection {
             }
             None => self.jsep.add_transceiver(kind, Direction::SendRecv)?,
         };
-        let mut ssrc = || loop {
+        let track = self.new_track(kind);
+        self.jsep.set_track(id, Some(track))?;
+        self.update_negotiation_needed();
+        Ok(id)
+    }
+
+    /// W3C `addTransceiver(track, {sendEncodings})` with a RID per
+    /// encoding: a track of `kind` sent as simulcast (RFC 8853), one
+    /// stream per RID of `rids` (lowest layer first, RFC 8851 §10
+    /// rid-ids) that the peer takes, each with its own SSRC and RTX SSRC;
+    /// send frames with [`PeerConnection::send_frame_rid`]. A peer that
+    /// takes no simulcast gets the first RID as the one stream.
+    pub fn add_simulcast_track(&mut self, kind: MediaKind, rids: &[&str]) -> Result<TransceiverId, PeerError> {
+        if self.closed {
+            return Err(PeerError::Closed);
+        }
+        let id = self.jsep.add_transceiver(kind, Direction::SendOnly)?;
+        let added = self
+            .jsep
+            .set_send_rids(id, rids.iter().map(|r| (*r).to_owned()).collect());
+        if let Err(error) = added {
+            self.jsep.stop_transceiver(id)?;
+            return Err(error.into());
+        }
+        let track = self.new_track(kind);
+        self.jsep.set_track(id, Some(track))?;
+        self.update_negotiation_needed();
+        Ok(id)
+    }
+
+    /// A new track of `kind`: random SSRCs (RTX too for video) and ids.
+    fn new_track(&mut self, kind: MediaKind) -> LocalTrack {
+        LocalTrack {
+            ssrc: self.new_ssrc(),
+            rtx_ssrc: (kind == MediaKind::Video).then(|| self.new_ssrc()),
+            stream_id: Some(token(&mut self.rng, 16)),
+            track_id: token(&mut self.rng, 16),
+        }
+    }
+
+    /// A random SSRC (RFC 3550 §8.1), never 0.
+    pub(super) fn new_ssrc(&mut self) -> u32 {
+        loop {
             let ssrc: u32 = self.rng.gen();
             if ssrc != 0 {
                 break ssrc;
             }
-        };
-        let track = LocalTrack {
-            ssrc: ssrc(),
-            rtx_ssrc: (kind == MediaKind::Video).then(ssrc),
-            stream_id: Some(token(&mut self.rng, 16)),
-            track_id: token(&mut self.rng, 16),
-        };
-        self.jsep.set_track(id, Some(track))?;
-        self.update_negotiation_needed();
-        Ok(id)
+        }
     }
 
     /// W3C `addTransceiver(kind, {direction})`: a transceiver that, with
