@@ -135,14 +135,6 @@ impl ProbeController {
         }
     }
 
-    /// When [`on_timeout`](Self::on_timeout) has work while in ALR.
-    pub fn poll_timeout(&self, in_alr: bool) -> Option<Instant> {
-        if !in_alr {
-            return None;
-        }
-        self.last_alr_probe.map(|last| last + ALR_PROBE_INTERVAL)
-    }
-
     /// The next cluster to send.
     pub fn poll_cluster(&mut self) -> Option<ProbeCluster> {
         self.pending.pop_front()
