@@ -1,19 +1,23 @@
 //! Issue 18, acceptance 5: the forwarding path allocates nothing per
-//! packet once warm. A sends VP8 frames to a forwarder F (two
-//! connections in RTP mode: FA receives from A, FB sends to B); for each
-//! datagram FA gets, F runs `handle_receive` (SRTP unprotect), `poll_rtp`,
-//! `write_rtp` with SSRC, sequence number and timestamp rewritten
-//! (protect) and `poll_transmit` into a reused buffer, and a counting
+//! packet once warm. A sends VP8 frames to a forwarder F, an
+//! [`Endpoint`] on one address holding two connections in RTP mode (FA
+//! receives from A, FB sends to B). For each datagram from A, F runs
+//! the endpoint's `handle_receive` (routing, SRTP unprotect), borrows
+//! both connections with `connection_pair`, takes the packet with
+//! `poll_rtp`, writes it on FB with `write_rtp` with sequence number and
+//! timestamp rewritten (FB's SSRC; protect), then drains the endpoint's
+//! `poll_transmit` into a reused buffer and its `poll_event`. A counting
 //! global allocator (stats_alloc: the counting needs an `unsafe impl
 //! GlobalAlloc`, which workspace lints forbid here) counts what that
-//! did. One test in this binary, so no other test thread allocates while
-//! it counts.
+//! did. One test in this binary, so no other test thread allocates
+//! while it counts.
 
 use std::alloc::System;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use natter::dtls::DtlsConfig;
+use natter::endpoint::{ConnectionHandle, Endpoint};
 use natter::peer::*;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 
@@ -28,10 +32,6 @@ use frames::vp8_frame;
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-const A: usize = 0;
-const FA: usize = 1;
-const FB: usize = 2;
-const B: usize = 3;
 const LATENCY: Duration = Duration::from_millis(5);
 
 /// Packets forwarded while counting.
@@ -43,37 +43,51 @@ struct Datagram {
     data: Vec<u8>,
 }
 
-struct Node {
+/// An end of the forwarder: A (sends to FA) or B (receives from FB).
+struct Peer {
     pc: PeerConnection,
     addr: SocketAddr,
+    /// Its connection on the forwarder's endpoint.
+    remote: ConnectionHandle,
     connected: bool,
-    candidates: Vec<Option<IceCandidate>>,
 }
 
-/// Four connections on two links (A-FA, FB-B) under one virtual clock,
-/// without loss.
+/// A, B and the forwarder's endpoint under one virtual clock, without
+/// loss.
 struct Mesh {
-    nodes: Vec<Node>,
+    peers: [Peer; 2],
+    endpoint: Endpoint,
+    f_addr: SocketAddr,
+    /// FA and FB, in that order.
+    f: [ConnectionHandle; 2],
+    f_connected: [bool; 2],
     now: Instant,
     in_flight: Vec<(Instant, Datagram)>,
-    /// F's reused buffer for `poll_transmit`.
+    /// The reused buffer of every `poll_transmit`.
     buf: Vec<u8>,
-    /// Where F's counted work stands.
-    counts: Counts,
     counting: bool,
+    counts: Counts,
 }
 
+/// F's allocations while counting, by step.
 #[derive(Debug, Default)]
 struct Counts {
     packets: usize,
     receive: usize,
     forward: usize,
-    transmit: usize,
+    output: usize,
 }
 
-/// The other end of node `i`'s link.
-fn other(i: usize) -> usize {
-    i ^ 1
+fn config(seed: u64, rtp_mode: bool) -> PeerConfig {
+    PeerConfig {
+        seed: Some(seed),
+        dtls: DtlsConfig {
+            deterministic_seed: Some(seed),
+            ..DtlsConfig::default()
+        },
+        rtp_mode,
+        ..PeerConfig::default()
+    }
 }
 
 fn allocations(region: &Region<'_, System>) -> usize {
@@ -84,142 +98,162 @@ fn allocations(region: &Region<'_, System>) -> usize {
 impl Mesh {
     fn new() -> Mesh {
         let now = Instant::now();
-        let nodes = (0..4)
-            .map(|i| {
-                let seed = 1800 + i as u64;
-                let config = PeerConfig {
-                    seed: Some(seed),
-                    dtls: DtlsConfig {
-                        deterministic_seed: Some(seed),
-                        ..DtlsConfig::default()
-                    },
-                    rtp_mode: i == FA || i == FB,
-                    ..PeerConfig::default()
-                };
-                let addr: SocketAddr = format!("10.0.0.{}:5000", i + 1).parse().unwrap();
-                let mut pc = PeerConnection::new(config, now).unwrap();
-                pc.add_local_address(addr).unwrap();
-                pc.end_of_local_addresses();
-                Node {
-                    pc,
-                    addr,
-                    connected: false,
-                    candidates: Vec::new(),
-                }
-            })
-            .collect();
+        let f_addr: SocketAddr = "10.0.0.9:5000".parse().unwrap();
+        let mut endpoint = Endpoint::new(vec![f_addr]);
+        let fa = endpoint
+            .insert(PeerConnection::new(config(1801, true), now).unwrap())
+            .unwrap();
+        let fb = endpoint
+            .insert(PeerConnection::new(config(1802, true), now).unwrap())
+            .unwrap();
+        let peer = |i: u8, remote| {
+            let addr: SocketAddr = format!("10.0.0.{}:5000", i + 1).parse().unwrap();
+            let mut pc = PeerConnection::new(config(1800 + 3 * u64::from(i), false), now).unwrap();
+            pc.add_local_address(addr).unwrap();
+            pc.end_of_local_addresses();
+            Peer {
+                pc,
+                addr,
+                remote,
+                connected: false,
+            }
+        };
         Mesh {
-            nodes,
+            peers: [peer(0, fa), peer(1, fb)],
+            endpoint,
+            f_addr,
+            f: [fa, fb],
+            f_connected: [false; 2],
             now,
             in_flight: Vec::new(),
             buf: Vec::new(),
-            counts: Counts::default(),
             counting: false,
+            counts: Counts::default(),
         }
     }
 
-    fn pc(&mut self, i: usize) -> &mut PeerConnection {
-        &mut self.nodes[i].pc
+    /// Which of A and B talks to the forwarder's connection `handle`.
+    fn side(&self, handle: ConnectionHandle) -> usize {
+        self.f
+            .iter()
+            .position(|&h| h == handle)
+            .expect("one of F's connections")
     }
 
-    /// `offerer` (A or FB) offers to the other end of its link.
-    fn negotiate(&mut self, offerer: usize) {
-        let (left, right) = self.nodes.split_at_mut(offerer + 1);
-        net::negotiate(&mut left[offerer].pc, &mut right[0].pc);
-    }
-
-    /// Everything node `i` has to send, into flight.
-    fn drain(&mut self, i: usize) {
+    /// Everything the endpoint has to send into flight, then its events;
+    /// the allocations that made, not counting the copies kept in flight.
+    fn drain_endpoint(&mut self) -> usize {
         let now = self.now;
-        while let Some(transmit) = self.nodes[i].pc.poll_transmit(now, 1, &mut self.buf) {
+        let mut counted = 0;
+        loop {
+            let region = Region::new(GLOBAL);
+            let sent = self.endpoint.poll_transmit(now, 1, &mut self.buf);
+            counted += allocations(&region);
+            let Some((_, transmit)) = sent else { break };
             let data = self.buf.clone();
             self.in_flight.push((now + LATENCY, Datagram { transmit, data }));
         }
+        loop {
+            let region = Region::new(GLOBAL);
+            let event = self.endpoint.poll_event();
+            counted += allocations(&region);
+            let Some((handle, event)) = event else { break };
+            let side = self.side(handle);
+            match event {
+                PeerEvent::IceCandidate(c) => self.peers[side].pc.add_ice_candidate(Some(&c)).unwrap(),
+                PeerEvent::ConnectionStateChange(PeerConnectionState::Connected) => self.f_connected[side] = true,
+                _ => {}
+            }
+        }
+        counted
     }
 
-    /// F's work for one datagram that reached FA, counted when counting.
+    /// F's work for a datagram from A or B, counted when counting.
     fn forward(&mut self, datagram: &Datagram) {
         let (now, t) = (self.now, &datagram.transmit);
-        let (left, right) = self.nodes.split_at_mut(FB);
-        let (fa, fb) = (&mut left[FA].pc, &mut right[0].pc);
         let region = Region::new(GLOBAL);
-        fa.handle_receive(now, t.transport, t.source, t.destination, &datagram.data);
+        let routed = self
+            .endpoint
+            .handle_receive(now, t.source, t.destination, &datagram.data);
         let receive = allocations(&region);
         let region = Region::new(GLOBAL);
-        let Some(packet) = fa.poll_rtp() else { return };
-        let sender = fb.transceivers()[0].id();
-        let (_, payload_type) = fb.send_payload_type(sender).expect("FB sends");
-        let out = OutgoingRtp {
-            payload_type,
-            sequence_number: packet.sequence_number().wrapping_add(40_000),
-            timestamp: packet.timestamp().wrapping_add(0x8000_1234),
-            marker: packet.marker(),
-            payload: packet.payload(),
-            audio_level: packet.audio_level(),
-            dependency_descriptor: packet.dependency_descriptor(),
-        };
-        fb.write_rtp(sender, None, &out).expect("FB sends");
+        let mut forwarded = false;
+        if routed == Some(self.f[0]) {
+            let mut pair = self.endpoint.connection_pair(self.f[0], self.f[1]).unwrap();
+            let (fa, fb) = pair.get();
+            if let Some(packet) = fa.poll_rtp() {
+                let sender = fb.transceivers()[0].id();
+                let (_, payload_type) = fb.send_payload_type(sender).expect("FB sends");
+                let out = OutgoingRtp {
+                    payload_type,
+                    sequence_number: packet.sequence_number().wrapping_add(40_000),
+                    timestamp: packet.timestamp().wrapping_add(0x8000_1234),
+                    marker: packet.marker(),
+                    payload: packet.payload(),
+                    audio_level: packet.audio_level(),
+                    dependency_descriptor: packet.dependency_descriptor(),
+                };
+                fb.write_rtp(sender, None, &out).expect("FB sends");
+                forwarded = true;
+            }
+        }
         let forward = allocations(&region);
-        let region = Region::new(GLOBAL);
-        let sent = fb.poll_transmit(now, 1, &mut self.buf);
-        let transmit = allocations(&region);
-        assert!(sent.is_some(), "the forwarded packet goes out at once");
-        if self.counting {
+        let output = self.drain_endpoint();
+        if self.counting && forwarded {
             self.counts.packets += 1;
             self.counts.receive += receive;
             self.counts.forward += forward;
-            self.counts.transmit += transmit;
-        }
-        if let Some(transmit) = sent {
-            let data = self.buf.clone();
-            self.in_flight.push((now + LATENCY, Datagram { transmit, data }));
+            self.counts.output += output;
         }
     }
 
     /// Drains output, trickles candidates, then advances the clock to
     /// the next delivery or timer and handles what is due.
     fn step(&mut self) -> bool {
-        for i in 0..self.nodes.len() {
-            self.drain(i);
-            while let Some(event) = self.nodes[i].pc.poll_event() {
+        let now = self.now;
+        for side in 0..2 {
+            while let Some(transmit) = self.peers[side].pc.poll_transmit(now, 1, &mut self.buf) {
+                let data = self.buf.clone();
+                self.in_flight.push((now + LATENCY, Datagram { transmit, data }));
+            }
+            while let Some(event) = self.peers[side].pc.poll_event() {
+                let remote = self.peers[side].remote;
                 match event {
-                    PeerEvent::IceCandidate(c) => self.nodes[i].candidates.push(Some(c)),
-                    PeerEvent::IceGatheringComplete => self.nodes[i].candidates.push(None),
-                    PeerEvent::ConnectionStateChange(PeerConnectionState::Connected) => self.nodes[i].connected = true,
+                    PeerEvent::IceCandidate(c) => {
+                        let mut f = self.endpoint.connection(remote).unwrap();
+                        f.add_ice_candidate(Some(&c)).unwrap();
+                    }
+                    PeerEvent::ConnectionStateChange(PeerConnectionState::Connected) => {
+                        self.peers[side].connected = true
+                    }
                     _ => {}
                 }
             }
         }
-        for i in 0..self.nodes.len() {
-            if self.nodes[other(i)].pc.remote_description().is_some() {
-                for c in std::mem::take(&mut self.nodes[i].candidates) {
-                    self.nodes[other(i)].pc.add_ice_candidate(c.as_ref()).unwrap();
-                }
-            }
-        }
+        self.drain_endpoint();
         let deliveries = self.in_flight.iter().map(|(at, _)| *at);
-        let timers = self.nodes.iter().filter_map(|n| n.pc.poll_timeout());
-        let Some(next) = deliveries.chain(timers).min() else {
+        let timers = self.peers.iter().filter_map(|p| p.pc.poll_timeout());
+        let Some(next) = deliveries.chain(timers).chain(self.endpoint.poll_timeout()).min() else {
             return false;
         };
         self.now = self.now.max(next);
         let now = self.now;
         for datagram in net::take_due(&mut self.in_flight, now) {
             let t = &datagram.transmit;
-            let i = self.nodes.iter().position(|n| n.addr == t.destination).unwrap();
-            if i == FA && self.nodes[FB].connected {
-                self.forward(&datagram);
-            } else {
-                self.nodes[i]
+            match self.peers.iter_mut().find(|p| p.addr == t.destination) {
+                Some(peer) => peer
                     .pc
-                    .handle_receive(now, t.transport, t.source, t.destination, &datagram.data);
+                    .handle_receive(now, t.transport, t.source, t.destination, &datagram.data),
+                None if t.destination == self.f_addr => self.forward(&datagram),
+                None => panic!("a datagram to {}, where nobody is", t.destination),
             }
         }
-        for node in &mut self.nodes {
-            if node.pc.poll_timeout().is_some_and(|t| t <= now) {
-                node.pc.handle_timeout(now);
+        for peer in &mut self.peers {
+            if peer.pc.poll_timeout().is_some_and(|t| t <= now) {
+                peer.pc.handle_timeout(now);
             }
         }
+        self.endpoint.handle_timeout(now);
         true
     }
 
@@ -227,45 +261,56 @@ impl Mesh {
         let deadline = self.now + time;
         while self.now < deadline && self.step() {}
     }
+
+    fn connected(&self) -> bool {
+        self.peers.iter().all(|p| p.connected) && self.f_connected == [true; 2]
+    }
 }
 
 #[test]
-fn forwarding_an_rtp_packet_allocates_nothing_once_warm() {
+fn forwarding_an_rtp_packet_through_an_endpoint_allocates_nothing_once_warm() {
     let mut mesh = Mesh::new();
-    let video = mesh.pc(A).add_track(MediaKind::Video).unwrap();
-    mesh.pc(FB).add_track(MediaKind::Video).unwrap();
-    mesh.negotiate(A);
-    mesh.negotiate(FB);
+    let video = mesh.peers[0].pc.add_track(MediaKind::Video).unwrap();
+    let [fa, fb] = mesh.f;
+    mesh.endpoint
+        .connection(fb)
+        .unwrap()
+        .add_track(MediaKind::Video)
+        .unwrap();
+    {
+        let [a, b] = &mut mesh.peers;
+        net::negotiate(&mut a.pc, &mut mesh.endpoint.connection(fa).unwrap());
+        net::negotiate(&mut mesh.endpoint.connection(fb).unwrap(), &mut b.pc);
+    }
     let deadline = mesh.now + Duration::from_secs(30);
-    while !mesh.nodes.iter().all(|n| n.connected) {
+    while !mesh.connected() {
         assert!(mesh.now < deadline, "not connected after 30 s");
         assert!(mesh.step(), "idle before connecting");
     }
 
-    // Frames of about eight packets, 30 a second; the first second warms
-    // the buffers up, then F's work is counted.
+    // Frames of about eight packets, 30 a second; four seconds warm the
+    // buffers up (the send history's 512 slots among them), then F's
+    // work is counted.
     let start = mesh.now;
     let mut frame = 0;
     while mesh.counts.packets < PACKETS {
-        if frame == 120 {
-            mesh.counting = true;
-        }
+        mesh.counting = frame >= 120;
         let data = vp8_frame(frame, frame % 300 == 0, 9000 + 101 * (frame % 7));
         let media_time = mesh.now - start;
-        mesh.pc(A).send_frame(video, media_time, &data).unwrap();
+        mesh.peers[0].pc.send_frame(video, media_time, &data).unwrap();
         mesh.run_for(Duration::from_millis(33));
         frame += 1;
         assert!(frame < 10 * PACKETS, "F forwards nothing: {:?}", mesh.counts);
     }
     let counts = &mesh.counts;
     assert_eq!(
-        (counts.receive, counts.forward, counts.transmit),
+        (counts.receive, counts.forward, counts.output),
         (0, 0, 0),
-        "allocations in F's handle_receive, poll_rtp + write_rtp, poll_transmit over {} packets",
+        "allocations in F's handle_receive, poll_rtp + write_rtp, poll_transmit + poll_event over {} packets",
         counts.packets
     );
-    let b = mesh.pc(B).stats();
-    let received: u64 = b.receivers.iter().map(|(_, r)| r.packets_received).sum();
+    let stats = mesh.peers[1].pc.stats();
+    let received: u64 = stats.receivers.iter().map(|(_, r)| r.packets_received).sum();
     assert!(
         received >= PACKETS as u64,
         "B received {received} packets of the {PACKETS} forwarded"

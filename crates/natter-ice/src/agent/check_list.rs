@@ -123,10 +123,11 @@ impl CheckList {
     }
 
     /// §7.2.5.3.3: a check of pair `of` succeeded; the frozen pairs of
-    /// its foundation become waiting. `foundation[i]` is pair i's.
-    pub fn unfreeze_foundation(&mut self, foundation: &[(usize, usize)], of: usize) {
-        for (p, f) in self.pairs.iter_mut().zip(foundation) {
-            if p.state == PairState::Frozen && *f == foundation[of] {
+    /// its foundation become waiting. `foundation(p)` is pair p's.
+    pub fn unfreeze_foundation(&mut self, foundation: impl Fn(&CandidatePair) -> (usize, usize), of: usize) {
+        let of = foundation(&self.pairs[of]);
+        for p in &mut self.pairs {
+            if p.state == PairState::Frozen && foundation(p) == of {
                 p.state = PairState::Waiting;
             }
         }
@@ -135,26 +136,39 @@ impl CheckList {
     /// §6.1.4.2: the pair the next Ta tick checks: the head of the
     /// triggered queue, else the highest-priority waiting pair, else the
     /// highest-priority frozen pair whose foundation has no waiting or
-    /// in-progress pair. `foundation[i]` is pair i's foundation and
-    /// `checkable[i]` whether its local candidate can originate checks.
-    pub fn next_check(&mut self, foundation: &[(usize, usize)], checkable: &[bool]) -> Option<usize> {
+    /// in-progress pair. `foundation(p)` is pair p's foundation and
+    /// `checkable(p)` whether its local candidate can originate checks.
+    pub fn next_check(
+        &mut self,
+        foundation: impl Fn(&CandidatePair) -> (usize, usize),
+        checkable: impl Fn(&CandidatePair) -> bool,
+    ) -> Option<usize> {
         if let Some(i) = self.triggered.pop_front() {
             return Some(i);
         }
         self.next_ordinary(foundation, checkable)
     }
 
-    /// Whether [`CheckList::next_check`] would return a pair.
-    pub fn has_work(&self, foundation: &[(usize, usize)], checkable: &[bool]) -> bool {
+    /// Whether [`CheckList::next_check`] would return a pair. Allocates
+    /// nothing: the agent asks after every input.
+    pub fn has_work(
+        &self,
+        foundation: impl Fn(&CandidatePair) -> (usize, usize),
+        checkable: impl Fn(&CandidatePair) -> bool,
+    ) -> bool {
         !self.triggered.is_empty() || self.next_ordinary(foundation, checkable).is_some()
     }
 
-    fn next_ordinary(&self, foundation: &[(usize, usize)], checkable: &[bool]) -> Option<usize> {
+    fn next_ordinary(
+        &self,
+        foundation: impl Fn(&CandidatePair) -> (usize, usize),
+        checkable: impl Fn(&CandidatePair) -> bool,
+    ) -> Option<usize> {
         let candidates = || {
             self.pairs
                 .iter()
                 .enumerate()
-                .filter(|(i, p)| p.in_check_list && checkable[*i])
+                .filter(|(_, p)| p.in_check_list && checkable(p))
         };
         let waiting = candidates()
             .filter(|(_, p)| p.state == PairState::Waiting)
@@ -163,15 +177,13 @@ impl CheckList {
         if waiting.is_some() {
             return waiting;
         }
-        let busy: Vec<(usize, usize)> = self
-            .pairs
-            .iter()
-            .zip(foundation)
-            .filter(|(p, _)| matches!(p.state, PairState::Waiting | PairState::InProgress))
-            .map(|(_, f)| *f)
-            .collect();
+        let busy = |f: (usize, usize)| {
+            self.pairs
+                .iter()
+                .any(|p| matches!(p.state, PairState::Waiting | PairState::InProgress) && foundation(p) == f)
+        };
         candidates()
-            .filter(|(i, p)| p.state == PairState::Frozen && !busy.contains(&foundation[*i]))
+            .filter(|(_, p)| p.state == PairState::Frozen && !busy(foundation(p)))
             .max_by_key(|(_, p)| p.priority)
             .map(|(i, _)| i)
     }
@@ -209,16 +221,16 @@ mod tests {
             list.add(CandidatePair::new(i, 0, prio), 10);
         }
         // Pairs 0 and 1 share a foundation, pair 2 has its own.
-        let f = [(0, 0), (0, 0), (1, 0)];
-        let first = list.next_check(&f, &[true; 3]).unwrap();
+        let f = |p: &CandidatePair| [(0, 0), (0, 0), (1, 0)][p.local];
+        let first = list.next_check(f, |_| true).unwrap();
         assert_eq!(first, 0);
         list.pairs[first].state = PairState::InProgress;
-        assert_eq!(list.next_check(&f, &[true; 3]), Some(2));
+        assert_eq!(list.next_check(f, |_| true), Some(2));
         list.pairs[2].state = PairState::InProgress;
-        assert_eq!(list.next_check(&f, &[true; 3]), None);
+        assert_eq!(list.next_check(f, |_| true), None);
         list.pairs[first].state = PairState::Succeeded;
-        list.unfreeze_foundation(&f, first);
-        assert_eq!(list.next_check(&f, &[true; 3]), Some(1));
+        list.unfreeze_foundation(f, first);
+        assert_eq!(list.next_check(f, |_| true), Some(1));
     }
 
     #[test]

@@ -14,7 +14,9 @@ use crate::transaction::RetransmitPolicy;
 use crate::Transport;
 
 use super::candidates::candidate_priority;
+use super::candidates::{LocalCandidate, RemoteCandidate};
 use super::check_list::{CandidatePair, PairState};
+use super::gather::Relay;
 use super::stun;
 use super::transactions::{Pending, PendingKind};
 use super::{Agent, Arrival, Role};
@@ -39,34 +41,37 @@ impl Agent {
         !self.config.lite && self.remote_credentials.is_some()
     }
 
-    /// Each pair's foundation and whether its local candidate can
-    /// originate checks (passive TCP cannot, nor a relay without a
-    /// permission for the remote), indexed like the pairs.
-    pub(super) fn pair_facts(&self) -> (Vec<(usize, usize)>, Vec<bool>) {
-        self.check_list
-            .pairs
-            .iter()
-            .map(|p| {
-                let l = &self.locals[p.local];
-                let permitted = l
-                    .relay
-                    .is_none_or(|r| self.relays[r].client.has_permission(self.remotes[p.remote].addr.ip()));
-                (
-                    (l.foundation, self.remotes[p.remote].foundation),
-                    l.transport == Transport::Udp && permitted,
-                )
-            })
-            .unzip()
+    /// What the check list asks of a pair: its foundation (§6.1.2.6),
+    /// and whether its local candidate can originate checks (passive TCP
+    /// cannot, nor a relay without a permission for the remote). Borrows
+    /// the candidates, not the check list, which it serves.
+    fn pair_facts<'a>(
+        locals: &'a [LocalCandidate],
+        remotes: &'a [RemoteCandidate],
+        relays: &'a [Relay],
+    ) -> (
+        impl Fn(&CandidatePair) -> (usize, usize) + 'a,
+        impl Fn(&CandidatePair) -> bool + 'a,
+    ) {
+        let foundation = |p: &CandidatePair| (locals[p.local].foundation, remotes[p.remote].foundation);
+        let checkable = |p: &CandidatePair| {
+            let l = &locals[p.local];
+            let permitted = l
+                .relay
+                .is_none_or(|r| relays[r].client.has_permission(remotes[p.remote].addr.ip()));
+            l.transport == Transport::Udp && permitted
+        };
+        (foundation, checkable)
     }
 
     pub(super) fn has_check_work(&self) -> bool {
-        let (foundation, checkable) = self.pair_facts();
-        self.check_list.has_work(&foundation, &checkable)
+        let (foundation, checkable) = Agent::pair_facts(&self.locals, &self.remotes, &self.relays);
+        self.check_list.has_work(foundation, checkable)
     }
 
     pub(super) fn next_check(&mut self) -> Option<usize> {
-        let (foundation, checkable) = self.pair_facts();
-        self.check_list.next_check(&foundation, &checkable)
+        let (foundation, checkable) = Agent::pair_facts(&self.locals, &self.remotes, &self.relays);
+        self.check_list.next_check(foundation, checkable)
     }
 
     /// §7.2.2: a Binding request from local candidate `local` made with
@@ -198,8 +203,8 @@ impl Agent {
         v.rtt = rtt.or(v.rtt);
         self.first_valid_at.get_or_insert(now);
         // §7.2.5.3.3: unfreeze the foundation.
-        let (foundation, _) = self.pair_facts();
-        self.check_list.unfreeze_foundation(&foundation, pair);
+        let (foundation, _) = Agent::pair_facts(&self.locals, &self.remotes, &self.relays);
+        self.check_list.unfreeze_foundation(foundation, pair);
         // A check on the selected path also refreshes consent.
         if let Some(path) = self
             .selected

@@ -36,7 +36,8 @@
 //!   [`PeerConnection::new`] (an ICE-lite server sets
 //!   [`PeerConfig::ice_lite`](crate::PeerConfig::ice_lite)), reach it with
 //!   [`Endpoint::connection`] (a guard that derefs to the
-//!   [`PeerConnection`]: its JSEP calls, data channels, tracks), and
+//!   [`PeerConnection`]: its JSEP calls, data channels, tracks) or
+//!   [`Endpoint::connection_pair`] (two at once, for forwarding), and
 //!   [`Endpoint::remove`] it;
 //! - input: [`Endpoint::handle_receive`] and [`Endpoint::handle_timeout`];
 //! - output, drained after every input and command in this order:
@@ -245,6 +246,41 @@ impl Endpoint {
     pub fn connection(&mut self, handle: ConnectionHandle) -> Option<Connection<'_>> {
         self.entry(handle)?;
         Some(Connection { endpoint: self, handle })
+    }
+
+    /// Two different connections at once, as a forwarder needs to hand
+    /// the packet one of them lends ([`PeerConnection::poll_rtp`]) to
+    /// the other ([`PeerConnection::write_rtp`]) without copying it.
+    /// `None` unless both are there and `a` is not `b`. Dropping the
+    /// guard does what dropping a [`Connection`] does, for both.
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// # use natter::endpoint::Endpoint;
+    /// # use natter::{PeerConfig, PeerConnection};
+    /// let now = Instant::now();
+    /// let mut endpoint = Endpoint::new(vec!["192.0.2.1:3478".parse().unwrap()]);
+    /// let a = endpoint.insert(PeerConnection::new(PeerConfig::default(), now)?)?;
+    /// let b = endpoint.insert(PeerConnection::new(PeerConfig::default(), now)?)?;
+    /// assert!(endpoint.connection_pair(a, a).is_none());
+    /// let mut pair = endpoint.connection_pair(a, b).expect("both are there");
+    /// let (from, to) = pair.get();
+    /// assert_ne!(from.certificate().fingerprint(), to.certificate().fingerprint());
+    /// drop(pair);
+    /// endpoint.remove(b);
+    /// assert!(endpoint.connection_pair(a, b).is_none());
+    /// # Ok::<(), natter::PeerError>(())
+    /// ```
+    pub fn connection_pair(&mut self, a: ConnectionHandle, b: ConnectionHandle) -> Option<ConnectionPair<'_>> {
+        if a == b {
+            return None;
+        }
+        self.entry(a)?;
+        self.entry(b)?;
+        Some(ConnectionPair {
+            endpoint: self,
+            handles: [a, b],
+        })
     }
 
     /// Backpressure for an application that reads a connection's events
@@ -606,5 +642,33 @@ impl DerefMut for Connection<'_> {
 impl Drop for Connection<'_> {
     fn drop(&mut self) {
         self.endpoint.touch(self.handle);
+    }
+}
+
+/// Two connections of an [`Endpoint`], borrowed together (see
+/// [`Endpoint::connection_pair`]).
+pub struct ConnectionPair<'a> {
+    endpoint: &'a mut Endpoint,
+    handles: [ConnectionHandle; 2],
+}
+
+impl ConnectionPair<'_> {
+    /// The two connections, in the order they were asked for.
+    pub fn get(&mut self) -> (&mut PeerConnection, &mut PeerConnection) {
+        let [a, b] = self.handles.map(|h| h.index as usize);
+        // `connection_pair` checked both handles live and different (so
+        // at different slots: a slot holds one generation at a time),
+        // and the endpoint cannot remove one while the guard borrows it.
+        let [a, b] = self.endpoint.slots.get_disjoint_mut([a, b]).expect("two different slots");
+        let live = "a guard's connection is live";
+        (&mut a.entry.as_mut().expect(live).pc, &mut b.entry.as_mut().expect(live).pc)
+    }
+}
+
+impl Drop for ConnectionPair<'_> {
+    fn drop(&mut self) {
+        for handle in self.handles {
+            self.endpoint.touch(handle);
+        }
     }
 }
