@@ -81,8 +81,10 @@
 //! - TURN over TCP or TLS and ICE-TCP: transmits on TCP or TLS are
 //!   dropped (and logged); relayed candidates over UDP work.
 //! - Host names in ICE server URLs: give IP addresses.
-//! - Batched system calls (recvmmsg/sendmmsg, GSO/GRO): one datagram per
-//!   system call.
+//! - `sendmmsg`: sockets are read with `recvmmsg` and GRO and a
+//!   connection's same-size datagrams to one destination leave as one
+//!   GSO send (through quinn-udp), but datagrams to different
+//!   destinations take a system call each.
 //! - mDNS for IPv6 (`AAAA` over `ff02::fb`): only IPv4 names resolve.
 
 mod driver;

@@ -40,9 +40,10 @@
 //! still UDP between the server and the peer (RFC 8656 §3.1). The
 //! contract:
 //!
-//! - A [`Transmit`] with transport `Tcp` (`Tls`) and a TURN server's
-//!   address as `destination` belongs to the connection from the host
-//!   address `source` to that server: one connection per (host address,
+//! - A [`Transmit`] (or the [`Route`] of what [`Agent::send`] wrote)
+//!   with transport `Tcp` (`Tls`) and a TURN server's address as
+//!   `destination` belongs to the connection from the host address
+//!   `source` to that server: one connection per (host address,
 //!   server address) pair, opened on the first such transmit (holding
 //!   what follows until it is up) and kept while the agent lives. The
 //!   local port the connection itself gets does not matter.
