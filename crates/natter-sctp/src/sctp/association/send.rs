@@ -108,8 +108,9 @@ impl Sender {
             *next = next.wrapping_add(1);
             ssn
         };
-        // Common header, DATA header; a multiple of 4 so no padding.
-        let max = (self.mtu - 12 - DATA_HEADER) & !3;
+        // Common header, DATA header; a multiple of 4 so no padding (and
+        // at least 4 bytes, whatever packet size was configured).
+        let max = (self.mtu.saturating_sub(12 + DATA_HEADER) & !3).max(4);
         let count = data.len().div_ceil(max);
         for (i, piece) in data.chunks(max).enumerate() {
             let mut buf = self.spare.pop().unwrap_or_default();
