@@ -1,0 +1,479 @@
+//! Forwards one peer's video RTP to another without depacketizing it:
+//! natter's RTP mode, as an SFU uses it. The first browser to POST an
+//! offer that sends video to `/offer` (the webrtc-echoes convention, see
+//! `common/answer.rs`) publishes, typically three simulcast layers (RFC
+//! 8853); one whose offer only receives (`a=recvonly`) subscribes, and
+//! gets one layer as one stream. Both connections share one UDP port
+//! (an [`Endpoint`]).
+//!
+//! Each packet of the chosen layer goes on with its SSRC (the
+//! subscriber's sender's), sequence number and timestamp rewritten, so
+//! that the subscriber sees one continuous stream (RFC 3550 §5.1). A
+//! switch of layer (`POST /layer {"rid":"h"}`) asks the publisher for a
+//! keyframe of the new layer (a PLI for its SSRC) and happens at the
+//! first packet of one: the decoder can start there. The subscriber's
+//! own keyframe requests go to the layer it is watching.
+//!
+//! ```text
+//! cargo run --release -p natter-io --example forward -- --listen 127.0.0.1:8092 --rid q
+//! ```
+//!
+//! `GET /status` shows the layer forwarded, the switches, the packets
+//! forwarded and both connections' media statistics; `GET /healthz`.
+
+#[path = "common/answer.rs"]
+mod answer;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use clap::Parser;
+use natter_io::{Config, Endpoint, MediaKind, OutgoingPacket, PeerConfig, PeerConnection, PeerEvent, RtpPacket, Track};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+#[derive(Parser, Debug)]
+#[command(
+    about = "Forwards a WebRTC peer's video RTP, one simulcast layer at a time, to another (webrtc-echoes signaling)"
+)]
+struct Args {
+    /// Where the HTTP server listens.
+    #[arg(long, default_value = "127.0.0.1:8092")]
+    listen: SocketAddr,
+    /// An ICE host address (repeatable); without one, every address of
+    /// the host's interfaces, loopback included.
+    #[arg(long = "address")]
+    addresses: Vec<IpAddr>,
+    /// The simulcast layer forwarded first.
+    #[arg(long, default_value = "q")]
+    rid: String,
+    /// How long to wait for our ICE gathering before answering.
+    #[arg(long, default_value_t = 5000)]
+    gather_timeout_ms: u64,
+}
+
+/// A keyframe asked for and not come within this long is asked for
+/// again (the PLI or the keyframe may have been lost).
+const KEYFRAME_RETRY: Duration = Duration::from_secs(1);
+/// RTP clock rate of video (RFC 7741 §4.1, RFC 6184 §8.1, RFC 9628 §6).
+const VIDEO_CLOCK_RATE: f64 = 90_000.0;
+
+/// One change of layer, for `/status`.
+#[derive(Clone, Serialize)]
+struct Switch {
+    from: String,
+    to: String,
+    /// The first packet forwarded from the new layer started a keyframe.
+    at_keyframe: bool,
+}
+
+/// What `/status` shows.
+#[derive(Clone, Default, Serialize)]
+struct Status {
+    target: String,
+    current: Option<String>,
+    switches: Vec<Switch>,
+    forwarded: u64,
+    /// Packets of other layers, or of the target before its keyframe.
+    not_forwarded: u64,
+    write_errors: u64,
+    keyframe_requests: u64,
+    publisher: serde_json::Value,
+    subscriber: serde_json::Value,
+    errors: Vec<String>,
+}
+
+/// The publisher's connection and the subscriber's sending transceiver,
+/// once each has answered.
+#[derive(Clone, Default)]
+struct Peers {
+    publisher: Option<PeerConnection>,
+    subscriber: Option<Track>,
+}
+
+#[derive(Clone)]
+struct App {
+    args: Arc<Args>,
+    endpoint: Arc<Endpoint>,
+    status: Arc<Mutex<Status>>,
+    peers: Arc<Mutex<Peers>>,
+    /// Layer changes and keyframe requests for the forwarding task.
+    control: mpsc::UnboundedSender<Control>,
+}
+
+impl App {
+    fn update(&self, f: impl FnOnce(&mut Status)) {
+        f(&mut self.status.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    fn peers(&self) -> Peers {
+        self.peers.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+enum Control {
+    /// Forward this layer from its next keyframe.
+    Layer(String),
+    /// The subscriber asked for a keyframe.
+    KeyframeRequest,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let endpoint = Endpoint::bind(Config {
+        local_addresses: answer::local_addresses(&args.addresses),
+        ..Config::default()
+    })?;
+    let (control, controls) = mpsc::unbounded_channel();
+    let app = App {
+        status: Arc::new(Mutex::new(Status {
+            target: args.rid.clone(),
+            ..Status::default()
+        })),
+        args: Arc::new(args),
+        endpoint: Arc::new(endpoint),
+        peers: Arc::default(),
+        control,
+    };
+    let (packets_sender, packets) = oneshot::channel();
+    tokio::spawn(forward(app.clone(), packets, controls));
+    let packets_sender = Arc::new(Mutex::new(Some(packets_sender)));
+    let router = Router::new()
+        .route(
+            "/",
+            get(|| async { Html("<!doctype html><title>natter forward</title>") }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/offer",
+            post(move |state, body| offer(state, body, packets_sender.clone())),
+        )
+        .route("/layer", post(layer))
+        .route("/status", get(status))
+        .with_state(app.clone());
+    let listener = tokio::net::TcpListener::bind(app.args.listen)
+        .await
+        .with_context(|| format!("listening on {}", app.args.listen))?;
+    tracing::info!(listen = %app.args.listen, "forwarder ready");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+async fn status(State(app): State<App>) -> Json<Status> {
+    Json(app.status.lock().unwrap_or_else(|e| e.into_inner()).clone())
+}
+
+#[derive(Deserialize)]
+struct LayerRequest {
+    rid: String,
+}
+
+async fn layer(State(app): State<App>, Json(request): Json<LayerRequest>) -> Response {
+    app.update(|s| s.target = request.rid.clone());
+    match app.control.send(Control::Layer(request.rid)) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "the forwarder stopped").into_response(),
+    }
+}
+
+type PacketsSender = Arc<Mutex<Option<oneshot::Sender<mpsc::Receiver<RtpPacket>>>>>;
+
+async fn offer(
+    State(app): State<App>,
+    Json(offer): Json<answer::SessionDescription>,
+    packets: PacketsSender,
+) -> Response {
+    let subscribes = offer.sdp.lines().any(|l| l.trim_end() == "a=recvonly");
+    let role = if subscribes { "subscriber" } else { "publisher" };
+    let peers = app.peers();
+    let taken = if subscribes {
+        peers.subscriber.is_some()
+    } else {
+        peers.publisher.is_some()
+    };
+    if taken {
+        return (StatusCode::CONFLICT, format!("already have a {role}")).into_response();
+    }
+    let connected = match app.endpoint.connect_rtp(PeerConfig::default()).await {
+        Ok(connected) => connected,
+        Err(error) => return (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    };
+    let (pc, events, rtp) = connected;
+    let (track_sender, track) = oneshot::channel();
+    let gather_timeout = Duration::from_millis(app.args.gather_timeout_ms);
+    let answered = answer::answer(Ok((pc, events)), offer, gather_timeout, move |pc| async move {
+        if subscribes {
+            let _ = track_sender.send(pc.add_track(MediaKind::Video).await?);
+        }
+        Ok(())
+    })
+    .await;
+    let answered = match answered {
+        Ok(answered) => answered,
+        Err(error) => {
+            tracing::warn!("{role}: {error}");
+            return (StatusCode::BAD_REQUEST, error).into_response();
+        }
+    };
+    tracing::info!("{role} answer:\n{}", answered.answer.sdp);
+    if subscribes {
+        let Ok(track) = track.await else {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "no video track for the subscriber").into_response();
+        };
+        app.peers.lock().unwrap_or_else(|e| e.into_inner()).subscriber = Some(track);
+    } else if let Some(sender) = packets.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        app.peers.lock().unwrap_or_else(|e| e.into_inner()).publisher = Some(answered.pc.clone());
+        let _ = sender.send(rtp);
+    }
+    tokio::spawn(watch(app, answered.events, subscribes));
+    Json(answered.answer).into_response()
+}
+
+/// Drains a connection's events (so it never pauses), keeps its stats
+/// for `/status`, and passes the subscriber's keyframe requests on.
+async fn watch(app: App, mut events: answer::Events, subscriber: bool) {
+    let on_stats = |stats| {
+        app.update(|s| match subscriber {
+            true => s.subscriber = stats,
+            false => s.publisher = stats,
+        })
+    };
+    while let Some(event) = events.next_or_stats(on_stats).await {
+        match event {
+            PeerEvent::KeyframeRequest { .. } if subscriber => {
+                let _ = app.control.send(Control::KeyframeRequest);
+            }
+            PeerEvent::ConnectionStateChange(state) => tracing::info!(subscriber, ?state, "connection"),
+            _ => {}
+        }
+    }
+}
+
+/// The forwarding loop: the publisher's packets in, the chosen layer's
+/// out to the subscriber, rewritten.
+async fn forward(
+    app: App,
+    packets: oneshot::Receiver<mpsc::Receiver<RtpPacket>>,
+    mut controls: mpsc::UnboundedReceiver<Control>,
+) {
+    let Ok(mut packets) = packets.await else { return };
+    let mut layers = Layers::new(app.args.rid.clone());
+    let mut rewriter = Rewriter::default();
+    let mut retry = tokio::time::interval(KEYFRAME_RETRY / 2);
+    // The subscriber's, once it sends.
+    let mut payload_type = None;
+    loop {
+        let packet = tokio::select! {
+            packet = packets.recv() => match packet {
+                Some(packet) => packet,
+                None => return,
+            },
+            Some(control) = controls.recv() => {
+                if let Control::Layer(rid) = control {
+                    layers.target = rid;
+                }
+                layers.asked = None;
+                ask_keyframe(&app, &mut layers).await;
+                continue;
+            }
+            _ = retry.tick() => {
+                ask_keyframe(&app, &mut layers).await;
+                continue;
+            }
+        };
+        if layers.publisher.is_none() {
+            layers.publisher = app.peers().publisher.map(|pc| pc.track(packet.transceiver));
+        }
+        let Some(subscriber) = app.peers().subscriber else {
+            app.update(|s| s.not_forwarded += 1);
+            continue;
+        };
+        let now = Instant::now();
+        match layers.admit(&packet) {
+            Admit::No => {
+                app.update(|s| s.not_forwarded += 1);
+                continue;
+            }
+            Admit::Current => {}
+            Admit::Switch { from } => {
+                let keyframe = packet.info.is_some_and(|i| i.starts_keyframe);
+                rewriter.switch(&packet, now);
+                tracing::info!(from = ?from, to = ?packet.rid, "layer switched");
+                app.update(|s| {
+                    s.current = packet.rid.clone();
+                    if let Some(from) = from {
+                        s.switches.push(Switch {
+                            from,
+                            to: packet.rid.clone().unwrap_or_default(),
+                            at_keyframe: keyframe,
+                        });
+                    }
+                });
+            }
+        }
+        let Some((sequence_number, timestamp)) = rewriter.rewrite(&packet, now) else {
+            app.update(|s| s.not_forwarded += 1);
+            continue;
+        };
+        if payload_type.is_none() {
+            payload_type = subscriber.send_payload_type().await.ok().flatten().map(|(_, pt)| pt);
+        }
+        let Some(payload_type) = payload_type else {
+            app.update(|s| s.write_errors += 1);
+            continue;
+        };
+        let mut out = OutgoingPacket::forwarding(packet);
+        out.payload_type = payload_type;
+        out.sequence_number = sequence_number;
+        out.timestamp = timestamp;
+        match subscriber.write_rtp(out).await {
+            Ok(()) => app.update(|s| s.forwarded += 1),
+            Err(error) => app.update(|s| {
+                s.write_errors += 1;
+                if s.errors.len() < 10 {
+                    s.errors.push(error.to_string());
+                }
+            }),
+        }
+    }
+}
+
+/// Asks the publisher for a keyframe of the target layer while the
+/// forwarder waits for one: to switch, to start, or because the
+/// subscriber asked; again after [`KEYFRAME_RETRY`].
+async fn ask_keyframe(app: &App, layers: &mut Layers) {
+    let waiting = layers.current.as_ref() != Some(&layers.target) || layers.asked.is_none();
+    if !waiting || layers.asked.is_some_and(|t| t.elapsed() < KEYFRAME_RETRY) {
+        return;
+    }
+    let Some(publisher) = layers.publisher.as_ref() else {
+        return;
+    };
+    let rid = layers.target.clone();
+    if publisher.request_layer_keyframe(&rid).await.is_ok() {
+        layers.asked = Some(Instant::now());
+        app.update(|s| s.keyframe_requests += 1);
+    }
+}
+
+/// Which layer is forwarded, and which is wanted.
+struct Layers {
+    target: String,
+    current: Option<String>,
+    /// When a keyframe of `target` was last asked for; `None` to ask now.
+    asked: Option<Instant>,
+    /// The publisher's receiving transceiver, known from its packets.
+    publisher: Option<Track>,
+}
+
+/// Whether a packet is forwarded.
+enum Admit {
+    No,
+    /// On the layer forwarded.
+    Current,
+    /// It starts a keyframe of the target layer: the stream switches to
+    /// it `from` the layer forwarded until now (`None` at the start).
+    Switch {
+        from: Option<String>,
+    },
+}
+
+impl Layers {
+    fn new(target: String) -> Self {
+        Layers {
+            target,
+            current: None,
+            asked: None,
+            publisher: None,
+        }
+    }
+
+    /// Whether `packet` is forwarded. A switch happens only at the start
+    /// of a keyframe of the target; until then the current layer goes on.
+    fn admit(&mut self, packet: &RtpPacket) -> Admit {
+        let Some(rid) = packet.rid.as_ref() else {
+            return Admit::No;
+        };
+        if self.current.as_ref() == Some(rid) {
+            return Admit::Current;
+        }
+        let keyframe = packet.info.is_some_and(|i| i.starts_keyframe);
+        if *rid != self.target || !keyframe || packet.retransmission {
+            return Admit::No;
+        }
+        let from = self.current.replace(rid.clone());
+        Admit::Switch { from }
+    }
+}
+
+/// Rewrites a layer's sequence numbers and timestamps into one
+/// continuous stream (RFC 3550 §5.1): each layer has its own, so at a
+/// switch the offsets are chosen to follow on from the last packet sent.
+#[derive(Default)]
+struct Rewriter {
+    /// What is added to a layer's sequence numbers and timestamps.
+    sequence_offset: u16,
+    timestamp_offset: u32,
+    /// The first packet of the current layer: older ones are dropped,
+    /// their numbers would collide with the previous layer's.
+    first_sequence: u16,
+    /// The highest sequence number and latest timestamp sent, and when.
+    last: Option<(u16, u32, Instant)>,
+}
+
+impl Rewriter {
+    /// The stream goes on with `packet`, the first of a new layer.
+    fn switch(&mut self, packet: &RtpPacket, now: Instant) {
+        let (next_sequence, timestamp) = match self.last {
+            // The time since the last packet, in RTP units, at least one.
+            Some((sequence, timestamp, at)) => {
+                let elapsed = (now - at).as_secs_f64() * VIDEO_CLOCK_RATE;
+                (
+                    sequence.wrapping_add(1),
+                    timestamp.wrapping_add((elapsed as u32).max(1)),
+                )
+            }
+            None => (packet.sequence_number, packet.timestamp),
+        };
+        self.sequence_offset = next_sequence.wrapping_sub(packet.sequence_number);
+        self.timestamp_offset = timestamp.wrapping_sub(packet.timestamp);
+        self.first_sequence = packet.sequence_number;
+    }
+
+    /// The sequence number and timestamp `packet` goes out with; `None`
+    /// for a packet from before the switch to its layer.
+    fn rewrite(&mut self, packet: &RtpPacket, now: Instant) -> Option<(u16, u32)> {
+        // RFC 1982 serial comparison: before the switch's first packet.
+        if (packet.sequence_number.wrapping_sub(self.first_sequence) as i16) < 0 {
+            return None;
+        }
+        let sequence = packet.sequence_number.wrapping_add(self.sequence_offset);
+        let timestamp = packet.timestamp.wrapping_add(self.timestamp_offset);
+        let newer = self
+            .last
+            .is_none_or(|(last, _, _)| (sequence.wrapping_sub(last) as i16) > 0);
+        if newer {
+            self.last = Some((sequence, timestamp, now));
+        }
+        Some((sequence, timestamp))
+    }
+}
