@@ -3,242 +3,22 @@
 //! RTP mode; F hands every packet it gets to its second connection with
 //! `write_rtp`, sequence number and timestamp rewritten; B receives the
 //! frames with the frame API. Four connections, two links, one virtual
-//! clock; loss per direction of each link.
+//! clock (`support/mesh.rs`); loss per direction of each link.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use natter::dtls::DtlsConfig;
 use natter::peer::*;
 
-#[allow(dead_code)]
-mod support;
-use support::Rng;
 #[path = "support/frames.rs"]
 mod frames;
+#[path = "support/mesh.rs"]
+mod mesh;
 #[path = "support/net.rs"]
 mod net;
-use frames::vp8_frame;
-use net::take_due;
-
-const A: usize = 0;
-/// F's connection to A (receives in RTP mode).
-const FA: usize = 1;
-/// F's connection to B (sends in RTP mode).
-const FB: usize = 2;
-const B: usize = 3;
-
-/// What F adds to each sequence number and timestamp it forwards.
-const SEQ_SHIFT: u16 = 40_000;
-const TS_SHIFT: u32 = 0x8000_1234;
-
-struct Node {
-    pc: PeerConnection,
-    addr: SocketAddr,
-    events: Vec<PeerEvent>,
-    /// Candidates for the other end of the link (`None`: the end).
-    outbox: Vec<Option<IceCandidate>>,
-}
-
-/// Two links (A-FA and FB-B) under one clock, with latency and seeded
-/// loss per direction; F forwards from FA to FB after every datagram FA
-/// handles.
-struct Mesh {
-    nodes: Vec<Node>,
-    now: Instant,
-    latency: Duration,
-    /// Loss from node `.0` to node `.1`.
-    loss: BTreeMap<(usize, usize), f64>,
-    rng: Rng,
-    in_flight: Vec<(Instant, natter_ice::Transmit)>,
-    /// Forwarder state and what it saw.
-    forwarded: Vec<Seen>,
-}
-
-/// One packet F handed on, as `poll_rtp` showed it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Seen {
-    transceiver: TransceiverId,
-    mid: String,
-    rid: Option<String>,
-    format: Format,
-    sequence_number: u16,
-    extended_sequence_number: u64,
-    timestamp: u32,
-    retransmission: bool,
-}
-
-fn peer(i: usize, seed: u64, rtp_mode: bool, now: Instant) -> Node {
-    let config = PeerConfig {
-        seed: Some(seed + i as u64),
-        dtls: DtlsConfig {
-            deterministic_seed: Some(seed + i as u64),
-            ..DtlsConfig::default()
-        },
-        rtp_mode,
-        ..PeerConfig::default()
-    };
-    let addr: SocketAddr = format!("10.0.0.{}:5000", i + 1).parse().unwrap();
-    let mut pc = PeerConnection::new(config, now).unwrap();
-    pc.add_local_address(addr).unwrap();
-    pc.end_of_local_addresses();
-    Node {
-        pc,
-        addr,
-        events: Vec::new(),
-        outbox: Vec::new(),
-    }
-}
-
-/// The other end of `i`'s link.
-fn other(i: usize) -> usize {
-    i ^ 1
-}
-
-impl Mesh {
-    fn new(seed: u64) -> Mesh {
-        let now = Instant::now();
-        Mesh {
-            nodes: (0..4).map(|i| peer(i, seed, i == FA || i == FB, now)).collect(),
-            now,
-            latency: Duration::from_millis(10),
-            loss: BTreeMap::new(),
-            rng: Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
-            in_flight: Vec::new(),
-            forwarded: Vec::new(),
-        }
-    }
-
-    fn pc(&mut self, i: usize) -> &mut PeerConnection {
-        &mut self.nodes[i].pc
-    }
-
-    /// `offerer` offers to the other end of its link, which answers.
-    fn negotiate(&mut self, offerer: usize) {
-        let answerer = other(offerer);
-        let offer = self.pc(offerer).create_offer().unwrap();
-        self.pc(offerer).set_local_description(&offer).unwrap();
-        self.pc(answerer).set_remote_description(&offer).unwrap();
-        let answer = self.pc(answerer).create_answer().unwrap();
-        self.pc(answerer).set_local_description(&answer).unwrap();
-        self.pc(offerer).set_remote_description(&answer).unwrap();
-    }
-
-    /// F's forwarding: every packet FA lends goes out on FB's only
-    /// sender, shifted.
-    fn forward(&mut self) {
-        let (left, right) = self.nodes.split_at_mut(FB);
-        let (from, to) = (&mut left[FA].pc, &mut right[0].pc);
-        let Some(packet) = from.poll_rtp() else { return };
-        self.forwarded.push(Seen {
-            transceiver: packet.transceiver,
-            mid: packet.mid.to_owned(),
-            rid: packet.rid.map(str::to_owned),
-            format: packet.format,
-            sequence_number: packet.sequence_number(),
-            extended_sequence_number: packet.extended_sequence_number,
-            timestamp: packet.timestamp(),
-            retransmission: packet.retransmission,
-        });
-        let sender = to.transceivers()[0].id();
-        let (_, payload_type) = to.send_payload_type(sender).expect("FB sends");
-        let out = OutgoingRtp {
-            payload_type,
-            sequence_number: packet.sequence_number().wrapping_add(SEQ_SHIFT),
-            timestamp: packet.timestamp().wrapping_add(TS_SHIFT),
-            marker: packet.marker(),
-            payload: packet.payload(),
-            audio_level: packet.audio_level(),
-            dependency_descriptor: packet.dependency_descriptor(),
-        };
-        to.write_rtp(sender, None, &out).unwrap();
-        assert!(from.poll_rtp().is_none(), "one packet per datagram");
-    }
-
-    /// Drains output, trickles candidates, then advances the clock to
-    /// the next delivery or timer and handles what is due.
-    fn step(&mut self) -> bool {
-        let now = self.now;
-        let mut buf = Vec::new();
-        for i in 0..self.nodes.len() {
-            while let Some(t) = self.nodes[i].pc.poll_transmit(now, 1, &mut buf) {
-                let to = other(i);
-                assert_eq!(t.destination, self.nodes[to].addr, "node {i} sends only on its link");
-                let loss = self.loss.get(&(i, to)).copied().unwrap_or(0.0);
-                if !self.rng.chance(loss) {
-                    let datagram = natter_ice::Transmit::new(t.route(), buf[..t.size].to_vec());
-                    self.in_flight.push((now + self.latency, datagram));
-                }
-            }
-            while let Some(event) = self.nodes[i].pc.poll_event() {
-                match &event {
-                    PeerEvent::IceCandidate(c) => self.nodes[i].outbox.push(Some(c.clone())),
-                    PeerEvent::IceGatheringComplete => self.nodes[i].outbox.push(None),
-                    _ => {}
-                }
-                self.nodes[i].events.push(event);
-            }
-        }
-        for i in 0..self.nodes.len() {
-            if self.nodes[other(i)].pc.remote_description().is_none() {
-                continue;
-            }
-            for candidate in std::mem::take(&mut self.nodes[i].outbox) {
-                self.nodes[other(i)].pc.add_ice_candidate(candidate.as_ref()).unwrap();
-            }
-        }
-        let deliveries = self.in_flight.iter().map(|(at, _)| *at);
-        let timers = self.nodes.iter().filter_map(|n| n.pc.poll_timeout());
-        let Some(next) = deliveries.chain(timers).min() else {
-            return false;
-        };
-        self.now = self.now.max(next);
-        let now = self.now;
-        for t in take_due(&mut self.in_flight, now) {
-            let i = (self.nodes.iter()).position(|n| n.addr == t.destination).unwrap();
-            self.nodes[i]
-                .pc
-                .handle_receive(now, t.transport, t.source, t.destination, &t.data);
-            if i == FA {
-                self.forward();
-            }
-        }
-        for node in &mut self.nodes {
-            if node.pc.poll_timeout().is_some_and(|t| t <= now) {
-                node.pc.handle_timeout(now);
-            }
-        }
-        true
-    }
-
-    fn run_for(&mut self, time: Duration) {
-        let deadline = self.now + time;
-        while self.now < deadline && self.step() {}
-    }
-
-    fn connected(&self, i: usize) -> bool {
-        let connected = PeerEvent::ConnectionStateChange(PeerConnectionState::Connected);
-        self.nodes[i].events.contains(&connected)
-    }
-
-    fn run_until_connected(&mut self) {
-        let deadline = self.now + Duration::from_secs(30);
-        while !(0..4).all(|i| self.connected(i)) {
-            assert!(self.now < deadline, "not connected after 30 s");
-            assert!(self.step(), "idle before connecting");
-        }
-    }
-
-    fn frames(&self, i: usize) -> Vec<MediaFrame> {
-        (self.nodes[i].events.iter())
-            .filter_map(|e| match e {
-                PeerEvent::MediaFrame(f) => Some(f.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-}
+#[allow(dead_code)]
+mod support;
+use frames::{vp8_frame, vp8_frame_sized};
+use mesh::{Mesh, Seen, A, B, FA, FB, TS_SHIFT};
 
 /// A sends video to F, F's second connection sends video to B; all
 /// connected. Returns A's and FB's sending transceivers.
@@ -412,10 +192,8 @@ fn loss_before_the_forwarder_is_nacked_by_its_stack() {
     let f_in = mesh.pc(FA).stats().receivers[0].1.clone();
     assert!(f_in.nack_count > 0, "{f_in:?}");
     assert_eq!(f_in.packets_lost, 0, "{f_in:?}");
-    assert_eq!(
-        f_in.pli_count, 0,
-        "RTP mode leaves keyframe requests to the application"
-    );
+    let b_plis = mesh.pc(B).stats().receivers[0].1.pli_count;
+    assert_eq!(f_in.pli_count, b_plis, "only B's requests, passed on: none of its own");
     let a_out = mesh.pc(A).stats().senders[0].1.counters;
     assert!(a_out.retransmitted_packets_sent > 0, "{a_out:?}");
 
@@ -455,4 +233,134 @@ fn forged_srtp_is_dropped_counted_and_never_lent() {
     send_frames(&mut mesh, a_video, 5);
     assert!(mesh.forwarded.len() > forwarded, "the stream goes on");
     assert_eq!(mesh.frames(B).len(), 10);
+}
+
+/// A keyframe request from B reaches F's sending connection as an
+/// event; F asks A (RTP mode sends no PLI of its own), and A sees each
+/// of B's requests once.
+#[test]
+fn keyframe_requests_go_through_the_application() {
+    let (mut mesh, a_video, f_video) = forwarding(1805);
+    send_frames(&mut mesh, a_video, 3);
+    let b_video = mesh.pc(B).transceivers()[0].id();
+    for _ in 0..3 {
+        mesh.pc(B).request_keyframe(b_video).unwrap();
+        mesh.run_for(Duration::from_millis(100));
+    }
+    let requests = |mesh: &Mesh, i: usize, id: TransceiverId| {
+        let request = PeerEvent::KeyframeRequest {
+            transceiver: id,
+            rid: None,
+        };
+        mesh.nodes[i].events.iter().filter(|e| **e == request).count() as u64
+    };
+    let b_plis = mesh.pc(B).stats().receivers[0].1.pli_count;
+    assert!(b_plis >= 3);
+    assert_eq!(requests(&mesh, FB, f_video), b_plis);
+    assert_eq!(mesh.pc(FA).stats().receivers[0].1.pli_count, b_plis);
+    assert_eq!(requests(&mesh, A, a_video), b_plis);
+}
+
+const RIDS: [&str; 3] = ["q", "h", "f"];
+const SIZES: [(u16, u16); 3] = [(320, 180), (640, 360), (1280, 720)];
+
+/// The layers A was asked for keyframes on since the last call, taken
+/// out of its events.
+fn keyframe_requests(mesh: &mut Mesh) -> Vec<String> {
+    let mut asked = Vec::new();
+    mesh.nodes[A].events.retain(|e| match e {
+        PeerEvent::KeyframeRequest { rid, .. } => {
+            asked.extend(rid.clone());
+            false
+        }
+        _ => true,
+    });
+    asked
+}
+
+/// A natter peer publishes three simulcast layers; F, in RTP mode,
+/// forwards one to B, moving to the layer it is told at that layer's
+/// next keyframe (asked of A for that layer alone, found by
+/// `inspect()`), rewriting SSRC, sequence numbers and timestamps. B gets
+/// one stream that its depacketizer takes whole across five switches:
+/// every frame time, each frame byte for byte, a keyframe of the new
+/// layer's size at each switch.
+#[test]
+fn a_forwarder_switches_simulcast_layers_of_a_natter_publisher_at_keyframes() {
+    let mut mesh = Mesh::new(1806);
+    let a_video = mesh.pc(A).add_simulcast_track(MediaKind::Video, &RIDS).unwrap();
+    mesh.pc(FB).add_track(MediaKind::Video).unwrap();
+    mesh.negotiate(A);
+    mesh.negotiate(FB);
+    mesh.run_until_connected();
+    let fa_video = mesh.pc(FA).transceivers()[0].id();
+    mesh.munger.target = Some("q");
+    let plan = [(13, "h"), (27, "f"), (43, "h"), (55, "q"), (68, "f")];
+    let start = mesh.now;
+    let mut sent: [Vec<Vec<u8>>; 3] = Default::default();
+    let mut asked_of_a = Vec::new();
+    for i in 0..80 {
+        if let Some(&(_, target)) = plan.iter().find(|(at, _)| *at == i) {
+            mesh.munger.target = Some(target);
+            mesh.pc(FA).request_layer_keyframe(fa_video, target).unwrap();
+        }
+        // A's encoder makes a keyframe when asked, and every 30 frames.
+        let asked = keyframe_requests(&mut mesh);
+        let t = mesh.now - start;
+        for (layer, rid) in RIDS.iter().enumerate() {
+            let keyframe = i % 30 == 0 || asked.iter().any(|r| r == rid);
+            let len = (400 << layer) + 7 * i;
+            let frame = vp8_frame_sized(1000 * layer + i, keyframe, SIZES[layer], len);
+            mesh.pc(A).send_frame_rid(a_video, rid, t, &frame).unwrap();
+            sent[layer].push(frame);
+        }
+        asked_of_a.extend(asked);
+        mesh.run_for(Duration::from_millis(33));
+    }
+    mesh.run_for(Duration::from_secs(1));
+    asked_of_a.extend(keyframe_requests(&mut mesh));
+
+    // Which layer and frame time each of B's frames is.
+    let frames = mesh.frames(B);
+    let got: Vec<(usize, usize)> = frames
+        .iter()
+        .map(|f| {
+            (0..3)
+                .find_map(|layer| Some((layer, sent[layer].iter().position(|s| *s == f.data)?)))
+                .expect("B's frame is one A sent, byte for byte")
+        })
+        .collect();
+    let mut times: Vec<usize> = got.iter().map(|(_, i)| *i).collect();
+    assert!(times.is_sorted(), "frame times in order: {times:?}");
+    times.dedup();
+    assert_eq!(times, (0..80).collect::<Vec<_>>(), "every frame time");
+    let mut layers = Vec::new();
+    for (k, (frame, &(layer, i))) in frames.iter().zip(&got).enumerate() {
+        if k > 0 && got[k - 1].0 == layer {
+            continue;
+        }
+        let size = (u32::from(SIZES[layer].0), u32::from(SIZES[layer].1));
+        assert_eq!(
+            (frame.keyframe, frame.size),
+            (true, Some(size)),
+            "a switch to {} at {i}",
+            RIDS[layer]
+        );
+        layers.push((RIDS[layer], i));
+    }
+    let order: Vec<&str> = layers.iter().map(|(rid, _)| *rid).collect();
+    assert_eq!(order, ["q", "h", "f", "h", "q", "f"]);
+    for (&(rid, at), &(planned, target)) in layers[1..].iter().zip(&plan) {
+        assert_eq!(rid, target);
+        assert!(
+            (planned..=planned + 3).contains(&at),
+            "{rid} asked at {planned}, switched at {at}"
+        );
+    }
+    let b_in = mesh.pc(B).stats().receivers[0].1.clone();
+    assert_eq!(b_in.frames_dropped, 0, "{b_in:?}");
+    assert_eq!(b_in.frame_size, Some((1280, 720)));
+    // A was asked for each target, on that layer alone.
+    asked_of_a.sort();
+    assert_eq!(asked_of_a, ["f", "f", "h", "h", "q"]);
 }
