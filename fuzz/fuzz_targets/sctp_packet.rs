@@ -1,13 +1,45 @@
-//! natter's SCTP wire format (RFC 9260 §3): arbitrary bytes give chunks
-//! or an error, never a panic. The checksum is made right first so that
-//! the chunk, parameter and error cause parsers run, and whatever parses
-//! is written again and parses back equal.
+//! natter's own SCTP: arbitrary bytes give chunks or an error, never a
+//! panic. The checksum is made right first so that the chunk, parameter
+//! and error cause parsers run, and whatever parses is written again and
+//! parses back equal. Then the same packet, with a real verification tag
+//! and its first TSN field taken relative to the association's, goes
+//! into an established association that has data in flight (so SACKs,
+//! DATA and FORWARD TSN reach deep), whose timers then fire.
 #![no_main]
 
+use std::time::{Duration, Instant};
+
 use libfuzzer_sys::fuzz_target;
+use natter_sctp::sctp::association::{Association, Config, State};
 use natter_sctp::sctp::chunk::Chunk;
 use natter_sctp::sctp::packet::crc32c;
 use natter_sctp::sctp::{ChecksumMode, Packet, PacketWriter};
+
+fn seal(packet: &mut [u8]) {
+    let sum = crc32c(packet);
+    packet[8..12].copy_from_slice(&sum.to_le_bytes());
+}
+
+/// Two associations set up in memory; `a` has sent 20 KB that `b` has
+/// not seen.
+fn established(now: Instant) -> (Association, Association) {
+    let mut a = Association::new(Config::default(), &[1; 32], now);
+    let mut b = Association::new(Config::default(), &[2; 32], now);
+    a.connect(now);
+    let mut buf = [0u8; 1500];
+    for _ in 0..4 {
+        while let Ok(Some(n)) = a.poll_transmit(now, &mut buf) {
+            let _ = b.handle_packet(now, &buf[..n]);
+        }
+        while let Ok(Some(n)) = b.poll_transmit(now, &mut buf) {
+            let _ = a.handle_packet(now, &buf[..n]);
+        }
+    }
+    assert_eq!(a.state(), State::Established);
+    a.send(1, 53, false, &[7; 20_000]).expect("established");
+    while let Ok(Some(_)) = a.poll_transmit(now, &mut buf) {}
+    (a, b)
+}
 
 fuzz_target!(|data: &[u8]| {
     let _ = Packet::parse(data, ChecksumMode::ZeroAcceptable);
@@ -15,8 +47,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let mut packet = data.to_vec();
-    let sum = crc32c(&packet);
-    packet[8..12].copy_from_slice(&sum.to_le_bytes());
+    seal(&mut packet);
     let parsed = Packet::parse(&packet, ChecksumMode::Crc32c).expect("the checksum was just made right");
     let mut out = vec![0u8; 65_536 + 16];
     for raw in parsed.chunks() {
@@ -32,4 +63,38 @@ fuzz_target!(|data: &[u8]| {
         let first = again.chunks().next().expect("one chunk").expect("a well-formed chunk");
         assert_eq!(first.parse().expect("parses again"), chunk);
     }
+
+    let now = Instant::now();
+    let (mut a, mut b) = established(now);
+    let base = b.peer().expect("established").initial_tsn.0;
+    packet[0..4].copy_from_slice(&[0x13, 0x88, 0x13, 0x88]);
+    if packet.len() >= 20 {
+        let rel = u32::from_be_bytes([packet[16], packet[17], packet[18], packet[19]]);
+        packet[16..20].copy_from_slice(&rel.wrapping_add(base).to_be_bytes());
+    }
+    drive(&mut a, &mut b, &packet, now);
+    drive(&mut b, &mut a, &packet, now);
 });
+
+/// Hands `packet` (with `assoc`'s tag, unless it is an INIT's zero) to
+/// `assoc`, then fires its timers, carrying what it sends to `other`.
+fn drive(assoc: &mut Association, other: &mut Association, packet: &[u8], now: Instant) {
+    let mut p = packet.to_vec();
+    if p[4..8] != [0; 4] {
+        p[4..8].copy_from_slice(&assoc.local_tag().to_be_bytes());
+    }
+    seal(&mut p);
+    let _ = assoc.handle_packet(now, &p);
+    let mut buf = [0u8; 1500];
+    for t in [0, 300, 2_000, 70_000] {
+        let at = now + Duration::from_millis(t);
+        assoc.handle_timeout(at);
+        while let Ok(Some(n)) = assoc.poll_transmit(at, &mut buf) {
+            let _ = other.handle_packet(at, &buf[..n]);
+        }
+        while assoc.poll_event().is_some() {}
+        while let Some(m) = assoc.poll_message() {
+            assoc.recycle(m.data);
+        }
+    }
+}
