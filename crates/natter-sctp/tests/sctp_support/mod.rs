@@ -141,6 +141,10 @@ pub struct Wire<A, B> {
     pub b: B,
     pub latency: Duration,
     pub drop: DropFilter,
+    /// Extra delay per packet (jitter, so packets overtake each other)
+    /// and whether a packet also arrives a second time.
+    pub jitter: Box<dyn FnMut() -> Duration>,
+    pub duplicate: Box<dyn FnMut() -> bool>,
     pub wire: Vec<Seen>,
     in_flight: Vec<(Instant, bool, Vec<u8>)>,
 }
@@ -153,6 +157,8 @@ impl<A: Side, B: Side> Wire<A, B> {
             b,
             latency: Duration::from_millis(10),
             drop: Box::new(|_, _, _| false),
+            jitter: Box::new(|| Duration::ZERO),
+            duplicate: Box::new(|| false),
             wire: Vec::new(),
             in_flight: Vec::new(),
         }
@@ -180,7 +186,12 @@ impl<A: Side, B: Side> Wire<A, B> {
                     lost,
                 });
                 if !lost {
-                    self.in_flight.push((self.now + self.latency, from_a, p));
+                    if (self.duplicate)() {
+                        let at = self.now + self.latency + (self.jitter)();
+                        self.in_flight.push((at, from_a, p.clone()));
+                    }
+                    let at = self.now + self.latency + (self.jitter)();
+                    self.in_flight.push((at, from_a, p));
                 }
             }
         }
