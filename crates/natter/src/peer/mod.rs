@@ -1,7 +1,8 @@
 //! [`PeerConnection`]: W3C webrtc-pc's `RTCPeerConnection` as a sans-IO
 //! state machine, built from [`jsep`](crate::jsep), natter-ice,
-//! [`dtls`](crate::dtls) and natter-sctp. Data channels only for now;
-//! media joins through the extension points named below.
+//! [`dtls`](crate::dtls) and natter-sctp: data channels, and media on
+//! transceivers as frames or, in RTP mode ([`PeerConfig::rtp_mode`]),
+//! as RTP packets.
 //!
 //! # Methods
 //!
@@ -21,7 +22,10 @@
 //!   [`PeerConnection::restart_ice`]), data channels
 //!   ([`PeerConnection::create_data_channel`], and
 //!   [`PeerConnection::data_channel`] for a [`DataChannel`] handle that
-//!   sends and closes), what the I/O layer knows
+//!   sends and closes), media ([`PeerConnection::add_track`],
+//!   [`PeerConnection::send_frame`], in RTP mode
+//!   [`PeerConnection::write_rtp`], [`PeerConnection::request_keyframe`]),
+//!   what the I/O layer knows
 //!   ([`PeerConnection::add_local_address`],
 //!   [`PeerConnection::end_of_local_addresses`],
 //!   [`PeerConnection::resolve_mdns`]), and [`PeerConnection::close`].
@@ -37,7 +41,9 @@
 //!   what commands queued through SCTP and DTLS), then
 //!   [`PeerConnection::poll_timeout`] (or [`PeerConnection::poll_timer`],
 //!   which also names the layer whose deadline it is), then
-//!   [`PeerConnection::poll_event`] until `None`.
+//!   [`PeerConnection::poll_event`] until `None`; in RTP mode,
+//!   [`PeerConnection::poll_rtp`] after every
+//!   [`PeerConnection::handle_receive`], before the next input.
 //!
 //! # How the layers are wired
 //!

@@ -21,6 +21,8 @@ impl PeerConnection {
     /// sent (turning `recvonly` into `sendrecv`), else adds one; either
     /// way [`PeerEvent::NegotiationNeeded`] follows unless this is
     /// before our answer to that offer.
+    ///
+    /// [`PeerEvent::NegotiationNeeded`]: crate::peer::PeerEvent::NegotiationNeeded
     pub fn add_track(&mut self, kind: MediaKind) -> Result<TransceiverId, PeerError> {
         if self.closed {
             return Err(PeerError::Closed);
@@ -110,6 +112,8 @@ impl PeerConnection {
     /// exchange agrees (`sendrecv` becomes `recvonly`, `sendonly`
     /// `inactive`); [`PeerEvent::NegotiationNeeded`] follows. A
     /// transceiver without a track is left as it is.
+    ///
+    /// [`PeerEvent::NegotiationNeeded`]: crate::peer::PeerEvent::NegotiationNeeded
     pub fn remove_track(&mut self, id: TransceiverId) -> Result<(), PeerError> {
         if self.closed {
             return Err(PeerError::Closed);
