@@ -65,6 +65,8 @@ trait Flow {
     fn poll_timeout(&self) -> Option<Instant>;
     /// The sender's target bitrate.
     fn target_bps(&self) -> u64;
+    /// What the sender's estimator has learned, for the printout.
+    fn estimator_state(&self) -> String;
 }
 
 /// RTP header with the transport-wide extension, and the SRTP tag.
@@ -194,6 +196,12 @@ impl Flow for ModelFlow {
 
     fn target_bps(&self) -> u64 {
         self.cc.target_bitrate()
+    }
+
+    fn estimator_state(&self) -> String {
+        let acknowledged = self.cc.acknowledged_bitrate().unwrap_or(0) / 1000;
+        let inherent = self.cc.inherent_loss() * 100.0;
+        format!("acknowledged={acknowledged}kbps inherent_loss={inherent:.1}%")
     }
 }
 
@@ -421,6 +429,9 @@ fn run_model(scenario: &Scenario, flows: usize, demand: Option<(Duration, u64)>)
         .collect();
     let report = run(scenario, &mut flows, start);
     print(scenario, &report);
+    for (i, flow) in flows.iter().enumerate() {
+        println!("{}: flow {i} {}", scenario.name, flow.estimator_state());
+    }
     report
 }
 
