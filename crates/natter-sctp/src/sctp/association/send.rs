@@ -63,7 +63,7 @@ pub(super) struct Sender {
     spare: Vec<Vec<u8>>,
 }
 
-/// Why [`Sender::send`] refused a message.
+/// Why [`Association::send`](super::Association::send) refused a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     #[error("the association is not established")]
