@@ -363,3 +363,44 @@ fn the_packet_is_lent_until_the_next_datagram() {
     pc.receive_media(now, &[0x80; 30]);
     assert!(pc.poll_rtp().is_none(), "gone with the next datagram");
 }
+
+proptest::proptest! {
+    /// Whatever arrives after SRTP, well formed or not, on a receiver's
+    /// SSRCs or not, RTP mode never panics; what it lends is a packet of
+    /// a receiving transceiver whose accessors and `inspect()` answer.
+    #[test]
+    fn arbitrary_rtp_never_panics(
+        packets in proptest::collection::vec(
+            (0usize..4, proptest::num::u16::ANY, proptest::collection::vec(proptest::num::u8::ANY, 0..64)),
+            1..40,
+        ),
+    ) {
+        let now = Instant::now();
+        let (config, offer) = with_dependency_descriptor();
+        let (mut pc, _) = answered_with(now, config, &offer);
+        for (kind, seq, bytes) in packets {
+            if kind == 2 && bytes.is_empty() {
+                continue; // an empty extension element cannot be written
+            }
+            let data = match kind {
+                // Garbage.
+                0 => bytes.clone(),
+                // A layer's SSRC and RID, any payload.
+                1 => rtp(VP8, seq, 0, LAYERS[1].ssrc, (RID_ID, LAYERS[1].rid), &bytes),
+                // AV1 with a descriptor of any bytes.
+                2 => {
+                    let q = &LAYERS[0];
+                    let extensions = [(MID_ID, &b"1"[..]), (RID_ID, q.rid.as_bytes()), (DESCRIPTOR_ID, &bytes[..bytes.len().min(16)])];
+                    packet(AV1, seq, q.ssrc, &extensions, &bytes)
+                }
+                // RTX of any length for layer h.
+                _ => rtp(VP8_RTX, seq, 0, LAYERS[1].ssrc + 1, (REPAIRED_RID_ID, LAYERS[1].rid), &bytes),
+            };
+            receive(&mut pc, now, &data);
+            if let Some(p) = pc.poll_rtp() {
+                proptest::prop_assert_eq!(p.mid, "1");
+                let _ = (p.inspect(), p.audio_level(), p.dependency_descriptor(), p.header(), p.payload());
+            }
+        }
+    }
+}
