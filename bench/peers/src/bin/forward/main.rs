@@ -1,7 +1,7 @@
 //! The program of bench/forward: one stack (natter or str0m) forwarding
 //! RTP in RTP mode on loopback, and the forwarder's CPU time per packet.
 //!
-//!     forward STACK PACKETS PAYLOAD_BYTES RATE
+//!     forward natter|natter-batched|str0m PACKETS PAYLOAD_BYTES RATE
 //!
 //! Three threads, each with its own UDP socket on 127.0.0.1 and its own
 //! connections of the same stack, negotiated by offer/answer in this
@@ -18,6 +18,7 @@
 //! The forwarder measures its own thread's CPU time (schedstat) from the
 //! first forwarded packet to the last. Prints `name value` lines.
 
+mod natter_forward;
 mod str0m_forward;
 
 use std::net::UdpSocket;
@@ -141,7 +142,7 @@ pub fn finish(flags: &Arc<Flags>, publisher: std::thread::JoinHandle<u64>) -> u6
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: forward natter|str0m PACKETS PAYLOAD_BYTES RATE";
+    let usage = "usage: forward natter|natter-batched|str0m PACKETS PAYLOAD_BYTES RATE";
     let [_, stack, packets, payload, rate] = args.as_slice() else {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -155,12 +156,8 @@ fn main() {
     let started = Instant::now();
     let outcome = match stack.as_str() {
         "str0m" => str0m_forward::run(&run),
-        "natter" => {
-            // Until natter's RTP mode (PeerConnection::poll_rtp and
-            // write_rtp) is committed, say so instead of a figure.
-            println!("pending natter's RTP mode (PeerConnection::poll_rtp, write_rtp) is not in this build");
-            return;
-        }
+        "natter" => natter_forward::run(&run, false),
+        "natter-batched" => natter_forward::run(&run, true),
         _ => {
             eprintln!("{usage}");
             std::process::exit(2);

@@ -211,6 +211,7 @@ pub fn run(run: &Run) -> Outcome {
         sent,
         meter: forwarder.join().expect("forwarder thread"),
         received: subscriber.join().expect("subscriber thread"),
-        profile: "SRTP_AEAD_AES_256_GCM".into(),
+        // str0m does not say; its DTLS is dimpl, which always picks this.
+        profile: "AeadAes256Gcm (dimpl's choice)".into(),
     }
 }
