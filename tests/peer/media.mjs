@@ -211,3 +211,25 @@ export async function recordCamera(t, browser, { dir, codec, file, codecName, fr
     await recorder.stop();
   }
 }
+
+/**
+ * Drops `probability` of the UDP datagrams to and from `port` with
+ * iptables' `statistic` match (this kernel has no netem); returns what
+ * removes the rules again.
+ */
+export function dropAtRandom(port, probability) {
+  const iptables = (args) => execFileSync('iptables', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const added = [];
+  const undo = () => added.splice(0).forEach((rule) => iptables(['-D', ...rule]));
+  try {
+    for (const side of ['--dport', '--sport']) {
+      const rule = ['INPUT', '-p', 'udp', side, String(port), '-m', 'statistic', '--mode', 'random', '--probability', String(probability), '-j', 'DROP'];
+      iptables(['-I', ...rule]);
+      added.push(rule);
+    }
+  } catch (e) {
+    undo();
+    throw new Error(`iptables could not add a loss rule (needs root and iptables, which scripts/setup installs): ${e.stderr ?? e.message}`);
+  }
+  return undo;
+}

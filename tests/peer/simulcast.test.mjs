@@ -20,7 +20,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { ARTIFACTS, launchBrowser, until } from './harness.mjs';
-import { NATTER_FMTP, ffmpegTool, pageAt, probe, startExample } from './media.mjs';
+import { NATTER_FMTP, dropAtRandom, ffmpegTool, pageAt, probe, startExample } from './media.mjs';
 
 const RIDS = ['q', 'h', 'f'];
 
@@ -173,28 +173,6 @@ function assertNatterLayers(summary) {
   assert.deepEqual(receivers.map((r) => r.rid).sort(), [...RIDS].sort(), "natter's stats have one receiver per rid");
   assert.equal(new Set(receivers.map((r) => r.transceiver)).size, 1, 'the three layers belong to one transceiver');
   assert.equal(new Set(receivers.map((r) => r.ssrc)).size, 3, 'each layer has its own SSRC');
-}
-
-/**
- * Drops `probability` of the UDP datagrams to and from `port` with
- * iptables' `statistic` match (this kernel has no netem); returns what
- * removes the rules again.
- */
-function dropAtRandom(port, probability) {
-  const iptables = (args) => execFileSync('iptables', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  const added = [];
-  const undo = () => added.splice(0).forEach((rule) => iptables(['-D', ...rule]));
-  try {
-    for (const side of ['--dport', '--sport']) {
-      const rule = ['INPUT', '-p', 'udp', side, String(port), '-m', 'statistic', '--mode', 'random', '--probability', String(probability), '-j', 'DROP'];
-      iptables(['-I', ...rule]);
-      added.push(rule);
-    }
-  } catch (e) {
-    undo();
-    throw new Error(`iptables could not add a loss rule (needs root and iptables, which scripts/setup installs): ${e.stderr ?? e.message}`);
-  }
-  return undo;
 }
 
 describe('simulcast from headless Chromium to natter-io', () => {
