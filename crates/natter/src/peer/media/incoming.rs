@@ -82,6 +82,9 @@ impl PeerConnection {
         let Some(&(_, apt)) = receiver.rtx.iter().find(|(pt, _)| *pt == packet.payload_type()) else {
             return self.media.counters.rtp_dropped += 1;
         };
+        // RFC 8852 §3.2: the repair names its stream by RepairedRtpStreamId;
+        // the packet it gives back, by RtpStreamId.
+        let renamed = receiver.repaired_rid_extension.zip(receiver.rid_extension);
         let Some(layer) = receiver.layers.get_mut(to.layer) else {
             return;
         };
@@ -101,11 +104,12 @@ impl PeerConnection {
             csrcs: &[],
         };
         // The repair's extensions are the original's (RFC 4588 §4 leaves
-        // them to the sender; libwebrtc and natter copy them).
+        // them to the sender; libwebrtc and natter copy them), the RID
+        // renamed back.
         let mut buf = std::mem::take(&mut self.media.rtx_buf);
         buf.clear();
         buf.resize(packet.header_len() + payload.len(), 0);
-        if let Ok(n) = write_header_like(&mut buf, &header, &packet, None) {
+        if let Ok(n) = write_header_like(&mut buf, &header, &packet, renamed) {
             buf[n..n + payload.len()].copy_from_slice(payload);
             buf.truncate(n + payload.len());
             self.receive_media_packet(now, to, &buf, true);

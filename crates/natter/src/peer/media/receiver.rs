@@ -24,8 +24,8 @@ pub(super) struct Receiver {
     pub(super) nack: bool,
     mid_extension: Option<u8>,
     /// `RtpStreamId` and `RepairedRtpStreamId` (RFC 8852 §3.1, §3.2).
-    rid_extension: Option<u8>,
-    repaired_rid_extension: Option<u8>,
+    pub(super) rid_extension: Option<u8>,
+    pub(super) repaired_rid_extension: Option<u8>,
     /// What RTP mode reads for the application: the audio level
     /// (RFC 6464) and the dependency descriptor (AV1 RTP Appendix A).
     pub(super) audio_level_extension: Option<u8>,

@@ -325,6 +325,9 @@ fn repairs_are_unwrapped_and_what_is_not_media_is_dropped() {
     assert_eq!(p.extended_sequence_number, u64::from(h.first_seq) + 1);
     assert_eq!((p.timestamp(), p.payload()), (original.timestamp(), original.payload()));
     assert_eq!(p.packet().extension(MID_ID), Some(&b"1"[..]), "extensions kept");
+    let rid = Some(h.rid.as_bytes());
+    assert_eq!(p.packet().extension(RID_ID), rid, "its RID named as the original's");
+    assert_eq!(p.packet().extension(REPAIRED_RID_ID), None);
 
     // The same repair again, and the media packet again: duplicates.
     receive(&mut pc, now, &repair);
