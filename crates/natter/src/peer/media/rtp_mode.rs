@@ -174,10 +174,11 @@ impl PeerConnection {
 
     /// RTP mode: sends `packet` on the track of transceiver `id` (on its
     /// simulcast stream `rid`, as [`PeerConnection::send_frame_rid`]
-    /// finds it; the first for `None`) with the stream's SSRC and negotiated header
-    /// extensions; its sequence number and timestamp are the caller's,
-    /// continuous per sender (RFC 3550 §5.1). The packet stays in the
-    /// sender's history, which answers NACKs with RTX (RFC 4588). Fails
+    /// finds it; the first for `None`) with the stream's SSRC and
+    /// negotiated header extensions; its sequence number and timestamp
+    /// are the caller's, continuous per stream (RFC 3550 §5.1). The
+    /// packet stays in the stream's history, which answers NACKs with
+    /// RTX (RFC 4588). Fails
     /// with [`PeerError::NotSending`] until an exchange agreed that we
     /// send and DTLS has connected, and on a payload type the
     /// transceiver does not send ([`PeerConnection::send_payload_type`]).
