@@ -23,12 +23,13 @@
 
 #[path = "common/answer.rs"]
 mod answer;
+#[path = "common/serve.rs"]
+mod serve;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -127,13 +128,7 @@ enum Control {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    serve::init_logs();
     let args = Args::parse();
     let endpoint = Endpoint::bind(Config {
         local_addresses: answer::local_addresses(&args.addresses),
@@ -166,16 +161,7 @@ async fn main() -> anyhow::Result<()> {
         .route("/layer", post(layer))
         .route("/status", get(status))
         .with_state(app.clone());
-    let listener = tokio::net::TcpListener::bind(app.args.listen)
-        .await
-        .with_context(|| format!("listening on {}", app.args.listen))?;
-    tracing::info!(listen = %app.args.listen, "forwarder ready");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
-    Ok(())
+    serve::serve(app.args.listen, router, "forwarder", serve::interrupted()).await
 }
 
 async fn status(State(app): State<App>) -> Json<Status> {

@@ -40,6 +40,8 @@
 mod answer;
 #[path = "common/files.rs"]
 mod files;
+#[path = "common/serve.rs"]
+mod serve;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -48,7 +50,6 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -142,12 +143,7 @@ impl App {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    serve::init_logs();
     let args = Args::parse();
     let streams = args
         .video
@@ -190,16 +186,7 @@ async fn main() -> anyhow::Result<()> {
         .route("/answer", post(apply_answer))
         .route("/status", get(status))
         .with_state(app.clone());
-    let listener = tokio::net::TcpListener::bind(app.args.listen)
-        .await
-        .with_context(|| format!("listening on {}", app.args.listen))?;
-    tracing::info!(listen = %app.args.listen, "sender ready");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
-    Ok(())
+    serve::serve(app.args.listen, router, "sender", serve::interrupted()).await
 }
 
 async fn status(State(app): State<App>) -> Json<Status> {

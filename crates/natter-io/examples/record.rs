@@ -23,6 +23,8 @@
 
 #[path = "common/answer.rs"]
 mod answer;
+#[path = "common/serve.rs"]
+mod serve;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -105,13 +107,7 @@ impl App {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    serve::init_logs();
     let args = Args::parse();
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let app = App {
@@ -130,14 +126,15 @@ async fn main() -> anyhow::Result<()> {
         .route("/offer", post(offer))
         .route("/status", get(status))
         .with_state(app.clone());
-    let listener = tokio::net::TcpListener::bind(app.args.listen)
-        .await
-        .with_context(|| format!("listening on {}", app.args.listen))?;
-    tracing::info!(listen = %app.args.listen, out = %app.args.out.display(), "recorder ready");
+    tracing::info!(out = %app.args.out.display(), "recording to");
     let finished = app.finished.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { finished.notified().await })
-        .await?;
+    serve::serve(app.args.listen, router, "recorder", async move {
+        tokio::select! {
+            () = finished.notified() => {}
+            () = serve::interrupted() => {}
+        }
+    })
+    .await?;
     let progress = app.progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
     println!("{}", serde_json::to_string(&progress)?);
     Ok(())

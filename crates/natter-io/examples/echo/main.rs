@@ -34,6 +34,8 @@ mod client;
 #[path = "../common/files.rs"]
 mod files;
 mod mix;
+#[path = "../common/serve.rs"]
+mod serve;
 mod server;
 
 use std::net::{IpAddr, SocketAddr};
@@ -85,13 +87,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    serve::init_logs();
     let args = Args::parse();
     let addresses = answer::local_addresses(&args.addresses);
     let gather_timeout = Duration::from_millis(args.gather_timeout_ms);

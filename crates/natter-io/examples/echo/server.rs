@@ -183,22 +183,7 @@ pub async fn serve(listen: SocketAddr, options: Options) -> anyhow::Result<()> {
         .route("/status", get(status))
         .route("/endpoint", get(endpoint_stats))
         .with_state(app);
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("listening on {listen}"))?;
-    tracing::info!(%listen, "echo server ready");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("a SIGTERM handler can be installed at startup");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-            tracing::info!("shutting down");
-        })
-        .await?;
-    Ok(())
+    crate::serve::serve(listen, router, "echo server", crate::serve::interrupted()).await
 }
 
 fn bad_request(message: String) -> Response {
