@@ -401,7 +401,8 @@ proptest::proptest! {
             };
             receive(&mut pc, now, &data);
             if let Some(p) = pc.poll_rtp() {
-                proptest::prop_assert_eq!(p.mid, "1");
+                // Garbage may parse as audio, found by payload type.
+                proptest::prop_assert!(["0", "1"].contains(&p.mid));
                 let _ = (p.inspect(), p.audio_level(), p.dependency_descriptor(), p.header(), p.payload());
             }
         }
