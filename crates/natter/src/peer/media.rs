@@ -49,6 +49,7 @@
 //! (`rtcp.rs`), RTP mode (`rtp_mode.rs`).
 
 use std::collections::BTreeMap;
+use std::ops::Bound::{Excluded, Unbounded};
 use std::time::{Duration, Instant};
 
 use natter_rtp::rtcp::NackBuilder;
@@ -360,36 +361,20 @@ impl PeerConnection {
         if self.media.srtp.is_none() {
             return;
         }
-        let layers: Vec<Route> = (self.media.receivers.iter())
-            .flat_map(|(&id, r)| (0..r.layers.len()).map(move |layer| Route { id, layer, rtx: false }))
-            .collect();
         let rtt = self
             .ice
             .as_ref()
             .and_then(|ice| ice.stats().selected_rtt)
             .unwrap_or(Duration::from_millis(100));
-        for to in layers {
-            self.deliver(to, now);
-            let layer = self
-                .media
-                .receivers
-                .get_mut(&to.id)
-                .and_then(|r| r.layers.get_mut(to.layer));
-            let Some(layer) = layer else {
-                continue;
-            };
-            let (Some(ssrc), Some(stream)) = (layer.ssrc, layer.stream.as_mut()) else {
-                continue;
-            };
-            let mut lost = std::mem::take(&mut self.media.lost);
-            lost.clear();
-            stream.nack.poll(now, rtt, &mut lost);
-            if !lost.is_empty() {
-                layer.stats.nack_count += 1;
-                let sender = self.media.rtcp_ssrc;
-                self.send_feedback(&NackBuilder::from_lost(sender, ssrc, &lost));
+        // Each layer of each receiver, walked without collecting them (a
+        // timer fires often; it allocates nothing).
+        let mut next = self.media.receivers.keys().next().copied();
+        while let Some(id) = next {
+            let layers = self.media.receivers.get(&id).map_or(0, |r| r.layers.len());
+            for layer in 0..layers {
+                self.layer_timers(Route { id, layer, rtx: false }, now, rtt);
             }
-            self.media.lost = lost;
+            next = (self.media.receivers.range((Excluded(id), Unbounded)).next()).map(|(&id, _)| id);
         }
         if self.media.next_twcc.is_some_and(|t| t <= now) {
             self.send_twcc_feedback();
@@ -400,6 +385,32 @@ impl PeerConnection {
             let factor = self.rng.gen_range(0.5..1.5);
             self.media.next_report = Some(now + REPORT_INTERVAL.mul_f64(factor));
         }
+    }
+
+    /// A layer's timers: packets that waited long enough go to the
+    /// depacketizer, and a NACK for what is still missing.
+    fn layer_timers(&mut self, to: Route, now: Instant, rtt: Duration) {
+        self.deliver(to, now);
+        let layer = self
+            .media
+            .receivers
+            .get_mut(&to.id)
+            .and_then(|r| r.layers.get_mut(to.layer));
+        let Some(layer) = layer else {
+            return;
+        };
+        let (Some(ssrc), Some(stream)) = (layer.ssrc, layer.stream.as_mut()) else {
+            return;
+        };
+        let mut lost = std::mem::take(&mut self.media.lost);
+        lost.clear();
+        stream.nack.poll(now, rtt, &mut lost);
+        if !lost.is_empty() {
+            layer.stats.nack_count += 1;
+            let sender = self.media.rtcp_ssrc;
+            self.send_feedback(&NackBuilder::from_lost(sender, ssrc, &lost));
+        }
+        self.media.lost = lost;
     }
 
     /// Protects the RTP packet in the media buffer and sends it.
