@@ -1,0 +1,352 @@
+//! Which simulcast layer one subscription forwards, and when it
+//! switches (LiveKit's `Forwarder`, mediasoup's `SimulcastConsumer`).
+//!
+//! The target is a pure function of the subscriber's bandwidth estimate,
+//! the layers' measured bitrates and the size the subscriber renders the
+//! tile at, with hysteresis: the target goes down at once when the
+//! estimate no longer covers it, and up only when the estimate has
+//! exceeded the higher layer's rate by a margin for a hold time. The
+//! forwarded layer follows the target only at a keyframe of the target
+//! (simulcast layers are independent streams, so a decoder can start
+//! only there); until one arrives the selector asks for one, and keeps
+//! forwarding the old layer.
+//!
+//! Temporal layers (dropping TID > n within a spatial layer) are not
+//! selected yet: every packet of the chosen spatial layer is forwarded.
+
+use std::time::{Duration, Instant};
+
+/// What the selector knows about one publication layer, lowest first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LayerInfo {
+    /// Measured bitrate, bits per second; 0 when the layer is not being
+    /// received (paused or not yet seen), so it cannot be chosen.
+    pub bitrate_bps: u64,
+    /// Encoded frame size in pixels.
+    pub width: u16,
+    pub height: u16,
+}
+
+/// The size the subscriber renders the tile at, in pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TileSize {
+    pub width: u16,
+    pub height: u16,
+}
+
+/// Hysteresis settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SelectorConfig {
+    /// An up-switch needs the estimate above the higher layer's rate
+    /// times (1000 + this) / 1000.
+    pub up_margin_per_mille: u32,
+    /// ... continuously for this long.
+    pub up_hold: Duration,
+    /// A keyframe request for the target is repeated after this long
+    /// without one arriving (the request or the keyframe may be lost).
+    pub request_retry: Duration,
+}
+
+impl Default for SelectorConfig {
+    fn default() -> Self {
+        Self {
+            up_margin_per_mille: 200,
+            up_hold: Duration::from_secs(2),
+            request_retry: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What to do with one packet of the publication.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PacketAction {
+    /// Forward it: it belongs to the layer being forwarded.
+    Forward,
+    /// It is the keyframe that starts the target layer: the forwarded
+    /// layer is now this one; restart the rewriter with it, then forward.
+    Switch,
+    /// Not forwarded (another layer, or nothing forwarded yet).
+    Drop,
+}
+
+/// The layer selector of one subscription.
+///
+/// - Getters: [`LayerSelector::target`], [`LayerSelector::current`].
+/// - Input: [`LayerSelector::update`] whenever the estimate, the layers'
+///   rates or the tile size change (or periodically: up-switches need
+///   time to pass), and [`LayerSelector::handle_packet`] per packet.
+/// - Output: [`LayerSelector::poll_keyframe_request`], the layer a
+///   keyframe should be asked for (through a
+///   [`crate::keyframe::KeyframeAggregator`]).
+#[derive(Clone, Debug)]
+pub struct LayerSelector {
+    config: SelectorConfig,
+    target: Option<u8>,
+    current: Option<u8>,
+    /// Since when the estimate has allowed a higher layer, and which.
+    up_since: Option<(u8, Instant)>,
+    /// When the target's keyframe was last asked for; `None` while none
+    /// needs asking.
+    requested_at: Option<Instant>,
+    request_due: bool,
+}
+
+impl LayerSelector {
+    pub fn new(config: SelectorConfig) -> Self {
+        Self {
+            config,
+            target: None,
+            current: None,
+            up_since: None,
+            requested_at: None,
+            request_due: false,
+        }
+    }
+
+    /// The layer the selector wants to forward.
+    pub fn target(&self) -> Option<u8> {
+        self.target
+    }
+
+    /// The layer being forwarded.
+    pub fn current(&self) -> Option<u8> {
+        self.current
+    }
+
+    /// Re-chooses the target from the estimate (bits per second), the
+    /// layers (lowest first) and the tile size.
+    pub fn update(&mut self, now: Instant, estimate_bps: u64, layers: &[LayerInfo], tile: TileSize) {
+        let best = choose(estimate_bps, layers, tile, 1000);
+        let with_margin = choose(
+            estimate_bps,
+            layers,
+            tile,
+            1000 + u64::from(self.config.up_margin_per_mille),
+        );
+        let new_target = match (self.target, best) {
+            (_, None) => None,
+            (None, Some(_)) => best,
+            // Down (or the current target no longer usable): at once.
+            (Some(target), Some(best)) if best < target => Some(best),
+            (Some(target), Some(best)) if !usable(layers, target) => Some(best),
+            (Some(target), Some(_)) => match with_margin {
+                Some(up) if up > target => {
+                    let since = match self.up_since {
+                        Some((layer, since)) if layer == up => since,
+                        _ => now,
+                    };
+                    self.up_since = Some((up, since));
+                    if now.saturating_duration_since(since) >= self.config.up_hold {
+                        Some(up)
+                    } else {
+                        Some(target)
+                    }
+                }
+                _ => {
+                    self.up_since = None;
+                    Some(target)
+                }
+            },
+        };
+        if new_target != self.target {
+            self.target = new_target;
+            self.up_since = None;
+            self.requested_at = None;
+            self.request_due = new_target.is_some() && new_target != self.current;
+        } else if self.target.is_some() && self.target != self.current {
+            if let Some(at) = self.requested_at {
+                if now.saturating_duration_since(at) >= self.config.request_retry {
+                    self.request_due = true;
+                }
+            }
+        }
+        if self.request_due {
+            self.requested_at.get_or_insert(now);
+        }
+    }
+
+    /// Decides for one packet of `layer` (spatial layer or simulcast
+    /// index) whether it is forwarded; `starts_keyframe` comes from
+    /// natter-rtp's `PacketInfo`.
+    pub fn handle_packet(&mut self, layer: u8, starts_keyframe: bool) -> PacketAction {
+        if starts_keyframe && self.target == Some(layer) && self.current != Some(layer) {
+            self.current = Some(layer);
+            self.requested_at = None;
+            self.request_due = false;
+            return PacketAction::Switch;
+        }
+        if self.current == Some(layer) {
+            PacketAction::Forward
+        } else {
+            PacketAction::Drop
+        }
+    }
+
+    /// The layer a keyframe should be requested for, once per request.
+    pub fn poll_keyframe_request(&mut self, now: Instant) -> Option<u8> {
+        if !self.request_due {
+            return None;
+        }
+        self.request_due = false;
+        self.requested_at = Some(now);
+        self.target
+    }
+}
+
+fn usable(layers: &[LayerInfo], index: u8) -> bool {
+    layers
+        .get(usize::from(index))
+        .is_some_and(|layer| layer.bitrate_bps > 0)
+}
+
+/// The highest usable layer whose rate times `scale_per_mille` / 1000 the
+/// estimate covers, no larger than needed for the tile (the smallest layer
+/// covering it, or the largest). The lowest usable layer when none fits
+/// the estimate: a subscriber always gets something.
+fn choose(estimate_bps: u64, layers: &[LayerInfo], tile: TileSize, scale_per_mille: u64) -> Option<u8> {
+    let usable = || {
+        layers
+            .iter()
+            .enumerate()
+            .filter(|(_, layer)| layer.bitrate_bps > 0)
+            .map(|(index, layer)| (index as u8, layer))
+    };
+    let cap = usable()
+        .find(|(_, layer)| layer.width >= tile.width && layer.height >= tile.height)
+        .or_else(|| usable().next_back())?
+        .0;
+    let lowest = usable().next()?.0;
+    let affordable = usable()
+        .rfind(|(index, layer)| {
+            *index <= cap
+                && u128::from(layer.bitrate_bps) * u128::from(scale_per_mille) <= u128::from(estimate_bps) * 1000
+        })
+        .map(|(index, _)| index);
+    Some(affordable.unwrap_or(lowest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LAYERS: [LayerInfo; 3] = [
+        LayerInfo {
+            bitrate_bps: 150_000,
+            width: 320,
+            height: 180,
+        },
+        LayerInfo {
+            bitrate_bps: 500_000,
+            width: 640,
+            height: 360,
+        },
+        LayerInfo {
+            bitrate_bps: 1_500_000,
+            width: 1280,
+            height: 720,
+        },
+    ];
+    const BIG: TileSize = TileSize {
+        width: 1280,
+        height: 720,
+    };
+
+    #[test]
+    fn choice_table() {
+        let small = TileSize {
+            width: 300,
+            height: 170,
+        };
+        let medium = TileSize {
+            width: 600,
+            height: 300,
+        };
+        for (estimate, tile, expected) in [
+            (10_000_000, BIG, Some(2)),
+            (1_000_000, BIG, Some(1)),
+            (300_000, BIG, Some(0)),
+            (10_000, BIG, Some(0)),
+            (10_000_000, small, Some(0)),
+            (10_000_000, medium, Some(1)),
+            (
+                10_000_000,
+                TileSize {
+                    width: 4000,
+                    height: 3000,
+                },
+                Some(2),
+            ),
+        ] {
+            assert_eq!(choose(estimate, &LAYERS, tile, 1000), expected, "{estimate} {tile:?}");
+        }
+        let mut paused = LAYERS;
+        paused[2].bitrate_bps = 0;
+        assert_eq!(choose(10_000_000, &paused, BIG, 1000), Some(1));
+        assert_eq!(choose(10_000_000, &[], BIG, 1000), None);
+    }
+
+    #[test]
+    fn switches_only_at_a_keyframe_of_the_target() {
+        let mut selector = LayerSelector::new(SelectorConfig::default());
+        let now = Instant::now();
+        selector.update(now, 10_000_000, &LAYERS, BIG);
+        assert_eq!(selector.target(), Some(2));
+        assert_eq!(selector.poll_keyframe_request(now), Some(2));
+        assert_eq!(selector.poll_keyframe_request(now), None);
+        assert_eq!(selector.handle_packet(2, false), PacketAction::Drop);
+        assert_eq!(selector.handle_packet(0, true), PacketAction::Drop);
+        assert_eq!(selector.handle_packet(2, true), PacketAction::Switch);
+        assert_eq!(selector.handle_packet(2, false), PacketAction::Forward);
+        assert_eq!(selector.current(), Some(2));
+    }
+
+    #[test]
+    fn down_at_once_up_after_the_hold() {
+        let config = SelectorConfig::default();
+        let mut selector = LayerSelector::new(config);
+        let start = Instant::now();
+        selector.update(start, 10_000_000, &LAYERS, BIG);
+        selector.handle_packet(2, true);
+        selector.poll_keyframe_request(start);
+        // The estimate drops: target down at once, old layer still sent.
+        selector.update(start, 600_000, &LAYERS, BIG);
+        assert_eq!(selector.target(), Some(1));
+        assert_eq!(selector.poll_keyframe_request(start), Some(1));
+        assert_eq!(selector.handle_packet(2, false), PacketAction::Forward);
+        assert_eq!(selector.handle_packet(1, true), PacketAction::Switch);
+        assert_eq!(selector.handle_packet(2, false), PacketAction::Drop);
+        // Enough for layer 2 but not with the margin: stays.
+        let mut now = start + Duration::from_secs(10);
+        selector.update(now, 1_600_000, &LAYERS, BIG);
+        assert_eq!(selector.target(), Some(1));
+        // With the margin, only after the hold.
+        selector.update(now, 2_000_000, &LAYERS, BIG);
+        assert_eq!(selector.target(), Some(1));
+        now += config.up_hold / 2;
+        selector.update(now, 2_000_000, &LAYERS, BIG);
+        assert_eq!(selector.target(), Some(1));
+        // A dip below the margin restarts the hold.
+        selector.update(now, 1_600_000, &LAYERS, BIG);
+        now += config.up_hold / 2;
+        selector.update(now, 2_000_000, &LAYERS, BIG);
+        assert_eq!(selector.target(), Some(1));
+        now += config.up_hold;
+        selector.update(now, 2_000_000, &LAYERS, BIG);
+        assert_eq!(selector.target(), Some(2));
+        assert_eq!(selector.poll_keyframe_request(now), Some(2));
+    }
+
+    #[test]
+    fn an_unanswered_request_is_repeated() {
+        let config = SelectorConfig::default();
+        let mut selector = LayerSelector::new(config);
+        let start = Instant::now();
+        selector.update(start, 300_000, &LAYERS, BIG);
+        assert_eq!(selector.poll_keyframe_request(start), Some(0));
+        selector.update(start + config.request_retry / 2, 300_000, &LAYERS, BIG);
+        assert_eq!(selector.poll_keyframe_request(start), None);
+        let later = start + config.request_retry;
+        selector.update(later, 300_000, &LAYERS, BIG);
+        assert_eq!(selector.poll_keyframe_request(later), Some(0));
+    }
+}

@@ -1,0 +1,43 @@
+//! natter-sfu: the sans-IO core of natter's selective forwarding unit
+//! (DESIGN.md, "The peer stack as an SFU needs it").
+//!
+//! What exists, one small type per job, each testable alone:
+//!
+//! - [`rewrite::StreamRewriter`]: one subscriber's outgoing sequence
+//!   numbers and timestamps kept continuous across layer switches
+//!   (RFC 3550 §5.1), with wrap-around, reordering and retransmissions.
+//! - [`layer::LayerSelector`]: the layer a subscription forwards, from
+//!   the bandwidth estimate, the layers' bitrates and the tile size, with
+//!   hysteresis; switches only at a keyframe of the target.
+//! - [`keyframe::KeyframeAggregator`]: many subscribers' PLIs (RFC 4585
+//!   §6.3.1) and switches become at most one request per layer per
+//!   interval toward the publisher.
+//!
+//! What is to come (issue 13): a `Forwarder` tying these together for one
+//! subscriber, rooms, participants, publications and subscriptions,
+//! VP8 picture ID / TL0PICIDX rewriting (RFC 7741 §4.2), temporal-layer
+//! selection, NACK answered from a packet cache, RTCP terminated per leg,
+//! active-speaker detection from RFC 6464 audio levels, dynacast.
+//!
+//! Like every natter core it has no sockets, threads, locks or clock:
+//! time comes in as an [`std::time::Instant`] argument, and nothing
+//! allocates per packet.
+//!
+//! ```
+//! use natter_sfu::rewrite::{Incoming, StreamRewriter};
+//! use std::time::{Duration, Instant};
+//!
+//! let mut rewriter = StreamRewriter::new(90_000);
+//! let start = Instant::now();
+//! rewriter.switch(Incoming { sequence: 10, timestamp: 0 }, start);
+//! // Another layer, 10 ms later: the stream goes on at 11, 900 ticks on.
+//! let out = rewriter.switch(
+//!     Incoming { sequence: 5_000, timestamp: 77 },
+//!     start + Duration::from_millis(10),
+//! );
+//! assert_eq!((out.sequence, out.timestamp), (11, 900));
+//! ```
+
+pub mod keyframe;
+pub mod layer;
+pub mod rewrite;

@@ -1,0 +1,378 @@
+//! One subscriber's outgoing stream made continuous across layer
+//! switches (RFC 3550 §5.1): the sequence number goes up by one per
+//! packet and the timestamp follows the media clock, whichever simulcast
+//! layer the packets come from. mediasoup's `SeqManager` and LiveKit's
+//! `RTPMunger` do the same job.
+//!
+//! Each layer has its own sequence and timestamp space. At a switch the
+//! rewriter picks offsets so that the new layer's first packet goes out
+//! with the sequence number after the last one sent and a timestamp
+//! advanced by the time elapsed since then (at least one tick). Within a
+//! layer, sequence numbers are extended to 64 bits (RFC 3550 Appendix
+//! A.1's cycles), so wrap-around, reordering and retransmissions map to
+//! the same outgoing numbers they would have had in order.
+//!
+//! VP8 picture ID and TL0PICIDX continuity (RFC 7741 §4.2) is not here
+//! yet: across a switch a receiver sees those jump.
+
+use std::time::Instant;
+
+/// RFC 3550 §5.1 / RFC 1982: sequence numbers within half the space of
+/// each other are ordered by their difference.
+const SEQUENCE_HALF: i64 = 1 << 15;
+
+/// The header fields the rewriter reads from an incoming packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Incoming {
+    /// RFC 3550 §5.1 sequence number, in the layer's own space.
+    pub sequence: u16,
+    /// RFC 3550 §5.1 timestamp, in the layer's own space.
+    pub timestamp: u32,
+}
+
+/// The sequence number and timestamp a packet goes out with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rewritten {
+    pub sequence: u16,
+    pub timestamp: u32,
+}
+
+/// Why a packet is not forwarded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RewriteError {
+    /// No layer has been switched to yet.
+    #[error("no layer switched to yet; sequence number {sequence} dropped")]
+    NoLayer { sequence: u16 },
+    /// The packet belongs to the current layer's stream from before the
+    /// switch (reordered across it): its number would collide with the
+    /// previous layer's packets.
+    #[error("sequence number {sequence} precedes the switch at {first}")]
+    BeforeSwitch { sequence: u16, first: u16 },
+}
+
+/// The state of the layer being forwarded.
+#[derive(Clone, Copy, Debug)]
+struct Current {
+    /// Extended (64-bit) input sequence number of the switch's first packet.
+    first: i64,
+    /// Highest extended input sequence number seen in this layer.
+    highest: i64,
+    /// The input's 16-bit number for `highest`, to extend the next one.
+    highest_sequence: u16,
+    /// Extended output sequence number of the switch's first packet.
+    output_first: i64,
+    /// Added (wrapping) to input timestamps.
+    timestamp_offset: u32,
+}
+
+/// The last packet sent (the highest outgoing sequence number), and when.
+#[derive(Clone, Copy, Debug)]
+struct Sent {
+    sequence: i64,
+    timestamp: u32,
+    at: Instant,
+}
+
+/// Rewrites one subscriber's forwarded stream.
+///
+/// - Getters: [`StreamRewriter::clock_rate`], [`StreamRewriter::last_sent`].
+/// - Input: [`StreamRewriter::switch`] with the first packet of a newly
+///   forwarded layer (normally its keyframe), then
+///   [`StreamRewriter::rewrite`] with every packet of that layer.
+///
+/// Nothing allocates; time comes in as an argument.
+#[derive(Clone, Debug)]
+pub struct StreamRewriter {
+    clock_rate: u32,
+    current: Option<Current>,
+    last: Option<Sent>,
+}
+
+impl StreamRewriter {
+    /// A rewriter for a stream whose RTP clock runs at `clock_rate` Hz
+    /// (90,000 for video, RFC 3551 §5; 48,000 for Opus, RFC 7587 §4.1).
+    pub fn new(clock_rate: u32) -> Self {
+        Self {
+            clock_rate: clock_rate.max(1),
+            current: None,
+            last: None,
+        }
+    }
+
+    /// The RTP clock rate in Hz.
+    pub fn clock_rate(&self) -> u32 {
+        self.clock_rate
+    }
+
+    /// The highest sequence number sent and its timestamp.
+    pub fn last_sent(&self) -> Option<Rewritten> {
+        self.last.map(|sent| Rewritten {
+            sequence: sent.sequence as u16,
+            timestamp: sent.timestamp,
+        })
+    }
+
+    /// The stream goes on with `first`, the first packet of a new layer
+    /// (or of the same layer after a gap): the sequence continues at the
+    /// last one sent plus one, the timestamp advances by the time since
+    /// that packet, in clock ticks, at least one. Returns what `first`
+    /// goes out with.
+    pub fn switch(&mut self, first: Incoming, now: Instant) -> Rewritten {
+        let (output_first, timestamp) = match self.last {
+            Some(sent) => {
+                let elapsed = now.saturating_duration_since(sent.at);
+                let ticks = elapsed.as_micros() * u128::from(self.clock_rate) / 1_000_000;
+                // Timestamps wrap (RFC 3550 §5.1); only the low 32 bits matter.
+                let ticks = (ticks as u32).max(1);
+                (sent.sequence + 1, sent.timestamp.wrapping_add(ticks))
+            }
+            None => (i64::from(first.sequence), first.timestamp),
+        };
+        let extended = i64::from(first.sequence);
+        self.current = Some(Current {
+            first: extended,
+            highest: extended,
+            highest_sequence: first.sequence,
+            output_first,
+            timestamp_offset: timestamp.wrapping_sub(first.timestamp),
+        });
+        self.last = Some(Sent {
+            sequence: output_first,
+            timestamp,
+            at: now,
+        });
+        Rewritten {
+            sequence: output_first as u16,
+            timestamp,
+        }
+    }
+
+    /// What a packet of the current layer goes out with. A packet seen
+    /// before (a retransmission or a duplicate) gets the same numbers
+    /// again; one from before the switch is an error and must be dropped.
+    pub fn rewrite(&mut self, packet: Incoming, now: Instant) -> Result<Rewritten, RewriteError> {
+        let Some(current) = self.current.as_mut() else {
+            return Err(RewriteError::NoLayer {
+                sequence: packet.sequence,
+            });
+        };
+        let delta = i64::from(packet.sequence.wrapping_sub(current.highest_sequence) as i16);
+        debug_assert!(delta.abs() <= SEQUENCE_HALF);
+        let extended = current.highest + delta;
+        if extended < current.first {
+            return Err(RewriteError::BeforeSwitch {
+                sequence: packet.sequence,
+                first: current.first as u16,
+            });
+        }
+        if extended > current.highest {
+            current.highest = extended;
+            current.highest_sequence = packet.sequence;
+        }
+        let sequence = current.output_first + (extended - current.first);
+        let timestamp = packet.timestamp.wrapping_add(current.timestamp_offset);
+        if self.last.is_none_or(|sent| sequence > sent.sequence) {
+            self.last = Some(Sent {
+                sequence,
+                timestamp,
+                at: now,
+            });
+        }
+        Ok(Rewritten {
+            sequence: sequence as u16,
+            timestamp,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    fn packet(sequence: u16, timestamp: u32) -> Incoming {
+        Incoming { sequence, timestamp }
+    }
+
+    #[test]
+    fn before_any_switch_packets_are_dropped() {
+        let mut rewriter = StreamRewriter::new(90_000);
+        let now = Instant::now();
+        assert_eq!(
+            rewriter.rewrite(packet(1, 1), now),
+            Err(RewriteError::NoLayer { sequence: 1 })
+        );
+    }
+
+    #[test]
+    fn the_first_layer_keeps_its_numbers() {
+        let mut rewriter = StreamRewriter::new(90_000);
+        let now = Instant::now();
+        let out = rewriter.switch(packet(500, 9_000), now);
+        assert_eq!(
+            out,
+            Rewritten {
+                sequence: 500,
+                timestamp: 9_000
+            }
+        );
+        assert_eq!(
+            rewriter.rewrite(packet(501, 12_000), now),
+            Ok(Rewritten {
+                sequence: 501,
+                timestamp: 12_000
+            })
+        );
+    }
+
+    #[test]
+    fn a_switch_continues_the_sequence_and_advances_the_timestamp() {
+        let mut rewriter = StreamRewriter::new(90_000);
+        let start = Instant::now();
+        rewriter.switch(packet(100, 1_000), start);
+        rewriter.rewrite(packet(101, 4_000), start).unwrap();
+        // The other layer, 100 ms later: 9,000 ticks at 90 kHz.
+        let later = start + Duration::from_millis(100);
+        let out = rewriter.switch(packet(40_000, 7), later);
+        assert_eq!(
+            out,
+            Rewritten {
+                sequence: 102,
+                timestamp: 13_000
+            }
+        );
+        assert_eq!(
+            rewriter.rewrite(packet(40_001, 3_007), later).unwrap(),
+            Rewritten {
+                sequence: 103,
+                timestamp: 16_000
+            }
+        );
+        // The new layer's packets from before the switch would collide.
+        assert_eq!(
+            rewriter.rewrite(packet(39_999, 0), later),
+            Err(RewriteError::BeforeSwitch {
+                sequence: 39_999,
+                first: 40_000
+            })
+        );
+    }
+
+    #[test]
+    fn a_switch_in_the_same_instant_advances_the_timestamp_by_one() {
+        let mut rewriter = StreamRewriter::new(48_000);
+        let now = Instant::now();
+        rewriter.switch(packet(7, 100), now);
+        assert_eq!(rewriter.switch(packet(9_000, 5), now).timestamp, 101);
+    }
+
+    #[test]
+    fn wrap_around_reordering_and_retransmission() {
+        let mut rewriter = StreamRewriter::new(90_000);
+        let now = Instant::now();
+        rewriter.switch(packet(10, 0), now);
+        rewriter.switch(packet(65_534, 0), now);
+        let a = rewriter.rewrite(packet(1, 0), now).unwrap();
+        let b = rewriter.rewrite(packet(65_535, 0), now).unwrap();
+        let c = rewriter.rewrite(packet(0, 0), now).unwrap();
+        let again = rewriter.rewrite(packet(65_535, 0), now).unwrap();
+        assert_eq!((b.sequence, c.sequence, a.sequence), (12, 13, 14));
+        assert_eq!(again, b);
+        assert_eq!(rewriter.last_sent().unwrap().sequence, 14);
+    }
+
+    /// One step of a random stream: a switch to a new layer at a random
+    /// point of its own sequence space, or the next packets of the
+    /// current layer, some swapped with their neighbour.
+    #[derive(Clone, Debug)]
+    enum Step {
+        Switch {
+            sequence: u16,
+            timestamp: u32,
+            after_ms: u16,
+        },
+        Packets {
+            count: u8,
+            swap: bool,
+            after_ms: u16,
+        },
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (any::<u16>(), any::<u32>(), 0u16..500).prop_map(|(sequence, timestamp, after_ms)| {
+                Step::Switch {
+                    sequence,
+                    timestamp,
+                    after_ms,
+                }
+            }),
+            (1u8..40, any::<bool>(), 0u16..100).prop_map(|(count, swap, after_ms)| Step::Packets {
+                count,
+                swap,
+                after_ms
+            }),
+        ]
+    }
+
+    proptest! {
+        /// Forwarded packets never repeat an outgoing sequence number;
+        /// when the input is in order the output is contiguous; the
+        /// timestamp never goes backwards at a switch.
+        #[test]
+        fn continuity_across_switches(steps in proptest::collection::vec(step(), 1..60)) {
+            let mut rewriter = StreamRewriter::new(90_000);
+            let mut now = Instant::now();
+            let mut layer: Option<(u16, u32)> = None;
+            let mut seen = std::collections::HashSet::new();
+            let mut previous: Option<Rewritten> = None;
+            let mut reordered = false;
+            for step in steps {
+                match step {
+                    Step::Switch { sequence, timestamp, after_ms } => {
+                        now += Duration::from_millis(after_ms.into());
+                        let out = rewriter.switch(packet(sequence, timestamp), now);
+                        if let Some(prev) = previous {
+                            prop_assert_eq!(out.sequence, prev.sequence.wrapping_add(1));
+                            let advance = out.timestamp.wrapping_sub(prev.timestamp);
+                            prop_assert!((1..1 << 31).contains(&advance));
+                        }
+                        prop_assert!(seen.insert(out.sequence));
+                        previous = Some(out);
+                        layer = Some((sequence, timestamp));
+                    }
+                    Step::Packets { count, swap, after_ms } => {
+                        let Some((sequence, timestamp)) = layer.as_mut() else { continue };
+                        now += Duration::from_millis(after_ms.into());
+                        let mut batch: Vec<u16> = (1..=u16::from(count))
+                            .map(|i| sequence.wrapping_add(i))
+                            .collect();
+                        if swap && batch.len() > 1 {
+                            batch.swap(0, 1);
+                            reordered = true;
+                        }
+                        for input in batch {
+                            let out = rewriter.rewrite(packet(input, *timestamp), now).unwrap();
+                            prop_assert!(seen.insert(out.sequence), "repeated {}", out.sequence);
+                            if !reordered {
+                                prop_assert_eq!(
+                                    out.sequence,
+                                    previous.unwrap().sequence.wrapping_add(1)
+                                );
+                            }
+                            previous = Some(out);
+                        }
+                        *sequence = sequence.wrapping_add(count.into());
+                        *timestamp = timestamp.wrapping_add(3_000);
+                        // Compare against the highest sent, whatever the order.
+                        previous = rewriter.last_sent();
+                        reordered = false;
+                    }
+                }
+                // Outgoing numbers are unique only within half the space.
+                if seen.len() > 30_000 { seen.clear(); }
+            }
+        }
+    }
+}
