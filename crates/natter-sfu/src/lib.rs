@@ -12,10 +12,12 @@
 //! - [`keyframe::KeyframeAggregator`]: many subscribers' PLIs (RFC 4585
 //!   §6.3.1) and switches become at most one request per layer per
 //!   interval toward the publisher.
+//! - [`vp8::Vp8Rewriter`]: VP8 PictureID and TL0PICIDX (RFC 7741 §4.2)
+//!   continuous across the same switches, rewritten in place.
 //!
 //! What is to come (issue 13): a `Forwarder` tying these together for one
 //! subscriber, rooms, participants, publications and subscriptions,
-//! VP8 picture ID / TL0PICIDX rewriting (RFC 7741 §4.2), temporal-layer
+//! VP9/AV1 descriptor rewriting, temporal-layer
 //! selection, NACK answered from a packet cache, RTCP terminated per leg,
 //! active-speaker detection from RFC 6464 audio levels, dynacast.
 //!
@@ -41,3 +43,4 @@
 pub mod keyframe;
 pub mod layer;
 pub mod rewrite;
+pub mod vp8;

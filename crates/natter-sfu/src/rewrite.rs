@@ -12,8 +12,8 @@
 //! A.1's cycles), so wrap-around, reordering and retransmissions map to
 //! the same outgoing numbers they would have had in order.
 //!
-//! VP8 picture ID and TL0PICIDX continuity (RFC 7741 §4.2) is not here
-//! yet: across a switch a receiver sees those jump.
+//! VP8's PictureID and TL0PICIDX (RFC 7741 §4.2) are made continuous
+//! the same way by [`crate::vp8::Vp8Rewriter`].
 
 use std::time::Instant;
 

@@ -1,0 +1,194 @@
+//! VP8 payload descriptor continuity across layer switches (RFC 7741
+//! §4.2): each simulcast layer numbers its pictures (PictureID) and its
+//! base-layer frames (TL0PICIDX) on its own, and a receiver that sees
+//! them jump at a switch takes frames as lost. Like the sequence number
+//! (see [`crate::rewrite`]), both go on from the last value sent plus
+//! one at a switch, and keep the layer's own steps after it.
+//!
+//! The descriptor is rewritten in place: the fields keep their widths,
+//! so the payload keeps its length. A 7-bit PictureID is continued
+//! modulo 128.
+
+use natter_rtp::payload::{PayloadError, Vp8Descriptor, Vp8PictureId};
+
+/// RFC 7741 §4.2: the 15-bit PictureID space (M = 1).
+const PICTURE_ID_MASK: u16 = 0x7FFF;
+
+/// Why a payload was not rewritten.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Vp8RewriteError {
+    /// The payload's descriptor did not parse or re-encode.
+    #[error("VP8 payload descriptor: {0}")]
+    Descriptor(#[from] PayloadError),
+    /// Packets were rewritten before any switch.
+    #[error("VP8 payload rewritten before any layer was switched to")]
+    NoLayer,
+    /// The re-encoded descriptor would change the payload's length.
+    #[error("VP8 descriptor of {was} bytes would become {now}")]
+    LengthChanged { was: usize, now: usize },
+}
+
+/// The offsets of the layer being forwarded.
+#[derive(Clone, Copy, Debug, Default)]
+struct Offsets {
+    picture_id: u16,
+    tl0_pic_idx: u8,
+}
+
+/// Rewrites the VP8 descriptors of one subscriber's forwarded stream.
+///
+/// - Getters: [`Vp8Rewriter::last_picture_id`], [`Vp8Rewriter::last_tl0_pic_idx`].
+/// - Input: [`Vp8Rewriter::rewrite`] with each forwarded payload, `switch`
+///   set on the first packet of a newly forwarded layer.
+#[derive(Clone, Debug, Default)]
+pub struct Vp8Rewriter {
+    current: Option<Offsets>,
+    /// The highest PictureID (15-bit) and TL0PICIDX sent.
+    last_picture_id: Option<u16>,
+    last_tl0_pic_idx: Option<u8>,
+}
+
+impl Vp8Rewriter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The highest PictureID sent, in the 15-bit space.
+    pub fn last_picture_id(&self) -> Option<u16> {
+        self.last_picture_id
+    }
+
+    /// The highest TL0PICIDX sent.
+    pub fn last_tl0_pic_idx(&self) -> Option<u8> {
+        self.last_tl0_pic_idx
+    }
+
+    /// Rewrites the descriptor at the start of `payload` in place.
+    pub fn rewrite(&mut self, payload: &mut [u8], switch: bool) -> Result<(), Vp8RewriteError> {
+        let (mut descriptor, rest) = Vp8Descriptor::parse(payload)?;
+        let was = payload.len() - rest.len();
+        let picture = &mut descriptor.picture;
+        if switch {
+            let picture_id = match (picture.picture_id, self.last_picture_id) {
+                (Some(id), Some(last)) => last.wrapping_add(1).wrapping_sub(value(id)) & PICTURE_ID_MASK,
+                _ => 0,
+            };
+            let tl0_pic_idx = match (picture.tl0_pic_idx, self.last_tl0_pic_idx) {
+                (Some(index), Some(last)) => last.wrapping_add(1).wrapping_sub(index),
+                _ => 0,
+            };
+            self.current = Some(Offsets {
+                picture_id,
+                tl0_pic_idx,
+            });
+        }
+        let offsets = self.current.ok_or(Vp8RewriteError::NoLayer)?;
+        if let Some(id) = picture.picture_id {
+            let out = value(id).wrapping_add(offsets.picture_id) & PICTURE_ID_MASK;
+            picture.picture_id = Some(match id {
+                Vp8PictureId::Short(_) => Vp8PictureId::Short((out & 0x7F) as u8),
+                Vp8PictureId::Long(_) => Vp8PictureId::Long(out),
+            });
+            // RFC 1982 comparison in the 15-bit space.
+            let newer = self
+                .last_picture_id
+                .is_none_or(|last| (1..0x4000).contains(&(out.wrapping_sub(last) & PICTURE_ID_MASK)));
+            if newer || switch {
+                self.last_picture_id = Some(out);
+            }
+        }
+        if let Some(index) = picture.tl0_pic_idx {
+            let out = index.wrapping_add(offsets.tl0_pic_idx);
+            picture.tl0_pic_idx = Some(out);
+            let newer = self
+                .last_tl0_pic_idx
+                .is_none_or(|last| (out.wrapping_sub(last) as i8) > 0);
+            if newer || switch {
+                self.last_tl0_pic_idx = Some(out);
+            }
+        }
+        let now = descriptor.encoded_len();
+        if now != was {
+            return Err(Vp8RewriteError::LengthChanged { was, now });
+        }
+        descriptor.encode(&mut payload[..now])?;
+        Ok(())
+    }
+}
+
+fn value(id: Vp8PictureId) -> u16 {
+    match id {
+        Vp8PictureId::Short(v) => u16::from(v),
+        Vp8PictureId::Long(v) => v,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use natter_rtp::payload::Vp8PictureInfo;
+
+    /// A payload: a descriptor with a 15-bit PictureID and TL0PICIDX,
+    /// then two bytes of VP8 data.
+    fn payload(picture_id: u16, tl0_pic_idx: u8, start: bool) -> Vec<u8> {
+        let descriptor = Vp8Descriptor {
+            picture: Vp8PictureInfo {
+                picture_id: Some(Vp8PictureId::Long(picture_id)),
+                tl0_pic_idx: Some(tl0_pic_idx),
+                ..Default::default()
+            },
+            start_of_partition: start,
+            partition_index: 0,
+        };
+        let mut out = vec![0; descriptor.encoded_len() + 2];
+        descriptor.encode(&mut out).unwrap();
+        out
+    }
+
+    fn fields(payload: &[u8]) -> (u16, u8) {
+        let (descriptor, rest) = Vp8Descriptor::parse(payload).unwrap();
+        assert_eq!(rest.len(), 2);
+        (
+            value(descriptor.picture.picture_id.unwrap()),
+            descriptor.picture.tl0_pic_idx.unwrap(),
+        )
+    }
+
+    #[test]
+    fn picture_id_and_tl0_pic_idx_continue_across_a_switch() {
+        let mut rewriter = Vp8Rewriter::new();
+        let mut first = payload(100, 7, true);
+        rewriter.rewrite(&mut first, true).unwrap();
+        assert_eq!(fields(&first), (100, 7));
+        let mut next = payload(101, 8, true);
+        rewriter.rewrite(&mut next, false).unwrap();
+        assert_eq!(fields(&next), (101, 8));
+        // The other layer, numbered near the end of both spaces.
+        let mut switched = payload(32_767, 255, true);
+        rewriter.rewrite(&mut switched, true).unwrap();
+        assert_eq!(fields(&switched), (102, 9));
+        // Its next picture, wrapping in its own space.
+        let mut after = payload(0, 0, true);
+        rewriter.rewrite(&mut after, false).unwrap();
+        assert_eq!(fields(&after), (103, 10));
+        // A late packet of the switch picture keeps its numbers.
+        let mut late = payload(32_767, 255, false);
+        rewriter.rewrite(&mut late, false).unwrap();
+        assert_eq!(fields(&late), (102, 9));
+        assert_eq!(rewriter.last_picture_id(), Some(103));
+        assert_eq!(rewriter.last_tl0_pic_idx(), Some(10));
+    }
+
+    #[test]
+    fn bad_input_is_an_error() {
+        let mut rewriter = Vp8Rewriter::new();
+        assert_eq!(
+            rewriter.rewrite(&mut payload(1, 1, true), false),
+            Err(Vp8RewriteError::NoLayer)
+        );
+        assert!(matches!(
+            rewriter.rewrite(&mut [0x80], true),
+            Err(Vp8RewriteError::Descriptor(_))
+        ));
+    }
+}
