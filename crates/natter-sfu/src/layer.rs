@@ -226,10 +226,12 @@ fn choose(estimate_bps: u64, layers: &[LayerInfo], tile: TileSize, scale_per_mil
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const LAYERS: [LayerInfo; 3] = [
+    /// Three simulcast layers as Chromium sends them; shared by the
+    /// forwarder's tests.
+    pub(crate) const LAYERS: [LayerInfo; 3] = [
         LayerInfo {
             bitrate_bps: 150_000,
             width: 320,
@@ -246,7 +248,7 @@ mod tests {
             height: 720,
         },
     ];
-    const BIG: TileSize = TileSize {
+    pub(crate) const BIG: TileSize = TileSize {
         width: 1280,
         height: 720,
     };

@@ -14,11 +14,14 @@
 //!   interval toward the publisher.
 //! - [`vp8::Vp8Rewriter`]: VP8 PictureID and TL0PICIDX (RFC 7741 §4.2)
 //!   continuous across the same switches, rewritten in place.
+//! - [`forwarder::Forwarder`]: the three together for one subscriber of
+//!   one video publication, driven with the fields of natter's
+//!   `ReceivedRtp` as plain values; keyframe requests go through the
+//!   publication's aggregator, which the caller owns.
 //!
-//! What is to come (issue 13): a `Forwarder` tying these together for one
-//! subscriber, rooms, participants, publications and subscriptions,
-//! VP9/AV1 descriptor rewriting, temporal-layer
-//! selection, NACK answered from a packet cache, RTCP terminated per leg,
+//! What is to come (issue 13): rooms, participants, publications and
+//! subscriptions, VP9/AV1 descriptor rewriting, temporal-layer selection,
+//! NACK answered from a packet cache, RTCP terminated per leg,
 //! active-speaker detection from RFC 6464 audio levels, dynacast.
 //!
 //! Like every natter core it has no sockets, threads, locks or clock:
@@ -40,6 +43,7 @@
 //! assert_eq!((out.sequence, out.timestamp), (11, 900));
 //! ```
 
+pub mod forwarder;
 pub mod keyframe;
 pub mod layer;
 pub mod rewrite;
