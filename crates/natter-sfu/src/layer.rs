@@ -351,4 +351,43 @@ pub(crate) mod tests {
         selector.update(later, 300_000, &LAYERS, BIG);
         assert_eq!(selector.poll_keyframe_request(later), Some(0));
     }
+
+    proptest::proptest! {
+        /// Whatever the estimates, tiles and packets: the forwarded layer
+        /// changes only at a keyframe of the new layer, only packets of
+        /// the forwarded layer are forwarded, and the target never
+        /// exceeds what the tile needs.
+        #[test]
+        fn switches_happen_only_at_keyframes(
+            steps in proptest::collection::vec(
+                (0u64..3_000_000, 0u16..1400, 0u8..3, proptest::bool::weighted(0.1), 0u64..300),
+                1..300,
+            )
+        ) {
+            let mut selector = LayerSelector::new(SelectorConfig::default());
+            let mut now = Instant::now();
+            for (estimate, width, layer, keyframe, after_ms) in steps {
+                now += Duration::from_millis(after_ms);
+                let tile = TileSize { width, height: width * 9 / 16 };
+                selector.update(now, estimate, &LAYERS, tile);
+                let cap = choose(u64::MAX, &LAYERS, tile, 1000);
+                proptest::prop_assert!(selector.target() <= cap);
+                let before = selector.current();
+                let action = selector.handle_packet(layer, keyframe);
+                let after = selector.current();
+                match action {
+                    PacketAction::Switch => {
+                        proptest::prop_assert!(keyframe);
+                        proptest::prop_assert_eq!(after, Some(layer));
+                        proptest::prop_assert_ne!(before, after);
+                    }
+                    PacketAction::Forward => {
+                        proptest::prop_assert_eq!(before, Some(layer));
+                        proptest::prop_assert_eq!(before, after);
+                    }
+                    PacketAction::Drop => proptest::prop_assert_eq!(before, after),
+                }
+            }
+        }
+    }
 }

@@ -191,4 +191,34 @@ mod tests {
             Err(Vp8RewriteError::Descriptor(_))
         ));
     }
+
+    proptest::proptest! {
+        /// Random switches between layers numbered anywhere in their
+        /// spaces, pictures of two packets each: the outgoing PictureID
+        /// and TL0PICIDX go up by one per picture (all base-layer here).
+        #[test]
+        fn continuity_across_switches(
+            layers in proptest::collection::vec((0u16..0x8000, proptest::num::u8::ANY, 1u8..20), 1..30)
+        ) {
+            let mut rewriter = Vp8Rewriter::new();
+            let mut last: Option<(u16, u8)> = None;
+            for (picture_id, tl0_pic_idx, pictures) in layers {
+                for picture in 0..u16::from(pictures) {
+                    let id = picture_id.wrapping_add(picture) & PICTURE_ID_MASK;
+                    let index = tl0_pic_idx.wrapping_add(picture as u8);
+                    let mut first = payload(id, index, true);
+                    rewriter.rewrite(&mut first, picture == 0).unwrap();
+                    let mut second = payload(id, index, false);
+                    rewriter.rewrite(&mut second, false).unwrap();
+                    let out = fields(&first);
+                    proptest::prop_assert_eq!(fields(&second), out);
+                    if let Some((last_id, last_index)) = last {
+                        proptest::prop_assert_eq!(out.0, last_id.wrapping_add(1) & PICTURE_ID_MASK);
+                        proptest::prop_assert_eq!(out.1, last_index.wrapping_add(1));
+                    }
+                    last = Some(out);
+                }
+            }
+        }
+    }
 }
