@@ -18,11 +18,12 @@
 //!   one video publication, driven with the fields of natter's
 //!   `ReceivedRtp` as plain values; keyframe requests go through the
 //!   publication's aggregator, which the caller owns.
+//! - [`speaker::SpeakerDetector`]: a room's active speaker from RFC 6464
+//!   audio levels, smoothed per tick, with a margin against flicker.
 //!
 //! What is to come (issue 13): rooms, participants, publications and
 //! subscriptions, VP9/AV1 descriptor rewriting, temporal-layer selection,
-//! NACK answered from a packet cache, RTCP terminated per leg,
-//! active-speaker detection from RFC 6464 audio levels, dynacast.
+//! NACK answered from a packet cache, RTCP terminated per leg, dynacast.
 //!
 //! Like every natter core it has no sockets, threads, locks or clock:
 //! time comes in as an [`std::time::Instant`] argument, and nothing
@@ -47,4 +48,5 @@ pub mod forwarder;
 pub mod keyframe;
 pub mod layer;
 pub mod rewrite;
+pub mod speaker;
 pub mod vp8;
