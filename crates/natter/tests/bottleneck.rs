@@ -5,16 +5,23 @@
 //! more than the link's capacity, and overflows the queue on the way
 //! (SCTP's congestion window grows until the queue drops a packet); one
 //! through a capacity that drops from 2 Mbit/s to 500 kbit/s, with jitter
-//! and random loss, stays under each capacity in its time.
+//! and random loss, stays under each capacity in its time. A video
+//! sender whose encoder follows its congestion controller's target
+//! brings that target below a 1 Mbit/s link's capacity.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use natter::congestion::CongestionConfig;
 use natter::dtls::DtlsConfig;
 use natter::peer::*;
 use natter_ice::Transmit;
 use natter_impair::{Link, LinkConfig};
 use natter_sctp::Message;
+
+#[path = "support/frames.rs"]
+mod frames;
+use frames::vp8_frame;
 
 const A: usize = 0;
 const B: usize = 1;
@@ -45,8 +52,9 @@ struct Path {
 
 impl Path {
     /// Peers seeded from `seed`, A sending through `a_to_b` and B
-    /// through `b_to_a`.
-    fn new(a_to_b: LinkConfig, b_to_a: LinkConfig, seed: u64) -> Path {
+    /// through `b_to_a`, their congestion controllers set to
+    /// `congestion`.
+    fn new(a_to_b: LinkConfig, b_to_a: LinkConfig, seed: u64, congestion: CongestionConfig) -> Path {
         let now = Instant::now();
         let pc = |side: u64| {
             let config = PeerConfig {
@@ -55,6 +63,7 @@ impl Path {
                     deterministic_seed: Some(seed + side),
                     ..DtlsConfig::default()
                 },
+                congestion,
                 ..PeerConfig::default()
             };
             let mut pc = PeerConnection::new(config, now).unwrap();
@@ -176,7 +185,7 @@ fn link(settings: &[&str]) -> LinkConfig {
 /// A path whose peers have negotiated and opened a channel; its ids at
 /// A and at B.
 fn connected(a_to_b: LinkConfig, b_to_a: LinkConfig, seed: u64) -> (Path, DataChannelId, DataChannelId) {
-    let mut path = Path::new(a_to_b, b_to_a, seed);
+    let mut path = Path::new(a_to_b, b_to_a, seed, CongestionConfig::default());
     let a = path.pcs[A]
         .create_data_channel("bulk", DataChannelInit::default())
         .unwrap();
@@ -271,4 +280,84 @@ fn a_transfer_follows_a_capacity_that_drops() {
         assert!(*bytes <= capacity + MTU, "{bytes} bytes arrived in second {second}");
     }
     assert!(stats.lost > 0 && stats.queue_drops > 0, "{stats}");
+}
+
+#[test]
+fn a_video_sender_through_a_1_mbit_link_brings_its_target_below_the_capacity() {
+    // A's encoder follows A's target (30 frames a second of target / 30
+    // bits each), starting at 2 Mbit/s: twice what the link carries.
+    // The link's queue fills, B's transport-wide feedback shows the
+    // delay growing, and A's GCC target (draft-ietf-rmcat-gcc-02) falls
+    // below the capacity; after 10 s its mean stays between half of it
+    // and all of it, its sawtooth (AIMD grows until the queue shows
+    // again) peaking at most 5% above. What A sent carried
+    // transport-wide sequence numbers: B had them to report, and A
+    // numbered each packet it sent, retransmissions included.
+    let capacity = 1_000_000;
+    let a_to_b = link(&["rate=1mbit", "queue=100ms", "delay=20ms"]);
+    let b_to_a = link(&["delay=20ms"]);
+    let congestion = CongestionConfig {
+        start_bps: 2 * capacity,
+        ..CongestionConfig::default()
+    };
+    let mut path = Path::new(a_to_b, b_to_a, 42, congestion);
+    let video = path.pcs[A].add_track(MediaKind::Video).unwrap();
+    path.negotiate();
+    path.run_until(Duration::from_secs(10), |p| {
+        p.pcs[A]
+            .send_frame(video, Duration::ZERO, &vp8_frame(0, true, 1000))
+            .is_ok()
+    });
+    let began = path.now;
+    let mut announced = Vec::new();
+    let mut frame = 1;
+    while path.now < began + Duration::from_secs(20) {
+        let media_time = Duration::from_millis(frame as u64 * 1000 / 30);
+        if path.now >= began + media_time {
+            let len = (path.pcs[A].target_bitrate() / 8 / 30) as usize;
+            path.pcs[A]
+                .send_frame(video, media_time, &vp8_frame(frame, frame % 300 == 0, len))
+                .unwrap();
+            frame += 1;
+        }
+        assert!(path.step(), "the path went idle");
+        for event in path.events[A].drain(..) {
+            if let PeerEvent::TargetBitrate(bps) = event {
+                announced.push((path.now, bps));
+            }
+        }
+    }
+    let targets: Vec<(Duration, u64)> = announced.iter().map(|(at, bps)| (*at - began, *bps)).collect();
+    let target = path.pcs[A].target_bitrate();
+    let (a, b) = (path.pcs[A].stats(), path.pcs[B].stats());
+    let sent = |s: &SenderStats| s.counters.packets_sent + s.counters.retransmitted_packets_sent;
+    let packets: u64 = a.senders.iter().map(|(_, s)| sent(s)).sum();
+    let late: Vec<u64> = (targets.iter())
+        .filter(|(at, _)| *at >= Duration::from_secs(10))
+        .map(|(_, bps)| *bps)
+        .collect();
+    let mean = late.iter().sum::<u64>() / late.len().max(1) as u64;
+    println!("target {target} bit/s, mean after 10 s {mean}; announced {targets:?}");
+    println!("A to B {}", path.links[A].stats());
+    println!(
+        "A numbered {} of its {packets} packets; B sent {} feedback",
+        a.media.transport_numbered, b.media.twcc_feedback_sent
+    );
+    assert_eq!(a.media.transport_numbered, packets, "every packet A sent was numbered");
+    assert!(b.media.twcc_feedback_sent > 0, "B saw transport-wide sequence numbers");
+    assert!(
+        targets.iter().any(|(_, bps)| *bps < capacity),
+        "the target fell below the capacity"
+    );
+    assert!(late.len() > 10, "the target kept adapting after 10 s: {late:?}");
+    assert!(
+        (capacity / 2..=capacity).contains(&mean),
+        "mean target {mean} bit/s after 10 s, capacity {capacity}"
+    );
+    for bps in late {
+        assert!(
+            bps <= capacity * 105 / 100,
+            "target {bps} bit/s after 10 s, capacity {capacity}"
+        );
+    }
 }

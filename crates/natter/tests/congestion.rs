@@ -159,7 +159,7 @@ impl Flow for ModelFlow {
             media_ssrc: 2,
             fb_pkt_count: feedback.feedback_count,
             base_seq: Some(feedback.base_seq),
-            received: &feedback.received,
+            received: feedback.received,
         };
         let mut bytes = vec![0; builder.encoded_len()];
         builder.encode(&mut bytes).unwrap();

@@ -247,6 +247,9 @@ fn keyframe_requests_go_through_the_application() {
         mesh.pc(B).request_keyframe(b_video).unwrap();
         mesh.run_for(Duration::from_millis(100));
     }
+    // Until every request made its way to A: the clock moves from
+    // timer to timer, and the last may stop short of the last hop.
+    mesh.run_for(Duration::from_millis(100));
     let requests = |mesh: &Mesh, i: usize, id: TransceiverId| {
         let request = PeerEvent::KeyframeRequest {
             transceiver: id,

@@ -46,6 +46,11 @@ pub struct SendParams {
     /// in instead (RFC 8852 §3.1, §3.2).
     pub rid: Option<(u8, String)>,
     pub repaired_rid: Option<u8>,
+    /// The transport-wide sequence number extension's id, when
+    /// negotiated (draft-holmer-rmcat-transport-wide-cc-extensions-01
+    /// §2): every packet carries it first, zero until
+    /// [`set_transport_seq`] numbers it as it leaves.
+    pub transport_cc: Option<u8>,
 }
 
 impl SendParams {
@@ -218,11 +223,15 @@ impl SendStream {
 
     /// The elements of a packet's header extension block: id and value.
     fn elements<'e>(&'e self, extensions: &Extensions<'e>) -> impl Iterator<Item = (u8, Element<'e>)> + Clone {
+        let transport_cc = (self.params.transport_cc).map(|id| (id, Element::Raw(&[0, 0])));
         let mid = (self.params.mid.as_ref()).map(|(id, mid)| (*id, Element::Raw(mid.as_bytes())));
         let rid = (self.params.rid.as_ref()).map(|(id, rid)| (*id, Element::Raw(rid.as_bytes())));
         let level = (extensions.audio_level).map(|(id, level)| (id, Element::AudioLevel(level)));
         let descriptor = (extensions.dependency_descriptor).map(|(id, value)| (id, Element::Raw(value)));
-        mid.into_iter().chain(rid).chain(level).chain(descriptor)
+        (transport_cc.into_iter().chain(mid))
+            .chain(rid)
+            .chain(level)
+            .chain(descriptor)
     }
 
     /// RFC 8285 §4.2's one-byte form while every element fits it, else
@@ -456,6 +465,34 @@ pub(crate) fn write_header_like(
         }
     }
     writer.finish_header()
+}
+
+/// Writes `seq` into the transport-wide sequence number element (id
+/// `id`) of `packet`, where [`SendStream`] puts it: the first element of
+/// the header extension block, two bytes
+/// (draft-holmer-rmcat-transport-wide-cc-extensions-01 §2). RTX copies
+/// the block of the packet it repairs, element for element, so that a
+/// retransmission is numbered the same way. False when the packet has
+/// no such element.
+pub(crate) fn set_transport_seq(packet: &mut [u8], id: u8, seq: u16) -> bool {
+    let Ok(parsed) = RtpPacket::parse(packet) else {
+        return false;
+    };
+    let Some(form) = parsed.extension_form() else {
+        return false;
+    };
+    if parsed
+        .extensions()
+        .next()
+        .is_none_or(|e| e.id != id || e.value.len() != 2)
+    {
+        return false;
+    }
+    // The fixed header, the CSRCs, the block's profile and length, the
+    // element's header.
+    let at = 12 + 4 * parsed.csrc_count() + 4 + form.element_header_len();
+    packet[at..at + 2].copy_from_slice(&seq.to_be_bytes());
+    true
 }
 
 #[cfg(test)]

@@ -2,9 +2,10 @@
 //! (draft-holmer-rmcat-transport-wide-cc-extensions-01): the arrival
 //! time of every packet that carried a transport-wide sequence number,
 //! sent back about every [`FEEDBACK_INTERVAL`] so that the sender's
-//! bandwidth estimator (Chromium's GoogCC) sees delay and loss.
+//! bandwidth estimator (Chromium's GoogCC) sees delay and loss. The
+//! buffers are kept between feedbacks: recording and reporting allocate
+//! nothing once they have grown to a feedback's size.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use natter_rtp::SeqUnwrapper;
@@ -20,8 +21,11 @@ const MAX_PENDING: usize = 4096;
 pub struct TwccRecorder {
     epoch: Option<Instant>,
     seq: SeqUnwrapper,
-    /// Extended sequence number to arrival, in µs from `epoch`.
-    arrivals: BTreeMap<u64, i64>,
+    /// Extended sequence numbers and arrivals in µs from `epoch`, as
+    /// they came (a duplicate too).
+    arrivals: Vec<(u64, i64)>,
+    /// The last feedback's arrivals, in order.
+    report: Vec<(u16, i64)>,
     /// The first number the next feedback reports: packets from here on
     /// that never arrived are reported lost.
     next_base: Option<u64>,
@@ -29,12 +33,12 @@ pub struct TwccRecorder {
 }
 
 /// One feedback to write with natter-rtp's `TransportFeedbackBuilder`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TwccFeedback {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TwccFeedback<'a> {
     pub base_seq: u16,
     pub feedback_count: u8,
     /// Sequence numbers and arrival times in µs, ascending.
-    pub received: Vec<(u16, i64)>,
+    pub received: &'a [(u16, i64)],
 }
 
 impl TwccRecorder {
@@ -47,7 +51,7 @@ impl TwccRecorder {
         }
         let epoch = *self.epoch.get_or_insert(now);
         let arrival = i64::try_from(now.saturating_duration_since(epoch).as_micros()).unwrap_or(i64::MAX);
-        self.arrivals.entry(seq).or_insert(arrival);
+        self.arrivals.push((seq, arrival));
     }
 
     pub fn has_pending(&self) -> bool {
@@ -55,18 +59,23 @@ impl TwccRecorder {
     }
 
     /// The feedback for every arrival since the last one, if any.
-    pub fn feedback(&mut self) -> Option<TwccFeedback> {
-        let (&first, _) = self.arrivals.first_key_value()?;
+    pub fn feedback(&mut self) -> Option<TwccFeedback<'_>> {
+        // In order of number, a duplicate after the first arrival (the
+        // clock only moves forward), which is the one kept.
+        self.arrivals.sort_unstable();
+        self.arrivals.dedup_by_key(|(seq, _)| *seq);
+        let (first, _) = *self.arrivals.first()?;
+        let (last, _) = *self.arrivals.last()?;
         let base = self.next_base.unwrap_or(first).min(first);
-        let arrivals = std::mem::take(&mut self.arrivals);
-        let last = arrivals.last_key_value().map_or(base, |(&seq, _)| seq);
         self.next_base = Some(last + 1);
+        self.report.clear();
+        (self.report).extend(self.arrivals.drain(..).map(|(seq, at)| (seq as u16, at)));
         let count = self.feedback_count;
         self.feedback_count = self.feedback_count.wrapping_add(1);
         Some(TwccFeedback {
             base_seq: base as u16,
             feedback_count: count,
-            received: arrivals.into_iter().map(|(seq, at)| (seq as u16, at)).collect(),
+            received: &self.report,
         })
     }
 }

@@ -127,4 +127,7 @@ pub struct PeerConfig {
     /// core reads no clock. `None` counts from the NTP epoch, which
     /// keeps the NTP/RTP mapping and round trips exact.
     pub wall_clock: Option<std::time::SystemTime>,
+    /// The bitrates the congestion controller of what we send works
+    /// within ([`PeerConnection::target_bitrate`](super::PeerConnection::target_bitrate)).
+    pub congestion: crate::congestion::CongestionConfig,
 }

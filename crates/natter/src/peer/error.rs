@@ -81,6 +81,8 @@ pub enum PeerError {
     #[error(transparent)]
     Jsep(#[from] JsepError),
     #[error(transparent)]
+    Congestion(#[from] crate::congestion::CongestionError),
+    #[error(transparent)]
     Dtls(#[from] DtlsError),
     #[error(transparent)]
     Ice(#[from] natter_ice::AgentError),

@@ -83,6 +83,11 @@ pub enum PeerEvent {
         transceiver: TransceiverId,
         rid: Option<String>,
     },
+    /// The congestion controller's target bitrate, bits per second, is
+    /// now this (draft-ietf-rmcat-gcc-02): what the encoders together
+    /// should aim at. The first is the configured start, once DTLS
+    /// connects a connection that sends with transport-wide feedback.
+    TargetBitrate(u64),
 }
 
 /// One received frame, as its format's depacketizer reassembled it.

@@ -37,8 +37,15 @@
 //! - Congestion control feedback: when the transport-wide sequence
 //!   number extension was negotiated, every arrival is reported back
 //!   about every 100 ms (draft-holmer-rmcat-transport-wide-cc-extensions-01
-//!   §3.1), which is what Chromium's bandwidth estimator runs on. natter
-//!   does not yet estimate bandwidth for what it sends.
+//!   §3.1), which is what Chromium's bandwidth estimator runs on. What
+//!   we send carries the extension too when the peer took it (§2): one
+//!   counter for the connection numbers each packet as it leaves, RTX
+//!   included, and the [`CongestionController`] matches the peer's
+//!   feedback (and REMB, and the round trip of report blocks) to it,
+//!   turning it into [`PeerConnection::target_bitrate`] and
+//!   [`PeerEvent::TargetBitrate`](super::PeerEvent::TargetBitrate).
+//!   Packets still leave at once: the controller's pacer is not used
+//!   yet, nor the padding its probes ask for.
 //! - RTP mode ([`PeerConfig::rtp_mode`](super::PeerConfig::rtp_mode)):
 //!   packets instead of frames both ways, for forwarding ([`rtp_mode`]).
 //!
@@ -56,9 +63,12 @@ use natter_rtp::rtcp::NackBuilder;
 use natter_srtp::SrtpContext;
 use rand::Rng;
 
+use super::event::PeerEvent;
 use super::stats::{ReceiverStats, SenderStats};
 use super::{PeerConnection, PeerError};
+use crate::congestion::{CongestionController, CongestionEvent, PacketKind, SentPacket};
 use crate::jsep::TransceiverId;
+use crate::media::send::set_transport_seq;
 use crate::media::twcc::FEEDBACK_INTERVAL;
 use crate::media::{NtpClock, SendStream, TwccRecorder};
 use receiver::{Receiver, Route};
@@ -106,6 +116,12 @@ pub(super) struct MediaState {
     twcc_extension: Option<u8>,
     twcc: TwccRecorder,
     next_twcc: Option<Instant>,
+    /// Congestion control of what we send; no pacing yet (`()` handles).
+    cc: CongestionController<()>,
+    /// The next transport-wide sequence number we send, one counter for
+    /// the bundle (draft-holmer-rmcat-transport-wide-cc-extensions-01
+    /// §2).
+    transport_seq: u16,
     /// Where packets we send are protected.
     buf: Vec<u8>,
     /// Where a received packet is unprotected, in place.
@@ -141,6 +157,10 @@ pub struct MediaCounters {
     pub padding_received: u64,
     /// Transport-wide congestion control feedback packets sent.
     pub twcc_feedback_sent: u64,
+    /// RTP packets sent with a transport-wide sequence number, which
+    /// are the numbers sent so far (draft-holmer-rmcat-transport-wide-cc-extensions-01
+    /// §2: consecutive, from zero).
+    pub transport_numbered: u64,
 }
 
 #[derive(Debug)]
@@ -156,7 +176,13 @@ struct Sender {
 }
 
 impl MediaState {
-    pub(super) fn new(ntp: NtpClock, rtcp_ssrc: u32, cname: String, rtp_mode: bool) -> Self {
+    pub(super) fn new(
+        ntp: NtpClock,
+        rtcp_ssrc: u32,
+        cname: String,
+        rtp_mode: bool,
+        cc: CongestionController<()>,
+    ) -> Self {
         MediaState {
             srtp: None,
             ntp,
@@ -169,6 +195,8 @@ impl MediaState {
             twcc_extension: None,
             twcc: TwccRecorder::default(),
             next_twcc: None,
+            cc,
+            transport_seq: 0,
             buf: Vec::new(),
             recv: Vec::new(),
             rtx_buf: Vec::new(),
@@ -193,6 +221,14 @@ impl MediaState {
             .chain([report, self.next_twcc])
             .flatten()
             .min()
+    }
+
+    /// When the congestion controller next has work: only once SRTP is
+    /// up and a stream sends transport-wide sequence numbers, so that a
+    /// connection without them never wakes up for it.
+    pub(super) fn congestion_timeout(&self) -> Option<Instant> {
+        let numbered = (self.senders.values().flat_map(|s| &s.streams)).any(|s| s.params().transport_cc.is_some());
+        self.cc.poll_timeout().filter(|_| numbered && self.srtp.is_some())
     }
 
     /// Stream `layer` of what transceiver `id` sends.
@@ -321,13 +357,30 @@ impl PeerConnection {
             let media = &mut self.media;
             let stored = (media.senders.get(&id))
                 .and_then(|s| s.streams.get(layer))
-                .and_then(|s| s.packet(first.wrapping_add(i)));
-            let Some(packet) = stored else { continue };
+                .and_then(|s| Some((s, s.packet(first.wrapping_add(i))?)));
+            let Some((stream, packet)) = stored else { continue };
+            let sent = sent_as(stream, false);
             media.buf.clear();
             media.buf.extend_from_slice(packet);
-            self.send_rtp(now);
+            self.send_rtp(now, sent);
         }
         self.media.next_report.get_or_insert(now);
+    }
+
+    /// The bitrate, bits per second, that what we send should stay
+    /// under, as the congestion controller estimates it from the peer's
+    /// transport-wide feedback or REMB (draft-ietf-rmcat-gcc-02): the
+    /// configured start until feedback comes.
+    pub fn target_bitrate(&self) -> u64 {
+        self.media.cc.target_bitrate()
+    }
+
+    /// How much the application would send, bits per second, if the
+    /// target let it (`None`: as much as it lets): a sender below its
+    /// target is application-limited, and the controller then probes
+    /// rather than trusts the little it sees acknowledged.
+    pub fn set_application_demand(&mut self, demand_bps: Option<u64>) {
+        self.media.cc.set_application_demand(self.now, demand_bps);
     }
 
     /// Asks the peer for a keyframe on each stream transceiver `id`
@@ -387,6 +440,23 @@ impl PeerConnection {
         }
     }
 
+    /// The congestion controller's periodic work. Without a pacer yet
+    /// nothing waits in it, and the padding its probes ask for is not
+    /// sent: what it releases is dropped.
+    pub(super) fn congestion_timers(&mut self, now: Instant) {
+        let cc = &mut self.media.cc;
+        cc.handle_timeout(now);
+        while cc.poll_send(now).is_some() {}
+        self.congestion_events();
+    }
+
+    /// The controller's new target, as [`PeerEvent::TargetBitrate`].
+    pub(super) fn congestion_events(&mut self) {
+        while let Some(CongestionEvent::TargetBitrate(bps)) = self.media.cc.poll_event() {
+            self.events.push_back(PeerEvent::TargetBitrate(bps));
+        }
+    }
+
     /// A layer's timers: packets that waited long enough go to the
     /// depacketizer, and a NACK for what is still missing.
     fn layer_timers(&mut self, to: Route, now: Instant, rtt: Duration) {
@@ -413,17 +483,35 @@ impl PeerConnection {
         self.media.lost = lost;
     }
 
-    /// Protects the RTP packet in the media buffer and sends it.
-    fn send_rtp(&mut self, now: Instant) {
+    /// Numbers the RTP packet in the media buffer with the next
+    /// transport-wide sequence number when `sent` says it carries one,
+    /// protects it, sends it, and tells the congestion controller its
+    /// size on the wire (SRTP's tag included).
+    fn send_rtp(&mut self, now: Instant, (transport_cc, kind): (Option<u8>, PacketKind)) {
         let media = &mut self.media;
         let Some((local, _)) = media.srtp.as_mut() else { return };
+        let transport_seq = media.transport_seq;
+        let numbered = transport_cc.is_some_and(|id| set_transport_seq(&mut media.buf, id, transport_seq));
         let len = media.buf.len();
         media.buf.resize(len + SRTP_OVERHEAD, 0);
         match local.protect_rtp(&mut media.buf, len) {
             Ok(n) => media.buf.truncate(n),
             Err(_) => return,
         }
-        self.send_protected(now);
+        let size = media.buf.len();
+        // A number that never left is used again.
+        if self.send_protected(now) && numbered {
+            let media = &mut self.media;
+            media.transport_seq = transport_seq.wrapping_add(1);
+            media.counters.transport_numbered += 1;
+            let packet = SentPacket {
+                transport_seq,
+                size,
+                kind,
+                probe_cluster: None,
+            };
+            media.cc.on_packet_sent(now, packet);
+        }
     }
 
     /// Protects the RTCP compound packet in the media buffer and sends it.
@@ -439,10 +527,26 @@ impl PeerConnection {
         self.send_protected(self.now);
     }
 
-    fn send_protected(&mut self, now: Instant) {
+    /// Sends the protected packet in the media buffer; whether it left.
+    fn send_protected(&mut self, now: Instant) -> bool {
         let sent = (self.ice.as_mut()).is_some_and(|ice| self.transmits.send(ice, &self.media.buf, now));
         if !sent {
             self.media.counters.unsent += 1;
         }
+        sent
     }
+}
+
+/// How a packet of `stream` is counted by congestion control: the id of
+/// the transport-wide sequence number it carries, if any, and its kind
+/// (`rtx`: a retransmission).
+fn sent_as(stream: &SendStream, rtx: bool) -> (Option<u8>, PacketKind) {
+    let kind = if rtx {
+        PacketKind::Retransmission
+    } else if stream.params().format.is_video() {
+        PacketKind::Video
+    } else {
+        PacketKind::Audio
+    };
+    (stream.params().transport_cc, kind)
 }

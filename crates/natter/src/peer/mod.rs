@@ -226,7 +226,8 @@ impl PeerConnection {
         let jsep = signaling::new_jsep(&mut rng, &certificate, &config)?;
         let ntp = crate::media::NtpClock::new(now, config.wall_clock);
         let cname = jsep.config().cname.clone();
-        let media = media::MediaState::new(ntp, rand::Rng::gen(&mut rng), cname, config.rtp_mode);
+        let cc = crate::congestion::CongestionController::new(config.congestion, now)?;
+        let media = media::MediaState::new(ntp, rand::Rng::gen(&mut rng), cname, config.rtp_mode, cc);
         let agent_config = AgentConfig {
             stun_servers: servers.stun,
             turn_servers: servers.turn,

@@ -48,6 +48,9 @@ pub enum Timer {
     /// Media: RTCP reports (RFC 3550 §6.2), NACKs, TWCC feedback, the
     /// reorder buffer's wait.
     Media,
+    /// The congestion controller of what we send: its periodic look at
+    /// application-limited sending and the probes it calls for.
+    Congestion,
 }
 
 /// What the latest offer/answer exchange settled for the transports.
@@ -134,6 +137,9 @@ impl PeerConnection {
         if due(self.media.next_timeout()) {
             self.media_timers(now);
         }
+        if due(self.media.congestion_timeout()) {
+            self.congestion_timers(now);
+        }
     }
 
     /// The earliest deadline of the layers, and whose it is.
@@ -146,6 +152,7 @@ impl PeerConnection {
             (dtls, Timer::Dtls),
             (sctp, Timer::Sctp),
             (self.media.next_timeout(), Timer::Media),
+            (self.media.congestion_timeout(), Timer::Congestion),
         ]
         .into_iter()
         .filter_map(|(deadline, timer)| Some((deadline?, timer)))

@@ -15,6 +15,7 @@ fn vp8_stream(rtx: bool) -> SendStream {
         dependency_descriptor: Some(12),
         rid: None,
         repaired_rid: None,
+        transport_cc: None,
     };
     SendStream::new(params, 0x0000_1000_0000_FFFE)
 }

@@ -136,6 +136,7 @@ fn send_params(media: &NegotiatedMedia, track: Option<&LocalTrack>) -> Option<Se
         dependency_descriptor: extension_id(media, URI_DEPENDENCY_DESCRIPTOR),
         rid: None,
         repaired_rid: None,
+        transport_cc: extension_id(media, URI_TRANSPORT_WIDE_CC),
     })
 }
 

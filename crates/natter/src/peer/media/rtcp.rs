@@ -12,10 +12,10 @@ use natter_rtp::rtcp::{
 
 use super::super::event::PeerEvent;
 use super::super::PeerConnection;
-use super::{MAX_REPORT_BLOCKS, MAX_RTP_PACKET};
+use super::{sent_as, MAX_REPORT_BLOCKS, MAX_RTP_PACKET};
 use crate::jsep::TransceiverId;
 use crate::media::ntp::{from_short, middle_32};
-use crate::media::SendCounters;
+use crate::media::{SendCounters, TwccRecorder};
 
 impl PeerConnection {
     pub(super) fn receive_rtcp(&mut self, now: Instant, data: &[u8]) {
@@ -61,9 +61,12 @@ impl PeerConnection {
                         self.keyframe_requested(entry.ssrc, |c| &mut c.fir_count);
                     }
                 }
+                RtcpPacket::TransportFeedback(feedback) => self.media.cc.on_transport_feedback(now, &feedback),
+                RtcpPacket::Remb(remb) => self.media.cc.on_remb(now, remb.bitrate_bps()),
                 _ => {}
             }
         }
+        self.congestion_events();
     }
 
     /// The transceiver and stream index of our stream `ssrc`.
@@ -103,7 +106,9 @@ impl PeerConnection {
                     .wrapping_sub(block.delay_since_last_sr);
                 // A negative round trip (clock skew, a stale report) wraps.
                 if rtt < 1 << 31 {
-                    stream.counters.round_trip_time = Some(from_short(rtt));
+                    let rtt = from_short(rtt);
+                    stream.counters.round_trip_time = Some(rtt);
+                    self.media.cc.on_rtt(rtt);
                 }
             }
         }
@@ -117,14 +122,23 @@ impl PeerConnection {
         let mut buf = std::mem::take(&mut media.buf);
         if stream.retransmit(seq, &mut buf) {
             media.buf = buf;
-            self.send_rtp(now);
+            let sent = sent_as(stream, true);
+            self.send_rtp(now, sent);
         } else {
             media.buf = buf;
         }
     }
 
     pub(super) fn send_twcc_feedback(&mut self) {
-        let Some(feedback) = self.media.twcc.feedback() else {
+        // Out of the state while the feedback borrows it (an empty
+        // recorder allocates nothing).
+        let mut twcc = std::mem::take(&mut self.media.twcc);
+        self.write_twcc_feedback(&mut twcc);
+        self.media.twcc = twcc;
+    }
+
+    fn write_twcc_feedback(&mut self, twcc: &mut TwccRecorder) {
+        let Some(feedback) = twcc.feedback() else {
             return;
         };
         // The media source of a transport-wide report is any of the
@@ -137,7 +151,7 @@ impl PeerConnection {
             media_ssrc,
             fb_pkt_count: feedback.feedback_count,
             base_seq: Some(feedback.base_seq),
-            received: &feedback.received,
+            received: feedback.received,
         };
         self.media.counters.twcc_feedback_sent += 1;
         self.send_feedback(&builder);
