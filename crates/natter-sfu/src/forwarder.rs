@@ -24,6 +24,8 @@ pub struct PublishedPacket<'a> {
     pub timestamp: u32,
     /// From natter-rtp's `PacketInfo::starts_keyframe`.
     pub starts_keyframe: bool,
+    /// `ReceivedRtp::retransmission`: it came as RTX (RFC 4588).
+    pub retransmission: bool,
     /// The RTP payload, rewritten in place for VP8.
     pub payload: &'a mut [u8],
 }
@@ -98,11 +100,22 @@ impl Forwarder {
         let incoming = Incoming {
             sequence: packet.sequence,
             timestamp: packet.timestamp,
+            retransmission: packet.retransmission,
         };
         let (out, switch) = match self.selector.handle_packet(packet.layer, packet.starts_keyframe) {
             PacketAction::Drop => return Ok(None),
             PacketAction::Switch => (self.rewriter.switch(incoming, now), true),
-            PacketAction::Forward => (self.rewriter.rewrite(incoming, now)?, false),
+            PacketAction::Forward => match self.rewriter.rewrite(incoming, now) {
+                Ok(out) => (out, false),
+                Err(error) => {
+                    // A restarted stream goes on at a non-keyframe: the
+                    // subscriber's decoder will need one.
+                    if matches!(error, RewriteError::SequenceJump { .. }) {
+                        self.pli = true;
+                    }
+                    return Err(error.into());
+                }
+            },
         };
         if packet.starts_keyframe {
             self.pli = false;
@@ -196,6 +209,7 @@ mod tests {
                         sequence,
                         timestamp,
                         starts_keyframe: keyframe,
+                        retransmission: false,
                         payload: &mut [],
                     };
                     if let Some(out) = forwarder.handle_packet(now, packet).unwrap() {
@@ -234,6 +248,7 @@ mod tests {
             sequence: 1,
             timestamp: 1,
             starts_keyframe: true,
+            retransmission: false,
             payload: &mut [],
         };
         assert!(forwarder.handle_packet(now, packet).unwrap().is_some());

@@ -35,10 +35,10 @@
 //!
 //! let mut rewriter = StreamRewriter::new(90_000);
 //! let start = Instant::now();
-//! rewriter.switch(Incoming { sequence: 10, timestamp: 0 }, start);
+//! rewriter.switch(Incoming::new(10, 0), start);
 //! // Another layer, 10 ms later: the stream goes on at 11, 900 ticks on.
 //! let out = rewriter.switch(
-//!     Incoming { sequence: 5_000, timestamp: 77 },
+//!     Incoming::new(5_000, 77),
 //!     start + Duration::from_millis(10),
 //! );
 //! assert_eq!((out.sequence, out.timestamp), (11, 900));

@@ -24,7 +24,29 @@ pub struct Incoming {
     pub sequence: u16,
     /// RFC 3550 §5.1 timestamp, in the layer's own space.
     pub timestamp: u32,
+    /// It came as an RTX copy (RFC 4588; natter's
+    /// `ReceivedRtp::retransmission`): a late packet, never the sign of
+    /// a restarted stream.
+    pub retransmission: bool,
 }
+
+impl Incoming {
+    /// A packet as first sent (not a retransmission).
+    pub fn new(sequence: u16, timestamp: u32) -> Self {
+        Self {
+            sequence,
+            timestamp,
+            retransmission: false,
+        }
+    }
+}
+
+/// RFC 3550 Appendix A.1: a jump of more than this many sequence numbers
+/// ahead is not loss but a restarted stream.
+pub const MAX_DROPOUT: i64 = 3000;
+/// RFC 3550 Appendix A.1: a packet this far behind the highest is not
+/// reordering but a restarted stream (or a very late copy).
+pub const MAX_MISORDER: i64 = 100;
 
 /// The sequence number and timestamp a packet goes out with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +66,13 @@ pub enum RewriteError {
     /// previous layer's packets.
     #[error("sequence number {sequence} precedes the switch at {first}")]
     BeforeSwitch { sequence: u16, first: u16 },
+    /// RFC 3550 Appendix A.1: the sequence number jumped by more than
+    /// `MAX_DROPOUT` ahead or `MAX_MISORDER` behind. If the next packet
+    /// follows this one, the stream restarted and the rewriter goes on
+    /// with it as at a switch (the decoder then needs a keyframe);
+    /// retransmissions never restart it.
+    #[error("sequence number {sequence} jumped from {highest}")]
+    SequenceJump { sequence: u16, highest: u16 },
 }
 
 /// The state of the layer being forwarded.
@@ -59,6 +88,8 @@ struct Current {
     output_first: i64,
     /// Added (wrapping) to input timestamps.
     timestamp_offset: u32,
+    /// After a jump: the sequence number that confirms a restart.
+    probation: Option<u16>,
 }
 
 /// The last packet sent (the highest outgoing sequence number), and when.
@@ -131,6 +162,7 @@ impl StreamRewriter {
             highest_sequence: first.sequence,
             output_first,
             timestamp_offset: timestamp.wrapping_sub(first.timestamp),
+            probation: None,
         });
         self.last = Some(Sent {
             sequence: output_first,
@@ -145,7 +177,8 @@ impl StreamRewriter {
 
     /// What a packet of the current layer goes out with. A packet seen
     /// before (a retransmission or a duplicate) gets the same numbers
-    /// again; one from before the switch is an error and must be dropped.
+    /// again; one from before the switch, or a jump (see
+    /// [`RewriteError::SequenceJump`]), is an error and must be dropped.
     pub fn rewrite(&mut self, packet: Incoming, now: Instant) -> Result<Rewritten, RewriteError> {
         let Some(current) = self.current.as_mut() else {
             return Err(RewriteError::NoLayer {
@@ -155,6 +188,23 @@ impl StreamRewriter {
         // RFC 1982 serial arithmetic: within half the space, the signed
         // difference orders two sequence numbers (RFC 3550 Appendix A.1).
         let delta = i64::from(packet.sequence.wrapping_sub(current.highest_sequence) as i16);
+        if !(-MAX_MISORDER..=MAX_DROPOUT).contains(&delta) {
+            if packet.retransmission {
+                return Err(RewriteError::SequenceJump {
+                    sequence: packet.sequence,
+                    highest: current.highest_sequence,
+                });
+            }
+            if current.probation == Some(packet.sequence) {
+                return Ok(self.switch(packet, now));
+            }
+            current.probation = Some(packet.sequence.wrapping_add(1));
+            return Err(RewriteError::SequenceJump {
+                sequence: packet.sequence,
+                highest: current.highest_sequence,
+            });
+        }
+        current.probation = None;
         let extended = current.highest + delta;
         if extended < current.first {
             return Err(RewriteError::BeforeSwitch {
@@ -189,7 +239,42 @@ mod tests {
     use std::time::Duration;
 
     fn packet(sequence: u16, timestamp: u32) -> Incoming {
-        Incoming { sequence, timestamp }
+        Incoming::new(sequence, timestamp)
+    }
+
+    #[test]
+    fn a_restarted_stream_is_followed_after_two_packets() {
+        let mut rewriter = StreamRewriter::new(90_000);
+        let now = Instant::now();
+        rewriter.switch(packet(1_000, 0), now);
+        rewriter.rewrite(packet(1_001, 0), now).unwrap();
+        // A very late copy is dropped, however many come in a row.
+        let late = Incoming {
+            retransmission: true,
+            ..packet(500, 0)
+        };
+        let next = Incoming {
+            retransmission: true,
+            ..packet(501, 0)
+        };
+        assert!(matches!(
+            rewriter.rewrite(late, now),
+            Err(RewriteError::SequenceJump { .. })
+        ));
+        assert!(matches!(
+            rewriter.rewrite(next, now),
+            Err(RewriteError::SequenceJump { .. })
+        ));
+        // A lone stray packet far ahead is dropped and changes nothing.
+        assert!(matches!(
+            rewriter.rewrite(packet(20_000, 0), now),
+            Err(RewriteError::SequenceJump { .. })
+        ));
+        assert_eq!(rewriter.rewrite(packet(1_002, 0), now).unwrap().sequence, 1_002);
+        // Two in sequence: the stream restarted there.
+        assert!(rewriter.rewrite(packet(50, 0), now).is_err());
+        assert_eq!(rewriter.rewrite(packet(51, 0), now).unwrap().sequence, 1_003);
+        assert_eq!(rewriter.rewrite(packet(52, 0), now).unwrap().sequence, 1_004);
     }
 
     #[test]
