@@ -121,6 +121,63 @@ fn a_long_dependency_descriptor_takes_the_two_byte_form() {
     assert_eq!(written.extension_value::<Mid>(4), Some(Ok(Mid("0"))));
 }
 
+#[test]
+fn the_transport_wide_sequence_number_is_written_as_the_packet_leaves_in_either_form_and_on_rtx() {
+    use natter_rtp::TransportSequenceNumber;
+    let mut s = vp8_stream(true);
+    s.set_params(SendParams {
+        transport_cc: Some(3),
+        ..s.params().clone()
+    });
+    let number = |packet: &[u8]| {
+        RtpPacket::parse(packet)
+            .unwrap()
+            .extension_value::<TransportSequenceNumber>(3)
+    };
+    // One-byte form: a frame's packet, then its RTX with another number.
+    let (first, _) = s
+        .write_frame(Instant::now(), Duration::ZERO, &frame(500), 1200)
+        .unwrap();
+    let mut packet = s.packet(first).unwrap().to_vec();
+    assert_eq!(number(&packet), Some(Ok(TransportSequenceNumber(0))));
+    assert!(set_transport_seq(&mut packet, 3, 0xBEEF));
+    assert_eq!(number(&packet), Some(Ok(TransportSequenceNumber(0xBEEF))));
+    assert_eq!(
+        RtpPacket::parse(&packet).unwrap().extension_value::<Mid>(4),
+        Some(Ok(Mid("0")))
+    );
+    let mut rtx = Vec::new();
+    assert!(s.retransmit(first, &mut rtx));
+    assert!(set_transport_seq(&mut rtx, 3, 0xBEF0));
+    assert_eq!(number(&rtx), Some(Ok(TransportSequenceNumber(0xBEF0))));
+    // Two-byte form, as a long dependency descriptor makes it.
+    let descriptor: Vec<u8> = (0..40).collect();
+    let written = OutgoingRtp {
+        payload_type: 96,
+        sequence_number: 7,
+        payload: &[0x10, 0],
+        dependency_descriptor: Some(&descriptor),
+        ..OutgoingRtp::default()
+    };
+    s.write_rtp(Instant::now(), &written).unwrap();
+    let mut packet = s.packet(7).unwrap().to_vec();
+    assert!(set_transport_seq(&mut packet, 3, 1));
+    let parsed = RtpPacket::parse(&packet).unwrap();
+    assert_eq!(parsed.extension_form(), Some(ExtensionForm::TwoByte { appbits: 0 }));
+    assert_eq!(number(&packet), Some(Ok(TransportSequenceNumber(1))));
+    assert_eq!(parsed.extension(12), Some(&descriptor[..]));
+    // Another id, or a stream without the extension: nothing written.
+    assert!(!set_transport_seq(&mut packet, 5, 2));
+    let mut plain = vp8_stream(false);
+    let (first, _) = plain
+        .write_frame(Instant::now(), Duration::ZERO, &frame(500), 1200)
+        .unwrap();
+    let mut packet = plain.packet(first).unwrap().to_vec();
+    let before = packet.clone();
+    assert!(!set_transport_seq(&mut packet, 3, 2));
+    assert_eq!(packet, before);
+}
+
 proptest::proptest! {
     /// Whatever the application writes comes back as written, with
     /// the stream's SSRC; and its RTX, unwrapped, is the same packet.
