@@ -290,7 +290,8 @@ fn a_video_sender_through_a_1_mbit_link_brings_its_target_below_the_capacity() {
     // delay growing, and A's GCC target (draft-ietf-rmcat-gcc-02) falls
     // below the capacity; after 10 s its mean stays between half of it
     // and all of it, its sawtooth (AIMD grows until the queue shows
-    // again) peaking at most 5% above. What A sent carried
+    // again) peaking at most 5% above, and the link's queue no longer
+    // overflows; what it delivers then is printed. What A sent carried
     // transport-wide sequence numbers: B had them to report, and A
     // numbered each packet it sent, retransmissions included.
     let capacity = 1_000_000;
@@ -311,7 +312,11 @@ fn a_video_sender_through_a_1_mbit_link_brings_its_target_below_the_capacity() {
     let began = path.now;
     let mut announced = Vec::new();
     let mut frame = 1;
+    let mut at_10s = None;
     while path.now < began + Duration::from_secs(20) {
+        if path.now >= began + Duration::from_secs(10) {
+            at_10s.get_or_insert(*path.links[A].stats());
+        }
         let media_time = Duration::from_millis(frame as u64 * 1000 / 30);
         if path.now >= began + media_time {
             let len = (path.pcs[A].target_bitrate() / 8 / 30) as usize;
@@ -354,6 +359,13 @@ fn a_video_sender_through_a_1_mbit_link_brings_its_target_below_the_capacity() {
         (capacity / 2..=capacity).contains(&mean),
         "mean target {mean} bit/s after 10 s, capacity {capacity}"
     );
+    let (at_10s, end) = (at_10s.unwrap(), path.links[A].stats());
+    let delivered = (end.delivered_bytes - at_10s.delivered_bytes) * 8 / 10;
+    println!(
+        "after 10 s: {delivered} bit/s delivered, {} queue drops",
+        end.queue_drops - at_10s.queue_drops
+    );
+    assert_eq!(end.queue_drops, at_10s.queue_drops, "the queue overflowed after 10 s");
     for bps in late {
         assert!(
             bps <= capacity * 105 / 100,
