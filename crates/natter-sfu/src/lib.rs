@@ -5,7 +5,8 @@
 //!
 //! - [`rewrite::StreamRewriter`]: one subscriber's outgoing sequence
 //!   numbers and timestamps kept continuous across layer switches
-//!   (RFC 3550 §5.1), with wrap-around, reordering and retransmissions.
+//!   (RFC 3550 §5.1), with wrap-around, reordering, retransmissions,
+//!   restarted streams and skipped packets closed up.
 //! - [`layer::LayerSelector`]: the layer a subscription forwards, from
 //!   the bandwidth estimate, the layers' bitrates and the tile size, with
 //!   hysteresis; switches only at a keyframe of the target.

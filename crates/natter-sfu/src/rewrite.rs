@@ -73,6 +73,10 @@ pub enum RewriteError {
     /// retransmissions never restart it.
     #[error("sequence number {sequence} jumped from {highest}")]
     SequenceJump { sequence: u16, highest: u16 },
+    /// The packet was skipped before (see [`StreamRewriter::skip`]), or
+    /// arrives from before the skips the rewriter remembers.
+    #[error("sequence number {sequence} was skipped or is too old to number")]
+    Skipped { sequence: u16 },
 }
 
 /// The state of the layer being forwarded.
@@ -90,6 +94,43 @@ struct Current {
     timestamp_offset: u32,
     /// After a jump: the sequence number that confirms a restart.
     probation: Option<u16>,
+    /// Packets of this layer not forwarded, closed up in the output.
+    skipped: Skipped,
+}
+
+/// How many recent skips are remembered, to number packets reordered
+/// around them.
+const SKIP_HISTORY: usize = 32;
+
+/// The layer's skipped packets: how many in all, and the latest ones'
+/// extended sequence numbers (a ring, no allocation).
+#[derive(Clone, Copy, Debug, Default)]
+struct Skipped {
+    total: i64,
+    recent: [i64; SKIP_HISTORY],
+}
+
+impl Skipped {
+    fn push(&mut self, extended: i64) {
+        self.recent[(self.total as usize) % SKIP_HISTORY] = extended;
+        self.total += 1;
+    }
+
+    /// How many skipped packets precede `extended`; `None` when the
+    /// history no longer reaches back that far, or `extended` itself
+    /// was skipped.
+    fn before(&self, extended: i64) -> Option<i64> {
+        let remembered = &self.recent[..(self.total as usize).min(SKIP_HISTORY)];
+        if remembered.contains(&extended) {
+            return None;
+        }
+        let after = remembered.iter().filter(|&&skipped| skipped > extended).count() as i64;
+        let forgotten = self.total > SKIP_HISTORY as i64;
+        if forgotten && after == SKIP_HISTORY as i64 {
+            return None;
+        }
+        Some(self.total - after)
+    }
 }
 
 /// The last packet sent (the highest outgoing sequence number), and when.
@@ -163,6 +204,7 @@ impl StreamRewriter {
             output_first,
             timestamp_offset: timestamp.wrapping_sub(first.timestamp),
             probation: None,
+            skipped: Skipped::default(),
         });
         self.last = Some(Sent {
             sequence: output_first,
@@ -172,6 +214,23 @@ impl StreamRewriter {
         Rewritten {
             sequence: output_first as u16,
             timestamp,
+        }
+    }
+
+    /// A packet of the current layer that is not forwarded (a temporal
+    /// layer above the subscriber's, padding): the following packets
+    /// close up behind it, so the subscriber sees no loss. Only a packet
+    /// newer than every one seen can be skipped; a late one leaves its
+    /// gap.
+    pub fn skip(&mut self, packet: Incoming) {
+        let Some(current) = self.current.as_mut() else {
+            return;
+        };
+        let delta = i64::from(packet.sequence.wrapping_sub(current.highest_sequence) as i16);
+        if (1..=MAX_DROPOUT).contains(&delta) {
+            current.highest += delta;
+            current.highest_sequence = packet.sequence;
+            current.skipped.push(current.highest);
         }
     }
 
@@ -212,11 +271,16 @@ impl StreamRewriter {
                 first: current.first as u16,
             });
         }
-        if extended > current.highest {
+        let skipped = if extended > current.highest {
             current.highest = extended;
             current.highest_sequence = packet.sequence;
-        }
-        let sequence = current.output_first + (extended - current.first);
+            current.skipped.total
+        } else {
+            current.skipped.before(extended).ok_or(RewriteError::Skipped {
+                sequence: packet.sequence,
+            })?
+        };
+        let sequence = current.output_first + (extended - current.first) - skipped;
         let timestamp = packet.timestamp.wrapping_add(current.timestamp_offset);
         if self.last.is_none_or(|sent| sequence > sent.sequence) {
             self.last = Some(Sent {
@@ -240,6 +304,32 @@ mod tests {
 
     fn packet(sequence: u16, timestamp: u32) -> Incoming {
         Incoming::new(sequence, timestamp)
+    }
+
+    #[test]
+    fn skipped_packets_are_closed_up() {
+        let mut rewriter = StreamRewriter::new(90_000);
+        let now = Instant::now();
+        rewriter.switch(packet(100, 0), now);
+        rewriter.skip(packet(101, 0));
+        rewriter.skip(packet(103, 0));
+        // 102 reordered after 103's skip; 104 in order; 101 again.
+        assert_eq!(rewriter.rewrite(packet(104, 0), now).unwrap().sequence, 102);
+        assert_eq!(rewriter.rewrite(packet(102, 0), now).unwrap().sequence, 101);
+        assert_eq!(
+            rewriter.rewrite(packet(101, 0), now),
+            Err(RewriteError::Skipped { sequence: 101 })
+        );
+        // A late packet cannot be skipped: it was numbered already.
+        rewriter.skip(packet(102, 0));
+        assert_eq!(rewriter.rewrite(packet(102, 0), now).unwrap().sequence, 101);
+        // Past the history, a packet older than every remembered skip.
+        for i in 0..SKIP_HISTORY as u16 {
+            rewriter.skip(packet(105 + 2 * i, 0));
+            rewriter.rewrite(packet(106 + 2 * i, 0), now).unwrap();
+        }
+        assert!(rewriter.rewrite(packet(104, 0), now).is_err());
+        assert_eq!(rewriter.last_sent().unwrap().sequence, 102 + SKIP_HISTORY as u16);
     }
 
     #[test]
@@ -377,6 +467,8 @@ mod tests {
         Packets {
             count: u8,
             swap: bool,
+            /// Bit i set: the batch's i-th packet is skipped.
+            skips: u64,
             after_ms: u16,
         },
     }
@@ -390,17 +482,21 @@ mod tests {
                     after_ms,
                 }
             }),
-            (1u8..40, any::<bool>(), 0u16..100).prop_map(|(count, swap, after_ms)| Step::Packets {
-                count,
-                swap,
-                after_ms
+            (1u8..40, any::<bool>(), any::<u64>(), 0u16..100).prop_map(|(count, swap, skips, after_ms)| {
+                Step::Packets {
+                    count,
+                    swap,
+                    skips: skips & skips.rotate_left(17),
+                    after_ms,
+                }
             }),
         ]
     }
 
     proptest! {
         /// Forwarded packets never repeat an outgoing sequence number;
-        /// when the input is in order the output is contiguous; the
+        /// when the input is in order the output is contiguous, skipped
+        /// packets closed up; the
         /// timestamp never goes backwards at a switch.
         #[test]
         fn continuity_across_switches(steps in proptest::collection::vec(step(), 1..60)) {
@@ -424,7 +520,7 @@ mod tests {
                         previous = Some(out);
                         layer = Some((sequence, timestamp));
                     }
-                    Step::Packets { count, swap, after_ms } => {
+                    Step::Packets { count, swap, skips, after_ms } => {
                         let Some((sequence, timestamp)) = layer.as_mut() else { continue };
                         now += Duration::from_millis(after_ms.into());
                         let mut batch: Vec<u16> = (1..=u16::from(count))
@@ -434,7 +530,14 @@ mod tests {
                             batch.swap(0, 1);
                             reordered = true;
                         }
-                        for input in batch {
+                        for (i, input) in batch.into_iter().enumerate() {
+                            // A late packet cannot be skipped (it leaves a
+                            // gap, see `skip`), so the swapped one is not.
+                            let late = reordered && i == 1;
+                            if skips & (1 << i) != 0 && !late {
+                                rewriter.skip(packet(input, *timestamp));
+                                continue;
+                            }
                             let out = rewriter.rewrite(packet(input, *timestamp), now).unwrap();
                             prop_assert!(seen.insert(out.sequence), "repeated {}", out.sequence);
                             if !reordered {
