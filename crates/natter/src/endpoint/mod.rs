@@ -659,9 +659,16 @@ impl ConnectionPair<'_> {
         // `connection_pair` checked both handles live and different (so
         // at different slots: a slot holds one generation at a time),
         // and the endpoint cannot remove one while the guard borrows it.
-        let [a, b] = self.endpoint.slots.get_disjoint_mut([a, b]).expect("two different slots");
+        let [a, b] = self
+            .endpoint
+            .slots
+            .get_disjoint_mut([a, b])
+            .expect("two different slots");
         let live = "a guard's connection is live";
-        (&mut a.entry.as_mut().expect(live).pc, &mut b.entry.as_mut().expect(live).pc)
+        (
+            &mut a.entry.as_mut().expect(live).pc,
+            &mut b.entry.as_mut().expect(live).pc,
+        )
     }
 }
 
