@@ -10,6 +10,8 @@
 //! - [`layer::LayerSelector`]: the layer a subscription forwards, from
 //!   the bandwidth estimate, the layers' bitrates and the tile size, with
 //!   hysteresis; switches only at a keyframe of the target.
+//! - [`bitrate::BitrateMeter`]: each layer's measured bitrate over a
+//!   sliding window, the selector's input.
 //! - [`keyframe::KeyframeAggregator`]: many subscribers' PLIs (RFC 4585
 //!   §6.3.1) and switches become at most one request per layer per
 //!   interval toward the publisher.
@@ -45,6 +47,7 @@
 //! assert_eq!((out.sequence, out.timestamp), (11, 900));
 //! ```
 
+pub mod bitrate;
 pub mod forwarder;
 pub mod keyframe;
 pub mod layer;
