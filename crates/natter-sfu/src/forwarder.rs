@@ -26,6 +26,9 @@ pub struct PublishedPacket<'a> {
     pub starts_keyframe: bool,
     /// `ReceivedRtp::retransmission`: it came as RTX (RFC 4588).
     pub retransmission: bool,
+    /// Temporal layer (natter-rtp's `Layer::temporal_id`; VP8's TID,
+    /// RFC 7741 §4.2), when the payload names one.
+    pub temporal_id: Option<u8>,
     /// The RTP payload, rewritten in place for VP8.
     pub payload: &'a mut [u8],
 }
@@ -64,6 +67,48 @@ pub struct Forwarder {
     rewriter: StreamRewriter,
     vp8: Option<Vp8Rewriter>,
     pli: bool,
+    temporal: TemporalLimit,
+}
+
+/// The highest temporal layer forwarded, and the one asked for.
+#[derive(Clone, Copy, Debug, Default)]
+struct TemporalLimit {
+    /// `None`: every temporal layer.
+    applied: Option<u8>,
+    wanted: Option<u8>,
+    /// The timestamp of the last base-layer packet seen: a new one
+    /// starts a base-layer frame.
+    base_timestamp: Option<u32>,
+    /// The timestamp of the last packet seen: a new one starts a frame.
+    frame_timestamp: Option<u32>,
+}
+
+impl TemporalLimit {
+    /// Whether a packet of `temporal_id` (and `timestamp`) is forwarded.
+    /// Fewer layers apply from the next frame (never cutting one in
+    /// two); more only from the start of a base-layer frame, which every higher layer may reference
+    /// (RFC 7741 §4.2: TL0PICIDX counts these frames).
+    fn admits(&mut self, temporal_id: Option<u8>, timestamp: u32) -> bool {
+        let Some(temporal_id) = temporal_id else {
+            return true;
+        };
+        let new_frame = self.frame_timestamp != Some(timestamp);
+        self.frame_timestamp = Some(timestamp);
+        let fewer = new_frame
+            && match (self.wanted, self.applied) {
+                (Some(wanted), Some(applied)) => wanted < applied,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+        let base_frame = temporal_id == 0 && self.base_timestamp != Some(timestamp);
+        if temporal_id == 0 {
+            self.base_timestamp = Some(timestamp);
+        }
+        if fewer || base_frame {
+            self.applied = self.wanted;
+        }
+        self.applied.is_none_or(|limit| temporal_id <= limit)
+    }
 }
 
 impl Forwarder {
@@ -73,7 +118,17 @@ impl Forwarder {
             rewriter: StreamRewriter::new(config.clock_rate),
             vp8: config.vp8.then(Vp8Rewriter::new),
             pli: false,
+            temporal: TemporalLimit::default(),
         }
+    }
+
+    /// The highest temporal layer to forward (`None`: all): a lower
+    /// frame rate for a subscriber whose estimate cannot carry the full
+    /// one. Skipped packets are closed up in the outgoing sequence
+    /// ([`StreamRewriter::skip`]); VP8 PictureIDs keep their gaps, which
+    /// receivers read with TL0PICIDX and TID (RFC 7741 §4.2).
+    pub fn set_max_temporal_layer(&mut self, max: Option<u8>) {
+        self.temporal.wanted = max;
     }
 
     pub fn selector(&self) -> &LayerSelector {
@@ -102,7 +157,12 @@ impl Forwarder {
             timestamp: packet.timestamp,
             retransmission: packet.retransmission,
         };
-        let (out, switch) = match self.selector.handle_packet(packet.layer, packet.starts_keyframe) {
+        let action = self.selector.handle_packet(packet.layer, packet.starts_keyframe);
+        if action == PacketAction::Forward && !self.temporal.admits(packet.temporal_id, packet.timestamp) {
+            self.rewriter.skip(incoming);
+            return Ok(None);
+        }
+        let (out, switch) = match action {
             PacketAction::Drop => return Ok(None),
             PacketAction::Switch => (self.rewriter.switch(incoming, now), true),
             PacketAction::Forward => match self.rewriter.rewrite(incoming, now) {
@@ -148,6 +208,16 @@ mod tests {
 
     use crate::layer::tests::{BIG as TILE, LAYERS};
 
+    const CONFIG: ForwarderConfig = ForwarderConfig {
+        clock_rate: 90_000,
+        vp8: false,
+        selector: SelectorConfig {
+            up_margin_per_mille: 200,
+            up_hold: Duration::from_secs(2),
+            request_retry: Duration::from_secs(1),
+        },
+    };
+
     /// A publisher of three layers, each at its own sequence and
     /// timestamp base, a keyframe on every layer when asked for.
     struct Publisher {
@@ -169,12 +239,7 @@ mod tests {
 
     #[test]
     fn subscribers_switch_seamlessly_with_aggregated_keyframe_requests() {
-        let config = ForwarderConfig {
-            clock_rate: 90_000,
-            vp8: false,
-            selector: SelectorConfig::default(),
-        };
-        let mut forwarders: Vec<Forwarder> = (0..5).map(|_| Forwarder::new(config)).collect();
+        let mut forwarders: Vec<Forwarder> = (0..5).map(|_| Forwarder::new(CONFIG)).collect();
         let mut aggregator = KeyframeAggregator::new(3, DEFAULT_INTERVAL);
         let mut publisher = Publisher {
             next: [(65_500, 1), (1_000, 4_000_000_000), (30_000, 77)],
@@ -210,6 +275,7 @@ mod tests {
                         timestamp,
                         starts_keyframe: keyframe,
                         retransmission: false,
+                        temporal_id: None,
                         payload: &mut [],
                     };
                     if let Some(out) = forwarder.handle_packet(now, packet).unwrap() {
@@ -234,12 +300,7 @@ mod tests {
 
     #[test]
     fn a_pli_asks_for_the_forwarded_layer() {
-        let config = ForwarderConfig {
-            clock_rate: 90_000,
-            vp8: false,
-            selector: SelectorConfig::default(),
-        };
-        let mut forwarder = Forwarder::new(config);
+        let mut forwarder = Forwarder::new(CONFIG);
         let now = Instant::now();
         forwarder.update(now, 300_000, &LAYERS, TILE);
         assert_eq!(forwarder.poll_keyframe_request(now), Some(0));
@@ -249,11 +310,43 @@ mod tests {
             timestamp: 1,
             starts_keyframe: true,
             retransmission: false,
+            temporal_id: None,
             payload: &mut [],
         };
         assert!(forwarder.handle_packet(now, packet).unwrap().is_some());
         forwarder.handle_pli();
         assert_eq!(forwarder.poll_keyframe_request(now), Some(0));
         assert_eq!(forwarder.poll_keyframe_request(now), None);
+    }
+
+    #[test]
+    fn higher_temporal_layers_are_skipped_and_closed_up() {
+        let mut forwarder = Forwarder::new(CONFIG);
+        let now = Instant::now();
+        forwarder.update(now, 300_000, &LAYERS, TILE);
+        // L1T3: TIDs 0 2 1 2 0 2 1 2 ..., one packet per frame.
+        let pattern = [0, 2, 1, 2];
+        let send = |forwarder: &mut Forwarder, frame: u16| {
+            let packet = PublishedPacket {
+                layer: 0,
+                sequence: frame,
+                timestamp: u32::from(frame) * 3_000,
+                starts_keyframe: frame == 0,
+                retransmission: false,
+                temporal_id: Some(pattern[usize::from(frame) % 4]),
+                payload: &mut [],
+            };
+            forwarder.handle_packet(now, packet).unwrap().map(|out| out.sequence)
+        };
+        let all: Vec<_> = (0..4).map(|frame| send(&mut forwarder, frame)).collect();
+        assert_eq!(all, [Some(0), Some(1), Some(2), Some(3)]);
+        // Down to TL0 at once.
+        forwarder.set_max_temporal_layer(Some(0));
+        let base: Vec<_> = (4..8).map(|frame| send(&mut forwarder, frame)).collect();
+        assert_eq!(base, [Some(4), None, None, None]);
+        // Up to TL1 only from the next base-layer frame.
+        forwarder.set_max_temporal_layer(Some(1));
+        let more: Vec<_> = (8..12).map(|frame| send(&mut forwarder, frame)).collect();
+        assert_eq!(more, [Some(5), None, Some(6), None]);
     }
 }

@@ -25,7 +25,8 @@
 //!   audio levels, smoothed per tick, with a margin against flicker.
 //!
 //! What is to come (issue 13): rooms, participants, publications and
-//! subscriptions, VP9/AV1 descriptor rewriting, temporal-layer selection,
+//! subscriptions, VP9/AV1 descriptor rewriting, the temporal layer chosen
+//! from the estimate (the forwarder applies a given maximum),
 //! NACK answered from a packet cache, RTCP terminated per leg, dynacast.
 //!
 //! Like every natter core it has no sockets, threads, locks or clock:
