@@ -105,7 +105,7 @@ impl Agent {
     pub(super) fn consent_tick(&mut self, now: Instant) {
         let mut selected = self.selected.take();
         let mut previous = self.previous.take();
-        for path in selected.iter_mut().chain(previous.iter_mut()) {
+        for path in selected.iter_mut().chain(previous.as_deref_mut()) {
             if path.consent.expired {
                 continue;
             }
@@ -180,7 +180,7 @@ impl Agent {
         if msg.class() != Class::SuccessResponse || !symmetric {
             return;
         }
-        for p in self.selected.iter_mut().chain(self.previous.iter_mut()) {
+        for p in self.selected.iter_mut().chain(self.previous.as_deref_mut()) {
             if p.id == path {
                 p.consent.on_response(now);
                 p.rtt = rtt.or(p.rtt);

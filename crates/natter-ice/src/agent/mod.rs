@@ -172,8 +172,9 @@ pub struct Agent {
     pending: HashMap<TransactionId, Pending>,
     selected: Option<Path>,
     /// The path selected before an ICE restart; it carries data until
-    /// the new check list selects one.
-    previous: Option<Path>,
+    /// the new check list selects one. Boxed: a path is large (its two
+    /// integrity keys) and most connections never restart (issue 18).
+    previous: Option<Box<Path>>,
     next_path_id: u64,
     /// RFC 8445 §14.2: when the next new transaction may start.
     ta_due: Instant,
@@ -420,7 +421,7 @@ impl Agent {
         }
         if let Some(path) = self.selected.take() {
             if !path.consent.expired {
-                self.previous = Some(Path { pair: None, ..path });
+                self.previous = Some(Box::new(Path { pair: None, ..path }));
             }
         }
         self.local_key = short_term_key(&local.pwd);
@@ -457,7 +458,7 @@ impl Agent {
         if self.closed {
             return None;
         }
-        let path = self.selected.as_mut().or(self.previous.as_mut())?;
+        let path = self.selected.as_mut().or(self.previous.as_deref_mut())?;
         if path.consent.expired {
             return None;
         }
@@ -644,12 +645,12 @@ impl Agent {
     /// The path data flows on: the selected one, or during an ICE
     /// restart the one selected before.
     fn active_path(&self) -> Option<&Path> {
-        self.selected.as_ref().or(self.previous.as_ref())
+        self.selected.as_ref().or(self.previous.as_deref())
     }
 
     /// The selected path and the one before a restart, if any.
     fn paths(&self) -> impl Iterator<Item = &Path> {
-        self.selected.iter().chain(self.previous.iter())
+        self.selected.iter().chain(self.previous.as_deref())
     }
 
     /// RFC 8445 §7.2.5, §7.3: requests are checks to answer, responses

@@ -42,7 +42,7 @@ impl Agent {
         }
         let state = if self.failed {
             ConnectionState::Failed
-        } else if let Some(path) = self.selected.as_mut().or(self.previous.as_mut()) {
+        } else if let Some(path) = self.selected.as_mut().or(self.previous.as_deref_mut()) {
             let freshness = if lite {
                 Freshness::Fresh
             } else {

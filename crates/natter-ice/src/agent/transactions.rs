@@ -27,7 +27,9 @@ pub(super) enum PendingKind {
 pub(super) struct Pending {
     pub(super) kind: PendingKind,
     /// The key the response must be signed with (none for STUN servers).
-    pub(super) key: Option<IntegrityKey>,
+    /// Boxed: a key is large (two HMAC states), and the map of pending
+    /// transactions keeps its capacity once they end (issue 18).
+    pub(super) key: Option<Box<IntegrityKey>>,
     pub(super) retransmit: Retransmit,
     pub(super) sent_at: Instant,
     pub(super) local: usize,
@@ -53,7 +55,7 @@ impl Pending {
     ) -> Self {
         Pending {
             kind,
-            key,
+            key: key.map(Box::new),
             retransmit: Retransmit::new(policy, now),
             sent_at: now,
             local,
