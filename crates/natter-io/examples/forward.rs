@@ -8,7 +8,8 @@
 //!
 //! Each packet of the chosen layer goes on with its SSRC (the
 //! subscriber's sender's), sequence number and timestamp rewritten, so
-//! that the subscriber sees one continuous stream (RFC 3550 §5.1). A
+//! that the subscriber sees one continuous stream (RFC 3550 §5.1;
+//! natter-sfu's `StreamRewriter`). A
 //! switch of layer (`POST /layer {"rid":"h"}`) asks the publisher for a
 //! keyframe of the new layer (a PLI for its SSRC) and happens at the
 //! first packet of one: the decoder can start there. The subscriber's
@@ -37,6 +38,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
 use natter_io::{Config, Endpoint, MediaKind, OutgoingPacket, PeerConfig, PeerConnection, PeerEvent, RtpPacket, Track};
+use natter_sfu::rewrite::{Incoming, StreamRewriter};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
@@ -64,7 +66,7 @@ struct Args {
 /// again (the PLI or the keyframe may have been lost).
 const KEYFRAME_RETRY: Duration = Duration::from_secs(1);
 /// RTP clock rate of video (RFC 7741 §4.1, RFC 6184 §8.1, RFC 9628 §6).
-const VIDEO_CLOCK_RATE: f64 = 90_000.0;
+const VIDEO_CLOCK_RATE: u32 = 90_000;
 
 /// One change of layer, for `/status`.
 #[derive(Clone, Serialize)]
@@ -263,7 +265,7 @@ async fn forward(
 ) {
     let Ok(mut packets) = packets.await else { return };
     let mut layers = Layers::new(app.args.rid.clone());
-    let mut rewriter = Rewriter::default();
+    let mut rewriter = StreamRewriter::new(VIDEO_CLOCK_RATE);
     let mut retry = tokio::time::interval(KEYFRAME_RETRY / 2);
     // The subscriber's, once it sends.
     let mut payload_type = None;
@@ -294,15 +296,16 @@ async fn forward(
             continue;
         };
         let now = Instant::now();
-        match layers.admit(&packet) {
-            Admit::No => {
-                app.update(|s| s.not_forwarded += 1);
-                continue;
-            }
-            Admit::Current => {}
+        let incoming = Incoming {
+            sequence: packet.sequence_number,
+            timestamp: packet.timestamp,
+            retransmission: packet.retransmission,
+        };
+        let rewritten = match layers.admit(&packet) {
+            Admit::No => None,
+            Admit::Current => rewriter.rewrite(incoming, now).ok(),
             Admit::Switch { from } => {
                 let keyframe = packet.info.is_some_and(|i| i.starts_keyframe);
-                rewriter.switch(&packet, now);
                 tracing::info!(from = ?from, to = ?packet.rid, "layer switched");
                 app.update(|s| {
                     s.current = packet.rid.clone();
@@ -314,9 +317,10 @@ async fn forward(
                         });
                     }
                 });
+                Some(rewriter.switch(incoming, now))
             }
-        }
-        let Some((sequence_number, timestamp)) = rewriter.rewrite(&packet, now) else {
+        };
+        let Some(rewritten) = rewritten else {
             app.update(|s| s.not_forwarded += 1);
             continue;
         };
@@ -329,8 +333,8 @@ async fn forward(
         };
         let mut out = OutgoingPacket::forwarding(packet);
         out.payload_type = payload_type;
-        out.sequence_number = sequence_number;
-        out.timestamp = timestamp;
+        out.sequence_number = rewritten.sequence;
+        out.timestamp = rewritten.timestamp;
         match subscriber.write_rtp(out).await {
             Ok(()) => app.update(|s| s.forwarded += 1),
             Err(error) => app.update(|s| {
@@ -408,58 +412,5 @@ impl Layers {
         }
         let from = self.current.replace(rid.clone());
         Admit::Switch { from }
-    }
-}
-
-/// Rewrites a layer's sequence numbers and timestamps into one
-/// continuous stream (RFC 3550 §5.1): each layer has its own, so at a
-/// switch the offsets are chosen to follow on from the last packet sent.
-#[derive(Default)]
-struct Rewriter {
-    /// What is added to a layer's sequence numbers and timestamps.
-    sequence_offset: u16,
-    timestamp_offset: u32,
-    /// The first packet of the current layer: older ones are dropped,
-    /// their numbers would collide with the previous layer's.
-    first_sequence: u16,
-    /// The highest sequence number and latest timestamp sent, and when.
-    last: Option<(u16, u32, Instant)>,
-}
-
-impl Rewriter {
-    /// The stream goes on with `packet`, the first of a new layer.
-    fn switch(&mut self, packet: &RtpPacket, now: Instant) {
-        let (next_sequence, timestamp) = match self.last {
-            // The time since the last packet, in RTP units, at least one.
-            Some((sequence, timestamp, at)) => {
-                let elapsed = (now - at).as_secs_f64() * VIDEO_CLOCK_RATE;
-                (
-                    sequence.wrapping_add(1),
-                    timestamp.wrapping_add((elapsed as u32).max(1)),
-                )
-            }
-            None => (packet.sequence_number, packet.timestamp),
-        };
-        self.sequence_offset = next_sequence.wrapping_sub(packet.sequence_number);
-        self.timestamp_offset = timestamp.wrapping_sub(packet.timestamp);
-        self.first_sequence = packet.sequence_number;
-    }
-
-    /// The sequence number and timestamp `packet` goes out with; `None`
-    /// for a packet from before the switch to its layer.
-    fn rewrite(&mut self, packet: &RtpPacket, now: Instant) -> Option<(u16, u32)> {
-        // RFC 1982 serial comparison: before the switch's first packet.
-        if (packet.sequence_number.wrapping_sub(self.first_sequence) as i16) < 0 {
-            return None;
-        }
-        let sequence = packet.sequence_number.wrapping_add(self.sequence_offset);
-        let timestamp = packet.timestamp.wrapping_add(self.timestamp_offset);
-        let newer = self
-            .last
-            .is_none_or(|(last, _, _)| (sequence.wrapping_sub(last) as i16) > 0);
-        if newer {
-            self.last = Some((sequence, timestamp, now));
-        }
-        Some((sequence, timestamp))
     }
 }
