@@ -4,6 +4,7 @@
 //! passwords prepared by the OpaqueString profile (RFC 8265).
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use aws_lc_rs::{constant_time, digest, hmac};
 use md5::{Digest, Md5};
@@ -36,9 +37,13 @@ pub fn userhash(username: &str, realm: &str) -> Result<[u8; 32], Error> {
 }
 
 /// The key of a STUN credential, ready to sign and verify with both
-/// HMAC-SHA1 and HMAC-SHA256.
+/// HMAC-SHA1 and HMAC-SHA256. The two HMAC states are large (2.4 KiB)
+/// and shared: a clone (a transaction's, a selected path's) costs a
+/// reference count, not a copy (issue 18).
 #[derive(Clone)]
-pub struct IntegrityKey {
+pub struct IntegrityKey(Arc<Keys>);
+
+struct Keys {
     sha1: hmac::Key,
     sha256: hmac::Key,
 }
@@ -52,10 +57,10 @@ impl std::fmt::Debug for IntegrityKey {
 impl IntegrityKey {
     /// A key from its bytes.
     pub fn from_bytes(key: &[u8]) -> Self {
-        IntegrityKey {
+        IntegrityKey(Arc::new(Keys {
             sha1: hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, key),
             sha256: hmac::Key::new(hmac::HMAC_SHA256, key),
-        }
+        }))
     }
 
     /// RFC 8489 §9.1.1: key = OpaqueString(password).
@@ -93,8 +98,8 @@ impl IntegrityKey {
 
     fn key(&self, kind: IntegrityKind) -> &hmac::Key {
         match kind {
-            IntegrityKind::Sha1 => &self.sha1,
-            IntegrityKind::Sha256 => &self.sha256,
+            IntegrityKind::Sha1 => &self.0.sha1,
+            IntegrityKind::Sha256 => &self.0.sha256,
         }
     }
 }

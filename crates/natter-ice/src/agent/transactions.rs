@@ -26,10 +26,10 @@ pub(super) enum PendingKind {
 #[derive(Clone, Debug)]
 pub(super) struct Pending {
     pub(super) kind: PendingKind,
-    /// The key the response must be signed with (none for STUN servers).
-    /// Boxed: a key is large (two HMAC states), and the map of pending
-    /// transactions keeps its capacity once they end (issue 18).
-    pub(super) key: Option<Box<IntegrityKey>>,
+    /// The key the response must be signed with (none for STUN servers);
+    /// shared with the agent's, so that an entry stays small (issue 18:
+    /// the map keeps its capacity once transactions end).
+    pub(super) key: Option<IntegrityKey>,
     pub(super) retransmit: Retransmit,
     pub(super) sent_at: Instant,
     pub(super) local: usize,
@@ -55,7 +55,7 @@ impl Pending {
     ) -> Self {
         Pending {
             kind,
-            key: key.map(Box::new),
+            key,
             retransmit: Retransmit::new(policy, now),
             sent_at: now,
             local,
