@@ -22,6 +22,20 @@ const SWITCHES = ['h', 'f', 'q', 'f', 'h'];
 /** The frames B must decode at a layer's size before the next switch. */
 const FRAMES_PER_LAYER = 30;
 
+/**
+ * Installed in a page as `window.negotiate(pc, out)`: the offer POSTed
+ * to /offer, natter's answer applied; `out` with the answer's SDP.
+ */
+function negotiateHelper() {
+  window.negotiate = async (pc, out) => {
+    const answer = await window.postOffer(pc, out);
+    out.answer = answer.sdp;
+    out.stage = 'setRemoteDescription';
+    await pc.setRemoteDescription(answer);
+    return { ...out, stage: 'done' };
+  };
+}
+
 /** In page A: the fake camera at 1280x720 sent as three VP8 layers, offered to /offer and answered. */
 async function publish(page) {
   return page.evaluate(async () => {
@@ -36,11 +50,7 @@ async function publish(page) {
       });
       await video.sender.setParameters({ ...video.sender.getParameters(), degradationPreference: 'maintain-resolution' });
       window.preferCodec(video, 'vp8', []);
-      const answer = await window.postOffer(pc, out);
-      out.answer = answer.sdp;
-      out.stage = 'setRemoteDescription';
-      await pc.setRemoteDescription(answer);
-      return { ...out, stage: 'done' };
+      return await window.negotiate(pc, out);
     } catch (e) {
       return { ...out, error: `${out.stage}: ${e.message}` };
     }
@@ -61,11 +71,7 @@ async function subscribe(page) {
         element.srcObject = new MediaStream([track]);
         element.play().catch((e) => console.error(`video.play: ${e.message}`));
       };
-      const answer = await window.postOffer(pc, out);
-      out.answer = answer.sdp;
-      out.stage = 'setRemoteDescription';
-      await pc.setRemoteDescription(answer);
-      return { ...out, stage: 'done' };
+      return await window.negotiate(pc, out);
     } catch (e) {
       return { ...out, error: `${out.stage}: ${e.message}` };
     }
@@ -99,10 +105,12 @@ describe('RTP forwarding between two headless Chromiums through natter (RTP mode
     const context = await browser.newContext();
     try {
       const a = await pageAt(context, forward.url);
+      await a.evaluate(negotiateHelper);
       const published = await publish(a);
       assert.ok(!published.error, `${published.error}\nanswer:\n${published.answer ?? '(none)'}\nlog: ${forward.logPath}`);
       assert.match(published.answer, /^a=simulcast:recv q;h;f\r?$/m, 'natter receives the three layers');
       const b = await pageAt(context, forward.url);
+      await b.evaluate(negotiateHelper);
       const subscribed = await subscribe(b);
       assert.ok(!subscribed.error, `${subscribed.error}\nanswer:\n${subscribed.answer ?? '(none)'}\nlog: ${forward.logPath}`);
       assert.match(subscribed.answer, /^a=sendonly\r?$/m, 'natter sends video to B');
