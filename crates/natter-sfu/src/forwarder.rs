@@ -12,8 +12,20 @@
 use std::time::Instant;
 
 use crate::layer::{LayerInfo, LayerSelector, PacketAction, SelectorConfig, TileSize};
-use crate::rewrite::{Incoming, RewriteError, Rewritten, StreamRewriter};
+use crate::rewrite::{Incoming, RewriteError, StreamRewriter};
+use crate::sent::Vp8Picture;
 use crate::vp8::{Vp8RewriteError, Vp8Rewriter};
+
+/// What a forwarded packet goes out with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Forwarded {
+    pub sequence: u16,
+    pub timestamp: u32,
+    /// It is the first packet of a newly forwarded layer.
+    pub switched: bool,
+    /// The VP8 descriptor's fields after rewriting (RFC 7741 §4.2).
+    pub vp8: Option<Vp8Picture>,
+}
 
 /// One packet of the publication, as received.
 #[derive(Debug)]
@@ -151,7 +163,7 @@ impl Forwarder {
         &mut self,
         now: Instant,
         packet: PublishedPacket<'_>,
-    ) -> Result<Option<Rewritten>, ForwardError> {
+    ) -> Result<Option<Forwarded>, ForwardError> {
         let incoming = Incoming {
             sequence: packet.sequence,
             timestamp: packet.timestamp,
@@ -180,10 +192,16 @@ impl Forwarder {
         if packet.starts_keyframe {
             self.pli = false;
         }
-        if let Some(vp8) = self.vp8.as_mut() {
-            vp8.rewrite(packet.payload, switch)?;
-        }
-        Ok(Some(out))
+        let vp8 = match self.vp8.as_mut() {
+            Some(vp8) => Some(vp8.rewrite(packet.payload, switch)?),
+            None => None,
+        };
+        Ok(Some(Forwarded {
+            sequence: out.sequence,
+            timestamp: out.timestamp,
+            switched: switch,
+            vp8,
+        }))
     }
 
     /// The layer to request a keyframe of: the target while a switch
@@ -247,7 +265,7 @@ mod tests {
         };
         let mut now = Instant::now();
         let mut requests_sent = 0;
-        let mut last_out: Vec<Option<Rewritten>> = vec![None; forwarders.len()];
+        let mut last_out: Vec<Option<Forwarded>> = vec![None; forwarders.len()];
         for frame in 0..600 {
             // Estimates change: everyone high, then subscriber 0 low.
             let estimate = |subscriber: usize| match (subscriber, frame) {

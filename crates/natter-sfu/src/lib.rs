@@ -49,9 +49,12 @@
 //! ```
 
 pub mod bitrate;
+pub mod cache;
 pub mod forwarder;
 pub mod keyframe;
 pub mod layer;
+pub mod limit;
 pub mod rewrite;
+pub mod sent;
 pub mod speaker;
 pub mod vp8;

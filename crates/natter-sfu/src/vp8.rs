@@ -11,6 +11,8 @@
 
 use natter_rtp::payload::{PayloadError, Vp8Descriptor, Vp8PictureId};
 
+use crate::sent::Vp8Picture;
+
 /// RFC 7741 §4.2: the 15-bit PictureID space (M = 1).
 const PICTURE_ID_MASK: u16 = 0x7FFF;
 
@@ -63,8 +65,9 @@ impl Vp8Rewriter {
         self.last_tl0_pic_idx
     }
 
-    /// Rewrites the descriptor at the start of `payload` in place.
-    pub fn rewrite(&mut self, payload: &mut [u8], switch: bool) -> Result<(), Vp8RewriteError> {
+    /// Rewrites the descriptor at the start of `payload` in place;
+    /// returns the fields it now carries, for [`restore`] on a resend.
+    pub fn rewrite(&mut self, payload: &mut [u8], switch: bool) -> Result<Vp8Picture, Vp8RewriteError> {
         let (mut descriptor, rest) = Vp8Descriptor::parse(payload)?;
         let was = payload.len() - rest.len();
         let picture = &mut descriptor.picture;
@@ -112,8 +115,36 @@ impl Vp8Rewriter {
             return Err(Vp8RewriteError::LengthChanged { was, now });
         }
         descriptor.encode(&mut payload[..now])?;
-        Ok(())
+        Ok(Vp8Picture {
+            picture_id: descriptor.picture.picture_id.map(value),
+            tl0_pic_idx: descriptor.picture.tl0_pic_idx,
+        })
     }
+}
+
+/// Writes `picture`'s fields into the descriptor at the start of
+/// `payload` (a cached copy of a packet sent before), so a resend
+/// carries what the original did. Fields the descriptor lacks stay
+/// absent; widths are kept.
+pub fn restore(payload: &mut [u8], picture: Vp8Picture) -> Result<(), Vp8RewriteError> {
+    let (mut descriptor, rest) = Vp8Descriptor::parse(payload)?;
+    let was = payload.len() - rest.len();
+    let fields = &mut descriptor.picture;
+    if let (Some(id), Some(out)) = (fields.picture_id, picture.picture_id) {
+        fields.picture_id = Some(match id {
+            Vp8PictureId::Short(_) => Vp8PictureId::Short((out & 0x7F) as u8),
+            Vp8PictureId::Long(_) => Vp8PictureId::Long(out & PICTURE_ID_MASK),
+        });
+    }
+    if let (Some(_), Some(out)) = (fields.tl0_pic_idx, picture.tl0_pic_idx) {
+        fields.tl0_pic_idx = Some(out);
+    }
+    let now = descriptor.encoded_len();
+    if now != was {
+        return Err(Vp8RewriteError::LengthChanged { was, now });
+    }
+    descriptor.encode(&mut payload[..now])?;
+    Ok(())
 }
 
 fn value(id: Vp8PictureId) -> u16 {
@@ -177,6 +208,36 @@ mod tests {
         assert_eq!(fields(&late), (102, 9));
         assert_eq!(rewriter.last_picture_id(), Some(103));
         assert_eq!(rewriter.last_tl0_pic_idx(), Some(10));
+    }
+
+    #[test]
+    fn a_resend_gets_the_fields_the_original_went_out_with() {
+        let mut rewriter = Vp8Rewriter::new();
+        rewriter.rewrite(&mut payload(500, 3, true), true).unwrap();
+        let mut original = payload(501, 4, true);
+        let sent = rewriter.rewrite(&mut original, false).unwrap();
+        assert_eq!(
+            sent,
+            Vp8Picture {
+                picture_id: Some(501),
+                tl0_pic_idx: Some(4)
+            }
+        );
+        rewriter.rewrite(&mut payload(9_000, 200, true), true).unwrap();
+        // The cached copy, as received, rewritten for the resend.
+        let mut resend = payload(501, 4, true);
+        restore(&mut resend, sent).unwrap();
+        assert_eq!(resend, original);
+        let mut other = payload(7, 7, false);
+        restore(
+            &mut other,
+            Vp8Picture {
+                picture_id: Some(0x7FFF),
+                tl0_pic_idx: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(fields(&other), (0x7FFF, 7));
     }
 
     #[test]

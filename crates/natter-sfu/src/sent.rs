@@ -1,0 +1,184 @@
+//! What one subscription sent, by the sequence number the subscriber
+//! saw: a NACK (RFC 4585 §6.2.1) names the rewritten numbers of
+//! [`crate::rewrite::StreamRewriter`], and this maps each back to the
+//! layer and source packet, to find it in the publication's
+//! [`crate::cache::PacketCache`] and resend it with the same rewritten
+//! header (and VP8 descriptor, RFC 7741 §4.2) it went out with.
+//!
+//! A fixed ring indexed by the outgoing sequence number; an entry
+//! counts only while its number is among the last `size` sent, so a
+//! NACK for a number from before the window, or a wrap ago, finds
+//! nothing.
+
+/// RFC 4585 §6.2.1: what a NACK can name that is still worth resending;
+/// 256 packets are about a second of a 2.5 Mbit/s layer.
+pub const DEFAULT_PACKETS: usize = 256;
+
+/// The VP8 descriptor fields a packet went out with (RFC 7741 §4.2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Vp8Picture {
+    /// In the 15-bit space (a 7-bit one keeps its low bits).
+    pub picture_id: Option<u16>,
+    pub tl0_pic_idx: Option<u8>,
+}
+
+/// One forwarded packet: where it came from and what it went out as.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SentPacket {
+    /// The outgoing sequence number.
+    pub sequence: u16,
+    pub timestamp: u32,
+    /// The publication layer it came from, and its extended sequence
+    /// number there.
+    pub layer: u8,
+    pub source: u64,
+    pub vp8: Option<Vp8Picture>,
+}
+
+/// The recent packets of one subscription.
+///
+/// - Input: [`SentHistory::record`] per forwarded packet.
+/// - Getter: [`SentHistory::lookup`] by outgoing sequence number.
+#[derive(Clone, Debug)]
+pub struct SentHistory {
+    entries: Box<[Option<SentPacket>]>,
+    /// The highest outgoing sequence number recorded.
+    highest: Option<u16>,
+}
+
+impl SentHistory {
+    /// A history of `packets` entries (1 to 32,768; clamped).
+    pub fn new(packets: usize) -> Self {
+        Self {
+            entries: vec![None; packets.clamp(1, 1 << 15)].into_boxed_slice(),
+            highest: None,
+        }
+    }
+
+    fn index(&self, sequence: u16) -> usize {
+        usize::from(sequence) % self.entries.len()
+    }
+
+    /// How far `sequence` is behind the highest recorded (0: it is the
+    /// highest), in RFC 1982 serial arithmetic; `None` when it is ahead.
+    fn behind(&self, sequence: u16) -> Option<u16> {
+        let highest = self.highest?;
+        let behind = highest.wrapping_sub(sequence);
+        (behind < 1 << 15).then_some(behind)
+    }
+
+    pub fn record(&mut self, packet: SentPacket) {
+        let index = self.index(packet.sequence);
+        match self.behind(packet.sequence) {
+            // Ahead: the new highest. Entries skipped over (numbers never
+            // sent) are cleared so they cannot answer for the new numbers.
+            None => {
+                if let Some(highest) = self.highest {
+                    let gap = packet.sequence.wrapping_sub(highest);
+                    let clear = usize::from(gap).min(self.entries.len());
+                    for step in 1..clear {
+                        let stale = self.index(highest.wrapping_add(step as u16));
+                        self.entries[stale] = None;
+                    }
+                }
+                self.highest = Some(packet.sequence);
+            }
+            Some(behind) if usize::from(behind) >= self.entries.len() => return,
+            Some(_) => {}
+        }
+        self.entries[index] = Some(packet);
+    }
+
+    /// The packet that went out as `sequence`, while it is among the
+    /// last recorded.
+    pub fn lookup(&self, sequence: u16) -> Option<SentPacket> {
+        let behind = self.behind(sequence)?;
+        if usize::from(behind) >= self.entries.len() {
+            return None;
+        }
+        self.entries[self.index(sequence)].filter(|entry| entry.sequence == sequence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sent(sequence: u16, source: u64) -> SentPacket {
+        SentPacket {
+            sequence,
+            source,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn lookups_across_the_wrap() {
+        let mut history = SentHistory::new(8);
+        for (i, sequence) in (65_530..=65_535).chain(0..4).enumerate() {
+            history.record(sent(sequence, 1_000 + i as u64));
+        }
+        assert_eq!(history.lookup(65_535).unwrap().source, 1_005);
+        assert_eq!(history.lookup(3).unwrap().source, 1_009);
+        // Ten recorded, eight kept.
+        assert_eq!(history.lookup(65_531), None);
+        assert_eq!(history.lookup(65_532).unwrap().source, 1_002);
+        // Ahead of everything sent: nothing.
+        assert_eq!(history.lookup(4), None);
+        assert_eq!(history.lookup(40_000), None);
+    }
+
+    #[test]
+    fn a_jump_clears_what_it_skipped() {
+        let mut history = SentHistory::new(8);
+        history.record(sent(10, 1));
+        history.record(sent(11, 2));
+        history.record(sent(14, 3));
+        assert_eq!(history.lookup(12), None);
+        assert_eq!(history.lookup(11).unwrap().source, 2);
+        // A reordered packet fills its gap.
+        history.record(sent(12, 4));
+        assert_eq!(history.lookup(12).unwrap().source, 4);
+    }
+
+    proptest! {
+        /// Against a model (a map of every number recorded): a lookup
+        /// finds the last packet recorded under a number exactly when
+        /// that number is among the last `size` behind the highest.
+        #[test]
+        fn matches_a_model(
+            start in any::<u16>(),
+            size in 1usize..300,
+            steps in proptest::collection::vec((0u16..6, any::<bool>()), 1..1_500),
+        ) {
+            let mut history = SentHistory::new(size);
+            let mut model = std::collections::HashMap::new();
+            let mut highest = start.wrapping_sub(1);
+            let mut extended_highest: i64 = -1;
+            let mut source = 0;
+            for (advance, late) in steps {
+                // Mostly in order with gaps; sometimes a late one behind.
+                let (sequence, extended) = if late && extended_highest > 3 {
+                    (highest.wrapping_sub(advance), extended_highest - i64::from(advance))
+                } else {
+                    highest = highest.wrapping_add(advance.max(1));
+                    extended_highest += i64::from(advance.max(1));
+                    (highest, extended_highest)
+                };
+                source += 1;
+                history.record(sent(sequence, source));
+                if extended_highest - extended < size as i64 {
+                    model.insert(extended, source);
+                }
+            }
+            for back in 0..(size as i64 + 10).min(extended_highest + 1) {
+                let extended = extended_highest - back;
+                let sequence = highest.wrapping_sub(back as u16);
+                let found = history.lookup(sequence).map(|entry| entry.source);
+                let expected = (back < size as i64).then(|| model.get(&extended).copied()).flatten();
+                prop_assert_eq!(found, expected, "{} behind", back);
+            }
+        }
+    }
+}
