@@ -55,3 +55,8 @@ use_node() {
     return 1
   fi
 }
+
+# node's test runner as the suites run it: one file's tests at a time,
+# and a test that hangs (a browser that never answers) fails after 10
+# minutes instead of holding CI until its own limit.
+NODE_TEST=(node --test --test-concurrency=1 --test-timeout=600000)

@@ -7,7 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { join, launchBrowser, openParticipant, problemsOf, startServer, tcpProxy, until, waitForFramesToGrow, waitForMedia } from './harness.mjs';
+import { forgiveOutage, join, launchBrowser, openParticipant, problemsOf, startServer, tcpProxy, until, waitForFramesToGrow, waitForMedia } from './harness.mjs';
 
 /** The server's default resume window (docs/signaling.md), given explicitly. */
 const RESUME_MS = 5000;
@@ -87,6 +87,8 @@ describe('participants leaving, rejoining and crashing', () => {
     proxy.restore();
     await until(async () => (await metric('natter_signaling_resumes')) > resumesBefore, { what: 'Carol to resume', timeout: RESUME_MS });
     assert.equal(await carol.page.evaluate(() => window.natter.id), carol.id, 'the same participant id');
+    // Attempts to reconnect while the proxy refused them are expected.
+    forgiveOutage([carol]);
     await carol.page.waitForSelector(`[data-testid="tile"][data-peer-id="${alice.id}"] [data-testid="tile-muted"]:not([hidden])`, { timeout: 5000 });
     // Signaling from Carol works again, and the others never dropped her.
     await carol.page.click('[data-testid="camera"]');

@@ -15,7 +15,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { join, launchBrowser, mediaStats, openParticipant, problemsOf, startServer, until, waitForFramesToGrow, waitForMedia } from './harness.mjs';
+import { forgiveOutage, join, launchBrowser, mediaStats, openParticipant, problemsOf, startServer, until, waitForFramesToGrow, waitForMedia } from './harness.mjs';
 
 /**
  * Once the server is back, a client rejoins within this: its reconnect
@@ -62,6 +62,7 @@ async function rejoined(people, oldIds) {
     ms[p.name] = Date.now() - back;
   }
   console.log(`# rejoined after the server was back (ms): ${JSON.stringify(ms)}`);
+  console.log(`# signaling sockets refused while the server was down: ${forgiveOutage(people)}`);
   for (const p of people) {
     const others = people.filter((o) => o !== p).map((o) => o.id);
     await until(async () => JSON.stringify(await p.page.evaluate(() => [...window.natter.peers.keys()].sort())) === JSON.stringify(others.sort()), {
