@@ -23,11 +23,27 @@
 //!   publication's aggregator, which the caller owns.
 //! - [`speaker::SpeakerDetector`]: a room's active speaker from RFC 6464
 //!   audio levels, smoothed per tick, with a margin against flicker.
+//! - [`cache::PacketCache`]: a publication layer's recent packets, to
+//!   answer NACKs (RFC 4585 §6.2.1) from the SFU;
+//!   [`sent::SentHistory`]: a subscription's outgoing sequence numbers
+//!   mapped back to their source packets.
+//! - [`limit::TokenBucket`]: the rate a participant's feedback is held to.
 //!
-//! What is to come (issue 13): rooms, participants, publications and
-//! subscriptions, VP9/AV1 descriptor rewriting, the temporal layer chosen
-//! from the estimate (the forwarder applies a given maximum),
-//! NACK answered from a packet cache, RTCP terminated per leg, dynacast.
+//! The room model over them: [`room::Room`] holds
+//! [`participant::Participant`]s, their [`publication::Publication`]s
+//! (microphone, camera, screen share; simulcast layers by RFC 8851 rid
+//! with SSRC and RTX SSRC) and everyone's
+//! [`subscription::Subscription`]s (automatic, up to a cap).
+//! [`room::Room::on_rtp`] fans a published packet out to its subscribers
+//! without allocating; subscribers' feedback (PLI/FIR, estimate, NACK) is
+//! translated per leg; events name keyframe requests, layer switches,
+//! dynacast pauses, upstream NACKs and the active speaker. RTCP reports
+//! (SR/RR) stay with natter's RTP mode, which sends them per leg.
+//!
+//! What is to come (issue 13): VP9/AV1 descriptor rewriting, the
+//! temporal layer chosen from the estimate (the forwarder applies a given
+//! maximum), an allocator weighing screen shares and tile sizes, audio
+//! RED, data channel relay.
 //!
 //! Like every natter core it has no sockets, threads, locks or clock:
 //! time comes in as an [`std::time::Instant`] argument, and nothing
@@ -54,7 +70,11 @@ pub mod forwarder;
 pub mod keyframe;
 pub mod layer;
 pub mod limit;
+pub mod participant;
+pub mod publication;
 pub mod rewrite;
+pub mod room;
 pub mod sent;
 pub mod speaker;
+pub mod subscription;
 pub mod vp8;

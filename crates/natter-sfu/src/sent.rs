@@ -98,7 +98,29 @@ impl SentHistory {
         }
         self.entries[self.index(sequence)].filter(|entry| entry.sequence == sequence)
     }
+
+    /// The layer and source packet of `sequence`, a number in a gap (a
+    /// packet the SFU never received, so never sent): found from the
+    /// nearest packets sent on each side within [`INFER_REACH`], when
+    /// both came from one layer with one offset between outgoing and
+    /// source numbers (no switch or skipped packet between them).
+    pub fn infer(&self, sequence: u16) -> Option<(u8, u64)> {
+        let near = |direction: i32| {
+            (1..=INFER_REACH).find_map(|distance| {
+                let at = sequence.wrapping_add((direction * i32::from(distance)) as u16);
+                self.lookup(at).map(|entry| (entry, u64::from(distance)))
+            })
+        };
+        let (below, below_distance) = near(-1)?;
+        let (above, above_distance) = near(1)?;
+        let source = below.source.checked_add(below_distance)?;
+        (below.layer == above.layer && above.source.checked_sub(above_distance) == Some(source))
+            .then_some((below.layer, source))
+    }
 }
+
+/// How far [`SentHistory::infer`] looks on each side of a gap.
+pub const INFER_REACH: u16 = 16;
 
 #[cfg(test)]
 mod tests {
@@ -140,6 +162,30 @@ mod tests {
         // A reordered packet fills its gap.
         history.record(sent(12, 4));
         assert_eq!(history.lookup(12).unwrap().source, 4);
+    }
+
+    #[test]
+    fn a_gap_maps_to_its_source_between_packets_of_one_layer() {
+        let mut history = SentHistory::new(32);
+        let at = |sequence: u16, layer: u8, source: u64| SentPacket {
+            sequence,
+            layer,
+            source,
+            ..Default::default()
+        };
+        // 65,534 and 0 sent from source 99 and 101: 65,535 was 100.
+        history.record(at(65_534, 1, 99));
+        history.record(at(0, 1, 101));
+        assert_eq!(history.infer(65_535), Some((1, 100)));
+        // A switch between them: no answer.
+        history.record(at(2, 2, 7));
+        assert_eq!(history.infer(1), None);
+        history.record(at(5, 2, 10));
+        assert_eq!(history.infer(3), Some((2, 8)));
+        assert_eq!(history.infer(4), Some((2, 9)));
+        // Offsets that disagree (a packet skipped): no answer.
+        history.record(at(8, 2, 14));
+        assert_eq!(history.infer(6), None);
     }
 
     proptest! {

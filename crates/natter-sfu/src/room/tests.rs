@@ -1,0 +1,546 @@
+//! The room under a virtual clock: a publisher of three VP8 simulcast
+//! layers and audio, subscribers with their own estimates and tiles, and
+//! what crosses to each subscriber checked packet by packet.
+
+use super::*;
+use crate::publication::LayerSpec;
+use natter_rtp::payload::{Vp8Descriptor, Vp8PictureId, Vp8PictureInfo};
+use std::collections::HashMap;
+
+const A: ParticipantId = ParticipantId(1);
+const B: ParticipantId = ParticipantId(2);
+const C: ParticipantId = ParticipantId(3);
+
+const FRAME: Duration = Duration::from_millis(33);
+
+/// Packets per frame and payload bytes per packet, per layer: about
+/// 100 kbit/s, 480 kbit/s and 1.1 Mbit/s at 30 frames a second.
+const SHAPE: [(usize, usize); 3] = [(1, 400), (2, 1_000), (4, 1_100)];
+const SIZES: [(u16, u16); 3] = [(320, 180), (640, 360), (1280, 720)];
+
+pub(crate) fn camera(rid_only: bool) -> PublicationSpec {
+    PublicationSpec {
+        source: Source::Camera,
+        clock_rate: 90_000,
+        vp8: true,
+        layers: ["q", "h", "f"]
+            .iter()
+            .zip(SIZES)
+            .enumerate()
+            .map(|(i, (rid, (width, height)))| LayerSpec {
+                rid: Some((*rid).to_owned()),
+                ssrc: (!rid_only).then_some(100 + i as u32),
+                rtx_ssrc: (!rid_only).then_some(200 + i as u32),
+                width,
+                height,
+            })
+            .collect(),
+    }
+}
+
+pub(crate) fn microphone() -> PublicationSpec {
+    PublicationSpec::microphone(Some(300))
+}
+
+/// One packet as a publisher sends it.
+#[derive(Clone, Debug)]
+pub(crate) struct Sent {
+    pub ssrc: u32,
+    pub rid: &'static str,
+    pub sequence: u64,
+    pub timestamp: u32,
+    pub keyframe: bool,
+    pub marker: bool,
+    pub level: Option<u8>,
+    pub payload: Vec<u8>,
+}
+
+impl Sent {
+    pub fn rtp(&self) -> PublishedRtp<'_> {
+        PublishedRtp {
+            ssrc: self.ssrc,
+            rid: Some(self.rid),
+            sequence: self.sequence as u16,
+            extended_sequence: self.sequence,
+            timestamp: self.timestamp,
+            marker: self.marker,
+            retransmission: false,
+            starts_keyframe: self.keyframe,
+            temporal_id: None,
+            audio_level: self.level.map(|level| AudioLevel {
+                voice_activity: true,
+                level,
+            }),
+            payload: &self.payload,
+            dependency_descriptor: None,
+        }
+    }
+}
+
+/// A publisher of three VP8 layers (each with its own sequence,
+/// timestamp and PictureID spaces, near their wraps) that makes a
+/// keyframe when asked and stops a layer when paused.
+pub(crate) struct Publisher {
+    next: [(u64, u32, u16); 3],
+    keyframe_due: [bool; 3],
+    pub paused: [bool; 3],
+    audio: (u64, u32),
+    pub level: u8,
+}
+
+impl Publisher {
+    pub fn new() -> Self {
+        Self {
+            next: [(65_530, 1, 32_760), (1_000, 4_000_000_000, 5), (40_000, 77, 900)],
+            keyframe_due: [false; 3],
+            paused: [false; 3],
+            audio: (65_000, 0),
+            level: 127,
+        }
+    }
+
+    pub fn handle(&mut self, event: &RoomEvent) {
+        match *event {
+            RoomEvent::KeyframeRequest { layer, .. } => self.keyframe_due[usize::from(layer)] = true,
+            RoomEvent::LayerPaused { layer, .. } => self.paused[usize::from(layer)] = true,
+            RoomEvent::LayerResumed { layer, .. } => {
+                self.paused[usize::from(layer)] = false;
+                self.keyframe_due[usize::from(layer)] = true;
+            }
+            _ => {}
+        }
+    }
+
+    /// One frame of every layer that is not paused, and one audio packet.
+    pub fn frame(&mut self) -> Vec<Sent> {
+        let mut out = Vec::new();
+        for layer in 0..3 {
+            if self.paused[layer] {
+                continue;
+            }
+            let keyframe = std::mem::take(&mut self.keyframe_due[layer]);
+            let (sequence, timestamp, picture_id) = &mut self.next[layer];
+            let (packets, bytes) = SHAPE[layer];
+            for i in 0..packets {
+                let descriptor = Vp8Descriptor {
+                    picture: Vp8PictureInfo {
+                        picture_id: Some(Vp8PictureId::Long(*picture_id)),
+                        tl0_pic_idx: Some(*picture_id as u8),
+                        ..Default::default()
+                    },
+                    start_of_partition: i == 0,
+                    partition_index: 0,
+                };
+                let mut payload = vec![layer as u8; bytes];
+                descriptor.encode(&mut payload).unwrap();
+                out.push(Sent {
+                    ssrc: 100 + layer as u32,
+                    rid: ["q", "h", "f"][layer],
+                    sequence: *sequence,
+                    timestamp: *timestamp,
+                    keyframe: keyframe && i == 0,
+                    marker: i + 1 == packets,
+                    level: None,
+                    payload,
+                });
+                *sequence += 1;
+            }
+            *timestamp = timestamp.wrapping_add(3_000);
+            *picture_id = (*picture_id + 1) & 0x7FFF;
+        }
+        let (sequence, timestamp) = &mut self.audio;
+        out.push(Sent {
+            ssrc: 300,
+            rid: "",
+            sequence: *sequence,
+            timestamp: *timestamp,
+            keyframe: false,
+            marker: false,
+            level: Some(self.level),
+            payload: vec![0xAA; 80],
+        });
+        *sequence += 1;
+        *timestamp = timestamp.wrapping_add(1_584);
+        out
+    }
+}
+
+/// What one subscriber received of one publication.
+#[derive(Default)]
+struct Track {
+    packets: Vec<(u16, u32, Vec<u8>, bool)>,
+}
+
+struct Harness {
+    room: Room,
+    now: Instant,
+    publisher: Publisher,
+    events: Vec<RoomEvent>,
+    tracks: HashMap<(ParticipantId, PublicationId), Track>,
+    camera: PublicationId,
+    microphone: PublicationId,
+}
+
+impl Harness {
+    /// A publishes a camera and a microphone; B and C subscribe.
+    fn new(config: RoomConfig) -> Self {
+        let now = Instant::now();
+        let mut room = Room::new(config);
+        for id in [A, B, C] {
+            room.add_participant(now, id).unwrap();
+        }
+        let camera = room.publish(now, A, &camera(false)).unwrap();
+        let microphone = room.publish(now, A, &microphone()).unwrap();
+        let mut harness = Self {
+            room,
+            now,
+            publisher: Publisher::new(),
+            events: Vec::new(),
+            tracks: HashMap::new(),
+            camera,
+            microphone,
+        };
+        harness.drain();
+        harness
+    }
+
+    fn drain(&mut self) {
+        while let Some(forward) = self.room.poll_resend() {
+            record(&mut self.tracks, &forward);
+        }
+        while let Some(event) = self.room.poll_event() {
+            self.publisher.handle(&event);
+            self.events.push(event);
+        }
+    }
+
+    fn deliver(&mut self, sent: &Sent) {
+        let mut fanout = self.room.on_rtp(self.now, A, sent.rtp()).unwrap();
+        while let Some(forward) = fanout.poll_forward() {
+            record(&mut self.tracks, &forward);
+        }
+    }
+
+    /// `frames` frames, the timers run between them.
+    fn run(&mut self, frames: usize, mut lose: impl FnMut(&Sent) -> bool) {
+        for _ in 0..frames {
+            for sent in self.publisher.frame() {
+                if !lose(&sent) {
+                    self.deliver(&sent);
+                }
+            }
+            self.drain();
+            self.now += FRAME;
+            while let Some(due) = self.room.poll_timeout().filter(|due| *due <= self.now) {
+                self.room.handle_timeout(due);
+            }
+            self.drain();
+        }
+    }
+
+    fn count(&self, wanted: impl Fn(&RoomEvent) -> bool) -> usize {
+        self.events.iter().filter(|e| wanted(e)).count()
+    }
+
+    fn track(&self, subscriber: ParticipantId, publication: PublicationId) -> &[(u16, u32, Vec<u8>, bool)] {
+        &self.tracks[&(subscriber, publication)].packets
+    }
+}
+
+fn record(tracks: &mut HashMap<(ParticipantId, PublicationId), Track>, forward: &Forward<'_>) {
+    let track = tracks.entry((forward.subscriber, forward.publication)).or_default();
+    let packet = (
+        forward.sequence,
+        forward.timestamp,
+        forward.payload.to_vec(),
+        forward.resend,
+    );
+    track.packets.push(packet);
+}
+
+fn vp8_picture_id(payload: &[u8]) -> u16 {
+    match Vp8Descriptor::parse(payload).unwrap().0.picture.picture_id.unwrap() {
+        Vp8PictureId::Long(id) => id,
+        Vp8PictureId::Short(id) => u16::from(id),
+    }
+}
+
+/// Each received track is one stream: sequence numbers up by one, the
+/// VP8 PictureID never going back by more than one picture.
+fn assert_continuous(track: &[(u16, u32, Vec<u8>, bool)]) {
+    let originals: Vec<_> = track.iter().filter(|p| !p.3).collect();
+    for pair in originals.windows(2) {
+        assert_eq!(pair[1].0, pair[0].0.wrapping_add(1), "sequence after {}", pair[0].0);
+        let advance = pair[1].1.wrapping_sub(pair[0].1);
+        assert!(advance < 10_000, "timestamp advance {advance}");
+    }
+}
+
+#[test]
+fn everyone_is_subscribed_up_to_the_cap() {
+    let now = Instant::now();
+    let config = RoomConfig {
+        max_subscriptions: 1,
+        ..RoomConfig::default()
+    };
+    let mut room = Room::new(config);
+    room.add_participant(now, A).unwrap();
+    room.add_participant(now, B).unwrap();
+    assert_eq!(room.add_participant(now, B), Err(RoomError::DuplicateParticipant(B)));
+    let camera = room.publish(now, A, &camera(false)).unwrap();
+    let microphone = room.publish(now, A, &microphone()).unwrap();
+    // B took the camera; the microphone came over the cap.
+    assert!(room.subscription(B, camera).is_some());
+    assert!(room.subscription(B, microphone).is_none());
+    assert!(room.subscription(A, camera).is_none());
+    assert_eq!(room.subscribe(now, B, microphone), Err(RoomError::SubscriptionCap(B)));
+    assert_eq!(room.subscribe(now, A, camera), Err(RoomError::OwnPublication(A)));
+    // A joiner takes audio first.
+    room.add_participant(now, C).unwrap();
+    assert!(room.subscription(C, microphone).is_some());
+    // The camera goes: B takes the microphone in its place.
+    room.unpublish(now, camera).unwrap();
+    assert!(room.subscription(B, microphone).is_some());
+    let events: Vec<_> = std::iter::from_fn(|| room.poll_event()).collect();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, RoomEvent::PublicationAdded { .. }))
+            .count(),
+        2
+    );
+    assert!(events.contains(&RoomEvent::Unsubscribed {
+        subscriber: B,
+        publication: camera
+    }));
+    assert!(events.contains(&RoomEvent::PublicationRemoved {
+        publisher: A,
+        publication: camera
+    }));
+    // A leaves: its microphone goes with it.
+    room.remove_participant(now, A).unwrap();
+    assert!(room.publications().is_empty());
+    assert_eq!(room.participant(B).unwrap().subscriptions(), 0);
+}
+
+#[test]
+fn layers_follow_estimates_and_tiles_with_aggregated_keyframe_requests() {
+    let mut h = Harness::new(RoomConfig::default());
+    let big = TileSize {
+        width: 1280,
+        height: 720,
+    };
+    h.room.set_tile_size(h.now, B, h.camera, big).unwrap();
+    h.room.set_tile_size(h.now, C, h.camera, big).unwrap();
+    h.room.handle_estimate(h.now, B, 5_000_000).unwrap();
+    h.room.handle_estimate(h.now, C, 300_000).unwrap();
+    h.run(300, |_| false);
+    assert_eq!(h.room.subscription(B, h.camera).unwrap().layer(), Some(2));
+    assert_eq!(h.room.subscription(C, h.camera).unwrap().layer(), Some(0));
+    for subscriber in [B, C] {
+        assert_continuous(h.track(subscriber, h.camera));
+        assert_continuous(h.track(subscriber, h.microphone));
+    }
+    // B's PictureIDs are one sequence across its switch up.
+    let pictures: Vec<u16> = h.track(B, h.camera).iter().map(|p| vp8_picture_id(&p.2)).collect();
+    for pair in pictures.windows(2) {
+        assert!(pair[1] == pair[0] || pair[1] == (pair[0] + 1) & 0x7FFF, "{pair:?}");
+    }
+    // B's tile shrinks: its layer comes down to the one that fills it.
+    let small = TileSize {
+        width: 320,
+        height: 180,
+    };
+    h.room.set_tile_size(h.now, B, h.camera, small).unwrap();
+    h.run(30, |_| false);
+    assert_eq!(h.room.subscription(B, h.camera).unwrap().layer(), Some(0));
+    let switches = h.count(|e| matches!(e, RoomEvent::LayerSwitched { .. }));
+    assert_eq!(u64::try_from(switches).unwrap(), h.room.metrics().layer_switches);
+    assert!(h.events.contains(&RoomEvent::LayerSwitched {
+        subscriber: B,
+        publication: h.camera,
+        layer: 2
+    }));
+    // Keyframe requests: a handful, not one per subscriber per frame.
+    let requests = h.count(|e| matches!(e, RoomEvent::KeyframeRequest { .. }));
+    assert!((2..=8).contains(&requests), "{requests} keyframe requests");
+    let metrics = *h.room.metrics();
+    assert!(metrics.forwarded_packets > 1_000);
+    assert_eq!(metrics.unknown_ssrc, 0);
+    assert_eq!(metrics.forward_errors, 0);
+}
+
+#[test]
+fn dynacast_pauses_layers_nobody_receives_and_resumes_them() {
+    let mut h = Harness::new(RoomConfig::default());
+    h.run(100, |_| false);
+    // Both at the initial tile (640x360): layer 1; layer 2 unwanted.
+    let paused = RoomEvent::LayerPaused {
+        publisher: A,
+        publication: h.camera,
+        layer: 2,
+    };
+    assert!(h.events.contains(&paused));
+    assert!(h.publisher.paused[2] && !h.publisher.paused[1]);
+    assert!(h.room.publication(h.camera).unwrap().paused(2));
+    // B wants the full size: layer 2 is resumed and switched to.
+    let big = TileSize {
+        width: 1280,
+        height: 720,
+    };
+    h.room.handle_estimate(h.now, B, 10_000_000).unwrap();
+    h.room.set_tile_size(h.now, B, h.camera, big).unwrap();
+    h.run(150, |_| false);
+    assert!(h.events.contains(&RoomEvent::LayerResumed {
+        publisher: A,
+        publication: h.camera,
+        layer: 2
+    }));
+    assert_eq!(h.room.subscription(B, h.camera).unwrap().layer(), Some(2));
+    // Nobody subscribed: every layer pauses.
+    h.room.unsubscribe(B, h.camera).unwrap();
+    h.room.unsubscribe(C, h.camera).unwrap();
+    h.run(100, |_| false);
+    assert_eq!(h.publisher.paused, [true; 3]);
+}
+
+#[test]
+fn nacks_are_answered_from_the_cache_or_asked_upstream_once() {
+    let mut h = Harness::new(RoomConfig::default());
+    h.run(60, |_| false);
+    let track = h.track(B, h.camera).to_vec();
+    let (sequence, timestamp, payload, _) = track[track.len() - 5].clone();
+    h.room.handle_nack(h.now, B, h.camera, [sequence]).unwrap();
+    h.drain();
+    let resent = h.track(B, h.camera).last().unwrap();
+    assert_eq!(
+        (resent.0, resent.1, &resent.2, resent.3),
+        (sequence, timestamp, &payload, true)
+    );
+    assert_eq!(h.room.metrics().nacks_from_cache, 1);
+    assert_eq!(h.room.subscription(B, h.camera).unwrap().counters().resent_packets, 1);
+    // A packet of layer 1 lost before the SFU: both subscribers see the
+    // gap and NACK it; the publisher is asked once, by its own number.
+    let layer = h.room.subscription(B, h.camera).unwrap().layer().unwrap();
+    let ssrc = 100 + u32::from(layer);
+    let mut lost = None;
+    h.run(1, |sent| {
+        let first = sent.ssrc == ssrc && lost.is_none();
+        if first {
+            lost = Some(sent.sequence);
+        }
+        first
+    });
+    h.run(1, |_| false);
+    let lost = lost.unwrap();
+    for subscriber in [B, C] {
+        let track: Vec<_> = h.track(subscriber, h.camera).iter().filter(|p| !p.3).collect();
+        let gap = track
+            .windows(2)
+            .find(|pair| pair[1].0 == pair[0].0.wrapping_add(2))
+            .map(|pair| pair[0].0.wrapping_add(1))
+            .expect("a gap");
+        h.room.handle_nack(h.now, subscriber, h.camera, [gap]).unwrap();
+    }
+    h.drain();
+    let upstream: Vec<_> = h
+        .events
+        .iter()
+        .filter(|e| matches!(e, RoomEvent::NackUpstream { .. }))
+        .collect();
+    assert_eq!(
+        upstream,
+        [&RoomEvent::NackUpstream {
+            publisher: A,
+            publication: h.camera,
+            layer,
+            sequence: lost as u16
+        }]
+    );
+    // A number from long ago, or never sent: unanswered, counted.
+    h.room
+        .handle_nack(h.now, B, h.camera, [sequence.wrapping_add(30_000)])
+        .unwrap();
+    assert_eq!(h.room.metrics().nacks_unanswered, 1);
+}
+
+#[test]
+fn ssrcs_are_learned_by_rid_and_unknown_ones_counted() {
+    let now = Instant::now();
+    let mut room = Room::new(RoomConfig::default());
+    room.add_participant(now, A).unwrap();
+    room.add_participant(now, B).unwrap();
+    let camera = room.publish(now, A, &camera(true)).unwrap();
+    let mut publisher = Publisher::new();
+    let frame = publisher.frame();
+    for sent in &frame[..frame.len() - 1] {
+        assert!(room.on_rtp(now, A, sent.rtp()).is_ok());
+    }
+    assert_eq!(room.publication(camera).unwrap().ssrc(2), Some(102));
+    assert_eq!(room.publication(camera).unwrap().rid(2), Some("f"));
+    // The microphone was never published; B publishes nothing.
+    let audio = frame.last().unwrap();
+    assert!(matches!(
+        room.on_rtp(now, A, audio.rtp()),
+        Err(RoomError::UnknownSsrc { ssrc: 300, .. })
+    ));
+    assert!(room.on_rtp(now, B, frame[0].rtp()).is_err());
+    assert_eq!(room.metrics().unknown_ssrc, 2);
+    assert_eq!(room.participant(B).unwrap().counters().unknown_ssrc, 1);
+    assert!(matches!(
+        room.on_rtp(now, C, frame[0].rtp()),
+        Err(RoomError::UnknownParticipant(C))
+    ));
+}
+
+#[test]
+fn a_flood_of_plis_and_nacks_is_limited_and_hurts_nobody_else() {
+    let mut h = Harness::new(RoomConfig::default());
+    h.run(60, |_| false);
+    let before = h.count(|e| matches!(e, RoomEvent::KeyframeRequest { .. }));
+    let resent_before = h.room.metrics().resent_packets;
+    // C floods for two seconds: 100 PLIs and 2,000 NACKs every frame.
+    for _ in 0..60 {
+        for _ in 0..100 {
+            h.room.handle_keyframe_request(h.now, C, h.camera).unwrap();
+        }
+        let last = h.track(C, h.camera).last().unwrap().0;
+        h.room
+            .handle_nack(h.now, C, h.camera, (0..2_000).map(|i| last.wrapping_sub(i % 50)))
+            .unwrap();
+        h.run(1, |_| false);
+    }
+    // B NACKs one packet: answered.
+    let sequence = h.track(B, h.camera).last().unwrap().0;
+    h.room.handle_nack(h.now, B, h.camera, [sequence]).unwrap();
+    h.drain();
+    assert!(h.track(B, h.camera).last().unwrap().3, "B's NACK answered");
+    let counters = *h.room.participant(C).unwrap().counters();
+    assert_eq!(counters.keyframe_requests, 6_000);
+    // The bucket's burst and two seconds at its rate.
+    let limits = FeedbackLimits::default();
+    let admitted = counters.keyframe_requests - counters.keyframe_requests_limited;
+    assert!(admitted <= u64::from(limits.keyframe_request_burst + 2 * limits.keyframe_requests_per_second + 1));
+    let nacks_admitted = counters.nacks - counters.nacks_limited;
+    assert!(nacks_admitted <= u64::from(limits.nack_burst + 2 * limits.nacks_per_second + 20));
+    // The publisher saw at most one request per layer per interval.
+    let requests = h.count(|e| matches!(e, RoomEvent::KeyframeRequest { .. })) - before;
+    assert!(requests <= 5, "{requests} keyframe requests");
+    assert!(h.room.metrics().resent_packets - resent_before <= nacks_admitted + 1);
+    assert_eq!(h.room.participant(B).unwrap().counters().keyframe_requests_limited, 0);
+    // B's stream carried on, one continuous stream.
+    assert_continuous(h.track(B, h.camera));
+}
+
+#[test]
+fn the_loudest_publisher_becomes_the_active_speaker() {
+    let mut h = Harness::new(RoomConfig::default());
+    h.publisher.level = 20;
+    // Smoothing takes a few 300 ms ticks.
+    h.run(60, |_| false);
+    assert!(h.events.contains(&RoomEvent::ActiveSpeaker(Some(A))));
+    assert_eq!(h.room.active_speaker(), Some(A));
+    h.room.remove_participant(h.now, A).unwrap();
+    h.drain();
+    assert_eq!(h.events.last(), Some(&RoomEvent::ActiveSpeaker(None)));
+}
