@@ -1,0 +1,175 @@
+// namespace: veth
+// Issue 12, acceptance 2 (the reverse direction): Chromium sends its
+// 1280x720 fake camera (VP8, maxBitrate 2.5 Mbit/s) to natter's record
+// example through a 1 Mbit/s `tc tbf` bottleneck with a 300 ms drop-tail
+// queue and 25 ms of delay each way from natter-impair (bwe-path.mjs
+// draws the path). natter's transport-wide CC feedback is all Chromium's
+// send-side estimator hears about the path's delay, so Chromium's
+// estimate converging on the limit with a short queue shows that
+// feedback is good enough for its GCC. The same call with transport-cc
+// taken out of the offer (natter then sends no such feedback) shows
+// what the feedback changes: Chromium falls back to loss from RTCP
+// reports and fills the queue.
+//
+// Prints, per call, over its last 10 s: Chromium's estimate
+// (availableOutgoingBitrate of the selected pair), its video bitrate
+// (payload and RTP headers), what crossed the bottleneck, the queue's
+// delay (tbf's backlog at the rate) p50/p95, tbf's drops, natter's loss
+// and interarrival jitter. Run by scripts/test-peer as root or with
+// passwordless sudo (a second namespace).
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { ARTIFACTS, ECHO_BIN } from './harness.mjs';
+import {
+  RECEIVER_ADDRESS, blankPage, candidateOn, launchWithCamera, median, onlyCandidate, openPath, percentile,
+  sampleBottleneck, senderHelpers, timeline, until, withoutCandidates, withoutTransportCc,
+} from './bwe-path.mjs';
+
+const RECORD_BIN = path.join(path.dirname(ECHO_BIN), 'record');
+const LIMIT = 1_000_000;
+const QUEUE_MS = 300;
+const ONE_WAY_MS = 25;
+const MAX_BITRATE = 2_500_000;
+/** How long each call sends, and the settled window at its end. */
+const CALL_MS = 20_000;
+const WINDOW_MS = 10_000;
+
+/**
+ * One call through a fresh limited path; the figures of its last
+ * WINDOW_MS and natter's statistics.
+ */
+async function call(browser, { name, transportCc }) {
+  if (!fs.existsSync(RECORD_BIN)) throw new Error(`no record example at ${RECORD_BIN}: run "cargo build --release -p natter-io --examples" (scripts/test-peer does)`);
+  const limited = openPath({ rateBps: LIMIT, queueMs: QUEUE_MS });
+  const context = await browser.newContext();
+  let bottleneck;
+  try {
+    const out = path.join(ARTIFACTS, `bwe-${name}`);
+    fs.mkdirSync(out, { recursive: true });
+    const natterUrl = `http://${RECEIVER_ADDRESS}:8091`;
+    const natter = limited.spawn([RECORD_BIN, '--listen', `${RECEIVER_ADDRESS}:8091`, '--address', '127.0.0.1', '--out', out, '--frames', '1000000', '--mdns', 'false'],
+      { env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', NO_COLOR: '1' } });
+    natter.stderr.pipe(fs.createWriteStream(path.join(ARTIFACTS, `bwe-${name}.log`)));
+    await until(async () => natter.exitCode === null && (await fetch(`${natterUrl}/healthz`)).ok,
+      { timeout: 15000, interval: 100, what: `natter's record example on ${natterUrl}` });
+
+    const page = await blankPage(context, senderHelpers);
+    let offer = withoutCandidates(await page.evaluate((max) => window.bwe.send(max), MAX_BITRATE));
+    if (!transportCc) offer = withoutTransportCc(offer);
+    const res = await fetch(`${natterUrl}/offer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'offer', sdp: offer }) });
+    const body = await res.text();
+    assert.ok(res.ok, `natter answered the offer: ${res.status} ${body}`);
+    const answer = JSON.parse(body).sdp;
+    const natterAt = candidateOn(answer, '127.0.0.1');
+    assert.ok(natterAt, `natter's answer has a candidate on 127.0.0.1:\n${answer}`);
+    assert.equal(/transport-cc/.test(answer), transportCc, `natter's answer ${transportCc ? 'takes' : 'has no'} transport-cc`);
+    const proxy = await limited.proxy(natterAt, { delayMs: ONE_WAY_MS });
+    await page.evaluate((sdp) => window.bwe.answer(sdp), onlyCandidate(answer, proxy));
+    bottleneck = sampleBottleneck(limited);
+    await page.evaluate(() => window.bwe.sample());
+    await until(() => page.evaluate(() => window.pc.connectionState === 'connected'), {
+      timeout: 10000,
+      what: 'Chromium connected through the proxy',
+      describe: async () => JSON.stringify({
+        chromium: await page.evaluate(() => [window.pc.iceConnectionState, window.pc.connectionState]),
+        natter: (await (await fetch(`${natterUrl}/status`)).json()).connection,
+        proxy: limited.proxyLines,
+      }),
+    });
+
+    // Sends for CALL_MS from the first media byte (the samples are the clock).
+    const samples = await until(async () => {
+      const s = await page.evaluate(() => window.bwe.samples);
+      const first = s.find((x) => x.bytes > 0);
+      return first && s.at(-1).t - first.t >= CALL_MS && s;
+    }, { timeout: CALL_MS + 15000, interval: 500, what: `${CALL_MS} ms of media` });
+    await bottleneck.stop();
+    const status = await (await fetch(`${natterUrl}/status`)).json();
+    return { ...figures(samples, bottleneck.samples, status), timeline: timeline(samples) };
+  } finally {
+    await bottleneck?.stop();
+    await context.close();
+    limited.close();
+  }
+}
+
+/** The figures of the window at the end of a call. */
+function figures(samples, link, status) {
+  const end = samples.at(-1).t;
+  const window = samples.filter((s) => s.t >= end - WINDOW_MS);
+  const [first, last] = [window[0], window.at(-1)];
+  const linkWindow = link.filter((s) => s.at >= end - WINDOW_MS);
+  const [l0, l1] = [linkWindow[0], linkWindow.at(-1)];
+  const start = samples.find((s) => s.bytes > 0);
+  const reached = samples.find((s) => s.t >= start.t && s.available >= 0.9 * LIMIT);
+  const receiver = status.media?.receivers?.find((r) => r.packets_received > 0) ?? {};
+  return {
+    estimate: median(window.map((s) => s.available)),
+    estimateMax: Math.max(...window.map((s) => s.available ?? 0)),
+    // RTP payload and headers, and IPv4 and UDP's 28 bytes a packet.
+    sent: ((last.bytes - first.bytes + 28 * (last.packets - first.packets)) * 8) / ((last.t - first.t) / 1000),
+    link: ((l1.bytes - l0.bytes) * 8) / ((l1.at - l0.at) / 1000),
+    queueP50: percentile(linkWindow.map((s) => (s.backlog * 8 * 1000) / LIMIT), 0.5),
+    queueP95: percentile(linkWindow.map((s) => (s.backlog * 8 * 1000) / LIMIT), 0.95),
+    drops: (l1.drops - l0.drops) / Math.max(1, l1.packets - l0.packets + l1.drops - l0.drops),
+    rttMs: median(window.map((s) => s.remoteRtt * 1000)),
+    estimateTo90: reached ? (reached.t - start.t) / 1000 : Infinity,
+    frame: `${last.width}x${last.height}`,
+    limitation: last.limitation,
+    target: median(window.map((s) => s.target)),
+    natterLoss: receiver.packets_lost / Math.max(1, receiver.packets_received + receiver.packets_lost),
+    natterJitterMs: receiver.jitter_ms,
+    twccFeedback: status.media?.twcc_feedback_sent,
+  };
+}
+
+function describeCall(what, f) {
+  const kbps = (x) => `${Math.round(x / 1000)} kbit/s`;
+  return `${what}: estimate ${kbps(f.estimate)} (max ${kbps(f.estimateMax)}), encoder target ${kbps(f.target)}, video sent ${kbps(f.sent)} (RTP and IP/UDP), bottleneck carried ${kbps(f.link)}` +
+    ` (${((100 * f.link) / LIMIT).toFixed(1)}%), queue p50 ${f.queueP50.toFixed(0)} ms p95 ${f.queueP95.toFixed(0)} ms, RTT ${f.rttMs.toFixed(0)} ms,` +
+    ` tbf drops ${(100 * f.drops).toFixed(2)}%, natter loss ${(100 * f.natterLoss).toFixed(2)}% jitter ${f.natterJitterMs?.toFixed(1)} ms,` +
+    ` estimate at 90% of the limit after ${f.estimateTo90.toFixed(1)} s, ${f.frame} (${f.limitation}), natter's TWCC feedback packets ${f.twccFeedback}`;
+}
+
+describe('Chromium sending to natter through a 1 Mbit/s tbf bottleneck, 50 ms RTT', () => {
+  let browser;
+  before(async () => {
+    browser = await launchWithCamera();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  test("Chromium's estimate converges on natter's transport-wide CC feedback", async (t) => {
+    const twcc = await call(browser, { name: 'twcc', transportCc: true });
+    t.diagnostic(describeCall('with natter\'s TWCC feedback', twcc));
+    t.diagnostic(twcc.timeline);
+    const without = await call(browser, { name: 'no-twcc', transportCc: false });
+    t.diagnostic(describeCall('without transport-cc', without));
+    t.diagnostic(without.timeline);
+
+    assert.ok(twcc.twccFeedback > 0, 'natter sent transport-wide CC feedback');
+    // The estimate's sawtooth (AIMD) crosses the limit; its median may
+    // not be more than 10% above it (tbf also counts Ethernet headers).
+    assert.ok(twcc.estimate >= 0.8 * LIMIT && twcc.estimate <= 1.1 * LIMIT, `Chromium's estimate ${twcc.estimate} within 20% of the limit and at most 10% above it`);
+    // Chromium gives its encoder the estimate less packet overhead and a
+    // reserve for retransmissions: the video runs at about 80% of the
+    // estimate, so its bound is 25%.
+    assert.ok(twcc.sent >= 0.75 * LIMIT && twcc.sent <= LIMIT, `Chromium's video bitrate ${twcc.sent} within 25% of the limit and not above it`);
+    assert.ok(twcc.link >= 0.75 * LIMIT, `the bottleneck carried ${twcc.link} bit/s`);
+    assert.ok(twcc.drops <= 0.02, `the bottleneck dropped ${twcc.drops} of the packets`);
+    assert.ok(twcc.natterLoss <= 0.02, `natter lost ${twcc.natterLoss} of the packets`);
+    assert.ok(twcc.queueP95 <= 100, `p95 queuing delay ${twcc.queueP95} ms`);
+    assert.ok(twcc.natterJitterMs <= 30, `natter's interarrival jitter ${twcc.natterJitterMs} ms`);
+
+    assert.equal(without.twccFeedback, 0, 'without transport-cc natter sends no transport-wide feedback');
+    // Probes and the delay-based estimate need the feedback: without it
+    // Chromium's estimate grows only with its loss-based 8% a second.
+    assert.ok(twcc.estimateTo90 <= 5, `with natter's feedback Chromium's estimate reached 90% of the limit within 5 s (${twcc.estimateTo90} s)`);
+    assert.ok(without.estimateTo90 > 2 * twcc.estimateTo90, `without it, later (${without.estimateTo90} s against ${twcc.estimateTo90} s)`);
+  });
+});
