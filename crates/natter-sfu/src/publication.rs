@@ -10,7 +10,7 @@
 //! caches that answer NACKs, and dynacast (a layer nobody receives is
 //! paused at the publisher).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::bitrate::{BitrateMeter, DEFAULT_WINDOW};
 use crate::cache::PacketCache;
@@ -84,7 +84,15 @@ pub(crate) struct Layer {
     /// offered to the selectors at this rate, so that wanting it resumes it.
     pub(crate) last_bitrate_bps: u64,
     pub(crate) unwanted_since: Option<Instant>,
+    /// When dynacast last resumed it: until the publisher's packets
+    /// are measured again, it is offered at its last rate.
+    pub(crate) resumed_at: Option<Instant>,
 }
+
+/// How long a resumed layer is offered at its last rate while its
+/// packets have not been measured yet (a round trip, the encoder's
+/// restart, the meter's first bucket).
+pub const RESUME_GRACE: Duration = Duration::from_secs(2);
 
 /// One publication of a room.
 ///
@@ -195,6 +203,7 @@ impl Publication {
                 paused: false,
                 last_bitrate_bps: 0,
                 unwanted_since: None,
+                resumed_at: None,
             })
             .collect::<Box<[_]>>();
         Self {
@@ -280,8 +289,14 @@ impl Publication {
             if measured > 0 && !layer.paused {
                 layer.last_bitrate_bps = measured;
             }
+            let resuming = (layer.resumed_at).is_some_and(|at| now.saturating_duration_since(at) < RESUME_GRACE);
+            let offered = if layer.paused || (resuming && measured == 0) {
+                layer.last_bitrate_bps
+            } else {
+                measured
+            };
             infos[index] = LayerInfo {
-                bitrate_bps: if layer.paused { layer.last_bitrate_bps } else { measured },
+                bitrate_bps: offered,
                 width: layer.width,
                 height: layer.height,
             };

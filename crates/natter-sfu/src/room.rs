@@ -136,9 +136,10 @@ pub enum RoomEvent {
         publication: PublicationId,
         layer: u8,
     },
-    /// Dynacast: ask the publisher to stop sending layer `layer`
-    /// (RFC 8853 §5.3's paused stream: `RTCRtpEncodingParameters.active`
-    /// false, told by signaling), nobody receiving it.
+    /// Dynacast: ask the publisher to stop sending layer `layer`,
+    /// nobody receiving it (by signaling: the browser's
+    /// `RTCRtpEncodingParameters.active`; RFC 8853 §5.1 writes such a
+    /// stream with `~` as paused).
     LayerPaused {
         publisher: ParticipantId,
         publication: PublicationId,
@@ -880,14 +881,22 @@ impl Room {
                 let wanted = publication.subscriptions.iter().any(|s| s.wants(number));
                 let event = if wanted {
                     layer.unwanted_since = None;
-                    std::mem::take(&mut layer.paused).then_some(RoomEvent::LayerResumed {
+                    let resumed = std::mem::take(&mut layer.paused);
+                    if resumed {
+                        layer.resumed_at = Some(now);
+                    }
+                    resumed.then_some(RoomEvent::LayerResumed {
                         publisher: publication.publisher,
                         publication: publication.id,
                         layer: number,
                     })
                 } else {
                     let since = *layer.unwanted_since.get_or_insert(now);
-                    let pause = !layer.paused && now.saturating_duration_since(since) >= self.config.pause_after;
+                    // A layer never measured is not being sent: pausing
+                    // it would leave no rate to offer it at.
+                    let pause = !layer.paused
+                        && layer.last_bitrate_bps > 0
+                        && now.saturating_duration_since(since) >= self.config.pause_after;
                     layer.paused |= pause;
                     pause.then_some(RoomEvent::LayerPaused {
                         publisher: publication.publisher,

@@ -47,10 +47,12 @@ pub struct SentHistory {
 }
 
 impl SentHistory {
-    /// A history of `packets` entries (1 to 32,768; clamped).
+    /// A history of at least `packets` entries: a power of two up to
+    /// 32,768, so that slots follow the numbers across their 16-bit wrap.
     pub fn new(packets: usize) -> Self {
+        let entries = packets.clamp(1, 1 << 15).next_power_of_two();
         Self {
-            entries: vec![None; packets.clamp(1, 1 << 15)].into_boxed_slice(),
+            entries: vec![None; entries].into_boxed_slice(),
             highest: None,
         }
     }
@@ -199,6 +201,7 @@ mod tests {
             steps in proptest::collection::vec((0u16..6, any::<bool>()), 1..1_500),
         ) {
             let mut history = SentHistory::new(size);
+            let size = size.next_power_of_two();
             let mut model = std::collections::HashMap::new();
             let mut highest = start.wrapping_sub(1);
             let mut extended_highest: i64 = -1;

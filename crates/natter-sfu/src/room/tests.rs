@@ -90,8 +90,14 @@ pub(crate) struct Publisher {
 
 impl Publisher {
     pub fn new() -> Self {
+        Self::starting_at([65_530, 1_000, 40_000], 32_760)
+    }
+
+    /// Layers whose extended sequence numbers start at `sequences`.
+    pub fn starting_at(sequences: [u64; 3], picture_id: u16) -> Self {
+        let [q, h, f] = sequences;
         Self {
-            next: [(65_530, 1, 32_760), (1_000, 4_000_000_000, 5), (40_000, 77, 900)],
+            next: [(q, 1, picture_id), (h, 4_000_000_000, 5), (f, 77, 900)],
             keyframe_due: [false; 3],
             paused: [false; 3],
             audio: (65_000, 0),
@@ -184,6 +190,10 @@ struct Harness {
 impl Harness {
     /// A publishes a camera and a microphone; B and C subscribe.
     fn new(config: RoomConfig) -> Self {
+        Self::with(config, Publisher::new())
+    }
+
+    fn with(config: RoomConfig, publisher: Publisher) -> Self {
         let now = Instant::now();
         let mut room = Room::new(config);
         for id in [A, B, C] {
@@ -194,7 +204,7 @@ impl Harness {
         let mut harness = Self {
             room,
             now,
-            publisher: Publisher::new(),
+            publisher,
             events: Vec::new(),
             tracks: HashMap::new(),
             camera,
@@ -543,4 +553,77 @@ fn the_loudest_publisher_becomes_the_active_speaker() {
     h.room.remove_participant(h.now, A).unwrap();
     h.drain();
     assert_eq!(h.events.last(), Some(&RoomEvent::ActiveSpeaker(None)));
+}
+
+#[test]
+fn a_layer_the_publisher_does_not_send_is_not_paused() {
+    let mut publisher = Publisher::new();
+    publisher.paused[2] = true;
+    let mut h = Harness::with(RoomConfig::default(), publisher);
+    h.run(150, |_| false);
+    assert!(!h.room.publication(h.camera).unwrap().paused(2));
+    assert_eq!(h.count(|e| matches!(e, RoomEvent::LayerPaused { layer: 2, .. })), 0);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Across 16-bit wraps of every layer's numbers, layer switches and
+    /// random loss before the SFU: every resend a NACK gets is the
+    /// packet that went out under that number (timestamp and rewritten
+    /// VP8 bytes), and every upstream NACK names a packet really lost.
+    #[test]
+    fn nacks_map_back_to_their_packets(
+        wraps in proptest::array::uniform3(0u64..3),
+        offsets in proptest::array::uniform3(0u64..400),
+        picture_id in 0u16..0x8000,
+        loss_per_mille in 0u64..80,
+        seed in proptest::prelude::any::<u64>(),
+        picks in proptest::collection::vec(0usize..120, 60..150),
+    ) {
+        let starts = std::array::from_fn(|i| (wraps[i] + 1) * 65_536 - offsets[i]);
+        let mut h = Harness::with(RoomConfig::default(), Publisher::starting_at(starts, picture_id));
+        let big = TileSize { width: 1280, height: 720 };
+        h.room.set_tile_size(h.now, B, h.camera, big).unwrap();
+        let mut lost = std::collections::HashSet::new();
+        for (frame, pick) in picks.into_iter().enumerate() {
+            // B's estimate goes up and down: switches between layers.
+            let estimate = if (frame / 30) % 2 == 0 { 5_000_000 } else { 400_000 };
+            h.room.handle_estimate(h.now, B, estimate).unwrap();
+            h.run(1, |sent| {
+                let hash = (sent.sequence ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+                // Loss after the first second, once B receives.
+                let lose = frame >= 30 && sent.ssrc != 300 && hash % 1_000 < loss_per_mille;
+                if lose {
+                    lost.insert((sent.ssrc - 100, sent.sequence as u16));
+                }
+                lose
+            });
+            let track: Vec<u16> = h.tracks.get(&(B, h.camera)).map_or(Vec::new(), |t| {
+                t.packets.iter().filter(|p| !p.3).map(|p| p.0).collect()
+            });
+            if let Some(&last) = track.last() {
+                // A number sent lately, and one that may be a gap.
+                let sent = track[track.len().saturating_sub(1 + pick % 100)];
+                let maybe_gap = last.wrapping_sub((pick % 20) as u16);
+                h.room.handle_nack(h.now, B, h.camera, [sent, maybe_gap]).unwrap();
+                h.drain();
+            }
+        }
+        let packets = &h.tracks[&(B, h.camera)].packets;
+        let mut resends = 0;
+        for (i, resend) in packets.iter().enumerate().filter(|(_, p)| p.3) {
+            resends += 1;
+            let original = packets[..i].iter().rev().find(|p| !p.3 && p.0 == resend.0);
+            let original = original.expect("a resend of a packet sent before");
+            proptest::prop_assert_eq!(original.1, resend.1);
+            proptest::prop_assert_eq!(&original.2, &resend.2);
+        }
+        proptest::prop_assert!(resends > 0);
+        for event in &h.events {
+            if let RoomEvent::NackUpstream { layer, sequence, .. } = *event {
+                proptest::prop_assert!(lost.contains(&(u32::from(layer), sequence)), "{:?}", event);
+            }
+        }
+    }
 }
