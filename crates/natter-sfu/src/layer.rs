@@ -128,7 +128,7 @@ impl LayerSelector {
             (None, Some(_)) => best,
             // Down (or the current target no longer usable): at once.
             (Some(target), Some(best)) if best < target => Some(best),
-            (Some(target), Some(best)) if !usable(layers, target) => Some(best),
+            (Some(target), Some(best)) if !is_usable(layers, target) => Some(best),
             (Some(target), Some(_)) => match with_margin {
                 Some(up) if up > target => {
                     let since = match self.up_since {
@@ -193,7 +193,21 @@ impl LayerSelector {
     }
 }
 
-fn usable(layers: &[LayerInfo], index: u8) -> bool {
+/// The usable layers (received: a rate above 0), lowest first.
+fn usable(layers: &[LayerInfo]) -> impl DoubleEndedIterator<Item = (u8, &LayerInfo)> {
+    // Layer tables are short (a publication's MAX_LAYERS).
+    let indexed = layers.iter().enumerate().map(|(index, layer)| (index as u8, layer));
+    indexed.filter(|(_, layer)| layer.bitrate_bps > 0)
+}
+
+/// The highest layer worth sending for `tile`: the smallest usable one
+/// covering it, or the largest usable.
+pub fn tile_cap(layers: &[LayerInfo], tile: TileSize) -> Option<u8> {
+    let covering = usable(layers).find(|(_, layer)| layer.width >= tile.width && layer.height >= tile.height);
+    Some(covering.or_else(|| usable(layers).next_back())?.0)
+}
+
+fn is_usable(layers: &[LayerInfo], index: u8) -> bool {
     layers
         .get(usize::from(index))
         .is_some_and(|layer| layer.bitrate_bps > 0)
@@ -204,17 +218,8 @@ fn usable(layers: &[LayerInfo], index: u8) -> bool {
 /// covering it, or the largest). The lowest usable layer when none fits
 /// the estimate: a subscriber always gets something.
 fn choose(estimate_bps: u64, layers: &[LayerInfo], tile: TileSize, scale_per_mille: u64) -> Option<u8> {
-    let usable = || {
-        layers
-            .iter()
-            .enumerate()
-            .filter(|(_, layer)| layer.bitrate_bps > 0)
-            .map(|(index, layer)| (index as u8, layer))
-    };
-    let cap = usable()
-        .find(|(_, layer)| layer.width >= tile.width && layer.height >= tile.height)
-        .or_else(|| usable().next_back())?
-        .0;
+    let usable = || usable(layers);
+    let cap = tile_cap(layers, tile)?;
     let lowest = usable().next()?.0;
     let affordable = usable()
         .rfind(|(index, layer)| {

@@ -28,6 +28,8 @@
 //!   [`sent::SentHistory`]: a subscription's outgoing sequence numbers
 //!   mapped back to their source packets.
 //! - [`limit::TokenBucket`]: the rate a participant's feedback is held to.
+//! - [`allocation::allocate`]: a subscriber's estimate planned over its
+//!   video subscriptions, screen shares first, then larger tiles.
 //!
 //! The room model over them: [`room::Room`] holds
 //! [`participant::Participant`]s, their [`publication::Publication`]s
@@ -42,8 +44,7 @@
 //!
 //! What is to come (issue 13): VP9/AV1 descriptor rewriting, the
 //! temporal layer chosen from the estimate (the forwarder applies a given
-//! maximum), an allocator weighing screen shares and tile sizes, audio
-//! RED, data channel relay.
+//! maximum), audio RED, data channel relay.
 //!
 //! Like every natter core it has no sockets, threads, locks or clock:
 //! time comes in as an [`std::time::Instant`] argument, and nothing
@@ -64,6 +65,7 @@
 //! assert_eq!((out.sequence, out.timestamp), (11, 900));
 //! ```
 
+pub mod allocation;
 pub mod bitrate;
 pub mod cache;
 pub mod forwarder;

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use natter_rtp::AudioLevel;
 
+use crate::allocation::{self, Demand};
 use crate::forwarder::{Forwarder, ForwarderConfig, PublishedPacket};
 use crate::keyframe::KeyframeAggregator;
 use crate::layer::{LayerInfo, SelectorConfig, TileSize};
@@ -43,7 +44,7 @@ use crate::publication::{Publication, PublicationId, PublicationSpec, Source, Sp
 use crate::sent::{SentHistory, SentPacket};
 use crate::speaker::{SpeakerConfig, SpeakerDetector};
 use crate::subscription::Subscription;
-use crate::{cache, keyframe, sent, vp8};
+use crate::{cache, keyframe, layer, sent, vp8};
 
 #[cfg(test)]
 mod tests;
@@ -280,6 +281,8 @@ pub struct Room {
     metrics: RoomMetrics,
     /// Where a VP8 payload is rewritten for each subscriber in turn.
     scratch: Vec<u8>,
+    /// One subscriber's demands while its estimate is shared (reused).
+    demands: Vec<Demand>,
     next_update: Option<Instant>,
 }
 
@@ -302,6 +305,7 @@ impl Room {
             speaker: SpeakerDetector::new(config.speaker),
             metrics: RoomMetrics::default(),
             scratch: Vec::new(),
+            demands: Vec::new(),
             next_update: None,
         }
     }
@@ -459,7 +463,7 @@ impl Room {
             self.drain_speaker();
         }
         for subscription in &publication.subscriptions {
-            self.allocate(subscription.subscriber);
+            self.allocate(now, subscription.subscriber);
             self.fill(now, subscription.subscriber);
         }
         Ok(())
@@ -488,7 +492,12 @@ impl Room {
         Ok(())
     }
 
-    pub fn unsubscribe(&mut self, subscriber: ParticipantId, publication: PublicationId) -> Result<(), RoomError> {
+    pub fn unsubscribe(
+        &mut self,
+        now: Instant,
+        subscriber: ParticipantId,
+        publication: PublicationId,
+    ) -> Result<(), RoomError> {
         let at = self.participant_index(subscriber)?;
         let index = self.publication_index(publication)?;
         let sub = self.subscription_index(index, subscriber)?;
@@ -500,7 +509,7 @@ impl Room {
             subscriber,
             publication,
         });
-        self.allocate(subscriber);
+        self.allocate(now, subscriber);
         Ok(())
     }
 
@@ -516,6 +525,7 @@ impl Room {
         let index = self.publication_index(publication)?;
         let sub = self.subscription_index(index, subscriber)?;
         self.publications[index].subscriptions[sub].tile = tile;
+        self.allocate(now, subscriber);
         self.update_publication(now, index);
         Ok(())
     }
@@ -526,7 +536,7 @@ impl Room {
     pub fn handle_estimate(&mut self, now: Instant, subscriber: ParticipantId, bps: u64) -> Result<(), RoomError> {
         let at = self.participant_index(subscriber)?;
         self.participants[at].estimate_bps = bps;
-        self.allocate(subscriber);
+        self.allocate(now, subscriber);
         for index in 0..self.publications.len() {
             if self.subscription_index(index, subscriber).is_ok() {
                 self.update_publication(now, index);
@@ -762,6 +772,10 @@ impl Room {
         self.drain_speaker();
         if self.next_update.is_some_and(|due| due <= now) {
             self.next_update = (!self.publications.is_empty()).then(|| now + self.config.update_interval);
+            // Shares follow the layers' measured rates.
+            for at in 0..self.participants.len() {
+                self.allocate(now, self.participants[at].id());
+            }
             for index in 0..self.publications.len() {
                 self.update_publication(now, index);
             }
@@ -817,36 +831,48 @@ impl Room {
             subscriber,
             publication: id,
         });
-        self.allocate(subscriber);
+        self.allocate(now, subscriber);
         self.update_publication(now, index);
     }
 
     /// Shares the subscriber's estimate: a reserve per audio
-    /// subscription, the rest equally among its video subscriptions.
-    fn allocate(&mut self, subscriber: ParticipantId) {
+    /// subscription, the rest planned over its video subscriptions by
+    /// [`allocation::allocate`] (screen shares first, then larger tiles).
+    fn allocate(&mut self, now: Instant, subscriber: ParticipantId) {
         let Ok(at) = self.participant_index(subscriber) else {
             return;
         };
         let estimate = self.participants[at].estimate_bps;
-        let subscribed = |p: &&mut Publication| p.subscriptions.iter().any(|s| s.subscriber == subscriber);
-        let (mut audio, mut video) = (0u64, 0u64);
-        for publication in self.publications.iter_mut().filter(subscribed) {
+        let mut demands = std::mem::take(&mut self.demands);
+        demands.clear();
+        let mut audio = 0u64;
+        for publication in &mut self.publications {
+            let Some(subscription) = publication.subscriptions.iter().find(|s| s.subscriber == subscriber) else {
+                continue;
+            };
             if publication.source.is_audio() {
                 audio += 1;
-            } else {
-                video += 1;
+                continue;
             }
+            let tile = subscription.tile;
+            let infos = publication.layer_infos(now);
+            let layers = &infos[..publication.layers.len()];
+            demands.push(Demand {
+                priority: allocation::priority(publication.source == Source::ScreenShare, tile.width, tile.height),
+                rates: infos.map(|info| info.bitrate_bps),
+                cap: layer::tile_cap(layers, tile).unwrap_or(0),
+                share: 0,
+            });
         }
-        let share = estimate.saturating_sub(audio * self.config.audio_reserve_bps) / video.max(1);
+        let budget = estimate.saturating_sub(audio * self.config.audio_reserve_bps);
+        allocation::allocate(budget, self.config.selector.up_margin_per_mille, &mut demands);
+        let mut shares = demands.iter().map(|d| d.share);
         for publication in self.publications.iter_mut().filter(|p| !p.source.is_audio()) {
-            for subscription in publication
-                .subscriptions
-                .iter_mut()
-                .filter(|s| s.subscriber == subscriber)
-            {
-                subscription.estimate_bps = share;
+            if let Some(subscription) = (publication.subscriptions.iter_mut()).find(|s| s.subscriber == subscriber) {
+                subscription.estimate_bps = shares.next().unwrap_or(0);
             }
         }
+        self.demands = demands;
     }
 
     /// Re-chooses every subscription's layer, asks for the keyframes

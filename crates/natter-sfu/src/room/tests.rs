@@ -408,8 +408,8 @@ fn dynacast_pauses_layers_nobody_receives_and_resumes_them() {
     }));
     assert_eq!(h.room.subscription(B, h.camera).unwrap().layer(), Some(2));
     // Nobody subscribed: every layer pauses.
-    h.room.unsubscribe(B, h.camera).unwrap();
-    h.room.unsubscribe(C, h.camera).unwrap();
+    h.room.unsubscribe(h.now, B, h.camera).unwrap();
+    h.room.unsubscribe(h.now, C, h.camera).unwrap();
     h.run(100, |_| false);
     assert_eq!(h.publisher.paused, [true; 3]);
 }
