@@ -28,6 +28,46 @@
 //! Nothing allocates per forwarded packet once warm: the publication
 //! and subscription tables, the caches' slots and the event queue keep
 //! their capacity; VP8 payloads are rewritten in one reused buffer.
+//!
+//! ```
+//! use natter_sfu::participant::ParticipantId;
+//! use natter_sfu::publication::PublicationSpec;
+//! use natter_sfu::room::{PublishedRtp, Room, RoomConfig, RoomEvent};
+//! use std::time::Instant;
+//!
+//! let now = Instant::now();
+//! let (alice, bob) = (ParticipantId(1), ParticipantId(2));
+//! let mut room = Room::new(RoomConfig::default());
+//! room.add_participant(now, alice)?;
+//! room.add_participant(now, bob)?;
+//! let mic = room.publish(now, alice, &PublicationSpec::microphone(Some(0x1234)))?;
+//! // Bob was subscribed: give him a track for it.
+//! let events: Vec<_> = std::iter::from_fn(|| room.poll_event()).collect();
+//! assert!(events.contains(&RoomEvent::Subscribed { subscriber: bob, publication: mic }));
+//!
+//! let opus = [0xF8, 0xFF, 0xFE];
+//! let packet = PublishedRtp {
+//!     ssrc: 0x1234,
+//!     rid: None,
+//!     sequence: 7,
+//!     extended_sequence: 7,
+//!     timestamp: 960,
+//!     marker: false,
+//!     retransmission: false,
+//!     starts_keyframe: false,
+//!     temporal_id: None,
+//!     audio_level: None,
+//!     payload: &opus,
+//!     dependency_descriptor: None,
+//! };
+//! let mut fanout = room.on_rtp(now, alice, packet)?;
+//! let forward = fanout.poll_forward().unwrap();
+//! // What to write on Bob's track for `mic` (natter's `write_rtp`).
+//! assert_eq!((forward.subscriber, forward.publication), (bob, mic));
+//! assert_eq!((forward.sequence, forward.payload), (7, &opus[..]));
+//! assert!(fanout.poll_forward().is_none());
+//! # Ok::<(), natter_sfu::room::RoomError>(())
+//! ```
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

@@ -627,3 +627,55 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn twelve_participants_each_receive_everyone_else() {
+    let mut now = Instant::now();
+    let mut room = Room::new(RoomConfig::default());
+    let ids: Vec<_> = (0..12).map(ParticipantId).collect();
+    let mut publishers = Vec::new();
+    for &id in &ids {
+        room.add_participant(now, id).unwrap();
+        room.publish(now, id, &camera(false)).unwrap();
+        room.publish(now, id, &microphone()).unwrap();
+        publishers.push(Publisher::new());
+    }
+    for &id in &ids {
+        room.handle_estimate(now, id, 3_000_000).unwrap();
+    }
+    let mut tracks: HashMap<(ParticipantId, PublicationId), Track> = HashMap::new();
+    for _ in 0..150 {
+        for (publisher, &id) in publishers.iter_mut().zip(&ids) {
+            for sent in publisher.frame() {
+                let mut fanout = room.on_rtp(now, id, sent.rtp()).unwrap();
+                while let Some(forward) = fanout.poll_forward() {
+                    record(&mut tracks, &forward);
+                }
+            }
+        }
+        now += FRAME;
+        while let Some(due) = room.poll_timeout().filter(|due| *due <= now) {
+            room.handle_timeout(due);
+        }
+        while let Some(event) = room.poll_event() {
+            if let RoomEvent::KeyframeRequest { publisher, .. }
+            | RoomEvent::LayerPaused { publisher, .. }
+            | RoomEvent::LayerResumed { publisher, .. } = event
+            {
+                publishers[publisher.0 as usize].handle(&event);
+            }
+        }
+    }
+    // 11 cameras and 11 microphones each, every one a continuous stream.
+    for publication in room.publications() {
+        assert_eq!(publication.subscriptions().len(), 11);
+        for subscription in publication.subscriptions() {
+            assert!(subscription.layer().is_some());
+            let track = &tracks[&(subscription.subscriber(), publication.id())].packets;
+            assert!(track.len() > 100, "{} packets", track.len());
+            assert_continuous(track);
+        }
+    }
+    let metrics = room.metrics();
+    assert_eq!((metrics.unknown_ssrc, metrics.forward_errors), (0, 0));
+}
