@@ -209,6 +209,9 @@ pub enum RoomEvent {
 /// (RTX already unwrapped, RFC 4588 §4).
 #[derive(Clone, Copy, Debug)]
 pub struct PublishedRtp<'a> {
+    /// The media SSRC (natter gives RTX unwrapped, with its media
+    /// SSRC); a packet on a layer's RTX SSRC is taken as an unwrapped
+    /// retransmission.
     pub ssrc: u32,
     /// RFC 8852 §3.1 RtpStreamId, routing a stream whose SSRC was not
     /// signaled.

@@ -679,3 +679,26 @@ fn twelve_participants_each_receive_everyone_else() {
     let metrics = room.metrics();
     assert_eq!((metrics.unknown_ssrc, metrics.forward_errors), (0, 0));
 }
+
+#[test]
+fn a_subscriber_joining_mid_call_gets_a_keyframe_within_a_second() {
+    let mut h = Harness::new(RoomConfig::default());
+    h.run(90, |_| false);
+    let d = ParticipantId(4);
+    h.room.add_participant(h.now, d).unwrap();
+    let joined = h.events.len();
+    h.drain();
+    assert!(h.events[joined..].contains(&RoomEvent::Subscribed {
+        subscriber: d,
+        publication: h.camera
+    }));
+    // Within a second: a keyframe asked for, and video from it on.
+    h.run(30, |_| false);
+    assert!(h.events[joined..]
+        .iter()
+        .any(|e| matches!(e, RoomEvent::KeyframeRequest { .. })));
+    let track = h.track(d, h.camera);
+    assert!(track.len() > 10, "{} packets", track.len());
+    assert_continuous(track);
+    assert_eq!(h.track(d, h.microphone).len(), 30);
+}
