@@ -1,6 +1,7 @@
 //! The `natter` command.
 
 mod batch;
+mod join;
 mod serve;
 mod turn;
 
@@ -22,6 +23,8 @@ enum Command {
     Turn(turn::TurnOptions),
     /// Print a join token for a room of `natter serve`.
     Token(TokenOptions),
+    /// Join a room of `natter serve`: chat and files from the terminal.
+    Join(join::JoinOptions),
 }
 
 #[derive(clap::Args)]
@@ -50,6 +53,15 @@ fn main() -> anyhow::Result<()> {
                 tracing::warn!(error = %e, "cannot raise the open-file limit");
             }
             serve::run(config)
+        }
+        Command::Join(options) => {
+            init_join_logs();
+            if let Err(e) = join::run(options) {
+                // One line a person can act on, no backtrace.
+                eprintln!("natter join: {e:#}");
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::Token(t) => {
             if !natter_signaling::message::is_room_name(&t.room) {
@@ -105,4 +117,16 @@ fn init_logs(json: bool) {
     } else {
         builder.init();
     }
+}
+
+/// `natter join` prints its events on stdout; logs go to stderr and,
+/// unless RUST_LOG says otherwise, only warnings.
+fn init_join_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -1,0 +1,585 @@
+//! The async client: one task owns the signaling WebSocket and the
+//! [`Session`]; each other participant has a task of its own
+//! (`peer.rs`) that owns its peer connection. They talk through
+//! channels only.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use natter_io::{Config, IceServer, LocalAddresses, PeerConfig};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::error::Error;
+use crate::message::IceServerInfo;
+use crate::peer::{self, OutgoingFile, PeerInput, PeerParams};
+use crate::session::{CloseVerdict, JoinOptions, Output, Session, SessionEvent, Signal};
+use crate::transfer::{transfer_id, FileHeader};
+use crate::url::ServerUrl;
+use crate::Event;
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// web/signaling.js: the first reconnect waits this long ...
+const BACKOFF_FIRST: Duration = Duration::from_millis(250);
+/// ... doubling up to this.
+const BACKOFF_MAX: Duration = Duration::from_millis(8000);
+/// How long to wait for the server to close the socket after `leave`.
+const LEAVE_WAIT: Duration = Duration::from_secs(1);
+
+/// How to join.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The server: `http://host:port`, the web client's link
+    /// (`/?room=R#token=T`), or `ws://host:port/ws`.
+    pub url: String,
+    /// The room; else the URL's `room`.
+    pub room: Option<String>,
+    pub name: String,
+    /// A join token; else the URL's `token`. Needed unless the server runs with `--dev`.
+    pub token: Option<String>,
+    /// The UDP sockets of each peer connection.
+    pub local_addresses: LocalAddresses,
+    /// After the socket dropped, give up when no connection succeeded for this long.
+    pub reconnect_timeout: Duration,
+}
+
+impl ClientConfig {
+    pub fn new(url: impl Into<String>, name: impl Into<String>) -> Self {
+        ClientConfig {
+            url: url.into(),
+            room: None,
+            name: name.into(),
+            token: None,
+            local_addresses: LocalAddresses::Host {
+                loopback: true,
+                ipv6: true,
+            },
+            reconnect_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+enum Command {
+    Chat(String),
+    SendFile(Arc<OutgoingFile>, Option<String>, oneshot::Sender<usize>),
+    Leave(oneshot::Sender<()>),
+}
+
+/// A participant in a room of `natter serve`. Dropping it leaves too.
+#[derive(Debug)]
+pub struct Client {
+    id: String,
+    room: String,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Command::Chat(_) => "Chat",
+            Command::SendFile(..) => "SendFile",
+            Command::Leave(_) => "Leave",
+        })
+    }
+}
+
+impl Client {
+    /// Connects and joins; returns once the server welcomed us, with the
+    /// events of the session from then on (the `Joined` event first).
+    pub async fn join(config: ClientConfig) -> Result<(Client, mpsc::UnboundedReceiver<Event>), Error> {
+        let url = ServerUrl::parse(&config.url)?;
+        if url.websocket.starts_with("wss:") {
+            return Err(Error::BadUrl {
+                url: config.url.clone(),
+                reason: "https and wss are not supported by natter join yet; use the server's http address",
+            });
+        }
+        let room = config
+            .room
+            .clone()
+            .or(url.room.clone())
+            .ok_or_else(|| Error::BadOptions("no room: give --room, or a URL with ?room=".to_owned()))?;
+        if !natter_signaling::message::is_room_name(&room) {
+            return Err(Error::BadOptions(format!(
+                "room {room:?}: room names are 1 to 64 characters from A-Z a-z 0-9 _ -"
+            )));
+        }
+        let name = natter_signaling::message::display_name(&config.name)
+            .ok_or_else(|| {
+                Error::BadOptions(format!(
+                    "name {:?}: 1 to 64 characters, no control characters",
+                    config.name
+                ))
+            })?
+            .to_owned();
+        let token = config.token.clone().or(url.token.clone());
+        let socket = connect(&url.websocket).await?;
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+        let (joined_tx, joined_rx) = oneshot::channel();
+        let (signals_tx, signals_rx) = mpsc::unbounded_channel();
+        let mut session = Session::new(JoinOptions {
+            room: room.clone(),
+            name,
+            token,
+        });
+        session.handle_open(Instant::now());
+        let driver = Driver {
+            session,
+            socket: Some(socket),
+            url: url.websocket,
+            config,
+            peers: HashMap::new(),
+            ice_servers: Vec::new(),
+            events: events_tx,
+            signals_tx,
+            signals: signals_rx,
+            commands: commands_rx,
+            joined: Some(joined_tx),
+        };
+        tokio::spawn(driver.run());
+        let id = joined_rx.await.map_err(|_| Error::Closed)??;
+        Ok((
+            Client {
+                id,
+                room,
+                commands: commands_tx,
+            },
+            events_rx,
+        ))
+    }
+
+    /// Our participant id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn room(&self) -> &str {
+        &self.room
+    }
+
+    /// Sends a chat message to everyone.
+    pub fn chat(&self, text: &str) -> Result<(), Error> {
+        self.commands
+            .send(Command::Chat(text.to_owned()))
+            .map_err(|_| Error::Closed)
+    }
+
+    /// Sends a file to everyone in the room now; returns how many
+    /// recipients it goes to. `FileSent` or `FileFailed` events follow,
+    /// one per recipient.
+    pub async fn send_file(&self, name: &str, mime: &str, data: Vec<u8>) -> Result<usize, Error> {
+        self.send(None, name, mime, data).await
+    }
+
+    /// Sends a file to participant `to` only; 0 when it is not in the room.
+    pub async fn send_file_to(&self, to: &str, name: &str, mime: &str, data: Vec<u8>) -> Result<usize, Error> {
+        self.send(Some(to.to_owned()), name, mime, data).await
+    }
+
+    async fn send(&self, to: Option<String>, name: &str, mime: &str, data: Vec<u8>) -> Result<usize, Error> {
+        let header = FileHeader::new(&transfer_id(), name, mime, &data);
+        let (tx, rx) = oneshot::channel();
+        let file = Arc::new(OutgoingFile { header, data });
+        self.commands
+            .send(Command::SendFile(file, to, tx))
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)
+    }
+
+    /// Leaves the room: the others see us leave at once.
+    pub async fn leave(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Leave(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+async fn connect(url: &str) -> Result<Socket, Error> {
+    match tokio_tungstenite::connect_async(url).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(e) => Err(Error::Connect {
+            url: url.to_owned(),
+            reason: describe(&e),
+        }),
+    }
+}
+
+fn describe(e: &tungstenite::Error) -> String {
+    match e {
+        tungstenite::Error::Http(response) => format!(
+            "the server answered HTTP {} instead of a WebSocket (is this natter serve?)",
+            response.status()
+        ),
+        tungstenite::Error::Io(io) => io.to_string(),
+        other => other.to_string(),
+    }
+}
+
+struct Driver {
+    session: Session,
+    socket: Option<Socket>,
+    url: String,
+    config: ClientConfig,
+    peers: HashMap<String, mpsc::UnboundedSender<PeerInput>>,
+    ice_servers: Vec<IceServer>,
+    events: mpsc::UnboundedSender<Event>,
+    signals_tx: mpsc::UnboundedSender<(String, Signal)>,
+    signals: mpsc::UnboundedReceiver<(String, Signal)>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    /// Until the first `welcome`: where `join` waits.
+    joined: Option<oneshot::Sender<Result<String, Error>>>,
+}
+
+/// What ended the socket.
+enum Ended {
+    Closed(Option<u16>, String),
+    Leave(oneshot::Sender<()>),
+}
+
+impl Driver {
+    async fn run(mut self) {
+        let result = self.drive().await;
+        for peer in self.peers.values() {
+            let _ = peer.send(PeerInput::Close);
+        }
+        match (self.joined.take(), result) {
+            (Some(joined), Err(e)) => {
+                let _ = joined.send(Err(e));
+            }
+            (_, Err(e)) => {
+                let _ = self.events.send(Event::Closed {
+                    error: Some(e.to_string()),
+                });
+            }
+            (_, Ok(())) => {
+                let _ = self.events.send(Event::Closed { error: None });
+            }
+        }
+    }
+
+    async fn drive(&mut self) -> Result<(), Error> {
+        loop {
+            let ended = match self.serve_socket().await {
+                Ok(ended) => ended,
+                Err(e) => Ended::Closed(None, e),
+            };
+            let (code, reason) = match ended {
+                Ended::Leave(done) => {
+                    self.finish_leave().await;
+                    let _ = done.send(());
+                    return Ok(());
+                }
+                Ended::Closed(code, reason) => (code, reason),
+            };
+            self.socket = None;
+            match self.session.handle_close(code) {
+                CloseVerdict::Closed => return Ok(()),
+                CloseVerdict::Fatal {
+                    close_code,
+                    code,
+                    message,
+                } => {
+                    return Err(Error::Refused {
+                        close_code,
+                        code,
+                        message,
+                    })
+                }
+                CloseVerdict::Reconnect => {
+                    let _ = self.events.send(Event::Reconnecting { reason: reason.clone() });
+                    if let Some(done) = self.reconnect().await? {
+                        let _ = done.send(());
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs the socket until it ends (or we leave); Err is a send failure.
+    async fn serve_socket(&mut self) -> Result<Ended, String> {
+        loop {
+            while let Some(output) = self.session.poll_output() {
+                match output {
+                    Output::Send(text) => {
+                        let socket = self.socket.as_mut().ok_or("no socket")?;
+                        socket.send(WsMessage::text(text)).await.map_err(|e| describe(&e))?;
+                    }
+                    Output::Drop => return Ok(Ended::Closed(None, "heartbeat lost".to_owned())),
+                }
+            }
+            while let Some(event) = self.session.poll_event() {
+                self.session_event(event);
+            }
+            let deadline = self.session.poll_timeout();
+            let socket = self.socket.as_mut().ok_or("no socket")?;
+            tokio::select! {
+                frame = socket.next() => match frame {
+                    Some(Ok(WsMessage::Text(text))) => {
+                        if let Err(e) = self.session.handle_text(Instant::now(), text.as_str()) {
+                            tracing::warn!(error = %e, "unparsable signaling message");
+                        }
+                    }
+                    Some(Ok(WsMessage::Close(frame))) => {
+                        let (code, reason) = frame.map(|f| (Some(u16::from(f.code)), f.reason.to_string())).unwrap_or((None, String::new()));
+                        return Ok(Ended::Closed(code, if reason.is_empty() { "the server closed the socket".to_owned() } else { reason }));
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Ok(Ended::Closed(None, describe(&e))),
+                    None => return Ok(Ended::Closed(None, "the socket closed".to_owned())),
+                },
+                Some((to, signal)) = self.signals.recv() => {
+                    self.session.signal(&to, signal);
+                }
+                command = self.commands.recv() => match command {
+                    Some(Command::Leave(done)) => return Ok(Ended::Leave(done)),
+                    None => {
+                        let (done, _) = oneshot::channel();
+                        return Ok(Ended::Leave(done));
+                    }
+                    Some(command) => self.command(command),
+                },
+                () = sleep_until(deadline) => self.session.handle_timeout(Instant::now()),
+            }
+        }
+    }
+
+    /// Reconnects with backoff; `Some` when the application left meanwhile.
+    async fn reconnect(&mut self) -> Result<Option<oneshot::Sender<()>>, Error> {
+        let started = Instant::now();
+        let mut delay = BACKOFF_FIRST;
+        loop {
+            let jitter = 0.75 + rand::random::<f64>() * 0.5;
+            let wait = tokio::time::sleep(delay.mul_f64(jitter));
+            tokio::pin!(wait);
+            loop {
+                tokio::select! {
+                    () = &mut wait => break,
+                    command = self.commands.recv() => match command {
+                        Some(Command::Leave(done)) => return Ok(Some(done)),
+                        None => return Ok(Some(oneshot::channel().0)),
+                        Some(command) => self.command(command),
+                    },
+                    Some(_) = self.signals.recv() => {} // dropped while away, as the web client does
+                }
+            }
+            delay = (delay * 2).min(BACKOFF_MAX);
+            match connect(&self.url).await {
+                Ok(socket) => {
+                    self.socket = Some(socket);
+                    self.session.handle_open(Instant::now());
+                    return Ok(None);
+                }
+                Err(e) if started.elapsed() >= self.config.reconnect_timeout => {
+                    return Err(Error::ServerGone {
+                        url: self.url.clone(),
+                        seconds: started.elapsed().as_secs(),
+                        reason: e.to_string(),
+                    })
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    async fn finish_leave(&mut self) {
+        self.session.leave();
+        if let Some(mut socket) = self.socket.take() {
+            while let Some(Output::Send(text)) = self.session.poll_output() {
+                let _ = socket.send(WsMessage::text(text)).await;
+            }
+            // The server closes the socket after `leave`.
+            let _ = tokio::time::timeout(LEAVE_WAIT, async {
+                while let Some(Ok(frame)) = socket.next().await {
+                    if matches!(frame, WsMessage::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+            let _ = socket
+                .close(Some(tungstenite::protocol::CloseFrame {
+                    code: CloseCode::Normal,
+                    reason: "".into(),
+                }))
+                .await;
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Chat(text) => {
+                for peer in self.peers.values() {
+                    let _ = peer.send(PeerInput::Chat(text.clone()));
+                }
+            }
+            Command::SendFile(file, to, reply) => {
+                let mut recipients = 0;
+                for (id, peer) in &self.peers {
+                    if to.as_ref().is_none_or(|to| to == id) {
+                        let _ = peer.send(PeerInput::SendFile(file.clone()));
+                        recipients += 1;
+                    }
+                }
+                let _ = reply.send(recipients);
+            }
+            Command::Leave(_) => {}
+        }
+    }
+
+    fn session_event(&mut self, event: SessionEvent) {
+        match event {
+            SessionEvent::Joined {
+                id,
+                name,
+                room,
+                resumed,
+                ice_servers,
+            } => {
+                self.ice_servers = usable_ice_servers(&ice_servers);
+                if let Some(joined) = self.joined.take() {
+                    let _ = joined.send(Ok(id.clone()));
+                }
+                let _ = self.events.send(Event::Joined {
+                    id,
+                    name,
+                    room,
+                    resumed,
+                });
+            }
+            SessionEvent::PeerJoined { peer, initiator } => {
+                let our_id = self.session.id().unwrap_or_default().to_owned();
+                let config = Config {
+                    peer: PeerConfig {
+                        ice_servers: self.ice_servers.clone(),
+                        ..PeerConfig::default()
+                    },
+                    local_addresses: self.config.local_addresses.clone(),
+                    ..Config::default()
+                };
+                let input = peer::spawn(PeerParams {
+                    id: peer.id.clone(),
+                    name: peer.name.clone(),
+                    // web/app.js: `polite: call.id < p.id`.
+                    polite: our_id < peer.id,
+                    initiator,
+                    config,
+                    signals: self.signals_tx.clone(),
+                    events: self.events.clone(),
+                });
+                self.peers.insert(peer.id.clone(), input);
+                let _ = self.events.send(Event::PeerJoined {
+                    id: peer.id,
+                    name: peer.name,
+                });
+            }
+            SessionEvent::PeerLeft { id, reason } => {
+                if let Some(peer) = self.peers.remove(&id) {
+                    let _ = peer.send(PeerInput::Close);
+                }
+                let _ = self.events.send(Event::PeerLeft { id, reason });
+            }
+            SessionEvent::PeerState { .. } => {}
+            SessionEvent::Signal { from, signal } => {
+                if let Some(peer) = self.peers.get(&from) {
+                    let _ = peer.send(PeerInput::Signal(signal));
+                }
+            }
+            SessionEvent::Refused {
+                code,
+                message,
+                reference,
+            } => {
+                let _ = self.events.send(Event::Refused {
+                    code,
+                    message,
+                    reference,
+                });
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The server's ICE servers that natter-io can use: STUN and TURN over
+/// UDP at an IP address (natter-io resolves no names and drops TCP/TLS
+/// transmits).
+pub(crate) fn usable_ice_servers(servers: &[IceServerInfo]) -> Vec<IceServer> {
+    servers
+        .iter()
+        .filter_map(|server| {
+            let urls: Vec<String> = server.urls.iter().filter(|url| usable_url(url)).cloned().collect();
+            (!urls.is_empty()).then(|| IceServer {
+                urls,
+                username: server.username.clone(),
+                credential: server.credential.clone(),
+            })
+        })
+        .collect()
+}
+
+fn usable_url(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("stun:").or_else(|| url.strip_prefix("turn:")) else {
+        return false;
+    };
+    let (host_port, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if query.contains("transport=tcp") {
+        return false;
+    }
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host_port.rsplit_once(':').map_or(host_port, |(h, _)| h)
+    };
+    host.parse::<std::net::IpAddr>().is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ice_servers_natter_io_can_use() {
+        let servers = vec![IceServerInfo {
+            urls: vec![
+                "stun:127.0.0.1:3478".to_owned(),
+                "turn:127.0.0.1:3478?transport=udp".to_owned(),
+                "turn:127.0.0.1:3478?transport=tcp".to_owned(),
+                "turns:127.0.0.1:5349?transport=tcp".to_owned(),
+                "turn:meet.example.org:3478".to_owned(),
+                "turn:[::1]:3478".to_owned(),
+            ],
+            username: Some("u".to_owned()),
+            credential: Some("p".to_owned()),
+        }];
+        let usable = usable_ice_servers(&servers);
+        assert_eq!(
+            usable[0].urls,
+            [
+                "stun:127.0.0.1:3478",
+                "turn:127.0.0.1:3478?transport=udp",
+                "turn:[::1]:3478"
+            ]
+        );
+        assert!(usable_ice_servers(&[IceServerInfo {
+            urls: vec!["turns:h".to_owned()],
+            username: None,
+            credential: None
+        }])
+        .is_empty());
+    }
+}

@@ -1,0 +1,140 @@
+//! natter-client: a Rust participant of `natter serve`'s rooms, which
+//! browsers on the web client see like any other.
+//!
+//! It speaks signaling protocol v1 (`docs/signaling.md`): join with an
+//! optional token, heartbeat, resume after a dropped socket, presence.
+//! It follows the web client's mesh rules (`web/peer.js`): one natter-io
+//! peer connection per other participant, perfect negotiation with the
+//! smaller id polite, the newcomer offering first; chat on the
+//! pre-negotiated data channel 0; files on `file:<id>` channels with a
+//! JSON header, 16 KiB chunks and a SHA-256 check answered by the
+//! recipient (`web/transfer.js`).
+//!
+//! The protocol logic is sans-IO ([`Session`], [`IncomingFile`], [`chat`]);
+//! [`Client`] runs it on tokio with a WebSocket and natter-io.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), natter_client::Error> {
+//! use natter_client::{Client, ClientConfig, Event};
+//!
+//! let mut config = ClientConfig::new("http://127.0.0.1:8080", "bot");
+//! config.room = Some("demo".to_owned());
+//! let (client, mut events) = Client::join(config).await?;
+//! while let Some(event) = events.recv().await {
+//!     match event {
+//!         Event::Chat { name, text, .. } => client.chat(&format!("{name} said {text}"))?,
+//!         Event::Closed { .. } => break,
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Not yet: `wss://` (TLS) servers; media tracks; ICE servers given by
+//! host name or over TCP/TLS (natter-io resolves no names and sends no
+//! TCP), which are left out of each connection's configuration.
+
+pub mod chat;
+mod client;
+mod error;
+pub mod message;
+mod peer;
+pub mod session;
+pub mod transfer;
+mod url;
+
+pub use client::{Client, ClientConfig};
+pub use error::Error;
+pub use session::{CloseVerdict, JoinOptions, Output, Session, SessionEvent, Signal};
+pub use transfer::{IncomingFile, TransferError};
+pub use url::ServerUrl;
+
+/// What happened in the room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Joined (or `resumed` after a reconnect) as `id`.
+    Joined {
+        id: String,
+        name: String,
+        room: String,
+        resumed: bool,
+    },
+    PeerJoined {
+        id: String,
+        name: String,
+    },
+    /// `reason`: `left`, `timeout`, or `rejoined` (our own session expired).
+    PeerLeft {
+        id: String,
+        reason: String,
+    },
+    /// The peer connection's W3C `connectionState`.
+    Connection {
+        id: String,
+        name: String,
+        state: String,
+    },
+    Chat {
+        from: String,
+        name: String,
+        text: String,
+    },
+    FileReceived {
+        from: String,
+        name: String,
+        file: ReceivedFile,
+    },
+    /// A recipient answered; `verified` when its SHA-256 matched.
+    FileSent {
+        peer: String,
+        name: String,
+        file_name: String,
+        verified: bool,
+        sha256: String,
+    },
+    FileFailed {
+        peer: String,
+        name: String,
+        file_name: String,
+        reason: String,
+    },
+    /// The signaling socket dropped; reconnecting to resume.
+    Reconnecting {
+        reason: String,
+    },
+    /// The server refused one message.
+    Refused {
+        code: String,
+        message: String,
+        reference: Option<String>,
+    },
+    /// The session ended, with the error when it was not us leaving.
+    Closed {
+        error: Option<String>,
+    },
+}
+
+/// A file received whole.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ReceivedFile {
+    pub id: String,
+    /// The sender's name for it, without directories.
+    pub file_name: String,
+    pub mime: String,
+    /// What we computed.
+    pub sha256: String,
+    /// What the sender announced.
+    pub expected_sha256: String,
+    pub verified: bool,
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for ReceivedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceivedFile")
+            .field("file_name", &self.file_name)
+            .field("size", &self.data.len())
+            .field("verified", &self.verified)
+            .finish_non_exhaustive()
+    }
+}

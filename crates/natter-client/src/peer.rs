@@ -1,0 +1,515 @@
+//! One participant of the mesh: a task that owns a natter-io
+//! `PeerConnection` to one other participant, with the web client's
+//! rules (`web/peer.js`): perfect negotiation (the participant with the
+//! smaller id is polite), the newcomer attaches the chat channel at once
+//! and so offers first, the others attach theirs while answering or
+//! after [`OFFER_GRACE`]; chat on the pre-negotiated channel 0; files on
+//! channels labelled `file:<id>` (`transfer.rs`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use natter_io::{
+    Config, DataChannel, DataChannelId, DataChannelInit, Description, IceCandidate, IceConnectionState, PeerConnection,
+    PeerEvent, SdpType, SignalingState,
+};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::chat::{self, CHAT_CHANNEL_ID, CHAT_LABEL};
+use crate::session::Signal;
+use crate::transfer::{
+    FileHeader, FileResult, IncomingFile, Progress, CHUNK_BYTES, HIGH_WATER, LABEL_PREFIX, LOW_WATER,
+};
+use crate::{Event, ReceivedFile};
+
+/// web/peer.js: a non-initiator that hears no offer this long offers itself.
+pub const OFFER_GRACE: Duration = Duration::from_millis(3000);
+/// A sender re-reads the buffered amount at least this often while it
+/// waits for `bufferedamountlow`.
+const DRAIN_RECHECK: Duration = Duration::from_millis(250);
+
+/// A file to send, shared by the tasks of every recipient.
+#[derive(Debug)]
+pub(crate) struct OutgoingFile {
+    pub header: FileHeader,
+    pub data: Vec<u8>,
+}
+
+/// What the client asks of a peer task.
+#[derive(Debug)]
+pub(crate) enum PeerInput {
+    Signal(Signal),
+    Chat(String),
+    SendFile(Arc<OutgoingFile>),
+    Close,
+}
+
+/// What a file sender hears about its channel.
+#[derive(Debug)]
+enum ChannelNote {
+    Open,
+    BufferedLow,
+    Message(Vec<u8>, bool),
+    Closed,
+}
+
+pub(crate) struct PeerParams {
+    pub id: String,
+    pub name: String,
+    pub polite: bool,
+    pub initiator: bool,
+    pub config: Config,
+    /// (to, signal) for the signaling session.
+    pub signals: mpsc::UnboundedSender<(String, Signal)>,
+    pub events: mpsc::UnboundedSender<Event>,
+}
+
+/// Starts the task; it ends on [`PeerInput::Close`] or when the sender is dropped.
+pub(crate) fn spawn(params: PeerParams) -> mpsc::UnboundedSender<PeerInput> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(run(params, rx));
+    tx
+}
+
+struct Peer {
+    params: PeerParams,
+    pc: PeerConnection,
+    attached: bool,
+    chat: Option<DataChannel>,
+    chat_open: bool,
+    outbox: Vec<String>,
+    ignore_offer: bool,
+    incoming: HashMap<DataChannelId, IncomingFile>,
+    outgoing: HashMap<DataChannelId, mpsc::UnboundedSender<ChannelNote>>,
+}
+
+async fn run(params: PeerParams, mut input: mpsc::UnboundedReceiver<PeerInput>) {
+    let spawned = PeerConnection::spawn(params.config.clone()).or_else(|e| {
+        // The server's ICE servers may be ones natter cannot use yet
+        // (host names): go on without them rather than not at all.
+        tracing::warn!(error = %e, "peer connection with the server's ICE servers failed; trying without");
+        let mut config = params.config.clone();
+        config.peer.ice_servers.clear();
+        PeerConnection::spawn(config)
+    });
+    let (pc, mut pc_events) = match spawned {
+        Ok(spawned) => spawned,
+        Err(e) => {
+            let _ = params.events.send(Event::Connection {
+                id: params.id.clone(),
+                name: params.name.clone(),
+                state: format!("failed: {e}"),
+            });
+            return;
+        }
+    };
+    let mut peer = Peer {
+        params,
+        pc,
+        attached: false,
+        chat: None,
+        chat_open: false,
+        outbox: Vec::new(),
+        ignore_offer: false,
+        incoming: HashMap::new(),
+        outgoing: HashMap::new(),
+    };
+    if peer.params.initiator {
+        peer.attach().await;
+    }
+    let grace = tokio::time::sleep(OFFER_GRACE);
+    tokio::pin!(grace);
+    loop {
+        tokio::select! {
+            command = input.recv() => match command {
+                Some(PeerInput::Signal(signal)) => peer.signal(signal).await,
+                Some(PeerInput::Chat(text)) => peer.send_chat(text).await,
+                Some(PeerInput::SendFile(file)) => peer.send_file(file).await,
+                Some(PeerInput::Close) | None => break,
+            },
+            event = pc_events.recv() => match event {
+                Some(event) => peer.event(event).await,
+                None => break,
+            },
+            () = &mut grace, if !peer.attached => peer.attach().await,
+        }
+    }
+    for note in peer.outgoing.values() {
+        let _ = note.send(ChannelNote::Closed);
+    }
+    peer.pc.close().await;
+}
+
+impl Peer {
+    fn emit(&self, event: Event) {
+        let _ = self.params.events.send(event);
+    }
+
+    fn send_signal(&self, signal: Signal) {
+        let _ = self.params.signals.send((self.params.id.clone(), signal));
+    }
+
+    /// Adds the chat channel (once); negotiation follows.
+    async fn attach(&mut self) {
+        if self.attached {
+            return;
+        }
+        self.attached = true;
+        let init = DataChannelInit {
+            ordered: true,
+            negotiated: true,
+            id: Some(CHAT_CHANNEL_ID),
+            ..DataChannelInit::default()
+        };
+        match self.pc.create_data_channel(CHAT_LABEL, init).await {
+            Ok(channel) => self.chat = Some(channel),
+            Err(e) => tracing::warn!(peer = %self.params.id, error = %e, "cannot open the chat channel"),
+        }
+    }
+
+    async fn offer(&mut self) {
+        if !matches!(self.pc.signaling_state().await, Ok(SignalingState::Stable)) {
+            // Negotiation runs already; natter asks again once it is stable.
+            return;
+        }
+        let result = async {
+            let offer = self.pc.create_offer().await?;
+            self.pc.set_local_description(offer.clone()).await?;
+            Ok::<_, natter_io::Error>(offer.sdp)
+        }
+        .await;
+        match result {
+            Ok(sdp) => self.send_signal(Signal::Offer(sdp)),
+            Err(e) => tracing::warn!(peer = %self.params.id, error = %e, "offer failed"),
+        }
+    }
+
+    async fn signal(&mut self, signal: Signal) {
+        let result = match signal {
+            Signal::Offer(sdp) => self.remote_offer(sdp).await,
+            Signal::Answer(sdp) => {
+                self.pc
+                    .set_remote_description(Description {
+                        kind: SdpType::Answer,
+                        sdp,
+                    })
+                    .await
+            }
+            Signal::Candidate(candidate) => {
+                let result = self.pc.add_ice_candidate(parse_candidate(&candidate)).await;
+                // Candidates of an offer we ignored fail; so may end-of-candidates.
+                if self.ignore_offer || candidate.is_null() {
+                    Ok(())
+                } else {
+                    result
+                }
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(peer = %self.params.id, error = %e, "signaling message failed");
+        }
+    }
+
+    async fn remote_offer(&mut self, sdp: String) -> Result<(), natter_io::Error> {
+        let stable = matches!(self.pc.signaling_state().await?, SignalingState::Stable);
+        self.ignore_offer = !self.params.polite && !stable;
+        if self.ignore_offer {
+            return Ok(());
+        }
+        // A polite peer's own offer is rolled back implicitly.
+        self.pc
+            .set_remote_description(Description {
+                kind: SdpType::Offer,
+                sdp,
+            })
+            .await?;
+        self.attach().await;
+        let answer = self.pc.create_answer().await?;
+        self.pc.set_local_description(answer.clone()).await?;
+        self.send_signal(Signal::Answer(answer.sdp));
+        Ok(())
+    }
+
+    async fn send_chat(&mut self, text: String) {
+        let message = chat::encode(&text);
+        match &self.chat {
+            Some(chat) if self.chat_open => {
+                if let Err(e) = chat.send(message).await {
+                    tracing::warn!(peer = %self.params.id, error = %e, "chat not sent");
+                }
+            }
+            _ => self.outbox.push(message),
+        }
+    }
+
+    async fn send_file(&mut self, file: Arc<OutgoingFile>) {
+        self.attach().await;
+        let label = format!("{LABEL_PREFIX}{}", file.header.id);
+        let channel = match self.pc.create_data_channel(&label, DataChannelInit::default()).await {
+            Ok(channel) => channel,
+            Err(e) => {
+                self.emit(Event::FileFailed {
+                    peer: self.params.id.clone(),
+                    name: self.params.name.clone(),
+                    file_name: file.header.name.clone(),
+                    reason: e.to_string(),
+                });
+                return;
+            }
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.outgoing.insert(channel.id(), tx);
+        let (id, name, events) = (
+            self.params.id.clone(),
+            self.params.name.clone(),
+            self.params.events.clone(),
+        );
+        tokio::spawn(async move {
+            let file_name = file.header.name.clone();
+            let event = match send_file(&channel, &file, rx).await {
+                Ok(result) => Event::FileSent {
+                    peer: id,
+                    name,
+                    file_name,
+                    verified: result.ok,
+                    sha256: result.sha256,
+                },
+                Err(reason) => Event::FileFailed {
+                    peer: id,
+                    name,
+                    file_name,
+                    reason,
+                },
+            };
+            let _ = channel.close().await;
+            let _ = events.send(event);
+        });
+    }
+
+    async fn event(&mut self, event: PeerEvent) {
+        match event {
+            PeerEvent::NegotiationNeeded => self.offer().await,
+            PeerEvent::IceCandidate(candidate) => self.send_signal(Signal::Candidate(candidate_json(&candidate))),
+            PeerEvent::IceGatheringComplete => self.send_signal(Signal::Candidate(Value::Null)),
+            PeerEvent::IceConnectionStateChange(IceConnectionState::Failed) => {
+                if let Err(e) = self.pc.restart_ice().await {
+                    tracing::warn!(peer = %self.params.id, error = %e, "ICE restart failed");
+                }
+            }
+            PeerEvent::ConnectionStateChange(state) => self.emit(Event::Connection {
+                id: self.params.id.clone(),
+                name: self.params.name.clone(),
+                state: state.name().to_owned(),
+            }),
+            PeerEvent::DataChannel(id) => {
+                let channel = self.pc.data_channel(id);
+                match channel.info().await {
+                    Ok(info) if info.label.starts_with(LABEL_PREFIX) => {
+                        self.incoming.insert(id, IncomingFile::new());
+                    }
+                    _ => {
+                        let _ = channel.close().await;
+                    }
+                }
+            }
+            PeerEvent::DataChannelOpen(id) => {
+                if self.chat.as_ref().is_some_and(|c| c.id() == id) {
+                    self.chat_open = true;
+                    for message in std::mem::take(&mut self.outbox) {
+                        if let Some(chat) = &self.chat {
+                            let _ = chat.send(message).await;
+                        }
+                    }
+                } else if let Some(note) = self.outgoing.get(&id) {
+                    let _ = note.send(ChannelNote::Open);
+                }
+            }
+            PeerEvent::DataChannelMessage { id, data, is_text } => self.message(id, data, is_text).await,
+            PeerEvent::BufferedAmountLow(id) => {
+                if let Some(note) = self.outgoing.get(&id) {
+                    let _ = note.send(ChannelNote::BufferedLow);
+                }
+            }
+            PeerEvent::DataChannelClose(id) => {
+                if self.chat.as_ref().is_some_and(|c| c.id() == id) {
+                    self.chat_open = false;
+                }
+                if let Some(note) = self.outgoing.remove(&id) {
+                    let _ = note.send(ChannelNote::Closed);
+                }
+                if let Some(incoming) = self.incoming.remove(&id) {
+                    if let Err(e) = incoming.handle_close() {
+                        self.file_failed(&incoming, e.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn message(&mut self, id: DataChannelId, data: Vec<u8>, is_text: bool) {
+        if self.chat.as_ref().is_some_and(|c| c.id() == id) {
+            if let Some(text) = chat::decode(&data, is_text) {
+                self.emit(Event::Chat {
+                    from: self.params.id.clone(),
+                    name: self.params.name.clone(),
+                    text,
+                });
+            }
+            return;
+        }
+        if let Some(note) = self.outgoing.get(&id) {
+            let _ = note.send(ChannelNote::Message(data, is_text));
+            return;
+        }
+        let Some(incoming) = self.incoming.get_mut(&id) else {
+            return;
+        };
+        match incoming.handle_message(&data, is_text) {
+            Ok(Progress::Complete { verified, result }) => {
+                let _ = self.pc.data_channel(id).send(result.to_json()).await;
+                // The sender closes the channel once it has the result.
+                let incoming = self.incoming.remove(&id).unwrap_or_default();
+                let header = incoming.header().cloned();
+                let file_name = incoming.safe_name();
+                let data = incoming.data().to_vec();
+                if let Some(header) = header {
+                    self.emit(Event::FileReceived {
+                        from: self.params.id.clone(),
+                        name: self.params.name.clone(),
+                        file: ReceivedFile {
+                            id: header.id,
+                            file_name,
+                            mime: header.mime,
+                            sha256: result.sha256,
+                            expected_sha256: header.sha256.to_ascii_lowercase(),
+                            verified,
+                            data,
+                        },
+                    });
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let incoming = self.incoming.remove(&id).unwrap_or_default();
+                self.file_failed(&incoming, e.to_string());
+                let _ = self.pc.data_channel(id).close().await;
+            }
+        }
+    }
+
+    fn file_failed(&self, incoming: &IncomingFile, reason: String) {
+        self.emit(Event::FileFailed {
+            peer: self.params.id.clone(),
+            name: self.params.name.clone(),
+            file_name: incoming.safe_name(),
+            reason,
+        });
+    }
+}
+
+/// Sends `file` on `channel` as web/transfer.js does and returns the
+/// recipient's result, or why it failed.
+async fn send_file(
+    channel: &DataChannel,
+    file: &OutgoingFile,
+    mut notes: mpsc::UnboundedReceiver<ChannelNote>,
+) -> Result<FileResult, String> {
+    loop {
+        match notes.recv().await {
+            Some(ChannelNote::Open) => break,
+            Some(ChannelNote::Closed) | None => return Err("the channel closed before opening".to_owned()),
+            Some(_) => {}
+        }
+    }
+    let failed = |e: natter_io::Error| e.to_string();
+    channel
+        .set_buffered_amount_low_threshold(LOW_WATER)
+        .await
+        .map_err(failed)?;
+    channel.send(file.header.to_json()).await.map_err(failed)?;
+    let mut result = None;
+    for chunk in file.data.chunks(CHUNK_BYTES) {
+        // natter-io's buffered amount falls while we await sends too, so
+        // read it before each send rather than counting.
+        while channel.buffered_amount().await.map_err(failed)? > HIGH_WATER {
+            match tokio::time::timeout(DRAIN_RECHECK, notes.recv()).await {
+                Ok(Some(ChannelNote::Closed) | None) => return Err("the recipient closed the channel".to_owned()),
+                Ok(Some(ChannelNote::Message(data, is_text))) => result = result.or(FileResult::parse(&data, is_text)),
+                _ => {}
+            }
+        }
+        channel.send(chunk).await.map_err(failed)?;
+    }
+    loop {
+        if let Some(result) = result.take() {
+            return Ok(result);
+        }
+        match notes.recv().await {
+            Some(ChannelNote::Message(data, is_text)) => result = FileResult::parse(&data, is_text),
+            Some(ChannelNote::Closed) | None => return Err("the recipient closed the channel".to_owned()),
+            Some(_) => {}
+        }
+    }
+}
+
+/// W3C `RTCIceCandidate.toJSON()`, as the web client signals it.
+fn candidate_json(candidate: &IceCandidate) -> Value {
+    let line = if candidate.candidate.starts_with("candidate:") || candidate.candidate.is_empty() {
+        candidate.candidate.clone()
+    } else {
+        format!("candidate:{}", candidate.candidate)
+    };
+    json!({
+        "candidate": line,
+        "sdpMid": candidate.sdp_mid,
+        "sdpMLineIndex": candidate.sdp_m_line_index,
+        "usernameFragment": candidate.username_fragment,
+    })
+}
+
+/// A signaled `RTCIceCandidateInit`; `None` for end-of-candidates
+/// (`null`, or anything without a candidate string).
+pub(crate) fn parse_candidate(value: &Value) -> Option<IceCandidate> {
+    let candidate = value.get("candidate")?.as_str()?.to_owned();
+    Some(IceCandidate {
+        candidate,
+        sdp_mid: value.get("sdpMid").and_then(Value::as_str).map(str::to_owned),
+        sdp_m_line_index: value
+            .get("sdpMLineIndex")
+            .and_then(Value::as_u64)
+            .and_then(|i| u16::try_from(i).ok()),
+        username_fragment: value.get("usernameFragment").and_then(Value::as_str).map(str::to_owned),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_round_trip_as_browsers_write_them() {
+        let browser = json!({
+            "candidate": "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host",
+            "sdpMid": "0",
+            "sdpMLineIndex": 0,
+            "usernameFragment": "abcd"
+        });
+        let parsed = parse_candidate(&browser).unwrap();
+        assert_eq!(parsed.sdp_mid.as_deref(), Some("0"));
+        assert_eq!(parsed.sdp_m_line_index, Some(0));
+        assert_eq!(candidate_json(&parsed), browser);
+        let bare = IceCandidate {
+            candidate: "1 1 udp 1 127.0.0.1 1 typ host".to_owned(),
+            ..parsed
+        };
+        assert!(candidate_json(&bare)["candidate"]
+            .as_str()
+            .unwrap()
+            .starts_with("candidate:1 "));
+        assert_eq!(parse_candidate(&Value::Null), None);
+        assert_eq!(parse_candidate(&json!({"sdpMid": "0"})), None);
+    }
+}

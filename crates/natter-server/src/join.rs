@@ -1,0 +1,346 @@
+//! `natter join`: a participant of a room of `natter serve` in the
+//! terminal, over natter-client. Prints what happens as text or JSON
+//! lines, sends lines typed on stdin as chat, sends files to everyone
+//! and saves the files others send.
+
+use std::io::{BufRead, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use natter_client::{Client, ClientConfig, Event, ReceivedFile};
+use natter_io::LocalAddresses;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+/// Join a room of `natter serve` as a participant the web client sees.
+///
+/// Examples:
+///   natter join http://127.0.0.1:8080 --room demo --name bot
+///   natter join 'https://meet.example.org/?room=standup#token=...' --json
+///   natter join http://127.0.0.1:8080 --room demo --send-file report.pdf --save-dir ~/Downloads
+///
+/// Lines typed on stdin go to everyone as chat; `/send PATH` sends a
+/// file to everyone, `/quit` leaves (so do Ctrl-C and SIGTERM).
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct JoinOptions {
+    /// The server: http://HOST:PORT, the web client's link
+    /// (/?room=ROOM#token=TOKEN) or ws://HOST:PORT/ws.
+    url: String,
+    /// The room (else the URL's `room`).
+    #[arg(long)]
+    room: Option<String>,
+    /// Our display name.
+    #[arg(long, default_value = "natter")]
+    name: String,
+    /// A join token (else the URL's `#token=`); not needed with `serve --dev`.
+    #[arg(long, env = "NATTER_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print events as JSON lines.
+    #[arg(long)]
+    json: bool,
+    /// Send this file to every participant once connected to them
+    /// (repeat for more; participants who join later get it too).
+    #[arg(long = "send-file", value_name = "PATH")]
+    send_files: Vec<PathBuf>,
+    /// Save received files in this directory (else they are only reported).
+    #[arg(long, value_name = "DIR")]
+    save_dir: Option<PathBuf>,
+    /// Local addresses for the peer connections' sockets (default: every
+    /// interface address, loopback included).
+    #[arg(long = "address", value_name = "IP")]
+    addresses: Vec<IpAddr>,
+    /// Give up after the server has been unreachable this many seconds.
+    #[arg(long, default_value_t = 30)]
+    reconnect_timeout: u64,
+}
+
+struct File {
+    name: String,
+    data: Vec<u8>,
+}
+
+pub fn run(options: JoinOptions) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(join(options))
+}
+
+async fn join(options: JoinOptions) -> anyhow::Result<()> {
+    let mut files = Vec::new();
+    for path in &options.send_files {
+        let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let name = path
+            .file_name()
+            .map_or("file".into(), |n| n.to_string_lossy().into_owned());
+        files.push(File { name, data });
+    }
+    if let Some(dir) = &options.save_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut config = ClientConfig::new(options.url.clone(), options.name.clone());
+    config.room = options.room.clone();
+    config.token = options.token.clone();
+    config.reconnect_timeout = Duration::from_secs(options.reconnect_timeout);
+    if !options.addresses.is_empty() {
+        config.local_addresses =
+            LocalAddresses::Addresses(options.addresses.iter().map(|ip| SocketAddr::new(*ip, 0)).collect());
+    }
+    let (client, mut events) = Client::join(config).await?;
+    let out = Printer { json: options.json };
+    let mut lines = stdin_lines();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sent_to = std::collections::HashSet::new();
+    loop {
+        tokio::select! {
+            event = events.recv() => {
+                let Some(event) = event else { return Ok(()) };
+                if let Event::Connection { id, state, .. } = &event {
+                    if state == "connected" && sent_to.insert(id.clone()) {
+                        for file in &files {
+                            client.send_file_to(id, &file.name, mime(&file.name), file.data.clone()).await?;
+                        }
+                    }
+                }
+                if let Event::PeerLeft { id, .. } = &event {
+                    sent_to.remove(id);
+                }
+                if let Event::Closed { error } = &event {
+                    return match error {
+                        Some(e) => Err(anyhow::anyhow!("{e}")),
+                        None => Ok(()),
+                    };
+                }
+                out.event(&event, options.save_dir.as_deref());
+            }
+            line = lines.recv() => match line {
+                Some(line) => {
+                    if line.trim() == "/quit" {
+                        break;
+                    } else if let Some(path) = line.strip_prefix("/send ") {
+                        let path = Path::new(path.trim());
+                        match std::fs::read(path) {
+                            Ok(data) => {
+                                let name = path.file_name().map_or("file".into(), |n| n.to_string_lossy().into_owned());
+                                let n = client.send_file(&name, mime(&name), data).await?;
+                                out.note("sending", json!({"file": name, "recipients": n}), &format!("sending {name} to {n} participant(s)"));
+                            }
+                            Err(e) => out.note("error", json!({"message": format!("{}: {e}", path.display())}), &format!("cannot read {}: {e}", path.display())),
+                        }
+                    } else if !line.trim().is_empty() {
+                        client.chat(line.trim())?;
+                    }
+                }
+                // stdin closed: a bot run with </dev/null stays in the room.
+                None => lines = never_lines(),
+            },
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+        }
+    }
+    client.leave().await;
+    out.note("left", json!({}), "left the room");
+    Ok(())
+}
+
+/// Lines of stdin, read on a thread of their own (tokio's stdin is one too).
+fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn never_lines() -> mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::mem::forget(tx);
+    rx
+}
+
+fn mime(name: &str) -> &'static str {
+    match name
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("txt") => "text/plain",
+        Some("pdf") => "application/pdf",
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
+    }
+}
+
+struct Printer {
+    json: bool,
+}
+
+impl Printer {
+    fn note(&self, kind: &str, mut fields: Value, text: &str) {
+        if self.json {
+            fields["event"] = json!(kind);
+            self.line(&fields.to_string());
+        } else {
+            self.line(text);
+        }
+    }
+
+    fn line(&self, text: &str) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{text}");
+        let _ = stdout.flush();
+    }
+
+    fn event(&self, event: &Event, save_dir: Option<&Path>) {
+        match event {
+            Event::Joined {
+                id,
+                name,
+                room,
+                resumed,
+            } => self.note(
+                "joined",
+                json!({"id": id, "name": name, "room": room, "resumed": resumed}),
+                &format!(
+                    "{} room {room} as {name} ({id})",
+                    if *resumed { "resumed" } else { "joined" }
+                ),
+            ),
+            Event::PeerJoined { id, name } => self.note(
+                "peer-joined",
+                json!({"id": id, "name": name}),
+                &format!("{name} ({id}) joined"),
+            ),
+            Event::PeerLeft { id, reason } => self.note(
+                "peer-left",
+                json!({"id": id, "reason": reason}),
+                &format!("{id} left ({reason})"),
+            ),
+            Event::Connection { id, name, state } => self.note(
+                "connection",
+                json!({"id": id, "name": name, "state": state}),
+                &format!("connection to {name}: {state}"),
+            ),
+            Event::Chat { from, name, text } => self.note(
+                "chat",
+                json!({"from": from, "name": name, "text": text}),
+                &format!("<{name}> {text}"),
+            ),
+            Event::FileReceived { from, name, file } => self.received(from, name, file, save_dir),
+            Event::FileSent {
+                peer,
+                name,
+                file_name,
+                verified,
+                sha256,
+            } => self.note(
+                "file-sent",
+                json!({"to": peer, "name": name, "file": file_name, "verified": verified, "sha256": sha256}),
+                &format!(
+                    "{file_name} sent to {name}: {}",
+                    if *verified { "verified" } else { "checksum mismatch" }
+                ),
+            ),
+            Event::FileFailed {
+                peer,
+                name,
+                file_name,
+                reason,
+            } => self.note(
+                "file-failed",
+                json!({"peer": peer, "name": name, "file": file_name, "reason": reason}),
+                &format!("{file_name} with {name} failed: {reason}"),
+            ),
+            Event::Reconnecting { reason } => self.note(
+                "reconnecting",
+                json!({"reason": reason}),
+                &format!("signaling lost ({reason}), reconnecting"),
+            ),
+            Event::Refused {
+                code,
+                message,
+                reference,
+            } => self.note(
+                "refused",
+                json!({"code": code, "message": message, "ref": reference}),
+                &format!("the server refused a message: {message} ({code})"),
+            ),
+            Event::Closed { .. } => {}
+        }
+    }
+
+    fn received(&self, from: &str, name: &str, file: &ReceivedFile, save_dir: Option<&Path>) {
+        let saved = match save_dir.filter(|_| file.verified) {
+            Some(dir) => match save(dir, &file.file_name, &file.data) {
+                Ok(path) => Some(path),
+                Err(e) => {
+                    self.note(
+                        "error",
+                        json!({"message": format!("saving {}: {e}", file.file_name)}),
+                        &format!("cannot save {}: {e}", file.file_name),
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        let path = saved.as_ref().map(|p| p.display().to_string());
+        self.note(
+            "file-received",
+            json!({
+                "from": from, "name": name, "file": file.file_name, "size": file.data.len(), "mime": file.mime,
+                "sha256": file.sha256, "verified": file.verified, "path": path,
+            }),
+            &format!(
+                "{} ({} bytes) from {name}: {}{}",
+                file.file_name,
+                file.data.len(),
+                if file.verified {
+                    "verified"
+                } else {
+                    "CHECKSUM MISMATCH, not saved"
+                },
+                path.as_deref().map(|p| format!(", saved to {p}")).unwrap_or_default()
+            ),
+        );
+    }
+}
+
+/// Writes `data` as `name` in `dir`, never over an existing file.
+fn save(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<PathBuf> {
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => (stem.to_owned(), format!(".{ext}")),
+        _ => (name.to_owned(), String::new()),
+    };
+    for n in 0..1000 {
+        let candidate = if n == 0 {
+            dir.join(name)
+        } else {
+            dir.join(format!("{stem} ({n}){ext}"))
+        };
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&candidate)
+        {
+            Ok(mut f) => {
+                f.write_all(data)?;
+                return Ok(candidate);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("too many files of that name"))
+}

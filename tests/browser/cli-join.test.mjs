@@ -1,0 +1,190 @@
+// Issue 14: `natter join`, natter-client's participant, in a room with a
+// Chromium page on the web client. Chat goes both ways, a 2 MiB file
+// sent by the CLI (`--send-file`) is verified by the page, a 2 MiB file
+// from the page is saved byte-exact by the CLI (`--save-dir`), and the
+// CLI leaving (`/quit`) removes its tile at once.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import {
+  ARTIFACTS,
+  NATTER_BIN,
+  chat,
+  join,
+  launchBrowser,
+  openParticipant,
+  problemsOf,
+  randomFile,
+  receivedFile,
+  startServer,
+  until,
+} from './harness.mjs';
+
+const ROOM = 'cli';
+const FILE_BYTES = 2 * 1024 * 1024;
+
+/**
+ * `natter join --json` as a child process: its JSON lines, kept in
+ * order, and `waitFor(predicate)` over all of them (past and future).
+ */
+function startCli(server, args) {
+  const logPath = path.join(ARTIFACTS, `${server.name}.cli.log`);
+  const log = fs.createWriteStream(logPath);
+  const child = spawn(NATTER_BIN, ['join', server.url, '--room', ROOM, '--json', ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn', NO_COLOR: '1' },
+  });
+  const events = [];
+  let buffered = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk) => {
+    log.write(chunk);
+    buffered += chunk;
+    let nl;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      if (line.trim()) events.push(JSON.parse(line));
+    }
+  });
+  child.stderr.on('data', (chunk) => log.write(chunk));
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    events,
+    exited,
+    logPath,
+    /** Writes a line to its stdin (chat, or a /command). */
+    type(line) {
+      child.stdin.write(`${line}\n`);
+    },
+    waitFor(predicate, what, timeout = 30000) {
+      return until(() => events.find(predicate), {
+        timeout,
+        what: `natter join: ${what}`,
+        describe: () => `${JSON.stringify(events.slice(-8))} (log: ${logPath})`,
+      });
+    },
+    kill() {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+describe('natter join with a browser', () => {
+  let server;
+  let browser;
+  let page;
+  let cli;
+  const outgoing = randomFile('cli-to-page.bin', FILE_BYTES);
+  const saveDir = path.join(ARTIFACTS, 'cli-join-saved');
+
+  before(async () => {
+    fs.rmSync(saveDir, { recursive: true, force: true });
+    browser = await launchBrowser();
+    server = await startServer({ name: 'cli-join' });
+  });
+
+  after(async () => {
+    cli?.kill();
+    await browser?.close();
+    if (server) await server.stopCleanly();
+  });
+
+  test('the CLI joins, connects, chats and trades files with the page', async () => {
+    page = await openParticipant(browser, server, { room: ROOM, name: 'Alice' });
+    await join(page);
+    cli = startCli(server, ['--name', 'Robot', '--send-file', outgoing.file, '--save-dir', saveDir]);
+    const joined = await cli.waitFor((e) => e.event === 'joined', 'joined');
+    assert.equal(joined.room, ROOM);
+    assert.equal(joined.name, 'Robot');
+    const cliId = joined.id;
+    await cli.waitFor((e) => e.event === 'peer-joined' && e.id === page.id && e.name === 'Alice', 'Alice in the room');
+    // The page shows the CLI's tile, and both sides connect.
+    await page.page.waitForSelector(`[data-testid="tile"][data-peer-id="${cliId}"]`, { timeout: 15000 });
+    await cli.waitFor((e) => e.event === 'connection' && e.id === page.id && e.state === 'connected', 'connected to Alice');
+    await until(
+      () => page.page.evaluate((id) => window.natter.peers.get(id)?.pc.connectionState === 'connected', cliId),
+      { what: 'the page connected to the CLI' },
+    );
+
+    // Chat, page to CLI and CLI to page.
+    await chat(page, [], 'hello from the browser');
+    const said = await cli.waitFor((e) => e.event === 'chat' && e.text === 'hello from the browser', 'chat from Alice');
+    assert.equal(said.from, page.id);
+    assert.equal(said.name, 'Alice');
+    cli.type('hello from the terminal');
+    await page.page
+      .locator(`[data-testid="chat-message"][data-from="${cliId}"]`, { hasText: 'hello from the terminal' })
+      .waitFor({ timeout: 15000 });
+
+    // --send-file: sent once connected, verified by the page.
+    await page.page
+      .locator('[data-testid="transfer"][data-direction="receive"]', { hasText: 'cli-to-page.bin' })
+      .and(page.page.locator('[data-state="verified"], [data-state="mismatch"], [data-state="failed"]'))
+      .waitFor({ timeout: 60000 });
+    const got = await receivedFile(page, 'cli-to-page.bin');
+    assert.deepEqual({ sha256: got.sha256, size: got.size, state: got.state }, { sha256: outgoing.sha256, size: FILE_BYTES, state: 'verified' });
+    const sent = await cli.waitFor((e) => e.event === 'file-sent' || e.event === 'file-failed', 'the page answered the file');
+    assert.deepEqual({ event: sent.event, verified: sent.verified, to: sent.to, sha256: sent.sha256 }, { event: 'file-sent', verified: true, to: page.id, sha256: outgoing.sha256 });
+
+    // A file from the page, saved byte-exact by the CLI.
+    const incoming = randomFile('page-to-cli.bin', FILE_BYTES);
+    await page.page.setInputFiles('[data-testid="file-input"]', incoming.file);
+    const received = await cli.waitFor((e) => e.event === 'file-received' || e.event === 'file-failed', 'a file from Alice', 60000);
+    assert.equal(received.event, 'file-received', JSON.stringify(received));
+    assert.equal(received.verified, true);
+    assert.equal(received.sha256, incoming.sha256);
+    const saved = fs.readFileSync(received.path);
+    assert.equal(path.dirname(received.path), saveDir);
+    assert.equal(saved.length, FILE_BYTES);
+    assert.equal(createHash('sha256').update(saved).digest('hex'), incoming.sha256);
+    await page.page
+      .locator('[data-testid="transfer"][data-direction="send"][data-state="sent"]', { hasText: 'page-to-cli.bin' })
+      .waitFor({ timeout: 30000 });
+
+    // Leaving removes the CLI's tile at once (peer-left, not a timeout).
+    const left = Date.now();
+    cli.type('/quit');
+    await page.page.waitForSelector(`[data-testid="tile"][data-peer-id="${cliId}"]`, { state: 'detached', timeout: 5000 });
+    const exit = await cli.exited;
+    assert.deepEqual(exit, { code: 0, signal: null }, `natter join exit (log: ${cli.logPath})`);
+    assert.ok(Date.now() - left < 5000, 'the tile went before any heartbeat timeout');
+    assert.ok(cli.events.some((e) => e.event === 'left'));
+    assert.deepEqual(problemsOf([page]), []);
+  });
+
+  test('clear errors: a refused token names its code, a server that is not there says so', async () => {
+    const secured = await startServer({ name: 'cli-join-token', dev: false });
+    try {
+      const run = (args) =>
+        new Promise((resolve) => {
+          const child = spawn(NATTER_BIN, ['join', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+          let err = '';
+          child.stderr.on('data', (d) => (err += d));
+          child.once('exit', (code) => resolve({ code, err }));
+        });
+      const noToken = await run([secured.url, '--room', ROOM]);
+      assert.equal(noToken.code, 1);
+      assert.match(noToken.err, /token-required/);
+      const bad = await run([secured.url, '--room', ROOM, '--token', 'not.a.token']);
+      assert.match(bad.err, /token-invalid/);
+      const other = await run([secured.url, '--room', ROOM, '--token', secured.token('elsewhere')]);
+      assert.match(other.err, /token-invalid/);
+      const gone = await run(['http://127.0.0.1:1', '--room', ROOM]);
+      assert.equal(gone.code, 1);
+      assert.match(gone.err, /cannot connect to ws:\/\/127\.0\.0\.1:1\/ws/);
+      const badUrl = await run(['ftp://x', '--room', ROOM]);
+      assert.match(badUrl.err, /bad server URL/);
+      // With a good token it joins (and leaves on SIGTERM).
+      const ok = startCli({ name: 'cli-join-token', url: secured.url }, ['--token', secured.token(ROOM)]);
+      await ok.waitFor((e) => e.event === 'joined', 'joined with a token');
+      ok.kill();
+    } finally {
+      await secured.stop();
+    }
+  });
+});
