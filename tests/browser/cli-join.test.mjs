@@ -2,7 +2,10 @@
 // Chromium page on the web client. Chat goes both ways, a 2 MiB file
 // sent by the CLI (`--send-file`) is verified by the page, a 2 MiB file
 // from the page is saved byte-exact by the CLI (`--save-dir`), and the
-// CLI leaving (`/quit`) removes its tile at once.
+// CLI leaving (`/quit`) removes its tile at once. A page joining after
+// the CLI offers to it; after a server restart the CLI joins afresh and
+// reconnects; a server gone for longer than --reconnect-timeout ends it
+// with an error, as do refused tokens and bad URLs.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -14,6 +17,7 @@ import {
   ARTIFACTS,
   NATTER_BIN,
   chat,
+  forgiveOutage,
   join,
   launchBrowser,
   openParticipant,
@@ -31,8 +35,8 @@ const FILE_BYTES = 2 * 1024 * 1024;
  * `natter join --json` as a child process: its JSON lines, kept in
  * order, and `waitFor(predicate)` over all of them (past and future).
  */
-function startCli(server, args) {
-  const logPath = path.join(ARTIFACTS, `${server.name}.cli.log`);
+function startCli(server, args, label = 'cli') {
+  const logPath = path.join(ARTIFACTS, `${server.name}.${label}.log`);
   const log = fs.createWriteStream(logPath);
   const child = spawn(NATTER_BIN, ['join', server.url, '--room', ROOM, '--json', ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -51,11 +55,19 @@ function startCli(server, args) {
       if (line.trim()) events.push(JSON.parse(line));
     }
   });
-  child.stderr.on('data', (chunk) => log.write(chunk));
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk) => {
+    log.write(chunk);
+    stderr += chunk;
+  });
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   return {
     events,
     exited,
+    get stderr() {
+      return stderr;
+    },
     logPath,
     /** Writes a line to its stdin (chat, or a /command). */
     type(line) {
@@ -155,6 +167,48 @@ describe('natter join with a browser', () => {
     assert.ok(Date.now() - left < 5000, 'the tile went before any heartbeat timeout');
     assert.ok(cli.events.some((e) => e.event === 'left'));
     assert.deepEqual(problemsOf([page]), []);
+  });
+
+  test('a page joining after the CLI offers to it; the CLI comes back after a server restart and gives up on a server gone', async () => {
+    cli = startCli(server, ['--name', 'Robot2'], 'cli2');
+    const first = await cli.waitFor((e) => e.event === 'joined', 'joined');
+    const bob = await openParticipant(browser, server, { room: ROOM, name: 'Bob' });
+    await join(bob);
+    await cli.waitFor((e) => e.event === 'connection' && e.id === bob.id && e.state === 'connected', 'connected to Bob');
+    await chat(bob, [], 'hi robot');
+    await cli.waitFor((e) => e.event === 'chat' && e.from === bob.id && e.text === 'hi robot', 'chat from Bob');
+    cli.type('hi bob');
+    await bob.page.locator(`[data-testid="chat-message"][data-from="${first.id}"]`, { hasText: 'hi bob' }).waitFor({ timeout: 15000 });
+
+    // The server restarts on the same ports and forgets the room: the CLI
+    // reconnects, finds its session gone, joins afresh and connects to
+    // Bob's new session again.
+    const { secret } = server;
+    await server.stop();
+    await cli.waitFor((e) => e.event === 'reconnecting', 'reconnecting');
+    server = await startServer({ name: 'cli-join', ports: server.ports, secret });
+    const again = await cli.waitFor((e) => e.event === 'joined' && e.id !== first.id, 'joined afresh', 30000);
+    assert.equal(again.resumed, false);
+    const bobAgain = await until(() => bob.page.evaluate(() => window.natter.connection === 'connected' && window.natter.id), { what: 'Bob back' });
+    await cli.waitFor((e) => e.event === 'connection' && e.id === bobAgain && e.state === 'connected', 'connected to Bob again', 30000);
+    bob.id = bobAgain;
+    await chat(bob, [], 'welcome back');
+    await cli.waitFor((e) => e.event === 'chat' && e.from === bobAgain && e.text === 'welcome back', 'chat after the restart');
+
+    // The server goes away for good: the CLI gives up after
+    // --reconnect-timeout (30 s here) is too long to wait, so a second CLI
+    // with 2 s shows the error.
+    const quick = startCli(server, ['--name', 'Quick', '--reconnect-timeout', '2'], 'quick');
+    await quick.waitFor((e) => e.event === 'joined', 'joined');
+    cli.type('/quit');
+    await cli.exited;
+    await bob.context.close();
+    await server.stop();
+    const exit = await quick.exited;
+    assert.equal(exit.code, 1);
+    assert.match(quick.stderr, /natter join: the server at ws:\/\/[^ ]+ is gone/);
+    server = await startServer({ name: 'cli-join', ports: server.ports, secret });
+    forgiveOutage([bob]);
   });
 
   test('clear errors: a refused token names its code, a server that is not there says so', async () => {
