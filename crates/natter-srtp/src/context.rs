@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::header::{rtcp_ssrc, rtp_header};
+use crate::key_derivation::check_len;
 use crate::replay::{ReplayWindow, Verdict};
 use crate::rollover::{estimate_index, MAX_INDEX};
 use crate::transform::{Transform, SRTCP_INDEX_LEN};
@@ -116,10 +117,50 @@ type Streams = HashMap<u32, Stream, BuildHasherDefault<SsrcHasher>>;
 /// clock or does I/O.
 pub struct SrtpContext {
     profile: ProtectionProfile,
-    rtp: Transform,
-    rtcp: Transform,
+    keys: Keys,
     config: Config,
     streams: Streams,
+}
+
+/// The longest master key and salt of the profiles (RFC 5764 §4.1.2,
+/// RFC 7714 §14).
+const MAX_MASTER_KEY_LEN: usize = 32;
+const MAX_MASTER_SALT_LEN: usize = 14;
+
+/// A context's keys: the master key until the first packet, then the
+/// SRTP and SRTCP transforms derived from it. A context that never
+/// carries a packet (a connection with data channels only) never
+/// expands its ciphers (issue 18).
+enum Keys {
+    Master {
+        key: [u8; MAX_MASTER_KEY_LEN],
+        salt: [u8; MAX_MASTER_SALT_LEN],
+    },
+    Derived {
+        rtp: Transform,
+        rtcp: Transform,
+    },
+}
+
+impl Keys {
+    /// The transforms, derived first if they were not yet.
+    fn derived(&mut self, profile: ProtectionProfile) -> Result<(&Transform, &Transform), Error> {
+        if let Keys::Master { key, salt } = self {
+            let key = &key[..profile.master_key_len()];
+            let salt = &salt[..profile.master_salt_len()];
+            let rtp = SessionKeys::derive_rtp(profile, key, salt)?;
+            let rtcp = SessionKeys::derive_rtcp(profile, key, salt)?;
+            *self = Keys::Derived {
+                rtp: Transform::new(profile, &rtp, false)?,
+                rtcp: Transform::new(profile, &rtcp, true)?,
+            };
+        }
+        match self {
+            Keys::Derived { rtp, rtcp } => Ok((rtp, rtcp)),
+            // Just replaced above.
+            Keys::Master { .. } => unreachable!("keys derived above"),
+        }
+    }
 }
 
 impl core::fmt::Debug for SrtpContext {
@@ -134,16 +175,26 @@ impl core::fmt::Debug for SrtpContext {
 
 impl SrtpContext {
     /// A context keyed by a master key and master salt (RFC 3711 §8.1),
-    /// deriving session keys with kdr = 0.
+    /// deriving session keys with kdr = 0 when the first packet comes.
     pub fn new(
         profile: ProtectionProfile,
         master_key: &[u8],
         master_salt: &[u8],
         config: Config,
     ) -> Result<SrtpContext, Error> {
-        let rtp = SessionKeys::derive_rtp(profile, master_key, master_salt)?;
-        let rtcp = SessionKeys::derive_rtcp(profile, master_key, master_salt)?;
-        SrtpContext::from_session_keys(profile, &rtp, &rtcp, config)
+        check_len("master key", master_key, profile.master_key_len())?;
+        check_len("master salt", master_salt, profile.master_salt_len())?;
+        ReplayWindow::new(config.replay_window)?;
+        let mut key = [0u8; MAX_MASTER_KEY_LEN];
+        key[..master_key.len()].copy_from_slice(master_key);
+        let mut salt = [0u8; MAX_MASTER_SALT_LEN];
+        salt[..master_salt.len()].copy_from_slice(master_salt);
+        Ok(SrtpContext {
+            profile,
+            keys: Keys::Master { key, salt },
+            config,
+            streams: Streams::default(),
+        })
     }
 
     /// A context keyed by session keys directly (as RFC 7714's test vectors
@@ -157,8 +208,10 @@ impl SrtpContext {
         ReplayWindow::new(config.replay_window)?;
         Ok(SrtpContext {
             profile,
-            rtp: Transform::new(profile, rtp, false)?,
-            rtcp: Transform::new(profile, rtcp, true)?,
+            keys: Keys::Derived {
+                rtp: Transform::new(profile, rtp, false)?,
+                rtcp: Transform::new(profile, rtcp, true)?,
+            },
             config,
             streams: Streams::default(),
         })
@@ -225,7 +278,8 @@ impl SrtpContext {
             });
         }
         let header = rtp_header(&buf[..len], 0)?;
-        let needed = len + self.rtp.tag_len();
+        let (rtp, _) = self.keys.derived(self.profile)?;
+        let needed = len + rtp.tag_len();
         if buf.len() < needed {
             return Err(Error::BufferTooSmall {
                 needed,
@@ -241,7 +295,7 @@ impl SrtpContext {
         if !self.config.allow_repeat_tx {
             check(&stream.rtp, ssrc, index)?;
         }
-        let out = self.rtp.protect_rtp(buf, header.len, len, ssrc, index)?;
+        let out = rtp.protect_rtp(buf, header.len, len, ssrc, index)?;
         stream.rtp.accept(index);
         Ok(out)
     }
@@ -251,7 +305,8 @@ impl SrtpContext {
     /// starts at `packet[0]`). On error the packet is dropped and the
     /// context is unchanged; the buffer's contents are unspecified.
     pub fn unprotect_rtp(&mut self, packet: &mut [u8]) -> Result<usize, Error> {
-        let header = rtp_header(packet, self.rtp.tag_len())?;
+        let (rtp, _) = self.keys.derived(self.profile)?;
+        let header = rtp_header(packet, rtp.tag_len())?;
         let ssrc = header.ssrc;
         let window = self.streams.get(&ssrc).map(|s| &s.rtp);
         let index = estimate_index(window.and_then(ReplayWindow::highest), header.sequence_number);
@@ -261,7 +316,7 @@ impl SrtpContext {
         if let Some(window) = window {
             check(window, ssrc, index)?;
         }
-        let len = self.rtp.unprotect_rtp(packet, header.len, ssrc, index)?;
+        let len = rtp.unprotect_rtp(packet, header.len, ssrc, index)?;
         // Only now, authenticated, may the packet create or move state.
         stream_entry(&mut self.streams, &self.config, ssrc)?.rtp.accept(index);
         Ok(len)
@@ -278,7 +333,8 @@ impl SrtpContext {
             });
         }
         let ssrc = rtcp_ssrc(&buf[..len], 0)?;
-        let needed = len + SRTCP_INDEX_LEN + self.rtcp.tag_len();
+        let (_, rtcp) = self.keys.derived(self.profile)?;
+        let needed = len + SRTCP_INDEX_LEN + rtcp.tag_len();
         if buf.len() < needed {
             return Err(Error::BufferTooSmall {
                 needed,
@@ -290,9 +346,7 @@ impl SrtpContext {
         if index > MAX_SRTCP_INDEX {
             return Err(Error::IndexExhausted { ssrc, what: "SRTCP" });
         }
-        let out = self
-            .rtcp
-            .protect_rtcp(buf, len, ssrc, index, self.config.encrypt_rtcp)?;
+        let out = rtcp.protect_rtcp(buf, len, ssrc, index, self.config.encrypt_rtcp)?;
         stream.next_rtcp_index = index + 1;
         Ok(out)
     }
@@ -301,13 +355,14 @@ impl SrtpContext {
     /// `packet` in place (RFC 3711 §3.4, RFC 7714 §9); returns the RTCP
     /// packet's length. On error the context is unchanged.
     pub fn unprotect_rtcp(&mut self, packet: &mut [u8]) -> Result<usize, Error> {
-        let ssrc = rtcp_ssrc(packet, SRTCP_INDEX_LEN + self.rtcp.tag_len())?;
-        let (_, index) = self.rtcp.rtcp_index(packet);
+        let (_, rtcp) = self.keys.derived(self.profile)?;
+        let ssrc = rtcp_ssrc(packet, SRTCP_INDEX_LEN + rtcp.tag_len())?;
+        let (_, index) = rtcp.rtcp_index(packet);
         let index = u64::from(index);
         if let Some(stream) = self.streams.get(&ssrc) {
             check(&stream.rtcp, ssrc, index)?;
         }
-        let len = self.rtcp.unprotect_rtcp(packet, ssrc)?;
+        let len = rtcp.unprotect_rtcp(packet, ssrc)?;
         stream_entry(&mut self.streams, &self.config, ssrc)?.rtcp.accept(index);
         Ok(len)
     }

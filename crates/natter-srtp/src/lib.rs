@@ -18,9 +18,10 @@
 //!
 //! Packets are transformed in place in the caller's buffer: protecting
 //! needs [`ProtectionProfile::rtp_overhead`] (or `rtcp_overhead`) bytes of
-//! tailroom, unprotecting returns the plaintext length. Cipher contexts are
-//! expanded once per context; nothing allocates per packet, reads a clock
-//! or does I/O.
+//! tailroom, unprotecting returns the plaintext length. A context expands
+//! its ciphers with its first packet (one that never carries any costs
+//! only its master key); nothing allocates per packet, reads a clock or
+//! does I/O.
 //!
 //! ```
 //! use natter_srtp::*;

@@ -15,19 +15,20 @@ const E_FLAG: u32 = 0x8000_0000;
 pub(crate) const SRTCP_INDEX_LEN: usize = 4;
 
 /// The keys and expanded ciphers of SRTP or of SRTCP, for one direction.
-// Two per context, built once and never moved on the packet path: the
-// HMAC state's size costs nothing, and a box would cost a pointer chase.
-#[allow(clippy::large_enum_variant)]
 pub(crate) enum Transform {
-    /// RFC 3711 AES-CM with HMAC-SHA1.
-    CmHmac {
-        cipher: AesCm,
-        auth: HmacSha1,
-        salt: [u8; 14],
-        tag_len: usize,
-    },
-    /// RFC 7714 AES-GCM.
+    /// RFC 3711 AES-CM with HMAC-SHA1, boxed: its expanded AES key and
+    /// HMAC states take 1.7 KiB, which every context would otherwise
+    /// carry inline whatever its profile (issue 18).
+    CmHmac(Box<CmHmac>),
+    /// RFC 7714 AES-GCM (its cipher context is on the heap already).
     Gcm { cipher: AesGcm, salt: [u8; 12] },
+}
+
+pub(crate) struct CmHmac {
+    cipher: AesCm,
+    auth: HmacSha1,
+    salt: [u8; 14],
+    tag_len: usize,
 }
 
 impl Transform {
@@ -44,7 +45,7 @@ impl Transform {
         } else {
             let mut salt = [0u8; 14];
             salt.copy_from_slice(&keys.salt);
-            Ok(Transform::CmHmac {
+            Ok(Transform::CmHmac(Box::new(CmHmac {
                 cipher: AesCm::new(&keys.encryption_key)?,
                 auth: HmacSha1::new(&keys.authentication_key),
                 salt,
@@ -53,14 +54,14 @@ impl Transform {
                 } else {
                     profile.rtp_tag_len()
                 },
-            })
+            })))
         }
     }
 
     /// Bytes of tag this transform appends.
     pub(crate) fn tag_len(&self) -> usize {
         match self {
-            Transform::CmHmac { tag_len, .. } => *tag_len,
+            Transform::CmHmac(cm) => cm.tag_len,
             Transform::Gcm { .. } => GCM_TAG_LEN,
         }
     }
@@ -76,17 +77,13 @@ impl Transform {
         index: u64,
     ) -> Result<usize, Error> {
         match self {
-            Transform::CmHmac {
-                cipher,
-                auth,
-                salt,
-                tag_len,
-            } => {
-                cipher.apply_keystream(&counter_iv(salt, ssrc, index), &mut buf[header_len..len])?;
+            Transform::CmHmac(cm) => {
+                cm.cipher
+                    .apply_keystream(&counter_iv(&cm.salt, ssrc, index), &mut buf[header_len..len])?;
                 // RFC 3711 §4.2: the tag covers the packet and then the ROC.
-                let tag = auth.sign(&buf[..len], &rollover_counter(index).to_be_bytes());
-                buf[len..len + tag_len].copy_from_slice(&tag[..*tag_len]);
-                Ok(len + tag_len)
+                let tag = cm.auth.sign(&buf[..len], &rollover_counter(index).to_be_bytes());
+                buf[len..len + cm.tag_len].copy_from_slice(&tag[..cm.tag_len]);
+                Ok(len + cm.tag_len)
             }
             Transform::Gcm { cipher, salt } => {
                 let (header, rest) = buf.split_at_mut(header_len);
@@ -111,18 +108,14 @@ impl Transform {
     ) -> Result<usize, Error> {
         let failed = Error::AuthenticationFailed { ssrc, index };
         match self {
-            Transform::CmHmac {
-                cipher,
-                auth,
-                salt,
-                tag_len,
-            } => {
-                let end = packet.len() - tag_len;
-                let tag = auth.sign(&packet[..end], &rollover_counter(index).to_be_bytes());
-                if !tags_equal(&tag[..*tag_len], &packet[end..]) {
+            Transform::CmHmac(cm) => {
+                let end = packet.len() - cm.tag_len;
+                let tag = cm.auth.sign(&packet[..end], &rollover_counter(index).to_be_bytes());
+                if !tags_equal(&tag[..cm.tag_len], &packet[end..]) {
                     return Err(failed);
                 }
-                cipher.apply_keystream(&counter_iv(salt, ssrc, index), &mut packet[header_len..end])?;
+                cm.cipher
+                    .apply_keystream(&counter_iv(&cm.salt, ssrc, index), &mut packet[header_len..end])?;
                 Ok(end)
             }
             Transform::Gcm { cipher, salt } => {
@@ -150,22 +143,17 @@ impl Transform {
     ) -> Result<usize, Error> {
         let word = (if encrypt { E_FLAG } else { 0 } | index).to_be_bytes();
         match self {
-            Transform::CmHmac {
-                cipher,
-                auth,
-                salt,
-                tag_len,
-            } => {
+            Transform::CmHmac(cm) => {
                 if encrypt {
-                    let iv = counter_iv(salt, ssrc, u64::from(index));
-                    cipher.apply_keystream(&iv, &mut buf[RTCP_HEADER_LEN..len])?;
+                    let iv = counter_iv(&cm.salt, ssrc, u64::from(index));
+                    cm.cipher.apply_keystream(&iv, &mut buf[RTCP_HEADER_LEN..len])?;
                 }
                 // Packet || E || index || tag (§3.4); the tag covers the word.
                 buf[len..len + SRTCP_INDEX_LEN].copy_from_slice(&word);
                 let end = len + SRTCP_INDEX_LEN;
-                let tag = auth.sign(&buf[..end], &[]);
-                buf[end..end + tag_len].copy_from_slice(&tag[..*tag_len]);
-                Ok(end + tag_len)
+                let tag = cm.auth.sign(&buf[..end], &[]);
+                buf[end..end + cm.tag_len].copy_from_slice(&tag[..cm.tag_len]);
+                Ok(end + cm.tag_len)
             }
             Transform::Gcm { cipher, salt } => {
                 let iv = aes_gcm::rtcp_iv(salt, ssrc, index);
@@ -193,7 +181,7 @@ impl Transform {
     /// index word and the tag.
     pub(crate) fn rtcp_index(&self, packet: &[u8]) -> (bool, u32) {
         let at = match self {
-            Transform::CmHmac { tag_len, .. } => packet.len() - tag_len - SRTCP_INDEX_LEN,
+            Transform::CmHmac(cm) => packet.len() - cm.tag_len - SRTCP_INDEX_LEN,
             Transform::Gcm { .. } => packet.len() - SRTCP_INDEX_LEN,
         };
         let word = u32::from_be_bytes([packet[at], packet[at + 1], packet[at + 2], packet[at + 3]]);
@@ -209,21 +197,16 @@ impl Transform {
             index: u64::from(index),
         };
         match self {
-            Transform::CmHmac {
-                cipher,
-                auth,
-                salt,
-                tag_len,
-            } => {
-                let tag_at = packet.len() - tag_len;
-                let tag = auth.sign(&packet[..tag_at], &[]);
-                if !tags_equal(&tag[..*tag_len], &packet[tag_at..]) {
+            Transform::CmHmac(cm) => {
+                let tag_at = packet.len() - cm.tag_len;
+                let tag = cm.auth.sign(&packet[..tag_at], &[]);
+                if !tags_equal(&tag[..cm.tag_len], &packet[tag_at..]) {
                     return Err(failed);
                 }
                 let end = tag_at - SRTCP_INDEX_LEN;
                 if encrypted {
-                    let iv = counter_iv(salt, ssrc, u64::from(index));
-                    cipher.apply_keystream(&iv, &mut packet[RTCP_HEADER_LEN..end])?;
+                    let iv = counter_iv(&cm.salt, ssrc, u64::from(index));
+                    cm.cipher.apply_keystream(&iv, &mut packet[RTCP_HEADER_LEN..end])?;
                 }
                 Ok(end)
             }
