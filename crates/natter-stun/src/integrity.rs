@@ -4,7 +4,7 @@
 //! passwords prepared by the OpaqueString profile (RFC 8265).
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use aws_lc_rs::{constant_time, digest, hmac};
 use md5::{Digest, Md5};
@@ -37,15 +37,18 @@ pub fn userhash(username: &str, realm: &str) -> Result<[u8; 32], Error> {
 }
 
 /// The key of a STUN credential, ready to sign and verify with both
-/// HMAC-SHA1 and HMAC-SHA256. The two HMAC states are large (2.4 KiB)
+/// HMAC-SHA1 and HMAC-SHA256. The HMAC states are large (1.2 KiB each)
 /// and shared: a clone (a transaction's, a selected path's) costs a
-/// reference count, not a copy (issue 18).
+/// reference count, not a copy. The SHA-256 state, which ICE checks never
+/// use, is expanded the first time it is needed (issue 18).
 #[derive(Clone)]
 pub struct IntegrityKey(Arc<Keys>);
 
 struct Keys {
     sha1: hmac::Key,
-    sha256: hmac::Key,
+    /// The key's bytes, for `sha256`.
+    bytes: Box<[u8]>,
+    sha256: OnceLock<Box<hmac::Key>>,
 }
 
 impl std::fmt::Debug for IntegrityKey {
@@ -59,7 +62,8 @@ impl IntegrityKey {
     pub fn from_bytes(key: &[u8]) -> Self {
         IntegrityKey(Arc::new(Keys {
             sha1: hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, key),
-            sha256: hmac::Key::new(hmac::HMAC_SHA256, key),
+            bytes: key.into(),
+            sha256: OnceLock::new(),
         }))
     }
 
@@ -99,7 +103,11 @@ impl IntegrityKey {
     fn key(&self, kind: IntegrityKind) -> &hmac::Key {
         match kind {
             IntegrityKind::Sha1 => &self.0.sha1,
-            IntegrityKind::Sha256 => &self.0.sha256,
+            IntegrityKind::Sha256 => {
+                let keys = &*self.0;
+                keys.sha256
+                    .get_or_init(|| Box::new(hmac::Key::new(hmac::HMAC_SHA256, &keys.bytes)))
+            }
         }
     }
 }
