@@ -264,6 +264,8 @@ impl Agent {
             return;
         }
         self.gathering_complete = true;
+        // The table stops growing: give back what growing it reserved.
+        self.locals.shrink_to_fit();
         self.events.push_back(Event::GatheringComplete);
     }
 }

@@ -387,6 +387,7 @@ impl Agent {
     /// RFC 8838 §8.2: the peer will send no more candidates.
     pub fn end_of_remote_candidates(&mut self, now: Instant) {
         self.remote_end_of_candidates = true;
+        self.remotes.shrink_to_fit();
         self.update_state(now);
     }
 
@@ -621,7 +622,13 @@ impl Agent {
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if self.events.is_empty() {
+            // Events come in bursts (gathering, connecting) and rarely
+            // after: an idle agent keeps no queue (issue 18).
+            self.events.shrink_to_fit();
+        }
+        event
     }
 
     /// The earliest moment [`Agent::handle_timeout`] has work.

@@ -100,6 +100,17 @@ impl Agent {
         self.queue(local, destination, bytes);
     }
 
+    /// Removes a transaction. The map's table goes with the last one: an
+    /// idle agent has a transaction every few seconds at most, and the
+    /// table grown while checking would stay (issue 18).
+    fn end_transaction(&mut self, tid: TransactionId) -> Option<Pending> {
+        let pending = self.pending.remove(&tid);
+        if self.pending.is_empty() {
+            self.pending.shrink_to_fit();
+        }
+        pending
+    }
+
     /// Retransmits what is due and ends transactions that timed out.
     pub(super) fn retransmit(&mut self, now: Instant) {
         let due: Vec<TransactionId> = self
@@ -115,7 +126,7 @@ impl Agent {
                 RetransmitAction::Send if p.cancelled => {}
                 RetransmitAction::Send => self.transmit_request(tid),
                 RetransmitAction::TimedOut => {
-                    let Some(p) = self.pending.remove(&tid) else { continue };
+                    let Some(p) = self.end_transaction(tid) else { continue };
                     if !p.cancelled {
                         self.on_transaction_timeout(p.kind);
                     }
@@ -157,7 +168,7 @@ impl Agent {
                 }
             }
         }
-        let Some(pending) = self.pending.remove(&tid) else {
+        let Some(pending) = self.end_transaction(tid) else {
             return;
         };
         let rtt = (pending.retransmit.transmissions() == 1).then(|| now.saturating_duration_since(pending.sent_at));
