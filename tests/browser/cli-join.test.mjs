@@ -1,5 +1,6 @@
 // Issue 14: `natter join`, natter-client's participant, in a room with a
-// Chromium page on the web client. Chat goes both ways, a 2 MiB file
+// Chromium page on the web client. The page decodes the CLI's looped
+// VP8 file (`--video`), chat goes both ways, a 2 MiB file
 // sent by the CLI (`--send-file`) is verified by the page, a 2 MiB file
 // from the page is saved byte-exact by the CLI (`--save-dir`), and the
 // CLI leaving (`/quit`) removes its tile at once. A page joining after
@@ -8,7 +9,7 @@
 // with an error, as do refused tokens and bad URLs.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,6 +21,7 @@ import {
   forgiveOutage,
   join,
   launchBrowser,
+  mediaStats,
   openParticipant,
   problemsOf,
   randomFile,
@@ -30,6 +32,17 @@ import {
 
 const ROOM = 'cli';
 const FILE_BYTES = 2 * 1024 * 1024;
+
+/** A 2 s 320x240 VP8 IVF (FFmpeg's test pattern, a keyframe a second) in target/browser. */
+function vp8File() {
+  const file = path.join(ARTIFACTS, 'cli-join.ivf');
+  try {
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=30', '-t', '2', '-c:v', 'libvpx', '-g', '30', '-b:v', '300k', file]);
+  } catch (e) {
+    throw new Error(`ffmpeg could not make a VP8 file (scripts/setup installs it): ${e.message}`);
+  }
+  return file;
+}
 
 /**
  * `natter join --json` as a child process: its JSON lines, kept in
@@ -109,7 +122,7 @@ describe('natter join with a browser', () => {
   test('the CLI joins, connects, chats and trades files with the page', async () => {
     page = await openParticipant(browser, server, { room: ROOM, name: 'Alice' });
     await join(page);
-    cli = startCli(server, ['--name', 'Robot', '--send-file', outgoing.file, '--save-dir', saveDir]);
+    cli = startCli(server, ['--name', 'Robot', '--send-file', outgoing.file, '--save-dir', saveDir, '--video', vp8File()]);
     const joined = await cli.waitFor((e) => e.event === 'joined', 'joined');
     assert.equal(joined.room, ROOM);
     assert.equal(joined.name, 'Robot');
@@ -122,6 +135,18 @@ describe('natter join with a browser', () => {
       () => page.page.evaluate((id) => window.natter.peers.get(id)?.pc.connectionState === 'connected', cliId),
       { what: 'the page connected to the CLI' },
     );
+
+    // --video: the page decodes the CLI's VP8 at its size, past the file's
+    // length (60 frames), so the loop goes on.
+    let stats;
+    await until(
+      async () => {
+        stats = (await mediaStats(page.page))[cliId];
+        return stats && stats.framesDecoded > 75;
+      },
+      { timeout: 30000, what: "the page decoding the CLI's video", describe: () => JSON.stringify(stats) },
+    );
+    assert.deepEqual([stats.frameWidth, stats.frameHeight], [320, 240]);
 
     // Chat, page to CLI and CLI to page.
     await chat(page, [], 'hello from the browser');

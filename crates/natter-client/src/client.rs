@@ -21,7 +21,7 @@ use crate::peer::{self, OutgoingFile, PeerInput, PeerParams};
 use crate::session::{CloseVerdict, JoinOptions, Output, Session, SessionEvent, Signal};
 use crate::transfer::{transfer_id, FileHeader};
 use crate::url::ServerUrl;
-use crate::Event;
+use crate::{Event, Video};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -47,6 +47,8 @@ pub struct ClientConfig {
     pub local_addresses: LocalAddresses,
     /// After the socket dropped, give up when no connection succeeded for this long.
     pub reconnect_timeout: Duration,
+    /// A video sent to every participant, looped, once connected to them.
+    pub video: Option<Arc<Video>>,
 }
 
 impl ClientConfig {
@@ -61,6 +63,7 @@ impl ClientConfig {
                 ipv6: true,
             },
             reconnect_timeout: Duration::from_secs(30),
+            video: None,
         }
     }
 }
@@ -445,6 +448,10 @@ impl Driver {
                 ice_servers,
             } => {
                 self.ice_servers = usable_ice_servers(&ice_servers);
+                if self.config.video.is_some() {
+                    // The tiles of the others show our camera as on.
+                    self.session.set_state(false, true, false);
+                }
                 if let Some(joined) = self.joined.take() {
                     let _ = joined.send(Ok(id.clone()));
                 }
@@ -472,6 +479,7 @@ impl Driver {
                     polite: our_id < peer.id,
                     initiator,
                     config,
+                    video: self.config.video.clone(),
                     signals: self.signals_tx.clone(),
                     events: self.events.clone(),
                 });

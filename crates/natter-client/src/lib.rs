@@ -30,7 +30,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Not yet: `wss://` (TLS) servers; media tracks; ICE servers given by
+//! Media: a video file can be published, looped ([`ClientConfig::video`]);
+//! received media is not handed out yet.
+//!
+//! Not yet: `wss://` (TLS) servers; audio; ICE servers given by
 //! host name or over TCP/TLS (natter-io resolves no names and sends no
 //! TCP), which are left out of each connection's configuration.
 
@@ -48,6 +51,16 @@ pub use error::Error;
 pub use session::{CloseVerdict, JoinOptions, Output, Session, SessionEvent, Signal};
 pub use transfer::{IncomingFile, TransferError};
 pub use url::ServerUrl;
+
+/// A video to publish to every participant, looped: frames as the
+/// format's depacketizer gives them (VP8 as encoded) with their
+/// presentation times, and the length of one loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Video {
+    pub format: natter_io::Format,
+    pub frames: Vec<(std::time::Duration, Vec<u8>)>,
+    pub length: std::time::Duration,
+}
 
 /// What happened in the room.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use natter_io::{
-    Config, DataChannel, DataChannelId, DataChannelInit, Description, IceCandidate, IceConnectionState, PeerConnection,
-    PeerEvent, SdpType, SignalingState,
+    Config, DataChannel, DataChannelId, DataChannelInit, Description, IceCandidate, IceConnectionState, MediaKind,
+    PeerConnection, PeerConnectionState, PeerEvent, SdpType, SignalingState, Track,
 };
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -22,7 +22,7 @@ use crate::session::Signal;
 use crate::transfer::{
     FileHeader, FileResult, IncomingFile, Progress, CHUNK_BYTES, HIGH_WATER, LABEL_PREFIX, LOW_WATER,
 };
-use crate::{Event, ReceivedFile};
+use crate::{Event, ReceivedFile, Video};
 
 /// web/peer.js: a non-initiator that hears no offer this long offers itself.
 pub const OFFER_GRACE: Duration = Duration::from_millis(3000);
@@ -64,6 +64,7 @@ pub(crate) struct PeerParams {
     /// (to, signal) for the signaling session.
     pub signals: mpsc::UnboundedSender<(String, Signal)>,
     pub events: mpsc::UnboundedSender<Event>,
+    pub video: Option<Arc<Video>>,
 }
 
 /// Starts the task; it ends on [`PeerInput::Close`] or when the sender is dropped.
@@ -83,6 +84,9 @@ struct Peer {
     ignore_offer: bool,
     incoming: HashMap<DataChannelId, IncomingFile>,
     outgoing: HashMap<DataChannelId, mpsc::UnboundedSender<ChannelNote>>,
+    /// Our video track, once attached, and its player once connected.
+    track: Option<Track>,
+    player: Option<tokio::task::JoinHandle<()>>,
 }
 
 async fn run(params: PeerParams, mut input: mpsc::UnboundedReceiver<PeerInput>) {
@@ -115,6 +119,8 @@ async fn run(params: PeerParams, mut input: mpsc::UnboundedReceiver<PeerInput>) 
         ignore_offer: false,
         incoming: HashMap::new(),
         outgoing: HashMap::new(),
+        track: None,
+        player: None,
     };
     if peer.params.initiator {
         peer.attach().await;
@@ -135,6 +141,9 @@ async fn run(params: PeerParams, mut input: mpsc::UnboundedReceiver<PeerInput>) 
             },
             () = &mut grace, if !peer.attached => peer.attach().await,
         }
+    }
+    if let Some(player) = peer.player.take() {
+        player.abort();
     }
     for note in peer.outgoing.values() {
         let _ = note.send(ChannelNote::Closed);
@@ -157,6 +166,12 @@ impl Peer {
             return;
         }
         self.attached = true;
+        if self.params.video.is_some() {
+            match self.pc.add_track(MediaKind::Video).await {
+                Ok(track) => self.track = Some(track),
+                Err(e) => tracing::warn!(peer = %self.params.id, error = %e, "cannot add the video track"),
+            }
+        }
         let init = DataChannelInit {
             ordered: true,
             negotiated: true,
@@ -298,11 +313,18 @@ impl Peer {
                     tracing::warn!(peer = %self.params.id, error = %e, "ICE restart failed");
                 }
             }
-            PeerEvent::ConnectionStateChange(state) => self.emit(Event::Connection {
-                id: self.params.id.clone(),
-                name: self.params.name.clone(),
-                state: state.name().to_owned(),
-            }),
+            PeerEvent::ConnectionStateChange(state) => {
+                if state == PeerConnectionState::Connected && self.player.is_none() {
+                    if let (Some(track), Some(video)) = (&self.track, &self.params.video) {
+                        self.player = Some(tokio::spawn(play(track.clone(), video.clone())));
+                    }
+                }
+                self.emit(Event::Connection {
+                    id: self.params.id.clone(),
+                    name: self.params.name.clone(),
+                    state: state.name().to_owned(),
+                });
+            }
             PeerEvent::DataChannel(id) => {
                 let channel = self.pc.data_channel(id);
                 match channel.info().await {
@@ -451,6 +473,26 @@ async fn send_file(
             Some(ChannelNote::Message(data, is_text)) => result = FileResult::parse(&data, is_text),
             Some(ChannelNote::Closed) | None => return Err("the recipient closed the channel".to_owned()),
             Some(_) => {}
+        }
+    }
+}
+
+/// Sends `video` on `track` in real time, looped, until the connection closes.
+async fn play(track: Track, video: Arc<Video>) {
+    if video.frames.is_empty() {
+        return;
+    }
+    let length = video.length.max(Duration::from_millis(1));
+    let start = tokio::time::Instant::now();
+    for lap in 0u32.. {
+        for (pts, data) in &video.frames {
+            let at = length * lap + *pts;
+            tokio::time::sleep_until(start + at).await;
+            match track.send_frame(at, data.clone()).await {
+                Ok(()) => {}
+                Err(natter_io::Error::Closed) => return,
+                Err(e) => tracing::debug!(error = %e, "video frame not sent"),
+            }
         }
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use natter_client::{Client, ClientConfig, Event, ReceivedFile};
+use natter_client::{Client, ClientConfig, Event, ReceivedFile, Video};
 use natter_io::LocalAddresses;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -45,6 +45,10 @@ pub struct JoinOptions {
     /// (repeat for more; participants who join later get it too).
     #[arg(long = "send-file", value_name = "PATH")]
     send_files: Vec<PathBuf>,
+    /// Publish this VP8 IVF file as our camera, looped
+    /// (ffmpeg -i in.mp4 -c:v libvpx -g 30 video.ivf).
+    #[arg(long, value_name = "FILE")]
+    video: Option<PathBuf>,
     /// Save received files in this directory (else they are only reported).
     #[arg(long, value_name = "DIR")]
     save_dir: Option<PathBuf>,
@@ -83,6 +87,9 @@ async fn join(options: JoinOptions) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let mut config = ClientConfig::new(options.url.clone(), options.name.clone());
+    if let Some(path) = &options.video {
+        config.video = Some(std::sync::Arc::new(read_ivf(path)?));
+    }
     config.room = options.room.clone();
     config.token = options.token.clone();
     config.reconnect_timeout = Duration::from_secs(options.reconnect_timeout);
@@ -145,6 +152,43 @@ async fn join(options: JoinOptions) -> anyhow::Result<()> {
     client.leave().await;
     out.note("left", json!({}), "left the room");
     Ok(())
+}
+
+/// A VP8 IVF file's frames with their times.
+fn read_ivf(path: &Path) -> anyhow::Result<Video> {
+    use natter_container::ivf::{IvfReader, FOURCC_VP8};
+    let context = || format!("reading {}", path.display());
+    let file = std::fs::File::open(path).with_context(context)?;
+    let reader = IvfReader::new(std::io::BufReader::new(file)).with_context(context)?;
+    let header = *reader.header();
+    if header.fourcc != FOURCC_VP8 {
+        let fourcc = String::from_utf8_lossy(&header.fourcc).into_owned();
+        anyhow::bail!(
+            "{}: only VP8 IVF files can be published yet, not {fourcc:?}",
+            path.display()
+        );
+    }
+    // Seconds per timestamp unit; a zero denominator is a broken header.
+    let unit = match header.timebase_denominator {
+        0 => anyhow::bail!("{}: the time base's denominator is 0", path.display()),
+        d => f64::from(header.timebase_numerator) / f64::from(d),
+    };
+    let frames: Vec<(Duration, Vec<u8>)> = reader
+        .map(|frame| frame.map(|f| (Duration::from_secs_f64(f.pts as f64 * unit), f.data)))
+        .collect::<Result<_, _>>()
+        .with_context(context)?;
+    anyhow::ensure!(!frames.is_empty(), "{}: no frames", path.display());
+    // The loop lasts until one mean frame interval after the last frame.
+    let span = frames[frames.len() - 1].0.saturating_sub(frames[0].0);
+    let interval = span
+        .checked_div(frames.len() as u32 - 1)
+        .unwrap_or(Duration::from_millis(33));
+    let length = frames[frames.len() - 1].0 + interval;
+    Ok(Video {
+        format: natter_io::Format::Vp8,
+        frames,
+        length,
+    })
 }
 
 /// Lines of stdin, read on a thread of their own (tokio's stdin is one too).
