@@ -258,6 +258,11 @@ impl Attributes {
         Ok(())
     }
 
+    /// Frees the room the list has beyond its attributes.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.0.shrink_to_fit();
+    }
+
     /// Appends an attribute read from SDP text (already split at `:`).
     pub(crate) fn push_parsed(&mut self, attribute: Attribute) -> Result<(), ValueError> {
         check(&attribute)?;

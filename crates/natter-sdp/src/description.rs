@@ -205,7 +205,23 @@ impl SessionDescription {
             };
             result.map_err(|error| line_error(number, LineKind::of(letter, value), error))?;
         }
-        session.finish(media)
+        let mut description = session.finish(media)?;
+        description.shrink_to_fit();
+        Ok(description)
+    }
+
+    /// Gives back what growing the lists while parsing reserved: a
+    /// description is often kept for the whole session (issue 18).
+    fn shrink_to_fit(&mut self) {
+        self.attributes.shrink_to_fit();
+        self.media.shrink_to_fit();
+        for section in &mut self.media {
+            section.formats.shrink_to_fit();
+            section.connections.shrink_to_fit();
+            section.bandwidths.shrink_to_fit();
+            section.attributes.shrink_to_fit();
+            section.unknown_lines.shrink_to_fit();
+        }
     }
 
     /// `a=group` (RFC 5888 §5), in order.
