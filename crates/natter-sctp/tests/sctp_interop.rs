@@ -8,13 +8,10 @@ mod sctp_support;
 
 use std::time::{Duration, Instant};
 
-use natter_sctp::dcep::{DataChannelOpen, DcepMessage};
 use natter_sctp::sctp::association::{Config, Event, State};
 use natter_sctp::sctp::chunk::*;
-use natter_sctp::{
-    ChannelOptions, ChannelType, DtlsRole, Message, Priority, SctpConfig, SctpTransport, TransportState,
-};
-use sctp_support::{random_loss, with_first_chunk, DropFilter, Natter, Proto, Wire};
+use natter_sctp::{ChannelOptions, DtlsRole, Message, SctpConfig, SctpTransport, TransportState};
+use sctp_support::{dcep_open, random_loss, with_first_chunk, DropFilter, Natter, Proto, Wire};
 
 fn wire(role: DtlsRole) -> Wire<Natter, Proto> {
     let now = Instant::now();
@@ -152,15 +149,7 @@ fn natter_sends(loss_one_in: u64) {
     if loss_one_in > 0 {
         w.drop = random_loss(7, loss_one_in);
     }
-    let open = DcepMessage::Open(DataChannelOpen {
-        channel_type: ChannelType::Reliable,
-        priority: Priority::default(),
-        reliability_parameter: 0,
-        label: "bulk",
-        protocol: "",
-    })
-    .to_vec()
-    .unwrap();
+    let open = dcep_open("bulk");
     // Stream 0: even, as the DTLS client opens (RFC 8832 §6).
     w.a.assoc.send(0, PPID_DCEP, false, &open).unwrap();
     let messages: Vec<Vec<u8>> = (0..3).map(|i| pattern(256 * 1024, i)).collect();

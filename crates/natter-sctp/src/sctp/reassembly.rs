@@ -127,6 +127,12 @@ impl Numbering {
 /// Buffers kept for reuse at most.
 const POOL: usize = 64;
 
+/// What each fragment held or message ready costs besides its payload,
+/// charged to the receive window (RFC 9260 §6.2 leaves the accounting to
+/// the receiver), so that a flood of one-byte chunks closes the window
+/// long before their bookkeeping outgrows it.
+pub const CHUNK_OVERHEAD: usize = 64;
+
 impl Reassembly {
     pub fn new(numbering: Numbering) -> Self {
         Reassembly {
@@ -138,7 +144,8 @@ impl Reassembly {
         }
     }
 
-    /// Bytes received and not yet taken by [`Reassembly::poll_message`].
+    /// Bytes received and not yet taken by [`Reassembly::poll_message`],
+    /// with [`CHUNK_OVERHEAD`] for each fragment held and message ready.
     pub fn buffered(&self) -> usize {
         self.buffered
     }
@@ -159,13 +166,12 @@ impl Reassembly {
 
     /// Takes a fragment whose TSN was new ([`super::received::Arrival::New`]).
     pub fn insert(&mut self, f: Fragment<'_>) {
-        self.buffered += f.payload.len();
         let next = self.streams.get(&f.stream).map_or(0, |s| s.next_mid);
         if !f.unordered && self.numbering.lt(f.mid, next) {
             // A message already delivered or skipped.
-            self.buffered -= f.payload.len();
             return;
         }
+        self.buffered += f.payload.len() + CHUNK_OVERHEAD;
         if f.beginning && f.end && (f.unordered || f.mid == next) {
             let data = self.buffer(f.payload);
             self.ready.push_back(Message {
@@ -235,6 +241,8 @@ impl Reassembly {
         let Some(first) = fragments.next() else { return };
         let (ppid, unordered, mut data) = (first.ppid, first.unordered, first.data);
         for f in fragments {
+            // One message ready is charged one overhead.
+            self.buffered -= CHUNK_OVERHEAD;
             data.extend_from_slice(&f.data);
             if self.pool.len() < POOL {
                 let mut spare = f.data;
@@ -259,7 +267,7 @@ impl Reassembly {
             stream.held.retain(|h| {
                 let keep = h.tsn.is_after(new_cumulative);
                 if !keep {
-                    dropped += h.data.len();
+                    dropped += h.data.len() + CHUNK_OVERHEAD;
                 }
                 keep
             });
@@ -281,7 +289,7 @@ impl Reassembly {
     /// The next whole message, in delivery order.
     pub fn poll_message(&mut self) -> Option<Message> {
         let m = self.ready.pop_front()?;
-        self.buffered -= m.data.len();
+        self.buffered -= m.data.len() + CHUNK_OVERHEAD;
         Some(m)
     }
 }
@@ -337,7 +345,7 @@ mod tests {
         r.insert(frag(12, 1, 0, (false, true), false, b"c"));
         r.insert(frag(10, 1, 0, (true, false), false, b"a"));
         assert!(r.poll_message().is_none());
-        assert_eq!(r.buffered(), 2);
+        assert_eq!(r.buffered(), 2 + 2 * CHUNK_OVERHEAD);
         r.insert(frag(11, 1, 0, (false, false), false, b"b"));
         assert_eq!(drain(&mut r), vec![(1, b"abc".to_vec())]);
         assert_eq!(r.buffered(), 0);

@@ -10,10 +10,11 @@
 
 use std::time::{Duration, Instant};
 
+use natter_sctp::dcep::{DataChannelOpen, DcepMessage};
 use natter_sctp::sctp::association::{Association, Config, Event};
 use natter_sctp::sctp::chunk::{Chunk, DATA, SACK};
 use natter_sctp::sctp::{ChecksumMode, Packet};
-use natter_sctp::SctpTransport;
+use natter_sctp::{ChannelType, Priority, SctpTransport};
 
 /// One end of the wire.
 pub trait Side {
@@ -251,4 +252,17 @@ pub fn with_first_chunk<R>(bytes: &[u8], f: impl FnOnce(Chunk<'_>) -> R) -> R {
     let p = Packet::parse(bytes, ChecksumMode::ZeroAcceptable).expect("a valid packet");
     let c = p.chunks().next().expect("a chunk").expect("well formed");
     f(c.parse().expect("parses"))
+}
+
+/// A DATA_CHANNEL_OPEN (RFC 8832 §5.1) for a reliable channel.
+pub fn dcep_open(label: &str) -> Vec<u8> {
+    DcepMessage::Open(DataChannelOpen {
+        channel_type: ChannelType::Reliable,
+        priority: Priority::default(),
+        reliability_parameter: 0,
+        label,
+        protocol: "",
+    })
+    .to_vec()
+    .expect("a short label")
 }

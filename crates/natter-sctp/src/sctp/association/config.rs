@@ -27,6 +27,11 @@ pub struct Config {
     /// RFC 9260 §16: Max.Init.Retransmits 8; `None`: never give up (the
     /// DTLS layer decides when the peer is gone).
     pub max_init_retransmits: Option<u32>,
+    /// RFC 9260 §16: Association.Max.Retrans 10 and Path.Max.Retrans 5
+    /// (§8.1, §8.2); past the smaller, the peer is unreachable and the
+    /// association aborts. `None`: no limit of that kind.
+    pub max_retransmits: Option<u32>,
+    pub path_max_retransmits: Option<u32>,
     /// RFC 9260 §16: Valid.Cookie.Life 60 s.
     pub cookie_lifetime: Duration,
 }
@@ -46,6 +51,8 @@ impl Default for Config {
             rto_min: Duration::from_secs(1),
             rto_max: Duration::from_secs(60),
             max_init_retransmits: Some(8),
+            max_retransmits: Some(10),
+            path_max_retransmits: Some(5),
             cookie_lifetime: Duration::from_secs(60),
         }
     }

@@ -97,6 +97,12 @@ impl Association {
             );
             return Ok(());
         }
+        if self.state == State::ShutdownAckSent {
+            // §9.2: the peer's SHUTDOWN COMPLETE was lost; SHUTDOWN ACK again.
+            let tag = self.peer_tag();
+            self.queue(tag, &[Chunk::ShutdownAck]);
+            return Ok(());
+        }
         let (tag, tsn, tie) = match self.state {
             State::Closed => (self.secrets.next_u32(), Tsn(self.secrets.next_u32()), (0, 0)),
             // §5.2.1: the INIT ACK repeats our INIT's tag and TSN.
@@ -107,7 +113,7 @@ impl Association {
                 (self.local_tag, self.peer_tag()),
             ),
             // §5.2.2: new tag and TSN; tie-tags tell a restart (§5.2.4 A).
-            State::Established => (
+            _ => (
                 self.secrets.next_u32(),
                 Tsn(self.secrets.next_u32()),
                 (self.local_tag, self.peer_tag()),

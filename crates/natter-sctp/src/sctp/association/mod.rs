@@ -10,9 +10,12 @@
 //! tags (§8.5). Data transfer with DATA: SACKs with gap blocks and
 //! duplicates, delayed or at once (§6.2), T3-rtx (§6.3.3), fast
 //! retransmit and recovery (§7.2.4), slow start and congestion avoidance
-//! (§7.2.1, §7.2.2), FORWARD TSN on receipt (RFC 3758 §3.6). Still to
-//! come: I-DATA, a stream scheduler, partial reliability on the sending
-//! side, stream reset, shutdown, PMTU probing.
+//! (§7.2.1, §7.2.2), FORWARD TSN on receipt (RFC 3758 §3.6). Ending:
+//! the orderly SHUTDOWN of §9.2 from either side or both (queued data
+//! delivered first, T2-shutdown), ABORT on demand (§9.1), on max
+//! retransmissions (§8.1, §8.2) and on protocol violations (§6.2,
+//! §12.4). Still to come: I-DATA, a stream scheduler, partial
+//! reliability on the sending side, stream reset, PMTU probing.
 //!
 //! Methods, in quinn-proto's taxonomy:
 //! - getters (`&self`): [`Association::state`], [`Association::peer`],
@@ -20,7 +23,8 @@
 //! - input: [`Association::handle_packet`] (one SCTP packet, the
 //!   plaintext of a DTLS record) and [`Association::handle_timeout`];
 //! - application commands: [`Association::connect`],
-//!   [`Association::send`], [`Association::poll_message`] and
+//!   [`Association::send`], [`Association::shutdown`],
+//!   [`Association::abort`], [`Association::poll_message`] and
 //!   [`Association::recycle`];
 //! - output, drained in this order after any input or command:
 //!   [`Association::poll_transmit`] (packets into the caller's buffer),
@@ -38,7 +42,7 @@ pub use config::Config;
 pub use send::SendError;
 
 use receive::Receiver;
-use send::Sender;
+use send::{Acked, Sender};
 
 use super::cause::ErrorCause;
 use super::chunk::{Chunk, ABORT, COOKIE_ACK, COOKIE_ECHO, ERROR, INIT, SHUTDOWN_ACK, SHUTDOWN_COMPLETE};
@@ -50,7 +54,7 @@ use super::rto::Rto;
 use super::tsn::Tsn;
 use super::wire::{TlvList, UnknownAction};
 
-/// RFC 9260 §4, the states setup passes through.
+/// RFC 9260 §4, the states of an association.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     /// No association: INITs are answered without keeping state.
@@ -60,6 +64,23 @@ pub enum State {
     /// COOKIE ECHO sent, waiting for COOKIE ACK.
     CookieEchoed,
     Established,
+    /// We are shutting down (§9.2): no new data taken; what is queued
+    /// and in flight goes first, then SHUTDOWN.
+    ShutdownPending,
+    /// SHUTDOWN sent, waiting for SHUTDOWN ACK; the peer's data is still
+    /// received.
+    ShutdownSent,
+    /// The peer sent SHUTDOWN: our queued data goes, then SHUTDOWN ACK.
+    ShutdownReceived,
+    /// SHUTDOWN ACK sent, waiting for SHUTDOWN COMPLETE.
+    ShutdownAckSent,
+}
+
+impl State {
+    /// Whether data transfer runs (established, or shutting down).
+    pub fn is_up(self) -> bool {
+        !matches!(self, State::Closed | State::CookieWait | State::CookieEchoed)
+    }
 }
 
 /// What the application learns.
@@ -81,6 +102,17 @@ pub enum CloseReason {
     SetupTimedOut,
     /// The peer's INIT ACK was malformed; we sent ABORT (§5.1).
     InvalidInitAck,
+    /// SHUTDOWN, SHUTDOWN ACK, SHUTDOWN COMPLETE (§9.2): everything sent
+    /// either way was acknowledged first.
+    Shutdown,
+    /// Retransmissions went unacknowledged past the limit (§8.1, §8.2);
+    /// we sent ABORT.
+    PeerUnreachable,
+    /// The peer broke the protocol (an empty DATA chunk, §6.2; a SACK of
+    /// a TSN never sent, §12.4); we sent ABORT.
+    ProtocolViolation,
+    /// [`Association::abort`]: the application aborted; we sent ABORT.
+    LocalAbort,
 }
 
 /// Why a received packet was dropped (each also counted in
@@ -123,11 +155,12 @@ pub struct Peer {
     pub capabilities: Capabilities,
 }
 
-/// The setup timers (§5.1 A, C).
+/// The control timers: setup (§5.1 A, C) and shutdown (§9.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
     T1Init,
     T1Cookie,
+    T2Shutdown,
 }
 
 #[derive(Debug)]
@@ -151,6 +184,9 @@ pub struct Association {
     /// (Karn's rule, §6.3.1 C5).
     sent_once_at: Option<Instant>,
     rto: Rto,
+    /// §8.1: consecutive retransmission timeouts (T3-rtx, T2-shutdown)
+    /// since the peer last acknowledged something.
+    errors: u32,
     transmit: VecDeque<Vec<u8>>,
     spare: Vec<Vec<u8>>,
     events: VecDeque<Event>,
@@ -180,6 +216,7 @@ impl Association {
             retransmits: 0,
             sent_once_at: None,
             rto,
+            errors: 0,
             transmit: VecDeque::new(),
             spare: Vec::new(),
             events: VecDeque::new(),
@@ -229,13 +266,44 @@ impl Association {
     pub fn send(&mut self, stream: u16, ppid: u32, unordered: bool, data: &[u8]) -> Result<(), SendError> {
         match (&mut self.sender, self.state) {
             (Some(sender), State::Established) => sender.send(stream, ppid, unordered, data),
+            (_, s) if s.is_up() => Err(SendError::ShuttingDown),
             _ => Err(SendError::NotEstablished),
+        }
+    }
+
+    /// RFC 9260 §9.2: an orderly close. Everything queued is sent and
+    /// acknowledged, then SHUTDOWN; the association closes with
+    /// [`CloseReason::Shutdown`] once the peer's data is all in too.
+    /// Messages received stay readable with [`Association::poll_message`].
+    pub fn shutdown(&mut self, now: Instant) {
+        match self.state {
+            State::Established => {
+                self.state = State::ShutdownPending;
+                self.progress_shutdown(now);
+            }
+            // §9.1: before the association is up, there is nothing to keep.
+            State::CookieWait | State::CookieEchoed => self.close(CloseReason::Shutdown),
+            _ => {}
+        }
+    }
+
+    /// RFC 9260 §9.1: sends ABORT and closes at once; whatever is queued
+    /// or in flight is dropped.
+    pub fn abort(&mut self) {
+        if self.state != State::Closed {
+            self.abort_with(CloseReason::LocalAbort, &[ErrorCause::UserInitiatedAbort(&[])]);
         }
     }
 
     /// Bytes queued to send or sent and not yet acknowledged.
     pub fn buffered_amount(&self) -> usize {
         self.sender.as_ref().map_or(0, Sender::buffered)
+    }
+
+    /// Bytes received and not yet read, with a per-chunk overhead: what
+    /// the receive window has given away (at most about `receive_window`).
+    pub fn received_amount(&self) -> usize {
+        self.receiver.as_ref().map_or(0, Receiver::buffered)
     }
 
     /// The next whole message received, in delivery order.
@@ -266,14 +334,36 @@ impl Association {
     /// Fires the timer if it is due: INIT or COOKIE ECHO again, with the
     /// RTO doubled (§6.3.3), or giving up after `max_init_retransmits`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.state.is_up() && self.timer.is_none() {
+            return;
+        }
         if let Some(r) = self.receiver.as_mut() {
             r.handle_timeout(now);
         }
-        if let Some(s) = self.sender.as_mut() {
-            s.handle_timeout(now, &mut self.rto);
+        let t3 = self
+            .sender
+            .as_mut()
+            .is_some_and(|s| s.handle_timeout(now, &mut self.rto));
+        if t3 && self.count_error() {
+            return;
         }
         let Some((timer, at)) = self.timer else { return };
         if now < at {
+            return;
+        }
+        if timer == Timer::T2Shutdown {
+            // §9.2: SHUTDOWN or SHUTDOWN ACK again, counted by §8.1.
+            if self.count_error() {
+                return;
+            }
+            self.rto.back_off();
+            if self.state == State::ShutdownSent {
+                self.send_shutdown();
+            } else {
+                let tag = self.peer_tag();
+                self.queue(tag, &[Chunk::ShutdownAck]);
+            }
+            self.timer = Some((timer, now + self.rto.get()));
             return;
         }
         self.retransmits += 1;
@@ -289,6 +379,8 @@ impl Association {
         match timer {
             Timer::T1Init => self.send_init(),
             Timer::T1Cookie => self.send_cookie_echo(),
+            // Handled above.
+            Timer::T2Shutdown => {}
         }
         self.sent_once_at = None;
         self.timer = Some((timer, now + self.rto.get()));
@@ -320,6 +412,9 @@ impl Association {
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         let setup = self.timer.map(|(_, at)| at);
+        if !self.state.is_up() {
+            return setup;
+        }
         let sack = self.receiver.as_ref().and_then(Receiver::timeout);
         let t3 = self.sender.as_ref().and_then(Sender::timeout);
         [setup, sack, t3].into_iter().flatten().min()
@@ -333,7 +428,7 @@ impl Association {
 
     /// A packet of SACK and DATA, written straight into the caller's buffer.
     fn poll_data(&mut self, now: Instant, buf: &mut [u8]) -> Result<Option<usize>, BufferTooSmall> {
-        if self.state != State::Established {
+        if !self.state.is_up() {
             return Ok(None);
         }
         let header = CommonHeader {
@@ -387,14 +482,135 @@ impl Association {
         }
     }
 
+    /// Closes. The receiver stays, so that messages received before are
+    /// still read (§9.2: a shutdown delivers everything); it takes no
+    /// more and sets no timer.
     fn close(&mut self, reason: CloseReason) {
         self.state = State::Closed;
         self.timer = None;
+        self.errors = 0;
         self.peer = None;
         self.local_tag = 0;
-        self.receiver = None;
         self.sender = None;
         self.events.push_back(Event::Closed(reason));
+    }
+
+    /// Sends ABORT with `causes` (§9.1) and closes.
+    fn abort_with(&mut self, reason: CloseReason, causes: &[ErrorCause<'_>]) {
+        let tag = self.peer_tag();
+        self.queue(
+            tag,
+            &[Chunk::Abort {
+                reflected: false,
+                causes: TlvList::Items(causes),
+            }],
+        );
+        self.close(reason);
+    }
+
+    /// RFC 9260 §8.1: one more retransmission timeout. Past
+    /// Association.Max.Retrans the peer is unreachable: ABORT, close.
+    /// One path (RFC 8261), so §8.2's Path.Max.Retrans caps it too (§8.2
+    /// advises the association's limit not exceed the paths' sum).
+    /// Returns whether it closed.
+    fn count_error(&mut self) -> bool {
+        self.errors += 1;
+        let limit = [self.config.max_retransmits, self.config.path_max_retransmits]
+            .into_iter()
+            .flatten()
+            .min();
+        if limit.is_some_and(|max| self.errors > max) {
+            let cause = [ErrorCause::ProtocolViolation(b"peer unreachable")];
+            self.abort_with(CloseReason::PeerUnreachable, &cause);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// What a SACK or SHUTDOWN acknowledged: §8.3 clears the error count,
+    /// §12.4 aborts on a TSN never sent. Returns whether it aborted.
+    fn acked(&mut self, acked: Acked) -> bool {
+        match acked {
+            Acked::New => {
+                self.errors = 0;
+                false
+            }
+            Acked::Nothing => false,
+            Acked::NeverSent => {
+                let cause = [ErrorCause::ProtocolViolation(b"SACK of a TSN never sent")];
+                self.abort_with(CloseReason::ProtocolViolation, &cause);
+                true
+            }
+        }
+    }
+
+    /// RFC 9260 §9.2: SHUTDOWN with our cumulative TSN ack.
+    fn send_shutdown(&mut self) {
+        let Some(cum) = self.receiver.as_ref().map(Receiver::cumulative) else {
+            return;
+        };
+        let tag = self.peer_tag();
+        self.queue(
+            tag,
+            &[Chunk::Shutdown {
+                cumulative_tsn_ack: cum,
+            }],
+        );
+    }
+
+    /// RFC 9260 §9.2: once nothing of ours is queued or unacknowledged,
+    /// SHUTDOWN (we began) or SHUTDOWN ACK (the peer did), on T2.
+    fn progress_shutdown(&mut self, now: Instant) {
+        let idle = self.sender.as_ref().is_none_or(Sender::is_idle);
+        if !idle {
+            return;
+        }
+        match self.state {
+            State::ShutdownPending => {
+                self.send_shutdown();
+                self.state = State::ShutdownSent;
+                self.start_timer(Timer::T2Shutdown, now);
+            }
+            State::ShutdownReceived => {
+                let tag = self.peer_tag();
+                self.queue(tag, &[Chunk::ShutdownAck]);
+                self.state = State::ShutdownAckSent;
+                self.start_timer(Timer::T2Shutdown, now);
+            }
+            _ => {}
+        }
+    }
+
+    /// RFC 9260 §9.2: the peer's SHUTDOWN.
+    fn handle_shutdown(&mut self, now: Instant, cum: Tsn) {
+        let acked = match self.sender.as_mut() {
+            Some(s) => s.handle_cumulative_ack(now, cum, &mut self.rto),
+            None => Acked::Nothing,
+        };
+        // sctp-proto 0.10.8 puts its own TSN in a SHUTDOWN's Cumulative
+        // TSN Ack, so one "of a TSN never sent" acks nothing here rather
+        // than aborting (§12.4 names SACKs).
+        if acked == Acked::New {
+            self.errors = 0;
+        }
+        match self.state {
+            State::Established | State::ShutdownPending => self.state = State::ShutdownReceived,
+            // §9.2: both ends shut down at once: SHUTDOWN ACK at once.
+            State::ShutdownSent => {
+                let tag = self.peer_tag();
+                self.queue(tag, &[Chunk::ShutdownAck]);
+                self.state = State::ShutdownAckSent;
+                self.start_timer(Timer::T2Shutdown, now);
+            }
+            // Our SHUTDOWN ACK was lost: again at once, T2 restarted.
+            State::ShutdownAckSent => {
+                let tag = self.peer_tag();
+                self.queue(tag, &[Chunk::ShutdownAck]);
+                self.timer = Some((Timer::T2Shutdown, now + self.rto.get()));
+            }
+            _ => {}
+        }
     }
 
     /// RFC 9653: zero checksums once the peer announced them and we
@@ -449,6 +665,7 @@ impl Association {
         }
         let mut chunks = packet.chunks().peekable();
         let first = (*chunks.peek().ok_or(DropReason::Empty)?)?;
+        let up = self.state.is_up();
         // RFC 9260 §6.10: INIT, INIT ACK and SHUTDOWN COMPLETE come alone.
         if matches!(first.ty, INIT | super::chunk::INIT_ACK | SHUTDOWN_COMPLETE) && packet.chunks().nth(1).is_some() {
             return Err(DropReason::Bundled(first.ty));
@@ -470,23 +687,50 @@ impl Association {
                     return Ok(());
                 }
                 Chunk::Error(causes) => self.handle_error(now, causes),
-                Chunk::Data(d) if self.state == State::Established => {
+                Chunk::Data(d) if up && d.payload.is_empty() => {
+                    // §6.2: a DATA chunk without user data is aborted on.
+                    let cause = [ErrorCause::NoUserData(d.tsn)];
+                    self.abort_with(CloseReason::ProtocolViolation, &cause);
+                    return Ok(());
+                }
+                Chunk::Data(d) if up => {
                     if let Some(r) = self.receiver.as_mut() {
                         r.data(d.into(), d.flags.immediate);
                         had_data = true;
                     }
                 }
-                Chunk::Sack(sack) if self.state == State::Established => {
-                    if let Some(s) = self.sender.as_mut() {
-                        s.handle_sack(now, &sack, &mut self.rto);
+                Chunk::Sack(sack) if up => {
+                    let acked = match self.sender.as_mut() {
+                        Some(s) => s.handle_sack(now, &sack, &mut self.rto),
+                        None => Acked::Nothing,
+                    };
+                    if self.acked(acked) {
+                        return Ok(());
                     }
                 }
-                Chunk::ForwardTsn(f) if self.state == State::Established => {
+                Chunk::Shutdown { cumulative_tsn_ack } if up => self.handle_shutdown(now, cumulative_tsn_ack),
+                Chunk::ShutdownAck if matches!(self.state, State::ShutdownSent | State::ShutdownAckSent) => {
+                    // §9.2: the last word.
+                    let tag = self.peer_tag();
+                    self.queue(tag, &[Chunk::ShutdownComplete { reflected: false }]);
+                    self.close(CloseReason::Shutdown);
+                    return Ok(());
+                }
+                Chunk::ShutdownAck if matches!(self.state, State::CookieWait | State::CookieEchoed) => {
+                    // §8.5.1 E: as out of the blue (§8.4 5).
+                    self.queue(h.verification_tag, &[Chunk::ShutdownComplete { reflected: true }]);
+                }
+                Chunk::ShutdownComplete { .. } if self.state == State::ShutdownAckSent => {
+                    self.close(CloseReason::Shutdown);
+                    return Ok(());
+                }
+                Chunk::ShutdownAck | Chunk::ShutdownComplete { .. } => {}
+                Chunk::ForwardTsn(f) if up => {
                     if let Some(r) = self.receiver.as_mut() {
                         r.forward_tsn(&f);
                     }
                 }
-                Chunk::Heartbeat(info) if self.state == State::Established => {
+                Chunk::Heartbeat(info) if up => {
                     let tag = self.peer_tag();
                     self.queue(tag, &[Chunk::HeartbeatAck(info)]);
                 }
@@ -501,7 +745,7 @@ impl Association {
                         break;
                     }
                 }
-                // I-DATA, stream reset and shutdown are not there yet.
+                // I-DATA and stream reset are not there yet.
                 other => return Err(DropReason::Unexpected(other.chunk_type())),
             }
         }
@@ -509,7 +753,14 @@ impl Association {
             if let Some(r) = self.receiver.as_mut() {
                 r.end_of_packet(now);
             }
+            if self.state == State::ShutdownSent {
+                // §9.2: each packet of DATA is answered with SHUTDOWN too,
+                // and T2 restarts.
+                self.send_shutdown();
+                self.timer = Some((Timer::T2Shutdown, now + self.rto.get()));
+            }
         }
+        self.progress_shutdown(now);
         Ok(())
     }
 

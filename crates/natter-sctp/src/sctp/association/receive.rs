@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::sctp::chunk::{ForwardTsn, Sack, SkippedStream};
-use crate::sctp::reassembly::{Fragment, Message, Numbering, Reassembly};
+use crate::sctp::reassembly::{Fragment, Message, Numbering, Reassembly, CHUNK_OVERHEAD};
 use crate::sctp::received::{Arrival, ReceivedTsns};
 use crate::sctp::tsn::Tsn;
 
@@ -49,7 +49,7 @@ impl Receiver {
     pub(super) fn data(&mut self, f: Fragment<'_>, immediate: bool) {
         // §6.2: with no room, drop the chunk unacknowledged (one chunk
         // always fits an empty buffer, so a large message can progress).
-        let room = self.a_rwnd() as usize >= f.payload.len() || self.reassembly.buffered() == 0;
+        let room = self.a_rwnd() as usize >= f.payload.len() + CHUNK_OVERHEAD || self.reassembly.buffered() == 0;
         if !room {
             self.sack_now = true;
             return;
@@ -96,6 +96,17 @@ impl Receiver {
 
     pub(super) fn timeout(&self) -> Option<Instant> {
         self.sack_at
+    }
+
+    /// The last TSN received with all before it (a SHUTDOWN's ack, §9.2).
+    pub(super) fn cumulative(&self) -> Tsn {
+        self.tsns.cumulative()
+    }
+
+    /// Bytes the receive window has given away (payload and per-chunk
+    /// overhead, held or ready).
+    pub(super) fn buffered(&self) -> usize {
+        self.reassembly.buffered()
     }
 
     pub(super) fn wants_sack(&self) -> bool {

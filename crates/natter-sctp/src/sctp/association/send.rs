@@ -12,6 +12,7 @@ use crate::sctp::chunk::{Chunk, Data, DataFlags, Sack};
 use crate::sctp::packet::PacketWriter;
 use crate::sctp::rto::Rto;
 use crate::sctp::tsn::Tsn;
+use crate::sctp::wire::FixedList;
 
 /// RFC 9260 §7.2.4: the third miss indication retransmits.
 const FAST_RETRANSMIT_MISSES: u32 = 3;
@@ -60,7 +61,23 @@ pub(super) struct Sender {
     /// One packet of fast retransmissions may ignore the cwnd (§7.2.4 3).
     fast_retransmit: bool,
     t3_at: Option<Instant>,
+    /// The a_rwnd of the last SACK, for a SHUTDOWN's cumulative ack,
+    /// which carries none (§9.2).
+    last_a_rwnd: u32,
     spare: Vec<Vec<u8>>,
+}
+
+/// What a SACK (or a SHUTDOWN's cumulative TSN ack) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Acked {
+    /// It acknowledged data not acknowledged before: the peer is
+    /// reachable (§8.3 clears the error counter).
+    New,
+    /// Nothing new (old, or a repeat).
+    Nothing,
+    /// RFC 9260 §12.4: it acknowledged a TSN never sent; the association
+    /// is to be aborted.
+    NeverSent,
 }
 
 /// Why [`Association::send`](super::Association::send) refused a message.
@@ -70,6 +87,9 @@ pub enum SendError {
     NotEstablished,
     #[error("an empty message (RFC 9260 §3.3.1 requires user data)")]
     Empty,
+    /// RFC 9260 §9.2: after a shutdown began, no new data is accepted.
+    #[error("the association is shutting down (RFC 9260 §9.2)")]
+    ShuttingDown,
 }
 
 impl Sender {
@@ -91,6 +111,7 @@ impl Sender {
             recovery_exit: None,
             fast_retransmit: false,
             t3_at: None,
+            last_a_rwnd: peer_rwnd,
             spare: Vec::new(),
         }
     }
@@ -140,6 +161,24 @@ impl Sender {
 
     pub(super) fn timeout(&self) -> Option<Instant> {
         self.t3_at
+    }
+
+    /// Nothing queued and nothing unacknowledged: a shutdown may go on
+    /// (§9.2).
+    pub(super) fn is_idle(&self) -> bool {
+        self.queue.is_empty() && self.in_flight.is_empty()
+    }
+
+    /// RFC 9260 §9.2: a SHUTDOWN's Cumulative TSN Ack, taken as a SACK
+    /// without gap blocks and with the last window.
+    pub(super) fn handle_cumulative_ack(&mut self, now: Instant, cum: Tsn, rto: &mut Rto) -> Acked {
+        let sack = Sack {
+            cumulative_tsn_ack: cum,
+            a_rwnd: self.last_a_rwnd,
+            gap_blocks: FixedList::Items(&[]),
+            duplicates: FixedList::Items(&[]),
+        };
+        self.handle_sack(now, &sack, rto)
     }
 
     /// Adds what fits to the packet: retransmissions, then new DATA, as
@@ -196,12 +235,17 @@ impl Sender {
     }
 
     /// RFC 9260 §6.2.1, §7.2.
-    pub(super) fn handle_sack(&mut self, now: Instant, sack: &Sack<'_>, rto: &mut Rto) {
+    pub(super) fn handle_sack(&mut self, now: Instant, sack: &Sack<'_>, rto: &mut Rto) -> Acked {
         let cum = sack.cumulative_tsn_ack;
-        if cum.is_before(self.cumulative) || !self.next_tsn.is_after(cum) {
-            // Older than what we know, or acking what we never sent.
-            return;
+        if !self.next_tsn.is_after(cum) {
+            return Acked::NeverSent;
         }
+        if cum.is_before(self.cumulative) {
+            // Older than what we know (§6.2.1 D i).
+            return Acked::Nothing;
+        }
+        self.last_a_rwnd = sack.a_rwnd;
+        let mut newly_acked = false;
         let flight_before = self.flight_size;
         let advanced = cum.is_after(self.cumulative);
         let mut bytes_acked = 0;
@@ -209,6 +253,7 @@ impl Sender {
         while self.in_flight.front().is_some_and(|c| !c.tsn.is_after(cum)) {
             let Some(c) = self.in_flight.pop_front() else { break };
             if !c.acked {
+                newly_acked = true;
                 bytes_acked += c.chunk.data.len();
                 if !c.retransmit {
                     self.flight_size -= c.chunk.data.len();
@@ -239,6 +284,7 @@ impl Sender {
             while !t.is_after(end) {
                 if let Some(c) = self.in_flight.get_mut(t.offset_from(first) as usize) {
                     if !c.acked {
+                        newly_acked = true;
                         c.acked = true;
                         if !c.retransmit {
                             self.flight_size -= c.chunk.data.len();
@@ -308,13 +354,19 @@ impl Sender {
         } else if advanced {
             self.t3_at = Some(now + rto.get());
         }
+        if newly_acked {
+            Acked::New
+        } else {
+            Acked::Nothing
+        }
     }
 
     /// RFC 9260 §6.3.3: T3-rtx expired. Everything unacknowledged goes
-    /// again, one packet's worth of cwnd at a time.
-    pub(super) fn handle_timeout(&mut self, now: Instant, rto: &mut Rto) {
+    /// again, one packet's worth of cwnd at a time. Returns whether it
+    /// expired (one more error for §8.1's counter).
+    pub(super) fn handle_timeout(&mut self, now: Instant, rto: &mut Rto) -> bool {
         if self.t3_at.is_none_or(|at| at > now) {
-            return;
+            return false;
         }
         self.ssthresh = (self.cwnd / 2).max(4 * self.mtu);
         self.cwnd = self.mtu;
@@ -326,6 +378,7 @@ impl Sender {
             self.flight_size -= c.chunk.data.len();
         }
         self.t3_at = Some(now + rto.get());
+        true
     }
 }
 
