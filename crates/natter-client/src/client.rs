@@ -145,6 +145,8 @@ impl Client {
             signals: signals_rx,
             commands: commands_rx,
             joined: Some(joined_tx),
+            away_since: None,
+            backoff: BACKOFF_FIRST,
         };
         tokio::spawn(driver.run());
         let id = joined_rx.await.map_err(|_| Error::Closed)??;
@@ -239,6 +241,10 @@ struct Driver {
     commands: mpsc::UnboundedReceiver<Command>,
     /// Until the first `welcome`: where `join` waits.
     joined: Option<oneshot::Sender<Result<String, Error>>>,
+    /// Since when no socket has been welcomed.
+    away_since: Option<Instant>,
+    /// The next reconnect's wait.
+    backoff: Duration,
 }
 
 /// What ended the socket.
@@ -298,7 +304,7 @@ impl Driver {
                 }
                 CloseVerdict::Reconnect => {
                     let _ = self.events.send(Event::Reconnecting { reason: reason.clone() });
-                    if let Some(done) = self.reconnect().await? {
+                    if let Some(done) = self.reconnect(reason).await? {
                         let _ = done.send(());
                         return Ok(());
                     }
@@ -355,13 +361,22 @@ impl Driver {
         }
     }
 
-    /// Reconnects with backoff; `Some` when the application left meanwhile.
-    async fn reconnect(&mut self) -> Result<Option<oneshot::Sender<()>>, Error> {
-        let started = Instant::now();
-        let mut delay = BACKOFF_FIRST;
+    /// Reconnects with backoff; `Some` when the application left
+    /// meanwhile. Gives up once no `welcome` came for `reconnect_timeout`,
+    /// whether the sockets failed to open or opened and closed again.
+    async fn reconnect(&mut self, reason: String) -> Result<Option<oneshot::Sender<()>>, Error> {
+        let away_since = *self.away_since.get_or_insert_with(Instant::now);
+        let mut reason = reason;
         loop {
+            if away_since.elapsed() >= self.config.reconnect_timeout {
+                return Err(Error::ServerGone {
+                    url: self.url.clone(),
+                    seconds: away_since.elapsed().as_secs(),
+                    reason,
+                });
+            }
             let jitter = 0.75 + rand::random::<f64>() * 0.5;
-            let wait = tokio::time::sleep(delay.mul_f64(jitter));
+            let wait = tokio::time::sleep(self.backoff.mul_f64(jitter));
             tokio::pin!(wait);
             loop {
                 tokio::select! {
@@ -374,21 +389,14 @@ impl Driver {
                     Some(_) = self.signals.recv() => {} // dropped while away, as the web client does
                 }
             }
-            delay = (delay * 2).min(BACKOFF_MAX);
+            self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
             match connect(&self.url).await {
                 Ok(socket) => {
                     self.socket = Some(socket);
                     self.session.handle_open(Instant::now());
                     return Ok(None);
                 }
-                Err(e) if started.elapsed() >= self.config.reconnect_timeout => {
-                    return Err(Error::ServerGone {
-                        url: self.url.clone(),
-                        seconds: started.elapsed().as_secs(),
-                        reason: e.to_string(),
-                    })
-                }
-                Err(_) => {}
+                Err(e) => reason = e.to_string(),
             }
         }
     }
@@ -448,6 +456,8 @@ impl Driver {
                 ice_servers,
             } => {
                 self.ice_servers = usable_ice_servers(&ice_servers);
+                self.away_since = None;
+                self.backoff = BACKOFF_FIRST;
                 if self.config.video.is_some() {
                     // The tiles of the others show our camera as on.
                     self.session.set_state(false, true, false);
