@@ -233,7 +233,8 @@ struct Driver {
     socket: Option<Socket>,
     url: String,
     config: ClientConfig,
-    peers: HashMap<String, mpsc::UnboundedSender<PeerInput>>,
+    /// Each participant's task, and its name.
+    peers: HashMap<String, (mpsc::UnboundedSender<PeerInput>, String)>,
     ice_servers: Vec<IceServer>,
     events: mpsc::UnboundedSender<Event>,
     signals_tx: mpsc::UnboundedSender<(String, Signal)>,
@@ -256,7 +257,7 @@ enum Ended {
 impl Driver {
     async fn run(mut self) {
         let result = self.drive().await;
-        for peer in self.peers.values() {
+        for (peer, _) in self.peers.values() {
             let _ = peer.send(PeerInput::Close);
         }
         match (self.joined.take(), result) {
@@ -428,13 +429,13 @@ impl Driver {
     fn command(&mut self, command: Command) {
         match command {
             Command::Chat(text) => {
-                for peer in self.peers.values() {
+                for (peer, _) in self.peers.values() {
                     let _ = peer.send(PeerInput::Chat(text.clone()));
                 }
             }
             Command::SendFile(file, to, reply) => {
                 let mut recipients = 0;
-                for (id, peer) in &self.peers {
+                for (id, (peer, _)) in &self.peers {
                     if to.as_ref().is_none_or(|to| to == id) {
                         let _ = peer.send(PeerInput::SendFile(file.clone()));
                         recipients += 1;
@@ -493,21 +494,25 @@ impl Driver {
                     signals: self.signals_tx.clone(),
                     events: self.events.clone(),
                 });
-                self.peers.insert(peer.id.clone(), input);
+                self.peers.insert(peer.id.clone(), (input, peer.name.clone()));
                 let _ = self.events.send(Event::PeerJoined {
                     id: peer.id,
                     name: peer.name,
                 });
             }
             SessionEvent::PeerLeft { id, reason } => {
-                if let Some(peer) = self.peers.remove(&id) {
-                    let _ = peer.send(PeerInput::Close);
-                }
-                let _ = self.events.send(Event::PeerLeft { id, reason });
+                let name = match self.peers.remove(&id) {
+                    Some((peer, name)) => {
+                        let _ = peer.send(PeerInput::Close);
+                        name
+                    }
+                    None => String::new(),
+                };
+                let _ = self.events.send(Event::PeerLeft { id, name, reason });
             }
             SessionEvent::PeerState { .. } => {}
             SessionEvent::Signal { from, signal } => {
-                if let Some(peer) = self.peers.get(&from) {
+                if let Some((peer, _)) = self.peers.get(&from) {
                     let _ = peer.send(PeerInput::Signal(signal));
                 }
             }

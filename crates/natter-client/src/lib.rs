@@ -79,6 +79,7 @@ pub enum Event {
     /// `reason`: `left`, `timeout`, or `rejoined` (our own session expired).
     PeerLeft {
         id: String,
+        name: String,
         reason: String,
     },
     /// The peer connection's W3C `connectionState`.

@@ -233,11 +233,11 @@ async fn two_clients_mesh_chat_files_resume_and_leave() {
     let left = Instant::now();
     alice.leave().await;
     let reason = until(&mut bob_events, "Alice leaving", |e| match e {
-        Event::PeerLeft { id, reason } if id == alice.id() => Some(reason.clone()),
+        Event::PeerLeft { id, name, reason } if id == alice.id() => Some((name.clone(), reason.clone())),
         _ => None,
     })
     .await;
-    assert_eq!(reason, "left");
+    assert_eq!(reason, ("Alice".to_owned(), "left".to_owned()));
     assert!(left.elapsed() < Duration::from_secs(3));
     assert!(matches!(
         alice_events.recv().await,

@@ -266,10 +266,10 @@ impl Printer {
                 json!({"id": id, "name": name}),
                 &format!("{name} ({id}) joined"),
             ),
-            Event::PeerLeft { id, reason } => self.note(
+            Event::PeerLeft { id, name, reason } => self.note(
                 "peer-left",
-                json!({"id": id, "reason": reason}),
-                &format!("{id} left ({reason})"),
+                json!({"id": id, "name": name, "reason": reason}),
+                &format!("{name} ({id}) left ({reason})"),
             ),
             Event::Connection { id, name, state } => self.note(
                 "connection",
