@@ -70,6 +70,7 @@ export function openPath({ rateBps, queueMs = 300 }) {
     device: a,
     rateBps,
     queueMs,
+    proxies: [],
     /** argv that runs `argv` inside B as the caller's user. */
     inside(argv) {
       if (ROOT_USER) return ['ip', 'netns', 'exec', ns, ...argv];
@@ -98,20 +99,25 @@ export function openPath({ rateBps, queueMs = 300 }) {
     /**
      * natter-impair in B between the sender and `upstream` (an address
      * in B): `delayMs` each way, `loss` (0..1) at random toward the
-     * receiver. Resolves to the proxy's address on the veth.
+     * receiver, and natter-impair's `up` settings (["jitter=5ms"]).
+     * Resolves to the proxy's address on the veth; its counter lines
+     * (every second) collect in `proxyLines` (the last proxy's) and
+     * `proxies[i]`.
      */
-    async proxy(upstream, { delayMs, loss = 0, seed = 1 }) {
+    async proxy(upstream, { delayMs, loss = 0, seed = 1, up = [] }) {
       const argv = [IMPAIR_BIN, '--listen', `${RECEIVER_ADDRESS}:0`, '--upstream', upstream, '--delay', `${delayMs}ms`, '--seed', String(seed), '--stats-interval', '1s'];
       if (loss > 0) argv.push('--up', `loss=${(loss * 100).toFixed(3)}%`);
+      for (const setting of up) argv.push('--up', setting);
       const child = this.spawn(argv);
       let stderr = '';
       child.stderr.on('data', (d) => { stderr += d; });
       const lines = readline.createInterface({ input: child.stdout });
-      this.proxyLines = [];
+      const collected = (this.proxyLines = []);
+      this.proxies.push(collected);
       return new Promise((resolve, reject) => {
         child.once('exit', (code) => reject(new Error(`natter-impair exited (${code}): ${stderr}`)));
         lines.on('line', (line) => {
-          this.proxyLines.push(line);
+          collected.push(line);
           const m = /^listening on (\S+)/.exec(line);
           if (m) resolve(m[1]);
         });
@@ -238,6 +244,12 @@ export function senderHelpers() {
     },
     async answer(sdp) {
       await window.pc.setRemoteDescription({ type: 'answer', sdp });
+    },
+    async setMaxBitrate(maxBitrate) {
+      const sender = window.pc.getSenders().find((s) => s.track?.kind === 'video');
+      const params = sender.getParameters();
+      params.encodings[0].maxBitrate = maxBitrate;
+      await sender.setParameters(params);
     },
     sample() {
       const take = async () => {
