@@ -9,177 +9,32 @@
 //! sender whose encoder follows its congestion controller's target
 //! brings that target below a 1 Mbit/s link's capacity.
 
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use natter::congestion::CongestionConfig;
-use natter::dtls::DtlsConfig;
 use natter::peer::*;
-use natter_ice::Transmit;
-use natter_impair::{Link, LinkConfig};
+use natter_impair::LinkConfig;
 use natter_sctp::Message;
 
 #[path = "support/frames.rs"]
 mod frames;
+#[path = "support/path.rs"]
+mod path;
 use frames::vp8_frame;
+use path::{link, Path, A, B};
 
-const A: usize = 0;
-const B: usize = 1;
-
-/// A datagram crossing a link.
-#[derive(Clone)]
-struct Datagram(Transmit);
-
-impl AsRef<[u8]> for Datagram {
-    fn as_ref(&self) -> &[u8] {
-        &self.0.data
-    }
-}
-
-/// Two peers, A at 10.0.0.1 and B at 10.0.0.2, each sending into its
-/// own link, and a virtual clock.
-struct Path {
-    pcs: [PeerConnection; 2],
-    /// `links[side]` carries what `side` sends.
-    links: [Link<Datagram>; 2],
-    events: [Vec<PeerEvent>; 2],
-    /// When the links began: their rate schedules count from here.
-    start: Instant,
-    now: Instant,
-    /// Each datagram B received: when, and its size.
-    arrivals_at_b: Vec<(Instant, usize)>,
-}
-
-impl Path {
-    /// Peers seeded from `seed`, A sending through `a_to_b` and B
-    /// through `b_to_a`, their congestion controllers set to
-    /// `congestion`.
-    fn new(a_to_b: LinkConfig, b_to_a: LinkConfig, seed: u64, congestion: CongestionConfig) -> Path {
-        let now = Instant::now();
-        let pc = |side: u64| {
-            let config = PeerConfig {
-                seed: Some(seed + side),
-                dtls: DtlsConfig {
-                    deterministic_seed: Some(seed + side),
-                    ..DtlsConfig::default()
-                },
-                congestion,
-                ..PeerConfig::default()
-            };
-            let mut pc = PeerConnection::new(config, now).unwrap();
-            let addr: SocketAddr = format!("10.0.0.{}:5000", side + 1).parse().unwrap();
-            pc.add_local_address(addr).unwrap();
-            pc.end_of_local_addresses();
-            pc
-        };
-        Path {
-            pcs: [pc(0), pc(1)],
-            links: [
-                Link::new(a_to_b, seed, now).unwrap(),
-                Link::new(b_to_a, seed + 1, now).unwrap(),
-            ],
-            events: [Vec::new(), Vec::new()],
-            start: now,
-            now,
-            arrivals_at_b: Vec::new(),
+/// The bytes of the messages `side` received on `id` since the last
+/// call, taken out of its events.
+fn take_received(path: &mut Path, side: usize, id: DataChannelId) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    path.events[side].retain(|e| match e {
+        PeerEvent::DataChannelMessage { id: got, data, .. } if *got == id => {
+            bytes.extend_from_slice(data);
+            false
         }
-    }
-
-    /// A offers, B answers, before any candidate is out, so that each
-    /// candidate can go to the other side as soon as it comes.
-    fn negotiate(&mut self) {
-        let offer = self.pcs[A].create_offer().unwrap();
-        self.pcs[A].set_local_description(&offer).unwrap();
-        self.pcs[B].set_remote_description(&offer).unwrap();
-        let answer = self.pcs[B].create_answer().unwrap();
-        self.pcs[B].set_local_description(&answer).unwrap();
-        self.pcs[A].set_remote_description(&answer).unwrap();
-    }
-
-    /// Hands what the peers send to their links and their candidates
-    /// to each other, then moves the clock to the earliest arrival or
-    /// timer and handles what is due. False once nothing is left.
-    fn step(&mut self) -> bool {
-        let now = self.now;
-        let mut buf = Vec::new();
-        for side in [A, B] {
-            while let Some(t) = self.pcs[side].poll_transmit(now, 1, &mut buf) {
-                let transmit = Transmit::new(t.route(), buf.clone());
-                self.links[side].handle_packet(now, Datagram(transmit));
-            }
-            while let Some(event) = self.pcs[side].poll_event() {
-                if let PeerEvent::IceCandidate(candidate) = &event {
-                    self.pcs[1 - side].add_ice_candidate(Some(candidate)).unwrap();
-                }
-                self.events[side].push(event);
-            }
-        }
-        let arrivals = self.links.iter().filter_map(Link::poll_timeout);
-        let timers = self.pcs.iter().filter_map(PeerConnection::poll_timeout);
-        let Some(next) = arrivals.chain(timers).min() else {
-            return false;
-        };
-        self.now = self.now.max(next);
-        let now = self.now;
-        for side in [A, B] {
-            while let Some(Datagram(t)) = self.links[side].poll_packet(now) {
-                if side == A {
-                    self.arrivals_at_b.push((now, t.data.len()));
-                }
-                self.pcs[1 - side].handle_receive(now, t.transport, t.source, t.destination, &t.data);
-            }
-        }
-        for pc in &mut self.pcs {
-            if pc.poll_timeout().is_some_and(|at| at <= now) {
-                pc.handle_timeout(now);
-            }
-        }
-        true
-    }
-
-    /// Steps until `done` holds; panics after `limit` of virtual time.
-    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Path) -> bool) {
-        let deadline = self.now + limit;
-        while !done(self) {
-            assert!(self.now <= deadline, "not done after {limit:?} of virtual time");
-            assert!(self.step(), "the path went idle first");
-        }
-    }
-
-    /// The bytes B received in each whole second since the start.
-    fn bytes_per_second(&self) -> Vec<u64> {
-        let mut seconds = Vec::new();
-        for (at, size) in &self.arrivals_at_b {
-            let second = (*at - self.start).as_secs() as usize;
-            if seconds.len() <= second {
-                seconds.resize(second + 1, 0);
-            }
-            seconds[second] += *size as u64;
-        }
-        seconds
-    }
-
-    /// The bytes of the messages `side` received on `id` since the last
-    /// call, taken out of its events.
-    fn take_received(&mut self, side: usize, id: DataChannelId) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        self.events[side].retain(|e| match e {
-            PeerEvent::DataChannelMessage { id: got, data, .. } if *got == id => {
-                bytes.extend_from_slice(data);
-                false
-            }
-            _ => true,
-        });
-        bytes
-    }
-}
-
-fn link(settings: &[&str]) -> LinkConfig {
-    let mut config = LinkConfig::default();
-    for setting in settings {
-        config.apply(setting).unwrap();
-    }
-    config
+        _ => true,
+    });
+    bytes
 }
 
 /// A path whose peers have negotiated and opened a channel; its ids at
@@ -219,7 +74,7 @@ fn transfer(path: &mut Path, a: DataChannelId, b: DataChannelId, len: usize) -> 
             channel.send(Message::Binary(&payload[sent..end])).unwrap();
             sent = end;
         }
-        received.extend(p.take_received(B, b));
+        received.extend(take_received(p, B, b));
         received.len() >= len
     });
     assert!(received == payload, "B received the payload, in order and intact");
@@ -345,10 +200,25 @@ fn a_video_sender_through_a_1_mbit_link_brings_its_target_below_the_capacity() {
     println!("target {target} bit/s, mean after 10 s {mean}; announced {targets:?}");
     println!("A to B {}", path.links[A].stats());
     println!(
-        "A numbered {} of its {packets} packets; B sent {} feedback",
-        a.media.transport_numbered, b.media.twcc_feedback_sent
+        "A numbered {} of its {packets} packets and {} of padding; B sent {} feedback",
+        a.media.transport_numbered, a.media.padding_sent, b.media.twcc_feedback_sent
     );
-    assert_eq!(a.media.transport_numbered, packets, "every packet A sent was numbered");
+    // Queuing delay at the bottleneck once the target has converged.
+    let converged = began + Duration::from_secs(10);
+    let (p50, p95) = (
+        path.queuing_percentile(converged, 50),
+        path.queuing_percentile(converged, 95),
+    );
+    println!("queuing delay after 10 s: p50 {p50:?}, p95 {p95:?}");
+    assert!(
+        p95 <= Duration::from_millis(100),
+        "p95 queuing delay {p95:?} after 10 s"
+    );
+    assert_eq!(
+        a.media.transport_numbered,
+        packets + a.media.padding_sent,
+        "every packet A sent was numbered, probes' padding too"
+    );
     assert!(b.media.twcc_feedback_sent > 0, "B saw transport-wide sequence numbers");
     assert!(
         targets.iter().any(|(_, bps)| *bps < capacity),

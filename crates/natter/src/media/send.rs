@@ -22,6 +22,8 @@ use super::MediaError;
 
 /// Packets kept for retransmission: about a second of 2.5 Mbit/s video.
 pub const HISTORY: usize = 512;
+/// RFC 3550 §5.1: the padding count is one octet.
+const MAX_PADDING: usize = 255;
 
 /// The RTP parameters an exchange gave a stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -424,6 +426,39 @@ impl SendStream {
         self.rtx_sequence_number = self.rtx_sequence_number.wrapping_add(1);
         self.counters.retransmitted_packets_sent += 1;
         self.counters.retransmitted_bytes_sent += repaired;
+        true
+    }
+
+    /// A padding-only packet (RFC 3550 §5.1: the P bit, and the last
+    /// octet counts the padding) of about `size` bytes on this stream's
+    /// SSRC, written into `out`, for a bandwidth probe when there is no
+    /// RTX to send probes on. It takes the next sequence number, so the
+    /// receiver sees no gap, and the latest frame's timestamp; it is not
+    /// kept in the history (a NACK for it is not answered). Not for RTP
+    /// mode, where the application writes the sequence numbers.
+    pub fn write_padding(&mut self, size: usize, out: &mut Vec<u8>) -> bool {
+        let timestamp = self.latest.map_or(self.timestamp_offset, |(ts, _)| ts);
+        let header = RtpHeader {
+            marker: false,
+            payload_type: self.params.payload_type,
+            sequence_number: self.sequence_number,
+            timestamp,
+            ssrc: self.params.ssrc,
+            csrcs: &[],
+        };
+        let extensions = Extensions::default();
+        let header_len = 12 + self.extension_len(&extensions);
+        // The count is one octet: at most 255 bytes of padding.
+        let padding = size.saturating_sub(header_len).clamp(1, MAX_PADDING);
+        out.clear();
+        out.resize(header_len + padding, 0);
+        let Ok(n) = self.write_header(out, &header, &extensions) else {
+            return false;
+        };
+        out.truncate(n + padding);
+        out[0] |= 0x20;
+        out[n + padding - 1] = padding as u8;
+        self.sequence_number = self.sequence_number.wrapping_add(1);
         true
     }
 

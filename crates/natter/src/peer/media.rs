@@ -44,8 +44,19 @@
 //!   feedback (and REMB, and the round trip of report blocks) to it,
 //!   turning it into [`PeerConnection::target_bitrate`] and
 //!   [`PeerEvent::TargetBitrate`](super::PeerEvent::TargetBitrate).
-//!   Packets still leave at once: the controller's pacer is not used
-//!   yet, nor the padding its probes ask for.
+//! - Pacing, when [`CongestionConfig::pace`](crate::congestion::CongestionConfig::pace)
+//!   asks for it (off by default for now):
+//!   media, RTX and audio wait in the controller's pacer as a
+//!   [`Paced`] handle into their stream's history and leave at
+//!   [`PACING_FACTOR`](crate::congestion::pacer::PACING_FACTOR) times
+//!   the target (draft-ietf-rmcat-gcc-02 §4), audio first, then
+//!   retransmissions, then video, on
+//!   [`Timer::Congestion`](super::Timer::Congestion) and
+//!   [`PeerConnection::poll_transmit`]. A probe cluster's padding is an
+//!   RTX copy of the latest video packet (RFC 4588; what libwebrtc
+//!   sends), else padding-only packets on the video SSRC (RFC 3550
+//!   §5.1, P bit), each numbered so that the feedback measures it.
+//!   Unpaced, packets leave at once.
 //! - RTP mode ([`PeerConfig::rtp_mode`](super::PeerConfig::rtp_mode)):
 //!   packets instead of frames both ways, for forwarding ([`rtp_mode`]).
 //!
@@ -66,7 +77,7 @@ use rand::Rng;
 use super::event::PeerEvent;
 use super::stats::{ReceiverStats, SenderStats};
 use super::{PeerConnection, PeerError};
-use crate::congestion::{CongestionController, CongestionEvent, PacketKind, SentPacket};
+use crate::congestion::{CongestionController, CongestionEvent, PacedPacket, PacketKind, QueuedPacket, SentPacket};
 use crate::jsep::TransceiverId;
 use crate::media::send::set_transport_seq;
 use crate::media::twcc::FEEDBACK_INTERVAL;
@@ -116,8 +127,14 @@ pub(super) struct MediaState {
     twcc_extension: Option<u8>,
     twcc: TwccRecorder,
     next_twcc: Option<Instant>,
-    /// Congestion control of what we send; no pacing yet (`()` handles).
-    cc: CongestionController<()>,
+    /// Congestion control of what we send, its pacer holding handles
+    /// into the send streams' histories.
+    cc: CongestionController<Paced>,
+    /// Send through the pacer ([`CongestionConfig::pace`](crate::congestion::CongestionConfig::pace)).
+    pace: bool,
+    /// The latest video packet sent with a transport-wide sequence
+    /// number on a stream with RTX: what a probe's padding copies.
+    probe_source: Option<Paced>,
     /// The next transport-wide sequence number we send, one counter for
     /// the bundle (draft-holmer-rmcat-transport-wide-cc-extensions-01
     /// §2).
@@ -161,6 +178,25 @@ pub struct MediaCounters {
     /// are the numbers sent so far (draft-holmer-rmcat-transport-wide-cc-extensions-01
     /// §2: consecutive, from zero).
     pub transport_numbered: u64,
+    /// Probe padding sent (RTX copies or padding-only packets), counted
+    /// in `transport_numbered` and in no stream's counters.
+    pub padding_sent: u64,
+    /// Packets that left their stream's history (512 packets) while they
+    /// waited in the pacer, and were not sent.
+    pub pacer_expired: u64,
+}
+
+/// A packet waiting in the pacer, by where it is kept: sequence number
+/// `seq` of the history of stream `layer` of transceiver `id`, sent as
+/// it is or (`rtx`) as its RTX repair, written when it leaves. The
+/// queue holds no bytes, so queueing allocates nothing once the
+/// pacer's queues have grown to their working size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Paced {
+    pub(super) id: TransceiverId,
+    pub(super) layer: usize,
+    pub(super) seq: u16,
+    pub(super) rtx: bool,
 }
 
 #[derive(Debug)]
@@ -181,7 +217,8 @@ impl MediaState {
         rtcp_ssrc: u32,
         cname: String,
         rtp_mode: bool,
-        cc: CongestionController<()>,
+        cc: CongestionController<Paced>,
+        pace: bool,
     ) -> Self {
         MediaState {
             srtp: None,
@@ -196,6 +233,8 @@ impl MediaState {
             twcc: TwccRecorder::default(),
             next_twcc: None,
             cc,
+            pace,
+            probe_source: None,
             transport_seq: 0,
             buf: Vec::new(),
             recv: Vec::new(),
@@ -223,12 +262,20 @@ impl MediaState {
             .min()
     }
 
-    /// When the congestion controller next has work: only once SRTP is
-    /// up and a stream sends transport-wide sequence numbers, so that a
-    /// connection without them never wakes up for it.
+    /// When the congestion controller (its pacer, its periodic work)
+    /// next has work: only once SRTP is up and we pace or a stream sends
+    /// transport-wide sequence numbers, so that a connection without
+    /// either never wakes up for it.
     pub(super) fn congestion_timeout(&self) -> Option<Instant> {
         let numbered = (self.senders.values().flat_map(|s| &s.streams)).any(|s| s.params().transport_cc.is_some());
-        self.cc.poll_timeout().filter(|_| numbered && self.srtp.is_some())
+        self.cc
+            .poll_timeout()
+            .filter(|_| self.srtp.is_some() && (numbered || self.pace))
+    }
+
+    /// Whether what we send goes through the pacer.
+    fn paces(&self) -> bool {
+        self.pace
     }
 
     /// Stream `layer` of what transceiver `id` sends.
@@ -350,21 +397,137 @@ impl PeerConnection {
         Ok((layer, stream))
     }
 
-    /// Protects and sends `count` packets of the history of stream
-    /// `layer` of transceiver `id` from sequence number `first` on.
+    /// Sends `count` packets of the history of stream `layer` of
+    /// transceiver `id` from sequence number `first` on: through the
+    /// pacer when we pace, else at once.
     fn send_stored(&mut self, now: Instant, (id, layer): (TransceiverId, usize), first: u16, count: u16) {
         for i in 0..count {
-            let media = &mut self.media;
-            let stored = (media.senders.get(&id))
-                .and_then(|s| s.streams.get(layer))
-                .and_then(|s| Some((s, s.packet(first.wrapping_add(i))?)));
-            let Some((stream, packet)) = stored else { continue };
-            let sent = sent_as(stream, false);
+            let paced = Paced {
+                id,
+                layer,
+                seq: first.wrapping_add(i),
+                rtx: false,
+            };
+            self.send_or_queue(now, paced);
+        }
+        self.release_paced(now);
+        self.media.next_report.get_or_insert(now);
+    }
+
+    /// Queues `paced` in the pacer when we pace, else sends it now.
+    pub(super) fn send_or_queue(&mut self, now: Instant, paced: Paced) {
+        let media = &mut self.media;
+        if !media.paces() {
+            return self.send_paced(now, paced, None);
+        }
+        let stream = (media.senders.get(&paced.id)).and_then(|s| s.streams.get(paced.layer));
+        let Some(stream) = stream else { return };
+        let Some(packet) = stream.packet(paced.seq) else {
+            return;
+        };
+        // RTX adds the original sequence number (RFC 4588 §4).
+        let size = packet.len() + SRTP_OVERHEAD + if paced.rtx { 2 } else { 0 };
+        let (_, kind) = sent_as(stream, paced.rtx);
+        media.cc.push(
+            now,
+            QueuedPacket {
+                handle: paced,
+                size,
+                kind,
+            },
+        );
+    }
+
+    /// Sends what the pacer lets go at `now`: queued packets, and the
+    /// padding a probe cluster asks for.
+    pub(super) fn release_paced(&mut self, now: Instant) {
+        if self.media.srtp.is_none() || !self.media.paces() {
+            return;
+        }
+        while let Some(paced) = self.media.cc.poll_send(now) {
+            match paced {
+                PacedPacket::Media {
+                    handle, probe_cluster, ..
+                } => self.send_paced(now, handle, probe_cluster),
+                PacedPacket::Padding { size, probe_cluster } => self.send_padding(now, size, probe_cluster),
+            }
+        }
+    }
+
+    /// Writes the packet `paced` names into the media buffer (its RTX
+    /// repair if so) and sends it.
+    fn send_paced(&mut self, now: Instant, paced: Paced, probe_cluster: Option<u32>) {
+        let media = &mut self.media;
+        let stream = (media.senders.get_mut(&paced.id)).and_then(|s| s.streams.get_mut(paced.layer));
+        let Some(stream) = stream else { return };
+        if paced.rtx {
+            if !stream.retransmit(paced.seq, &mut media.buf) {
+                return;
+            }
+        } else {
+            let Some(packet) = stream.packet(paced.seq) else {
+                media.counters.pacer_expired += 1;
+                return;
+            };
             media.buf.clear();
             media.buf.extend_from_slice(packet);
-            self.send_rtp(now, sent);
         }
-        self.media.next_report.get_or_insert(now);
+        let sent = sent_as(stream, paced.rtx);
+        let probe_source = !paced.rtx && sent.1 == PacketKind::Video && stream.params().rtx.is_some();
+        if self.send_rtp(now, sent, probe_cluster) && probe_source {
+            self.media.probe_source = Some(paced);
+        }
+    }
+
+    /// Padding of about `size` bytes for probe cluster `cluster`
+    /// (draft-ietf-rmcat-gcc-02 §5.5 leaves probing to the sender;
+    /// libwebrtc's): an RTX copy of the latest video packet sent when
+    /// its stream has RTX (RFC 4588 §4, which a receiver drops as a
+    /// duplicate), else padding-only packets on the first video stream
+    /// (RFC 3550 §5.1) up to `size`. Only packets with a transport-wide
+    /// sequence number are worth sending: the feedback measures them.
+    fn send_padding(&mut self, now: Instant, size: usize, cluster: u32) {
+        let media = &mut self.media;
+        if let Some(source) = media.probe_source {
+            let stream = (media.senders.get_mut(&source.id)).and_then(|s| s.streams.get_mut(source.layer));
+            if let Some(stream) = stream.filter(|s| s.params().transport_cc.is_some()) {
+                // A probe is not a repair: the stream's counters stay.
+                let counters = stream.counters;
+                let copied = stream.retransmit(source.seq, &mut media.buf);
+                stream.counters = counters;
+                if copied {
+                    let transport_cc = stream.params().transport_cc;
+                    if self.send_rtp(now, (transport_cc, PacketKind::Padding), Some(cluster)) {
+                        self.media.counters.padding_sent += 1;
+                    }
+                    return;
+                }
+            }
+        }
+        // RTP mode's sequence numbers are the application's: no
+        // padding-only packets among them.
+        if media.rtp_mode {
+            return;
+        }
+        let video = (media.senders.iter()).filter(|(_, s)| s.active).find_map(|(&id, s)| {
+            let video = |s: &SendStream| s.params().format.is_video() && s.params().transport_cc.is_some();
+            Some((id, s.streams.iter().position(video)?))
+        });
+        let Some(at) = video else { return };
+        let mut left = size;
+        while left > 0 {
+            let media = &mut self.media;
+            let stream = (media.senders.get_mut(&at.0)).and_then(|s| s.streams.get_mut(at.1));
+            let Some(stream) = stream else { return };
+            if !stream.write_padding(left.min(MAX_RTP_PACKET - SRTP_OVERHEAD), &mut media.buf) {
+                return;
+            }
+            let transport_cc = stream.params().transport_cc;
+            left = left.saturating_sub(media.buf.len() + SRTP_OVERHEAD);
+            if self.send_rtp(now, (transport_cc, PacketKind::Padding), Some(cluster)) {
+                self.media.counters.padding_sent += 1;
+            }
+        }
     }
 
     /// The bitrate, bits per second, that what we send should stay
@@ -440,13 +603,22 @@ impl PeerConnection {
         }
     }
 
-    /// The congestion controller's periodic work. Without a pacer yet
-    /// nothing waits in it, and the padding its probes ask for is not
-    /// sent: what it releases is dropped.
+    /// The congestion controller's work: the round trip of the selected
+    /// pair's STUN checks (RFC 8445 §7.2.5.3, consent freshness RFC 7675
+    /// keeps measuring it) for its AIMD response time, its periodic look
+    /// at ALR and probes, and what its pacer lets go.
     pub(super) fn congestion_timers(&mut self, now: Instant) {
-        let cc = &mut self.media.cc;
-        cc.handle_timeout(now);
-        while cc.poll_send(now).is_some() {}
+        if let Some(rtt) = self.ice.as_ref().and_then(|ice| ice.stats().selected_rtt) {
+            self.media.cc.on_rtt(rtt);
+        }
+        self.media.cc.handle_timeout(now);
+        if self.media.paces() {
+            self.release_paced(now);
+        } else {
+            // Unpaced, nothing waits in the pacer and its probes' padding
+            // is not sent: what it releases is dropped.
+            while self.media.cc.poll_send(now).is_some() {}
+        }
         self.congestion_events();
     }
 
@@ -486,21 +658,30 @@ impl PeerConnection {
     /// Numbers the RTP packet in the media buffer with the next
     /// transport-wide sequence number when `sent` says it carries one,
     /// protects it, sends it, and tells the congestion controller its
-    /// size on the wire (SRTP's tag included).
-    fn send_rtp(&mut self, now: Instant, (transport_cc, kind): (Option<u8>, PacketKind)) {
+    /// size on the wire (SRTP's tag included), in probe cluster
+    /// `probe_cluster` if it is part of one; whether it left.
+    fn send_rtp(
+        &mut self,
+        now: Instant,
+        (transport_cc, kind): (Option<u8>, PacketKind),
+        probe_cluster: Option<u32>,
+    ) -> bool {
         let media = &mut self.media;
-        let Some((local, _)) = media.srtp.as_mut() else { return };
+        let Some((local, _)) = media.srtp.as_mut() else {
+            return false;
+        };
         let transport_seq = media.transport_seq;
         let numbered = transport_cc.is_some_and(|id| set_transport_seq(&mut media.buf, id, transport_seq));
         let len = media.buf.len();
         media.buf.resize(len + SRTP_OVERHEAD, 0);
         match local.protect_rtp(&mut media.buf, len) {
             Ok(n) => media.buf.truncate(n),
-            Err(_) => return,
+            Err(_) => return false,
         }
         let size = media.buf.len();
         // A number that never left is used again.
-        if self.send_protected(now) && numbered {
+        let sent = self.send_protected(now);
+        if sent && numbered {
             let media = &mut self.media;
             media.transport_seq = transport_seq.wrapping_add(1);
             media.counters.transport_numbered += 1;
@@ -508,10 +689,11 @@ impl PeerConnection {
                 transport_seq,
                 size,
                 kind,
-                probe_cluster: None,
+                probe_cluster,
             };
             media.cc.on_packet_sent(now, packet);
         }
+        sent
     }
 
     /// Protects the RTCP compound packet in the media buffer and sends it.

@@ -227,7 +227,8 @@ impl PeerConnection {
         let ntp = crate::media::NtpClock::new(now, config.wall_clock);
         let cname = jsep.config().cname.clone();
         let cc = crate::congestion::CongestionController::new(config.congestion, now)?;
-        let media = media::MediaState::new(ntp, rand::Rng::gen(&mut rng), cname, config.rtp_mode, cc);
+        let pace = config.congestion.pace;
+        let media = media::MediaState::new(ntp, rand::Rng::gen(&mut rng), cname, config.rtp_mode, cc, pace);
         let agent_config = AgentConfig {
             stun_servers: servers.stun,
             turn_servers: servers.turn,
@@ -515,6 +516,7 @@ impl PeerConnection {
         if self.transmits.is_empty() && !self.closed {
             self.now = self.now.max(now);
             self.drive(now);
+            self.release_paced(now);
         }
         // ICE's own datagrams first: they answer the input that made the
         // data behind them (a nomination's response before the ClientHello

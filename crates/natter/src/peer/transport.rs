@@ -49,7 +49,8 @@ pub enum Timer {
     /// reorder buffer's wait.
     Media,
     /// The congestion controller of what we send: its periodic look at
-    /// application-limited sending and the probes it calls for.
+    /// application-limited sending and the probes it calls for, and its
+    /// pacer's next packet (draft-ietf-rmcat-gcc-02 §4) when it paces.
     Congestion,
 }
 

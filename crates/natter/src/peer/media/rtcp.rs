@@ -12,7 +12,7 @@ use natter_rtp::rtcp::{
 
 use super::super::event::PeerEvent;
 use super::super::PeerConnection;
-use super::{sent_as, MAX_REPORT_BLOCKS, MAX_RTP_PACKET};
+use super::{Paced, MAX_REPORT_BLOCKS, MAX_RTP_PACKET};
 use crate::jsep::TransceiverId;
 use crate::media::ntp::{from_short, middle_32};
 use crate::media::{SendCounters, TwccRecorder};
@@ -66,6 +66,7 @@ impl PeerConnection {
                 _ => {}
             }
         }
+        self.release_paced(now);
         self.congestion_events();
     }
 
@@ -114,19 +115,16 @@ impl PeerConnection {
         }
     }
 
+    /// A NACKed packet's RTX repair (RFC 4588), through the pacer ahead
+    /// of new media when we pace.
     fn retransmit(&mut self, now: Instant, (id, layer): (TransceiverId, usize), seq: u16) {
-        let media = &mut self.media;
-        let Some(stream) = media.senders.get_mut(&id).and_then(|s| s.streams.get_mut(layer)) else {
-            return;
+        let paced = Paced {
+            id,
+            layer,
+            seq,
+            rtx: true,
         };
-        let mut buf = std::mem::take(&mut media.buf);
-        if stream.retransmit(seq, &mut buf) {
-            media.buf = buf;
-            let sent = sent_as(stream, true);
-            self.send_rtp(now, sent);
-        } else {
-            media.buf = buf;
-        }
+        self.send_or_queue(now, paced);
     }
 
     pub(super) fn send_twcc_feedback(&mut self) {
