@@ -117,7 +117,9 @@ fn ogg_file(pages: &[PageSpec], opus_headers: bool) -> Vec<u8> {
         sequence += spec.jump;
         // Bodies of TOC-like bytes: every Opus configuration and code.
         let len = spec.segments.iter().map(|&l| usize::from(l)).sum();
-        let body: Vec<u8> = (0..len).map(|i| spec.fill.wrapping_add(i as u8 * 7)).collect();
+        let body: Vec<u8> = (0..len)
+            .map(|i| spec.fill.wrapping_add((i as u8).wrapping_mul(7)))
+            .collect();
         let page = Page {
             header_type: spec.header_type,
             granule_position: spec.granule_position,
