@@ -15,16 +15,15 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 /// Join a room of `natter serve` as a participant the web client sees.
-///
-/// Examples:
-///   natter join http://127.0.0.1:8080 --room demo --name bot
-///   natter join 'https://meet.example.org/?room=standup#token=...' --json
-///   natter join http://127.0.0.1:8080 --room demo --send-file report.pdf --save-dir ~/Downloads
-///
-/// Lines typed on stdin go to everyone as chat; `/send PATH` sends a
-/// file to everyone, `/quit` leaves (so do Ctrl-C and SIGTERM).
 #[derive(clap::Args)]
-#[command(verbatim_doc_comment)]
+#[command(after_help = "Examples:
+  natter join http://127.0.0.1:8080 --room demo --name bot
+  natter join 'https://meet.example.org/?room=standup#token=...' --json
+  natter join http://127.0.0.1:8080 --room demo --send-file report.pdf --save-dir ~/Downloads
+  natter join http://127.0.0.1:8080 --room demo --video video.ivf
+
+Lines typed on stdin go to everyone as chat; `/send PATH` sends a file to
+everyone, `/quit` leaves (so do Ctrl-C and SIGTERM).")]
 pub struct JoinOptions {
     /// The server: http://HOST:PORT, the web client's link
     /// (/?room=ROOM#token=TOKEN) or ws://HOST:PORT/ws.
