@@ -4,7 +4,7 @@
 //! passwords prepared by the OpaqueString profile (RFC 8265).
 
 use std::borrow::Cow;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use aws_lc_rs::{constant_time, digest, hmac};
 use md5::{Digest, Md5};
@@ -36,20 +36,15 @@ pub fn userhash(username: &str, realm: &str) -> Result<[u8; 32], Error> {
     Ok(out)
 }
 
-/// The key of a STUN credential, ready to sign and verify with both
-/// HMAC-SHA1 and HMAC-SHA256. The HMAC states are large (1.2 KiB each)
-/// and shared: a clone (a transaction's, a selected path's) costs a
-/// reference count, not a copy. The SHA-256 state, which ICE checks never
-/// use, is expanded the first time it is needed (issue 18).
+/// The key of a STUN credential, to sign and verify with HMAC-SHA1 or
+/// HMAC-SHA256. Only the key's bytes are kept, shared: an expanded HMAC
+/// state takes 1.2 KiB, which every idle connection would carry for
+/// its local and remote keys, against two hash blocks per message to
+/// expand it on the stack when a message is signed or checked (issue
+/// 18). A clone (a transaction's, a selected path's) costs a reference
+/// count.
 #[derive(Clone)]
-pub struct IntegrityKey(Arc<Keys>);
-
-struct Keys {
-    sha1: hmac::Key,
-    /// The key's bytes, for `sha256`.
-    bytes: Box<[u8]>,
-    sha256: OnceLock<Box<hmac::Key>>,
-}
+pub struct IntegrityKey(Arc<[u8]>);
 
 impl std::fmt::Debug for IntegrityKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -60,11 +55,7 @@ impl std::fmt::Debug for IntegrityKey {
 impl IntegrityKey {
     /// A key from its bytes.
     pub fn from_bytes(key: &[u8]) -> Self {
-        IntegrityKey(Arc::new(Keys {
-            sha1: hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, key),
-            bytes: key.into(),
-            sha256: OnceLock::new(),
-        }))
+        IntegrityKey(key.into())
     }
 
     /// RFC 8489 §9.1.1: key = OpaqueString(password).
@@ -83,14 +74,14 @@ impl IntegrityKey {
     /// attribute, its length field already counting that attribute) into
     /// `out` (20 or 32 bytes).
     pub(crate) fn sign(&self, covered: &[u8], kind: IntegrityKind, out: &mut [u8]) {
-        let tag = hmac::sign(self.key(kind), covered);
+        let tag = hmac::sign(&self.key(kind), covered);
         out.copy_from_slice(&tag.as_ref()[..out.len()]);
     }
 
     /// Checks the integrity attribute starting at `at` in `message`.
     pub(crate) fn verify(&self, message: &[u8], at: usize, kind: IntegrityKind) -> Result<(), Error> {
         let value_len = u16::from_be_bytes([message[at + 2], message[at + 3]]) as usize;
-        let mut ctx = hmac::Context::with_key(self.key(kind));
+        let mut ctx = hmac::Context::with_key(&self.key(kind));
         ctx.update(&message[..2]);
         let len = (at + ATTRIBUTE_HEADER_LEN + value_len - HEADER_LEN) as u16;
         ctx.update(&len.to_be_bytes());
@@ -100,15 +91,12 @@ impl IntegrityKey {
         constant_time::verify_slices_are_equal(&tag.as_ref()[..value_len], value).map_err(|_| Error::IntegrityMismatch)
     }
 
-    fn key(&self, kind: IntegrityKind) -> &hmac::Key {
-        match kind {
-            IntegrityKind::Sha1 => &self.0.sha1,
-            IntegrityKind::Sha256 => {
-                let keys = &*self.0;
-                keys.sha256
-                    .get_or_init(|| Box::new(hmac::Key::new(hmac::HMAC_SHA256, &keys.bytes)))
-            }
-        }
+    fn key(&self, kind: IntegrityKind) -> hmac::Key {
+        let algorithm = match kind {
+            IntegrityKind::Sha1 => hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+            IntegrityKind::Sha256 => hmac::HMAC_SHA256,
+        };
+        hmac::Key::new(algorithm, &self.0)
     }
 }
 
