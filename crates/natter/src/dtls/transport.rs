@@ -579,7 +579,7 @@ impl DtlsTransport {
         let (Some(keying_material), Some(peer_fingerprint), Some(peer_certificate)) = (
             self.keying_material.take(),
             self.peer_fingerprint.clone(),
-            self.peer_certificate.clone(),
+            self.peer_certificate.take(),
         ) else {
             return Err(DtlsError::Protocol(
                 "handshake completed without a peer certificate".into(),
@@ -588,6 +588,10 @@ impl DtlsTransport {
         let (local_srtp, remote_srtp) = keying_material.contexts(self.role, self.srtp_config.clone())?;
         let version = self.version().unwrap_or(DtlsVersion::Dtls12);
         self.state = DtlsState::Connected;
+        // The handshake's leftovers: the fingerprints are checked, and the
+        // spare buffers were grown by its flights (issue 18).
+        self.remote_fingerprints = Vec::new();
+        self.spare_buffers = Vec::new();
         self.events.push_back(DtlsEvent::Connected(Box::new(DtlsConnected {
             version,
             srtp_profile: keying_material.profile(),
