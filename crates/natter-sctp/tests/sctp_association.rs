@@ -560,22 +560,6 @@ fn a_receiver_that_stops_reading_closes_the_window_and_reopens_it() {
 mod impaired {
     use super::*;
     use proptest::prelude::*;
-    use std::cell::Cell;
-    use std::rc::Rc;
-
-    /// A seeded xorshift shared by the wire's loss, jitter and duplication.
-    fn rng(seed: u64) -> Rc<Cell<u64>> {
-        Rc::new(Cell::new(seed | 1))
-    }
-
-    fn draw(r: &Cell<u64>) -> u64 {
-        let mut x = r.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        r.set(x);
-        x
-    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
@@ -592,11 +576,7 @@ mod impaired {
             sizes in proptest::collection::vec(1usize..40_000, 1..12),
         ) {
             let mut w = established();
-            let r = rng(seed);
-            let (l, j, d) = (r.clone(), r.clone(), r);
-            w.drop = Box::new(move |_, _, _| draw(&l) % 1000 < loss_per_mille);
-            w.jitter = Box::new(move || Duration::from_micros(draw(&j) % (jitter_ms * 1000 + 1)));
-            w.duplicate = Box::new(move || draw(&d) % 1000 < dup_per_mille);
+            sctp_support::impair(&mut w, seed, loss_per_mille, jitter_ms, dup_per_mille);
             let messages: Vec<Vec<u8>> = sizes.iter().enumerate().map(|(i, n)| pattern(*n, i as u8)).collect();
             for m in &messages {
                 w.a.assoc.send(2, 53, false, m).unwrap();

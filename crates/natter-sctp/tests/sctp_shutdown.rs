@@ -9,28 +9,18 @@
 
 mod sctp_support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use natter_sctp::sctp::association::{CloseReason, Config, DropReason, Event, SendError, State};
 use natter_sctp::sctp::cause::ErrorCause;
 use natter_sctp::sctp::chunk::*;
 use natter_sctp::sctp::wire::{FixedList, TlvList};
 use natter_sctp::sctp::*;
-use natter_sctp::{DtlsRole, SctpConfig, SctpTransport, TransportState};
-use sctp_support::{dcep_open, random_loss, Natter, Proto, Side, Wire};
+use natter_sctp::TransportState;
+use sctp_support::{dcep_open, natter_and_proto, random_loss, Natter, Side, Wire};
 
 fn established() -> Wire<Natter, Natter> {
-    let now = Instant::now();
-    let mut w = Wire::new(
-        now,
-        Natter::new(Config::default(), 1, now),
-        Natter::new(Config::default(), 2, now),
-    );
-    w.a.assoc.connect(w.now);
-    w.run_for(Duration::from_secs(1));
-    assert_eq!(w.a.assoc.state(), State::Established);
-    assert_eq!(w.b.assoc.state(), State::Established);
-    w
+    sctp_support::natter_pair()
 }
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
@@ -408,27 +398,9 @@ fn a_flood_of_tiny_data_chunks_is_bounded() {
 
 // ----- against sctp-proto -----
 
-fn with_proto() -> Wire<Natter, Proto> {
-    let now = Instant::now();
-    let theirs = SctpTransport::new(SctpConfig::new(DtlsRole::Server)).expect("a valid config");
-    let mut w = Wire::new(
-        now,
-        Natter::new(Config::default(), 9, now),
-        Proto {
-            t: theirs,
-            events: Vec::new(),
-        },
-    );
-    w.a.assoc.connect(w.now);
-    w.run_for(Duration::from_secs(2));
-    assert_eq!(w.a.assoc.state(), State::Established);
-    assert_eq!(w.b.t.state(), TransportState::Established);
-    w
-}
-
 #[test]
 fn natter_shuts_down_and_sctp_proto_closes() {
-    let mut w = with_proto();
+    let mut w = natter_and_proto();
     let now = w.now;
     w.a.assoc.shutdown(now);
     w.run_for(Duration::from_secs(5));
@@ -439,7 +411,7 @@ fn natter_shuts_down_and_sctp_proto_closes() {
 
 #[test]
 fn sctp_proto_shuts_down_and_natter_closes() {
-    let mut w = with_proto();
+    let mut w = natter_and_proto();
     w.b.t.shutdown().unwrap();
     w.run_for(Duration::from_secs(5));
     closed_with(&w.a, CloseReason::Shutdown);
@@ -453,7 +425,7 @@ fn sctp_proto_shuts_down_and_natter_closes() {
 /// SHUTDOWN, and both close.
 #[test]
 fn natter_shuts_down_with_data_queued_to_sctp_proto() {
-    let mut w = with_proto();
+    let mut w = natter_and_proto();
     w.drop = random_loss(3, 20);
     w.a.assoc.send(0, 50, false, &dcep_open("bulk")).unwrap();
     let messages: Vec<Vec<u8>> = (0..3).map(|i| pattern(256 * 1024, i)).collect();

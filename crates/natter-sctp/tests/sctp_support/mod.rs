@@ -266,3 +266,64 @@ pub fn dcep_open(label: &str) -> Vec<u8> {
     .to_vec()
     .expect("a short label")
 }
+
+/// Impairs the wire both ways from one seeded xorshift: loss and
+/// duplication per mille, jitter up to `jitter_ms` (so packets overtake
+/// each other).
+pub fn impair<A: Side, B: Side>(
+    w: &mut Wire<A, B>,
+    seed: u64,
+    loss_per_mille: u64,
+    jitter_ms: u64,
+    dup_per_mille: u64,
+) {
+    fn draw(r: &std::cell::Cell<u64>) -> u64 {
+        let mut x = r.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        r.set(x);
+        x
+    }
+    let r = std::rc::Rc::new(std::cell::Cell::new(seed | 1));
+    let (l, j, d) = (r.clone(), r.clone(), r);
+    w.drop = Box::new(move |_, _, _| draw(&l) % 1000 < loss_per_mille);
+    w.jitter = Box::new(move || Duration::from_micros(draw(&j) % (jitter_ms * 1000 + 1)));
+    w.duplicate = Box::new(move || draw(&d) % 1000 < dup_per_mille);
+}
+
+/// natter (a, connecting) and sctp-proto as DTLS server (b), established.
+pub fn natter_and_proto() -> Wire<Natter, Proto> {
+    let now = Instant::now();
+    let theirs =
+        SctpTransport::new(natter_sctp::SctpConfig::new(natter_sctp::DtlsRole::Server)).expect("a valid config");
+    let mut w = Wire::new(
+        now,
+        Natter::new(Config::default(), 9, now),
+        Proto {
+            t: theirs,
+            events: Vec::new(),
+        },
+    );
+    w.a.assoc.connect(w.now);
+    w.run_for(Duration::from_secs(2));
+    assert_eq!(w.a.assoc.state(), natter_sctp::sctp::association::State::Established);
+    assert_eq!(w.b.t.state(), natter_sctp::TransportState::Established);
+    w
+}
+
+/// Two natter associations with default configs, established (a
+/// connected).
+pub fn natter_pair() -> Wire<Natter, Natter> {
+    let now = Instant::now();
+    let mut w = Wire::new(
+        now,
+        Natter::new(Config::default(), 1, now),
+        Natter::new(Config::default(), 2, now),
+    );
+    w.a.assoc.connect(w.now);
+    w.run_for(Duration::from_secs(1));
+    assert_eq!(w.a.assoc.state(), natter_sctp::sctp::association::State::Established);
+    assert_eq!(w.b.assoc.state(), natter_sctp::sctp::association::State::Established);
+    w
+}

@@ -14,8 +14,10 @@
 //! the orderly SHUTDOWN of §9.2 from either side or both (queued data
 //! delivered first, T2-shutdown), ABORT on demand (§9.1), on max
 //! retransmissions (§8.1, §8.2) and on protocol violations (§6.2,
-//! §12.4). Still to come: I-DATA, a stream scheduler, partial
-//! reliability on the sending side, stream reset, PMTU probing.
+//! §12.4). Partial reliability (RFC 3758) both ways: messages sent
+//! with [`Reliability`] limits are abandoned whole and skipped with
+//! FORWARD TSN. Still to come: I-DATA, a stream scheduler, stream
+//! reset, PMTU probing.
 //!
 //! Methods, in quinn-proto's taxonomy:
 //! - getters (`&self`): [`Association::state`], [`Association::peer`],
@@ -23,7 +25,8 @@
 //! - input: [`Association::handle_packet`] (one SCTP packet, the
 //!   plaintext of a DTLS record) and [`Association::handle_timeout`];
 //! - application commands: [`Association::connect`],
-//!   [`Association::send`], [`Association::shutdown`],
+//!   [`Association::send`], [`Association::send_with`],
+//!   [`Association::shutdown`],
 //!   [`Association::abort`], [`Association::poll_message`] and
 //!   [`Association::recycle`];
 //! - output, drained in this order after any input or command:
@@ -39,10 +42,10 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 pub use config::Config;
-pub use send::SendError;
+pub use send::{Reliability, SendError};
 
 use receive::Receiver;
-use send::{Acked, Sender};
+use send::{Acked, Limit, Sender};
 
 use super::cause::ErrorCause;
 use super::chunk::{Chunk, ABORT, COOKIE_ACK, COOKIE_ECHO, ERROR, INIT, SHUTDOWN_ACK, SHUTDOWN_COMPLETE};
@@ -264,8 +267,30 @@ impl Association {
     /// Queues a user message on `stream` (RFC 9260 §6.1). Not yet used
     /// by the data channels.
     pub fn send(&mut self, stream: u16, ppid: u32, unordered: bool, data: &[u8]) -> Result<(), SendError> {
+        self.send_with(self.epoch, stream, ppid, unordered, data, Reliability::Reliable)
+    }
+
+    /// Queues a user message that may be abandoned (RFC 3758 §3.5) as
+    /// `reliability` says, its lifetime counted from `now`. Needs the
+    /// peer's support (its INIT's Forward-TSN-Supported or supported
+    /// extensions, §3.1) unless `Reliable`.
+    pub fn send_with(
+        &mut self,
+        now: Instant,
+        stream: u16,
+        ppid: u32,
+        unordered: bool,
+        data: &[u8],
+        reliability: Reliability,
+    ) -> Result<(), SendError> {
+        let partial = self.peer.is_some_and(|p| p.capabilities.partial_reliability);
+        if reliability != Reliability::Reliable && !partial && self.state == State::Established {
+            return Err(SendError::PartialReliabilityNotSupported);
+        }
         match (&mut self.sender, self.state) {
-            (Some(sender), State::Established) => sender.send(stream, ppid, unordered, data),
+            (Some(sender), State::Established) => {
+                sender.send(stream, ppid, unordered, data, Limit::new(reliability, now))
+            }
             (_, s) if s.is_up() => Err(SendError::ShuttingDown),
             _ => Err(SendError::NotEstablished),
         }

@@ -2,16 +2,20 @@
 //! (RFC 9260 §6.9), TSNs, the in-flight queue acknowledged by SACKs'
 //! cumulative TSN and gap blocks (§6.2.1), T3-rtx (§6.3.3), fast
 //! retransmit and recovery (§7.2.4), and the congestion window (§7.2.1,
-//! §7.2.2). In-flight chunks sit in TSN order, so a TSN is found by its
-//! offset from the first: no lookup per chunk.
+//! §7.2.2), and partial reliability (RFC 3758 §3.5: messages abandoned
+//! by their retransmission or lifetime limit, FORWARD TSN). In-flight
+//! chunks sit in TSN order, so a TSN is found by its offset from the
+//! first: no lookup per chunk. An ordered message takes its SSN when its
+//! first fragment is sent, so one abandoned before that leaves no hole in
+//! its stream.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::sctp::chunk::{Chunk, Data, DataFlags, Sack};
+use crate::sctp::chunk::{Chunk, Data, DataFlags, ForwardTsn, Sack, SkippedStream};
 use crate::sctp::packet::PacketWriter;
 use crate::sctp::rto::Rto;
-use crate::sctp::tsn::Tsn;
+use crate::sctp::tsn::{serial_lt16, Tsn};
 use crate::sctp::wire::FixedList;
 
 /// RFC 9260 §7.2.4: the third miss indication retransmits.
@@ -19,10 +23,47 @@ const FAST_RETRANSMIT_MISSES: u32 = 3;
 /// DATA chunk header (§3.3.1).
 const DATA_HEADER: usize = 16;
 
+/// RFC 3758 §3.5 (with the W3C data channel's maxRetransmits and
+/// maxPacketLifeTime): when a message may be given up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reliability {
+    /// Retransmitted until acknowledged.
+    #[default]
+    Reliable,
+    /// Retransmitted at most this many times, then abandoned.
+    MaxRetransmits(u16),
+    /// Abandoned once this long has passed since it was queued, sent or
+    /// not.
+    MaxLifetime(Duration),
+}
+
+/// [`Reliability`] made absolute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Limit {
+    None,
+    Retransmits(u16),
+    Until(Instant),
+}
+
+impl Limit {
+    /// The limit of a message queued at `now`.
+    pub(super) fn new(reliability: Reliability, now: Instant) -> Self {
+        match reliability {
+            Reliability::Reliable => Limit::None,
+            Reliability::MaxRetransmits(n) => Limit::Retransmits(n),
+            Reliability::MaxLifetime(d) => Limit::Until(now + d),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Chunklet {
     stream: u16,
+    /// Given when the first fragment is sent.
     ssn: u16,
+    /// The message it belongs to, to abandon all of it at once.
+    message: u32,
+    limit: Limit,
     ppid: u32,
     flags: DataFlags,
     data: Vec<u8>,
@@ -39,6 +80,9 @@ struct InFlight {
     misses: u32,
     /// Marked for retransmission (not counted in the flight size).
     retransmit: bool,
+    /// RFC 3758 §3.5: given up; not counted in the flight size, waiting
+    /// for the peer to move past it on a FORWARD TSN.
+    abandoned: bool,
 }
 
 #[derive(Debug)]
@@ -46,6 +90,10 @@ pub(super) struct Sender {
     mtu: usize,
     next_tsn: Tsn,
     ssn: HashMap<u16, u16>,
+    next_message: u32,
+    /// A message with a [`Reliability`] limit was queued: only then is
+    /// there anything to abandon (and to look for).
+    limited: bool,
     queue: VecDeque<Chunklet>,
     in_flight: VecDeque<InFlight>,
     /// The peer's cumulative TSN ack.
@@ -64,6 +112,12 @@ pub(super) struct Sender {
     /// The a_rwnd of the last SACK, for a SHUTDOWN's cumulative ack,
     /// which carries none (§9.2).
     last_a_rwnd: u32,
+    /// RFC 3758 §3.5: the Advanced.Peer.Ack.Point.
+    advanced: Tsn,
+    /// A FORWARD TSN is to go in the next packet.
+    forward_tsn: bool,
+    /// Its stream entries, kept to reuse the allocation.
+    skipped: Vec<SkippedStream>,
     spare: Vec<Vec<u8>>,
 }
 
@@ -90,6 +144,9 @@ pub enum SendError {
     /// RFC 9260 §9.2: after a shutdown began, no new data is accepted.
     #[error("the association is shutting down (RFC 9260 §9.2)")]
     ShuttingDown,
+    /// RFC 3758 §3.1: the peer did not announce partial reliability.
+    #[error("the peer does not support partial reliability (RFC 3758)")]
+    PartialReliabilityNotSupported,
 }
 
 impl Sender {
@@ -100,6 +157,8 @@ impl Sender {
             mtu,
             next_tsn: initial_tsn,
             ssn: HashMap::new(),
+            next_message: 0,
+            limited: false,
             queue: VecDeque::new(),
             in_flight: VecDeque::new(),
             cumulative: initial_tsn.prev(),
@@ -112,23 +171,28 @@ impl Sender {
             fast_retransmit: false,
             t3_at: None,
             last_a_rwnd: peer_rwnd,
+            advanced: initial_tsn.prev(),
+            forward_tsn: false,
+            skipped: Vec::new(),
             spare: Vec::new(),
         }
     }
 
     /// Queues a user message, cut into chunks that fit a packet (§6.9).
-    pub(super) fn send(&mut self, stream: u16, ppid: u32, unordered: bool, data: &[u8]) -> Result<(), SendError> {
+    pub(super) fn send(
+        &mut self,
+        stream: u16,
+        ppid: u32,
+        unordered: bool,
+        data: &[u8],
+        limit: Limit,
+    ) -> Result<(), SendError> {
         if data.is_empty() {
             return Err(SendError::Empty);
         }
-        let ssn = if unordered {
-            0
-        } else {
-            let next = self.ssn.entry(stream).or_insert(0);
-            let ssn = *next;
-            *next = next.wrapping_add(1);
-            ssn
-        };
+        self.limited |= limit != Limit::None;
+        let message = self.next_message;
+        self.next_message = message.wrapping_add(1);
         // Common header, DATA header; a multiple of 4 so no padding (and
         // at least 4 bytes, whatever packet size was configured).
         let max = (self.mtu.saturating_sub(12 + DATA_HEADER) & !3).max(4);
@@ -144,7 +208,9 @@ impl Sender {
             };
             self.queue.push_back(Chunklet {
                 stream,
-                ssn,
+                ssn: 0,
+                message,
+                limit,
                 ppid,
                 flags,
                 data: buf,
@@ -156,7 +222,12 @@ impl Sender {
     /// Bytes queued or in flight.
     pub(super) fn buffered(&self) -> usize {
         self.queue.iter().map(|c| c.data.len()).sum::<usize>()
-            + self.in_flight.iter().map(|c| c.chunk.data.len()).sum::<usize>()
+            + self
+                .in_flight
+                .iter()
+                .filter(|c| !c.abandoned)
+                .map(|c| c.chunk.data.len())
+                .sum::<usize>()
     }
 
     pub(super) fn timeout(&self) -> Option<Instant> {
@@ -186,6 +257,33 @@ impl Sender {
     /// added any.
     pub(super) fn fill(&mut self, now: Instant, w: &mut PacketWriter<'_>, rto: &Rto) -> bool {
         let mut added = false;
+        self.abandon_expired(now);
+        if self.forward_tsn && self.advanced.is_after(self.cumulative) {
+            // RFC 3758 §3.5 C: FORWARD TSN goes first, with the largest
+            // SSN abandoned per ordered stream up to the new point.
+            self.skipped.clear();
+            for c in self.in_flight.iter().take_while(|c| !c.tsn.is_after(self.advanced)) {
+                if c.chunk.flags.unordered {
+                    continue;
+                }
+                match self.skipped.iter_mut().find(|s| s.stream == c.chunk.stream) {
+                    Some(s) if serial_lt16(s.ssn, c.chunk.ssn) => s.ssn = c.chunk.ssn,
+                    Some(_) => {}
+                    None => self.skipped.push(SkippedStream {
+                        stream: c.chunk.stream,
+                        ssn: c.chunk.ssn,
+                    }),
+                }
+            }
+            let chunk = Chunk::ForwardTsn(ForwardTsn {
+                new_cumulative_tsn: self.advanced,
+                skipped: FixedList::Items(&self.skipped),
+            });
+            if w.push(&chunk).is_ok() {
+                self.forward_tsn = false;
+                added = true;
+            }
+        }
         let fast = std::mem::take(&mut self.fast_retransmit);
         for c in self.in_flight.iter_mut().filter(|c| c.retransmit) {
             if !fast && self.flight_size >= self.cwnd {
@@ -211,7 +309,22 @@ impl Sender {
                 break;
             }
             let tsn = self.next_tsn;
-            if w.push(&data_chunk(tsn, next)).is_err() {
+            if next.flags.beginning && !next.flags.unordered {
+                // The message's SSN, now that it goes (RFC 9260 §6.6).
+                let stream = self.ssn.entry(next.stream).or_insert(0);
+                let ssn = *stream;
+                let message = next.message;
+                for c in self.queue.iter_mut().take_while(|c| c.message == message) {
+                    c.ssn = ssn;
+                }
+                let Some(next) = self.queue.front() else { break };
+                if w.push(&data_chunk(tsn, next)).is_err() {
+                    break;
+                }
+                if let Some(n) = self.ssn.get_mut(&next.stream) {
+                    *n = n.wrapping_add(1);
+                }
+            } else if w.push(&data_chunk(tsn, next)).is_err() {
                 break;
             }
             let Some(chunk) = self.queue.pop_front() else { break };
@@ -225,6 +338,7 @@ impl Sender {
                 acked: false,
                 misses: 0,
                 retransmit: false,
+                abandoned: false,
             });
             added = true;
         }
@@ -245,14 +359,14 @@ impl Sender {
             return Acked::Nothing;
         }
         self.last_a_rwnd = sack.a_rwnd;
-        let mut newly_acked = false;
+        let mut newly_acked = cum.is_after(self.cumulative);
         let flight_before = self.flight_size;
         let advanced = cum.is_after(self.cumulative);
         let mut bytes_acked = 0;
         let mut rtt = None;
         while self.in_flight.front().is_some_and(|c| !c.tsn.is_after(cum)) {
             let Some(c) = self.in_flight.pop_front() else { break };
-            if !c.acked {
+            if !c.acked && !c.abandoned {
                 newly_acked = true;
                 bytes_acked += c.chunk.data.len();
                 if !c.retransmit {
@@ -286,7 +400,7 @@ impl Sender {
                     if !c.acked {
                         newly_acked = true;
                         c.acked = true;
-                        if !c.retransmit {
+                        if !c.retransmit && !c.abandoned {
                             self.flight_size -= c.chunk.data.len();
                         }
                         c.retransmit = false;
@@ -310,7 +424,7 @@ impl Sender {
             if !c.tsn.is_before(highest_acked) {
                 break;
             }
-            if !c.acked && !c.retransmit {
+            if !c.acked && !c.retransmit && !c.abandoned {
                 c.misses += 1;
                 if c.misses == FAST_RETRANSMIT_MISSES {
                     c.retransmit = true;
@@ -344,11 +458,21 @@ impl Sender {
         let outstanding: usize = self
             .in_flight
             .iter()
-            .filter(|c| !c.acked)
+            .filter(|c| !c.acked && !c.abandoned)
             .map(|c| c.chunk.data.len())
             .sum();
         self.peer_rwnd = (sack.a_rwnd as usize).saturating_sub(outstanding);
-        // §6.3.2 R2, R3.
+        // RFC 3758 §3.5 C: abandon what the marks made due, and if the
+        // peer is still behind the Advanced.Peer.Ack.Point, FORWARD TSN.
+        if self.advanced.is_before(cum) {
+            self.advanced = cum;
+        }
+        self.abandon_expired(now);
+        if self.advanced.is_after(cum) {
+            self.forward_tsn = true;
+        }
+        // §6.3.2 R2, R3 (an abandoned chunk waits for the FORWARD TSN's
+        // ack, so it keeps T3 running).
         if self.in_flight.iter().all(|c| c.acked) {
             self.t3_at = None;
         } else if advanced {
@@ -373,12 +497,120 @@ impl Sender {
         self.partial_bytes_acked = 0;
         self.recovery_exit = None;
         rto.back_off();
-        for c in self.in_flight.iter_mut().filter(|c| !c.acked && !c.retransmit) {
+        for c in self
+            .in_flight
+            .iter_mut()
+            .filter(|c| !c.acked && !c.retransmit && !c.abandoned)
+        {
             c.retransmit = true;
             self.flight_size -= c.chunk.data.len();
         }
+        self.abandon_expired(now);
+        // RFC 3758 §3.5 F: a lost FORWARD TSN goes again.
+        if self.advanced.is_after(self.cumulative) {
+            self.forward_tsn = true;
+        }
         self.t3_at = Some(now + rto.get());
         true
+    }
+
+    /// RFC 3758 §3.5 A, B: gives up the messages that their limit says
+    /// to: in flight, when marked for retransmission past their
+    /// retransmissions or lifetime; queued, past their lifetime. A message
+    /// goes whole; the Advanced.Peer.Ack.Point then moves over what is
+    /// abandoned in sequence.
+    fn abandon_expired(&mut self, now: Instant) {
+        if !self.limited {
+            return;
+        }
+        let due = |limit: Limit, transmissions: u32| match limit {
+            Limit::None => false,
+            Limit::Retransmits(n) => transmissions > u32::from(n),
+            Limit::Until(at) => now >= at,
+        };
+        let mut i = 0;
+        while i < self.in_flight.len() {
+            let c = &self.in_flight[i];
+            if c.retransmit && !c.abandoned && due(c.chunk.limit, c.transmissions) {
+                let message = c.chunk.message;
+                self.abandon(now, message);
+            }
+            i += 1;
+        }
+        // Queued messages past their lifetime: never sent (no TSN or SSN
+        // taken) or partly sent (the rest in flight goes too).
+        while let Some(c) = self.queue.front() {
+            if !matches!(c.limit, Limit::Until(at) if now >= at) {
+                break;
+            }
+            let message = c.message;
+            self.abandon(now, message);
+        }
+        // The in-flight queue starts right after the cumulative TSN, which
+        // the Advanced.Peer.Ack.Point never falls behind.
+        if let Some(first) = self.in_flight.front().map(|c| c.tsn) {
+            let before = self.advanced;
+            while let Some(c) = self.in_flight.get(self.advanced.next().offset_from(first) as usize) {
+                if !c.abandoned {
+                    break;
+                }
+                self.advanced = c.tsn;
+            }
+            if self.advanced != before {
+                self.forward_tsn = true;
+            }
+        }
+    }
+
+    /// Abandons every fragment of `message`, in flight or still queued.
+    fn abandon(&mut self, now: Instant, message: u32) {
+        for c in self.in_flight.iter_mut().filter(|c| c.chunk.message == message) {
+            if !c.acked && !c.retransmit && !c.abandoned {
+                self.flight_size -= c.chunk.data.len();
+            }
+            c.abandoned = true;
+            c.retransmit = false;
+        }
+        // Part of it sent, the rest still queued: the rest goes, and an
+        // abandoned end fragment that is never sent takes the next TSN,
+        // so that the FORWARD TSN reaches past the whole message even if
+        // every fragment sent arrives (the receiver then drops them;
+        // dcsctp does the same).
+        let partly_sent = self
+            .queue
+            .front()
+            .is_some_and(|c| c.message == message && !c.flags.beginning);
+        let mut last: Option<Chunklet> = None;
+        while self.queue.front().is_some_and(|c| c.message == message) {
+            let Some(c) = self.queue.pop_front() else { break };
+            if let Some(previous) = last.replace(c) {
+                self.recycle(previous.data);
+            }
+        }
+        let Some(mut end) = last else { return };
+        if !partly_sent {
+            self.recycle(end.data);
+            return;
+        }
+        end.data.clear();
+        end.flags.end = true;
+        let tsn = self.next_tsn;
+        self.next_tsn = tsn.next();
+        self.in_flight.push_back(InFlight {
+            tsn,
+            chunk: end,
+            sent_at: now,
+            transmissions: 0,
+            acked: false,
+            misses: 0,
+            retransmit: false,
+            abandoned: true,
+        });
+    }
+
+    fn recycle(&mut self, mut data: Vec<u8>) {
+        data.clear();
+        self.spare.push(data);
     }
 }
 
