@@ -32,6 +32,9 @@ pub struct Config {
     /// association aborts. `None`: no limit of that kind.
     pub max_retransmits: Option<u32>,
     pub path_max_retransmits: Option<u32>,
+    /// RFC 9260 §8.3, §16: HB.interval 30 s; an idle association sends
+    /// a HEARTBEAT every RTO + this, measuring the RTT. `None`: never.
+    pub heartbeat_interval: Option<Duration>,
     /// RFC 9260 §16: Valid.Cookie.Life 60 s.
     pub cookie_lifetime: Duration,
 }
@@ -52,6 +55,7 @@ impl Default for Config {
             rto_max: Duration::from_secs(60),
             max_init_retransmits: Some(8),
             max_retransmits: Some(10),
+            heartbeat_interval: Some(Duration::from_secs(30)),
             path_max_retransmits: Some(5),
             cookie_lifetime: Duration::from_secs(60),
         }

@@ -74,7 +74,7 @@ impl Association {
         }
     }
 
-    fn since_epoch(&self, now: Instant) -> Duration {
+    pub(super) fn since_epoch(&self, now: Instant) -> Duration {
         now.saturating_duration_since(self.epoch)
     }
 

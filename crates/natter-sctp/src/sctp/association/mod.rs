@@ -5,7 +5,8 @@
 //! Today it sets up (§5.1) with a State Cookie authenticated by
 //! HMAC-SHA256, handles INIT collisions (§5.2) and stale cookies
 //! (§5.2.6), retransmits INIT and COOKIE ECHO on T1-init and T1-cookie
-//! with the RTO (§6.3), answers HEARTBEATs, unknown chunks by their type
+//! with the RTO (§6.3), answers HEARTBEATs and sends its own on idle to
+//! measure the RTT (§8.3), answers unknown chunks by their type
 //! (§3.2) and out-of-the-blue packets (§8.4), and checks verification
 //! tags (§8.5). Data transfer with DATA: SACKs with gap blocks and
 //! duplicates, delayed or at once (§6.2), T3-rtx (§6.3.3), fast
@@ -21,7 +22,7 @@
 //!
 //! Methods, in quinn-proto's taxonomy:
 //! - getters (`&self`): [`Association::state`], [`Association::peer`],
-//!   [`Association::stats`];
+//!   [`Association::stats`], [`Association::srtt`];
 //! - input: [`Association::handle_packet`] (one SCTP packet, the
 //!   plaintext of a DTLS record) and [`Association::handle_timeout`];
 //! - application commands: [`Association::connect`],
@@ -39,7 +40,7 @@ mod receive;
 mod send;
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use config::Config;
 pub use send::{Reliability, SendError};
@@ -52,6 +53,7 @@ use super::chunk::{Chunk, ABORT, COOKIE_ACK, COOKIE_ECHO, ERROR, INIT, SHUTDOWN_
 use super::cookie::{Capabilities, Secrets};
 use super::error::{BufferTooSmall, WireError};
 use super::packet::{ChecksumMode, CommonHeader, Packet, PacketWriter};
+use super::param::Param;
 use super::reassembly::{Message, Numbering};
 use super::rto::Rto;
 use super::tsn::Tsn;
@@ -188,8 +190,13 @@ pub struct Association {
     sent_once_at: Option<Instant>,
     rto: Rto,
     /// §8.1: consecutive retransmission timeouts (T3-rtx, T2-shutdown)
-    /// since the peer last acknowledged something.
+    /// and unanswered HEARTBEATs since the peer last acknowledged
+    /// something.
     errors: u32,
+    /// §8.3: when the next HEARTBEAT is due, and the one outstanding
+    /// (its send time in nanoseconds since `epoch`, echoed in the ACK).
+    heartbeat_at: Option<Instant>,
+    heartbeat_sent: Option<u64>,
     transmit: VecDeque<Vec<u8>>,
     spare: Vec<Vec<u8>>,
     events: VecDeque<Event>,
@@ -220,6 +227,8 @@ impl Association {
             sent_once_at: None,
             rto,
             errors: 0,
+            heartbeat_at: None,
+            heartbeat_sent: None,
             transmit: VecDeque::new(),
             spare: Vec::new(),
             events: VecDeque::new(),
@@ -247,6 +256,11 @@ impl Association {
 
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+
+    /// The smoothed round-trip time (RFC 9260 §6.3.1), once measured.
+    pub fn srtt(&self) -> Option<Duration> {
+        self.rto.srtt()
     }
 
     // ----- application commands -----
@@ -372,6 +386,9 @@ impl Association {
         if t3 && self.count_error() {
             return;
         }
+        if self.heartbeat(now) {
+            return;
+        }
         let Some((timer, at)) = self.timer else { return };
         if now < at {
             return;
@@ -442,7 +459,8 @@ impl Association {
         }
         let sack = self.receiver.as_ref().and_then(Receiver::timeout);
         let t3 = self.sender.as_ref().and_then(Sender::timeout);
-        [setup, sack, t3].into_iter().flatten().min()
+        let heartbeat = self.heartbeat_at.filter(|_| self.state == State::Established);
+        [setup, sack, t3, heartbeat].into_iter().flatten().min()
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -514,10 +532,65 @@ impl Association {
         self.state = State::Closed;
         self.timer = None;
         self.errors = 0;
+        self.heartbeat_at = None;
+        self.heartbeat_sent = None;
         self.peer = None;
         self.local_tag = 0;
         self.sender = None;
         self.events.push_back(Event::Closed(reason));
+    }
+
+    /// RFC 9260 §8.3: on an idle association, a HEARTBEAT every RTO +
+    /// HB.interval; one still unanswered counts as an error (§8.1).
+    /// While data is outstanding, SACKs tell the same, so it waits.
+    /// Returns whether the association closed.
+    fn heartbeat(&mut self, now: Instant) -> bool {
+        // Established only: while shutting down, T2 watches the peer.
+        let Some(interval) = self
+            .config
+            .heartbeat_interval
+            .filter(|_| self.state == State::Established)
+        else {
+            return false;
+        };
+        let next = now + self.rto.get() + interval;
+        let Some(at) = self.heartbeat_at else {
+            self.heartbeat_at = Some(next);
+            return false;
+        };
+        if now < at {
+            return false;
+        }
+        self.heartbeat_at = Some(next);
+        if !self.sender.as_ref().is_none_or(Sender::is_idle) {
+            return false;
+        }
+        if self.heartbeat_sent.is_some() && self.count_error() {
+            return true;
+        }
+        let sent = u64::try_from(self.since_epoch(now).as_nanos()).unwrap_or(u64::MAX);
+        self.heartbeat_sent = Some(sent);
+        let bytes = sent.to_be_bytes();
+        let info = [Param::HeartbeatInfo(&bytes)];
+        let tag = self.peer_tag();
+        self.queue(tag, &[Chunk::Heartbeat(TlvList::Items(&info))]);
+        false
+    }
+
+    /// RFC 9260 §8.3: the ACK of our HEARTBEAT: an RTT sample (§6.3.1),
+    /// and the peer is reachable.
+    fn handle_heartbeat_ack(&mut self, now: Instant, info: TlvList<'_, Param<'_>>) {
+        let echoed = info.iter().find_map(|p| match p {
+            Param::HeartbeatInfo(b) => <[u8; 8]>::try_from(b).ok().map(u64::from_be_bytes),
+            _ => None,
+        });
+        let Some(sent) = echoed.filter(|e| Some(*e) == self.heartbeat_sent) else {
+            return;
+        };
+        self.heartbeat_sent = None;
+        self.errors = 0;
+        let sent = self.epoch + Duration::from_nanos(sent);
+        self.rto.measure(now.saturating_duration_since(sent));
     }
 
     /// Sends ABORT with `causes` (§9.1) and closes.
@@ -755,6 +828,7 @@ impl Association {
                         r.forward_tsn(&f);
                     }
                 }
+                Chunk::HeartbeatAck(info) if up => self.handle_heartbeat_ack(now, info),
                 Chunk::Heartbeat(info) if up => {
                     let tag = self.peer_tag();
                     self.queue(tag, &[Chunk::HeartbeatAck(info)]);
@@ -786,6 +860,9 @@ impl Association {
             }
         }
         self.progress_shutdown(now);
+        if self.heartbeat_at.is_none() {
+            self.heartbeat(now);
+        }
         Ok(())
     }
 
