@@ -20,7 +20,6 @@ use natter_sctp::Message;
 mod frames;
 #[path = "support/path.rs"]
 mod path;
-use frames::vp8_frame;
 use path::{link, Path, A, B};
 
 /// The bytes of the messages `side` received on `id` since the last
@@ -157,37 +156,19 @@ fn a_video_sender_through_a_1_mbit_link_brings_its_target_below_the_capacity() {
         ..CongestionConfig::default()
     };
     let mut path = Path::new(a_to_b, b_to_a, 42, congestion);
-    let video = path.pcs[A].add_track(MediaKind::Video).unwrap();
-    path.negotiate();
-    path.run_until(Duration::from_secs(10), |p| {
-        p.pcs[A]
-            .send_frame(video, Duration::ZERO, &vp8_frame(0, true, 1000))
-            .is_ok()
-    });
+    let video = path.connect_video();
     let began = path.now;
-    let mut announced = Vec::new();
-    let mut frame = 1;
     let mut at_10s = None;
-    while path.now < began + Duration::from_secs(20) {
-        if path.now >= began + Duration::from_secs(10) {
-            at_10s.get_or_insert(*path.links[A].stats());
-        }
-        let media_time = Duration::from_millis(frame as u64 * 1000 / 30);
-        if path.now >= began + media_time {
-            let len = (path.pcs[A].target_bitrate() / 8 / 30) as usize;
-            path.pcs[A]
-                .send_frame(video, media_time, &vp8_frame(frame, frame % 300 == 0, len))
-                .unwrap();
-            frame += 1;
-        }
-        assert!(path.step(), "the path went idle");
-        for event in path.events[A].drain(..) {
-            if let PeerEvent::TargetBitrate(bps) = event {
-                announced.push((path.now, bps));
+    let targets = path.send_video(
+        video,
+        Duration::from_secs(20),
+        |t| t,
+        |p| {
+            if p.now >= began + Duration::from_secs(10) {
+                at_10s.get_or_insert(*p.links[A].stats());
             }
-        }
-    }
-    let targets: Vec<(Duration, u64)> = announced.iter().map(|(at, bps)| (*at - began, *bps)).collect();
+        },
+    );
     let target = path.pcs[A].target_bitrate();
     let (a, b) = (path.pcs[A].stats(), path.pcs[B].stats());
     let sent = |s: &SenderStats| s.counters.packets_sent + s.counters.retransmitted_packets_sent;

@@ -16,6 +16,8 @@ use natter::peer::*;
 use natter_ice::Transmit;
 use natter_impair::{Link, LinkConfig};
 
+use super::frames::vp8_frame;
+
 pub const A: usize = 0;
 pub const B: usize = 1;
 
@@ -199,6 +201,53 @@ impl Path {
             assert!(self.now <= deadline, "not done after {limit:?} of virtual time");
             assert!(self.step(), "the path went idle first");
         }
+    }
+
+    /// A sends a video track: negotiated, connected, its first frame
+    /// (a keyframe of 1,000 bytes) sent.
+    pub fn connect_video(&mut self) -> TransceiverId {
+        let video = self.pcs[A].add_track(MediaKind::Video).unwrap();
+        self.negotiate();
+        self.run_until(Duration::from_secs(10), |p| {
+            p.pcs[A]
+                .send_frame(video, Duration::ZERO, &vp8_frame(0, true, 1000))
+                .is_ok()
+        });
+        video
+    }
+
+    /// Runs A's VP8 encoder on `video` for `time`, 30 frames a second
+    /// of `rate(target)` bits per second each (the second frame on,
+    /// a keyframe every 300), calling `each` before every step; returns
+    /// the targets A announced, by time since it began.
+    pub fn send_video(
+        &mut self,
+        video: TransceiverId,
+        time: Duration,
+        rate: impl Fn(u64) -> u64,
+        mut each: impl FnMut(&Path),
+    ) -> Vec<(Duration, u64)> {
+        let began = self.now;
+        let mut frame = 1;
+        let mut targets = Vec::new();
+        while self.now < began + time {
+            each(self);
+            let media_time = Duration::from_millis(frame as u64 * 1000 / 30);
+            if self.now >= began + media_time {
+                let len = (rate(self.pcs[A].target_bitrate()) / 8 / 30) as usize;
+                self.pcs[A]
+                    .send_frame(video, media_time, &vp8_frame(frame, frame % 300 == 0, len))
+                    .unwrap();
+                frame += 1;
+            }
+            assert!(self.step(), "the path went idle");
+            for event in self.events[A].drain(..) {
+                if let PeerEvent::TargetBitrate(bps) = event {
+                    targets.push((self.now - began, bps));
+                }
+            }
+        }
+        targets
     }
 
     /// The bytes B received in each whole second since the start.
