@@ -178,6 +178,26 @@ fn data_channel_opens_and_echoes_1000_messages() {
 /// retransmission. B plays Chromium's part: told that A is ICE lite, B
 /// controls, nominates and sends its ClientHello while A still waits for
 /// the answer.
+/// RTCP as RFC 5761 §4 tells it from RTP on a shared port (version 2,
+/// packet type 192-223), SRTCP included: its header is in the clear.
+fn is_rtcp(datagram: &[u8]) -> bool {
+    datagram.len() >= 8 && datagram[0] >> 6 == 2 && (192..=223).contains(&datagram[1])
+}
+
+#[test]
+fn a_connection_without_media_sends_no_rtcp() {
+    // No media section, so no RTP session (RFC 3550 §6): nothing to
+    // report, and the SRTP contexts stay underived (issue 18's memory).
+    let (mut net, _, _) = connected_pair(0.0, 3, "quiet", DataChannelInit::default());
+    net.run_for(Duration::from_secs(30));
+    let rtcp = net.wire.iter().filter(|(_, d)| is_rtcp(d)).count();
+    assert_eq!(rtcp, 0, "RTCP datagrams on a data-only connection");
+    // The same check sees the reports of a connection with media.
+    let (mut media, _) = video_pair(4);
+    media.run_for(Duration::from_secs(30));
+    assert!(media.wire.iter().any(|(_, d)| is_rtcp(d)), "a video connection reports");
+}
+
 #[test]
 fn a_client_hello_before_the_answer_is_kept_for_dtls() {
     let mut net = Net::new(0.0, 3);

@@ -207,9 +207,15 @@ impl PeerConnection {
     }
 
     /// RFC 3550 §6.4: sender reports for what we send, report blocks for
-    /// what we receive, and the CNAME.
+    /// what we receive, and the CNAME. None while no media section is
+    /// negotiated: without one there is no RTP session to report on
+    /// (RFC 3550 §6), and a data-only connection never derives its SRTP
+    /// contexts.
     pub(super) fn send_report(&mut self, now: Instant) {
         let media = &mut self.media;
+        if media.senders.is_empty() && media.receivers.is_empty() {
+            return;
+        }
         let mut blocks: Vec<ReportBlock> = media
             .receivers
             .values_mut()
