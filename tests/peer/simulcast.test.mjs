@@ -4,8 +4,8 @@
 // f: scaleResolutionDownBy 4, 2, 1) in VP8, then VP9, then H.264 to the
 // record example, which writes one file per layer; ffprobe reads
 // video-q, video-h and video-f (.ivf, or .h264 for H.264) at 320x180,
-// 640x360 and 1280x720 with every frame natter wrote, about a third in
-// each; natter's stats (record's /status) list one receiver per rid,
+// 640x360 and 1280x720 with every frame natter wrote, and nearly every
+// frame Chromium encoded in each layer; natter's stats (record's /status) list one receiver per rid,
 // and Chromium's getStats one outbound-rtp per rid. Then with 5% loss in front of natter's socket
 // (iptables `statistic`) once every layer flows (under loss from the
 // start Chromium's bandwidth estimate may never allow the f layer):
@@ -195,8 +195,15 @@ describe('simulcast from headless Chromium to natter-io', () => {
       assertNatterLayers(summary);
       for (const rid of RIDS) {
         assert.equal(files[rid].codec_name, codec.codecName, `video-${rid}.${ext} is ${codec.codecName}`);
-        // The layers share the camera's frame rate: each holds about a third of the frames.
-        assert.ok(Number(files[rid].nb_read_frames) >= frames / 6, `ffprobe decodes at least a sixth of the ${frames} frames in video-${rid}.${ext}: ${files[rid].nb_read_frames}`);
+        // How many frames each layer gets is Chromium's choice: on a loaded
+        // machine its CPU adaptation encodes the f layer at a fraction of the
+        // camera's rate (seen in CI: 47 f frames beside 280 q frames). What
+        // natter owes is every frame Chromium encoded, less the few encoded
+        // between the recorder's exit and the getStats call.
+        const encoded = chromium.find((s) => s.rid === rid).framesEncoded;
+        const read = Number(files[rid].nb_read_frames);
+        assert.ok(read >= 10, `ffprobe decodes frames of video-${rid}.${ext}: ${read}`);
+        assert.ok(read >= encoded * 0.9 - 15, `video-${rid}.${ext} holds nearly every frame Chromium encoded in layer ${rid}: ${read} of ${encoded}`);
         assert.ok(summary.media.receivers.find((r) => r.rid === rid).frames_received > 0, `natter's stats count frames of layer ${rid}`);
       }
       assert.equal(summary.video_frames, frames, `natter wrote the ${frames} frames asked for`);
