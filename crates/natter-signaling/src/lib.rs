@@ -33,5 +33,5 @@ pub mod token;
 
 pub use error::{ErrorCode, Refusal};
 pub use message::{ClientMessage, VERSION};
-pub use rooms::{ApiError, Config, ConnectionId, Output, RoomInfo, Signaling, TurnService};
+pub use rooms::{ApiError, Config, ConnectionId, Output, RoomInfo, SfuInput, Signaling, TurnService};
 pub use token::{JoinClaims, TokenKey};

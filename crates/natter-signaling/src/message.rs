@@ -9,6 +9,9 @@ use crate::error::{ErrorCode, Refusal};
 
 /// The protocol version this crate speaks.
 pub const VERSION: u32 = 1;
+/// The peer id of the server's SFU in a room that runs through it
+/// (`docs/signaling.md`); participants' ids are 16 hex digits.
+pub const SFU_PEER: &str = "sfu";
 /// Longest room name, display name and peer id, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
 /// Longest `resume` and `token` values, in bytes.
@@ -248,6 +251,9 @@ pub enum ServerMessage<'a> {
         heartbeat_ms: u64,
         resume_ms: u64,
         limits: Limits,
+        /// The room's media goes through the server's SFU: the client
+        /// makes one connection, to the peer [`SFU_PEER`].
+        sfu: bool,
     },
     PeerJoined {
         peer: Peer,
@@ -272,6 +278,14 @@ pub enum ServerMessage<'a> {
     Candidate {
         from: &'a str,
         candidate: &'a Value,
+    },
+    /// SFU rooms: media section `mid` of the client's connection to the
+    /// SFU now carries participant `peer`'s track of `kind` (`audio` or
+    /// `video`), or nothing when `peer` is `None`.
+    Track {
+        mid: &'a str,
+        peer: Option<&'a str>,
+        kind: &'a str,
     },
     Pong,
     Error {

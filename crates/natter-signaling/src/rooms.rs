@@ -7,7 +7,8 @@
 //! - application calls: [`Signaling::create_room`], [`Signaling::rooms`],
 //!   [`Signaling::mint_token`];
 //! - `poll_*` give output, in this order: [`Signaling::poll_output`] (frames
-//!   to send and sockets to close), then [`Signaling::poll_timeout`].
+//!   to send and sockets to close), [`Signaling::poll_sfu`] (what the SFU
+//!   is told, with [`Config::sfu`]), then [`Signaling::poll_timeout`].
 //!
 //! Time comes in as arguments: an [`Instant`] for timers and Unix seconds
 //! for token expiry and TURN credentials.
@@ -21,7 +22,7 @@ use rand::{Rng, SeedableRng};
 use crate::error::{ErrorCode, Refusal};
 use crate::message::{
     display_name, is_room_name, ClientMessage, IceServer, Join, LeaveReason, Limits, MediaState, Peer, ServerMessage,
-    VERSION,
+    SFU_PEER, VERSION,
 };
 use crate::token::{JoinClaims, TokenKey};
 
@@ -51,6 +52,9 @@ pub struct Config {
     /// Most rooms at once.
     pub max_rooms: usize,
     pub turn: Option<TurnService>,
+    /// Every room's media goes through the server's SFU: offers and
+    /// candidates to [`SFU_PEER`] come out of [`Signaling::poll_sfu`].
+    pub sfu: bool,
 }
 
 impl Config {
@@ -67,6 +71,7 @@ impl Config {
             resume: Duration::from_secs(5),
             max_rooms: 10_000,
             turn: None,
+            sfu: false,
         }
     }
 }
@@ -109,6 +114,21 @@ pub enum Output {
         code: u16,
         reason: &'static str,
     },
+}
+
+/// What a participant's signaling tells the SFU.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SfuInput {
+    /// A session description of type offer for its connection to the SFU.
+    Offer { room: String, peer: String, sdp: String },
+    /// A trickled ICE candidate; `Value::Null` is end-of-candidates.
+    Candidate {
+        room: String,
+        peer: String,
+        candidate: serde_json::Value,
+    },
+    /// The participant's session ended.
+    Left { room: String, peer: String },
 }
 
 /// A room as the REST API shows it.
@@ -170,6 +190,7 @@ pub struct Signaling {
     resumable: HashMap<String, String>,
     rooms: HashMap<String, Room>,
     outputs: VecDeque<Output>,
+    sfu_inputs: VecDeque<SfuInput>,
     stats: Stats,
 }
 
@@ -206,6 +227,7 @@ impl Signaling {
             resumable: HashMap::new(),
             rooms: HashMap::new(),
             outputs: VecDeque::new(),
+            sfu_inputs: VecDeque::new(),
             stats: Stats::default(),
         }
     }
@@ -325,6 +347,12 @@ impl Signaling {
         self.outputs.pop_front()
     }
 
+    /// The next input for the SFU ([`Config::sfu`]), after
+    /// [`Signaling::poll_output`].
+    pub fn poll_sfu(&mut self) -> Option<SfuInput> {
+        self.sfu_inputs.pop_front()
+    }
+
     /// Creates a room ahead of its first join (REST API).
     pub fn create_room(&mut self, room: Option<&str>, max: Option<usize>) -> Result<RoomInfo, ApiError> {
         let max = max.unwrap_or(self.config.max_participants);
@@ -436,6 +464,15 @@ impl Signaling {
                 session.state = state;
                 let text = ServerMessage::PeerState { id: &id, state }.to_json();
                 self.broadcast(&id, &text);
+            }
+            (ClientMessage::Offer { to, sdp }, Some(id)) if self.config.sfu && to == SFU_PEER => {
+                let room = self.sessions[&id].room.clone();
+                self.sfu_inputs.push_back(SfuInput::Offer { room, peer: id, sdp });
+            }
+            (ClientMessage::Candidate { to, candidate }, Some(id)) if self.config.sfu && to == SFU_PEER => {
+                let room = self.sessions[&id].room.clone();
+                let peer = id;
+                self.sfu_inputs.push_back(SfuInput::Candidate { room, peer, candidate });
             }
             (ClientMessage::Offer { to, sdp }, Some(id)) => {
                 self.relay(&id, &to, &ServerMessage::Offer { from: &id, sdp: &sdp })?
@@ -569,6 +606,7 @@ impl Signaling {
                 burst: self.config.burst,
                 max_participants: room.max_participants,
             },
+            sfu: self.config.sfu,
         }
         .to_json();
         self.deliver(id, text);
@@ -636,6 +674,13 @@ impl Signaling {
         }
     }
 
+    /// A message of the SFU to participant `peer` (an answer or a
+    /// candidate from [`SFU_PEER`], a `track`); nothing if its session
+    /// has ended.
+    pub fn handle_sfu_message(&mut self, peer: &str, message: &ServerMessage<'_>) {
+        self.deliver(peer, message.to_json());
+    }
+
     /// Sends to a session's socket, or holds the text until it resumes.
     fn deliver(&mut self, id: &str, text: String) {
         let Some(session) = self.sessions.get_mut(id) else {
@@ -657,6 +702,12 @@ impl Signaling {
             return;
         };
         self.resumable.remove(&session.resume);
+        if self.config.sfu {
+            self.sfu_inputs.push_back(SfuInput::Left {
+                room: session.room.clone(),
+                peer: id.to_owned(),
+            });
+        }
         if let Some(room) = self.rooms.get_mut(&session.room) {
             room.members.retain(|m| m != id);
             let others = room.members.clone();

@@ -1,0 +1,131 @@
+//! Rooms of a server whose media goes through its SFU
+//! (`docs/signaling.md`, "SFU rooms"): `welcome` says so, offers and
+//! candidates to the peer `sfu` go to the SFU instead of a participant,
+//! the SFU's messages reach the participant, and a session's end is
+//! told to the SFU.
+
+use std::time::Instant;
+
+use natter_signaling::message::{ServerMessage, SFU_PEER};
+use natter_signaling::{Config, ConnectionId, Output, SfuInput, Signaling, TokenKey};
+use serde_json::{json, Value};
+
+fn core(sfu: bool) -> Signaling {
+    let mut config = Config::new(TokenKey::new(b"test secret"));
+    config.dev = true;
+    config.sfu = sfu;
+    Signaling::new(config, [2; 32])
+}
+
+fn send(core: &mut Signaling, conn: ConnectionId, message: Value) {
+    core.handle_text(conn, &message.to_string(), Instant::now(), 1_800_000_000);
+}
+
+/// The JSON frames sent to `conn`, draining everything.
+fn sent_to(core: &mut Signaling, conn: ConnectionId) -> Vec<Value> {
+    let mut out = Vec::new();
+    while let Some(output) = core.poll_output() {
+        if let Output::Send { conn: c, text } = output {
+            if c == conn {
+                out.push(serde_json::from_str(&text).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn join(core: &mut Signaling, name: &str) -> (ConnectionId, String) {
+    let conn = core.handle_connect(Instant::now());
+    send(
+        core,
+        conn,
+        json!({"type": "join", "version": 1, "room": "r", "name": name}),
+    );
+    let welcome = sent_to(core, conn).remove(0);
+    (conn, welcome["id"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn offers_and_candidates_to_the_sfu_reach_it_and_its_answers_the_participant() {
+    let mut core = core(true);
+    let conn = core.handle_connect(Instant::now());
+    send(
+        &mut core,
+        conn,
+        json!({"type": "join", "version": 1, "room": "r", "name": "Ann"}),
+    );
+    let welcome = sent_to(&mut core, conn).remove(0);
+    assert_eq!(welcome["sfu"], true);
+    let ann = welcome["id"].as_str().unwrap().to_owned();
+
+    send(&mut core, conn, json!({"type": "offer", "to": SFU_PEER, "sdp": "v=0"}));
+    let candidate = json!({"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0"});
+    send(
+        &mut core,
+        conn,
+        json!({"type": "candidate", "to": SFU_PEER, "candidate": candidate}),
+    );
+    assert!(sent_to(&mut core, conn).is_empty(), "no error for messages to the SFU");
+    let room = "r".to_owned();
+    assert_eq!(
+        core.poll_sfu(),
+        Some(SfuInput::Offer {
+            room: room.clone(),
+            peer: ann.clone(),
+            sdp: "v=0".into()
+        })
+    );
+    assert_eq!(
+        core.poll_sfu(),
+        Some(SfuInput::Candidate {
+            room: room.clone(),
+            peer: ann.clone(),
+            candidate
+        })
+    );
+    assert_eq!(core.poll_sfu(), None);
+
+    let bob_conn = core.handle_connect(Instant::now());
+    send(
+        &mut core,
+        bob_conn,
+        json!({"type": "join", "version": 1, "room": "r", "name": "Bob"}),
+    );
+    let joined = sent_to(&mut core, conn).remove(0);
+    assert_eq!(joined["type"], "peer-joined");
+    let bob = joined["peer"]["id"].as_str().unwrap().to_owned();
+    core.handle_sfu_message(
+        &ann,
+        &ServerMessage::Answer {
+            from: SFU_PEER,
+            sdp: "v=0 answer",
+        },
+    );
+    core.handle_sfu_message(
+        &ann,
+        &ServerMessage::Track {
+            mid: "3",
+            peer: Some(&bob),
+            kind: "video",
+        },
+    );
+    let to_ann = sent_to(&mut core, conn);
+    assert_eq!(to_ann[0], json!({"type": "answer", "from": "sfu", "sdp": "v=0 answer"}));
+    assert_eq!(
+        to_ann[1],
+        json!({"type": "track", "mid": "3", "peer": bob, "kind": "video"})
+    );
+
+    send(&mut core, bob_conn, json!({"type": "leave"}));
+    assert_eq!(core.poll_sfu(), Some(SfuInput::Left { room, peer: bob }));
+}
+
+#[test]
+fn a_mesh_room_knows_no_sfu() {
+    let mut core = core(false);
+    let (conn, _) = join(&mut core, "Ann");
+    send(&mut core, conn, json!({"type": "offer", "to": SFU_PEER, "sdp": "v=0"}));
+    let refused = sent_to(&mut core, conn).remove(0);
+    assert_eq!(refused["code"], "unknown-peer");
+    assert_eq!(core.poll_sfu(), None);
+}
