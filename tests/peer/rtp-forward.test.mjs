@@ -115,31 +115,47 @@ describe('RTP forwarding between two headless Chromiums through natter (RTP mode
       assert.ok(!subscribed.error, `${subscribed.error}\nanswer:\n${subscribed.answer ?? '(none)'}\nlog: ${forward.logPath}`);
       assert.match(subscribed.answer, /^a=sendonly\r?$/m, 'natter sends video to B');
 
-      // Each layer's size as A encodes it.
+      // Each layer's size as A encodes it. When A's estimate allows the f
+      // layer, and how soon a loaded machine lets it encode it, is Chromium's.
       const widths = {};
       await until(async () => {
         for (const layer of await videoStats(a, 'outbound-rtp')) if (layer.frameWidth) widths[layer.rid] = layer.frameWidth;
         return ['q', 'h', 'f'].every((rid) => widths[rid]);
-      }, { timeout: 30000, what: 'A to encode every layer', describe: async () => JSON.stringify(await videoStats(a, 'outbound-rtp')) });
+      }, { timeout: 60000, what: 'A to encode every layer', describe: async () => JSON.stringify(await videoStats(a, 'outbound-rtp')) });
       t.diagnostic(`A's layers: ${JSON.stringify(widths)}`);
       assert.ok(widths.q < widths.h && widths.h < widths.f, `the layers differ in size: ${JSON.stringify(widths)}`);
 
       let decoded = 0;
       const history = [];
-      /** Waits until B decodes FRAMES_PER_LAYER more frames at `rid`'s width; returns B's stats. */
+      /** A's frames encoded in layer `rid`. */
+      const encodedIn = async (rid) => (await videoStats(a, 'outbound-rtp')).find((l) => l.rid === rid)?.framesEncoded ?? 0;
+      /**
+       * Waits until B decodes FRAMES_PER_LAYER more frames at `rid`'s
+       * width; returns B's stats. How fast A encodes a layer is Chromium's
+       * choice (its CPU adaptation slows the f layer to a few frames a
+       * second on a loaded machine), so the wait gives up once A has
+       * encoded FRAMES_PER_LAYER frames of the layer and 3 s at 30 fps
+       * more since the switch (its keyframe included), not after a fixed
+       * time.
+       */
       const decodesAt = async (rid) => {
+        const from = await encodedIn(rid);
         let stats;
-        await until(async () => {
+        const done = await until(async () => {
           const inbound = await videoStats(b, 'inbound-rtp');
           assert.ok(inbound.length <= 1, `B has one inbound video stream: ${JSON.stringify(inbound)}`);
           [stats] = inbound;
+          const encoded = (await encodedIn(rid)) - from;
+          if (encoded >= FRAMES_PER_LAYER + 90) return { decoded: false, encoded };
           if (!stats?.framesDecoded) return false;
           history.push({ rid, width: stats.frameWidth, framesDecoded: stats.framesDecoded });
-          return stats.frameWidth === widths[rid] && stats.framesDecoded >= decoded + FRAMES_PER_LAYER;
+          return stats.frameWidth === widths[rid] && stats.framesDecoded >= decoded + FRAMES_PER_LAYER && { decoded: true, encoded };
         }, {
-          timeout: 30000, interval: 200, what: `B to decode ${FRAMES_PER_LAYER} frames at layer ${rid} (${widths[rid]} wide)`,
-          describe: async () => `B: ${JSON.stringify(await videoStats(b, 'inbound-rtp'))}; forward: ${JSON.stringify(await forward.status())}`,
+          // Chromium stalling altogether is a failure too, but not one to wait 10 minutes for.
+          timeout: 120000, interval: 200, what: `B to decode ${FRAMES_PER_LAYER} frames at layer ${rid} (${widths[rid]} wide)`,
+          describe: async () => `B: ${JSON.stringify(await videoStats(b, 'inbound-rtp'))}; A: ${JSON.stringify(await videoStats(a, 'outbound-rtp'))}; forward: ${JSON.stringify(await forward.status())}`,
         });
+        assert.ok(done.decoded, `B decoded ${FRAMES_PER_LAYER} frames at layer ${rid} (${widths[rid]} wide) while A encoded ${done.encoded} of that layer: B ${JSON.stringify(stats)}; forward: ${JSON.stringify(await forward.status())}`);
         assert.ok(stats.framesDecoded > decoded, `B's decoded frames went on from ${decoded} to ${stats.framesDecoded}`);
         decoded = stats.framesDecoded;
         return stats;
