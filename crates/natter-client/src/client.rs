@@ -19,7 +19,7 @@ use crate::error::Error;
 use crate::message::IceServerInfo;
 use crate::peer::{self, OutgoingFile, PeerInput, PeerParams};
 use crate::session::{CloseVerdict, JoinOptions, Output, Session, SessionEvent, Signal};
-use crate::transfer::{transfer_id, FileHeader};
+use crate::transfer::{transfer_id, FileHeader, IncomingFile};
 use crate::url::ServerUrl;
 use crate::{Event, Video};
 
@@ -69,8 +69,9 @@ impl ClientConfig {
 }
 
 enum Command {
-    Chat(String),
+    Chat(String, Option<String>),
     SendFile(Arc<OutgoingFile>, Option<String>, oneshot::Sender<usize>),
+    Expect(String, String, Box<IncomingFile>),
     Leave(oneshot::Sender<()>),
 }
 
@@ -85,8 +86,9 @@ pub struct Client {
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Command::Chat(_) => "Chat",
+            Command::Chat(..) => "Chat",
             Command::SendFile(..) => "SendFile",
+            Command::Expect(..) => "Expect",
             Command::Leave(_) => "Leave",
         })
     }
@@ -171,9 +173,23 @@ impl Client {
 
     /// Sends a chat message to everyone.
     pub fn chat(&self, text: &str) -> Result<(), Error> {
-        self.commands
-            .send(Command::Chat(text.to_owned()))
-            .map_err(|_| Error::Closed)
+        self.command(Command::Chat(text.to_owned(), None))
+    }
+
+    /// Sends a chat message to participant `to` only.
+    pub fn chat_to(&self, to: &str, text: &str) -> Result<(), Error> {
+        self.command(Command::Chat(text.to_owned(), Some(to.to_owned())))
+    }
+
+    /// Receives transfer `id` from participant `from` into `file` (e.g.
+    /// [`IncomingFile::resume`]: its bytes come as [`Event::FileData`]);
+    /// say so before the sender opens the transfer's channel.
+    pub fn expect_file(&self, from: &str, id: &str, file: IncomingFile) -> Result<(), Error> {
+        self.command(Command::Expect(from.to_owned(), id.to_owned(), Box::new(file)))
+    }
+
+    fn command(&self, command: Command) -> Result<(), Error> {
+        self.commands.send(command).map_err(|_| Error::Closed)
     }
 
     /// Sends a file to everyone in the room now; returns how many
@@ -188,13 +204,36 @@ impl Client {
         self.send(Some(to.to_owned()), name, mime, data).await
     }
 
+    /// Sends participant `to` the bytes of `data` from `header.offset` on,
+    /// as transfer `header.id`; `header` describes the whole of `data`
+    /// ([`FileHeader::new`]). 0 when `to` is not in the room.
+    pub async fn send_file_part(&self, to: &str, header: FileHeader, data: Arc<Vec<u8>>) -> Result<usize, Error> {
+        if header.size != data.len() as u64 || header.offset > header.size {
+            return Err(Error::BadOptions(format!(
+                "a file of {} bytes cannot be sent as {} bytes from byte {}",
+                data.len(),
+                header.size,
+                header.offset
+            )));
+        }
+        self.queue(Some(to.to_owned()), OutgoingFile { header, data }).await
+    }
+
     async fn send(&self, to: Option<String>, name: &str, mime: &str, data: Vec<u8>) -> Result<usize, Error> {
         let header = FileHeader::new(&transfer_id(), name, mime, &data);
+        self.queue(
+            to,
+            OutgoingFile {
+                header,
+                data: Arc::new(data),
+            },
+        )
+        .await
+    }
+
+    async fn queue(&self, to: Option<String>, file: OutgoingFile) -> Result<usize, Error> {
         let (tx, rx) = oneshot::channel();
-        let file = Arc::new(OutgoingFile { header, data });
-        self.commands
-            .send(Command::SendFile(file, to, tx))
-            .map_err(|_| Error::Closed)?;
+        self.command(Command::SendFile(Arc::new(file), to, tx))?;
         rx.await.map_err(|_| Error::Closed)
     }
 
@@ -428,9 +467,16 @@ impl Driver {
 
     fn command(&mut self, command: Command) {
         match command {
-            Command::Chat(text) => {
-                for (peer, _) in self.peers.values() {
-                    let _ = peer.send(PeerInput::Chat(text.clone()));
+            Command::Chat(text, to) => {
+                for (id, (peer, _)) in &self.peers {
+                    if to.as_ref().is_none_or(|to| to == id) {
+                        let _ = peer.send(PeerInput::Chat(text.clone()));
+                    }
+                }
+            }
+            Command::Expect(from, id, file) => {
+                if let Some((peer, _)) = self.peers.get(&from) {
+                    let _ = peer.send(PeerInput::Expect(id, file));
                 }
             }
             Command::SendFile(file, to, reply) => {

@@ -8,7 +8,11 @@
 //! smaller id polite, the newcomer offering first; chat on the
 //! pre-negotiated data channel 0; files on `file:<id>` channels with a
 //! JSON header, 16 KiB chunks and a SHA-256 check answered by the
-//! recipient (`web/transfer.js`).
+//! recipient (`web/transfer.js`). A transfer can also start at an
+//! offset the recipient asked for ([`Client::send_file_part`],
+//! [`Client::expect_file`] with [`IncomingFile::resume`]), its bytes
+//! handed out as they come and its SHA-256 still over the whole file:
+//! `natter send` and `natter receive` resume that way.
 //!
 //! The protocol logic is sans-IO ([`Session`], [`IncomingFile`], [`chat`]);
 //! [`Client`] runs it on tokio with a WebSocket and natter-io.
@@ -49,7 +53,7 @@ mod url;
 pub use client::{Client, ClientConfig};
 pub use error::Error;
 pub use session::{CloseVerdict, JoinOptions, Output, Session, SessionEvent, Signal};
-pub use transfer::{IncomingFile, TransferError};
+pub use transfer::{FileHeader, IncomingFile, Sha256, TransferError};
 pub use url::ServerUrl;
 
 /// A video to publish to every participant, looped: frames as the
@@ -98,6 +102,22 @@ pub enum Event {
         name: String,
         file: ReceivedFile,
     },
+    /// Bytes of a file that [`Client::expect_file`] announced, in order,
+    /// for the application to store.
+    FileData {
+        from: String,
+        /// The transfer.
+        id: String,
+        data: Vec<u8>,
+    },
+    /// A file we send: `bytes` of `size` are queued on the channel.
+    FileProgress {
+        peer: String,
+        /// The transfer.
+        id: String,
+        bytes: u64,
+        size: u64,
+    },
     /// A recipient answered; `verified` when its SHA-256 matched.
     FileSent {
         peer: String,
@@ -140,6 +160,8 @@ pub struct ReceivedFile {
     /// What the sender announced.
     pub expected_sha256: String,
     pub verified: bool,
+    /// The bytes; empty when the application stored them
+    /// ([`Event::FileData`]).
     pub data: Vec<u8>,
 }
 

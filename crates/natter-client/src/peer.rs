@@ -29,12 +29,15 @@ pub const OFFER_GRACE: Duration = Duration::from_millis(3000);
 /// A sender re-reads the buffered amount at least this often while it
 /// waits for `bufferedamountlow`.
 const DRAIN_RECHECK: Duration = Duration::from_millis(250);
+/// A sender reports its progress after this many chunks (1 MiB).
+const PROGRESS_CHUNKS: usize = 64;
 
-/// A file to send, shared by the tasks of every recipient.
+/// A file to send, shared by the tasks of every recipient: the bytes
+/// from `header.offset` on go (at most the whole file).
 #[derive(Debug)]
 pub(crate) struct OutgoingFile {
     pub header: FileHeader,
-    pub data: Vec<u8>,
+    pub data: Arc<Vec<u8>>,
 }
 
 /// What the client asks of a peer task.
@@ -43,6 +46,8 @@ pub(crate) enum PeerInput {
     Signal(Signal),
     Chat(String),
     SendFile(Arc<OutgoingFile>),
+    /// Receive transfer `id` into this, when its channel comes.
+    Expect(String, Box<IncomingFile>),
     Close,
 }
 
@@ -83,6 +88,8 @@ struct Peer {
     outbox: Vec<String>,
     ignore_offer: bool,
     incoming: HashMap<DataChannelId, IncomingFile>,
+    /// Transfers announced by [`PeerInput::Expect`], by id.
+    expected: HashMap<String, IncomingFile>,
     outgoing: HashMap<DataChannelId, mpsc::UnboundedSender<ChannelNote>>,
     /// Our video track, once attached, and its player once connected.
     track: Option<Track>,
@@ -118,6 +125,7 @@ async fn run(params: PeerParams, mut input: mpsc::UnboundedReceiver<PeerInput>) 
         outbox: Vec::new(),
         ignore_offer: false,
         incoming: HashMap::new(),
+        expected: HashMap::new(),
         outgoing: HashMap::new(),
         track: None,
         player: None,
@@ -133,6 +141,9 @@ async fn run(params: PeerParams, mut input: mpsc::UnboundedReceiver<PeerInput>) 
                 Some(PeerInput::Signal(signal)) => peer.signal(signal).await,
                 Some(PeerInput::Chat(text)) => peer.send_chat(text).await,
                 Some(PeerInput::SendFile(file)) => peer.send_file(file).await,
+                Some(PeerInput::Expect(id, file)) => {
+                    peer.expected.insert(id, *file);
+                }
                 Some(PeerInput::Close) | None => break,
             },
             event = pc_events.recv() => match event {
@@ -283,7 +294,16 @@ impl Peer {
         );
         tokio::spawn(async move {
             let file_name = file.header.name.clone();
-            let event = match send_file(&channel, &file, rx).await {
+            let progress = |bytes| {
+                let _ = events.send(Event::FileProgress {
+                    peer: id.clone(),
+                    id: file.header.id.clone(),
+                    bytes,
+                    size: file.header.size,
+                });
+            };
+            let result = send_file(&channel, &file, rx, progress).await;
+            let event = match result {
                 Ok(result) => Event::FileSent {
                     peer: id,
                     name,
@@ -329,7 +349,9 @@ impl Peer {
                 let channel = self.pc.data_channel(id);
                 match channel.info().await {
                     Ok(info) if info.label.starts_with(LABEL_PREFIX) => {
-                        self.incoming.insert(id, IncomingFile::new());
+                        let transfer = &info.label[LABEL_PREFIX.len()..];
+                        let file = self.expected.remove(transfer).unwrap_or_default();
+                        self.incoming.insert(id, file);
                     }
                     _ => {
                         let _ = channel.close().await;
@@ -389,7 +411,19 @@ impl Peer {
         let Some(incoming) = self.incoming.get_mut(&id) else {
             return;
         };
-        match incoming.handle_message(&data, is_text) {
+        let progress = incoming.handle_message(&data, is_text);
+        if incoming.is_streamed()
+            && matches!(progress, Ok(Progress::Received(_) | Progress::Complete { .. }))
+            && !is_text
+        {
+            let transfer = incoming.header().map(|h| h.id.clone()).unwrap_or_default();
+            self.emit(Event::FileData {
+                from: self.params.id.clone(),
+                id: transfer,
+                data,
+            });
+        }
+        match progress {
             Ok(Progress::Complete { verified, result }) => {
                 let _ = self.pc.data_channel(id).send(result.to_json()).await;
                 // The sender closes the channel once it has the result.
@@ -438,6 +472,7 @@ async fn send_file(
     channel: &DataChannel,
     file: &OutgoingFile,
     mut notes: mpsc::UnboundedReceiver<ChannelNote>,
+    progress: impl Fn(u64),
 ) -> Result<FileResult, String> {
     loop {
         match notes.recv().await {
@@ -453,7 +488,10 @@ async fn send_file(
         .map_err(failed)?;
     channel.send(file.header.to_json()).await.map_err(failed)?;
     let mut result = None;
-    for chunk in file.data.chunks(CHUNK_BYTES) {
+    let offset = file.header.offset;
+    // The client checked the offset against the file's length.
+    let rest = &file.data[offset as usize..];
+    for (n, chunk) in rest.chunks(CHUNK_BYTES).enumerate() {
         // natter-io's buffered amount falls while we await sends too, so
         // read it before each send rather than counting.
         while channel.buffered_amount().await.map_err(failed)? > HIGH_WATER {
@@ -464,7 +502,11 @@ async fn send_file(
             }
         }
         channel.send(chunk).await.map_err(failed)?;
+        if (n + 1) % PROGRESS_CHUNKS == 0 {
+            progress(offset + ((n + 1) * CHUNK_BYTES) as u64);
+        }
     }
+    progress(file.header.size);
     loop {
         if let Some(result) = result.take() {
             return Ok(result);

@@ -5,6 +5,12 @@
 //! the channel's buffer is above a high-water mark. The recipient hashes
 //! what it received and answers `{"type":"result","ok","sha256"}`; the
 //! sender then closes the channel.
+//!
+//! A resumed transfer (natter's own, the web client never sends one)
+//! announces `offset` in its header: the bytes that follow start there,
+//! while `size` and `sha256` stay the whole file's. The recipient hashed
+//! the bytes it had kept ([`IncomingFile::resume`]), so the check still
+//! covers every byte.
 
 use aws_lc_rs::digest;
 use serde::{Deserialize, Serialize};
@@ -34,6 +40,13 @@ pub struct FileHeader {
     pub sha256: String,
     #[serde(default = "default_chunk")]
     pub chunk_bytes: usize,
+    /// Where the bytes on the channel start; 0 unless resumed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub offset: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn default_mime() -> String {
@@ -55,6 +68,7 @@ impl FileHeader {
             mime: mime.to_owned(),
             sha256: sha256_hex(data),
             chunk_bytes: CHUNK_BYTES,
+            offset: 0,
         }
     }
 
@@ -100,6 +114,37 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex(digest::digest(&digest::SHA256, data).as_ref())
 }
 
+/// SHA-256 computed as bytes come in.
+#[derive(Clone)]
+pub struct Sha256(digest::Context);
+
+impl Sha256 {
+    pub fn new() -> Self {
+        Sha256(digest::Context::new(&digest::SHA256))
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    /// The digest of everything so far, as lowercase hex; more may follow.
+    pub fn hex(&self) -> String {
+        hex(self.0.clone().finish().as_ref())
+    }
+}
+
+impl Default for Sha256 {
+    fn default() -> Self {
+        Sha256::new()
+    }
+}
+
+impl std::fmt::Debug for Sha256 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sha256")
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -128,6 +173,8 @@ pub enum TransferError {
     TooLong(u64),
     #[error("the sender went away after {received} of {size} bytes")]
     Incomplete { received: u64, size: u64 },
+    #[error("the sender starts at byte {offset}, but we have {have}")]
+    WrongOffset { offset: u64, have: u64 },
 }
 
 /// What a message on an incoming file channel did.
@@ -145,16 +192,51 @@ pub enum Progress {
 }
 
 /// One file being received on its channel.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct IncomingFile {
     header: Option<FileHeader>,
+    /// The bytes, when kept here.
     data: Vec<u8>,
+    keep: bool,
+    /// Bytes of the file we have, from before this transfer on.
+    received: u64,
+    /// Bytes we had before this transfer.
+    had: u64,
+    hash: Sha256,
     complete: bool,
 }
 
+impl Default for IncomingFile {
+    fn default() -> Self {
+        IncomingFile::new()
+    }
+}
+
 impl IncomingFile {
+    /// A whole file, kept in memory ([`IncomingFile::data`]).
     pub fn new() -> Self {
-        IncomingFile::default()
+        IncomingFile {
+            header: None,
+            data: Vec::new(),
+            keep: true,
+            received: 0,
+            had: 0,
+            hash: Sha256::new(),
+            complete: false,
+        }
+    }
+
+    /// A file whose first `had` bytes, hashed into `hash`, the caller
+    /// keeps; it stores the bytes that follow itself, as they come (none
+    /// are kept here). The sender must start at `had`.
+    pub fn resume(had: u64, hash: Sha256) -> Self {
+        IncomingFile {
+            keep: false,
+            received: had,
+            had,
+            hash,
+            ..IncomingFile::new()
+        }
     }
 
     /// The header, once it arrived.
@@ -162,9 +244,15 @@ impl IncomingFile {
         self.header.as_ref()
     }
 
-    /// The bytes received so far (all of them once complete).
+    /// The bytes received so far (all of them once complete), unless the
+    /// caller keeps them ([`IncomingFile::resume`]).
     pub fn data(&self) -> &[u8] {
         &self.data
+    }
+
+    /// Whether the caller stores the bytes.
+    pub fn is_streamed(&self) -> bool {
+        !self.keep
     }
 
     /// The file's name without any directory part, safe to save under.
@@ -187,29 +275,39 @@ impl IncomingFile {
                     header.size
                 )));
             }
-            let empty = header.size == 0;
+            if header.offset != self.had || header.offset > header.size {
+                return Err(TransferError::WrongOffset {
+                    offset: header.offset,
+                    have: self.had,
+                });
+            }
+            let done = header.size == self.received;
             self.header = Some(header);
-            return Ok(if empty { self.finish() } else { Progress::Started });
+            return Ok(if done { self.finish() } else { Progress::Started });
         };
         if is_text || self.complete {
             return Ok(Progress::Ignored);
         }
         let size = header.size;
-        if self.data.len() as u64 + data.len() as u64 > size {
+        if self.received + data.len() as u64 > size {
             return Err(TransferError::TooLong(size));
         }
-        self.data.extend_from_slice(data);
-        if self.data.len() as u64 == size {
+        self.hash.update(data);
+        if self.keep {
+            self.data.extend_from_slice(data);
+        }
+        self.received += data.len() as u64;
+        if self.received == size {
             return Ok(self.finish());
         }
-        Ok(Progress::Received(self.data.len() as u64))
+        Ok(Progress::Received(self.received))
     }
 
     /// The channel closed: an error unless every byte had arrived.
     pub fn handle_close(&self) -> Result<(), TransferError> {
         match &self.header {
             Some(h) if !self.complete => Err(TransferError::Incomplete {
-                received: self.data.len() as u64,
+                received: self.received,
                 size: h.size,
             }),
             _ => Ok(()),
@@ -218,7 +316,7 @@ impl IncomingFile {
 
     fn finish(&mut self) -> Progress {
         self.complete = true;
-        let sha256 = sha256_hex(&self.data);
+        let sha256 = self.hash.hex();
         // finish() runs only once the header is in.
         let expected = self
             .header
@@ -328,6 +426,38 @@ mod tests {
             Err(TransferError::Incomplete { received: 4, size: 10 })
         );
         assert_eq!(incoming.handle_message(&[0; 7], false), Err(TransferError::TooLong(10)));
+    }
+
+    #[test]
+    fn resumed_transfer_hashes_the_whole_file() {
+        let data: Vec<u8> = (0..70_000u32).map(|i| (i * 13) as u8).collect();
+        let had = 20_000;
+        let mut prefix = Sha256::new();
+        prefix.update(&data[..had]);
+        let mut incoming = IncomingFile::resume(had as u64, prefix);
+        let mut header = FileHeader::new("r", "a.bin", "application/octet-stream", &data);
+        header.offset = had as u64;
+        assert!(header.to_json().contains(r#""offset":20000"#));
+        assert_eq!(
+            incoming.handle_message(header.to_json().as_bytes(), true),
+            Ok(Progress::Started)
+        );
+        let mut last = None;
+        for chunk in data[had..].chunks(CHUNK_BYTES) {
+            last = Some(incoming.handle_message(chunk, false).unwrap());
+        }
+        assert!(
+            matches!(last, Some(Progress::Complete { verified: true, .. })),
+            "{last:?}"
+        );
+        assert!(incoming.data().is_empty() && incoming.is_streamed());
+        // A sender starting elsewhere is refused.
+        let mut incoming = IncomingFile::resume(5, Sha256::new());
+        header.offset = 0;
+        assert_eq!(
+            incoming.handle_message(header.to_json().as_bytes(), true),
+            Err(TransferError::WrongOffset { offset: 0, have: 5 })
+        );
     }
 
     #[test]

@@ -2,14 +2,17 @@
 //! of natter-signaling's core (the one `natter serve` runs), on
 //! loopback: the mesh connects, chat and a file go across, a dropped
 //! socket resumes without touching the peer connection, leaving is seen
-//! at once, a refused token and a server gone end with clear errors.
+//! at once, a refused token and a server gone end with clear errors; a
+//! file resumed from an offset (`expect_file`, `send_file_part`) arrives
+//! as data events with progress, and its SHA-256 covers the whole file.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
-use natter_client::{Client, ClientConfig, Error, Event};
+use natter_client::transfer::sha256_hex;
+use natter_client::{Client, ClientConfig, Error, Event, FileHeader, IncomingFile, Sha256};
 use natter_io::LocalAddresses;
 use natter_signaling::{Config, ConnectionId, Output, Signaling, TokenKey};
 use tokio::net::TcpListener;
@@ -166,13 +169,21 @@ async fn connected(events: &mut mpsc::UnboundedReceiver<Event>, to: &str) {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_clients_mesh_chat_files_resume_and_leave() {
-    let (addr, core, _task) = server(true).await;
+type Joined = (Client, mpsc::UnboundedReceiver<Event>);
+
+/// Alice and Bob in the room, connected to each other.
+async fn alice_and_bob(addr: SocketAddr) -> (Joined, Joined) {
     let (alice, mut alice_events) = Client::join(config(addr, "Alice")).await.unwrap();
     let (bob, mut bob_events) = Client::join(config(addr, "Bob")).await.unwrap();
     connected(&mut alice_events, bob.id()).await;
     connected(&mut bob_events, alice.id()).await;
+    ((alice, alice_events), (bob, bob_events))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clients_mesh_chat_files_resume_and_leave() {
+    let (addr, core, _task) = server(true).await;
+    let ((alice, mut alice_events), (bob, mut bob_events)) = alice_and_bob(addr).await;
 
     alice.chat("hello Bob").unwrap();
     let text = until(&mut bob_events, "chat", |e| match e {
@@ -243,6 +254,67 @@ async fn two_clients_mesh_chat_files_resume_and_leave() {
         alice_events.recv().await,
         Some(Event::Closed { error: None }) | Some(_)
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_resumed_from_an_offset_is_checked_whole() {
+    let (addr, _core, _task) = server(true).await;
+    let ((alice, mut alice_events), (bob, mut bob_events)) = alice_and_bob(addr).await;
+
+    let data: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    // Alice kept the first 1,000,000 bytes of an earlier attempt.
+    let had = 1_000_000;
+    let mut prefix = Sha256::new();
+    prefix.update(&data[..had]);
+    alice
+        .expect_file(bob.id(), "resumed-1", IncomingFile::resume(had as u64, prefix))
+        .unwrap();
+    let mut header = FileHeader::new("resumed-1", "numbers.bin", "application/octet-stream", &data);
+    header.offset = had as u64;
+    let data = std::sync::Arc::new(data);
+    let mut wrong = header.clone();
+    wrong.offset = wrong.size + 1;
+    assert!(matches!(
+        bob.send_file_part(alice.id(), wrong, data.clone()).await,
+        Err(Error::BadOptions(_))
+    ));
+    assert_eq!(bob.send_file_part(alice.id(), header, data.clone()).await.unwrap(), 1);
+
+    let mut stored = data[..had].to_vec();
+    let file = until(&mut alice_events, "the rest of the file", |e| match e {
+        Event::FileData { id, data, from } if id == "resumed-1" && from == bob.id() => {
+            stored.extend_from_slice(data);
+            None
+        }
+        Event::FileReceived { file, .. } => Some(file.clone()),
+        Event::FileFailed { reason, .. } => panic!("file failed: {reason}"),
+        _ => None,
+    })
+    .await;
+    assert!(file.verified && file.data.is_empty(), "{file:?}");
+    assert_eq!(file.sha256, sha256_hex(&data));
+    assert!(stored == *data, "data events carry the rest in order");
+
+    let mut progress = Vec::new();
+    let verified = until(&mut bob_events, "file result", |e| match e {
+        Event::FileProgress { bytes, size, .. } => {
+            progress.push((*bytes, *size));
+            None
+        }
+        Event::FileSent { verified, .. } => Some(*verified),
+        _ => None,
+    })
+    .await;
+    assert!(verified);
+    assert!(progress.len() >= 2, "{progress:?}");
+    assert!(progress.windows(2).all(|w| w[0].0 < w[1].0), "{progress:?}");
+    assert!(
+        progress[0].0 > had as u64,
+        "progress counts from the offset: {progress:?}"
+    );
+    assert_eq!(progress.last(), Some(&(data.len() as u64, data.len() as u64)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -319,7 +319,8 @@ impl Printer {
                 json!({"code": code, "message": message, "ref": reference}),
                 &format!("the server refused a message: {message} ({code})"),
             ),
-            Event::Closed { .. } => {}
+            // Progress of sends, and bytes of expected files (none here).
+            Event::FileProgress { .. } | Event::FileData { .. } | Event::Closed { .. } => {}
         }
     }
 
@@ -362,28 +363,11 @@ impl Printer {
 
 /// Writes `data` as `name` in `dir`, never over an existing file.
 fn save(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<PathBuf> {
-    let (stem, ext) = match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => (stem.to_owned(), format!(".{ext}")),
-        _ => (name.to_owned(), String::new()),
-    };
-    for n in 0..1000 {
-        let candidate = if n == 0 {
-            dir.join(name)
-        } else {
-            dir.join(format!("{stem} ({n}){ext}"))
-        };
-        match std::fs::OpenOptions::new()
+    crate::send::new_file(dir, name, |candidate| {
+        let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(&candidate)
-        {
-            Ok(mut f) => {
-                f.write_all(data)?;
-                return Ok(candidate);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::other("too many files of that name"))
+            .open(candidate)?;
+        file.write_all(data)
+    })
 }

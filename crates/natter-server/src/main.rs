@@ -2,6 +2,7 @@
 
 mod batch;
 mod join;
+mod send;
 mod serve;
 mod turn;
 
@@ -25,6 +26,10 @@ enum Command {
     Token(TokenOptions),
     /// Join a room of `natter serve`: chat and files from the terminal.
     Join(join::JoinOptions),
+    /// Send a file to whoever types the code this prints (`natter receive CODE`).
+    Send(send::SendOptions),
+    /// Receive a file from `natter send`.
+    Receive(send::ReceiveOptions),
 }
 
 #[derive(clap::Args)]
@@ -56,12 +61,15 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Join(options) => {
             init_join_logs();
-            if let Err(e) = join::run(options) {
-                // One line a person can act on, no backtrace.
-                eprintln!("natter join: {e:#}");
-                std::process::exit(1);
-            }
-            Ok(())
+            exit_on_error("natter join", join::run(options))
+        }
+        Command::Send(options) => {
+            init_join_logs();
+            exit_on_error("natter send", send::send(options))
+        }
+        Command::Receive(options) => {
+            init_join_logs();
+            exit_on_error("natter receive", send::receive(options))
         }
         Command::Token(t) => {
             if !natter_signaling::message::is_room_name(&t.room) {
@@ -90,6 +98,15 @@ fn main() -> anyhow::Result<()> {
             turn::run(config)
         }
     }
+}
+
+/// One line a person can act on, no backtrace, and exit status 1.
+fn exit_on_error(command: &str, result: anyhow::Result<()>) -> ! {
+    if let Err(e) = result {
+        eprintln!("{command}: {e:#}");
+        std::process::exit(1);
+    }
+    std::process::exit(0)
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -1,0 +1,176 @@
+// Issue 14: `natter send FILE` and `natter receive CODE` as processes
+// through a `natter serve --dev` on loopback. A 24 MiB file goes across
+// byte-exact (SHA-256) with both sides' JSON progress asserted; a wrong
+// code and a code nobody waits on end with clear errors; a receiver
+// killed mid-transfer runs again, resumes from its part file and
+// finishes byte-exact with fewer bytes sent the second time.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+import { after, before, describe, test } from 'node:test';
+import { ARTIFACTS, NATTER_BIN, randomFile, startServer, until } from './harness.mjs';
+
+const FILE_BYTES = 24 * 1024 * 1024;
+const MIB = 1024 * 1024;
+
+/** `natter ARGS --json` as a child process: its JSON lines in order, stderr, and its exit. */
+function run(label, args) {
+  if (!fs.existsSync(NATTER_BIN)) throw new Error(`no natter binary at ${NATTER_BIN}: run "cargo build --release -p natter-server"`);
+  const logPath = path.join(ARTIFACTS, `cli-send.${label}.log`);
+  const log = fs.createWriteStream(logPath);
+  const child = spawn(NATTER_BIN, [...args, '--json'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn', NO_COLOR: '1' },
+  });
+  const events = [];
+  let stderr = '';
+  child.stdout.pipe(log, { end: false });
+  readline.createInterface({ input: child.stdout }).on('line', (line) => line.trim() && events.push(JSON.parse(line)));
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk) => {
+    log.write(chunk);
+    stderr += chunk;
+  });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    events,
+    exited,
+    get stderr() {
+      return stderr;
+    },
+    waitFor(predicate, what, timeout = 60000) {
+      return until(() => events.find(predicate), {
+        timeout,
+        what: `${label}: ${what}`,
+        describe: () => `${JSON.stringify(events.slice(-5))} ${stderr.slice(-500)} (log: ${logPath})`,
+      });
+    },
+    kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+function sha256(file) {
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+function freshDir(name) {
+  const dir = path.join(ARTIFACTS, name);
+  fs.rmSync(dir, { recursive: true, force: true });
+  return dir;
+}
+
+/** Progress lines of one attempt: bytes growing, within the file. */
+function assertProgress(events, size) {
+  const progress = events.filter((e) => e.event === 'progress');
+  assert.ok(progress.length >= 2, `progress lines: ${JSON.stringify(progress)}`);
+  for (let i = 1; i < progress.length; i++) assert.ok(progress[i].bytes > progress[i - 1].bytes, JSON.stringify(progress.slice(i - 1, i + 1)));
+  for (const p of progress) {
+    assert.equal(p.size, size);
+    assert.ok(p.bytes <= size && p.rate >= 0, JSON.stringify(p));
+  }
+}
+
+describe('natter send and natter receive', () => {
+  let server;
+  const children = [];
+  const start = (label, args) => {
+    const child = run(label, [...args, '--server', server.url]);
+    children.push(child);
+    return child;
+  };
+  const file = randomFile('cli-send.bin', FILE_BYTES);
+
+  before(async () => {
+    server = await startServer({ name: 'cli-send' });
+  });
+
+  after(async () => {
+    for (const child of children) child.kill();
+    if (server) await server.stopCleanly();
+  });
+
+  test('a 24 MiB file goes across byte-exact with progress on both sides', async () => {
+    const out = freshDir('cli-send-out');
+    const sender = start('send', ['send', file.file]);
+    const code = await sender.waitFor((e) => e.event === 'code', 'the code');
+    assert.match(code.code, /^\d{1,3}-[a-z]+-[a-z]+-[a-z]+$/);
+    assert.equal(code.command, `natter receive ${code.code}`);
+    assert.equal(code.sha256, file.sha256);
+    const receiver = start('receive', ['receive', code.code, '--out', out]);
+    const done = await receiver.waitFor((e) => e.event === 'done', 'done');
+    assert.deepEqual(await receiver.exited, { code: 0, signal: null }, receiver.stderr);
+    assert.deepEqual(await sender.exited, { code: 0, signal: null }, sender.stderr);
+    assert.equal(done.sha256, file.sha256);
+    assert.equal(done.bytes, FILE_BYTES);
+    assert.equal(done.path, path.join(out, 'cli-send.bin'));
+    assert.equal(sha256(done.path), file.sha256);
+    assert.deepEqual(fs.readdirSync(out), ['cli-send.bin'], 'no part file or sidecar left');
+    assert.deepEqual(receiver.events.find((e) => e.event === 'start'), { event: 'start', file: 'cli-send.bin', size: FILE_BYTES, offset: 0 });
+    assertProgress(receiver.events, FILE_BYTES);
+    assertProgress(sender.events, FILE_BYTES);
+    const sent = sender.events.find((e) => e.event === 'done');
+    assert.deepEqual([sent.sha256, sent.bytes, sent.sent], [file.sha256, FILE_BYTES, FILE_BYTES]);
+    console.log(`loopback: receiver ${(done.rate / MIB).toFixed(1)} MiB/s, sender ${(sent.rate / MIB).toFixed(1)} MiB/s`);
+  });
+
+  test('a wrong code, a code nobody waits on, and no server end with clear errors', async () => {
+    const sender = start('send-wrong', ['send', file.file]);
+    const { code } = await sender.waitFor((e) => e.event === 'code', 'the code');
+    const [nameplate, ...words] = code.split('-');
+    const wrong = `${nameplate}-${words[0]}-${words[1]}-${words[2] === 'zebra' ? 'yak' : 'zebra'}`;
+    const out = freshDir('cli-send-wrong');
+    const guess = start('receive-wrong', ['receive', wrong, '--out', out]);
+    assert.equal((await guess.exited).code, 1);
+    assert.match(guess.stderr, /natter receive: the sender refused: wrong code/);
+    await sender.waitFor((e) => e.event === 'wrong-code', 'the wrong code noticed');
+    assert.ok(!sender.events.some((e) => e.event === 'start'), 'nothing was sent');
+    const nobody = start('receive-nobody', ['receive', `${(Number(nameplate) % 999) + 1}-${words.join('-')}`, '--out', out, '--wait', '2']);
+    assert.equal((await nobody.exited).code, 1);
+    assert.match(nobody.stderr, /no sender is waiting on code \d+-…/);
+    assert.ok(!nobody.stderr.includes(words.join('-')), 'the secret words are not echoed');
+    const typo = run('receive-typo', ['receive', `${nameplate}-${words[0]}-${words[1]}x-${words[2]}`]);
+    assert.equal((await typo.exited).code, 1);
+    assert.match(typo.stderr, /not a natter code: .* is not a word/);
+    const noServer = run('receive-noserver', ['receive', code, '--server', 'http://127.0.0.1:1']);
+    assert.equal((await noServer.exited).code, 1);
+    assert.match(noServer.stderr, /cannot connect to ws:\/\/127\.0\.0\.1:1\/ws.*is `natter serve` running/);
+    sender.kill();
+    // The server's log has the room, never the words.
+    assert.ok(!fs.readFileSync(server.logPath, 'utf8').includes(words.join('-')), 'the code is not in the server log');
+  });
+
+  test('a receiver killed mid-transfer resumes from its part file', async () => {
+    const out = freshDir('cli-send-resume');
+    const sender = start('send-resume', ['send', file.file]);
+    const { code } = await sender.waitFor((e) => e.event === 'code', 'the code');
+    const first = start('receive-cut', ['receive', code, '--out', out]);
+    await first.waitFor((e) => e.event === 'progress' && e.bytes >= 4 * MIB, '4 MiB received');
+    first.kill();
+    assert.equal((await first.exited).signal, 'SIGKILL');
+    assert.ok(!first.events.some((e) => e.event === 'done'), 'cut before the end');
+    const sidecar = JSON.parse(fs.readFileSync(path.join(out, 'cli-send.bin.natter-part.json'), 'utf8'));
+    assert.deepEqual([sidecar.size, sidecar.sha256], [FILE_BYTES, file.sha256]);
+    assert.ok(sidecar.have >= 3 * MIB, JSON.stringify(sidecar));
+
+    const second = start('receive-resume', ['receive', code, '--out', out]);
+    const done = await second.waitFor((e) => e.event === 'done', 'done after resuming');
+    assert.deepEqual(await second.exited, { code: 0, signal: null }, second.stderr);
+    const resumed = second.events.find((e) => e.event === 'start');
+    assert.ok(resumed.offset >= sidecar.have, JSON.stringify(resumed));
+    assert.equal(done.sha256, file.sha256);
+    assert.equal(sha256(done.path), file.sha256);
+    assert.deepEqual(fs.readdirSync(out), ['cli-send.bin']);
+    const sent = await sender.waitFor((e) => e.event === 'done', 'the sender done');
+    assert.equal(sent.sha256, file.sha256);
+    assert.equal(sent.sent, FILE_BYTES - resumed.offset, 'only the rest was sent the second time');
+    const starts = sender.events.filter((e) => e.event === 'start');
+    assert.deepEqual(starts.map((s) => s.offset), [0, resumed.offset]);
+    assert.deepEqual(await sender.exited, { code: 0, signal: null }, sender.stderr);
+  });
+});
