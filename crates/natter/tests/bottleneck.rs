@@ -7,7 +7,11 @@
 //! through a capacity that drops from 2 Mbit/s to 500 kbit/s, with jitter
 //! and random loss, stays under each capacity in its time. A video
 //! sender whose encoder follows its congestion controller's target
-//! brings that target below a 1 Mbit/s link's capacity.
+//! brings that target below a 1 Mbit/s link's capacity, paced and
+//! unpaced: paced, its retransmissions once fed themselves (each NACK
+//! of a repair the full queue dropped was answered, several times per
+//! packet, at up to 2.5 times the target) and the queue kept
+//! overflowing.
 
 use std::time::Duration;
 
@@ -138,6 +142,15 @@ fn a_transfer_follows_a_capacity_that_drops() {
 
 #[test]
 fn a_video_sender_through_a_1_mbit_link_brings_its_target_below_the_capacity() {
+    video_through_a_1_mbit_link(false);
+}
+
+#[test]
+fn a_paced_video_sender_through_a_1_mbit_link_brings_its_target_below_the_capacity() {
+    video_through_a_1_mbit_link(true);
+}
+
+fn video_through_a_1_mbit_link(pace: bool) {
     // A's encoder follows A's target (30 frames a second of target / 30
     // bits each), starting at 2 Mbit/s: twice what the link carries.
     // The link's queue fills, B's transport-wide feedback shows the
@@ -153,6 +166,7 @@ fn a_video_sender_through_a_1_mbit_link_brings_its_target_below_the_capacity() {
     let b_to_a = link(&["delay=20ms"]);
     let congestion = CongestionConfig {
         start_bps: 2 * capacity,
+        pace,
         ..CongestionConfig::default()
     };
     let mut path = Path::new(a_to_b, b_to_a, 42, congestion);

@@ -21,6 +21,7 @@ use super::loss_based::LossBasedController;
 use super::overuse::BandwidthUsage;
 use super::pacer::{PacedPacket, Pacer, QueuedPacket};
 use super::probe::{ProbeController, ProbeEstimator};
+use super::retransmission::RetransmissionLimiter;
 use super::trendline::Trendline;
 
 /// How often ALR and the probes it calls for are looked at when nothing
@@ -80,7 +81,8 @@ pub enum CongestionEvent {
 ///   [`on_transport_feedback`](Self::on_transport_feedback),
 ///   [`on_remb`](Self::on_remb), [`on_rtt`](Self::on_rtt),
 ///   [`handle_timeout`](Self::handle_timeout);
-/// - application: [`set_application_demand`](Self::set_application_demand);
+/// - application: [`set_application_demand`](Self::set_application_demand),
+///   [`allow_retransmission`](Self::allow_retransmission);
 /// - output, in this order: [`poll_send`](Self::poll_send) until `None`,
 ///   [`poll_timeout`](Self::poll_timeout), [`poll_event`](Self::poll_event);
 /// - getters: [`target_bitrate`](Self::target_bitrate) and the state
@@ -100,6 +102,8 @@ pub struct CongestionController<H> {
     probes: ProbeController,
     probe_estimator: ProbeEstimator,
     pacer: Pacer<H>,
+    retransmissions: RetransmissionLimiter,
+    rtt: Option<Duration>,
     remb_bps: Option<u64>,
     twcc_seen: bool,
     target_bps: u64,
@@ -139,6 +143,8 @@ impl<H: Copy> CongestionController<H> {
             probes: ProbeController::new(max_bps),
             probe_estimator: ProbeEstimator::default(),
             pacer: Pacer::new(now, start_bps),
+            retransmissions: RetransmissionLimiter::default(),
+            rtt: None,
             remb_bps: None,
             twcc_seen: false,
             target_bps: start_bps,
@@ -217,7 +223,7 @@ impl<H: Copy> CongestionController<H> {
             }
         }
         self.loss
-            .on_feedback(now, summary.lost, summary.received, usage, self.target_bps);
+            .on_feedback(now, summary.lost, summary.received, usage, self.aimd.rate_bps());
         self.update_target(now);
         if capacity_known && !self.aimd.capacity_known() && usage == BandwidthUsage::Normal {
             self.probes.probe_above(now, self.target_bps);
@@ -237,7 +243,15 @@ impl<H: Copy> CongestionController<H> {
     /// The round-trip time measured (RTCP, RFC 3550 §6.4.1), which sets
     /// the AIMD controller's response time.
     pub fn on_rtt(&mut self, rtt: Duration) {
+        self.rtt = Some(rtt);
         self.aimd.set_rtt(rtt);
+    }
+
+    /// Whether an RTX repair of `size` bytes may be sent at `now`: the
+    /// repairs of the last second stay within the target
+    /// ([`retransmission`](super::retransmission)). If so it is counted.
+    pub fn allow_retransmission(&mut self, now: Instant, size: usize) -> bool {
+        self.retransmissions.try_send(now, size, self.target_bps)
     }
 
     /// How much the application wants to send; `None` for as much as it
@@ -279,6 +293,11 @@ impl<H: Copy> CongestionController<H> {
     /// The bitrate the application should send at, bits per second.
     pub fn target_bitrate(&self) -> u64 {
         self.target_bps
+    }
+
+    /// The latest round-trip time measured, if any.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.rtt
     }
 
     /// The rate the feedback says arrived, once known.

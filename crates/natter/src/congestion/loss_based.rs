@@ -48,9 +48,21 @@ pub struct LossBasedController {
 
 impl LossBasedController {
     /// Counts one feedback's newly reported packets; `usage` is the delay
-    /// detector's state then, and `target_bps` the current target. Once a
-    /// window is complete the bound is updated.
-    pub fn on_feedback(&mut self, now: Instant, lost: usize, received: usize, usage: BandwidthUsage, target_bps: u64) {
+    /// detector's state then, and `delay_based_bps` the delay-based
+    /// estimate. Once a window is complete the bound is updated: it
+    /// grows while loss is low and is dropped once it no longer limits
+    /// the delay-based estimate (compared with the target, which the
+    /// bound itself sets, it would be dropped at once, and the target
+    /// would jump to whatever the delay-based estimate grew to under
+    /// it).
+    pub fn on_feedback(
+        &mut self,
+        now: Instant,
+        lost: usize,
+        received: usize,
+        usage: BandwidthUsage,
+        delay_based_bps: u64,
+    ) {
         let start = *self.window_start.get_or_insert(now);
         self.lost = self.lost.saturating_add(lost as u32);
         self.received = self.received.saturating_add(received as u32);
@@ -70,13 +82,15 @@ impl LossBasedController {
             .last_bound_change
             .map_or(Duration::ZERO, |last| now.saturating_duration_since(last));
         if excess > DECREASE_LOSS {
-            let from = self.bound_bps.unwrap_or(target_bps as f64).min(target_bps as f64);
+            let from = self
+                .bound_bps
+                .unwrap_or(delay_based_bps as f64)
+                .min(delay_based_bps as f64);
             self.bound_bps = Some(from * (1.0 - 0.5 * excess));
         } else if excess < INCREASE_LOSS {
             if let Some(bound) = self.bound_bps {
                 let grown = bound * INCREASE_PER_SECOND.powf(elapsed.as_secs_f64().min(1.0));
-                // Once the bound no longer limits, there is none.
-                self.bound_bps = (grown < target_bps as f64).then_some(grown);
+                self.bound_bps = (grown < delay_based_bps as f64).then_some(grown);
             }
         }
         self.last_bound_change = Some(now);
@@ -120,5 +134,27 @@ mod tests {
         );
         let bound = c.bound_bps().unwrap();
         assert_eq!(bound, (1_000_000.0 * (1.0 - 0.5 * 0.3)) as u64);
+    }
+
+    /// Once loss is low again the bound grows by 5% a second (gcc-02
+    /// §6) until it passes the delay-based estimate; it does not vanish
+    /// at once and let the target jump to an estimate that grew while
+    /// the bound held it.
+    #[test]
+    fn the_bound_grows_back_to_the_delay_based_estimate() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut c = LossBasedController::default();
+        c.on_feedback(at(0), 0, 0, BandwidthUsage::Normal, 1_000_000);
+        c.on_feedback(at(500), 40, 60, BandwidthUsage::Overusing, 1_000_000);
+        let bound = c.bound_bps().unwrap();
+        assert_eq!(bound, 800_000);
+        c.on_feedback(at(1000), 0, 100, BandwidthUsage::Normal, 1_300_000);
+        let grown = c.bound_bps().expect("the bound still limits");
+        assert!(grown > bound && grown < 900_000, "{grown}");
+        for i in 1..=10 {
+            c.on_feedback(at(1000 + 1000 * i), 0, 100, BandwidthUsage::Normal, 1_300_000);
+        }
+        assert_eq!(c.bound_bps(), None, "the bound passed the delay-based estimate");
     }
 }

@@ -24,6 +24,7 @@
 //!   feedback says.
 //! - [`pacer`]: a leaky bucket of packet handles at a multiple of the
 //!   target.
+//! - [`retransmission`]: the bound on the rate of RTX repairs.
 //! - [`controller`]: [`CongestionController`], the facade over them.
 //!
 //! No clock is read: every input carries `now`. Buffers are kept and
@@ -40,6 +41,7 @@ pub mod loss_based;
 pub mod overuse;
 pub mod pacer;
 pub mod probe;
+pub mod retransmission;
 pub mod trendline;
 
 pub use controller::{CongestionConfig, CongestionController, CongestionError, CongestionEvent};

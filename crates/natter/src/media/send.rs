@@ -108,6 +108,10 @@ impl Element<'_> {
 struct Stored {
     sequence_number: u16,
     packet: Vec<u8>,
+    /// When it last left, as itself or as its RTX repair.
+    sent_at: Option<Instant>,
+    /// Its RTX repair waits to be sent.
+    repair_queued: bool,
 }
 
 /// Counters of a sent stream (W3C `RTCOutboundRtpStreamStats`).
@@ -219,8 +223,47 @@ impl SendStream {
 
     /// A packet of the history, while it is there.
     pub fn packet(&self, sequence_number: u16) -> Option<&[u8]> {
+        self.stored(sequence_number).map(|stored| stored.packet.as_slice())
+    }
+
+    /// Whether a NACK for `sequence_number` at `now` calls for an RTX
+    /// repair (RFC 4588 §4): the packet is still kept, no repair of it
+    /// waits to be sent, and it last left at least `rtt` ago, so that
+    /// a NACK that crossed the last repair on the way does not repeat
+    /// it (libwebrtc's packet history does the same). Without this a
+    /// path whose queue drops repairs gets each packet repaired once per
+    /// NACK, and the repairs alone can exceed what the path carries.
+    pub fn repair_due(&self, sequence_number: u16, now: Instant, rtt: Duration) -> bool {
+        self.stored(sequence_number).is_some_and(|stored| {
+            !stored.repair_queued && stored.sent_at.is_none_or(|at| now.saturating_duration_since(at) >= rtt)
+        })
+    }
+
+    /// A repair of `sequence_number` was queued: no other is, until it
+    /// has left ([`on_sent`](Self::on_sent)).
+    pub fn on_repair_queued(&mut self, sequence_number: u16) {
+        if let Some(stored) = self.stored_mut(sequence_number) {
+            stored.repair_queued = true;
+        }
+    }
+
+    /// Packet `sequence_number` left at `now`, as itself or as its RTX
+    /// repair.
+    pub fn on_sent(&mut self, sequence_number: u16, now: Instant) {
+        if let Some(stored) = self.stored_mut(sequence_number) {
+            stored.sent_at = Some(now);
+            stored.repair_queued = false;
+        }
+    }
+
+    fn stored(&self, sequence_number: u16) -> Option<&Stored> {
         let stored = &self.history[usize::from(sequence_number) % HISTORY];
-        (stored.sequence_number == sequence_number && !stored.packet.is_empty()).then_some(stored.packet.as_slice())
+        (stored.sequence_number == sequence_number && !stored.packet.is_empty()).then_some(stored)
+    }
+
+    fn stored_mut(&mut self, sequence_number: u16) -> Option<&mut Stored> {
+        let stored = &mut self.history[usize::from(sequence_number) % HISTORY];
+        (stored.sequence_number == sequence_number && !stored.packet.is_empty()).then_some(stored)
     }
 
     /// The elements of a packet's header extension block: id and value.
@@ -383,6 +426,8 @@ impl SendStream {
         self.history[slot] = Stored {
             sequence_number: header.sequence_number,
             packet,
+            sent_at: None,
+            repair_queued: false,
         };
         Ok(())
     }

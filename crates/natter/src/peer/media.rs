@@ -184,6 +184,10 @@ pub struct MediaCounters {
     /// Packets that left their stream's history (512 packets) while they
     /// waited in the pacer, and were not sent.
     pub pacer_expired: u64,
+    /// NACKed packets not repaired: a repair of the packet was queued
+    /// or sent less than a round trip ago, or repairs took the target
+    /// bitrate of the last second.
+    pub repairs_held: u64,
 }
 
 /// A packet waiting in the pacer, by where it is kept: sequence number
@@ -414,19 +418,30 @@ impl PeerConnection {
         self.media.next_report.get_or_insert(now);
     }
 
-    /// Queues `paced` in the pacer when we pace, else sends it now.
+    /// Queues `paced` in the pacer when we pace, else sends it now. A
+    /// repair goes only when its packet is due one
+    /// ([`SendStream::repair_due`]) and the repairs' rate allows it
+    /// ([`CongestionController::allow_retransmission`]).
     pub(super) fn send_or_queue(&mut self, now: Instant, paced: Paced) {
         let media = &mut self.media;
-        if !media.paces() {
-            return self.send_paced(now, paced, None);
-        }
-        let stream = (media.senders.get(&paced.id)).and_then(|s| s.streams.get(paced.layer));
+        let rtt = media.cc.rtt().unwrap_or_default();
+        let stream = (media.senders.get_mut(&paced.id)).and_then(|s| s.streams.get_mut(paced.layer));
         let Some(stream) = stream else { return };
         let Some(packet) = stream.packet(paced.seq) else {
             return;
         };
         // RTX adds the original sequence number (RFC 4588 §4).
         let size = packet.len() + SRTP_OVERHEAD + if paced.rtx { 2 } else { 0 };
+        if paced.rtx {
+            if !(stream.repair_due(paced.seq, now, rtt) && media.cc.allow_retransmission(now, size)) {
+                media.counters.repairs_held += 1;
+                return;
+            }
+            stream.on_repair_queued(paced.seq);
+        }
+        if !media.pace {
+            return self.send_paced(now, paced, None);
+        }
         let (_, kind) = sent_as(stream, paced.rtx);
         media.cc.push(
             now,
@@ -476,6 +491,9 @@ impl PeerConnection {
         let probe_source = !paced.rtx && sent.1 == PacketKind::Video && stream.params().rtx.is_some();
         if self.send_rtp(now, sent, probe_cluster) && probe_source {
             self.media.probe_source = Some(paced);
+        }
+        if let Some(stream) = self.media.send_stream((paced.id, paced.layer)) {
+            stream.on_sent(paced.seq, now);
         }
     }
 

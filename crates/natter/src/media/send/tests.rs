@@ -220,6 +220,29 @@ proptest::proptest! {
     }
 }
 
+/// A packet is repaired once per NACK only while no repair of it waits
+/// and its last sending is a round trip old: NACKs that crossed a
+/// repair, or came again while it waited in the pacer, are not answered
+/// twice.
+#[test]
+fn a_packet_is_repaired_at_most_once_per_round_trip() {
+    let t0 = Instant::now();
+    let rtt = Duration::from_millis(60);
+    let mut s = vp8_stream(true);
+    let (first, _) = s.write_frame(t0, Duration::ZERO, &frame(500), 1200).unwrap();
+    assert!(s.repair_due(first, t0, rtt), "never sent: due at once");
+    s.on_sent(first, t0);
+    let at = |ms| t0 + Duration::from_millis(ms);
+    assert!(!s.repair_due(first, at(20), rtt), "sent less than a round trip ago");
+    assert!(s.repair_due(first, at(60), rtt));
+    s.on_repair_queued(first);
+    assert!(!s.repair_due(first, at(200), rtt), "a repair waits");
+    s.on_sent(first, at(200));
+    assert!(!s.repair_due(first, at(230), rtt));
+    assert!(s.repair_due(first, at(260), rtt));
+    assert!(!s.repair_due(first.wrapping_add(1), at(260), rtt), "never written");
+}
+
 #[test]
 fn the_history_forgets_old_packets() {
     let t0 = Instant::now();
