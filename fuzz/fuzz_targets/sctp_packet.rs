@@ -4,14 +4,17 @@
 //! parses back equal. Then the same packet, with a real verification tag
 //! and its first TSN field taken relative to the association's, goes
 //! into an established association that has data in flight (so SACKs,
-//! DATA and FORWARD TSN reach deep), whose timers then fire.
+//! DATA and FORWARD TSN reach deep) and a stream reset outstanding, whose
+//! timers then fire. A RE-CONFIG's sequence numbers and TSN are taken
+//! relative too, so that requests and responses (RFC 6525) are numbered
+//! as the association expects.
 #![no_main]
 
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use natter_sctp::sctp::association::{Association, Config, State};
-use natter_sctp::sctp::chunk::Chunk;
+use natter_sctp::sctp::chunk::{Chunk, RE_CONFIG};
 use natter_sctp::sctp::packet::crc32c;
 use natter_sctp::sctp::{ChecksumMode, Packet, PacketWriter};
 
@@ -21,7 +24,7 @@ fn seal(packet: &mut [u8]) {
 }
 
 /// Two associations set up in memory; `a` has sent 20 KB that `b` has
-/// not seen.
+/// not seen, and a request to reset stream 2.
 fn established(now: Instant) -> (Association, Association) {
     let mut a = Association::new(Config::default(), &[1; 32], now);
     let mut b = Association::new(Config::default(), &[2; 32], now);
@@ -37,6 +40,7 @@ fn established(now: Instant) -> (Association, Association) {
     }
     assert_eq!(a.state(), State::Established);
     a.send(1, 53, false, &[7; 20_000]).expect("established");
+    a.reset_streams(now, &[2]).expect("the peer supports stream reset");
     while let Ok(Some(_)) = a.poll_transmit(now, &mut buf) {}
     (a, b)
 }
@@ -54,7 +58,11 @@ fuzz_target!(|data: &[u8]| {
         let Ok(raw) = raw else { break };
         let Ok(chunk) = raw.parse() else { continue };
         if let Chunk::Init(init) | Chunk::InitAck(init) = chunk {
-            let _ = (init.state_cookie(), init.zero_checksum_edmid(), init.forward_tsn_supported());
+            let _ = (
+                init.state_cookie(),
+                init.zero_checksum_edmid(),
+                init.forward_tsn_supported(),
+            );
         }
         let mut w = PacketWriter::new(&mut out, parsed.header).expect("room for a header");
         w.push(&chunk).expect("a chunk that parsed fits 64 KiB");
@@ -68,9 +76,18 @@ fuzz_target!(|data: &[u8]| {
     let (mut a, mut b) = established(now);
     let base = b.peer().expect("established").initial_tsn.0;
     packet[0..4].copy_from_slice(&[0x13, 0x88, 0x13, 0x88]);
-    if packet.len() >= 20 {
-        let rel = u32::from_be_bytes([packet[16], packet[17], packet[18], packet[19]]);
-        packet[16..20].copy_from_slice(&rel.wrapping_add(base).to_be_bytes());
+    // The first chunk's first field; a RE-CONFIG's first parameter's
+    // request or response number, response number and Last Assigned TSN.
+    let fields: &[usize] = if packet.get(12) == Some(&RE_CONFIG) {
+        &[20, 24, 28]
+    } else {
+        &[16]
+    };
+    for &at in fields {
+        if let Some(field) = packet.get_mut(at..at + 4) {
+            let rel = u32::from_be_bytes([field[0], field[1], field[2], field[3]]);
+            field.copy_from_slice(&rel.wrapping_add(base).to_be_bytes());
+        }
     }
     drive(&mut a, &mut b, &packet, now);
     drive(&mut b, &mut a, &packet, now);

@@ -25,9 +25,10 @@
 //! RFC 9653 zero checksums), the receiver's TSN bookkeeping and
 //! reassembly, association setup (RFC 9260 §5, with INIT collision
 //! handling) and DATA/SACK transfer with retransmission and congestion
-//! control (§6, §7), tested in memory against sctp-proto. I-DATA, a
-//! stream scheduler, partial reliability, stream reset and shutdown are
-//! still to come.
+//! control (§6, §7), shutdown and abort (§9), partial reliability
+//! (RFC 3758), stream reset (RFC 6525) and a stream scheduler weighted
+//! by priority (RFC 8260 §3), tested in memory against sctp-proto.
+//! I-DATA and PMTU probing are still to come.
 //!
 //! ```
 //! use std::time::Instant;

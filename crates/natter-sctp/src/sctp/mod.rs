@@ -19,7 +19,8 @@
 //!   gap blocks, duplicates) and user messages rebuilt per stream.
 //! - [`cookie`], [`rto`], [`association`]: the sans-IO association
 //!   (setup, INIT collision, DATA/SACK transfer, retransmission,
-//!   congestion control).
+//!   congestion control, partial reliability, stream reset, the stream
+//!   scheduler).
 
 pub mod association;
 pub mod cause;

@@ -286,6 +286,30 @@ impl Reassembly {
         self.deliver_in_order(stream_id);
     }
 
+    /// RFC 6525 §5.2.2 E3: the peer reset its outgoing `streams` (every
+    /// stream when the list is empty): their next ordered message is SSN
+    /// (or MID) 0 again. Called once everything sent before the reset
+    /// has arrived, so what was whole is already delivered, and before
+    /// the peer hears the reset was performed, so nothing of the new
+    /// numbering has come yet (RFC 6525 §5.1.2). `reset`
+    /// hears each stream reset (for an empty list, those that received
+    /// something).
+    pub fn reset_streams(&mut self, streams: &[u16], mut reset: impl FnMut(u16)) {
+        if streams.is_empty() {
+            for (id, s) in self.streams.iter_mut() {
+                s.next_mid = 0;
+                reset(*id);
+            }
+            return;
+        }
+        for id in streams {
+            if let Some(s) = self.streams.get_mut(id) {
+                s.next_mid = 0;
+            }
+            reset(*id);
+        }
+    }
+
     /// The next whole message, in delivery order.
     pub fn poll_message(&mut self) -> Option<Message> {
         let m = self.ready.pop_front()?;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use natter_sctp::dcep::{DataChannelOpen, DcepMessage};
 use natter_sctp::sctp::association::{Association, Config, Event};
 use natter_sctp::sctp::chunk::{Chunk, DATA, SACK};
-use natter_sctp::sctp::{ChecksumMode, Packet};
+use natter_sctp::sctp::{ChecksumMode, CommonHeader, Packet, PacketWriter};
 use natter_sctp::{ChannelType, Priority, SctpTransport};
 
 /// One end of the wire.
@@ -326,4 +326,31 @@ pub fn natter_pair() -> Wire<Natter, Natter> {
     assert_eq!(w.a.assoc.state(), natter_sctp::sctp::association::State::Established);
     assert_eq!(w.b.assoc.state(), natter_sctp::sctp::association::State::Established);
     w
+}
+
+/// A packet of `chunks` between the default ports, with a CRC32c.
+pub fn packet(tag: u32, chunks: &[Chunk<'_>]) -> Vec<u8> {
+    let mut buf = [0u8; 1500];
+    let header = CommonHeader {
+        source_port: 5000,
+        destination_port: 5000,
+        verification_tag: tag,
+    };
+    let mut w = PacketWriter::new(&mut buf, header).expect("room for a header");
+    for c in chunks {
+        w.push(c).expect("the chunks fit");
+    }
+    let n = w.finish(ChecksumMode::Crc32c);
+    buf[..n].to_vec()
+}
+
+/// Every chunk of a packet, as the test wants it (`None`s dropped).
+pub fn chunks_of<R>(bytes: &[u8], mut f: impl FnMut(Chunk<'_>) -> Option<R>) -> Vec<R> {
+    let Ok(p) = Packet::parse(bytes, ChecksumMode::ZeroAcceptable) else {
+        return Vec::new();
+    };
+    p.chunks()
+        .flatten()
+        .filter_map(|c| c.parse().ok().and_then(&mut f))
+        .collect()
 }

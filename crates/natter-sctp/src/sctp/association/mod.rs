@@ -17,8 +17,11 @@
 //! retransmissions (§8.1, §8.2) and on protocol violations (§6.2,
 //! §12.4). Partial reliability (RFC 3758) both ways: messages sent
 //! with [`Reliability`] limits are abandoned whole and skipped with
-//! FORWARD TSN. Still to come: I-DATA, a stream scheduler, stream
-//! reset, PMTU probing.
+//! FORWARD TSN. Stream reset (RFC 6525, `reconfig.rs`): outgoing
+//! streams reset once their data is acknowledged, the peer's resets
+//! performed (deferred until its data is in). Messages leave by the
+//! stream scheduler (RFC 8260 §3, `scheduler.rs`): streams take turns by
+//! message, weighted by priority. Still to come: I-DATA, PMTU probing.
 //!
 //! Methods, in quinn-proto's taxonomy:
 //! - getters (`&self`): [`Association::state`], [`Association::peer`],
@@ -27,6 +30,7 @@
 //!   plaintext of a DTLS record) and [`Association::handle_timeout`];
 //! - application commands: [`Association::connect`],
 //!   [`Association::send`], [`Association::send_with`],
+//!   [`Association::set_priority`], [`Association::reset_streams`],
 //!   [`Association::shutdown`],
 //!   [`Association::abort`], [`Association::poll_message`] and
 //!   [`Association::recycle`];
@@ -37,15 +41,20 @@
 mod config;
 mod handshake;
 mod receive;
+mod reconfig;
+mod scheduler;
 mod send;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 pub use config::Config;
+pub use reconfig::ResetError;
+pub use scheduler::DEFAULT_PRIORITY;
 pub use send::{Reliability, SendError};
 
 use receive::Receiver;
+use reconfig::Reconfig;
 use send::{Acked, Limit, Sender};
 
 use super::cause::ErrorCause;
@@ -97,6 +106,18 @@ pub enum Event {
     /// whatever was in flight is gone.
     Restarted,
     Closed(CloseReason),
+    /// RFC 6525 §5.2.2: the peer reset its outgoing stream (for a data
+    /// channel, the peer closed it, RFC 8831 §6.7). Every message it
+    /// sent on the stream before is already readable with
+    /// [`Association::poll_message`]; later ones number from 0.
+    IncomingStreamReset(u16),
+    /// RFC 6525 §5.1.2: our reset of the stream
+    /// ([`Association::reset_streams`]) is done: the peer has everything
+    /// sent on it before, and it takes messages again, numbered from 0.
+    OutgoingStreamReset(u16),
+    /// The peer refused to reset the stream (RFC 6525 §4.4: denied, or
+    /// an error); it takes messages again, numbered on.
+    StreamResetFailed(u16),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,6 +225,8 @@ pub struct Association {
     /// Data transfer, once established.
     receiver: Option<Receiver>,
     sender: Option<Sender>,
+    /// Stream reset (RFC 6525), once established.
+    reconfig: Option<Reconfig>,
 }
 
 impl Association {
@@ -235,6 +258,7 @@ impl Association {
             stats: Stats::default(),
             receiver: None,
             sender: None,
+            reconfig: None,
         }
     }
 
@@ -334,6 +358,16 @@ impl Association {
         }
     }
 
+    /// RFC 8831 §6.4, RFC 8260 §3: `stream`'s weight in the scheduler,
+    /// in DCEP's priority values (RFC 8832 §5.1: 128, 256 the default,
+    /// 512, 1024): a stream gets messages sent in proportion to it. Set
+    /// once the association is up (before, there is no stream to weigh).
+    pub fn set_priority(&mut self, stream: u16, priority: u16) {
+        if let Some(s) = self.sender.as_mut() {
+            s.set_priority(stream, priority);
+        }
+    }
+
     /// Bytes queued to send or sent and not yet acknowledged.
     pub fn buffered_amount(&self) -> usize {
         self.sender.as_ref().map_or(0, Sender::buffered)
@@ -384,6 +418,9 @@ impl Association {
             .as_mut()
             .is_some_and(|s| s.handle_timeout(now, &mut self.rto));
         if t3 && self.count_error() {
+            return;
+        }
+        if self.reset_timeout(now) {
             return;
         }
         if self.heartbeat(now) {
@@ -460,7 +497,8 @@ impl Association {
         let sack = self.receiver.as_ref().and_then(Receiver::timeout);
         let t3 = self.sender.as_ref().and_then(Sender::timeout);
         let heartbeat = self.heartbeat_at.filter(|_| self.state == State::Established);
-        [setup, sack, t3, heartbeat].into_iter().flatten().min()
+        let reconfig = self.reconfig.as_ref().and_then(Reconfig::timeout);
+        [setup, sack, t3, heartbeat, reconfig].into_iter().flatten().min()
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -510,6 +548,7 @@ impl Association {
             peer.receive_window,
             self.config.max_packet_size,
         ));
+        self.reconfig = Some(Reconfig::new(self.local_initial_tsn, peer.initial_tsn));
     }
 
     fn start_timer(&mut self, timer: Timer, now: Instant) {
@@ -537,6 +576,7 @@ impl Association {
         self.peer = None;
         self.local_tag = 0;
         self.sender = None;
+        self.reconfig = None;
         self.events.push_back(Event::Closed(reason));
     }
 
@@ -829,6 +869,7 @@ impl Association {
                     }
                 }
                 Chunk::HeartbeatAck(info) if up => self.handle_heartbeat_ack(now, info),
+                Chunk::ReConfig(params) if up => self.handle_reconfig(now, params),
                 Chunk::Heartbeat(info) if up => {
                     let tag = self.peer_tag();
                     self.queue(tag, &[Chunk::HeartbeatAck(info)]);
@@ -844,7 +885,7 @@ impl Association {
                         break;
                     }
                 }
-                // I-DATA and stream reset are not there yet.
+                // I-DATA is not there yet.
                 other => return Err(DropReason::Unexpected(other.chunk_type())),
             }
         }
@@ -859,6 +900,8 @@ impl Association {
                 self.timer = Some((Timer::T2Shutdown, now + self.rto.get()));
             }
         }
+        self.progress_deferred_reset();
+        self.progress_reset(now);
         self.progress_shutdown(now);
         if self.heartbeat_at.is_none() {
             self.heartbeat(now);

@@ -103,6 +103,11 @@ impl Receiver {
         self.tsns.cumulative()
     }
 
+    /// RFC 6525 §5.2.2 E3: the peer's outgoing `streams` start over.
+    pub(super) fn reset_streams(&mut self, streams: &[u16], reset: impl FnMut(u16)) {
+        self.reassembly.reset_streams(streams, reset);
+    }
+
     /// Bytes the receive window has given away (payload and per-chunk
     /// overhead, held or ready).
     pub(super) fn buffered(&self) -> usize {

@@ -9,7 +9,7 @@
 //! first fragment is sent, so one abandoned before that leaves no hole in
 //! its stream.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::sctp::chunk::{Chunk, Data, DataFlags, ForwardTsn, Sack, SkippedStream};
@@ -17,6 +17,8 @@ use crate::sctp::packet::PacketWriter;
 use crate::sctp::rto::Rto;
 use crate::sctp::tsn::{serial_lt16, Tsn};
 use crate::sctp::wire::FixedList;
+
+use super::scheduler::Scheduler;
 
 /// RFC 9260 §7.2.4: the third miss indication retransmits.
 const FAST_RETRANSMIT_MISSES: u32 = 3;
@@ -56,17 +58,18 @@ impl Limit {
     }
 }
 
+/// One fragment of a user message, queued or in flight.
 #[derive(Debug)]
-struct Chunklet {
-    stream: u16,
+pub(super) struct Chunklet {
+    pub(super) stream: u16,
     /// Given when the first fragment is sent.
-    ssn: u16,
+    pub(super) ssn: u16,
     /// The message it belongs to, to abandon all of it at once.
-    message: u32,
-    limit: Limit,
-    ppid: u32,
-    flags: DataFlags,
-    data: Vec<u8>,
+    pub(super) message: u32,
+    pub(super) limit: Limit,
+    pub(super) ppid: u32,
+    pub(super) flags: DataFlags,
+    pub(super) data: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -89,12 +92,12 @@ struct InFlight {
 pub(super) struct Sender {
     mtu: usize,
     next_tsn: Tsn,
-    ssn: HashMap<u16, u16>,
     next_message: u32,
     /// A message with a [`Reliability`] limit was queued: only then is
     /// there anything to abandon (and to look for).
     limited: bool,
-    queue: VecDeque<Chunklet>,
+    /// What waits to be sent, per stream, and whose turn it is.
+    queue: Scheduler,
     in_flight: VecDeque<InFlight>,
     /// The peer's cumulative TSN ack.
     cumulative: Tsn,
@@ -147,6 +150,9 @@ pub enum SendError {
     /// RFC 3758 §3.1: the peer did not announce partial reliability.
     #[error("the peer does not support partial reliability (RFC 3758)")]
     PartialReliabilityNotSupported,
+    /// RFC 6525 §5.1.2: the stream's outgoing reset is under way.
+    #[error("stream {0} is being reset (RFC 6525)")]
+    StreamResetting(u16),
 }
 
 impl Sender {
@@ -156,10 +162,9 @@ impl Sender {
         Sender {
             mtu,
             next_tsn: initial_tsn,
-            ssn: HashMap::new(),
             next_message: 0,
             limited: false,
-            queue: VecDeque::new(),
+            queue: Scheduler::default(),
             in_flight: VecDeque::new(),
             cumulative: initial_tsn.prev(),
             cwnd,
@@ -190,6 +195,9 @@ impl Sender {
         if data.is_empty() {
             return Err(SendError::Empty);
         }
+        if self.queue.is_paused(stream) {
+            return Err(SendError::StreamResetting(stream));
+        }
         self.limited |= limit != Limit::None;
         let message = self.next_message;
         self.next_message = message.wrapping_add(1);
@@ -197,31 +205,32 @@ impl Sender {
         // at least 4 bytes, whatever packet size was configured).
         let max = (self.mtu.saturating_sub(12 + DATA_HEADER) & !3).max(4);
         let count = data.len().div_ceil(max);
-        for (i, piece) in data.chunks(max).enumerate() {
-            let mut buf = self.spare.pop().unwrap_or_default();
+        let spare = &mut self.spare;
+        let fragments = data.chunks(max).enumerate().map(|(i, piece)| {
+            let mut buf = spare.pop().unwrap_or_default();
             buf.extend_from_slice(piece);
-            let flags = DataFlags {
-                immediate: false,
-                unordered,
-                beginning: i == 0,
-                end: i + 1 == count,
-            };
-            self.queue.push_back(Chunklet {
+            Chunklet {
                 stream,
                 ssn: 0,
                 message,
                 limit,
                 ppid,
-                flags,
+                flags: DataFlags {
+                    immediate: false,
+                    unordered,
+                    beginning: i == 0,
+                    end: i + 1 == count,
+                },
                 data: buf,
-            });
-        }
+            }
+        });
+        self.queue.push(stream, fragments);
         Ok(())
     }
 
     /// Bytes queued or in flight.
     pub(super) fn buffered(&self) -> usize {
-        self.queue.iter().map(|c| c.data.len()).sum::<usize>()
+        self.queue.queued_bytes()
             + self
                 .in_flight
                 .iter()
@@ -238,6 +247,41 @@ impl Sender {
     /// (§9.2).
     pub(super) fn is_idle(&self) -> bool {
         self.queue.is_empty() && self.in_flight.is_empty()
+    }
+
+    /// RFC 8831 §6.4: the weight of `stream` in the scheduler.
+    pub(super) fn set_priority(&mut self, stream: u16, priority: u16) {
+        self.queue.set_priority(stream, priority);
+    }
+
+    /// RFC 6525 §5.1.2: `stream` takes no new messages until its reset.
+    pub(super) fn pause(&mut self, stream: u16) {
+        self.queue.pause(stream);
+    }
+
+    /// Whether everything sent on `streams` before their reset was asked
+    /// for is acknowledged: nothing queued, nothing in flight (in-flight
+    /// chunks are those past the peer's cumulative TSN ack). Then the
+    /// peer has it all and can reset them at once (RFC 6525 §5.2.2 E3).
+    pub(super) fn reset_ready(&self, streams: &[u16]) -> bool {
+        streams.iter().all(|s| !self.queue.has_queued(*s))
+            && !self.in_flight.iter().any(|c| streams.contains(&c.chunk.stream))
+    }
+
+    /// The peer's cumulative TSN ack: every TSN up to it has arrived.
+    pub(super) fn cumulative(&self) -> Tsn {
+        self.cumulative
+    }
+
+    /// RFC 6525 §5.1.2: the peer reset `streams` (all when empty): SSNs
+    /// from 0, and they take messages again.
+    pub(super) fn reset(&mut self, streams: &[u16]) {
+        self.queue.reset(streams);
+    }
+
+    /// The peer refused the reset: `streams` take messages again.
+    pub(super) fn resume(&mut self, streams: &[u16]) {
+        self.queue.resume(streams);
     }
 
     /// RFC 9260 §9.2: a SHUTDOWN's Cumulative TSN Ack, taken as a SACK
@@ -299,7 +343,7 @@ impl Sender {
             self.flight_size += c.chunk.data.len();
             added = true;
         }
-        while let Some(next) = self.queue.front() {
+        while let Some(next) = self.queue.peek() {
             let len = next.data.len();
             // §6.1 A: nothing beyond the peer's window, except one chunk
             // when nothing is in flight (zero window probe); B: nor
@@ -309,25 +353,10 @@ impl Sender {
                 break;
             }
             let tsn = self.next_tsn;
-            if next.flags.beginning && !next.flags.unordered {
-                // The message's SSN, now that it goes (RFC 9260 §6.6).
-                let stream = self.ssn.entry(next.stream).or_insert(0);
-                let ssn = *stream;
-                let message = next.message;
-                for c in self.queue.iter_mut().take_while(|c| c.message == message) {
-                    c.ssn = ssn;
-                }
-                let Some(next) = self.queue.front() else { break };
-                if w.push(&data_chunk(tsn, next)).is_err() {
-                    break;
-                }
-                if let Some(n) = self.ssn.get_mut(&next.stream) {
-                    *n = n.wrapping_add(1);
-                }
-            } else if w.push(&data_chunk(tsn, next)).is_err() {
+            if w.push(&data_chunk(tsn, next)).is_err() {
                 break;
             }
-            let Some(chunk) = self.queue.pop_front() else { break };
+            let Some(chunk) = self.queue.pop() else { break };
             self.next_tsn = tsn.next();
             self.flight_size += len;
             self.in_flight.push_back(InFlight {
@@ -532,19 +561,16 @@ impl Sender {
         while i < self.in_flight.len() {
             let c = &self.in_flight[i];
             if c.retransmit && !c.abandoned && due(c.chunk.limit, c.transmissions) {
-                let message = c.chunk.message;
-                self.abandon(now, message);
+                let (stream, message) = (c.chunk.stream, c.chunk.message);
+                self.abandon(now, stream, message);
             }
             i += 1;
         }
         // Queued messages past their lifetime: never sent (no TSN or SSN
         // taken) or partly sent (the rest in flight goes too).
-        while let Some(c) = self.queue.front() {
-            if !matches!(c.limit, Limit::Until(at) if now >= at) {
-                break;
-            }
-            let message = c.message;
-            self.abandon(now, message);
+        let expired = |c: &Chunklet| matches!(c.limit, Limit::Until(at) if now >= at);
+        while let Some((stream, message)) = self.queue.find_front(expired) {
+            self.abandon(now, stream, message);
         }
         // The in-flight queue starts right after the cumulative TSN, which
         // the Advanced.Peer.Ack.Point never falls behind.
@@ -562,8 +588,9 @@ impl Sender {
         }
     }
 
-    /// Abandons every fragment of `message`, in flight or still queued.
-    fn abandon(&mut self, now: Instant, message: u32) {
+    /// Abandons every fragment of `message` (on `stream`), in flight or
+    /// still queued.
+    fn abandon(&mut self, now: Instant, stream: u16, message: u32) {
         for c in self.in_flight.iter_mut().filter(|c| c.chunk.message == message) {
             if !c.acked && !c.retransmit && !c.abandoned {
                 self.flight_size -= c.chunk.data.len();
@@ -576,18 +603,12 @@ impl Sender {
         // so that the FORWARD TSN reaches past the whole message even if
         // every fragment sent arrives (the receiver then drops them;
         // dcsctp does the same).
-        let partly_sent = self
-            .queue
-            .front()
-            .is_some_and(|c| c.message == message && !c.flags.beginning);
-        let mut last: Option<Chunklet> = None;
-        while self.queue.front().is_some_and(|c| c.message == message) {
-            let Some(c) = self.queue.pop_front() else { break };
-            if let Some(previous) = last.replace(c) {
-                self.recycle(previous.data);
-            }
-        }
-        let Some(mut end) = last else { return };
+        let spare = &mut self.spare;
+        let removed = self.queue.remove_front_message(stream, message, |mut data| {
+            data.clear();
+            spare.push(data);
+        });
+        let Some((mut end, partly_sent)) = removed else { return };
         if !partly_sent {
             self.recycle(end.data);
             return;

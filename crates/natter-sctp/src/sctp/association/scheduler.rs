@@ -1,0 +1,232 @@
+//! The stream scheduler (RFC 8260 §3): which stream's message goes next.
+//! Each outgoing stream has its own queue of fragments; streams with
+//! something queued take turns by message, weighted by their priority
+//! (RFC 8260 §3.6, weighted fair queueing with every message costing the
+//! same, so equal priorities are RFC 8260 §3.2's round robin): a stream
+//! of priority `p` gets `p / q` messages for every one of a stream of
+//! priority `q`. WebRTC's priorities are DCEP's (RFC 8832 §5.1, RFC 8831
+//! §6.4): 128, 256 (the default), 512, 1024. So one bulk transfer does
+//! not starve a small chat message on another stream: it waits for at
+//! most the bulk's message being sent.
+//!
+//! With DATA (not I-DATA) a message's fragments take consecutive TSNs
+//! (RFC 9260 §6.9), so once a message's first fragment goes, its stream
+//! keeps the turn until the last one has gone.
+//!
+//! The scheduler also keeps what belongs to an outgoing stream: its next
+//! SSN (RFC 9260 §6.6), given when a message's first fragment goes, and
+//! whether an outgoing reset (RFC 6525 §5.1.2) holds it.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::send::Chunklet;
+
+/// RFC 8832 §5.1: "normal", the priority of a stream nobody set.
+pub const DEFAULT_PRIORITY: u16 = 256;
+/// A message's cost in virtual time is this over its stream's priority.
+const MESSAGE_COST: u64 = 1 << 20;
+
+#[derive(Debug)]
+struct OutStream {
+    queue: VecDeque<Chunklet>,
+    next_ssn: u16,
+    priority: u16,
+    /// An outgoing reset is under way: no new messages (RFC 6525 §5.1.2).
+    paused: bool,
+    /// While queued: the virtual time its next message finishes, and the
+    /// order that finish time was given in (ties go to the earlier).
+    finish: (u64, u64),
+}
+
+impl OutStream {
+    fn new() -> Self {
+        OutStream {
+            queue: VecDeque::new(),
+            next_ssn: 0,
+            priority: DEFAULT_PRIORITY,
+            paused: false,
+            finish: (0, 0),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Scheduler {
+    streams: HashMap<u16, OutStream>,
+    /// Streams with something queued.
+    active: Vec<u16>,
+    /// The stream whose message has begun to go; it keeps the turn.
+    current: Option<u16>,
+    virtual_time: u64,
+    /// Finish times given so far, to break ties by age.
+    stamps: u64,
+    queued_chunks: usize,
+    queued_bytes: usize,
+}
+
+impl Scheduler {
+    /// Bytes queued and not yet sent.
+    pub(super) fn queued_bytes(&self) -> usize {
+        self.queued_bytes
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.queued_chunks == 0
+    }
+
+    /// RFC 8831 §6.4: the stream's priority (DCEP's values; 0 counts as 1).
+    pub(super) fn set_priority(&mut self, stream: u16, priority: u16) {
+        self.streams.entry(stream).or_insert_with(OutStream::new).priority = priority.max(1);
+    }
+
+    pub(super) fn is_paused(&self, stream: u16) -> bool {
+        self.streams.get(&stream).is_some_and(|s| s.paused)
+    }
+
+    /// RFC 6525 §5.1.2: holds `stream` for an outgoing reset; what is
+    /// queued still goes.
+    pub(super) fn pause(&mut self, stream: u16) {
+        self.streams.entry(stream).or_insert_with(OutStream::new).paused = true;
+    }
+
+    /// Whether anything of `stream` waits to be sent.
+    pub(super) fn has_queued(&self, stream: u16) -> bool {
+        self.streams.get(&stream).is_some_and(|s| !s.queue.is_empty())
+    }
+
+    /// RFC 6525 §5.1.2: the peer reset the stream; its SSNs start at 0
+    /// again and it takes messages again. Every stream when `streams` is
+    /// empty (§4.1).
+    pub(super) fn reset(&mut self, streams: &[u16]) {
+        for (id, s) in self.streams.iter_mut() {
+            if streams.is_empty() || streams.contains(id) {
+                s.next_ssn = 0;
+                s.paused = false;
+            }
+        }
+    }
+
+    /// Lets `stream` take messages again without a reset (the peer
+    /// refused it).
+    pub(super) fn resume(&mut self, streams: &[u16]) {
+        for (id, s) in self.streams.iter_mut() {
+            if streams.is_empty() || streams.contains(id) {
+                s.paused = false;
+            }
+        }
+    }
+
+    /// Queues the fragments of one message.
+    pub(super) fn push(&mut self, stream: u16, fragments: impl Iterator<Item = Chunklet>) {
+        let s = self.streams.entry(stream).or_insert_with(OutStream::new);
+        let was_empty = s.queue.is_empty();
+        for c in fragments {
+            self.queued_chunks += 1;
+            self.queued_bytes += c.data.len();
+            s.queue.push_back(c);
+        }
+        if was_empty && !s.queue.is_empty() {
+            self.active.push(stream);
+            self.stamp(stream);
+        }
+    }
+
+    /// Gives `stream`'s next message its finish time.
+    fn stamp(&mut self, stream: u16) {
+        self.stamps += 1;
+        let (vt, order) = (self.virtual_time, self.stamps);
+        if let Some(s) = self.streams.get_mut(&stream) {
+            s.finish = (vt + MESSAGE_COST / u64::from(s.priority), order);
+        }
+    }
+
+    /// The chunk that goes next, picking the stream whose turn it is; an
+    /// ordered message's first fragment is given its stream's next SSN
+    /// (taken for good by [`Scheduler::pop`]).
+    pub(super) fn peek(&mut self) -> Option<&Chunklet> {
+        if self.current.is_none() {
+            let next = self
+                .active
+                .iter()
+                .filter_map(|id| self.streams.get(id).map(|s| (s.finish, *id)))
+                .min()?;
+            self.virtual_time = next.0 .0;
+            self.current = Some(next.1);
+        }
+        let s = self.streams.get_mut(&self.current?)?;
+        let ssn = s.next_ssn;
+        let first = s.queue.front()?;
+        if first.flags.beginning && !first.flags.unordered {
+            let message = first.message;
+            for c in s.queue.iter_mut().take_while(|c| c.message == message) {
+                c.ssn = ssn;
+            }
+        }
+        s.queue.front()
+    }
+
+    /// Takes the chunk [`Scheduler::peek`] showed.
+    pub(super) fn pop(&mut self) -> Option<Chunklet> {
+        let id = self.current?;
+        let s = self.streams.get_mut(&id)?;
+        let c = s.queue.pop_front()?;
+        if c.flags.beginning && !c.flags.unordered {
+            s.next_ssn = s.next_ssn.wrapping_add(1);
+        }
+        self.queued_chunks -= 1;
+        self.queued_bytes -= c.data.len();
+        if c.flags.end {
+            self.message_done(id);
+        }
+        Some(c)
+    }
+
+    /// `stream`'s turn is over: the next message, if any, waits its turn.
+    fn message_done(&mut self, stream: u16) {
+        if self.current == Some(stream) {
+            self.current = None;
+        }
+        if self.has_queued(stream) {
+            self.stamp(stream);
+        } else {
+            self.active.retain(|id| *id != stream);
+        }
+    }
+
+    /// The message at the front of a queue that is past `expired`, as
+    /// (stream, message id).
+    pub(super) fn find_front(&self, mut expired: impl FnMut(&Chunklet) -> bool) -> Option<(u16, u32)> {
+        self.active.iter().find_map(|id| {
+            let c = self.streams.get(id)?.queue.front()?;
+            expired(c).then_some((*id, c.message))
+        })
+    }
+
+    /// Removes the fragments of `message` queued at the front of
+    /// `stream`, handing their buffers to `recycle` except the last one's
+    /// chunk, returned with whether part of the message had been sent.
+    pub(super) fn remove_front_message(
+        &mut self,
+        stream: u16,
+        message: u32,
+        mut recycle: impl FnMut(Vec<u8>),
+    ) -> Option<(Chunklet, bool)> {
+        let s = self.streams.get_mut(&stream)?;
+        let partly_sent = s
+            .queue
+            .front()
+            .is_some_and(|c| c.message == message && !c.flags.beginning);
+        let mut last: Option<Chunklet> = None;
+        while s.queue.front().is_some_and(|c| c.message == message) {
+            let Some(c) = s.queue.pop_front() else { break };
+            self.queued_chunks -= 1;
+            self.queued_bytes -= c.data.len();
+            if let Some(previous) = last.replace(c) {
+                recycle(previous.data);
+            }
+        }
+        let last = last?;
+        self.message_done(stream);
+        Some((last, partly_sent))
+    }
+}
