@@ -2,6 +2,8 @@
 //! fingerprint and role preference, and the codecs and header extensions
 //! we offer.
 
+use std::sync::{Arc, LazyLock};
+
 use natter_sdp::{Codec, Extmap, Setup};
 
 use super::codec::{default_audio_codecs, default_video_codecs};
@@ -51,6 +53,22 @@ impl DtlsRole {
     }
 }
 
+/// Chromium's codecs and header extensions, made once per process: an
+/// idle connection kept its own copies, about 4 KiB of its heap (issue 18).
+struct Defaults {
+    audio_codecs: Arc<[Codec]>,
+    video_codecs: Arc<[Codec]>,
+    audio_extensions: Arc<[Extmap]>,
+    video_extensions: Arc<[Extmap]>,
+}
+
+static DEFAULTS: LazyLock<Defaults> = LazyLock::new(|| Defaults {
+    audio_codecs: default_audio_codecs().into(),
+    video_codecs: default_video_codecs().into(),
+    audio_extensions: default_audio_extensions().into(),
+    video_extensions: default_video_extensions(true).into(),
+});
+
 /// The settings of a [`Jsep`](super::Jsep).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JsepConfig {
@@ -68,13 +86,14 @@ pub struct JsepConfig {
     /// The RTCP CNAME of our sources (RFC 7022), written in `a=ssrc`.
     pub cname: String,
     /// The audio codecs we offer and accept, in order of preference.
-    pub audio_codecs: Vec<Codec>,
+    /// Shared: every connection made with the defaults holds the same list.
+    pub audio_codecs: Arc<[Codec]>,
     /// The video codecs, RTX included.
-    pub video_codecs: Vec<Codec>,
+    pub video_codecs: Arc<[Codec]>,
     /// The RTP header extensions of audio sections (RFC 8285).
-    pub audio_extensions: Vec<Extmap>,
+    pub audio_extensions: Arc<[Extmap]>,
     /// The RTP header extensions of video sections.
-    pub video_extensions: Vec<Extmap>,
+    pub video_extensions: Arc<[Extmap]>,
     /// Our `a=sctp-port` (RFC 8841 §5).
     pub sctp_port: u16,
     /// Our `a=max-message-size` (RFC 8841 §6).
@@ -94,10 +113,10 @@ impl JsepConfig {
             fingerprint: fingerprint.into(),
             answer_dtls_role: DtlsRole::Client,
             cname: cname.into(),
-            audio_codecs: default_audio_codecs(),
-            video_codecs: default_video_codecs(),
-            audio_extensions: default_audio_extensions(),
-            video_extensions: default_video_extensions(true),
+            audio_codecs: Arc::clone(&DEFAULTS.audio_codecs),
+            video_codecs: Arc::clone(&DEFAULTS.video_codecs),
+            audio_extensions: Arc::clone(&DEFAULTS.audio_extensions),
+            video_extensions: Arc::clone(&DEFAULTS.video_extensions),
             sctp_port: DEFAULT_SCTP_PORT,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             ice_lite: false,

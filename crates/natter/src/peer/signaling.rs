@@ -16,6 +16,8 @@
 //!   they belong to is complete; until then they wait, and those of an
 //!   ICE generation a restart ended are dropped.
 
+use std::sync::Arc;
+
 use natter_ice::candidate::{Candidate, Protocol};
 use natter_ice::{Agent, AgentConfig, Credentials, Role};
 use natter_sdp::SessionDescription;
@@ -66,10 +68,10 @@ pub(super) fn new_jsep(rng: &mut StdRng, certificate: &Certificate, peer: &PeerC
     Ok(Jsep::new(config)?)
 }
 
-/// The configured list, if there is one, in place of the default.
-fn configured<T: Clone>(list: &Option<Vec<T>>, default: &mut Vec<T>) {
+/// The configured list, if there is one, in place of the (shared) default.
+fn configured<T: Clone>(list: &Option<Vec<T>>, default: &mut Arc<[T]>) {
     if let Some(list) = list {
-        default.clone_from(list);
+        *default = list.as_slice().into();
     }
 }
 
