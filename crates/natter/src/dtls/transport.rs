@@ -2,7 +2,7 @@
 //! wrapping dimpl. This is the only file that names dimpl.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use dimpl::{Dtls, DtlsCertificate, Output, ProtocolVersion, SrtpProfile};
@@ -49,6 +49,21 @@ pub const ALERT_BAD_CERTIFICATE: u8 = 42;
 /// busy loop; a floor bounds that to one datagram per interval. Real
 /// timers (retransmissions from 1 s on) are not affected.
 const TIMER_FLOOR: Duration = Duration::from_millis(10);
+
+/// What dimpl writes a datagram or a record's plaintext into lives on the
+/// stack while it fits: a buffer kept for it was 2 KiB of every idle
+/// connection's heap (issue 18). A larger MTU, or a record that does not
+/// fit, grows [`DtlsTransport`]'s `oversize` buffer, which stays.
+const SCRATCH: usize = 2048;
+
+/// The buffer dimpl writes into: the stack's until `oversize` was needed.
+fn scratch<'a>(stack: &'a mut [u8; SCRATCH], oversize: &'a mut [u8]) -> &'a mut [u8] {
+    if oversize.is_empty() {
+        stack
+    } else {
+        oversize
+    }
+}
 
 /// Which side of the handshake we are. RFC 5763 §5 / RFC 8842 §5: the
 /// endpoint whose `a=setup` is `active` is the DTLS client, `passive` the
@@ -134,6 +149,56 @@ impl Default for DtlsConfig {
             srtp: natter_srtp::Config::default(),
             deterministic_seed: None,
         }
+    }
+}
+
+/// What of a [`DtlsConfig`] dimpl's own configuration is made from.
+#[derive(Clone, Copy, PartialEq)]
+struct DimplSettings {
+    mtu: usize,
+    initial_retransmit_timeout: Duration,
+    max_retransmits: usize,
+    handshake_timeout: Duration,
+    server_cookie: bool,
+    deterministic_seed: Option<u64>,
+}
+
+impl DimplSettings {
+    fn of(config: &DtlsConfig) -> DimplSettings {
+        DimplSettings {
+            mtu: config.mtu,
+            initial_retransmit_timeout: config.initial_retransmit_timeout,
+            max_retransmits: config.max_retransmits,
+            handshake_timeout: config.handshake_timeout,
+            server_cookie: config.server_cookie,
+            deterministic_seed: config.deterministic_seed,
+        }
+    }
+
+    /// dimpl's configuration (read-only, shared by design): the default
+    /// settings' is made once per process, not once per connection,
+    /// which cost 360 bytes of every idle connection (issue 18).
+    fn config(self) -> Result<Arc<dimpl::Config>, DtlsError> {
+        static DEFAULT: LazyLock<Result<Arc<dimpl::Config>, DtlsError>> =
+            LazyLock::new(|| DimplSettings::of(&DtlsConfig::default()).build());
+        if self == DimplSettings::of(&DtlsConfig::default()) {
+            return DEFAULT.clone();
+        }
+        self.build()
+    }
+
+    fn build(self) -> Result<Arc<dimpl::Config>, DtlsError> {
+        let mut builder = dimpl::Config::builder()
+            .mtu(self.mtu)
+            .flight_start_rto(self.initial_retransmit_timeout)
+            .flight_retries(self.max_retransmits)
+            .handshake_timeout(self.handshake_timeout)
+            .use_server_cookie(self.server_cookie)
+            .require_client_certificate(true);
+        if let Some(seed) = self.deterministic_seed {
+            builder = builder.dangerously_set_rng_seed(seed);
+        }
+        Ok(Arc::new(builder.build().map_err(|e| DtlsError::Config(e.to_string()))?))
     }
 }
 
@@ -243,7 +308,8 @@ pub struct DtlsTransport {
     held: VecDeque<Vec<u8>>,
     timeout: Option<Instant>,
     now: Instant,
-    scratch: Vec<u8>,
+    /// Empty unless the MTU or a record needed more than [`SCRATCH`].
+    oversize: Vec<u8>,
     dropped: u64,
 }
 
@@ -269,17 +335,7 @@ impl DtlsTransport {
         config: DtlsConfig,
         now: Instant,
     ) -> Result<DtlsTransport, DtlsError> {
-        let mut builder = dimpl::Config::builder()
-            .mtu(config.mtu)
-            .flight_start_rto(config.initial_retransmit_timeout)
-            .flight_retries(config.max_retransmits)
-            .handshake_timeout(config.handshake_timeout)
-            .use_server_cookie(config.server_cookie)
-            .require_client_certificate(true);
-        if let Some(seed) = config.deterministic_seed {
-            builder = builder.dangerously_set_rng_seed(seed);
-        }
-        let dimpl_config = Arc::new(builder.build().map_err(|e| DtlsError::Config(e.to_string()))?);
+        let dimpl_config = DimplSettings::of(&config).config()?;
         let cert = DtlsCertificate {
             certificate: certificate.der().to_vec(),
             private_key: certificate.private_key_der().to_vec(),
@@ -312,7 +368,11 @@ impl DtlsTransport {
             held: VecDeque::new(),
             timeout: None,
             now,
-            scratch: vec![0; config.mtu.max(2048)],
+            oversize: if config.mtu > SCRATCH {
+                vec![0; config.mtu]
+            } else {
+                Vec::new()
+            },
             dropped: 0,
         };
         transport.handle_timeout(now);
@@ -500,14 +560,15 @@ impl DtlsTransport {
     }
 
     fn poll_dimpl(&mut self) {
+        let mut stack = [0; SCRATCH];
         loop {
-            match self.dtls.poll_output(&mut self.scratch) {
+            match self.dtls.poll_output(scratch(&mut stack, &mut self.oversize)) {
                 Output::Packet(packet) if self.state != DtlsState::Failed => {
                     let mut datagram = self.spare_buffers.pop().unwrap_or_default();
                     datagram.extend_from_slice(packet);
                     self.transmits.push_back(datagram);
                 }
-                Output::BufferTooSmall { needed } => self.scratch.resize(needed, 0),
+                Output::BufferTooSmall { needed } => self.oversize.resize(needed, 0),
                 Output::Packet(_) => {}
                 Output::Timeout(at) => {
                     self.timeout = Some(at.max(self.now + TIMER_FLOOR));
@@ -640,14 +701,15 @@ impl DtlsTransport {
     /// queued, goes out.
     fn fail_from_dimpl(&mut self, error: dimpl::Error) {
         let mut alert = None;
+        let mut stack = [0; SCRATCH];
         loop {
-            match self.dtls.poll_output(&mut self.scratch) {
+            match self.dtls.poll_output(scratch(&mut stack, &mut self.oversize)) {
                 Output::Packet(packet) => {
                     if let Some(description) = plaintext_fatal_alert(packet) {
                         alert = Some((packet.to_vec(), description));
                     }
                 }
-                Output::BufferTooSmall { needed } => self.scratch.resize(needed, 0),
+                Output::BufferTooSmall { needed } => self.oversize.resize(needed, 0),
                 Output::Timeout(_) => break,
                 _ => {}
             }
