@@ -3,7 +3,7 @@
 //! not the SCTP association exists yet, mapped to natter-sctp's stream
 //! ids once it does.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 
 use natter_sctp::{ChannelId, ChannelOptions, Message, Priority};
@@ -128,7 +128,10 @@ pub(super) struct ChannelEntry {
 #[derive(Debug, Default)]
 pub(super) struct Channels {
     next: u32,
-    entries: BTreeMap<DataChannelId, ChannelEntry>,
+    /// In id order (ids only grow). A list rather than a map: a
+    /// connection has few channels, and a map's first node was 1.3 KiB
+    /// of every idle connection's heap (issue 18).
+    entries: Vec<(DataChannelId, ChannelEntry)>,
     by_stream: HashMap<ChannelId, DataChannelId>,
     /// W3C `dataChannelsOpened` and `dataChannelsClosed`.
     pub(super) opened: u64,
@@ -150,7 +153,11 @@ impl Channels {
         if let Some(stream) = stream {
             self.by_stream.insert(stream, id);
         }
-        self.entries.insert(
+        if self.entries.len() == self.entries.capacity() {
+            // Doubling from one: most connections have one channel.
+            self.entries.reserve_exact(self.entries.len().max(1));
+        }
+        self.entries.push((
             id,
             ChannelEntry {
                 label: label.to_owned(),
@@ -160,16 +167,20 @@ impl Channels {
                 state: DataChannelState::Connecting,
                 stats: DataChannelStats::default(),
             },
-        );
+        ));
         id
     }
 
+    fn position(&self, id: DataChannelId) -> Option<usize> {
+        self.entries.binary_search_by_key(&id, |(id, _)| *id).ok()
+    }
+
     pub(super) fn get(&self, id: DataChannelId) -> Option<&ChannelEntry> {
-        self.entries.get(&id)
+        self.position(id).map(|i| &self.entries[i].1)
     }
 
     pub(super) fn get_mut(&mut self, id: DataChannelId) -> Option<&mut ChannelEntry> {
-        self.entries.get_mut(&id)
+        self.position(id).map(|i| &mut self.entries[i].1)
     }
 
     pub(super) fn by_stream(&self, stream: ChannelId) -> Option<DataChannelId> {
@@ -178,7 +189,7 @@ impl Channels {
 
     /// The association opened the stream of a channel made before it.
     pub(super) fn bind(&mut self, id: DataChannelId, stream: ChannelId) {
-        if let Some(entry) = self.entries.get_mut(&id) {
+        if let Some(entry) = self.get_mut(id) {
             entry.stream = Some(stream);
             self.by_stream.insert(stream, id);
         }
@@ -186,12 +197,12 @@ impl Channels {
 
     /// Channels waiting for the association, oldest first.
     pub(super) fn unbound(&self) -> Vec<DataChannelId> {
-        let waiting = |(id, e): (&DataChannelId, &ChannelEntry)| e.stream.is_none().then_some(*id);
-        self.entries.iter().filter_map(waiting).collect()
+        let waiting = |(id, e): (DataChannelId, &ChannelEntry)| e.stream.is_none().then_some(id);
+        self.iter().filter_map(waiting).collect()
     }
 
     pub(super) fn ids(&self) -> Vec<DataChannelId> {
-        self.entries.keys().copied().collect()
+        self.entries.iter().map(|(id, _)| *id).collect()
     }
 
     pub(super) fn iter(&self) -> impl Iterator<Item = (DataChannelId, &ChannelEntry)> {
@@ -200,7 +211,7 @@ impl Channels {
 
     /// The channel opened: counts it.
     pub(super) fn open(&mut self, id: DataChannelId) {
-        if let Some(entry) = self.entries.get_mut(&id) {
+        if let Some(entry) = self.get_mut(id) {
             entry.state = DataChannelState::Open;
             self.opened += 1;
         }
@@ -208,9 +219,10 @@ impl Channels {
 
     /// Forgets a channel; whether it was known.
     pub(super) fn remove(&mut self, id: DataChannelId) -> bool {
-        let Some(entry) = self.entries.remove(&id) else {
+        let Some(i) = self.position(id) else {
             return false;
         };
+        let (_, entry) = self.entries.remove(i);
         if let Some(stream) = entry.stream {
             self.by_stream.remove(&stream);
         }
@@ -224,7 +236,7 @@ impl Channels {
     /// The counters of every channel, live or forgotten.
     pub(super) fn total_stats(&self) -> DataChannelStats {
         let mut total = self.closed_stats;
-        for entry in self.entries.values() {
+        for (_, entry) in &self.entries {
             total.add(&entry.stats);
         }
         total
