@@ -47,7 +47,7 @@ impl Jsep {
         ) {
             return Err(invalid);
         }
-        let Some(offer) = self.remote.pending.as_ref() else {
+        let Some(offer) = self.remote.pending.as_deref() else {
             return Err(invalid);
         };
         if self.needs_ice_credentials() {

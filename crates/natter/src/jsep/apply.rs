@@ -32,7 +32,7 @@ impl Jsep {
             self.apply_local_offer(description)?;
             return Ok(None);
         }
-        let Some(offer) = self.remote.pending.as_ref() else {
+        let Some(offer) = self.remote.pending.as_deref() else {
             return Err(self.invalid_state(Operation::SetLocalDescription(kind)));
         };
         same_sections(offer, &description).map_err(|reason| JsepError::LocalDescriptionMismatch { reason })?;
@@ -47,11 +47,11 @@ impl Jsep {
             self.ice.apply(credentials);
         }
         if kind == SdpType::Answer {
-            self.remote.current = self.remote.pending.take();
+            self.remote.current = self.remote.pending.take().map(|d| *d);
             self.local.current = Some(description);
             self.local.pending = None;
         } else {
-            self.local.pending = Some(description);
+            self.local.pending = Some(Box::new(description));
         }
         Ok(Some(self.conclude(kind, next, negotiated)))
     }
@@ -90,7 +90,7 @@ impl Jsep {
             self.apply_remote_offer(description)?;
             return Ok(None);
         }
-        let Some(offer) = self.local.pending.as_ref() else {
+        let Some(offer) = self.local.pending.as_deref() else {
             return Err(self.invalid_state(operation));
         };
         same_sections(offer, &description).map_err(|reason| JsepError::AnswerMismatch { reason })?;
@@ -108,11 +108,11 @@ impl Jsep {
             previous: self.negotiated.as_ref(),
         })?;
         if kind == SdpType::Answer {
-            self.local.current = self.local.pending.take();
+            self.local.current = self.local.pending.take().map(|d| *d);
             self.remote.current = Some(description);
             self.remote.pending = None;
         } else {
-            self.remote.pending = Some(description);
+            self.remote.pending = Some(Box::new(description));
         }
         Ok(Some(self.conclude(kind, next, negotiated)))
     }
@@ -159,7 +159,7 @@ impl Jsep {
         if let Some(credentials) = transport_credentials(&description).or_else(|| self.ice.restart.clone()) {
             self.ice.apply(credentials);
         }
-        self.local.pending = Some(description);
+        self.local.pending = Some(Box::new(description));
         self.state = SignalingState::HaveLocalOffer;
         Ok(())
     }
@@ -235,6 +235,8 @@ impl Jsep {
                 None => mlines.push(line),
             }
         }
+        // Kept for the session: what growing it reserved goes back (issue 18).
+        mlines.shrink_to_fit();
 
         let restart = match (&self.remote.current, transport_credentials(&description)) {
             (Some(current), Some(new)) => transport_credentials(current).is_some_and(|old| old != new),
@@ -246,7 +248,7 @@ impl Jsep {
         self.next_transceiver = next_transceiver;
         self.mid_counter = mid_counter;
         self.remote_ice_restart = restart;
-        self.remote.pending = Some(description);
+        self.remote.pending = Some(Box::new(description));
         self.state = SignalingState::HaveRemoteOffer;
         Ok(())
     }

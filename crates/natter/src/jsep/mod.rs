@@ -104,16 +104,25 @@ use rollback::Snapshot;
 
 /// A description applied, and the one that will replace it when the
 /// exchange in progress completes (W3C webrtc-pc: current and pending).
+/// What exists only during an exchange is boxed, here and in [`Jsep`], so
+/// that a connection in `stable` does not carry its room (issue 18).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Descriptions {
     current: Option<SessionDescription>,
-    pending: Option<SessionDescription>,
+    pending: Option<Box<SessionDescription>>,
 }
 
 impl Descriptions {
     /// The pending description, else the current one.
     fn latest(&self) -> Option<&SessionDescription> {
-        self.pending.as_ref().or(self.current.as_ref())
+        self.pending.as_deref().or(self.current.as_ref())
+    }
+
+    /// The pending and the current description.
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut SessionDescription> {
+        [self.pending.as_deref_mut(), self.current.as_mut()]
+            .into_iter()
+            .flatten()
     }
 }
 
@@ -143,14 +152,14 @@ pub struct Jsep {
     session_version: u64,
     local: Descriptions,
     remote: Descriptions,
-    created_offer: Option<CreatedOffer>,
+    created_offer: Option<Box<CreatedOffer>>,
     /// The pending remote offer restarts ICE (RFC 8445 §9).
     remote_ice_restart: bool,
     /// The DTLS role of the last exchange, kept by later answers (RFC 8842 §5.5).
     dtls_role: Option<DtlsRole>,
     negotiated: Option<Negotiated>,
     /// What a rollback restores (RFC 8829 §5.7).
-    stable: Option<Snapshot>,
+    stable: Option<Box<Snapshot>>,
 }
 
 impl Jsep {
@@ -431,7 +440,7 @@ impl Jsep {
     pub fn add_local_candidate(&mut self, candidate: &str) -> Result<(), JsepError> {
         self.ensure_open(Operation::Modify)?;
         let value = ice::candidate_value(candidate)?.to_string();
-        for description in [&mut self.local.pending, &mut self.local.current].into_iter().flatten() {
+        for description in self.local.iter_mut() {
             if let Some(section) = parse::tagged_section_mut(description) {
                 section.push_candidate(&value)?;
             }
@@ -443,7 +452,7 @@ impl Jsep {
     /// Gathering finished (RFC 8840): descriptions say `a=end-of-candidates`.
     pub fn end_of_local_candidates(&mut self) -> Result<(), JsepError> {
         self.ensure_open(Operation::Modify)?;
-        for description in [&mut self.local.pending, &mut self.local.current].into_iter().flatten() {
+        for description in self.local.iter_mut() {
             if let Some(section) = parse::tagged_section_mut(description) {
                 section.attributes.set_flag(natter_sdp::Flag::EndOfCandidates, true);
             }

@@ -110,11 +110,11 @@ impl Jsep {
         }
         self.stamp(&mut description);
         let text = description.to_string();
-        self.created_offer = Some(CreatedOffer {
+        self.created_offer = Some(Box::new(CreatedOffer {
             description,
             plan,
             mid_counter,
-        });
+        }));
         Ok(text)
     }
 

@@ -24,7 +24,7 @@ impl Jsep {
         if self.state != SignalingState::Stable {
             return;
         }
-        self.stable = Some(Snapshot {
+        self.stable = Some(Box::new(Snapshot {
             mlines: self.mlines.clone(),
             mid_counter: self.mid_counter,
             transceivers: self
@@ -33,7 +33,7 @@ impl Jsep {
                 .map(|t| (t.id, t.mid.clone(), t.current_direction))
                 .collect(),
             ice: self.ice.clone(),
-        });
+        }));
     }
 
     /// Back to `stable` as it was (RFC 8829 §5.7, W3C webrtc-pc): the
@@ -43,7 +43,7 @@ impl Jsep {
     /// asked for meanwhile (new transceivers, data channels, an ICE
     /// restart) stays, for the next offer.
     pub(super) fn roll_back(&mut self) {
-        if let Some(snapshot) = self.stable.take() {
+        if let Some(snapshot) = self.stable.take().map(|s| *s) {
             self.transceivers
                 .retain(|t| t.touched || !t.from_remote || snapshot.transceivers.iter().any(|(id, ..)| *id == t.id));
             for transceiver in &mut self.transceivers {
