@@ -213,7 +213,12 @@ impl SessionDescription {
     /// Gives back what growing the lists while parsing reserved: a
     /// description is often kept for the whole session (issue 18).
     fn shrink_to_fit(&mut self) {
+        self.emails.shrink_to_fit();
+        self.phones.shrink_to_fit();
+        self.bandwidths.shrink_to_fit();
+        self.timings.shrink_to_fit();
         self.attributes.shrink_to_fit();
+        self.unknown_lines.shrink_to_fit();
         self.media.shrink_to_fit();
         for section in &mut self.media {
             section.formats.shrink_to_fit();
