@@ -1,7 +1,8 @@
 // Issue 14: `natter send FILE` and `natter receive CODE` as processes
 // through a `natter serve --dev` on loopback. A 24 MiB file goes across
 // byte-exact (SHA-256) with both sides' JSON progress asserted; a wrong
-// code and a code nobody waits on end with clear errors; a receiver
+// code, a code nobody waits on, a typo and no server end with clear
+// errors, and the third wrong code stops the sender; a receiver
 // killed mid-transfer runs again, resumes from its part file and
 // finishes byte-exact with fewer bytes sent the second time.
 
@@ -119,7 +120,7 @@ describe('natter send and natter receive', () => {
     console.log(`loopback: receiver ${(done.rate / MIB).toFixed(1)} MiB/s, sender ${(sent.rate / MIB).toFixed(1)} MiB/s`);
   });
 
-  test('a wrong code, a code nobody waits on, and no server end with clear errors', async () => {
+  test('a wrong code, a code nobody waits on, a typo and no server end with clear errors; three wrong codes stop the sender', async () => {
     const sender = start('send-wrong', ['send', file.file]);
     const { code } = await sender.waitFor((e) => e.event === 'code', 'the code');
     const [nameplate, ...words] = code.split('-');
@@ -140,7 +141,13 @@ describe('natter send and natter receive', () => {
     const noServer = run('receive-noserver', ['receive', code, '--server', 'http://127.0.0.1:1']);
     assert.equal((await noServer.exited).code, 1);
     assert.match(noServer.stderr, /cannot connect to ws:\/\/127\.0\.0\.1:1\/ws.*is `natter serve` running/);
-    sender.kill();
+    // A third wrong code stops the sender: nobody goes on guessing.
+    for (const n of [2, 3]) {
+      const again = start(`receive-wrong${n}`, ['receive', wrong, '--out', out]);
+      assert.equal((await again.exited).code, 1);
+    }
+    assert.equal((await sender.exited).code, 1);
+    assert.match(sender.stderr, /natter send: 3 receivers gave a wrong code/);
     // The server's log has the room, never the words.
     assert.ok(!fs.readFileSync(server.logPath, 'utf8').includes(words.join('-')), 'the code is not in the server log');
   });

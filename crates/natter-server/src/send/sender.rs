@@ -15,6 +15,10 @@ use super::progress::{bytes, Output};
 use super::protocol::Message;
 use super::{join_error, SendOptions, SENDER_NAME};
 
+/// Wrong codes tolerated before the sender stops, so nobody can go on
+/// guessing online (magic-wormhole stops at the first).
+const MAX_WRONG_CODES: u32 = 3;
+
 pub async fn run(options: SendOptions) -> anyhow::Result<()> {
     let path = &options.file;
     let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -49,6 +53,7 @@ pub async fn run(options: SendOptions) -> anyhow::Result<()> {
     // Receivers that proved the code, and the transfer under way.
     let mut proven = HashSet::new();
     let mut current: Option<(String, FileHeader)> = None;
+    let mut wrong_codes = 0;
     loop {
         let event = tokio::select! {
             event = events.recv() => Some(event.context("the client stopped")?),
@@ -83,6 +88,13 @@ pub async fn run(options: SendOptions) -> anyhow::Result<()> {
                             reason: "wrong code".to_owned(),
                         };
                         client.chat_to(&from, &refused.to_json())?;
+                        wrong_codes += 1;
+                        if wrong_codes == MAX_WRONG_CODES {
+                            client.leave().await;
+                            anyhow::bail!(
+                                "{MAX_WRONG_CODES} receivers gave a wrong code (someone may be guessing); run natter send again for a new code"
+                            );
+                        }
                     }
                 }
                 Some(Message::Accept { id, offset }) if proven.contains(&from) && offset <= header.size => {
