@@ -2,8 +2,8 @@
 // through a `natter serve --dev` on loopback. A 24 MiB file goes across
 // byte-exact (SHA-256) with both sides' JSON progress asserted; a wrong
 // code, a code nobody waits on, a typo and no server end with clear
-// errors, and the third wrong code stops the sender; a receiver
-// killed mid-transfer runs again, resumes from its part file and
+// errors, and the third wrong code stops the sender; a receiver (of a
+// 64 MiB file) killed mid-transfer runs again, resumes from its part file and
 // finishes byte-exact with fewer bytes sent the second time.
 
 import assert from 'node:assert/strict';
@@ -17,6 +17,7 @@ import { ARTIFACTS, NATTER_BIN, randomFile, startServer, until } from './harness
 
 const FILE_BYTES = 24 * 1024 * 1024;
 const MIB = 1024 * 1024;
+const RESUME_BYTES = 64 * MIB;
 
 /** `natter ARGS --json` as a child process: its JSON lines in order, stderr, and its exit. */
 function run(label, args) {
@@ -153,16 +154,18 @@ describe('natter send and natter receive', () => {
   });
 
   test('a receiver killed mid-transfer resumes from its part file', async () => {
+    // Larger, so the kill lands well before the end even on a loaded machine.
+    const big = randomFile('cli-send-resume.bin', RESUME_BYTES);
     const out = freshDir('cli-send-resume');
-    const sender = start('send-resume', ['send', file.file]);
+    const sender = start('send-resume', ['send', big.file]);
     const { code } = await sender.waitFor((e) => e.event === 'code', 'the code');
     const first = start('receive-cut', ['receive', code, '--out', out]);
     await first.waitFor((e) => e.event === 'progress' && e.bytes >= 4 * MIB, '4 MiB received');
     first.kill();
     assert.equal((await first.exited).signal, 'SIGKILL');
     assert.ok(!first.events.some((e) => e.event === 'done'), 'cut before the end');
-    const sidecar = JSON.parse(fs.readFileSync(path.join(out, 'cli-send.bin.natter-part.json'), 'utf8'));
-    assert.deepEqual([sidecar.size, sidecar.sha256], [FILE_BYTES, file.sha256]);
+    const sidecar = JSON.parse(fs.readFileSync(path.join(out, 'cli-send-resume.bin.natter-part.json'), 'utf8'));
+    assert.deepEqual([sidecar.size, sidecar.sha256], [RESUME_BYTES, big.sha256]);
     assert.ok(sidecar.have >= 3 * MIB, JSON.stringify(sidecar));
 
     const second = start('receive-resume', ['receive', code, '--out', out]);
@@ -170,12 +173,12 @@ describe('natter send and natter receive', () => {
     assert.deepEqual(await second.exited, { code: 0, signal: null }, second.stderr);
     const resumed = second.events.find((e) => e.event === 'start');
     assert.ok(resumed.offset >= sidecar.have, JSON.stringify(resumed));
-    assert.equal(done.sha256, file.sha256);
-    assert.equal(sha256(done.path), file.sha256);
-    assert.deepEqual(fs.readdirSync(out), ['cli-send.bin']);
+    assert.equal(done.sha256, big.sha256);
+    assert.equal(sha256(done.path), big.sha256);
+    assert.deepEqual(fs.readdirSync(out), ['cli-send-resume.bin']);
     const sent = await sender.waitFor((e) => e.event === 'done', 'the sender done');
-    assert.equal(sent.sha256, file.sha256);
-    assert.equal(sent.sent, FILE_BYTES - resumed.offset, 'only the rest was sent the second time');
+    assert.equal(sent.sha256, big.sha256);
+    assert.equal(sent.sent, RESUME_BYTES - resumed.offset, 'only the rest was sent the second time');
     const starts = sender.events.filter((e) => e.event === 'start');
     assert.deepEqual(starts.map((s) => s.offset), [0, resumed.offset]);
     assert.deepEqual(await sender.exited, { code: 0, signal: null }, sender.stderr);
