@@ -4,6 +4,7 @@ mod batch;
 mod join;
 mod send;
 mod serve;
+mod sfu;
 mod turn;
 
 use clap::{Parser, Subcommand};

@@ -99,6 +99,14 @@ pub struct ServeOptions {
     /// Log format: text or json [default: text].
     #[arg(long)]
     pub log_format: Option<String>,
+    /// Rooms' media goes through the server's SFU (docs/signaling.md,
+    /// "SFU rooms") instead of a browser mesh.
+    #[arg(long)]
+    #[serde(default)]
+    pub sfu: bool,
+    /// UDP port of the SFU's media worker [default: any free port].
+    #[arg(long)]
+    pub sfu_port: Option<u16>,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -132,6 +140,9 @@ pub struct ServeConfig {
     /// The embedded TURN server, unless `--no-turn`.
     pub turn: Option<TurnConfig>,
     pub json_logs: bool,
+    /// With `--sfu`: the media worker's socket address and the address
+    /// its candidates carry.
+    pub sfu: Option<(SocketAddr, IpAddr)>,
 }
 
 impl ServeOptions {
@@ -177,6 +188,8 @@ impl ServeOptions {
             allowed_peer_ip: allowed,
             turn_threads: self.turn_threads.or(file.turn_threads),
             log_format: self.log_format.or(file.log_format),
+            sfu: self.sfu || file.sfu,
+            sfu_port: self.sfu_port.or(file.sfu_port),
         }
     }
 
@@ -269,6 +282,16 @@ impl ServeOptions {
                 json_logs,
             })
         };
+        let sfu = match self.sfu {
+            false => None,
+            true => {
+                let advertised = match public_host.parse::<IpAddr>() {
+                    Ok(ip) if !ip.is_unspecified() => ip,
+                    _ => bail!("--sfu needs --public-host to be an IP address, the one its candidates carry"),
+                };
+                Some((SocketAddr::new(listen.ip(), self.sfu_port.unwrap_or(0)), advertised))
+            }
+        };
         Ok(ServeConfig {
             listen,
             public_host,
@@ -285,6 +308,7 @@ impl ServeOptions {
             turn_ttl: Duration::from_secs(self.turn_ttl.unwrap_or(6 * 3600).max(60)),
             turn,
             json_logs,
+            sfu,
         })
     }
 }

@@ -45,7 +45,17 @@ struct App {
 
 /// Serves until SIGINT or SIGTERM, then drains.
 pub async fn serve(config: ServeConfig, turn: Option<Arc<crate::turn::Shared>>) -> anyhow::Result<()> {
-    let hub = Hub::new(Signaling::new(signaling_config(&config), rand::random()));
+    let (sfu, replies) = match config.sfu {
+        Some((bind, advertised)) => {
+            let (replies, receiver) = tokio::sync::mpsc::unbounded_channel();
+            (Some(crate::sfu::Sfu::start(bind, advertised, replies)?), Some(receiver))
+        }
+        None => (None, None),
+    };
+    let hub = Hub::new(Signaling::new(signaling_config(&config), rand::random()), sfu);
+    if let Some(replies) = replies {
+        tokio::spawn(signaling::sfu_replies(hub.clone(), replies));
+    }
     let (stop, shutdown) = watch::channel(false);
     let app = App {
         hub: hub.clone(),
@@ -111,6 +121,7 @@ fn signaling_config(config: &ServeConfig) -> Config {
     c.burst = config.messages_per_second * 4;
     c.heartbeat = config.heartbeat;
     c.resume = config.resume;
+    c.sfu = config.sfu.is_some();
     c.turn = config.turn.as_ref().map(|turn| {
         let host = url_host(&config.public_host);
         let mut turn_urls = vec![

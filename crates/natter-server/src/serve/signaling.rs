@@ -31,19 +31,22 @@ fn is_too_big(e: &axum::Error) -> bool {
     matches!(inner, Some(tungstenite::Error::Capacity(_)))
 }
 
-/// The core and the queues of the sockets it talks to.
+/// The core, the queues of the sockets it talks to, and the SFU's
+/// media worker when rooms run through it.
 pub struct Hub {
     pub core: Signaling,
     sockets: HashMap<ConnectionId, mpsc::Sender<Message>>,
+    sfu: Option<crate::sfu::Sfu>,
 }
 
 pub type SharedHub = Arc<Mutex<Hub>>;
 
 impl Hub {
-    pub fn new(core: Signaling) -> SharedHub {
+    pub fn new(core: Signaling, sfu: Option<crate::sfu::Sfu>) -> SharedHub {
         Arc::new(Mutex::new(Hub {
             core,
             sockets: HashMap::new(),
+            sfu,
         }))
     }
 
@@ -63,6 +66,11 @@ impl Hub {
                     }
                 }
                 Output::Close { conn, code, reason } => self.close(conn, code, reason),
+            }
+        }
+        while let Some(input) = self.core.poll_sfu() {
+            if let Some(sfu) = &self.sfu {
+                sfu.send(input);
             }
         }
     }
@@ -172,6 +180,35 @@ pub async fn timers(hub: SharedHub, mut shutdown: watch::Receiver<bool>) {
         }
         let mut hub = lock(&hub);
         hub.core.handle_timeout(Instant::now());
+        hub.flush();
+    }
+}
+
+/// Delivers the SFU's answers, candidates and `track` messages.
+pub async fn sfu_replies(hub: SharedHub, mut replies: mpsc::UnboundedReceiver<crate::sfu::Reply>) {
+    use crate::sfu::Signal;
+    use natter_signaling::message::{ServerMessage, SFU_PEER};
+    use natter_signaling::ErrorCode;
+    while let Some(reply) = replies.recv().await {
+        let message = match &reply.signal {
+            Signal::Answer(sdp) => ServerMessage::Answer { from: SFU_PEER, sdp },
+            Signal::Candidate(candidate) => ServerMessage::Candidate {
+                from: SFU_PEER,
+                candidate,
+            },
+            Signal::Track { mid, peer, kind } => ServerMessage::Track {
+                mid,
+                peer: peer.as_deref(),
+                kind,
+            },
+            Signal::Refused(message) => ServerMessage::Error {
+                code: ErrorCode::BadMessage,
+                message,
+                reference: Some("offer"),
+            },
+        };
+        let mut hub = lock(&hub);
+        hub.core.handle_sfu_message(&reply.peer, &message);
         hub.flush();
     }
 }

@@ -1,0 +1,632 @@
+//! The media worker's state: its [`Endpoint`], its rooms, and who is
+//! who. I/O-free like the cores it drives: [`crate::sfu`]'s loop hands
+//! it inputs, datagrams and the time, and sends what
+//! [`Worker::drain`] gives.
+//!
+//! - Input: [`Worker::handle_input`] (signaling), [`Worker::handle_datagram`],
+//!   [`Worker::handle_timeout`].
+//! - Output, after every input: [`Worker::drain`] (datagrams; replies go
+//!   to signaling's channel as they come), then [`Worker::poll_timeout`].
+//!
+//! A participant's connection is answered with a send track on every
+//! section the offer lets us send on (the receive slots); a section the
+//! participant sends on becomes a publication of the room at its first
+//! packet (its SSRC learned from it, or its simulcast layers from the
+//! offer's RIDs). The room subscribes everyone to it; a subscription
+//! takes a free slot of its kind and the subscriber is told by a
+//! `track` message. Each published packet is copied once out of the
+//! publisher's connection, then [`Room::on_rtp`]'s fanout rewrites it
+//! for each subscriber and it is written on that subscriber's slot.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use natter::endpoint::{ConnectionHandle, Endpoint};
+use natter::jsep::codec::default_video_codecs;
+use natter::peer::{Description, Direction, Format, MediaKind, OutgoingRtp, SdpType, TransceiverId};
+use natter::{PeerConfig, PeerConnection, PeerError, PeerEvent};
+use natter_sfu::participant::ParticipantId;
+use natter_sfu::publication::{LayerSpec, PublicationId, PublicationSpec, Source};
+use natter_sfu::room::{Forward, PublishedRtp, Room, RoomConfig, RoomEvent};
+use natter_signaling::SfuInput;
+use serde_json::{json, Value};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// A message of the SFU for one participant's signaling.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub peer: String,
+    pub signal: Signal,
+}
+
+/// What the SFU tells a participant (docs/signaling.md, "SFU rooms").
+#[derive(Debug, Clone, PartialEq)]
+pub enum Signal {
+    /// Our answer to its offer.
+    Answer(String),
+    /// One of our ICE candidates; `Value::Null` for end-of-candidates.
+    Candidate(Value),
+    /// Section `mid` now carries `peer`'s track, or nothing.
+    Track {
+        mid: String,
+        peer: Option<String>,
+        kind: &'static str,
+    },
+    /// Its offer was refused.
+    Refused(String),
+}
+
+/// A section we send on: it carries one subscription at a time.
+struct Slot {
+    transceiver: TransceiverId,
+    mid: String,
+    kind: MediaKind,
+    publication: Option<PublicationId>,
+}
+
+/// One participant: its connection, what it publishes, its slots.
+struct Member {
+    peer: String,
+    handle: ConnectionHandle,
+    /// Simulcast RIDs by mid, from its latest offer.
+    rids: HashMap<String, Vec<String>>,
+    published: Vec<(TransceiverId, PublicationId)>,
+    slots: Vec<Slot>,
+}
+
+/// A room's media: the sans-IO room and its members.
+struct MediaRoom {
+    room: Room,
+    members: HashMap<ParticipantId, Member>,
+    by_peer: HashMap<String, ParticipantId>,
+}
+
+/// The fields of the packet being forwarded, out of the publisher's
+/// connection (buffers kept, so a warm worker allocates nothing).
+#[derive(Default)]
+struct Received {
+    transceiver: Option<TransceiverId>,
+    format: Option<Format>,
+    ssrc: u32,
+    rid: Option<()>,
+    rid_text: String,
+    mid: String,
+    sequence: u16,
+    extended_sequence: u64,
+    timestamp: u32,
+    marker: bool,
+    retransmission: bool,
+    starts_keyframe: bool,
+    temporal_id: Option<u8>,
+    audio_level: Option<natter_rtp::AudioLevel>,
+    payload: Vec<u8>,
+    descriptor: Option<()>,
+    descriptor_bytes: Vec<u8>,
+}
+
+/// Counters of what the worker could not do, for logs and tests.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WorkerCounters {
+    /// Forwarded packets a subscriber's connection refused (not
+    /// connected yet, no slot for the publication).
+    pub write_failures: u64,
+    /// Subscriptions that found no free slot of their kind.
+    pub no_slot: u64,
+}
+
+pub struct Worker {
+    local: SocketAddr,
+    endpoint: Endpoint,
+    rooms: HashMap<String, MediaRoom>,
+    /// Each connection's room and participant.
+    connections: HashMap<ConnectionHandle, (String, ParticipantId)>,
+    replies: UnboundedSender<Reply>,
+    next_participant: u64,
+    received: Received,
+    out: Vec<u8>,
+    counters: WorkerCounters,
+}
+
+impl Worker {
+    pub fn new(local: SocketAddr, replies: UnboundedSender<Reply>) -> Self {
+        Worker {
+            local,
+            endpoint: Endpoint::new(vec![local]),
+            rooms: HashMap::new(),
+            connections: HashMap::new(),
+            replies,
+            next_participant: 1,
+            received: Received::default(),
+            out: Vec::new(),
+            counters: WorkerCounters::default(),
+        }
+    }
+
+    pub fn handle_input(&mut self, now: Instant, input: SfuInput) {
+        match input {
+            SfuInput::Offer { room, peer, sdp } => {
+                if let Err(e) = self.handle_offer(now, &room, &peer, sdp) {
+                    tracing::debug!(%room, %peer, error = %e, "SFU offer refused");
+                    reply(&self.replies, &peer, Signal::Refused(e.to_string()));
+                }
+            }
+            // An ICE-lite agent makes no checks: the client's checks
+            // bring its addresses (RFC 8445 §2.5).
+            SfuInput::Candidate { .. } => {}
+            SfuInput::Left { room, peer } => self.handle_left(now, &room, &peer),
+        }
+    }
+
+    /// A datagram from `source` on our socket.
+    pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        let Some(handle) = self.endpoint.handle_receive(now, source, self.local, data) else {
+            return;
+        };
+        if !self.take_rtp(handle) {
+            return;
+        }
+        let Some((room_name, publisher)) = self.connections.get(&handle) else {
+            return;
+        };
+        let Some(media_room) = self.rooms.get_mut(room_name) else {
+            return;
+        };
+        let received = &self.received;
+        let (Some(transceiver), Some(format)) = (received.transceiver, received.format) else {
+            return;
+        };
+        let known = (media_room.members.get(publisher))
+            .and_then(|m| m.published.iter().find(|(t, _)| *t == transceiver))
+            .is_some();
+        if !known {
+            publish(now, media_room, *publisher, received, transceiver, format);
+        }
+        let packet = PublishedRtp {
+            ssrc: received.ssrc,
+            rid: received.rid.map(|()| received.rid_text.as_str()),
+            sequence: received.sequence,
+            extended_sequence: received.extended_sequence,
+            timestamp: received.timestamp,
+            marker: received.marker,
+            retransmission: received.retransmission,
+            starts_keyframe: received.starts_keyframe,
+            temporal_id: received.temporal_id,
+            audio_level: received.audio_level,
+            payload: &received.payload,
+            dependency_descriptor: received.descriptor.map(|()| &received.descriptor_bytes[..]),
+        };
+        let MediaRoom { room, members, .. } = media_room;
+        match room.on_rtp(now, *publisher, packet) {
+            Ok(mut fanout) => {
+                while let Some(forward) = fanout.poll_forward() {
+                    write(&mut self.endpoint, members, &forward, &mut self.counters);
+                }
+            }
+            Err(e) => tracing::trace!(error = %e, "SFU: packet not routed"),
+        }
+        drain_room(now, &mut self.endpoint, &self.replies, media_room, &mut self.counters);
+    }
+
+    /// Copies the connection's RTP packet, if the datagram held one.
+    fn take_rtp(&mut self, handle: ConnectionHandle) -> bool {
+        let Some(mut pc) = self.endpoint.connection(handle) else {
+            return false;
+        };
+        let Some(rtp) = pc.poll_rtp() else { return false };
+        let r = &mut self.received;
+        r.transceiver = Some(rtp.transceiver);
+        r.format = Some(rtp.format);
+        r.ssrc = rtp.ssrc();
+        r.rid = rtp.rid.map(|rid| {
+            r.rid_text.clear();
+            r.rid_text.push_str(rid);
+        });
+        r.mid.clear();
+        r.mid.push_str(rtp.mid);
+        r.sequence = rtp.sequence_number();
+        r.extended_sequence = rtp.extended_sequence_number;
+        r.timestamp = rtp.timestamp();
+        r.marker = rtp.marker();
+        r.retransmission = rtp.retransmission;
+        let info = rtp.inspect().and_then(Result::ok);
+        r.starts_keyframe = info.is_some_and(|i| i.starts_keyframe);
+        r.temporal_id = info.and_then(|i| i.layer).map(|l| l.temporal_id);
+        r.audio_level = rtp.audio_level();
+        r.payload.clear();
+        r.payload.extend_from_slice(rtp.payload());
+        r.descriptor = rtp.dependency_descriptor().map(|d| {
+            r.descriptor_bytes.clear();
+            r.descriptor_bytes.extend_from_slice(d);
+        });
+        true
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.endpoint.handle_timeout(now);
+        for media_room in self.rooms.values_mut() {
+            if media_room.room.poll_timeout().is_some_and(|t| t <= now) {
+                media_room.room.handle_timeout(now);
+                drain_room(now, &mut self.endpoint, &self.replies, media_room, &mut self.counters);
+            }
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let rooms = self.rooms.values().filter_map(|r| r.room.poll_timeout());
+        self.endpoint.poll_timeout().into_iter().chain(rooms).min()
+    }
+
+    /// Sends the connections' datagrams with `send` and handles their
+    /// events, until neither is left.
+    pub fn drain(&mut self, now: Instant, mut send: impl FnMut(SocketAddr, &[u8])) {
+        loop {
+            while let Some((_, transmit)) = self.endpoint.poll_transmit(now, 1, &mut self.out) {
+                send(transmit.destination, &self.out[..transmit.size]);
+            }
+            let Some((handle, event)) = self.endpoint.poll_event() else {
+                break;
+            };
+            self.handle_peer_event(now, handle, event);
+        }
+    }
+
+    fn handle_peer_event(&mut self, now: Instant, handle: ConnectionHandle, event: PeerEvent) {
+        let Some((room_name, id)) = self.connections.get(&handle) else {
+            return;
+        };
+        let Some(media_room) = self.rooms.get_mut(room_name) else {
+            return;
+        };
+        let Some(member) = media_room.members.get(id) else {
+            return;
+        };
+        match event {
+            PeerEvent::IceCandidate(candidate) => {
+                // W3C `RTCIceCandidateInit`, the line with its prefix.
+                let line = format!("candidate:{}", candidate.candidate.trim_start_matches("candidate:"));
+                let init = json!({"candidate": line, "sdpMid": candidate.sdp_mid, "sdpMLineIndex": candidate.sdp_m_line_index});
+                reply(&self.replies, &member.peer, Signal::Candidate(init));
+            }
+            PeerEvent::IceGatheringComplete => reply(&self.replies, &member.peer, Signal::Candidate(Value::Null)),
+            PeerEvent::KeyframeRequest { transceiver, .. } => {
+                let slot = member.slots.iter().find(|s| s.transceiver == transceiver);
+                if let Some(publication) = slot.and_then(|s| s.publication) {
+                    let _ = media_room.room.handle_keyframe_request(now, *id, publication);
+                }
+            }
+            PeerEvent::TargetBitrate(bps) => {
+                let _ = media_room.room.handle_estimate(now, *id, bps);
+            }
+            PeerEvent::ConnectionStateChange(state) => {
+                tracing::debug!(peer = %member.peer, state = state.name(), "SFU connection");
+            }
+            _ => return,
+        }
+        drain_room(now, &mut self.endpoint, &self.replies, media_room, &mut self.counters);
+    }
+
+    fn member(&self, room: &str, peer: &str) -> Option<&Member> {
+        let media_room = self.rooms.get(room)?;
+        media_room.members.get(media_room.by_peer.get(peer)?)
+    }
+
+    /// An offer: a new participant's connection, or a renegotiation of
+    /// one (new sections get send tracks and become slots).
+    fn handle_offer(&mut self, now: Instant, room_name: &str, peer: &str, sdp: String) -> Result<(), PeerError> {
+        let rids = super::offer::simulcast_send_rids(&sdp);
+        let offer = Description {
+            kind: SdpType::Offer,
+            sdp,
+        };
+        let existing = self.member(room_name, peer).map(|m| m.handle);
+        let handle = match existing {
+            Some(handle) => handle,
+            None => {
+                let config = PeerConfig {
+                    ice_lite: true,
+                    rtp_mode: true,
+                    // One codec, so every leg forwards the same payload.
+                    video_codecs: Some(vp8()),
+                    ..PeerConfig::default()
+                };
+                self.endpoint.insert(PeerConnection::new(config, now)?)?
+            }
+        };
+        let answered = answer(&mut self.endpoint, handle, &offer);
+        let (answer, slots) = match answered {
+            Ok(done) => done,
+            Err(e) => {
+                if existing.is_none() {
+                    self.endpoint.remove(handle);
+                }
+                return Err(e);
+            }
+        };
+        let media_room = (self.rooms.entry(room_name.to_owned())).or_insert_with(|| MediaRoom {
+            room: Room::new(RoomConfig::default()),
+            members: HashMap::new(),
+            by_peer: HashMap::new(),
+        });
+        reply(&self.replies, peer, Signal::Answer(answer));
+        match media_room.by_peer.get(peer) {
+            Some(id) => {
+                let member = media_room.members.get_mut(id).expect("by_peer names members");
+                member.rids = rids;
+                for slot in slots {
+                    if !member.slots.iter().any(|s| s.transceiver == slot.transceiver) {
+                        member.slots.push(slot);
+                    }
+                }
+            }
+            None => {
+                let id = ParticipantId(self.next_participant);
+                self.next_participant += 1;
+                media_room.by_peer.insert(peer.to_owned(), id);
+                media_room.members.insert(
+                    id,
+                    Member {
+                        peer: peer.to_owned(),
+                        handle,
+                        rids,
+                        published: Vec::new(),
+                        slots,
+                    },
+                );
+                self.connections.insert(handle, (room_name.to_owned(), id));
+                // Unique: made just above.
+                let _ = media_room.room.add_participant(now, id);
+                tracing::debug!(room = room_name, peer, "SFU participant joined");
+            }
+        }
+        drain_room(now, &mut self.endpoint, &self.replies, media_room, &mut self.counters);
+        Ok(())
+    }
+
+    fn handle_left(&mut self, now: Instant, room_name: &str, peer: &str) {
+        let Some(media_room) = self.rooms.get_mut(room_name) else {
+            return;
+        };
+        let Some(id) = media_room.by_peer.remove(peer) else {
+            return;
+        };
+        if let Some(member) = media_room.members.remove(&id) {
+            self.connections.remove(&member.handle);
+            self.endpoint.remove(member.handle);
+        }
+        let _ = media_room.room.remove_participant(now, id);
+        drain_room(now, &mut self.endpoint, &self.replies, media_room, &mut self.counters);
+        if media_room.members.is_empty() {
+            self.rooms.remove(room_name);
+        }
+    }
+}
+
+/// Answers `offer` with a send track on every section of it that has
+/// none (so every section the participant receives on is a slot), and
+/// returns the answer and the slots.
+fn answer(
+    endpoint: &mut Endpoint,
+    handle: ConnectionHandle,
+    offer: &Description,
+) -> Result<(String, Vec<Slot>), PeerError> {
+    let mut pc = endpoint.connection(handle).ok_or(PeerError::Closed)?;
+    pc.set_remote_description(offer)?;
+    let bare: Vec<MediaKind> = (pc.transceivers().iter())
+        .filter(|t| t.track().is_none() && !t.is_stopping())
+        .map(|t| t.kind())
+        .collect();
+    for kind in bare {
+        pc.add_track(kind)?;
+    }
+    let answer = pc.create_answer()?;
+    pc.set_local_description(&answer)?;
+    let sends = |d: Option<Direction>| matches!(d, Some(Direction::SendRecv | Direction::SendOnly));
+    let slots = (pc.transceivers().iter())
+        .filter(|t| sends(t.current_direction()))
+        .filter_map(|t| {
+            Some(Slot {
+                transceiver: t.id(),
+                mid: t.mid()?.to_owned(),
+                kind: t.kind(),
+                publication: None,
+            })
+        })
+        .collect();
+    Ok((answer.sdp, slots))
+}
+
+/// The first packet of a section the participant sends on: it becomes
+/// a publication, one layer per RID of the section's simulcast or one
+/// stream on the packet's SSRC.
+fn publish(
+    now: Instant,
+    media_room: &mut MediaRoom,
+    publisher: ParticipantId,
+    received: &Received,
+    transceiver: TransceiverId,
+    format: Format,
+) {
+    let Some(member) = media_room.members.get_mut(&publisher) else {
+        return;
+    };
+    let audio = format == Format::Opus;
+    let layers = match member.rids.get(&received.mid) {
+        Some(rids) if !audio && !rids.is_empty() => (rids.iter())
+            .map(|rid| LayerSpec {
+                rid: Some(rid.clone()),
+                ..LayerSpec::default()
+            })
+            .collect(),
+        _ => vec![LayerSpec {
+            ssrc: Some(received.ssrc),
+            ..LayerSpec::default()
+        }],
+    };
+    let spec = PublicationSpec {
+        source: if audio { Source::Microphone } else { Source::Camera },
+        clock_rate: if audio { 48_000 } else { 90_000 },
+        vp8: format == Format::Vp8,
+        layers,
+    };
+    match media_room.room.publish(now, publisher, &spec) {
+        Ok(publication) => {
+            member.published.push((transceiver, publication));
+            tracing::debug!(peer = %member.peer, ?publication, audio, "SFU publication");
+        }
+        Err(e) => tracing::debug!(peer = %member.peer, error = %e, "SFU: publication refused"),
+    }
+}
+
+/// Writes a forwarded packet on the subscriber's slot for it.
+fn write(
+    endpoint: &mut Endpoint,
+    members: &HashMap<ParticipantId, Member>,
+    forward: &Forward<'_>,
+    counters: &mut WorkerCounters,
+) {
+    let Some(member) = members.get(&forward.subscriber) else {
+        return;
+    };
+    let slot = member.slots.iter().find(|s| s.publication == Some(forward.publication));
+    let (Some(slot), Some(mut pc)) = (slot, endpoint.connection(member.handle)) else {
+        counters.write_failures += 1;
+        return;
+    };
+    let Some((_, payload_type)) = pc.send_payload_type(slot.transceiver) else {
+        counters.write_failures += 1;
+        return;
+    };
+    let packet = OutgoingRtp {
+        payload_type,
+        sequence_number: forward.sequence,
+        timestamp: forward.timestamp,
+        marker: forward.marker,
+        payload: forward.payload,
+        audio_level: forward.audio_level,
+        dependency_descriptor: forward.dependency_descriptor,
+    };
+    if pc.write_rtp(slot.transceiver, None, &packet).is_err() {
+        counters.write_failures += 1;
+    }
+}
+
+/// Resends and events of a room after an input: slots given and taken
+/// with `track` messages, keyframe requests to publishers.
+fn drain_room(
+    now: Instant,
+    endpoint: &mut Endpoint,
+    replies: &UnboundedSender<Reply>,
+    media_room: &mut MediaRoom,
+    counters: &mut WorkerCounters,
+) {
+    let MediaRoom { room, members, .. } = media_room;
+    while let Some(forward) = room.poll_resend() {
+        write(endpoint, members, &forward, counters);
+    }
+    while let Some(event) = room.poll_event() {
+        match event {
+            RoomEvent::Subscribed {
+                subscriber,
+                publication,
+            } => {
+                let Some(source) = room.publication(publication).map(|p| (p.source(), p.publisher())) else {
+                    continue;
+                };
+                let publisher = members.get(&source.1).map(|m| m.peer.clone());
+                let kind = if source.0.is_audio() {
+                    MediaKind::Audio
+                } else {
+                    MediaKind::Video
+                };
+                let Some(member) = members.get_mut(&subscriber) else {
+                    continue;
+                };
+                let free = (member.slots.iter_mut()).find(|s| s.kind == kind && s.publication.is_none());
+                let Some(slot) = free else {
+                    counters.no_slot += 1;
+                    tracing::debug!(peer = %member.peer, ?publication, "SFU: no free slot");
+                    continue;
+                };
+                slot.publication = Some(publication);
+                let signal = Signal::Track {
+                    mid: slot.mid.clone(),
+                    peer: publisher,
+                    kind: kind_name(kind),
+                };
+                reply(replies, &member.peer, signal);
+                // The subscriber's decoder starts at a keyframe.
+                let _ = room.handle_keyframe_request(now, subscriber, publication);
+            }
+            RoomEvent::Unsubscribed {
+                subscriber,
+                publication,
+            } => {
+                let Some(member) = members.get_mut(&subscriber) else {
+                    continue;
+                };
+                if let Some(slot) = (member.slots.iter_mut()).find(|s| s.publication == Some(publication)) {
+                    slot.publication = None;
+                    let signal = Signal::Track {
+                        mid: slot.mid.clone(),
+                        peer: None,
+                        kind: kind_name(slot.kind),
+                    };
+                    reply(replies, &member.peer, signal);
+                }
+            }
+            RoomEvent::KeyframeRequest {
+                publisher,
+                publication,
+                layer,
+            } => {
+                let Some(member) = members.get(&publisher) else {
+                    continue;
+                };
+                let Some(&(transceiver, _)) = member.published.iter().find(|(_, p)| *p == publication) else {
+                    continue;
+                };
+                let rid = room.publication(publication).and_then(|p| p.rid(layer));
+                let Some(mut pc) = endpoint.connection(member.handle) else {
+                    continue;
+                };
+                let asked = match rid {
+                    Some(rid) => pc.request_layer_keyframe(transceiver, rid),
+                    None => pc.request_keyframe(transceiver),
+                };
+                if let Err(e) = asked {
+                    tracing::trace!(error = %e, "SFU: keyframe request not sent");
+                }
+            }
+            other => tracing::trace!(event = ?other, "SFU room event"),
+        }
+    }
+}
+
+fn reply(replies: &UnboundedSender<Reply>, peer: &str, signal: Signal) {
+    let _ = replies.send(Reply {
+        peer: peer.to_owned(),
+        signal,
+    });
+}
+
+fn kind_name(kind: MediaKind) -> &'static str {
+    match kind {
+        MediaKind::Audio => "audio",
+        MediaKind::Video => "video",
+    }
+}
+
+/// VP8 and its RTX (RFC 7741, RFC 4588), at Chromium's payload types.
+fn vp8() -> Vec<natter_sdp::Codec> {
+    let codecs = default_video_codecs();
+    let vp8 = codecs.iter().find(|c| c.encoding_name.eq_ignore_ascii_case("VP8"));
+    let payload_type = vp8.map(|c| c.payload_type);
+    let rtx_of_vp8 = |c: &natter_sdp::Codec| {
+        c.encoding_name.eq_ignore_ascii_case("rtx") && c.parameter("apt").and_then(|a| a.parse().ok()) == payload_type
+    };
+    (codecs.iter())
+        .filter(|c| c.encoding_name.eq_ignore_ascii_case("VP8") || rtx_of_vp8(c))
+        .cloned()
+        .collect()
+}

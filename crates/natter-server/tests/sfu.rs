@@ -1,0 +1,306 @@
+//! `natter serve --sfu` end to end on loopback (issue 13, the first
+//! slice): three participants, natter peers in frame mode, each with one
+//! connection to the server, join one room by WebSocket signaling
+//! (docs/signaling.md, "SFU rooms"), publish a video track and offer two
+//! receive sections. Each must receive the other two's frames on the
+//! sections the server's `track` messages name, with the SFU's SSRCs
+//! (the packets were rewritten by natter-sfu, not relayed), and never
+//! its own.
+//!
+//! Set `NATTER_SERVE_LOGS=1` to see the server's logs.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use natter::peer::{Description, Direction, IceCandidate, MediaKind, SdpType, Transport};
+use natter::{PeerConfig, PeerConnection, PeerEvent};
+use serde_json::{json, Value};
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+/// Participants in the room.
+const PARTICIPANTS: usize = 3;
+/// Frames each participant must receive from each other one.
+const FRAMES: usize = 30;
+/// How long the whole call may take.
+const DEADLINE: Duration = Duration::from_secs(30);
+/// A frame every 33 ms: 30 frames a second.
+const FRAME_INTERVAL: Duration = Duration::from_millis(33);
+
+/// Heartbeats well within the server's default 5 s.
+const PING_INTERVAL: Duration = Duration::from_secs(2);
+
+/// A `natter serve --sfu` on loopback, killed on drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server() -> Server {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let logs = || match std::env::var_os("NATTER_SERVE_LOGS") {
+        Some(_) => Stdio::inherit(),
+        None => Stdio::null(),
+    };
+    let child = Command::new(env!("CARGO_BIN_EXE_natter"))
+        .args(["serve", "--dev", "--sfu", "--no-turn", "--listen", &addr.to_string()])
+        .stdout(logs())
+        .stderr(logs())
+        .spawn()
+        .expect("the natter binary");
+    Server { child, addr }
+}
+
+/// Opens the signaling socket, waiting for the server to listen.
+fn connect(server: &mut Server) -> WebSocket<MaybeTlsStream<TcpStream>> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok((ws, _)) = tungstenite::connect(format!("ws://{}/ws", server.addr)) {
+            if let MaybeTlsStream::Plain(tcp) = ws.get_ref() {
+                tcp.set_nonblocking(true).unwrap();
+            }
+            return ws;
+        }
+        if let Some(status) = server.child.try_wait().unwrap() {
+            panic!("natter serve exited: {status}");
+        }
+        assert!(Instant::now() < deadline, "natter serve did not listen within 15 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A VP8 keyframe (RFC 6386 §9.1: the frame tag with P = 0, the start
+/// code, 640x480) whose body names its sender.
+fn keyframe(name: &str, number: u32) -> Vec<u8> {
+    let mut frame = vec![0x10, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01];
+    frame.extend_from_slice(format!("from:{name}:{number}:").as_bytes());
+    frame.resize(1200, 0xAB);
+    frame
+}
+
+/// What one participant saw.
+#[derive(Debug)]
+struct Outcome {
+    id: String,
+    /// Frames received per sending participant, as `track` named it.
+    frames: HashMap<String, usize>,
+    /// Frames whose body names a participant other than the one
+    /// `track` named for their section.
+    misrouted: usize,
+    /// The SSRCs it sent on and those it received.
+    sent_ssrcs: Vec<u32>,
+    received_ssrcs: Vec<u32>,
+}
+
+fn participant(mut ws: WebSocket<MaybeTlsStream<TcpStream>>, name: String, done: Arc<AtomicUsize>) -> Outcome {
+    let send = |ws: &mut WebSocket<MaybeTlsStream<TcpStream>>, value: Value| {
+        ws.send(Message::text(value.to_string())).expect("signaling send");
+    };
+    send(
+        &mut ws,
+        json!({"type": "join", "version": 1, "room": "sfu", "name": name}),
+    );
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let local = socket.local_addr().unwrap();
+    let start = Instant::now();
+    let mut pc = PeerConnection::new(PeerConfig::default(), start).unwrap();
+    pc.add_local_address(local).unwrap();
+    pc.end_of_local_addresses();
+    let video = pc.add_track(MediaKind::Video).unwrap();
+    for _ in 1..PARTICIPANTS {
+        pc.add_transceiver(MediaKind::Video, Direction::RecvOnly).unwrap();
+    }
+    let mut id = None;
+    let mut offered = false;
+    // Section mid -> participant id, from `track`; id -> name.
+    let mut tracks: HashMap<String, String> = HashMap::new();
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut outcome = Outcome {
+        id: String::new(),
+        frames: HashMap::new(),
+        misrouted: 0,
+        sent_ssrcs: Vec::new(),
+        received_ssrcs: Vec::new(),
+    };
+    let mut finished = false;
+    let mut next_frame = start;
+    let mut next_ping = start;
+    let mut number = 0u32;
+    let mut buf = Vec::new();
+    let mut datagram = vec![0u8; 2048];
+    while done.load(Ordering::SeqCst) < PARTICIPANTS {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{name} after {DEADLINE:?}: {:?}, tracks {tracks:?}",
+            outcome.frames
+        );
+        loop {
+            let text = match ws.read() {
+                Ok(Message::Text(text)) => text,
+                Ok(_) => continue,
+                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{name}: signaling closed: {e}"),
+            };
+            let message: Value = serde_json::from_str(text.as_str()).unwrap();
+            match message["type"].as_str().unwrap() {
+                "welcome" => {
+                    assert_eq!(message["sfu"], true, "the room runs through the SFU");
+                    id = Some(message["id"].as_str().unwrap().to_owned());
+                    for peer in message["peers"].as_array().unwrap() {
+                        names.insert(
+                            peer["id"].as_str().unwrap().to_owned(),
+                            peer["name"].as_str().unwrap().to_owned(),
+                        );
+                    }
+                }
+                "peer-joined" => {
+                    let peer = &message["peer"];
+                    names.insert(
+                        peer["id"].as_str().unwrap().to_owned(),
+                        peer["name"].as_str().unwrap().to_owned(),
+                    );
+                }
+                "answer" => {
+                    assert_eq!(message["from"], "sfu");
+                    let answer = Description {
+                        kind: SdpType::Answer,
+                        sdp: message["sdp"].as_str().unwrap().to_owned(),
+                    };
+                    pc.set_remote_description(&answer).unwrap();
+                }
+                "candidate" => {
+                    let c = &message["candidate"];
+                    let candidate = c["candidate"].as_str().map(|line| IceCandidate {
+                        candidate: line.to_owned(),
+                        sdp_mid: c["sdpMid"].as_str().map(str::to_owned),
+                        sdp_m_line_index: c["sdpMLineIndex"].as_u64().map(|i| i as u16),
+                        username_fragment: None,
+                    });
+                    pc.add_ice_candidate(candidate.as_ref()).unwrap();
+                }
+                "track" => {
+                    let mid = message["mid"].as_str().unwrap().to_owned();
+                    match message["peer"].as_str() {
+                        Some(peer) => tracks.insert(mid, peer.to_owned()),
+                        None => tracks.remove(&mid),
+                    };
+                }
+                "error" => panic!("{name}: {message}"),
+                _ => {}
+            }
+        }
+        if id.is_some() && !offered {
+            let offer = pc.create_offer().unwrap();
+            pc.set_local_description(&offer).unwrap();
+            send(&mut ws, json!({"type": "offer", "to": "sfu", "sdp": offer.sdp}));
+            offered = true;
+        }
+        let now = Instant::now();
+        if now >= next_ping {
+            // docs/signaling.md: a ping at least every heartbeatMs (5 s).
+            next_ping = now + PING_INTERVAL;
+            send(&mut ws, json!({"type": "ping"}));
+        }
+        if offered && now >= next_frame {
+            next_frame = now + FRAME_INTERVAL;
+            // Fails until DTLS connects.
+            if pc.send_frame(video, now - start, &keyframe(&name, number)).is_ok() {
+                number += 1;
+            }
+        }
+        while let Some(transmit) = pc.poll_transmit(now, 1, &mut buf) {
+            let _ = socket.send_to(&buf[..transmit.size], transmit.destination);
+        }
+        while let Some(event) = pc.poll_event() {
+            match event {
+                PeerEvent::MediaFrame(frame) => {
+                    let mid = pc.transceivers().iter().find(|t| t.id() == frame.transceiver);
+                    let peer = mid.and_then(|t| t.mid()).and_then(|mid| tracks.get(mid));
+                    let Some(peer) = peer else { continue };
+                    let mark = format!("from:{}:", names.get(peer).map_or("?", String::as_str));
+                    if !frame.data.windows(mark.len()).any(|w| w == mark.as_bytes()) {
+                        outcome.misrouted += 1;
+                    }
+                    *outcome.frames.entry(peer.clone()).or_default() += 1;
+                }
+                PeerEvent::IceCandidate(c) => {
+                    let candidate =
+                        json!({"candidate": c.candidate, "sdpMid": c.sdp_mid, "sdpMLineIndex": c.sdp_m_line_index});
+                    send(
+                        &mut ws,
+                        json!({"type": "candidate", "to": "sfu", "candidate": candidate}),
+                    );
+                }
+                _ => {}
+            }
+        }
+        let complete = outcome.frames.len() == PARTICIPANTS - 1 && outcome.frames.values().all(|n| *n >= FRAMES);
+        if complete && !finished {
+            finished = true;
+            done.fetch_add(1, Ordering::SeqCst);
+        }
+        let wait = (pc.poll_timeout().unwrap_or(next_frame))
+            .min(next_frame)
+            .saturating_duration_since(Instant::now())
+            .clamp(Duration::from_millis(1), Duration::from_millis(5));
+        socket.set_read_timeout(Some(wait)).unwrap();
+        if let Ok((size, source)) = socket.recv_from(&mut datagram) {
+            pc.handle_receive(Instant::now(), Transport::Udp, source, local, &datagram[..size]);
+        }
+        let now = Instant::now();
+        if pc.poll_timeout().is_some_and(|t| t <= now) {
+            pc.handle_timeout(now);
+        }
+    }
+    let stats = pc.stats();
+    outcome.id = id.unwrap();
+    outcome.sent_ssrcs = stats.senders.iter().map(|(_, s)| s.ssrc).collect();
+    outcome.received_ssrcs = stats.receivers.iter().filter_map(|(_, r)| r.ssrc).collect();
+    outcome
+}
+
+#[test]
+fn three_participants_receive_each_others_video_through_the_sfu() {
+    let mut server = start_server();
+    let done = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..PARTICIPANTS)
+        .map(|i| {
+            let ws = connect(&mut server);
+            let done = done.clone();
+            std::thread::spawn(move || participant(ws, format!("p{i}"), done))
+        })
+        .collect();
+    let outcomes: Vec<Outcome> = threads.into_iter().map(|t| t.join().expect("participant")).collect();
+    let ids: HashSet<&str> = outcomes.iter().map(|o| o.id.as_str()).collect();
+    for outcome in &outcomes {
+        let senders: HashSet<&str> = outcome.frames.keys().map(String::as_str).collect();
+        let others: HashSet<&str> = ids.iter().copied().filter(|id| *id != outcome.id).collect();
+        assert_eq!(senders, others, "{} receives the two others, not itself", outcome.id);
+        assert_eq!(
+            outcome.misrouted, 0,
+            "{}: frames on a section named for someone else",
+            outcome.id
+        );
+        let published: HashSet<u32> = outcomes.iter().flat_map(|o| o.sent_ssrcs.iter().copied()).collect();
+        assert!(
+            outcome.received_ssrcs.iter().all(|s| !published.contains(s)),
+            "{} received on the SFU's SSRCs {:?}, none a publisher's {:?}",
+            outcome.id,
+            outcome.received_ssrcs,
+            published
+        );
+        println!("{} received {:?} frames", outcome.id, outcome.frames);
+    }
+}
