@@ -5,7 +5,8 @@
 //! receive sections. Each must receive the other two's frames on the
 //! sections the server's `track` messages name, with the SFU's SSRCs
 //! (the packets were rewritten by natter-sfu, not relayed), and never
-//! its own.
+//! its own. Then one leaves, and the others' sections that carried it
+//! are freed (`track` with `peer: null`).
 //!
 //! Set `NATTER_SERVE_LOGS=1` to see the server's logs.
 
@@ -31,6 +32,8 @@ const DEADLINE: Duration = Duration::from_secs(30);
 /// A frame every 33 ms: 30 frames a second.
 const FRAME_INTERVAL: Duration = Duration::from_millis(33);
 
+/// Leaves once everyone has received enough.
+const LEAVER: &str = "p2";
 /// Heartbeats well within the server's default 5 s.
 const PING_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -102,6 +105,8 @@ struct Outcome {
     /// The SSRCs it sent on and those it received.
     sent_ssrcs: Vec<u32>,
     received_ssrcs: Vec<u32>,
+    /// The leaver's slot was freed once it left.
+    freed: bool,
 }
 
 fn participant(mut ws: WebSocket<MaybeTlsStream<TcpStream>>, name: String, done: Arc<AtomicUsize>) -> Outcome {
@@ -133,6 +138,7 @@ fn participant(mut ws: WebSocket<MaybeTlsStream<TcpStream>>, name: String, done:
         misrouted: 0,
         sent_ssrcs: Vec::new(),
         received_ssrcs: Vec::new(),
+        freed: false,
     };
     let mut finished = false;
     let mut next_frame = start;
@@ -140,7 +146,19 @@ fn participant(mut ws: WebSocket<MaybeTlsStream<TcpStream>>, name: String, done:
     let mut number = 0u32;
     let mut buf = Vec::new();
     let mut datagram = vec![0u8; 2048];
-    while done.load(Ordering::SeqCst) < PARTICIPANTS {
+    loop {
+        if done.load(Ordering::SeqCst) == PARTICIPANTS {
+            if name == LEAVER {
+                send(&mut ws, json!({"type": "leave"}));
+                break;
+            }
+            // The leaver's slot is freed by a `track` with peer null.
+            let leaver_sends = tracks.values().any(|id| names.get(id).is_some_and(|n| n == LEAVER));
+            if !leaver_sends {
+                outcome.freed = true;
+                break;
+            }
+        }
         assert!(
             start.elapsed() < DEADLINE,
             "{name} after {DEADLINE:?}: {:?}, tracks {tracks:?}",
@@ -272,7 +290,7 @@ fn participant(mut ws: WebSocket<MaybeTlsStream<TcpStream>>, name: String, done:
 }
 
 #[test]
-fn three_participants_receive_each_others_video_through_the_sfu() {
+fn three_participants_receive_each_others_video_through_the_sfu_and_a_leaver_frees_its_slots() {
     let mut server = start_server();
     let done = Arc::new(AtomicUsize::new(0));
     let threads: Vec<_> = (0..PARTICIPANTS)
@@ -282,6 +300,13 @@ fn three_participants_receive_each_others_video_through_the_sfu() {
             std::thread::spawn(move || participant(ws, format!("p{i}"), done))
         })
         .collect();
+    let names_of = |outcomes: &[Outcome], id: &str| {
+        outcomes
+            .iter()
+            .position(|o| o.id == id)
+            .map(|i| format!("p{i}"))
+            .unwrap()
+    };
     let outcomes: Vec<Outcome> = threads.into_iter().map(|t| t.join().expect("participant")).collect();
     let ids: HashSet<&str> = outcomes.iter().map(|o| o.id.as_str()).collect();
     for outcome in &outcomes {
@@ -301,6 +326,9 @@ fn three_participants_receive_each_others_video_through_the_sfu() {
             outcome.received_ssrcs,
             published
         );
+        if names_of(&outcomes, &outcome.id) != LEAVER {
+            assert!(outcome.freed, "{}: the leaver's slot was freed", outcome.id);
+        }
         println!("{} received {:?} frames", outcome.id, outcome.frames);
     }
 }
