@@ -38,10 +38,12 @@ pub struct CongestionConfig {
     /// Send through the pacer: packets leave at
     /// [`PACING_FACTOR`](super::pacer::PACING_FACTOR) times the target
     /// (`start_bps` while no feedback comes), audio first, and probes'
-    /// padding is sent. Off by default for now: paced, the estimate of
-    /// tests/bottleneck.rs's 1 Mbit/s video case overshoots after
-    /// convergence and the link's queue overflows, which unpaced it
-    /// does not; until that is tuned, packets leave at once.
+    /// padding is sent. Off by default for now: the estimate under
+    /// pacing holds (tests/bottleneck.rs, tests/congestion_path.rs) and
+    /// the real-peer media tests pass, but in-process tests of RTP mode,
+    /// simulcast repair and zero allocation (tests/rtp_mode.rs,
+    /// simulcast_send.rs, zero_alloc.rs) still expect packets to leave
+    /// at once. Off, they do, and probes send nothing.
     pub pace: bool,
 }
 
