@@ -506,6 +506,9 @@ impl Driver {
             while let Some((_, transmit)) = self.endpoint.poll_transmit(now, segments, &mut self.send_buf) {
                 self.send(transmit).await;
             }
+            for socket in &mut self.sockets {
+                socket.flush().await;
+            }
             while let Some((connection, event)) = self.endpoint.poll_event() {
                 self.queue_event(connection, event, now);
             }
@@ -592,7 +595,9 @@ impl Driver {
     }
 
     /// The datagram or GSO batch in `send_buf`, from the socket of its
-    /// source address.
+    /// source address: a single datagram is queued for the socket's next
+    /// `sendmmsg`, a GSO batch leaves at once after what is queued (so a
+    /// destination gets its datagrams in order).
     async fn send(&mut self, transmit: Transmit) {
         if transmit.transport != Transport::Udp {
             self.unsupported_transmits += 1;
@@ -602,10 +607,15 @@ impl Driver {
             }
             return;
         }
-        let Some(socket) = self.sockets.iter().find(|s| s.address == transmit.source) else {
+        let Some(socket) = self.sockets.iter_mut().find(|s| s.address == transmit.source) else {
             tracing::debug!(source = %transmit.source, "transmit from an address without a socket; dropped");
             return;
         };
+        if transmit.datagrams() == 1 {
+            socket.queue(transmit.destination, &self.send_buf).await;
+            return;
+        }
+        socket.flush().await;
         if let Err(error) = socket.send(&transmit, &self.send_buf).await {
             tracing::debug!(source = %transmit.source, destination = %transmit.destination, %error, "send");
         }

@@ -76,17 +76,27 @@
 //! threshold, and then no event follows (the `datachannel_bench` example
 //! shows the loop).
 //!
+//! # Batched system calls
+//!
+//! Sockets are read with `recvmmsg` and GRO (through quinn-udp). A
+//! connection's same-size datagrams to one destination leave as one GSO
+//! send; the single datagrams that a flush collects, to any
+//! destinations, leave with one `sendmmsg` per [`batch::BATCH`] (Linux;
+//! elsewhere one call each). A full socket buffer makes the task wait
+//! until the socket is writable: nothing is dropped. [`batch`] holds the
+//! system calls, the only `unsafe` in natter-io; natter-server's TURN
+//! workers use it too.
+//!
 //! # Not yet
 //!
 //! - TURN over TCP or TLS and ICE-TCP: transmits on TCP or TLS are
 //!   dropped (and logged); relayed candidates over UDP work.
 //! - Host names in ICE server URLs: give IP addresses.
-//! - `sendmmsg`: sockets are read with `recvmmsg` and GRO and a
-//!   connection's same-size datagrams to one destination leave as one
-//!   GSO send (through quinn-udp), but datagrams to different
-//!   destinations take a system call each.
 //! - mDNS for IPv6 (`AAAA` over `ff02::fb`): only IPv4 names resolve.
 
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub mod batch;
 mod driver;
 mod endpoint;
 mod error;

@@ -1,15 +1,15 @@
-//! UDP sockets with batched system calls, through quinn-udp (the QUIC
-//! stack's well-kept socket layer, so that natter-io itself holds no
-//! `unsafe`): `recvmmsg` and UDP GRO in, UDP GSO (Linux `UDP_SEGMENT`)
-//! out. Each falls back by itself where the kernel or the interface has
-//! no support: quinn-udp reads one datagram a call and stops segmenting
+//! UDP sockets with batched system calls. Through quinn-udp (the QUIC
+//! stack's well-kept socket layer): `recvmmsg` and UDP GRO in, UDP GSO
+//! (Linux `UDP_SEGMENT`) out for same-size datagrams to one destination.
+//! Each falls back by itself where the kernel or the interface has no
+//! support: quinn-udp reads one datagram a call and stops segmenting
 //! after the first send GSO fails; a batch that failed is sent again
 //! datagram by datagram here.
 //!
-//! quinn-udp has no `sendmmsg`: datagrams to different destinations go
-//! out one call each. natter-server's TURN workers batch those with
-//! their own `sendmmsg` (`natter-server/src/batch.rs`), which natter-io
-//! cannot share without taking `unsafe` in.
+//! quinn-udp has no `sendmmsg`: single datagrams, to any destinations,
+//! are queued ([`UdpSocket::queue`]) and leave with one `sendmmsg` per
+//! batch from [`crate::batch`] (Linux; elsewhere one call each). A full
+//! socket buffer is waited out on the tokio reactor, never dropped.
 
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
@@ -19,6 +19,9 @@ use natter::peer::Transmit;
 use quinn_udp::{RecvMeta, UdpSocketState};
 use tokio::io::Interest;
 
+#[cfg(target_os = "linux")]
+use crate::batch::{SendBatch, BATCH};
+
 /// How many receive buffers one call fills at most (`recvmmsg`'s batch).
 pub(crate) const RECEIVE_BUFFERS: usize = quinn_udp::BATCH_SIZE;
 
@@ -27,6 +30,9 @@ pub(crate) struct UdpSocket {
     io: tokio::net::UdpSocket,
     state: UdpSocketState,
     pub(crate) address: SocketAddr,
+    /// Datagrams waiting for the next `sendmmsg`.
+    #[cfg(target_os = "linux")]
+    queued: SendBatch,
 }
 
 impl UdpSocket {
@@ -44,6 +50,8 @@ impl UdpSocket {
             io: tokio::net::UdpSocket::from_std(socket)?,
             state,
             address,
+            #[cfg(target_os = "linux")]
+            queued: SendBatch::default(),
         })
     }
 
@@ -71,6 +79,49 @@ impl UdpSocket {
             sent => sent,
         }
     }
+
+    /// Queues `datagram` for `destination`; a full batch leaves at once,
+    /// the rest with [`UdpSocket::flush`].
+    #[cfg(target_os = "linux")]
+    pub(crate) async fn queue(&mut self, destination: SocketAddr, datagram: &[u8]) {
+        self.queued.push(destination, datagram);
+        if self.queued.len() >= BATCH {
+            self.flush().await;
+        }
+    }
+
+    /// Sends the queued datagrams, one `sendmmsg` per batch, waiting for
+    /// room while the socket buffer is full. A datagram the kernel
+    /// refuses otherwise (an unreachable destination) is logged and
+    /// given up.
+    #[cfg(target_os = "linux")]
+    pub(crate) async fn flush(&mut self) {
+        use std::os::fd::AsRawFd;
+        let fd = self.io.as_raw_fd();
+        while !self.queued.is_empty() {
+            let queued = &mut self.queued;
+            match self.io.async_io(Interest::WRITABLE, || queued.send_some(fd)).await {
+                Ok(_) => {}
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => {
+                    tracing::debug!(source = %self.address, %error, "sendmmsg refused a datagram; given up");
+                    self.queued.skip();
+                }
+            }
+        }
+    }
+
+    /// Sends `datagram` to `destination` (no `sendmmsg` here).
+    #[cfg(not(target_os = "linux"))]
+    pub(crate) async fn queue(&mut self, destination: SocketAddr, datagram: &[u8]) {
+        if let Err(error) = self.send_segments(destination, datagram, None).await {
+            tracing::debug!(source = %self.address, %destination, %error, "send");
+        }
+    }
+
+    /// Nothing waits without `sendmmsg`.
+    #[cfg(not(target_os = "linux"))]
+    pub(crate) async fn flush(&mut self) {}
 
     async fn send_segments(&self, destination: SocketAddr, data: &[u8], segment_size: Option<usize>) -> io::Result<()> {
         let transmit = quinn_udp::Transmit {
@@ -152,6 +203,34 @@ mod tests {
                 buf[..n].iter().all(|&b| usize::from(b) == i),
                 "datagram {i} holds its own bytes"
             );
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn datagrams_to_several_destinations_leave_in_one_sendmmsg() {
+        let mut socket = UdpSocket::bind(loopback(), None).unwrap();
+        let peers: Vec<std::net::UdpSocket> = (0..4).map(|_| std::net::UdpSocket::bind(loopback()).unwrap()).collect();
+        for round in 0..3u8 {
+            for (i, peer) in peers.iter().enumerate() {
+                socket.queue(peer.local_addr().unwrap(), &[i as u8, round]).await;
+            }
+        }
+        assert_eq!(socket.queued.system_calls(), 0, "12 datagrams wait for the flush");
+        socket.flush().await;
+        assert_eq!(
+            socket.queued.system_calls(),
+            1,
+            "12 datagrams to 4 destinations in one sendmmsg"
+        );
+        let mut buf = [0u8; 16];
+        for (i, peer) in peers.iter().enumerate() {
+            // A guard against a hang, not a timing assertion.
+            peer.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+            for round in 0..3u8 {
+                let (n, from) = peer.recv_from(&mut buf).unwrap();
+                assert_eq!((&buf[..n], from), (&[i as u8, round][..], socket.address));
+            }
         }
     }
 

@@ -1,6 +1,5 @@
 //! The `natter` command.
 
-mod batch;
 mod join;
 mod send;
 mod serve;

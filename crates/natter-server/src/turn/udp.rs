@@ -20,7 +20,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::relay;
 use super::Shared;
-use crate::batch::{RecvBatch, SendBatch, BATCH, SLOT};
+use natter_io::batch::{RecvBatch, SendBatch, BATCH, SLOT};
 
 /// Longest wait in epoll, so shutdown is noticed.
 const MAX_WAIT: Duration = Duration::from_millis(250);

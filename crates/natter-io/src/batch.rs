@@ -1,6 +1,10 @@
 //! Batched UDP system calls: `recvmmsg` and `sendmmsg` (Linux), so a
-//! worker moves many datagrams per kernel crossing. This is the I/O edge
-//! and the only place with `unsafe`.
+//! worker moves many datagrams per kernel crossing. natter-io sends
+//! datagrams to different destinations with [`SendBatch`] (waiting for
+//! room when the socket buffer is full); natter-server's TURN workers
+//! receive with [`RecvBatch`] and send with [`SendBatch::flush`]
+//! (dropping what a full buffer refuses). This is the I/O edge and the
+//! only place in natter-io with `unsafe`.
 
 use std::io;
 use std::mem;
@@ -94,6 +98,9 @@ impl RecvBatch {
 pub struct SendBatch {
     data: Vec<u8>,
     entries: Vec<(usize, usize, SocketAddr)>,
+    /// The entries before this one are sent (or dropped).
+    sent: usize,
+    system_calls: u64,
 }
 
 impl SendBatch {
@@ -103,8 +110,72 @@ impl SendBatch {
         self.entries.push((start, bytes.len(), to));
     }
 
+    /// How many datagrams wait.
+    pub fn len(&self) -> usize {
+        self.entries.len() - self.sent
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
+    }
+
+    /// The `sendmmsg` calls made so far.
+    pub fn system_calls(&self) -> u64 {
+        self.system_calls
+    }
+
+    /// Sends up to [`BATCH`] waiting datagrams on `fd` with one
+    /// `sendmmsg`; how many the kernel took. An error (`WouldBlock` when
+    /// the socket buffer is full) concerns the first waiting datagram,
+    /// which stays queued: [`SendBatch::skip`] gives it up.
+    pub fn send_some(&mut self, fd: RawFd) -> io::Result<usize> {
+        let chunk = &self.entries[self.sent..(self.sent + BATCH).min(self.entries.len())];
+        if chunk.is_empty() {
+            return Ok(0);
+        }
+        // On the stack: the packet path allocates nothing.
+        // SAFETY: these are plain old data; all zeros is valid.
+        let (mut addrs, mut iovecs, mut msgs): (
+            [libc::sockaddr_storage; BATCH],
+            [libc::iovec; BATCH],
+            [libc::mmsghdr; BATCH],
+        ) = unsafe { mem::zeroed() };
+        for (i, &(start, len, to)) in chunk.iter().enumerate() {
+            let namelen = to_storage(&to, &mut addrs[i]);
+            iovecs[i] = libc::iovec {
+                iov_base: self.data[start..].as_ptr() as *mut libc::c_void,
+                iov_len: len,
+            };
+            let m = &mut msgs[i];
+            m.msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
+            m.msg_hdr.msg_namelen = namelen;
+            m.msg_hdr.msg_iov = &mut iovecs[i];
+            m.msg_hdr.msg_iovlen = 1;
+        }
+        self.system_calls += 1;
+        // SAFETY: the headers point into `addrs`, `iovecs` and
+        // `self.data`, all alive and unmoved for the call; the kernel
+        // only reads the iovec buffers.
+        let n = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), chunk.len() as libc::c_uint, libc::MSG_DONTWAIT) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.advance(n as usize);
+        Ok(n as usize)
+    }
+
+    /// Gives up the first waiting datagram (one the kernel refused).
+    pub fn skip(&mut self) {
+        self.advance(1);
+    }
+
+    fn advance(&mut self, n: usize) {
+        self.sent = (self.sent + n).min(self.entries.len());
+        if self.sent == self.entries.len() {
+            self.data.clear();
+            self.entries.clear();
+            self.sent = 0;
+        }
     }
 
     /// Sends everything queued on `fd`; datagrams the kernel will not
@@ -112,47 +183,18 @@ impl SendBatch {
     /// Returns how many were dropped.
     pub fn flush(&mut self, fd: RawFd) -> usize {
         let mut dropped = 0;
-        let mut sent = 0;
-        while sent < self.entries.len() {
-            let chunk = &self.entries[sent..(sent + BATCH).min(self.entries.len())];
-            // On the stack: the packet path allocates nothing.
-            // SAFETY: these are plain old data; all zeros is valid.
-            let (mut addrs, mut iovecs, mut msgs): (
-                [libc::sockaddr_storage; BATCH],
-                [libc::iovec; BATCH],
-                [libc::mmsghdr; BATCH],
-            ) = unsafe { mem::zeroed() };
-            for (i, &(start, len, to)) in chunk.iter().enumerate() {
-                let namelen = to_storage(&to, &mut addrs[i]);
-                iovecs[i] = libc::iovec {
-                    iov_base: self.data[start..].as_ptr() as *mut libc::c_void,
-                    iov_len: len,
-                };
-                let m = &mut msgs[i];
-                m.msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
-                m.msg_hdr.msg_namelen = namelen;
-                m.msg_hdr.msg_iov = &mut iovecs[i];
-                m.msg_hdr.msg_iovlen = 1;
-            }
-            // SAFETY: the headers point into `addrs`, `iovecs` and
-            // `self.data`, all alive and unmoved for the call; the kernel
-            // only reads the iovec buffers.
-            let n = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), chunk.len() as libc::c_uint, libc::MSG_DONTWAIT) };
-            if n <= 0 {
-                let err = io::Error::last_os_error();
-                if err.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
+        while !self.is_empty() {
+            match self.send_some(fd) {
+                Ok(_) => {}
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 // Skip the datagram the kernel refused (full buffer, or an
                 // unreachable destination) and go on with the rest.
-                dropped += 1;
-                sent += 1;
-            } else {
-                sent += n as usize;
+                Err(_) => {
+                    self.skip();
+                    dropped += 1;
+                }
             }
         }
-        self.data.clear();
-        self.entries.clear();
         dropped
     }
 }
@@ -204,6 +246,7 @@ mod tests {
             out.push(b.local_addr().unwrap(), &[i; 10]);
         }
         assert_eq!(out.flush(a.as_raw_fd()), 0);
+        assert_eq!(out.system_calls(), 2, "40 datagrams in batches of {BATCH}");
         let mut batch = RecvBatch::default();
         let mut got = Vec::new();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
