@@ -86,6 +86,9 @@ pub struct OutgoingRtp<'a> {
 struct Extensions<'a> {
     audio_level: Option<(u8, AudioLevel)>,
     dependency_descriptor: Option<(u8, &'a [u8])>,
+    /// An RTX packet: the RID goes as RepairedRtpStreamId (RFC 8852
+    /// §3.2), or not at all when that was not negotiated.
+    repair: bool,
 }
 
 /// One element's value, to write.
@@ -270,7 +273,14 @@ impl SendStream {
     fn elements<'e>(&'e self, extensions: &Extensions<'e>) -> impl Iterator<Item = (u8, Element<'e>)> + Clone {
         let transport_cc = (self.params.transport_cc).map(|id| (id, Element::Raw(&[0, 0])));
         let mid = (self.params.mid.as_ref()).map(|(id, mid)| (*id, Element::Raw(mid.as_bytes())));
-        let rid = (self.params.rid.as_ref()).map(|(id, rid)| (*id, Element::Raw(rid.as_bytes())));
+        let rid_id = |id: u8| {
+            if extensions.repair {
+                self.params.repaired_rid
+            } else {
+                Some(id)
+            }
+        };
+        let rid = (self.params.rid.as_ref()).and_then(|(id, rid)| Some((rid_id(*id)?, Element::Raw(rid.as_bytes()))));
         let level = (extensions.audio_level).map(|(id, level)| (id, Element::AudioLevel(level)));
         let descriptor = (extensions.dependency_descriptor).map(|(id, value)| (id, Element::Raw(value)));
         (transport_cc.into_iter().chain(mid))
@@ -339,6 +349,7 @@ impl SendStream {
         let extensions = Extensions {
             audio_level: self.params.audio_level.zip(packet.audio_level),
             dependency_descriptor: self.params.dependency_descriptor.zip(packet.dependency_descriptor),
+            repair: false,
         };
         let payload = packet.payload;
         self.store(&header, &extensions, payload.len(), |out| {
@@ -475,23 +486,36 @@ impl SendStream {
     }
 
     /// A padding-only packet (RFC 3550 §5.1: the P bit, and the last
-    /// octet counts the padding) of about `size` bytes on this stream's
-    /// SSRC, written into `out`, for a bandwidth probe when there is no
-    /// RTX to send probes on. It takes the next sequence number, so the
-    /// receiver sees no gap, and the latest frame's timestamp; it is not
-    /// kept in the history (a NACK for it is not answered). Not for RTP
-    /// mode, where the application writes the sequence numbers.
-    pub fn write_padding(&mut self, size: usize, out: &mut Vec<u8>) -> bool {
+    /// octet counts the padding) of about `size` bytes, written into
+    /// `out`, for a bandwidth probe when there is no packet to copy. With
+    /// RTX it goes on the RTX stream (RFC 4588 §4: its SSRC, payload type
+    /// and sequence numbers; no original sequence number, as libwebrtc
+    /// sends padding there, and a receiver counts it as padding), so the media stream's
+    /// sequence numbers stay those of media (in RTP mode the
+    /// application's). Without RTX it takes the media stream's next
+    /// sequence number, so the receiver sees no gap, and the latest
+    /// frame's timestamp; false then in RTP mode (`rtp_mode`), where the
+    /// application writes the sequence numbers. Never kept in the
+    /// history (a NACK for it is not answered).
+    pub fn write_padding(&mut self, size: usize, rtp_mode: bool, out: &mut Vec<u8>) -> bool {
         let timestamp = self.latest.map_or(self.timestamp_offset, |(ts, _)| ts);
+        let (ssrc, payload_type, sequence_number) = match self.params.rtx {
+            Some((ssrc, payload_type)) => (ssrc, payload_type, self.rtx_sequence_number),
+            None if rtp_mode => return false,
+            None => (self.params.ssrc, self.params.payload_type, self.sequence_number),
+        };
         let header = RtpHeader {
             marker: false,
-            payload_type: self.params.payload_type,
-            sequence_number: self.sequence_number,
+            payload_type,
+            sequence_number,
             timestamp,
-            ssrc: self.params.ssrc,
+            ssrc,
             csrcs: &[],
         };
-        let extensions = Extensions::default();
+        let extensions = Extensions {
+            repair: self.params.rtx.is_some(),
+            ..Extensions::default()
+        };
         let header_len = 12 + self.extension_len(&extensions);
         // The count is one octet: at most 255 bytes of padding.
         let padding = size.saturating_sub(header_len).clamp(1, MAX_PADDING);
@@ -503,7 +527,11 @@ impl SendStream {
         out.truncate(n + padding);
         out[0] |= 0x20;
         out[n + padding - 1] = padding as u8;
-        self.sequence_number = self.sequence_number.wrapping_add(1);
+        if self.params.rtx.is_some() {
+            self.rtx_sequence_number = self.rtx_sequence_number.wrapping_add(1);
+        } else {
+            self.sequence_number = self.sequence_number.wrapping_add(1);
+        }
         true
     }
 

@@ -54,8 +54,9 @@
 //!   [`Timer::Congestion`](super::Timer::Congestion) and
 //!   [`PeerConnection::poll_transmit`]. A probe cluster's padding is an
 //!   RTX copy of the latest video packet (RFC 4588; what libwebrtc
-//!   sends), else padding-only packets on the video SSRC (RFC 3550
-//!   §5.1, P bit), each numbered so that the feedback measures it.
+//!   sends), else padding-only packets (RFC 3550 §5.1, P bit) on the
+//!   video stream's RTX SSRC, or without RTX on its own SSRC (never in
+//!   RTP mode), each numbered so that the feedback measures it.
 //!   Unpaced, packets leave at once.
 //! - RTP mode ([`PeerConfig::rtp_mode`](super::PeerConfig::rtp_mode)):
 //!   packets instead of frames both ways, for forwarding ([`rtp_mode`]).
@@ -502,7 +503,8 @@ impl PeerConnection {
     /// libwebrtc's): an RTX copy of the latest video packet sent when
     /// its stream has RTX (RFC 4588 §4, which a receiver drops as a
     /// duplicate), else padding-only packets on the first video stream
-    /// (RFC 3550 §5.1) up to `size`. Only packets with a transport-wide
+    /// (RFC 3550 §5.1; [`SendStream::write_padding`]: on its RTX SSRC
+    /// when it has one) up to `size`. Only packets with a transport-wide
     /// sequence number are worth sending: the feedback measures them.
     fn send_padding(&mut self, now: Instant, size: usize, cluster: u32) {
         let media = &mut self.media;
@@ -522,11 +524,7 @@ impl PeerConnection {
                 }
             }
         }
-        // RTP mode's sequence numbers are the application's: no
-        // padding-only packets among them.
-        if media.rtp_mode {
-            return;
-        }
+        let rtp_mode = media.rtp_mode;
         let video = (media.senders.iter()).filter(|(_, s)| s.active).find_map(|(&id, s)| {
             let video = |s: &SendStream| s.params().format.is_video() && s.params().transport_cc.is_some();
             Some((id, s.streams.iter().position(video)?))
@@ -537,7 +535,7 @@ impl PeerConnection {
             let media = &mut self.media;
             let stream = (media.senders.get_mut(&at.0)).and_then(|s| s.streams.get_mut(at.1));
             let Some(stream) = stream else { return };
-            if !stream.write_padding(left.min(MAX_RTP_PACKET - SRTP_OVERHEAD), &mut media.buf) {
+            if !stream.write_padding(left.min(MAX_RTP_PACKET - SRTP_OVERHEAD), rtp_mode, &mut media.buf) {
                 return;
             }
             let transport_cc = stream.params().transport_cc;

@@ -94,7 +94,6 @@ impl PeerConnection {
         let Some((ssrc, (osn, payload))) = repair.filter(|(_, (_, payload))| !payload.is_empty()) else {
             return self.media.counters.padding_received += 1;
         };
-        layer.stats.retransmitted_packets_received += 1;
         let header = RtpHeader {
             marker: packet.marker(),
             payload_type: apt,
@@ -151,6 +150,9 @@ impl PeerConnection {
         else {
             return;
         };
+        // A repair counts once it filled a gap: an RTX copy of a packet
+        // already here (a bandwidth probe) is a duplicate.
+        layer.stats.retransmitted_packets_received += u64::from(retransmission);
         let repairable = !nack || stream.nack.on_packet(now, seq);
         let Some(frames) = stream.frames.as_mut() else {
             // RTP mode: the application takes it from here, and asks for
