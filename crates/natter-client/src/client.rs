@@ -241,7 +241,10 @@ impl Client {
     pub async fn leave(&self) {
         let (tx, rx) = oneshot::channel();
         if self.commands.send(Command::Leave(tx)).is_ok() {
-            let _ = rx.await;
+            // The client task says goodbye within LEAVE_WAIT of reading
+            // the command; a task stuck elsewhere must not hold the
+            // caller forever.
+            let _ = tokio::time::timeout(LEAVE_WAIT * 5, rx).await;
         }
     }
 }

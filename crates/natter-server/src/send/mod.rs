@@ -88,12 +88,27 @@ pub struct ReceiveOptions {
 }
 
 pub fn send(options: SendOptions) -> anyhow::Result<()> {
-    runtime()?.block_on(sender::run(options))
+    run(sender::run(options))
 }
 
 pub fn receive(options: ReceiveOptions) -> anyhow::Result<()> {
-    runtime()?.block_on(receiver::run(options))
+    run(receiver::run(options))
 }
+
+/// Runs `command` to its end, then stops the runtime without waiting
+/// for stragglers for more than [`SHUTDOWN_WAIT`]: dropping a runtime
+/// waits for its blocking tasks without limit, and the command's result
+/// is known by then (a CI run saw a finished transfer's process never
+/// exit).
+fn run(command: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    let runtime = runtime()?;
+    let result = runtime.block_on(command);
+    runtime.shutdown_timeout(SHUTDOWN_WAIT);
+    result
+}
+
+/// How long a finished command waits for its runtime's last tasks.
+const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
