@@ -26,6 +26,7 @@ import {
   problemsOf,
   randomFile,
   receivedFile,
+  startNatter,
   startServer,
   until,
 } from './harness.mjs';
@@ -44,59 +45,9 @@ function vp8File() {
   return file;
 }
 
-/**
- * `natter join --json` as a child process: its JSON lines, kept in
- * order, and `waitFor(predicate)` over all of them (past and future).
- */
+/** `natter join URL --room cli --json ARGS`, its log named after the server and `label`. */
 function startCli(server, args, label = 'cli') {
-  const logPath = path.join(ARTIFACTS, `${server.name}.${label}.log`);
-  const log = fs.createWriteStream(logPath);
-  const child = spawn(NATTER_BIN, ['join', server.url, '--room', ROOM, '--json', ...args], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn', NO_COLOR: '1' },
-  });
-  const events = [];
-  let buffered = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk) => {
-    log.write(chunk);
-    buffered += chunk;
-    let nl;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      if (line.trim()) events.push(JSON.parse(line));
-    }
-  });
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk) => {
-    log.write(chunk);
-    stderr += chunk;
-  });
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  return {
-    events,
-    exited,
-    get stderr() {
-      return stderr;
-    },
-    logPath,
-    /** Writes a line to its stdin (chat, or a /command). */
-    type(line) {
-      child.stdin.write(`${line}\n`);
-    },
-    waitFor(predicate, what, timeout = 30000) {
-      return until(() => events.find(predicate), {
-        timeout,
-        what: `natter join: ${what}`,
-        describe: () => `${JSON.stringify(events.slice(-8))} (log: ${logPath})`,
-      });
-    },
-    kill() {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    },
-  };
+  return startNatter(`${server.name}.${label}`, ['join', server.url, '--room', ROOM, '--json', ...args]);
 }
 
 describe('natter join with a browser', () => {

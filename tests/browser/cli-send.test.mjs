@@ -7,54 +7,19 @@
 // finishes byte-exact with fewer bytes sent the second time.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { ARTIFACTS, NATTER_BIN, randomFile, startServer, until } from './harness.mjs';
+import { ARTIFACTS, randomFile, startNatter, startServer } from './harness.mjs';
 
 const FILE_BYTES = 24 * 1024 * 1024;
 const MIB = 1024 * 1024;
 const RESUME_BYTES = 64 * MIB;
 
-/** `natter ARGS --json` as a child process: its JSON lines in order, stderr, and its exit. */
+/** `natter ARGS --json`, logged to target/browser/cli-send.LABEL.log. */
 function run(label, args) {
-  if (!fs.existsSync(NATTER_BIN)) throw new Error(`no natter binary at ${NATTER_BIN}: run "cargo build --release -p natter-server"`);
-  const logPath = path.join(ARTIFACTS, `cli-send.${label}.log`);
-  const log = fs.createWriteStream(logPath);
-  const child = spawn(NATTER_BIN, [...args, '--json'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn', NO_COLOR: '1' },
-  });
-  const events = [];
-  let stderr = '';
-  child.stdout.pipe(log, { end: false });
-  readline.createInterface({ input: child.stdout }).on('line', (line) => line.trim() && events.push(JSON.parse(line)));
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk) => {
-    log.write(chunk);
-    stderr += chunk;
-  });
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  return {
-    events,
-    exited,
-    get stderr() {
-      return stderr;
-    },
-    waitFor(predicate, what, timeout = 60000) {
-      return until(() => events.find(predicate), {
-        timeout,
-        what: `${label}: ${what}`,
-        describe: () => `${JSON.stringify(events.slice(-5))} ${stderr.slice(-500)} (log: ${logPath})`,
-      });
-    },
-    kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    },
-  };
+  return startNatter(`cli-send.${label}`, [...args, '--json'], { timeout: 60000 });
 }
 
 function sha256(file) {

@@ -134,6 +134,69 @@ export async function until(probe, { timeout = 20000, interval = 100, what = 'co
   }
 }
 
+// ---- natter CLI processes -------------------------------------------------------------
+
+/**
+ * `natter ARGS` as a child process whose stdout is JSON lines (the
+ * caller passes `--json`): its events in order, its stderr, its exit,
+ * `waitFor(predicate)` over all events (past and future), `type(line)`
+ * to its stdin, and `kill()`. Everything it prints goes to
+ * target/browser/LABEL.log.
+ */
+export function startNatter(label, args, { timeout = 30000 } = {}) {
+  if (!fs.existsSync(NATTER_BIN)) throw new Error(`no natter binary at ${NATTER_BIN}: run "cargo build --release -p natter-server"`);
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const logPath = path.join(ARTIFACTS, `${label}.log`);
+  const log = fs.createWriteStream(logPath);
+  const child = spawn(NATTER_BIN, args, {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn', NO_COLOR: '1' },
+  });
+  const events = [];
+  let buffered = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk) => {
+    log.write(chunk);
+    buffered += chunk;
+    let nl;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      if (line.trim()) events.push(JSON.parse(line));
+    }
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk) => {
+    log.write(chunk);
+    stderr += chunk;
+  });
+  child.stdin.on('error', () => {}); // a child that exited before reading
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    events,
+    exited,
+    logPath,
+    get stderr() {
+      return stderr;
+    },
+    /** Writes a line to its stdin (chat, or a /command). */
+    type(line) {
+      child.stdin.write(`${line}\n`);
+    },
+    waitFor(predicate, what, wait = timeout) {
+      return until(() => events.find(predicate), {
+        timeout: wait,
+        what: `${label}: ${what}`,
+        describe: () => `${JSON.stringify(events.slice(-8))} ${stderr.slice(-500)} (log: ${logPath})`,
+      });
+    },
+    kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
 // ---- ports and the server ------------------------------------------------------------
 
 function tcpFree(port) {
