@@ -12,6 +12,9 @@ with `--random-fully` (a new port for every destination: symmetric).
   server-reflexive (or peer-reflexive) addresses, without the relay.
 - H1 and H2 (one symmetric) cannot punch a hole and must use the relay.
 
+Running this module runs test_nat_send.py (natter send through the same
+kind of NATs) too.
+
 Needs root (or sudo), iproute2 and iptables; CI runs as root.
 """
 
@@ -36,6 +39,15 @@ def ns_name(name):
 
 def ns(name, *cmd):
     sh("ip", "netns", "exec", ns_name(name), *cmd)
+
+
+def require_namespaces():
+    """Root, ip and iptables, or an AssertionError that says what is missing."""
+    if os.geteuid() != 0:
+        raise AssertionError("the NAT tests need root: run them as root (CI does) or through sudo")
+    for tool in ("ip", "iptables"):
+        if not shutil.which(tool):
+            raise AssertionError(f"{tool} is missing: apt-get install iproute2 iptables (scripts/setup does)")
 
 
 class NatTopology:
@@ -91,11 +103,7 @@ def peer(site, role, turn):
 class RealNats(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if os.geteuid() != 0:
-            raise AssertionError("the NAT tests need root: run them as root (CI does) or through sudo")
-        for tool in ("ip", "iptables"):
-            if not shutil.which(tool):
-                raise AssertionError(f"{tool} is missing: apt-get install iproute2 iptables (scripts/setup does)")
+        require_namespaces()
         cls.net = NatTopology({1: False, 2: True, 3: False})
         try:
             cls.turn = TurnServer("natter", host=SERVER, netns=ns_name("P"), allowed="198.18.0.0/15")
@@ -127,6 +135,14 @@ class RealNats(unittest.TestCase):
     def test_symmetric_nat_needs_the_relay(self):
         for local, remote in self.pair_types(1, 2):
             self.assertIn("relay", (local, remote))
+
+
+def load_tests(loader, tests, pattern):
+    """`unittest test_nat` (scripts/test-ice's root module) runs natter send's NAT tests too."""
+    import test_nat_send
+
+    tests.addTests(loader.loadTestsFromModule(test_nat_send))
+    return tests
 
 
 if __name__ == "__main__":
