@@ -1,6 +1,7 @@
-// The Natter web client: a join screen, then a mesh call (one
-// RTCPeerConnection per remote participant) signaled through
-// `natter serve` (docs/signaling.md).
+// The Natter web client: a join screen, then a call signaled through
+// `natter serve` (docs/signaling.md): a mesh (one RTCPeerConnection per
+// remote participant, peer.js), or in an SFU room (`welcome.sfu`) one
+// connection to the server that carries everyone (sfu.js).
 //
 // URL: /?room=ROOM[&relay=1][&width=W&height=H&fps=F]#token=TOKEN
 //   relay=1  forces iceTransportPolicy 'relay' (everything through TURN)
@@ -9,6 +10,7 @@
 
 import { Signaling } from './signaling.js';
 import { Peer } from './peer.js';
+import { SFU_PEER, SfuConnection, SfuPeer } from './sfu.js';
 import { LABEL_PREFIX, receiveFile, sendFile } from './transfer.js';
 import { NONE, listDevices, openDevices, openScreen, stopStream, videoConstraints } from './media.js';
 import { SPEAKING_LEVEL, counters, delta, quality } from './stats.js';
@@ -42,8 +44,12 @@ const call = {
   name: null,
   room: null,
   iceServers: [],
-  /** id → Peer */
+  /** id → Peer (mesh) or SfuPeer (SFU room) */
   peers: new Map(),
+  /** The SfuConnection of an SFU room, null in a mesh. */
+  sfu: null,
+  /** welcome.sfu of the current session. */
+  sfuRoom: false,
   /** id → Transfer */
   transfers: new Map(),
   /** id (or 'self') → last time loud */
@@ -84,6 +90,10 @@ const introspection = {
   },
   get localStream() {
     return call.local;
+  },
+  /** In an SFU room: {pc, slots: mid → {kind, peer}}; null in a mesh. */
+  get sfu() {
+    return call.sfu && Object.freeze({ pc: call.sfu.pc, slots: new Map([...call.sfu.slots].map(([mid, s]) => [mid, { ...s }])) });
   },
 };
 Object.defineProperty(window, 'natter', { value: Object.freeze(introspection), enumerable: true });
@@ -225,8 +235,9 @@ function enterCall(room, name) {
     peer.state = { audio, video, screen };
     updateTile(id, peer.state);
   });
-  for (const type of ['offer', 'answer', 'candidate']) {
+  for (const type of ['offer', 'answer', 'candidate', 'track']) {
     on(type, (message) => {
+      if (type === 'track' || message.from === SFU_PEER) return call.sfu?.handle(message);
       const peer = call.peers.get(message.from);
       if (peer) peer.handle(message);
       else console.warn(`natter: ${type} from unknown peer ${message.from}`);
@@ -244,16 +255,19 @@ function enterCall(room, name) {
   startStats();
 }
 
-function onWelcome({ id, name, peers, iceServers, fresh }) {
+function onWelcome({ id, name, peers, iceServers, fresh, sfu, limits }) {
   if (fresh && call.id && call.id !== id) {
     // The old session expired while we were away: we are a new
     // participant, and every connection of the old one is gone.
     for (const peerId of [...call.peers.keys()]) removePeer(peerId);
+    closeSfu();
     toast('Rejoined the room');
   }
   call.id = id;
   call.name = name;
   call.iceServers = iceServers || [];
+  call.sfuRoom = Boolean(sfu);
+  if (call.sfuRoom && !call.sfu) openSfu(limits?.maxParticipants ?? 6);
   updateTile('self', { peerId: id, name, label: `${name} (you)` });
   const present = new Set(peers.map((p) => p.id));
   for (const peerId of [...call.peers.keys()]) if (!present.has(peerId)) removePeer(peerId);
@@ -279,6 +293,43 @@ function outgoingTracks() {
   return tracks;
 }
 
+function rtcConfig() {
+  return { iceServers: call.iceServers, iceTransportPolicy: settings.relay ? 'relay' : 'all', bundlePolicy: 'max-bundle' };
+}
+
+/** An SFU room's one connection; its slots fill the others' tiles. */
+function openSfu(maxParticipants) {
+  const sfu = new SfuConnection({
+    config: rtcConfig(),
+    signal: (message) => call.signaling.send(message),
+    audio: call.local.getAudioTracks()[0],
+    video: call.screen || call.local.getVideoTracks()[0],
+    stream: call.local,
+    slots: Math.max(1, maxParticipants - 1),
+  });
+  call.sfu = sfu;
+  sfu.addEventListener('slot', ({ detail: { peer, track, previous } }) => {
+    const before = call.peers.get(previous);
+    if (before && before.stream.getTracks().includes(track)) {
+      before.stream.removeTrack(track);
+      updateTile(previous, { stream: before.stream });
+    }
+    const now = call.peers.get(peer);
+    if (now) {
+      now.stream.addTrack(track);
+      updateTile(peer, { stream: now.stream });
+    }
+  });
+  sfu.addEventListener('connection', (e) => {
+    for (const id of call.peers.keys()) updateTile(id, { connection: e.detail });
+  });
+}
+
+function closeSfu() {
+  call.sfu?.close();
+  call.sfu = null;
+}
+
 function addPeer(p, { initiator }) {
   const existing = call.peers.get(p.id);
   if (existing) {
@@ -286,12 +337,22 @@ function addPeer(p, { initiator }) {
     updateTile(p.id, existing.state);
     return;
   }
+  if (call.sfuRoom) {
+    // Its tracks come on our SFU connection's slots (maybe already).
+    const peer = new SfuPeer({ id: p.id, name: p.name, tracks: call.sfu ? call.sfu.tracksOf(p.id) : [] });
+    peer.state = { audio: p.audio, video: p.video, screen: p.screen };
+    call.peers.set(p.id, peer);
+    createTile({ id: p.id, name: p.name, self: false });
+    updateTile(p.id, { ...peer.state, stream: peer.stream });
+    layoutGrid();
+    return;
+  }
   const peer = new Peer({
     id: p.id,
     name: p.name,
     polite: call.id < p.id,
     initiator,
-    config: { iceServers: call.iceServers, iceTransportPolicy: settings.relay ? 'relay' : 'all', bundlePolicy: 'max-bundle' },
+    config: rtcConfig(),
     signal: (message) => call.signaling.send(message),
     tracks: outgoingTracks,
     stream: call.local,
@@ -338,6 +399,7 @@ function leaveCall({ message = 'You left the call.', sendLeave = true } = {}) {
   if (signaling && sendLeave) signaling.leave();
   stopStats();
   for (const id of [...call.peers.keys()]) removePeer(id);
+  closeSfu();
   stopScreen({ renegotiate: false });
   clearCall();
   call.transfers.clear();
@@ -397,7 +459,7 @@ $('screen').addEventListener('click', async () => {
   if (!track || !call.signaling) return track?.stop();
   call.screen = track;
   track.addEventListener('ended', () => stopScreen({ renegotiate: true }));
-  await Promise.all([...call.peers.values()].map((p) => p.setTrack('video', track)));
+  await Promise.all([...call.peers.values(), call.sfu].filter(Boolean).map((p) => p.setTrack('video', track)));
   updateTile('self', { stream: selfStream() });
   renderControls();
   sendState();
@@ -411,7 +473,7 @@ function stopScreen({ renegotiate }) {
   track.stop();
   if (renegotiate) {
     const camera = call.local.getVideoTracks()[0] || null;
-    for (const p of call.peers.values()) p.setTrack('video', camera);
+    for (const p of [...call.peers.values(), call.sfu].filter(Boolean)) p.setTrack('video', camera);
     updateTile('self', { stream: selfStream() });
     sendState();
   }
@@ -437,6 +499,7 @@ $('chat-form').addEventListener('submit', (event) => {
   const input = $('chat-input');
   const text = input.value.trim();
   if (!text || !call.signaling) return;
+  if (call.sfuRoom) return toast('Chat does not reach an SFU room yet.', 'error');
   for (const peer of call.peers.values()) peer.sendChat(text);
   appendChat({ from: call.id, name: call.name, text, self: true });
   input.value = '';
@@ -446,6 +509,10 @@ $('file-input').addEventListener('change', (event) => {
   const input = event.target;
   const peers = [...call.peers.values()];
   for (const file of input.files) {
+    if (call.sfuRoom) {
+      toast('Files cannot be sent in an SFU room yet.', 'error');
+      break;
+    }
     if (peers.length === 0) {
       toast('Nobody else is here to receive a file.', 'error');
       break;
@@ -481,15 +548,15 @@ async function sampleStats() {
   const now = performance.now();
   let selfLevel = 0;
   let selfSampled = false;
+  if (call.sfu) {
+    selfLevel = await sampleSfuStats(now);
+    selfSampled = true;
+  }
   for (const peer of [...call.peers.values()]) {
+    if (!peer.pc) continue;
     if (peer.pc.connectionState === 'closed') continue;
     const report = await peer.pc.getStats();
-    const c = counters(report);
-    const d = delta(peer.lastCounters, c);
-    peer.lastCounters = c;
-    const q = quality(c.rtt, d.loss);
-    const rtt = c.rtt === undefined ? 'unknown' : `${Math.round(c.rtt * 1000)} ms`;
-    updateTile(peer.id, { quality: q, qualityText: `connection ${q}: round trip ${rtt}, loss ${(d.loss * 100).toFixed(1)}%` });
+    const d = sampleQuality(peer, report, [peer.id], '');
     if (d.level > SPEAKING_LEVEL) call.loud.set(peer.id, now);
     if (!selfSampled) {
       // Our own microphone, as the sender to this peer measures it.
@@ -504,6 +571,32 @@ async function sampleStats() {
   for (const key of ['self', ...call.peers.keys()]) {
     updateTile(key, { speaking: now - (call.loud.get(key) ?? -Infinity) < SPEAKING_HOLD_MS });
   }
+}
+
+/**
+ * Shows the quality of the connection whose stats are `report` on the
+ * tiles of `ids`, and returns the change since `holder`'s last sample.
+ */
+function sampleQuality(holder, report, ids, via) {
+  const c = counters(report);
+  const d = delta(holder.lastCounters, c);
+  holder.lastCounters = c;
+  const q = quality(c.rtt, d.loss);
+  const rtt = c.rtt === undefined ? 'unknown' : `${Math.round(c.rtt * 1000)} ms`;
+  for (const id of ids) updateTile(id, { quality: q, qualityText: `connection ${q}${via}: round trip ${rtt}, loss ${(d.loss * 100).toFixed(1)}%` });
+  return d;
+}
+
+/** The SFU connection's quality (shown on every tile), who is loud, and our own level. */
+async function sampleSfuStats(now) {
+  const sfu = call.sfu;
+  const report = await sfu.pc.getStats();
+  sampleQuality(sfu, report, call.peers.keys(), ' (through the server)');
+  for (const [id, level] of sfu.audioLevels(report)) if (level > SPEAKING_LEVEL) call.loud.set(id, now);
+  const s = counters(report, 'media-source');
+  const level = delta(call.selfCounters?.peer === SFU_PEER ? call.selfCounters.counters : null, s).level;
+  call.selfCounters = { peer: SFU_PEER, counters: s };
+  return level;
 }
 
 initJoin().catch((e) => {

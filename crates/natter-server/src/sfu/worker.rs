@@ -296,6 +296,7 @@ impl Worker {
                 }
             }
             PeerEvent::TargetBitrate(bps) => {
+                tracing::trace!(peer = %member.peer, bps, "SFU estimate");
                 let _ = media_room.room.handle_estimate(now, *id, bps);
             }
             PeerEvent::ConnectionStateChange(state) => {

@@ -1,0 +1,160 @@
+// The one RTCPeerConnection of an SFU room (docs/signaling.md, "SFU
+// rooms"): to the peer id `sfu`, offered once with what we publish and a
+// fixed pool of receive slots; the server answers, never renegotiates,
+// and says with `track` messages which slot carries whose track.
+//
+// The camera goes out as three simulcast layers (RFC 8853; WebRTC 1.0
+// §5.2 sendEncodings), lowest first as the protocol asks: the server
+// forwards one of them to each subscriber.
+//
+// Events: slot (detail: {peer, kind, track, previous}: the slot's
+// receiving track now belongs to `peer`, or to nobody when `peer` is
+// null; `previous` is whom it carried before), connection (detail:
+// pc.connectionState).
+
+import { delta } from './stats.js';
+
+/** The server's peer id. */
+export const SFU_PEER = 'sfu';
+
+/** Simulcast layers of the camera, lowest first: quarter, half, full size. */
+export const LAYERS = [
+  { rid: 'q', scaleResolutionDownBy: 4 },
+  { rid: 'h', scaleResolutionDownBy: 2 },
+  { rid: 'f', scaleResolutionDownBy: 1 },
+];
+
+export class SfuConnection extends EventTarget {
+  /**
+   * @param {object} o
+   * @param {RTCConfiguration} o.config
+   * @param {(message: object) => void} o.signal sends a signaling message
+   * @param {MediaStreamTrack | undefined} o.audio the microphone, if any
+   * @param {MediaStreamTrack | undefined} o.video the camera, if any
+   * @param {MediaStream} o.stream the stream the tracks belong to
+   * @param {number} o.slots receive slots of each kind (the others in a full room)
+   */
+  constructor({ config, signal, audio, video, stream, slots }) {
+    super();
+    this.signal = signal;
+    this.pc = new RTCPeerConnection(config);
+    /** mid → {kind, peer} of each receive slot, as `track` messages set it. */
+    this.slots = new Map();
+    /** Our sender of each kind ('audio', 'video'). */
+    this.senders = new Map();
+    /** Signaling messages are handled one at a time, after our offer. */
+    this.queue = Promise.resolve();
+    this.closed = false;
+    /** peer → audio counters of the previous audioLevels(). */
+    this.lastAudio = new Map();
+
+    const pc = this.pc;
+    pc.addEventListener('icecandidate', ({ candidate }) => {
+      // The ICE-lite server ignores them (its peers' checks bring the
+      // addresses), but the protocol lets a client send them.
+      this.signal({ type: 'candidate', to: SFU_PEER, candidate: candidate ? candidate.toJSON() : null });
+    });
+    pc.addEventListener('connectionstatechange', () => this.emit('connection', pc.connectionState));
+
+    if (audio) this.senders.set('audio', pc.addTransceiver(audio, { direction: 'sendonly', streams: [stream] }).sender);
+    if (video) {
+      const sendEncodings = LAYERS.map((l) => ({ ...l }));
+      this.senders.set('video', pc.addTransceiver(video, { direction: 'sendonly', streams: [stream], sendEncodings }).sender);
+    }
+    for (let i = 0; i < slots; i++) {
+      for (const kind of ['audio', 'video']) pc.addTransceiver(kind, { direction: 'recvonly' });
+    }
+    this.queue = this.offer();
+  }
+
+  async offer() {
+    await this.pc.setLocalDescription();
+    for (const t of this.pc.getTransceivers()) {
+      if (t.direction === 'recvonly') this.slots.set(t.mid, { kind: t.receiver.track.kind, peer: null });
+    }
+    this.signal({ type: 'offer', to: SFU_PEER, sdp: this.pc.localDescription.sdp });
+  }
+
+  /** An `answer`, `candidate` or `track` message from the server. */
+  handle(message) {
+    this.queue = this.queue.then(() => this.apply(message)).catch((e) => {
+      console.warn(`natter: ${message.type} from the SFU failed`, e);
+    });
+    return this.queue;
+  }
+
+  async apply(message) {
+    if (this.closed) return;
+    const pc = this.pc;
+    if (message.type === 'answer') {
+      await pc.setRemoteDescription({ type: 'answer', sdp: message.sdp });
+    } else if (message.type === 'candidate') {
+      if (message.candidate) await pc.addIceCandidate(message.candidate);
+      else await pc.addIceCandidate().catch(() => {});
+    } else if (message.type === 'track') {
+      const slot = this.slots.get(message.mid);
+      const transceiver = pc.getTransceivers().find((t) => t.mid === message.mid);
+      if (!slot || !transceiver) throw new Error(`no receive slot with mid ${message.mid}`);
+      const previous = slot.peer;
+      slot.peer = message.peer;
+      this.emit('slot', { peer: message.peer, kind: slot.kind, track: transceiver.receiver.track, previous });
+    } else {
+      // The server never offers (it does not renegotiate).
+      console.warn(`natter: unexpected ${message.type} from the SFU`);
+    }
+  }
+
+  /** The receiving tracks of the slots that carry `peer` now. */
+  tracksOf(peer) {
+    const mids = new Set([...this.slots].filter(([, s]) => s.peer === peer).map(([mid]) => mid));
+    return this.pc.getTransceivers().filter((t) => mids.has(t.mid)).map((t) => t.receiver.track);
+  }
+
+  /**
+   * peer → RMS audio level since the previous call (from each audio
+   * slot's inbound-rtp totalAudioEnergy and totalSamplesDuration).
+   */
+  audioLevels(report) {
+    const now = new Map();
+    report.forEach((s) => {
+      const peer = s.type === 'inbound-rtp' && s.kind === 'audio' ? this.slots.get(s.mid)?.peer : null;
+      if (peer) now.set(peer, { lost: 0, received: 0, energy: s.totalAudioEnergy || 0, duration: s.totalSamplesDuration || 0, mid: s.mid });
+    });
+    const levels = new Map();
+    for (const [peer, c] of now) {
+      const prev = this.lastAudio.get(peer);
+      if (prev && prev.mid === c.mid) levels.set(peer, delta(prev, c).level);
+    }
+    this.lastAudio = now;
+    return levels;
+  }
+
+  /** Sends `track` instead of our current one of `kind` (no renegotiation). */
+  async setTrack(kind, track) {
+    await this.senders.get(kind)?.replaceTrack(track);
+  }
+
+  close() {
+    this.closed = true;
+    this.pc.close();
+  }
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+/** A remote participant of an SFU room: its tile's stream, filled from our slots. */
+export class SfuPeer {
+  constructor({ id, name, tracks }) {
+    this.id = id;
+    this.name = name;
+    this.state = { audio: false, video: false, screen: false };
+    this.stream = new MediaStream(tracks);
+    /** No connection of its own: everything comes through the server's. */
+    this.pc = null;
+    this.chat = null;
+  }
+
+  close() {}
+}
