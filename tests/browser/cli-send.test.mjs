@@ -4,18 +4,21 @@
 // code, a code nobody waits on, a typo and no server end with clear
 // errors, and the third wrong code stops the sender; a receiver (of a
 // 64 MiB file) killed mid-transfer runs again, resumes from its part file and
-// finishes byte-exact with fewer bytes sent the second time.
+// finishes byte-exact with fewer bytes sent the second time. A Chromium
+// page on the web client's receive.html, given the code, proves it and
+// receives a file byte-exact (SHA-256 in the page with WebCrypto).
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ARTIFACTS, randomFile, startNatter, startServer } from './harness.mjs';
+import { ARTIFACTS, launchBrowser, randomFile, startNatter, startServer, until } from './harness.mjs';
 
 const FILE_BYTES = 24 * 1024 * 1024;
 const MIB = 1024 * 1024;
 const RESUME_BYTES = 64 * MIB;
+const BROWSER_BYTES = 8 * MIB;
 
 /** `natter ARGS --json`, logged to target/browser/cli-send.LABEL.log. */
 function run(label, args) {
@@ -57,7 +60,10 @@ describe('natter send and natter receive', () => {
     server = await startServer({ name: 'cli-send' });
   });
 
+  let browser;
+
   after(async () => {
+    await browser?.close();
     for (const child of children) child.kill();
     if (server) await server.stopCleanly();
   });
@@ -147,5 +153,58 @@ describe('natter send and natter receive', () => {
     const starts = sender.events.filter((e) => e.event === 'start');
     assert.deepEqual(starts.map((s) => s.offset), [0, resumed.offset]);
     assert.deepEqual(await sender.exited, { code: 0, signal: null }, sender.stderr);
+  });
+
+  test('a browser receives a file from natter send by its code', async () => {
+    browser = await launchBrowser();
+    const small = randomFile('cli-send-browser.bin', BROWSER_BYTES);
+    const sender = start('send-browser', ['send', small.file]);
+    const { code } = await sender.waitFor((e) => e.event === 'code', 'the code');
+    const page = await browser.newPage();
+    const problems = [];
+    page.on('pageerror', (e) => problems.push(e.message));
+    await page.goto(`${server.url}/receive.html#${code}`);
+    const state = await until(() => page.evaluate(() => ['verified', 'mismatch', 'failed'].includes(window.natterReceive.state) && window.natterReceive), {
+      timeout: 60000,
+      what: 'the page to receive the file',
+      describe: () => page.evaluate(() => JSON.stringify(window.natterReceive)).then((s) => `${s} ${problems.join('; ')}`),
+    });
+    assert.equal(state.state, 'verified', JSON.stringify(state));
+    const received = await page.evaluate(async () => {
+      const { transfer } = window.natterReceive;
+      const digest = await crypto.subtle.digest('SHA-256', await transfer.blob.arrayBuffer());
+      const link = document.querySelector('[data-testid="receive-link"]');
+      return {
+        name: transfer.name,
+        size: transfer.blob.size,
+        sha256: [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join(''),
+        download: link.hidden ? null : link.download,
+      };
+    });
+    assert.deepEqual(received, { name: 'cli-send-browser.bin', size: BROWSER_BYTES, sha256: small.sha256, download: 'cli-send-browser.bin' });
+    const sent = await sender.waitFor((e) => e.event === 'done', 'the sender done');
+    assert.deepEqual([sent.sha256, sent.sent], [small.sha256, BROWSER_BYTES], 'verified by the page');
+    assertProgress(sender.events, BROWSER_BYTES);
+    assert.deepEqual(await sender.exited, { code: 0, signal: null }, sender.stderr);
+    assert.deepEqual(problems, []);
+  });
+
+  test('a browser given a wrong code is refused and says so', async () => {
+    browser ??= await launchBrowser();
+    const sender = start('send-browser-wrong', ['send', file.file]);
+    const { code } = await sender.waitFor((e) => e.event === 'code', 'the code');
+    const [nameplate, ...words] = code.split('-');
+    const wrong = `${nameplate}-${words[0]}-${words[1]}-${words[2] === 'zebra' ? 'yak' : 'zebra'}`;
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/receive.html#${wrong}`);
+    const state = await until(() => page.evaluate(() => window.natterReceive.state === 'failed' && window.natterReceive), {
+      timeout: 30000,
+      what: 'the page to be refused',
+      describe: () => page.evaluate(() => JSON.stringify(window.natterReceive)),
+    });
+    assert.match(state.error, /the sender refused: wrong code/);
+    assert.match(await page.textContent('#receive-error'), /wrong code/);
+    await sender.waitFor((e) => e.event === 'wrong-code', 'the wrong code noticed');
+    sender.kill();
   });
 });

@@ -5,6 +5,10 @@
 // water mark. The recipient hashes what it received, answers with a
 // JSON result, and the sender closes the channel.
 //
+// natter-client (crates/natter-client/src/transfer.rs) speaks the same
+// protocol, plus `offset` in the header for a resumed transfer, which
+// this side never asks for (docs/send.md).
+//
 // A Transfer emits `change` whenever its state or progress moves.
 
 /** Bytes per data channel message: small enough for every SCTP stack. */
@@ -198,7 +202,9 @@ export function receiveFile(channel, peer, onStart) {
         Number.isSafeInteger(header.size) &&
         header.size >= 0 &&
         header.size <= MAX_FILE_BYTES &&
-        typeof header.sha256 === 'string';
+        typeof header.sha256 === 'string' &&
+        // Bytes from `offset` on (a resumed natter transfer): this side never asks for one.
+        (header.offset === undefined || header.offset === 0);
       if (!valid) return fail('bad header');
       transfer = new Transfer({
         id: typeof header.id === 'string' ? header.id : crypto.randomUUID(),
