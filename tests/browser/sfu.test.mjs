@@ -165,6 +165,48 @@ describe(`${PAGES} Chromium pages in one SFU room`, () => {
     assert.deepEqual(problemsOf(people), []);
   });
 
+  test('the active speaker follows the page that plays a tone, on every page', async () => {
+    // Chromium's fake microphone beeps too quietly to count as speech
+    // (RFC 6464 levels around -70 dBov after its audio processing, under
+    // the detector's -60): the speaking page sends a 440 Hz tone instead.
+    const tone = (p, on) =>
+      p.page.evaluate(async (on) => {
+        const sender = window.natter.sfu.pc.getSenders().find((s) => s.track?.kind === 'audio');
+        if (!on) return sender.replaceTrack(window.natter.localStream.getAudioTracks()[0]);
+        const context = new AudioContext();
+        const oscillator = new OscillatorNode(context, { frequency: 440 });
+        const gain = new GainNode(context, { gain: 0.3 });
+        const out = new MediaStreamAudioDestinationNode(context);
+        oscillator.connect(gain).connect(out);
+        oscillator.start();
+        await context.resume();
+        await sender.replaceTrack(out.stream.getAudioTracks()[0]);
+      }, on);
+    let previous = null;
+    for (const speaker of people.slice(0, 2)) {
+      const t0 = Date.now();
+      if (previous) await tone(previous, false);
+      await tone(speaker, true);
+      previous = speaker;
+      for (const p of people) {
+        const tile = p === speaker ? '[data-testid="tile"][data-self]' : `[data-testid="tile"][data-peer-id="${speaker.id}"]`;
+        await until(
+          () =>
+            p.page.evaluate(
+              ({ id, tile }) =>
+                window.natter.sfu.speaker === id &&
+                document.querySelector(tile)?.classList.contains('active-speaker') &&
+                document.querySelectorAll('.tile.active-speaker').length === 1,
+              { id: speaker.id, tile },
+            ),
+          { timeout: 15000, what: `${p.name} to show ${speaker.name} as the active speaker`, describe: () => p.page.evaluate(() => window.natter.sfu.speaker) },
+        );
+      }
+      timings[`speaker${speaker.name}`] = Date.now() - t0;
+    }
+    await tone(previous, false);
+  });
+
   test('a page that leaves frees its slots on every other page', async () => {
     const leaving = people[people.length - 1];
     const staying = people.slice(0, -1);

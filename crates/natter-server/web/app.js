@@ -46,6 +46,8 @@ const call = {
   iceServers: [],
   /** id → Peer (mesh) or SfuPeer (SFU room) */
   peers: new Map(),
+  /** The SFU's active speaker (a peer id, ours, or null). */
+  speaker: null,
   /** The SfuConnection of an SFU room, null in a mesh. */
   sfu: null,
   /** welcome.sfu of the current session. */
@@ -91,9 +93,10 @@ const introspection = {
   get localStream() {
     return call.local;
   },
-  /** In an SFU room: {pc, slots: mid → {kind, peer}}; null in a mesh. */
+  /** In an SFU room: {pc, slots: mid → {kind, peer}, speaker}; null in a mesh. */
   get sfu() {
-    return call.sfu && Object.freeze({ pc: call.sfu.pc, slots: new Map([...call.sfu.slots].map(([mid, s]) => [mid, { ...s }])) });
+    const slots = new Map([...call.sfu?.slots ?? []].map(([mid, s]) => [mid, { ...s }]));
+    return call.sfu && Object.freeze({ pc: call.sfu.pc, slots, speaker: call.speaker });
   },
 };
 Object.defineProperty(window, 'natter', { value: Object.freeze(introspection), enumerable: true });
@@ -243,6 +246,11 @@ function enterCall(room, name) {
       else console.warn(`natter: ${type} from unknown peer ${message.from}`);
     });
   }
+  // SFU rooms: the server's active speaker (docs/signaling.md).
+  on('speaker', ({ peer }) => {
+    call.speaker = peer;
+    for (const key of ['self', ...call.peers.keys()]) updateTile(key, { activeSpeaker: (key === 'self' ? call.id : key) === peer });
+  });
   on('error', (e) => {
     call.lastError = e;
     toast(`${e.message} (${e.code})`, 'error');
@@ -404,6 +412,7 @@ function leaveCall({ message = 'You left the call.', sendLeave = true } = {}) {
   clearCall();
   call.transfers.clear();
   call.id = null;
+  call.speaker = null;
   for (const t of call.local.getTracks()) t.enabled = true;
   $('call-screen').hidden = true;
   $('join-screen').hidden = false;

@@ -85,6 +85,7 @@ export function updateTile(id, update) {
   }
   if ('connection' in update) tile.dataset.connection = update.connection;
   if ('speaking' in update) tile.classList.toggle('speaking', update.speaking);
+  if ('activeSpeaker' in update) tile.classList.toggle('active-speaker', update.activeSpeaker);
 }
 
 /** Sizes the grid so the tiles fill it: columns × rows ≥ tiles. */

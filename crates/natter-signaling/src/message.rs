@@ -287,6 +287,11 @@ pub enum ServerMessage<'a> {
         peer: Option<&'a str>,
         kind: &'a str,
     },
+    /// SFU rooms: participant `peer` is the active speaker now (the
+    /// loudest, from its RFC 6464 audio levels), or nobody (`None`).
+    Speaker {
+        peer: Option<&'a str>,
+    },
     Pong,
     Error {
         code: ErrorCode,

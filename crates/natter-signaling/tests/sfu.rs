@@ -109,12 +109,16 @@ fn offers_and_candidates_to_the_sfu_reach_it_and_its_answers_the_participant() {
             kind: "video",
         },
     );
+    core.handle_sfu_message(&ann, &ServerMessage::Speaker { peer: Some(&bob) });
+    core.handle_sfu_message(&ann, &ServerMessage::Speaker { peer: None });
     let to_ann = sent_to(&mut core, conn);
     assert_eq!(to_ann[0], json!({"type": "answer", "from": "sfu", "sdp": "v=0 answer"}));
     assert_eq!(
         to_ann[1],
         json!({"type": "track", "mid": "3", "peer": bob, "kind": "video"})
     );
+    assert_eq!(to_ann[2], json!({"type": "speaker", "peer": bob}));
+    assert_eq!(to_ann[3], json!({"type": "speaker", "peer": null}));
 
     send(&mut core, bob_conn, json!({"type": "leave"}));
     assert_eq!(core.poll_sfu(), Some(SfuInput::Left { room, peer: bob }));

@@ -184,7 +184,7 @@ pub async fn timers(hub: SharedHub, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Delivers the SFU's answers, candidates and `track` messages.
+/// Delivers the SFU's answers, candidates, `track` and `speaker` messages.
 pub async fn sfu_replies(hub: SharedHub, mut replies: mpsc::UnboundedReceiver<crate::sfu::Reply>) {
     use crate::sfu::Signal;
     use natter_signaling::message::{ServerMessage, SFU_PEER};
@@ -201,6 +201,7 @@ pub async fn sfu_replies(hub: SharedHub, mut replies: mpsc::UnboundedReceiver<cr
                 peer: peer.as_deref(),
                 kind,
             },
+            Signal::Speaker(peer) => ServerMessage::Speaker { peer: peer.as_deref() },
             Signal::Refused(message) => ServerMessage::Error {
                 code: ErrorCode::BadMessage,
                 message,

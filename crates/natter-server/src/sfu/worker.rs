@@ -53,6 +53,8 @@ pub enum Signal {
         peer: Option<String>,
         kind: &'static str,
     },
+    /// `peer` is the room's active speaker now, or nobody.
+    Speaker(Option<String>),
     /// Its offer was refused.
     Refused(String),
 }
@@ -377,6 +379,11 @@ impl Worker {
                 self.connections.insert(handle, (room_name.to_owned(), id));
                 // Unique: made just above.
                 let _ = media_room.room.add_participant(now, id);
+                // Later changes come as RoomEvent::ActiveSpeaker.
+                let speaker = media_room.room.active_speaker();
+                if let Some(speaker) = speaker.and_then(|id| media_room.members.get(&id)) {
+                    reply(&self.replies, peer, Signal::Speaker(Some(speaker.peer.clone())));
+                }
                 tracing::debug!(room = room_name, peer, "SFU participant joined");
             }
         }
@@ -513,7 +520,8 @@ fn write(
 }
 
 /// Resends and events of a room after an input: slots given and taken
-/// with `track` messages, keyframe requests to publishers.
+/// with `track` messages, keyframe requests to publishers, the active
+/// speaker to everyone.
 fn drain_room(
     now: Instant,
     endpoint: &mut Endpoint,
@@ -597,6 +605,12 @@ fn drain_room(
                 };
                 if let Err(e) = asked {
                     tracing::trace!(error = %e, "SFU: keyframe request not sent");
+                }
+            }
+            RoomEvent::ActiveSpeaker(active) => {
+                let speaker = active.and_then(|id| members.get(&id)).map(|m| m.peer.clone());
+                for member in members.values() {
+                    reply(replies, &member.peer, Signal::Speaker(speaker.clone()));
                 }
             }
             other => tracing::trace!(event = ?other, "SFU room event"),
