@@ -13,17 +13,13 @@ import { Peer } from './peer.js';
 import { SFU_PEER, SfuConnection, SfuPeer } from './sfu.js';
 import { LABEL_PREFIX, receiveFile, sendFile } from './transfer.js';
 import { NONE, listDevices, openDevices, openScreen, stopStream, videoConstraints } from './media.js';
-import { SPEAKING_LEVEL, counters, delta, quality } from './stats.js';
+import { startStats, stopStats } from './call-stats.js';
 import { appendChat, clearCall, createTile, layoutGrid, removeTile, showTransfer, toast, updateTile } from './ui.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const fragment = new URLSearchParams(location.hash.slice(1));
 const ROOM_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-/** How often the tiles' quality and speaking indicators refresh. */
-const STATS_EVERY_MS = 500;
-/** A participant stays highlighted this long after the last loud sample. */
-const SPEAKING_HOLD_MS = 900;
 
 const settings = {
   room: params.get('room') || '',
@@ -260,7 +256,7 @@ function enterCall(room, name) {
     leaveCall({ message: `Could not stay in the room: ${why}`, sendLeave: false });
   });
   signaling.start();
-  startStats();
+  startStats(call);
 }
 
 function onWelcome({ id, name, peers, iceServers, fresh, sfu, limits }) {
@@ -405,7 +401,7 @@ function leaveCall({ message = 'You left the call.', sendLeave = true } = {}) {
   const signaling = call.signaling;
   call.signaling = null;
   if (signaling && sendLeave) signaling.leave();
-  stopStats();
+  stopStats(call);
   for (const id of [...call.peers.keys()]) removePeer(id);
   closeSfu();
   stopScreen({ renegotiate: false });
@@ -532,81 +528,6 @@ $('file-input').addEventListener('change', (event) => {
   }
   input.value = '';
 });
-
-// ---- statistics: quality and active speaker ---------------------------------------
-
-function startStats() {
-  stopStats();
-  const tick = async () => {
-    try {
-      await sampleStats();
-    } catch (e) {
-      console.warn('natter: getStats failed', e);
-    }
-    if (call.statsTimer !== null) call.statsTimer = setTimeout(tick, STATS_EVERY_MS);
-  };
-  call.statsTimer = setTimeout(tick, STATS_EVERY_MS);
-}
-
-function stopStats() {
-  if (call.statsTimer !== null) clearTimeout(call.statsTimer);
-  call.statsTimer = null;
-}
-
-async function sampleStats() {
-  const now = performance.now();
-  let selfLevel = 0;
-  let selfSampled = false;
-  if (call.sfu) {
-    selfLevel = await sampleSfuStats(now);
-    selfSampled = true;
-  }
-  for (const peer of [...call.peers.values()]) {
-    if (!peer.pc) continue;
-    if (peer.pc.connectionState === 'closed') continue;
-    const report = await peer.pc.getStats();
-    const d = sampleQuality(peer, report, [peer.id], '');
-    if (d.level > SPEAKING_LEVEL) call.loud.set(peer.id, now);
-    if (!selfSampled) {
-      // Our own microphone, as the sender to this peer measures it.
-      const s = counters(report, 'media-source');
-      const prev = call.selfCounters?.peer === peer.id ? call.selfCounters.counters : null;
-      selfLevel = delta(prev, s).level;
-      call.selfCounters = { peer: peer.id, counters: s };
-      selfSampled = true;
-    }
-  }
-  if (call.audioOn && selfLevel > SPEAKING_LEVEL) call.loud.set('self', now);
-  for (const key of ['self', ...call.peers.keys()]) {
-    updateTile(key, { speaking: now - (call.loud.get(key) ?? -Infinity) < SPEAKING_HOLD_MS });
-  }
-}
-
-/**
- * Shows the quality of the connection whose stats are `report` on the
- * tiles of `ids`, and returns the change since `holder`'s last sample.
- */
-function sampleQuality(holder, report, ids, via) {
-  const c = counters(report);
-  const d = delta(holder.lastCounters, c);
-  holder.lastCounters = c;
-  const q = quality(c.rtt, d.loss);
-  const rtt = c.rtt === undefined ? 'unknown' : `${Math.round(c.rtt * 1000)} ms`;
-  for (const id of ids) updateTile(id, { quality: q, qualityText: `connection ${q}${via}: round trip ${rtt}, loss ${(d.loss * 100).toFixed(1)}%` });
-  return d;
-}
-
-/** The SFU connection's quality (shown on every tile), who is loud, and our own level. */
-async function sampleSfuStats(now) {
-  const sfu = call.sfu;
-  const report = await sfu.pc.getStats();
-  sampleQuality(sfu, report, call.peers.keys(), ' (through the server)');
-  for (const [id, level] of sfu.audioLevels(report)) if (level > SPEAKING_LEVEL) call.loud.set(id, now);
-  const s = counters(report, 'media-source');
-  const level = delta(call.selfCounters?.peer === SFU_PEER ? call.selfCounters.counters : null, s).level;
-  call.selfCounters = { peer: SFU_PEER, counters: s };
-  return level;
-}
 
 initJoin().catch((e) => {
   console.error(e);
