@@ -1,4 +1,4 @@
-//! How fast sctp-proto moves data through natter-sctp: two transports
+//! How fast natter-sctp (its own SCTP) moves data: two transports
 //! wired back to back in memory, one reliable ordered channel, 50 MB
 //! sent in 16 KiB messages.
 //!
@@ -153,7 +153,7 @@ fn main() -> Result<(), Error> {
         )
     };
     println!(
-        "sctp-proto 0.10.8 via natter-sctp: {path}; {} MB in {} B messages, mtu {}, rwnd {} KiB, {:.2} s wall; {} packets up averaging {} B, {} down",
+        "natter-sctp: {path}; {} MB in {} B messages, mtu {}, rwnd {} KiB, {:.2} s wall; {} packets up averaging {} B, {} down",
         total / 1_000_000,
         message_size,
         mtu,

@@ -29,8 +29,8 @@ pub struct ChannelOptions {
     pub max_retransmits: Option<u32>,
     /// Give up on a message this many milliseconds after it was first sent.
     pub max_packet_lifetime: Option<u32>,
-    /// Carried in DCEP; sctp-proto has no stream scheduler, so it does
-    /// not yet change what is sent first.
+    /// Carried in DCEP, and the stream's weight in the association's
+    /// scheduler (RFC 8831 §6.4, RFC 8260 §3.6).
     pub priority: Priority,
     /// `Some(id)`: the application agreed the stream id out of band
     /// (`negotiated: true`), so no DCEP is sent (RFC 8832 §1).
@@ -91,15 +91,6 @@ impl ChannelOptions {
             max_packet_lifetime,
             priority: open.priority,
             negotiated_id: None,
-        }
-    }
-
-    /// sctp-proto's reliability settings for a stream.
-    pub(crate) fn sctp_reliability(&self) -> (sctp_proto::ReliabilityType, u32) {
-        match (self.max_retransmits, self.max_packet_lifetime) {
-            (Some(n), _) => (sctp_proto::ReliabilityType::Rexmit, n),
-            (None, Some(ms)) => (sctp_proto::ReliabilityType::Timed, ms),
-            (None, None) => (sctp_proto::ReliabilityType::Reliable, 0),
         }
     }
 }

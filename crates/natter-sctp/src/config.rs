@@ -41,9 +41,8 @@ pub struct SctpConfig {
     /// come on top, so 1200 keeps the datagram under a 1280-byte IPv6
     /// path MTU with room for DTLS.
     pub mtu: usize,
-    /// Our advertised receiver window (RFC 9260 §6.2), which is also
-    /// sctp-proto's budget for partly received messages: at least twice
-    /// `max_message_size`.
+    /// Our advertised receiver window (RFC 9260 §6.2), which also bounds
+    /// partly received messages: at least twice `max_message_size`.
     pub receive_window: u32,
     /// Per channel, the most bytes [`send`](crate::SctpTransport::send)
     /// queues before refusing more (Chromium refuses past 16 MiB).
@@ -99,11 +98,5 @@ impl SctpConfig {
             return Err(Error::InvalidConfig("RTO bounds must satisfy 0 < rto_min <= rto_max"));
         }
         Ok(())
-    }
-
-    /// sctp-proto's payload limit per DATA chunk.
-    pub(crate) fn max_payload_size(&self) -> u32 {
-        // validate() bounds mtu to a u32 of at least the overhead plus 64.
-        (self.mtu - SCTP_DATA_OVERHEAD) as u32
     }
 }

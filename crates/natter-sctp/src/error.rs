@@ -55,14 +55,10 @@ pub enum Error {
     NotEstablished,
     #[error("the SCTP association is closed")]
     Closed,
-    #[error("sctp-proto refused: {0}")]
-    Sctp(String),
+    #[error("the peer does not support partial reliability (RFC 3758), which the channel needs")]
+    PartialReliabilityNotSupported,
+    #[error("the system's random number generator failed")]
+    Random,
     #[error(transparent)]
     Dcep(#[from] DcepError),
-}
-
-impl From<sctp_proto::Error> for Error {
-    fn from(e: sctp_proto::Error) -> Self {
-        Error::Sctp(e.to_string())
-    }
 }

@@ -43,21 +43,24 @@ pub enum TransportState {
 }
 
 /// Why the association ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CloseReason {
-    /// SHUTDOWN completed or the peer sent ABORT (sctp-proto does not
-    /// tell the two apart).
+    /// SHUTDOWN completed (RFC 9260 §9.2): everything sent either way
+    /// was delivered.
     Closed,
-    /// The handshake failed.
-    HandshakeFailed(String),
-    /// Messages too large for the receive window were arriving
-    /// (sctp-proto sends ABORT "Out of Resource").
-    ReceiveBufferExhausted,
-    /// The peer restarted the association.
-    Reset,
+    /// The peer sent ABORT (RFC 9260 §9.1).
+    Aborted,
+    /// We aborted (a restart by the peer, or the application).
+    LocalAbort,
+    /// The peer's INIT ACK was malformed, or setup gave up (RFC 9260 §5.1).
+    HandshakeFailed,
+    /// Retransmissions went unanswered past their limit (RFC 9260 §8.1).
     TimedOut,
-    /// The peer broke the protocol, or something else went wrong.
-    Error(String),
+    /// The peer broke the protocol (RFC 9260 §6.2, §12.4); we sent ABORT.
+    ProtocolViolation,
+    /// The peer restarted the association (RFC 9260 §5.2.4): its
+    /// channels are gone.
+    Reset,
 }
 
 /// Something the application should hear about.
@@ -92,8 +95,8 @@ pub enum Event {
 /// Counters of what was dropped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Packets sctp-proto did not accept (bad checksum, truncated,
-    /// or for no association).
+    /// Packets the association did not accept (bad checksum, truncated,
+    /// wrong verification tag or ports, unexpected, RFC 9260 §8.5).
     pub packets_dropped: u64,
     /// User messages on streams with no channel, or with a PPID that is
     /// not WebRTC's.

@@ -11,24 +11,23 @@
 //!   of §8 with empty messages as one byte (§6.6), closing by stream
 //!   reset (§6.7, RFC 6525).
 //! - RFC 8841 §6: the peer's `a=max-message-size` bounds what we send.
+//! - RFC 8831 §6.4: a channel's priority weighs its stream in the
+//!   association's scheduler, so bulk does not starve a chat channel.
 //!
-//! The SCTP association itself (RFC 9260, RFC 3758, RFC 6525) is
-//! sctp-proto's, pinned to 0.10.8. Left out: stream priorities
-//! (sctp-proto has no scheduler; the priority only travels in DCEP),
-//! the deprecated partial PPIDs 52 and 54 on receipt (sctp-proto cannot
-//! tell them apart from unknown ones, so they are dropped and counted),
-//! SNAP (`a=sctp-init`) and I-DATA (RFC 8260).
-//!
-//! [`sctp`] is natter's own SCTP, which is to replace sctp-proto (issue
-//! 15) and is not yet used by the data channels: the wire format of
+//! The SCTP association is natter's own, in [`sctp`]: the wire format of
 //! every chunk WebRTC uses (RFC 9260 §3, RFC 3758, RFC 6525, RFC 8260,
-//! RFC 9653 zero checksums), the receiver's TSN bookkeeping and
-//! reassembly, association setup (RFC 9260 §5, with INIT collision
-//! handling) and DATA/SACK transfer with retransmission and congestion
-//! control (§6, §7), shutdown and abort (§9), partial reliability
-//! (RFC 3758), stream reset (RFC 6525) and a stream scheduler weighted
-//! by priority (RFC 8260 §3), tested in memory against sctp-proto.
-//! I-DATA and PMTU probing are still to come.
+//! RFC 9653 zero checksums, used when the peer offers them), the
+//! receiver's TSN bookkeeping and reassembly, association setup (RFC 9260
+//! §5, with INIT collision handling: both sides send INIT, as browsers
+//! do), DATA/SACK transfer with retransmission and congestion control
+//! (§6, §7; SACKs at once for DCEP, a gap, or a message's end, §6.2),
+//! heartbeats (§8.3), shutdown and abort (§9), partial reliability
+//! (RFC 3758), stream reset (RFC 6525) and a stream scheduler weighted by
+//! priority (RFC 8260 §3); sans-IO, time as an argument. sctp-proto is
+//! only a dev-dependency, the independent stack of the interop tests.
+//! Left out: the deprecated partial PPIDs 52 and 54 (dropped and
+//! counted), SNAP (`a=sctp-init`), I-DATA (RFC 8260) and PMTU probing
+//! (RFC 8899).
 //!
 //! ```
 //! use std::time::Instant;
@@ -59,7 +58,6 @@
 //! # Ok::<(), Error>(())
 //! ```
 
-mod association;
 mod channel;
 mod config;
 pub mod dcep;
@@ -67,11 +65,12 @@ mod error;
 mod event;
 mod ppid;
 pub mod sctp;
+mod transport;
 
-pub use association::SctpTransport;
 pub use channel::{ChannelId, ChannelInfo, ChannelOptions, ChannelOrigin, ChannelState, Message};
 pub use config::{DtlsRole, SctpConfig, DEFAULT_SCTP_PORT, MIN_MAX_MESSAGE_SIZE, SCTP_DATA_OVERHEAD};
 pub use dcep::{ChannelType, DataChannelOpen, DcepMessage, Priority, ReliabilityKind};
 pub use error::{DcepError, Error};
 pub use event::{CloseReason, Datagram, Event, Stats, TransportState};
 pub use ppid::Ppid;
+pub use transport::SctpTransport;

@@ -135,7 +135,17 @@ fn a_transfer_follows_a_capacity_that_drops() {
     assert!(seconds.len() > 3, "the transfer outlasted the change of capacity");
     for (second, bytes) in seconds.iter().enumerate() {
         let capacity = per_second(if second < 2 { 2_000_000 } else { 500_000 });
-        assert!(*bytes <= capacity + MTU, "{bytes} bytes arrived in second {second}");
+        // Datagrams put on the line at 2 Mbit/s in the last delay +
+        // jitter (25 ms) before the drop arrive in second 2.
+        let on_the_line = if second == 2 {
+            per_second(2_000_000) * 25 / 1000
+        } else {
+            0
+        };
+        assert!(
+            *bytes <= capacity + MTU + on_the_line,
+            "{bytes} bytes arrived in second {second}"
+        );
     }
     assert!(stats.lost > 0 && stats.queue_drops > 0, "{stats}");
 }

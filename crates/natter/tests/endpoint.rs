@@ -633,7 +633,9 @@ fn a_connection_says_which_layer_its_next_deadline_is() {
     world.connect(131, config(132));
     let handle = world.clients[0].handle;
     let mut seen = Vec::new();
-    let until = world.now + Duration::from_secs(8);
+    // Long enough for SCTP's HEARTBEAT on the idle association (RFC 9260
+    // §8.3: RTO + HB.interval, 31 s).
+    let until = world.now + Duration::from_secs(35);
     while world.now < until {
         let server = world.endpoint.get(handle).unwrap();
         if let Some((deadline, timer)) = server.poll_timer() {

@@ -1,7 +1,6 @@
 //! natter's own SCTP (RFC 9260 as RFC 8261 runs it over DTLS: one path,
-//! no multi-homing), sans-IO. Not yet used by the data channels, which
-//! still run on sctp-proto (`association.rs`) until this association is
-//! complete and tested against real peers (issue 15).
+//! no multi-homing), sans-IO, under every data channel
+//! ([`SctpTransport`](crate::SctpTransport)).
 //!
 //! - [`packet`]: the common header, CRC32c (RFC 9260 §6.8) and zero
 //!   checksums (RFC 9653), chunk iteration, and [`PacketWriter`] into a

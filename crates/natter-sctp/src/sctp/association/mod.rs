@@ -1,8 +1,6 @@
-//! One SCTP association, sans-IO (RFC 9260 §5 for its setup).
-//!
-//! Not yet used by the data channels (they run on sctp-proto, see
-//! `crate::association`); this is the association issue 15 builds.
-//! Today it sets up (§5.1) with a State Cookie authenticated by
+//! One SCTP association, sans-IO (RFC 9260 §5 for its setup), the one
+//! [`SctpTransport`](crate::SctpTransport) runs data channels on.
+//! It sets up (§5.1) with a State Cookie authenticated by
 //! HMAC-SHA256, handles INIT collisions (§5.2) and stale cookies
 //! (§5.2.6), retransmits INIT and COOKIE ECHO on T1-init and T1-cookie
 //! with the RTO (§6.3), answers HEARTBEATs and sends its own on idle to
@@ -302,8 +300,7 @@ impl Association {
         self.start_timer(Timer::T1Init, now);
     }
 
-    /// Queues a user message on `stream` (RFC 9260 §6.1). Not yet used
-    /// by the data channels.
+    /// Queues a user message on `stream` (RFC 9260 §6.1).
     pub fn send(&mut self, stream: u16, ppid: u32, unordered: bool, data: &[u8]) -> Result<(), SendError> {
         self.send_with(self.epoch, stream, ppid, unordered, data, Reliability::Reliable)
     }
@@ -371,6 +368,13 @@ impl Association {
     /// Bytes queued to send or sent and not yet acknowledged.
     pub fn buffered_amount(&self) -> usize {
         self.sender.as_ref().map_or(0, Sender::buffered)
+    }
+
+    /// Bytes queued or in flight on `stream` (W3C's `bufferedAmount`):
+    /// they count until the peer's cumulative TSN ack passes them or
+    /// they are abandoned (RFC 3758).
+    pub fn buffered_amount_on(&self, stream: u16) -> usize {
+        self.sender.as_ref().map_or(0, |s| s.buffered_on(stream))
     }
 
     /// Bytes received and not yet read, with a per-chunk overhead: what
@@ -524,8 +528,12 @@ impl Association {
             w.push(&Chunk::Sack(r.sack()))?;
             r.sack_sent();
         }
-        if let Some(s) = self.sender.as_mut() {
-            s.fill(now, &mut w, &self.rto);
+        let sent_data = self.sender.as_mut().is_some_and(|s| s.fill(now, &mut w, &self.rto));
+        if sent_data && self.heartbeat_at.is_some() {
+            // §8.3: a destination DATA went to within the heartbeat
+            // period is not idle.
+            let interval = self.config.heartbeat_interval.unwrap_or_default();
+            self.heartbeat_at = Some(now + self.rto.get() + interval);
         }
         if w.is_empty() {
             return Ok(None);

@@ -54,10 +54,17 @@ impl Receiver {
             self.sack_now = true;
             return;
         }
+        let had_gaps = self.tsns.has_gaps();
         match self.tsns.receive(f.tsn) {
             Arrival::New => {
-                // §6.2: SACK at once for a DCEP message or an I bit.
-                self.sack_now |= immediate || f.ppid == PPID_DCEP;
+                // §6.2: SACK at once for an I bit (RFC 7053), and, as
+                // §6.2 allows, for a DCEP message (the channel opens in
+                // one round trip), for a chunk that may fill a gap (§6.7:
+                // the sender learns at once that its retransmission
+                // arrived), and for a message's last fragment: a sender
+                // that has nothing more to send waits for this SACK to
+                // free its window, and would otherwise wait SACK.Delay.
+                self.sack_now |= immediate || f.ppid == PPID_DCEP || had_gaps || f.end;
                 self.reassembly.insert(f);
             }
             // §6.2: duplicates are reported at once.

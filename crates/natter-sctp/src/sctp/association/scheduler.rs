@@ -33,6 +33,10 @@ struct OutStream {
     priority: u16,
     /// An outgoing reset is under way: no new messages (RFC 6525 §5.1.2).
     paused: bool,
+    /// Bytes of its messages queued or in flight and not yet past the
+    /// peer's cumulative TSN ack nor abandoned (W3C's `bufferedAmount`,
+    /// counted until acknowledged as sctp-proto and dcSCTP do).
+    buffered: usize,
     /// While queued: the virtual time its next message finishes, and the
     /// order that finish time was given in (ties go to the earlier).
     finish: (u64, u64),
@@ -45,6 +49,7 @@ impl OutStream {
             next_ssn: 0,
             priority: DEFAULT_PRIORITY,
             paused: false,
+            buffered: 0,
             finish: (0, 0),
         }
     }
@@ -89,6 +94,19 @@ impl Scheduler {
         self.streams.entry(stream).or_insert_with(OutStream::new).paused = true;
     }
 
+    /// Bytes of `stream` queued or in flight, not yet acknowledged
+    /// cumulatively nor abandoned.
+    pub(super) fn buffered(&self, stream: u16) -> usize {
+        self.streams.get(&stream).map_or(0, |s| s.buffered)
+    }
+
+    /// `bytes` of `stream` in flight were acknowledged or abandoned.
+    pub(super) fn release(&mut self, stream: u16, bytes: usize) {
+        if let Some(s) = self.streams.get_mut(&stream) {
+            s.buffered = s.buffered.saturating_sub(bytes);
+        }
+    }
+
     /// Whether anything of `stream` waits to be sent.
     pub(super) fn has_queued(&self, stream: u16) -> bool {
         self.streams.get(&stream).is_some_and(|s| !s.queue.is_empty())
@@ -123,6 +141,7 @@ impl Scheduler {
         for c in fragments {
             self.queued_chunks += 1;
             self.queued_bytes += c.data.len();
+            s.buffered += c.data.len();
             s.queue.push_back(c);
         }
         if was_empty && !s.queue.is_empty() {
@@ -221,6 +240,7 @@ impl Scheduler {
             let Some(c) = s.queue.pop_front() else { break };
             self.queued_chunks -= 1;
             self.queued_bytes -= c.data.len();
+            s.buffered = s.buffered.saturating_sub(c.data.len());
             if let Some(previous) = last.replace(c) {
                 recycle(previous.data);
             }

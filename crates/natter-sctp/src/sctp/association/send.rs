@@ -239,6 +239,12 @@ impl Sender {
                 .sum::<usize>()
     }
 
+    /// Bytes of `stream` queued or in flight, until the peer's
+    /// cumulative TSN ack passes them or they are abandoned.
+    pub(super) fn buffered_on(&self, stream: u16) -> usize {
+        self.queue.buffered(stream)
+    }
+
     pub(super) fn timeout(&self) -> Option<Instant> {
         self.t3_at
     }
@@ -395,6 +401,9 @@ impl Sender {
         let mut rtt = None;
         while self.in_flight.front().is_some_and(|c| !c.tsn.is_after(cum)) {
             let Some(c) = self.in_flight.pop_front() else { break };
+            if !c.abandoned {
+                self.queue.release(c.chunk.stream, c.chunk.data.len());
+            }
             if !c.acked && !c.abandoned {
                 newly_acked = true;
                 bytes_acked += c.chunk.data.len();
@@ -594,6 +603,9 @@ impl Sender {
         for c in self.in_flight.iter_mut().filter(|c| c.chunk.message == message) {
             if !c.acked && !c.retransmit && !c.abandoned {
                 self.flight_size -= c.chunk.data.len();
+            }
+            if !c.abandoned {
+                self.queue.release(stream, c.chunk.data.len());
             }
             c.abandoned = true;
             c.retransmit = false;
