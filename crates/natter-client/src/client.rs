@@ -23,12 +23,12 @@ use crate::transfer::{transfer_id, FileHeader, IncomingFile};
 use crate::url::ServerUrl;
 use crate::{Event, Video};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// web/signaling.js: the first reconnect waits this long ...
-const BACKOFF_FIRST: Duration = Duration::from_millis(250);
+pub(crate) const BACKOFF_FIRST: Duration = Duration::from_millis(250);
 /// ... doubling up to this.
-const BACKOFF_MAX: Duration = Duration::from_millis(8000);
+pub(crate) const BACKOFF_MAX: Duration = Duration::from_millis(8000);
 /// How long to wait for the server to close the socket after `leave`.
 const LEAVE_WAIT: Duration = Duration::from_secs(1);
 
@@ -98,47 +98,19 @@ impl Client {
     /// Connects and joins; returns once the server welcomed us, with the
     /// events of the session from then on (the `Joined` event first).
     pub async fn join(config: ClientConfig) -> Result<(Client, mpsc::UnboundedReceiver<Event>), Error> {
-        let url = ServerUrl::parse(&config.url)?;
-        if url.websocket.starts_with("wss:") {
-            return Err(Error::BadUrl {
-                url: config.url.clone(),
-                reason: "https and wss are not supported by natter join yet; use the server's http address",
-            });
-        }
-        let room = config
-            .room
-            .clone()
-            .or(url.room.clone())
-            .ok_or_else(|| Error::BadOptions("no room: give --room, or a URL with ?room=".to_owned()))?;
-        if !natter_signaling::message::is_room_name(&room) {
-            return Err(Error::BadOptions(format!(
-                "room {room:?}: room names are 1 to 64 characters from A-Z a-z 0-9 _ -"
-            )));
-        }
-        let name = natter_signaling::message::display_name(&config.name)
-            .ok_or_else(|| {
-                Error::BadOptions(format!(
-                    "name {:?}: 1 to 64 characters, no control characters",
-                    config.name
-                ))
-            })?
-            .to_owned();
-        let token = config.token.clone().or(url.token.clone());
-        let socket = connect(&url.websocket).await?;
+        let (websocket, options) = resolve(&config)?;
+        let room = options.room.clone();
+        let socket = connect(&websocket).await?;
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let (joined_tx, joined_rx) = oneshot::channel();
         let (signals_tx, signals_rx) = mpsc::unbounded_channel();
-        let mut session = Session::new(JoinOptions {
-            room: room.clone(),
-            name,
-            token,
-        });
+        let mut session = Session::new(options);
         session.handle_open(Instant::now());
         let driver = Driver {
             session,
             socket: Some(socket),
-            url: url.websocket,
+            url: websocket,
             config,
             peers: HashMap::new(),
             ice_servers: Vec::new(),
@@ -249,7 +221,86 @@ impl Client {
     }
 }
 
-async fn connect(url: &str) -> Result<Socket, Error> {
+/// The WebSocket URL and the join of `config`, checked against the
+/// protocol's rules before anything connects.
+pub(crate) fn resolve(config: &ClientConfig) -> Result<(String, JoinOptions), Error> {
+    let url = ServerUrl::parse(&config.url)?;
+    if url.websocket.starts_with("wss:") {
+        return Err(Error::BadUrl {
+            url: config.url.clone(),
+            reason: "https and wss are not supported by natter join yet; use the server's http address",
+        });
+    }
+    let room = config
+        .room
+        .clone()
+        .or(url.room.clone())
+        .ok_or_else(|| Error::BadOptions("no room: give --room, or a URL with ?room=".to_owned()))?;
+    if !natter_signaling::message::is_room_name(&room) {
+        return Err(Error::BadOptions(format!(
+            "room {room:?}: room names are 1 to 64 characters from A-Z a-z 0-9 _ -"
+        )));
+    }
+    let name = natter_signaling::message::display_name(&config.name)
+        .ok_or_else(|| {
+            Error::BadOptions(format!(
+                "name {:?}: 1 to 64 characters, no control characters",
+                config.name
+            ))
+        })?
+        .to_owned();
+    let token = config.token.clone().or(url.token.clone());
+    Ok((url.websocket, JoinOptions { room, name, token }))
+}
+
+/// Sends the session's frames on `socket`; `Some(reason)` when the
+/// session found it half-open and it must be dropped.
+pub(crate) async fn send_outputs(
+    session: &mut Session,
+    mut socket: Option<&mut Socket>,
+) -> Result<Option<String>, String> {
+    while let Some(output) = session.poll_output() {
+        match output {
+            Output::Send(text) => {
+                let socket = socket.as_mut().ok_or("no socket")?;
+                socket.send(WsMessage::text(text)).await.map_err(|e| describe(&e))?;
+            }
+            Output::Drop => return Ok(Some("heartbeat lost".to_owned())),
+        }
+    }
+    Ok(None)
+}
+
+/// Hands one frame of the socket to the session; `Some((close code,
+/// reason))` when the socket ended.
+pub(crate) fn handle_frame(
+    session: &mut Session,
+    frame: Option<Result<WsMessage, tungstenite::Error>>,
+) -> Option<(Option<u16>, String)> {
+    match frame {
+        Some(Ok(WsMessage::Text(text))) => {
+            if let Err(e) = session.handle_text(Instant::now(), text.as_str()) {
+                tracing::warn!(error = %e, "unparsable signaling message");
+            }
+            None
+        }
+        Some(Ok(WsMessage::Close(frame))) => {
+            let (code, reason) =
+                (frame.map(|f| (Some(u16::from(f.code)), f.reason.to_string()))).unwrap_or((None, String::new()));
+            let reason = if reason.is_empty() {
+                "the server closed the socket".to_owned()
+            } else {
+                reason
+            };
+            Some((code, reason))
+        }
+        Some(Ok(_)) => None,
+        Some(Err(e)) => Some((None, describe(&e))),
+        None => Some((None, "the socket closed".to_owned())),
+    }
+}
+
+pub(crate) async fn connect(url: &str) -> Result<Socket, Error> {
     match tokio_tungstenite::connect_async(url).await {
         Ok((socket, _)) => Ok(socket),
         Err(e) => Err(Error::Connect {
@@ -259,7 +310,7 @@ async fn connect(url: &str) -> Result<Socket, Error> {
     }
 }
 
-fn describe(e: &tungstenite::Error) -> String {
+pub(crate) fn describe(e: &tungstenite::Error) -> String {
     match e {
         tungstenite::Error::Http(response) => format!(
             "the server answered HTTP {} instead of a WebSocket (is this natter serve?)",
@@ -359,14 +410,8 @@ impl Driver {
     /// Runs the socket until it ends (or we leave); Err is a send failure.
     async fn serve_socket(&mut self) -> Result<Ended, String> {
         loop {
-            while let Some(output) = self.session.poll_output() {
-                match output {
-                    Output::Send(text) => {
-                        let socket = self.socket.as_mut().ok_or("no socket")?;
-                        socket.send(WsMessage::text(text)).await.map_err(|e| describe(&e))?;
-                    }
-                    Output::Drop => return Ok(Ended::Closed(None, "heartbeat lost".to_owned())),
-                }
+            if let Some(lost) = send_outputs(&mut self.session, self.socket.as_mut()).await? {
+                return Ok(Ended::Closed(None, lost));
             }
             while let Some(event) = self.session.poll_event() {
                 self.session_event(event);
@@ -374,19 +419,8 @@ impl Driver {
             let deadline = self.session.poll_timeout();
             let socket = self.socket.as_mut().ok_or("no socket")?;
             tokio::select! {
-                frame = socket.next() => match frame {
-                    Some(Ok(WsMessage::Text(text))) => {
-                        if let Err(e) = self.session.handle_text(Instant::now(), text.as_str()) {
-                            tracing::warn!(error = %e, "unparsable signaling message");
-                        }
-                    }
-                    Some(Ok(WsMessage::Close(frame))) => {
-                        let (code, reason) = frame.map(|f| (Some(u16::from(f.code)), f.reason.to_string())).unwrap_or((None, String::new()));
-                        return Ok(Ended::Closed(code, if reason.is_empty() { "the server closed the socket".to_owned() } else { reason }));
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Ok(Ended::Closed(None, describe(&e))),
-                    None => return Ok(Ended::Closed(None, "the socket closed".to_owned())),
+                frame = socket.next() => if let Some((code, reason)) = handle_frame(&mut self.session, frame) {
+                    return Ok(Ended::Closed(code, reason));
                 },
                 Some((to, signal)) = self.signals.recv() => {
                     self.session.signal(&to, signal);
@@ -504,6 +538,7 @@ impl Driver {
                 room,
                 resumed,
                 ice_servers,
+                ..
             } => {
                 self.ice_servers = usable_ice_servers(&ice_servers);
                 self.away_since = None;
@@ -559,7 +594,8 @@ impl Driver {
                 };
                 let _ = self.events.send(Event::PeerLeft { id, name, reason });
             }
-            SessionEvent::PeerState { .. } => {}
+            // Mesh only: SFU rooms are joined with `crate::sfu`.
+            SessionEvent::PeerState { .. } | SessionEvent::Track { .. } => {}
             SessionEvent::Signal { from, signal } => {
                 if let Some((peer, _)) = self.peers.get(&from) {
                     let _ = peer.send(PeerInput::Signal(signal));
@@ -580,7 +616,7 @@ impl Driver {
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
+pub(crate) async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
         None => std::future::pending().await,

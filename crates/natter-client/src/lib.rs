@@ -34,6 +34,9 @@
 //! # Ok(()) }
 //! ```
 //!
+//! SFU rooms (`natter serve --sfu`): [`sfu::SfuClient`] joins with one
+//! connection to the server, which the caller owns.
+//!
 //! Media: a video file can be published, looped ([`ClientConfig::video`]);
 //! received media is not handed out yet.
 //!
@@ -47,6 +50,7 @@ mod error;
 pub mod message;
 mod peer;
 pub mod session;
+pub mod sfu;
 pub mod transfer;
 mod url;
 

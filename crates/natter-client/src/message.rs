@@ -102,6 +102,10 @@ pub struct Welcome {
     pub resume_ms: u64,
     #[serde(default)]
     pub limits: Option<Limits>,
+    /// The room's media goes through the server's SFU (docs/signaling.md,
+    /// "SFU rooms"): one connection, to the peer id `sfu`.
+    #[serde(default)]
+    pub sfu: bool,
 }
 
 /// docs/signaling.md: `heartbeatMs` defaults to 5000.
@@ -148,6 +152,14 @@ pub enum ServerMessage {
         from: String,
         #[serde(default)]
         candidate: Value,
+    },
+    /// SFU rooms: section `mid` of our connection to `sfu` now carries
+    /// `peer`'s track, or nothing (`null`).
+    Track {
+        mid: String,
+        #[serde(default)]
+        peer: Option<String>,
+        kind: String,
     },
     Pong,
     Error {

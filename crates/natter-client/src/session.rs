@@ -31,6 +31,8 @@ pub const CLOSE_NORMAL: u16 = 1000;
 /// docs/signaling.md, Errors: the close codes after which joining again
 /// cannot help (4000 plus 400, 401 or 403).
 pub const FATAL_CLOSE: [u16; 3] = [4400, 4401, 4403];
+/// The peer id of the server's SFU in SFU rooms (docs/signaling.md).
+pub const SFU_PEER: &str = "sfu";
 /// A socket silent for this many heartbeats is dropped (docs/signaling.md).
 const SILENT_HEARTBEATS: u32 = 3;
 
@@ -62,6 +64,8 @@ pub enum SessionEvent {
         room: String,
         resumed: bool,
         ice_servers: Vec<IceServerInfo>,
+        /// An SFU room: one connection, to [`SFU_PEER`], instead of a mesh.
+        sfu: bool,
     },
     /// A participant to connect to; `initiator` when we offer first.
     PeerJoined {
@@ -83,6 +87,13 @@ pub enum SessionEvent {
     Signal {
         from: String,
         signal: Signal,
+    },
+    /// SFU rooms: section `mid` of our connection to the SFU now
+    /// carries `peer`'s track of `kind` (`audio` or `video`), or nothing.
+    Track {
+        mid: String,
+        peer: Option<String>,
+        kind: String,
     },
     /// The server refused a message (docs/signaling.md, Errors).
     Refused {
@@ -126,6 +137,7 @@ pub struct Session {
     resume: Option<String>,
     heartbeat: Duration,
     joined: bool,
+    sfu: bool,
     leaving: bool,
     last_heard: Option<Instant>,
     next_ping: Option<Instant>,
@@ -143,6 +155,7 @@ impl Session {
             resume: None,
             heartbeat: Duration::from_millis(5000),
             joined: false,
+            sfu: false,
             leaving: false,
             last_heard: None,
             next_ping: None,
@@ -166,6 +179,11 @@ impl Session {
     /// The other participants, by id.
     pub fn peers(&self) -> &BTreeMap<String, PeerInfo> {
         &self.peers
+    }
+
+    /// Whether the latest `welcome` said the room runs through the SFU.
+    pub fn is_sfu(&self) -> bool {
+        self.sfu
     }
 
     /// The resume key of the latest `welcome`.
@@ -218,6 +236,11 @@ impl Session {
             ServerMessage::Offer { from, sdp } => self.relayed(from, Signal::Offer(sdp)),
             ServerMessage::Answer { from, sdp } => self.relayed(from, Signal::Answer(sdp)),
             ServerMessage::Candidate { from, candidate } => self.relayed(from, Signal::Candidate(candidate)),
+            ServerMessage::Track { mid, peer, kind } => {
+                if self.sfu {
+                    self.events.push_back(SessionEvent::Track { mid, peer, kind });
+                }
+            }
             ServerMessage::Pong => {}
             ServerMessage::Error {
                 code,
@@ -362,6 +385,7 @@ impl Session {
         self.resume = Some(welcome.resume.clone());
         self.heartbeat = Duration::from_millis(welcome.heartbeat_ms.max(1));
         self.joined = true;
+        self.sfu = welcome.sfu;
         self.last_heard = Some(now);
         self.next_ping = Some(now + self.ping_interval());
         self.events.push_back(SessionEvent::Joined {
@@ -370,6 +394,7 @@ impl Session {
             room: welcome.room.clone(),
             resumed: welcome.resumed,
             ice_servers: welcome.ice_servers.clone(),
+            sfu: welcome.sfu,
         });
         if expired {
             // Our old session expired while we were away: every connection
@@ -419,10 +444,80 @@ impl Session {
     }
 
     fn relayed(&mut self, from: String, signal: Signal) {
-        if self.peers.contains_key(&from) {
+        if self.peers.contains_key(&from) || (self.sfu && from == SFU_PEER) {
             self.events.push_back(SessionEvent::Signal { from, signal });
         } else {
             tracing::debug!(%from, "signal from an unknown participant dropped");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn joined(sfu: bool) -> Session {
+        let mut session = Session::new(JoinOptions {
+            room: "r".to_owned(),
+            name: "a".to_owned(),
+            token: None,
+        });
+        let now = Instant::now();
+        session.handle_open(now);
+        let welcome =
+            serde_json::json!({"type": "welcome", "id": "me", "room": "r", "name": "a", "resume": "k", "sfu": sfu});
+        session.handle_text(now, &welcome.to_string()).unwrap();
+        session
+    }
+
+    fn events(session: &mut Session, texts: &[&str]) -> Vec<SessionEvent> {
+        for text in texts {
+            session.handle_text(Instant::now(), text).unwrap();
+        }
+        std::iter::from_fn(|| session.poll_event()).collect()
+    }
+
+    const FROM_SFU: [&str; 3] = [
+        r#"{"type":"answer","from":"sfu","sdp":"v=0"}"#,
+        r#"{"type":"track","mid":"2","peer":"p1","kind":"video"}"#,
+        r#"{"type":"track","mid":"2","peer":null,"kind":"video"}"#,
+    ];
+
+    #[test]
+    fn an_sfu_room_hands_out_the_sfus_answer_and_its_track_messages() {
+        let mut session = joined(true);
+        assert!(session.is_sfu());
+        let events = events(&mut session, &FROM_SFU);
+        assert!(matches!(&events[0], SessionEvent::Joined { sfu: true, .. }));
+        assert_eq!(
+            events[1..],
+            [
+                SessionEvent::Signal {
+                    from: SFU_PEER.to_owned(),
+                    signal: Signal::Answer("v=0".to_owned())
+                },
+                SessionEvent::Track {
+                    mid: "2".to_owned(),
+                    peer: Some("p1".to_owned()),
+                    kind: "video".to_owned()
+                },
+                SessionEvent::Track {
+                    mid: "2".to_owned(),
+                    peer: None,
+                    kind: "video".to_owned()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_mesh_room_ignores_what_claims_to_come_from_the_sfu() {
+        let mut session = joined(false);
+        assert!(!session.is_sfu());
+        let events = events(&mut session, &FROM_SFU);
+        assert!(
+            matches!(&events[..], [SessionEvent::Joined { sfu: false, .. }]),
+            "{events:?}"
+        );
     }
 }
