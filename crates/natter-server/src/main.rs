@@ -1,6 +1,7 @@
 //! The `natter` command.
 
 mod join;
+mod load;
 mod send;
 mod serve;
 mod sfu;
@@ -30,6 +31,9 @@ enum Command {
     Send(send::SendOptions),
     /// Receive a file from `natter send`.
     Receive(send::ReceiveOptions),
+    /// Synthetic participants of an SFU room (natter serve --sfu), for tests and benchmarks.
+    #[command(after_help = load::EXAMPLE)]
+    Load(load::LoadOptions),
 }
 
 #[derive(clap::Args)]
@@ -70,6 +74,10 @@ fn main() -> anyhow::Result<()> {
         Command::Receive(options) => {
             init_join_logs();
             exit_on_error("natter receive", send::receive(options))
+        }
+        Command::Load(options) => {
+            init_join_logs();
+            exit_on_error("natter load", load::run(options))
         }
         Command::Token(t) => {
             if !natter_signaling::message::is_room_name(&t.room) {
