@@ -5,8 +5,9 @@
 // fake camera as three simulcast layers (rids q, h, f) and its fake
 // microphone, and decodes every other page's video and receives its
 // audio on the slots the server's `track` messages name, with the
-// server's SSRCs. Then one page leaves and the others' slots for it
-// empty.
+// server's SSRCs. The active speaker follows the page that plays a
+// tone; chat from each page reaches all others. Then one page leaves
+// and the others' slots for it empty.
 //
 // Which layer: the camera is 640x360, and Chromium sends only two
 // simulcast layers at that size (libwebrtc's simulcast format table
@@ -23,7 +24,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { join, launchBrowser, openParticipant, problemsOf, screenshotPath, startServer, until } from './harness.mjs';
+import { chat, join, launchBrowser, openParticipant, problemsOf, screenshotPath, startServer, until } from './harness.mjs';
 
 const ROOM = 'sfu';
 const PAGES = Number(process.env.NATTER_SFU_PAGES || 6);
@@ -205,6 +206,13 @@ describe(`${PAGES} Chromium pages in one SFU room`, () => {
       timings[`speaker${speaker.name}`] = Date.now() - t0;
     }
     await tone(previous, false);
+  });
+
+  test('a chat message from each page reaches every other page (relayed by signaling)', async () => {
+    for (const p of people) {
+      await chat(p, people.filter((o) => o !== p), `hello from ${p.name} ${Math.random().toString(36).slice(2, 8)}`);
+    }
+    assert.deepEqual(problemsOf(people), []);
   });
 
   test('a page that leaves frees its slots on every other page', async () => {

@@ -242,6 +242,10 @@ function enterCall(room, name) {
       else console.warn(`natter: ${type} from unknown peer ${message.from}`);
     });
   }
+  on('chat', ({ from, text }) => {
+    const peer = call.peers.get(from);
+    if (peer) appendChat({ from, name: peer.name, text });
+  });
   // SFU rooms: the server's active speaker (docs/signaling.md).
   on('speaker', ({ peer }) => {
     call.speaker = peer;
@@ -504,8 +508,10 @@ $('chat-form').addEventListener('submit', (event) => {
   const input = $('chat-input');
   const text = input.value.trim();
   if (!text || !call.signaling) return;
-  if (call.sfuRoom) return toast('Chat does not reach an SFU room yet.', 'error');
-  for (const peer of call.peers.values()) peer.sendChat(text);
+  // An SFU room has no data channels between participants: the
+  // signaling server relays its chat.
+  if (call.sfuRoom) call.signaling.send({ type: 'chat', text });
+  else for (const peer of call.peers.values()) peer.sendChat(text);
   appendChat({ from: call.id, name: call.name, text, self: true });
   input.value = '';
 });

@@ -18,6 +18,8 @@ pub const MAX_NAME_CHARS: usize = 64;
 const MAX_CREDENTIAL_BYTES: usize = 4096;
 /// Longest ICE candidate line, in bytes; real ones are under 300.
 const MAX_CANDIDATE_BYTES: usize = 1024;
+/// The longest `chat` text, in characters (the web client's limit).
+pub const MAX_CHAT_CHARS: usize = 4000;
 
 /// A validated message from a client.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,8 +41,18 @@ pub enum ClientMessage {
         candidate: Value,
     },
     State(MediaState),
+    /// A chat message for everyone else in the room (SFU rooms, where
+    /// there is no data channel between participants).
+    Chat {
+        text: String,
+    },
     Ping,
     Leave,
+}
+
+#[derive(Deserialize)]
+struct ChatFields {
+    text: String,
 }
 
 /// `join`: the first message of every session.
@@ -84,6 +96,7 @@ impl ClientMessage {
             ClientMessage::Answer { .. } => "answer",
             ClientMessage::Candidate { .. } => "candidate",
             ClientMessage::State(_) => "state",
+            ClientMessage::Chat { .. } => "chat",
             ClientMessage::Ping => "ping",
             ClientMessage::Leave => "leave",
         }
@@ -123,6 +136,10 @@ impl ClientMessage {
                 }
             }
             "state" => ClientMessage::State(serde_json::from_value(value).map_err(fields)?),
+            "chat" => {
+                let c: ChatFields = serde_json::from_value(value).map_err(fields)?;
+                ClientMessage::Chat { text: c.text }
+            }
             "ping" => ClientMessage::Ping,
             "leave" => ClientMessage::Leave,
             _ => {
@@ -174,6 +191,13 @@ impl ClientMessage {
                         }
                     },
                     _ => return bad("candidate must be an object or null".into()),
+                }
+            }
+            ClientMessage::Chat { text } => {
+                if text.trim().is_empty() || text.chars().count() > MAX_CHAT_CHARS {
+                    return bad(format!(
+                        "text must be 1 to {MAX_CHAT_CHARS} characters, not only spaces"
+                    ));
                 }
             }
             ClientMessage::State(_) | ClientMessage::Ping | ClientMessage::Leave => {}
@@ -286,6 +310,11 @@ pub enum ServerMessage<'a> {
         mid: &'a str,
         peer: Option<&'a str>,
         kind: &'a str,
+    },
+    /// A participant's `chat`, relayed to everyone else in the room.
+    Chat {
+        from: &'a str,
+        text: &'a str,
     },
     /// SFU rooms: participant `peer` is the active speaker now (the
     /// loudest, from its RFC 6464 audio levels), or nobody (`None`).

@@ -465,6 +465,10 @@ impl Signaling {
                 let text = ServerMessage::PeerState { id: &id, state }.to_json();
                 self.broadcast(&id, &text);
             }
+            (ClientMessage::Chat { text }, Some(id)) => {
+                let text = ServerMessage::Chat { from: &id, text: &text }.to_json();
+                self.broadcast(&id, &text);
+            }
             (ClientMessage::Offer { to, sdp }, Some(id)) if self.config.sfu && to == SFU_PEER => {
                 let room = self.sessions[&id].room.clone();
                 self.sfu_inputs.push_back(SfuInput::Offer { room, peer: id, sdp });

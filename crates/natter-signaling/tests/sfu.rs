@@ -120,6 +120,23 @@ fn offers_and_candidates_to_the_sfu_reach_it_and_its_answers_the_participant() {
     assert_eq!(to_ann[2], json!({"type": "speaker", "peer": bob}));
     assert_eq!(to_ann[3], json!({"type": "speaker", "peer": null}));
 
+    // Chat goes to everyone else in the room, not back; a blank one is
+    // refused and goes nowhere.
+    send(&mut core, bob_conn, json!({"type": "chat", "text": "hi all"}));
+    send(&mut core, bob_conn, json!({"type": "chat", "text": " "}));
+    let mut sent = Vec::new();
+    while let Some(output) = core.poll_output() {
+        if let Output::Send { conn: c, text } = output {
+            sent.push((c == conn, serde_json::from_str::<Value>(&text).unwrap()));
+        }
+    }
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[0], (true, json!({"type": "chat", "from": bob, "text": "hi all"})));
+    assert_eq!(
+        (sent[1].0, &sent[1].1["code"], &sent[1].1["ref"]),
+        (false, &json!("bad-message"), &json!("chat"))
+    );
+
     send(&mut core, bob_conn, json!({"type": "leave"}));
     assert_eq!(core.poll_sfu(), Some(SfuInput::Left { room, peer: bob }));
 }
