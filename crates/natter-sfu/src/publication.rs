@@ -280,6 +280,22 @@ impl Publication {
         Some((index as u8, false))
     }
 
+    /// Takes a layer's frame size from the first packet of one of its
+    /// VP8 keyframes (RFC 6386 §9.1), so that a publisher whose sizes
+    /// were not signaled (browsers send none) is capped by tiles. A
+    /// header that does not parse, or a size of 0, leaves the size known.
+    pub(crate) fn learn_size(&mut self, layer: u8, payload: &[u8]) {
+        let Some(layer) = self.layers.get_mut(usize::from(layer)) else {
+            return;
+        };
+        if let Ok(Some(size)) = crate::vp8::keyframe_size(payload) {
+            if size.width > 0 && size.height > 0 {
+                layer.width = size.width;
+                layer.height = size.height;
+            }
+        }
+    }
+
     /// The layers as the selectors see them: a paused layer at its last
     /// rate, so a subscriber can still want it.
     pub(crate) fn layer_infos(&mut self, now: Instant) -> [LayerInfo; MAX_LAYERS] {

@@ -713,6 +713,9 @@ impl Room {
         publication.meter.handle_packet(now, layer, packet.payload.len());
         if packet.starts_keyframe && !audio {
             publication.keyframes.handle_keyframe(layer);
+            if publication.vp8 {
+                publication.learn_size(layer, packet.payload);
+            }
         }
         if let Some(cache) = (publication.layers.get_mut(usize::from(layer))).and_then(|l| l.cache.as_mut()) {
             cache.insert(
@@ -940,6 +943,16 @@ impl Room {
                 if !audio {
                     // The selector's layers are the publication's.
                     let _ = publication.keyframes.request(layer);
+                }
+            }
+        }
+        if publication.vp8 {
+            // A layer's size comes from its keyframes (RFC 6386 §9.1):
+            // until one is seen, tiles cannot cap at it, so ask for one.
+            for (number, (info, layer)) in layers.iter().zip(publication.layers.iter()).enumerate() {
+                if info.bitrate_bps > 0 && info.width == 0 && !layer.paused {
+                    // At most MAX_LAYERS layers.
+                    let _ = publication.keyframes.request(number as u8);
                 }
             }
         }

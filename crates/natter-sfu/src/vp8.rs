@@ -8,6 +8,10 @@
 //! The descriptor is rewritten in place: the fields keep their widths,
 //! so the payload keeps its length. A 7-bit PictureID is continued
 //! modulo 128.
+//!
+//! [`keyframe_size`] reads a layer's frame size from the first packet
+//! of its keyframes (RFC 6386 §9.1), which the layer selector compares
+//! with the subscriber's tile.
 
 use natter_rtp::payload::{PayloadError, Vp8Descriptor, Vp8PictureId};
 
@@ -15,6 +19,50 @@ use crate::sent::Vp8Picture;
 
 /// RFC 7741 §4.2: the 15-bit PictureID space (M = 1).
 const PICTURE_ID_MASK: u16 = 0x7FFF;
+
+/// RFC 6386 §9.1: a keyframe's start code, after the 3-byte frame tag.
+const START_CODE: [u8; 3] = [0x9D, 0x01, 0x2A];
+
+/// RFC 6386 §9.1: frame tag (3), start code (3), width (2), height (2).
+const KEYFRAME_HEADER_LEN: usize = 10;
+
+/// RFC 6386 §9.1: width and height are 14 bits; the top 2 are scaling.
+const DIMENSION_MASK: u16 = 0x3FFF;
+
+/// The size of the frames a keyframe starts, in pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameSize {
+    pub width: u16,
+    pub height: u16,
+}
+
+/// The frame size carried by `payload` (a whole RTP payload: descriptor,
+/// then VP8 data) when it is the first packet of a keyframe: the
+/// descriptor's S = 1 and PID = 0 (RFC 7741 §4.2), the frame tag's P bit
+/// 0 (RFC 6386 §9.1, RFC 7741 §4.3). `None` for any other packet. The
+/// scaling bits are the decoder's upscaling hint; the size returned is
+/// the encoded one. Only the first packet is read, not the whole frame
+/// (natter-rtp's `Vp8FrameHeader::parse` wants the first partition).
+pub fn keyframe_size(payload: &[u8]) -> Result<Option<FrameSize>, PayloadError> {
+    let (descriptor, data) = Vp8Descriptor::parse(payload)?;
+    let starts_frame = descriptor.start_of_partition && descriptor.partition_index == 0;
+    if !starts_frame || data.first().is_none_or(|tag| tag & 1 != 0) {
+        return Ok(None);
+    }
+    let Some(header) = data.get(..KEYFRAME_HEADER_LEN) else {
+        return Err(PayloadError::Vp8FrameTooShort {
+            len: data.len(),
+            needed: KEYFRAME_HEADER_LEN,
+        });
+    };
+    if header[3..6] != START_CODE {
+        return Err(PayloadError::Vp8StartCode([header[3], header[4], header[5]]));
+    }
+    Ok(Some(FrameSize {
+        width: u16::from_le_bytes([header[6], header[7]]) & DIMENSION_MASK,
+        height: u16::from_le_bytes([header[8], header[9]]) & DIMENSION_MASK,
+    }))
+}
 
 /// Why a payload was not rewritten.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -253,7 +301,70 @@ mod tests {
         ));
     }
 
+    /// A keyframe's first packet: descriptor, then RFC 6386 §9.1's
+    /// header (tag with P = 0, start code, sizes with scaling bits).
+    pub(crate) fn keyframe_payload(width: u16, height: u16, scale: u16) -> Vec<u8> {
+        let mut out = payload(9, 9, true);
+        out.truncate(out.len() - 2);
+        out.extend_from_slice(&[0x50, 0x2D, 0x01]);
+        out.extend_from_slice(&START_CODE);
+        out.extend_from_slice(&(width | scale << 14).to_le_bytes());
+        out.extend_from_slice(&(height | scale << 14).to_le_bytes());
+        out.extend_from_slice(&[0; 20]);
+        out
+    }
+
+    #[test]
+    fn a_keyframe_carries_its_size() {
+        let size = |width, height| Some(FrameSize { width, height });
+        assert_eq!(keyframe_size(&keyframe_payload(160, 90, 0)), Ok(size(160, 90)));
+        // The scaling bits are not part of the size.
+        assert_eq!(keyframe_size(&keyframe_payload(1280, 720, 3)), Ok(size(1280, 720)));
+        assert_eq!(
+            keyframe_size(&keyframe_payload(16_383, 16_383, 1)),
+            Ok(size(16_383, 16_383))
+        );
+        // An interframe (P = 1), a later packet (S = 0): no size.
+        let mut inter = keyframe_payload(160, 90, 0);
+        let at = inter.len() - 30;
+        inter[at] |= 1;
+        assert_eq!(keyframe_size(&inter), Ok(None));
+        let mut later = keyframe_payload(160, 90, 0);
+        later[0] &= !0x10;
+        assert_eq!(keyframe_size(&later), Ok(None));
+    }
+
+    #[test]
+    fn a_broken_keyframe_header_is_an_error() {
+        let mut code = keyframe_payload(160, 90, 0);
+        let at = code.len() - 27;
+        code[at] = 0x9C;
+        assert_eq!(
+            keyframe_size(&code),
+            Err(PayloadError::Vp8StartCode([0x9C, 0x01, 0x2A]))
+        );
+        let short = &keyframe_payload(160, 90, 0)[..9];
+        assert!(matches!(
+            keyframe_size(short),
+            Err(PayloadError::Vp8FrameTooShort { needed: 10, .. })
+        ));
+        assert!(keyframe_size(&[]).is_err());
+    }
+
     proptest::proptest! {
+        /// Any bytes: a size, no size or an error, never a panic.
+        #[test]
+        fn arbitrary_payloads_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let _ = keyframe_size(&bytes);
+        }
+
+        /// Any 14-bit size and scaling round-trips.
+        #[test]
+        fn sizes_round_trip(width in 0u16..0x4000, height in 0u16..0x4000, scale in 0u16..4) {
+            let got = keyframe_size(&keyframe_payload(width, height, scale));
+            proptest::prop_assert_eq!(got, Ok(Some(FrameSize { width, height })));
+        }
+
         /// Random switches between layers numbered anywhere in their
         /// spaces, pictures of two packets each: the outgoing PictureID
         /// and TL0PICIDX go up by one per picture (all base-layer here).

@@ -139,6 +139,14 @@ impl Publisher {
                 };
                 let mut payload = vec![layer as u8; bytes];
                 descriptor.encode(&mut payload).unwrap();
+                if keyframe && i == 0 {
+                    // RFC 6386 §9.1: tag (P = 0), start code, size.
+                    let (width, height) = SIZES[layer];
+                    let at = descriptor.encoded_len();
+                    payload[at..at + 6].copy_from_slice(&[0x50, 0x2D, 0x01, 0x9D, 0x01, 0x2A]);
+                    payload[at + 6..at + 8].copy_from_slice(&width.to_le_bytes());
+                    payload[at + 8..at + 10].copy_from_slice(&height.to_le_bytes());
+                }
                 out.push(Sent {
                     ssrc: 100 + layer as u32,
                     rid: ["q", "h", "f"][layer],
@@ -194,12 +202,17 @@ impl Harness {
     }
 
     fn with(config: RoomConfig, publisher: Publisher) -> Self {
+        Self::publishing(config, publisher, &camera(false))
+    }
+
+    /// A publishes `spec` as its camera.
+    fn publishing(config: RoomConfig, publisher: Publisher, spec: &PublicationSpec) -> Self {
         let now = Instant::now();
         let mut room = Room::new(config);
         for id in [A, B, C] {
             room.add_participant(now, id).unwrap();
         }
-        let camera = room.publish(now, A, &camera(false)).unwrap();
+        let camera = room.publish(now, A, spec).unwrap();
         let microphone = room.publish(now, A, &microphone()).unwrap();
         let mut harness = Self {
             room,
@@ -378,6 +391,41 @@ fn layers_follow_estimates_and_tiles_with_aggregated_keyframe_requests() {
     assert!(metrics.forwarded_packets > 1_000);
     assert_eq!(metrics.unknown_ssrc, 0);
     assert_eq!(metrics.forward_errors, 0);
+}
+
+#[test]
+fn layer_sizes_come_from_keyframes_and_cap_small_tiles() {
+    // Browsers signal no sizes: the layers' come from their keyframes.
+    let mut spec = camera(false);
+    for layer in &mut spec.layers {
+        (layer.width, layer.height) = (0, 0);
+    }
+    let mut h = Harness::publishing(RoomConfig::default(), Publisher::new(), &spec);
+    let small = TileSize { width: 160, height: 90 };
+    let big = TileSize {
+        width: 1280,
+        height: 720,
+    };
+    h.room.set_tile_size(h.now, B, h.camera, small).unwrap();
+    h.room.set_tile_size(h.now, C, h.camera, big).unwrap();
+    for subscriber in [B, C] {
+        h.room.handle_estimate(h.now, subscriber, 5_000_000).unwrap();
+    }
+    h.run(300, |_| false);
+    // The small tile gets q whatever its estimate; the big one f.
+    assert_eq!(h.room.subscription(B, h.camera).unwrap().layer(), Some(0));
+    assert_eq!(h.room.subscription(C, h.camera).unwrap().layer(), Some(2));
+    // The big tile gets what its estimate allows: h at 700 kbit/s.
+    h.room.handle_estimate(h.now, C, 700_000).unwrap();
+    h.run(30, |_| false);
+    assert_eq!(h.room.subscription(C, h.camera).unwrap().layer(), Some(1));
+    // The small tile grows: B goes up to f.
+    h.room.set_tile_size(h.now, B, h.camera, big).unwrap();
+    h.run(300, |_| false);
+    assert_eq!(h.room.subscription(B, h.camera).unwrap().layer(), Some(2));
+    for subscriber in [B, C] {
+        assert_continuous(h.track(subscriber, h.camera));
+    }
 }
 
 #[test]
