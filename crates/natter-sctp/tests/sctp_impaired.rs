@@ -63,8 +63,10 @@ fn case(seed: u64, loss_per_mille: u64, one_way_ms: u64) {
         held >= WINDOW as usize * 3 / 4,
         "{label}: only {held} bytes held, the window is open"
     );
+    // One packet past the window, and the eighth a chunk that fills the
+    // first hole may still take (receive.rs).
     assert!(
-        held <= WINDOW as usize + 1200,
+        held <= WINDOW as usize + WINDOW as usize / 8 + 1200,
         "{label}: {held} bytes held past a {WINDOW}-byte window"
     );
     assert!(w.a.assoc.buffered_amount() > 0, "{label}: the window held a back");

@@ -49,7 +49,17 @@ impl Receiver {
     pub(super) fn data(&mut self, f: Fragment<'_>, immediate: bool) {
         // §6.2: with no room, drop the chunk unacknowledged (one chunk
         // always fits an empty buffer, so a large message can progress).
-        let room = self.a_rwnd() as usize >= f.payload.len() + CHUNK_OVERHEAD || self.reassembly.buffered() == 0;
+        // The chunk that fills the first hole is still taken up to an
+        // eighth past the window: peers count the window in payload bytes,
+        // without our per-chunk charge (about 5% on full chunks), so after
+        // a loss the chunks held past the hole can fill it, and without
+        // this one the cumulative TSN would never move again (§6.2 lets a
+        // full receiver drop only what it has not yet accounted for).
+        let len = f.payload.len() + CHUNK_OVERHEAD;
+        let fills_first_hole = f.tsn == self.tsns.cumulative().next()
+            && self.tsns.has_gaps()
+            && self.reassembly.buffered() + len <= self.window as usize + self.window as usize / 8;
+        let room = self.a_rwnd() as usize >= len || self.reassembly.buffered() == 0 || fills_first_hole;
         if !room {
             self.sack_now = true;
             return;
