@@ -32,6 +32,10 @@ pub const BURST_INTERVAL: Duration = Duration::from_millis(5);
 const MAX_QUEUE_TIME: Duration = Duration::from_secs(2);
 /// Debt below a byte is rounding: the next packet may go.
 const DEBT_TOLERANCE: f64 = 1.0;
+/// Packets a queue makes room for at its first packet: a forwarder's
+/// usual backlog (a keyframe of a few dozen packets at a low target),
+/// so that it does not grow packet by packet on the hot path.
+const QUEUE_RESERVE: usize = 64;
 /// The largest padding packet asked for, bytes.
 const MAX_PADDING: usize = 1200;
 /// The smallest padding packet asked for, bytes.
@@ -139,7 +143,13 @@ impl<H: Copy> Pacer<H> {
             PacketKind::Padding => return,
         };
         self.queued_bytes += packet.size;
-        self.queues[queue].push_back(packet);
+        let queue = &mut self.queues[queue];
+        if queue.capacity() == 0 {
+            // At first media, not at construction: an idle connection
+            // keeps no queue.
+            queue.reserve(QUEUE_RESERVE);
+        }
+        queue.push_back(packet);
     }
 
     /// Packets and bytes waiting.

@@ -268,14 +268,17 @@ impl MediaState {
     }
 
     /// When the congestion controller (its pacer, its periodic work)
-    /// next has work: only once SRTP is up and we pace or a stream sends
-    /// transport-wide sequence numbers, so that a connection without
-    /// either never wakes up for it.
+    /// next has work: only once SRTP is up and we send media, paced or
+    /// with transport-wide sequence numbers, so that a connection that
+    /// sends none (data channels only) never wakes up for it.
     pub(super) fn congestion_timeout(&self) -> Option<Instant> {
-        let numbered = (self.senders.values().flat_map(|s| &s.streams)).any(|s| s.params().transport_cc.is_some());
-        self.cc
-            .poll_timeout()
-            .filter(|_| self.srtp.is_some() && (numbered || self.pace))
+        let mut streams = self.senders.values().flat_map(|s| &s.streams);
+        let sends = if self.pace {
+            streams.next().is_some()
+        } else {
+            streams.any(|s| s.params().transport_cc.is_some())
+        };
+        self.cc.poll_timeout().filter(|_| self.srtp.is_some() && sends)
     }
 
     /// Whether what we send goes through the pacer.

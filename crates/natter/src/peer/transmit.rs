@@ -59,9 +59,11 @@ const MAX_BATCH_BYTES: usize = 65_507;
 
 /// The queue's buffer is released when it empties holding more than
 /// this: a burst (a keyframe's packets) grows it, an idle connection
-/// should not keep that. About ten full datagrams, more than a forwarder
-/// queues between two drains.
-const RETAINED_BYTES: usize = 16 * 1024;
+/// should not keep that. Room for the pacer's largest burst (5 ms at 2.5
+/// times the default 10 Mbit/s maximum, 15.6 KB, which a doubling
+/// buffer holds in 17 KB), so that a paced sender does not release and
+/// regrow it at every probe.
+const RETAINED_BYTES: usize = 32 * 1024;
 
 /// One queued datagram: where it goes and where it lies in the buffer.
 #[derive(Clone, Copy, Debug)]
