@@ -17,9 +17,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::error::Error;
 use crate::message::IceServerInfo;
-use crate::peer::{self, OutgoingFile, PeerInput, PeerParams};
+use crate::peer::{self, OutgoingFile, PairTypes, PeerInput, PeerParams};
 use crate::session::{CloseVerdict, JoinOptions, Output, Session, SessionEvent, Signal};
-use crate::transfer::{transfer_id, FileHeader, IncomingFile};
+use crate::transfer::{transfer_id, FileHeader, FileSource, IncomingFile};
 use crate::url::ServerUrl;
 use crate::{Event, Video};
 
@@ -72,6 +72,7 @@ enum Command {
     Chat(String, Option<String>),
     SendFile(Arc<OutgoingFile>, Option<String>, oneshot::Sender<usize>),
     Expect(String, String, Box<IncomingFile>),
+    SelectedPair(String, oneshot::Sender<PairTypes>),
     Leave(oneshot::Sender<()>),
 }
 
@@ -89,6 +90,7 @@ impl std::fmt::Debug for Command {
             Command::Chat(..) => "Chat",
             Command::SendFile(..) => "SendFile",
             Command::Expect(..) => "Expect",
+            Command::SelectedPair(..) => "SelectedPair",
             Command::Leave(_) => "Leave",
         })
     }
@@ -178,17 +180,35 @@ impl Client {
 
     /// Sends participant `to` the bytes of `data` from `header.offset` on,
     /// as transfer `header.id`; `header` describes the whole of `data`
-    /// ([`FileHeader::new`]). 0 when `to` is not in the room.
-    pub async fn send_file_part(&self, to: &str, header: FileHeader, data: Arc<Vec<u8>>) -> Result<usize, Error> {
-        if header.size != data.len() as u64 || header.offset > header.size {
+    /// ([`FileHeader::new`], or [`FileHeader::of_file`] for a
+    /// [`FileSource::Path`], read as it goes). 0 when `to` is not in the room.
+    pub async fn send_file_part(
+        &self,
+        to: &str,
+        header: FileHeader,
+        data: impl Into<FileSource>,
+    ) -> Result<usize, Error> {
+        let source = data.into();
+        let size = source
+            .size()
+            .map_err(|e| Error::BadOptions(format!("cannot read the file to send: {e}")))?;
+        if header.size != size || header.offset > header.size {
             return Err(Error::BadOptions(format!(
-                "a file of {} bytes cannot be sent as {} bytes from byte {}",
-                data.len(),
-                header.size,
-                header.offset
+                "a file of {size} bytes cannot be sent as {} bytes from byte {}",
+                header.size, header.offset
             )));
         }
-        self.queue(Some(to.to_owned()), OutgoingFile { header, data }).await
+        self.queue(Some(to.to_owned()), OutgoingFile { header, source }).await
+    }
+
+    /// The W3C `candidateType`s (`host`, `srflx`, `prflx`, `relay`) of the
+    /// local and remote candidates that data to participant `peer` flows
+    /// on (natter's stats); `None` before ICE selected a pair or when
+    /// `peer` is not in the room.
+    pub async fn selected_pair(&self, peer: &str) -> Result<Option<(String, String)>, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::SelectedPair(peer.to_owned(), tx))?;
+        Ok(rx.await.ok().flatten())
     }
 
     async fn send(&self, to: Option<String>, name: &str, mime: &str, data: Vec<u8>) -> Result<usize, Error> {
@@ -197,7 +217,7 @@ impl Client {
             to,
             OutgoingFile {
                 header,
-                data: Arc::new(data),
+                source: FileSource::Memory(Arc::new(data)),
             },
         )
         .await
@@ -514,6 +534,11 @@ impl Driver {
             Command::Expect(from, id, file) => {
                 if let Some((peer, _)) = self.peers.get(&from) {
                     let _ = peer.send(PeerInput::Expect(id, file));
+                }
+            }
+            Command::SelectedPair(id, reply) => {
+                if let Some((peer, _)) = self.peers.get(&id) {
+                    let _ = peer.send(PeerInput::SelectedPair(reply));
                 }
             }
             Command::SendFile(file, to, reply) => {

@@ -15,12 +15,13 @@ use natter_io::{
     PeerConnection, PeerConnectionState, PeerEvent, SdpType, SignalingState, Track,
 };
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::chat::{self, CHAT_CHANNEL_ID, CHAT_LABEL};
 use crate::session::Signal;
 use crate::transfer::{
-    FileHeader, FileResult, IncomingFile, Progress, CHUNK_BYTES, HIGH_WATER, LABEL_PREFIX, LOW_WATER,
+    FileHeader, FileResult, FileSource, IncomingFile, Progress, CHUNK_BYTES, HIGH_WATER, LABEL_PREFIX, LOW_WATER,
 };
 use crate::{Event, ReceivedFile, Video};
 
@@ -37,8 +38,11 @@ const PROGRESS_CHUNKS: usize = 64;
 #[derive(Debug)]
 pub(crate) struct OutgoingFile {
     pub header: FileHeader,
-    pub data: Arc<Vec<u8>>,
+    pub source: FileSource,
 }
+
+/// The local and remote candidate types of the selected pair.
+pub(crate) type PairTypes = Option<(String, String)>;
 
 /// What the client asks of a peer task.
 #[derive(Debug)]
@@ -48,6 +52,7 @@ pub(crate) enum PeerInput {
     SendFile(Arc<OutgoingFile>),
     /// Receive transfer `id` into this, when its channel comes.
     Expect(String, Box<IncomingFile>),
+    SelectedPair(oneshot::Sender<PairTypes>),
     Close,
 }
 
@@ -143,6 +148,9 @@ async fn run(params: PeerParams, mut input: mpsc::UnboundedReceiver<PeerInput>) 
                 Some(PeerInput::SendFile(file)) => peer.send_file(file).await,
                 Some(PeerInput::Expect(id, file)) => {
                     peer.expected.insert(id, *file);
+                }
+                Some(PeerInput::SelectedPair(reply)) => {
+                    let _ = reply.send(peer.selected_pair().await);
                 }
                 Some(PeerInput::Close) | None => break,
             },
@@ -268,6 +276,12 @@ impl Peer {
             }
             _ => self.outbox.push(message),
         }
+    }
+
+    /// W3C `candidateType` of the selected pair's candidates (natter's stats).
+    async fn selected_pair(&self) -> PairTypes {
+        let pair = self.pc.stats().await.ok()?.selected_pair?;
+        Some((pair.local.kind.to_string(), pair.remote.kind.to_string()))
     }
 
     async fn send_file(&mut self, file: Arc<OutgoingFile>) {
@@ -489,9 +503,12 @@ async fn send_file(
     channel.send(file.header.to_json()).await.map_err(failed)?;
     let mut result = None;
     let offset = file.header.offset;
-    // The client checked the offset against the file's length.
-    let rest = &file.data[offset as usize..];
-    for (n, chunk) in rest.chunks(CHUNK_BYTES).enumerate() {
+    let reading = |e: std::io::Error| format!("reading the file to send: {e}");
+    let mut chunks = Chunks::open(&file.source, offset, file.header.size)
+        .await
+        .map_err(reading)?;
+    let mut n = 0;
+    while let Some(chunk) = chunks.next().await.map_err(reading)? {
         // natter-io's buffered amount falls while we await sends too, so
         // read it before each send rather than counting.
         while channel.buffered_amount().await.map_err(failed)? > HIGH_WATER {
@@ -502,8 +519,9 @@ async fn send_file(
             }
         }
         channel.send(chunk).await.map_err(failed)?;
-        if (n + 1) % PROGRESS_CHUNKS == 0 {
-            progress(offset + ((n + 1) * CHUNK_BYTES) as u64);
+        n += 1;
+        if n % PROGRESS_CHUNKS == 0 {
+            progress(offset + (n * CHUNK_BYTES) as u64);
         }
     }
     progress(file.header.size);
@@ -515,6 +533,51 @@ async fn send_file(
             Some(ChannelNote::Message(data, is_text)) => result = FileResult::parse(&data, is_text),
             Some(ChannelNote::Closed) | None => return Err("the recipient closed the channel".to_owned()),
             Some(_) => {}
+        }
+    }
+}
+
+/// The bytes of a file to send from an offset on, [`CHUNK_BYTES`] at a
+/// time: slices of the memory, or reads into one buffer.
+enum Chunks<'a> {
+    Memory(std::slice::Chunks<'a, u8>),
+    File {
+        file: tokio::fs::File,
+        buffer: Vec<u8>,
+        left: u64,
+    },
+}
+
+impl<'a> Chunks<'a> {
+    /// From byte `offset` to `size`; the client checked both against the source.
+    async fn open(source: &'a FileSource, offset: u64, size: u64) -> std::io::Result<Chunks<'a>> {
+        Ok(match source {
+            FileSource::Memory(data) => Chunks::Memory(data[offset as usize..].chunks(CHUNK_BYTES)),
+            FileSource::Path(path) => {
+                let mut file = tokio::fs::File::open(path).await?;
+                file.seek(std::io::SeekFrom::Start(offset)).await?;
+                Chunks::File {
+                    file,
+                    buffer: vec![0; CHUNK_BYTES],
+                    left: size - offset,
+                }
+            }
+        })
+    }
+
+    /// The next chunk; a file that got shorter is an error.
+    async fn next(&mut self) -> std::io::Result<Option<&[u8]>> {
+        match self {
+            Chunks::Memory(chunks) => Ok(chunks.next()),
+            Chunks::File { file, buffer, left } => {
+                if *left == 0 {
+                    return Ok(None);
+                }
+                let n = CHUNK_BYTES.min(*left as usize);
+                file.read_exact(&mut buffer[..n]).await?;
+                *left -= n as u64;
+                Ok(Some(&buffer[..n]))
+            }
         }
     }
 }

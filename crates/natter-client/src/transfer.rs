@@ -12,6 +12,10 @@
 //! the bytes it had kept ([`IncomingFile::resume`]), so the check still
 //! covers every byte.
 
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
 use aws_lc_rs::digest;
 use serde::{Deserialize, Serialize};
 
@@ -72,9 +76,66 @@ impl FileHeader {
         }
     }
 
+    /// The header of the file at `path`, hashed as it is read (a
+    /// [`FileSource::Path`] to send).
+    pub fn of_file(id: &str, name: &str, mime: &str, path: &Path) -> std::io::Result<Self> {
+        let mut file = std::fs::File::open(path)?;
+        let mut hash = Sha256::new();
+        let mut buffer = vec![0; HASH_READ_BYTES];
+        let mut size = 0;
+        loop {
+            let n = file.read(&mut buffer)?;
+            if n == 0 {
+                break;
+            }
+            hash.update(&buffer[..n]);
+            size += n as u64;
+        }
+        Ok(FileHeader {
+            kind: "file".to_owned(),
+            id: id.to_owned(),
+            name: name.to_owned(),
+            size,
+            mime: mime.to_owned(),
+            sha256: hash.hex(),
+            chunk_bytes: CHUNK_BYTES,
+            offset: 0,
+        })
+    }
+
     pub fn to_json(&self) -> String {
         // Strings and numbers only: serializing cannot fail.
         serde_json::to_string(self).expect("file headers serialize")
+    }
+}
+
+/// [`FileHeader::of_file`] reads this much at a time.
+const HASH_READ_BYTES: usize = 1024 * 1024;
+
+/// Where the bytes of a file to send come from.
+#[derive(Debug, Clone)]
+pub enum FileSource {
+    /// Held in memory, as the web client holds a file.
+    Memory(Arc<Vec<u8>>),
+    /// Read from disk as the channel takes them: [`CHUNK_BYTES`] in
+    /// memory whatever the file's size. The file must not change while
+    /// it is sent (the recipient's SHA-256 check would fail).
+    Path(PathBuf),
+}
+
+impl FileSource {
+    /// Its length in bytes, now.
+    pub fn size(&self) -> std::io::Result<u64> {
+        match self {
+            FileSource::Memory(data) => Ok(data.len() as u64),
+            FileSource::Path(path) => Ok(std::fs::metadata(path)?.len()),
+        }
+    }
+}
+
+impl From<Arc<Vec<u8>>> for FileSource {
+    fn from(data: Arc<Vec<u8>>) -> Self {
+        FileSource::Memory(data)
     }
 }
 
@@ -473,6 +534,18 @@ mod tests {
             FileResult::parse(br#"{"type":"result","ok":true,"sha256":"ab"}"#, true),
             Some(FileResult::new(true, "ab"))
         );
+    }
+
+    #[test]
+    fn header_of_a_file_is_hashed_as_read() {
+        let data: Vec<u8> = (0..(HASH_READ_BYTES + 1000) as u32).map(|i| (i * 31) as u8).collect();
+        let path = std::env::temp_dir().join(format!("natter-header-{}.bin", std::process::id()));
+        std::fs::write(&path, &data).unwrap();
+        let header = FileHeader::of_file("x", "a.bin", "application/octet-stream", &path).unwrap();
+        assert_eq!(header, FileHeader::new("x", "a.bin", "application/octet-stream", &data));
+        assert_eq!(FileSource::Path(path.clone()).size().unwrap(), data.len() as u64);
+        std::fs::remove_file(&path).unwrap();
+        assert!(FileHeader::of_file("x", "a.bin", "", &path).is_err());
     }
 
     #[test]
