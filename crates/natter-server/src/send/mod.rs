@@ -59,7 +59,7 @@ Prints a code such as 7-crimson-otter-maple and waits; on the other side
 run `natter receive 7-crimson-otter-maple`. The code's words never reach
 the server. A receiver cut off resumes when it runs again with the code.")]
 pub struct SendOptions {
-    /// The file to send (held in memory, at most 1 GiB).
+    /// The file to send (read as it goes, at most 1 GiB).
     file: PathBuf,
     #[command(flatten)]
     common: Common,
@@ -138,6 +138,29 @@ impl Common {
                 LocalAddresses::Addresses(self.addresses.iter().map(|ip| SocketAddr::new(*ip, 0)).collect());
         }
         config
+    }
+}
+
+/// How a transfer's bytes go, from natter's stats of the selected
+/// candidate pair (W3C `candidateType`s, local then remote).
+pub struct Route {
+    /// `relay` when either candidate is a TURN relay (RFC 8656), else
+    /// `direct`; `None` before ICE selected a pair.
+    path: Option<&'static str>,
+    pair: Option<(String, String)>,
+}
+
+impl Route {
+    async fn to(client: &natter_client::Client, peer: &str) -> Route {
+        let pair = client.selected_pair(peer).await.ok().flatten();
+        let path = pair.as_ref().map(|(local, remote)| {
+            if local == "relay" || remote == "relay" {
+                "relay"
+            } else {
+                "direct"
+            }
+        });
+        Route { path, pair }
     }
 }
 

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use super::Route;
+
 /// JSON progress lines come at most once per this many bytes ...
 const JSON_STEP: u64 = 1024 * 1024;
 /// ... and the terminal line is redrawn at most this often.
@@ -51,8 +53,8 @@ impl Output {
         let _ = stdout.flush();
     }
 
-    /// A transfer of `size` bytes starts at byte `offset`.
-    pub fn start(&mut self, name: &str, size: u64, offset: u64) {
+    /// A transfer of `size` bytes starts at byte `offset`, on `route`.
+    pub fn start(&mut self, name: &str, size: u64, offset: u64, route: &Route) {
         self.start = Instant::now();
         (self.from, self.size, self.bytes, self.last_json) = (offset, size, offset, offset);
         let resumed = if offset > 0 {
@@ -60,10 +62,14 @@ impl Output {
         } else {
             String::new()
         };
+        let path = match (route.path, &route.pair) {
+            (Some(path), Some((local, remote))) => format!(" ({path}: {local} to {remote})"),
+            _ => String::new(),
+        };
         self.note(
             "start",
-            json!({"file": name, "size": size, "offset": offset}),
-            &format!("{name}: {}{resumed}", bytes(size)),
+            json!({"file": name, "size": size, "offset": offset, "path": route.path, "pair": route.pair}),
+            &format!("{name}: {}{resumed}{path}", bytes(size)),
         );
     }
 

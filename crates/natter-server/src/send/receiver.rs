@@ -14,7 +14,7 @@ use super::code::{Code, Role};
 use super::partial::Partial;
 use super::progress::{bytes, Output};
 use super::protocol::Message;
-use super::{join_error, ReceiveOptions, RECEIVER_NAME, SENDER_NAME};
+use super::{join_error, ReceiveOptions, Route, RECEIVER_NAME, SENDER_NAME};
 
 /// The file as offered, once accepted.
 struct Download {
@@ -81,7 +81,7 @@ async fn receive(
                     let offset = partial.bytes();
                     client.expect_file(&sender, &id, IncomingFile::resume(offset, hash))?;
                     client.chat_to(&sender, &Message::Accept { id: id.clone(), offset }.to_json())?;
-                    out.start(&name, size, offset);
+                    out.start(&name, size, offset, &Route::to(client, &sender).await);
                     download = Some(Download { name, id, partial });
                 }
                 Some(Message::Refused { reason }) => {
@@ -128,6 +128,7 @@ async fn receive(
                         bytes(rate as u64)
                     ),
                 );
+                sender_gone(events, &sender).await;
                 return Ok(());
             }
             Event::FileFailed { peer, reason, .. } if peer == sender => {
@@ -143,6 +144,23 @@ async fn receive(
         }
     }
 }
+
+/// Waits (at most [`SENDER_LEAVE_WAIT`]) for the sender to leave: it
+/// does once our result reached it, and leaving first could cut the
+/// result off (the sender would then wait for a resume that never comes).
+async fn sender_gone(events: &mut mpsc::UnboundedReceiver<Event>, sender: &str) {
+    let left = async {
+        while let Some(event) = events.recv().await {
+            if matches!(&event, Event::PeerLeft { id, .. } if id == sender) {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(SENDER_LEAVE_WAIT, left).await;
+}
+
+/// How long a receiver that has the file waits for the sender to leave.
+const SENDER_LEAVE_WAIT: Duration = Duration::from_secs(5);
 
 /// The sender's participant id: the one participant of the code's room
 /// under the sender's name, there when we joined.

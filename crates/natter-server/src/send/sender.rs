@@ -4,16 +4,16 @@
 //! transfer is the one that counts.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use anyhow::Context;
+use natter_client::transfer::{FileSource, MAX_FILE_BYTES};
 use natter_client::{Client, Event, FileHeader};
 use serde_json::json;
 
 use super::code::{Code, Role};
 use super::progress::{bytes, Output};
 use super::protocol::Message;
-use super::{join_error, SendOptions, SENDER_NAME};
+use super::{join_error, Route, SendOptions, SENDER_NAME};
 
 /// Wrong codes tolerated before the sender stops, so nobody can go on
 /// guessing online (magic-wormhole stops at the first).
@@ -21,18 +21,25 @@ const MAX_WRONG_CODES: u32 = 3;
 
 pub async fn run(options: SendOptions) -> anyhow::Result<()> {
     let path = &options.file;
-    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    anyhow::ensure!(
-        data.len() as u64 <= natter_client::transfer::MAX_FILE_BYTES,
-        "{}: {} is over the 1 GiB a receiver takes",
-        path.display(),
-        bytes(data.len() as u64)
-    );
     let name = path
         .file_name()
         .map_or("file".into(), |n| n.to_string_lossy().into_owned());
-    let header = FileHeader::new("", &name, "application/octet-stream", &data);
-    let data = Arc::new(data);
+    // Hashed as it is read, then read again as the channel takes it: the
+    // file is never whole in memory.
+    let header = {
+        let (path, name) = (path.clone(), name.clone());
+        tokio::task::spawn_blocking(move || FileHeader::of_file("", &name, "application/octet-stream", &path))
+            .await
+            .context("hashing the file")?
+    }
+    .with_context(|| format!("reading {}", path.display()))?;
+    anyhow::ensure!(
+        header.size <= MAX_FILE_BYTES,
+        "{}: {} is over the 1 GiB a receiver takes",
+        path.display(),
+        bytes(header.size)
+    );
+    let source = FileSource::Path(path.clone());
     let code = Code::generate();
     let key = code.key();
     let common = &options.common;
@@ -102,8 +109,8 @@ pub async fn run(options: SendOptions) -> anyhow::Result<()> {
                     part.id = id;
                     part.offset = offset;
                     out.finish_line();
-                    out.start(&name, header.size, offset);
-                    client.send_file_part(&from, part.clone(), data.clone()).await?;
+                    out.start(&name, header.size, offset, &Route::to(&client, &from).await);
+                    client.send_file_part(&from, part.clone(), source.clone()).await?;
                     current = Some((from, part));
                 }
                 _ => {}
