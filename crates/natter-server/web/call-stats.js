@@ -1,6 +1,7 @@
 // The call's statistics, sampled every STATS_EVERY_MS: each tile's
 // connection quality and who is speaking (stats.js reads them out of
-// getStats), from each mesh connection or from the one SFU connection.
+// getStats), from each mesh connection or from the one SFU connection;
+// in an SFU room, new tiles' videos are watched for `tile` reports.
 
 import { SFU_PEER } from './sfu.js';
 import { SPEAKING_LEVEL, counters, delta, quality } from './stats.js';
@@ -75,6 +76,7 @@ function sampleQuality(holder, report, ids, via) {
 /** The SFU connection's quality (shown on every tile), who is loud, and our own level. */
 async function sampleSfuStats(call, now) {
   const sfu = call.sfu;
+  sfu.watchTiles(document);
   const report = await sfu.pc.getStats();
   sampleQuality(sfu, report, call.peers.keys(), ' (through the server)');
   for (const [id, level] of sfu.audioLevels(report)) if (level > SPEAKING_LEVEL) call.loud.set(id, now);

@@ -7,6 +7,10 @@
 // §5.2 sendEncodings), lowest first as the protocol asks: the server
 // forwards one of them to each subscriber.
 //
+// Each tile's rendered size goes to the server as `tile` messages (a
+// ResizeObserver on the videos showing our slots' tracks, at most one
+// report per TILE_EVERY_MS), so it forwards no larger a layer.
+//
 // Events: slot (detail: {peer, kind, track, previous}: the slot's
 // receiving track now belongs to `peer`, or to nobody when `peer` is
 // null; `previous` is whom it carried before), connection (detail:
@@ -23,6 +27,11 @@ export const LAYERS = [
   { rid: 'h', scaleResolutionDownBy: 2 },
   { rid: 'f', scaleResolutionDownBy: 1 },
 ];
+
+/** Tile sizes are sent at most this often (a resize fires per frame). */
+const TILE_EVERY_MS = 250;
+/** The largest tile side the protocol takes (RFC 6386 §9.1's 14 bits). */
+const MAX_TILE_PIXELS = 0x3fff;
 
 export class SfuConnection extends EventTarget {
   /**
@@ -47,6 +56,12 @@ export class SfuConnection extends EventTarget {
     this.closed = false;
     /** peer → audio counters of the previous audioLevels(). */
     this.lastAudio = new Map();
+    /** mid → the `WxH` last sent in a `tile` message. */
+    this.tileSent = new Map();
+    /** The videos whose size we watch, and the pending report's timer. */
+    this.watched = new Set();
+    this.tileTimer = null;
+    this.resizes = new ResizeObserver(() => this.scheduleTiles());
 
     const pc = this.pc;
     pc.addEventListener('icecandidate', ({ candidate }) => {
@@ -98,9 +113,54 @@ export class SfuConnection extends EventTarget {
       const previous = slot.peer;
       slot.peer = message.peer;
       this.emit('slot', { peer: message.peer, kind: slot.kind, track: transceiver.receiver.track, previous });
+      this.scheduleTiles();
     } else {
       // The server never offers (it does not renegotiate).
       console.warn(`natter: unexpected ${message.type} from the SFU`);
+    }
+  }
+
+  /**
+   * Watches the size of every video under `root` (new tiles included:
+   * call it on each statistics sample) and reports it.
+   */
+  watchTiles(root) {
+    for (const video of root.querySelectorAll('video')) {
+      if (this.watched.has(video)) continue;
+      this.watched.add(video);
+      this.resizes.observe(video);
+    }
+    for (const video of this.watched) {
+      if (video.isConnected) continue;
+      this.resizes.unobserve(video);
+      this.watched.delete(video);
+    }
+  }
+
+  scheduleTiles() {
+    if (this.tileTimer !== null || this.closed) return;
+    this.tileTimer = setTimeout(() => {
+      this.tileTimer = null;
+      this.sendTiles();
+    }, TILE_EVERY_MS);
+  }
+
+  /** A `tile` message for each slot whose video's device-pixel size changed. */
+  sendTiles() {
+    const byTrack = new Map(this.pc.getTransceivers().filter((t) => this.slots.has(t.mid)).map((t) => [t.receiver.track, t.mid]));
+    const side = (css) => Math.min(MAX_TILE_PIXELS, Math.round(css * devicePixelRatio));
+    for (const video of this.watched) {
+      const width = side(video.clientWidth);
+      const height = side(video.clientHeight);
+      // A hidden tile (0 by 0) keeps its last size: the server refuses 0.
+      if (width < 1 || height < 1 || !(video.srcObject instanceof MediaStream)) continue;
+      for (const track of video.srcObject.getVideoTracks()) {
+        const mid = byTrack.get(track);
+        const size = `${width}x${height}`;
+        if (mid === undefined || this.tileSent.get(mid) === size) continue;
+        this.tileSent.set(mid, size);
+        this.signal({ type: 'tile', mid, width, height });
+      }
     }
   }
 
@@ -136,6 +196,8 @@ export class SfuConnection extends EventTarget {
 
   close() {
     this.closed = true;
+    this.resizes.disconnect();
+    clearTimeout(this.tileTimer);
     this.pc.close();
   }
 

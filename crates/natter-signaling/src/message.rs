@@ -20,6 +20,12 @@ const MAX_CREDENTIAL_BYTES: usize = 4096;
 const MAX_CANDIDATE_BYTES: usize = 1024;
 /// The longest `chat` text, in characters (the web client's limit).
 pub const MAX_CHAT_CHARS: usize = 4000;
+/// The largest `tile` width and height: RFC 6386 §9.1's 14-bit frame
+/// size (no layer is larger, so no tile needs to say more).
+pub const MAX_TILE_PIXELS: u32 = 0x3FFF;
+/// Longest `tile` mid, in bytes (RFC 8843 §15: a token; browsers use
+/// small numbers).
+const MAX_MID_BYTES: usize = 32;
 
 /// A validated message from a client.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,8 +52,23 @@ pub enum ClientMessage {
     Chat {
         text: String,
     },
+    /// SFU rooms: the subscriber renders the track of its section `mid`
+    /// at `width` x `height` CSS pixels times the device pixel ratio, so
+    /// the SFU forwards no larger a layer than that.
+    Tile {
+        mid: String,
+        width: u16,
+        height: u16,
+    },
     Ping,
     Leave,
+}
+
+#[derive(Deserialize)]
+struct TileFields {
+    mid: String,
+    width: u32,
+    height: u32,
 }
 
 #[derive(Deserialize)]
@@ -97,6 +118,7 @@ impl ClientMessage {
             ClientMessage::Candidate { .. } => "candidate",
             ClientMessage::State(_) => "state",
             ClientMessage::Chat { .. } => "chat",
+            ClientMessage::Tile { .. } => "tile",
             ClientMessage::Ping => "ping",
             ClientMessage::Leave => "leave",
         }
@@ -139,6 +161,26 @@ impl ClientMessage {
             "chat" => {
                 let c: ChatFields = serde_json::from_value(value).map_err(fields)?;
                 ClientMessage::Chat { text: c.text }
+            }
+            "tile" => {
+                let t: TileFields = serde_json::from_value(value).map_err(fields)?;
+                let pixels = |v: u32| {
+                    u16::try_from(v)
+                        .ok()
+                        .filter(|v| (1..=MAX_TILE_PIXELS).contains(&u32::from(*v)))
+                };
+                let (Some(width), Some(height)) = (pixels(t.width), pixels(t.height)) else {
+                    let refusal = Refusal::new(
+                        ErrorCode::BadMessage,
+                        format!("tile: width and height must be 1 to {MAX_TILE_PIXELS}"),
+                    );
+                    return Err(refusal.with_ref(&kind));
+                };
+                ClientMessage::Tile {
+                    mid: t.mid,
+                    width,
+                    height,
+                }
             }
             "ping" => ClientMessage::Ping,
             "leave" => ClientMessage::Leave,
@@ -198,6 +240,11 @@ impl ClientMessage {
                     return bad(format!(
                         "text must be 1 to {MAX_CHAT_CHARS} characters, not only spaces"
                     ));
+                }
+            }
+            ClientMessage::Tile { mid, .. } => {
+                if mid.is_empty() || mid.len() > MAX_MID_BYTES {
+                    return bad(format!("mid must be 1 to {MAX_MID_BYTES} bytes"));
                 }
             }
             ClientMessage::State(_) | ClientMessage::Ping | ClientMessage::Leave => {}
@@ -346,4 +393,39 @@ pub enum LeaveReason {
     Left,
     /// Its socket closed and it did not come back in time.
     Timeout,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(text: &str) -> Refusal {
+        ClientMessage::parse(text).unwrap_err()
+    }
+
+    #[test]
+    fn a_tile_parses_and_bad_ones_are_refused() {
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"tile","mid":"3","width":160,"height":90}"#),
+            Ok(ClientMessage::Tile {
+                mid: "3".into(),
+                width: 160,
+                height: 90
+            })
+        );
+        for bad in [
+            r#"{"type":"tile","mid":"3","width":0,"height":90}"#,
+            r#"{"type":"tile","mid":"3","width":160,"height":16384}"#,
+            r#"{"type":"tile","mid":"3","width":4294967296,"height":90}"#,
+            r#"{"type":"tile","mid":"3","width":-1,"height":90}"#,
+            r#"{"type":"tile","mid":"3","width":1.5,"height":90}"#,
+            r#"{"type":"tile","mid":"","width":160,"height":90}"#,
+            r#"{"type":"tile","mid":3,"width":160,"height":90}"#,
+            r#"{"type":"tile","width":160,"height":90}"#,
+        ] {
+            assert_eq!(refused(bad).code, ErrorCode::BadMessage, "{bad}");
+        }
+        let long = format!(r#"{{"type":"tile","mid":"{}","width":1,"height":1}}"#, "m".repeat(33));
+        assert_eq!(refused(&long).code, ErrorCode::BadMessage);
+    }
 }

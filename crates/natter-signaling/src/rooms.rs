@@ -127,6 +127,14 @@ pub enum SfuInput {
         peer: String,
         candidate: serde_json::Value,
     },
+    /// The participant renders its section `mid` at this size.
+    Tile {
+        room: String,
+        peer: String,
+        mid: String,
+        width: u16,
+        height: u16,
+    },
     /// The participant's session ended.
     Left { room: String, peer: String },
 }
@@ -468,6 +476,20 @@ impl Signaling {
             (ClientMessage::Chat { text }, Some(id)) => {
                 let text = ServerMessage::Chat { from: &id, text: &text }.to_json();
                 self.broadcast(&id, &text);
+            }
+            (ClientMessage::Tile { mid, width, height }, Some(id)) => {
+                // Only the SFU forwards layers; in a mesh the sender adapts.
+                if self.config.sfu {
+                    let room = self.sessions[&id].room.clone();
+                    let peer = id;
+                    (self.sfu_inputs).push_back(SfuInput::Tile {
+                        room,
+                        peer,
+                        mid,
+                        width,
+                        height,
+                    });
+                }
             }
             (ClientMessage::Offer { to, sdp }, Some(id)) if self.config.sfu && to == SFU_PEER => {
                 let room = self.sessions[&id].room.clone();

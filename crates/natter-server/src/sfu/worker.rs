@@ -26,6 +26,7 @@ use natter::endpoint::{ConnectionHandle, Endpoint};
 use natter::jsep::codec::default_video_codecs;
 use natter::peer::{Description, Direction, Format, MediaKind, OutgoingRtp, SdpType, TransceiverId};
 use natter::{PeerConfig, PeerConnection, PeerError, PeerEvent};
+use natter_sfu::layer::TileSize;
 use natter_sfu::participant::ParticipantId;
 use natter_sfu::publication::{LayerSpec, PublicationId, PublicationSpec, Source};
 use natter_sfu::room::{Forward, PublishedRtp, Room, RoomConfig, RoomEvent};
@@ -65,6 +66,9 @@ struct Slot {
     mid: String,
     kind: MediaKind,
     publication: Option<PublicationId>,
+    /// The size the subscriber renders this section at (its `tile`
+    /// message), kept for the publications the slot carries next.
+    tile: Option<TileSize>,
 }
 
 /// One participant: its connection, what it publishes, its slots.
@@ -156,6 +160,13 @@ impl Worker {
             // An ICE-lite agent makes no checks: the client's checks
             // bring its addresses (RFC 8445 §2.5).
             SfuInput::Candidate { .. } => {}
+            SfuInput::Tile {
+                room,
+                peer,
+                mid,
+                width,
+                height,
+            } => self.handle_tile(now, &room, &peer, &mid, TileSize { width, height }),
             SfuInput::Left { room, peer } => self.handle_left(now, &room, &peer),
         }
     }
@@ -391,6 +402,28 @@ impl Worker {
         Ok(())
     }
 
+    /// `peer` renders its section `mid` at `tile`: the slot keeps it and
+    /// its subscription's layer is capped by it. An unknown room, peer
+    /// or mid (a section not answered yet) is ignored.
+    fn handle_tile(&mut self, now: Instant, room_name: &str, peer: &str, mid: &str, tile: TileSize) {
+        let Some(media_room) = self.rooms.get_mut(room_name) else {
+            return;
+        };
+        let Some(id) = media_room.by_peer.get(peer).copied() else {
+            return;
+        };
+        let slot = (media_room.members.get_mut(&id)).and_then(|m| m.slots.iter_mut().find(|s| s.mid == mid));
+        let Some(slot) = slot else {
+            tracing::debug!(%peer, %mid, "SFU: tile for an unknown section");
+            return;
+        };
+        slot.tile = Some(tile);
+        if let Some(publication) = slot.publication {
+            let _ = media_room.room.set_tile_size(now, id, publication, tile);
+            drain_room(now, &mut self.endpoint, &self.replies, media_room, &mut self.counters);
+        }
+    }
+
     fn handle_left(&mut self, now: Instant, room_name: &str, peer: &str) {
         let Some(media_room) = self.rooms.get_mut(room_name) else {
             return;
@@ -438,6 +471,7 @@ fn answer(
                 mid: t.mid()?.to_owned(),
                 kind: t.kind(),
                 publication: None,
+                tile: None,
             })
         })
         .collect();
@@ -558,6 +592,10 @@ fn drain_room(
                     continue;
                 };
                 slot.publication = Some(publication);
+                if let Some(tile) = slot.tile {
+                    // The subscription was just made.
+                    let _ = room.set_tile_size(now, subscriber, publication, tile);
+                }
                 let signal = Signal::Track {
                     mid: slot.mid.clone(),
                     peer: publisher,
