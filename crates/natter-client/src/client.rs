@@ -620,7 +620,10 @@ impl Driver {
                 let _ = self.events.send(Event::PeerLeft { id, name, reason });
             }
             // Mesh only: SFU rooms are joined with `crate::sfu`.
-            SessionEvent::PeerState { .. } | SessionEvent::Track { .. } => {}
+            SessionEvent::PeerState { .. }
+            | SessionEvent::Track { .. }
+            | SessionEvent::Speaker { .. }
+            | SessionEvent::Chat { .. } => {}
             SessionEvent::Signal { from, signal } => {
                 if let Some((peer, _)) = self.peers.get(&from) {
                     let _ = peer.send(PeerInput::Signal(signal));

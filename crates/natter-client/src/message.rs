@@ -161,6 +161,16 @@ pub enum ServerMessage {
         peer: Option<String>,
         kind: String,
     },
+    /// SFU rooms: the active speaker changed (`null`: nobody speaks).
+    Speaker {
+        #[serde(default)]
+        peer: Option<String>,
+    },
+    /// SFU rooms: a chat line from `from`, relayed by the server.
+    Chat {
+        from: String,
+        text: String,
+    },
     Pong,
     Error {
         code: String,

@@ -95,6 +95,15 @@ pub enum SessionEvent {
         peer: Option<String>,
         kind: String,
     },
+    /// SFU rooms: the active speaker is now `peer` (or nobody).
+    Speaker {
+        peer: Option<String>,
+    },
+    /// SFU rooms: a chat line relayed by the server.
+    Chat {
+        from: String,
+        text: String,
+    },
     /// The server refused a message (docs/signaling.md, Errors).
     Refused {
         code: String,
@@ -239,6 +248,16 @@ impl Session {
             ServerMessage::Track { mid, peer, kind } => {
                 if self.sfu {
                     self.events.push_back(SessionEvent::Track { mid, peer, kind });
+                }
+            }
+            ServerMessage::Speaker { peer } => {
+                if self.sfu {
+                    self.events.push_back(SessionEvent::Speaker { peer });
+                }
+            }
+            ServerMessage::Chat { from, text } => {
+                if self.sfu {
+                    self.events.push_back(SessionEvent::Chat { from, text });
                 }
             }
             ServerMessage::Pong => {}
@@ -477,14 +496,16 @@ mod tests {
         std::iter::from_fn(|| session.poll_event()).collect()
     }
 
-    const FROM_SFU: [&str; 3] = [
+    const FROM_SFU: [&str; 5] = [
         r#"{"type":"answer","from":"sfu","sdp":"v=0"}"#,
         r#"{"type":"track","mid":"2","peer":"p1","kind":"video"}"#,
         r#"{"type":"track","mid":"2","peer":null,"kind":"video"}"#,
+        r#"{"type":"speaker","peer":"p1"}"#,
+        r#"{"type":"chat","from":"p1","text":"hi"}"#,
     ];
 
     #[test]
-    fn an_sfu_room_hands_out_the_sfus_answer_and_its_track_messages() {
+    fn an_sfu_room_hands_out_the_sfus_answer_its_track_speaker_and_chat_messages() {
         let mut session = joined(true);
         assert!(session.is_sfu());
         let events = events(&mut session, &FROM_SFU);
@@ -505,6 +526,13 @@ mod tests {
                     mid: "2".to_owned(),
                     peer: None,
                     kind: "video".to_owned()
+                },
+                SessionEvent::Speaker {
+                    peer: Some("p1".to_owned())
+                },
+                SessionEvent::Chat {
+                    from: "p1".to_owned(),
+                    text: "hi".to_owned()
                 },
             ]
         );

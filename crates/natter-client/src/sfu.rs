@@ -56,6 +56,15 @@ pub enum SfuEvent {
         peer: Option<String>,
         kind: String,
     },
+    /// The room's active speaker is now `peer` (or nobody).
+    Speaker {
+        peer: Option<String>,
+    },
+    /// A chat line from `from`, relayed by the server.
+    Chat {
+        from: String,
+        text: String,
+    },
     /// The signaling socket dropped; reconnecting.
     Reconnecting {
         reason: String,
@@ -290,6 +299,8 @@ impl Driver {
                 Signal::Offer(_) => return None,
             },
             SessionEvent::Track { mid, peer, kind } => SfuEvent::Track { mid, peer, kind },
+            SessionEvent::Speaker { peer } => SfuEvent::Speaker { peer },
+            SessionEvent::Chat { from, text } => SfuEvent::Chat { from, text },
             SessionEvent::Refused {
                 code,
                 message,

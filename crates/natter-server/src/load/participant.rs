@@ -220,6 +220,12 @@ async fn drive(name: &str, params: Params, report: &impl Fn(Value)) -> Result<()
                         }
                         report(json!({"event": "track", "participant": name, "mid": mid, "peer": peer, "name": peer.as_ref().and_then(|p| names.get(p)), "kind": kind}));
                     }
+                    SfuEvent::Speaker { peer } => {
+                        report(json!({"event": "speaker", "participant": name, "peer": peer, "name": peer.as_ref().and_then(|p| names.get(p))}));
+                    }
+                    SfuEvent::Chat { from, text } => {
+                        report(json!({"event": "chat", "participant": name, "from": from, "name": names.get(&from), "text": text}));
+                    }
                     SfuEvent::Reconnecting { reason } => {
                         report(json!({"event": "reconnecting", "participant": name, "reason": reason}));
                     }
