@@ -306,14 +306,11 @@ fn a_crashed_publisher_is_freed_once_the_server_gives_up_its_session() {
     room_after_a_crash();
 }
 
-/// Fails: the reconnected publisher takes the slots its crashed self
-/// freed, and natter-sfu's new subscription starts that slot's outgoing
-/// sequence numbers and timestamps at the publisher's own (a new
-/// `StreamRewriter` with no last packet) instead of continuing the
-/// slot's SSRC (RFC 3550 §5.1), so the subscriber's receiver drops
-/// what follows (audio always, video in some runs).
+/// The reconnected publisher takes the slots its crashed self freed:
+/// the slot's SSRC must continue its sequence numbers and timestamps
+/// (RFC 3550 §5.1) rather than start at the new publisher's, which the
+/// subscriber's receiver would drop as a jump.
 #[test]
-#[ignore = "issue 13: a reused slot's SSRC restarts its sequence numbers (natter-sfu/worker)"]
 fn the_same_name_reconnecting_after_a_crash_is_received_again() {
     let (mut room, _server, addr) = room_after_a_crash();
     let stay = names("stay", 2);

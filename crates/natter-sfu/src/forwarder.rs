@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use crate::layer::{LayerInfo, LayerSelector, PacketAction, SelectorConfig, TileSize};
-use crate::rewrite::{Incoming, RewriteError, StreamRewriter};
+use crate::rewrite::{Incoming, RewriteError, Rewritten, StreamRewriter};
 use crate::sent::Vp8Picture;
 use crate::vp8::{Vp8RewriteError, Vp8Rewriter};
 
@@ -150,6 +150,11 @@ impl Forwarder {
     /// See [`LayerSelector::update`].
     pub fn update(&mut self, now: Instant, estimate_bps: u64, layers: &[LayerInfo], tile: TileSize) {
         self.selector.update(now, estimate_bps, layers, tile);
+    }
+
+    /// See [`StreamRewriter::continue_after`].
+    pub fn continue_after(&mut self, last: Rewritten, at: Instant) {
+        self.rewriter.continue_after(last, at);
     }
 
     /// The subscriber lost its decoder state: it needs a keyframe of

@@ -180,6 +180,20 @@ impl StreamRewriter {
         })
     }
 
+    /// The stream goes out on an SSRC that already carried `last`, sent
+    /// at `at` (a receive slot that carried another publication, RFC
+    /// 3550 §5.1): the next packet continues after it, as at a layer
+    /// switch, instead of starting at the publisher's numbers, which a
+    /// receiver would take for a jump and drop.
+    pub fn continue_after(&mut self, last: Rewritten, at: Instant) {
+        self.current = None;
+        self.last = Some(Sent {
+            sequence: i64::from(last.sequence),
+            timestamp: last.timestamp,
+            at,
+        });
+    }
+
     /// The stream goes on with `first`, the first packet of a new layer
     /// (or of the same layer after a gap): the sequence continues at the
     /// last one sent plus one, the timestamp advances by the time since
@@ -239,6 +253,10 @@ impl StreamRewriter {
     /// again; one from before the switch, or a jump (see
     /// [`RewriteError::SequenceJump`]), is an error and must be dropped.
     pub fn rewrite(&mut self, packet: Incoming, now: Instant) -> Result<Rewritten, RewriteError> {
+        if self.current.is_none() && self.last.is_some() && !packet.retransmission {
+            // Continued after another stream (`continue_after`).
+            return Ok(self.switch(packet, now));
+        }
         let Some(current) = self.current.as_mut() else {
             return Err(RewriteError::NoLayer {
                 sequence: packet.sequence,
@@ -330,6 +348,38 @@ mod tests {
         }
         assert!(rewriter.rewrite(packet(104, 0), now).is_err());
         assert_eq!(rewriter.last_sent().unwrap().sequence, 102 + SKIP_HISTORY as u16);
+    }
+
+    #[test]
+    fn a_stream_continued_after_another_goes_on_from_its_last_numbers() {
+        let start = Instant::now();
+        // A slot that last carried sequence 5,000 at timestamp 900,000.
+        let last = Rewritten {
+            sequence: 5_000,
+            timestamp: 900_000,
+        };
+        for forwarded_first in [false, true] {
+            let mut rewriter = StreamRewriter::new(90_000);
+            if forwarded_first {
+                // The new publication already went out before the slot's
+                // numbers were known: it is renumbered from the next packet.
+                rewriter.switch(packet(40_000, 7), start);
+                rewriter.rewrite(packet(40_001, 7), start).unwrap();
+            }
+            rewriter.continue_after(last, start);
+            let later = start + Duration::from_millis(100);
+            // A retransmission cannot open the continued stream.
+            let rtx = Incoming {
+                retransmission: true,
+                ..packet(40_001, 7)
+            };
+            assert!(rewriter.rewrite(rtx, later).is_err());
+            let first = rewriter.rewrite(packet(40_002, 3_000), later).unwrap();
+            assert_eq!(first.sequence, 5_001);
+            assert_eq!(first.timestamp, 900_000 + 9_000, "100 ms later at 90 kHz");
+            let next = rewriter.rewrite(packet(40_003, 6_000), later).unwrap();
+            assert_eq!((next.sequence, next.timestamp), (5_002, 903_000 + 9_000));
+        }
     }
 
     #[test]

@@ -81,6 +81,7 @@ use crate::layer::{LayerInfo, SelectorConfig, TileSize};
 use crate::limit::TokenBucket;
 use crate::participant::{FeedbackLimits, Participant, ParticipantId};
 use crate::publication::{Publication, PublicationId, PublicationSpec, Source, SpecError};
+use crate::rewrite::Rewritten;
 use crate::sent::{SentHistory, SentPacket};
 use crate::speaker::{SpeakerConfig, SpeakerDetector};
 use crate::subscription::Subscription;
@@ -553,6 +554,24 @@ impl Room {
             publication,
         });
         self.allocate(now, subscriber);
+        Ok(())
+    }
+
+    /// `subscriber` receives `publication` on an outgoing stream that
+    /// last carried `last` at `at` (a receive slot reused, one SSRC):
+    /// its numbers go on from there ([`crate::rewrite::StreamRewriter::continue_after`]).
+    pub fn continue_stream(
+        &mut self,
+        subscriber: ParticipantId,
+        publication: PublicationId,
+        last: Rewritten,
+        at: Instant,
+    ) -> Result<(), RoomError> {
+        let index = self.publication_index(publication)?;
+        let sub = self.subscription_index(index, subscriber)?;
+        self.publications[index].subscriptions[sub]
+            .forwarder
+            .continue_after(last, at);
         Ok(())
     }
 

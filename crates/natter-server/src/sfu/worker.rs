@@ -29,6 +29,7 @@ use natter::{PeerConfig, PeerConnection, PeerError, PeerEvent};
 use natter_sfu::layer::TileSize;
 use natter_sfu::participant::ParticipantId;
 use natter_sfu::publication::{LayerSpec, PublicationId, PublicationSpec, Source};
+use natter_sfu::rewrite::Rewritten;
 use natter_sfu::room::{Forward, PublishedRtp, Room, RoomConfig, RoomEvent};
 use natter_signaling::SfuInput;
 use serde_json::{json, Value};
@@ -69,6 +70,9 @@ struct Slot {
     /// The size the subscriber renders this section at (its `tile`
     /// message), kept for the publications the slot carries next.
     tile: Option<TileSize>,
+    /// The last packet written on it and when: the next publication it
+    /// carries continues its numbers (one SSRC, RFC 3550 §5.1).
+    last: Option<(Rewritten, Instant)>,
 }
 
 /// One participant: its connection, what it publishes, its slots.
@@ -213,7 +217,7 @@ impl Worker {
         match room.on_rtp(now, *publisher, packet) {
             Ok(mut fanout) => {
                 while let Some(forward) = fanout.poll_forward() {
-                    write(&mut self.endpoint, members, &forward, &mut self.counters);
+                    write(now, &mut self.endpoint, members, &forward, &mut self.counters);
                 }
             }
             Err(e) => tracing::trace!(error = %e, "SFU: packet not routed"),
@@ -472,6 +476,7 @@ fn answer(
                 kind: t.kind(),
                 publication: None,
                 tile: None,
+                last: None,
             })
         })
         .collect();
@@ -522,15 +527,19 @@ fn publish(
 
 /// Writes a forwarded packet on the subscriber's slot for it.
 fn write(
+    now: Instant,
     endpoint: &mut Endpoint,
-    members: &HashMap<ParticipantId, Member>,
+    members: &mut HashMap<ParticipantId, Member>,
     forward: &Forward<'_>,
     counters: &mut WorkerCounters,
 ) {
-    let Some(member) = members.get(&forward.subscriber) else {
+    let Some(member) = members.get_mut(&forward.subscriber) else {
         return;
     };
-    let slot = member.slots.iter().find(|s| s.publication == Some(forward.publication));
+    let slot = member
+        .slots
+        .iter_mut()
+        .find(|s| s.publication == Some(forward.publication));
     let (Some(slot), Some(mut pc)) = (slot, endpoint.connection(member.handle)) else {
         counters.write_failures += 1;
         return;
@@ -550,6 +559,18 @@ fn write(
     };
     if pc.write_rtp(slot.transceiver, None, &packet).is_err() {
         counters.write_failures += 1;
+        return;
+    }
+    let written = Rewritten {
+        sequence: forward.sequence,
+        timestamp: forward.timestamp,
+    };
+    // The highest number written (RFC 1982: resends are older).
+    if slot
+        .last
+        .is_none_or(|(last, _)| (written.sequence.wrapping_sub(last.sequence) as i16) > 0)
+    {
+        slot.last = Some((written, now));
     }
 }
 
@@ -565,7 +586,7 @@ fn drain_room(
 ) {
     let MediaRoom { room, members, .. } = media_room;
     while let Some(forward) = room.poll_resend() {
-        write(endpoint, members, &forward, counters);
+        write(now, endpoint, members, &forward, counters);
     }
     while let Some(event) = room.poll_event() {
         match event {
@@ -592,6 +613,9 @@ fn drain_room(
                     continue;
                 };
                 slot.publication = Some(publication);
+                if let Some((last, at)) = slot.last {
+                    let _ = room.continue_stream(subscriber, publication, last, at);
+                }
                 if let Some(tile) = slot.tile {
                     // The subscription was just made.
                     let _ = room.set_tile_size(now, subscriber, publication, tile);
