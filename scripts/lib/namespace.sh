@@ -60,6 +60,12 @@ new_namespace() {
   namespaces_made+=("$ns")
   $sudo_ ip -n "$ns" link set lo up
   [ "$kind" != lo ] || return 0
+  # No duplicate address detection on the links to come: their fe80::
+  # addresses would turn from tentative to valid a second or two after
+  # the browser starts, and Chromium fails requests in flight then with
+  # net::ERR_NETWORK_CHANGED (seen in CI as a page whose modules never
+  # loaded).
+  $sudo_ ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
   $sudo_ ip -n "$ns" link add v0 type veth peer name v1
   $sudo_ ip -n "$ns" addr add 198.18.0.1/24 dev v0
   $sudo_ ip -n "$ns" addr add 198.18.0.2/24 dev v1
