@@ -135,16 +135,20 @@ describe('RTP forwarding between two headless Chromiums through natter (RTP mode
        * choice (its CPU adaptation slows the f layer to a few frames a
        * second on a loaded machine), so the wait gives up once A has
        * encoded FRAMES_PER_LAYER frames of the layer and 3 s at 30 fps
-       * more since the switch (its keyframe included), not after a fixed
-       * time.
+       * more since natter switched to it (at its keyframe, which A may
+       * be slow to send), not after a fixed time.
        */
       const decodesAt = async (rid) => {
-        const from = await encodedIn(rid);
+        let from = null;
         let stats;
         const done = await until(async () => {
           const inbound = await videoStats(b, 'inbound-rtp');
           assert.ok(inbound.length <= 1, `B has one inbound video stream: ${JSON.stringify(inbound)}`);
           [stats] = inbound;
+          if (from === null) {
+            if ((await forward.status()).current !== rid) return false;
+            from = await encodedIn(rid);
+          }
           const encoded = (await encodedIn(rid)) - from;
           if (encoded >= FRAMES_PER_LAYER + 90) return { decoded: false, encoded };
           if (!stats?.framesDecoded) return false;
