@@ -187,7 +187,9 @@ describe('simulcast from headless Chromium to natter-io', () => {
   for (const codec of CODECS) {
     const { ext } = codec;
     test(`Chromium's 1280x720 camera in three ${codec.codecName} layers (q/h/f) is recorded by natter to three files; ffprobe reads 320x180, 640x360, 1280x720 and frames in each`, async (t) => {
-      const frames = 600;
+      // 900 frames of all layers: Chromium may start its f layer late
+      // (one CI-stage run saw 0 f frames while q and h filled 600).
+      const frames = 900;
       const { summary, chromium, files } = await recordSimulcast(t, browser, {
         codec, dir: path.join(dir, `${codec.codec}-clean`), name: `simulcast-${codec.codec}`, frames,
       });
