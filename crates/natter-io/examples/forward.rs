@@ -37,7 +37,10 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
-use natter_io::{Config, Endpoint, MediaKind, OutgoingPacket, PeerConfig, PeerConnection, PeerEvent, RtpPacket, Track};
+use natter_io::{
+    Config, Endpoint, MediaKind, OutgoingPacket, PeerConfig, PeerConnection, PeerConnectionState, PeerEvent, RtpPacket,
+    Track,
+};
 use natter_sfu::rewrite::{Incoming, StreamRewriter};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
@@ -94,11 +97,13 @@ struct Status {
 }
 
 /// The publisher's connection and the subscriber's sending transceiver,
-/// once each has answered.
+/// once each has answered; the subscriber is forwarded to once its
+/// connection is up (before that, its track does not send).
 #[derive(Clone, Default)]
 struct Peers {
     publisher: Option<PeerConnection>,
     subscriber: Option<Track>,
+    subscriber_connected: bool,
 }
 
 #[derive(Clone)]
@@ -250,7 +255,13 @@ async fn watch(app: App, mut events: answer::Events, subscriber: bool) {
             PeerEvent::KeyframeRequest { .. } if subscriber => {
                 let _ = app.control.send(Control::KeyframeRequest);
             }
-            PeerEvent::ConnectionStateChange(state) => tracing::info!(subscriber, ?state, "connection"),
+            PeerEvent::ConnectionStateChange(state) => {
+                tracing::info!(subscriber, ?state, "connection");
+                if subscriber {
+                    let connected = state == PeerConnectionState::Connected;
+                    app.peers.lock().unwrap_or_else(|e| e.into_inner()).subscriber_connected = connected;
+                }
+            }
             _ => {}
         }
     }
@@ -291,7 +302,8 @@ async fn forward(
         if layers.publisher.is_none() {
             layers.publisher = app.peers().publisher.map(|pc| pc.track(packet.transceiver));
         }
-        let Some(subscriber) = app.peers().subscriber else {
+        let peers = app.peers();
+        let Some(subscriber) = peers.subscriber.filter(|_| peers.subscriber_connected) else {
             app.update(|s| s.not_forwarded += 1);
             continue;
         };
