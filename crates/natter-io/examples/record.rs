@@ -11,8 +11,10 @@
 //!   RID: `video-q.ivf`, `video-h.ivf`, `video-f.ivf`;
 //! - `audio.ogg`: Opus (RFC 7587) in Ogg (RFC 7845).
 //!
-//! Once `--frames` video frames (of all layers) are written it closes the files, prints
-//! a JSON summary line on stdout and exits.
+//! Once `--frames` video frames (of all layers) are written, and with
+//! `--layer-frames N` at least N of each layer the offer names (`a=rid:… send`,
+//! RFC 8851), it closes the files, prints a JSON summary line on stdout and
+//! exits.
 //!
 //! ```text
 //! cargo run --release -p natter-io --example record -- --listen 127.0.0.1:8091 --out /tmp/rec --frames 150
@@ -65,6 +67,11 @@ struct Args {
     /// Video frames to record before finishing.
     #[arg(long, default_value_t = 150)]
     frames: u64,
+    /// With simulcast, also wait for this many frames of each layer: a
+    /// browser may start its top layer late, once its bandwidth estimate
+    /// allows it.
+    #[arg(long, default_value_t = 0)]
+    layer_frames: u64,
     /// Resolve the browser's `.local` candidates with mDNS.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     mdns: bool,
@@ -79,6 +86,8 @@ struct Progress {
     connection: String,
     video_format: Option<String>,
     video_frames: u64,
+    /// Frames written per simulcast layer, by RID.
+    layer_frames: BTreeMap<String, u64>,
     keyframes: u64,
     /// Frames before the first keyframe, which no decoder can use.
     skipped_frames: u64,
@@ -158,6 +167,11 @@ async fn offer(State(app): State<App>, Json(offer): Json<answer::SessionDescript
         ..Config::default()
     };
     let gather_timeout = Duration::from_millis(app.args.gather_timeout_ms);
+    let rids: Vec<String> = (offer.sdp.lines())
+        .filter_map(|line| line.strip_prefix("a=rid:")?.split_once(' '))
+        .filter(|(_, rest)| rest.starts_with("send"))
+        .map(|(rid, _)| rid.to_owned())
+        .collect();
     // Receive-only: the browser's sections are answered without tracks.
     match answer::answer(PeerConnection::spawn(config), offer, gather_timeout, |_| async {
         Ok(())
@@ -166,6 +180,7 @@ async fn offer(State(app): State<App>, Json(offer): Json<answer::SessionDescript
     {
         Ok(answered) => {
             tracing::info!("answer:\n{}", answered.answer.sdp);
+            app.update(|p| p.layer_frames = rids.into_iter().map(|rid| (rid, 0)).collect());
             tokio::spawn(record(app, answered.pc, answered.events));
             Json(answered.answer).into_response()
         }
@@ -278,6 +293,9 @@ impl Files {
                 app.update(|p| {
                     p.video_frames += 1;
                     p.keyframes += u64::from(frame.keyframe);
+                    if let Some(count) = frame.rid.as_ref().and_then(|rid| p.layer_frames.get_mut(rid)) {
+                        *count += 1;
+                    }
                 });
                 Ok(true)
             }
@@ -300,8 +318,9 @@ impl Files {
     }
 }
 
-/// Writes frames until `--frames` video frames are in, or the
-/// connection ends; then closes the files and ends the server.
+/// Writes frames until `--frames` video frames (and `--layer-frames` of
+/// each layer) are in, or the connection ends; then closes the files and
+/// ends the server.
 async fn record(app: App, pc: PeerConnection, mut events: answer::Events) {
     let mut files = Files::default();
     let mut video_frames = 0;
@@ -317,7 +336,11 @@ async fn record(app: App, pc: PeerConnection, mut events: answer::Events) {
             PeerEvent::MediaFrame(frame) => match files.write(&app, &frame) {
                 Ok(true) => {
                     video_frames += 1;
-                    if video_frames >= app.args.frames {
+                    let layers_done = || {
+                        let progress = app.progress.lock().unwrap_or_else(|e| e.into_inner());
+                        progress.layer_frames.values().all(|&n| n >= app.args.layer_frames)
+                    };
+                    if video_frames >= app.args.frames && layers_done() {
                         break;
                     }
                 }
