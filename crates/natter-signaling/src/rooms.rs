@@ -174,7 +174,8 @@ struct Session {
     resume: String,
     state: MediaState,
     conn: Option<ConnectionId>,
-    /// When a detached session ends.
+    /// When a detached session ends; never for one without a socket
+    /// ([`Signaling::join_external`]).
     expires: Option<Instant>,
     queue: VecDeque<String>,
 }
@@ -526,57 +527,115 @@ impl Signaling {
         if let Some(resume) = &join.resume {
             return self.resume(conn, resume, &join.room, unix);
         }
-        let claims = match &join.token {
-            Some(token) => Some(self.config.token_key.verify(token, &join.room, unix)?),
+        let id = self.enter(&join.room, join.token.as_deref(), &join.name, Some(conn), unix)?;
+        self.connections.get_mut(&conn).expect("admitted").session = Some(id.clone());
+        self.welcome(&id, false, unix);
+        let peer = self.peer(&id);
+        self.broadcast(&id, &ServerMessage::PeerJoined { peer }.to_json());
+        Ok(())
+    }
+
+    /// A participant without a socket: a WHIP publisher or WHEP player of
+    /// `natter serve` (RFC 9725). It enters `room` as a `join` would, with
+    /// the same token check (`token` is its `Authorization: Bearer`), is
+    /// named by the token or `name`, never times out and is never resumed;
+    /// what signaling would send it is dropped. It stays until
+    /// [`Signaling::leave_external`]. Returns its peer id.
+    pub fn join_external(&mut self, room: &str, token: Option<&str>, name: &str, unix: u64) -> Result<String, Refusal> {
+        if !is_room_name(room) {
+            return Err(Refusal::new(
+                ErrorCode::BadMessage,
+                "room names are 1 to 64 characters from A-Z a-z 0-9 _ -",
+            ));
+        }
+        let id = self.enter(room, token, name, None, unix)?;
+        let resume = self.sessions[&id].resume.clone();
+        self.resumable.remove(&resume);
+        let peer = self.peer(&id);
+        self.broadcast(&id, &ServerMessage::PeerJoined { peer }.to_json());
+        Ok(id)
+    }
+
+    /// An offer of a participant of [`Signaling::join_external`] for its
+    /// connection to the SFU ([`Config::sfu`]); nothing if it has left.
+    pub fn offer_external(&mut self, peer: &str, sdp: String) {
+        if let Some(session) = self.sessions.get(peer).filter(|_| self.config.sfu) {
+            let room = session.room.clone();
+            let peer = peer.to_owned();
+            self.sfu_inputs.push_back(SfuInput::Offer { room, peer, sdp });
+        }
+    }
+
+    /// A participant of [`Signaling::join_external`] leaves; the others
+    /// see `peer-left` and the SFU frees its connection.
+    pub fn leave_external(&mut self, peer: &str) {
+        let external = self
+            .sessions
+            .get(peer)
+            .is_some_and(|s| s.conn.is_none() && s.expires.is_none());
+        if external {
+            self.stats.leaves += 1;
+            self.end_session(peer, LeaveReason::Left);
+        }
+    }
+
+    /// The checks and bookkeeping of a join: the token, the room's limits,
+    /// the name; a new session attached to `conn` (or to no socket).
+    fn enter(
+        &mut self,
+        room: &str,
+        token: Option<&str>,
+        name: &str,
+        conn: Option<ConnectionId>,
+        unix: u64,
+    ) -> Result<String, Refusal> {
+        let claims = match token {
+            Some(token) => Some(self.config.token_key.verify(token, room, unix)?),
             None if self.config.dev => None,
             None => return Err(Refusal::new(ErrorCode::TokenRequired, "this room needs a join token")),
         };
-        if !self.rooms.contains_key(&join.room) && self.rooms.len() >= self.config.max_rooms {
+        if !self.rooms.contains_key(room) && self.rooms.len() >= self.config.max_rooms {
             return Err(Refusal::new(
                 ErrorCode::RoomFull,
                 "the server has as many rooms as it may",
             ));
         }
-        let room = self.rooms.entry(join.room.clone()).or_insert_with(|| Room {
+        let entered = self.rooms.entry(room.to_owned()).or_insert_with(|| Room {
             max_participants: self.config.max_participants,
             members: Vec::new(),
             persistent: false,
         });
-        if room.members.len() >= room.max_participants {
-            let message = format!("room {} has {} participants already", join.room, room.max_participants);
+        if entered.members.len() >= entered.max_participants {
+            let message = format!("room {room} has {} participants already", entered.max_participants);
             return Err(Refusal::new(ErrorCode::RoomFull, message));
         }
         let name = match claims.and_then(|c| c.name) {
             Some(name) => name,
             // `parse` validated it.
-            None => display_name(&join.name).unwrap_or("guest").to_owned(),
+            None => display_name(name).unwrap_or("guest").to_owned(),
         };
         let id = self.random_id(8);
         let resume = self.random_id(16);
         self.rooms
-            .get_mut(&join.room)
+            .get_mut(room)
             .expect("inserted above")
             .members
             .push(id.clone());
         self.sessions.insert(
             id.clone(),
             Session {
-                room: join.room.clone(),
+                room: room.to_owned(),
                 name,
                 resume: resume.clone(),
                 state: MediaState::default(),
-                conn: Some(conn),
+                conn,
                 expires: None,
                 queue: VecDeque::new(),
             },
         );
         self.resumable.insert(resume, id.clone());
-        self.connections.get_mut(&conn).expect("admitted").session = Some(id.clone());
         self.stats.joins += 1;
-        self.welcome(&id, false, unix);
-        let peer = self.peer(&id);
-        self.broadcast(&id, &ServerMessage::PeerJoined { peer }.to_json());
-        Ok(())
+        Ok(id)
     }
 
     fn resume(&mut self, conn: ConnectionId, resume: &str, room: &str, unix: u64) -> Result<(), Refusal> {
@@ -714,6 +773,8 @@ impl Signaling {
         };
         match session.conn {
             Some(conn) => self.outputs.push_back(Output::Send { conn, text }),
+            // A participant without a socket (join_external): nothing to hold.
+            None if session.expires.is_none() => {}
             None => {
                 if session.queue.len() == RESUME_QUEUE {
                     session.queue.pop_front();

@@ -150,3 +150,72 @@ fn a_mesh_room_knows_no_sfu() {
     assert_eq!(refused["code"], "unknown-peer");
     assert_eq!(core.poll_sfu(), None);
 }
+
+/// A WHIP publisher (RFC 9725) enters a room without a socket: the
+/// members see it join with its name, its offer goes to the SFU, nothing
+/// is queued for it, and its leaving is told to the room and the SFU. A
+/// wrong token enters nothing.
+#[test]
+fn a_participant_without_a_socket_joins_offers_and_leaves() {
+    let mut config = Config::new(TokenKey::new(b"test secret"));
+    config.sfu = true;
+    let key = config.token_key.clone();
+    let mut core = Signaling::new(config, [3; 32]);
+    let unix = 1_800_000_000;
+    let token = core
+        .mint_token("r", Some("Ann"), std::time::Duration::from_secs(60), unix)
+        .unwrap();
+    let conn = core.handle_connect(Instant::now());
+    send(
+        &mut core,
+        conn,
+        json!({"type": "join", "version": 1, "room": "r", "name": "Bob", "token": token}),
+    );
+    sent_to(&mut core, conn);
+
+    let refused = core
+        .join_external("r", Some("not a token"), "whip-1", unix)
+        .unwrap_err();
+    assert_eq!(refused.code, natter_signaling::ErrorCode::TokenInvalid);
+    assert_eq!(core.gauges(), (1, 1, 1), "the refused publisher left no session");
+
+    let other = key.mint(&natter_signaling::JoinClaims {
+        room: "r".into(),
+        exp: unix + 60,
+        name: None,
+        iat: None,
+    });
+    let whip = core.join_external("r", Some(&other), "whip-1", unix).unwrap();
+    let joined = sent_to(&mut core, conn);
+    assert_eq!(joined[0]["type"], "peer-joined");
+    assert_eq!(joined[0]["peer"]["id"], whip.as_str());
+    assert_eq!(
+        joined[0]["peer"]["name"], "whip-1",
+        "named by the caller when the token names nobody"
+    );
+
+    core.offer_external(&whip, "v=0".into());
+    assert_eq!(
+        core.poll_sfu(),
+        Some(SfuInput::Offer {
+            room: "r".into(),
+            peer: whip.clone(),
+            sdp: "v=0".into()
+        })
+    );
+    core.handle_sfu_message(&whip, &ServerMessage::Speaker { peer: None });
+    assert!(core.poll_output().is_none(), "nothing is sent or held for it");
+
+    core.leave_external(&whip);
+    let left = sent_to(&mut core, conn);
+    assert_eq!(left[0]["type"], "peer-left");
+    assert_eq!(left[0]["id"], whip.as_str());
+    assert_eq!(
+        core.poll_sfu(),
+        Some(SfuInput::Left {
+            room: "r".into(),
+            peer: whip
+        })
+    );
+    assert_eq!(core.gauges(), (1, 1, 1));
+}
