@@ -6,8 +6,11 @@
 //! [`Room::poll_resend`]) and the timers run. A counting global
 //! allocator (stats_alloc: the counting needs an `unsafe impl
 //! GlobalAlloc`, which workspace lints forbid here) counts what that
-//! did. One test in this binary, so no other test thread allocates
-//! while it counts.
+//! did. The binary runs without libtest's harness (`harness = false`)
+//! so that no other thread allocates while it counts: libtest's main
+//! thread registers the running test in a map after spawning it, and on
+//! a loaded machine that came inside the count (4 allocations, 900
+//! bytes, never freed, in 8 of 100 runs).
 
 use std::alloc::System;
 use std::time::{Duration, Instant};
@@ -140,7 +143,11 @@ fn frame(room: &mut Room, publisher: &mut Publisher, now: &mut Instant, counts: 
     drain_events(room, publisher);
 }
 
-#[test]
+fn main() {
+    forwarding_allocates_nothing_once_warm();
+    println!("forwarding_allocates_nothing_once_warm ... ok");
+}
+
 fn forwarding_allocates_nothing_once_warm() {
     let mut now = Instant::now();
     let mut room = Room::new(RoomConfig::default());
