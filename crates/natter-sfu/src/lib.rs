@@ -30,6 +30,9 @@
 //! - [`limit::TokenBucket`]: the rate a participant's feedback is held to.
 //! - [`allocation::allocate`]: a subscriber's estimate planned over its
 //!   video subscriptions, screen shares first, then larger tiles.
+//! - [`relay::Relay`]: data channel messages between participants
+//!   (RFC 8831), in a small envelope naming sender or recipient, with
+//!   each recipient's send queue capped.
 //!
 //! The room model over them: [`room::Room`] holds
 //! [`participant::Participant`]s, their [`publication::Publication`]s
@@ -44,7 +47,7 @@
 //!
 //! What is to come (issue 13): VP9/AV1 descriptor rewriting, the
 //! temporal layer chosen from the estimate (the forwarder applies a given
-//! maximum), audio RED, data channel relay.
+//! maximum), audio RED.
 //!
 //! Like every natter core it has no sockets, threads, locks or clock:
 //! time comes in as an [`std::time::Instant`] argument, and nothing
@@ -74,6 +77,7 @@ pub mod layer;
 pub mod limit;
 pub mod participant;
 pub mod publication;
+pub mod relay;
 pub mod rewrite;
 pub mod room;
 pub mod sent;
