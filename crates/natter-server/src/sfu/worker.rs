@@ -17,6 +17,10 @@
 //! `track` message. Each published packet is copied once out of the
 //! publisher's connection, then [`Room::on_rtp`]'s fanout rewrites it
 //! for each subscriber and it is written on that subscriber's slot.
+//!
+//! The connection's data channel labelled `relay` is the room's
+//! [`Relay`]: each message on it goes to everyone else's (or the one it
+//! names), in natter-sfu's envelope, while their send queues take it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -24,11 +28,14 @@ use std::time::Instant;
 
 use natter::endpoint::{ConnectionHandle, Endpoint};
 use natter::jsep::codec::default_video_codecs;
-use natter::peer::{Description, Direction, Format, MediaKind, OutgoingRtp, SdpType, TransceiverId};
+use natter::peer::{
+    DataChannelId, Description, Direction, Format, MediaKind, Message, OutgoingRtp, SdpType, TransceiverId,
+};
 use natter::{PeerConfig, PeerConnection, PeerError, PeerEvent};
 use natter_sfu::layer::TileSize;
 use natter_sfu::participant::ParticipantId;
 use natter_sfu::publication::{LayerSpec, PublicationId, PublicationSpec, Source};
+use natter_sfu::relay::{Relay, RelayConfig, Route, LABEL as RELAY_LABEL};
 use natter_sfu::rewrite::Rewritten;
 use natter_sfu::room::{Forward, PublishedRtp, Room, RoomConfig, RoomEvent};
 use natter_signaling::SfuInput;
@@ -83,11 +90,14 @@ struct Member {
     rids: HashMap<String, Vec<String>>,
     published: Vec<(TransceiverId, PublicationId)>,
     slots: Vec<Slot>,
+    /// Its `relay` data channel, once it opened one.
+    relay: Option<DataChannelId>,
 }
 
 /// A room's media: the sans-IO room and its members.
 struct MediaRoom {
     room: Room,
+    relay: Relay,
     members: HashMap<ParticipantId, Member>,
     by_peer: HashMap<String, ParticipantId>,
 }
@@ -135,6 +145,8 @@ pub struct Worker {
     next_participant: u64,
     received: Received,
     out: Vec<u8>,
+    /// The envelope being relayed (kept, like `out`).
+    relayed: Vec<u8>,
     counters: WorkerCounters,
 }
 
@@ -149,6 +161,7 @@ impl Worker {
             next_participant: 1,
             received: Received::default(),
             out: Vec::new(),
+            relayed: Vec::new(),
             counters: WorkerCounters::default(),
         }
     }
@@ -319,6 +332,28 @@ impl Worker {
             PeerEvent::ConnectionStateChange(state) => {
                 tracing::debug!(peer = %member.peer, state = state.name(), "SFU connection");
             }
+            PeerEvent::DataChannel(channel) => {
+                let Some(mut pc) = self.endpoint.connection(handle) else {
+                    return;
+                };
+                let label = pc.data_channel(channel).map(|c| c.label() == RELAY_LABEL);
+                if let Some(member) = (label == Some(true)).then(|| media_room.members.get_mut(id)).flatten() {
+                    member.relay = Some(channel);
+                }
+                return;
+            }
+            PeerEvent::DataChannelClose(channel) => {
+                if let Some(member) = media_room.members.get_mut(id).filter(|m| m.relay == Some(channel)) {
+                    member.relay = None;
+                }
+                return;
+            }
+            PeerEvent::DataChannelMessage { id: channel, data, .. } => {
+                if member.relay == Some(channel) {
+                    relay(&mut self.endpoint, media_room, *id, &data, &mut self.relayed);
+                }
+                return;
+            }
             _ => return,
         }
         drain_room(now, &mut self.endpoint, &self.replies, media_room, &mut self.counters);
@@ -363,6 +398,7 @@ impl Worker {
         };
         let media_room = (self.rooms.entry(room_name.to_owned())).or_insert_with(|| MediaRoom {
             room: Room::new(RoomConfig::default()),
+            relay: Relay::new(RelayConfig::default()),
             members: HashMap::new(),
             by_peer: HashMap::new(),
         });
@@ -389,6 +425,7 @@ impl Worker {
                         rids,
                         published: Vec::new(),
                         slots,
+                        relay: None,
                     },
                 );
                 self.connections.insert(handle, (room_name.to_owned(), id));
@@ -442,6 +479,8 @@ impl Worker {
         let _ = media_room.room.remove_participant(now, id);
         drain_room(now, &mut self.endpoint, &self.replies, media_room, &mut self.counters);
         if media_room.members.is_empty() {
+            let relay = media_room.relay.counters();
+            tracing::debug!(room = room_name, ?relay, "SFU room closed");
             self.rooms.remove(room_name);
         }
     }
@@ -522,6 +561,62 @@ fn publish(
             tracing::debug!(peer = %member.peer, ?publication, audio, "SFU publication");
         }
         Err(e) => tracing::debug!(peer = %member.peer, error = %e, "SFU: publication refused"),
+    }
+}
+
+/// A message on `sender`'s relay channel: its envelope rewritten with
+/// the sender's id and queued on each recipient's relay channel that
+/// has room for it (natter-sfu's [`Relay`]).
+fn relay(
+    endpoint: &mut Endpoint,
+    media_room: &mut MediaRoom,
+    sender: ParticipantId,
+    message: &[u8],
+    out: &mut Vec<u8>,
+) {
+    let MediaRoom {
+        relay,
+        members,
+        by_peer,
+        ..
+    } = media_room;
+    let Some(from) = members.get(&sender) else {
+        return;
+    };
+    let route = match relay.route(&from.peer, message, out) {
+        Ok(route) => route,
+        Err(e) => {
+            tracing::debug!(peer = %from.peer, error = %e, "SFU: relay message refused");
+            return;
+        }
+    };
+    let to = match route {
+        Route::Everyone => None,
+        Route::To(peer) => match by_peer.get(peer) {
+            Some(id) => Some(*id),
+            None => {
+                tracing::debug!(peer = %from.peer, to = peer, "SFU: relay message for nobody in the room");
+                return;
+            }
+        },
+    };
+    let recipients = (members.iter()).filter(|(id, _)| **id != sender && to.is_none_or(|to| to == **id));
+    for (_, member) in recipients {
+        let Some(channel) = member.relay else { continue };
+        let Some(mut pc) = endpoint.connection(member.handle) else {
+            continue;
+        };
+        let Some(mut channel) = pc.data_channel(channel) else {
+            continue;
+        };
+        if !relay.admit(channel.buffered_amount(), out.len()) {
+            tracing::trace!(peer = %member.peer, "SFU: relay queue full, message dropped");
+            continue;
+        }
+        match channel.send(Message::Binary(out)) {
+            Ok(()) => relay.relayed(out.len()),
+            Err(e) => tracing::debug!(peer = %member.peer, error = %e, "SFU: relay message not sent"),
+        }
     }
 }
 

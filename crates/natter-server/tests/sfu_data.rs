@@ -1,0 +1,420 @@
+//! The data channel relay of `natter serve --sfu` end to end on
+//! loopback (issue 13, acceptance 1's file part; docs/signaling.md, "SFU
+//! rooms"): three natter peers join one room, each with one connection
+//! to the server that carries only a data channel labelled `relay`.
+//!
+//! - A message to everyone reaches the two others, in order, with the
+//!   sender's id in the envelope and its text flag kept; one addressed
+//!   to a participant reaches only it; nothing comes back to its sender.
+//! - A receiver that stops reading does not make the server hold
+//!   without bound: while it reads nothing the sender sends 16 MiB to
+//!   everyone; the reader gets all of it, and the stalled one, once it
+//!   reads again, gets no more than the server's cap on a recipient's
+//!   queue (natter-sfu's `RelayConfig::max_buffered`, 4 MiB) held for
+//!   it. The server's peak RSS over that phase is printed.
+//!
+//! Set `NATTER_SERVE_LOGS=1` to see the server's logs.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token};
+use natter::peer::{DataChannelId, DataChannelInit, Description, IceCandidate, Message, SdpType, Transport};
+use natter::{PeerConfig, PeerConnection, PeerEvent};
+use serde_json::{json, Value};
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::WebSocket;
+
+/// How long the whole test may take.
+const DEADLINE: Duration = Duration::from_secs(60);
+/// Heartbeats well within the server's default 5 s.
+const PING_INTERVAL: Duration = Duration::from_secs(2);
+/// The stalled phase: this many binary messages of `CHUNK` bytes.
+const CHUNKS: u32 = 1024;
+const CHUNK: usize = 16 * 1024;
+/// The sender keeps at most this much queued toward the server.
+const HIGH_WATER: usize = 1 << 20;
+/// natter-sfu's `RelayConfig::default().max_buffered`.
+const SERVER_CAP: usize = 4 << 20;
+/// How often the last phase's marker is sent again until the stalled
+/// receiver, reading again, has one (copies may meet a full queue).
+const MARKER_EVERY: Duration = Duration::from_millis(250);
+
+/// A `natter serve --sfu` on loopback, killed on drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start() -> Server {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let logs = || match std::env::var_os("NATTER_SERVE_LOGS") {
+            Some(_) => Stdio::inherit(),
+            None => Stdio::null(),
+        };
+        let child = Command::new(env!("CARGO_BIN_EXE_natter"))
+            .args(["serve", "--dev", "--sfu", "--no-turn", "--listen", &addr.to_string()])
+            .stdout(logs())
+            .stderr(logs())
+            .spawn()
+            .expect("the natter binary");
+        Server { child, addr }
+    }
+
+    /// Opens a signaling socket, waiting for the server to listen.
+    fn connect(&mut self) -> WebSocket<MaybeTlsStream<TcpStream>> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok((ws, _)) = tungstenite::connect(format!("ws://{}/ws", self.addr)) {
+                if let MaybeTlsStream::Plain(tcp) = ws.get_ref() {
+                    tcp.set_nonblocking(true).unwrap();
+                }
+                return ws;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("natter serve exited: {status}");
+            }
+            assert!(Instant::now() < deadline, "natter serve did not listen within 15 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Its peak resident set (VmHWM), in KiB.
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM in /proc/PID/status");
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+}
+
+/// A relayed message as a recipient got it.
+#[derive(Debug, Clone, PartialEq)]
+struct Relayed {
+    from: String,
+    text: bool,
+    payload: Vec<u8>,
+}
+
+/// docs/signaling.md's envelope: `[flags][n][peer id][payload]`,
+/// written by hand as a client that does not use natter-sfu would.
+fn envelope(to: &str, text: bool, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![u8::from(text), to.len() as u8];
+    out.extend_from_slice(to.as_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+fn parse(message: &[u8]) -> Relayed {
+    assert!(message.len() >= 2, "a relayed message of {} bytes", message.len());
+    let end = 2 + usize::from(message[1]);
+    assert_eq!(message[0] & !1, 0, "flags 0x{:02x}", message[0]);
+    Relayed {
+        from: String::from_utf8(message[2..end].to_vec()).unwrap(),
+        text: message[0] & 1 == 1,
+        payload: message[end..].to_vec(),
+    }
+}
+
+struct Participant {
+    name: &'static str,
+    ws: WebSocket<MaybeTlsStream<TcpStream>>,
+    socket: UdpSocket,
+    local: SocketAddr,
+    pc: PeerConnection,
+    channel: DataChannelId,
+    id: Option<String>,
+    offered: bool,
+    open: bool,
+    /// It reads no datagrams (and so acknowledges nothing).
+    stalled: bool,
+    received: Vec<Relayed>,
+    next_ping: Instant,
+    buf: Vec<u8>,
+}
+
+impl Participant {
+    fn new(name: &'static str, ws: WebSocket<MaybeTlsStream<TcpStream>>, poll: &Poll, token: Token) -> Self {
+        let mut socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        poll.registry().register(&mut socket, token, Interest::READABLE).unwrap();
+        let local = socket.local_addr().unwrap();
+        let now = Instant::now();
+        let mut pc = PeerConnection::new(PeerConfig::default(), now).unwrap();
+        pc.add_local_address(local).unwrap();
+        pc.end_of_local_addresses();
+        let channel = pc.create_data_channel("relay", DataChannelInit::default()).unwrap();
+        let mut p = Participant {
+            name,
+            ws,
+            socket,
+            local,
+            pc,
+            channel,
+            id: None,
+            offered: false,
+            open: false,
+            stalled: false,
+            received: Vec::new(),
+            next_ping: now,
+            buf: Vec::new(),
+        };
+        p.signal(json!({"type": "join", "version": 1, "room": "data", "name": name}));
+        p
+    }
+
+    fn signal(&mut self, value: Value) {
+        let message = tungstenite::Message::text(value.to_string());
+        self.ws.send(message).expect("signaling send");
+    }
+
+    /// Queues one envelope on its relay channel.
+    fn send(&mut self, to: &str, text: bool, payload: &[u8]) {
+        let message = envelope(to, text, payload);
+        let mut channel = self.pc.data_channel(self.channel).expect("the relay channel");
+        channel.send(Message::Binary(&message)).expect("relay send");
+    }
+
+    fn buffered(&mut self) -> usize {
+        self.pc.data_channel(self.channel).map_or(0, |mut c| c.buffered_amount())
+    }
+
+    /// Signaling, datagrams (unless stalled), timers, and what to send.
+    fn step(&mut self) {
+        loop {
+            let text = match self.ws.read() {
+                Ok(tungstenite::Message::Text(text)) => text,
+                Ok(_) => continue,
+                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{}: signaling closed: {e}", self.name),
+            };
+            let message: Value = serde_json::from_str(text.as_str()).unwrap();
+            match message["type"].as_str().unwrap() {
+                "welcome" => {
+                    assert_eq!(message["sfu"], true, "the room runs through the SFU");
+                    self.id = Some(message["id"].as_str().unwrap().to_owned());
+                }
+                "answer" => {
+                    let answer = Description {
+                        kind: SdpType::Answer,
+                        sdp: message["sdp"].as_str().unwrap().to_owned(),
+                    };
+                    self.pc.set_remote_description(&answer).unwrap();
+                }
+                "candidate" => {
+                    let c = &message["candidate"];
+                    let candidate = c["candidate"].as_str().map(|line| IceCandidate {
+                        candidate: line.to_owned(),
+                        sdp_mid: c["sdpMid"].as_str().map(str::to_owned),
+                        sdp_m_line_index: c["sdpMLineIndex"].as_u64().map(|i| i as u16),
+                        username_fragment: None,
+                    });
+                    self.pc.add_ice_candidate(candidate.as_ref()).unwrap();
+                }
+                "error" => panic!("{}: {message}", self.name),
+                _ => {}
+            }
+        }
+        let now = Instant::now();
+        if self.id.is_some() && !self.offered {
+            let offer = self.pc.create_offer().unwrap();
+            assert!(offer.sdp.contains("m=application"), "{}'s offer: {}", self.name, offer.sdp);
+            self.pc.set_local_description(&offer).unwrap();
+            self.signal(json!({"type": "offer", "to": "sfu", "sdp": offer.sdp}));
+            self.offered = true;
+        }
+        if now >= self.next_ping {
+            self.next_ping = now + PING_INTERVAL;
+            self.signal(json!({"type": "ping"}));
+        }
+        if !self.stalled {
+            let mut datagram = [0u8; 2048];
+            while let Ok((size, source)) = self.socket.recv_from(&mut datagram) {
+                let now = Instant::now();
+                self.pc
+                    .handle_receive(now, Transport::Udp, source, self.local, &datagram[..size]);
+            }
+            if self.pc.poll_timeout().is_some_and(|t| t <= now) {
+                self.pc.handle_timeout(now);
+            }
+        }
+        while let Some(transmit) = self.pc.poll_transmit(now, 1, &mut self.buf) {
+            let _ = self.socket.send_to(&self.buf[..transmit.size], transmit.destination);
+        }
+        while let Some(event) = self.pc.poll_event() {
+            match event {
+                PeerEvent::DataChannelOpen(id) if id == self.channel => self.open = true,
+                PeerEvent::DataChannelMessage { id, data, is_text } if id == self.channel => {
+                    assert!(!is_text, "{}: the relay channel carries binary messages", self.name);
+                    self.received.push(parse(&data));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The next time it needs a step for its own sake.
+    fn wake(&self) -> Option<Instant> {
+        (!self.stalled).then(|| self.pc.poll_timeout()).flatten()
+    }
+
+    fn id(&self) -> &str {
+        self.id.as_deref().expect("welcomed")
+    }
+}
+
+/// Three participants on one poll: steps them until `done` holds.
+struct Room {
+    poll: Poll,
+    events: Events,
+    people: Vec<Participant>,
+    start: Instant,
+}
+
+impl Room {
+    fn run_until(&mut self, what: &str, mut done: impl FnMut(&mut [Participant]) -> bool) {
+        loop {
+            for p in &mut self.people {
+                p.step();
+            }
+            if done(&mut self.people) {
+                return;
+            }
+            let received: Vec<usize> = self.people.iter().map(|p| p.received.len()).collect();
+            assert!(
+                self.start.elapsed() < DEADLINE,
+                "{what}: not within {DEADLINE:?} (messages received: {received:?})"
+            );
+            // Signaling is read at least every 5 ms.
+            let wake = self.people.iter().filter_map(Participant::wake).min();
+            let wait = wake
+                .map_or(Duration::from_millis(5), |t| t.saturating_duration_since(Instant::now()))
+                .min(Duration::from_millis(5));
+            self.poll.poll(&mut self.events, Some(wait)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn relayed_messages_reach_every_other_participant_and_a_stalled_one_costs_the_server_at_most_its_cap() {
+    let mut server = Server::start();
+    let poll = Poll::new().unwrap();
+    let names = ["sender", "reader", "staller"];
+    let people = (names.iter().enumerate())
+        .map(|(i, name)| Participant::new(name, server.connect(), &poll, Token(i)))
+        .collect();
+    let mut room = Room {
+        poll,
+        events: Events::with_capacity(16),
+        people,
+        start: Instant::now(),
+    };
+    room.run_until("every relay channel to open", |people| people.iter().all(|p| p.open));
+
+    // To everyone, and to one.
+    let reader_id = room.people[1].id().to_owned();
+    let sender_id = room.people[0].id().to_owned();
+    for i in 0..10 {
+        room.people[0].send("", true, format!("hello {i}").as_bytes());
+    }
+    room.people[0].send(&reader_id, false, b"\x00only for the reader");
+    room.people[0].send("", true, b"end");
+    room.run_until("both others to receive `end`", |people| {
+        people[1..].iter().all(|p| p.received.last().is_some_and(|m| m.payload == b"end"))
+    });
+    let hello = |i: usize| Relayed {
+        from: sender_id.clone(),
+        text: true,
+        payload: format!("hello {i}").into_bytes(),
+    };
+    let end = Relayed {
+        from: sender_id.clone(),
+        text: true,
+        payload: b"end".to_vec(),
+    };
+    let directed = Relayed {
+        from: sender_id.clone(),
+        text: false,
+        payload: b"\x00only for the reader".to_vec(),
+    };
+    let mut to_reader: Vec<Relayed> = (0..10).map(hello).collect();
+    to_reader.extend([directed, end.clone()]);
+    let mut to_staller: Vec<Relayed> = (0..10).map(hello).collect();
+    to_staller.push(end);
+    assert_eq!(room.people[1].received, to_reader, "the reader gets all, in order");
+    assert_eq!(room.people[2].received, to_staller, "the other gets what was for everyone");
+    assert!(room.people[0].received.is_empty(), "nothing comes back to the sender");
+    for p in &mut room.people {
+        p.received.clear();
+    }
+
+    // The staller reads nothing while 16 MiB go to everyone.
+    let rss_before = server.peak_rss_kib();
+    room.people[2].stalled = true;
+    let mut sent = 0u32;
+    let chunk = |i: u32| {
+        let mut payload = vec![(i % 251) as u8; CHUNK];
+        payload[..4].copy_from_slice(&i.to_be_bytes());
+        payload
+    };
+    room.run_until("the reader to receive every chunk", |people| {
+        while sent < CHUNKS && people[0].buffered() < HIGH_WATER {
+            people[0].send("", false, &chunk(sent));
+            sent += 1;
+        }
+        people[1].received.len() == CHUNKS as usize
+    });
+    let rss_after = server.peak_rss_kib();
+    let reader = &room.people[1].received;
+    assert!(
+        reader.iter().enumerate().all(|(i, m)| m.payload == chunk(i as u32)),
+        "the reader's chunks are the sender's, in order"
+    );
+    // Each copy is the envelope of a chunk.
+    let copy = 2 + sender_id.len() + CHUNK;
+
+    // Reading again, it gets what the server held for it, then a marker.
+    room.people[2].stalled = false;
+    let mut next_marker = Instant::now();
+    room.run_until("the staller to receive a marker after the chunks", |people| {
+        if Instant::now() >= next_marker {
+            next_marker = Instant::now() + MARKER_EVERY;
+            people[0].send("", true, b"marker");
+        }
+        people[2].received.iter().any(|m| m.payload == b"marker")
+    });
+    let staller = &room.people[2].received;
+    let chunks: Vec<u32> = (staller.iter())
+        .take_while(|m| m.payload != b"marker")
+        .map(|m| {
+            let i = u32::from_be_bytes(m.payload[..4].try_into().unwrap());
+            assert_eq!(m.payload, chunk(i), "chunk {i} intact");
+            i
+        })
+        .collect();
+    println!(
+        "stalled receiver got {} of {CHUNKS} chunks ({} KiB of copies, cap {} KiB); server peak RSS {} -> {} KiB",
+        chunks.len(),
+        chunks.len() * copy / 1024,
+        SERVER_CAP / 1024,
+        rss_before,
+        rss_after
+    );
+    assert!(chunks.windows(2).all(|w| w[0] < w[1]), "in order: {chunks:?}");
+    assert!(!chunks.is_empty(), "the server queued some chunks for the stalled receiver");
+    assert!(
+        chunks.len() * copy <= SERVER_CAP,
+        "the server held {} chunks ({} bytes) for a receiver that read nothing; its cap is {SERVER_CAP}",
+        chunks.len(),
+        chunks.len() * copy
+    );
+}
