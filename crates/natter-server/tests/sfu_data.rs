@@ -93,7 +93,10 @@ impl Server {
     /// Its peak resident set (VmHWM), in KiB.
     fn peak_rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM in /proc/PID/status");
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .expect("VmHWM in /proc/PID/status");
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 }
@@ -146,7 +149,9 @@ struct Participant {
 impl Participant {
     fn new(name: &'static str, ws: WebSocket<MaybeTlsStream<TcpStream>>, poll: &Poll, token: Token) -> Self {
         let mut socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        poll.registry().register(&mut socket, token, Interest::READABLE).unwrap();
+        poll.registry()
+            .register(&mut socket, token, Interest::READABLE)
+            .unwrap();
         let local = socket.local_addr().unwrap();
         let now = Instant::now();
         let mut pc = PeerConnection::new(PeerConfig::default(), now).unwrap();
@@ -185,7 +190,9 @@ impl Participant {
     }
 
     fn buffered(&mut self) -> usize {
-        self.pc.data_channel(self.channel).map_or(0, |mut c| c.buffered_amount())
+        self.pc
+            .data_channel(self.channel)
+            .map_or(0, |mut c| c.buffered_amount())
     }
 
     /// Signaling, datagrams (unless stalled), timers, and what to send.
@@ -227,7 +234,12 @@ impl Participant {
         let now = Instant::now();
         if self.id.is_some() && !self.offered {
             let offer = self.pc.create_offer().unwrap();
-            assert!(offer.sdp.contains("m=application"), "{}'s offer: {}", self.name, offer.sdp);
+            assert!(
+                offer.sdp.contains("m=application"),
+                "{}'s offer: {}",
+                self.name,
+                offer.sdp
+            );
             self.pc.set_local_description(&offer).unwrap();
             self.signal(json!({"type": "offer", "to": "sfu", "sdp": offer.sdp}));
             self.offered = true;
@@ -297,7 +309,9 @@ impl Room {
             // Signaling is read at least every 5 ms.
             let wake = self.people.iter().filter_map(Participant::wake).min();
             let wait = wake
-                .map_or(Duration::from_millis(5), |t| t.saturating_duration_since(Instant::now()))
+                .map_or(Duration::from_millis(5), |t| {
+                    t.saturating_duration_since(Instant::now())
+                })
                 .min(Duration::from_millis(5));
             self.poll.poll(&mut self.events, Some(wait)).unwrap();
         }
@@ -329,7 +343,9 @@ fn relayed_messages_reach_every_other_participant_and_a_stalled_one_costs_the_se
     room.people[0].send(&reader_id, false, b"\x00only for the reader");
     room.people[0].send("", true, b"end");
     room.run_until("both others to receive `end`", |people| {
-        people[1..].iter().all(|p| p.received.last().is_some_and(|m| m.payload == b"end"))
+        people[1..]
+            .iter()
+            .all(|p| p.received.last().is_some_and(|m| m.payload == b"end"))
     });
     let hello = |i: usize| Relayed {
         from: sender_id.clone(),
@@ -351,7 +367,10 @@ fn relayed_messages_reach_every_other_participant_and_a_stalled_one_costs_the_se
     let mut to_staller: Vec<Relayed> = (0..10).map(hello).collect();
     to_staller.push(end);
     assert_eq!(room.people[1].received, to_reader, "the reader gets all, in order");
-    assert_eq!(room.people[2].received, to_staller, "the other gets what was for everyone");
+    assert_eq!(
+        room.people[2].received, to_staller,
+        "the other gets what was for everyone"
+    );
     assert!(room.people[0].received.is_empty(), "nothing comes back to the sender");
     for p in &mut room.people {
         p.received.clear();
@@ -410,7 +429,10 @@ fn relayed_messages_reach_every_other_participant_and_a_stalled_one_costs_the_se
         rss_after
     );
     assert!(chunks.windows(2).all(|w| w[0] < w[1]), "in order: {chunks:?}");
-    assert!(!chunks.is_empty(), "the server queued some chunks for the stalled receiver");
+    assert!(
+        !chunks.is_empty(),
+        "the server queued some chunks for the stalled receiver"
+    );
     assert!(
         chunks.len() * copy <= SERVER_CAP,
         "the server held {} chunks ({} bytes) for a receiver that read nothing; its cap is {SERVER_CAP}",
