@@ -30,6 +30,9 @@
 //! - [`limit::TokenBucket`]: the rate a participant's feedback is held to.
 //! - [`allocation::allocate`]: a subscriber's estimate planned over its
 //!   video subscriptions, screen shares first, then larger tiles.
+//! - [`last_n::LastN`]: which publications a subscriber with a fixed
+//!   pool of receive slots gets in a larger room: the latest active
+//!   speakers first, then join order.
 //! - [`relay::Relay`]: data channel messages between participants
 //!   (RFC 8831), in a small envelope naming sender or recipient, with
 //!   each recipient's send queue capped.
@@ -73,6 +76,7 @@ pub mod bitrate;
 pub mod cache;
 pub mod forwarder;
 pub mod keyframe;
+pub mod last_n;
 pub mod layer;
 pub mod limit;
 pub mod participant;

@@ -5,11 +5,18 @@
 //! - Getters: [`Room::participant`], [`Room::publication`],
 //!   [`Room::subscription`], [`Room::metrics`], [`Room::active_speaker`].
 //! - Application input: [`Room::add_participant`],
+//!   [`Room::add_participant_with_pool`], [`Room::set_receive_pool`],
 //!   [`Room::remove_participant`], [`Room::publish`], [`Room::unpublish`],
 //!   [`Room::subscribe`], [`Room::unsubscribe`], [`Room::set_tile_size`].
 //!   A new participant is subscribed to every publication in the room,
 //!   and everyone to a new publication, up to
-//!   [`RoomConfig::max_subscriptions`] each (audio first).
+//!   [`RoomConfig::max_subscriptions`] each (audio first). A participant
+//!   with a receive [`Pool`] gets instead, of each kind, the
+//!   publications of the best-ranked others that fit it
+//!   ([`crate::last_n`]: latest active speakers first, then join order),
+//!   re-chosen whenever the active speaker, the publications or its pool
+//!   change: what falls out is unsubscribed before what comes in is
+//!   subscribed, so the owner can move a slot from one to the other.
 //! - Network input: [`Room::on_rtp`] per packet a publisher sent, which
 //!   returns the [`Fanout`] to drain (one [`Forward`] per subscriber);
 //!   per subscriber leg, its feedback as natter's RTP mode reports it:
@@ -77,6 +84,7 @@ use natter_rtp::AudioLevel;
 use crate::allocation::{self, Demand};
 use crate::forwarder::{Forwarder, ForwarderConfig, PublishedPacket};
 use crate::keyframe::KeyframeAggregator;
+use crate::last_n::{Candidate, LastN, Pool};
 use crate::layer::{LayerInfo, SelectorConfig, TileSize};
 use crate::limit::TokenBucket;
 use crate::participant::{FeedbackLimits, Participant, ParticipantId};
@@ -328,6 +336,13 @@ pub struct Room {
     /// One subscriber's demands while its estimate is shared (reused).
     demands: Vec<Demand>,
     next_update: Option<Instant>,
+    /// Publishers ranked for participants with a receive pool.
+    last_n: LastN,
+    /// The participants that receive on a fixed pool of slots.
+    pools: Vec<(ParticipantId, Pool)>,
+    /// One subscriber's last-N choice while it is applied (reused).
+    candidates: Vec<Candidate>,
+    chosen: Vec<PublicationId>,
 }
 
 /// What an audio subscription's selector sees: one layer, always there.
@@ -351,6 +366,10 @@ impl Room {
             scratch: Vec::new(),
             demands: Vec::new(),
             next_update: None,
+            last_n: LastN::default(),
+            pools: Vec::new(),
+            candidates: Vec::new(),
+            chosen: Vec::new(),
         }
     }
 
@@ -408,19 +427,50 @@ impl Room {
 
     /// A participant joins: it is subscribed to the room's publications.
     pub fn add_participant(&mut self, now: Instant, id: ParticipantId) -> Result<(), RoomError> {
+        self.join(now, id, None)
+    }
+
+    /// A participant that receives on a fixed pool of slots joins: it is
+    /// subscribed to the last-N choice that fits `pool`
+    /// ([`crate::last_n`]), ranked after everyone already here.
+    pub fn add_participant_with_pool(&mut self, now: Instant, id: ParticipantId, pool: Pool) -> Result<(), RoomError> {
+        self.join(now, id, Some(pool))
+    }
+
+    fn join(&mut self, now: Instant, id: ParticipantId, pool: Option<Pool>) -> Result<(), RoomError> {
         if self.participant(id).is_some() {
             return Err(RoomError::DuplicateParticipant(id));
         }
         let participant = Participant::new(id, self.config.initial_estimate_bps, self.config.feedback);
         self.participants.push(participant);
+        self.last_n.join(id);
+        self.pools.extend(pool.map(|pool| (id, pool)));
         self.fill(now, id);
         Ok(())
+    }
+
+    /// The participant's receive pool changed (a renegotiation added
+    /// slots): its subscriptions are chosen again to fit it.
+    pub fn set_receive_pool(&mut self, now: Instant, id: ParticipantId, pool: Pool) -> Result<(), RoomError> {
+        self.participant_index(id)?;
+        match self.pools.iter_mut().find(|(p, _)| *p == id) {
+            Some((_, old)) => *old = pool,
+            None => self.pools.push((id, pool)),
+        }
+        self.fill(now, id);
+        Ok(())
+    }
+
+    fn pool(&self, id: ParticipantId) -> Option<Pool> {
+        self.pools.iter().find(|(p, _)| *p == id).map(|(_, pool)| *pool)
     }
 
     /// A participant leaves (or its connection failed): its
     /// publications and subscriptions go with it.
     pub fn remove_participant(&mut self, now: Instant, id: ParticipantId) -> Result<(), RoomError> {
         let index = self.participant_index(id)?;
+        self.last_n.leave(id);
+        self.pools.retain(|(p, _)| *p != id);
         while let Some(own) = self.publications.iter().find(|p| p.publisher == id) {
             self.unpublish(now, own.id)?;
         }
@@ -436,7 +486,7 @@ impl Room {
         self.resends.retain(|r| r.subscriber != id);
         self.participants.remove(index);
         self.speaker.remove(id);
-        self.drain_speaker();
+        self.drain_speaker(now);
         Ok(())
     }
 
@@ -468,7 +518,12 @@ impl Room {
         let index = self.publications.len() - 1;
         for i in 0..self.participants.len() {
             let subscriber = self.participants[i].id();
-            if subscriber != publisher && self.participants[i].subscriptions < self.config.max_subscriptions {
+            if subscriber == publisher {
+                continue;
+            }
+            if self.pool(subscriber).is_some() {
+                self.fill(now, subscriber);
+            } else if self.participants[i].subscriptions < self.config.max_subscriptions {
                 self.subscribe_at(now, index, subscriber);
             }
         }
@@ -504,7 +559,7 @@ impl Room {
                 .any(|p| p.publisher == publisher && p.source.is_audio())
         {
             self.speaker.remove(publisher);
-            self.drain_speaker();
+            self.drain_speaker(now);
         }
         for subscription in &publication.subscriptions {
             self.allocate(now, subscription.subscriber);
@@ -545,7 +600,14 @@ impl Room {
         let at = self.participant_index(subscriber)?;
         let index = self.publication_index(publication)?;
         let sub = self.subscription_index(index, subscriber)?;
-        self.publications[index].subscriptions.remove(sub);
+        self.drop_subscription(now, at, index, sub);
+        Ok(())
+    }
+
+    fn drop_subscription(&mut self, now: Instant, at: usize, index: usize, sub: usize) {
+        let publication = &mut self.publications[index];
+        let subscriber = publication.subscriptions.remove(sub).subscriber;
+        let publication = publication.id;
         self.participants[at].subscriptions -= 1;
         self.resends
             .retain(|r| r.subscriber != subscriber || r.publication != publication);
@@ -554,7 +616,6 @@ impl Room {
             publication,
         });
         self.allocate(now, subscriber);
-        Ok(())
     }
 
     /// `subscriber` receives `publication` on an outgoing stream that
@@ -834,7 +895,7 @@ impl Room {
     /// speaker ticks.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.speaker.handle_timeout(now);
-        self.drain_speaker();
+        self.drain_speaker(now);
         if self.next_update.is_some_and(|due| due <= now) {
             self.next_update = (!self.publications.is_empty()).then(|| now + self.config.update_interval);
             // Shares follow the layers' measured rates.
@@ -850,32 +911,62 @@ impl Room {
         }
     }
 
-    fn drain_speaker(&mut self) {
+    /// Reports the active speaker; a new one ranks first for last N and
+    /// the participants with a pool get their choices again.
+    fn drain_speaker(&mut self, now: Instant) {
         while let Some(active) = self.speaker.poll_event() {
             self.events.push_back(RoomEvent::ActiveSpeaker(active));
-        }
-    }
-
-    /// Subscribes the participant to publications it lacks while under
-    /// its cap: audio first, then video, oldest first.
-    fn fill(&mut self, now: Instant, subscriber: ParticipantId) {
-        for audio in [true, false] {
-            for index in 0..self.publications.len() {
-                let Ok(at) = self.participant_index(subscriber) else {
-                    return;
-                };
-                if self.participants[at].subscriptions >= self.config.max_subscriptions {
-                    return;
-                }
-                let publication = &self.publications[index];
-                if publication.source.is_audio() == audio
-                    && publication.publisher != subscriber
-                    && self.subscription_index(index, subscriber).is_err()
-                {
-                    self.subscribe_at(now, index, subscriber);
+            if active.is_some_and(|id| self.last_n.spoke(id)) {
+                for at in 0..self.pools.len() {
+                    self.fill(now, self.pools[at].0);
                 }
             }
         }
+    }
+
+    /// Subscribes the participant to what it lacks of its last-N choice
+    /// ([`crate::last_n`]; without a pool: everyone's publications, best
+    /// ranked first) while under its cap, audio first; with a pool, what
+    /// fell out of the choice is unsubscribed first.
+    fn fill(&mut self, now: Instant, subscriber: ParticipantId) {
+        let Ok(at) = self.participant_index(subscriber) else {
+            return;
+        };
+        let pool = self.pool(subscriber);
+        let mut chosen = std::mem::take(&mut self.chosen);
+        self.candidates.clear();
+        self.candidates.extend(self.publications.iter().map(|p| Candidate {
+            publisher: p.publisher,
+            publication: p.id,
+            audio: p.source.is_audio(),
+        }));
+        let everyone = Pool {
+            audio: usize::MAX,
+            video: usize::MAX,
+        };
+        (self.last_n).choose(subscriber, pool.unwrap_or(everyone), &self.candidates, &mut chosen);
+        if pool.is_some() {
+            for index in (0..self.publications.len()).rev() {
+                if chosen.contains(&self.publications[index].id) {
+                    continue;
+                }
+                if let Ok(sub) = self.subscription_index(index, subscriber) {
+                    self.drop_subscription(now, at, index, sub);
+                }
+            }
+        }
+        for publication in &chosen {
+            if self.participants[at].subscriptions >= self.config.max_subscriptions {
+                break;
+            }
+            let Ok(index) = self.publication_index(*publication) else {
+                continue;
+            };
+            if self.subscription_index(index, subscriber).is_err() {
+                self.subscribe_at(now, index, subscriber);
+            }
+        }
+        self.chosen = chosen;
     }
 
     fn subscribe_at(&mut self, now: Instant, index: usize, subscriber: ParticipantId) {

@@ -220,8 +220,22 @@ pub enum ApiError {
     BadName,
 }
 
-/// The largest room size the API accepts; a mesh beyond this melts.
+/// The largest mesh room the API accepts: every participant uploads
+/// once per other, so a mesh beyond this melts.
 pub const MAX_ROOM_SIZE: usize = 16;
+
+/// The largest room with [`Config::sfu`]: each participant uploads once
+/// and receives a fixed pool of streams (docs/signaling.md, "SFU rooms").
+pub const MAX_SFU_ROOM_SIZE: usize = 100;
+
+/// The largest room size accepted, with or without the SFU.
+pub fn max_room_size(sfu: bool) -> usize {
+    if sfu {
+        MAX_SFU_ROOM_SIZE
+    } else {
+        MAX_ROOM_SIZE
+    }
+}
 
 impl Signaling {
     /// A core with `config`; `seed` makes ids and resume tokens
@@ -365,8 +379,9 @@ impl Signaling {
     /// Creates a room ahead of its first join (REST API).
     pub fn create_room(&mut self, room: Option<&str>, max: Option<usize>) -> Result<RoomInfo, ApiError> {
         let max = max.unwrap_or(self.config.max_participants);
-        if !(2..=MAX_ROOM_SIZE).contains(&max) {
-            return Err(ApiError::BadSize(MAX_ROOM_SIZE));
+        let largest = max_room_size(self.config.sfu);
+        if !(2..=largest).contains(&max) {
+            return Err(ApiError::BadSize(largest));
         }
         if self.rooms.len() >= self.config.max_rooms {
             return Err(ApiError::TooManyRooms);

@@ -750,3 +750,138 @@ fn a_subscriber_joining_mid_call_gets_a_keyframe_within_a_second() {
     assert_continuous(track);
     assert_eq!(h.track(d, h.microphone).len(), 30);
 }
+
+/// Each of `n` participants with `pool` publishes a microphone (SSRC
+/// `1000 + id`) and a one-layer camera (SSRC `2000 + id`).
+fn pooled_room(n: u64, pool: Pool, now: Instant) -> (Room, Vec<PublicationId>, Vec<PublicationId>) {
+    let mut room = Room::new(RoomConfig::default());
+    let (mut mics, mut cams) = (Vec::new(), Vec::new());
+    for id in 1..=n {
+        room.add_participant_with_pool(now, ParticipantId(id), pool).unwrap();
+    }
+    for id in 1..=n {
+        let mic = PublicationSpec::microphone(Some(1000 + id as u32));
+        mics.push(room.publish(now, ParticipantId(id), &mic).unwrap());
+        let cam = PublicationSpec {
+            source: Source::Camera,
+            clock_rate: 90_000,
+            vp8: false,
+            layers: vec![LayerSpec {
+                ssrc: Some(2000 + id as u32),
+                ..LayerSpec::default()
+            }],
+        };
+        cams.push(room.publish(now, ParticipantId(id), &cam).unwrap());
+    }
+    (room, mics, cams)
+}
+
+/// What `subscriber` is subscribed to, of `publications`, by position.
+fn receives(room: &Room, subscriber: u64, publications: &[PublicationId]) -> Vec<usize> {
+    (publications.iter().enumerate())
+        .filter(|(_, p)| room.subscription(ParticipantId(subscriber), **p).is_some())
+        .map(|(i, _)| i + 1)
+        .collect()
+}
+
+#[test]
+fn a_pool_receives_the_latest_speakers_then_the_first_joiners() {
+    let mut now = Instant::now();
+    let pool = Pool { audio: 1, video: 2 };
+    let (mut room, mics, cams) = pooled_room(5, pool, now);
+    // Nobody spoke: join order, never one's own.
+    assert_eq!(
+        (receives(&room, 1, &mics), receives(&room, 1, &cams)),
+        (vec![2], vec![2, 3])
+    );
+    assert_eq!(
+        (receives(&room, 4, &mics), receives(&room, 4, &cams)),
+        (vec![1], vec![1, 2])
+    );
+    // Not in anyone's pool: nobody watches 4's and 5's cameras.
+    for subscriber in 1..=5 {
+        assert!(room.subscription(ParticipantId(subscriber), cams[3]).is_none());
+        assert!(room.subscription(ParticipantId(subscriber), cams[4]).is_none());
+    }
+    std::iter::from_fn(|| room.poll_event()).for_each(drop);
+    // 5 talks (RFC 6464 level 10, voice) until it is the active speaker.
+    let mut events = Vec::new();
+    for sequence in 0..100u16 {
+        now += Duration::from_millis(20);
+        let sent = Sent {
+            ssrc: 1005,
+            rid: "",
+            sequence: u64::from(sequence),
+            timestamp: u32::from(sequence) * 960,
+            keyframe: false,
+            marker: false,
+            level: Some(10),
+            payload: vec![0xAA; 80],
+        };
+        let packet = sent.rtp();
+        let mut fanout = room.on_rtp(now, ParticipantId(5), packet).unwrap();
+        while fanout.poll_forward().is_some() {}
+        if room.poll_timeout().is_some_and(|t| t <= now) {
+            room.handle_timeout(now);
+        }
+        events.extend(std::iter::from_fn(|| room.poll_event()));
+        if events.contains(&RoomEvent::ActiveSpeaker(Some(ParticipantId(5)))) {
+            break;
+        }
+    }
+    assert!(events.contains(&RoomEvent::ActiveSpeaker(Some(ParticipantId(5)))));
+    // 5 first, then join order; 5's own pool is unchanged.
+    assert_eq!(
+        (receives(&room, 1, &mics), receives(&room, 1, &cams)),
+        (vec![5], vec![2, 5])
+    );
+    assert_eq!(
+        (receives(&room, 2, &mics), receives(&room, 2, &cams)),
+        (vec![5], vec![1, 5])
+    );
+    assert_eq!(
+        (receives(&room, 5, &mics), receives(&room, 5, &cams)),
+        (vec![1], vec![1, 2])
+    );
+    // Each subscriber's slot is freed before it is given again.
+    let of_1: Vec<_> = (events.iter())
+        .filter(|e| {
+            matches!(e, RoomEvent::Subscribed { subscriber, .. } | RoomEvent::Unsubscribed { subscriber, .. }
+                if *subscriber == ParticipantId(1))
+        })
+        .collect();
+    let unsubscribed = |p| RoomEvent::Unsubscribed {
+        subscriber: ParticipantId(1),
+        publication: p,
+    };
+    let subscribed = |p| RoomEvent::Subscribed {
+        subscriber: ParticipantId(1),
+        publication: p,
+    };
+    assert_eq!(
+        of_1,
+        [
+            &unsubscribed(cams[2]),
+            &unsubscribed(mics[1]),
+            &subscribed(mics[4]),
+            &subscribed(cams[4])
+        ]
+    );
+    // 5 leaves: its place goes back to join order.
+    room.remove_participant(now, ParticipantId(5)).unwrap();
+    assert_eq!(
+        (receives(&room, 1, &mics), receives(&room, 1, &cams)),
+        (vec![2], vec![2, 3])
+    );
+    // A larger pool (renegotiated slots) takes more.
+    room.set_receive_pool(now, ParticipantId(1), Pool { audio: 3, video: 3 })
+        .unwrap();
+    assert_eq!(
+        (receives(&room, 1, &mics), receives(&room, 1, &cams)),
+        (vec![2, 3, 4], vec![2, 3, 4])
+    );
+    assert_eq!(
+        room.set_receive_pool(now, ParticipantId(5), pool),
+        Err(RoomError::UnknownParticipant(ParticipantId(5)))
+    );
+}
