@@ -6,8 +6,10 @@
 // microphone, and decodes every other page's video and receives its
 // audio on the slots the server's `track` messages name, with the
 // server's SSRCs. The active speaker follows the page that plays a
-// tone; chat from each page reaches all others. Then one page leaves
-// and the others' slots for it empty.
+// tone; chat from each page reaches all others; a 5 MiB file from one
+// page reaches the five others byte-exact through the server's data
+// channel relay. Then one page leaves and the others' slots for it
+// empty.
 //
 // Which layer: the camera is 640x360, and Chromium sends only two
 // simulcast layers at that size (libwebrtc's simulcast format table
@@ -24,7 +26,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { chat, join, launchBrowser, openParticipant, problemsOf, screenshotPath, startServer, until } from './harness.mjs';
+import { chat, join, launchBrowser, openParticipant, problemsOf, screenshotPath, sendAndVerifyFile, startServer, until } from './harness.mjs';
 
 const ROOM = 'sfu';
 const PAGES = Number(process.env.NATTER_SFU_PAGES || 6);
@@ -211,6 +213,27 @@ describe(`${PAGES} Chromium pages in one SFU room`, () => {
   test('a chat message from each page reaches every other page (relayed by signaling)', async () => {
     for (const p of people) {
       await chat(p, people.filter((o) => o !== p), `hello from ${p.name} ${Math.random().toString(36).slice(2, 8)}`);
+    }
+    assert.deepEqual(problemsOf(people), []);
+  });
+
+  test('a 5 MiB file from one page reaches every other page byte-exact (through the server’s data channel relay)', async () => {
+    const t0 = Date.now();
+    const [from, ...to] = people;
+    await sendAndVerifyFile(from, to, 'sfu-5MiB.bin', 5 * 1024 * 1024);
+    timings.file5MiB = Date.now() - t0;
+    // It went up once and down to each, on the SFU connection's `relay` channel.
+    const relayBytes = (p) =>
+      p.page.evaluate(async () => {
+        const stats = [...(await window.natter.sfu.pc.getStats()).values()].find((s) => s.type === 'data-channel' && s.label === 'relay');
+        return { sent: stats?.bytesSent ?? 0, received: stats?.bytesReceived ?? 0 };
+      });
+    const size = 5 * 1024 * 1024;
+    const up = await relayBytes(from);
+    assert.ok(up.sent >= size && up.sent < 2 * size, `${from.name} sent ${up.sent} bytes on its relay channel for a ${size}-byte file to ${to.length}`);
+    for (const p of to) {
+      const down = await relayBytes(p);
+      assert.ok(down.received >= size, `${p.name} received ${down.received} bytes on its relay channel`);
     }
     assert.deepEqual(problemsOf(people), []);
   });

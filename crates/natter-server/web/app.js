@@ -331,6 +331,14 @@ function openSfu(maxParticipants) {
   sfu.addEventListener('connection', (e) => {
     for (const id of call.peers.keys()) updateTile(id, { connection: e.detail });
   });
+  sfu.relay.addEventListener('channel', ({ detail: channel }) => {
+    const peer = call.peers.get(channel.peer);
+    if (!peer || !channel.label.startsWith(LABEL_PREFIX)) return channel.close();
+    receiveFile(channel, peer, (transfer) => {
+      call.transfers.set(transfer.id, transfer);
+      showTransfer(transfer);
+    });
+  });
 }
 
 function closeSfu() {
@@ -387,6 +395,7 @@ function removePeer(id) {
   const peer = call.peers.get(id);
   if (!peer) return;
   peer.close();
+  call.sfu?.relay.gone(id);
   call.peers.delete(id);
   call.loud.delete(id);
   removeTile(id);
@@ -520,15 +529,12 @@ $('file-input').addEventListener('change', (event) => {
   const input = event.target;
   const peers = [...call.peers.values()];
   for (const file of input.files) {
-    if (call.sfuRoom) {
-      toast('Files cannot be sent in an SFU room yet.', 'error');
-      break;
-    }
     if (peers.length === 0) {
       toast('Nobody else is here to receive a file.', 'error');
       break;
     }
-    const transfer = sendFile(file, peers);
+    // An SFU room sends it once, through the server's relay, to all.
+    const transfer = sendFile(file, peers, call.sfu?.relay);
     call.transfers.set(transfer.id, transfer);
     showTransfer(transfer);
   }

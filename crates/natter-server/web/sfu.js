@@ -11,11 +11,16 @@
 // ResizeObserver on the videos showing our slots' tracks, at most one
 // report per TILE_EVERY_MS), so it forwards no larger a layer.
 //
+// Files go over the server's data channel relay (relay.js): its one
+// `relay` channel is created before the offer, so the offer carries an
+// m=application section too.
+//
 // Events: slot (detail: {peer, kind, track, previous}: the slot's
 // receiving track now belongs to `peer`, or to nobody when `peer` is
 // null; `previous` is whom it carried before), connection (detail:
 // pc.connectionState).
 
+import { Relay, RELAY_LABEL } from './relay.js';
 import { delta } from './stats.js';
 
 /** The server's peer id. */
@@ -79,6 +84,8 @@ export class SfuConnection extends EventTarget {
     for (let i = 0; i < slots; i++) {
       for (const kind of ['audio', 'video']) pc.addTransceiver(kind, { direction: 'recvonly' });
     }
+    /** Data to and from the others, through the server (docs/signaling.md). */
+    this.relay = new Relay(pc.createDataChannel(RELAY_LABEL, { ordered: true }));
     this.queue = this.offer();
   }
 

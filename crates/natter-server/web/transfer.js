@@ -5,6 +5,11 @@
 // water mark. The recipient hashes what it received, answers with a
 // JSON result, and the sender closes the channel.
 //
+// In an SFU room the channel is a RelayChannel (relay.js) through the
+// server, one per file for all recipients: the same messages, each
+// result telling its sender by the message event's `from`, and the
+// buffer counting what the slowest recipient has not acknowledged.
+//
 // natter-client (crates/natter-client/src/transfer.rs) speaks the same
 // protocol, plus `offset` in the header for a resumed transfer, which
 // this side never asks for (docs/send.md).
@@ -75,27 +80,51 @@ function drained(channel) {
   });
 }
 
-function reply(channel) {
-  return new Promise((resolve, reject) => {
-    channel.addEventListener('message', (event) => {
-      try {
-        const message = JSON.parse(event.data);
-        if (message.type === 'result') resolve(message);
-      } catch {
-        /* not ours */
-      }
-    });
-    channel.addEventListener('close', () => reject(new Error('the recipient closed the channel')), { once: true });
+/**
+ * Each recipient's result on `channel`: peer id → a promise of its
+ * `{type: 'result', ok, sha256}`. A relay channel's messages name their
+ * sender (`from`); a data channel's come from its one peer.
+ */
+function replies(channel, peers) {
+  const pending = new Map();
+  const results = new Map(
+    peers.map((p) => [p.id, new Promise((resolve, reject) => pending.set(p.id, { resolve, reject, name: p.name }))]),
+  );
+  const settle = (id, how, value) => {
+    const p = pending.get(id);
+    if (!p) return;
+    pending.delete(id);
+    p[how](value);
+  };
+  channel.addEventListener('message', (event) => {
+    try {
+      const message = JSON.parse(event.data);
+      if (message.type === 'result') settle(event.from ?? peers[0].id, 'resolve', message);
+    } catch {
+      /* not ours */
+    }
   });
+  channel.addEventListener('recipientgone', ({ peer }) => settle(peer, 'reject', new Error(`${pending.get(peer)?.name} left`)));
+  channel.addEventListener(
+    'close',
+    () => {
+      for (const id of [...pending.keys()]) settle(id, 'reject', new Error('the recipient closed the channel'));
+    },
+    { once: true },
+  );
+  for (const r of results.values()) r.catch(() => {});
+  return results;
 }
 
 /**
- * Sends `file` to every peer in `peers`, each over its own channel.
+ * Sends `file` to every peer in `peers`: over its own data channel to
+ * each, or over one channel of `relay` (an SFU room's) to all.
  * @param {File} file
- * @param {import('./peer.js').Peer[]} peers
+ * @param {{id: string, name: string, pc: RTCPeerConnection | null}[]} peers
+ * @param {import('./relay.js').Relay} [relay]
  * @returns {Transfer} at once; the transfer runs on.
  */
-export function sendFile(file, peers) {
+export function sendFile(file, peers, relay) {
   const transfer = new Transfer({
     id: crypto.randomUUID(),
     direction: 'send',
@@ -105,11 +134,11 @@ export function sendFile(file, peers) {
     peerName: peers.map((p) => p.name).join(', '),
   });
   transfer.set({ total: file.size * peers.length });
-  run(transfer, file, peers).catch((e) => transfer.set({ state: 'failed', detail: String(e.message || e) }));
+  run(transfer, file, peers, relay).catch((e) => transfer.set({ state: 'failed', detail: String(e.message || e) }));
   return transfer;
 }
 
-async function run(transfer, file, peers) {
+async function run(transfer, file, peers, relay) {
   if (peers.length === 0) throw new Error('nobody else is in the room');
   const buffer = await file.arrayBuffer();
   const sha256 = await sha256Hex(buffer);
@@ -124,15 +153,15 @@ async function run(transfer, file, peers) {
     chunkBytes: CHUNK_BYTES,
   };
   const acked = new Map(peers.map((p) => [p.id, 0]));
-  const progress = () => transfer.set({ done: [...acked.values()].reduce((a, b) => a + b, 0) });
-  const results = await Promise.allSettled(
-    peers.map((peer) =>
-      sendTo(peer, transfer.id, header, buffer, (n) => {
-        acked.set(peer.id, n);
-        progress();
-      }),
-    ),
-  );
+  const progress = (ids, n) => {
+    for (const id of ids) acked.set(id, n);
+    transfer.set({ done: [...acked.values()].reduce((a, b) => a + b, 0) });
+  };
+  const label = `${LABEL_PREFIX}${transfer.id}`;
+  const legs = relay
+    ? [{ channel: relay.createChannel(label, peers.map((p) => p.id)), peers }]
+    : peers.map((peer) => ({ channel: peer.pc.createDataChannel(label, { ordered: true }), peers: [peer] }));
+  const results = await Promise.allSettled(legs.flatMap(({ channel, peers }) => sendOn(channel, peers, header, buffer, progress)));
   const failed = results.filter((r) => r.status === 'rejected').length;
   const mismatched = results.filter((r) => r.status === 'fulfilled' && !r.value.ok).length;
   const verified = results.length - failed - mismatched;
@@ -142,33 +171,39 @@ async function run(transfer, file, peers) {
   else transfer.set({ state: 'sent', detail, done: transfer.total });
 }
 
-async function sendTo(peer, id, header, buffer, onProgress) {
-  const channel = peer.pc.createDataChannel(`${LABEL_PREFIX}${id}`, { ordered: true });
+/**
+ * Sends the header and the file's bytes on `channel` to `peers`, and
+ * closes it once each has answered. One promise per peer, of `{ok}`.
+ */
+function sendOn(channel, peers, header, buffer, onProgress) {
   channel.binaryType = 'arraybuffer';
   channel.bufferedAmountLowThreshold = LOW_WATER;
-  const result = reply(channel);
-  result.catch(() => {});
-  try {
+  const ids = peers.map((p) => p.id);
+  const results = replies(channel, peers);
+  const size = buffer.byteLength;
+  const sent = (async () => {
     await opened(channel);
     channel.send(JSON.stringify(header));
-    const size = buffer.byteLength;
     let offset = 0;
     while (offset < size) {
       if (channel.bufferedAmount > HIGH_WATER) {
         await drained(channel);
-        onProgress(Math.max(0, offset - channel.bufferedAmount));
+        onProgress(ids, Math.max(0, offset - channel.bufferedAmount));
       }
-      if (channel.readyState !== 'open') throw new Error(`the channel to ${peer.name} closed`);
+      if (channel.readyState !== 'open') throw new Error(`the channel to ${peers.map((p) => p.name).join(', ')} closed`);
       const end = Math.min(offset + CHUNK_BYTES, size);
       channel.send(new Uint8Array(buffer, offset, end - offset));
       offset = end;
     }
-    const answer = await result;
-    onProgress(size);
+  })();
+  const answers = peers.map(async (peer) => {
+    await sent;
+    const answer = await results.get(peer.id);
+    onProgress([peer.id], size);
     return { ok: answer.ok === true };
-  } finally {
-    channel.close();
-  }
+  });
+  Promise.allSettled(answers).then(() => channel.close());
+  return answers;
 }
 
 /**
