@@ -53,6 +53,11 @@ impl AlrDetector {
         self.demand_bps = demand_bps;
     }
 
+    /// Whether the application said it wants more than the target.
+    pub fn wants_more(&self) -> bool {
+        self.demand_bps.is_some_and(|d| d > self.target_bps)
+    }
+
     /// Whether the application is sending less than the target lets it.
     pub fn in_alr(&self) -> bool {
         self.by_budget

@@ -213,6 +213,7 @@ impl<H: Copy> CongestionController<H> {
         match probed {
             Some(bps) if usage != BandwidthUsage::Overusing && bps > self.aimd.rate_bps() => {
                 self.aimd.set_estimate(now, bps);
+                self.loss.on_probe(bps);
             }
             _ if usage == BandwidthUsage::Overusing => {
                 if self.aimd.time_to_reduce_further(now, acknowledged) {
@@ -263,7 +264,13 @@ impl<H: Copy> CongestionController<H> {
         self.check_alr(now);
     }
 
-    /// Periodic work: ALR and the probes it calls for.
+    /// Periodic work: ALR and the probes it calls for, and probes while
+    /// the application wants more than the target. An SFU that forwards
+    /// a subscriber lower layers than its tiles need, because the
+    /// estimate affords no more, sends about the estimate: neither ALR
+    /// nor the acknowledged rate would ever show that the path grew
+    /// (libwebrtc probes towards the allocated maximum, LiveKit's
+    /// StreamAllocator while a subscriber is deficient).
     pub fn handle_timeout(&mut self, now: Instant) {
         if now < self.last_process + PROCESS_INTERVAL {
             return;
@@ -271,7 +278,8 @@ impl<H: Copy> CongestionController<H> {
         self.last_process = now;
         self.alr.on_timeout(now);
         self.check_alr(now);
-        self.probes.on_timeout(now, self.alr.in_alr(), self.target_bps);
+        let (in_alr, wants_more) = (self.alr.in_alr(), self.alr.wants_more());
+        self.probes.on_timeout(now, in_alr, wants_more, self.target_bps);
         self.hand_probes_to_pacer();
     }
 

@@ -100,6 +100,16 @@ impl LossBasedController {
         self.congested = false;
     }
 
+    /// A probe reached `bps` without the delay growing: the bound is
+    /// at least that (libwebrtc's `SetSendBitrate` on a probe result).
+    /// Loss that lowered the bound came from a path that has since
+    /// grown; growing back at 5% a second would take a minute.
+    pub fn on_probe(&mut self, bps: u64) {
+        if let Some(bound) = &mut self.bound_bps {
+            *bound = bound.max(bps as f64);
+        }
+    }
+
     /// The upper bound loss puts on the target, if any.
     pub fn bound_bps(&self) -> Option<u64> {
         self.bound_bps.map(|b| b as u64)
@@ -114,6 +124,27 @@ impl LossBasedController {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_probe_raises_the_bound() {
+        let t0 = Instant::now();
+        let mut c = LossBasedController::default();
+        // Half the packets lost: the bound falls below 1 Mbit/s.
+        c.on_feedback(t0, 50, 50, BandwidthUsage::Overusing, 1_000_000);
+        c.on_feedback(
+            t0 + Duration::from_secs(1),
+            50,
+            50,
+            BandwidthUsage::Overusing,
+            1_000_000,
+        );
+        let low = c.bound_bps().unwrap();
+        assert!(low < 1_000_000, "{low}");
+        c.on_probe(low / 2);
+        assert_eq!(c.bound_bps(), Some(low));
+        c.on_probe(3_000_000);
+        assert_eq!(c.bound_bps(), Some(3_000_000));
+    }
 
     #[test]
     fn random_loss_is_learned_and_congestive_loss_lowers() {

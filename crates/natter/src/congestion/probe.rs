@@ -8,7 +8,8 @@
 //! and 6 times the start rate; while results keep reaching 70% of what
 //! was probed, again at twice the result; at twice the estimate when
 //! the application leaves the application-limited region (ALR), every
-//! [`ALR_PROBE_INTERVAL`] while in it, and when the acknowledged rate
+//! [`ALR_PROBE_INTERVAL`] while in it, every [`WANTED_PROBE_INTERVAL`]
+//! while the application wants more than the estimate, and when the acknowledged rate
 //! passes the link capacity the AIMD controller had found (the path
 //! changed, and probing finds the new capacity in a round trip where
 //! AIMD's 8% per second would take many). The pacer
@@ -31,6 +32,11 @@ const FURTHER_PROBE_RATIO: f64 = 0.7;
 const RESULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often to probe while the application is limited (libwebrtc: 5 s).
 pub const ALR_PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// How often to probe while the application wants more than the
+/// estimate: what it sends is then less than it should (an SFU's
+/// subscriber sees a smaller layer than its tile needs), so sooner
+/// than in ALR, where nothing is missing.
+pub const WANTED_PROBE_INTERVAL: Duration = Duration::from_secs(2);
 /// A cluster is at least this many packets...
 const MIN_PACKETS: usize = 5;
 /// ...and lasts at least this long at its rate (libwebrtc: 15 ms).
@@ -123,12 +129,13 @@ impl ProbeController {
         self.probe(now, estimate_bps.saturating_mul(2));
     }
 
-    /// Periodic work: probes every [`ALR_PROBE_INTERVAL`] in ALR.
-    pub fn on_timeout(&mut self, now: Instant, in_alr: bool, estimate_bps: u64) {
-        let due = in_alr
-            && self
-                .last_alr_probe
-                .is_none_or(|last| now.saturating_duration_since(last) >= ALR_PROBE_INTERVAL);
+    /// Periodic work: probes every [`ALR_PROBE_INTERVAL`] in ALR, every
+    /// [`WANTED_PROBE_INTERVAL`] while the application wants more than
+    /// the estimate.
+    pub fn on_timeout(&mut self, now: Instant, in_alr: bool, wants_more: bool, estimate_bps: u64) {
+        let since = self.last_alr_probe.map(|last| now.saturating_duration_since(last));
+        let due = (wants_more && since.is_none_or(|d| d >= WANTED_PROBE_INTERVAL))
+            || (in_alr && since.is_none_or(|d| d >= ALR_PROBE_INTERVAL));
         if due {
             self.last_alr_probe = Some(now);
             self.probe_above(now, estimate_bps);
@@ -274,6 +281,31 @@ mod tests {
             got = got.or(e.on_result(&r));
         }
         assert_eq!(got, Some((1_000_000.0 * SATURATED_RESULT) as u64));
+    }
+
+    #[test]
+    fn wanting_more_probes_sooner_than_alr() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let rates = |p: &mut ProbeController| {
+            std::iter::from_fn(|| p.poll_cluster())
+                .map(|c| c.bitrate_bps)
+                .collect::<Vec<_>>()
+        };
+        let mut p = ProbeController::new(10_000_000);
+        // Neither: no probe.
+        p.on_timeout(t0, false, false, 200_000);
+        assert!(rates(&mut p).is_empty());
+        // Wanting more: at once, then every WANTED_PROBE_INTERVAL, at twice the estimate.
+        for s in [0, 1, 2, 3, 4] {
+            p.on_timeout(at(s), false, true, 200_000);
+        }
+        assert_eq!(rates(&mut p), [400_000, 400_000, 400_000]);
+        // In ALR only: every ALR_PROBE_INTERVAL.
+        for s in 5..=14 {
+            p.on_timeout(at(s), true, false, 1_000_000);
+        }
+        assert_eq!(rates(&mut p), [2_000_000, 2_000_000]);
     }
 
     #[test]
