@@ -689,15 +689,17 @@ export function forgiveOutage(participants) {
  * `from` sends a random file of `bytes` through the file picker; each of
  * `to` must end up with the same bytes (hashed in its page, compared with
  * node's hash) and show it verified, and the sender must show it sent.
+ * `timeout` bounds the wait for each recipient (an SFU room's six pages
+ * share two cores with their videos: 27 to 67 s for 5 MiB to five).
  */
-export async function sendAndVerifyFile(from, to, name, bytes) {
+export async function sendAndVerifyFile(from, to, name, bytes, { timeout = 60000 } = {}) {
   const file = randomFile(name, bytes);
   await from.page.setInputFiles('[data-testid="file-input"]', file.file);
   for (const p of to) {
     await p.page
       .locator(`[data-testid="transfer"][data-direction="receive"]`, { hasText: name })
       .and(p.page.locator('[data-state="verified"], [data-state="mismatch"], [data-state="failed"]'))
-      .waitFor({ timeout: 60000 });
+      .waitFor({ timeout });
     const got = await receivedFile(p, name);
     if (got.sha256 !== file.sha256 || got.size !== file.size) {
       throw new Error(`${p.name} received ${got.size} bytes hashing to ${got.sha256}; sent ${file.size} bytes hashing to ${file.sha256}`);

@@ -220,7 +220,7 @@ describe(`${PAGES} Chromium pages in one SFU room`, () => {
   test('a 5 MiB file from one page reaches every other page byte-exact (through the server’s data channel relay)', async () => {
     const t0 = Date.now();
     const [from, ...to] = people;
-    await sendAndVerifyFile(from, to, 'sfu-5MiB.bin', 5 * 1024 * 1024);
+    await sendAndVerifyFile(from, to, 'sfu-5MiB.bin', 5 * 1024 * 1024, { timeout: 180000 });
     timings.file5MiB = Date.now() - t0;
     // It went up once and down to each, on the SFU connection's `relay` channel.
     const relayBytes = (p) =>
