@@ -89,6 +89,8 @@ pub struct LayerSelector {
     /// needs asking.
     requested_at: Option<Instant>,
     request_due: bool,
+    /// What the layer the tile needs costs, with the up-switch margin.
+    wanted_bps: u64,
 }
 
 impl LayerSelector {
@@ -100,6 +102,7 @@ impl LayerSelector {
             up_since: None,
             requested_at: None,
             request_due: false,
+            wanted_bps: 0,
         }
     }
 
@@ -113,9 +116,25 @@ impl LayerSelector {
         self.current
     }
 
+    /// What the subscriber would be sent if the estimate were no limit:
+    /// the rate of the layer its tile needs, with the up-switch margin
+    /// (bits per second, as of the last [`LayerSelector::update`]). A
+    /// connection told this much probes for it (natter's
+    /// `set_application_demand`) while its estimate is lower.
+    pub fn wanted_bps(&self) -> u64 {
+        self.wanted_bps
+    }
+
     /// Re-chooses the target from the estimate (bits per second), the
     /// layers (lowest first) and the tile size.
     pub fn update(&mut self, now: Instant, estimate_bps: u64, layers: &[LayerInfo], tile: TileSize) {
+        let needed = tile_cap(layers, tile).and_then(|cap| layers.get(usize::from(cap)));
+        self.wanted_bps = needed.map_or(0, |layer| {
+            layer
+                .bitrate_bps
+                .saturating_mul(1000 + u64::from(self.config.up_margin_per_mille))
+                / 1000
+        });
         let best = choose(estimate_bps, layers, tile, 1000);
         let with_margin = choose(
             estimate_bps,
@@ -341,6 +360,23 @@ pub(crate) mod tests {
         selector.update(now, 2_000_000, &LAYERS, BIG);
         assert_eq!(selector.target(), Some(2));
         assert_eq!(selector.poll_keyframe_request(now), Some(2));
+    }
+
+    #[test]
+    fn wanted_is_the_tile_layer_whatever_the_estimate() {
+        let mut selector = LayerSelector::new(SelectorConfig::default());
+        let now = Instant::now();
+        // Short of the estimate for f: it still wants f, with the margin.
+        selector.update(now, 300_000, &LAYERS, BIG);
+        assert_eq!(selector.target(), Some(0));
+        assert_eq!(selector.wanted_bps(), 1_800_000);
+        // A thumbnail wants q only.
+        let small = TileSize { width: 160, height: 90 };
+        selector.update(now, 10_000_000, &LAYERS, small);
+        assert_eq!(selector.wanted_bps(), 180_000);
+        // Nothing received: nothing wanted.
+        selector.update(now, 10_000_000, &[], BIG);
+        assert_eq!(selector.wanted_bps(), 0);
     }
 
     #[test]

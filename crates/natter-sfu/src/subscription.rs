@@ -70,6 +70,12 @@ impl Subscription {
         self.estimate_bps
     }
 
+    /// What it would be sent if the estimate were no limit (the layer
+    /// its tile needs), bits per second.
+    pub fn wanted_bps(&self) -> u64 {
+        self.forwarder.selector().wanted_bps()
+    }
+
     pub fn counters(&self) -> &SubscriptionCounters {
         &self.counters
     }

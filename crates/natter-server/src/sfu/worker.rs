@@ -26,6 +26,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use natter::congestion::CongestionConfig;
 use natter::endpoint::{ConnectionHandle, Endpoint};
 use natter::jsep::codec::default_video_codecs;
 use natter::peer::{
@@ -277,6 +278,7 @@ impl Worker {
         for media_room in self.rooms.values_mut() {
             if media_room.room.poll_timeout().is_some_and(|t| t <= now) {
                 media_room.room.handle_timeout(now);
+                report_demands(&mut self.endpoint, media_room);
                 drain_room(now, &mut self.endpoint, &self.replies, media_room, &mut self.counters);
             }
         }
@@ -381,6 +383,12 @@ impl Worker {
                     rtp_mode: true,
                     // One codec, so every leg forwards the same payload.
                     video_codecs: Some(vp8()),
+                    // Paced: probes send padding, so a subscriber's
+                    // estimate can grow past what it is forwarded.
+                    congestion: CongestionConfig {
+                        pace: true,
+                        ..CongestionConfig::default()
+                    },
                     ..PeerConfig::default()
                 };
                 self.endpoint.insert(PeerConnection::new(config, now)?)?
@@ -666,6 +674,30 @@ fn write(
         .is_none_or(|(last, _)| (written.sequence.wrapping_sub(last.sequence) as i16) > 0)
     {
         slot.last = Some((written, now));
+    }
+}
+
+/// Tells each member's connection what its subscriptions want (the
+/// layers their tiles need, an audio reserve each): while that is above
+/// its estimate, natter probes for more, so a subscriber whose estimate
+/// fell goes back up once its path allows.
+fn report_demands(endpoint: &mut Endpoint, media_room: &MediaRoom) {
+    let room = &media_room.room;
+    let audio_bps = room.config().audio_reserve_bps;
+    for (id, member) in &media_room.members {
+        let wanted = (room.publications().iter())
+            .filter_map(|p| Some((p, p.subscriptions().iter().find(|s| s.subscriber() == *id)?)))
+            .map(|(p, s)| {
+                if p.source().is_audio() {
+                    audio_bps
+                } else {
+                    s.wanted_bps()
+                }
+            })
+            .sum();
+        if let Some(mut pc) = endpoint.connection(member.handle) {
+            pc.set_application_demand(Some(wanted));
+        }
     }
 }
 
