@@ -6,6 +6,7 @@ mod send;
 mod serve;
 mod sfu;
 mod turn;
+mod whip;
 
 use clap::{Parser, Subcommand};
 

@@ -1,5 +1,6 @@
 //! HTTP: the embedded web client, `/healthz`, `/metrics`, the REST API of
-//! `docs/signaling.md` and the `/ws` signaling endpoint.
+//! `docs/signaling.md`, the `/ws` signaling endpoint and, with the SFU,
+//! WHIP and WHEP ([`crate::whip`]).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -40,6 +41,7 @@ struct App {
     hub: SharedHub,
     config: Arc<ServeConfig>,
     turn: Option<Arc<crate::turn::Shared>>,
+    whip: Option<crate::whip::Whip>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -53,16 +55,23 @@ pub async fn serve(config: ServeConfig, turn: Option<Arc<crate::turn::Shared>>) 
         None => (None, None),
     };
     let hub = Hub::new(Signaling::new(signaling_config(&config), rand::random()), sfu);
-    if let Some(replies) = replies {
-        tokio::spawn(signaling::sfu_replies(hub.clone(), replies));
+    // WHIP and WHEP participants (RFC 9725) are the SFU's: their replies
+    // are taken out before signaling's.
+    let whip = replies.is_some().then(|| crate::whip::Whip::new(hub.clone()));
+    if let (Some(replies), Some(whip)) = (replies, &whip) {
+        let (to_signaling, signaling_replies) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(whip.clone().route_replies(replies, to_signaling));
+        tokio::spawn(signaling::sfu_replies(hub.clone(), signaling_replies));
     }
     let (stop, shutdown) = watch::channel(false);
     let app = App {
         hub: hub.clone(),
         config: Arc::new(config.clone()),
         turn,
+        whip: whip.clone(),
         shutdown: shutdown.clone(),
     };
+    let whip_routes = whip.as_ref().map_or_else(Router::new, crate::whip::Whip::routes);
     let router = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
@@ -72,7 +81,8 @@ pub async fn serve(config: ServeConfig, turn: Option<Arc<crate::turn::Shared>>) 
         .route("/ws", get(websocket))
         .route("/", get(|| async { asset("index.html") }))
         .route("/{file}", get(|Path(file): Path<String>| async move { asset(&file) }))
-        .with_state(app);
+        .with_state(app)
+        .merge(whip_routes);
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("HTTP {}", config.listen))?;
@@ -187,6 +197,9 @@ fn asset(name: &str) -> Response {
 async fn metrics(State(app): State<App>) -> impl IntoResponse {
     let mut out = String::new();
     signaling::render_metrics(&app.hub, &mut out);
+    if let Some(whip) = &app.whip {
+        whip.render_metrics(&mut out);
+    }
     if let Some(turn) = &app.turn {
         out.push_str(&crate::turn::metrics::render(turn));
     }

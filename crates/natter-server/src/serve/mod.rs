@@ -9,7 +9,7 @@
 
 pub mod config;
 mod http;
-mod signaling;
+pub(crate) mod signaling;
 mod tls;
 
 use std::time::Duration;

@@ -51,7 +51,7 @@ impl Hub {
     }
 
     /// Hands everything the core wants sent to the sockets' queues.
-    fn flush(&mut self) {
+    pub fn flush(&mut self) {
         while let Some(output) = self.core.poll_output() {
             match output {
                 Output::Send { conn, text } => {

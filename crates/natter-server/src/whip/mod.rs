@@ -1,0 +1,374 @@
+//! WHIP ingest (RFC 9725) and WHEP egress (draft-ietf-wish-whep) into
+//! the rooms of `natter serve --sfu` (issue 14; docs/whip.md).
+//!
+//! A WHIP client POSTs an SDP offer of `sendonly` sections to
+//! `/whip/{room}` and becomes a participant of the room without a socket
+//! ([`natter_signaling::Signaling::join_external`]): the members see it
+//! join under its token's name or `whip-N`, its media is published to
+//! them as anyone's, and it receives nothing. A WHEP client POSTs
+//! `recvonly` sections to `/whep/{room}` and its sections are receive
+//! slots like a web client's: the room's publications fill them. The
+//! SFU's answer, its candidates written in, comes back in the 201 (RFC
+//! 9725 §4.2) with the session's
+//! `Location`, its `ETag` and the ICE servers as `Link` headers (§4.6).
+//!
+//! PATCH (§4.3.1) takes trickled candidates and answers 204: the SFU is
+//! an ICE-lite agent, so the client's checks bring its addresses (RFC
+//! 8445 §2.5) and the candidates themselves are not needed. ICE restarts
+//! are not supported and get 422, as §4.3.1 asks of a session that
+//! supports trickle but not restarts. DELETE (§4.2) ends the session:
+//! the room sees the participant leave and the SFU frees its connection.
+//!
+//! Not here: a WHEP client choosing the participant it plays (the room's
+//! publications take its slots in the order they come), CORS for pages
+//! of other origins, redirects and load balancing (§4.5).
+
+mod answer;
+mod request;
+mod resource;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{patch, post};
+use axum::Router;
+use natter_signaling::{ErrorCode, Refusal};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+
+use crate::serve::signaling::SharedHub;
+use crate::sfu::Reply;
+use request::{check_offer, media_type_is, RequestError, Role, SdpFrag, MAX_BODY, SDP, SDP_FRAG};
+use resource::{Resource, Resources};
+
+/// RFC 5789 §3.1: the PATCH media types a resource takes.
+const ACCEPT_PATCH: HeaderName = HeaderName::from_static("accept-patch");
+/// The W3C LDP `Accept-Post` header (RFC 9725 §4.2's OPTIONS example).
+const ACCEPT_POST: HeaderName = HeaderName::from_static("accept-post");
+/// Longest wait for the SFU's answer to an offer.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The WHIP and WHEP endpoints of one server.
+#[derive(Clone)]
+pub struct Whip {
+    hub: SharedHub,
+    resources: Arc<Mutex<Resources>>,
+}
+
+impl Whip {
+    pub fn new(hub: SharedHub) -> Self {
+        Whip {
+            hub,
+            resources: Arc::default(),
+        }
+    }
+
+    /// `/whip/{room}` and `/whep/{room}` (POST, OPTIONS) and their
+    /// sessions' resource URLs (PATCH, DELETE).
+    pub fn routes(&self) -> Router {
+        let endpoint = |role: Role| {
+            let handler = move |state: State<Whip>, path: Path<String>, headers: HeaderMap, body: Body| {
+                offer(role, state, path, headers, body)
+            };
+            post(handler).options(options)
+        };
+        let session = |role: Role| {
+            let trickled = move |state: State<Whip>, path: Path<(String, String)>, headers: HeaderMap, body: Body| {
+                trickle(role, state, path, headers, body)
+            };
+            patch(trickled).delete(move |state: State<Whip>, path: Path<(String, String)>| end(role, state, path))
+        };
+        Router::new()
+            .route("/whip/{room}", endpoint(Role::Publisher))
+            .route("/whep/{room}", endpoint(Role::Player))
+            .route("/whip/{room}/{resource}", session(Role::Publisher))
+            .route("/whep/{room}/{resource}", session(Role::Player))
+            .with_state(self.clone())
+    }
+
+    /// Takes the SFU's messages for WHIP and WHEP participants out of
+    /// what the media worker sends signaling.
+    pub async fn route_replies(self, mut from_worker: UnboundedReceiver<Reply>, to_signaling: UnboundedSender<Reply>) {
+        while let Some(Reply { peer, signal }) = from_worker.recv().await {
+            let rest = self.resources().take_reply(&peer, signal);
+            if let Some(signal) = rest {
+                let _ = to_signaling.send(Reply { peer, signal });
+            }
+        }
+    }
+
+    /// Prometheus text: open sessions by protocol, offers awaiting the SFU.
+    pub fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write;
+        let (whip, whep, pending) = self.resources().counts();
+        let _ = writeln!(
+            out,
+            "# HELP natter_whip_sessions Open WHIP and WHEP sessions\n# TYPE natter_whip_sessions gauge\n\
+             natter_whip_sessions{{protocol=\"whip\"}} {whip}\nnatter_whip_sessions{{protocol=\"whep\"}} {whep}\n\
+             # HELP natter_whip_pending Offers awaiting the SFU's answer\n# TYPE natter_whip_pending gauge\n\
+             natter_whip_pending {pending}"
+        );
+    }
+
+    fn resources(&self) -> MutexGuard<'_, Resources> {
+        self.resources.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Ends `peer`'s participation: the room sees it leave, the SFU frees
+    /// its connection.
+    fn leave(&self, peer: &str) {
+        self.resources().forget(peer);
+        let mut hub = self.hub.lock().unwrap_or_else(|e| e.into_inner());
+        hub.core.leave_external(peer);
+        hub.flush();
+    }
+}
+
+/// A participant that has entered its room but whose session is not
+/// created yet: if the request fails or its client goes away, it leaves.
+struct Entered {
+    whip: Whip,
+    peer: String,
+    created: bool,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        if !self.created {
+            self.whip.leave(&self.peer);
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// A refusal as text, the way RFC 9725's examples answer.
+fn refuse(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    let headers = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+    (status, headers, format!("{message}\n")).into_response()
+}
+
+fn request_error(e: &RequestError) -> Response {
+    refuse(StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST), e)
+}
+
+/// The body, up to [`MAX_BODY`] bytes, once its `Content-Type` is `expected`.
+async fn read_body(headers: &HeaderMap, body: Body, expected: &'static str) -> Result<Vec<u8>, RequestError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    media_type_is(content_type.unwrap_or(""), expected)?;
+    let declared = (headers.get(header::CONTENT_LENGTH))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return Err(RequestError::TooLarge { limit: MAX_BODY });
+    }
+    // Also fails on a broken connection, which no one will read about.
+    let bytes = to_bytes(body, MAX_BODY).await;
+    bytes
+        .map(Vec::from)
+        .map_err(|_| RequestError::TooLarge { limit: MAX_BODY })
+}
+
+/// `Authorization: Bearer TOKEN` (RFC 6750 §2.1; the scheme is
+/// case-insensitive, RFC 9110 §11.1); `Err` for another scheme.
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ()> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(drop)?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(Some(token.trim()))
+        }
+        _ => Err(()),
+    }
+}
+
+/// RFC 9725 §4.5 and RFC 6750 §3: 401 with a `WWW-Authenticate` challenge.
+fn unauthorized(message: &str) -> Response {
+    let mut response = refuse(StatusCode::UNAUTHORIZED, message);
+    let challenge = HeaderValue::from_static("Bearer realm=\"natter\"");
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+    response
+}
+
+fn refusal_response(refusal: &Refusal) -> Response {
+    match refusal.code {
+        ErrorCode::TokenRequired | ErrorCode::TokenInvalid | ErrorCode::TokenExpired => unauthorized(&refusal.message),
+        ErrorCode::RoomFull => refuse(StatusCode::SERVICE_UNAVAILABLE, &refusal.message),
+        _ => refuse(StatusCode::BAD_REQUEST, &refusal.message),
+    }
+}
+
+/// POST of an offer (RFC 9725 §4.2): the participant enters the room, the
+/// SFU answers, and the session is created.
+async fn offer(
+    role: Role,
+    State(whip): State<Whip>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Ok(token) = bearer(&headers) else {
+        return unauthorized("Authorization must be Bearer <room token>");
+    };
+    let body = match read_body(&headers, body, SDP).await {
+        Ok(body) => body,
+        Err(e) => return request_error(&e),
+    };
+    let offer = match check_offer(role, &body) {
+        Ok(offer) => offer,
+        Err(e) => return request_error(&e),
+    };
+    let name = whip.resources().next_name(role);
+    let (entered, turn) = {
+        let mut hub = whip.hub.lock().unwrap_or_else(|e| e.into_inner());
+        if !hub.core.config().sfu {
+            return refuse(StatusCode::NOT_FOUND, "WHIP and WHEP need natter serve --sfu");
+        }
+        let entered = hub.core.join_external(&room, token, &name, unix_now());
+        hub.flush();
+        (entered, hub.core.config().turn.clone())
+    };
+    let peer = match entered {
+        Ok(peer) => peer,
+        Err(refusal) => return refusal_response(&refusal),
+    };
+    let mut entered = Entered {
+        whip: whip.clone(),
+        peer: peer.clone(),
+        created: false,
+    };
+    let answered = whip.resources().wait_for_answer(&peer);
+    {
+        let mut hub = whip.hub.lock().unwrap_or_else(|e| e.into_inner());
+        hub.core.offer_external(&peer, offer.sdp);
+        hub.flush();
+    }
+    let answer = match tokio::time::timeout(ANSWER_TIMEOUT, answered).await {
+        Ok(Ok(Ok(sdp))) => sdp,
+        Ok(Ok(Err(why))) => return refuse(StatusCode::BAD_REQUEST, format!("offer refused: {why}")),
+        Ok(Err(_)) | Err(_) => {
+            let why = format!("the SFU did not answer within {ANSWER_TIMEOUT:?}");
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, why);
+        }
+    };
+    let id = hex(&rand::random::<[u8; 16]>());
+    let etag = format!("\"{}\"", hex(&rand::random::<[u8; 8]>()));
+    let location = format!("/{}/{room}/{id}", role.name().to_ascii_lowercase());
+    let resource = Resource {
+        role,
+        room: room.clone(),
+        peer: peer.clone(),
+        etag: etag.clone(),
+        ufrag: offer.ufrag,
+    };
+    whip.resources().insert(id, resource);
+    entered.created = true;
+    tracing::debug!(%room, %peer, protocol = role.name(), %location, "WHIP session created");
+    let mut response = (StatusCode::CREATED, answer).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SDP));
+    headers.insert(ACCEPT_PATCH, HeaderValue::from_static(SDP_FRAG));
+    for (name, value) in [(header::LOCATION, location), (header::ETAG, etag)] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    if let Some(turn) = turn {
+        for link in ice_server_links(&turn, &peer, unix_now()) {
+            if let Ok(value) = HeaderValue::from_str(&link) {
+                headers.append(header::LINK, value);
+            }
+        }
+    }
+    response
+}
+
+/// RFC 9725 §4.6: the STUN and TURN servers as `Link` headers with
+/// `rel="ice-server"`, TURN with the participant's TURN REST credentials
+/// (the same scheme signaling's `welcome` gives).
+fn ice_server_links(turn: &natter_signaling::TurnService, peer: &str, unix: u64) -> Vec<String> {
+    let (username, credential) = natter_turn::auth::rest_credentials(&turn.secret, peer, unix + turn.ttl.as_secs());
+    let stun = (turn.stun_urls.iter()).map(|url| format!("<{url}>; rel=\"ice-server\""));
+    let turn = turn.turn_urls.iter().map(|url| {
+        format!("<{url}>; rel=\"ice-server\"; username=\"{username}\"; credential=\"{credential}\"; credential-type=\"password\"")
+    });
+    stun.chain(turn).collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The session at this URL, if it is one of `role` in `room`.
+fn session(whip: &Whip, role: Role, room: &str, id: &str) -> Option<Resource> {
+    (whip.resources().get(id))
+        .filter(|r| r.role == role && r.room == room)
+        .cloned()
+}
+
+fn unknown(role: Role, room: &str, id: &str) -> Response {
+    let path = format!("/{}/{room}/{id}", role.name().to_ascii_lowercase());
+    refuse(StatusCode::NOT_FOUND, format!("no {} session at {path}", role.name()))
+}
+
+/// PATCH (RFC 9725 §4.3.1): trickled candidates get 204; an ICE restart
+/// (a new `ice-ufrag`) gets 422, unsupported.
+async fn trickle(
+    role: Role,
+    State(whip): State<Whip>,
+    Path((room, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(resource) = session(&whip, role, &room, &id) else {
+        return unknown(role, &room, &id);
+    };
+    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
+    if if_match.is_some_and(|tag| tag.trim() != "*" && tag.trim() != resource.etag) {
+        return refuse(
+            StatusCode::PRECONDITION_FAILED,
+            format!("If-Match does not match the session's ETag {}", resource.etag),
+        );
+    }
+    let frag = match read_body(&headers, body, SDP_FRAG).await {
+        Ok(body) => SdpFrag::parse(&body),
+        Err(e) => Err(e),
+    };
+    let frag = match frag {
+        Ok(frag) => frag,
+        Err(e) => return request_error(&e),
+    };
+    if frag.ufrag.is_some() && frag.ufrag != resource.ufrag {
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ICE restarts are not supported: DELETE this session and POST a new offer",
+        );
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// DELETE (RFC 9725 §4.2): the session ends and its participant leaves.
+async fn end(role: Role, State(whip): State<Whip>, Path((room, id)): Path<(String, String)>) -> Response {
+    if session(&whip, role, &room, &id).is_none() {
+        return unknown(role, &room, &id);
+    }
+    let Some(resource) = whip.resources().remove(&id) else {
+        return unknown(role, &room, &id);
+    };
+    whip.leave(&resource.peer);
+    tracing::debug!(%room, peer = %resource.peer, protocol = role.name(), "WHIP session ended");
+    StatusCode::OK.into_response()
+}
+
+/// OPTIONS of an endpoint (RFC 9725 §4.2, RFC 9110 §9.3.7): what it takes.
+async fn options() -> Response {
+    let headers = [(header::ALLOW, "OPTIONS, POST"), (ACCEPT_POST, SDP)];
+    (StatusCode::NO_CONTENT, headers).into_response()
+}

@@ -1,0 +1,128 @@
+//! The WHIP and WHEP sessions of `natter serve` (RFC 9725 §3: "WHIP
+//! session", its "WHIP resource" URL), and the SFU answers they wait for.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::answer::Gathering;
+use super::request::Role;
+use crate::sfu::Signal;
+
+/// The SFU's answer with its candidates, or why it refused the offer.
+pub type Answered = Result<String, String>;
+
+/// A participant whose answer is being gathered.
+struct Waiting {
+    gathering: Gathering,
+    done: oneshot::Sender<Answered>,
+}
+
+/// One session, named by its resource id in the `Location` URL.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub role: Role,
+    pub room: String,
+    /// Its participant in the room's signaling and in the SFU.
+    pub peer: String,
+    /// RFC 9725 §4.3.1: the entity-tag of the ICE session, quoted.
+    pub etag: String,
+    /// The ICE username fragment of its offer: a PATCH with another one
+    /// asks for an ICE restart.
+    pub ufrag: Option<String>,
+}
+
+/// Every session, and the participants whose SFU answer is awaited.
+#[derive(Default)]
+pub struct Resources {
+    sessions: HashMap<String, Resource>,
+    /// Participants of WHIP and WHEP (sessions, and offers not answered
+    /// yet): the SFU's messages to them go nowhere else.
+    peers: HashSet<String>,
+    waiting: HashMap<String, Waiting>,
+    /// Numbers the default names, `whip-N` and `whep-N`.
+    next_name: u64,
+}
+
+impl Resources {
+    /// The default name of the next participant of `role`.
+    pub fn next_name(&mut self, role: Role) -> String {
+        self.next_name += 1;
+        format!("{}-{}", role.name().to_ascii_lowercase(), self.next_name)
+    }
+
+    /// `peer` entered its room; its SFU answer is to come on the receiver.
+    pub fn wait_for_answer(&mut self, peer: &str) -> oneshot::Receiver<Answered> {
+        let (done, answered) = oneshot::channel();
+        self.peers.insert(peer.to_owned());
+        let gathering = Gathering::default();
+        self.waiting.insert(peer.to_owned(), Waiting { gathering, done });
+        answered
+    }
+
+    /// A message of the SFU: taken if it is for a WHIP or WHEP
+    /// participant (its answer and candidates are gathered for the waiting
+    /// request until end-of-candidates; `track` and `speaker` are dropped:
+    /// RFC 9725 §4.2 has one offer and one answer), given back otherwise.
+    pub fn take_reply(&mut self, peer: &str, signal: Signal) -> Option<Signal> {
+        if !self.peers.contains(peer) {
+            return Some(signal);
+        }
+        let Some(waiting) = self.waiting.get_mut(peer) else {
+            return None;
+        };
+        let done = match signal {
+            Signal::Answer(sdp) => {
+                waiting.gathering.answer(sdp);
+                None
+            }
+            Signal::Candidate(Value::Null) => Some(None),
+            Signal::Candidate(init) => {
+                waiting.gathering.candidate(&init);
+                None
+            }
+            Signal::Refused(why) => Some(Some(why)),
+            Signal::Track { .. } | Signal::Speaker(_) => None,
+        };
+        if let Some(refused) = done {
+            let waiting = self.waiting.remove(peer).expect("found above");
+            let answered = match (refused, waiting.gathering.complete()) {
+                (Some(why), _) => Err(why),
+                (None, Some(sdp)) => Ok(sdp),
+                (None, None) => Err("the SFU ended its candidates before its answer".to_owned()),
+            };
+            let _ = waiting.done.send(answered);
+        }
+        None
+    }
+
+    /// The answered session is a resource now.
+    pub fn insert(&mut self, id: String, resource: Resource) {
+        self.waiting.remove(&resource.peer);
+        self.sessions.insert(id, resource);
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Resource> {
+        self.sessions.get(id)
+    }
+
+    /// Removes a session, or forgets a participant whose offer was not
+    /// answered.
+    pub fn remove(&mut self, id: &str) -> Option<Resource> {
+        let resource = self.sessions.remove(id)?;
+        self.peers.remove(&resource.peer);
+        Some(resource)
+    }
+
+    pub fn forget(&mut self, peer: &str) {
+        self.waiting.remove(peer);
+        self.peers.remove(peer);
+    }
+
+    /// Sessions of each role, and participants still awaiting an answer.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let of = |role| self.sessions.values().filter(|r| r.role == role).count();
+        (of(Role::Publisher), of(Role::Player), self.waiting.len())
+    }
+}
