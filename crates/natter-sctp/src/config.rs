@@ -66,7 +66,7 @@ impl SctpConfig {
             remote_port: DEFAULT_SCTP_PORT,
             max_message_size: MIN_MAX_MESSAGE_SIZE,
             mtu: 1200,
-            receive_window: 1024 * 1024,
+            receive_window: crate::sctp::association::DEFAULT_RECEIVE_WINDOW,
             max_buffered_amount: 16 * 1024 * 1024,
             buffered_amount_low_threshold: 0,
             rto_initial: Duration::from_secs(1),

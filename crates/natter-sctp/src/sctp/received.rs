@@ -12,8 +12,11 @@ use super::wire::FixedList;
 /// dcsctp and usrsctp keep a few dozen).
 pub const MAX_DUPLICATES: usize = 32;
 /// Gap ack blocks per SACK at most: the rest are reported once the first
-/// ones fill in.
-pub const MAX_GAP_BLOCKS: usize = 64;
+/// ones fill in. As many as fit a 1200-byte packet beside the duplicates:
+/// a slow start that overshoots a drop-tail queue loses every other
+/// packet of a burst, and holes the sender does not hear of stay counted
+/// in its flight until T3-rtx.
+pub const MAX_GAP_BLOCKS: usize = 256;
 
 /// What [`ReceivedTsns::receive`] made of a TSN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +39,8 @@ pub struct ReceivedTsns {
     bits: Vec<u64>,
     duplicates: Vec<u32>,
     gaps: Vec<GapAckBlock>,
+    /// Gap blocks that fit a packet, at most [`MAX_GAP_BLOCKS`].
+    max_gaps: usize,
 }
 
 impl ReceivedTsns {
@@ -50,7 +55,16 @@ impl ReceivedTsns {
             bits: vec![0; (window / 64) as usize],
             duplicates: Vec::with_capacity(MAX_DUPLICATES),
             gaps: Vec::with_capacity(MAX_GAP_BLOCKS),
+            max_gaps: MAX_GAP_BLOCKS,
         }
+    }
+
+    /// Reports no more gap blocks than a SACK in a `max_packet_size`
+    /// packet holds (RFC 9260 §3.1, §3.3.4: 12 + 16 bytes of headers,
+    /// 4 per block and per duplicate).
+    pub fn fit_packet(&mut self, max_packet_size: usize) {
+        self.max_gaps =
+            ((max_packet_size.saturating_sub(12 + 16) / 4).saturating_sub(MAX_DUPLICATES)).clamp(1, MAX_GAP_BLOCKS);
     }
 
     /// The Cumulative TSN Ack of the next SACK.
@@ -143,7 +157,7 @@ impl ReceivedTsns {
         let mut tsn = self.cumulative.next();
         let mut start = None;
         // Walk to one past the highest, so a gap that ends there closes.
-        while self.gaps.len() < MAX_GAP_BLOCKS && !tsn.is_after(self.highest.next()) {
+        while self.gaps.len() < self.max_gaps && !tsn.is_after(self.highest.next()) {
             let got = tsn != self.highest.next() && self.is_set(tsn);
             // Offsets are at most the window (32768), within u16.
             let offset = tsn.offset_from(self.cumulative) as u16;
@@ -273,5 +287,17 @@ mod tests {
             r.receive(Tsn(t));
         }
         assert_eq!(gaps(&mut r).len(), MAX_GAP_BLOCKS);
+    }
+
+    #[test]
+    fn gap_blocks_fit_a_small_packet() {
+        let mut r = ReceivedTsns::new(Tsn(0), 4096);
+        r.fit_packet(300);
+        for t in (2..1000).step_by(2) {
+            r.receive(Tsn(t));
+        }
+        // (300 - 12 - 16) / 4 = 68 four-byte entries, 32 of them kept for
+        // duplicates.
+        assert_eq!(gaps(&mut r).len(), 36);
     }
 }

@@ -2,6 +2,12 @@
 
 use std::time::Duration;
 
+/// The receive window we advertise unless told otherwise: at least a
+/// long fat path's bandwidth-delay product (50 MB/s at 100 ms RTT is
+/// 5 MB; a smaller window caps throughput at window / RTT whatever the
+/// cwnd). Memory is taken only as data is held, never up front.
+pub const DEFAULT_RECEIVE_WINDOW: u32 = 8 * 1024 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// RFC 8261 §5: 5000 unless SDP's `a=sctp-port` says otherwise.
@@ -44,7 +50,7 @@ impl Default for Config {
         Config {
             local_port: 5000,
             remote_port: 5000,
-            receive_window: 1024 * 1024,
+            receive_window: DEFAULT_RECEIVE_WINDOW,
             outbound_streams: u16::MAX,
             inbound_streams: u16::MAX,
             max_packet_size: 1200,

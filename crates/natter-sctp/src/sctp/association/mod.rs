@@ -46,7 +46,7 @@ mod send;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-pub use config::Config;
+pub use config::{Config, DEFAULT_RECEIVE_WINDOW};
 pub use reconfig::ResetError;
 pub use scheduler::DEFAULT_PRIORITY;
 pub use send::{Reliability, SendError};
@@ -550,7 +550,12 @@ impl Association {
         } else {
             Numbering::Ssn
         };
-        self.receiver = Some(Receiver::new(peer.initial_tsn, self.config.receive_window, numbering));
+        self.receiver = Some(Receiver::new(
+            peer.initial_tsn,
+            self.config.receive_window,
+            self.config.max_packet_size,
+            numbering,
+        ));
         self.sender = Some(Sender::new(
             self.local_initial_tsn,
             peer.receive_window,

@@ -32,10 +32,12 @@ pub(super) struct Receiver {
 }
 
 impl Receiver {
-    pub(super) fn new(peer_initial_tsn: Tsn, window: u32, numbering: Numbering) -> Self {
+    pub(super) fn new(peer_initial_tsn: Tsn, window: u32, max_packet_size: usize, numbering: Numbering) -> Self {
+        // Room for the window in the smallest chunks worth tracking.
+        let mut tsns = ReceivedTsns::new(peer_initial_tsn, window / 64);
+        tsns.fit_packet(max_packet_size);
         Receiver {
-            // Room for the window in the smallest chunks worth tracking.
-            tsns: ReceivedTsns::new(peer_initial_tsn, window / 64),
+            tsns,
             reassembly: Reassembly::new(numbering),
             window,
             sack_now: false,

@@ -81,6 +81,12 @@ struct InFlight {
     /// Acknowledged by a gap block.
     acked: bool,
     misses: u32,
+    /// The highest TSN sent when this chunk last went out. §7.2.4's HTNA
+    /// rule applied to each transmission: only a SACK that newly
+    /// acknowledges a TSN sent after it says this one was missed, so a
+    /// retransmission is counted afresh (and is resent only if it was
+    /// lost too), never on SACKs for what preceded it.
+    sent_with: Tsn,
     /// Marked for retransmission (not counted in the flight size).
     retransmit: bool,
     /// RFC 3758 §3.5: given up; not counted in the flight size, waiting
@@ -106,6 +112,11 @@ pub(super) struct Sender {
     partial_bytes_acked: usize,
     /// Bytes sent and neither acknowledged nor marked for retransmission.
     flight_size: usize,
+    /// Bytes sent and not acknowledged (marked for retransmission or
+    /// not), not abandoned: what the peer's window still holds for us.
+    outstanding: usize,
+    /// §6.2.1: the peer's rwnd, the last a_rwnd less what was outstanding
+    /// then, less what was sent since (§6.1 A).
     peer_rwnd: usize,
     /// Fast recovery lasts until this TSN is acknowledged (§7.2.4).
     recovery_exit: Option<Tsn>,
@@ -171,6 +182,7 @@ impl Sender {
             ssthresh: peer_rwnd as usize,
             partial_bytes_acked: 0,
             flight_size: 0,
+            outstanding: 0,
             peer_rwnd: peer_rwnd as usize,
             recovery_exit: None,
             fast_retransmit: false,
@@ -346,6 +358,7 @@ impl Sender {
             c.transmissions += 1;
             c.sent_at = now;
             c.misses = 0;
+            c.sent_with = self.next_tsn.prev();
             self.flight_size += c.chunk.data.len();
             added = true;
         }
@@ -354,7 +367,7 @@ impl Sender {
             // §6.1 A: nothing beyond the peer's window, except one chunk
             // when nothing is in flight (zero window probe); B: nor
             // beyond the cwnd.
-            let window_ok = len <= self.peer_rwnd.saturating_sub(self.flight_size) || self.flight_size == 0;
+            let window_ok = len <= self.peer_rwnd || self.flight_size == 0;
             if !window_ok || self.flight_size >= self.cwnd {
                 break;
             }
@@ -365,6 +378,8 @@ impl Sender {
             let Some(chunk) = self.queue.pop() else { break };
             self.next_tsn = tsn.next();
             self.flight_size += len;
+            self.outstanding += len;
+            self.peer_rwnd = self.peer_rwnd.saturating_sub(len);
             self.in_flight.push_back(InFlight {
                 tsn,
                 chunk,
@@ -372,6 +387,7 @@ impl Sender {
                 transmissions: 1,
                 acked: false,
                 misses: 0,
+                sent_with: tsn,
                 retransmit: false,
                 abandoned: false,
             });
@@ -399,6 +415,8 @@ impl Sender {
         let advanced = cum.is_after(self.cumulative);
         let mut bytes_acked = 0;
         let mut rtt = None;
+        // §7.2.4: the Highest TSN Newly Acknowledged by this SACK.
+        let mut htna = None;
         while self.in_flight.front().is_some_and(|c| !c.tsn.is_after(cum)) {
             let Some(c) = self.in_flight.pop_front() else { break };
             if !c.abandoned {
@@ -406,7 +424,9 @@ impl Sender {
             }
             if !c.acked && !c.abandoned {
                 newly_acked = true;
+                htna = Some(c.tsn);
                 bytes_acked += c.chunk.data.len();
+                self.outstanding -= c.chunk.data.len();
                 if !c.retransmit {
                     self.flight_size -= c.chunk.data.len();
                 }
@@ -420,8 +440,7 @@ impl Sender {
             self.spare.push(data);
         }
         self.cumulative = cum;
-        // Gap blocks: mark, and count misses below the highest acked.
-        let mut highest_acked = cum;
+        // Gap blocks: mark what they newly acknowledge.
         let ends = self
             .in_flight
             .front()
@@ -437,15 +456,16 @@ impl Sender {
                 if let Some(c) = self.in_flight.get_mut(t.offset_from(first) as usize) {
                     if !c.acked {
                         newly_acked = true;
+                        htna = Some(c.tsn);
                         c.acked = true;
-                        if !c.retransmit && !c.abandoned {
-                            self.flight_size -= c.chunk.data.len();
+                        if !c.abandoned {
+                            self.outstanding -= c.chunk.data.len();
+                            if !c.retransmit {
+                                self.flight_size -= c.chunk.data.len();
+                            }
                         }
                         c.retransmit = false;
                     }
-                }
-                if t.is_after(highest_acked) {
-                    highest_acked = t;
                 }
                 t = t.next();
             }
@@ -456,13 +476,15 @@ impl Sender {
         if self.recovery_exit.is_some_and(|exit| !cum.is_before(exit)) {
             self.recovery_exit = None;
         }
-        // §7.2.4: miss indications for chunks below the highest acked.
+        // §7.2.4: miss indications only for chunks sent before the
+        // highest TSN newly acknowledged (HTNA), so that a SACK repeating
+        // old gap blocks counts no miss.
         let mut lost = false;
         for c in self.in_flight.iter_mut() {
-            if !c.tsn.is_before(highest_acked) {
+            let Some(htna) = htna.filter(|h| c.tsn.is_before(*h)) else {
                 break;
-            }
-            if !c.acked && !c.retransmit && !c.abandoned {
+            };
+            if !c.acked && !c.retransmit && !c.abandoned && htna.is_after(c.sent_with) {
                 c.misses += 1;
                 if c.misses == FAST_RETRANSMIT_MISSES {
                     c.retransmit = true;
@@ -493,13 +515,7 @@ impl Sender {
                 }
             }
         }
-        let outstanding: usize = self
-            .in_flight
-            .iter()
-            .filter(|c| !c.acked && !c.abandoned)
-            .map(|c| c.chunk.data.len())
-            .sum();
-        self.peer_rwnd = (sack.a_rwnd as usize).saturating_sub(outstanding);
+        self.peer_rwnd = (sack.a_rwnd as usize).saturating_sub(self.outstanding);
         // RFC 3758 §3.5 C: abandon what the marks made due, and if the
         // peer is still behind the Advanced.Peer.Ack.Point, FORWARD TSN.
         if self.advanced.is_before(cum) {
@@ -604,6 +620,9 @@ impl Sender {
             if !c.acked && !c.retransmit && !c.abandoned {
                 self.flight_size -= c.chunk.data.len();
             }
+            if !c.acked && !c.abandoned {
+                self.outstanding -= c.chunk.data.len();
+            }
             if !c.abandoned {
                 self.queue.release(stream, c.chunk.data.len());
             }
@@ -636,6 +655,7 @@ impl Sender {
             transmissions: 0,
             acked: false,
             misses: 0,
+            sent_with: tsn,
             retransmit: false,
             abandoned: true,
         });
