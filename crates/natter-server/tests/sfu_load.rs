@@ -15,6 +15,11 @@
 //!   and received again.
 //! - The server restarts on the same port: every participant
 //!   reconnects, joins afresh, and receives the others again.
+//! - Twenty participants with five receive-only sections of each kind
+//!   (last N): each receives exactly five publishers' video (and six
+//!   audio: its microphone's section is sendrecv, a slot too), the same
+//!   first joiners for everyone, and the other cameras are forwarded to
+//!   nobody.
 //!
 //! Set `NATTER_SERVE_LOGS=1` to see the server's logs.
 
@@ -48,13 +53,13 @@ fn logs() -> Stdio {
     }
 }
 
-/// `natter serve --dev --sfu` on `addr` with rooms of up to 16, once it
+/// `natter serve --dev --sfu` on `addr` with rooms of up to 100, once it
 /// accepts connections.
 fn serve(addr: SocketAddr) -> Process {
     let child = Command::new(env!("CARGO_BIN_EXE_natter"))
         .args(["serve", "--dev", "--sfu", "--no-turn", "--listen", &addr.to_string()])
-        // natter-signaling's largest room (MAX_ROOM_SIZE).
-        .args(["--max-participants", "16"])
+        // natter-signaling's largest SFU room (MAX_SFU_ROOM_SIZE).
+        .args(["--max-participants", "100"])
         .stdout(logs())
         .stderr(logs())
         .spawn()
@@ -351,4 +356,74 @@ fn after_a_server_restart_the_participants_rejoin_and_receive_each_other_again()
         all_receive(seen, mark, &all, 2)
     });
     println!("receiving again {:?} after the restart", restarted.elapsed());
+}
+
+/// What each participant's sections carry now, by kind, replaying its
+/// `track` reports: participant -> (kind, mid) -> publisher.
+fn carried(seen: &[Value]) -> HashMap<String, HashMap<(String, String), String>> {
+    let mut now: HashMap<String, HashMap<(String, String), String>> = HashMap::new();
+    for v in seen.iter().filter(|v| v["event"] == "track") {
+        let sections = now.entry(v["participant"].as_str().unwrap().to_owned()).or_default();
+        let section = (
+            v["kind"].as_str().unwrap().to_owned(),
+            v["mid"].as_str().unwrap().to_owned(),
+        );
+        match v["peer"].as_str() {
+            Some(peer) => sections.insert(section, peer.to_owned()),
+            None => sections.remove(&section),
+        };
+    }
+    now
+}
+
+#[test]
+fn in_a_room_larger_than_the_pool_everyone_receives_the_same_first_joiners_on_its_slots() {
+    const N: usize = 20;
+    const POOL: usize = 5;
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let _server = serve(addr);
+    let mut room = load(addr, "pool", N, POOL);
+    let everyone = names("pool", N);
+    let start = Instant::now();
+    // A synthetic participant's microphone section is sendrecv: the
+    // server counts it as one more audio slot.
+    let slots = [("video_fps", POOL), ("audio_fps", POOL + 1)];
+    room.wait("everyone receives its pool", Duration::from_secs(120), |seen| {
+        everyone.iter().all(|name| {
+            seen.iter().any(|v| {
+                v["event"] == "stats"
+                    && v["participant"] == name.as_str()
+                    && slots.iter().all(|(key, n)| {
+                        (v[*key].as_object())
+                            .is_some_and(|m| m.values().filter(|r| r.as_f64() > Some(0.0)).count() == *n)
+                    })
+            })
+        })
+    });
+    println!(
+        "{N} participants each receive {POOL} others after {:?}",
+        start.elapsed()
+    );
+    let carried = carried(&room.seen);
+    let mut shown = HashSet::new();
+    for name in &everyone {
+        let sections = &carried[name];
+        for (kind, n) in [("video", POOL), ("audio", POOL + 1)] {
+            let publishers: HashSet<_> = (sections.iter())
+                .filter(|((k, _), _)| k == kind)
+                .map(|(_, peer)| peer)
+                .collect();
+            assert_eq!(publishers.len(), n, "{name}'s {kind} slots: {sections:?}");
+            if kind == "video" {
+                shown.extend(publishers.into_iter().cloned());
+            }
+        }
+    }
+    // Nobody spoke: the first POOL + 1 joiners (each one's pool is the
+    // other POOL of them), the same for everyone.
+    assert_eq!(shown.len(), POOL + 1, "cameras in anyone's slots: {shown:?}");
+    let summary = room.stop();
+    println!("{summary}");
+    assert_eq!(summary["misrouted"], 0, "every frame came on its publisher's section");
+    assert_eq!(summary["failed"], 0);
 }

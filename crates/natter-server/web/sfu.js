@@ -1,7 +1,9 @@
 // The one RTCPeerConnection of an SFU room (docs/signaling.md, "SFU
 // rooms"): to the peer id `sfu`, offered once with what we publish and a
-// fixed pool of receive slots; the server answers, never renegotiates,
-// and says with `track` messages which slot carries whose track.
+// fixed pool of receive slots (at most POOL of each kind, however large
+// the room); the server answers, never renegotiates, and says with
+// `track` messages which slot carries whose track: the latest active
+// speakers', then the first joiners'.
 //
 // The camera goes out as three simulcast layers (RFC 8853; WebRTC 1.0
 // §5.2 sendEncodings), lowest first as the protocol asks: the server
@@ -33,6 +35,13 @@ export const LAYERS = [
   { rid: 'f', scaleResolutionDownBy: 1 },
 ];
 
+/**
+ * Receive slots of each kind at most: a 3 by 3 grid of videos (each a
+ * decoder: 49 of them do not fit a laptop, nor 2 cores) and the five
+ * latest speakers' audio. docs/signaling.md says why.
+ */
+export const POOL = { audio: 5, video: 9 };
+
 /** Tile sizes are sent at most this often (a resize fires per frame). */
 const TILE_EVERY_MS = 250;
 /** The largest tile side the protocol takes (RFC 6386 §9.1's 14 bits). */
@@ -46,7 +55,7 @@ export class SfuConnection extends EventTarget {
    * @param {MediaStreamTrack | undefined} o.audio the microphone, if any
    * @param {MediaStreamTrack | undefined} o.video the camera, if any
    * @param {MediaStream} o.stream the stream the tracks belong to
-   * @param {number} o.slots receive slots of each kind (the others in a full room)
+   * @param {number} o.slots the others in a full room: receive slots of each kind, up to POOL
    */
   constructor({ config, signal, audio, video, stream, slots }) {
     super();
@@ -81,8 +90,8 @@ export class SfuConnection extends EventTarget {
       const sendEncodings = LAYERS.map((l) => ({ ...l }));
       this.senders.set('video', pc.addTransceiver(video, { direction: 'sendonly', streams: [stream], sendEncodings }).sender);
     }
-    for (let i = 0; i < slots; i++) {
-      for (const kind of ['audio', 'video']) pc.addTransceiver(kind, { direction: 'recvonly' });
+    for (const kind of ['audio', 'video']) {
+      for (let i = 0; i < Math.min(slots, POOL[kind]); i++) pc.addTransceiver(kind, { direction: 'recvonly' });
     }
     /** Data to and from the others, through the server (docs/signaling.md). */
     this.relay = new Relay(pc.createDataChannel(RELAY_LABEL, { ordered: true }));

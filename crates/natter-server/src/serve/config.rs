@@ -42,7 +42,8 @@ pub struct ServeOptions {
     #[arg(long)]
     #[serde(default)]
     pub dev: bool,
-    /// Most participants in a room [default: 6].
+    /// Most participants in a room [default: 6; at most 16 in a mesh,
+    /// 100 with --sfu].
     #[arg(long)]
     pub max_participants: Option<usize>,
     /// Most rooms at once [default: 10000].
@@ -216,11 +217,14 @@ impl ServeOptions {
             Some(other) => bail!("--log-format must be text or json, not {other}"),
         };
         let max_participants = self.max_participants.unwrap_or(6);
-        if !(2..=natter_signaling::rooms::MAX_ROOM_SIZE).contains(&max_participants) {
-            bail!(
-                "--max-participants must be 2 to {}",
-                natter_signaling::rooms::MAX_ROOM_SIZE
-            );
+        let largest = natter_signaling::rooms::max_room_size(self.sfu);
+        if !(2..=largest).contains(&max_participants) {
+            let rooms = if self.sfu {
+                "SFU rooms"
+            } else {
+                "mesh rooms (100 with --sfu)"
+            };
+            bail!("--max-participants must be 2 to {largest} for {rooms}");
         }
         let relay_ips = match self.relay_ip {
             Some(ip) if ip.is_unspecified() => bail!("--relay-ip must be a concrete address"),
@@ -374,6 +378,11 @@ mod tests {
         assert!(bad(&["--secret", "short"]).contains("16"));
         assert!(bad(&["--cert", "c.pem"]).contains("--pkey"));
         assert!(bad(&["--max-participants", "1"]).contains("max-participants"));
+        assert!(bad(&["--max-participants", "17"]).contains("2 to 16 for mesh rooms"));
+        let sfu = ["--sfu", "--public-host", "127.0.0.1"];
+        assert!(bad(&[&sfu[..], &["--max-participants", "101"]].concat()).contains("2 to 100 for SFU rooms"));
+        let fifty = Cli::parse_from([&["x"][..], &sfu, &["--max-participants", "50"]].concat());
+        assert_eq!(fifty.serve.resolve().unwrap().max_participants, 50);
     }
 
     #[test]

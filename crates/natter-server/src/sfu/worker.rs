@@ -12,9 +12,13 @@
 //! section the offer lets us send on (the receive slots); a section the
 //! participant sends on becomes a publication of the room at its first
 //! packet (its SSRC learned from it, or its simulcast layers from the
-//! offer's RIDs). The room subscribes everyone to it; a subscription
-//! takes a free slot of its kind and the subscriber is told by a
-//! `track` message. Each published packet is copied once out of the
+//! offer's RIDs). Each participant's slots of each kind are its receive
+//! pool: the room subscribes it to the publications of the latest
+//! active speakers, then the first joiners, that fit
+//! ([`natter_sfu::last_n`]), and re-chooses when the speaker changes; a
+//! subscription takes a free slot of its kind (one that lost its
+//! publication first) and the subscriber is told by a `track` message.
+//! Each published packet is copied once out of the
 //! publisher's connection, then [`Room::on_rtp`]'s fanout rewrites it
 //! for each subscriber and it is written on that subscriber's slot.
 //!
@@ -33,6 +37,7 @@ use natter::peer::{
     DataChannelId, Description, Direction, Format, MediaKind, Message, OutgoingRtp, SdpType, TransceiverId,
 };
 use natter::{PeerConfig, PeerConnection, PeerError, PeerEvent};
+use natter_sfu::last_n::Pool;
 use natter_sfu::layer::TileSize;
 use natter_sfu::participant::ParticipantId;
 use natter_sfu::publication::{LayerSpec, PublicationId, PublicationSpec, Source};
@@ -420,10 +425,12 @@ impl Worker {
                         member.slots.push(slot);
                     }
                 }
+                let _ = media_room.room.set_receive_pool(now, *id, pool(&member.slots));
             }
             None => {
                 let id = ParticipantId(self.next_participant);
                 self.next_participant += 1;
+                let pool = pool(&slots);
                 media_room.by_peer.insert(peer.to_owned(), id);
                 media_room.members.insert(
                     id,
@@ -438,7 +445,7 @@ impl Worker {
                 );
                 self.connections.insert(handle, (room_name.to_owned(), id));
                 // Unique: made just above.
-                let _ = media_room.room.add_participant(now, id);
+                let _ = media_room.room.add_participant_with_pool(now, id, pool);
                 // Later changes come as RoomEvent::ActiveSpeaker.
                 let speaker = media_room.room.active_speaker();
                 if let Some(speaker) = speaker.and_then(|id| media_room.members.get(&id)) {
@@ -528,6 +535,15 @@ fn answer(
         })
         .collect();
     Ok((answer.sdp, slots))
+}
+
+/// A participant's receive pool: its slots of each kind.
+fn pool(slots: &[Slot]) -> Pool {
+    let of = |kind| slots.iter().filter(|s| s.kind == kind).count();
+    Pool {
+        audio: of(MediaKind::Audio),
+        video: of(MediaKind::Video),
+    }
 }
 
 /// The first packet of a section the participant sends on: it becomes
