@@ -1,0 +1,109 @@
+// The Chromium half of bench/sfu-50 (issue 13, acceptance 4): PAGES
+// headless Chromium pages (one browser, one context each, fake camera at
+// 320x180 15 fps and fake microphone) join ROOM of a running
+// `natter serve --sfu` with the web client. After --warmup seconds each
+// page's SFU connection is sampled twice, --seconds apart, and one JSON
+// line per page goes to stdout:
+//
+//   videos        receive slots carrying someone's video at the end
+//   fps           frames decoded per second per received video (mean
+//                 over those videos; min beside it)
+//   loss          inbound packets lost / (received + lost), all slots, %
+//   freezes       Chromium's freezeCount summed over the videos (a frame
+//                 late by max(3 x the mean frame interval, that + 150 ms))
+//   freeze_ms     totalFreezesDuration summed, ms
+//
+//   node bench/sfu-50-pages.mjs --url http://127.0.0.1:PORT --room fifty \
+//        --pages 6 --warmup 20 --seconds 30
+//
+// Notes go to stderr. Uses tests/browser's harness (playwright-core).
+
+import { parseArgs } from 'node:util';
+
+import { join, launchBrowser, openParticipant } from '../tests/browser/harness.mjs';
+
+const { values: opts } = parseArgs({
+  options: {
+    url: { type: 'string' },
+    room: { type: 'string', default: 'fifty' },
+    pages: { type: 'string', default: '6' },
+    warmup: { type: 'string', default: '20' },
+    seconds: { type: 'string', default: '30' },
+  },
+});
+if (!opts.url) throw new Error('--url http://HOST:PORT of natter serve --sfu');
+
+/** The page's SFU connection's inbound-rtp counters, by slot mid. */
+function sample(page) {
+  return page.evaluate(async () => {
+    const sfu = window.natter.sfu;
+    if (!sfu) return { at: performance.now(), slots: {} };
+    const slots = {};
+    (await sfu.pc.getStats()).forEach((r) => {
+      if (r.type !== 'inbound-rtp') return;
+      slots[r.mid] = {
+        kind: r.kind,
+        peer: sfu.slots.get(r.mid)?.peer ?? null,
+        frames: r.framesDecoded || 0,
+        received: r.packetsReceived || 0,
+        lost: r.packetsLost || 0,
+        freezes: r.freezeCount || 0,
+        freezeSeconds: r.totalFreezesDuration || 0,
+      };
+    });
+    return { at: performance.now(), slots };
+  });
+}
+
+function figures(name, before, after) {
+  const seconds = (after.at - before.at) / 1000;
+  const fps = [];
+  let received = 0;
+  let lost = 0;
+  let freezes = 0;
+  let freezeMs = 0;
+  for (const [mid, b] of Object.entries(after.slots)) {
+    const a = before.slots[mid] ?? { frames: 0, received: 0, lost: 0, freezes: 0, freezeSeconds: 0 };
+    received += b.received - a.received;
+    lost += Math.max(0, b.lost - a.lost);
+    if (b.kind !== 'video' || !b.peer) continue;
+    fps.push((b.frames - a.frames) / seconds);
+    freezes += b.freezes - a.freezes;
+    freezeMs += (b.freezeSeconds - a.freezeSeconds) * 1000;
+  }
+  const round = (x) => Math.round(x * 10) / 10;
+  return {
+    page: name,
+    seconds: round(seconds),
+    videos: fps.length,
+    fps: round(fps.reduce((s, x) => s + x, 0) / Math.max(1, fps.length)),
+    fps_min: round(fps.length ? Math.min(...fps) : 0),
+    loss: Math.round((lost / Math.max(1, received + lost)) * 10000) / 100,
+    freezes,
+    freeze_ms: Math.round(freezeMs),
+  };
+}
+
+const server = { url: opts.url, name: 'sfu-50' };
+const browser = await launchBrowser();
+try {
+  const pages = [];
+  for (let i = 0; i < Number(opts.pages); i++) {
+    const p = await openParticipant(browser, server, {
+      room: opts.room,
+      name: `page-${i}`,
+      query: { width: '320', height: '180', fps: '15' },
+    });
+    await join(p);
+    pages.push(p);
+    console.error(`page-${i} joined as ${p.id}`);
+  }
+  await new Promise((resolve) => setTimeout(resolve, Number(opts.warmup) * 1000));
+  const before = await Promise.all(pages.map((p) => sample(p.page)));
+  console.error('sampling');
+  await new Promise((resolve) => setTimeout(resolve, Number(opts.seconds) * 1000));
+  const after = await Promise.all(pages.map((p) => sample(p.page)));
+  pages.forEach((p, i) => console.log(JSON.stringify(figures(p.name, before[i], after[i]))));
+} finally {
+  await browser.close();
+}
