@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use natter_io::{Config, IceServer, LocalAddresses, PeerConfig};
+use natter_io::{Config, IceServer, LocalAddresses, PeerConfig, PeerStats};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -17,7 +17,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::error::Error;
 use crate::message::IceServerInfo;
-use crate::peer::{self, OutgoingFile, PairTypes, PeerInput, PeerParams};
+use crate::peer::{self, OutgoingFile, PeerInput, PeerParams};
 use crate::session::{CloseVerdict, JoinOptions, Output, Session, SessionEvent, Signal};
 use crate::transfer::{transfer_id, FileHeader, FileSource, IncomingFile};
 use crate::url::ServerUrl;
@@ -72,7 +72,7 @@ enum Command {
     Chat(String, Option<String>),
     SendFile(Arc<OutgoingFile>, Option<String>, oneshot::Sender<usize>),
     Expect(String, String, Box<IncomingFile>),
-    SelectedPair(String, oneshot::Sender<PairTypes>),
+    Stats(String, oneshot::Sender<Option<PeerStats>>),
     Leave(oneshot::Sender<()>),
 }
 
@@ -90,7 +90,7 @@ impl std::fmt::Debug for Command {
             Command::Chat(..) => "Chat",
             Command::SendFile(..) => "SendFile",
             Command::Expect(..) => "Expect",
-            Command::SelectedPair(..) => "SelectedPair",
+            Command::Stats(..) => "Stats",
             Command::Leave(_) => "Leave",
         })
     }
@@ -206,8 +206,25 @@ impl Client {
     /// on (natter's stats); `None` before ICE selected a pair or when
     /// `peer` is not in the room.
     pub async fn selected_pair(&self, peer: &str) -> Result<Option<(String, String)>, Error> {
+        let pair = self.stats(peer).await?.and_then(|stats| stats.selected_pair);
+        Ok(pair.map(|pair| (pair.local.kind.to_string(), pair.remote.kind.to_string())))
+    }
+
+    /// The DTLS certificate fingerprints (RFC 8122 §5, as SDP writes them:
+    /// `sha-256 AB:…`) of our side and of participant `peer`'s, of the
+    /// connection to it; `None` before DTLS verified the peer's, or when
+    /// `peer` is not in the room. Binding these into an application's
+    /// proof detects a signaling server that put itself in the middle.
+    pub async fn dtls_fingerprints(&self, peer: &str) -> Result<Option<(String, String)>, Error> {
+        let dtls = self.stats(peer).await?.and_then(|stats| stats.dtls);
+        Ok(dtls.and_then(|dtls| Some((dtls.local_fingerprint.to_string(), dtls.peer_fingerprint?.to_string()))))
+    }
+
+    /// natter's statistics of the connection to participant `peer`;
+    /// `None` when `peer` is not in the room.
+    pub async fn stats(&self, peer: &str) -> Result<Option<PeerStats>, Error> {
         let (tx, rx) = oneshot::channel();
-        self.command(Command::SelectedPair(peer.to_owned(), tx))?;
+        self.command(Command::Stats(peer.to_owned(), tx))?;
         Ok(rx.await.ok().flatten())
     }
 
@@ -536,9 +553,9 @@ impl Driver {
                     let _ = peer.send(PeerInput::Expect(id, file));
                 }
             }
-            Command::SelectedPair(id, reply) => {
+            Command::Stats(id, reply) => {
                 if let Some((peer, _)) = self.peers.get(&id) {
-                    let _ = peer.send(PeerInput::SelectedPair(reply));
+                    let _ = peer.send(PeerInput::Stats(reply));
                 }
             }
             Command::SendFile(file, to, reply) => {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use natter_io::{
     Config, DataChannel, DataChannelId, DataChannelInit, Description, IceCandidate, IceConnectionState, MediaKind,
-    PeerConnection, PeerConnectionState, PeerEvent, SdpType, SignalingState, Track,
+    PeerConnection, PeerConnectionState, PeerEvent, PeerStats, SdpType, SignalingState, Track,
 };
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -41,9 +41,6 @@ pub(crate) struct OutgoingFile {
     pub source: FileSource,
 }
 
-/// The local and remote candidate types of the selected pair.
-pub(crate) type PairTypes = Option<(String, String)>;
-
 /// What the client asks of a peer task.
 #[derive(Debug)]
 pub(crate) enum PeerInput {
@@ -52,7 +49,8 @@ pub(crate) enum PeerInput {
     SendFile(Arc<OutgoingFile>),
     /// Receive transfer `id` into this, when its channel comes.
     Expect(String, Box<IncomingFile>),
-    SelectedPair(oneshot::Sender<PairTypes>),
+    /// The connection's statistics.
+    Stats(oneshot::Sender<Option<PeerStats>>),
     Close,
 }
 
@@ -149,8 +147,8 @@ async fn run(params: PeerParams, mut input: mpsc::UnboundedReceiver<PeerInput>) 
                 Some(PeerInput::Expect(id, file)) => {
                     peer.expected.insert(id, *file);
                 }
-                Some(PeerInput::SelectedPair(reply)) => {
-                    let _ = reply.send(peer.selected_pair().await);
+                Some(PeerInput::Stats(reply)) => {
+                    let _ = reply.send(peer.pc.stats().await.ok());
                 }
                 Some(PeerInput::Close) | None => break,
             },
@@ -276,12 +274,6 @@ impl Peer {
             }
             _ => self.outbox.push(message),
         }
-    }
-
-    /// W3C `candidateType` of the selected pair's candidates (natter's stats).
-    async fn selected_pair(&self) -> PairTypes {
-        let pair = self.pc.stats().await.ok()?.selected_pair?;
-        Some((pair.local.kind.to_string(), pair.remote.kind.to_string()))
     }
 
     async fn send_file(&mut self, file: Arc<OutgoingFile>) {

@@ -65,22 +65,56 @@ async function proofKey({ room, words }) {
   return crypto.subtle.importKey('raw', bits, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
 }
 
-/** What a proof signs: the role, then each id after its length. */
-function transcript(role, sender, receiver) {
-  return new TextEncoder().encode(`${role}\n${sender.length}:${sender}\n${receiver.length}:${receiver}`);
+/**
+ * What a proof signs: the role, then each field of `binding` after its length in bytes: the
+ * sender's and the receiver's ids, then their DTLS certificate fingerprints as this side sees them.
+ */
+function transcript(role, binding) {
+  const encoder = new TextEncoder();
+  const fields = [binding.sender, binding.receiver, binding.senderFingerprint, binding.receiverFingerprint];
+  return encoder.encode(fields.reduce((text, field) => `${text}\n${encoder.encode(field).length}:${field}`, role));
+}
+
+/**
+ * {local, remote}: the DTLS certificate fingerprints of `pc`'s transport (`sha-256 AB:…`, as SDP
+ * writes them), from getStats once connected; null before DTLS verified the remote one.
+ */
+async function dtlsFingerprints(pc) {
+  const stats = [...(await pc.getStats()).values()];
+  const transport = stats.find((s) => s.type === 'transport' && s.remoteCertificateId);
+  const certificate = (id) => stats.find((s) => s.type === 'certificate' && s.id === id);
+  const local = certificate(transport?.localCertificateId);
+  const remote = certificate(transport?.remoteCertificateId);
+  if (!local || !remote) return null;
+  const text = (c) => `${c.fingerprintAlgorithm.toLowerCase()} ${c.fingerprint.toUpperCase()}`;
+  return { local: text(local), remote: text(remote) };
+}
+
+/** Resolves once `pc` is connected (DTLS included); rejects if it fails. */
+function connected(pc) {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (pc.connectionState === 'connected') resolve();
+      else if (pc.connectionState === 'failed') reject(new Error('could not connect to the sender (ICE or DTLS failed)'));
+      else return;
+      pc.removeEventListener('connectionstatechange', check);
+    };
+    pc.addEventListener('connectionstatechange', check);
+    check();
+  });
 }
 
 const hex = (buffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, '0')).join('');
 
-async function prove(key, role, sender, receiver) {
-  return hex(await crypto.subtle.sign('HMAC', key, transcript(role, sender, receiver)));
+async function prove(key, role, binding) {
+  return hex(await crypto.subtle.sign('HMAC', key, transcript(role, binding)));
 }
 
-/** Whether `proof` (hex) is `role`'s for this pair; WebCrypto compares in constant time. */
-async function check(key, role, sender, receiver, proof) {
+/** Whether `proof` (hex) is `role`'s for `binding`; WebCrypto compares in constant time. */
+async function check(key, role, binding, proof) {
   if (typeof proof !== 'string' || !/^[0-9a-f]{64}$/.test(proof)) return false;
   const bytes = new Uint8Array(proof.match(/../g).map((b) => parseInt(b, 16)));
-  return crypto.subtle.verify('HMAC', key, bytes, transcript(role, sender, receiver));
+  return crypto.subtle.verify('HMAC', key, bytes, transcript(role, binding));
 }
 
 // ---- receiving ----------------------------------------------------------------------
@@ -126,10 +160,20 @@ async function receive(text) {
       tracks: () => [],
       stream: new MediaStream(),
     });
-    set('proving', 'Proving the code…');
-    keyReady
-      .then((key) => prove(key, 'receiver', sender.id, id))
-      .then((proof) => peer.sendChat(JSON.stringify({ natterSend: 'hello', proof })));
+    set('connecting', 'Connecting to the sender…');
+    const bindingReady = connected(peer.pc)
+      .then(() => dtlsFingerprints(peer.pc))
+      .then((fingerprints) => {
+        if (!fingerprints) throw new Error('connected to the sender, but DTLS verified no certificate');
+        return { sender: sender.id, receiver: id, senderFingerprint: fingerprints.remote, receiverFingerprint: fingerprints.local };
+      });
+    Promise.all([keyReady, bindingReady])
+      .then(([key, binding]) => {
+        set('proving', 'Proving the code…');
+        return prove(key, 'receiver', binding);
+      })
+      .then((proof) => peer.sendChat(JSON.stringify({ natterSend: 'hello', proof })))
+      .catch((e) => finish(e.message));
     peer.addEventListener('chat', async ({ detail }) => {
       let message;
       try {
@@ -139,7 +183,7 @@ async function receive(text) {
       }
       if (message?.natterSend === 'refused') return finish(`the sender refused: ${message.reason} (check the code)`);
       if (message?.natterSend !== 'offer' || expected) return;
-      if (!(await check(await keyReady, 'sender', sender.id, id, message.proof))) {
+      if (!(await check(await keyReady, 'sender', await bindingReady, message.proof))) {
         return finish('the sender could not prove it knows the code; nothing was received');
       }
       expected = { id: crypto.randomUUID(), name: message.name, size: message.size, sha256: message.sha256 };

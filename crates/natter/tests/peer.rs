@@ -163,6 +163,7 @@ fn data_channel_opens_and_echoes_1000_messages() {
         dtls.peer_fingerprint.as_ref(),
         Some(net.pc(B).certificate().fingerprint())
     );
+    assert_eq!(&dtls.local_fingerprint, net.pc(A).certificate().fingerprint());
     assert_eq!((stats.data_channels_opened, stats.data_channels_closed), (1, 0));
     assert_eq!((stats.data.messages_sent, stats.data.messages_received), (1000, 1000));
     assert_eq!(stats.data.bytes_sent, stats.data.bytes_received);

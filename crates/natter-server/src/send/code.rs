@@ -139,30 +139,53 @@ pub enum Role {
     Receiver,
 }
 
+/// What a proof binds besides the code: the two participants, and the
+/// DTLS certificate fingerprints (RFC 8122 §5, `sha-256 AB:…`) of the
+/// connection between them, each as this side sees it. A signaling
+/// server that put itself in the middle terminates two DTLS connections
+/// with its own certificate, so the two sides see different
+/// fingerprints and each other's proofs fail (docs/send.md).
+#[derive(Debug, Clone, Copy)]
+pub struct Binding<'a> {
+    pub sender: &'a str,
+    pub receiver: &'a str,
+    pub sender_fingerprint: &'a str,
+    pub receiver_fingerprint: &'a str,
+}
+
 /// Makes and checks proofs of knowing a code.
 pub struct ProofKey(hmac::Key);
 
 impl ProofKey {
-    /// `role`'s proof for the transfer between participants `sender` and `receiver`, as hex.
-    pub fn prove(&self, role: Role, sender: &str, receiver: &str) -> String {
-        let tag = hmac::sign(&self.0, &transcript(role, sender, receiver));
+    /// `role`'s proof for the transfer `binding` describes, as hex.
+    pub fn prove(&self, role: Role, binding: &Binding) -> String {
+        let tag = hmac::sign(&self.0, &transcript(role, binding));
         tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// Whether `proof` is `role`'s for this pair, compared in constant time.
-    pub fn check(&self, role: Role, sender: &str, receiver: &str, proof: &str) -> bool {
-        let expected = self.prove(role, sender, receiver);
+    /// Whether `proof` is `role`'s for `binding`, compared in constant time.
+    pub fn check(&self, role: Role, binding: &Binding, proof: &str) -> bool {
+        let expected = self.prove(role, binding);
         constant_time::verify_slices_are_equal(expected.as_bytes(), proof.as_bytes()).is_ok()
     }
 }
 
-fn transcript(role: Role, sender: &str, receiver: &str) -> Vec<u8> {
+fn transcript(role: Role, binding: &Binding) -> Vec<u8> {
     let role = match role {
         Role::Sender => "sender",
         Role::Receiver => "receiver",
     };
-    // Lengths first, so no two triples make the same bytes.
-    format!("{role}\n{}:{sender}\n{}:{receiver}", sender.len(), receiver.len()).into_bytes()
+    let mut text = role.to_owned();
+    // Each field after its length, so no two bindings make the same bytes.
+    for field in [
+        binding.sender,
+        binding.receiver,
+        binding.sender_fingerprint,
+        binding.receiver_fingerprint,
+    ] {
+        text.push_str(&format!("\n{}:{field}", field.len()));
+    }
+    text.into_bytes()
 }
 
 #[cfg(test)]
@@ -203,14 +226,45 @@ mod tests {
     }
 
     #[test]
-    fn proofs_bind_the_words_the_role_and_the_pair() {
+    fn proofs_bind_the_words_the_role_the_pair_and_the_certificates() {
         let code = Code::parse("7-crimson-otter-maple").unwrap();
         let key = code.key();
-        let proof = key.prove(Role::Receiver, "s", "r");
-        assert!(key.check(Role::Receiver, "s", "r", &proof));
-        assert!(!key.check(Role::Sender, "s", "r", &proof));
-        assert!(!key.check(Role::Receiver, "s", "x", &proof));
+        let binding = Binding {
+            sender: "s",
+            receiver: "r",
+            sender_fingerprint: "sha-256 AA:01",
+            receiver_fingerprint: "sha-256 BB:02",
+        };
+        let proof = key.prove(Role::Receiver, &binding);
+        assert!(key.check(Role::Receiver, &binding, &proof));
+        assert!(!key.check(Role::Sender, &binding, &proof));
+        assert!(!key.check(
+            Role::Receiver,
+            &Binding {
+                receiver: "x",
+                ..binding
+            },
+            &proof
+        ));
+        // A server in the middle: the sender sees the server's certificate as the receiver's.
+        let relayed = Binding {
+            receiver_fingerprint: "sha-256 EE:03",
+            ..binding
+        };
+        assert!(!key.check(Role::Receiver, &relayed, &proof));
         let other = Code::parse("7-crimson-otter-mango").unwrap().key();
-        assert!(!other.check(Role::Receiver, "s", "r", &proof));
+        assert!(!other.check(Role::Receiver, &binding, &proof));
+    }
+
+    #[test]
+    fn the_transcript_is_what_docs_send_md_writes() {
+        let binding = Binding {
+            sender: "ab",
+            receiver: "c",
+            sender_fingerprint: "sha-256 AA",
+            receiver_fingerprint: "sha-256 BB",
+        };
+        let text = transcript(Role::Sender, &binding);
+        assert_eq!(text, b"sender\n2:ab\n1:c\n10:sha-256 AA\n10:sha-256 BB");
     }
 }

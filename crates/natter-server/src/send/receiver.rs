@@ -10,7 +10,7 @@ use natter_client::{Client, Event, IncomingFile};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::code::{Code, Role};
+use super::code::{Binding, Code, Role};
 use super::partial::Partial;
 use super::progress::{bytes, Output};
 use super::protocol::Message;
@@ -48,9 +48,17 @@ async fn receive(
     out: &mut Output,
 ) -> anyhow::Result<()> {
     let dir = &options.out;
-    let sender = find_sender(events, Duration::from_secs(options.wait), code).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(options.wait);
+    let sender = find_sender(events, deadline, code).await?;
+    let (local, remote) = connect(client, events, deadline, &sender).await?;
+    let binding = Binding {
+        sender: &sender,
+        receiver: client.id(),
+        sender_fingerprint: &remote,
+        receiver_fingerprint: &local,
+    };
     let hello = Message::Hello {
-        proof: key.prove(Role::Receiver, &sender, client.id()),
+        proof: key.prove(Role::Receiver, &binding),
     };
     client.chat_to(&sender, &hello.to_json())?;
     let mut download: Option<Download> = None;
@@ -70,7 +78,7 @@ async fn receive(
                     sha256,
                 }) if download.is_none() => {
                     anyhow::ensure!(
-                        key.check(Role::Sender, &sender, client.id(), &proof),
+                        key.check(Role::Sender, &binding, &proof),
                         "the sender in room {} could not prove it knows the code; nothing was received",
                         code.room()
                     );
@@ -166,10 +174,9 @@ const SENDER_LEAVE_WAIT: Duration = Duration::from_secs(5);
 /// under the sender's name, there when we joined.
 async fn find_sender(
     events: &mut mpsc::UnboundedReceiver<Event>,
-    wait: Duration,
+    deadline: tokio::time::Instant,
     code: &Code,
 ) -> anyhow::Result<String> {
-    let deadline = tokio::time::Instant::now() + wait;
     loop {
         match tokio::time::timeout_at(deadline, events.recv()).await {
             Ok(Some(Event::PeerJoined { id, name })) if name == SENDER_NAME => return Ok(id),
@@ -182,6 +189,37 @@ async fn find_sender(
                 "no sender is waiting on code {}-… at this server (check the code; is `natter send` still running?)",
                 code.nameplate()
             ),
+        }
+    }
+}
+
+/// Waits for the connection to `sender` (DTLS included), by `deadline`;
+/// returns our and the sender's certificate fingerprints, which the
+/// proofs bind.
+async fn connect(
+    client: &Client,
+    events: &mut mpsc::UnboundedReceiver<Event>,
+    deadline: tokio::time::Instant,
+    sender: &str,
+) -> anyhow::Result<(String, String)> {
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(Event::Connection { id, state, .. })) if id == sender && state == "connected" => {
+                return client
+                    .dtls_fingerprints(sender)
+                    .await?
+                    .context("connected to the sender, but DTLS verified no certificate");
+            }
+            Ok(Some(Event::Connection { id, state, .. })) if id == sender && state == "failed" => {
+                anyhow::bail!("could not connect to the sender (ICE or DTLS failed)")
+            }
+            Ok(Some(Event::PeerLeft { id, .. })) if id == sender => anyhow::bail!("the sender left"),
+            Ok(Some(Event::Closed { error })) => {
+                anyhow::bail!(error.unwrap_or_else(|| "the session closed".to_owned()))
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => anyhow::bail!("the client stopped"),
+            Err(_) => anyhow::bail!("found the sender but could not connect to it in time"),
         }
     }
 }

@@ -10,7 +10,7 @@ use natter_client::transfer::{FileSource, MAX_FILE_BYTES};
 use natter_client::{Client, Event, FileHeader};
 use serde_json::json;
 
-use super::code::{Code, Role};
+use super::code::{Binding, Code, Role};
 use super::progress::{bytes, Output};
 use super::protocol::Message;
 use super::{join_error, Route, SendOptions, SENDER_NAME};
@@ -75,10 +75,19 @@ pub async fn run(options: SendOptions) -> anyhow::Result<()> {
         match event {
             Event::Chat { from, text, .. } => match Message::parse(&text) {
                 Some(Message::Hello { proof }) => {
-                    if key.check(Role::Receiver, client.id(), &from, &proof) {
+                    // The hello came over DTLS, so the peer's fingerprint is verified.
+                    let fingerprints = client.dtls_fingerprints(&from).await?;
+                    let (local, remote) = fingerprints.unwrap_or_default();
+                    let binding = Binding {
+                        sender: client.id(),
+                        receiver: &from,
+                        sender_fingerprint: &local,
+                        receiver_fingerprint: &remote,
+                    };
+                    if !remote.is_empty() && key.check(Role::Receiver, &binding, &proof) {
                         proven.insert(from.clone());
                         let offer = Message::Offer {
-                            proof: key.prove(Role::Sender, client.id(), &from),
+                            proof: key.prove(Role::Sender, &binding),
                             name: name.clone(),
                             size: header.size,
                             sha256: header.sha256.clone(),

@@ -322,6 +322,7 @@ impl PeerConnection {
             role: dtls.role(),
             version: dtls.version(),
             srtp_profile: self.srtp_profile,
+            local_fingerprint: self.certificate.fingerprint().clone(),
             peer_fingerprint: dtls.peer_fingerprint().cloned(),
             error: self.dtls_error.clone(),
             sent_alert: dtls.sent_alert(),

@@ -124,7 +124,11 @@ pub struct DtlsStats {
     pub version: Option<DtlsVersion>,
     /// W3C `srtpCipher`, once connected.
     pub srtp_profile: Option<ProtectionProfile>,
-    /// The peer certificate's fingerprint, once it matched.
+    /// Our certificate's fingerprint (W3C `localCertificateId`'s
+    /// `RTCCertificateStats`).
+    pub local_fingerprint: Fingerprint,
+    /// The peer certificate's fingerprint, once it matched (W3C
+    /// `remoteCertificateId`'s).
     pub peer_fingerprint: Option<Fingerprint>,
     /// Why DTLS failed, once it did (W3C `RTCError` of the transport's
     /// `error` event); a received fatal alert is
