@@ -46,12 +46,6 @@ impl Sfu {
     /// `advertised` (with the bound port) as their one host candidate.
     pub fn start(bind: SocketAddr, advertised: IpAddr, replies: UnboundedSender<Reply>) -> anyhow::Result<Sfu> {
         let mut socket = UdpSocket::bind(bind).with_context(|| format!("SFU socket {bind}"))?;
-        // Room for bursts while the worker is busy or descheduled: 4 MiB
-        // each way, as far as the kernel allows (the 208 KiB default
-        // dropped 42% of 44 synthetic participants' media, bench/sfu-50).
-        let buffers = socket2::SockRef::from(&socket);
-        let _ = buffers.set_recv_buffer_size(4 << 20);
-        let _ = buffers.set_send_buffer_size(4 << 20);
         let address = SocketAddr::new(advertised, socket.local_addr()?.port());
         let poll = Poll::new()?;
         poll.registry().register(&mut socket, SOCKET, Interest::READABLE)?;
