@@ -4,10 +4,12 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use natter_stun::*;
+
+mod process;
+use process::{free_local_port, Natter};
 
 const ALLOCATIONS: usize = 10_000;
 /// The server memory (RSS) 10,000 allocations may add, per allocation.
@@ -18,54 +20,37 @@ const REALM: &str = "natter";
 
 /// A `natter turn` on loopback, killed on drop.
 struct Server {
-    child: Child,
+    natter: Natter,
     addr: SocketAddr,
     metrics: SocketAddr,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start(extra: &[&str]) -> Server {
-    let (port, metrics_port) = (free_port(), free_port());
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let metrics: SocketAddr = format!("127.0.0.1:{metrics_port}").parse().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_natter"))
-        .args([
-            "turn",
-            "--listening-ip",
-            "127.0.0.1",
-            "--relay-ip",
-            "127.0.0.1",
-            "--no-tls",
-            "--no-tcp",
-        ])
-        .args([
-            "--listening-port",
-            &port.to_string(),
-            "--metrics-listen",
-            &metrics.to_string(),
-        ])
-        .args(["--min-port", "20000", "--max-port", "60999", "--realm", REALM])
-        .args(["--user", &format!("{USER}:{PASSWORD}")])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("natter binary");
-    Server { child, addr, metrics }
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_local_port()));
+    let metrics = SocketAddr::from(([127, 0, 0, 1], free_local_port()));
+    let (port, metrics_listen, user) = (
+        addr.port().to_string(),
+        metrics.to_string(),
+        format!("{USER}:{PASSWORD}"),
+    );
+    let mut args = vec![
+        "turn",
+        "--listening-ip",
+        "127.0.0.1",
+        "--relay-ip",
+        "127.0.0.1",
+        "--no-tls",
+        "--no-tcp",
+    ];
+    args.extend(["--listening-port", &port, "--metrics-listen", &metrics_listen]);
+    args.extend(["--min-port", "20000", "--max-port", "60999", "--realm", REALM]);
+    args.extend(["--user", &user]);
+    args.extend(extra);
+    Server {
+        natter: Natter::spawn(args),
+        addr,
+        metrics,
+    }
 }
 
 fn key() -> IntegrityKey {
@@ -116,15 +101,20 @@ fn request(method: Method, nonce: Option<&str>, lifetime: Option<u32>, tid: u32)
 
 /// Sends `req` until a response arrives (UDP may drop either); returns
 /// its class and error code.
+/// Sends `req` until its answer comes: an answer to an earlier request
+/// (one retransmitted on a slow server, answered twice) is skipped by its
+/// transaction ID (RFC 8489 §6.3).
 fn exchange(socket: &UdpSocket, server: SocketAddr, req: &[u8]) -> (Class, Option<u16>) {
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut buf = [0u8; 1500];
     loop {
         assert!(Instant::now() < deadline, "no response from the server");
         socket.send_to(req, server).unwrap();
-        if let Ok(n) = socket.recv(&mut buf) {
+        while let Ok(n) = socket.recv(&mut buf) {
             let msg = Message::decode(&buf[..n]).unwrap();
-            return (msg.class(), msg.get::<ErrorCode>().unwrap().map(|e| e.code));
+            if buf[8..20] == req[8..20] {
+                return (msg.class(), msg.get::<ErrorCode>().unwrap().map(|e| e.code));
+            }
         }
     }
 }
@@ -158,7 +148,7 @@ fn ten_thousand_allocations_are_held() {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let server = start(&[]);
     let nonce = nonce(&server);
-    let before = rss_kib(server.child.id());
+    let before = rss_kib(server.natter.id());
 
     let mut clients = Vec::with_capacity(ALLOCATIONS);
     for i in 0..ALLOCATIONS {
@@ -180,7 +170,7 @@ fn ten_thousand_allocations_are_held() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let after = rss_kib(server.child.id());
+    let after = rss_kib(server.natter.id());
     let per = (after.saturating_sub(before) * 1024) as f64 / ALLOCATIONS as f64;
     eprintln!("natter turn: {ALLOCATIONS} allocations, RSS {before} KiB -> {after} KiB, {per:.0} bytes per allocation");
     // The README quotes about 4.5 KB per allocation. 8 KiB leaves room for

@@ -8,8 +8,8 @@
 //! Set `NATTER_SERVE_LOGS=1` to see the servers' logs.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use natter_stun::{Class, IntegrityKey, PasswordAlgorithm, XorRelayedAddress};
@@ -18,7 +18,9 @@ use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::HandshakeError;
 use tungstenite::{Message, WebSocket};
 
+mod process;
 mod support;
+use process::{serve_with_turn, Natter};
 use support::{allocate, challenge, error_code, exchange};
 
 const SECRET: &str = "0123456789abcdef0123";
@@ -27,62 +29,22 @@ const WAIT: Duration = Duration::from_secs(5);
 
 /// A `natter serve` on loopback, killed on drop.
 struct Server {
-    child: Child,
+    natter: Natter,
     addr: SocketAddr,
     turn_port: u16,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A port free for TCP and UDP alike (TURN listens on both).
-fn free_port() -> u16 {
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 /// Starts a server with `extra` flags and waits until `/healthz` answers.
 fn start(extra: &[&str]) -> Server {
-    let (port, turn_port, turn_tls_port) = (free_port(), free_port(), free_port());
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let logs = || {
-        if std::env::var_os("NATTER_SERVE_LOGS").is_some() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        }
-    };
-    let child = Command::new(env!("CARGO_BIN_EXE_natter"))
-        .args(["serve", "--listen", &addr.to_string(), "--secret", SECRET])
-        .args(["--turn-port", &turn_port.to_string()])
-        .args(["--turn-tls-port", &turn_tls_port.to_string()])
-        .args(["--public-ip", "127.0.0.1", "--turn-threads", "1"])
-        .args(extra)
-        .stdout(logs())
-        .stderr(logs())
-        .spawn()
-        .expect("natter binary");
-    let mut server = Server { child, addr, turn_port };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Ok(r) = http(addr, "GET", "/healthz", None, None) {
-            assert_eq!(r.status, 200, "GET /healthz");
-            return server;
-        }
-        if let Some(status) = server.child.try_wait().unwrap() {
-            panic!("natter serve {extra:?} exited with {status} before /healthz answered");
-        }
-        assert!(Instant::now() < deadline, "natter serve did not answer /healthz");
-        // Pacing of the poll, not a wait for readiness.
-        std::thread::sleep(Duration::from_millis(10));
+    let (mut natter, addr, turn_port) = serve_with_turn(IpAddr::from([127, 0, 0, 1]), SECRET, extra);
+    let r = natter.wait_for(&format!("/healthz with {extra:?}"), || {
+        http(addr, "GET", "/healthz", None, None).ok()
+    });
+    assert_eq!(r.status, 200, "GET /healthz");
+    Server {
+        natter,
+        addr,
+        turn_port,
     }
 }
 
@@ -632,7 +594,7 @@ fn sigterm_closes_every_socket_with_1001_and_exits_cleanly() {
     let (mut a, _) = Client::join(&server, "r", "A");
     let (mut b, _) = Client::join(&server, "r", "B");
     a.expect_type("peer-joined");
-    let pid = server.child.id() as libc::pid_t;
+    let pid = server.natter.id() as libc::pid_t;
     // SAFETY: signals our own child, which has not been reaped yet.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     let signalled = Instant::now();
@@ -640,7 +602,7 @@ fn sigterm_closes_every_socket_with_1001_and_exits_cleanly() {
     b.expect_close(1001);
     let deadline = signalled + Duration::from_secs(5);
     let status = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
+        if let Some(status) = server.natter.try_wait() {
             break status;
         }
         assert!(

@@ -11,8 +11,7 @@
 //! Set `NATTER_SERVE_LOGS=1` to see the server's logs.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +21,9 @@ use natter::{PeerConfig, PeerConnection, PeerEvent};
 use serde_json::{json, Value};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
+
+mod process;
+use process::{serve_sfu, signaling_socket, Natter};
 
 /// Participants in the room.
 const PARTICIPANTS: usize = 3;
@@ -39,49 +41,18 @@ const PING_INTERVAL: Duration = Duration::from_secs(2);
 
 /// A `natter serve --sfu` on loopback, killed on drop.
 struct Server {
-    child: Child,
+    natter: Natter,
     addr: SocketAddr,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_server() -> Server {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let logs = || match std::env::var_os("NATTER_SERVE_LOGS") {
-        Some(_) => Stdio::inherit(),
-        None => Stdio::null(),
-    };
-    let child = Command::new(env!("CARGO_BIN_EXE_natter"))
-        .args(["serve", "--dev", "--sfu", "--no-turn", "--listen", &addr.to_string()])
-        .stdout(logs())
-        .stderr(logs())
-        .spawn()
-        .expect("the natter binary");
-    Server { child, addr }
+    let (natter, addr) = serve_sfu();
+    Server { natter, addr }
 }
 
 /// Opens the signaling socket, waiting for the server to listen.
 fn connect(server: &mut Server) -> WebSocket<MaybeTlsStream<TcpStream>> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Ok((ws, _)) = tungstenite::connect(format!("ws://{}/ws", server.addr)) {
-            if let MaybeTlsStream::Plain(tcp) = ws.get_ref() {
-                tcp.set_nonblocking(true).unwrap();
-            }
-            return ws;
-        }
-        if let Some(status) = server.child.try_wait().unwrap() {
-            panic!("natter serve exited: {status}");
-        }
-        assert!(Instant::now() < deadline, "natter serve did not listen within 15 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    signaling_socket(&mut server.natter, server.addr)
 }
 
 /// A VP8 keyframe (RFC 6386 §9.1: the frame tag with P = 0, the start

@@ -15,8 +15,7 @@
 //!
 //! Set `NATTER_SERVE_LOGS=1` to see the server's logs.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
@@ -26,6 +25,9 @@ use natter::{PeerConfig, PeerConnection, PeerEvent};
 use serde_json::{json, Value};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::WebSocket;
+
+mod process;
+use process::{serve_sfu, signaling_socket, Natter};
 
 /// How long the whole test may take.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -44,60 +46,24 @@ const MARKER_EVERY: Duration = Duration::from_millis(250);
 
 /// A `natter serve --sfu` on loopback, killed on drop.
 struct Server {
-    child: Child,
+    natter: Natter,
     addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Server {
     fn start() -> Server {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let logs = || match std::env::var_os("NATTER_SERVE_LOGS") {
-            Some(_) => Stdio::inherit(),
-            None => Stdio::null(),
-        };
-        let child = Command::new(env!("CARGO_BIN_EXE_natter"))
-            .args(["serve", "--dev", "--sfu", "--no-turn", "--listen", &addr.to_string()])
-            .stdout(logs())
-            .stderr(logs())
-            .spawn()
-            .expect("the natter binary");
-        Server { child, addr }
+        let (natter, addr) = serve_sfu();
+        Server { natter, addr }
     }
 
     /// Opens a signaling socket, waiting for the server to listen.
     fn connect(&mut self) -> WebSocket<MaybeTlsStream<TcpStream>> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok((ws, _)) = tungstenite::connect(format!("ws://{}/ws", self.addr)) {
-                if let MaybeTlsStream::Plain(tcp) = ws.get_ref() {
-                    tcp.set_nonblocking(true).unwrap();
-                }
-                return ws;
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("natter serve exited: {status}");
-            }
-            assert!(Instant::now() < deadline, "natter serve did not listen within 15 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        signaling_socket(&mut self.natter, self.addr)
     }
 
     /// Its peak resident set (VmHWM), in KiB.
     fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .expect("VmHWM in /proc/PID/status");
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        self.natter.peak_rss_kib()
     }
 }
 

@@ -11,14 +11,15 @@
 //!
 //! Set `NATTER_SERVE_LOGS=1` to see the servers' logs.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
+use std::time::Duration;
 
 use natter_stun::{AddressFamily, Class, ErrorCode, IntegrityKey, Message, PasswordAlgorithm, XorRelayedAddress};
 use serde_json::{json, Value};
 
+mod process;
 mod support;
+use process::{serve_with_turn, Natter};
 use support::{allocate, challenge, exchange};
 
 const SECRET: &str = "0123456789abcdef0123";
@@ -29,63 +30,15 @@ const ADDRESS_FAMILY_NOT_SUPPORTED: u16 = 440;
 
 /// A `natter serve` on one loopback address, killed on drop.
 struct Server {
-    child: Child,
+    _natter: Natter,
     addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A port of `ip` free for TCP and UDP alike (TURN listens on both).
-fn free_port(ip: IpAddr) -> u16 {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let listener = TcpListener::bind((ip, 0)).unwrap_or_else(|e| {
-            panic!("cannot bind {ip}: {e} (IPv6 tests need ::1 on lo: sysctl net.ipv6.conf.lo.disable_ipv6=0)")
-        });
-        let port = listener.local_addr().unwrap().port();
-        if UdpSocket::bind((ip, port)).is_ok() {
-            return port;
-        }
-        assert!(Instant::now() < deadline, "no port free for TCP and UDP on {ip}");
-    }
 }
 
 /// Starts `natter serve --dev` listening (HTTP and TURN) on `ip` only.
 fn start(ip: IpAddr) -> Server {
-    let (port, turn_port, turn_tls_port) = (free_port(ip), free_port(ip), free_port(ip));
-    let addr = SocketAddr::new(ip, port);
-    let logs = || {
-        if std::env::var_os("NATTER_SERVE_LOGS").is_some() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        }
-    };
-    let child = Command::new(env!("CARGO_BIN_EXE_natter"))
-        .args(["serve", "--dev", "--listen", &addr.to_string(), "--secret", SECRET])
-        .args(["--turn-port", &turn_port.to_string()])
-        .args(["--turn-tls-port", &turn_tls_port.to_string()])
-        .args(["--public-ip", &ip.to_string(), "--turn-threads", "1"])
-        .stdout(logs())
-        .stderr(logs())
-        .spawn()
-        .expect("natter binary");
-    let mut server = Server { child, addr };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while TcpStream::connect(addr).is_err() {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            panic!("natter serve on {addr} exited with {status} before it listened");
-        }
-        assert!(Instant::now() < deadline, "natter serve did not listen on {addr}");
-        // Pacing of the poll, not a wait for readiness.
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    server
+    let (mut natter, addr, _) = serve_with_turn(ip, SECRET, &["--dev"]);
+    natter.wait_listening(addr);
+    Server { _natter: natter, addr }
 }
 
 /// TURN as `welcome` announces it: (server address, username, credential).

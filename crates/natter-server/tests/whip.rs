@@ -9,8 +9,7 @@
 //! Set `NATTER_SERVE_LOGS=1` to see the server's logs.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +20,9 @@ use serde_json::{json, Value};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
+mod process;
+use process::{free_local_port, Natter};
+
 const SECRET: &str = "whip test secret";
 /// Frames the player must receive.
 const FRAMES: usize = 30;
@@ -30,30 +32,15 @@ const FRAME_INTERVAL: Duration = Duration::from_millis(33);
 
 /// A `natter serve --sfu` on loopback with a secret, killed on drop.
 struct Server {
-    child: Child,
+    _natter: Natter,
     addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// With TURN on a free port when `turn`, so that the Link headers name it.
 fn start_server(turn: bool) -> Server {
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let logs = || match std::env::var_os("NATTER_SERVE_LOGS") {
-        Some(_) => Stdio::inherit(),
-        None => Stdio::null(),
-    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_local_port()));
     let listen = addr.to_string();
-    let turn_port = free_port().to_string();
+    let turn_port = free_local_port().to_string();
     let mut args = vec![
         "serve",
         "--sfu",
@@ -78,22 +65,9 @@ fn start_server(turn: bool) -> Server {
     } else {
         args.push("--no-turn");
     }
-    let child = Command::new(env!("CARGO_BIN_EXE_natter"))
-        .args(args)
-        .stdout(logs())
-        .stderr(logs())
-        .spawn()
-        .expect("the natter binary");
-    let mut server = Server { child, addr };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while TcpStream::connect(addr).is_err() {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            panic!("natter serve exited: {status}");
-        }
-        assert!(Instant::now() < deadline, "natter serve did not listen within 15 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    server
+    let mut natter = Natter::spawn(args);
+    natter.wait_listening(addr);
+    Server { _natter: natter, addr }
 }
 
 /// An HTTP response: status, headers (names lowercase), body.

@@ -69,9 +69,7 @@ impl Resources {
         if !self.peers.contains(peer) {
             return Some(signal);
         }
-        let Some(waiting) = self.waiting.get_mut(peer) else {
-            return None;
-        };
+        let waiting = self.waiting.get_mut(peer)?;
         let done = match signal {
             Signal::Answer(sdp) => {
                 waiting.gathering.answer(sdp);
