@@ -58,6 +58,8 @@ struct Call {
     answered: Option<Instant>,
     /// Section mid -> publisher id, from `track`.
     tracks: HashMap<String, String>,
+    /// Section mid -> when its last `track` message came.
+    changed: HashMap<String, Instant>,
     /// Per simulcast layer: a keyframe is due.
     keyframe_due: [bool; 3],
     next_video: Instant,
@@ -85,6 +87,7 @@ impl Call {
             audio,
             answered: None,
             tracks: HashMap::new(),
+            changed: HashMap::new(),
             keyframe_due: [true; 3],
             next_video: now,
             next_audio: now,
@@ -122,11 +125,22 @@ impl Call {
     }
 }
 
+/// How far apart a slot's `track` message and media of its new
+/// publisher may arrive: they take different paths (signaling over TCP,
+/// media over UDP), so frames of the previous publisher may follow the
+/// message, and the new one's precede it.
+const SLOT_CHANGE: Duration = Duration::from_millis(500);
+
 /// Counters between two reports, and since the start.
 #[derive(Default)]
 struct Totals {
     received: HashMap<String, Received>,
+    /// Frames not from their slot's publisher, further than
+    /// [`SLOT_CHANGE`] from a change of the slot.
     misrouted: u64,
+    /// Frames not from their slot's publisher (section mid, when), not
+    /// yet explained by a change of the slot.
+    suspects: Vec<(String, Instant)>,
     packets: u64,
     lost: i64,
 }
@@ -207,6 +221,8 @@ async fn drive(name: &str, params: Params, report: &impl Fn(Value)) -> Result<()
                     }
                     SfuEvent::Track { mid, peer, kind } => {
                         if let Some(call) = call.as_mut() {
+                            call.changed.insert(mid.clone(), now);
+                            totals.suspects.retain(|(m, at)| *m != mid || now - *at > SLOT_CHANGE);
                             match &peer {
                                 Some(peer) => {
                                     call.tracks.insert(mid.clone(), peer.clone());
@@ -266,6 +282,9 @@ async fn drive(name: &str, params: Params, report: &impl Fn(Value)) -> Result<()
                 totals.packets = stats.receivers.iter().map(|(_, r)| r.packets_received).sum();
                 totals.lost = stats.receivers.iter().map(|(_, r)| r.packets_lost).sum();
             }
+            let unexplained = totals.suspects.iter().filter(|(_, at)| now - *at > SLOT_CHANGE).count();
+            totals.misrouted += unexplained as u64;
+            totals.suspects.retain(|(_, at)| now - *at <= SLOT_CHANGE);
             report(stats_report(name, &totals, &last, now - last_report));
             last_report = now;
             last.received.clone_from(&totals.received);
@@ -295,8 +314,10 @@ fn handle_peer_event(
                 return;
             };
             let audio = transceiver.is_some_and(|t| t.kind() == MediaKind::Audio);
-            if !media::is_from(&frame.data, peer) {
-                totals.misrouted += 1;
+            let mid = transceiver.and_then(|t| t.mid()).unwrap_or_default();
+            let settling = call.changed.get(mid).is_some_and(|at| now - *at <= SLOT_CHANGE);
+            if !media::is_from(&frame.data, peer) && !settling {
+                totals.suspects.push((mid.to_owned(), now));
             }
             let received = totals.received.entry(peer.clone()).or_default();
             if audio {
