@@ -7,9 +7,10 @@
 // (libwebrtc's simulcast table gives three layers at that size:
 // 240x135, 480x270, 960x540) and subscribe to each other. Carol's
 // downlink is limited to 300 kbit/s with `tc tbf` on the namespace's
-// loopback (an htb class holding the tbf, chosen by a u32 filter on
-// the UDP port of Carol's selected candidate pair: only what the
-// server sends Carol goes through it). The test is in a namespace of
+// loopback (an htb class holding the tbf, chosen by u32 filters, IPv4
+// and IPv6, on the UDP ports of all Carol's local candidates, so that
+// the pair that carries her media in the end is limited whichever it
+// is: only what the server sends Carol goes through it). The test is in a namespace of
 // its own (`veth`) so the qdisc touches no other test file.
 //
 // 1. Limited, Carol receives q of both publishers and keeps decoding
@@ -56,23 +57,33 @@ function tc(...args) {
   }
 }
 
-/** Everything sent to UDP port `port` on lo through a tbf at `rate`; the rest unlimited. */
-function limitDownlink(port, rate) {
+/**
+ * Everything sent to the UDP `ports` on lo, over IPv4 or IPv6, through a tbf at `rate`; the rest
+ * unlimited.
+ */
+function limitDownlink(ports, rate) {
   tc('qdisc', 'add', 'dev', 'lo', 'root', 'handle', '1:', 'htb', 'default', '2');
   tc('class', 'add', 'dev', 'lo', 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '10gbit');
   tc('class', 'add', 'dev', 'lo', 'parent', '1:', 'classid', '1:2', 'htb', 'rate', '10gbit');
   // 200 ms of queue at the rate, then drops, as a real bottleneck does;
   // a burst of one packet, so nothing crosses faster than the rate.
   tc('qdisc', 'add', 'dev', 'lo', 'parent', '1:1', 'handle', '10:', 'tbf', 'rate', rate, 'burst', '1600', 'latency', '200ms');
-  tc('filter', 'add', 'dev', 'lo', 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'protocol', '17', '0xff', 'match', 'ip', 'dport', String(port), '0xffff', 'flowid', '1:1');
+  for (const port of ports) {
+    tc('filter', 'add', 'dev', 'lo', 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'protocol', '17', '0xff', 'match', 'ip', 'dport', String(port), '0xffff', 'flowid', '1:1');
+    tc('filter', 'add', 'dev', 'lo', 'parent', '1:', 'protocol', 'ipv6', 'prio', '2', 'u32', 'match', 'ip6', 'protocol', '17', '0xff', 'match', 'ip6', 'dport', String(port), '0xffff', 'flowid', '1:1');
+  }
 }
 
 function liftLimit() {
   tc('qdisc', 'del', 'dev', 'lo', 'root');
 }
 
-/** The local UDP port of the page's selected candidate pair to the server. */
-function localPort(p) {
+/**
+ * Once the page's connection to the server has selected a pair: the UDP ports of all its local
+ * candidates (whichever pair carries the media in the end, its port is one of them) and the
+ * selected pair's addresses.
+ */
+function localPorts(p) {
   return p.page.evaluate(async () => {
     const report = await window.natter.sfu.pc.getStats();
     let pairId;
@@ -80,7 +91,13 @@ function localPort(p) {
       if (r.type === 'transport' && r.selectedCandidatePairId) pairId = r.selectedCandidatePairId;
     });
     const pair = pairId && report.get(pairId);
-    return pair ? report.get(pair.localCandidateId)?.port : undefined;
+    if (!pair) return undefined;
+    const ports = new Set();
+    report.forEach((r) => {
+      if (r.type === 'local-candidate' && r.protocol === 'udp') ports.add(r.port);
+    });
+    const at = (c) => c && `${c.address}:${c.port}`;
+    return { ports: [...ports], selected: `${at(report.get(pair.localCandidateId))} -> ${at(report.get(pair.remoteCandidateId))}` };
   });
 }
 
@@ -200,10 +217,10 @@ describe('the SFU picks layers by bandwidth and tile size (Chromium)', () => {
   });
 
   test(`a subscriber behind ${LIMIT} receives q and keeps decoding; lifted, f within ${RECOVER_MS / 1000} s`, async (t) => {
-    const port = await until(() => localPort(carol), { timeout: 20000, what: "Carol's connection to the server to select a pair" });
-    limitDownlink(port, LIMIT);
+    const { ports, selected } = await until(() => localPorts(carol), { timeout: 20000, what: "Carol's connection to the server to select a pair" });
+    limitDownlink(ports, LIMIT);
     timings.limited = Date.now() - t0;
-    t.diagnostic(`Carol's downlink (UDP port ${port}) limited to ${LIMIT} at ${timings.limited} ms`);
+    t.diagnostic(`Carol's downlink (UDP ports ${ports.join(', ')}; selected pair ${selected}) limited to ${LIMIT} at ${timings.limited} ms`);
 
     const both = [alice, bob];
     const allAt = (layer) => (got) => both.every((o) => got[o.id]?.frameWidth === WIDTH[layer]);
