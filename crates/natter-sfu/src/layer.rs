@@ -19,8 +19,10 @@ use std::time::{Duration, Instant};
 /// What the selector knows about one publication layer, lowest first.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LayerInfo {
-    /// Measured bitrate, bits per second; 0 when the layer is not being
-    /// received (paused or not yet seen), so it cannot be chosen.
+    /// Bitrate, bits per second, as the publication offers it (measured,
+    /// or for a layer not measured over a full window yet, no less than
+    /// its size costs); 0 when the layer is not being received (not yet
+    /// seen, or stopped), so it cannot be chosen.
     pub bitrate_bps: u64,
     /// Encoded frame size in pixels.
     pub width: u16,

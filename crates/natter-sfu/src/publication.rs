@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::bitrate::{BitrateMeter, DEFAULT_WINDOW};
+use crate::bitrate::{min_bitrate_bps, BitrateMeter, DEFAULT_WINDOW, LAYER_STEP};
 use crate::cache::PacketCache;
 use crate::keyframe::KeyframeAggregator;
 use crate::layer::LayerInfo;
@@ -80,8 +80,9 @@ pub(crate) struct Layer {
     pub(crate) cache: Option<PacketCache>,
     /// Dynacast: the publisher was told to stop sending it.
     pub(crate) paused: bool,
-    /// The last rate measured while it was sent: a paused layer is still
-    /// offered to the selectors at this rate, so that wanting it resumes it.
+    /// The last rate measured over a full window while it was sent (not
+    /// while resuming): a paused layer is still offered to the selectors
+    /// at this rate, so that wanting it resumes it.
     pub(crate) last_bitrate_bps: u64,
     pub(crate) unwanted_since: Option<Instant>,
     /// When dynacast last resumed it: until the publisher's packets
@@ -297,20 +298,39 @@ impl Publication {
     }
 
     /// The layers as the selectors see them: a paused layer at its last
-    /// rate, so a subscriber can still want it.
+    /// settled rate, so a subscriber can still want it; a layer not
+    /// measured over a full window yet (starting, or resumed) at no less
+    /// than what its size costs ([`min_bitrate_bps`]; twice the layer
+    /// below when its size is not known), so that a rate read from its
+    /// first packets does not make it look affordable; and no layer below
+    /// the one under it. A layer never measured is not offered (0).
     pub(crate) fn layer_infos(&mut self, now: Instant) -> [LayerInfo; MAX_LAYERS] {
         let mut infos = [LayerInfo::default(); MAX_LAYERS];
+        let full_window = self.meter.full_window();
+        let mut below = 0u64;
         for (index, layer) in self.layers.iter_mut().enumerate() {
-            let measured = self.meter.bitrate_bps(now, index as u8);
-            if measured > 0 && !layer.paused {
-                layer.last_bitrate_bps = measured;
-            }
+            let measured = self.meter.rate(now, index as u8);
             let resuming = (layer.resumed_at).is_some_and(|at| now.saturating_duration_since(at) < RESUME_GRACE);
-            let offered = if layer.paused || (resuming && measured == 0) {
+            let settled = measured.over >= full_window && !resuming;
+            if settled && measured.bps > 0 && !layer.paused {
+                layer.last_bitrate_bps = measured.bps;
+            }
+            let known = if layer.paused {
                 layer.last_bitrate_bps
+            } else if resuming {
+                measured.bps.max(layer.last_bitrate_bps)
             } else {
-                measured
+                measured.bps
             };
+            let offered = if known == 0 || layer.paused || settled {
+                known
+            } else if layer.width == 0 || layer.height == 0 {
+                known.max(below.saturating_mul(LAYER_STEP)).max(min_bitrate_bps(0, 0))
+            } else {
+                known.max(min_bitrate_bps(layer.width, layer.height))
+            };
+            let offered = if offered == 0 { 0 } else { offered.max(below) };
+            below = below.max(offered);
             infos[index] = LayerInfo {
                 bitrate_bps: offered,
                 width: layer.width,

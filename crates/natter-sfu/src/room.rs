@@ -1084,8 +1084,8 @@ impl Room {
                     })
                 } else {
                     let since = *layer.unwanted_since.get_or_insert(now);
-                    // A layer never measured is not being sent: pausing
-                    // it would leave no rate to offer it at.
+                    // A layer never measured over a full window has no
+                    // rate to offer it at once paused: not yet.
                     let pause = !layer.paused
                         && layer.last_bitrate_bps > 0
                         && now.saturating_duration_since(since) >= self.config.pause_after;

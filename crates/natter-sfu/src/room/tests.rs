@@ -603,6 +603,49 @@ fn the_loudest_publisher_becomes_the_active_speaker() {
     assert_eq!(h.events.last(), Some(&RoomEvent::ActiveSpeaker(None)));
 }
 
+/// Issue 13's sfu-layers failure: a subscriber whose estimate pays for
+/// q only must not be given f because f's rate read low. f starts late
+/// (Chromium enables it as its uplink estimate grows), nobody wants it
+/// at first (B's tile is covered by h), so dynacast marks it paused at
+/// its first reading; that reading, a fraction of a bucket of f spread
+/// over the whole window, was frozen as f's rate. Once with a publisher
+/// that stops a paused layer and once with one that does not (a browser
+/// nobody tells).
+#[test]
+fn a_layer_that_starts_late_is_not_taken_for_cheap() {
+    for honours_pause in [true, false] {
+        let mut publisher = Publisher::new();
+        publisher.paused[2] = true;
+        let mut h = Harness::with(RoomConfig::default(), publisher);
+        let big = TileSize {
+            width: 1280,
+            height: 720,
+        };
+        h.room.set_tile_size(h.now, C, h.camera, big).unwrap();
+        h.room.handle_estimate(h.now, B, 10_000_000).unwrap();
+        // C: two audio reserves and q with the margin, little more.
+        h.room.handle_estimate(h.now, C, 320_000).unwrap();
+        h.run(90, |_| false);
+        assert_eq!(h.room.subscription(C, h.camera).unwrap().layer(), Some(0));
+        // f starts.
+        h.publisher.paused[2] = false;
+        h.publisher.keyframe_due[2] = true;
+        for frame in 0..300 {
+            if !honours_pause {
+                h.publisher.paused[2] = false;
+            }
+            h.run(1, |_| false);
+            let subscription = h.room.subscription(C, h.camera).unwrap();
+            let layers = (subscription.target_layer(), subscription.layer());
+            assert_eq!(
+                layers,
+                (Some(0), Some(0)),
+                "frame {frame} after f started (honours pause: {honours_pause})"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_layer_the_publisher_does_not_send_is_not_paused() {
     let mut publisher = Publisher::new();
