@@ -67,6 +67,15 @@ pub enum Error {
     /// ITU-T H.264 §7.4.1: a NAL unit cannot be written as it is.
     #[error("H.264 NAL unit {index} of the access unit: {reason}")]
     NalUnit { index: usize, reason: &'static str },
+    /// A WebM file has 1 to 126 tracks (one-byte track numbers).
+    #[error("a WebM file needs 1 to 126 tracks, not {0}")]
+    WebmTracks(usize),
+    /// A block for a track the file does not have.
+    #[error("WebM track {track} does not exist: the file has {tracks}")]
+    WebmTrack { track: usize, tracks: usize },
+    /// A block's time is past `webm::MAX_TIMESTAMP_MS`.
+    #[error("WebM block at {0:?} is later than the 2^40 ms a file may span")]
+    WebmTimestamp(std::time::Duration),
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 //!   (RFC 6716 §3.1, §3.2).
 //! - [`h264`]: H.264 Annex B byte streams (ITU-T H.264 Annex B), split
 //!   into access units (§7.4.1.2.3) and written from their NAL units.
+//! - [`webm`]: WebM (Matroska, RFC 9559) files of VP8 or VP9 video and
+//!   Opus audio, written as frames arrive (a writer only).
 //!
 //! Readers take an `impl Read` (a `&[u8]` will do) or a slice and return
 //! an [`Error`] for any malformed or truncated input, never panicking;
@@ -55,5 +57,6 @@ pub mod ivf;
 pub mod ogg;
 pub mod opus;
 mod read;
+pub mod webm;
 
 pub use error::{Error, Result};

@@ -2,7 +2,8 @@
 //! in IVF, libopus in Ogg, libx264 as an H.264 Annex B stream) are read
 //! with our readers and written again with our writers, and `ffprobe`
 //! must decode what we wrote: the same codec, picture size and number of
-//! frames or packets.
+//! frames or packets. Their VP8 and Opus muxed into WebM by natter must
+//! demux and decode too.
 //!
 //! Needs the Debian package `ffmpeg`; the tests fail (they do not skip)
 //! without it.
@@ -15,6 +16,8 @@ use std::process::Command;
 use natter_container::h264::{access_units, write_access_unit};
 use natter_container::ivf::{IvfHeader, IvfReader, IvfWriter, FOURCC_VP8};
 use natter_container::opus::{packet_samples, OggOpusReader, OggOpusWriter, OpusPacket};
+use natter_container::webm::{Track, TrackCodec, WebmWriter};
+use std::time::Duration;
 
 /// A directory of its own for each test, under target/.
 fn work_dir(test: &str) -> PathBuf {
@@ -48,9 +51,9 @@ fn ffmpeg_one_second(dir: &Path, name: &str, source: &str, codec: &[&str]) -> Pa
     path
 }
 
-/// What ffprobe decodes of the file's one stream: codec, width, height
-/// (0 for audio) and the number of frames it read.
-fn ffprobe(path: &Path) -> (String, u64, u64, u64) {
+/// ffprobe's JSON of `path`'s streams and format, decoding every frame
+/// to count them (`-count_frames`).
+fn probe(path: &Path) -> serde_json::Value {
     let json = run(
         "ffprobe",
         &[
@@ -58,23 +61,33 @@ fn ffprobe(path: &Path) -> (String, u64, u64, u64) {
             "error",
             "-count_frames",
             "-show_entries",
-            "stream=codec_name,width,height,nb_read_frames",
+            "stream=codec_name,width,height,nb_read_frames:format=duration,format_name",
             "-of",
             "json",
             path.to_str().unwrap(),
         ],
     );
-    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
-    let streams = v["streams"].as_array().unwrap();
-    assert_eq!(streams.len(), 1, "{v}");
-    let s = &streams[0];
+    serde_json::from_slice(&json).unwrap()
+}
+
+/// A stream of [`probe`]'s: codec, width, height (0 for audio) and the
+/// number of frames ffprobe read.
+fn stream_summary(s: &serde_json::Value) -> (String, u64, u64, u64) {
     let frames = s["nb_read_frames"].as_str().and_then(|n| n.parse().ok());
     (
         s["codec_name"].as_str().unwrap().to_owned(),
         s["width"].as_u64().unwrap_or(0),
         s["height"].as_u64().unwrap_or(0),
-        frames.unwrap_or_else(|| panic!("no frame count in {v}")),
+        frames.unwrap_or_else(|| panic!("no frame count in {s}")),
     )
+}
+
+/// What ffprobe decodes of the file's one stream, as [`stream_summary`].
+fn ffprobe(path: &Path) -> (String, u64, u64, u64) {
+    let v = probe(path);
+    let streams = v["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 1, "{v}");
+    stream_summary(&streams[0])
 }
 
 #[test]
@@ -172,4 +185,81 @@ fn h264_annex_b_from_ffmpeg_is_read_and_rewritten() {
     }
     w.into_inner().unwrap();
     assert_eq!(ffprobe(&output), ("h264".into(), 320, 240, 30));
+}
+
+#[test]
+fn vp8_and_opus_from_ffmpeg_muxed_into_webm_play() {
+    let dir = work_dir("webm");
+    let ivf = ffmpeg_one_second(
+        &dir,
+        "ffmpeg.ivf",
+        "testsrc=size=320x240:rate=30",
+        &["-c:v", "libvpx", "-g", "10"],
+    );
+    let ogg = ffmpeg_one_second(&dir, "ffmpeg.ogg", "sine=r=48000", &["-c:a", "libopus"]);
+    let video: Vec<_> = IvfReader::new(File::open(&ivf).unwrap())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let audio = OggOpusReader::new(File::open(&ogg).unwrap()).unwrap();
+    let head = audio.head().clone();
+    let packets: Vec<OpusPacket> = audio.collect::<Result<_, _>>().unwrap();
+
+    let output = dir.join("natter.webm");
+    let tracks = [
+        Track {
+            codec: TrackCodec::Vp8 {
+                width: 320,
+                height: 240,
+            },
+        },
+        Track {
+            codec: TrackCodec::Opus { head },
+        },
+    ];
+    let mut w = WebmWriter::new(BufWriter::new(File::create(&output).unwrap()), &tracks).unwrap();
+    // Interleaved by time, as a recorder gets them: each packet at the
+    // samples before it.
+    let mut samples = 0u64;
+    let mut audio_at = Vec::new();
+    for p in &packets {
+        audio_at.push((samples * 1000 / 48_000, &p.data));
+        samples += u64::from(packet_samples(&p.data).unwrap());
+    }
+    let mut pending = audio_at.iter().peekable();
+    let opus = |w: &mut WebmWriter<_>, (at, data): &(u64, &Vec<u8>)| {
+        w.write_block(1, Duration::from_millis(*at), true, data).unwrap();
+    };
+    for f in &video {
+        let ms = f.pts * 1000 / 30;
+        while let Some(packet) = pending.next_if(|(at, _)| *at <= ms) {
+            opus(&mut w, packet);
+        }
+        // RFC 6386 §9.1: bit 0 of the frame tag is 0 on a keyframe.
+        w.write_block(0, Duration::from_millis(ms), f.data[0] & 1 == 0, &f.data)
+            .unwrap();
+    }
+    pending.for_each(|packet| opus(&mut w, packet));
+    w.finish().unwrap();
+
+    let v = probe(&output);
+    let streams: Vec<_> = v["streams"].as_array().unwrap().iter().map(stream_summary).collect();
+    let expected = [
+        ("vp8".to_owned(), 320, 240, video.len() as u64),
+        ("opus".to_owned(), 0, 0, packets.len() as u64),
+    ];
+    assert_eq!(streams, expected, "{v}");
+    assert_eq!(v["format"]["format_name"], "matroska,webm");
+    let duration: f64 = v["format"]["duration"].as_str().unwrap().parse().unwrap();
+    assert!((duration - 1.0).abs() < 0.1, "duration {duration} s of a 1 s file: {v}");
+    // ffmpeg decodes all of it without a complaint.
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i", output.to_str().unwrap(), "-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
