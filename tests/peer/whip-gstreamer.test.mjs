@@ -75,7 +75,12 @@ function whipClient(name, url, token) {
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   return {
     logPath,
-    exited,
+    /** Its exit, or null if it runs `ms` later. */
+    exitWithin(ms) {
+      let timer;
+      const late = new Promise((resolve) => (timer = setTimeout(() => resolve(null), ms)));
+      return Promise.race([exited, late]).finally(() => clearTimeout(timer));
+    },
     get output() {
       return output;
     },
@@ -103,7 +108,7 @@ describe('simple-whip-client publishes, Chromium plays over WHEP', () => {
 
   test('a wrong token gets 401 and creates nothing', async () => {
     const wrong = whipClient('whip-gstreamer.wrong-token', `${server.url}/whip/${ROOM}`, server.token('elsewhere'));
-    const exit = await Promise.race([wrong.exited, new Promise((resolve) => setTimeout(() => resolve(null), 15000))]);
+    const exit = await wrong.exitWithin(15000);
     wrong.signal('SIGKILL');
     assert.match(wrong.output, /401/, `whip-client's output names the 401 (log: ${wrong.logPath})`);
     assert.notEqual(exit, null, `whip-client did not give up within 15 s (log: ${wrong.logPath})`);
@@ -132,7 +137,7 @@ describe('simple-whip-client publishes, Chromium plays over WHEP', () => {
 
     // Ctrl-C: whip-client sends DELETE (its README) and exits.
     client.signal('SIGINT');
-    const exit = await Promise.race([client.exited, new Promise((resolve) => setTimeout(() => resolve(null), 10000))]);
+    const exit = await client.exitWithin(10000);
     assert.notEqual(exit, null, `whip-client did not exit within 10 s of SIGINT (log: ${client.logPath})`);
     await until(async () => (await counts(server)).whip === 0, { timeout: 10000, what: 'the WHIP session to be deleted', describe });
     assert.equal(await player.page.evaluate(() => window.whip.end()), 200);
