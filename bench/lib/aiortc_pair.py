@@ -8,6 +8,13 @@ benches call. Runs under the venv of scripts/setup (target/py).
         channel: MB/s (10^6 bytes/s) per run, from the first send to the
         last byte received, both read from the same clock.
 
+    aiortc_pair.py file --path FILE --out DIR [--runs N] [--message-size M]
+                        [--buffer-low L] [--buffer-high H]
+        The same, for a file (bench/send, issue 14): the sender reads FILE
+        from disk in messages, the receiver writes them to DIR/NAME and
+        the two SHA-256 digests must match; MB/s per run, from the first
+        read to the last byte written and flushed.
+
     aiortc_pair.py offer
         The offerer of the JSON-lines protocol of chromium_pair.mjs
         (`answer` mode) on stdin and stdout. It stands in for natter's
@@ -20,6 +27,7 @@ default) and use no STUN server (aiortc's default is a public one).
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import sys
@@ -51,6 +59,18 @@ async def connected_pair():
     return a, b, channel, await remote
 
 
+async def transfer(channel, receiver, on_message, pump, buffer_low, done):
+    """Runs one transfer: `pump` refills the channel on its
+    bufferedamountlow event, `on_message` resolves `done` with the time
+    the last byte arrived. The start and that end time."""
+    receiver.on("message", on_message)
+    channel.bufferedAmountLowThreshold = buffer_low
+    channel.on("bufferedamountlow", pump)
+    start = time.perf_counter()
+    pump()
+    return start, await done
+
+
 async def datachannel_once(total, message_size, buffer_low, buffer_high):
     a, b, channel, receiver = await connected_pair()
     loop = asyncio.get_running_loop()
@@ -74,14 +94,43 @@ async def datachannel_once(total, message_size, buffer_low, buffer_high):
             channel.send(payload if n == message_size else payload[:n])
             sent += n
 
-    receiver.on("message", on_message)
-    channel.bufferedAmountLowThreshold = buffer_low
-    channel.on("bufferedamountlow", pump)
-    start = time.perf_counter()
-    pump()
-    end = await done
+    start, end = await transfer(channel, receiver, on_message, pump, buffer_low, done)
     if received != total:
         raise RuntimeError(f"received {received} bytes, sent {total}")
+    await a.close()
+    await b.close()
+    return total / (end - start) / 1e6
+
+
+async def file_once(path, out, message_size, buffer_low, buffer_high):
+    a, b, channel, receiver = await connected_pair()
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    total = os.path.getsize(path)
+    target = os.path.join(out, os.path.basename(path))
+    written = 0
+    sent_digest, received_digest = hashlib.sha256(), hashlib.sha256()
+
+    def on_message(data):
+        nonlocal written
+        sink.write(data)
+        received_digest.update(data)
+        written += len(data)
+        if written >= total and not done.done():
+            sink.flush()
+            done.set_result(time.perf_counter())
+
+    def pump():
+        while source.tell() < total and channel.bufferedAmount <= buffer_high:
+            chunk = source.read(message_size)
+            sent_digest.update(chunk)
+            channel.send(chunk)
+
+    with open(path, "rb") as source, open(target, "wb") as sink:
+        start, end = await transfer(channel, receiver, on_message, pump, buffer_low, done)
+    if written != total or sent_digest.digest() != received_digest.digest():
+        raise RuntimeError(f"received {written} of {total} bytes, or a different SHA-256")
+    os.remove(target)
     await a.close()
     await b.close()
     return total / (end - start) / 1e6
@@ -161,7 +210,9 @@ async def offer_once(lines):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("mode", choices=["datachannel", "offer"])
+    p.add_argument("mode", choices=["datachannel", "file", "offer"])
+    p.add_argument("--path", help="file mode: the file to send")
+    p.add_argument("--out", help="file mode: the directory to write it in")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--bytes", type=int, default=50_000_000)
     p.add_argument("--message-size", type=int, default=16384)
@@ -171,7 +222,13 @@ def main():
     if args.mode == "offer":
         asyncio.run(offer())
         return
+    if args.mode == "file" and not (args.path and args.out):
+        p.error("file mode needs --path and --out")
     for _ in range(args.runs):
+        if args.mode == "file":
+            mbps = asyncio.run(file_once(args.path, args.out, args.message_size, args.buffer_low, args.buffer_high))
+            print(f"{mbps:.3f}", flush=True)
+            continue
         mbps = asyncio.run(datachannel_once(args.bytes, args.message_size, args.buffer_low, args.buffer_high))
         print(f"{mbps:.3f}", flush=True)
 
