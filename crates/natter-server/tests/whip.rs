@@ -36,8 +36,9 @@ struct Server {
     addr: SocketAddr,
 }
 
-/// With TURN on a free port when `turn`, so that the Link headers name it.
-fn start_server(turn: bool) -> Server {
+/// With TURN on a free port when `turn`, so that the Link headers name
+/// it, and `more` flags.
+fn start_server(turn: bool, more: &[&str]) -> Server {
     let addr = SocketAddr::from(([127, 0, 0, 1], free_local_port()));
     let listen = addr.to_string();
     let turn_port = free_local_port().to_string();
@@ -65,6 +66,7 @@ fn start_server(turn: bool) -> Server {
     } else {
         args.push("--no-turn");
     }
+    args.extend(more);
     let mut natter = Natter::spawn(args);
     natter.wait_listening(addr);
     Server { _natter: natter, addr }
@@ -261,7 +263,7 @@ fn next_message(ws: &mut WebSocket<MaybeTlsStream<TcpStream>>) -> Value {
 
 #[test]
 fn a_whip_publisher_is_played_over_whep_and_delete_frees_everything() {
-    let server = start_server(true);
+    let server = start_server(true, &[]);
     let addr = server.addr;
     let room = "stage";
     let mut watcher = observer(addr, room);
@@ -455,7 +457,7 @@ fn whip_offer() -> String {
 
 #[test]
 fn bad_requests_get_their_status_and_a_message_and_leave_nothing() {
-    let server = start_server(false);
+    let server = start_server(false, &[]);
     let addr = server.addr;
     let offer = whip_offer();
     let sdp = ("Content-Type", "application/sdp");
@@ -522,4 +524,55 @@ fn bad_requests_get_their_status_and_a_message_and_leave_nothing() {
     assert_eq!(resource_counts(addr)[..4], [1, 0, 0, 1]);
     assert_eq!(http(addr, "DELETE", location, &[], b"").status, 200);
     assert_eq!(resource_counts(addr), [0; 5]);
+}
+
+/// A full room refuses a WHEP player with 503 (docs/whip.md) and keeps
+/// nothing of it; once the WHIP publisher that filled the room is deleted,
+/// the same request makes a session.
+#[test]
+fn a_full_room_refuses_with_503_and_keeps_nothing() {
+    let server = start_server(false, &["--max-participants", "2"]);
+    let addr = server.addr;
+    let room = "small";
+    let _watcher = observer(addr, room);
+    let publisher = http(
+        addr,
+        "POST",
+        &format!("/whip/{room}"),
+        &[
+            ("Authorization", &format!("Bearer {}", mint(addr, room, "camera"))),
+            ("Content-Type", "application/sdp"),
+        ],
+        whip_offer().as_bytes(),
+    );
+    assert_eq!(publisher.status, 201, "{}", publisher.body);
+    assert_eq!(resource_counts(addr), [1, 0, 0, 2, 1]);
+
+    let mut player = Client::new();
+    let video = player.pc.add_track(MediaKind::Video).unwrap();
+    player.pc.set_direction(video, Direction::RecvOnly).unwrap();
+    let offer = player.offer();
+    let auth = format!("Bearer {}", mint(addr, room, "screen"));
+    let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/sdp")];
+    let play = || http(addr, "POST", &format!("/whep/{room}"), &headers, offer.as_bytes());
+    let full = play();
+    assert_eq!(full.status, 503, "{}", full.body);
+    assert!(full.body.contains("has 2 participants already"), "{}", full.body);
+    assert!(full.header("location").is_none());
+    assert_eq!(
+        resource_counts(addr),
+        [1, 0, 0, 2, 1],
+        "the refused player left nothing"
+    );
+
+    let location = publisher.header("location").unwrap();
+    assert_eq!(http(addr, "DELETE", location, &[], b"").status, 200);
+    let played = play();
+    assert_eq!(played.status, 201, "{}", played.body);
+    assert_eq!(resource_counts(addr), [0, 1, 0, 2, 1]);
+    assert_eq!(
+        http(addr, "DELETE", played.header("location").unwrap(), &[], b"").status,
+        200
+    );
+    assert_eq!(resource_counts(addr), [0, 0, 0, 1, 1]);
 }
