@@ -33,7 +33,7 @@ const CONTROL_PACKET_ROOM: usize = 4096;
 ///   [`SctpTransport::send`], [`SctpTransport::close_channel`],
 ///   [`SctpTransport::set_buffered_amount_low_threshold`],
 ///   [`SctpTransport::set_remote_max_message_size`],
-///   [`SctpTransport::shutdown`];
+///   [`SctpTransport::set_reading`], [`SctpTransport::shutdown`];
 /// - input: [`SctpTransport::handle_receive`] with each DTLS
 ///   application-data record, decrypted, and
 ///   [`SctpTransport::handle_timeout`] once [`SctpTransport::poll_timeout`]
@@ -69,6 +69,8 @@ pub struct SctpTransport {
     packet: Vec<u8>,
     events: VecDeque<Event>,
     stats: Stats,
+    /// Received messages are delivered ([`SctpTransport::set_reading`]).
+    reading: bool,
 }
 
 impl std::fmt::Debug for SctpTransport {
@@ -100,6 +102,7 @@ impl SctpTransport {
             remote_max_message_size: None,
             events: VecDeque::new(),
             stats: Stats::default(),
+            reading: true,
         })
     }
 
@@ -305,6 +308,17 @@ impl SctpTransport {
         Ok(())
     }
 
+    /// Whether received messages are delivered (at first they are).
+    /// While not, they stay in the association's receive buffer, which
+    /// the window it advertises counts (a_rwnd, RFC 9260 §6.2), so a peer
+    /// that keeps sending fills it and then waits (§6.1 rule A): the
+    /// application pushes back on the whole association, DCEP included.
+    /// Reading again delivers them in order, and a SACK reopens a window
+    /// the peer last saw (nearly) closed.
+    pub fn set_reading(&mut self, reading: bool) {
+        self.reading = reading;
+    }
+
     // ----- input -----
 
     /// One SCTP packet: the plaintext of a DTLS application-data record.
@@ -402,7 +416,10 @@ impl SctpTransport {
             // Before its messages: DATA may come bundled with COOKIE ECHO.
             self.on_connected();
         }
-        while let Some(m) = self.assoc.as_mut().and_then(Association::poll_message) {
+        while self.reading {
+            let Some(m) = self.assoc.as_mut().and_then(Association::poll_message) else {
+                break;
+            };
             self.on_message(m.stream, m.ppid, m.data);
         }
         while let Some(event) = self.assoc.as_mut().and_then(Association::poll_event) {

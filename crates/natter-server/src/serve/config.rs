@@ -108,6 +108,12 @@ pub struct ServeOptions {
     /// UDP port of the SFU's media worker [default: any free port].
     #[arg(long)]
     pub sfu_port: Option<u16>,
+    /// Milliseconds a participant may read none of the SFU's relay data
+    /// channel (its queue above the high water mark, not going down)
+    /// before it stops holding back the senders and its copies are
+    /// dropped [default: 30000].
+    #[arg(long)]
+    pub sfu_relay_stall_ms: Option<u64>,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -144,6 +150,8 @@ pub struct ServeConfig {
     /// With `--sfu`: the media worker's socket address and the address
     /// its candidates carry.
     pub sfu: Option<(SocketAddr, IpAddr)>,
+    /// With `--sfu`: how long a relay recipient may read nothing.
+    pub sfu_relay_stall: Duration,
 }
 
 impl ServeOptions {
@@ -191,6 +199,7 @@ impl ServeOptions {
             log_format: self.log_format.or(file.log_format),
             sfu: self.sfu || file.sfu,
             sfu_port: self.sfu_port.or(file.sfu_port),
+            sfu_relay_stall_ms: self.sfu_relay_stall_ms.or(file.sfu_relay_stall_ms),
         }
     }
 
@@ -313,6 +322,7 @@ impl ServeOptions {
             turn,
             json_logs,
             sfu,
+            sfu_relay_stall: Duration::from_millis(self.sfu_relay_stall_ms.unwrap_or(30_000)),
         })
     }
 }

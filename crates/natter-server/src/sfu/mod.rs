@@ -18,7 +18,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use mio::net::UdpSocket;
@@ -33,6 +33,11 @@ const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
 /// Largest datagram read: above any path MTU a browser uses.
 const MAX_DATAGRAM: usize = 2048;
+/// SO_RCVBUF and SO_SNDBUF asked for the worker's socket: room for
+/// about 3,000 datagrams, 0.3 s of 50 participants' media, while the
+/// worker is busy or descheduled (the kernel caps it at rmem_max and
+/// wmem_max; the sizes granted are logged).
+const SOCKET_BUFFER: usize = 4 << 20;
 
 /// The media worker, seen from signaling.
 pub struct Sfu {
@@ -44,14 +49,37 @@ pub struct Sfu {
 impl Sfu {
     /// Binds `bind` and starts the worker; its connections offer
     /// `advertised` (with the bound port) as their one host candidate.
-    pub fn start(bind: SocketAddr, advertised: IpAddr, replies: UnboundedSender<Reply>) -> anyhow::Result<Sfu> {
+    /// `relay_stall`: how long a recipient of the data channel relay may
+    /// read nothing before it stops holding senders back.
+    pub fn start(
+        bind: SocketAddr,
+        advertised: IpAddr,
+        relay_stall: Duration,
+        replies: UnboundedSender<Reply>,
+    ) -> anyhow::Result<Sfu> {
         let mut socket = UdpSocket::bind(bind).with_context(|| format!("SFU socket {bind}"))?;
         let address = SocketAddr::new(advertised, socket.local_addr()?.port());
+        let buffers = socket2::SockRef::from(&socket);
+        if let Err(e) = buffers.set_recv_buffer_size(SOCKET_BUFFER) {
+            tracing::warn!(error = %e, "SFU socket: SO_RCVBUF refused");
+        }
+        if let Err(e) = buffers.set_send_buffer_size(SOCKET_BUFFER) {
+            tracing::warn!(error = %e, "SFU socket: SO_SNDBUF refused");
+        }
+        // Linux reports twice what it grants, the rest for its bookkeeping.
+        let receive_buffer = buffers.recv_buffer_size().unwrap_or(0);
+        let send_buffer = buffers.send_buffer_size().unwrap_or(0);
+        tracing::info!(
+            asked = SOCKET_BUFFER,
+            receive_buffer,
+            send_buffer,
+            "SFU socket buffers (as the kernel reports them)"
+        );
         let poll = Poll::new()?;
         poll.registry().register(&mut socket, SOCKET, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (inputs, commands) = mpsc::channel();
-        let worker = Worker::new(address, replies);
+        let worker = Worker::new(address, relay_stall, replies);
         let thread = std::thread::Builder::new()
             .name("sfu".into())
             .spawn(move || run(socket, poll, commands, worker))?;

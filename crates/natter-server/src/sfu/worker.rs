@@ -24,11 +24,14 @@
 //!
 //! The connection's data channel labelled `relay` is the room's
 //! [`Relay`]: each message on it goes to everyone else's (or the one it
-//! names), in natter-sfu's envelope, while their send queues take it.
+//! names), in natter-sfu's envelope. A recipient whose queue is over
+//! the relay's high water mark pauses the sender's data channels
+//! ([`PeerConnection::pause_data_channels`]) until it drains, unless it
+//! stalled.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use natter::congestion::CongestionConfig;
 use natter::endpoint::{ConnectionHandle, Endpoint};
@@ -153,11 +156,13 @@ pub struct Worker {
     out: Vec<u8>,
     /// The envelope being relayed (kept, like `out`).
     relayed: Vec<u8>,
+    /// How long a relay recipient may read nothing.
+    relay_stall: Duration,
     counters: WorkerCounters,
 }
 
 impl Worker {
-    pub fn new(local: SocketAddr, replies: UnboundedSender<Reply>) -> Self {
+    pub fn new(local: SocketAddr, relay_stall: Duration, replies: UnboundedSender<Reply>) -> Self {
         Worker {
             local,
             endpoint: Endpoint::new(vec![local]),
@@ -168,6 +173,7 @@ impl Worker {
             received: Received::default(),
             out: Vec::new(),
             relayed: Vec::new(),
+            relay_stall,
             counters: WorkerCounters::default(),
         }
     }
@@ -281,6 +287,12 @@ impl Worker {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.endpoint.handle_timeout(now);
         for media_room in self.rooms.values_mut() {
+            if media_room.relay.poll_timeout().is_some_and(|t| t <= now) {
+                let MediaRoom { relay, members, .. } = media_room;
+                let endpoint = &mut self.endpoint;
+                relay.handle_timeout(now, |id| relay_buffered(endpoint, members.get(&id)));
+                resume_senders(&mut self.endpoint, media_room);
+            }
             if media_room.room.poll_timeout().is_some_and(|t| t <= now) {
                 media_room.room.handle_timeout(now);
                 report_demands(&mut self.endpoint, media_room);
@@ -290,7 +302,8 @@ impl Worker {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let rooms = self.rooms.values().filter_map(|r| r.room.poll_timeout());
+        let rooms =
+            (self.rooms.values()).flat_map(|r| [r.room.poll_timeout(), r.relay.poll_timeout()].into_iter().flatten());
         self.endpoint.poll_timeout().into_iter().chain(rooms).min()
     }
 
@@ -346,18 +359,33 @@ impl Worker {
                 let label = pc.data_channel(channel).map(|c| c.label() == RELAY_LABEL);
                 if let Some(member) = (label == Some(true)).then(|| media_room.members.get_mut(id)).flatten() {
                     member.relay = Some(channel);
+                    // Its queue's fall to the low water mark may resume senders.
+                    let low = media_room.relay.config().low_water;
+                    if let Some(mut c) = pc.data_channel(channel) {
+                        let _ = c.set_buffered_amount_low_threshold(low);
+                    }
                 }
                 return;
             }
             PeerEvent::DataChannelClose(channel) => {
                 if let Some(member) = media_room.members.get_mut(id).filter(|m| m.relay == Some(channel)) {
                     member.relay = None;
+                    media_room.relay.remove(*id);
+                    resume_senders(&mut self.endpoint, media_room);
                 }
                 return;
             }
             PeerEvent::DataChannelMessage { id: channel, data, .. } => {
                 if member.relay == Some(channel) {
-                    relay(&mut self.endpoint, media_room, *id, &data, &mut self.relayed);
+                    relay(now, &mut self.endpoint, media_room, *id, &data, &mut self.relayed);
+                }
+                return;
+            }
+            PeerEvent::BufferedAmountLow(channel) => {
+                if member.relay == Some(channel) {
+                    let buffered = relay_buffered(&mut self.endpoint, Some(member));
+                    media_room.relay.update(now, *id, buffered);
+                    resume_senders(&mut self.endpoint, media_room);
                 }
                 return;
             }
@@ -411,7 +439,10 @@ impl Worker {
         };
         let media_room = (self.rooms.entry(room_name.to_owned())).or_insert_with(|| MediaRoom {
             room: Room::new(RoomConfig::default()),
-            relay: Relay::new(RelayConfig::default()),
+            relay: Relay::new(RelayConfig {
+                stall_timeout: self.relay_stall,
+                ..RelayConfig::default()
+            }),
             members: HashMap::new(),
             by_peer: HashMap::new(),
         });
@@ -492,6 +523,8 @@ impl Worker {
             self.endpoint.remove(member.handle);
         }
         let _ = media_room.room.remove_participant(now, id);
+        media_room.relay.remove(id);
+        resume_senders(&mut self.endpoint, media_room);
         drain_room(now, &mut self.endpoint, &self.replies, media_room, &mut self.counters);
         if media_room.members.is_empty() {
             let relay = media_room.relay.counters();
@@ -589,9 +622,11 @@ fn publish(
 }
 
 /// A message on `sender`'s relay channel: its envelope rewritten with
-/// the sender's id and queued on each recipient's relay channel that
-/// has room for it (natter-sfu's [`Relay`]).
+/// the sender's id and queued on each recipient's relay channel but a
+/// stalled one's; a queue over the high water mark pauses the sender's
+/// channels (natter-sfu's [`Relay`]).
 fn relay(
+    now: Instant,
     endpoint: &mut Endpoint,
     media_room: &mut MediaRoom,
     sender: ParticipantId,
@@ -624,8 +659,9 @@ fn relay(
             }
         },
     };
+    let mut hold = false;
     let recipients = (members.iter()).filter(|(id, _)| **id != sender && to.is_none_or(|to| to == **id));
-    for (_, member) in recipients {
+    for (id, member) in recipients {
         let Some(channel) = member.relay else { continue };
         let Some(mut pc) = endpoint.connection(member.handle) else {
             continue;
@@ -633,13 +669,40 @@ fn relay(
         let Some(mut channel) = pc.data_channel(channel) else {
             continue;
         };
-        if !relay.admit(channel.buffered_amount(), out.len()) {
-            tracing::trace!(peer = %member.peer, "SFU: relay queue full, message dropped");
+        if !relay.admit(*id, out.len()) {
+            tracing::trace!(peer = %member.peer, "SFU: relay recipient stalled, message dropped");
             continue;
         }
         match channel.send(Message::Binary(out)) {
-            Ok(()) => relay.relayed(out.len()),
+            Ok(()) => hold |= relay.relayed(now, sender, *id, channel.buffered_amount(), out.len()),
             Err(e) => tracing::debug!(peer = %member.peer, error = %e, "SFU: relay message not sent"),
+        }
+    }
+    if hold {
+        if let Some(mut pc) = members.get(&sender).and_then(|m| endpoint.connection(m.handle)) {
+            tracing::trace!(peer = ?sender, "SFU: relay sender paused");
+            pc.pause_data_channels(true);
+        }
+    }
+}
+
+/// Bytes queued on `member`'s relay channel.
+fn relay_buffered(endpoint: &mut Endpoint, member: Option<&Member>) -> usize {
+    let Some((member, channel)) = member.and_then(|m| Some((m, m.relay?))) else {
+        return 0;
+    };
+    let mut pc = endpoint.connection(member.handle);
+    let channel = pc.as_mut().and_then(|pc| pc.data_channel(channel));
+    channel.map_or(0, |mut c| c.buffered_amount())
+}
+
+/// Reads again the senders the relay let go.
+fn resume_senders(endpoint: &mut Endpoint, media_room: &mut MediaRoom) {
+    while let Some(sender) = media_room.relay.poll_resume() {
+        let member = media_room.members.get(&sender);
+        if let Some(mut pc) = member.and_then(|m| endpoint.connection(m.handle)) {
+            tracing::trace!(peer = ?sender, "SFU: relay sender resumed");
+            pc.pause_data_channels(false);
         }
     }
 }

@@ -138,6 +138,8 @@ pub(super) struct Channels {
     pub(super) closed: u64,
     /// The counters of channels already forgotten.
     closed_stats: DataChannelStats,
+    /// Messages wait in SCTP ([`PeerConnection::pause_data_channels`]).
+    pub(super) paused: bool,
 }
 
 impl Channels {

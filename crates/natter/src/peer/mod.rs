@@ -402,6 +402,20 @@ impl PeerConnection {
         Ok(id)
     }
 
+    /// Stops (`true`) or resumes delivering data channel messages
+    /// ([`PeerEvent::DataChannelMessage`]), on every channel. While
+    /// paused, what arrives waits in the SCTP association's receive
+    /// buffer, which the window it advertises counts (RFC 9260 §6.2), so
+    /// the peer stops sending once that is full: backpressure on a peer
+    /// that sends faster than the application can pass its messages on.
+    /// Messages already given as events stay queued.
+    pub fn pause_data_channels(&mut self, paused: bool) {
+        self.channels.paused = paused;
+        if let Some(sctp) = self.sctp.as_mut() {
+            sctp.set_reading(!paused);
+        }
+    }
+
     /// The channel `id`, while it lives.
     pub fn data_channel(&mut self, id: DataChannelId) -> Option<DataChannel<'_>> {
         self.channels.get(id)?;

@@ -337,6 +337,7 @@ impl PeerConnection {
             return self.end_data_channels();
         };
         sctp.set_remote_max_message_size(params.remote_max_message_size);
+        sctp.set_reading(!self.channels.paused);
         for id in self.channels.unbound() {
             let Some(entry) = self.channels.get(id) else { continue };
             match sctp.open_channel(&entry.label, &entry.protocol, entry.options) {
