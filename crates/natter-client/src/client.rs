@@ -21,7 +21,7 @@ use crate::peer::{self, OutgoingFile, PeerInput, PeerParams};
 use crate::session::{CloseVerdict, JoinOptions, Output, Session, SessionEvent, Signal};
 use crate::transfer::{transfer_id, FileHeader, FileSource, IncomingFile};
 use crate::url::ServerUrl;
-use crate::{Event, Video};
+use crate::{Audio, Event, Video};
 
 pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -49,6 +49,11 @@ pub struct ClientConfig {
     pub reconnect_timeout: Duration,
     /// A video sent to every participant, looped, once connected to them.
     pub video: Option<Arc<Video>>,
+    /// Opus audio sent to every participant, looped, once connected to them.
+    pub audio: Option<Arc<Audio>>,
+    /// Hand out the frames other participants send as [`Event::Media`],
+    /// asking each for a keyframe (PLI) until its video sends one.
+    pub receive_media: bool,
 }
 
 impl ClientConfig {
@@ -64,6 +69,8 @@ impl ClientConfig {
             },
             reconnect_timeout: Duration::from_secs(30),
             video: None,
+            audio: None,
+            receive_media: false,
         }
     }
 }
@@ -617,6 +624,8 @@ impl Driver {
                     initiator,
                     config,
                     video: self.config.video.clone(),
+                    audio: self.config.audio.clone(),
+                    receive_media: self.config.receive_media,
                     signals: self.signals_tx.clone(),
                     events: self.events.clone(),
                 });

@@ -37,10 +37,13 @@
 //! SFU rooms (`natter serve --sfu`): [`sfu::SfuClient`] joins with one
 //! connection to the server, which the caller owns.
 //!
-//! Media: a video file can be published, looped ([`ClientConfig::video`]);
-//! received media is not handed out yet.
+//! Media: a video and an Opus audio file can be published, looped
+//! ([`ClientConfig::video`], [`ClientConfig::audio`]); the frames others
+//! send are handed out as [`Event::Media`] with
+//! [`ClientConfig::receive_media`] (`natter join --record` writes them
+//! to WebM files).
 //!
-//! Not yet: `wss://` (TLS) servers; audio; ICE servers given by
+//! Not yet: `wss://` (TLS) servers; ICE servers given by
 //! host name or over TCP/TLS (natter-io resolves no names and sends no
 //! TCP), which are left out of each connection's configuration.
 
@@ -67,6 +70,14 @@ pub use url::ServerUrl;
 pub struct Video {
     pub format: natter_io::Format,
     pub frames: Vec<(std::time::Duration, Vec<u8>)>,
+    pub length: std::time::Duration,
+}
+
+/// Opus audio to publish to every participant, looped: packets (RFC
+/// 6716 §3) with their times from the start, and the length of one loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audio {
+    pub packets: Vec<(std::time::Duration, Vec<u8>)>,
     pub length: std::time::Duration,
 }
 
@@ -135,6 +146,14 @@ pub enum Event {
         name: String,
         file_name: String,
         reason: String,
+    },
+    /// A frame participant `from` sent (with
+    /// [`ClientConfig::receive_media`]), and when it came.
+    Media {
+        from: String,
+        name: String,
+        received: std::time::Instant,
+        frame: natter_io::MediaFrame,
     },
     /// The signaling socket dropped; reconnecting to resume.
     Reconnecting {

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use natter_io::{
-    Config, DataChannel, DataChannelId, DataChannelInit, Description, IceCandidate, IceConnectionState, MediaKind,
-    PeerConnection, PeerConnectionState, PeerEvent, PeerStats, SdpType, SignalingState, Track,
+    Config, DataChannel, DataChannelId, DataChannelInit, Description, IceCandidate, IceConnectionState, MediaFrame,
+    MediaKind, PeerConnection, PeerConnectionState, PeerEvent, PeerStats, SdpType, SignalingState, Track,
+    TransceiverId,
 };
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -23,7 +24,7 @@ use crate::session::Signal;
 use crate::transfer::{
     FileHeader, FileResult, FileSource, IncomingFile, Progress, CHUNK_BYTES, HIGH_WATER, LABEL_PREFIX, LOW_WATER,
 };
-use crate::{Event, ReceivedFile, Video};
+use crate::{Audio, Event, ReceivedFile, Video};
 
 /// web/peer.js: a non-initiator that hears no offer this long offers itself.
 pub const OFFER_GRACE: Duration = Duration::from_millis(3000);
@@ -32,6 +33,9 @@ pub const OFFER_GRACE: Duration = Duration::from_millis(3000);
 const DRAIN_RECHECK: Duration = Duration::from_millis(250);
 /// A sender reports its progress after this many chunks (1 MiB).
 const PROGRESS_CHUNKS: usize = 64;
+/// While a received video has sent no keyframe, ask again this often
+/// (RFC 4585 §6.3.1 PLI; a lost request or a slow encoder).
+const KEYFRAME_RETRY: Duration = Duration::from_millis(500);
 
 /// A file to send, shared by the tasks of every recipient: the bytes
 /// from `header.offset` on go (at most the whole file).
@@ -73,6 +77,9 @@ pub(crate) struct PeerParams {
     pub signals: mpsc::UnboundedSender<(String, Signal)>,
     pub events: mpsc::UnboundedSender<Event>,
     pub video: Option<Arc<Video>>,
+    pub audio: Option<Arc<Audio>>,
+    /// Emit [`Event::Media`] for what the peer sends.
+    pub receive_media: bool,
 }
 
 /// Starts the task; it ends on [`PeerInput::Close`] or when the sender is dropped.
@@ -94,9 +101,15 @@ struct Peer {
     /// Transfers announced by [`PeerInput::Expect`], by id.
     expected: HashMap<String, IncomingFile>,
     outgoing: HashMap<DataChannelId, mpsc::UnboundedSender<ChannelNote>>,
-    /// Our video track, once attached, and its player once connected.
+    /// Our video and audio tracks, once attached, and their players once connected.
     track: Option<Track>,
-    player: Option<tokio::task::JoinHandle<()>>,
+    audio_track: Option<Track>,
+    players: Vec<tokio::task::JoinHandle<()>>,
+    /// Received video transceivers that have not sent a keyframe yet,
+    /// and when we last asked for one.
+    awaiting_keyframe: HashMap<TransceiverId, Option<tokio::time::Instant>>,
+    /// Received video transceivers that have sent one.
+    keyframe_seen: std::collections::HashSet<TransceiverId>,
 }
 
 async fn run(params: PeerParams, mut input: mpsc::UnboundedReceiver<PeerInput>) {
@@ -131,7 +144,10 @@ async fn run(params: PeerParams, mut input: mpsc::UnboundedReceiver<PeerInput>) 
         expected: HashMap::new(),
         outgoing: HashMap::new(),
         track: None,
-        player: None,
+        audio_track: None,
+        players: Vec::new(),
+        awaiting_keyframe: HashMap::new(),
+        keyframe_seen: std::collections::HashSet::new(),
     };
     if peer.params.initiator {
         peer.attach().await;
@@ -159,7 +175,7 @@ async fn run(params: PeerParams, mut input: mpsc::UnboundedReceiver<PeerInput>) 
             () = &mut grace, if !peer.attached => peer.attach().await,
         }
     }
-    if let Some(player) = peer.player.take() {
+    for player in peer.players.drain(..) {
         player.abort();
     }
     for note in peer.outgoing.values() {
@@ -187,6 +203,12 @@ impl Peer {
             match self.pc.add_track(MediaKind::Video).await {
                 Ok(track) => self.track = Some(track),
                 Err(e) => tracing::warn!(peer = %self.params.id, error = %e, "cannot add the video track"),
+            }
+        }
+        if self.params.audio.is_some() {
+            match self.pc.add_track(MediaKind::Audio).await {
+                Ok(track) => self.audio_track = Some(track),
+                Err(e) => tracing::warn!(peer = %self.params.id, error = %e, "cannot add the audio track"),
             }
         }
         let init = DataChannelInit {
@@ -340,9 +362,18 @@ impl Peer {
                 }
             }
             PeerEvent::ConnectionStateChange(state) => {
-                if state == PeerConnectionState::Connected && self.player.is_none() {
+                if state == PeerConnectionState::Connected && self.players.is_empty() {
                     if let (Some(track), Some(video)) = (&self.track, &self.params.video) {
-                        self.player = Some(tokio::spawn(play(track.clone(), video.clone())));
+                        let (track, video) = (track.clone(), video.clone());
+                        self.players.push(tokio::spawn(async move {
+                            play(track, &video.frames, video.length).await;
+                        }));
+                    }
+                    if let (Some(track), Some(audio)) = (&self.audio_track, &self.params.audio) {
+                        let (track, audio) = (track.clone(), audio.clone());
+                        self.players.push(tokio::spawn(async move {
+                            play(track, &audio.packets, audio.length).await;
+                        }));
                     }
                 }
                 self.emit(Event::Connection {
@@ -377,6 +408,15 @@ impl Peer {
                 }
             }
             PeerEvent::DataChannelMessage { id, data, is_text } => self.message(id, data, is_text).await,
+            PeerEvent::Track {
+                transceiver,
+                kind: MediaKind::Video,
+                ..
+            } if self.params.receive_media => {
+                self.awaiting_keyframe.insert(transceiver, None);
+                self.ask_keyframe(transceiver).await;
+            }
+            PeerEvent::MediaFrame(frame) if self.params.receive_media => self.media(frame).await,
             PeerEvent::BufferedAmountLow(id) => {
                 if let Some(note) = self.outgoing.get(&id) {
                     let _ = note.send(ChannelNote::BufferedLow);
@@ -459,6 +499,37 @@ impl Peer {
                 self.file_failed(&incoming, e.to_string());
                 let _ = self.pc.data_channel(id).close().await;
             }
+        }
+    }
+
+    /// Hands a received frame out; a video that has not sent a keyframe
+    /// yet is asked for one (at most every [`KEYFRAME_RETRY`]).
+    async fn media(&mut self, frame: MediaFrame) {
+        if frame.format.is_video() && !self.keyframe_seen.contains(&frame.transceiver) {
+            if frame.keyframe {
+                self.awaiting_keyframe.remove(&frame.transceiver);
+                self.keyframe_seen.insert(frame.transceiver);
+            } else {
+                self.ask_keyframe(frame.transceiver).await;
+            }
+        }
+        self.emit(Event::Media {
+            from: self.params.id.clone(),
+            name: self.params.name.clone(),
+            received: std::time::Instant::now(),
+            frame,
+        });
+    }
+
+    async fn ask_keyframe(&mut self, transceiver: TransceiverId) {
+        let now = tokio::time::Instant::now();
+        let last = self.awaiting_keyframe.entry(transceiver).or_insert(None);
+        if last.is_some_and(|at| now.duration_since(at) < KEYFRAME_RETRY) {
+            return;
+        }
+        *last = Some(now);
+        if let Err(e) = self.pc.track(transceiver).request_keyframe().await {
+            tracing::debug!(peer = %self.params.id, error = %e, "keyframe request not sent");
         }
     }
 
@@ -574,21 +645,23 @@ impl<'a> Chunks<'a> {
     }
 }
 
-/// Sends `video` on `track` in real time, looped, until the connection closes.
-async fn play(track: Track, video: Arc<Video>) {
-    if video.frames.is_empty() {
+/// Sends `frames` (video frames or Opus packets, each at its time in a
+/// loop of `length`) on `track` in real time, looped, until the
+/// connection closes.
+async fn play(track: Track, frames: &[(Duration, Vec<u8>)], length: Duration) {
+    if frames.is_empty() {
         return;
     }
-    let length = video.length.max(Duration::from_millis(1));
+    let length = length.max(Duration::from_millis(1));
     let start = tokio::time::Instant::now();
     for lap in 0u32.. {
-        for (pts, data) in &video.frames {
+        for (pts, data) in frames {
             let at = length * lap + *pts;
             tokio::time::sleep_until(start + at).await;
             match track.send_frame(at, data.clone()).await {
                 Ok(()) => {}
                 Err(natter_io::Error::Closed) => return,
-                Err(e) => tracing::debug!(error = %e, "video frame not sent"),
+                Err(e) => tracing::debug!(error = %e, "frame not sent"),
             }
         }
     }

@@ -1,7 +1,11 @@
 //! `natter join`: a participant of a room of `natter serve` in the
 //! terminal, over natter-client. Prints what happens as text or JSON
 //! lines, sends lines typed on stdin as chat, sends files to everyone
-//! and saves the files others send.
+//! and saves the files others send; publishes a VP8 IVF and an Ogg Opus
+//! file, looped, and records what the others send to WebM files
+//! (`record.rs`).
+
+mod record;
 
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -9,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use natter_client::{Client, ClientConfig, Event, ReceivedFile, Video};
+use natter_client::{Audio, Client, ClientConfig, Event, ReceivedFile, Video};
 use natter_io::LocalAddresses;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -20,7 +24,8 @@ use tokio::sync::mpsc;
   natter join http://127.0.0.1:8080 --room demo --name bot
   natter join 'https://meet.example.org/?room=standup#token=...' --json
   natter join http://127.0.0.1:8080 --room demo --send-file report.pdf --save-dir ~/Downloads
-  natter join http://127.0.0.1:8080 --room demo --video video.ivf
+  natter join http://127.0.0.1:8080 --room demo --video video.ivf --audio audio.ogg
+  natter join http://127.0.0.1:8080 --room demo --record recordings/
 
 Lines typed on stdin go to everyone as chat; `/send PATH` sends a file to
 everyone, `/quit` leaves (so do Ctrl-C and SIGTERM).")]
@@ -48,6 +53,15 @@ pub struct JoinOptions {
     /// (ffmpeg -i in.mp4 -c:v libvpx -g 30 video.ivf).
     #[arg(long, value_name = "FILE")]
     video: Option<PathBuf>,
+    /// Publish this Ogg Opus file as our microphone, looped
+    /// (ffmpeg -i in.wav -c:a libopus audio.ogg).
+    #[arg(long, value_name = "FILE")]
+    audio: Option<PathBuf>,
+    /// Record each other participant's video (VP8, VP9) and audio (Opus)
+    /// to DIR/NAME.webm, with DIR/manifest.json; files are finished when
+    /// they leave and when we do.
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
     /// Save received files in this directory (else they are only reported).
     #[arg(long, value_name = "DIR")]
     save_dir: Option<PathBuf>,
@@ -89,6 +103,14 @@ async fn join(options: JoinOptions) -> anyhow::Result<()> {
     if let Some(path) = &options.video {
         config.video = Some(std::sync::Arc::new(read_ivf(path)?));
     }
+    if let Some(path) = &options.audio {
+        config.audio = Some(std::sync::Arc::new(read_ogg(path)?));
+    }
+    let mut recorder = match &options.record {
+        Some(dir) => Some(record::Recorder::new(dir)?),
+        None => None,
+    };
+    config.receive_media = recorder.is_some();
     config.room = options.room.clone();
     config.token = options.token.clone();
     config.reconnect_timeout = Duration::from_secs(options.reconnect_timeout);
@@ -98,6 +120,23 @@ async fn join(options: JoinOptions) -> anyhow::Result<()> {
     }
     let (client, mut events) = Client::join(config).await?;
     let out = Printer { json: options.json };
+    let result = run_room(&options, &client, &mut events, &out, &files, &mut recorder).await;
+    if let Some(recorder) = recorder {
+        for note in recorder.finish() {
+            out.recorded(&note);
+        }
+    }
+    result
+}
+
+async fn run_room(
+    options: &JoinOptions,
+    client: &Client,
+    events: &mut mpsc::UnboundedReceiver<Event>,
+    out: &Printer,
+    files: &[File],
+    recorder: &mut Option<record::Recorder>,
+) -> anyhow::Result<()> {
     let mut lines = stdin_lines();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sent_to = std::collections::HashSet::new();
@@ -105,15 +144,26 @@ async fn join(options: JoinOptions) -> anyhow::Result<()> {
         tokio::select! {
             event = events.recv() => {
                 let Some(event) = event else { return Ok(()) };
+                if let Event::Media { from, name, received, frame } = &event {
+                    if let Some(recorder) = recorder.as_mut() {
+                        for note in recorder.frame(from, name, *received, frame) {
+                            out.recorded(&note);
+                        }
+                    }
+                    continue;
+                }
                 if let Event::Connection { id, state, .. } = &event {
                     if state == "connected" && sent_to.insert(id.clone()) {
-                        for file in &files {
+                        for file in files {
                             client.send_file_to(id, &file.name, mime(&file.name), file.data.clone()).await?;
                         }
                     }
                 }
                 if let Event::PeerLeft { id, .. } = &event {
                     sent_to.remove(id);
+                    if let Some(note) = recorder.as_mut().and_then(|r| r.left(id)) {
+                        out.recorded(&note);
+                    }
                 }
                 if let Event::Closed { error } = &event {
                     return match error {
@@ -190,6 +240,35 @@ fn read_ivf(path: &Path) -> anyhow::Result<Video> {
     })
 }
 
+/// An Ogg Opus file's packets, each at the time its first sample plays
+/// (the samples before it, from each packet's TOC, RFC 6716 §3.1), so
+/// the loop is paced by the packets' own durations.
+fn read_ogg(path: &Path) -> anyhow::Result<Audio> {
+    use natter_container::opus::{packet_samples, OggOpusReader};
+    let context = || format!("reading {}", path.display());
+    let file = std::fs::File::open(path).with_context(context)?;
+    let reader = OggOpusReader::new(std::io::BufReader::new(file)).with_context(context)?;
+    anyhow::ensure!(
+        reader.head().channels <= 2,
+        "{}: {} channels; WebRTC's Opus carries one or two",
+        path.display(),
+        reader.head().channels
+    );
+    let mut samples = 0u64;
+    let mut packets = Vec::new();
+    for packet in reader {
+        let packet = packet.with_context(context)?;
+        let duration = packet_samples(&packet.data).with_context(context)?;
+        packets.push((Duration::from_micros(samples * 1000 / 48), packet.data));
+        samples += u64::from(duration);
+    }
+    anyhow::ensure!(!packets.is_empty(), "{}: no audio packets", path.display());
+    Ok(Audio {
+        packets,
+        length: Duration::from_micros(samples * 1000 / 48),
+    })
+}
+
 /// Lines of stdin, read on a thread of their own (tokio's stdin is one too).
 fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
     let (tx, rx) = mpsc::unbounded_channel();
@@ -243,6 +322,10 @@ impl Printer {
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{text}");
         let _ = stdout.flush();
+    }
+
+    fn recorded(&self, note: &record::Note) {
+        self.note(note.kind, note.fields.clone(), &note.text);
     }
 
     fn event(&self, event: &Event, save_dir: Option<&Path>) {
@@ -320,7 +403,8 @@ impl Printer {
                 &format!("the server refused a message: {message} ({code})"),
             ),
             // Progress of sends, and bytes of expected files (none here).
-            Event::FileProgress { .. } | Event::FileData { .. } | Event::Closed { .. } => {}
+            // Frames go to the recorder.
+            Event::FileProgress { .. } | Event::FileData { .. } | Event::Media { .. } | Event::Closed { .. } => {}
         }
     }
 

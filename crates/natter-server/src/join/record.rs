@@ -1,0 +1,439 @@
+//! `natter join --record DIR`: each other participant's video and audio
+//! to DIR/NAME.webm (natter-container's WebM writer), and
+//! DIR/manifest.json saying who was recorded, when, and in which tracks.
+//!
+//! A participant's file starts at the first video keyframe it sends
+//! (natter-client asks for one with PLI, RFC 4585 §6.3.1, until it
+//! comes), so it plays from its first frame; audio before it is not
+//! kept. A participant that sends no video for [`AUDIO_ONLY_AFTER`]
+//! after its first audio is recorded as audio alone. Block times come
+//! from each track's RTP timestamps (RFC 3550 §5.1: 90 kHz video,
+//! 48 kHz Opus) anchored at the frame's arrival; a track whose RTP time
+//! drifts from arrival by more than [`REANCHOR`] (a new connection, a
+//! new encoder) is anchored again. A file is finished when its
+//! participant leaves and when we do.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use natter_container::opus::OpusHead;
+use natter_container::webm::{Track, TrackCodec, WebmWriter};
+use natter_io::{Format, MediaFrame};
+use serde_json::{json, Value};
+
+/// Record a participant whose audio came this long before any video keyframe as audio alone.
+const AUDIO_ONLY_AFTER: Duration = Duration::from_secs(3);
+/// A track whose RTP time and arrival time part by more than this is re-anchored.
+const REANCHOR: Duration = Duration::from_secs(2);
+/// RFC 7587 §4.1: Opus's RTP clock is 48 kHz whatever it encodes.
+const OPUS_CLOCK: u64 = 48_000;
+/// RFC 7741 §4.1, RFC 9628 §4.1: VP8's and VP9's RTP clock is 90 kHz.
+const VIDEO_CLOCK: u64 = 90_000;
+
+/// Something to print: an event name, its JSON fields, and a line of text.
+pub struct Note {
+    pub kind: &'static str,
+    pub fields: Value,
+    pub text: String,
+}
+
+pub struct Recorder {
+    dir: PathBuf,
+    started: SystemTime,
+    live: HashMap<String, Participant>,
+    /// Manifest entries of the files finished.
+    finished: Vec<Value>,
+    /// File names taken, so a second "Alice" gets a file of her own.
+    names: HashSet<String>,
+}
+
+struct Participant {
+    id: String,
+    name: String,
+    file: PathBuf,
+    first_audio: Option<Instant>,
+    writing: Option<Writing>,
+    /// What went into the file, once started.
+    recorded: Option<Recorded>,
+    /// Why the file could not be written, once it could not.
+    failed: Option<String>,
+    dropped_video: u64,
+}
+
+struct Writing {
+    writer: WebmWriter<BufWriter<File>>,
+    /// When the file's time 0 arrived.
+    origin: Instant,
+    video: Option<TrackClock>,
+    audio: TrackClock,
+}
+
+struct Recorded {
+    /// When the file's time 0 arrived, by the wall clock.
+    started: SystemTime,
+    /// The video track's codec and first picture size.
+    video_format: Option<(Format, (u32, u32))>,
+    video_frames: u64,
+    audio_packets: u64,
+}
+
+/// One track's RTP timestamps mapped onto the file's time.
+#[derive(Default)]
+struct TrackClock {
+    /// The RTP timestamp of the anchor, unwrapped, and the file time it is at.
+    anchor: Option<(i64, Duration)>,
+    /// The last RTP timestamp seen, unwrapped (RFC 3550 §A.1's idea for sequence numbers).
+    last: Option<(u32, i64)>,
+}
+
+impl TrackClock {
+    /// The file time of a frame with RTP timestamp `rtp` in a clock of
+    /// `rate` Hz that arrived at file time `arrival`.
+    fn time(&mut self, rtp: u32, rate: u64, arrival: Duration) -> Duration {
+        let unwrapped = match self.last {
+            Some((last, last_unwrapped)) => last_unwrapped + i64::from(rtp.wrapping_sub(last) as i32),
+            None => i64::from(rtp),
+        };
+        self.last = Some((rtp, unwrapped));
+        if let Some((anchor, at)) = self.anchor {
+            let ticks = unwrapped - anchor;
+            let offset = Duration::from_micros(ticks.unsigned_abs() * 1_000_000 / rate);
+            let time = if ticks >= 0 {
+                at.checked_add(offset)
+            } else {
+                at.checked_sub(offset)
+            };
+            if let Some(time) = time.filter(|t| t.abs_diff(arrival) <= REANCHOR) {
+                return time;
+            }
+        }
+        self.anchor = Some((unwrapped, arrival));
+        arrival
+    }
+}
+
+impl Recorder {
+    pub fn new(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let recorder = Recorder {
+            dir: dir.to_owned(),
+            started: SystemTime::now(),
+            live: HashMap::new(),
+            finished: Vec::new(),
+            names: HashSet::new(),
+        };
+        recorder
+            .write_manifest(None)
+            .with_context(|| format!("writing {}", dir.join("manifest.json").display()))?;
+        Ok(recorder)
+    }
+
+    /// Takes one frame participant `id` sent; returns what to tell the user.
+    pub fn frame(&mut self, id: &str, name: &str, received: Instant, frame: &MediaFrame) -> Vec<Note> {
+        if !self.live.contains_key(id) {
+            let file = self.file_name(name, id);
+            self.live.insert(
+                id.to_owned(),
+                Participant {
+                    id: id.to_owned(),
+                    name: name.to_owned(),
+                    file,
+                    first_audio: None,
+                    writing: None,
+                    recorded: None,
+                    failed: None,
+                    dropped_video: 0,
+                },
+            );
+        }
+        // Inserted above.
+        let Some(p) = self.live.get_mut(id) else {
+            unreachable!("the participant was just added")
+        };
+        let mut notes = Vec::new();
+        if p.failed.is_some() {
+            return notes;
+        }
+        if p.writing.is_none() {
+            let video = frame.format.is_video();
+            let start_video = video && frame.keyframe && frame.size.is_some() && recordable(frame.format);
+            if !video {
+                p.first_audio.get_or_insert(received);
+            }
+            let audio_alone = !video
+                && p.first_audio
+                    .is_some_and(|at| received.duration_since(at) >= AUDIO_ONLY_AFTER);
+            if !(start_video || audio_alone) {
+                return notes;
+            }
+            let video_format = frame.size.filter(|_| start_video).map(|size| (frame.format, size));
+            match p.start(received, video_format) {
+                Ok(writing) => {
+                    p.writing = Some(writing);
+                    p.recorded = Some(Recorded {
+                        started: SystemTime::now(),
+                        video_format,
+                        video_frames: 0,
+                        audio_packets: 0,
+                    });
+                    notes.push(Note {
+                        kind: "recording",
+                        fields: json!({"id": p.id, "name": p.name, "file": p.file.display().to_string(),
+                            "video": video_format.map(|(f, _)| codec_name(f))}),
+                        text: format!("recording {} ({}) to {}", p.name, p.id, p.file.display()),
+                    });
+                }
+                Err(e) => {
+                    let reason = format!("{e:#}");
+                    notes.push(failed_note(p, &reason));
+                    p.failed = Some(reason);
+                    return notes;
+                }
+            }
+        }
+        let (Some(w), Some(r)) = (p.writing.as_mut(), p.recorded.as_mut()) else {
+            unreachable!("the file was just started")
+        };
+        let arrival = received.saturating_duration_since(w.origin);
+        // The audio track follows the video track, if any.
+        let audio_track = usize::from(w.video.is_some());
+        let written = if frame.format == Format::Opus {
+            let at = w.audio.time(frame.timestamp, OPUS_CLOCK, arrival);
+            r.audio_packets += 1;
+            w.writer.write_block(audio_track, at, true, &frame.data)
+        } else if let (Some(clock), Some((format, _))) = (w.video.as_mut(), r.video_format) {
+            if frame.format != format {
+                p.dropped_video += 1;
+                return notes;
+            }
+            let at = clock.time(frame.timestamp, VIDEO_CLOCK, arrival);
+            r.video_frames += 1;
+            w.writer.write_block(0, at, frame.keyframe, &frame.data)
+        } else {
+            p.dropped_video += 1;
+            Ok(())
+        };
+        if let Err(e) = written {
+            let reason = format!("writing {}: {e}", p.file.display());
+            notes.push(failed_note(p, &reason));
+            p.failed = Some(reason);
+        }
+        notes
+    }
+
+    /// Participant `id` left: its file is finished.
+    pub fn left(&mut self, id: &str) -> Option<Note> {
+        let p = self.live.remove(id)?;
+        let (entry, note) = p.finish();
+        self.finished.push(entry);
+        if let Err(e) = self.write_manifest(None) {
+            tracing::warn!(error = %e, "manifest not written");
+        }
+        note
+    }
+
+    /// We leave: every file is finished and the manifest written with our end.
+    pub fn finish(mut self) -> Vec<Note> {
+        let mut notes = Vec::new();
+        let mut live: Vec<Participant> = self.live.drain().map(|(_, p)| p).collect();
+        live.sort_by(|a, b| a.id.cmp(&b.id));
+        for p in live {
+            let (entry, note) = p.finish();
+            self.finished.push(entry);
+            notes.extend(note);
+        }
+        if let Err(e) = self.write_manifest(Some(SystemTime::now())) {
+            notes.push(Note {
+                kind: "error",
+                fields: json!({"message": format!("writing the manifest: {e}")}),
+                text: format!("cannot write the manifest: {e}"),
+            });
+        }
+        notes
+    }
+
+    /// `NAME.webm` with NAME made safe for a file name, or
+    /// `NAME-ID.webm` when another participant had that name.
+    fn file_name(&mut self, name: &str, id: &str) -> PathBuf {
+        let safe = |s: &str| -> String {
+            let s: String = s
+                .chars()
+                .map(|c| {
+                    if c.is_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .take(64)
+                .collect();
+            s.trim_matches('_').to_owned()
+        };
+        let mut stem = safe(name);
+        if stem.is_empty() {
+            stem = safe(id);
+        }
+        if !self.names.insert(stem.clone()) || self.dir.join(format!("{stem}.webm")).exists() {
+            stem = format!("{stem}-{}", safe(id));
+            self.names.insert(stem.clone());
+        }
+        self.dir.join(format!("{stem}.webm"))
+    }
+
+    fn write_manifest(&self, ended: Option<SystemTime>) -> std::io::Result<()> {
+        let mut participants = self.finished.clone();
+        for p in self.live.values() {
+            participants.push(p.entry(None));
+        }
+        let manifest = json!({
+            "started": unix_ms(self.started),
+            "ended": ended.map(unix_ms),
+            "participants": participants,
+            // natter-client hands out no audio levels (RFC 6464) yet.
+            "speech": null,
+        });
+        let text = serde_json::to_string_pretty(&manifest).map_err(std::io::Error::other)?;
+        // Written aside and renamed, so a reader never sees half of it.
+        let path = self.dir.join("manifest.json");
+        let partial = self.dir.join(".manifest.json.partial");
+        std::fs::write(&partial, text + "\n")?;
+        std::fs::rename(partial, path)
+    }
+}
+
+impl Participant {
+    fn start(&self, origin: Instant, video: Option<(Format, (u32, u32))>) -> anyhow::Result<Writing> {
+        let mut tracks = Vec::new();
+        if let Some((format, (width, height))) = video {
+            tracks.push(Track {
+                codec: match format {
+                    Format::Vp9 => TrackCodec::Vp9 { width, height },
+                    _ => TrackCodec::Vp8 { width, height },
+                },
+            });
+        }
+        // WebRTC's Opus is opus/48000/2 (RFC 7587 §7).
+        let head = OpusHead::new(2, 48_000)?;
+        tracks.push(Track {
+            codec: TrackCodec::Opus { head },
+        });
+        let file = File::create(&self.file).with_context(|| format!("creating {}", self.file.display()))?;
+        let writer = WebmWriter::new(BufWriter::new(file), &tracks)
+            .with_context(|| format!("writing {}", self.file.display()))?;
+        Ok(Writing {
+            writer,
+            origin,
+            video: video.map(|_| TrackClock::default()),
+            audio: TrackClock::default(),
+        })
+    }
+
+    /// The manifest's entry of this participant; `finished` at, with
+    /// the file's duration, once finished.
+    fn entry(&self, finished: Option<(SystemTime, Duration)>) -> Value {
+        let r = self.recorded.as_ref();
+        let mut tracks = Vec::new();
+        if let Some(r) = r {
+            if let Some((format, (width, height))) = r.video_format {
+                tracks.push(json!({"kind": "video", "codec": codec_name(format), "width": width, "height": height, "frames": r.video_frames}));
+            }
+            tracks.push(json!({"kind": "audio", "codec": "opus", "packets": r.audio_packets}));
+        }
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "file": r.map(|_| self.file.file_name().map(|n| n.to_string_lossy().into_owned())),
+            "started": r.map(|r| unix_ms(r.started)),
+            "ended": finished.map(|(at, _)| unix_ms(at)),
+            "duration_ms": finished.map(|(_, d)| d.as_millis() as u64),
+            "tracks": tracks,
+            "dropped_video_frames": self.dropped_video,
+            "error": self.failed,
+        })
+    }
+
+    /// Finishes the file; its manifest entry, and a note when there was a file.
+    fn finish(mut self) -> (Value, Option<Note>) {
+        let Some(w) = self.writing.take() else {
+            return (self.entry(None), None);
+        };
+        let duration = w.writer.duration();
+        let result = w.writer.finish().map_err(anyhow::Error::from).and_then(|mut file| {
+            use std::io::Write;
+            file.flush()?;
+            Ok(())
+        });
+        if let Err(e) = result {
+            self.failed = Some(format!("finishing {}: {e:#}", self.file.display()));
+        }
+        let entry = self.entry(Some((SystemTime::now(), duration)));
+        let (video_frames, audio_packets) = self
+            .recorded
+            .as_ref()
+            .map_or((0, 0), |r| (r.video_frames, r.audio_packets));
+        let note = Note {
+            kind: "recorded",
+            fields: json!({"id": self.id, "name": self.name, "file": self.file.display().to_string(),
+                "duration_ms": duration.as_millis() as u64, "video_frames": video_frames,
+                "audio_packets": audio_packets, "error": self.failed}),
+            text: format!(
+                "recorded {} ({}): {:.1} s, {video_frames} video frames, {audio_packets} audio packets in {}{}",
+                self.name,
+                self.id,
+                duration.as_secs_f64(),
+                self.file.display(),
+                self.failed.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+            ),
+        };
+        (entry, Some(note))
+    }
+}
+
+fn failed_note(p: &Participant, reason: &str) -> Note {
+    Note {
+        kind: "error",
+        fields: json!({"message": format!("recording {} ({}): {reason}", p.name, p.id)}),
+        text: format!("cannot record {} ({}): {reason}", p.name, p.id),
+    }
+}
+
+/// Video formats WebM carries that natter depacketizes as WebM wants them.
+fn recordable(format: Format) -> bool {
+    matches!(format, Format::Vp8 | Format::Vp9)
+}
+
+fn codec_name(format: Format) -> &'static str {
+    match format {
+        Format::Vp8 => "vp8",
+        Format::Vp9 => "vp9",
+        Format::H264 => "h264",
+        Format::Av1 => "av1",
+        Format::Opus => "opus",
+    }
+}
+
+fn unix_ms(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn track_clocks_follow_rtp_unwrap_and_reanchor() {
+        let mut clock = TrackClock::default();
+        let ms = Duration::from_millis;
+        // Anchored at the first frame's arrival.
+        assert_eq!(clock.time(u32::MAX - 899, VIDEO_CLOCK, ms(40)), ms(40));
+        // 1800 ticks later across the wrap: 20 ms, whatever the arrival jitter.
+        assert_eq!(clock.time(900, VIDEO_CLOCK, ms(75)), ms(60));
+        // A jump of an hour of RTP time (a new encoder) re-anchors at arrival.
+        assert_eq!(clock.time(900 + 90_000 * 3600, VIDEO_CLOCK, ms(100)), ms(100));
+        assert_eq!(clock.time(900 + 90_000 * 3600 + 9000, VIDEO_CLOCK, ms(200)), ms(200));
+    }
+}
