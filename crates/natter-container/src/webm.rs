@@ -233,7 +233,8 @@ impl<W: Write + Seek> WebmWriter<W> {
     pub fn finish(mut self) -> Result<W> {
         self.close_cluster()?;
         let end = self.w.stream_position()?;
-        let segment_size = end - (self.segment_size_at + 8);
+        // A writer that moved back before the Segment leaves it empty.
+        let segment_size = end.saturating_sub(self.segment_size_at + 8);
         self.w.seek(SeekFrom::Start(self.segment_size_at))?;
         let mut field = [0u8; 8];
         field[0] = 0x01;
