@@ -88,6 +88,23 @@ impl Server {
     fn peak_rss_kib(&self) -> u64 {
         self.natter.peak_rss_kib()
     }
+
+    /// The value of `natter_sfu_{name}` in its /metrics.
+    fn metric(&self, name: &str) -> u64 {
+        use std::io::{Read, Write};
+        let mut http = TcpStream::connect(self.addr).expect("/metrics");
+        write!(
+            http,
+            "GET /metrics HTTP/1.1\r\nHost: natter\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        http.read_to_string(&mut text).unwrap();
+        let name = format!("natter_sfu_{name} ");
+        (text.lines())
+            .find_map(|line| line.strip_prefix(&name)?.parse().ok())
+            .unwrap_or_else(|| panic!("{name}not in /metrics: {text}"))
+    }
 }
 
 /// A relayed message as a recipient got it.
@@ -417,6 +434,15 @@ fn relayed_messages_reach_every_other_participant_and_a_stalled_one_holds_the_se
         rss_before,
         rss_after
     );
+    let metric = |name| server.metric(name);
+    let (paused, stalled, dropped) = (metric("relay_paused"), metric("relay_stalled"), metric("relay_dropped"));
+    println!(
+        "/metrics: relay paused {paused}, stalled {stalled}, dropped {dropped}; socket drops {}",
+        metric("socket_drops")
+    );
+    assert!(paused >= 1, "the sender was paused");
+    assert_eq!(stalled, 1, "the stalled receiver was found stalled once");
+    assert!(dropped >= 1, "copies for the stalled receiver were dropped");
     assert!(chunks.windows(2).all(|w| w[0] < w[1]), "in order: {chunks:?}");
     assert!(
         !chunks.is_empty(),

@@ -155,6 +155,20 @@ pub struct RelayCounters {
     pub stalled: u64,
 }
 
+impl RelayCounters {
+    /// Adds `other`'s counts (another room's).
+    pub fn add(&mut self, other: &RelayCounters) {
+        self.received += other.received;
+        self.relayed += other.relayed;
+        self.relayed_bytes += other.relayed_bytes;
+        self.dropped += other.dropped;
+        self.dropped_bytes += other.dropped_bytes;
+        self.malformed += other.malformed;
+        self.paused += other.paused;
+        self.stalled += other.stalled;
+    }
+}
+
 /// A recipient whose queue is above the high water mark.
 #[derive(Debug, Clone, Copy)]
 struct Backlog {
@@ -205,6 +219,11 @@ impl Relay {
     /// Whether `sender` is not being read.
     pub fn is_held(&self, sender: ParticipantId) -> bool {
         self.held.contains_key(&sender)
+    }
+
+    /// How many senders are not being read.
+    pub fn held_senders(&self) -> usize {
+        self.held.len()
     }
 
     /// A message from `sender`: writes the envelope its recipients get

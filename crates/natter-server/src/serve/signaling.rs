@@ -253,4 +253,7 @@ pub fn render_metrics(hub: &SharedHub, out: &mut String) {
             "# HELP natter_signaling_{name} {help}\n# TYPE natter_signaling_{name} gauge\nnatter_signaling_{name} {value}"
         );
     }
+    if let Some(sfu) = &hub.sfu {
+        sfu.render_metrics(out);
+    }
 }

@@ -10,11 +10,18 @@
 //! The protocol (one connection per participant, a fixed pool of
 //! receive sections that `track` messages fill) is docs/signaling.md's
 //! "SFU rooms".
+//!
+//! The socket is read with `recvmmsg` (natter-io's [`RecvBatch`], 32
+//! datagrams a call). The worker publishes its counters in relaxed
+//! atomics ([`SfuMetrics`]) for `/metrics`, which also reads the
+//! socket's drops (receive buffer full) from `/proc/net/udp`.
 
 mod offer;
 mod worker;
 
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -23,6 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
+use natter_io::batch::RecvBatch;
 use natter_signaling::SfuInput;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -31,8 +39,6 @@ pub use worker::{Reply, Signal};
 
 const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
-/// Largest datagram read: above any path MTU a browser uses.
-const MAX_DATAGRAM: usize = 2048;
 /// SO_RCVBUF and SO_SNDBUF asked for the worker's socket: room for
 /// about 3,000 datagrams, 0.3 s of 50 participants' media, while the
 /// worker is busy or descheduled (the kernel caps it at rmem_max and
@@ -44,6 +50,28 @@ pub struct Sfu {
     inputs: Option<mpsc::Sender<SfuInput>>,
     waker: Arc<Waker>,
     thread: Option<JoinHandle<()>>,
+    metrics: Arc<SfuMetrics>,
+}
+
+/// The worker's counters as it last published them (after each pass
+/// of its loop), and its socket as the kernel sized it.
+#[derive(Debug, Default)]
+pub struct SfuMetrics {
+    datagrams: AtomicU64,
+    receive_calls: AtomicU64,
+    relay_received: AtomicU64,
+    relay_relayed: AtomicU64,
+    relay_relayed_bytes: AtomicU64,
+    relay_dropped: AtomicU64,
+    relay_dropped_bytes: AtomicU64,
+    relay_malformed: AtomicU64,
+    relay_paused: AtomicU64,
+    relay_stalled: AtomicU64,
+    relay_senders_paused: AtomicU64,
+    /// The socket's inode, its line's key in /proc/net/udp.
+    socket_inode: Option<u64>,
+    receive_buffer: usize,
+    send_buffer: usize,
 }
 
 impl Sfu {
@@ -75,6 +103,13 @@ impl Sfu {
             send_buffer,
             "SFU socket buffers (as the kernel reports them)"
         );
+        let metrics = Arc::new(SfuMetrics {
+            socket_inode: socket_inode(&socket),
+            receive_buffer,
+            send_buffer,
+            ..SfuMetrics::default()
+        });
+        let published = metrics.clone();
         let poll = Poll::new()?;
         poll.registry().register(&mut socket, SOCKET, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -82,13 +117,119 @@ impl Sfu {
         let worker = Worker::new(address, relay_stall, replies);
         let thread = std::thread::Builder::new()
             .name("sfu".into())
-            .spawn(move || run(socket, poll, commands, worker))?;
+            .spawn(move || run(socket, poll, commands, worker, &published))?;
         tracing::info!(%address, "SFU media worker ready");
         Ok(Sfu {
             inputs: Some(inputs),
             waker,
             thread: Some(thread),
+            metrics,
         })
+    }
+
+    /// The worker's metrics in Prometheus' text format.
+    pub fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write;
+        let m = &*self.metrics;
+        let (drops, queued) = m.socket_inode.and_then(udp_drops).unwrap_or((0, 0));
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        for (name, kind, help, value) in [
+            (
+                "datagrams_received",
+                "counter",
+                "Datagrams read from the worker's socket",
+                load(&m.datagrams),
+            ),
+            (
+                "receive_calls",
+                "counter",
+                "recvmmsg calls that read datagrams",
+                load(&m.receive_calls),
+            ),
+            (
+                "socket_drops",
+                "counter",
+                "Datagrams the kernel dropped on the worker's socket, its receive buffer full (/proc/net/udp)",
+                drops,
+            ),
+            (
+                "socket_receive_queue_bytes",
+                "gauge",
+                "Bytes waiting in the worker's socket",
+                queued,
+            ),
+            (
+                "socket_receive_buffer_bytes",
+                "gauge",
+                "SO_RCVBUF as the kernel reports it (twice what it grants)",
+                m.receive_buffer as u64,
+            ),
+            (
+                "socket_send_buffer_bytes",
+                "gauge",
+                "SO_SNDBUF as the kernel reports it",
+                m.send_buffer as u64,
+            ),
+            (
+                "relay_received",
+                "counter",
+                "Data channel relay: messages from senders",
+                load(&m.relay_received),
+            ),
+            (
+                "relay_relayed",
+                "counter",
+                "Data channel relay: copies queued for recipients",
+                load(&m.relay_relayed),
+            ),
+            (
+                "relay_relayed_bytes",
+                "counter",
+                "Data channel relay: bytes of the copies queued",
+                load(&m.relay_relayed_bytes),
+            ),
+            (
+                "relay_dropped",
+                "counter",
+                "Data channel relay: copies dropped for stalled recipients",
+                load(&m.relay_dropped),
+            ),
+            (
+                "relay_dropped_bytes",
+                "counter",
+                "Data channel relay: bytes of the copies dropped",
+                load(&m.relay_dropped_bytes),
+            ),
+            (
+                "relay_malformed",
+                "counter",
+                "Data channel relay: messages with a bad envelope",
+                load(&m.relay_malformed),
+            ),
+            (
+                "relay_paused",
+                "counter",
+                "Data channel relay: times a sender was paused by a full queue",
+                load(&m.relay_paused),
+            ),
+            (
+                "relay_stalled",
+                "counter",
+                "Data channel relay: times a recipient was found stalled",
+                load(&m.relay_stalled),
+            ),
+            (
+                "relay_senders_paused",
+                "gauge",
+                "Data channel relay: senders paused now",
+                load(&m.relay_senders_paused),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP natter_sfu_{name} {help}\n# TYPE natter_sfu_{name} {kind}\nnatter_sfu_{name} {value}"
+            );
+        }
     }
 
     /// Hands the worker a participant's offer, candidate or departure.
@@ -114,9 +255,16 @@ impl Drop for Sfu {
 
 /// The worker's loop: commands, datagrams, timers; after each, what the
 /// worker wants sent.
-fn run(socket: UdpSocket, mut poll: Poll, commands: mpsc::Receiver<SfuInput>, mut worker: Worker) {
+fn run(
+    socket: UdpSocket,
+    mut poll: Poll,
+    commands: mpsc::Receiver<SfuInput>,
+    mut worker: Worker,
+    metrics: &SfuMetrics,
+) {
     let mut events = Events::with_capacity(64);
-    let mut datagram = vec![0u8; MAX_DATAGRAM];
+    let mut batch = RecvBatch::default();
+    let (mut datagrams, mut receive_calls) = (0u64, 0u64);
     let send = |destination: SocketAddr, data: &[u8]| {
         // A full send buffer drops the datagram, as the network would.
         let _ = socket.send_to(data, destination);
@@ -141,20 +289,70 @@ fn run(socket: UdpSocket, mut poll: Poll, commands: mpsc::Receiver<SfuInput>, mu
             worker.drain(Instant::now(), send);
         }
         loop {
-            match socket.recv_from(&mut datagram) {
-                Ok((size, source)) => {
-                    let now = Instant::now();
-                    worker.handle_datagram(now, source, &datagram[..size]);
-                    worker.drain(now, send);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            let n = match batch.recv(socket.as_raw_fd(), 0) {
+                Ok(0) => break,
+                Ok(n) => n,
                 // An ICMP error of an earlier send, reported here.
-                Err(e) => tracing::debug!(error = %e, "SFU receive"),
+                Err(e) => {
+                    tracing::debug!(error = %e, "SFU receive");
+                    continue;
+                }
+            };
+            receive_calls += 1;
+            datagrams += n as u64;
+            for i in 0..n {
+                // A cut datagram (over the slot) is no packet of ours.
+                let (Some(source), slot, len, false) = batch.get(i) else {
+                    continue;
+                };
+                let now = Instant::now();
+                worker.handle_datagram(now, source, &slot[..len]);
+                worker.drain(now, send);
             }
         }
         let now = Instant::now();
         worker.handle_timeout(now);
         worker.drain(now, send);
+        publish(metrics, &worker, datagrams, receive_calls);
     }
+}
+
+fn publish(metrics: &SfuMetrics, worker: &Worker, datagrams: u64, receive_calls: u64) {
+    let (relay, held) = worker.relay_totals();
+    let store = |a: &AtomicU64, v: u64| a.store(v, Ordering::Relaxed);
+    store(&metrics.datagrams, datagrams);
+    store(&metrics.receive_calls, receive_calls);
+    store(&metrics.relay_received, relay.received);
+    store(&metrics.relay_relayed, relay.relayed);
+    store(&metrics.relay_relayed_bytes, relay.relayed_bytes);
+    store(&metrics.relay_dropped, relay.dropped);
+    store(&metrics.relay_dropped_bytes, relay.dropped_bytes);
+    store(&metrics.relay_malformed, relay.malformed);
+    store(&metrics.relay_paused, relay.paused);
+    store(&metrics.relay_stalled, relay.stalled);
+    store(&metrics.relay_senders_paused, held as u64);
+}
+
+/// The socket's inode, from /proc/self/fd (`socket:[N]`).
+fn socket_inode(socket: &UdpSocket) -> Option<u64> {
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", socket.as_raw_fd())).ok()?;
+    let link = link.to_str()?;
+    link.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+}
+
+/// The drops and receive queue of the socket `inode`, from its line in
+/// /proc/net/udp or udp6 (`... rx_queue ... inode ref pointer drops`).
+fn udp_drops(inode: u64) -> Option<(u64, u64)> {
+    let inode = inode.to_string();
+    ["/proc/net/udp", "/proc/net/udp6"].into_iter().find_map(|table| {
+        let text = std::fs::read_to_string(table).ok()?;
+        text.lines().skip(1).find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.get(9) != Some(&inode.as_str()) {
+                return None;
+            }
+            let queued = fields.get(4)?.split(':').nth(1)?;
+            Some((fields.get(12)?.parse().ok()?, u64::from_str_radix(queued, 16).ok()?))
+        })
+    })
 }

@@ -44,7 +44,7 @@ use natter_sfu::last_n::Pool;
 use natter_sfu::layer::TileSize;
 use natter_sfu::participant::ParticipantId;
 use natter_sfu::publication::{LayerSpec, PublicationId, PublicationSpec, Source};
-use natter_sfu::relay::{Relay, RelayConfig, Route, LABEL as RELAY_LABEL};
+use natter_sfu::relay::{Relay, RelayConfig, RelayCounters, Route, LABEL as RELAY_LABEL};
 use natter_sfu::rewrite::Rewritten;
 use natter_sfu::room::{Forward, PublishedRtp, Room, RoomConfig, RoomEvent};
 use natter_signaling::SfuInput;
@@ -158,6 +158,8 @@ pub struct Worker {
     relayed: Vec<u8>,
     /// How long a relay recipient may read nothing.
     relay_stall: Duration,
+    /// The relay counters of the rooms closed so far.
+    closed_relay: RelayCounters,
     counters: WorkerCounters,
 }
 
@@ -174,6 +176,7 @@ impl Worker {
             out: Vec::new(),
             relayed: Vec::new(),
             relay_stall,
+            closed_relay: RelayCounters::default(),
             counters: WorkerCounters::default(),
         }
     }
@@ -299,6 +302,18 @@ impl Worker {
                 drain_room(now, &mut self.endpoint, &self.replies, media_room, &mut self.counters);
             }
         }
+    }
+
+    /// The relay's counters over every room, closed ones included, and
+    /// how many senders it is not reading now.
+    pub fn relay_totals(&self) -> (RelayCounters, usize) {
+        let mut counters = self.closed_relay;
+        let mut held = 0;
+        for media_room in self.rooms.values() {
+            counters.add(&media_room.relay.counters());
+            held += media_room.relay.held_senders();
+        }
+        (counters, held)
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -528,6 +543,7 @@ impl Worker {
         drain_room(now, &mut self.endpoint, &self.replies, media_room, &mut self.counters);
         if media_room.members.is_empty() {
             let relay = media_room.relay.counters();
+            self.closed_relay.add(&relay);
             tracing::debug!(room = room_name, ?relay, "SFU room closed");
             self.rooms.remove(room_name);
         }
