@@ -171,6 +171,13 @@ pub enum ServerMessage {
         from: String,
         text: String,
     },
+    /// SFU rooms, dynacast: of the simulcast layers we send on section
+    /// `mid`, only the RIDs in `active` are received by anyone.
+    Layers {
+        mid: String,
+        #[serde(default)]
+        active: Vec<String>,
+    },
     Pong,
     Error {
         code: String,

@@ -260,7 +260,8 @@ impl Session {
                     self.events.push_back(SessionEvent::Chat { from, text });
                 }
             }
-            ServerMessage::Pong => {}
+            // We publish no simulcast: nothing to pause.
+            ServerMessage::Layers { .. } | ServerMessage::Pong => {}
             ServerMessage::Error {
                 code,
                 message,
@@ -536,6 +537,14 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn a_layers_message_is_understood_and_ignored() {
+        // We publish no simulcast: dynacast has nothing to stop.
+        let mut session = joined(true);
+        let events = events(&mut session, &[r#"{"type":"layers","mid":"0","active":["q"]}"#]);
+        assert!(matches!(&events[..], [SessionEvent::Joined { .. }]), "{events:?}");
     }
 
     #[test]

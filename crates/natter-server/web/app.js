@@ -234,9 +234,9 @@ function enterCall(room, name) {
     peer.state = { audio, video, screen };
     updateTile(id, peer.state);
   });
-  for (const type of ['offer', 'answer', 'candidate', 'track']) {
+  for (const type of ['offer', 'answer', 'candidate', 'track', 'layers']) {
     on(type, (message) => {
-      if (type === 'track' || message.from === SFU_PEER) return call.sfu?.handle(message);
+      if (type === 'track' || type === 'layers' || message.from === SFU_PEER) return call.sfu?.handle(message);
       const peer = call.peers.get(message.from);
       if (peer) peer.handle(message);
       else console.warn(`natter: ${type} from unknown peer ${message.from}`);

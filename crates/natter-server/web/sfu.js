@@ -9,6 +9,11 @@
 // §5.2 sendEncodings), lowest first as the protocol asks: the server
 // forwards one of them to each subscriber.
 //
+// Dynacast: a `layers` message names the RIDs of our camera that
+// anyone receives; the others' encodings are set inactive
+// (RTCRtpSender.setParameters), so Chromium stops encoding them until a
+// later message lists them again.
+//
 // Each tile's rendered size goes to the server as `tile` messages (a
 // ResizeObserver on the videos showing our slots' tracks, at most one
 // report per TILE_EVERY_MS), so it forwards no larger a layer.
@@ -46,6 +51,26 @@ export const POOL = { audio: 5, video: 9 };
 const TILE_EVERY_MS = 250;
 /** The largest tile side the protocol takes (RFC 6386 §9.1's 14 bits). */
 const MAX_TILE_PIXELS = 0x3fff;
+
+/**
+ * Sets each encoding of `sender` active when its RID is in `active`.
+ * Another setParameters in between (a page capping a layer's bitrate)
+ * makes ours fail with InvalidStateError or InvalidModificationError
+ * (its transaction is stale): read the parameters again and retry.
+ */
+async function setActiveLayers(sender, active) {
+  for (let attempt = 1; ; attempt++) {
+    const parameters = sender.getParameters();
+    if (parameters.encodings.every((e) => e.active === active.has(e.rid))) return;
+    for (const encoding of parameters.encodings) encoding.active = active.has(encoding.rid);
+    try {
+      await sender.setParameters(parameters);
+      return;
+    } catch (e) {
+      if (attempt >= 3 || !['InvalidStateError', 'InvalidModificationError'].includes(e.name)) throw e;
+    }
+  }
+}
 
 export class SfuConnection extends EventTarget {
   /**
@@ -106,7 +131,7 @@ export class SfuConnection extends EventTarget {
     this.signal({ type: 'offer', to: SFU_PEER, sdp: this.pc.localDescription.sdp });
   }
 
-  /** An `answer`, `candidate` or `track` message from the server. */
+  /** An `answer`, `candidate`, `track` or `layers` message from the server. */
   handle(message) {
     this.queue = this.queue.then(() => this.apply(message)).catch((e) => {
       console.warn(`natter: ${message.type} from the SFU failed`, e);
@@ -130,6 +155,10 @@ export class SfuConnection extends EventTarget {
       slot.peer = message.peer;
       this.emit('slot', { peer: message.peer, kind: slot.kind, track: transceiver.receiver.track, previous });
       this.scheduleTiles();
+    } else if (message.type === 'layers') {
+      const sender = pc.getTransceivers().find((t) => t.mid === message.mid)?.sender;
+      if (!sender) throw new Error(`no send section with mid ${message.mid}`);
+      await setActiveLayers(sender, new Set(message.active));
     } else {
       // The server never offers (it does not renegotiate).
       console.warn(`natter: unexpected ${message.type} from the SFU`);

@@ -368,6 +368,15 @@ pub enum ServerMessage<'a> {
     Speaker {
         peer: Option<&'a str>,
     },
+    /// SFU rooms, dynacast: of the simulcast layers the client sends on
+    /// section `mid`, only those whose RID (RFC 8851) is in `active` are
+    /// received by anyone; the client stops encoding the others (WebRTC
+    /// 1.0 §5.2, `RTCRtpEncodingParameters.active`) until a later
+    /// `layers` message lists them again.
+    Layers {
+        mid: &'a str,
+        active: &'a [String],
+    },
     Pong,
     Error {
         code: ErrorCode,
@@ -401,6 +410,18 @@ mod tests {
 
     fn refused(text: &str) -> Refusal {
         ClientMessage::parse(text).unwrap_err()
+    }
+
+    #[test]
+    fn layers_is_written_as_docs_signaling_says() {
+        let active = ["q".to_owned(), "h".to_owned()];
+        let message = ServerMessage::Layers {
+            mid: "0",
+            active: &active,
+        };
+        assert_eq!(message.to_json(), r#"{"type":"layers","mid":"0","active":["q","h"]}"#);
+        let none = ServerMessage::Layers { mid: "0", active: &[] };
+        assert_eq!(none.to_json(), r#"{"type":"layers","mid":"0","active":[]}"#);
     }
 
     #[test]

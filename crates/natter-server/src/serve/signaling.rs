@@ -184,7 +184,8 @@ pub async fn timers(hub: SharedHub, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Delivers the SFU's answers, candidates, `track` and `speaker` messages.
+/// Delivers the SFU's answers, candidates, `track`, `speaker` and
+/// `layers` messages.
 pub async fn sfu_replies(hub: SharedHub, mut replies: mpsc::UnboundedReceiver<crate::sfu::Reply>) {
     use crate::sfu::Signal;
     use natter_signaling::message::{ServerMessage, SFU_PEER};
@@ -202,6 +203,7 @@ pub async fn sfu_replies(hub: SharedHub, mut replies: mpsc::UnboundedReceiver<cr
                 kind,
             },
             Signal::Speaker(peer) => ServerMessage::Speaker { peer: peer.as_deref() },
+            Signal::Layers { mid, active } => ServerMessage::Layers { mid, active },
             Signal::Refused(message) => ServerMessage::Error {
                 code: ErrorCode::BadMessage,
                 message,

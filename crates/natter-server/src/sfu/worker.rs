@@ -73,6 +73,10 @@ pub enum Signal {
     },
     /// `peer` is the room's active speaker now, or nobody.
     Speaker(Option<String>),
+    /// Dynacast: of the simulcast layers the participant sends on
+    /// section `mid`, only the RIDs in `active` are received by anyone;
+    /// it should stop encoding the others.
+    Layers { mid: String, active: Vec<String> },
     /// Its offer was refused.
     Refused(String),
 }
@@ -810,6 +814,8 @@ fn drain_room(
     while let Some(forward) = room.poll_resend() {
         write(now, endpoint, members, &forward, counters);
     }
+    // Publications whose paused layers changed, told once per drain.
+    let mut dynacast: Vec<(ParticipantId, PublicationId)> = Vec::new();
     while let Some(event) = room.poll_event() {
         match event {
             RoomEvent::Subscribed {
@@ -897,8 +903,59 @@ fn drain_room(
                     reply(replies, &member.peer, Signal::Speaker(speaker.clone()));
                 }
             }
+            RoomEvent::LayerPaused {
+                publisher, publication, ..
+            }
+            | RoomEvent::LayerResumed {
+                publisher, publication, ..
+            } => {
+                tracing::trace!(?event, "SFU room event");
+                if !dynacast.contains(&(publisher, publication)) {
+                    dynacast.push((publisher, publication));
+                }
+            }
             other => tracing::trace!(event = ?other, "SFU room event"),
         }
+    }
+    for (publisher, publication) in dynacast {
+        tell_layers(endpoint, replies, room, members, publisher, publication);
+    }
+}
+
+/// Tells a publisher which RIDs of a simulcast publication anyone
+/// receives (a `layers` message, docs/signaling.md): the web client sets
+/// the others' `RTCRtpEncodingParameters.active` to false, so the
+/// browser stops encoding them. A publication without RIDs is not told.
+fn tell_layers(
+    endpoint: &mut Endpoint,
+    replies: &UnboundedSender<Reply>,
+    room: &Room,
+    members: &HashMap<ParticipantId, Member>,
+    publisher: ParticipantId,
+    publication: PublicationId,
+) {
+    let (Some(member), Some(published)) = (members.get(&publisher), room.publication(publication)) else {
+        return;
+    };
+    let Some(&(transceiver, _)) = member.published.iter().find(|(_, p)| *p == publication) else {
+        return;
+    };
+    // At most MAX_LAYERS layers.
+    let layers = 0..published.layer_count() as u8;
+    if layers.clone().any(|layer| published.rid(layer).is_none()) {
+        return;
+    }
+    let active = (layers.filter(|&layer| !published.paused(layer)))
+        .filter_map(|layer| published.rid(layer).map(str::to_owned))
+        .collect();
+    let Some(pc) = endpoint.connection(member.handle) else {
+        return;
+    };
+    let mid = (pc.transceivers().iter())
+        .find(|t| t.id() == transceiver)
+        .and_then(|t| t.mid().map(str::to_owned));
+    if let Some(mid) = mid {
+        reply(replies, &member.peer, Signal::Layers { mid, active });
     }
 }
 

@@ -63,7 +63,7 @@ impl Resources {
 
     /// A message of the SFU: taken if it is for a WHIP or WHEP
     /// participant (its answer and candidates are gathered for the waiting
-    /// request until end-of-candidates; `track` and `speaker` are dropped:
+    /// request until end-of-candidates; `track`, `speaker` and `layers` are dropped:
     /// RFC 9725 §4.2 has one offer and one answer), given back otherwise.
     pub fn take_reply(&mut self, peer: &str, signal: Signal) -> Option<Signal> {
         if !self.peers.contains(peer) {
@@ -81,7 +81,7 @@ impl Resources {
                 None
             }
             Signal::Refused(why) => Some(Some(why)),
-            Signal::Track { .. } | Signal::Speaker(_) => None,
+            Signal::Track { .. } | Signal::Speaker(_) | Signal::Layers { .. } => None,
         };
         if let Some(refused) = done {
             let waiting = self.waiting.remove(peer).expect("found above");
