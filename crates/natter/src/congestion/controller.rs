@@ -35,14 +35,12 @@ pub struct CongestionConfig {
     pub start_bps: u64,
     pub min_bps: u64,
     pub max_bps: u64,
-    /// Send through the pacer: packets leave at
+    /// Send through the pacer (on by default): packets leave at
     /// [`PACING_FACTOR`](super::pacer::PACING_FACTOR) times the target
     /// (`start_bps` while no feedback comes), audio first, and probes'
-    /// padding is sent. Off by default for now: with it on, natter's
-    /// tests pass (tests/zero_alloc.rs's forward path allocates nothing),
-    /// but natter-sfu's tests/zero_alloc.rs counts 4 allocations (900
-    /// bytes, never freed) in 15,300 forwarded packets. Off, packets
-    /// leave at once (a frame as one burst) and probes send nothing.
+    /// padding is sent (draft-ietf-rmcat-gcc-02 §4 assumes a paced
+    /// sender). Off, packets leave at once (a frame as one burst) and
+    /// probes send nothing.
     pub pace: bool,
 }
 
@@ -53,7 +51,7 @@ impl Default for CongestionConfig {
             start_bps: 300_000,
             min_bps: 30_000,
             max_bps: 10_000_000,
-            pace: false,
+            pace: true,
         }
     }
 }
