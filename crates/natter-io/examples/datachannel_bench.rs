@@ -11,16 +11,26 @@
 //! both read from one clock; notes go to stderr. A transfer in which
 //! nothing arrives for 10 s fails with both sides' counters.
 //!
+//! With `--rtt MS` the pair talks through a userspace delay proxy
+//! (crates/natter-impair, in this process, half the round trip each
+//! way): the offerer learns only the proxy's address as the answerer's
+//! candidate, and the answerer learns the offerer only as the proxy's
+//! upstream socket (a peer-reflexive candidate, RFC 8445 §7.3.1.3), so
+//! every datagram crosses the proxy.
+//!
 //! ```text
 //! cargo run --release -p natter-io --example datachannel_bench -- --runs 3 --bytes 50000000 --message-size 16384
 //! ```
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use natter_impair::{LinkConfig, Proxy, ProxyConfig};
 use natter_io::{
-    Config, DataChannel, DataChannelId, DataChannelInit, LocalAddresses, PeerConnection, PeerConnectionState, PeerEvent,
+    Config, DataChannel, DataChannelId, DataChannelInit, IceCandidate, LocalAddresses, PeerConnection,
+    PeerConnectionState, PeerEvent,
 };
 use tokio::sync::mpsc;
 
@@ -36,6 +46,9 @@ struct Args {
     /// Bytes per transfer.
     #[arg(long, default_value_t = 50_000_000)]
     bytes: u64,
+    /// Round trip through a delay proxy, in milliseconds (0: direct).
+    #[arg(long, default_value_t = 0.0)]
+    rtt: f64,
     /// Bytes per message.
     #[arg(long, default_value_t = 16384)]
     message_size: usize,
@@ -75,6 +88,9 @@ async fn main() -> anyhow::Result<()> {
     if args.runs < 1 || args.bytes < 1 || args.message_size < 1 {
         bail!("--runs, --bytes and --message-size must be at least 1");
     }
+    if !(args.rtt >= 0.0 && args.rtt < 10_000.0) {
+        bail!("--rtt must be between 0 and 10000 ms");
+    }
     for run in 1..=args.runs {
         let mbps = run_once(&args).await.with_context(|| format!("run {run}"))?;
         println!("{mbps:.3}");
@@ -86,7 +102,8 @@ async fn main() -> anyhow::Result<()> {
 async fn run_once(args: &Args) -> anyhow::Result<f64> {
     let (mut a, mut b) = (Peer::spawn()?, Peer::spawn()?);
     let connecting = Instant::now();
-    let (channel, remote) = connect(&mut a, &mut b).await?;
+    let one_way = Duration::from_secs_f64(args.rtt / 2000.0);
+    let (channel, remote, _proxy) = connect(&mut a, &mut b, one_way).await?;
     let connected = connecting.elapsed();
 
     channel.set_buffered_amount_low_threshold(args.buffer_low).await?;
@@ -145,8 +162,14 @@ async fn run_once(args: &Args) -> anyhow::Result<f64> {
 
 /// Offer from `a` with one channel, answer from `b`, trickle candidates
 /// until the channel is open on both sides: the sender's handle and the
-/// receiver's id of the channel.
-async fn connect(a: &mut Peer, b: &mut Peer) -> anyhow::Result<(DataChannel, DataChannelId)> {
+/// receiver's id of the channel. With a `one_way` delay, `a` gets `b`'s
+/// candidate behind a proxy (returned, to keep it running) and `b` gets
+/// none of `a`'s.
+async fn connect(
+    a: &mut Peer,
+    b: &mut Peer,
+    one_way: Duration,
+) -> anyhow::Result<(DataChannel, DataChannelId, Option<Proxy>)> {
     let channel = a.pc.create_data_channel("bench", DataChannelInit::default()).await?;
     let offer = a.pc.create_offer().await?;
     a.pc.set_local_description(offer.clone()).await?;
@@ -156,22 +179,56 @@ async fn connect(a: &mut Peer, b: &mut Peer) -> anyhow::Result<(DataChannel, Dat
     a.pc.set_remote_description(answer).await?;
     let mut open = false;
     let mut remote = None;
+    let mut proxy = None;
     while !open || remote.is_none() {
         tokio::select! {
             event = a.events.recv() => match event.context("the offerer's events ended")? {
-                PeerEvent::IceCandidate(candidate) => b.pc.add_ice_candidate(Some(candidate)).await?,
+                PeerEvent::IceCandidate(candidate) if one_way.is_zero() => b.pc.add_ice_candidate(Some(candidate)).await?,
+                PeerEvent::IceCandidate(_) => {}
                 PeerEvent::DataChannelOpen(id) if id == channel.id() => open = true,
                 event => check(&event)?,
             },
             event = b.events.recv() => match event.context("the answerer's events ended")? {
-                PeerEvent::IceCandidate(candidate) => a.pc.add_ice_candidate(Some(candidate)).await?,
+                PeerEvent::IceCandidate(candidate) if one_way.is_zero() => a.pc.add_ice_candidate(Some(candidate)).await?,
+                PeerEvent::IceCandidate(candidate) if proxy.is_none() => {
+                    let (candidate, started) = behind_proxy(candidate, one_way)?;
+                    proxy = Some(started);
+                    a.pc.add_ice_candidate(Some(candidate)).await?;
+                }
+                PeerEvent::IceCandidate(_) => {}
                 PeerEvent::DataChannelOpen(id) => remote = Some(id),
                 event => check(&event)?,
             },
         }
     }
     // The loop ends once `remote` is set.
-    Ok((channel, remote.unwrap()))
+    Ok((channel, remote.unwrap(), proxy))
+}
+
+/// A proxy delaying each direction by `one_way` in front of the address
+/// of `candidate` (RFC 8839 §5.1: address and port are its fifth and
+/// sixth fields), and the candidate rewritten to the proxy's address.
+fn behind_proxy(mut candidate: IceCandidate, one_way: Duration) -> anyhow::Result<(IceCandidate, Proxy)> {
+    let mut fields: Vec<String> = candidate.candidate.split(' ').map(str::to_owned).collect();
+    let upstream: SocketAddr = match fields.get(4..6) {
+        Some([ip, port]) => format!("{ip}:{port}").parse()?,
+        _ => bail!("a candidate without an address: {}", candidate.candidate),
+    };
+    let link = LinkConfig {
+        delay: one_way,
+        ..LinkConfig::default()
+    };
+    let proxy = Proxy::start(ProxyConfig {
+        listen: "127.0.0.1:0".parse()?,
+        upstream,
+        up: link.clone(),
+        down: link,
+        seed: 1,
+    })?;
+    fields[4] = proxy.local_addr().ip().to_string();
+    fields[5] = proxy.local_addr().port().to_string();
+    candidate.candidate = fields.join(" ");
+    Ok((candidate, proxy))
 }
 
 /// Queues messages while natter's buffered amount is at most
