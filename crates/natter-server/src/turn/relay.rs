@@ -71,9 +71,13 @@ impl RelayPlan {
             let Ok(socket) = UdpSocket::bind((ip, port)) else {
                 continue;
             };
+            enlarge_buffers(&socket);
             if even == Some(true) {
                 match UdpSocket::bind((ip, port + 1)) {
-                    Ok(next) => return Ok((socket, Some(next))),
+                    Ok(next) => {
+                        enlarge_buffers(&next);
+                        return Ok((socket, Some(next)));
+                    }
                     Err(_) => continue,
                 }
             }
@@ -100,6 +104,20 @@ impl RelayPlan {
         }
         Err(io::Error::new(io::ErrorKind::AddrInUse, "no free relay port"))
     }
+}
+
+/// A relayed socket's kernel buffers: 1 MiB each way, as far as the
+/// kernel allows (best effort). A peer's burst arrives on it all at once
+/// (a data channel's congestion window over a relayed path); with the
+/// 208 KiB default, about 90 datagrams of 1.2 KB, the worker had to read
+/// it before the burst ended or lose the rest.
+const RELAY_SOCKET_BUFFER: usize = 1 << 20;
+
+/// Asks for [`RELAY_SOCKET_BUFFER`] on `socket`.
+fn enlarge_buffers(socket: &UdpSocket) {
+    let socket = socket2::SockRef::from(socket);
+    let _ = socket.set_recv_buffer_size(RELAY_SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(RELAY_SOCKET_BUFFER);
 }
 
 /// A TCP socket that may share its local address with others (the relay
