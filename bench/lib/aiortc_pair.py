@@ -10,6 +10,7 @@ benches call. Runs under the venv of scripts/setup (target/py).
 
     aiortc_pair.py file --path FILE --out DIR [--runs N] [--message-size M]
                         [--buffer-low L] [--buffer-high H]
+                        [--turn URL --turn-username U --turn-password P]
         The same, for a file (bench/send, issue 14): the sender reads FILE
         from disk in messages, the receiver writes them to DIR/NAME and
         the two SHA-256 digests must match; MB/s per run, from the first
@@ -34,17 +35,17 @@ import sys
 import time
 
 import aioice.ice
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 
 aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 CONFIG = RTCConfiguration(iceServers=[])
 
 
-async def connected_pair():
+async def connected_pair(config=CONFIG):
     """Two connected RTCPeerConnections and the two ends of one channel."""
-    a = RTCPeerConnection(CONFIG)
-    b = RTCPeerConnection(CONFIG)
+    a = RTCPeerConnection(config)
+    b = RTCPeerConnection(config)
     channel = a.createDataChannel("bench", ordered=True)
     loop = asyncio.get_running_loop()
     opened, remote = loop.create_future(), loop.create_future()
@@ -102,8 +103,8 @@ async def datachannel_once(total, message_size, buffer_low, buffer_high):
     return total / (end - start) / 1e6
 
 
-async def file_once(path, out, message_size, buffer_low, buffer_high):
-    a, b, channel, receiver = await connected_pair()
+async def file_once(path, out, message_size, buffer_low, buffer_high, config):
+    a, b, channel, receiver = await connected_pair(config)
     loop = asyncio.get_running_loop()
     done = loop.create_future()
     total = os.path.getsize(path)
@@ -213,6 +214,9 @@ def main():
     p.add_argument("mode", choices=["datachannel", "file", "offer"])
     p.add_argument("--path", help="file mode: the file to send")
     p.add_argument("--out", help="file mode: the directory to write it in")
+    p.add_argument("--turn", help="file mode: a TURN server URL (turn:HOST:PORT) to gather relay candidates from")
+    p.add_argument("--turn-username")
+    p.add_argument("--turn-password")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--bytes", type=int, default=50_000_000)
     p.add_argument("--message-size", type=int, default=16384)
@@ -224,9 +228,12 @@ def main():
         return
     if args.mode == "file" and not (args.path and args.out):
         p.error("file mode needs --path and --out")
+    config = CONFIG
+    if args.turn:
+        config = RTCConfiguration(iceServers=[RTCIceServer(args.turn, args.turn_username, args.turn_password)])
     for _ in range(args.runs):
         if args.mode == "file":
-            mbps = asyncio.run(file_once(args.path, args.out, args.message_size, args.buffer_low, args.buffer_high))
+            mbps = asyncio.run(file_once(args.path, args.out, args.message_size, args.buffer_low, args.buffer_high, config))
             print(f"{mbps:.3f}", flush=True)
             continue
         mbps = asyncio.run(datachannel_once(args.bytes, args.message_size, args.buffer_low, args.buffer_high))
