@@ -1,15 +1,8 @@
 // namespace: veth
 //
-// NOT in scripts/test-browser's run (its name lacks `.test`): it failed
-// the second of two fresh-clone CI runs on 2026-12-07. While limited
-// (the server's estimate of Carol's leg 115-240 kbit/s), Carol got
-// Alice's f layer 5 s into the limited phase, which suggests the
-// allocator takes a layer whose metered rate reads 0 as affordable; to
-// be found before it goes back. Run it by hand:
-//   scripts/test-browser tests/browser/sfu-layers.mjs
-//
 // Issue 13, acceptance 2: `natter serve --sfu` picks each subscriber's
-// simulcast layer by its bandwidth and its tile size, with Chromium
+// simulcast layer by its bandwidth and its tile size, and stops the
+// layers nobody receives at the publisher (dynacast), with Chromium
 // pages on both ends.
 //
 // Three pages publish a 960x540 fake camera as simulcast q/h/f
@@ -28,15 +21,28 @@
 //    to f within 10 s.
 // 2. A small tile (Carol's video of Alice set to 100x56 CSS pixels)
 //    gets q; enlarged, f within 10 s.
+// 3. Dynacast: with both subscribers' videos of Alice small, Alice's
+//    page stops encoding h and f (the server's `layers` message sets
+//    their encodings inactive: getStats shows `active` false and
+//    bytesSent standing still); Carol's enlarged, f is encoded again
+//    and reaches her.
 //
 // Each publisher caps q at 50 kbit/s (see capLowestLayer). The tbf
 // lets one packet through at a time (burst 1600 bytes): with a larger
 // burst, probes measured more than the link and Carol's layer went up
 // to h and back while limited.
 //
-// The server's estimate of Carol's leg (natter's GCC from Chromium's
-// transport-wide feedback, logged at trace) and the layer timeline
-// are printed as diagnostics.
+// Printed as diagnostics, to explain a failure: the server's estimate
+// of Carol's leg by second (natter's GCC from Chromium's transport-wide
+// feedback, logged at trace); the layer Carol decodes of each publisher
+// at each poll (runs of equal polls); what each publisher's page sends
+// per layer by second (kbit/s, `~` for an inactive encoding); and the
+// server's layer events (switches, dynacast pauses and resumes).
+//
+// 2026-12-07, before the fix in natter-sfu's meter: Chromium enables f
+// seconds after the rest; nobody wanted it yet, so dynacast marked it
+// paused at its first reading, a tenth of a second of f spread over the
+// 1 s window, and kept that as f's rate: Carol, limited, was given f.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -151,7 +157,9 @@ async function watch(p, from, { forMs, done, timeout, what, timeline, t0, always
         gaps[o.name] = Math.max(gaps[o.name], polledAt - was.grewAt);
       }
       const entries = timeline[o.name];
-      if (v.frameWidth && entries.at(-1)?.layer !== layerOf(v.frameWidth)) entries.push({ at: polledAt - t0, layer: layerOf(v.frameWidth) });
+      const layer = v.frameWidth ? layerOf(v.frameWidth) : '-';
+      if (entries.at(-1)?.layer === layer) entries.at(-1).polls++;
+      else entries.push({ at: polledAt - t0, layer, polls: 1 });
     }
     if (always && !always(got)) {
       throw new Error(`${what}; at ${polledAt - start} ms ${p.name} receives ${from.map((o) => `${o.name}'s at ${layerOf(got[o.id]?.frameWidth)}`).join(', ')}`);
@@ -181,6 +189,73 @@ function capLowestLayer(p, bps) {
   }, bps);
 }
 
+/** Shows `p`'s video of `of` at a CSS size (the web client's ResizeObserver sends `tile`). */
+function resizeVideo(p, of, width, height) {
+  return p.page.evaluate(
+    ({ id, width, height }) => {
+      const video = document.querySelector(`[data-testid="tile"][data-peer-id="${id}"] video`);
+      video.style.width = `${width}px`;
+      video.style.height = `${height}px`;
+    },
+    { id: of.id, width, height },
+  );
+}
+
+/** rid → {bytes, active} of the camera encodings `p` sends (outbound-rtp). */
+function encodingsOut(p) {
+  return p.page.evaluate(async () => {
+    const out = {};
+    (await window.natter.sfu.pc.getStats()).forEach((r) => {
+      if (r.type === 'outbound-rtp' && r.kind === 'video' && r.rid) out[r.rid] = { bytes: r.bytesSent || 0, active: r.active };
+    });
+    return out;
+  });
+}
+
+/**
+ * Samples what each of `publishers` sends per layer once a second until
+ * the returned function is called; `lines` gets one entry per second:
+ * `12s Alice q49 h0~ f880` (kbit/s; `~`: the encoding is inactive).
+ */
+function sampleEncodings(publishers, t0, lines) {
+  const last = new Map();
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const at = Date.now();
+      for (const p of publishers) {
+        const now = await encodingsOut(p).catch(() => ({}));
+        const before = last.get(p.name);
+        if (before) {
+          const kbps = Object.keys(now)
+            .sort((a, b) => 'qhf'.indexOf(a) - 'qhf'.indexOf(b))
+            .map((rid) => `${rid}${Math.round(((now[rid].bytes - (before.got[rid]?.bytes ?? 0)) * 8) / (at - before.at))}${now[rid].active === false ? '~' : ''}`);
+          lines.push(`${Math.round((at - t0) / 1000)}s ${p.name} ${kbps.join(' ')}`);
+        }
+        last.set(p.name, { at, got: now });
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1000 - (Date.now() - at))));
+    }
+  })();
+  return async () => {
+    stopped = true;
+    await loop;
+  };
+}
+
+/** The server's layer events from its log (natter::sfu trace; the log is appended to across runs) since `since`, `at ms: event`. */
+function layerEvents(logPath, since) {
+  const out = [];
+  for (const line of fs.readFileSync(logPath, 'utf8').split('\n')) {
+    const m = line.match(/^(\S+)Z .*SFU room event.*(Layer(?:Switched|Paused|Resumed) \{[^}]*\})/);
+    if (!m) continue;
+    const compact = m[2].replace(/ParticipantId\((\d+)\)/g, 'P$1').replace(/PublicationId\((\d+)\)/g, '#$1').replace(/(subscriber|publisher|publication|layer): /g, '');
+    const at = Date.parse(`${m[1]}Z`) - since;
+    if (at >= 0) out.push(`${at}: ${compact}`);
+  }
+  return out;
+}
+
 /** The server's estimates of `peer`'s leg from its log (natter::sfu trace), one per second. */
 function estimates(logPath, peer, since) {
   const seconds = new Map();
@@ -201,8 +276,11 @@ describe('the SFU picks layers by bandwidth and tile size (Chromium)', () => {
   let carol;
   const t0 = Date.now();
   const timings = {};
-  /** publisher name → [{at, layer}] as Carol receives it. */
+  /** publisher name → [{at, layer, polls}] as Carol decodes it, one entry per run of equal polls. */
   const timeline = { Alice: [], Bob: [] };
+  /** What Alice and Bob send per layer, by second. */
+  const sent = [];
+  let stopSampling;
 
   before(async () => {
     // The worker logs each leg's estimate at trace.
@@ -215,12 +293,19 @@ describe('the SFU picks layers by bandwidth and tile size (Chromium)', () => {
     for (const p of [alice, bob, carol]) await join(p);
     for (const p of [alice, bob, carol]) await until(() => p.page.evaluate(() => window.natter.sfu?.pc.getSenders().some((s) => s.track?.kind === 'video')), { what: `${p.name}'s camera sender` });
     for (const p of [alice, bob, carol]) await capLowestLayer(p, Q_MAX_BPS);
+    stopSampling = sampleEncodings([alice, bob], t0, sent);
   });
 
   after(async () => {
     console.log('# timings (ms):', JSON.stringify(timings));
-    console.log('# Carol receives (ms since start: layer):', JSON.stringify(timeline));
-    if (server && carol?.id) console.log(`# server's estimate of Carol's leg (kbit/s by second): ${estimates(server.logPath, carol.id, t0)}`);
+    await stopSampling?.();
+    const runs = (entries) => entries.map((e) => `${e.at}:${e.layer}x${e.polls}`).join(' ');
+    console.log(`# Carol decodes, per poll every ${POLL_MS} ms (ms since start:layer x polls): Alice ${runs(timeline.Alice)}; Bob ${runs(timeline.Bob)}`);
+    console.log(`# Alice and Bob send (kbit/s per layer, ~ inactive): ${sent.join(', ')}`);
+    if (server && carol?.id) {
+      console.log(`# server's estimate of Carol's leg (kbit/s by second): ${estimates(server.logPath, carol.id, t0)}`);
+      console.log(`# server's layer events (ms since start; P = participant in join order: Alice, Bob, Carol): ${layerEvents(server.logPath, t0).join(', ')}`);
+    }
     try {
       liftLimit();
     } catch {
@@ -270,15 +355,7 @@ describe('the SFU picks layers by bandwidth and tile size (Chromium)', () => {
   test(`a small tile gets q; enlarged, f within ${RECOVER_MS / 1000} s`, async (t) => {
     // Carol's video of Alice at a CSS size: the web client's
     // ResizeObserver sends the `tile` message.
-    const resize = (width, height) =>
-      carol.page.evaluate(
-        ({ id, width, height }) => {
-          const video = document.querySelector(`[data-testid="tile"][data-peer-id="${id}"] video`);
-          video.style.width = `${width}px`;
-          video.style.height = `${height}px`;
-        },
-        { id: alice.id, width, height },
-      );
+    const resize = (width, height) => resizeVideo(carol, alice, width, height);
     const aliceAt = (layer) => (got) => got[alice.id]?.frameWidth === WIDTH[layer];
     let started = Date.now();
     await resize(100, 56);
@@ -290,6 +367,47 @@ describe('the SFU picks layers by bandwidth and tile size (Chromium)', () => {
     await watch(carol, [alice], { done: aliceAt('f'), timeout: RECOVER_MS, what: "Carol's video of Alice to come at f in a 960x540 tile", timeline, t0 });
     timings.bigTileAtF = Date.now() - t0;
     t.diagnostic(`960x540 tile: f after ${Date.now() - started} ms`);
+    assert.deepEqual(problemsOf([alice, bob, carol]), []);
+  });
+
+  test(`dynacast: layers nobody receives stop at the publisher and resume within ${RECOVER_MS / 1000} s`, async (t) => {
+    // Bob's and Carol's videos of Alice small: nobody receives Alice's h or f.
+    const resize = (p, width, height) => resizeVideo(p, alice, width, height);
+    /** Alice's h and f: {rid: {grew, active}} over one second. */
+    const aliceSends = async () => {
+      const before = await encodingsOut(alice);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const after = await encodingsOut(alice);
+      return Object.fromEntries(['h', 'f'].map((rid) => [rid, { grew: after[rid].bytes > before[rid].bytes, active: after[rid].active }]));
+    };
+    let started = Date.now();
+    await resize(bob, 100, 56);
+    await resize(carol, 100, 56);
+    const stopped = await until(
+      async () => {
+        const s = await aliceSends();
+        // `active` is in Chromium's outbound-rtp since M114.
+        return ['h', 'f'].every((rid) => s[rid].active !== true && !s[rid].grew) && s;
+      },
+      {
+        timeout: RECOVER_MS,
+        what: "Alice's page to stop encoding h and f when nobody receives them",
+        describe: () => aliceSends().then((s) => JSON.stringify(s)),
+      },
+    );
+    timings.dynacastStopped = Date.now() - t0;
+    t.diagnostic(`small tiles: Alice stopped encoding h and f after ${Date.now() - started} ms: ${JSON.stringify(stopped)}`);
+    // Carol still decodes Alice's q meanwhile.
+    const held = await watch(carol, [alice], { forMs: 2000, always: (got) => got[alice.id]?.frameWidth === WIDTH.q, what: "Carol to keep decoding Alice's q while h and f are stopped", timeline, t0 });
+    assert.ok(held.gaps.Alice <= MAX_GAP_MS, `Carol's video of Alice froze for ${held.gaps.Alice} ms while h and f were stopped`);
+
+    started = Date.now();
+    await resize(carol, 960, 540);
+    await watch(carol, [alice], { done: (got) => got[alice.id]?.frameWidth === WIDTH.f, timeout: RECOVER_MS, what: "Carol's video of Alice to come at f once her tile grew again", timeline, t0 });
+    const resumed = await aliceSends();
+    timings.dynacastResumedAtF = Date.now() - t0;
+    t.diagnostic(`Carol's tile 960x540: f again after ${Date.now() - started} ms; Alice sends ${JSON.stringify(resumed)}`);
+    assert.ok(resumed.f.active !== false && resumed.f.grew, `Alice encodes f again: ${JSON.stringify(resumed.f)}`);
     assert.deepEqual(problemsOf([alice, bob, carol]), []);
   });
 });
