@@ -51,7 +51,11 @@ pub struct SctpConfig {
     pub buffered_amount_low_threshold: usize,
     /// RFC 9260 §16: RTO.Initial.
     pub rto_initial: Duration,
-    /// RFC 9260 §16: RTO.Min.
+    /// RFC 9260 §16: RTO.Min. 400 ms by default, as Chromium's dcsctp:
+    /// RFC 9260's 1 s stalls a fast path for hundreds of its RTTs on a
+    /// tail loss, while a smaller value must still exceed a peer's
+    /// delayed SACK (200 ms, §6.2) and its RTT so that T3-rtx does not
+    /// fire before the SACK could come.
     pub rto_min: Duration,
     /// RFC 9260 §16: RTO.Max.
     pub rto_max: Duration,
@@ -70,7 +74,7 @@ impl SctpConfig {
             max_buffered_amount: 16 * 1024 * 1024,
             buffered_amount_low_threshold: 0,
             rto_initial: Duration::from_secs(1),
-            rto_min: Duration::from_secs(1),
+            rto_min: Duration::from_millis(400),
             rto_max: Duration::from_secs(60),
         }
     }

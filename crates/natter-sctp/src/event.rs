@@ -92,7 +92,7 @@ pub enum Event {
     Closed { reason: CloseReason },
 }
 
-/// Counters of what was dropped.
+/// Counters of what was dropped and sent again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Packets the association did not accept (bad checksum, truncated,
@@ -103,4 +103,10 @@ pub struct Stats {
     pub messages_dropped: u64,
     /// DCEP messages that did not parse, or came when not expected.
     pub dcep_errors: u64,
+    /// DATA chunks sent again (fast retransmit or T3-rtx).
+    pub chunks_retransmitted: u64,
+    /// Chunks found lost by miss indications (RFC 9260 §7.2.4).
+    pub fast_retransmits: u64,
+    /// T3-rtx expiries (RFC 9260 §6.3.3): each a stall of one RTO.
+    pub t3_expiries: u64,
 }

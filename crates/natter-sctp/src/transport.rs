@@ -117,7 +117,13 @@ impl SctpTransport {
     }
 
     pub fn stats(&self) -> Stats {
-        self.stats
+        let mut stats = self.stats;
+        if let Some(a) = self.assoc.as_ref().map(Association::stats) {
+            stats.chunks_retransmitted = a.chunks_retransmitted;
+            stats.fast_retransmits = a.fast_retransmits;
+            stats.t3_expiries = a.t3_expiries;
+        }
+        stats
     }
 
     /// The largest message [`SctpTransport::send`] accepts: our own

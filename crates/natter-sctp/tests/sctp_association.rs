@@ -472,24 +472,26 @@ fn a_lost_data_packet_is_fast_retransmitted() {
 }
 
 #[test]
-fn a_lost_last_packet_comes_on_t3_rtx() {
+fn a_lost_last_packet_comes_on_a_tail_loss_probe() {
     let mut w = established();
     let start = w.now;
     // Three packets of DATA; the last one lost, so no SACK can report it
-    // missing: only T3-rtx (RTO, at least 1 s) sends it again.
+    // missing. RFC 8985 §7: a probe 2 SRTT after the last transmission
+    // sends it again, long before T3-rtx (RTO, at least 1 s) would.
     w.drop = Box::new(|from_a, types, n| from_a && types == [DATA] && n == 2);
     let msg = pattern(3 * 1172, 4);
     w.a.assoc.send(0, 53, false, &msg).unwrap();
     w.run_for(Duration::from_secs(5));
     assert_eq!(received(&mut w.b), vec![(0, false, msg)]);
-    let data: Vec<Duration> = w
-        .wire
-        .iter()
-        .filter(|s| s.from_a && s.chunk_types().contains(&DATA))
-        .map(|s| s.at - start)
-        .collect();
+    let data = w.data_sent_at(true, start);
     assert_eq!(data.len(), 4);
-    assert!(data[3] >= Duration::from_secs(1), "{data:?}");
+    let srtt = w.a.assoc.srtt().expect("an RTT measured");
+    let gap = data[3] - data[2];
+    assert!(
+        gap >= 2 * srtt && gap < Duration::from_secs(1),
+        "{data:?}, SRTT {srtt:?}"
+    );
+    assert_eq!(w.a.assoc.stats().t3_expiries, 0);
 }
 
 #[test]

@@ -8,6 +8,8 @@
 // Each test file uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod path;
+
 use std::time::{Duration, Instant};
 
 use natter_sctp::dcep::{DataChannelOpen, DcepMessage};
@@ -235,6 +237,16 @@ impl<A: Side, B: Side> Wire<A, B> {
     /// Hands `packet` to `b` as if it came over the wire now.
     pub fn inject_to_b(&mut self, packet: &[u8]) {
         self.b.receive(self.now, packet);
+    }
+
+    /// When each packet with DATA from `a` (or b) went, counted from
+    /// `start`, lost ones included.
+    pub fn data_sent_at(&self, from_a: bool, start: Instant) -> Vec<Duration> {
+        self.wire
+            .iter()
+            .filter(|s| s.from_a == from_a && s.chunk_types().contains(&DATA))
+            .map(|s| s.at - start)
+            .collect()
     }
 
     /// The chunk types of the packets that crossed, in order, per sender.

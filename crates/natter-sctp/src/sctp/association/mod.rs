@@ -8,8 +8,11 @@
 //! (§3.2) and out-of-the-blue packets (§8.4), and checks verification
 //! tags (§8.5). Data transfer with DATA: SACKs with gap blocks and
 //! duplicates, delayed or at once (§6.2), T3-rtx (§6.3.3), fast
-//! retransmit and recovery (§7.2.4), slow start and congestion avoidance
-//! (§7.2.1, §7.2.2), FORWARD TSN on receipt (RFC 3758 §3.6). Ending:
+//! retransmit and recovery (§7.2.4), with a tail loss probe (RFC 8985
+//! §7) so a lost tail of the flight is found by a SACK rather than
+//! T3-rtx, slow start and congestion avoidance (§7.2.1, §7.2.2), slow
+//! start left by HyStart++ (RFC 9406, `hystart.rs`), FORWARD TSN on
+//! receipt (RFC 3758 §3.6). Ending:
 //! the orderly SHUTDOWN of §9.2 from either side or both (queued data
 //! delivered first, T2-shutdown), ABORT on demand (§9.1), on max
 //! retransmissions (§8.1, §8.2) and on protocol violations (§6.2,
@@ -38,6 +41,7 @@
 
 mod config;
 mod handshake;
+mod hystart;
 mod receive;
 mod reconfig;
 mod scheduler;
@@ -164,6 +168,12 @@ pub struct Stats {
     pub packets_received: u64,
     pub packets_dropped: u64,
     pub packets_sent: u64,
+    /// DATA chunks sent again, by fast retransmit or T3-rtx.
+    pub chunks_retransmitted: u64,
+    /// Chunks marked lost by miss indications (RFC 9260 §7.2.4).
+    pub fast_retransmits: u64,
+    /// T3-rtx expiries (RFC 9260 §6.3.3).
+    pub t3_expiries: u64,
 }
 
 /// The peer as setup learned it.
@@ -277,7 +287,11 @@ impl Association {
     }
 
     pub fn stats(&self) -> Stats {
-        self.stats
+        let mut stats = self.stats;
+        if let Some(s) = self.sender.as_ref() {
+            s.counters().add_to(&mut stats);
+        }
+        stats
     }
 
     /// The smoothed round-trip time (RFC 9260 §6.3.1), once measured.
@@ -556,6 +570,9 @@ impl Association {
             self.config.max_packet_size,
             numbering,
         ));
+        if let Some(s) = self.sender.as_ref() {
+            s.counters().add_to(&mut self.stats);
+        }
         self.sender = Some(Sender::new(
             self.local_initial_tsn,
             peer.receive_window,
@@ -588,7 +605,9 @@ impl Association {
         self.heartbeat_sent = None;
         self.peer = None;
         self.local_tag = 0;
-        self.sender = None;
+        if let Some(s) = self.sender.take() {
+            s.counters().add_to(&mut self.stats);
+        }
         self.reconfig = None;
         self.events.push_back(Event::Closed(reason));
     }

@@ -18,10 +18,18 @@ use crate::sctp::rto::Rto;
 use crate::sctp::tsn::{serial_lt16, Tsn};
 use crate::sctp::wire::FixedList;
 
+use super::hystart::{Growth, HyStart, CSS_GROWTH_DIVISOR};
 use super::scheduler::Scheduler;
+use super::Stats;
 
 /// RFC 9260 §7.2.4: the third miss indication retransmits.
 const FAST_RETRANSMIT_MISSES: u32 = 3;
+/// RFC 8985 §7.2: the probe timeout is 2 SRTT; a floor keeps it above a
+/// fast path's scheduling noise.
+const PTO_MIN: Duration = Duration::from_millis(10);
+/// Probes sent without an answer before leaving it to T3-rtx; after a
+/// T3-rtx expiry none go until a SACK acknowledges something new.
+const MAX_PROBES: u32 = 8;
 /// DATA chunk header (§3.3.1).
 const DATA_HEADER: usize = 16;
 
@@ -94,6 +102,22 @@ struct InFlight {
     abandoned: bool,
 }
 
+/// What the sender counts, folded into [`Stats`] (which outlives it).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Counters {
+    chunks_retransmitted: u64,
+    fast_retransmits: u64,
+    t3_expiries: u64,
+}
+
+impl Counters {
+    pub(super) fn add_to(self, stats: &mut Stats) {
+        stats.chunks_retransmitted += self.chunks_retransmitted;
+        stats.fast_retransmits += self.fast_retransmits;
+        stats.t3_expiries += self.t3_expiries;
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct Sender {
     mtu: usize,
@@ -123,6 +147,14 @@ pub(super) struct Sender {
     /// One packet of fast retransmissions may ignore the cwnd (§7.2.4 3).
     fast_retransmit: bool,
     t3_at: Option<Instant>,
+    /// RFC 8985 §7: the tail loss probe's timer, how many probes went
+    /// unanswered (each doubles it), whether one is to go in the next
+    /// packet, and the TSN and send time of the last one sent.
+    probe_at: Option<Instant>,
+    probes: u32,
+    probe_due: bool,
+    probe: Option<(Tsn, Instant)>,
+    hystart: HyStart,
     /// The a_rwnd of the last SACK, for a SHUTDOWN's cumulative ack,
     /// which carries none (§9.2).
     last_a_rwnd: u32,
@@ -133,6 +165,7 @@ pub(super) struct Sender {
     /// Its stream entries, kept to reuse the allocation.
     skipped: Vec<SkippedStream>,
     spare: Vec<Vec<u8>>,
+    counters: Counters,
 }
 
 /// What a SACK (or a SHUTDOWN's cumulative TSN ack) did.
@@ -187,11 +220,17 @@ impl Sender {
             recovery_exit: None,
             fast_retransmit: false,
             t3_at: None,
+            probe_at: None,
+            probes: 0,
+            probe_due: false,
+            probe: None,
+            hystart: HyStart::new(),
             last_a_rwnd: peer_rwnd,
             advanced: initial_tsn.prev(),
             forward_tsn: false,
             skipped: Vec::new(),
             spare: Vec::new(),
+            counters: Counters::default(),
         }
     }
 
@@ -258,7 +297,11 @@ impl Sender {
     }
 
     pub(super) fn timeout(&self) -> Option<Instant> {
-        self.t3_at
+        [self.t3_at, self.probe_at].into_iter().flatten().min()
+    }
+
+    pub(super) fn counters(&self) -> Counters {
+        self.counters
     }
 
     /// Nothing queued and nothing unacknowledged: a shutdown may go on
@@ -347,6 +390,7 @@ impl Sender {
             }
         }
         let fast = std::mem::take(&mut self.fast_retransmit);
+        let probe = std::mem::take(&mut self.probe_due);
         for c in self.in_flight.iter_mut().filter(|c| c.retransmit) {
             if !fast && self.flight_size >= self.cwnd {
                 break;
@@ -356,19 +400,23 @@ impl Sender {
             }
             c.retransmit = false;
             c.transmissions += 1;
+            self.counters.chunks_retransmitted += 1;
             c.sent_at = now;
             c.misses = 0;
             c.sent_with = self.next_tsn.prev();
             self.flight_size += c.chunk.data.len();
             added = true;
         }
+        let mut probe_sent = false;
         while let Some(next) = self.queue.peek() {
             let len = next.data.len();
             // §6.1 A: nothing beyond the peer's window, except one chunk
             // when nothing is in flight (zero window probe); B: nor
-            // beyond the cwnd.
+            // beyond the cwnd, except one chunk as a tail loss probe
+            // (RFC 8985 §7.3).
             let window_ok = len <= self.peer_rwnd || self.flight_size == 0;
-            if !window_ok || self.flight_size >= self.cwnd {
+            let cwnd_ok = self.flight_size < self.cwnd || (probe && !added);
+            if !window_ok || !cwnd_ok {
                 break;
             }
             let tsn = self.next_tsn;
@@ -376,6 +424,7 @@ impl Sender {
                 break;
             }
             let Some(chunk) = self.queue.pop() else { break };
+            probe_sent |= probe;
             self.next_tsn = tsn.next();
             self.flight_size += len;
             self.outstanding += len;
@@ -393,10 +442,48 @@ impl Sender {
             });
             added = true;
         }
+        if probe && !added {
+            // RFC 8985 §7.3: no new data may go, so the probe is the
+            // highest chunk outstanding, sent again; a reliable one, as
+            // a message with a retransmission or lifetime limit is sent
+            // again only when found lost (RFC 3758 §3.5).
+            if let Some(c) = self
+                .in_flight
+                .iter_mut()
+                .rev()
+                .find(|c| !c.acked && !c.retransmit && !c.abandoned && c.chunk.limit == Limit::None)
+            {
+                if w.push(&data_chunk(c.tsn, &c.chunk)).is_ok() {
+                    c.transmissions += 1;
+                    c.sent_at = now;
+                    self.counters.chunks_retransmitted += 1;
+                    self.probe = Some((c.tsn, now));
+                    added = true;
+                }
+            }
+        } else if probe_sent {
+            self.probe = Some((self.next_tsn.prev(), now));
+        }
         if added && self.t3_at.is_none() {
             self.t3_at = Some(now + rto.get());
         }
+        if added {
+            self.arm_probe(now, rto);
+        }
         added
+    }
+
+    /// RFC 8985 §7.2: a probe 2 SRTT after the last transmission,
+    /// doubled for each one unanswered up to a quarter of the RTO (so a
+    /// receiver back from a pause hears one well before T3-rtx), unless
+    /// T3-rtx comes first.
+    fn arm_probe(&mut self, now: Instant, rto: &Rto) {
+        let outstanding = self.probes < MAX_PROBES && self.in_flight.iter().any(|c| !c.acked && !c.abandoned);
+        let pto = rto.srtt().filter(|_| outstanding).map(|srtt| {
+            let base = (2 * srtt).max(PTO_MIN);
+            (base * (1 << self.probes.min(16))).min((rto.get() / 4).max(base))
+        });
+        self.probe_at = pto.map(|p| now + p).filter(|at| self.t3_at.is_none_or(|t3| *at < t3));
     }
 
     /// RFC 9260 §6.2.1, §7.2.
@@ -476,10 +563,37 @@ impl Sender {
         if self.recovery_exit.is_some_and(|exit| !cum.is_before(exit)) {
             self.recovery_exit = None;
         }
+        // RFC 8985 §7.4: the probe arrived, so what was sent before it
+        // and is still unacknowledged was lost (it is more than 2 SRTT
+        // older than the probe).
+        let mut lost = false;
+        if let Some((probe_tsn, probe_sent)) = self.probe {
+            let first = self.in_flight.front().map(|c| c.tsn);
+            let probe_acked = match first {
+                Some(first) if !probe_tsn.is_before(first) => self
+                    .in_flight
+                    .get(probe_tsn.offset_from(first) as usize)
+                    .is_none_or(|c| c.acked),
+                _ => true,
+            };
+            if probe_acked {
+                self.probe = None;
+                for c in self.in_flight.iter_mut() {
+                    if !c.tsn.is_before(probe_tsn) {
+                        break;
+                    }
+                    if !c.acked && !c.retransmit && !c.abandoned && c.sent_at < probe_sent {
+                        c.retransmit = true;
+                        self.counters.fast_retransmits += 1;
+                        self.flight_size -= c.chunk.data.len();
+                        lost = true;
+                    }
+                }
+            }
+        }
         // §7.2.4: miss indications only for chunks sent before the
         // highest TSN newly acknowledged (HTNA), so that a SACK repeating
         // old gap blocks counts no miss.
-        let mut lost = false;
         for c in self.in_flight.iter_mut() {
             let Some(htna) = htna.filter(|h| c.tsn.is_before(*h)) else {
                 break;
@@ -488,10 +602,14 @@ impl Sender {
                 c.misses += 1;
                 if c.misses == FAST_RETRANSMIT_MISSES {
                     c.retransmit = true;
+                    self.counters.fast_retransmits += 1;
                     self.flight_size -= c.chunk.data.len();
                     lost = true;
                 }
             }
+        }
+        if lost {
+            self.hystart.stop();
         }
         if lost && self.recovery_exit.is_none() {
             // §7.2.3 and §7.2.4 2: halve, and stay there until the
@@ -504,8 +622,13 @@ impl Sender {
         }
         if advanced && self.recovery_exit.is_none() && flight_before >= self.cwnd {
             if self.cwnd <= self.ssthresh {
-                // §7.2.1: slow start.
-                self.cwnd += bytes_acked.min(self.mtu);
+                // §7.2.1: slow start, as HyStart++ paces it (RFC 9406).
+                let growth = bytes_acked.min(self.mtu);
+                match self.hystart.on_ack(cum, rtt, self.next_tsn.prev()) {
+                    Growth::Full => self.cwnd += growth,
+                    Growth::Css => self.cwnd += growth / CSS_GROWTH_DIVISOR,
+                    Growth::Exit => self.ssthresh = self.cwnd,
+                }
             } else {
                 // §7.2.2: congestion avoidance.
                 self.partial_bytes_acked += bytes_acked;
@@ -533,6 +656,10 @@ impl Sender {
             self.t3_at = Some(now + rto.get());
         }
         if newly_acked {
+            self.probes = 0;
+            self.arm_probe(now, rto);
+        }
+        if newly_acked {
             Acked::New
         } else {
             Acked::Nothing
@@ -544,8 +671,19 @@ impl Sender {
     /// expired (one more error for §8.1's counter).
     pub(super) fn handle_timeout(&mut self, now: Instant, rto: &mut Rto) -> bool {
         if self.t3_at.is_none_or(|at| at > now) {
+            if self.probe_at.is_some_and(|at| at <= now) {
+                // RFC 8985 §7.3: one packet goes whatever the cwnd.
+                self.probe_at = None;
+                self.probe_due = true;
+                self.probes += 1;
+            }
             return false;
         }
+        self.counters.t3_expiries += 1;
+        self.hystart.stop();
+        self.probe_at = None;
+        self.probe = None;
+        self.probes = MAX_PROBES;
         self.ssthresh = (self.cwnd / 2).max(4 * self.mtu);
         self.cwnd = self.mtu;
         self.partial_bytes_acked = 0;
