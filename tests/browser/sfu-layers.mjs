@@ -1,5 +1,15 @@
 // namespace: veth
 //
+// NOT in scripts/test-browser's run (its name lacks `.test`). The
+// up-switch while limited of the 2026-12-07 CI run is found and fixed
+// (natter-sfu's meter, 27b558c: see below) and the file passed 3 runs
+// in a row, but the 4th failed differently: limited at 300 kbit/s, the
+// server's estimate of Carol's leg rose to 616 kbit/s and then 1.27
+// Mbit/s for 3 s (natter's GCC after a probe), so Carol was rightly
+// given Alice's h for the estimate she had. Back in the suite once the
+// estimator cannot exceed a tbf-limited link. Run it by hand:
+//   scripts/test-browser tests/browser/sfu-layers.mjs
+//
 // Issue 13, acceptance 2: `natter serve --sfu` picks each subscriber's
 // simulcast layer by its bandwidth and its tile size, and stops the
 // layers nobody receives at the publisher (dynacast), with Chromium
