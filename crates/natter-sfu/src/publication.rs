@@ -7,8 +7,8 @@
 //!
 //! The publication owns what every subscriber shares: the layers'
 //! measured bitrates, the keyframe-request aggregation, the packet
-//! caches that answer NACKs, and dynacast (a layer nobody receives is
-//! paused at the publisher).
+//! caches that answer NACKs, and dynacast (a layer above every layer
+//! anyone receives is paused at the publisher).
 
 use std::time::{Duration, Instant};
 

@@ -113,7 +113,8 @@ pub struct RoomConfig {
     pub speaker: SpeakerConfig,
     /// How often layer choices and dynacast are reconsidered.
     pub update_interval: Duration,
-    /// Dynacast: a layer nobody wants for this long is paused.
+    /// Dynacast: a layer above every layer wanted (received or switched
+    /// to by a subscriber) for this long is paused.
     pub pause_after: Duration,
     /// A participant's estimate before its connection reports one.
     pub initial_estimate_bps: u64,
@@ -187,7 +188,7 @@ pub enum RoomEvent {
         layer: u8,
     },
     /// Dynacast: ask the publisher to stop sending layer `layer`,
-    /// nobody receiving it (by signaling: the browser's
+    /// nobody receiving it or any layer above it (by signaling: the browser's
     /// `RTCRtpEncodingParameters.active`; RFC 8853 §5.1 writes such a
     /// stream with `~` as paused).
     LayerPaused {
@@ -1067,10 +1068,20 @@ impl Room {
             }
         }
         if !audio {
+            // Every layer up to the highest anyone wants stays on (as
+            // LiveKit's dynacast does): a subscriber whose estimate drops
+            // needs the layer below at once, not after a round trip to
+            // the publisher and its encoder's restart, and lower layers
+            // cost little beside the top one.
+            let highest = publication
+                .subscriptions
+                .iter()
+                .filter_map(|s| s.highest_wanted())
+                .max();
             for (number, layer) in publication.layers.iter_mut().enumerate() {
                 // At most MAX_LAYERS layers.
                 let number = number as u8;
-                let wanted = publication.subscriptions.iter().any(|s| s.wants(number));
+                let wanted = highest.is_some_and(|highest| number <= highest);
                 let event = if wanted {
                     layer.unwanted_since = None;
                     let resumed = std::mem::take(&mut layer.paused);

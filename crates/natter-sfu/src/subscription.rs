@@ -80,8 +80,9 @@ impl Subscription {
         &self.counters
     }
 
-    /// Whether it wants layer `layer` sent (dynacast).
-    pub(crate) fn wants(&self, layer: u8) -> bool {
-        self.layer() == Some(layer) || self.target_layer() == Some(layer)
+    /// The highest layer it wants sent (dynacast): the one it receives
+    /// or the one it waits to switch to.
+    pub(crate) fn highest_wanted(&self) -> Option<u8> {
+        self.layer().max(self.target_layer())
     }
 }

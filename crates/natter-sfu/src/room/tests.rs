@@ -463,6 +463,33 @@ fn dynacast_pauses_layers_nobody_receives_and_resumes_them() {
 }
 
 #[test]
+fn dynacast_keeps_every_layer_below_the_highest_wanted() {
+    let mut h = Harness::new(RoomConfig::default());
+    let small = TileSize { width: 160, height: 90 };
+    let big = TileSize {
+        width: 1280,
+        height: 720,
+    };
+    // B at q, C at f: nobody receives h, but it stays on for a fall.
+    h.room.set_tile_size(h.now, B, h.camera, small).unwrap();
+    h.room.set_tile_size(h.now, C, h.camera, big).unwrap();
+    h.room.handle_estimate(h.now, C, 10_000_000).unwrap();
+    h.run(200, |_| false);
+    assert_eq!(h.room.subscription(B, h.camera).unwrap().layer(), Some(0));
+    assert_eq!(h.room.subscription(C, h.camera).unwrap().layer(), Some(2));
+    assert_eq!(h.publisher.paused, [false; 3]);
+    // C's estimate falls: h at once, no resume needed.
+    h.room.handle_estimate(h.now, C, 800_000).unwrap();
+    h.run(30, |_| false);
+    assert_eq!(h.room.subscription(C, h.camera).unwrap().layer(), Some(1));
+    assert_eq!(h.count(|e| matches!(e, RoomEvent::LayerPaused { layer: 1, .. })), 0);
+    // Both small: h and f go.
+    h.room.set_tile_size(h.now, C, h.camera, small).unwrap();
+    h.run(120, |_| false);
+    assert_eq!(h.publisher.paused, [false, true, true]);
+}
+
+#[test]
 fn nacks_are_answered_from_the_cache_or_asked_upstream_once() {
     let mut h = Harness::new(RoomConfig::default());
     h.run(60, |_| false);
