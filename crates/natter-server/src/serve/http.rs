@@ -50,7 +50,15 @@ pub async fn serve(config: ServeConfig, turn: Option<Arc<crate::turn::Shared>>) 
     let (sfu, replies) = match config.sfu {
         Some((bind, advertised)) => {
             let (replies, receiver) = tokio::sync::mpsc::unbounded_channel();
-            (Some(crate::sfu::Sfu::start(bind, advertised, config.sfu_relay_stall, replies)?), Some(receiver))
+            (
+                Some(crate::sfu::Sfu::start(
+                    bind,
+                    advertised,
+                    config.sfu_relay_stall,
+                    replies,
+                )?),
+                Some(receiver),
+            )
         }
         None => (None, None),
     };
