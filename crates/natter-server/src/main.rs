@@ -26,7 +26,8 @@ enum Command {
     Turn(turn::TurnOptions),
     /// Print a join token for a room of `natter serve`.
     Token(TokenOptions),
-    /// Join a room of `natter serve`: chat and files from the terminal.
+    /// Join a room of `natter serve` from the terminal: chat, files, publish
+    /// IVF and Ogg files, record the others to WebM.
     Join(join::JoinOptions),
     /// Send a file to whoever types the code this prints (`natter receive CODE`).
     Send(send::SendOptions),
