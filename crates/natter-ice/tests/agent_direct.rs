@@ -363,6 +363,56 @@ fn full_controlling_with_lite_controlled() {
     net.exchange("later");
 }
 
+/// Issue 14: a lite agent (the SFU's side of a WHIP, WHEP or web-client
+/// connection) whose full peer goes away without a word fails once the
+/// peer's consent checks have stopped for the consent timeout.
+#[test]
+fn lite_agent_fails_when_its_full_peer_goes_silent() {
+    for timeout in [Duration::from_secs(30), Duration::from_secs(8)] {
+        let mut net = Net::new(
+            AgentConfig::default(),
+            AgentConfig {
+                lite: true,
+                consent_timeout: timeout,
+                ..Default::default()
+            },
+        );
+        net.setup("10.0.0.1:5000", "10.0.0.2:6000");
+        net.connect(Duration::from_secs(2));
+        // The full side's consent checks keep the lite side up, well past
+        // the timeout.
+        net.run_until(timeout * 2);
+        assert_eq!(net.b.agent.state(), ConnectionState::Completed, "timeout {timeout:?}");
+        net.exchange("alive");
+        // a vanishes: nothing it sends arrives any more.
+        net.filter = Box::new(|t| t.source != addr("10.0.0.1:5000"));
+        let cut = net.elapsed();
+        net.run_until(cut + timeout + Duration::from_secs(10));
+        let failed = (net.b.events.iter())
+            .find(|(_, e)| *e == Event::ConnectionState(ConnectionState::Failed))
+            .map(|(t, _)| *t - cut)
+            .expect("the lite agent fails");
+        println!("timeout {timeout:?}: the lite agent failed {failed:?} after its peer went silent");
+        // The last check arrived at most 6 s before the cut (RFC 7675
+        // §5.1: every 5 s ± 20%), so expiry comes within the timeout.
+        assert!(
+            failed > timeout - Duration::from_secs(6) && failed <= timeout,
+            "{failed:?}"
+        );
+        let states = Net::states(&net.b);
+        assert!(
+            states.ends_with(&[ConnectionState::Completed, ConnectionState::Failed])
+                && !states.contains(&ConnectionState::Disconnected),
+            "a lite agent goes from completed to failed: {states:?}"
+        );
+        assert!(
+            net.b.agent.send(b"x", &mut Vec::new(), net.now).is_none(),
+            "the lite agent stops sending"
+        );
+        assert_eq!(net.b.agent.poll_timeout(), None, "nothing left to wake up for");
+    }
+}
+
 #[test]
 fn role_conflict_both_controlling() {
     let mut net = Net::with_roles(Role::Controlling, Role::Controlling);

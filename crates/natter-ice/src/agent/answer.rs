@@ -83,6 +83,9 @@ impl Agent {
         };
         self.reply(arrival, response);
         self.stats.checks_received += 1;
+        if self.config.lite {
+            self.peer_alive(now, arrival);
+        }
         let (Generation::Current, Some(local)) = (generation, local) else {
             return;
         };

@@ -60,7 +60,11 @@ pub struct AgentConfig {
     /// An unanswered consent check older than this makes the state
     /// `disconnected` (W3C; browsers use about 2.5 s).
     pub disconnected_timeout: Duration,
-    /// RFC 7675 §5.1: consent expires after 30 s without a response.
+    /// RFC 7675 §5.1: consent expires after 30 s without a response,
+    /// and the state becomes `failed`. A lite agent, which sends no
+    /// checks, fails after this long without a check or keepalive from
+    /// the peer on the selected pair (the peer went away). Keep it above
+    /// the peer's consent interval (RFC 7675 §5.1: 5 s ± 20%).
     pub consent_timeout: Duration,
     /// RFC 8445 §11: a Binding indication after this long without
     /// sending on the selected pair (used where consent checks are not

@@ -28,7 +28,8 @@ pub enum Freshness {
 pub struct Consent {
     /// When the next consent check is due.
     pub next_check: Instant,
-    /// The latest authenticated response (or the selection).
+    /// The latest authenticated response (or the selection); for a lite
+    /// agent, the peer's latest check or keepalive on the path.
     pub last_response: Instant,
     /// When the oldest still unanswered consent check went out.
     pub unanswered_since: Option<Instant>,
@@ -188,17 +189,36 @@ impl Agent {
         }
     }
 
+    /// A lite agent sends no consent checks (RFC 8445 §2.5), so the full
+    /// peer's traffic is what says it is still there: an authenticated
+    /// connectivity check (its RFC 7675 §5.1 consent checks) or a Binding
+    /// indication (its RFC 8445 §11 keepalives, all some stacks send on
+    /// the selected pair) arriving on a path refreshes that path. A peer
+    /// that vanished sends neither, and the path expires after
+    /// [`super::AgentConfig::consent_timeout`].
+    pub(super) fn peer_alive(&mut self, now: Instant, arrival: Arrival) {
+        let locals = &self.locals;
+        for p in self.selected.iter_mut().chain(self.previous.as_deref_mut()) {
+            let on_path = p.remote.addr == arrival.source
+                && p.remote.transport == arrival.transport
+                && locals[p.local].base == arrival.destination;
+            if on_path {
+                p.consent.on_response(now);
+            }
+        }
+    }
+
     /// When consent or keepalives next need [`Agent::handle_timeout`].
     pub(super) fn consent_deadlines(&self) -> impl Iterator<Item = Instant> + '_ {
         let (disconnected, timeout) = (self.config.disconnected_timeout, self.config.consent_timeout);
         self.paths()
             .filter(|path| !path.consent.expired)
-            .flat_map(move |path| match self.config.lite {
-                true => [Some(path.consent.last_sent + self.config.keepalive_interval), None],
-                false => [
-                    Some(path.consent.next_check),
-                    path.consent.deadline(disconnected, timeout),
-                ],
+            .flat_map(move |path| {
+                let next = match self.config.lite {
+                    true => path.consent.last_sent + self.config.keepalive_interval,
+                    false => path.consent.next_check,
+                };
+                [Some(next), path.consent.deadline(disconnected, timeout)]
             })
             .flatten()
     }

@@ -672,6 +672,7 @@ impl Agent {
         };
         match (msg.class(), msg.method()) {
             (Class::Request, Method::BINDING) => self.handle_request(now, arrival, &msg),
+            (Class::Indication, Method::BINDING) if self.config.lite => self.peer_alive(now, arrival),
             (Class::Indication, Method::BINDING) => {}
             (Class::SuccessResponse | Class::ErrorResponse, _) => self.handle_response(now, arrival, &msg),
             _ => self.stats.malformed += 1,

@@ -36,19 +36,17 @@ impl Agent {
         let (disc, timeout) = (self.config.disconnected_timeout, self.config.consent_timeout);
         let lite = self.config.lite;
         if let Some(prev) = self.previous.as_mut() {
-            if !lite && prev.consent.freshness(now, disc, timeout) == Freshness::Expired {
+            if prev.consent.freshness(now, disc, timeout) == Freshness::Expired {
                 self.previous = None;
             }
         }
         let state = if self.failed {
             ConnectionState::Failed
         } else if let Some(path) = self.selected.as_mut().or(self.previous.as_deref_mut()) {
-            let freshness = if lite {
-                Freshness::Fresh
-            } else {
-                path.consent.freshness(now, disc, timeout)
-            };
-            match freshness {
+            // A lite agent's path is fresh while the peer's checks or
+            // keepalives arrive (`Agent::peer_alive`); it is never
+            // `disconnected`, having no checks of its own to go unanswered.
+            match path.consent.freshness(now, disc, timeout) {
                 Freshness::Expired => {
                     self.failed = true;
                     ConnectionState::Failed
