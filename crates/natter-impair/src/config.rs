@@ -8,7 +8,7 @@ use crate::quantity::{parse_bytes, parse_duration, parse_probability, Rate};
 use crate::schedule::RateSchedule;
 
 /// The settings [`LinkConfig::set`] knows, as the command line names them.
-pub const KEYS: [&str; 9] = [
+pub const KEYS: [&str; 10] = [
     "delay",
     "jitter",
     "loss",
@@ -18,6 +18,7 @@ pub const KEYS: [&str; 9] = [
     "duplicate",
     "rate",
     "queue",
+    "burst",
 ];
 
 /// One direction of a path: a bottleneck (a rate and a drop-tail queue
@@ -44,6 +45,16 @@ pub struct LinkConfig {
     pub rate: Option<RateSchedule>,
     /// How much the bottleneck's drop-tail queue holds.
     pub queue: QueueLimit,
+    /// The bottleneck as a token bucket of this many bytes, as Linux's
+    /// `tbf` shapes (`tc qdisc ... tbf rate R burst B`): tokens fill at
+    /// the rate up to the bucket's size, and a packet leaves, in order,
+    /// as soon as the bucket holds its size, at once rather than
+    /// serialized at the rate; after a pause up to `burst` bytes pass
+    /// at the sender's speed. A packet larger than the bucket is
+    /// dropped, as tbf does. A queue given as a time then holds that
+    /// time at the rate plus the bucket (tbf's `latency`). `None`: the
+    /// rate serializes each packet.
+    pub burst: Option<u64>,
 }
 
 /// The size of a drop-tail queue: a packet that would not fit is
@@ -87,6 +98,7 @@ impl Default for LinkConfig {
             duplicate: 0.0,
             rate: None,
             queue: QueueLimit::Time(Duration::from_millis(100)),
+            burst: None,
         }
     }
 }
@@ -96,7 +108,7 @@ impl LinkConfig {
     /// `jitter` `50ms`; `loss` `2%`; `burst-loss` `p,r[,bad_loss,good_loss]`
     /// (see [`LossModel::GilbertElliott`]); `reorder` and `duplicate`
     /// `1%`; `reorder-delay` `20ms`; `rate` `2mbit` or a schedule
-    /// `1mbit,40s:2.5mbit`; `queue` `100ms` or `64kb`.
+    /// `1mbit,40s:2.5mbit`; `queue` `100ms` or `64kb`; `burst` `3kb`.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         match key {
             "delay" => self.delay = parse_duration(key, value)?,
@@ -108,6 +120,10 @@ impl LinkConfig {
             "duplicate" => self.duplicate = parse_probability(key, value)?,
             "rate" => self.rate = Some(RateSchedule::parse(value)?),
             "queue" => self.queue = QueueLimit::parse(value)?,
+            "burst" => match parse_bytes(key, value)? {
+                0 => return Err(ConfigError::value(key, value, "a bucket of at least one byte")),
+                bytes => self.burst = Some(bytes),
+            },
             _ => return Err(ConfigError::UnknownKey(key.to_owned())),
         }
         Ok(())
@@ -122,8 +138,12 @@ impl LinkConfig {
     }
 
     /// Checks what [`set`](Self::set) cannot see alone: jitter within
-    /// the delay, and probabilities set directly in range.
+    /// the delay, a bucket of at least a byte, and probabilities set
+    /// directly in range.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.burst == Some(0) {
+            return Err(ConfigError::value("burst", "0", "a bucket of at least one byte"));
+        }
         if self.jitter > self.delay {
             return Err(ConfigError::JitterExceedsDelay {
                 jitter: self.jitter,

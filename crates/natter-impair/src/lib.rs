@@ -3,7 +3,8 @@
 //!
 //! - [`Link`] is one direction of a path as a sans-IO state machine:
 //!   a bottleneck (a rate that may change on a [`RateSchedule`], in
-//!   front of a drop-tail queue sized in time or bytes), then
+//!   front of a drop-tail queue sized in time or bytes; optionally a
+//!   token bucket with a burst, as Linux's `tbf` shapes), then
 //!   propagation delay with jitter, random or Gilbert-Elliott burst
 //!   loss, reordering and duplication, all drawn from a seed, with
 //!   [`LinkStats`] counters. Packets go in with `handle_packet(now,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::config::LinkConfig;
+use crate::config::{LinkConfig, QueueLimit};
 use crate::error::ConfigError;
 use crate::loss::LossProcess;
 use crate::stats::LinkStats;
@@ -17,7 +17,9 @@ use crate::stats::LinkStats;
 ///
 /// A packet first meets the bottleneck: if the drop-tail queue has no
 /// room it is dropped, otherwise it leaves when the rate has sent it and
-/// every packet before it (following the rate schedule). Then the path:
+/// every packet before it (following the rate schedule), or, with a
+/// token bucket ([`LinkConfig::burst`]), as soon as the bucket holds its
+/// size after the packets before it left. Then the path:
 /// the loss model may take it; it arrives after the delay with jitter
 /// (never before the packet ahead of it), unless it is picked to be held
 /// back and overtaken; it may arrive twice.
@@ -43,6 +45,9 @@ pub struct Link<T> {
     backlog_bytes: u64,
     /// When the bottleneck has sent everything it has taken.
     busy_until: Instant,
+    /// With a token bucket: the bits it held when the last packet left
+    /// (at `busy_until`); full at the start.
+    tokens: u128,
     /// Past the bottleneck, by arrival time, then by order of sending.
     in_flight: BinaryHeap<Reverse<InFlight<T>>>,
     /// The arrival of the latest packet that was not held back; jitter
@@ -56,6 +61,7 @@ impl<T: AsRef<[u8]> + Clone> Link<T> {
     /// A link that starts at `now`, drawing its randomness from `seed`.
     pub fn new(config: LinkConfig, seed: u64, now: Instant) -> Result<Link<T>, ConfigError> {
         config.validate()?;
+        let bucket_bits = config.burst.map_or(0, |b| u128::from(b) * 8);
         Ok(Link {
             loss: LossProcess::new(config.loss),
             config,
@@ -64,6 +70,7 @@ impl<T: AsRef<[u8]> + Clone> Link<T> {
             backlog: VecDeque::new(),
             backlog_bytes: 0,
             busy_until: now,
+            tokens: bucket_bits,
             in_flight: BinaryHeap::new(),
             last_arrival: now,
             sent: 0,
@@ -145,12 +152,33 @@ impl<T: AsRef<[u8]> + Clone> Link<T> {
             self.backlog_bytes -= bytes;
         }
         let elapsed = now.saturating_duration_since(self.start);
-        let limit = self.config.queue.bytes(schedule.rate_at(elapsed));
+        let rate = schedule.rate_at(elapsed);
+        let mut limit = self.config.queue.bytes(rate);
+        if let (QueueLimit::Time(_), Some(burst)) = (self.config.queue, self.config.burst) {
+            // tbf's `latency`: the limit holds the bucket too.
+            limit = limit.saturating_add(burst);
+        }
         if !self.backlog.is_empty() && self.backlog_bytes + size > limit {
             return None;
         }
         let begin = self.busy_until.max(now).saturating_duration_since(self.start);
-        let leaves = self.start + schedule.finish(begin, u128::from(size) * 8);
+        let bits = u128::from(size) * 8;
+        let leaves = match self.config.burst {
+            None => self.start + schedule.finish(begin, bits),
+            // tbf drops what its bucket can never hold.
+            Some(burst) if size > burst => return None,
+            Some(burst) => {
+                let since = self.busy_until.saturating_duration_since(self.start);
+                let held = (self.tokens + schedule.bits_between(since, begin)).min(u128::from(burst) * 8);
+                if held >= bits {
+                    self.tokens = held - bits;
+                    self.start + begin
+                } else {
+                    self.tokens = 0;
+                    self.start + schedule.finish(begin, bits - held)
+                }
+            }
+        };
         self.busy_until = leaves;
         self.backlog.push_back((leaves, size));
         self.backlog_bytes += size;

@@ -59,6 +59,9 @@ struct Args {
     /// The bottleneck's drop-tail queue: a time at the rate (100ms, the default) or a size (64kb).
     #[arg(long)]
     queue: Option<String>,
+    /// The bottleneck as a token bucket of this size, as tc's tbf (e.g. 3kb): bursts up to it pass at once.
+    #[arg(long)]
+    burst: Option<String>,
     /// A setting for clients to the upstream only, e.g. --up loss=5% (repeatable).
     #[arg(long, value_name = "KEY=VALUE")]
     up: Vec<String>,
@@ -85,6 +88,7 @@ impl Args {
             ("duplicate", &self.duplicate),
             ("rate", &self.rate),
             ("queue", &self.queue),
+            ("burst", &self.burst),
         ];
         let mut both = LinkConfig::default();
         for (key, value) in flags {

@@ -75,6 +75,21 @@ impl RateSchedule {
         }
     }
 
+    /// How many bits the schedule sends from `from` to `to` since the
+    /// start (none if `to` is not later).
+    pub fn bits_between(&self, from: Duration, to: Duration) -> u128 {
+        let mut bits = 0;
+        let mut at = from;
+        let mut step = self.step_at(from);
+        while at < to {
+            let end = self.steps.get(step + 1).map_or(to, |s| s.0.min(to));
+            bits += self.steps[step].1.bits_in(end - at);
+            at = end;
+            step += 1;
+        }
+        bits
+    }
+
     /// The index of the step in force at `elapsed`.
     fn step_at(&self, elapsed: Duration) -> usize {
         // steps[0] is at zero, so at least one step has begun.

@@ -255,6 +255,63 @@ fn a_queue_in_bytes_counts_the_packet_being_sent() {
 }
 
 #[test]
+fn a_token_bucket_passes_its_burst_at_once_then_the_rate() {
+    // tbf rate 300kbit burst 3100 (37.5 bytes a millisecond): after a
+    // pause, two 1200-byte packets sent at once leave at once; the
+    // third waits for the 500 bytes the bucket lacks (13.33 ms), the
+    // fourth for a whole packet more (32 ms).
+    let start = Instant::now();
+    let mut link = link(&["rate=300kbit", "burst=3100b", "queue=200ms"], 8, start);
+    for i in 0..4 {
+        link.handle_packet(start, packet(i, 1200));
+    }
+    let mut arrivals = Vec::new();
+    while let Some(due) = link.poll_timeout() {
+        let p = link.poll_packet(due).unwrap();
+        arrivals.push((index(&p), (due - start).as_micros()));
+    }
+    assert_eq!(arrivals, [(0, 0), (1, 0), (2, 13_333), (3, 45_333)]);
+    // Idle, the bucket fills again, and no more than it holds.
+    let later = start + Duration::from_secs(1);
+    for i in 4..8 {
+        link.handle_packet(later, packet(i, 1200));
+    }
+    assert_eq!(link.queue_delay(later), Duration::from_nanos(45_333_334));
+    // A packet larger than the bucket never passes, as with tbf.
+    link.handle_packet(later, packet(8, 3101));
+    assert_eq!(link.stats().queue_drops, 1);
+}
+
+#[test]
+fn a_token_bucket_sends_its_rate_over_time() {
+    // 600 kbit/s offered (1200 bytes every 16 ms) for 10 s to a
+    // 300 kbit/s bucket of 10 kB with a 200 ms queue: each second
+    // carries the rate, give or take a packet, except the first, which
+    // also empties the bucket.
+    let start = Instant::now();
+    let mut link = link(&["rate=300kbit", "burst=10kb", "queue=200ms"], 9, start);
+    let out = drive(&mut link, start, 625, 16 * MS, 1200);
+    let seconds = bytes_per_second(&out, start);
+    assert!(
+        seconds[0].abs_diff(37_500 + 10_000) <= 1200,
+        "{} bytes in second 0",
+        seconds[0]
+    );
+    for (second, bytes) in seconds.iter().enumerate().take(10).skip(1) {
+        assert!(bytes.abs_diff(37_500) <= 1200, "{bytes} bytes in second {second}");
+    }
+    // What waits is at most the queue: 200 ms at the rate plus the bucket.
+    assert!(link.stats().queue_drops > 0);
+    for a in &out {
+        assert!(
+            delay(a, start, 16 * MS) <= 470 * MS,
+            "packet {} waited too long",
+            a.index
+        );
+    }
+}
+
+#[test]
 fn capacity_follows_its_schedule() {
     // 4 Mbit/s offered to 1 Mbit/s, then 2.5 from 2 s, then 0.6 from 4 s.
     let start = Instant::now();
@@ -341,6 +398,7 @@ fn settings_parse_from_their_command_line_forms() {
         "duplicate=0.01",
         "rate=2.5mbit,40s:600kbit",
         "queue=64kb",
+        "burst=3.1kb",
     ] {
         config.apply(setting).unwrap();
     }
@@ -363,6 +421,7 @@ fn settings_parse_from_their_command_line_forms() {
                 .unwrap(),
         ),
         queue: QueueLimit::Bytes(64_000),
+        burst: Some(3_100),
     };
     assert_eq!(config, expected);
     config.set("queue", "100ms").unwrap();
@@ -389,6 +448,7 @@ fn bad_settings_are_refused_with_what_was_wrong() {
         ("rate", "1mbit,5s"),
         ("burst-loss", "1%"),
         ("queue", "lots"),
+        ("burst", "0b"),
     ] {
         // The error names the setting and the part of its value at fault.
         let error = config.set(key, value).unwrap_err();
