@@ -25,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
             media.extmaps(),
             media.simulcast(),
             media.rids().count(),
+            media.sctp_init(),
         );
     }
 });

@@ -126,6 +126,12 @@ pub(crate) const CANDIDATE: &str = "candidate";
 pub(crate) const SCTP_PORT: &str = "sctp-port";
 /// `a=max-message-size` (RFC 8841 §6).
 pub(crate) const MAX_MESSAGE_SIZE: &str = "max-message-size";
+/// `a=sctp-init` (draft-hancke-tsvwg-snap-01): the sender's SCTP INIT
+/// chunk in base64 (RFC 4648 §4, padded).
+pub(crate) const SCTP_INIT: &str = "sctp-init";
+/// The longest `a=sctp-init` value taken: an INIT of 1536 bytes, far
+/// more than any INIT with every optional parameter needs.
+const MAX_SCTP_INIT_CHARS: usize = 2048;
 
 type Check = fn(&str) -> Result<(), ValueError>;
 
@@ -159,7 +165,20 @@ const CHECKS: &[(&str, Check)] = &[
     }),
     (SCTP_PORT, |v| number::<u16>("SCTP port", v).map(drop)),
     (MAX_MESSAGE_SIZE, |v| number::<u64>("max message size", v).map(drop)),
+    (SCTP_INIT, |v| base64_value("sctp-init", v).map(drop)),
 ];
+
+/// RFC 4648 §4 base64 with padding, decoded; at most
+/// [`MAX_SCTP_INIT_CHARS`] characters and never empty.
+pub(crate) fn base64_value(field: &'static str, value: &str) -> Result<Vec<u8>, ValueError> {
+    use base64::Engine as _;
+    if value.is_empty() || value.len() > MAX_SCTP_INIT_CHARS {
+        return Err(ValueError::invalid(field, value));
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .map_err(|_| ValueError::invalid(field, value))
+}
 
 fn typed<T: TypedAttribute>(value: &str) -> Result<(), ValueError> {
     T::from_str(value).map(drop)

@@ -13,8 +13,9 @@
 //!   RTCP multiplexing and feedback (RFC 5761, RFC 8858, RFC 5506,
 //!   RFC 3605, RFC 4585), header extensions (RFC 8285), `rtpmap` and
 //!   `fmtp` joined into [`Codec`]s, SSRC attributes (RFC 5576), `rid`
-//!   (RFC 8851), `simulcast` (RFC 8853), data channels (RFC 8841) and
-//!   `b=AS`/`b=TIAS` (RFC 8866 §5.8, RFC 3890).
+//!   (RFC 8851), `simulcast` (RFC 8853), data channels (RFC 8841, and
+//!   SNAP's `sctp-init`, draft-hancke-tsvwg-snap-01) and `b=AS`/`b=TIAS`
+//!   (RFC 8866 §5.8, RFC 3890).
 //!
 //! Left out: the RFC 8866 §5.10-§5.12 `r=`, `z=` and `k=` values are kept
 //! as text, not typed; the semantics of offer/answer (RFC 3264, JSEP)

@@ -5,7 +5,9 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::address::Address;
-use crate::attribute::{Attribute, Attributes, Flag, CANDIDATE, MAX_MESSAGE_SIZE, MID, SCTP_PORT};
+use crate::attribute::{
+    base64_value, Attribute, Attributes, Flag, CANDIDATE, MAX_MESSAGE_SIZE, MID, SCTP_INIT, SCTP_PORT,
+};
 use crate::bandwidth::{Bandwidth, BandwidthType};
 use crate::codec::Codec;
 use crate::direction::Direction;
@@ -354,6 +356,20 @@ impl MediaSection {
     pub fn set_max_message_size(&mut self, size: u64) {
         self.attributes
             .replace_valid(Attribute::new(MAX_MESSAGE_SIZE, size.to_string()));
+    }
+
+    /// `a=sctp-init` (draft-hancke-tsvwg-snap-01): the peer's SCTP INIT
+    /// chunk, decoded from base64 (checked when the attribute was added).
+    pub fn sctp_init(&self) -> Option<Vec<u8>> {
+        base64_value("sctp-init", self.attributes.value(SCTP_INIT)?).ok()
+    }
+
+    /// Writes `a=sctp-init` with `init` (our INIT chunk) in base64,
+    /// replacing an earlier one.
+    pub fn set_sctp_init(&mut self, init: &[u8]) -> Result<(), AttributeError> {
+        use base64::Engine as _;
+        let value = base64::engine::general_purpose::STANDARD.encode(init);
+        self.attributes.replace(Attribute::new(SCTP_INIT, value))
     }
 
     /// The first `b=` line of type `kind`, such as `AS` or `TIAS`.
