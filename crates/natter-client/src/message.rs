@@ -178,6 +178,11 @@ pub enum ServerMessage {
         #[serde(default)]
         active: Vec<String>,
     },
+    /// SFU rooms: the server records the room now, or stopped.
+    Recording {
+        #[serde(default)]
+        active: bool,
+    },
     Pong,
     Error {
         code: String,

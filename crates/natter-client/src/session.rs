@@ -260,8 +260,9 @@ impl Session {
                     self.events.push_back(SessionEvent::Chat { from, text });
                 }
             }
-            // We publish no simulcast: nothing to pause.
-            ServerMessage::Layers { .. } | ServerMessage::Pong => {}
+            // We publish no simulcast: nothing to pause. Whether the
+            // room is recorded changes nothing for a bot.
+            ServerMessage::Layers { .. } | ServerMessage::Recording { .. } | ServerMessage::Pong => {}
             ServerMessage::Error {
                 code,
                 message,

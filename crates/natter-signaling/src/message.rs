@@ -377,6 +377,12 @@ pub enum ServerMessage<'a> {
         mid: &'a str,
         active: &'a [String],
     },
+    /// SFU rooms: the server records the room (docs/recording.md) now,
+    /// or stopped; sent to everyone when it starts or stops and to each
+    /// participant who joins while it records.
+    Recording {
+        active: bool,
+    },
     Pong,
     Error {
         code: ErrorCode,
@@ -422,6 +428,12 @@ mod tests {
         assert_eq!(message.to_json(), r#"{"type":"layers","mid":"0","active":["q","h"]}"#);
         let none = ServerMessage::Layers { mid: "0", active: &[] };
         assert_eq!(none.to_json(), r#"{"type":"layers","mid":"0","active":[]}"#);
+    }
+
+    #[test]
+    fn recording_is_written_as_docs_signaling_says() {
+        let message = ServerMessage::Recording { active: true };
+        assert_eq!(message.to_json(), r#"{"type":"recording","active":true}"#);
     }
 
     #[test]

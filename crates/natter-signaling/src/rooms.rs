@@ -186,6 +186,8 @@ struct Room {
     members: Vec<String>,
     /// Made by the API: kept while empty.
     persistent: bool,
+    /// Recorded by the server (docs/recording.md): kept while empty too.
+    recording: bool,
 }
 
 /// Every room, session and socket of one server.
@@ -398,6 +400,7 @@ impl Signaling {
                 max_participants: max,
                 members: Vec::new(),
                 persistent: true,
+                recording: false,
             },
         );
         Ok(RoomInfo {
@@ -571,6 +574,34 @@ impl Signaling {
         Ok(id)
     }
 
+    /// The server records `room` now (`active`), or stopped: everyone in
+    /// it is told with a `recording` message, and so is each participant
+    /// who joins while it records. A recorded room is kept while empty.
+    pub fn set_recording(&mut self, room: &str, active: bool) -> Result<(), ApiError> {
+        let entry = self
+            .rooms
+            .get_mut(room)
+            .ok_or_else(|| ApiError::NoSuchRoom(room.to_owned()))?;
+        if entry.recording == active {
+            return Ok(());
+        }
+        entry.recording = active;
+        let members = entry.members.clone();
+        if members.is_empty() && !entry.persistent && !active {
+            self.rooms.remove(room);
+        }
+        let text = ServerMessage::Recording { active }.to_json();
+        for member in members {
+            self.deliver(&member, text.clone());
+        }
+        Ok(())
+    }
+
+    /// The display name of participant `peer`, while it is in a room.
+    pub fn participant_name(&self, peer: &str) -> Option<&str> {
+        self.sessions.get(peer).map(|s| s.name.as_str())
+    }
+
     /// An offer of a participant of [`Signaling::join_external`] for its
     /// connection to the SFU ([`Config::sfu`]); nothing if it has left.
     pub fn offer_external(&mut self, peer: &str, sdp: String) {
@@ -619,6 +650,7 @@ impl Signaling {
             max_participants: self.config.max_participants,
             members: Vec::new(),
             persistent: false,
+            recording: false,
         });
         if entered.members.len() >= entered.max_participants {
             let message = format!("room {room} has {} participants already", entered.max_participants);
@@ -710,6 +742,9 @@ impl Signaling {
         }
         .to_json();
         self.deliver(id, text);
+        if self.rooms.get(&self.sessions[id].room).is_some_and(|r| r.recording) {
+            self.deliver(id, ServerMessage::Recording { active: true }.to_json());
+        }
     }
 
     /// STUN without credentials, TURN with REST credentials (RFC 8656 has
@@ -813,7 +848,7 @@ impl Signaling {
         if let Some(room) = self.rooms.get_mut(&session.room) {
             room.members.retain(|m| m != id);
             let others = room.members.clone();
-            if others.is_empty() && !room.persistent {
+            if others.is_empty() && !room.persistent && !room.recording {
                 self.rooms.remove(&session.room);
             }
             let text = ServerMessage::PeerLeft { id, reason }.to_json();

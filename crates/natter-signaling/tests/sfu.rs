@@ -219,3 +219,37 @@ fn a_participant_without_a_socket_joins_offers_and_leaves() {
     );
     assert_eq!(core.gauges(), (1, 1, 1));
 }
+
+#[test]
+fn everyone_is_told_when_the_room_is_recorded_and_so_is_a_later_joiner() {
+    let mut core = core(true);
+    assert!(core.set_recording("r", true).is_err(), "no such room yet");
+    let (ann_conn, ann) = join(&mut core, "Ann");
+    assert_eq!(core.participant_name(&ann), Some("Ann"));
+    core.set_recording("r", true).unwrap();
+    assert_eq!(
+        sent_to(&mut core, ann_conn),
+        [json!({"type": "recording", "active": true})]
+    );
+    core.set_recording("r", true).unwrap();
+    assert!(sent_to(&mut core, ann_conn).is_empty(), "told once");
+
+    let bob_conn = core.handle_connect(Instant::now());
+    send(
+        &mut core,
+        bob_conn,
+        json!({"type": "join", "version": 1, "room": "r", "name": "Bob"}),
+    );
+    let told = sent_to(&mut core, bob_conn);
+    assert_eq!(told[0]["type"], "welcome");
+    assert_eq!(told[1], json!({"type": "recording", "active": true}));
+
+    // Emptied while recorded, the room stays; stopped, it goes.
+    send(&mut core, ann_conn, json!({"type": "leave"}));
+    send(&mut core, bob_conn, json!({"type": "leave"}));
+    sent_to(&mut core, bob_conn);
+    assert_eq!(core.gauges().2, 1);
+    assert_eq!(core.participant_name(&ann), None);
+    core.set_recording("r", false).unwrap();
+    assert_eq!(core.gauges().2, 0);
+}
