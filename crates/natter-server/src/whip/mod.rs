@@ -41,7 +41,9 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::serve::signaling::SharedHub;
 use crate::sfu::Reply;
-use request::{check_offer, media_type_is, RequestError, Role, SdpFrag, MAX_BODY, SDP, SDP_FRAG};
+use request::{
+    bearer_token, check_offer, if_match_allows, media_type_is, RequestError, Role, SdpFrag, MAX_BODY, SDP, SDP_FRAG,
+};
 use resource::{Resource, Resources};
 
 /// RFC 5789 §3.1: the PATCH media types a resource takes.
@@ -181,12 +183,7 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ()> {
         return Ok(None);
     };
     let value = value.to_str().map_err(drop)?;
-    match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
-            Ok(Some(token.trim()))
-        }
-        _ => Err(()),
-    }
+    bearer_token(value).map(Some).ok_or(())
 }
 
 /// RFC 9725 §4.5 and RFC 6750 §3: 401 with a `WWW-Authenticate` challenge.
@@ -331,7 +328,7 @@ async fn trickle(
         return unknown(role, &room, &id);
     };
     let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
-    if if_match.is_some_and(|tag| tag.trim() != "*" && tag.trim() != resource.etag) {
+    if if_match.is_some_and(|tag| !if_match_allows(tag, &resource.etag)) {
         return refuse(
             StatusCode::PRECONDITION_FAILED,
             format!("If-Match does not match the session's ETag {}", resource.etag),

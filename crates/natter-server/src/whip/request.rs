@@ -117,6 +117,23 @@ pub fn media_type_is(value: &str, expected: &'static str) -> Result<(), RequestE
     }
 }
 
+/// The token of an `Authorization: Bearer TOKEN` value (RFC 6750 §2.1;
+/// the scheme is case-insensitive, RFC 9110 §11.1); `None` for another
+/// scheme or an empty token.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Whether an `If-Match` value lets a PATCH through to the session whose
+/// entity-tag is `etag` (RFC 9110 §13.1.1; RFC 9725 §4.3.1): `*`, or the
+/// tag itself.
+pub fn if_match_allows(value: &str, etag: &str) -> bool {
+    let value = value.trim();
+    value == "*" || value == etag
+}
+
 /// A checked offer: its text and its ICE username fragment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offer {
@@ -258,6 +275,19 @@ mod tests {
     fn media_types_ignore_parameters_and_case() {
         assert!(media_type_is("Application/SDP; charset=utf-8", SDP).is_ok());
         assert_eq!(media_type_is("text/plain", SDP).unwrap_err().status(), 415);
+    }
+
+    #[test]
+    fn bearer_tokens_and_if_match() {
+        assert_eq!(bearer_token("Bearer abc.def"), Some("abc.def"));
+        assert_eq!(bearer_token("bEaReR  abc "), Some("abc"));
+        for refused in ["Basic dXNlcg==", "Bearer", "Bearer   ", "abc", ""] {
+            assert_eq!(bearer_token(refused), None, "{refused:?}");
+        }
+        assert!(if_match_allows(" * ", "\"x\""));
+        assert!(if_match_allows("\"x\"", "\"x\""));
+        assert!(!if_match_allows("\"y\"", "\"x\""));
+        assert!(!if_match_allows("x", "\"x\""), "entity-tags are quoted");
     }
 
     #[test]
