@@ -6,7 +6,8 @@
 //!   [`Room::subscription`], [`Room::metrics`], [`Room::active_speaker`].
 //! - Application input: [`Room::add_participant`],
 //!   [`Room::add_participant_with_pool`], [`Room::set_receive_pool`],
-//!   [`Room::remove_participant`], [`Room::publish`], [`Room::unpublish`],
+//!   [`Room::set_source`], [`Room::remove_participant`],
+//!   [`Room::publish`], [`Room::unpublish`],
 //!   [`Room::subscribe`], [`Room::unsubscribe`], [`Room::set_tile_size`].
 //!   A new participant is subscribed to every publication in the room,
 //!   and everyone to a new publication, up to
@@ -17,6 +18,8 @@
 //!   re-chosen whenever the active speaker, the publications or its pool
 //!   change: what falls out is unsubscribed before what comes in is
 //!   subscribed, so the owner can move a slot from one to the other.
+//!   A participant with a source ([`Room::set_source`]) gets only that
+//!   publisher's publications.
 //! - Network input: [`Room::on_rtp`] per packet a publisher sent, which
 //!   returns the [`Fanout`] to drain (one [`Forward`] per subscriber);
 //!   per subscriber leg, its feedback as natter's RTP mode reports it:
@@ -341,6 +344,9 @@ pub struct Room {
     last_n: LastN,
     /// The participants that receive on a fixed pool of slots.
     pools: Vec<(ParticipantId, Pool)>,
+    /// The participants that receive one publisher's publications only
+    /// (subscriber, publisher): a WHEP player of one participant.
+    sources: Vec<(ParticipantId, ParticipantId)>,
     /// One subscriber's last-N choice while it is applied (reused).
     candidates: Vec<Candidate>,
     chosen: Vec<PublicationId>,
@@ -369,6 +375,7 @@ impl Room {
             next_update: None,
             last_n: LastN::default(),
             pools: Vec::new(),
+            sources: Vec::new(),
             candidates: Vec::new(),
             chosen: Vec::new(),
         }
@@ -466,12 +473,34 @@ impl Room {
         self.pools.iter().find(|(p, _)| *p == id).map(|(_, pool)| *pool)
     }
 
+    /// `subscriber` receives only `publisher`'s publications from now on,
+    /// or everyone's again with `None`; its subscriptions are chosen
+    /// again (what another publisher sent it is unsubscribed). The
+    /// publisher need not be in the room yet.
+    pub fn set_source(
+        &mut self,
+        now: Instant,
+        subscriber: ParticipantId,
+        publisher: Option<ParticipantId>,
+    ) -> Result<(), RoomError> {
+        self.participant_index(subscriber)?;
+        self.sources.retain(|(s, _)| *s != subscriber);
+        self.sources.extend(publisher.map(|p| (subscriber, p)));
+        self.fill(now, subscriber);
+        Ok(())
+    }
+
+    fn source(&self, id: ParticipantId) -> Option<ParticipantId> {
+        self.sources.iter().find(|(s, _)| *s == id).map(|(_, p)| *p)
+    }
+
     /// A participant leaves (or its connection failed): its
     /// publications and subscriptions go with it.
     pub fn remove_participant(&mut self, now: Instant, id: ParticipantId) -> Result<(), RoomError> {
         let index = self.participant_index(id)?;
         self.last_n.leave(id);
         self.pools.retain(|(p, _)| *p != id);
+        self.sources.retain(|(s, _)| *s != id);
         while let Some(own) = self.publications.iter().find(|p| p.publisher == id) {
             self.unpublish(now, own.id)?;
         }
@@ -522,7 +551,7 @@ impl Room {
             if subscriber == publisher {
                 continue;
             }
-            if self.pool(subscriber).is_some() {
+            if self.pool(subscriber).is_some() || self.source(subscriber).is_some() {
                 self.fill(now, subscriber);
             } else if self.participants[i].subscriptions < self.config.max_subscriptions {
                 self.subscribe_at(now, index, subscriber);
@@ -934,9 +963,11 @@ impl Room {
             return;
         };
         let pool = self.pool(subscriber);
+        let source = self.source(subscriber);
         let mut chosen = std::mem::take(&mut self.chosen);
         self.candidates.clear();
-        self.candidates.extend(self.publications.iter().map(|p| Candidate {
+        let publications = (self.publications.iter()).filter(|p| source.is_none_or(|s| p.publisher == s));
+        self.candidates.extend(publications.map(|p| Candidate {
             publisher: p.publisher,
             publication: p.id,
             audio: p.source.is_audio(),
@@ -946,7 +977,7 @@ impl Room {
             video: usize::MAX,
         };
         (self.last_n).choose(subscriber, pool.unwrap_or(everyone), &self.candidates, &mut chosen);
-        if pool.is_some() {
+        if pool.is_some() || source.is_some() {
             for index in (0..self.publications.len()).rev() {
                 if chosen.contains(&self.publications[index].id) {
                     continue;

@@ -855,6 +855,50 @@ fn receives(room: &Room, subscriber: u64, publications: &[PublicationId]) -> Vec
 }
 
 #[test]
+fn a_subscriber_with_a_source_receives_that_publisher_only() {
+    let now = Instant::now();
+    let pool = Pool { audio: 1, video: 1 };
+    let (mut room, mics, cams) = pooled_room(3, pool, now);
+    // A player (WHEP) of participant 3 joins with one slot of each kind.
+    let player = ParticipantId(9);
+    room.add_participant_with_pool(now, player, pool).unwrap();
+    assert_eq!(
+        (receives(&room, 9, &mics), receives(&room, 9, &cams)),
+        (vec![1], vec![1])
+    );
+    room.set_source(now, player, Some(ParticipantId(3))).unwrap();
+    assert_eq!(
+        (receives(&room, 9, &mics), receives(&room, 9, &cams)),
+        (vec![3], vec![3])
+    );
+    // A publication of someone else is not given to it.
+    let screen = PublicationSpec {
+        source: Source::ScreenShare,
+        clock_rate: 90_000,
+        vp8: false,
+        layers: vec![LayerSpec {
+            ssrc: Some(3001),
+            ..LayerSpec::default()
+        }],
+    };
+    let other = room.publish(now, ParticipantId(1), &screen).unwrap();
+    assert!(room.subscription(player, other).is_none());
+    // Its source leaves: it receives nothing, not someone else.
+    room.remove_participant(now, ParticipantId(3)).unwrap();
+    assert_eq!((receives(&room, 9, &mics), receives(&room, 9, &cams)), (vec![], vec![]));
+    // Without a source it is a pool like any other again.
+    room.set_source(now, player, None).unwrap();
+    assert_eq!(
+        (receives(&room, 9, &mics), receives(&room, 9, &cams)),
+        (vec![1], vec![1])
+    );
+    assert!(matches!(
+        room.set_source(now, ParticipantId(42), None),
+        Err(RoomError::UnknownParticipant(_))
+    ));
+}
+
+#[test]
 fn a_pool_receives_the_latest_speakers_then_the_first_joiners() {
     let mut now = Instant::now();
     let pool = Pool { audio: 1, video: 2 };
