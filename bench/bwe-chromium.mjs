@@ -15,10 +15,9 @@
 // The sender is a headless Chromium in this process's namespace ("A"),
 // sending its camera (bwe-path.mjs's 720p noisy test pattern, VP8) with
 // `maxBitrate`; the receiver is a second headless Chromium started
-// inside the path's namespace ("B") through a wrapper that runs
-// `ip netns exec B chromium` (playwright talks to it over the pipes it
-// inherits). The bottleneck's rate follows `--schedule` (seconds:bit/s,
-// from the first media packet) with `tc qdisc change`; natter-impair
+// inside the path's namespace ("B") by bwe-path.mjs's launchChromium().
+// The bottleneck's rate follows `--schedule` (seconds:bit/s, from the
+// first media packet) with `tc qdisc change`; natter-impair
 // adds `--one-way-ms` each way and `--loss` at random toward the receiver.
 //
 // Figures, as natter's deterministic cases (crates/natter/tests/
@@ -35,15 +34,11 @@
 //   shares        each call's share of the RTP bytes sent in the second half
 // Runs as root (the namespace, and Chromium in it).
 
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { CHROMIUM } from '../tests/browser/harness.mjs';
 import {
-  blankPage, candidateOn, launchWithCamera, median, onlyCandidate, openPath, percentile, sampleBottleneck,
-  senderHelpers, timeline, until, withoutCandidates, RECEIVER_ADDRESS,
+  blankPage, candidateOn, launchWithCamera, median, onlyCandidate, openPath, pageHelpers, percentile,
+  sampleBottleneck, timeline, until, withoutCandidates, RECEIVER_ADDRESS,
 } from '../tests/peer/bwe-path.mjs';
 
 const { values: opts } = parseArgs({
@@ -68,22 +63,6 @@ const rateAt = (ms) => schedule.filter((s) => s.at <= ms).at(-1).bps;
 
 function note(text) {
   process.stderr.write(`bwe-chromium: ${text}\n`);
-}
-
-/** Installed in the receiving page: `window.bwe.answer(offer)`, the complete answer. */
-function receiverHelpers() {
-  window.bwe = {
-    async answer(sdp) {
-      const pc = (window.pc = new RTCPeerConnection());
-      await pc.setRemoteDescription({ type: 'offer', sdp });
-      await pc.setLocalDescription(await pc.createAnswer());
-      await new Promise((resolve) => {
-        if (pc.iceGatheringState === 'complete') resolve();
-        pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
-      });
-      return pc.localDescription.sdp;
-    },
-  };
 }
 
 /** The bottleneck's capacity in bits over [from, to) ms since the start. */
@@ -144,16 +123,13 @@ function figures(flows, link, proxies, t0) {
 async function main() {
   if (process.getuid() !== 0) throw new Error('bench/bwe-chromium.mjs runs a Chromium inside a network namespace: run it as root');
   const limited = openPath({ rateBps: schedule[0].bps, queueMs: Number(opts['queue-ms']) });
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bwe-chromium-'));
   const browsers = [];
   let bottleneck;
   const timers = [];
   try {
-    const wrapper = path.join(tmp, 'chromium-in-namespace');
-    fs.writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${limited.ns} ${CHROMIUM} "$@"\n`, { mode: 0o755 });
     const sender = await launchWithCamera();
     browsers.push(sender);
-    const receiver = await launchWithCamera({ executablePath: wrapper });
+    const receiver = await limited.launchChromium();
     browsers.push(receiver);
     const maxBitrate = Number(opts['max-bitrate']);
     const limit = opts['limit-bitrate'] ? Number(opts['limit-bitrate']) : null;
@@ -162,10 +138,10 @@ async function main() {
     if (Number(opts.reorder) > 0) up.push(`reorder=${Number(opts.reorder) * 100}%`);
     const senders = [];
     for (let i = 0; i < Number(opts.flows); i++) {
-      const a = await blankPage(await sender.newContext(), senderHelpers);
-      const b = await blankPage(await receiver.newContext(), receiverHelpers);
+      const a = await blankPage(await sender.newContext(), pageHelpers);
+      const b = await blankPage(await receiver.newContext(), pageHelpers);
       const offer = withoutCandidates(await a.evaluate((max) => window.bwe.send(max), limit ?? maxBitrate));
-      const answer = await b.evaluate((sdp) => window.bwe.answer(sdp), offer);
+      const answer = await b.evaluate((sdp) => window.bwe.answerOffer(sdp), offer);
       const upstream = candidateOn(answer, '127.0.0.1') ?? candidateOn(answer, RECEIVER_ADDRESS);
       if (!upstream) throw new Error(`the receiver's answer has no host candidate in its namespace:\n${answer}`);
       const seed = Number(opts.seed) * 100 + i;
@@ -202,7 +178,6 @@ async function main() {
     await bottleneck?.stop();
     for (const browser of browsers) await browser.close().catch(() => {});
     limited.close();
-    fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
 

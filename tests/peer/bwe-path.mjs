@@ -1,9 +1,12 @@
-// A rate-limited real path for the bandwidth-estimation test
-// (bwe.test.mjs) and bench (bench/bwe, bench/bwe-chromium.mjs), issue 12.
+// A rate-limited real path for the bandwidth-estimation tests
+// (bwe.test.mjs: Chromium sends to natter; bwe-send.test.mjs: natter
+// sends to Chromium) and bench (bench/bwe, bench/bwe-chromium.mjs),
+// issue 12.
 //
 // The sender stays in the caller's network namespace ("A"); the
 // receiver lives in a second namespace ("B") joined to A by a veth
-// pair, 198.18.7.1 (A, `bwaN`) and 198.18.7.2 (B, `bwbN`):
+// pair, 198.18.7.1 (A, `bwaN`) and 198.18.7.2 (B, `bwbN`); a receiving
+// Chromium runs in B through `launchChromium()`:
 //
 //   sender (A) --bwaN: tc tbf (rate, drop-tail queue)--> natter-impair (B) --lo--> receiver (B)
 //   sender (A) <----------------- bwbN: no limit ------- natter-impair (B) <--lo-- receiver (B)
@@ -12,21 +15,34 @@
 // no netem); natter-impair in B adds the propagation delay each way and
 // random loss on the way in (crates/natter-impair). Media and feedback
 // never share a queue. The receiver is reached only through the proxy:
-// its answer's candidates are replaced by the proxy's address, and the
-// sender's candidates are removed from the offer, so the receiver learns
-// the sender as a peer-reflexive candidate at the proxy's upstream socket.
+// its description's candidates are replaced by the proxy's address, and
+// the sender's candidates are removed from its own, so the receiver
+// learns the sender as a peer-reflexive candidate at the proxy's
+// upstream socket (whichever side offers).
 //
 // Needs root or passwordless sudo (`ip netns add`), iproute2's `tc` with
 // tbf, and the natter-impair binary (cargo build --release -p natter-impair).
 
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 
 import { CHROMIUM, CHROMIUM_ARGS, ROOT, until } from '../browser/harness.mjs';
 import { ARTIFACTS, loadChromium } from './harness.mjs';
 import { ffmpegTool } from './media.mjs';
+
+/**
+ * Issue 12 acceptance 2's path, both ways (bwe.test.mjs, bwe-send.test.mjs):
+ * a capacity of `limit` bit/s with a drop-tail queue of `queueMs` and
+ * `oneWayMs` of delay each way; a call sends `callMs` at it, settled over
+ * its last `windowMs`; then RFC 8867 §5.1's drop to its lowest capacity,
+ * `dropped`, for `dropMs`, settled over its last `dropWindowMs`.
+ */
+export const ACCEPTANCE = {
+  limit: 1_000_000, queueMs: 300, oneWayMs: 25, callMs: 20_000, windowMs: 10_000, dropped: 600_000, dropMs: 12_000, dropWindowMs: 6_000,
+};
 
 export const IMPAIR_BIN = path.resolve(ROOT, process.env.NATTER_IMPAIR_BIN || 'target/release/natter-impair');
 export const SENDER_ADDRESS = '198.18.7.1';
@@ -64,6 +80,7 @@ export function openPath({ rateBps, queueMs = 300 }) {
   const ns = `natter-bwe-${n}`;
   const [a, b] = [`bwa${made - 1}`, `bwb${made - 1}`];
   const children = [];
+  const wrapper = path.join(os.tmpdir(), `${ns}-chromium`);
   run(['ip', 'netns', 'add', ns]);
   const path_ = {
     ns,
@@ -123,8 +140,18 @@ export function openPath({ rateBps, queueMs = 300 }) {
         });
       });
     },
+    /**
+     * launchWithCamera() inside B: a wrapper script runs Chromium there
+     * (`ip netns exec`), and playwright drives it over the pipes the
+     * wrapper hands on. Close the browser before the path.
+     */
+    launchChromium() {
+      fs.writeFileSync(wrapper, `#!/bin/sh\nexec ${this.inside([CHROMIUM]).join(' ')} "$@"\n`, { mode: 0o755 });
+      return launchWithCamera({ executablePath: wrapper });
+    },
     close() {
       for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+      fs.rmSync(wrapper, { force: true });
       // The veth first, at once: a namespace's devices go some time after
       // `ip netns del`, and the next path reuses the addresses.
       for (const argv of [['ip', 'link', 'del', a], ['ip', 'netns', 'del', ns]]) {
@@ -173,7 +200,7 @@ export function cameraFile() {
 
 /**
  * Headless Chromium with cameraFile() as its camera; `executablePath`
- * runs it elsewhere (bench/bwe-chromium.mjs: inside a namespace).
+ * runs it elsewhere (the path's launchChromium(): inside B).
  */
 export async function launchWithCamera({ executablePath = CHROMIUM } = {}) {
   const chromium = loadChromium();
@@ -213,16 +240,64 @@ export const withoutTransportCc = (sdp) => sdp.split('\r\n')
 // ---- in the page ----------------------------------------------------------------------
 
 /**
- * Installed in the sending page: `window.bwe.send(maxBitrate)` gets the
- * 1280x720 fake camera, adds it (VP8, resolution kept) with that
- * maximum, and returns the complete offer; `window.bwe.answer(sdp)`;
- * `window.bwe.sample()` starts a 250 ms getStats() sampler into
+ * Installed in a page (playwright serializes this one function, so it
+ * holds everything the page needs). Chromium sending its camera
+ * (bwe.test.mjs, bench/bwe-chromium.mjs): `window.bwe.send(maxBitrate)`
+ * gets the 1280x720 fake camera, adds it (VP8, resolution kept) with
+ * that maximum, and returns the complete offer; `setMaxBitrate(bps)`.
+ * Chromium receiving video, offering (bwe-send.test.mjs):
+ * `window.bwe.receive()`, the complete offer of one video section it
+ * receives in VP8 (and RTX), played in a <video>. Either applies the
+ * answer with `window.bwe.answer(sdp)`. Chromium receiving, answering
+ * (bench/bwe-chromium.mjs): `window.bwe.answerOffer(offer)`, the
+ * complete answer.
+ *
+ * `window.bwe.sample(kind)` starts a 250 ms getStats() sampler into
  * `window.bwe.samples`: the selected pair's availableOutgoingBitrate and
- * currentRoundTripTime, the video outbound-rtp's bytes (payload and
- * headers), target bitrate, frame size, and remote-inbound-rtp's RTT and
- * loss (from the receiver's RTCP reports).
+ * currentRoundTripTime, and for 'outbound' (the default) the video
+ * outbound-rtp's bytes (payload and headers), packets, target bitrate,
+ * frame size and quality limitation, and remote-inbound-rtp's RTT and
+ * loss (from the receiver's RTCP reports); for 'inbound' the video
+ * inbound-rtp's bytes (payload and headers), packets received and lost,
+ * jitter buffer delay and emitted count, frames decoded and dropped,
+ * freezes, NACKs and frame size.
  */
-export function senderHelpers() {
+export function pageHelpers() {
+  const gathered = (pc) => new Promise((resolve) => {
+    if (pc.iceGatheringState === 'complete') resolve();
+    pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
+  });
+  const vp8 = (capabilities) => capabilities.codecs.filter((c) => /^video\/(vp8|rtx)$/i.test(c.mimeType));
+  const outbound = (all) => {
+    const out = all.find((s) => s.type === 'outbound-rtp' && s.kind === 'video');
+    const remote = all.find((s) => s.type === 'remote-inbound-rtp' && s.kind === 'video');
+    return {
+      bytes: out ? out.bytesSent + out.headerBytesSent : 0,
+      packets: out?.packetsSent ?? 0,
+      target: out?.targetBitrate,
+      width: out?.frameWidth,
+      height: out?.frameHeight,
+      limitation: out?.qualityLimitationReason,
+      remoteRtt: remote?.roundTripTime,
+      remoteLost: remote?.packetsLost,
+    };
+  };
+  const inbound = (all) => {
+    const s = all.find((x) => x.type === 'inbound-rtp' && x.kind === 'video') ?? {};
+    return {
+      bytes: (s.bytesReceived ?? 0) + (s.headerBytesReceived ?? 0),
+      packets: s.packetsReceived ?? 0,
+      lost: s.packetsLost ?? 0,
+      jitterBufferDelay: s.jitterBufferDelay ?? 0,
+      jitterBufferEmitted: s.jitterBufferEmittedCount ?? 0,
+      framesDecoded: s.framesDecoded ?? 0,
+      framesDropped: s.framesDropped ?? 0,
+      freezes: s.freezeCount ?? 0,
+      nacks: s.nackCount ?? 0,
+      width: s.frameWidth,
+      height: s.frameHeight,
+    };
+  };
   window.bwe = {
     samples: [],
     async send(maxBitrate) {
@@ -233,17 +308,34 @@ export function senderHelpers() {
       const params = transceiver.sender.getParameters();
       params.degradationPreference = 'maintain-resolution';
       await transceiver.sender.setParameters(params);
-      const codecs = RTCRtpSender.getCapabilities('video').codecs;
-      transceiver.setCodecPreferences(codecs.filter((c) => /^video\/(vp8|rtx)$/i.test(c.mimeType)));
+      transceiver.setCodecPreferences(vp8(RTCRtpSender.getCapabilities('video')));
       await pc.setLocalDescription(await pc.createOffer());
-      await new Promise((resolve) => {
-        if (pc.iceGatheringState === 'complete') resolve();
-        pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
+      await gathered(pc);
+      return pc.localDescription.sdp;
+    },
+    async receive() {
+      const pc = (window.pc = new RTCPeerConnection());
+      const transceiver = pc.addTransceiver('video', { direction: 'recvonly' });
+      transceiver.setCodecPreferences(vp8(RTCRtpReceiver.getCapabilities('video')));
+      pc.addEventListener('track', ({ track }) => {
+        const video = document.body.appendChild(document.createElement('video'));
+        video.muted = true;
+        video.srcObject = new MediaStream([track]);
+        video.play().catch((e) => console.error(`video.play: ${e.message}`));
       });
+      await pc.setLocalDescription(await pc.createOffer());
+      await gathered(pc);
       return pc.localDescription.sdp;
     },
     async answer(sdp) {
       await window.pc.setRemoteDescription({ type: 'answer', sdp });
+    },
+    async answerOffer(sdp) {
+      const pc = (window.pc = new RTCPeerConnection());
+      await pc.setRemoteDescription({ type: 'offer', sdp });
+      await pc.setLocalDescription(await pc.createAnswer());
+      await gathered(pc);
+      return pc.localDescription.sdp;
     },
     async setMaxBitrate(maxBitrate) {
       const sender = window.pc.getSenders().find((s) => s.track?.kind === 'video');
@@ -251,27 +343,18 @@ export function senderHelpers() {
       params.encodings[0].maxBitrate = maxBitrate;
       await sender.setParameters(params);
     },
-    sample() {
+    sample(kind = 'outbound') {
       const take = async () => {
         const report = await window.pc.getStats();
         const all = [...report.values()];
         const transport = all.find((s) => s.type === 'transport');
         const pair = transport && report.get(transport.selectedCandidatePairId);
-        const out = all.find((s) => s.type === 'outbound-rtp' && s.kind === 'video');
-        const remote = all.find((s) => s.type === 'remote-inbound-rtp' && s.kind === 'video');
         window.bwe.samples.push({
           t: performance.timeOrigin + performance.now(),
           available: pair?.availableOutgoingBitrate,
           pairRtt: pair?.currentRoundTripTime,
-          bytes: out ? out.bytesSent + out.headerBytesSent : 0,
-          packets: out?.packetsSent ?? 0,
-          target: out?.targetBitrate,
-          width: out?.frameWidth,
-          height: out?.frameHeight,
-          limitation: out?.qualityLimitationReason,
-          remoteRtt: remote?.roundTripTime,
-          remoteLost: remote?.packetsLost,
           state: window.pc.connectionState,
+          ...(kind === 'inbound' ? inbound(all) : outbound(all)),
         });
       };
       window.bwe.timer = setInterval(() => take().catch((e) => console.error(`getStats: ${e.message}`)), 250);
@@ -291,6 +374,23 @@ export async function blankPage(context, helpers) {
 // ---- figures --------------------------------------------------------------------------
 
 export const median = (xs) => percentile(xs, 0.5);
+
+/**
+ * What the bottleneck did over `samples` (sampleBottleneck()'s, already
+ * cut to a window) at a capacity of `limit`: bit/s it carried (`link`),
+ * its queue's delay p50 and p95 (the backlog at the rate, ms), and the
+ * share of the packets offered to it that it dropped.
+ */
+export function bottleneckFigures(samples, limit) {
+  const [first, last] = [samples[0], samples.at(-1)];
+  const queue = samples.map((s) => (s.backlog * 8 * 1000) / limit);
+  return {
+    link: ((last.bytes - first.bytes) * 8) / ((last.at - first.at) / 1000),
+    queueP50: percentile(queue, 0.5),
+    queueP95: percentile(queue, 0.95),
+    drops: (last.drops - first.drops) / Math.max(1, last.packets - first.packets + last.drops - first.drops),
+  };
+}
 
 export function percentile(xs, p) {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);

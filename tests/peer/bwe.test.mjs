@@ -27,22 +27,16 @@ import { after, before, describe, test } from 'node:test';
 
 import { ARTIFACTS, ECHO_BIN } from './harness.mjs';
 import {
-  RECEIVER_ADDRESS, blankPage, candidateOn, launchWithCamera, median, onlyCandidate, openPath, percentile,
-  sampleBottleneck, senderHelpers, timeline, until, withoutCandidates, withoutTransportCc,
+  ACCEPTANCE, RECEIVER_ADDRESS, blankPage, bottleneckFigures, candidateOn, launchWithCamera, median, onlyCandidate, openPath,
+  pageHelpers, sampleBottleneck, timeline, until, withoutCandidates, withoutTransportCc,
 } from './bwe-path.mjs';
 
 const RECORD_BIN = path.join(path.dirname(ECHO_BIN), 'record');
-const LIMIT = 1_000_000;
-const QUEUE_MS = 300;
-const ONE_WAY_MS = 25;
+const {
+  limit: LIMIT, queueMs: QUEUE_MS, oneWayMs: ONE_WAY_MS, callMs: CALL_MS, windowMs: WINDOW_MS,
+  dropped: DROPPED, dropMs: DROP_MS, dropWindowMs: DROP_WINDOW_MS,
+} = ACCEPTANCE;
 const MAX_BITRATE = 2_500_000;
-/** How long each call sends, and the settled window at its end. */
-const CALL_MS = 20_000;
-const WINDOW_MS = 10_000;
-/** RFC 8867 §5.1's lowest capacity, how long the call then sends at it, and the settled window at its end. */
-const DROPPED = 600_000;
-const DROP_MS = 12_000;
-const DROP_WINDOW_MS = 6_000;
 
 /**
  * One call through a fresh limited path; the figures of its last
@@ -65,7 +59,7 @@ async function call(browser, { name, transportCc, drop = false }) {
     await until(async () => natter.exitCode === null && (await fetch(`${natterUrl}/healthz`)).ok,
       { timeout: 15000, interval: 100, what: `natter's record example on ${natterUrl}` });
 
-    const page = await blankPage(context, senderHelpers);
+    const page = await blankPage(context, pageHelpers);
     let offer = withoutCandidates(await page.evaluate((max) => window.bwe.send(max), MAX_BITRATE));
     if (!transportCc) offer = withoutTransportCc(offer);
     const res = await fetch(`${natterUrl}/offer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'offer', sdp: offer }) });
@@ -128,7 +122,6 @@ function figures(samples, link, status, { limit = LIMIT, windowMs = WINDOW_MS } 
   const window = samples.filter((s) => s.t >= end - windowMs);
   const [first, last] = [window[0], window.at(-1)];
   const linkWindow = link.filter((s) => s.at >= end - windowMs);
-  const [l0, l1] = [linkWindow[0], linkWindow.at(-1)];
   const start = samples.find((s) => s.bytes > 0);
   const reached = samples.find((s) => s.t >= start.t && s.available >= 0.9 * limit);
   const receiver = status.media?.receivers?.find((r) => r.packets_received > 0) ?? {};
@@ -137,11 +130,8 @@ function figures(samples, link, status, { limit = LIMIT, windowMs = WINDOW_MS } 
     estimateMax: Math.max(...window.map((s) => s.available ?? 0)),
     // RTP payload and headers, and IPv4 and UDP's 28 bytes a packet.
     sent: ((last.bytes - first.bytes + 28 * (last.packets - first.packets)) * 8) / ((last.t - first.t) / 1000),
-    link: ((l1.bytes - l0.bytes) * 8) / ((l1.at - l0.at) / 1000),
+    ...bottleneckFigures(linkWindow, limit),
     limit,
-    queueP50: percentile(linkWindow.map((s) => (s.backlog * 8 * 1000) / limit), 0.5),
-    queueP95: percentile(linkWindow.map((s) => (s.backlog * 8 * 1000) / limit), 0.95),
-    drops: (l1.drops - l0.drops) / Math.max(1, l1.packets - l0.packets + l1.drops - l0.drops),
     rttMs: median(window.map((s) => s.remoteRtt * 1000)),
     estimateTo90: reached ? (reached.t - start.t) / 1000 : Infinity,
     frame: `${last.width}x${last.height}`,
