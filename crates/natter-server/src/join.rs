@@ -3,9 +3,7 @@
 //! lines, sends lines typed on stdin as chat, sends files to everyone
 //! and saves the files others send; publishes a VP8 IVF and an Ogg Opus
 //! file, looped, and records what the others send to WebM files
-//! (`record.rs`).
-
-mod record;
+//! ([`crate::recording::writer`]).
 
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -17,6 +15,8 @@ use natter_client::{Audio, Client, ClientConfig, Event, ReceivedFile, Video};
 use natter_io::LocalAddresses;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
+
+use crate::recording::writer as record;
 
 /// Join a room of `natter serve` as a participant the web client sees.
 #[derive(clap::Args)]
@@ -107,7 +107,7 @@ async fn join(options: JoinOptions) -> anyhow::Result<()> {
         config.audio = Some(std::sync::Arc::new(read_ogg(path)?));
     }
     let mut recorder = match &options.record {
-        Some(dir) => Some(record::Recorder::new(dir)?),
+        Some(dir) => Some(record::Recorder::new(dir, false)?),
         None => None,
     };
     config.receive_media = recorder.is_some();
@@ -146,7 +146,14 @@ async fn run_room(
                 let Some(event) = event else { return Ok(()) };
                 if let Event::Media { from, name, received, frame } = &event {
                     if let Some(recorder) = recorder.as_mut() {
-                        for note in recorder.frame(from, name, *received, frame) {
+                        let frame = record::Frame {
+                            format: frame.format,
+                            timestamp: frame.timestamp,
+                            keyframe: frame.keyframe,
+                            size: frame.size,
+                            data: &frame.data,
+                        };
+                        for note in recorder.frame(from, name, *received, &frame) {
                             out.recorded(&note);
                         }
                     }

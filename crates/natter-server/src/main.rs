@@ -2,6 +2,7 @@
 
 mod join;
 mod load;
+mod recording;
 mod send;
 mod serve;
 mod sfu;

@@ -48,6 +48,8 @@ const call = {
   sfu: null,
   /** welcome.sfu of the current session. */
   sfuRoom: false,
+  /** The server records the room (its `recording` message). */
+  recording: false,
   /** id → Transfer */
   transfers: new Map(),
   /** id (or 'self') → last time loud */
@@ -93,6 +95,10 @@ const introspection = {
   get sfu() {
     const slots = new Map([...call.sfu?.slots ?? []].map(([mid, s]) => [mid, { ...s }]));
     return call.sfu && Object.freeze({ pc: call.sfu.pc, slots, speaker: call.speaker });
+  },
+  /** Whether the server says it records the room. */
+  get recording() {
+    return call.recording;
   },
 };
 Object.defineProperty(window, 'natter', { value: Object.freeze(introspection), enumerable: true });
@@ -251,6 +257,13 @@ function enterCall(room, name) {
     call.speaker = peer;
     for (const key of ['self', ...call.peers.keys()]) updateTile(key, { activeSpeaker: (key === 'self' ? call.id : key) === peer });
   });
+  // SFU rooms: the server records the room, or stopped (docs/recording.md).
+  on('recording', ({ active }) => {
+    if (call.recording === Boolean(active)) return;
+    call.recording = Boolean(active);
+    renderControls();
+    toast(call.recording ? 'This call is being recorded' : 'Recording stopped');
+  });
   on('error', (e) => {
     call.lastError = e;
     toast(`${e.message} (${e.code})`, 'error');
@@ -276,6 +289,7 @@ function onWelcome({ id, name, peers, iceServers, fresh, sfu, limits }) {
   call.iceServers = iceServers || [];
   call.sfuRoom = Boolean(sfu);
   if (call.sfuRoom && !call.sfu) openSfu(limits?.maxParticipants ?? 6);
+  renderControls();
   updateTile('self', { peerId: id, name, label: `${name} (you)` });
   const present = new Set(peers.map((p) => p.id));
   for (const peerId of [...call.peers.keys()]) if (!present.has(peerId)) removePeer(peerId);
@@ -422,6 +436,8 @@ function leaveCall({ message = 'You left the call.', sendLeave = true } = {}) {
   call.transfers.clear();
   call.id = null;
   call.speaker = null;
+  call.recording = false;
+  renderControls();
   for (const t of call.local.getTracks()) t.enabled = true;
   $('call-screen').hidden = true;
   $('join-screen').hidden = false;
@@ -449,7 +465,37 @@ function renderControls() {
   const screen = $('screen');
   screen.setAttribute('aria-pressed', String(Boolean(call.screen)));
   screen.querySelector('.label').textContent = call.screen ? 'Stop sharing' : 'Share';
+  // Only the SFU records rooms.
+  const record = $('record');
+  record.hidden = !call.sfuRoom;
+  record.setAttribute('aria-pressed', String(call.recording));
+  record.querySelector('.label').textContent = call.recording ? 'Stop recording' : 'Record';
+  record.title = call.recording ? 'Stop recording the call' : 'Record the call';
+  $('recording-badge').hidden = !call.recording;
 }
+
+/**
+ * Starts or stops the server's recording of the room (POST or DELETE
+ * /api/rooms/ROOM/recording, with our join token); the `recording`
+ * message that follows updates every page, this one too.
+ */
+$('record').addEventListener('click', async () => {
+  const button = $('record');
+  button.disabled = true;
+  try {
+    const headers = settings.token ? { Authorization: `Bearer ${settings.token}` } : {};
+    const url = `/api/rooms/${encodeURIComponent(call.room)}/recording`;
+    const response = await fetch(url, { method: call.recording ? 'DELETE' : 'POST', headers });
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      toast(`Recording: ${body.message ?? response.statusText}`, 'error');
+    }
+  } catch (e) {
+    toast(`Recording: ${e.message}`, 'error');
+  } finally {
+    button.disabled = false;
+  }
+});
 
 $('mute').addEventListener('click', () => {
   call.audioOn = !call.audioOn;

@@ -114,6 +114,10 @@ pub struct ServeOptions {
     /// dropped [default: 30000].
     #[arg(long)]
     pub sfu_relay_stall_ms: Option<u64>,
+    /// Directory that room recordings go to, one directory each
+    /// (docs/recording.md) [default: ./recordings].
+    #[arg(long)]
+    pub record_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -152,6 +156,8 @@ pub struct ServeConfig {
     pub sfu: Option<(SocketAddr, IpAddr)>,
     /// With `--sfu`: how long a relay recipient may read nothing.
     pub sfu_relay_stall: Duration,
+    /// Where room recordings go.
+    pub record_dir: PathBuf,
 }
 
 impl ServeOptions {
@@ -200,6 +206,7 @@ impl ServeOptions {
             sfu: self.sfu || file.sfu,
             sfu_port: self.sfu_port.or(file.sfu_port),
             sfu_relay_stall_ms: self.sfu_relay_stall_ms.or(file.sfu_relay_stall_ms),
+            record_dir: self.record_dir.or(file.record_dir),
         }
     }
 
@@ -323,6 +330,7 @@ impl ServeOptions {
             json_logs,
             sfu,
             sfu_relay_stall: Duration::from_millis(self.sfu_relay_stall_ms.unwrap_or(30_000)),
+            record_dir: self.record_dir.unwrap_or_else(|| PathBuf::from("recordings")),
         })
     }
 }

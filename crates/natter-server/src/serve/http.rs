@@ -42,6 +42,7 @@ struct App {
     config: Arc<ServeConfig>,
     turn: Option<Arc<crate::turn::Shared>>,
     whip: Option<crate::whip::Whip>,
+    recordings: Arc<super::recording::Recordings>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -72,11 +73,13 @@ pub async fn serve(config: ServeConfig, turn: Option<Arc<crate::turn::Shared>>) 
         tokio::spawn(signaling::sfu_replies(hub.clone(), signaling_replies));
     }
     let (stop, shutdown) = watch::channel(false);
+    let recordings = Arc::new(super::recording::Recordings::new(config.record_dir.clone()));
     let app = App {
         hub: hub.clone(),
         config: Arc::new(config.clone()),
         turn,
         whip: whip.clone(),
+        recordings: recordings.clone(),
         shutdown: shutdown.clone(),
     };
     let whip_routes = whip.as_ref().map_or_else(Router::new, crate::whip::Whip::routes);
@@ -86,6 +89,10 @@ pub async fn serve(config: ServeConfig, turn: Option<Arc<crate::turn::Shared>>) 
         .route("/api/info", get(info))
         .route("/api/rooms", get(list_rooms).post(create_room))
         .route("/api/rooms/{room}/tokens", post(mint_token))
+        .route(
+            "/api/rooms/{room}/recording",
+            post(start_recording).get(recording_status).delete(stop_recording),
+        )
         .route("/ws", get(websocket))
         .route("/", get(|| async { asset("index.html") }))
         .route("/{file}", get(|Path(file): Path<String>| async move { asset(&file) }))
@@ -119,6 +126,7 @@ pub async fn serve(config: ServeConfig, turn: Option<Arc<crate::turn::Shared>>) 
     };
     crate::shutdown_signal().await;
     tracing::info!("shutting down");
+    recordings.stop_all(&hub).await;
     hub.lock().unwrap_or_else(|e| e.into_inner()).close_all();
     let _ = stop.send(true);
     match tokio::time::timeout(DRAIN, server).await {
@@ -266,6 +274,56 @@ fn unauthorized(app: &App, headers: &HeaderMap) -> Option<Response> {
                 "Authorization: Bearer <server secret> required",
             )
         })
+}
+
+/// Recording a room may be asked for with the server secret, with a
+/// join token for that room (any participant), or by anyone in `--dev`.
+fn unauthorized_for_room(app: &App, headers: &HeaderMap, room: &str) -> Option<Response> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "));
+    let hub = app.hub.lock().unwrap_or_else(|e| e.into_inner());
+    let config = hub.core.config();
+    if config.dev || token.is_some_and(|t| config.token_key.verify(t, room, unix_now()).is_ok()) {
+        return None;
+    }
+    drop(hub);
+    unauthorized(app, headers)
+}
+
+async fn start_recording(State(app): State<App>, Path(room): Path<String>, headers: HeaderMap) -> Response {
+    if let Some(denied) = unauthorized_for_room(&app, &headers, &room) {
+        return denied;
+    }
+    match app.recordings.start(&app.hub, &room) {
+        Ok(info) => (StatusCode::CREATED, Json(info)).into_response(),
+        Err((status, code, message)) => api_error(status, code, message),
+    }
+}
+
+async fn recording_status(State(app): State<App>, Path(room): Path<String>, headers: HeaderMap) -> Response {
+    if let Some(denied) = unauthorized_for_room(&app, &headers, &room) {
+        return denied;
+    }
+    match app.recordings.status(&room) {
+        Some(info) => Json(info).into_response(),
+        None => api_error(
+            StatusCode::NOT_FOUND,
+            "not-recording",
+            format!("room {room} is not recorded"),
+        ),
+    }
+}
+
+async fn stop_recording(State(app): State<App>, Path(room): Path<String>, headers: HeaderMap) -> Response {
+    if let Some(denied) = unauthorized_for_room(&app, &headers, &room) {
+        return denied;
+    }
+    match app.recordings.stop(&app.hub, &room).await {
+        Ok(done) => Json(done).into_response(),
+        Err((status, code, message)) => api_error(status, code, message),
+    }
 }
 
 fn api_status(e: &ApiError) -> (StatusCode, &'static str) {

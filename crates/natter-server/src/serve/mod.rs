@@ -9,6 +9,7 @@
 
 pub mod config;
 mod http;
+mod recording;
 pub(crate) mod signaling;
 mod tls;
 

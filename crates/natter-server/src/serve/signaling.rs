@@ -50,6 +50,11 @@ impl Hub {
         }))
     }
 
+    /// The SFU's media worker, when rooms run through it.
+    pub fn sfu(&self) -> Option<&crate::sfu::Sfu> {
+        self.sfu.as_ref()
+    }
+
     /// Hands everything the core wants sent to the sockets' queues.
     pub fn flush(&mut self) {
         while let Some(output) = self.core.poll_output() {

@@ -45,9 +45,13 @@ const WAKER: Token = Token(1);
 /// wmem_max; the sizes granted are logged).
 const SOCKET_BUFFER: usize = 4 << 20;
 
+/// A room's recording starts (with the writer's end) or stops.
+type RecordingCommand = (String, Option<crate::recording::Sink>);
+
 /// The media worker, seen from signaling.
 pub struct Sfu {
     inputs: Option<mpsc::Sender<SfuInput>>,
+    recordings: mpsc::Sender<RecordingCommand>,
     waker: Arc<Waker>,
     thread: Option<JoinHandle<()>>,
     metrics: Arc<SfuMetrics>,
@@ -114,13 +118,15 @@ impl Sfu {
         poll.registry().register(&mut socket, SOCKET, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (inputs, commands) = mpsc::channel();
+        let (recordings, recording_commands) = mpsc::channel();
         let worker = Worker::new(address, relay_stall, replies);
         let thread = std::thread::Builder::new()
             .name("sfu".into())
-            .spawn(move || run(socket, poll, commands, worker, &published))?;
+            .spawn(move || run(socket, poll, (commands, recording_commands), worker, &published))?;
         tracing::info!(%address, "SFU media worker ready");
         Ok(Sfu {
             inputs: Some(inputs),
+            recordings,
             waker,
             thread: Some(thread),
             metrics,
@@ -242,6 +248,16 @@ impl Sfu {
     }
 }
 
+impl Sfu {
+    /// Starts recording `room` into `sink` (docs/recording.md), or stops
+    /// with `None`: the worker drops the sink, and the writer finishes.
+    pub fn record(&self, room: &str, sink: Option<crate::recording::Sink>) {
+        if self.recordings.send((room.to_owned(), sink)).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
 impl Drop for Sfu {
     /// Stops the worker: its input channel closes, and it ends.
     fn drop(&mut self) {
@@ -258,7 +274,7 @@ impl Drop for Sfu {
 fn run(
     socket: UdpSocket,
     mut poll: Poll,
-    commands: mpsc::Receiver<SfuInput>,
+    (commands, recordings): (mpsc::Receiver<SfuInput>, mpsc::Receiver<RecordingCommand>),
     mut worker: Worker,
     metrics: &SfuMetrics,
 ) {
@@ -286,6 +302,10 @@ fn run(
                 Err(mpsc::TryRecvError::Empty) => break,
                 Err(mpsc::TryRecvError::Disconnected) => return,
             }
+            worker.drain(Instant::now(), send);
+        }
+        while let Ok((room, sink)) = recordings.try_recv() {
+            worker.handle_recording(Instant::now(), &room, sink);
             worker.drain(Instant::now(), send);
         }
         loop {

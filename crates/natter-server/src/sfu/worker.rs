@@ -51,6 +51,8 @@ use natter_signaling::SfuInput;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::recording::tap::{RoomTap, TappedRtp};
+
 /// A message of the SFU for one participant's signaling.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
@@ -113,6 +115,23 @@ struct MediaRoom {
     relay: Relay,
     members: HashMap<ParticipantId, Member>,
     by_peer: HashMap<String, ParticipantId>,
+    /// While the room is recorded (kept while empty).
+    recording: Option<RoomTap>,
+}
+
+impl MediaRoom {
+    fn new(relay_stall: Duration) -> Self {
+        MediaRoom {
+            room: Room::new(RoomConfig::default()),
+            relay: Relay::new(RelayConfig {
+                stall_timeout: relay_stall,
+                ..RelayConfig::default()
+            }),
+            members: HashMap::new(),
+            by_peer: HashMap::new(),
+            recording: None,
+        }
+    }
 }
 
 /// The fields of the packet being forwarded, out of the publisher's
@@ -230,6 +249,17 @@ impl Worker {
             .is_some();
         if !known {
             publish(now, media_room, *publisher, received, transceiver, format);
+        }
+        if media_room.recording.is_some() {
+            record(
+                now,
+                &mut self.endpoint,
+                media_room,
+                *publisher,
+                received,
+                transceiver,
+                format,
+            );
         }
         let packet = PublishedRtp {
             ssrc: received.ssrc,
@@ -456,15 +486,8 @@ impl Worker {
                 return Err(e);
             }
         };
-        let media_room = (self.rooms.entry(room_name.to_owned())).or_insert_with(|| MediaRoom {
-            room: Room::new(RoomConfig::default()),
-            relay: Relay::new(RelayConfig {
-                stall_timeout: self.relay_stall,
-                ..RelayConfig::default()
-            }),
-            members: HashMap::new(),
-            by_peer: HashMap::new(),
-        });
+        let relay_stall = self.relay_stall;
+        let media_room = (self.rooms.entry(room_name.to_owned())).or_insert_with(|| MediaRoom::new(relay_stall));
         reply(&self.replies, peer, Signal::Answer(answer));
         match media_room.by_peer.get(peer) {
             Some(id) => {
@@ -530,6 +553,37 @@ impl Worker {
         }
     }
 
+    /// Starts recording room `room_name` into `sink` (the room is kept
+    /// while empty), or stops with `None`: the tap and its sink are
+    /// dropped, so the writer finishes.
+    pub fn handle_recording(&mut self, now: Instant, room_name: &str, sink: Option<crate::recording::Sink>) {
+        let relay_stall = self.relay_stall;
+        match sink {
+            Some(sink) => {
+                let media_room =
+                    (self.rooms.entry(room_name.to_owned())).or_insert_with(|| MediaRoom::new(relay_stall));
+                media_room.recording = Some(RoomTap::new(sink));
+                let speaker = media_room
+                    .room
+                    .active_speaker()
+                    .and_then(|id| media_room.members.get(&id));
+                if let Some(tap) = media_room.recording.as_ref() {
+                    tap.speaker(now, speaker.map(|m| m.peer.as_str()));
+                }
+            }
+            None => {
+                let Some(media_room) = self.rooms.get_mut(room_name) else {
+                    return;
+                };
+                media_room.recording = None;
+                if media_room.members.is_empty() {
+                    self.closed_relay.add(&media_room.relay.counters());
+                    self.rooms.remove(room_name);
+                }
+            }
+        }
+    }
+
     fn handle_left(&mut self, now: Instant, room_name: &str, peer: &str) {
         let Some(media_room) = self.rooms.get_mut(room_name) else {
             return;
@@ -540,12 +594,15 @@ impl Worker {
         if let Some(member) = media_room.members.remove(&id) {
             self.connections.remove(&member.handle);
             self.endpoint.remove(member.handle);
+            if let Some(tap) = media_room.recording.as_mut() {
+                tap.left(id, &member.peer);
+            }
         }
         let _ = media_room.room.remove_participant(now, id);
         media_room.relay.remove(id);
         resume_senders(&mut self.endpoint, media_room);
         drain_room(now, &mut self.endpoint, &self.replies, media_room, &mut self.counters);
-        if media_room.members.is_empty() {
+        if media_room.members.is_empty() && media_room.recording.is_none() {
             let relay = media_room.relay.counters();
             self.closed_relay.add(&relay);
             tracing::debug!(room = room_name, ?relay, "SFU room closed");
@@ -638,6 +695,48 @@ fn publish(
             tracing::debug!(peer = %member.peer, ?publication, audio, "SFU publication");
         }
         Err(e) => tracing::debug!(peer = %member.peer, error = %e, "SFU: publication refused"),
+    }
+}
+
+/// A packet of a recorded room: to its tap, and a keyframe request to
+/// the publisher when the tap needs one (docs/recording.md).
+fn record(
+    now: Instant,
+    endpoint: &mut Endpoint,
+    media_room: &mut MediaRoom,
+    publisher: ParticipantId,
+    received: &Received,
+    transceiver: TransceiverId,
+    format: Format,
+) {
+    let (Some(member), Some(tap)) = (media_room.members.get(&publisher), media_room.recording.as_mut()) else {
+        return;
+    };
+    let rids = member.rids.get(&received.mid).filter(|_| received.rid.is_some());
+    let layer = rids.and_then(|rids| rids.iter().position(|r| *r == received.rid_text));
+    let packet = TappedRtp {
+        publisher,
+        peer: &member.peer,
+        mid: &received.mid,
+        format,
+        layer: layer.unwrap_or(0),
+        extended_sequence: received.extended_sequence,
+        timestamp: received.timestamp,
+        marker: received.marker,
+        payload: &received.payload,
+    };
+    let Some(layer) = tap.on_rtp(now, &packet) else {
+        return;
+    };
+    let Some(mut pc) = endpoint.connection(member.handle) else {
+        return;
+    };
+    let asked = match rids.and_then(|rids| rids.get(layer)) {
+        Some(rid) => pc.request_layer_keyframe(transceiver, rid),
+        None => pc.request_keyframe(transceiver),
+    };
+    if let Err(e) = asked {
+        tracing::trace!(error = %e, "SFU: recording's keyframe request not sent");
     }
 }
 
@@ -810,7 +909,12 @@ fn drain_room(
     media_room: &mut MediaRoom,
     counters: &mut WorkerCounters,
 ) {
-    let MediaRoom { room, members, .. } = media_room;
+    let MediaRoom {
+        room,
+        members,
+        recording,
+        ..
+    } = media_room;
     while let Some(forward) = room.poll_resend() {
         write(now, endpoint, members, &forward, counters);
     }
@@ -899,6 +1003,9 @@ fn drain_room(
             }
             RoomEvent::ActiveSpeaker(active) => {
                 let speaker = active.and_then(|id| members.get(&id)).map(|m| m.peer.clone());
+                if let Some(tap) = recording.as_ref() {
+                    tap.speaker(now, speaker.as_deref());
+                }
                 for member in members.values() {
                     reply(replies, &member.peer, Signal::Speaker(speaker.clone()));
                 }

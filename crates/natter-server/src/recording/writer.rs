@@ -1,6 +1,8 @@
-//! `natter join --record DIR`: each other participant's video and audio
-//! to DIR/NAME.webm (natter-container's WebM writer), and
-//! DIR/manifest.json saying who was recorded, when, and in which tracks.
+//! The recorder of `natter join --record DIR` and of `natter serve`'s
+//! room recordings: each participant's video and audio to DIR/NAME.webm
+//! (natter-container's WebM writer), and DIR/manifest.json saying who
+//! was recorded, when, in which tracks, and (in `natter serve`, whose
+//! SFU reads RFC 6464 audio levels) who spoke when.
 //!
 //! A participant's file starts at the first video keyframe it sends
 //! (natter-client asks for one with PLI, RFC 4585 §6.3.1, until it
@@ -11,7 +13,7 @@
 //! 48 kHz Opus) anchored at the frame's arrival; a track whose RTP time
 //! drifts from arrival by more than [`REANCHOR`] (a new connection, a
 //! new encoder) is anchored again. A file is finished when its
-//! participant leaves and when we do.
+//! participant leaves and when the recording ends.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -22,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use natter_container::opus::OpusHead;
 use natter_container::webm::{Track, TrackCodec, WebmWriter};
-use natter_io::{Format, MediaFrame};
+use natter_io::Format;
 use serde_json::{json, Value};
 
 /// Record a participant whose audio came this long before any video keyframe as audio alone.
@@ -41,9 +43,28 @@ pub struct Note {
     pub text: String,
 }
 
+/// One frame to record, as a depacketizer gave it.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame<'a> {
+    pub format: Format,
+    /// The RTP timestamp (RFC 3550 §5.1).
+    pub timestamp: u32,
+    pub keyframe: bool,
+    /// The picture size a video keyframe carried.
+    pub size: Option<(u32, u32)>,
+    pub data: &'a [u8],
+}
+
 pub struct Recorder {
     dir: PathBuf,
     started: SystemTime,
+    /// `started` on the monotonic clock that frames and speakers come with.
+    origin: Instant,
+    /// Who spoke when; `None` where nobody says (natter join).
+    speech: Option<SpeechLog>,
+    /// Frames the recording lost before they reached us (a writer that
+    /// fell behind), as the caller counted them.
+    lost_frames: u64,
     live: HashMap<String, Participant>,
     /// Manifest entries of the files finished.
     finished: Vec<Value>,
@@ -116,12 +137,89 @@ impl TrackClock {
     }
 }
 
+/// Who was the active speaker when, in time from the recording's start.
+#[derive(Debug, Default)]
+pub struct SpeechLog {
+    /// The speaker now: its id, name and since when.
+    current: Option<(String, String, Duration)>,
+    spoken: Vec<Spoken>,
+}
+
+/// One stretch of one participant's speech.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spoken {
+    pub id: String,
+    pub name: String,
+    pub start: Duration,
+    pub end: Duration,
+}
+
+impl SpeechLog {
+    /// The active speaker is `speaker` (id and name), or nobody, from `at`.
+    pub fn change(&mut self, at: Duration, speaker: Option<(&str, &str)>) {
+        if self.current.as_ref().map(|(id, _, _)| id.as_str()) == speaker.map(|(id, _)| id) {
+            return;
+        }
+        self.close(at);
+        self.current = speaker.map(|(id, name)| (id.to_owned(), name.to_owned(), at));
+    }
+
+    /// Participant `id` left at `at`: if it was speaking, it stopped.
+    pub fn left(&mut self, at: Duration, id: &str) {
+        if self.current.as_ref().is_some_and(|(current, _, _)| current == id) {
+            self.close(at);
+        }
+    }
+
+    /// Ends the current stretch at `at`; an empty one is not kept.
+    fn close(&mut self, at: Duration) {
+        if let Some((id, name, start)) = self.current.take() {
+            if at > start {
+                self.spoken.push(Spoken {
+                    id,
+                    name,
+                    start,
+                    end: at,
+                });
+            }
+        }
+    }
+
+    /// The stretches so far, the current one up to `now`.
+    pub fn spoken(&self, now: Duration) -> Vec<Spoken> {
+        let mut spoken = self.spoken.clone();
+        if let Some((id, name, start)) = self.current.as_ref().filter(|(_, _, start)| now > *start) {
+            spoken.push(Spoken {
+                id: id.clone(),
+                name: name.clone(),
+                start: *start,
+                end: now,
+            });
+        }
+        spoken
+    }
+
+    /// The manifest's `speech`: `{id, name, start_ms, end_ms}` each,
+    /// from the recording's start.
+    fn to_json(&self, now: Duration) -> Value {
+        let ms = |d: Duration| d.as_millis() as u64;
+        (self.spoken(now).iter())
+            .map(|s| json!({"id": s.id, "name": s.name, "start_ms": ms(s.start), "end_ms": ms(s.end)}))
+            .collect()
+    }
+}
+
 impl Recorder {
-    pub fn new(dir: &Path) -> anyhow::Result<Self> {
+    /// A recorder writing into `dir`; `speech`: whether the caller
+    /// reports speakers ([`Recorder::speaker`]).
+    pub fn new(dir: &Path, speech: bool) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let recorder = Recorder {
             dir: dir.to_owned(),
             started: SystemTime::now(),
+            origin: Instant::now(),
+            speech: speech.then(SpeechLog::default),
+            lost_frames: 0,
             live: HashMap::new(),
             finished: Vec::new(),
             names: HashSet::new(),
@@ -132,8 +230,26 @@ impl Recorder {
         Ok(recorder)
     }
 
+    /// When the recording started, in ms since the Unix epoch.
+    pub fn started_ms(&self) -> u64 {
+        unix_ms(self.started)
+    }
+
+    /// The active speaker is `speaker` (id and name), or nobody, from `at`.
+    pub fn speaker(&mut self, at: Instant, speaker: Option<(&str, &str)>) {
+        let since = at.saturating_duration_since(self.origin);
+        if let Some(speech) = self.speech.as_mut() {
+            speech.change(since, speaker);
+        }
+    }
+
+    /// `frames` more frames were lost on their way to the recorder.
+    pub fn lost(&mut self, frames: u64) {
+        self.lost_frames += frames;
+    }
+
     /// Takes one frame participant `id` sent; returns what to tell the user.
-    pub fn frame(&mut self, id: &str, name: &str, received: Instant, frame: &MediaFrame) -> Vec<Note> {
+    pub fn frame(&mut self, id: &str, name: &str, received: Instant, frame: &Frame<'_>) -> Vec<Note> {
         if !self.live.contains_key(id) {
             let file = self.file_name(name, id);
             self.live.insert(
@@ -204,7 +320,7 @@ impl Recorder {
         let written = if frame.format == Format::Opus {
             let at = w.audio.time(frame.timestamp, OPUS_CLOCK, arrival);
             r.audio_packets += 1;
-            w.writer.write_block(audio_track, at, true, &frame.data)
+            w.writer.write_block(audio_track, at, true, frame.data)
         } else if let (Some(clock), Some((format, _))) = (w.video.as_mut(), r.video_format) {
             if frame.format != format {
                 p.dropped_video += 1;
@@ -212,7 +328,7 @@ impl Recorder {
             }
             let at = clock.time(frame.timestamp, VIDEO_CLOCK, arrival);
             r.video_frames += 1;
-            w.writer.write_block(0, at, frame.keyframe, &frame.data)
+            w.writer.write_block(0, at, frame.keyframe, frame.data)
         } else {
             p.dropped_video += 1;
             Ok(())
@@ -228,6 +344,10 @@ impl Recorder {
     /// Participant `id` left: its file is finished.
     pub fn left(&mut self, id: &str) -> Option<Note> {
         let p = self.live.remove(id)?;
+        let since = self.origin.elapsed();
+        if let Some(speech) = self.speech.as_mut() {
+            speech.left(since, id);
+        }
         let (entry, note) = p.finish();
         self.finished.push(entry);
         if let Err(e) = self.write_manifest(None) {
@@ -293,8 +413,9 @@ impl Recorder {
             "started": unix_ms(self.started),
             "ended": ended.map(unix_ms),
             "participants": participants,
-            // natter-client hands out no audio levels (RFC 6464) yet.
-            "speech": null,
+            // natter join: natter-client hands out no audio levels (RFC 6464) yet.
+            "speech": self.speech.as_ref().map(|s| s.to_json(self.origin.elapsed())),
+            "lost_frames": self.lost_frames,
         });
         let text = serde_json::to_string_pretty(&manifest).map_err(std::io::Error::other)?;
         // Written aside and renamed, so a reader never sees half of it.
@@ -435,5 +556,101 @@ mod tests {
         // A jump of an hour of RTP time (a new encoder) re-anchors at arrival.
         assert_eq!(clock.time(900 + 90_000 * 3600, VIDEO_CLOCK, ms(100)), ms(100));
         assert_eq!(clock.time(900 + 90_000 * 3600 + 9000, VIDEO_CLOCK, ms(200)), ms(200));
+    }
+
+    #[test]
+    fn speech_is_kept_as_stretches_between_speaker_changes() {
+        let ms = Duration::from_millis;
+        let mut log = SpeechLog::default();
+        log.change(ms(300), Some(("a", "Alice")));
+        // The same speaker again changes nothing.
+        log.change(ms(600), Some(("a", "Alice")));
+        log.change(ms(900), Some(("b", "Bob")));
+        log.change(ms(1500), None);
+        // A speaker named and replaced at the same instant spoke for no time.
+        log.change(ms(1800), Some(("c", "Carol")));
+        log.change(ms(1800), Some(("a", "Alice")));
+        // Someone else leaving ends nothing; the speaker leaving does.
+        log.left(ms(2000), "b");
+        log.left(ms(2400), "a");
+        log.change(ms(2700), Some(("b", "Bob")));
+        let spoken = |id: &str, name: &str, start, end| Spoken {
+            id: id.into(),
+            name: name.into(),
+            start: ms(start),
+            end: ms(end),
+        };
+        assert_eq!(
+            log.spoken(ms(3000)),
+            vec![
+                spoken("a", "Alice", 300, 900),
+                spoken("b", "Bob", 900, 1500),
+                spoken("a", "Alice", 1800, 2400),
+                // Still speaking: up to now.
+                spoken("b", "Bob", 2700, 3000),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_manifest_lists_participants_files_and_who_spoke_when() {
+        let dir = std::env::temp_dir().join(format!("natter-manifest-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut recorder = Recorder::new(&dir, true).unwrap();
+        let t0 = recorder.origin;
+        let ms = Duration::from_millis;
+        let keyframe = Frame {
+            format: Format::Vp8,
+            timestamp: 0,
+            keyframe: true,
+            size: Some((320, 240)),
+            data: b"vp8",
+        };
+        let opus = Frame {
+            format: Format::Opus,
+            timestamp: 960,
+            keyframe: true,
+            size: None,
+            data: b"opus",
+        };
+        for (id, name) in [("p1", "Alice"), ("p2", "Bob"), ("p3", "Alice")] {
+            assert_eq!(recorder.frame(id, name, t0 + ms(100), &keyframe)[0].kind, "recording");
+            assert!(recorder.frame(id, name, t0 + ms(120), &opus).is_empty());
+        }
+        recorder.speaker(t0 + ms(500), Some(("p1", "Alice")));
+        recorder.speaker(t0 + ms(1500), Some(("p2", "Bob")));
+        recorder.speaker(t0 + ms(2500), None);
+        recorder.lost(3);
+        assert_eq!(recorder.left("p3").map(|n| n.kind), Some("recorded"));
+        let notes = recorder.finish();
+        assert_eq!(notes.len(), 2, "p1 and p2 finished at the end");
+        let text = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+        let manifest: Value = serde_json::from_str(&text).unwrap();
+        let participants = manifest["participants"].as_array().unwrap();
+        let files: Vec<(&str, &str)> = (participants.iter())
+            .map(|p| (p["id"].as_str().unwrap(), p["file"].as_str().unwrap()))
+            .collect();
+        // The second Alice gets a file of her own.
+        assert_eq!(
+            files,
+            [("p3", "Alice-p3.webm"), ("p1", "Alice.webm"), ("p2", "Bob.webm")]
+        );
+        for p in participants {
+            assert!(dir.join(p["file"].as_str().unwrap()).is_file());
+            let kinds: Vec<&str> = (p["tracks"].as_array().unwrap().iter())
+                .map(|t| t["kind"].as_str().unwrap())
+                .collect();
+            assert_eq!(kinds, ["video", "audio"]);
+        }
+        assert!(manifest["ended"].as_u64().unwrap() >= manifest["started"].as_u64().unwrap());
+        assert_eq!(manifest["lost_frames"], 3);
+        assert_eq!(
+            manifest["speech"],
+            json!([
+                {"id": "p1", "name": "Alice", "start_ms": 500, "end_ms": 1500},
+                {"id": "p2", "name": "Bob", "start_ms": 1500, "end_ms": 2500},
+            ])
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
