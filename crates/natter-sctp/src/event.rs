@@ -107,6 +107,10 @@ pub struct Stats {
     pub chunks_retransmitted: u64,
     /// Chunks found lost by miss indications (RFC 9260 §7.2.4).
     pub fast_retransmits: u64,
-    /// T3-rtx expiries (RFC 9260 §6.3.3): each a stall of one RTO.
+    /// T3-rtx expiries (RFC 9260 §6.3.3) taken as loss: each a stall
+    /// of one RTO.
     pub t3_expiries: u64,
+    /// Zero window probes (RFC 9260 §6.1 A): T3-rtx expiries while the
+    /// peer's SACKs said its window was shut (it did not read).
+    pub zero_window_probes: u64,
 }

@@ -122,6 +122,7 @@ impl SctpTransport {
             stats.chunks_retransmitted = a.chunks_retransmitted;
             stats.fast_retransmits = a.fast_retransmits;
             stats.t3_expiries = a.t3_expiries;
+            stats.zero_window_probes = a.zero_window_probes;
         }
         stats
     }
@@ -323,6 +324,8 @@ impl SctpTransport {
     /// the peer last saw (nearly) closed.
     pub fn set_reading(&mut self, reading: bool) {
         self.reading = reading;
+        // What waited is delivered now, and the window update is queued.
+        self.pump();
     }
 
     // ----- input -----

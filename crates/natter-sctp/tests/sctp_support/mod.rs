@@ -148,6 +148,9 @@ pub struct Wire<A, B> {
     /// and whether a packet also arrives a second time.
     pub jitter: Box<dyn FnMut() -> Duration>,
     pub duplicate: Box<dyn FnMut() -> bool>,
+    /// Packets larger than this are lost, as on a path whose MTU it is
+    /// (with DF set: silently).
+    pub mtu: usize,
     pub wire: Vec<Seen>,
     in_flight: Vec<(Instant, bool, Vec<u8>)>,
 }
@@ -162,6 +165,7 @@ impl<A: Side, B: Side> Wire<A, B> {
             drop: Box::new(|_, _, _| false),
             jitter: Box::new(|| Duration::ZERO),
             duplicate: Box::new(|| false),
+            mtu: usize::MAX,
             wire: Vec::new(),
             in_flight: Vec::new(),
         }
@@ -181,7 +185,7 @@ impl<A: Side, B: Side> Wire<A, B> {
                     .iter()
                     .filter(|s| s.from_a == from_a && s.chunk_types() == types)
                     .count();
-                let lost = (self.drop)(from_a, &types, before);
+                let lost = (self.drop)(from_a, &types, before) || p.len() > self.mtu;
                 self.wire.push(Seen {
                     at: self.now,
                     from_a,

@@ -19,8 +19,14 @@ pub struct Config {
     pub outbound_streams: u16,
     pub inbound_streams: u16,
     /// The largest SCTP packet we send (RFC 8261 §5: the DTLS record
-    /// payload minus overheads; 1200 fits any path).
+    /// payload minus overheads; 1200 fits any path). With
+    /// `max_plpmtu`, RFC 8899's BASE_PLPMTU, and the size DATA chunks
+    /// are cut to.
     pub max_packet_size: usize,
+    /// RFC 8899 MAX_PLPMTU: probe for packets up to this size once
+    /// established (DPLPMTUD, `pmtud.rs`). `None` (or no more than
+    /// `max_packet_size`): packets stay at `max_packet_size`.
+    pub max_plpmtu: Option<usize>,
     /// Announce RFC 9653 zero checksums (DTLS detects errors below us)
     /// and accept them.
     pub zero_checksum: bool,
@@ -54,6 +60,7 @@ impl Default for Config {
             outbound_streams: u16::MAX,
             inbound_streams: u16::MAX,
             max_packet_size: 1200,
+            max_plpmtu: None,
             zero_checksum: false,
             interleaving: false,
             rto_initial: Duration::from_secs(1),

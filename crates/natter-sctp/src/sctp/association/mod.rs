@@ -22,11 +22,13 @@
 //! streams reset once their data is acknowledged, the peer's resets
 //! performed (deferred until its data is in). Messages leave by the
 //! stream scheduler (RFC 8260 §3, `scheduler.rs`): streams take turns by
-//! message, weighted by priority. Still to come: I-DATA, PMTU probing.
+//! message, weighted by priority. Packets grow past the configured size
+//! as RFC 8899's DPLPMTUD finds the path carries them (`pmtud.rs`), and
+//! fall back on a black hole. Still to come: I-DATA.
 //!
 //! Methods, in quinn-proto's taxonomy:
 //! - getters (`&self`): [`Association::state`], [`Association::peer`],
-//!   [`Association::stats`], [`Association::srtt`];
+//!   [`Association::stats`], [`Association::srtt`], [`Association::pmtu`];
 //! - input: [`Association::handle_packet`] (one SCTP packet, the
 //!   plaintext of a DTLS record) and [`Association::handle_timeout`];
 //! - application commands: [`Association::connect`],
@@ -42,6 +44,7 @@
 mod config;
 mod handshake;
 mod hystart;
+mod pmtud;
 mod receive;
 mod reconfig;
 mod scheduler;
@@ -51,10 +54,12 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 pub use config::{Config, DEFAULT_RECEIVE_WINDOW};
+pub use pmtud::PmtudState;
 pub use reconfig::ResetError;
 pub use scheduler::DEFAULT_PRIORITY;
 pub use send::{Reliability, SendError};
 
+use pmtud::Pmtud;
 use receive::Receiver;
 use reconfig::Reconfig;
 use send::{Acked, Limit, Sender};
@@ -172,8 +177,14 @@ pub struct Stats {
     pub chunks_retransmitted: u64,
     /// Chunks marked lost by miss indications (RFC 9260 §7.2.4).
     pub fast_retransmits: u64,
-    /// T3-rtx expiries (RFC 9260 §6.3.3).
+    /// T3-rtx expiries (RFC 9260 §6.3.3) taken as loss.
     pub t3_expiries: u64,
+    /// T3-rtx expiries on a window the peer kept shut (RFC 9260 §6.1 A):
+    /// each sent a zero window probe, and none is loss or an error.
+    pub zero_window_probes: u64,
+    /// RFC 8899 §4.3: falls back to the base packet size on a T3-rtx
+    /// expiry with larger packets in use.
+    pub pmtu_black_holes: u64,
 }
 
 /// The peer as setup learned it.
@@ -235,6 +246,8 @@ pub struct Association {
     sender: Option<Sender>,
     /// Stream reset (RFC 6525), once established.
     reconfig: Option<Reconfig>,
+    /// RFC 8899, once established, if `max_plpmtu` asks for it.
+    pmtud: Option<Pmtud>,
 }
 
 impl Association {
@@ -267,6 +280,7 @@ impl Association {
             receiver: None,
             sender: None,
             reconfig: None,
+            pmtud: None,
         }
     }
 
@@ -288,6 +302,7 @@ impl Association {
 
     pub fn stats(&self) -> Stats {
         let mut stats = self.stats;
+        stats.pmtu_black_holes += self.pmtud.as_ref().map_or(0, Pmtud::black_holes);
         if let Some(s) = self.sender.as_ref() {
             s.counters().add_to(&mut stats);
         }
@@ -297,6 +312,17 @@ impl Association {
     /// The smoothed round-trip time (RFC 9260 §6.3.1), once measured.
     pub fn srtt(&self) -> Option<Duration> {
         self.rto.srtt()
+    }
+
+    /// The largest packet sent now (RFC 8899's PLPMTU): the configured
+    /// `max_packet_size`, or what probing found the path carries.
+    pub fn pmtu(&self) -> usize {
+        self.pmtud.as_ref().map_or(self.config.max_packet_size, Pmtud::plpmtu)
+    }
+
+    /// Where RFC 8899's search stands, if probing.
+    pub fn pmtud_state(&self) -> Option<PmtudState> {
+        self.pmtud.as_ref().map(Pmtud::state)
     }
 
     // ----- application commands -----
@@ -435,9 +461,15 @@ impl Association {
             .sender
             .as_mut()
             .is_some_and(|s| s.handle_timeout(now, &mut self.rto));
-        if t3 && self.count_error() {
-            return;
+        if t3 {
+            if let Some(p) = self.pmtud.as_mut() {
+                p.on_retransmission_timeout(now);
+            }
+            if self.count_error() {
+                return;
+            }
         }
+        self.probe_path(now);
         if self.reset_timeout(now) {
             return;
         }
@@ -516,7 +548,12 @@ impl Association {
         let t3 = self.sender.as_ref().and_then(Sender::timeout);
         let heartbeat = self.heartbeat_at.filter(|_| self.state == State::Established);
         let reconfig = self.reconfig.as_ref().and_then(Reconfig::timeout);
-        [setup, sack, t3, heartbeat, reconfig].into_iter().flatten().min()
+        let pmtud = self
+            .pmtud
+            .as_ref()
+            .and_then(Pmtud::timeout)
+            .filter(|_| self.state == State::Established);
+        [setup, sack, t3, heartbeat, reconfig, pmtud].into_iter().flatten().min()
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -536,7 +573,7 @@ impl Association {
             verification_tag: self.peer_tag(),
         };
         let checksum = self.send_checksum();
-        let size = buf.len().min(self.config.max_packet_size);
+        let size = buf.len().min(self.pmtu());
         let mut w = PacketWriter::new(&mut buf[..size], header)?;
         if let Some(r) = self.receiver.as_mut().filter(|r| r.wants_sack()) {
             w.push(&Chunk::Sack(r.sack()))?;
@@ -579,6 +616,11 @@ impl Association {
             self.config.max_packet_size,
         ));
         self.reconfig = Some(Reconfig::new(self.local_initial_tsn, peer.initial_tsn));
+        self.pmtud = self
+            .config
+            .max_plpmtu
+            .filter(|max| *max > self.config.max_packet_size)
+            .map(|max| Pmtud::new(self.config.max_packet_size, max & !3, self.epoch));
     }
 
     fn start_timer(&mut self, timer: Timer, now: Instant) {
@@ -652,6 +694,9 @@ impl Association {
     /// RFC 9260 §8.3: the ACK of our HEARTBEAT: an RTT sample (§6.3.1),
     /// and the peer is reachable.
     fn handle_heartbeat_ack(&mut self, now: Instant, info: TlvList<'_, Param<'_>>) {
+        if self.handle_probe_ack(now, &info) {
+            return;
+        }
         let echoed = info.iter().find_map(|p| match p {
             Param::HeartbeatInfo(b) => <[u8; 8]>::try_from(b).ok().map(u64::from_be_bytes),
             _ => None,

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::sctp::chunk::{Chunk, Data, DataFlags, ForwardTsn, Sack, SkippedStream};
 use crate::sctp::packet::PacketWriter;
+use crate::sctp::reassembly::CHUNK_OVERHEAD;
 use crate::sctp::rto::Rto;
 use crate::sctp::tsn::{serial_lt16, Tsn};
 use crate::sctp::wire::FixedList;
@@ -108,6 +109,7 @@ pub(super) struct Counters {
     chunks_retransmitted: u64,
     fast_retransmits: u64,
     t3_expiries: u64,
+    window_probes: u64,
 }
 
 impl Counters {
@@ -115,6 +117,7 @@ impl Counters {
         stats.chunks_retransmitted += self.chunks_retransmitted;
         stats.fast_retransmits += self.fast_retransmits;
         stats.t3_expiries += self.t3_expiries;
+        stats.zero_window_probes += self.window_probes;
     }
 }
 
@@ -158,6 +161,13 @@ pub(super) struct Sender {
     /// The a_rwnd of the last SACK, for a SHUTDOWN's cumulative ack,
     /// which carries none (§9.2).
     last_a_rwnd: u32,
+    /// A SACK came since T3-rtx last expired: the peer is there.
+    answered: bool,
+    /// RFC 9260 §6.1 A: the peer's window is shut (T3-rtx expired while
+    /// its SACKs said it had no room for what was outstanding): one
+    /// chunk at a time goes, with nothing else in flight, on the RTO,
+    /// until a SACK opens the window.
+    window_shut: bool,
     /// RFC 3758 §3.5: the Advanced.Peer.Ack.Point.
     advanced: Tsn,
     /// A FORWARD TSN is to go in the next packet.
@@ -226,6 +236,8 @@ impl Sender {
             probe: None,
             hystart: HyStart::new(),
             last_a_rwnd: peer_rwnd,
+            answered: false,
+            window_shut: false,
             advanced: initial_tsn.prev(),
             forward_tsn: false,
             skipped: Vec::new(),
@@ -395,6 +407,10 @@ impl Sender {
             if !fast && self.flight_size >= self.cwnd {
                 break;
             }
+            // §6.1 A: into a shut window, one chunk probes it.
+            if self.window_shut && self.flight_size > 0 {
+                break;
+            }
             if w.push(&data_chunk(c.tsn, &c.chunk)).is_err() {
                 break;
             }
@@ -478,7 +494,9 @@ impl Sender {
     /// receiver back from a pause hears one well before T3-rtx), unless
     /// T3-rtx comes first.
     fn arm_probe(&mut self, now: Instant, rto: &Rto) {
-        let outstanding = self.probes < MAX_PROBES && self.in_flight.iter().any(|c| !c.acked && !c.abandoned);
+        // A shut window is probed on the RTO (§6.1 A), not by RFC 8985.
+        let outstanding =
+            self.probes < MAX_PROBES && !self.window_shut && self.in_flight.iter().any(|c| !c.acked && !c.abandoned);
         let pto = rto.srtt().filter(|_| outstanding).map(|srtt| {
             let base = (2 * srtt).max(PTO_MIN);
             (base * (1 << self.probes.min(16))).min((rto.get() / 4).max(base))
@@ -639,6 +657,12 @@ impl Sender {
             }
         }
         self.peer_rwnd = (sack.a_rwnd as usize).saturating_sub(self.outstanding);
+        self.answered = true;
+        if self.window_shut && !self.window_lacks_room() {
+            // The window opened (a window update, or the probe taken):
+            // what waits for retransmission goes as the cwnd allows.
+            self.window_shut = false;
+        }
         // RFC 3758 §3.5 C: abandon what the marks made due, and if the
         // peer is still behind the Advanced.Peer.Ack.Point, FORWARD TSN.
         if self.advanced.is_before(cum) {
@@ -679,15 +703,34 @@ impl Sender {
             }
             return false;
         }
+        let answered = std::mem::take(&mut self.answered);
+        if answered && self.window_lacks_room() {
+            // RFC 9260 §6.1 A: a shut window, not loss. What is
+            // outstanding goes again one chunk at a time (a zero window
+            // probe) on the RTO, which still backs off so probes space
+            // out; the cwnd stays, and the expiry is no error: the
+            // receiver may keep its window shut as long as it likes.
+            self.counters.window_probes += 1;
+            self.window_shut = true;
+            self.resend_all(now, rto);
+            return false;
+        }
         self.counters.t3_expiries += 1;
         self.hystart.stop();
-        self.probe_at = None;
-        self.probe = None;
         self.probes = MAX_PROBES;
         self.ssthresh = (self.cwnd / 2).max(4 * self.mtu);
         self.cwnd = self.mtu;
         self.partial_bytes_acked = 0;
         self.recovery_exit = None;
+        self.resend_all(now, rto);
+        true
+    }
+
+    /// RFC 9260 §6.3.3 E2, E3: T3-rtx backs off, and everything
+    /// unacknowledged is marked to go again.
+    fn resend_all(&mut self, now: Instant, rto: &mut Rto) {
+        self.probe_at = None;
+        self.probe = None;
         rto.back_off();
         for c in self
             .in_flight
@@ -703,7 +746,16 @@ impl Sender {
             self.forward_tsn = true;
         }
         self.t3_at = Some(now + rto.get());
-        true
+    }
+
+    /// Whether the peer's last SACK left no room for the first chunk it
+    /// has not acknowledged (its a_rwnd counts what it holds, not what we
+    /// sent after: a full receiver drops DATA and SACKs at once, §6.2).
+    /// Receivers may charge each chunk more than its payload (ours
+    /// [`CHUNK_OVERHEAD`]), so a window that short of it counts as shut.
+    fn window_lacks_room(&self) -> bool {
+        let first = self.in_flight.iter().find(|c| !c.acked && !c.abandoned);
+        first.is_some_and(|c| (self.last_a_rwnd as usize) < c.chunk.data.len() + CHUNK_OVERHEAD)
     }
 
     /// RFC 3758 §3.5 A, B: gives up the messages that their limit says

@@ -39,6 +39,9 @@ pub const RE_CONFIG: u8 = 0x82;
 pub const FORWARD_TSN: u8 = 0xc0;
 /// RFC 8260 §2.3.
 pub const I_FORWARD_TSN: u8 = 0xc2;
+/// RFC 4820 §3: PAD, which fills a PMTU probe (RFC 8899 §6.2.1.2);
+/// receivers skip it (its upper bits are 10, RFC 9260 §3.2).
+pub const PAD: u8 = 0x84;
 
 /// One chunk. Types natter does not take part in (ECN, AUTH, ASCONF,
 /// PAD) are `Unknown` and handled by their type's upper two bits
