@@ -102,6 +102,7 @@ pub(crate) enum Command {
     },
     RequestKeyframe(TransceiverId, Reply<()>),
     RequestLayerKeyframe(TransceiverId, String, Reply<()>),
+    SetApplicationDemand(Option<u64>, Reply<()>),
     WriteRtp {
         id: TransceiverId,
         packet: OutgoingPacket,
@@ -175,9 +176,11 @@ impl Drop for Life {
     }
 }
 
-/// While this many events wait for the application, the connection is
-/// paused: only what keeps it up reaches it (see the crate
-/// documentation on backpressure).
+/// While this many events wait for the application, the connection's
+/// data channels are not read: SCTP's receive window closes and the peer
+/// waits. While this many other than data channel messages wait (media
+/// has no window), the connection is paused: only what keeps it up
+/// reaches it. See the crate documentation on backpressure.
 const MAX_PENDING_EVENTS: usize = 256;
 
 /// At most about this many datagrams are read from a socket before the
@@ -199,15 +202,52 @@ enum Wake {
     Mdns,
 }
 
+/// Events polled from a connection, waiting for room in its channel, and
+/// how many of them are not data channel messages.
+#[derive(Default)]
+struct Pending {
+    events: VecDeque<PeerEvent>,
+    others: usize,
+}
+
+impl Pending {
+    fn counts(event: &PeerEvent) -> usize {
+        usize::from(!matches!(event, PeerEvent::DataChannelMessage { .. }))
+    }
+
+    fn push_back(&mut self, event: PeerEvent) {
+        self.others += Self::counts(&event);
+        self.events.push_back(event);
+    }
+
+    fn push_front(&mut self, event: PeerEvent) {
+        self.others += Self::counts(&event);
+        self.events.push_front(event);
+    }
+
+    fn pop_front(&mut self) -> Option<PeerEvent> {
+        let event = self.events.pop_front()?;
+        self.others -= Self::counts(&event);
+        Some(event)
+    }
+
+    fn clear(&mut self) {
+        self.events.clear();
+        self.others = 0;
+    }
+}
+
 /// A connection's side of the task: where its events go.
 struct Peer {
     events: mpsc::Sender<PeerEvent>,
     /// Events polled from the connection, waiting for room in `events`.
-    pending: VecDeque<PeerEvent>,
+    pending: Pending,
     /// The application dropped its receiver: events are discarded.
     events_closed: bool,
     /// A task waits for room in `events` and reports on `room`.
     waiting_for_room: bool,
+    /// Its data channels are not read ([`MAX_PENDING_EVENTS`]).
+    data_paused: bool,
     /// RTP mode: where its packets go, until the receiver is dropped.
     rtp: Option<mpsc::Sender<RtpPacket>>,
     /// RTP packets dropped because the application did not take them.
@@ -332,9 +372,10 @@ impl Driver {
             connection,
             Peer {
                 events: events_sender,
-                pending: VecDeque::new(),
+                pending: Pending::default(),
                 events_closed: false,
                 waiting_for_room: false,
+                data_paused: false,
                 rtp: rtp_sender,
                 rtp_dropped: 0,
             },
@@ -512,10 +553,12 @@ impl Driver {
             while let Some((connection, event)) = self.endpoint.poll_event() {
                 self.queue_event(connection, event, now);
             }
+            let mut resumed = false;
             for connection in std::mem::take(&mut self.touched) {
-                self.deliver(connection);
+                resumed |= self.deliver(connection);
             }
-            if !self.take_mdns_answers() {
+            // A connection read again has messages and a window update.
+            if !self.take_mdns_answers() && !resumed {
                 return;
             }
         }
@@ -545,11 +588,12 @@ impl Driver {
     }
 
     /// Moves a connection's pending events into its channel while there
-    /// is room; when there is none, a task waits for some. The
-    /// connection is paused while too many wait.
-    fn deliver(&mut self, connection: ConnectionHandle) {
+    /// is room; when there is none, a task waits for some. While too many
+    /// wait, the connection's data channels are not read, and past many
+    /// more it is paused. Returns whether its data channels were resumed.
+    fn deliver(&mut self, connection: ConnectionHandle) -> bool {
         let Some(peer) = self.peers.get_mut(&connection) else {
-            return;
+            return false;
         };
         while !peer.waiting_for_room {
             let Some(event) = peer.pending.pop_front() else { break };
@@ -570,8 +614,17 @@ impl Driver {
                 }
             }
         }
-        let paused = peer.pending.len() >= MAX_PENDING_EVENTS;
-        self.endpoint.set_paused(connection, paused);
+        let data_paused = peer.pending.events.len() >= MAX_PENDING_EVENTS;
+        let changed = data_paused != peer.data_paused;
+        peer.data_paused = data_paused;
+        if changed {
+            if let Some(mut pc) = self.endpoint.connection(connection) {
+                pc.pause_data_channels(data_paused);
+            }
+        }
+        self.endpoint
+            .set_paused(connection, peer.pending.others >= MAX_PENDING_EVENTS);
+        changed && !data_paused
     }
 
     /// The event channel of `connection` has room for one (`permit`), or
@@ -591,6 +644,7 @@ impl Driver {
                 peer.pending.clear();
             }
         }
+        // A resumed connection is flushed next, at the top of the loop.
         self.deliver(connection);
     }
 
@@ -676,7 +730,7 @@ impl Driver {
         drop(pc);
         self.flush().await;
         if let Some(peer) = self.peers.remove(&connection) {
-            for event in peer.pending {
+            for event in peer.pending.events {
                 if peer.events.try_send(event).is_err() {
                     break;
                 }
@@ -808,6 +862,10 @@ fn apply(pc: &mut natter::PeerConnection, command: Command, local_addresses: &[S
             }
             Command::ResolveMdns { name, ip, reply } => {
                 pc.resolve_mdns(&name, ip);
+                let _ = reply.send(Ok(()));
+            }
+            Command::SetApplicationDemand(demand_bps, reply) => {
+                pc.set_application_demand(demand_bps);
                 let _ = reply.send(Ok(()));
             }
             // Handled by the loop, which ends.

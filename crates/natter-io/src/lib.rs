@@ -59,13 +59,17 @@
 //!
 //! Each connection's events wait in the task (at most
 //! [`Config::event_capacity`] in its channel). While the application lets
-//! too many pile up, the connection is paused
+//! 256 pile up, the connection's data channels are not read
+//! ([`natter::PeerConnection::pause_data_channels`]): their messages wait
+//! in SCTP's receive buffer, the window it advertises closes (RFC 9260
+//! §6.2) and the peer stops sending until the application catches up;
+//! nothing is dropped. Media has no window: while 256 events other than
+//! data channel messages wait, the connection is paused
 //! ([`natter::endpoint::Endpoint::set_paused`]): what keeps it up (ICE
 //! checks and consent, DTLS handshake and alerts) still reaches it, its
-//! media and data channel packets are dropped and counted, and the
-//! peer's retransmissions bring them again later (SCTP's window and
-//! timers slow the peer down). Other connections on the sockets are not
-//! slowed down; commands keep being served. [`DataChannel::send`] fails
+//! media and data channel packets are dropped and counted. Other
+//! connections on the sockets are not slowed down; commands keep being
+//! served. [`DataChannel::send`] fails
 //! once a channel has [`natter::PeerConfig::sctp`]`.max_buffered_amount`
 //! bytes queued: watch [`DataChannel::buffered_amount`] and
 //! [`PeerEvent::BufferedAmountLow`].

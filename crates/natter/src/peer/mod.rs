@@ -408,11 +408,16 @@ impl PeerConnection {
     /// buffer, which the window it advertises counts (RFC 9260 §6.2), so
     /// the peer stops sending once that is full: backpressure on a peer
     /// that sends faster than the application can pass its messages on.
-    /// Messages already given as events stay queued.
+    /// Messages already given as events stay queued. Resuming delivers
+    /// what waited at once, and queues the SACK that tells the peer its
+    /// window is open again.
     pub fn pause_data_channels(&mut self, paused: bool) {
         self.channels.paused = paused;
         if let Some(sctp) = self.sctp.as_mut() {
             sctp.set_reading(!paused);
+        }
+        if !paused {
+            self.drive(self.now);
         }
     }
 
