@@ -35,6 +35,25 @@
 //! cargo run --release -p natter-io --example ivf-send -- --layer q=q.ivf --layer h=h.ivf --layer f=f.ivf
 //! curl -X POST localhost:8092/local-offer | curl -d @- localhost:8091/offer | curl -d @- localhost:8092/answer
 //! ```
+//!
+//! Following the congestion controller (`--adapt`, VP8): the `--layer`
+//! files are one picture encoded at several bitrates (lowest first,
+//! their keyframes at the same frames) and go out as one stream, which
+//! a browser receives. natter-sfu's layer selector, as the SFU uses it
+//! for a subscriber, picks the file whose rate the target bitrate
+//! (`PeerEvent::TargetBitrate`, draft-ietf-rmcat-gcc-02) covers, and
+//! switches at the next keyframe of the chosen file; the rate of the
+//! highest file is its demand (`set_application_demand`), which the
+//! controller probes for while the files below hold it back. Every 500 ms a JSON
+//! line on stdout gives the time (since sending began, and since the Unix
+//! epoch), the target, the file sent (its index and rate) and what was
+//! sent, in bits per second of frames:
+//! `{"t_ms":1500,"unix_ms":1765101234567,"target_bps":812000,"layer":3,"layer_bps":700000,"sent_bps":698000}`.
+//!
+//! ```text
+//! for k in 200 500 900 1400; do ffmpeg -f lavfi -i testsrc2=size=640x360:rate=30 -t 5 -c:v libvpx -g 15 -b:v ${k}k $k.ivf; done
+//! cargo run --release -p natter-io --example ivf-send -- --adapt --layer a=200.ivf --layer b=500.ivf --layer c=900.ivf --layer d=1400.ivf
+//! ```
 
 #[path = "common/answer.rs"]
 mod answer;
@@ -48,7 +67,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -56,7 +75,11 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
-use natter_io::{Config, Description, MediaKind, PeerConnection, PeerConnectionState, PeerEvent, SdpType, Track};
+use natter_io::{
+    Config, Description, Format, MediaKind, PeerConnection, PeerConnectionState, PeerEvent, SdpType, Track,
+};
+use natter_rtp::payload::Vp8FrameHeader;
+use natter_sfu::layer::{LayerInfo, LayerSelector, PacketAction, SelectorConfig, TileSize};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -80,6 +103,11 @@ struct Args {
     /// layer first, every file in one format).
     #[arg(long = "layer", value_name = "RID=FILE", value_parser = parse_layer)]
     layers: Vec<(String, PathBuf)>,
+    /// Send the `--layer` files (VP8) as one stream, switching among
+    /// them to fit the congestion controller's target bitrate, and print
+    /// a JSON line with the target every 500 ms.
+    #[arg(long, requires = "layers")]
+    adapt: bool,
     /// The Opus audio, in Ogg.
     #[arg(long)]
     audio: Option<PathBuf>,
@@ -161,6 +189,12 @@ async fn main() -> anyhow::Result<()> {
             anyhow::bail!("{}: every layer must be in one format", file.display());
         }
         video.push((rid, media));
+    }
+    if args.adapt {
+        anyhow::ensure!(
+            video.iter().all(|(_, media)| media.format == Format::Vp8),
+            "--adapt sends VP8 files only"
+        );
     }
     let audio = match &args.audio {
         Some(path) => Some(Arc::new(files::read_ogg_opus(path)?)),
@@ -299,7 +333,13 @@ fn add_tracks(
     app: &App,
     tracks: Arc<Mutex<Vec<Track>>>,
 ) -> impl FnOnce(PeerConnection) -> Pin<Box<dyn Future<Output = Result<(), natter_io::Error>> + Send>> {
-    let rids: Vec<String> = app.video.iter().filter_map(|(rid, _)| rid.clone()).collect();
+    // Adapting sends the files as one stream.
+    let rids: Vec<String> = app
+        .video
+        .iter()
+        .filter(|_| !app.args.adapt)
+        .filter_map(|(rid, _)| rid.clone())
+        .collect();
     let with_audio = app.audio.is_some();
     move |pc: PeerConnection| {
         Box::pin(async move {
@@ -333,8 +373,9 @@ async fn start(app: App, pc: PeerConnection, events: answer::Events, tracks: Vec
         return Err(error);
     }
     let (connected_tx, connected_rx) = watch::channel(None);
-    tokio::spawn(watch_events(pc, events, app.clone(), connected_tx));
-    tokio::spawn(send(app, tracks, connected_rx));
+    let (target_tx, target_rx) = watch::channel(0);
+    tokio::spawn(watch_events(pc.clone(), events, app.clone(), connected_tx, target_tx));
+    tokio::spawn(send(app, pc, tracks, connected_rx, target_rx));
     Ok(())
 }
 
@@ -360,13 +401,15 @@ async fn check_formats(app: &App, pc: &PeerConnection, tracks: &[Track]) -> Resu
     Ok(())
 }
 
-/// Reads the connection's events: its state for the sender, keyframe
-/// requests and statistics for `/status`; closes the connection at the end.
+/// Reads the connection's events: its state and target bitrate for the
+/// sender, keyframe requests and statistics for `/status`; closes the
+/// connection at the end.
 async fn watch_events(
     pc: PeerConnection,
     mut events: answer::Events,
     app: App,
     connected: watch::Sender<Option<bool>>,
+    target: watch::Sender<u64>,
 ) {
     while let Some(event) = events.next_or_stats(|media| app.update(|s| s.media = media)).await {
         match event {
@@ -381,6 +424,9 @@ async fn watch_events(
                 }
             }
             PeerEvent::KeyframeRequest { .. } => app.update(|s| s.keyframe_requests += 1),
+            PeerEvent::TargetBitrate(bps) => {
+                let _ = target.send(bps);
+            }
             _ => {}
         }
     }
@@ -389,8 +435,15 @@ async fn watch_events(
 }
 
 /// Sends the files' frames at the pace of their timestamps, looping,
-/// from the moment the connection is up until it ends.
-async fn send(app: App, tracks: Vec<Track>, mut connected: watch::Receiver<Option<bool>>) {
+/// from the moment the connection is up until it ends; with `--adapt`,
+/// each video frame only of the file the target chooses.
+async fn send(
+    app: App,
+    pc: PeerConnection,
+    tracks: Vec<Track>,
+    mut connected: watch::Receiver<Option<bool>>,
+    target: watch::Receiver<u64>,
+) {
     if !connected
         .wait_for(Option::is_some)
         .await
@@ -399,8 +452,13 @@ async fn send(app: App, tracks: Vec<Track>, mut connected: watch::Receiver<Optio
         return;
     }
     let start = Instant::now();
-    // The video streams, then the audio; each on its track and RID.
-    let video = app.video.iter().map(|(rid, media)| (media, &tracks[0], rid.as_deref()));
+    let mut adapter = app.args.adapt.then(|| Adapter::new(&app.video, start));
+    // The video streams, then the audio; each on its track and RID
+    // (adapting: one stream).
+    let video = app.video.iter().map(|(rid, media)| {
+        let rid = rid.as_deref().filter(|_| adapter.is_none());
+        (media, &tracks[0], rid)
+    });
     let audio = app
         .audio
         .as_deref()
@@ -415,6 +473,17 @@ async fn send(app: App, tracks: Vec<Track>, mut connected: watch::Receiver<Optio
         let Some(&(media, track, rid)) = streams.get(index) else {
             return;
         };
+        if let Some(adapter) = adapter.as_mut().filter(|_| media.format.is_video()) {
+            let forward = adapter.forward(Instant::now(), index, frame, *target.borrow());
+            if let Some(demand) = adapter.new_demand() {
+                if let Err(error) = pc.set_application_demand(Some(demand)).await {
+                    app.update(|s| s.errors.push(error.to_string()));
+                }
+            }
+            if !forward {
+                continue;
+            }
+        }
         let sent = match rid {
             Some(rid) => track.send_frame_rid(rid, time, frame.to_vec()).await,
             None => track.send_frame(time, frame.to_vec()).await,
@@ -425,5 +494,105 @@ async fn send(app: App, tracks: Vec<Track>, mut connected: watch::Receiver<Optio
             Err(natter_io::Error::Closed) => return,
             Err(error) => app.update(|s| s.errors.push(error.to_string())),
         }
+    }
+}
+
+/// `--adapt`: which file's frames the one video stream carries, chosen
+/// by natter-sfu's [`LayerSelector`] from the target bitrate, and the
+/// JSON line that reports it.
+struct Adapter {
+    selector: LayerSelector,
+    /// Each file's rate over its length and its picture size.
+    layers: Vec<LayerInfo>,
+    /// Larger than any file: none is too large to be worth sending.
+    tile: TileSize,
+    start: Instant,
+    /// The report's period: its start, and the bytes sent since.
+    period: (Instant, u64),
+    target_bps: u64,
+    /// The demand last told to the controller.
+    demand_bps: u64,
+}
+
+/// How often `--adapt` prints its JSON line.
+const REPORT_INTERVAL: Duration = Duration::from_millis(500);
+
+impl Adapter {
+    fn new(video: &[(Option<String>, files::Media)], start: Instant) -> Adapter {
+        let layers: Vec<LayerInfo> = video
+            .iter()
+            .map(|(_, media)| {
+                let bytes: usize = media.frames.iter().map(|(_, frame)| frame.len()).sum();
+                let (width, height) = media.size.unwrap_or_default();
+                LayerInfo {
+                    bitrate_bps: (bytes as f64 * 8.0 / media.length.as_secs_f64().max(1e-3)) as u64,
+                    width,
+                    height,
+                }
+            })
+            .collect();
+        tracing::info!(?layers, "adapting among the layers");
+        Adapter {
+            // One sender, nothing to share the estimate with: a small
+            // margin before going up.
+            selector: LayerSelector::new(SelectorConfig {
+                up_margin_per_mille: 100,
+                ..SelectorConfig::default()
+            }),
+            layers,
+            tile: TileSize {
+                width: u16::MAX,
+                height: u16::MAX,
+            },
+            start,
+            period: (start, 0),
+            target_bps: 0,
+            demand_bps: 0,
+        }
+    }
+
+    /// Whether `frame` of file `index`, due at `now`, is sent: the
+    /// selector's choice for the current target; a switch waits for the
+    /// chosen file's keyframe (RFC 6386 §9.1: the frame tag's P bit).
+    fn forward(&mut self, now: Instant, index: usize, frame: &[u8], target_bps: u64) -> bool {
+        self.target_bps = target_bps;
+        self.selector
+            .update(now.into_std(), target_bps, &self.layers, self.tile);
+        let keyframe = Vp8FrameHeader::parse(frame).is_ok_and(|header| header.keyframe);
+        let layer = u8::try_from(index).unwrap_or(u8::MAX);
+        let sent = self.selector.handle_packet(layer, keyframe) != PacketAction::Drop;
+        if sent {
+            self.period.1 += frame.len() as u64;
+        }
+        if now.duration_since(self.period.0) >= REPORT_INTERVAL {
+            self.report(now);
+        }
+        sent
+    }
+
+    /// What the files would send if the target let them (the highest
+    /// file's rate and the selector's margin), when it changed.
+    fn new_demand(&mut self) -> Option<u64> {
+        let wanted = self.selector.wanted_bps();
+        (wanted != self.demand_bps).then(|| {
+            self.demand_bps = wanted;
+            wanted
+        })
+    }
+
+    /// Prints the JSON line of the period ending `now`, and starts the next.
+    fn report(&mut self, now: Instant) {
+        let (since, bytes) = self.period;
+        let current = self.selector.current();
+        let line = serde_json::json!({
+            "t_ms": now.duration_since(self.start).as_millis() as u64,
+            "unix_ms": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            "target_bps": self.target_bps,
+            "layer": current,
+            "layer_bps": current.and_then(|l| self.layers.get(usize::from(l))).map(|l| l.bitrate_bps),
+            "sent_bps": (bytes as f64 * 8.0 / now.duration_since(since).as_secs_f64()) as u64,
+        });
+        println!("{line}");
+        self.period = (now, 0);
     }
 }

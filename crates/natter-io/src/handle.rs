@@ -141,6 +141,18 @@ impl PeerConnection {
         self.link.call(Command::RestartIce).await
     }
 
+    /// How much the application would send, bits per second, if the
+    /// congestion controller's target ([`PeerEvent::TargetBitrate`]) let
+    /// it; `None`: as much as it lets. A sender held below its target by
+    /// its source is application-limited, and the controller then probes
+    /// up to this demand rather than trusting the little it sees
+    /// acknowledged ([`natter::PeerConnection::set_application_demand`]).
+    pub async fn set_application_demand(&self, demand_bps: Option<u64>) -> Result<(), Error> {
+        self.link
+            .call(|reply| Command::SetApplicationDemand(demand_bps, reply))
+            .await
+    }
+
     /// W3C `createDataChannel`.
     pub async fn create_data_channel(&self, label: &str, init: DataChannelInit) -> Result<DataChannel, Error> {
         let label = label.to_owned();

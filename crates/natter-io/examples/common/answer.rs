@@ -186,6 +186,7 @@ pub fn media_stats(stats: &PeerStats) -> serde_json::Value {
     let m = &stats.media;
     serde_json::json!({
         "senders": senders, "receivers": receivers, "twcc_feedback_sent": m.twcc_feedback_sent,
+        "padding_sent": m.padding_sent, "transport_numbered": m.transport_numbered,
         "dropped": { "srtp_failed": m.srtp_failed, "rtp": m.rtp_dropped, "unknown_rid": m.unknown_rid, "rtcp": m.rtcp_dropped, "unsent": m.unsent,
                      "padding": m.padding_received },
     })
