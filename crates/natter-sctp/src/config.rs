@@ -13,6 +13,9 @@ pub const MIN_MAX_MESSAGE_SIZE: usize = 262_144;
 /// RFC 9260 §3.1, §3.3.1: the common header and a DATA chunk header,
 /// which every packet of user data spends before its payload.
 pub const SCTP_DATA_OVERHEAD: usize = 12 + 16;
+/// RFC 6347 §4.1 (RFC 5246 §6.2.1): the most plaintext a DTLS record
+/// carries, so the largest SCTP packet over DTLS (RFC 8261 §5).
+pub const MAX_SCTP_PACKET: usize = 16_384;
 
 /// This side's DTLS role, which picks stream-id parity (RFC 8832 §6)
 /// and which side sends INIT.
@@ -41,6 +44,12 @@ pub struct SctpConfig {
     /// come on top, so 1200 keeps the datagram under a 1280-byte IPv6
     /// path MTU with room for DTLS.
     pub mtu: usize,
+    /// RFC 8899 MAX_PLPMTU: with it, packets grow from `mtu` (then the
+    /// BASE_PLPMTU) as probes (HEARTBEAT and PAD, RFC 8899 §6.2) find the
+    /// path carries them, and fall back to `mtu` on a black hole; DATA
+    /// chunks stay cut to `mtu`. At most [`MAX_SCTP_PACKET`]. `None`
+    /// (the default): packets stay at `mtu`.
+    pub max_mtu: Option<usize>,
     /// Our advertised receiver window (RFC 9260 §6.2), which also bounds
     /// partly received messages: at least twice `max_message_size`.
     pub receive_window: u32,
@@ -70,6 +79,7 @@ impl SctpConfig {
             remote_port: DEFAULT_SCTP_PORT,
             max_message_size: MIN_MAX_MESSAGE_SIZE,
             mtu: 1200,
+            max_mtu: None,
             receive_window: crate::sctp::association::DEFAULT_RECEIVE_WINDOW,
             max_buffered_amount: 16 * 1024 * 1024,
             buffered_amount_low_threshold: 0,
@@ -91,6 +101,11 @@ impl SctpConfig {
         if self.mtu < SCTP_DATA_OVERHEAD + 64 || u32::try_from(self.mtu).is_err() {
             return Err(Error::InvalidConfig(
                 "mtu must leave at least 64 bytes of payload per packet",
+            ));
+        }
+        if self.max_mtu.is_some_and(|max| max < self.mtu || max > MAX_SCTP_PACKET) {
+            return Err(Error::InvalidConfig(
+                "max_mtu must be between mtu and 16384 (a DTLS record's plaintext)",
             ));
         }
         if (self.receive_window as usize) < 2 * self.max_message_size {

@@ -91,7 +91,7 @@ impl SctpTransport {
         let mut secret = [0; 32];
         aws_lc_rs::rand::fill(&mut secret).map_err(|_| Error::Random)?;
         Ok(SctpTransport {
-            packet: vec![0; config.mtu.max(CONTROL_PACKET_ROOM)],
+            packet: vec![0; config.max_mtu.unwrap_or(0).max(config.mtu).max(CONTROL_PACKET_ROOM)],
             config,
             secret,
             assoc: None,
@@ -125,6 +125,12 @@ impl SctpTransport {
             stats.zero_window_probes = a.zero_window_probes;
         }
         stats
+    }
+
+    /// The largest SCTP packet sent now: `mtu`, or what PMTU probing
+    /// found the path carries ([`SctpConfig::max_mtu`], RFC 8899).
+    pub fn pmtu(&self) -> usize {
+        self.assoc.as_ref().map_or(self.config.mtu, Association::pmtu)
     }
 
     /// The largest message [`SctpTransport::send`] accepts: our own
@@ -393,6 +399,7 @@ impl SctpTransport {
                     remote_port: config.remote_port,
                     receive_window: config.receive_window,
                     max_packet_size: config.mtu,
+                    max_plpmtu: config.max_mtu,
                     // RFC 9653: DTLS below us detects errors.
                     zero_checksum: true,
                     rto_initial: config.rto_initial,

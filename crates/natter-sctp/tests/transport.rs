@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use natter_sctp::*;
 use rand::Rng;
-use support::{rng, Link, Pair, Side};
+use support::{data_chunks, rng, Link, Pair, Side};
 
 #[test]
 fn association_establishes() {
@@ -705,4 +705,46 @@ fn shutdown_with_data_in_flight_on_a_lossy_link() {
     p.server.shutdown().unwrap();
     p.drive_until(100_000, |p| p.server.state() == TransportState::Closed);
     assert_eq!(p.messages(Side::Client, ch).len(), 50);
+}
+
+#[test]
+fn pmtu_probing_lets_packets_grow_up_to_max_mtu() {
+    let config = |role| SctpConfig {
+        max_mtu: Some(1400),
+        ..SctpConfig::new(role)
+    };
+    let mut p = Pair::with_configs(22, config(DtlsRole::Client), config(DtlsRole::Server));
+    p.tap = true;
+    assert_eq!(p.client.pmtu(), 1200, "packets start at mtu (RFC 8899's BASE_PLPMTU)");
+    p.connect();
+    // The first probe tries max_mtu, and this link carries it.
+    p.drive_until(1_000, |p| p.client.pmtu() == 1400 && p.server.pmtu() == 1400);
+    let ch = p.open(Side::Client, "x", "", ChannelOptions::reliable());
+    for i in 0..100u16 {
+        p.client.send(ch, Message::Binary(&[i as u8; 300])).unwrap();
+    }
+    p.drive_until(10_000, |p| p.messages(Side::Server, ch).len() == 100);
+    let sizes: Vec<usize> = p
+        .wire
+        .iter()
+        .filter(|(side, packet)| *side == Side::Client && !data_chunks(packet).is_empty())
+        .map(|(_, packet)| packet.len())
+        .collect();
+    assert!(
+        sizes.iter().any(|n| *n > 1200),
+        "no packet of DATA used the larger PMTU: {sizes:?}"
+    );
+    assert!(sizes.iter().all(|n| *n <= 1400), "a packet past max_mtu: {sizes:?}");
+
+    let mut c = SctpConfig::new(DtlsRole::Client);
+    c.max_mtu = Some(1000);
+    assert!(
+        matches!(SctpTransport::new(c.clone()), Err(Error::InvalidConfig(_))),
+        "below mtu"
+    );
+    c.max_mtu = Some(MAX_SCTP_PACKET + 1);
+    assert!(
+        matches!(SctpTransport::new(c), Err(Error::InvalidConfig(_))),
+        "past a DTLS record"
+    );
 }

@@ -56,8 +56,8 @@ const PMTU_RAISE_TIMER: Duration = Duration::from_secs(600);
 pub const SEARCH_STEP: usize = 16;
 
 /// RFC 8899 §5.2's states, as this association takes part in them
-/// (DISABLED is having no [`Pmtud`]; ERROR cannot happen: BASE_PLPMTU
-/// is the association's own packet size, confirmed by its handshake).
+/// (DISABLED is `max_plpmtu` unset; ERROR is not taken: BASE_PLPMTU is
+/// the packet size the association would use without probing anyway).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PmtudState {
     /// Probing for a larger PLPMTU.
