@@ -350,6 +350,9 @@ pub struct Room {
     /// One subscriber's last-N choice while it is applied (reused).
     candidates: Vec<Candidate>,
     chosen: Vec<PublicationId>,
+    /// The room is recorded: dynacast keeps every layer on, so the
+    /// recording can take the top one whatever the subscribers watch.
+    recorded: bool,
 }
 
 /// What an audio subscription's selector sees: one layer, always there.
@@ -378,6 +381,7 @@ impl Room {
             sources: Vec::new(),
             candidates: Vec::new(),
             chosen: Vec::new(),
+            recorded: false,
         }
     }
 
@@ -391,6 +395,16 @@ impl Room {
 
     pub fn active_speaker(&self) -> Option<ParticipantId> {
         self.speaker.active()
+    }
+
+    /// The room is recorded (or no longer): while it is, dynacast pauses
+    /// no simulcast layer and resumes the paused ones at once, so a
+    /// recorder that takes each publication's top layer has it.
+    pub fn set_recorded(&mut self, now: Instant, recorded: bool) {
+        self.recorded = recorded;
+        for index in 0..self.publications.len() {
+            self.update_publication(now, index);
+        }
     }
 
     pub fn participants(&self) -> &[Participant] {
@@ -1109,6 +1123,9 @@ impl Room {
                 .iter()
                 .filter_map(|s| s.highest_wanted())
                 .max();
+            // A recording wants the top layer; at most MAX_LAYERS layers.
+            let top = publication.layers.len().checked_sub(1).map(|top| top as u8);
+            let highest = if self.recorded { top } else { highest };
             for (number, layer) in publication.layers.iter_mut().enumerate() {
                 // At most MAX_LAYERS layers.
                 let number = number as u8;

@@ -463,6 +463,28 @@ fn dynacast_pauses_layers_nobody_receives_and_resumes_them() {
 }
 
 #[test]
+fn a_recorded_room_keeps_every_layer_on() {
+    let mut h = Harness::new(RoomConfig::default());
+    let small = TileSize { width: 160, height: 90 };
+    for subscriber in [B, C] {
+        h.room.set_tile_size(h.now, subscriber, h.camera, small).unwrap();
+    }
+    h.run(120, |_| false);
+    assert_eq!(h.publisher.paused, [false, true, true]);
+    // Recorded: h and f come back at once, though nobody watches them.
+    h.room.set_recorded(h.now, true);
+    h.drain();
+    assert_eq!(h.publisher.paused, [false; 3]);
+    h.run(120, |_| false);
+    assert_eq!(h.publisher.paused, [false; 3]);
+    assert_eq!(h.room.subscription(B, h.camera).unwrap().layer(), Some(0));
+    // Not recorded any more: they pause again.
+    h.room.set_recorded(h.now, false);
+    h.run(120, |_| false);
+    assert_eq!(h.publisher.paused, [false, true, true]);
+}
+
+#[test]
 fn dynacast_keeps_every_layer_below_the_highest_wanted() {
     let mut h = Harness::new(RoomConfig::default());
     let small = TileSize { width: 160, height: 90 };
