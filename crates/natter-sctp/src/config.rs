@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::sctp::association::{parse_snap_init, SnapError, SnapSide};
 
 /// RFC 8841 §5: the conventional `a=sctp-port` of WebRTC.
 pub const DEFAULT_SCTP_PORT: u16 = 5000;
@@ -25,6 +26,17 @@ pub enum DtlsRole {
     Client,
     /// Opens channels on odd stream ids, and waits for the peer's INIT.
     Server,
+}
+
+/// SNAP (draft-hancke-tsvwg-snap): our INIT chunk, made by
+/// [`SctpTransport::snap_init`](crate::SctpTransport::snap_init), and the
+/// peer's, both exchanged in SDP's `a=sctp-init`. With them the
+/// association is up as soon as it is made, without RFC 9260 §5.1's
+/// four-way handshake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapInits {
+    pub local: Vec<u8>,
+    pub remote: Vec<u8>,
 }
 
 /// Settings of one SCTP association and its data channels.
@@ -68,6 +80,9 @@ pub struct SctpConfig {
     pub rto_min: Duration,
     /// RFC 9260 §16: RTO.Max.
     pub rto_max: Duration,
+    /// Both INITs when both ends offered SNAP; `None` for the four-way
+    /// handshake.
+    pub snap: Option<SnapInits>,
 }
 
 impl SctpConfig {
@@ -86,6 +101,7 @@ impl SctpConfig {
             rto_initial: Duration::from_secs(1),
             rto_min: Duration::from_millis(400),
             rto_max: Duration::from_secs(60),
+            snap: None,
         }
     }
 
@@ -115,6 +131,13 @@ impl SctpConfig {
         }
         if self.rto_min > self.rto_max || self.rto_min.is_zero() {
             return Err(Error::InvalidConfig("RTO bounds must satisfy 0 < rto_min <= rto_max"));
+        }
+        if let Some(snap) = &self.snap {
+            let ours = parse_snap_init(&snap.local, SnapSide::Local)?;
+            let theirs = parse_snap_init(&snap.remote, SnapSide::Peer)?;
+            if ours.initiate_tag == theirs.initiate_tag {
+                return Err(SnapError::SameTag(ours.initiate_tag).into());
+            }
         }
         Ok(())
     }

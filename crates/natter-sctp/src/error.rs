@@ -1,6 +1,7 @@
 //! The errors of this crate: one for DCEP's codec, one for the transport.
 
 use crate::channel::ChannelId;
+use crate::sctp::association::SnapError;
 
 /// A DCEP message that could not be parsed or encoded (RFC 8832 §5).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -61,4 +62,8 @@ pub enum Error {
     Random,
     #[error(transparent)]
     Dcep(#[from] DcepError),
+    /// The INITs of [`SctpConfig::snap`](crate::SctpConfig::snap) cannot
+    /// set an association up.
+    #[error(transparent)]
+    Snap(#[from] SnapError),
 }

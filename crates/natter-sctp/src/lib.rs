@@ -25,11 +25,14 @@
 //! (RFC 3758), stream reset (RFC 6525) and a stream scheduler weighted by
 //! priority (RFC 8260 §3); sans-IO, time as an argument. sctp-proto is
 //! only a dev-dependency, the independent stack of the interop tests.
+//! SNAP (draft-hancke-tsvwg-snap-01): with both ends' INIT chunks
+//! exchanged in SDP (`a=sctp-init`, [`SctpConfig::snap`]) the association
+//! is up without the four-way handshake.
 //! PMTU probing (RFC 8899 DPLPMTUD, [`SctpConfig::max_mtu`], off by
 //! default): packets grow past `mtu` as HEARTBEAT and PAD probes find the
 //! path carries them, and fall back on a black hole.
 //! Left out: the deprecated partial PPIDs 52 and 54 (dropped and
-//! counted), SNAP (`a=sctp-init`) and I-DATA (RFC 8260).
+//! counted) and I-DATA (RFC 8260).
 //!
 //! ```
 //! use std::time::Instant;
@@ -70,9 +73,12 @@ pub mod sctp;
 mod transport;
 
 pub use channel::{ChannelId, ChannelInfo, ChannelOptions, ChannelOrigin, ChannelState, Message};
-pub use config::{DtlsRole, SctpConfig, DEFAULT_SCTP_PORT, MAX_SCTP_PACKET, MIN_MAX_MESSAGE_SIZE, SCTP_DATA_OVERHEAD};
+pub use config::{
+    DtlsRole, SctpConfig, SnapInits, DEFAULT_SCTP_PORT, MAX_SCTP_PACKET, MIN_MAX_MESSAGE_SIZE, SCTP_DATA_OVERHEAD,
+};
 pub use dcep::{ChannelType, DataChannelOpen, DcepMessage, Priority, ReliabilityKind};
 pub use error::{DcepError, Error};
 pub use event::{CloseReason, Datagram, Event, Stats, TransportState};
 pub use ppid::Ppid;
+pub use sctp::association::{SnapError, SnapSide};
 pub use transport::SctpTransport;

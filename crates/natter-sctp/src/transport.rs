@@ -16,6 +16,7 @@ use crate::ppid::Ppid;
 use crate::sctp::association::{
     self, Association, CloseReason as SctpCloseReason, Event as SctpEvent, Reliability, SendError, State,
 };
+use crate::sctp::tsn::Tsn;
 
 /// Room for any control packet (an INIT ACK with its cookie is the
 /// largest); DATA packets stay within [`SctpConfig::mtu`].
@@ -51,7 +52,8 @@ const CONTROL_PACKET_ROOM: usize = 4096;
 ///
 /// The DTLS client, at its first [`SctpTransport::poll_transmit`]; the
 /// DTLS server answers. Chromium and Firefox send INIT from both sides,
-/// and RFC 9260 §5.2.1 sorts out INITs that cross.
+/// and RFC 9260 §5.2.1 sorts out INITs that cross. With SNAP
+/// ([`SctpConfig::snap`]) nobody does: both ends are up at once.
 pub struct SctpTransport {
     config: SctpConfig,
     /// Keys the State Cookie's HMAC and seeds tags and TSNs.
@@ -104,6 +106,19 @@ impl SctpTransport {
             stats: Stats::default(),
             reading: true,
         })
+    }
+
+    /// SNAP (draft-hancke-tsvwg-snap-01): our INIT chunk for `config`,
+    /// to send in SDP's `a=sctp-init` before the association exists, and
+    /// to give back in [`SctpConfig::snap`] with the peer's. Its tag and
+    /// TSN are fresh random numbers (RFC 9260 §5.3.1).
+    pub fn snap_init(config: &SctpConfig) -> Result<Vec<u8>, Error> {
+        let mut random = [0; 8];
+        aws_lc_rs::rand::fill(&mut random).map_err(|_| Error::Random)?;
+        let [a, b, c, d, e, f, g, h] = random;
+        let tag = u32::from_be_bytes([a, b, c, d]);
+        let tsn = Tsn(u32::from_be_bytes([e, f, g, h]));
+        Ok(association::snap_init(&association_config(config), tag, tsn))
     }
 
     // ----- getters -----
@@ -387,35 +402,19 @@ impl SctpTransport {
 
     // ----- the association's messages and events -----
 
-    /// The association, made the first time (the DTLS client's INIT
-    /// queued).
+    /// The association, made the first time: set up from the two INITs
+    /// with SNAP, or with the DTLS client's INIT queued.
     fn association(&mut self, now: Instant) -> &mut Association {
         self.now = Some(now);
         let config = &self.config;
         self.assoc.get_or_insert_with(|| {
-            let mut assoc = Association::new(
-                association::Config {
-                    local_port: config.local_port,
-                    remote_port: config.remote_port,
-                    receive_window: config.receive_window,
-                    max_packet_size: config.mtu,
-                    max_plpmtu: config.max_mtu,
-                    // RFC 9653: DTLS below us detects errors.
-                    zero_checksum: true,
-                    rto_initial: config.rto_initial,
-                    rto_min: config.rto_min,
-                    rto_max: config.rto_max,
-                    // The association lives as long as ICE and DTLS say
-                    // it does, so SCTP never gives up on its own.
-                    max_init_retransmits: None,
-                    max_retransmits: None,
-                    path_max_retransmits: None,
-                    ..association::Config::default()
-                },
-                &self.secret,
-                now,
-            );
-            if config.dtls_role == DtlsRole::Client {
+            let mut assoc = Association::new(association_config(config), &self.secret, now);
+            // `new` checked the INITs, so SNAP cannot fail here.
+            let snapped = config
+                .snap
+                .as_ref()
+                .is_some_and(|s| assoc.connect_snap(&s.local, &s.remote).is_ok());
+            if !snapped && config.dtls_role == DtlsRole::Client {
                 assoc.connect(now);
             }
             assoc
@@ -698,6 +697,28 @@ impl SctpTransport {
 }
 
 /// RFC 3758 via RFC 8831 §6.1: a channel's limit on each message.
+/// The association's settings for a transport's.
+fn association_config(config: &SctpConfig) -> association::Config {
+    association::Config {
+        local_port: config.local_port,
+        remote_port: config.remote_port,
+        receive_window: config.receive_window,
+        max_packet_size: config.mtu,
+        max_plpmtu: config.max_mtu,
+        // RFC 9653: DTLS below us detects errors.
+        zero_checksum: true,
+        rto_initial: config.rto_initial,
+        rto_min: config.rto_min,
+        rto_max: config.rto_max,
+        // The association lives as long as ICE and DTLS say
+        // it does, so SCTP never gives up on its own.
+        max_init_retransmits: None,
+        max_retransmits: None,
+        path_max_retransmits: None,
+        ..association::Config::default()
+    }
+}
+
 fn reliability(options: &ChannelOptions) -> Reliability {
     match (options.max_retransmits, options.max_packet_lifetime) {
         (Some(n), _) => Reliability::MaxRetransmits(u16::try_from(n).unwrap_or(u16::MAX)),

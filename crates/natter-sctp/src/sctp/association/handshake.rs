@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Association, CloseReason, DropReason, Event, Peer, State, Timer};
+use super::{Association, CloseReason, Config, DropReason, Event, Peer, State, Timer};
 use crate::sctp::cause::ErrorCause;
 use crate::sctp::chunk::{Chunk, Init, FORWARD_TSN, INIT_ACK, I_DATA, I_FORWARD_TSN, RE_CONFIG};
 use crate::sctp::cookie::{Capabilities, Cookie, CookieError};
@@ -14,45 +14,45 @@ use crate::sctp::wire::{Tlv, TlvList, UnknownAction};
 /// Unrecognized parameters echoed in one INIT ACK at most.
 const MAX_UNRECOGNIZED: usize = 8;
 
+/// The extensions we announce (RFC 5061 §4.2.7).
+fn extensions(config: &Config) -> &'static [u8] {
+    if config.interleaving {
+        &[FORWARD_TSN, RE_CONFIG, I_DATA, I_FORWARD_TSN]
+    } else {
+        &[FORWARD_TSN, RE_CONFIG]
+    }
+}
+
+/// INIT and INIT ACK share everything but the cookie and the reports.
+pub(super) fn our_init<'a>(config: &Config, tag: u32, tsn: Tsn, params: &'a [Param<'a>]) -> Init<'a> {
+    Init {
+        initiate_tag: tag,
+        a_rwnd: config.receive_window,
+        outbound_streams: config.outbound_streams,
+        inbound_streams: config.inbound_streams,
+        initial_tsn: tsn,
+        params: TlvList::Items(params),
+    }
+}
+
+/// Our optional parameters, with room for `extra` in front.
+pub(super) fn our_params<'a>(config: &Config, extra: &[Param<'a>], out: &mut Vec<Param<'a>>) {
+    out.extend_from_slice(extra);
+    out.push(Param::SupportedExtensions(extensions(config)));
+    out.push(Param::ForwardTsnSupported);
+    if config.zero_checksum {
+        out.push(Param::ZeroChecksumAcceptable {
+            edmid: EDMID_SCTP_OVER_DTLS,
+        });
+    }
+}
+
 impl Association {
-    /// The extensions we announce (RFC 5061 §4.2.7).
-    fn extensions(&self) -> &'static [u8] {
-        if self.config.interleaving {
-            &[FORWARD_TSN, RE_CONFIG, I_DATA, I_FORWARD_TSN]
-        } else {
-            &[FORWARD_TSN, RE_CONFIG]
-        }
-    }
-
-    /// INIT and INIT ACK share everything but the cookie and the reports.
-    fn our_init<'a>(&self, tag: u32, tsn: Tsn, params: &'a [Param<'a>]) -> Init<'a> {
-        Init {
-            initiate_tag: tag,
-            a_rwnd: self.config.receive_window,
-            outbound_streams: self.config.outbound_streams,
-            inbound_streams: self.config.inbound_streams,
-            initial_tsn: tsn,
-            params: TlvList::Items(params),
-        }
-    }
-
-    /// Our optional parameters, with room for `extra` in front.
-    fn our_params<'a>(&self, extra: &[Param<'a>], out: &mut Vec<Param<'a>>) {
-        out.extend_from_slice(extra);
-        out.push(Param::SupportedExtensions(self.extensions()));
-        out.push(Param::ForwardTsnSupported);
-        if self.config.zero_checksum {
-            out.push(Param::ZeroChecksumAcceptable {
-                edmid: EDMID_SCTP_OVER_DTLS,
-            });
-        }
-    }
-
     pub(super) fn send_init(&mut self) {
         let mut params = Vec::with_capacity(4);
         let preservative = self.cookie_preservative_ms.map(Param::CookiePreservative);
-        self.our_params(preservative.as_slice(), &mut params);
-        let init = self.our_init(self.local_tag, self.local_initial_tsn, &params);
+        our_params(&self.config, preservative.as_slice(), &mut params);
+        let init = our_init(&self.config, self.local_tag, self.local_initial_tsn, &params);
         // §8.5.1 A: an INIT goes with tag 0.
         self.queue(0, &[Chunk::Init(init)]);
     }
@@ -65,7 +65,7 @@ impl Association {
     }
 
     /// What the peer's INIT or INIT ACK says it supports.
-    fn capabilities(&self, init: &Init<'_>) -> Capabilities {
+    pub(super) fn capabilities(&self, init: &Init<'_>) -> Capabilities {
         Capabilities {
             partial_reliability: init.forward_tsn_supported() || init.supports_chunk(FORWARD_TSN),
             stream_reset: init.supports_chunk(RE_CONFIG),
@@ -158,8 +158,8 @@ impl Association {
         let mut params: Vec<Param<'_>> = vec![Param::StateCookie(&sealed)];
         params.extend(unknown.iter().map(|u| Param::UnrecognizedParameter(u)));
         let mut all = Vec::with_capacity(params.len() + 3);
-        self.our_params(&params, &mut all);
-        let ack = self.our_init(tag, tsn, &all);
+        our_params(&self.config, &params, &mut all);
+        let ack = our_init(&self.config, tag, tsn, &all);
         self.queue(init.initiate_tag, &[Chunk::InitAck(ack)]);
         Ok(())
     }
@@ -261,7 +261,7 @@ impl Association {
     }
 
     /// Takes the association's parameters from a cookie and is up.
-    fn establish(&mut self, c: &Cookie, event: Event) {
+    pub(super) fn establish(&mut self, c: &Cookie, event: Event) {
         self.local_tag = c.local_tag;
         self.local_initial_tsn = c.local_initial_tsn;
         self.peer = Some(Peer {

@@ -32,6 +32,8 @@
 //! - input: [`Association::handle_packet`] (one SCTP packet, the
 //!   plaintext of a DTLS record) and [`Association::handle_timeout`];
 //! - application commands: [`Association::connect`],
+//!   [`Association::connect_snap`] (set up from two INITs exchanged out
+//!   of band, draft-hancke-tsvwg-snap, `snap.rs`),
 //!   [`Association::send`], [`Association::send_with`],
 //!   [`Association::set_priority`], [`Association::reset_streams`],
 //!   [`Association::shutdown`],
@@ -49,6 +51,7 @@ mod receive;
 mod reconfig;
 mod scheduler;
 mod send;
+mod snap;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -58,6 +61,7 @@ pub use pmtud::PmtudState;
 pub use reconfig::ResetError;
 pub use scheduler::DEFAULT_PRIORITY;
 pub use send::{Reliability, SendError};
+pub use snap::{parse_snap_init, snap_init, SnapError, SnapSide, MAX_SNAP_INIT};
 
 use pmtud::Pmtud;
 use receive::Receiver;
@@ -553,7 +557,10 @@ impl Association {
             .as_ref()
             .and_then(Pmtud::timeout)
             .filter(|_| self.state == State::Established);
-        [setup, sack, t3, heartbeat, reconfig, pmtud].into_iter().flatten().min()
+        [setup, sack, t3, heartbeat, reconfig, pmtud]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
