@@ -120,10 +120,17 @@ impl Jsep {
                 }
                 (Answer::Data, _) => {
                     let legacy = view.protocol == natter_sdp::Protocol::DtlsSctp;
+                    // SNAP only when the offerer offered an INIT we can
+                    // set up from; otherwise both sides fall back.
+                    let snap = !legacy
+                        && view.sctp_init().is_some_and(|init| {
+                            natter_sctp::sctp::association::parse_snap_init(&init, natter_sctp::SnapSide::Peer).is_ok()
+                        });
                     data_section(
                         &line.mid,
                         self.config.sctp_port,
                         self.config.max_message_size,
+                        self.config.sctp_init.as_deref().filter(|_| snap),
                         legacy,
                         &transport,
                     )?

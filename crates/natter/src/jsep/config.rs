@@ -98,6 +98,10 @@ pub struct JsepConfig {
     pub sctp_port: u16,
     /// Our `a=max-message-size` (RFC 8841 §6).
     pub max_message_size: u64,
+    /// Our SCTP INIT chunk for `a=sctp-init` (SNAP,
+    /// draft-hancke-tsvwg-snap-01): offered when set, and answered when
+    /// set and the offer carried one too. `None`: no SNAP.
+    pub sctp_init: Option<Vec<u8>>,
     /// We are an ICE-lite agent (RFC 8445 §2.5), which our descriptions
     /// say with a session-level `a=ice-lite` (RFC 8839 §5.3).
     pub ice_lite: bool,
@@ -119,6 +123,7 @@ impl JsepConfig {
             video_extensions: Arc::clone(&DEFAULTS.video_extensions),
             sctp_port: DEFAULT_SCTP_PORT,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            sctp_init: None,
             ice_lite: false,
         }
     }

@@ -117,12 +117,14 @@ fn push_sources(section: &mut MediaSection, track: &LocalTrack, cname: &str) -> 
     Ok(())
 }
 
-/// The data channel section (RFC 8841 §4-§6). `legacy` answers an older
-/// peer's `DTLS/SCTP <port>` with `a=sctpmap` in kind.
+/// The data channel section (RFC 8841 §4-§6), with our SCTP INIT in
+/// `a=sctp-init` when given (SNAP, draft-hancke-tsvwg-snap-01). `legacy`
+/// answers an older peer's `DTLS/SCTP <port>` with `a=sctpmap` in kind.
 pub(crate) fn data_section(
     mid: &str,
     sctp_port: u16,
     max_message_size: u64,
+    sctp_init: Option<&[u8]>,
     legacy: bool,
     transport: &Transport<'_>,
 ) -> Result<MediaSection, JsepError> {
@@ -145,6 +147,9 @@ pub(crate) fn data_section(
         section.set_sctp_port(sctp_port);
     }
     section.set_max_message_size(max_message_size);
+    if let Some(init) = sctp_init {
+        section.set_sctp_init(init)?;
+    }
     Ok(section)
 }
 

@@ -134,6 +134,9 @@ pub struct NegotiatedDataChannel {
     /// The largest the peer accepts; 0 for no limit, 64 KiB when it
     /// wrote none (RFC 8841 §6).
     pub remote_max_message_size: u64,
+    /// SNAP (draft-hancke-tsvwg-snap-01): our INIT chunk and the peer's,
+    /// when both sections carried `a=sctp-init`.
+    pub sctp_inits: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// What [`negotiate`] reads.
@@ -233,6 +236,7 @@ pub(crate) fn negotiate(exchange: &Exchange<'_>) -> Result<Negotiated, JsepError
                     remote_sctp_port: theirs.sctp_port().or(legacy_port).unwrap_or(DEFAULT_REMOTE_SCTP_PORT),
                     local_max_message_size: ours.max_message_size().unwrap_or(DEFAULT_REMOTE_MAX_MESSAGE_SIZE),
                     remote_max_message_size: theirs.max_message_size().unwrap_or(DEFAULT_REMOTE_MAX_MESSAGE_SIZE),
+                    sctp_inits: ours.sctp_init().zip(theirs.sctp_init()),
                 });
             }
             Content::DataChannel | Content::Rejected { .. } => {}

@@ -97,6 +97,7 @@ impl Jsep {
                     &line.mid,
                     self.config.sctp_port,
                     self.config.max_message_size,
+                    self.config.sctp_init.as_deref(),
                     false,
                     &transport,
                 )?,

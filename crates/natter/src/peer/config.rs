@@ -38,6 +38,11 @@ pub struct SctpSettings {
     pub receive_window: u32,
     /// Per channel, the most bytes a send may leave queued.
     pub max_buffered_amount: usize,
+    /// Offer and answer SNAP (draft-hancke-tsvwg-snap-01): our SCTP INIT
+    /// in `a=sctp-init`. When the peer's description carries one too, the
+    /// association is up as soon as DTLS is, two round trips sooner;
+    /// otherwise the four-way handshake runs as before.
+    pub snap: bool,
 }
 
 /// natter-sctp's defaults.
@@ -49,6 +54,7 @@ impl Default for SctpSettings {
             mtu: config.mtu,
             receive_window: config.receive_window,
             max_buffered_amount: config.max_buffered_amount,
+            snap: true,
         }
     }
 }

@@ -65,6 +65,12 @@ pub(super) fn new_jsep(rng: &mut StdRng, certificate: &Certificate, peer: &PeerC
     if peer.answer_dtls_role == Some(DtlsRole::Server) {
         config.answer_dtls_role = crate::jsep::DtlsRole::Server;
     }
+    if peer.sctp.snap {
+        // One INIT for the connection's life: the association is made once.
+        let port = natter_sctp::DEFAULT_SCTP_PORT;
+        let sctp = peer.sctp.config(natter_sctp::DtlsRole::Client, port, port);
+        config.sctp_init = Some(natter_sctp::SctpTransport::snap_init(&sctp)?);
+    }
     Ok(Jsep::new(config)?)
 }
 
@@ -304,6 +310,9 @@ impl PeerConnection {
             local_port: data.local_sctp_port,
             remote_port: data.remote_sctp_port,
             remote_max_message_size: Some(usize::try_from(data.remote_max_message_size).unwrap_or(usize::MAX)),
+            snap: data
+                .sctp_inits
+                .map(|(local, remote)| natter_sctp::SnapInits { local, remote }),
         });
         self.params = Some(TransportParams {
             dtls_role: match transport.dtls_role {

@@ -66,12 +66,14 @@ pub(super) struct TransportParams {
 }
 
 /// RFC 8841: the SCTP association the exchange agreed on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct SctpParams {
     pub(super) local_port: u16,
     pub(super) remote_port: u16,
     /// The peer's `a=max-message-size`, if it sent one (RFC 8841 §6).
     pub(super) remote_max_message_size: Option<usize>,
+    /// Both INITs, when both sides offered SNAP.
+    pub(super) snap: Option<natter_sctp::SnapInits>,
 }
 
 impl PeerConnection {
@@ -321,7 +323,7 @@ impl PeerConnection {
             .dtls
             .as_ref()
             .is_some_and(|dtls| dtls.state() == crate::dtls::DtlsState::Connected);
-        let Some((role, Some(params))) = self.params.as_ref().map(|p| (p.dtls_role, p.sctp)) else {
+        let Some((role, Some(params))) = self.params.as_ref().map(|p| (p.dtls_role, p.sctp.clone())) else {
             return;
         };
         if self.sctp.is_some() || !connected {
@@ -331,9 +333,18 @@ impl PeerConnection {
             DtlsRole::Client => natter_sctp::DtlsRole::Client,
             DtlsRole::Server => natter_sctp::DtlsRole::Server,
         };
-        let config = self.sctp_settings.config(role, params.local_port, params.remote_port);
+        let mut config = self.sctp_settings.config(role, params.local_port, params.remote_port);
+        config.snap = params.snap;
+        // SNAP with an INIT from the peer that cannot set an association
+        // up (draft-hancke-tsvwg-snap-01 leaves this open): the four-way
+        // handshake instead, which a peer that did set up by SNAP takes
+        // as a restart (RFC 9260 §5.2.4).
+        let sctp = match SctpTransport::new(config.clone()) {
+            Err(natter_sctp::Error::Snap(_)) => SctpTransport::new(natter_sctp::SctpConfig { snap: None, ..config }),
+            made => made,
+        };
         // `new` checked our settings; only the peer's port can be wrong.
-        let Ok(mut sctp) = SctpTransport::new(config) else {
+        let Ok(mut sctp) = sctp else {
             return self.end_data_channels();
         };
         sctp.set_remote_max_message_size(params.remote_max_message_size);

@@ -82,10 +82,18 @@ fn config(seed: u64) -> PeerConfig {
 
 impl Net {
     pub fn new(loss: f64, seed: u64) -> Net {
+        Self::with_config(loss, seed, |_, _| {})
+    }
+
+    /// As [`Net::new`], with `change(side, config)` applied to each
+    /// side's configuration first.
+    pub fn with_config(loss: f64, seed: u64, change: impl Fn(usize, &mut PeerConfig)) -> Net {
         let start = Instant::now();
         let peer = |i: u8| {
             let addr: SocketAddr = format!("10.0.0.{}:5000", i + 1).parse().unwrap();
-            let mut pc = PeerConnection::new(config(seed + u64::from(i)), start).unwrap();
+            let mut config = config(seed + u64::from(i));
+            change(usize::from(i), &mut config);
+            let mut pc = PeerConnection::new(config, start).unwrap();
             pc.add_local_address(addr).unwrap();
             pc.end_of_local_addresses();
             Peer {
