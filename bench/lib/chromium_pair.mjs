@@ -10,9 +10,14 @@
 //     MB/s (10^6 bytes/s) per run, from the first send to the last byte
 //     received, both read from the page's clock.
 //
-//   node bench/lib/chromium_pair.mjs connect [--browser B] [--runs N] [--warmup W]
+//   node bench/lib/chromium_pair.mjs connect [--browser B] [--runs N] [--warmup W] [--rtt MS]
 //     Two RTCPeerConnections in one page: ms per run from createOffer()
-//     until the data channel is open on both sides.
+//     until the data channel is open on both sides. With --rtt, a UDP
+//     delay proxy in this process (half the round trip each way, one
+//     socket per client, node's timers) stands in front of the
+//     answerer's first candidate, which the offerer gets rewritten to
+//     the proxy; the answerer gets none of the offerer's and learns its
+//     address from the checks, so every packet crosses the proxy.
 //
 //   node bench/lib/chromium_pair.mjs answer [--browser B] [--runs N] [--warmup W] -- CMD ARG...
 //     The browser answers an offerer run as CMD, which speaks the JSON-lines
@@ -40,6 +45,9 @@
 // not; stderr reports the median page <-> process WebSocket round trip
 // for scale.
 //
+// `--field-trials T` launches Chromium with --force-fieldtrials=T, say
+// WebRTC-Sctp-Snap/Enabled/ for SNAP's a=sctp-init (draft-hancke-tsvwg-snap).
+//
 // `--browser firefox` runs Debian's firefox-esr through puppeteer-core
 // (WebDriver BiDi) instead, launched by tests/peer/harness.mjs's
 // launchFirefox. Firefox gathers nothing on `lo` nor without a default
@@ -50,6 +58,7 @@
 // (default /usr/bin/firefox-esr).
 
 import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -79,8 +88,11 @@ function testPackage(name) {
   }
 }
 
-/** Headless Chromium (playwright-core) or Firefox ESR (tests/peer/harness.mjs's launchFirefox). */
-async function launchBrowser(which) {
+/**
+ * Headless Chromium (playwright-core) or Firefox ESR (tests/peer/harness.mjs's
+ * launchFirefox). `fieldTrials` goes to Chromium's --force-fieldtrials.
+ */
+async function launchBrowser(which, fieldTrials) {
   if (which === 'firefox') {
     // launchFirefox also checks that the peer tests' echo example exists,
     // which this bench does not use: any file that exists will do.
@@ -95,7 +107,8 @@ async function launchBrowser(which) {
   } catch (e) {
     fail(`playwright-core is missing: run scripts/setup (npm ci in tests/browser). ${e.message}`);
   }
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  const args = fieldTrials ? [...CHROMIUM_ARGS, `--force-fieldtrials=${fieldTrials}`] : CHROMIUM_ARGS;
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args });
 }
 
 /**
@@ -104,7 +117,7 @@ async function launchBrowser(which) {
  * playwright answers itself has no address space, so Chromium's local
  * network access checks would block its WebSocket to 127.0.0.1.
  */
-async function launch(which) {
+async function launch(which, fieldTrials) {
   const server = http.createServer((req, res) => {
     // Cross-origin isolated, so that performance.now() is precise to
     // microseconds (Firefox rounds it to 1 ms otherwise).
@@ -112,7 +125,7 @@ async function launch(which) {
     res.end('<!doctype html><title>natter bench</title>');
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const browser = await launchBrowser(which);
+  const browser = await launchBrowser(which, fieldTrials);
   const page = await browser.newPage();
   page.on('pageerror', (e) => process.stderr.write(`page error: ${e.message}\n`));
   page.on('console', (m) => m.type() === 'error' && process.stderr.write(`page console: ${m.text()}\n`));
@@ -136,6 +149,42 @@ async function launch(which) {
       server.close();
     },
   };
+}
+
+/**
+ * A UDP proxy delaying each direction by `oneWayMs` in front of the
+ * address of `candidate` (RFC 8839 §5.1: its fifth and sixth fields),
+ * and the candidate rewritten to the proxy's address. Each client gets
+ * a socket of its own toward the upstream.
+ */
+async function behindProxy(candidate, oneWayMs, proxies) {
+  const fields = candidate.split(' ');
+  const upstream = { address: fields[4], port: Number(fields[5]) };
+  const listen = dgram.createSocket('udp4');
+  const clients = new Map();
+  let open = true;
+  const later = (socket, msg, port, address) => setTimeout(() => open && socket.send(msg, port, address), oneWayMs);
+  listen.on('message', (msg, from) => {
+    const key = `${from.address}:${from.port}`;
+    let toUpstream = clients.get(key);
+    if (!toUpstream) {
+      toUpstream = dgram.createSocket('udp4');
+      toUpstream.bind(0, '127.0.0.1');
+      toUpstream.on('message', (back) => later(listen, back, from.port, from.address));
+      clients.set(key, toUpstream);
+    }
+    later(toUpstream, msg, upstream.port, upstream.address);
+  });
+  await new Promise((resolve) => listen.bind(0, '127.0.0.1', resolve));
+  proxies.push({
+    close: () => {
+      open = false;
+      [listen, ...clients.values()].forEach((socket) => socket.close());
+    },
+  });
+  fields[4] = '127.0.0.1';
+  fields[5] = String(listen.address().port);
+  return fields.join(' ');
 }
 
 // ---- in the page --------------------------------------------------------------------
@@ -200,12 +249,20 @@ async function pageDataChannel({ runs, bytes, messageSize, bufferLow, bufferHigh
 }
 
 /** ms from createOffer() to the channel open on both sides, per run. */
-async function pageConnect({ runs, warmup }) {
+async function pageConnect({ runs, warmup, rtt }) {
   async function once() {
     const a = new RTCPeerConnection();
     const b = new RTCPeerConnection();
-    a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate);
-    b.onicecandidate = (e) => e.candidate && a.addIceCandidate(e.candidate);
+    let proxied = false;
+    a.onicecandidate = (e) => e.candidate && !rtt && b.addIceCandidate(e.candidate);
+    b.onicecandidate = async (e) => {
+      if (!e.candidate || !e.candidate.candidate) return;
+      if (!rtt) return a.addIceCandidate(e.candidate);
+      if (proxied || !/ udp /i.test(e.candidate.candidate)) return;
+      proxied = true;
+      const candidate = await window.natterProxy(e.candidate.candidate);
+      await a.addIceCandidate({ candidate, sdpMid: e.candidate.sdpMid, sdpMLineIndex: e.candidate.sdpMLineIndex });
+    };
     const channel = a.createDataChannel('bench');
     const offererOpen = new Promise((resolve) => (channel.onopen = resolve));
     const answererOpen = new Promise((resolve) => {
@@ -364,6 +421,8 @@ async function main() {
     allowPositionals: true,
     options: {
       browser: { type: 'string', default: 'chromium' },
+      'field-trials': { type: 'string', default: '' },
+      rtt: { type: 'string', default: '0' },
       runs: { type: 'string', default: '3' },
       warmup: { type: 'string', default: '1' },
       bytes: { type: 'string', default: '50000000' },
@@ -385,7 +444,7 @@ async function main() {
   if (!['chromium', 'firefox'].includes(values.browser)) fail(`--browser chromium or firefox, not ${values.browser}`);
   if (values.browser === 'firefox' && mode === 'datachannel') fail('datachannel runs in Chromium only');
 
-  const chromium = await launch(values.browser);
+  const chromium = await launch(values.browser, values['field-trials']);
   const { page } = chromium;
   let figures;
   try {
@@ -394,7 +453,14 @@ async function main() {
       if (o.messageSize < 1 || o.bytes < 1) fail('--bytes and --message-size must be at least 1');
       figures = await page.evaluate(pageDataChannel, o);
     } else if (mode === 'connect') {
-      figures = await page.evaluate(pageConnect, { runs, warmup });
+      const rtt = num('rtt');
+      const proxies = [];
+      if (rtt > 0) await page.exposeFunction('natterProxy', (candidate) => behindProxy(candidate, rtt / 2, proxies));
+      try {
+        figures = await page.evaluate(pageConnect, { runs, warmup, rtt });
+      } finally {
+        for (const p of proxies) p.close();
+      }
     } else {
       const relay = await relayToOfferer(cmd, chromium.server);
       try {

@@ -20,7 +20,21 @@
 //! says (role, version, SRTP profile, early datagrams dropped).
 //!
 //! `--address A` gathers on A instead of 127.0.0.1 (Firefox and libnice
-//! need an interface other than `lo`).
+//! need an interface other than `lo`). `--no-snap` leaves SNAP
+//! (`a=sctp-init`, draft-hancke-tsvwg-snap-01) out of the offer.
+//!
+//! `--rtt MS` puts a delay proxy (crates/natter-impair, in this process,
+//! half the round trip each way) in front of the peer's first candidate,
+//! which natter is given rewritten to the proxy; the peer gets none of
+//! natter's and learns natter's address from its checks (RFC 8445
+//! §7.2.5.3.1), so every packet crosses the proxy.
+//!
+//! `--pair RUNS` times natter <-> natter instead, with no stdin: two
+//! connections in this process on `--address`, the offer and answer
+//! handed over in memory and candidates trickled, `--rtt` in front of
+//! the answerer as above. Each run prints on stdout the milliseconds from
+//! createOffer to the channel open on both sides, and on stderr
+//! `natter-pair {"run":N,"ms":..,"ice_connected_ms":..,"connected_ms":..}`.
 //!
 //! ```text
 //! node bench/lib/chromium_pair.mjs answer --runs 5 -- target/release/examples/connect_bench
@@ -38,12 +52,25 @@ use natter_io::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+#[path = "common/proxy.rs"]
+mod proxy;
+use proxy::behind_proxy;
+
 /// natter's half of bench/connect: the offerer of its JSON-lines protocol.
 #[derive(Parser, Debug)]
 struct Args {
     /// The host address to gather on.
     #[arg(long, default_value = "127.0.0.1")]
     address: IpAddr,
+    /// Offer without SNAP's a=sctp-init.
+    #[arg(long)]
+    no_snap: bool,
+    /// Time this many natter <-> natter connections instead.
+    #[arg(long)]
+    pair: Option<u32>,
+    /// A round trip added by a delay proxy in front of the peer, in ms.
+    #[arg(long, default_value_t = 0)]
+    rtt: u64,
 }
 
 /// One line of the protocol, either way.
@@ -100,9 +127,15 @@ async fn main() -> anyhow::Result<()> {
     logs.with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let args = Args::parse();
+    if let Some(runs) = args.pair {
+        for run in 1..=runs {
+            pair_once(&args, run).await.with_context(|| format!("pair run {run}"))?;
+        }
+        return Ok(());
+    }
     let mut lines = read_lines();
     let mut run = 1;
-    while offer_once(&mut lines, args.address, run)
+    while offer_once(&mut lines, &args, run)
         .await
         .with_context(|| format!("run {run}"))?
     {
@@ -126,13 +159,12 @@ fn ms(at: Option<Duration>) -> Option<f64> {
 /// One run of the protocol; `false` when stdin ended instead.
 async fn offer_once(
     lines: &mut mpsc::UnboundedReceiver<anyhow::Result<Line>>,
-    address: IpAddr,
+    args: &Args,
     run: u32,
 ) -> anyhow::Result<bool> {
-    let config = Config {
-        local_addresses: LocalAddresses::Addresses(vec![(address, 0).into()]),
-        ..Config::default()
-    };
+    let config = config(args.address, args.no_snap);
+    let one_way = Duration::from_millis(args.rtt) / 2;
+    let mut proxy = None;
     let (pc, mut events) = PeerConnection::spawn(config)?;
     let channel = pc.create_data_channel("bench", DataChannelInit::default()).await?;
     write(&Line::Ready)?;
@@ -152,6 +184,7 @@ async fn offer_once(
     loop {
         tokio::select! {
             event = events.recv() => match event.context("the connection's events ended")? {
+                PeerEvent::IceCandidate(_) if !one_way.is_zero() => {}
                 PeerEvent::IceCandidate(candidate) => write(&Line::Candidate {
                     candidate: candidate.candidate,
                     sdp_mid: candidate.sdp_mid,
@@ -180,7 +213,13 @@ async fn offer_once(
                 }
                 Line::Candidate { candidate, sdp_mid, sdp_m_line_index } => {
                     let candidate = IceCandidate { candidate, sdp_mid, sdp_m_line_index, username_fragment: None };
-                    pc.add_ice_candidate(Some(candidate)).await?;
+                    if one_way.is_zero() {
+                        pc.add_ice_candidate(Some(candidate)).await?;
+                    } else if proxy.is_none() {
+                        let (candidate, started) = behind_proxy(candidate, one_way)?;
+                        proxy = Some(started);
+                        pc.add_ice_candidate(Some(candidate)).await?;
+                    }
                 }
                 Line::EndOfCandidates => pc.add_ice_candidate(None).await?,
                 Line::Close => break,
@@ -204,5 +243,76 @@ async fn offer_once(
     });
     eprintln!("natter-dtls {report}");
     pc.close().await;
+    drop(proxy);
     Ok(true)
+}
+
+/// A connection gathering on `address`, with SNAP unless `no_snap`.
+fn config(address: IpAddr, no_snap: bool) -> Config {
+    let mut config = Config {
+        local_addresses: LocalAddresses::Addresses(vec![(address, 0).into()]),
+        ..Config::default()
+    };
+    config.peer.sctp.snap = !no_snap;
+    config
+}
+
+/// One natter <-> natter connection, timed from createOffer to the
+/// channel open on both sides.
+async fn pair_once(args: &Args, run: u32) -> anyhow::Result<()> {
+    let (a, mut a_events) = PeerConnection::spawn(config(args.address, args.no_snap))?;
+    let (b, mut b_events) = PeerConnection::spawn(config(args.address, args.no_snap))?;
+    let channel = a.create_data_channel("bench", DataChannelInit::default()).await?;
+    let one_way = Duration::from_millis(args.rtt) / 2;
+    let start = Instant::now();
+    let offer = a.create_offer().await?;
+    a.set_local_description(offer.clone()).await?;
+    b.set_remote_description(offer).await?;
+    let answer = b.create_answer().await?;
+    b.set_local_description(answer.clone()).await?;
+    a.set_remote_description(answer).await?;
+    let mut milestones = Milestones::default();
+    let mut proxy = None;
+    let (mut a_open, mut b_open) = (false, false);
+    while !(a_open && b_open) {
+        tokio::select! {
+            event = a_events.recv() => match event.context("the offerer's events ended")? {
+                PeerEvent::IceCandidate(c) if one_way.is_zero() => b.add_ice_candidate(Some(c)).await?,
+                PeerEvent::DataChannelOpen(id) if id == channel.id() => a_open = true,
+                PeerEvent::IceConnectionStateChange(IceConnectionState::Connected) => {
+                    milestones.ice_connected.get_or_insert(start.elapsed());
+                }
+                PeerEvent::ConnectionStateChange(PeerConnectionState::Connected) => {
+                    milestones.connected.get_or_insert(start.elapsed());
+                }
+                PeerEvent::ConnectionStateChange(PeerConnectionState::Failed) => bail!("the offerer failed"),
+                _ => {}
+            },
+            event = b_events.recv() => match event.context("the answerer's events ended")? {
+                PeerEvent::IceCandidate(c) if one_way.is_zero() => a.add_ice_candidate(Some(c)).await?,
+                PeerEvent::IceCandidate(c) if proxy.is_none() => {
+                    let (c, started) = behind_proxy(c, one_way)?;
+                    proxy = Some(started);
+                    a.add_ice_candidate(Some(c)).await?;
+                }
+                PeerEvent::DataChannelOpen(_) => b_open = true,
+                PeerEvent::ConnectionStateChange(PeerConnectionState::Failed) => bail!("the answerer failed"),
+                _ => {}
+            },
+            () = tokio::time::sleep(Duration::from_secs(20)) => bail!("nothing for 20 s before both channels opened"),
+        }
+    }
+    let took = start.elapsed().as_secs_f64() * 1000.0;
+    println!("{took:.3}");
+    let report = serde_json::json!({
+        "run": run,
+        "ms": took,
+        "ice_connected_ms": ms(milestones.ice_connected),
+        "connected_ms": ms(milestones.connected),
+    });
+    eprintln!("natter-pair {report}");
+    a.close().await;
+    b.close().await;
+    drop(proxy);
+    Ok(())
 }

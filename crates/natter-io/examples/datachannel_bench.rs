@@ -22,17 +22,19 @@
 //! cargo run --release -p natter-io --example datachannel_bench -- --runs 3 --bytes 50000000 --message-size 16384
 //! ```
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use natter_impair::{LinkConfig, Proxy, ProxyConfig};
+use natter_impair::Proxy;
 use natter_io::{
-    Config, DataChannel, DataChannelId, DataChannelInit, IceCandidate, LocalAddresses, PeerConnection,
-    PeerConnectionState, PeerEvent,
+    Config, DataChannel, DataChannelId, DataChannelInit, LocalAddresses, PeerConnection, PeerConnectionState, PeerEvent,
 };
 use tokio::sync::mpsc;
+
+#[path = "common/proxy.rs"]
+mod proxy;
+use proxy::behind_proxy;
 
 /// A transfer that receives nothing for this long has stalled.
 const STALL: Duration = Duration::from_secs(10);
@@ -203,32 +205,6 @@ async fn connect(
     }
     // The loop ends once `remote` is set.
     Ok((channel, remote.unwrap(), proxy))
-}
-
-/// A proxy delaying each direction by `one_way` in front of the address
-/// of `candidate` (RFC 8839 §5.1: address and port are its fifth and
-/// sixth fields), and the candidate rewritten to the proxy's address.
-fn behind_proxy(mut candidate: IceCandidate, one_way: Duration) -> anyhow::Result<(IceCandidate, Proxy)> {
-    let mut fields: Vec<String> = candidate.candidate.split(' ').map(str::to_owned).collect();
-    let upstream: SocketAddr = match fields.get(4..6) {
-        Some([ip, port]) => format!("{ip}:{port}").parse()?,
-        _ => bail!("a candidate without an address: {}", candidate.candidate),
-    };
-    let link = LinkConfig {
-        delay: one_way,
-        ..LinkConfig::default()
-    };
-    let proxy = Proxy::start(ProxyConfig {
-        listen: "127.0.0.1:0".parse()?,
-        upstream,
-        up: link.clone(),
-        down: link,
-        seed: 1,
-    })?;
-    fields[4] = proxy.local_addr().ip().to_string();
-    fields[5] = proxy.local_addr().port().to_string();
-    candidate.candidate = fields.join(" ");
-    Ok((candidate, proxy))
 }
 
 /// Queues messages while natter's buffered amount is at most
