@@ -146,3 +146,34 @@ describe('natter-io echo with headless Chromium', () => {
     assert.deepEqual(problems, [], 'the page raised no errors');
   });
 });
+
+// SNAP (draft-hancke-tsvwg-snap-01, issue 15): Chromium 156 offers
+// a=sctp-init only with its WebRTC-Sctp-Snap field trial (without it, it
+// ignores natter's a=sctp-init and answers without one, which every test
+// above runs). natter answers with its own INIT and, as the DTLS client,
+// sends no SCTP INIT: the channel opens only if both ends set the
+// association up from the two INITs.
+describe('SNAP with Chromium (WebRTC-Sctp-Snap field trial)', () => {
+  let echo, browser, page;
+
+  before(async () => {
+    echo = await startEcho({ name: 'datachannel-snap', addresses: ['127.0.0.1'] });
+    browser = await launchBrowser({ fieldTrials: 'WebRTC-Sctp-Snap/Enabled/' });
+    ({ page } = await openPage(browser, echo, 'datachannel-snap'));
+  });
+
+  after(async () => {
+    await browser?.close();
+    await echo?.stop();
+  });
+
+  test('both descriptions carry a=sctp-init, the channel opens and 100 messages echo', async () => {
+    const connected = await page.evaluate(() => window.t.connect());
+    assert.ok(!connected.error, `${connected.error}\n--- answer ---\n${connected.answer}\n--- echo log ---\n${echo.log().slice(-4000)}`);
+    assert.match(connected.offer, /^a=sctp-init:[A-Za-z0-9+/]+=*\r?$/m, "Chromium's offer carries its INIT");
+    assert.match(connected.answer, /^a=sctp-init:[A-Za-z0-9+/]+=*\r?$/m, "natter's answer carries its INIT");
+    const result = await page.evaluate(() => window.t.burst('echo', Array.from({ length: 100 }, (_, i) => 1 + i * 97), { seed: 5 }));
+    assert.equal(result.count, 100, 'every message came back');
+    assert.equal(result.mismatchCount, 0, JSON.stringify(result.mismatches));
+  });
+});

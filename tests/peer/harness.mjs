@@ -52,13 +52,15 @@ export function loadChromium() {
  * Headless Chromium. With `mdns: true`, the flags that make Chromium
  * hide its addresses behind `.local` names as it does for any page
  * without camera permission: no fake media UI (which grants that
- * permission) and WebRtcHideLocalIpsWithMdns left on.
+ * permission) and WebRtcHideLocalIpsWithMdns left on. `fieldTrials`
+ * goes to --force-fieldtrials (say 'WebRTC-Sctp-Snap/Enabled/').
  */
-export async function launchBrowser({ mdns = false } = {}) {
+export async function launchBrowser({ mdns = false, fieldTrials = null } = {}) {
   const chromium = loadChromium();
   const args = mdns
     ? CHROMIUM_ARGS.filter((a) => !a.startsWith('--use-fake-ui') && !a.includes('WebRtcHideLocalIpsWithMdns'))
-    : CHROMIUM_ARGS;
+    : [...CHROMIUM_ARGS];
+  if (fieldTrials) args.push(`--force-fieldtrials=${fieldTrials}`);
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args });
 }
 
