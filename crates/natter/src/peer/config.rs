@@ -38,6 +38,10 @@ pub struct SctpSettings {
     pub receive_window: u32,
     /// Per channel, the most bytes a send may leave queued.
     pub max_buffered_amount: usize,
+    /// RFC 8899 PMTU probing up to this packet size (see
+    /// [`SctpConfig::max_mtu`]); `None`, the default: packets stay at
+    /// `mtu`.
+    pub max_mtu: Option<usize>,
     /// Offer and answer SNAP (draft-hancke-tsvwg-snap-01): our SCTP INIT
     /// in `a=sctp-init`. When the peer's description carries one too, the
     /// association is up as soon as DTLS is, two round trips sooner;
@@ -54,6 +58,7 @@ impl Default for SctpSettings {
             mtu: config.mtu,
             receive_window: config.receive_window,
             max_buffered_amount: config.max_buffered_amount,
+            max_mtu: config.max_mtu,
             snap: true,
         }
     }
@@ -70,6 +75,7 @@ impl SctpSettings {
             mtu: self.mtu,
             receive_window: self.receive_window,
             max_buffered_amount: self.max_buffered_amount,
+            max_mtu: self.max_mtu,
             ..SctpConfig::new(role)
         }
     }
