@@ -34,15 +34,18 @@ export function probe(file, kind) {
   return stream;
 }
 
-/** An example of crates/natter-io on a free port, waiting for /healthz; its log in target/peer. */
-export async function startExample(example, name, args) {
+/**
+ * An example of crates/natter-io on a free port, waiting for /healthz;
+ * its log in target/peer. Its ICE host address is `address`.
+ */
+export async function startExample(example, name, args, { address = '127.0.0.1' } = {}) {
   const bin = path.join(EXAMPLES, example);
   if (!fs.existsSync(bin)) throw new Error(`no ${example} example at ${bin}: run "cargo build --release -p natter-io --examples" (scripts/test-peer does)`);
   const port = await freePort();
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const logPath = path.join(ARTIFACTS, `${name}.log`);
   const log = fs.createWriteStream(logPath);
-  const child = spawn(bin, ['--listen', `127.0.0.1:${port}`, '--address', '127.0.0.1', ...args], {
+  const child = spawn(bin, ['--listen', `127.0.0.1:${port}`, '--address', address, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', NO_COLOR: '1' },
   });
