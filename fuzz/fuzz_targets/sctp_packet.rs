@@ -7,16 +7,18 @@
 //! DATA and FORWARD TSN reach deep) and a stream reset outstanding, whose
 //! timers then fire. A RE-CONFIG's sequence numbers and TSN are taken
 //! relative too, so that requests and responses (RFC 6525) are numbered
-//! as the association expects.
+//! as the association expects. The same bytes also go in as the peer's
+//! out-of-band INIT of SNAP (draft-hancke-tsvwg-snap-01, SDP's
+//! a=sctp-init).
 #![no_main]
 
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use natter_sctp::sctp::association::{Association, Config, State};
+use natter_sctp::sctp::association::{snap_init, Association, Config, State};
 use natter_sctp::sctp::chunk::{Chunk, RE_CONFIG};
 use natter_sctp::sctp::packet::crc32c;
-use natter_sctp::sctp::{ChecksumMode, Packet, PacketWriter};
+use natter_sctp::sctp::{ChecksumMode, Packet, PacketWriter, Tsn};
 
 fn seal(packet: &mut [u8]) {
     let sum = crc32c(packet);
@@ -47,6 +49,7 @@ fn established(now: Instant) -> (Association, Association) {
 
 fuzz_target!(|data: &[u8]| {
     let _ = Packet::parse(data, ChecksumMode::ZeroAcceptable);
+    snap(data);
     if data.len() < 12 {
         return;
     }
@@ -92,6 +95,20 @@ fuzz_target!(|data: &[u8]| {
     drive(&mut a, &mut b, &packet, now);
     drive(&mut b, &mut a, &packet, now);
 });
+
+/// SNAP: `init` as the peer's out-of-band INIT sets an association up or
+/// is refused, never a panic; one that is up sends a message at once.
+fn snap(init: &[u8]) {
+    let now = Instant::now();
+    let ours = snap_init(&Config::default(), 7, Tsn(1));
+    let mut assoc = Association::new(Config::default(), &[3; 32], now);
+    if assoc.connect_snap(&ours, init).is_ok() {
+        assert_eq!(assoc.state(), State::Established);
+        assoc.send(0, 51, false, b"x").expect("established");
+        let mut buf = [0u8; 1500];
+        while let Ok(Some(_)) = assoc.poll_transmit(now, &mut buf) {}
+    }
+}
 
 /// Hands `packet` (with `assoc`'s tag, unless it is an INIT's zero) to
 /// `assoc`, then fires its timers, carrying what it sends to `other`.
