@@ -10,7 +10,12 @@
 // slots. A wrong token gets 401 and creates nothing; an ICE restart
 // PATCH gets 422 and the session carries on; DELETE ends both sessions,
 // the web client's tile of the publisher goes, and every count of
-// /metrics returns to zero.
+// /metrics returns to zero. Clients that vanish without a DELETE (a WHIP
+// and a WHEP page, and a web client, whose renderers crash) are removed
+// too: the SFU's ICE-lite connections fail once the pages' consent checks
+// have stopped for the consent timeout (5 s here, so that a test does not
+// wait RFC 7675's 30 s; every test of the file runs with it, so live
+// sessions are seen to survive it), and the counts return to zero.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -18,6 +23,13 @@ import { join, launchBrowser, openParticipant, problemsOf, startServer, until } 
 import { counts, untilPlaying, untilStats, whipPage } from './whip-client.mjs';
 
 const ROOM = 'stage';
+/** `--sfu-consent-timeout-ms`: Chromium's consent checks come every 2.5 s or less. */
+const CONSENT_MS = 5000;
+
+/** The SFU worker's participant connections (`natter_sfu_connections`). */
+async function sfuConnections(server) {
+  return (await server.metrics()).get('natter_sfu_connections');
+}
 
 describe('WHIP and WHEP with Chromium', () => {
   let server;
@@ -29,7 +41,7 @@ describe('WHIP and WHEP with Chromium', () => {
   before(async () => {
     browser = await launchBrowser();
     // Not --dev: WHIP and WHEP need a token.
-    server = await startServer({ name: 'whip', dev: false, args: ['--sfu'] });
+    server = await startServer({ name: 'whip', dev: false, args: ['--sfu', '--sfu-consent-timeout-ms', String(CONSENT_MS)] });
   });
 
   after(async () => {
@@ -119,5 +131,36 @@ describe('WHIP and WHEP with Chromium', () => {
       what: 'every count to return to zero',
       describe: () => counts(server).then(JSON.stringify),
     });
+  });
+
+  test('clients that vanish without DELETE or leave are removed once their consent expires', async (t) => {
+    const zero = { whip: 0, whep: 0, pending: 0, signaling: 0 };
+    const gone = await whipPage(browser, server);
+    const published = await gone.publish(`${server.url}/whip/${ROOM}`, server.token(ROOM, { name: 'camera' }));
+    assert.equal(published.status, 201, published.text);
+    await untilStats(gone, 'the WHIP page to send video', (s) => s.state === 'connected' && s.videoPacketsSent > 0);
+    const watcher = await whipPage(browser, server);
+    const played = await watcher.play(`${server.url}/whep/${ROOM}`, server.token(ROOM, { name: 'screen' }));
+    assert.equal(played.status, 201, played.text);
+    await untilStats(watcher, 'the WHEP page to decode video', (s) => s.framesDecoded > 0);
+    const member = await openParticipant(browser, server, { room: ROOM, name: 'Member', token: server.token(ROOM, { name: 'Member' }) });
+    await join(member);
+    await member.page.waitForFunction(() => window.natter.sfu?.pc.connectionState === 'connected', null, { timeout: 15000 });
+    assert.deepEqual(await counts(server), { whip: 1, whep: 1, pending: 0, signaling: 3 });
+    assert.equal(await sfuConnections(server), 3, 'the SFU holds the three connections');
+    // Page.crash kills each renderer: no DELETE, no `leave`, no DTLS
+    // close_notify; the pages' consent checks and the web client's socket stop.
+    const t0 = Date.now();
+    for (const client of [gone, watcher, member]) {
+      const cdp = await client.context.newCDPSession(client.page);
+      cdp.send('Page.crash').catch(() => {});
+    }
+    await until(async () => JSON.stringify(await counts(server)) === JSON.stringify(zero) && (await sfuConnections(server)) === 0, {
+      timeout: CONSENT_MS + 20000,
+      what: 'every count to return to zero after the crashes',
+      describe: async () => `${JSON.stringify(await counts(server))}, SFU connections ${await sfuConnections(server)}`,
+    });
+    t.diagnostic(`vanished clients removed after ${Date.now() - t0} ms (consent timeout ${CONSENT_MS} ms)`);
+    for (const client of [gone, watcher, member]) await client.context.close().catch(() => {});
   });
 });

@@ -230,10 +230,10 @@ impl Client {
 }
 
 /// A VP8 keyframe (RFC 6386 §9.1: P = 0, the start code, 640x480) whose
-/// body is marked, so the player can tell it came from the publisher.
-fn keyframe(number: u32) -> Vec<u8> {
+/// body is marked, so the player can tell which publisher it came from.
+fn keyframe(mark: &str, number: u32) -> Vec<u8> {
     let mut frame = vec![0x10, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01];
-    frame.extend_from_slice(format!("whip:{number}:").as_bytes());
+    frame.extend_from_slice(format!("{mark}:{number}:").as_bytes());
     frame.resize(1200, 0xAB);
     frame
 }
@@ -351,30 +351,7 @@ fn a_whip_publisher_is_played_over_whep_and_delete_frees_everything() {
 
     // The publisher sends frames until the player has its share.
     let stop = Arc::new(AtomicBool::new(false));
-    let sending = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut next_frame = Instant::now();
-            let mut number = 0u32;
-            while !stop.load(Ordering::SeqCst) {
-                assert!(
-                    publisher.start.elapsed() < DEADLINE * 2,
-                    "the publisher was never stopped"
-                );
-                let now = Instant::now();
-                if now >= next_frame {
-                    next_frame = now + FRAME_INTERVAL;
-                    // Fails until DTLS connects.
-                    let media_time = now - publisher.start;
-                    if publisher.pc.send_frame(video, media_time, &keyframe(number)).is_ok() {
-                        number += 1;
-                    }
-                }
-                publisher.step();
-            }
-            number
-        })
-    };
+    let sending = send_frames(publisher, video, "whip", stop.clone());
 
     // The player: recvonly video and audio over WHEP.
     let mut player = Client::new();
@@ -405,26 +382,11 @@ fn a_whip_publisher_is_played_over_whep_and_delete_frees_everything() {
     player.answer(&created.body);
     assert_eq!(resource_counts(addr)[..3], [1, 1, 0], "one WHIP and one WHEP session");
 
-    let mut frames = 0;
-    let mut unmarked = 0;
-    while frames < FRAMES {
-        assert!(
-            player.start.elapsed() < DEADLINE,
-            "the player received {frames} frames in {DEADLINE:?}"
-        );
-        for event in player.step() {
-            if let PeerEvent::MediaFrame(frame) = event {
-                if !frame.data.windows(5).any(|w| w == b"whip:") {
-                    unmarked += 1;
-                }
-                frames += 1;
-            }
-        }
-    }
+    let unmarked = receive_frames(&mut player, "whip");
     stop.store(true, Ordering::SeqCst);
     let sent = sending.join().expect("the publisher");
     assert_eq!(unmarked, 0, "every frame the player got is the publisher's");
-    println!("publisher sent {sent} frames, the WHEP player received {frames}");
+    println!("publisher sent {sent} frames, the WHEP player received {FRAMES}");
 
     // DELETE ends both (RFC 9725 §4.2); the room sees the publisher leave.
     assert_eq!(http(addr, "DELETE", &location, &[], b"").status, 200);
@@ -445,6 +407,129 @@ fn a_whip_publisher_is_played_over_whep_and_delete_frees_everything() {
         assert!(Instant::now() < deadline, "resources left: {:?}", resource_counts(addr));
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Sends `publisher`'s marked keyframes on `video` until `stop`; the
+/// number sent.
+fn send_frames(
+    mut publisher: Client,
+    video: natter::peer::TransceiverId,
+    mark: &'static str,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<u32> {
+    std::thread::spawn(move || {
+        let mut next_frame = Instant::now();
+        let mut number = 0u32;
+        while !stop.load(Ordering::SeqCst) {
+            assert!(
+                publisher.start.elapsed() < DEADLINE * 2,
+                "the publisher was never stopped"
+            );
+            let now = Instant::now();
+            if now >= next_frame {
+                next_frame = now + FRAME_INTERVAL;
+                // Fails until DTLS connects.
+                let media_time = now - publisher.start;
+                if publisher
+                    .pc
+                    .send_frame(video, media_time, &keyframe(mark, number))
+                    .is_ok()
+                {
+                    number += 1;
+                }
+            }
+            publisher.step();
+        }
+        number
+    })
+}
+
+/// Receives [`FRAMES`] frames on `player` within [`DEADLINE`]; how many
+/// of them do not carry `mark`.
+fn receive_frames(player: &mut Client, mark: &str) -> usize {
+    let mark = format!("{mark}:");
+    let (mut frames, mut unmarked) = (0, 0);
+    while frames < FRAMES {
+        assert!(
+            player.start.elapsed() < DEADLINE,
+            "the player received {frames} frames in {DEADLINE:?}"
+        );
+        for event in player.step() {
+            if let PeerEvent::MediaFrame(frame) = event {
+                if !frame.data.windows(mark.len()).any(|w| w == mark.as_bytes()) {
+                    unmarked += 1;
+                }
+                frames += 1;
+            }
+        }
+    }
+    unmarked
+}
+
+/// POSTs `offer` to `path` with a token of `room` naming `name`.
+fn post_offer(addr: SocketAddr, path: &str, room: &str, name: &str, offer: &str) -> Response {
+    let auth = format!("Bearer {}", mint(addr, room, name));
+    let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/sdp")];
+    http(addr, "POST", path, &headers, offer.as_bytes())
+}
+
+/// `/whep/{room}/{participant}`: a player of one participant receives its
+/// frames and no one else's; an unknown participant gets 404 and leaves
+/// nothing.
+#[test]
+fn a_whep_player_of_one_participant_receives_only_its_media() {
+    let server = start_server(false, &[]);
+    let addr = server.addr;
+    let room = "stage";
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut senders = Vec::new();
+    let mut locations = Vec::new();
+    for (name, mark) in [("camera", "cam"), ("other", "oth")] {
+        let mut publisher = Client::new();
+        let video = publisher.pc.add_track(MediaKind::Video).unwrap();
+        publisher.pc.set_direction(video, Direction::SendOnly).unwrap();
+        let offer = publisher.offer();
+        let created = post_offer(addr, &format!("/whip/{room}"), room, name, &offer);
+        assert_eq!(created.status, 201, "{}", created.body);
+        publisher.answer(&created.body);
+        locations.push(created.header("location").unwrap().to_owned());
+        senders.push(send_frames(publisher, video, mark, stop.clone()));
+    }
+
+    let mut player = Client::new();
+    player
+        .pc
+        .add_transceiver(MediaKind::Video, Direction::RecvOnly)
+        .unwrap();
+    let offer = player.offer();
+    let unknown = post_offer(addr, &format!("/whep/{room}/nobody"), room, "screen", &offer);
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    assert!(
+        unknown.body.contains("no participant nobody in room stage"),
+        "{}",
+        unknown.body
+    );
+    assert_eq!(
+        resource_counts(addr),
+        [2, 0, 0, 2, 1],
+        "the refused player left nothing"
+    );
+    // By name; the first publisher, which would fill the one slot otherwise, is not played.
+    let created = post_offer(addr, &format!("/whep/{room}/other"), room, "screen", &offer);
+    assert_eq!(created.status, 201, "{}", created.body);
+    player.answer(&created.body);
+    locations.push(created.header("location").unwrap().to_owned());
+
+    let others = receive_frames(&mut player, "oth");
+    stop.store(true, Ordering::SeqCst);
+    for sender in senders {
+        sender.join().expect("a publisher");
+    }
+    assert_eq!(others, 0, "only other's frames reach its player");
+    for location in &locations {
+        assert_eq!(http(addr, "DELETE", location, &[], b"").status, 200);
+    }
+    assert_eq!(resource_counts(addr), [0; 5]);
 }
 
 /// A WHIP offer of one sendonly section, as a client would make it.

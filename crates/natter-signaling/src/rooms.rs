@@ -137,6 +137,13 @@ pub enum SfuInput {
     },
     /// The participant's session ended.
     Left { room: String, peer: String },
+    /// The participant receives only `publisher`'s media (a WHEP player
+    /// of one participant, [`Signaling::play_external`]).
+    Source {
+        room: String,
+        peer: String,
+        publisher: String,
+    },
 }
 
 /// A room as the REST API shows it.
@@ -609,6 +616,30 @@ impl Signaling {
             let room = session.room.clone();
             let peer = peer.to_owned();
             self.sfu_inputs.push_back(SfuInput::Offer { room, peer, sdp });
+        }
+    }
+
+    /// The peer id of the participant of `room` that `who` names: its id,
+    /// or its name when no other participant of the room has that name.
+    pub fn find_participant(&self, room: &str, who: &str) -> Option<&str> {
+        let members = &self.rooms.get(room)?.members;
+        if let Some(id) = members.iter().find(|id| *id == who) {
+            return Some(id);
+        }
+        let mut named = (members.iter()).filter(|id| self.sessions.get(*id).is_some_and(|s| s.name == who));
+        match (named.next(), named.next()) {
+            (Some(id), None) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// A participant of [`Signaling::join_external`] receives only
+    /// `publisher`'s media through the SFU (a WHEP player of one
+    /// participant). Told before its offer, it holds from the start.
+    pub fn play_external(&mut self, peer: &str, publisher: &str) {
+        if let Some(session) = self.sessions.get(peer).filter(|_| self.config.sfu) {
+            let (room, peer, publisher) = (session.room.clone(), peer.to_owned(), publisher.to_owned());
+            self.sfu_inputs.push_back(SfuInput::Source { room, peer, publisher });
         }
     }
 

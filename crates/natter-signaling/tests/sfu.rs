@@ -253,3 +253,30 @@ fn everyone_is_told_when_the_room_is_recorded_and_so_is_a_later_joiner() {
     core.set_recording("r", false).unwrap();
     assert_eq!(core.gauges().2, 0);
 }
+
+#[test]
+fn a_player_of_one_participant_names_it_by_id_or_by_a_unique_name() {
+    let mut core = core(true);
+    let (_, ann) = join(&mut core, "Ann");
+    let player = core.join_external("r", None, "whep-1", 1_800_000_000).unwrap();
+    assert_eq!(core.find_participant("r", &ann), Some(ann.as_str()));
+    assert_eq!(core.find_participant("r", "Ann"), Some(ann.as_str()));
+    assert_eq!(core.find_participant("r", "whep-1"), Some(player.as_str()));
+    assert_eq!(core.find_participant("elsewhere", "Ann"), None);
+    assert_eq!(core.find_participant("r", "Bob"), None);
+    let (_, _other) = join(&mut core, "Ann");
+    assert_eq!(core.find_participant("r", "Ann"), None, "two are named Ann");
+    assert_eq!(core.find_participant("r", &ann), Some(ann.as_str()));
+    // Told before the offer, so the SFU has it when the connection is made.
+    core.play_external(&player, &ann);
+    core.offer_external(&player, "v=0".into());
+    assert_eq!(
+        core.poll_sfu(),
+        Some(SfuInput::Source {
+            room: "r".into(),
+            peer: player.clone(),
+            publisher: ann.clone()
+        })
+    );
+    assert!(matches!(core.poll_sfu(), Some(SfuInput::Offer { .. })));
+}

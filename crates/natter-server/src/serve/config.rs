@@ -114,6 +114,13 @@ pub struct ServeOptions {
     /// dropped [default: 30000].
     #[arg(long)]
     pub sfu_relay_stall_ms: Option<u64>,
+    /// Milliseconds an SFU connection lives without the client's ICE
+    /// checks or keepalives (RFC 7675 consent) before it fails and its
+    /// participant leaves: a WHIP or WHEP client that went away without a
+    /// DELETE [default: 30000]. Keep it above the clients' check interval
+    /// (browsers 2.5 s or less, natter and RFC 7675 5 s ± 20%).
+    #[arg(long)]
+    pub sfu_consent_timeout_ms: Option<u64>,
     /// Directory that room recordings go to, one directory each
     /// (docs/recording.md) [default: ./recordings].
     #[arg(long)]
@@ -156,6 +163,8 @@ pub struct ServeConfig {
     pub sfu: Option<(SocketAddr, IpAddr)>,
     /// With `--sfu`: how long a relay recipient may read nothing.
     pub sfu_relay_stall: Duration,
+    /// With `--sfu`: how long a connection lives without ICE consent.
+    pub sfu_consent_timeout: Duration,
     /// Where room recordings go.
     pub record_dir: PathBuf,
 }
@@ -206,6 +215,7 @@ impl ServeOptions {
             sfu: self.sfu || file.sfu,
             sfu_port: self.sfu_port.or(file.sfu_port),
             sfu_relay_stall_ms: self.sfu_relay_stall_ms.or(file.sfu_relay_stall_ms),
+            sfu_consent_timeout_ms: self.sfu_consent_timeout_ms.or(file.sfu_consent_timeout_ms),
             record_dir: self.record_dir.or(file.record_dir),
         }
     }
@@ -330,6 +340,7 @@ impl ServeOptions {
             json_logs,
             sfu,
             sfu_relay_stall: Duration::from_millis(self.sfu_relay_stall_ms.unwrap_or(30_000)),
+            sfu_consent_timeout: Duration::from_millis(self.sfu_consent_timeout_ms.unwrap_or(30_000).max(100)),
             record_dir: self.record_dir.unwrap_or_else(|| PathBuf::from("recordings")),
         })
     }

@@ -56,6 +56,7 @@ pub async fn serve(config: ServeConfig, turn: Option<Arc<crate::turn::Shared>>) 
                     bind,
                     advertised,
                     config.sfu_relay_stall,
+                    config.sfu_consent_timeout,
                     replies,
                 )?),
                 Some(receiver),

@@ -197,6 +197,13 @@ pub async fn sfu_replies(hub: SharedHub, mut replies: mpsc::UnboundedReceiver<cr
     use natter_signaling::ErrorCode;
     while let Some(reply) = replies.recv().await {
         let message = match &reply.signal {
+            // A web client's session ends by signaling (its socket closes,
+            // or its heartbeats stop and the resume window passes), which
+            // tells the worker `Left`; its page sees its own connection fail.
+            Signal::Closed => {
+                tracing::debug!(peer = %reply.peer, "SFU connection failed");
+                continue;
+            }
             Signal::Answer(sdp) => ServerMessage::Answer { from: SFU_PEER, sdp },
             Signal::Candidate(candidate) => ServerMessage::Candidate {
                 from: SFU_PEER,

@@ -72,6 +72,9 @@ pub struct SfuMetrics {
     relay_paused: AtomicU64,
     relay_stalled: AtomicU64,
     relay_senders_paused: AtomicU64,
+    no_slot: AtomicU64,
+    write_failures: AtomicU64,
+    connections: AtomicU64,
     /// The socket's inode, its line's key in /proc/net/udp.
     socket_inode: Option<u64>,
     receive_buffer: usize,
@@ -82,11 +85,14 @@ impl Sfu {
     /// Binds `bind` and starts the worker; its connections offer
     /// `advertised` (with the bound port) as their one host candidate.
     /// `relay_stall`: how long a recipient of the data channel relay may
-    /// read nothing before it stops holding senders back.
+    /// read nothing before it stops holding senders back;
+    /// `consent_timeout`: how long a connection lives without the
+    /// client's ICE checks.
     pub fn start(
         bind: SocketAddr,
         advertised: IpAddr,
         relay_stall: Duration,
+        consent_timeout: Duration,
         replies: UnboundedSender<Reply>,
     ) -> anyhow::Result<Sfu> {
         let mut socket = UdpSocket::bind(bind).with_context(|| format!("SFU socket {bind}"))?;
@@ -119,7 +125,8 @@ impl Sfu {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (inputs, commands) = mpsc::channel();
         let (recordings, recording_commands) = mpsc::channel();
-        let worker = Worker::new(address, relay_stall, replies);
+        let mut worker = Worker::new(address, relay_stall, replies);
+        worker.set_consent_timeout(consent_timeout);
         let thread = std::thread::Builder::new()
             .name("sfu".into())
             .spawn(move || run(socket, poll, (commands, recording_commands), worker, &published))?;
@@ -229,6 +236,24 @@ impl Sfu {
                 "gauge",
                 "Data channel relay: senders paused now",
                 load(&m.relay_senders_paused),
+            ),
+            (
+                "no_slot",
+                "counter",
+                "Subscriptions that found no free receive section of their kind (the room chooses what fits, so 0 unless slots and choices disagree)",
+                load(&m.no_slot),
+            ),
+            (
+                "write_failures",
+                "counter",
+                "Forwarded packets a subscriber's connection refused",
+                load(&m.write_failures),
+            ),
+            (
+                "connections",
+                "gauge",
+                "Participants' connections the worker holds",
+                load(&m.connections),
             ),
         ] {
             let _ = writeln!(
@@ -351,6 +376,10 @@ fn publish(metrics: &SfuMetrics, worker: &Worker, datagrams: u64, receive_calls:
     store(&metrics.relay_paused, relay.paused);
     store(&metrics.relay_stalled, relay.stalled);
     store(&metrics.relay_senders_paused, held as u64);
+    let counters = worker.counters();
+    store(&metrics.no_slot, counters.no_slot);
+    store(&metrics.write_failures, counters.write_failures);
+    store(&metrics.connections, worker.connections() as u64);
 }
 
 /// The socket's inode, from /proc/self/fd (`socket:[N]`).

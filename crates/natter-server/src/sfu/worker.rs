@@ -37,7 +37,8 @@ use natter::congestion::CongestionConfig;
 use natter::endpoint::{ConnectionHandle, Endpoint};
 use natter::jsep::codec::default_video_codecs;
 use natter::peer::{
-    DataChannelId, Description, Direction, Format, MediaKind, Message, OutgoingRtp, SdpType, TransceiverId,
+    DataChannelId, Description, Direction, Format, MediaKind, Message, OutgoingRtp, PeerConnectionState, SdpType,
+    TransceiverId,
 };
 use natter::{PeerConfig, PeerConnection, PeerError, PeerEvent};
 use natter_sfu::last_n::Pool;
@@ -81,6 +82,10 @@ pub enum Signal {
     Layers { mid: String, active: Vec<String> },
     /// Its offer was refused.
     Refused(String),
+    /// Its connection failed: ICE consent expired (the client went away
+    /// without a word, RFC 7675 §5.1) or DTLS failed. Its participation
+    /// should end; the worker frees the connection at `Left`.
+    Closed,
 }
 
 /// A section we send on: it carries one subscription at a time.
@@ -173,6 +178,8 @@ pub struct Worker {
     rooms: HashMap<String, MediaRoom>,
     /// Each connection's room and participant.
     connections: HashMap<ConnectionHandle, (String, ParticipantId)>,
+    /// The WHEP players of one participant: player peer, publisher peer.
+    sources: HashMap<String, String>,
     replies: UnboundedSender<Reply>,
     next_participant: u64,
     received: Received,
@@ -181,6 +188,9 @@ pub struct Worker {
     relayed: Vec<u8>,
     /// How long a relay recipient may read nothing.
     relay_stall: Duration,
+    /// How long a connection lives without the client's ICE checks or
+    /// keepalives (natter's `ice_consent_timeout`; `None`: RFC 7675's 30 s).
+    consent_timeout: Option<Duration>,
     /// The relay counters of the rooms closed so far.
     closed_relay: RelayCounters,
     counters: WorkerCounters,
@@ -193,12 +203,14 @@ impl Worker {
             endpoint: Endpoint::new(vec![local]),
             rooms: HashMap::new(),
             connections: HashMap::new(),
+            sources: HashMap::new(),
             replies,
             next_participant: 1,
             received: Received::default(),
             out: Vec::new(),
             relayed: Vec::new(),
             relay_stall,
+            consent_timeout: None,
             closed_relay: RelayCounters::default(),
             counters: WorkerCounters::default(),
         }
@@ -223,6 +235,13 @@ impl Worker {
                 height,
             } => self.handle_tile(now, &room, &peer, &mid, TileSize { width, height }),
             SfuInput::Left { room, peer } => self.handle_left(now, &room, &peer),
+            SfuInput::Source { room, peer, publisher } => {
+                self.sources.insert(peer, publisher);
+                if let Some(media_room) = self.rooms.get_mut(&room) {
+                    apply_sources(now, media_room, &self.sources);
+                    drain_room(now, &mut self.endpoint, &self.replies, media_room, &mut self.counters);
+                }
+            }
         }
     }
 
@@ -338,6 +357,23 @@ impl Worker {
         }
     }
 
+    /// Connections made from now on fail after `timeout` without the
+    /// client's ICE checks or keepalives, and their participant is told
+    /// [`Signal::Closed`].
+    pub fn set_consent_timeout(&mut self, timeout: Duration) {
+        self.consent_timeout = Some(timeout);
+    }
+
+    /// What the worker could not do so far.
+    pub fn counters(&self) -> WorkerCounters {
+        self.counters
+    }
+
+    /// The participants' connections it holds now.
+    pub fn connections(&self) -> usize {
+        self.connections.len()
+    }
+
     /// The relay's counters over every room, closed ones included, and
     /// how many senders it is not reading now.
     pub fn relay_totals(&self) -> (RelayCounters, usize) {
@@ -400,6 +436,9 @@ impl Worker {
             }
             PeerEvent::ConnectionStateChange(state) => {
                 tracing::debug!(peer = %member.peer, state = state.name(), "SFU connection");
+                if state == PeerConnectionState::Failed {
+                    reply(&self.replies, &member.peer, Signal::Closed);
+                }
             }
             PeerEvent::DataChannel(channel) => {
                 let Some(mut pc) = self.endpoint.connection(handle) else {
@@ -462,6 +501,7 @@ impl Worker {
             None => {
                 let config = PeerConfig {
                     ice_lite: true,
+                    ice_consent_timeout: self.consent_timeout,
                     rtp_mode: true,
                     // One codec, so every leg forwards the same payload.
                     video_codecs: Some(vp8()),
@@ -519,6 +559,8 @@ impl Worker {
                 self.connections.insert(handle, (room_name.to_owned(), id));
                 // Unique: made just above.
                 let _ = media_room.room.add_participant_with_pool(now, id, pool);
+                // A player of one participant, or the participant a player waits for.
+                apply_sources(now, media_room, &self.sources);
                 // Later changes come as RoomEvent::ActiveSpeaker.
                 let speaker = media_room.room.active_speaker();
                 if let Some(speaker) = speaker.and_then(|id| media_room.members.get(&id)) {
@@ -591,6 +633,7 @@ impl Worker {
         let Some(id) = media_room.by_peer.remove(peer) else {
             return;
         };
+        self.sources.remove(peer);
         if let Some(member) = media_room.members.remove(&id) {
             self.connections.remove(&member.handle);
             self.endpoint.remove(member.handle);
@@ -645,6 +688,24 @@ fn answer(
         })
         .collect();
     Ok((answer.sdp, slots))
+}
+
+/// No participant: the worker numbers them from 1.
+const NOBODY: ParticipantId = ParticipantId(0);
+
+/// Gives each player of one participant in the room that publisher's
+/// media only ([`Room::set_source`]); nobody's while its publisher has no
+/// connection here yet.
+fn apply_sources(now: Instant, media_room: &mut MediaRoom, sources: &HashMap<String, String>) {
+    for (player, publisher) in sources {
+        let Some(&id) = media_room.by_peer.get(player) else {
+            continue;
+        };
+        let source = media_room.by_peer.get(publisher).copied().unwrap_or(NOBODY);
+        if media_room.room.set_source(now, id, Some(source)).is_err() {
+            tracing::debug!(%player, "SFU: source for an unknown participant");
+        }
+    }
 }
 
 /// A participant's receive pool: its slots of each kind.

@@ -7,7 +7,8 @@
 //! join under its token's name or `whip-N`, its media is published to
 //! them as anyone's, and it receives nothing. A WHEP client POSTs
 //! `recvonly` sections to `/whep/{room}` and its sections are receive
-//! slots like a web client's: the room's publications fill them. The
+//! slots like a web client's: the room's publications fill them (at
+//! `/whep/{room}/{participant}`, only that participant's). The
 //! SFU's answer, its candidates written in, comes back in the 201 (RFC
 //! 9725 §4.2) with the session's
 //! `Location`, its `ETag` and the ICE servers as `Link` headers (§4.6).
@@ -18,10 +19,12 @@
 //! are not supported and get 422, as §4.3.1 asks of a session that
 //! supports trickle but not restarts. DELETE (§4.2) ends the session:
 //! the room sees the participant leave and the SFU frees its connection.
+//! So does a client that goes away without a DELETE, once the SFU's
+//! connection to it fails (no ICE check or keepalive from it for the
+//! consent timeout, RFC 7675 §5.1; `natter serve --sfu-consent-timeout-ms`).
 //!
-//! Not here: a WHEP client choosing the participant it plays (the room's
-//! publications take its slots in the order they come), CORS for pages
-//! of other origins, redirects and load balancing (§4.5).
+//! Not here: CORS for pages of other origins, redirects and load
+//! balancing (§4.5).
 
 mod answer;
 mod request;
@@ -40,7 +43,7 @@ use natter_signaling::{ErrorCode, Refusal};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::serve::signaling::SharedHub;
-use crate::sfu::Reply;
+use crate::sfu::{Reply, Signal};
 use request::{
     bearer_token, check_offer, if_match_allows, media_type_is, RequestError, Role, SdpFrag, MAX_BODY, SDP, SDP_FRAG,
 };
@@ -72,11 +75,16 @@ impl Whip {
     /// sessions' resource URLs (PATCH, DELETE).
     pub fn routes(&self) -> Router {
         let endpoint = |role: Role| {
-            let handler = move |state: State<Whip>, path: Path<String>, headers: HeaderMap, body: Body| {
-                offer(role, state, path, headers, body)
+            let handler = move |state: State<Whip>, Path(room): Path<String>, headers: HeaderMap, body: Body| {
+                offer(role, state, room, None, headers, body)
             };
             post(handler).options(options)
         };
+        // POST /whep/{room}/{participant}: a player of that participant.
+        let player_of =
+            |state: State<Whip>, Path((room, who)): Path<(String, String)>, headers: HeaderMap, body: Body| {
+                offer(Role::Player, state, room, Some(who), headers, body)
+            };
         let session = |role: Role| {
             let trickled = move |state: State<Whip>, path: Path<(String, String)>, headers: HeaderMap, body: Body| {
                 trickle(role, state, path, headers, body)
@@ -87,14 +95,25 @@ impl Whip {
             .route("/whip/{room}", endpoint(Role::Publisher))
             .route("/whep/{room}", endpoint(Role::Player))
             .route("/whip/{room}/{resource}", session(Role::Publisher))
-            .route("/whep/{room}/{resource}", session(Role::Player))
+            .route("/whep/{room}/{resource}", session(Role::Player).post(player_of))
             .with_state(self.clone())
     }
 
     /// Takes the SFU's messages for WHIP and WHEP participants out of
-    /// what the media worker sends signaling.
+    /// what the media worker sends signaling. A session whose connection
+    /// failed (its client went away without a DELETE: ICE consent
+    /// expired) ends as a DELETE would end it.
     pub async fn route_replies(self, mut from_worker: UnboundedReceiver<Reply>, to_signaling: UnboundedSender<Reply>) {
         while let Some(Reply { peer, signal }) = from_worker.recv().await {
+            if signal == Signal::Closed {
+                let gone = self.resources().remove_peer(&peer);
+                if let Some(resource) = gone {
+                    self.leave(&peer);
+                    let protocol = resource.role.name();
+                    tracing::debug!(room = %resource.room, %peer, protocol, "WHIP session ended: its connection failed");
+                    continue;
+                }
+            }
             let rest = self.resources().take_reply(&peer, signal);
             if let Some(signal) = rest {
                 let _ = to_signaling.send(Reply { peer, signal });
@@ -203,11 +222,14 @@ fn refusal_response(refusal: &Refusal) -> Response {
 }
 
 /// POST of an offer (RFC 9725 §4.2): the participant enters the room, the
-/// SFU answers, and the session is created.
+/// SFU answers, and the session is created. A WHEP player with a `source`
+/// (the id or unique name of a participant of the room) receives only
+/// that participant's media.
 async fn offer(
     role: Role,
     State(whip): State<Whip>,
-    Path(room): Path<String>,
+    room: String,
+    source: Option<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -228,12 +250,22 @@ async fn offer(
         if !hub.core.config().sfu {
             return refuse(StatusCode::NOT_FOUND, "WHIP and WHEP need natter serve --sfu");
         }
+        let publisher = source
+            .as_deref()
+            .map(|who| hub.core.find_participant(&room, who).map(str::to_owned));
+        if let (Some(who), Some(None)) = (&source, &publisher) {
+            let why = format!("no participant {who} in room {room} (its id, or a name no one else there has)");
+            return refuse(StatusCode::NOT_FOUND, why);
+        }
         let entered = hub.core.join_external(&room, token, &name, unix_now());
         hub.flush();
-        (entered, hub.core.config().turn.clone())
+        (
+            entered.map(|peer| (peer, publisher.flatten())),
+            hub.core.config().turn.clone(),
+        )
     };
-    let peer = match entered {
-        Ok(peer) => peer,
+    let (peer, publisher) = match entered {
+        Ok(entered) => entered,
         Err(refusal) => return refusal_response(&refusal),
     };
     let mut entered = Entered {
@@ -244,6 +276,9 @@ async fn offer(
     let answered = whip.resources().wait_for_answer(&peer);
     {
         let mut hub = whip.hub.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(publisher) = &publisher {
+            hub.core.play_external(&peer, publisher);
+        }
         hub.core.offer_external(&peer, offer.sdp);
         hub.flush();
     }

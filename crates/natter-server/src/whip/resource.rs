@@ -81,6 +81,7 @@ impl Resources {
                 None
             }
             Signal::Refused(why) => Some(Some(why)),
+            Signal::Closed => Some(Some("the connection failed before the answer".to_owned())),
             Signal::Track { .. } | Signal::Speaker(_) | Signal::Layers { .. } => None,
         };
         if let Some(refused) = done {
@@ -111,6 +112,14 @@ impl Resources {
         let resource = self.sessions.remove(id)?;
         self.peers.remove(&resource.peer);
         Some(resource)
+    }
+
+    /// Removes the session of participant `peer`, if it has one.
+    pub fn remove_peer(&mut self, peer: &str) -> Option<Resource> {
+        let id = (self.sessions.iter())
+            .find(|(_, r)| r.peer == peer)
+            .map(|(id, _)| id.clone())?;
+        self.remove(&id)
     }
 
     pub fn forget(&mut self, peer: &str) {

@@ -102,6 +102,10 @@ pub struct PeerConfig {
     /// addresses are: host candidates only, no checks of our own, always
     /// controlled by a full peer; `a=ice-lite` in our descriptions.
     pub ice_lite: bool,
+    /// RFC 7675 §5.1: how long without consent before the connection
+    /// fails; for an ICE-lite agent, without a check or keepalive from
+    /// the peer (a peer that went away). `None` is 30 s.
+    pub ice_consent_timeout: Option<std::time::Duration>,
     /// The codecs we offer and accept, in order of preference (RTX
     /// entries included, RFC 4588); `None` is Chromium's list
     /// ([`natter::jsep::codec`](crate::jsep::codec)). A server that

@@ -229,13 +229,15 @@ impl PeerConnection {
         let cc = crate::congestion::CongestionController::new(config.congestion, now)?;
         let pace = config.congestion.pace;
         let media = media::MediaState::new(ntp, rand::Rng::gen(&mut rng), cname, config.rtp_mode, cc, pace);
+        let defaults = AgentConfig::default();
         let agent_config = AgentConfig {
             stun_servers: servers.stun,
             turn_servers: servers.turn,
             transport_policy: config.ice_transport_policy,
             lite: config.ice_lite,
             seed: config.seed,
-            ..AgentConfig::default()
+            consent_timeout: config.ice_consent_timeout.unwrap_or(defaults.consent_timeout),
+            ..defaults
         };
         Ok(PeerConnection {
             rng,
