@@ -9,21 +9,12 @@
 // recording run; ffmpeg decodes both files without an error.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ARTIFACTS, join, launchBrowser, mediaStats, openParticipant, problemsOf, startNatter, startServer, until, waitForAudio } from './harness.mjs';
+import { ARTIFACTS, ffmpegRun, join, launchBrowser, mediaStats, openParticipant, problemsOf, startNatter, startServer, until, waitForAudio } from './harness.mjs';
 
 const ROOM = 'record';
-
-/** Runs an FFmpeg tool: its stdout, and stderr; a missing one fails with how to install it. */
-function ffmpegRun(tool, args) {
-  const run = spawnSync(tool, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  if (run.error?.code === 'ENOENT') throw new Error(`${tool} is missing: apt-get install ffmpeg (scripts/setup installs it)`);
-  if (run.error || run.status !== 0) throw new Error(`${tool} ${args.join(' ')} failed: ${run.error?.message ?? run.stderr}`);
-  return { stdout: run.stdout, stderr: run.stderr };
-}
 
 function ffmpegTool(tool, args) {
   return ffmpegRun(tool, args).stdout;

@@ -13,7 +13,7 @@
 //                        embedded in the binary (edit, rerun, no rebuild)
 
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
@@ -606,6 +606,36 @@ export async function waitForAudio(p, others, { seconds = 1, timeout = 15000 } =
     }
   }
   return out;
+}
+
+/** Runs an FFmpeg tool (ffmpeg, ffprobe): its stdout and stderr; a missing one fails with how to install it. */
+export function ffmpegRun(tool, args) {
+  const run = spawnSync(tool, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (run.error?.code === 'ENOENT') throw new Error(`${tool} is missing: apt-get install ffmpeg (scripts/setup installs it)`);
+  if (run.error || run.status !== 0) throw new Error(`${tool} ${args.join(' ')} failed: ${run.error?.message ?? run.stderr}`);
+  return { stdout: run.stdout, stderr: run.stderr };
+}
+
+/**
+ * SFU rooms: `p`'s page sends a 440 Hz tone instead of its microphone
+ * (`on`), or its microphone again. Chromium's fake microphone beeps too
+ * quietly to count as speech (RFC 6464 levels around -70 dBov after its
+ * audio processing, under the SFU detector's -60); the tone is loud
+ * enough to make `p` the active speaker.
+ */
+export function tone(p, on) {
+  return p.page.evaluate(async (on) => {
+    const sender = window.natter.sfu.pc.getSenders().find((s) => s.track?.kind === 'audio');
+    if (!on) return sender.replaceTrack(window.natter.localStream.getAudioTracks()[0]);
+    const context = new AudioContext();
+    const oscillator = new OscillatorNode(context, { frequency: 440 });
+    const gain = new GainNode(context, { gain: 0.3 });
+    const out = new MediaStreamAudioDestinationNode(context);
+    oscillator.connect(gain).connect(out);
+    oscillator.start();
+    await context.resume();
+    await sender.replaceTrack(out.stream.getAudioTracks()[0]);
+  }, on);
 }
 
 /** Sends a chat message from `from` and waits until each of `to` shows it. */

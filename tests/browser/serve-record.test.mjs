@@ -15,24 +15,15 @@
 // all six and Bob's speech.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ARTIFACTS, join, launchBrowser, openParticipant, problemsOf, startServer, until } from './harness.mjs';
+import { ARTIFACTS, ffmpegRun, join, launchBrowser, openParticipant, problemsOf, startServer, tone, until } from './harness.mjs';
 
 const ROOM = 'recorded';
 const NAMES = ['Alice', 'Bob', 'Carol', 'Dave', 'Erin', 'Frank'];
 /** How long the test lets the recording run once everyone is in it. */
 const RECORD_MS = 6000;
-
-/** Runs an FFmpeg tool; a missing one fails with how to install it. */
-function ffmpegRun(tool, args) {
-  const run = spawnSync(tool, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  if (run.error?.code === 'ENOENT') throw new Error(`${tool} is missing: apt-get install ffmpeg (scripts/setup installs it)`);
-  if (run.error || run.status !== 0) throw new Error(`${tool} ${args.join(' ')} failed: ${run.error?.message ?? run.stderr}`);
-  return { stdout: run.stdout, stderr: run.stderr };
-}
 
 /** ffprobe's streams and format duration. */
 function probe(file) {
@@ -51,21 +42,6 @@ async function api(server, method, route, bearer) {
   const headers = bearer ? { Authorization: `Bearer ${bearer}` } : {};
   const response = await fetch(`${server.url}${route}`, { method, headers });
   return { status: response.status, body: await response.json().catch(() => null) };
-}
-
-/** Replaces the page's microphone with a 440 Hz tone: loud enough to be the active speaker (sfu.test.mjs). */
-function playTone(p) {
-  return p.page.evaluate(async () => {
-    const sender = window.natter.sfu.pc.getSenders().find((s) => s.track?.kind === 'audio');
-    const context = new AudioContext();
-    const oscillator = new OscillatorNode(context, { frequency: 440 });
-    const gain = new GainNode(context, { gain: 0.3 });
-    const out = new MediaStreamAudioDestinationNode(context);
-    oscillator.connect(gain).connect(out);
-    oscillator.start();
-    await context.resume();
-    await sender.replaceTrack(out.stream.getAudioTracks()[0]);
-  });
 }
 
 /** Peers whose video `p`'s page decodes through the SFU. */
@@ -136,7 +112,7 @@ describe('a 6-person call of natter serve --sfu, recorded', () => {
     assert.equal((await api(server, 'POST', `/api/rooms/${ROOM}/recording`, server.secret)).status, 409, 'already recorded');
 
     // Bob speaks: the SFU names him the active speaker.
-    await playTone(bob);
+    await tone(bob, true);
     await alice.page.waitForFunction((id) => window.natter.sfu.speaker === id, bob.id, { timeout: 15000 });
     // The call goes on for RECORD_MS in all: its length, not a wait for something.
     const wait = RECORD_MS - (Date.now() - started);

@@ -26,7 +26,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { chat, join, launchBrowser, openParticipant, problemsOf, screenshotPath, sendAndVerifyFile, startServer, until } from './harness.mjs';
+import { chat, join, launchBrowser, openParticipant, problemsOf, screenshotPath, sendAndVerifyFile, startServer, tone, until } from './harness.mjs';
 
 const ROOM = 'sfu';
 const PAGES = Number(process.env.NATTER_SFU_PAGES || 6);
@@ -169,22 +169,8 @@ describe(`${PAGES} Chromium pages in one SFU room`, () => {
   });
 
   test('the active speaker follows the page that plays a tone, on every page', async () => {
-    // Chromium's fake microphone beeps too quietly to count as speech
-    // (RFC 6464 levels around -70 dBov after its audio processing, under
-    // the detector's -60): the speaking page sends a 440 Hz tone instead.
-    const tone = (p, on) =>
-      p.page.evaluate(async (on) => {
-        const sender = window.natter.sfu.pc.getSenders().find((s) => s.track?.kind === 'audio');
-        if (!on) return sender.replaceTrack(window.natter.localStream.getAudioTracks()[0]);
-        const context = new AudioContext();
-        const oscillator = new OscillatorNode(context, { frequency: 440 });
-        const gain = new GainNode(context, { gain: 0.3 });
-        const out = new MediaStreamAudioDestinationNode(context);
-        oscillator.connect(gain).connect(out);
-        oscillator.start();
-        await context.resume();
-        await sender.replaceTrack(out.stream.getAudioTracks()[0]);
-      }, on);
+    // The speaking page sends a tone (harness.mjs `tone`: Chromium's
+    // fake microphone is too quiet to count as speech).
     let previous = null;
     for (const speaker of people.slice(0, 2)) {
       const t0 = Date.now();
