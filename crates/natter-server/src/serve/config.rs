@@ -118,7 +118,8 @@ pub struct ServeOptions {
     /// checks or keepalives (RFC 7675 consent) before it fails and its
     /// participant leaves: a WHIP or WHEP client that went away without a
     /// DELETE [default: 30000]. Keep it above the clients' check interval
-    /// (browsers 2.5 s or less, natter and RFC 7675 5 s ± 20%).
+    /// (browsers 2.5 s or less, natter and RFC 7675 5 s ± 20%) and
+    /// keepalive interval (libnice, as in GStreamer: 25 s).
     #[arg(long)]
     pub sfu_consent_timeout_ms: Option<u64>,
     /// Directory that room recordings go to, one directory each
