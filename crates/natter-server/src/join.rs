@@ -107,7 +107,7 @@ async fn join(options: JoinOptions) -> anyhow::Result<()> {
         config.audio = Some(std::sync::Arc::new(read_ogg(path)?));
     }
     let mut recorder = match &options.record {
-        Some(dir) => Some(record::Recorder::new(dir, false)?),
+        Some(dir) => Some(record::Recorder::new(dir)?),
         None => None,
     };
     config.receive_media = recorder.is_some();
@@ -151,6 +151,7 @@ async fn run_room(
                             timestamp: frame.timestamp,
                             keyframe: frame.keyframe,
                             size: frame.size,
+                            restart: false,
                             data: &frame.data,
                         };
                         for note in recorder.frame(from, name, *received, &frame) {

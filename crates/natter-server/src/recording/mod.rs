@@ -41,6 +41,8 @@ pub enum Message {
         timestamp: u32,
         keyframe: bool,
         size: Option<(u32, u32)>,
+        /// Another simulcast layer took over ([`writer::Frame::restart`]).
+        restart: bool,
         data: Vec<u8>,
     },
     /// `peer` left the room: its file is finished.
@@ -100,7 +102,7 @@ impl Recording {
 /// Starts recording into `dir` (created): the writer thread and the
 /// worker's [`Sink`]. `names` gives a participant's display name.
 pub fn start(dir: &Path, names: impl Fn(&str) -> Option<String> + Send + 'static) -> anyhow::Result<(Recording, Sink)> {
-    let recorder = writer::Recorder::new(dir, true)?;
+    let recorder = writer::Recorder::room(dir)?;
     let started_ms = recorder.started_ms();
     let (queue, messages) = mpsc::sync_channel(QUEUE);
     let lost = Arc::new(AtomicU64::new(0));
@@ -143,6 +145,7 @@ fn write(
                 timestamp,
                 keyframe,
                 size,
+                restart,
                 data,
             } => {
                 let name = name_of(&peer);
@@ -151,6 +154,7 @@ fn write(
                     timestamp,
                     keyframe,
                     size,
+                    restart,
                     data: &data,
                 };
                 recorder.frame(&peer, &name, received, &frame)

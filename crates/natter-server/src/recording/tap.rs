@@ -4,13 +4,14 @@
 //! into frames ([`Depacketizer`]: RFC 7741 VP8, RFC 7587 Opus), which go
 //! to the recording's writer thread through its [`Sink`].
 //!
-//! Of a simulcast publication (RFC 8853) one layer is recorded: the
-//! highest that sent a packet within [`LAYER_GONE`], so a layer that
-//! dynacast or the publisher's encoder paused hands over to the one
-//! below, and back once it returns. A switch restarts the depacketizer,
-//! which waits for a keyframe of the new layer; [`RoomTap::on_rtp`]
-//! says when to ask the publisher for one (RFC 4585 §6.3.1 PLI), at
-//! most every [`KEYFRAME_INTERVAL`].
+//! Of a simulcast publication (RFC 8853) one layer is recorded, the
+//! highest there is: a higher layer takes over at its keyframe (asked
+//! for while it is not recorded), and a layer that sent nothing for
+//! [`LAYER_GONE`] (dynacast or the publisher's encoder paused it) hands
+//! over to the highest that did, from that layer's next keyframe. A
+//! switch restarts the depacketizer; [`RoomTap::on_rtp`] says when to
+//! ask the publisher for a keyframe (RFC 4585 §6.3.1 PLI), at most
+//! every [`KEYFRAME_INTERVAL`] per layer.
 //!
 //! Packets are copied into reused buffers; each frame is copied once
 //! more, into the message that carries it to the writer thread.
@@ -53,6 +54,8 @@ pub struct TappedRtp<'a> {
     pub extended_sequence: u64,
     pub timestamp: u32,
     pub marker: bool,
+    /// The packet starts a keyframe (natter-sfu's payload inspection).
+    pub starts_keyframe: bool,
     pub payload: &'a [u8],
 }
 
@@ -65,7 +68,10 @@ struct Track {
     seen: [Option<Instant>; MAX_LAYERS],
     reorder: ReorderBuffer,
     depacketizer: Depacketizer,
-    last_keyframe_request: Option<Instant>,
+    /// Another layer took over: the next frame says so.
+    restart: bool,
+    /// When each layer was last asked for a keyframe.
+    last_keyframe_request: [Option<Instant>; MAX_LAYERS],
 }
 
 impl Track {
@@ -81,8 +87,20 @@ impl Track {
             seen: [None; MAX_LAYERS],
             reorder: ReorderBuffer::new(wait, REORDER_PACKETS),
             depacketizer: Depacketizer::new(format),
-            last_keyframe_request: None,
+            last_keyframe_request: [None; MAX_LAYERS],
+            restart: false,
         }
+    }
+
+    /// Whether a keyframe request for `layer` may go now; if so, it is
+    /// counted as sent.
+    fn keyframe_request_due(&mut self, now: Instant, layer: usize) -> bool {
+        let last = &mut self.last_keyframe_request[layer];
+        let due = last.is_none_or(|at| now.saturating_duration_since(at) >= KEYFRAME_INTERVAL);
+        if due {
+            *last = Some(now);
+        }
+        due
     }
 }
 
@@ -127,16 +145,21 @@ impl RoomTap {
             *track = Track::new(packet.format, layer);
         }
         track.seen[layer] = Some(now);
-        let live = |seen: &Option<Instant>| seen.is_some_and(|at| now.saturating_duration_since(at) < LAYER_GONE);
-        // The layer of this packet is live, so one is found.
-        let best = (0..MAX_LAYERS).rev().find(|&l| live(&track.seen[l])).unwrap_or(layer);
-        if best != track.layer {
-            let seen = track.seen;
-            *track = Track::new(packet.format, best);
-            track.seen = seen;
-        }
         if layer != track.layer {
-            return None;
+            let live = |l: usize| track.seen[l].is_some_and(|at| now.saturating_duration_since(at) < LAYER_GONE);
+            // The layer of this packet is live, so one is found.
+            let best = (0..MAX_LAYERS).rev().find(|&l| live(l)).unwrap_or(layer);
+            let up = layer > track.layer && packet.starts_keyframe;
+            let down = !live(track.layer) && layer == best;
+            if !(up || down) {
+                // A higher layer than the one recorded: ask for its keyframe.
+                let asked = layer > track.layer && track.keyframe_request_due(now, layer);
+                return asked.then_some(layer);
+            }
+            let (seen, asked) = (track.seen, track.last_keyframe_request);
+            *track = Track::new(packet.format, layer);
+            (track.seen, track.last_keyframe_request) = (seen, asked);
+            track.restart = true;
         }
         self.held.clear();
         self.held.extend_from_slice(&packet.timestamp.to_be_bytes());
@@ -168,6 +191,7 @@ impl RoomTap {
                             timestamp: frame.timestamp,
                             keyframe: frame.keyframe,
                             size: frame.size,
+                            restart: std::mem::take(&mut track.restart),
                             data: frame.data.to_vec(),
                         });
                     }
@@ -177,11 +201,8 @@ impl RoomTap {
             track.reorder.recycle(held);
         }
         keyframe_needed |= track.depacketizer.awaiting_keyframe();
-        let due = (track.last_keyframe_request).is_none_or(|at| now.saturating_duration_since(at) >= KEYFRAME_INTERVAL);
-        (keyframe_needed && due).then(|| {
-            track.last_keyframe_request = Some(now);
-            track.layer
-        })
+        let layer = track.layer;
+        (keyframe_needed && track.keyframe_request_due(now, layer)).then_some(layer)
     }
 
     /// `peer` is the active speaker from `now`, or nobody.
@@ -224,6 +245,7 @@ mod tests {
             extended_sequence: sequence,
             timestamp: 960 * sequence as u32,
             marker: false,
+            starts_keyframe: false,
             payload,
         }
     }
@@ -250,32 +272,53 @@ mod tests {
     }
 
     #[test]
-    fn the_highest_live_simulcast_layer_is_recorded_and_a_keyframe_asked_for() {
+    fn a_higher_layer_takes_over_at_its_keyframe_and_a_quiet_one_hands_back() {
         let (mut tap, messages) = tap();
         let t0 = Instant::now();
-        let vp8 = |layer: usize, sequence: u64| TappedRtp {
+        let ms = Duration::from_millis;
+        // RFC 7741 §4.2: S=1, PID 0; then the VP8 frame tag (RFC 6386
+        // §9.1): P=1 an interframe, or P=0, the start code and 320x240.
+        let inter: &[u8] = &[0x10, 0x11, 0x00, 0x00];
+        let key: &[u8] = &[0x10, 0x10, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00];
+        let vp8 = |layer: usize, sequence: u64, payload: &'static [u8]| TappedRtp {
             format: Format::Vp8,
             layer,
-            // RFC 7741 §4.2: S=1, PID 0; an interframe (P bit set).
-            payload: &[0x10, 0x01, 0x00, 0x00],
             marker: true,
+            starts_keyframe: payload == key,
+            payload,
             ..opus(1, sequence, b"")
         };
         // Layer 0 first: recorded, and it needs a keyframe.
-        assert_eq!(tap.on_rtp(t0, &vp8(0, 100)), Some(0));
-        // Layer 2 appears: recorded instead, and asked for at once.
-        assert_eq!(tap.on_rtp(t0 + Duration::from_millis(10), &vp8(2, 500)), Some(2));
-        let before = frames(&messages).len();
-        // Layer 0 is ignored while layer 2 lives.
-        assert_eq!(tap.on_rtp(t0 + Duration::from_millis(20), &vp8(0, 101)), None);
-        assert!(
-            frames(&messages).is_empty(),
-            "{before} frames before, none of layer 0 now"
-        );
-        // Asked at most every KEYFRAME_INTERVAL.
-        assert_eq!(tap.on_rtp(t0 + Duration::from_millis(30), &vp8(2, 501)), None);
-        // Layer 2 silent for LAYER_GONE: back to layer 0.
-        let later = t0 + Duration::from_millis(30) + LAYER_GONE;
-        assert_eq!(tap.on_rtp(later, &vp8(0, 102)), Some(0));
+        assert_eq!(tap.on_rtp(t0, &vp8(0, 100, inter)), Some(0));
+        // Layer 2 is there: it is asked for a keyframe, at most every
+        // KEYFRAME_INTERVAL.
+        assert_eq!(tap.on_rtp(t0 + ms(10), &vp8(2, 500, inter)), Some(2));
+        assert_eq!(tap.on_rtp(t0 + ms(20), &vp8(2, 501, inter)), None);
+        // Layer 0's interframe, if the depacketizer let it through (the
+        // writer starts a file at a keyframe); none of layer 2's.
+        assert!(frames(&messages).iter().all(|(timestamp, _)| *timestamp == 960 * 100));
+        // Its keyframe switches the recording to it.
+        assert_eq!(tap.on_rtp(t0 + ms(600), &vp8(2, 502, key)), None);
+        let switched: Vec<(u32, bool, Vec<u8>)> = (messages.try_iter())
+            .filter_map(|m| match m {
+                Message::Frame {
+                    timestamp,
+                    restart,
+                    data,
+                    ..
+                } => Some((timestamp, restart, data)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(switched, [(960 * 502, true, key[1..].to_vec())], "the writer is told");
+        // Layer 0 is not recorded while layer 2 lives.
+        assert_eq!(tap.on_rtp(t0 + ms(620), &vp8(0, 101, key)), None);
+        assert!(frames(&messages).is_empty());
+        // Layer 2 quiet for LAYER_GONE: back to layer 0, from its keyframe.
+        let later = t0 + ms(600) + LAYER_GONE;
+        assert_eq!(tap.on_rtp(later, &vp8(0, 102, inter)), Some(0));
+        assert_eq!(tap.on_rtp(later + ms(10), &vp8(0, 103, key)), None);
+        let timestamps: Vec<u32> = frames(&messages).iter().map(|(t, _)| *t).collect();
+        assert_eq!(timestamps, [960 * 102, 960 * 103]);
     }
 }

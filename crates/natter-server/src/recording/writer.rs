@@ -5,9 +5,11 @@
 //! SFU reads RFC 6464 audio levels) who spoke when.
 //!
 //! A participant's file starts at the first video keyframe it sends
-//! (natter-client asks for one with PLI, RFC 4585 §6.3.1, until it
-//! comes), so it plays from its first frame; audio before it is not
-//! kept. A participant that sends no video for [`AUDIO_ONLY_AFTER`]
+//! (the caller asks for one with PLI, RFC 4585 §6.3.1, until it comes),
+//! so it plays from its first frame; audio before it is not kept. Its
+//! time 0 is that keyframe's arrival ([`Recorder::new`], natter join),
+//! or the recording's start for every file alike ([`Recorder::room`],
+//! natter serve), so a room's files line up. A participant that sends no video for [`AUDIO_ONLY_AFTER`]
 //! after its first audio is recorded as audio alone. Block times come
 //! from each track's RTP timestamps (RFC 3550 §5.1: 90 kHz video,
 //! 48 kHz Opus) anchored at the frame's arrival; a track whose RTP time
@@ -52,6 +54,9 @@ pub struct Frame<'a> {
     pub keyframe: bool,
     /// The picture size a video keyframe carried.
     pub size: Option<(u32, u32)>,
+    /// Its RTP timestamps do not follow the previous frame's (another
+    /// simulcast layer took over): its track is anchored again.
+    pub restart: bool,
     pub data: &'a [u8],
 }
 
@@ -62,6 +67,8 @@ pub struct Recorder {
     origin: Instant,
     /// Who spoke when; `None` where nobody says (natter join).
     speech: Option<SpeechLog>,
+    /// Every file's time 0 is `origin`, not its first frame's arrival.
+    shared_timeline: bool,
     /// Frames the recording lost before they reached us (a writer that
     /// fell behind), as the caller counted them.
     lost_frames: u64,
@@ -109,18 +116,27 @@ struct TrackClock {
     anchor: Option<(i64, Duration)>,
     /// The last RTP timestamp seen, unwrapped (RFC 3550 §A.1's idea for sequence numbers).
     last: Option<(u32, i64)>,
+    /// The file time given last.
+    given: Option<Duration>,
 }
+
+/// The file's timestamp unit (the WebM writer's TimestampScale).
+const TICK: Duration = Duration::from_millis(1);
 
 impl TrackClock {
     /// The file time of a frame with RTP timestamp `rtp` in a clock of
-    /// `rate` Hz that arrived at file time `arrival`.
+    /// `rate` Hz that arrived at file time `arrival`. Times only go
+    /// forward, a tick at least: a frame whose RTP time would put it at
+    /// or before the last one's (another simulcast layer's RTP times, a
+    /// new encoder) anchors the track again.
     fn time(&mut self, rtp: u32, rate: u64, arrival: Duration) -> Duration {
         let unwrapped = match self.last {
             Some((last, last_unwrapped)) => last_unwrapped + i64::from(rtp.wrapping_sub(last) as i32),
             None => i64::from(rtp),
         };
         self.last = Some((rtp, unwrapped));
-        if let Some((anchor, at)) = self.anchor {
+        let after = |t: &Duration| self.given.is_none_or(|given| *t >= given + TICK);
+        let anchored = self.anchor.and_then(|(anchor, at)| {
             let ticks = unwrapped - anchor;
             let offset = Duration::from_micros(ticks.unsigned_abs() * 1_000_000 / rate);
             let time = if ticks >= 0 {
@@ -128,12 +144,16 @@ impl TrackClock {
             } else {
                 at.checked_sub(offset)
             };
-            if let Some(time) = time.filter(|t| t.abs_diff(arrival) <= REANCHOR) {
-                return time;
-            }
-        }
-        self.anchor = Some((unwrapped, arrival));
-        arrival
+            time.filter(|t| t.abs_diff(arrival) <= REANCHOR && after(t))
+        });
+        let time = anchored.unwrap_or_else(|| {
+            self.anchor = Some((unwrapped, arrival));
+            arrival
+        });
+        // Re-anchored at an arrival before the last time: just after it.
+        let time = self.given.map_or(time, |given| time.max(given + TICK));
+        self.given = Some(time);
+        time
     }
 }
 
@@ -210,15 +230,27 @@ impl SpeechLog {
 }
 
 impl Recorder {
-    /// A recorder writing into `dir`; `speech`: whether the caller
-    /// reports speakers ([`Recorder::speaker`]).
-    pub fn new(dir: &Path, speech: bool) -> anyhow::Result<Self> {
+    /// A recorder writing into `dir`, each file's time 0 its first
+    /// frame, with no speech (natter join).
+    pub fn new(dir: &Path) -> anyhow::Result<Self> {
+        Self::start(dir, false)
+    }
+
+    /// A room's recorder writing into `dir`: every file's time 0 is the
+    /// recording's start, and the caller reports speakers
+    /// ([`Recorder::speaker`]).
+    pub fn room(dir: &Path) -> anyhow::Result<Self> {
+        Self::start(dir, true)
+    }
+
+    fn start(dir: &Path, room: bool) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let recorder = Recorder {
             dir: dir.to_owned(),
             started: SystemTime::now(),
             origin: Instant::now(),
-            speech: speech.then(SpeechLog::default),
+            speech: room.then(SpeechLog::default),
+            shared_timeline: room,
             lost_frames: 0,
             live: HashMap::new(),
             finished: Vec::new(),
@@ -250,6 +282,7 @@ impl Recorder {
 
     /// Takes one frame participant `id` sent; returns what to tell the user.
     pub fn frame(&mut self, id: &str, name: &str, received: Instant, frame: &Frame<'_>) -> Vec<Note> {
+        let (shared_timeline, recording_origin) = (self.shared_timeline, self.origin);
         if !self.live.contains_key(id) {
             let file = self.file_name(name, id);
             self.live.insert(
@@ -287,7 +320,8 @@ impl Recorder {
                 return notes;
             }
             let video_format = frame.size.filter(|_| start_video).map(|size| (frame.format, size));
-            match p.start(received, video_format) {
+            let origin = if shared_timeline { recording_origin } else { received };
+            match p.start(origin, video_format) {
                 Ok(writing) => {
                     p.writing = Some(writing);
                     p.recorded = Some(Recorded {
@@ -325,6 +359,9 @@ impl Recorder {
             if frame.format != format {
                 p.dropped_video += 1;
                 return notes;
+            }
+            if frame.restart {
+                clock.anchor = None;
             }
             let at = clock.time(frame.timestamp, VIDEO_CLOCK, arrival);
             r.video_frames += 1;
@@ -556,6 +593,15 @@ mod tests {
         // A jump of an hour of RTP time (a new encoder) re-anchors at arrival.
         assert_eq!(clock.time(900 + 90_000 * 3600, VIDEO_CLOCK, ms(100)), ms(100));
         assert_eq!(clock.time(900 + 90_000 * 3600 + 9000, VIDEO_CLOCK, ms(200)), ms(200));
+        // RTP time going back by less than REANCHOR (another simulcast
+        // layer): anchored again at arrival, never at or before the last.
+        assert_eq!(clock.time(900 + 90_000 * 3600 - 9000, VIDEO_CLOCK, ms(230)), ms(230));
+        assert_eq!(clock.time(900 + 90_000 * 3600 - 6030, VIDEO_CLOCK, ms(250)), ms(263));
+        // An arrival anchor before the last time: a tick after it.
+        let mut clock = TrackClock::default();
+        assert_eq!(clock.time(90_000, VIDEO_CLOCK, ms(500)), ms(500));
+        assert_eq!(clock.time(90_000 + 90 * 900, VIDEO_CLOCK, ms(520)), ms(1400));
+        assert_eq!(clock.time(0, VIDEO_CLOCK, ms(540)), ms(1401));
     }
 
     #[test]
@@ -596,7 +642,7 @@ mod tests {
     fn the_manifest_lists_participants_files_and_who_spoke_when() {
         let dir = std::env::temp_dir().join(format!("natter-manifest-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut recorder = Recorder::new(&dir, true).unwrap();
+        let mut recorder = Recorder::room(&dir).unwrap();
         let t0 = recorder.origin;
         let ms = Duration::from_millis;
         let keyframe = Frame {
@@ -604,6 +650,7 @@ mod tests {
             timestamp: 0,
             keyframe: true,
             size: Some((320, 240)),
+            restart: false,
             data: b"vp8",
         };
         let opus = Frame {
@@ -611,6 +658,7 @@ mod tests {
             timestamp: 960,
             keyframe: true,
             size: None,
+            restart: false,
             data: b"opus",
         };
         for (id, name) in [("p1", "Alice"), ("p2", "Bob"), ("p3", "Alice")] {
@@ -637,6 +685,8 @@ mod tests {
         );
         for p in participants {
             assert!(dir.join(p["file"].as_str().unwrap()).is_file());
+            // One timeline: the last block, 120 ms after the recording started.
+            assert_eq!(p["duration_ms"], 120);
             let kinds: Vec<&str> = (p["tracks"].as_array().unwrap().iter())
                 .map(|t| t["kind"].as_str().unwrap())
                 .collect();

@@ -612,12 +612,17 @@ impl Worker {
                 if let Some(tap) = media_room.recording.as_ref() {
                     tap.speaker(now, speaker.map(|m| m.peer.as_str()));
                 }
+                // Every simulcast layer on, so the tap records the top one.
+                media_room.room.set_recorded(now, true);
+                drain_room(now, &mut self.endpoint, &self.replies, media_room, &mut self.counters);
             }
             None => {
                 let Some(media_room) = self.rooms.get_mut(room_name) else {
                     return;
                 };
                 media_room.recording = None;
+                media_room.room.set_recorded(now, false);
+                drain_room(now, &mut self.endpoint, &self.replies, media_room, &mut self.counters);
                 if media_room.members.is_empty() {
                     self.closed_relay.add(&media_room.relay.counters());
                     self.rooms.remove(room_name);
@@ -784,6 +789,7 @@ fn record(
         extended_sequence: received.extended_sequence,
         timestamp: received.timestamp,
         marker: received.marker,
+        starts_keyframe: received.starts_keyframe,
         payload: &received.payload,
     };
     let Some(layer) = tap.on_rtp(now, &packet) else {
