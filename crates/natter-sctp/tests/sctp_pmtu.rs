@@ -141,3 +141,42 @@ fn probing_is_off_unless_configured() {
     assert_eq!(w.a.assoc.pmtud_state(), None);
     assert!(w.wire.iter().all(|s| !s.chunk_types().contains(&PAD)), "a probe went");
 }
+
+/// A peer that drops every probe (sctp-proto 0.10.8 refuses a packet
+/// with a chunk type it does not know, PAD included): the search gives
+/// up size by size, packets stay at the base, data flows, and nothing
+/// counts as a black hole.
+#[test]
+fn a_peer_that_drops_probes_leaves_packets_at_the_base() {
+    let now = Instant::now();
+    let mut w = Wire::new(now, Natter::new(config(), 1, now), Natter::new(config(), 2, now));
+    w.drop = Box::new(|_, types, _| types.contains(&PAD));
+    w.a.assoc.connect(w.now);
+    w.run_for(Duration::from_secs(120));
+    assert_eq!(w.a.assoc.state(), State::Established);
+    assert_eq!(w.a.assoc.pmtud_state(), Some(PmtudState::SearchComplete));
+    assert_eq!(w.a.assoc.pmtu(), BASE);
+    let probes = w
+        .wire
+        .iter()
+        .filter(|s| s.from_a && s.chunk_types().contains(&PAD))
+        .count();
+    // MAX_PROBES (3) of each size tried: 1400, 1300, 1248, 1224, 1212,
+    // then the interval is under 16 bytes.
+    assert_eq!(probes, 15);
+    for i in 0..20 {
+        w.a.assoc.send(1, 53, false, &message(1, i)).unwrap();
+    }
+    w.run_for(Duration::from_secs(5));
+    let mut got: [Vec<Vec<u8>>; 3] = Default::default();
+    read(&mut w, &mut got);
+    assert!(got[1]
+        .iter()
+        .eq((0..20).map(|i| message(1, i)).collect::<Vec<_>>().iter()));
+    assert_eq!(w.a.assoc.stats().pmtu_black_holes, 0);
+    assert!(w
+        .wire
+        .iter()
+        .filter(|s| s.from_a && s.chunk_types().contains(&DATA))
+        .all(|s| s.bytes.len() <= BASE));
+}
