@@ -456,6 +456,54 @@ fn join_tokens_and_the_rest_api() {
     );
 }
 
+/// docs/recording.md: recording takes the secret or a token of the
+/// room, a room that exists, and the SFU (a mesh's media never reaches
+/// the server); each refusal names why.
+#[test]
+fn recording_a_room_needs_a_token_or_the_secret_the_room_and_the_sfu() {
+    let server = start(&[]);
+    let request = |method: &str, room: &str, bearer: Option<&str>| {
+        let r = http(
+            server.addr,
+            method,
+            &format!("/api/rooms/{room}/recording"),
+            bearer,
+            None,
+        )
+        .unwrap();
+        let error = r.json()["error"].as_str().map(str::to_owned);
+        (r.status, error)
+    };
+    let unauthorized = (401, Some("unauthorized".to_owned()));
+    assert_eq!(request("POST", "standup", None), unauthorized);
+    let other_room = offline_token(&["--secret", SECRET, "--room", "other"]);
+    assert_eq!(request("POST", "standup", Some(&other_room)), unauthorized);
+    assert_eq!(request("GET", "standup", None), unauthorized);
+    assert_eq!(request("DELETE", "standup", None), unauthorized);
+    assert_eq!(
+        request("POST", "standup", Some(SECRET)),
+        (404, Some("no-such-room".to_owned()))
+    );
+    let create = Some(r#"{"room":"standup"}"#);
+    assert_eq!(
+        http(server.addr, "POST", "/api/rooms", Some(SECRET), create)
+            .unwrap()
+            .status,
+        201
+    );
+    let no_sfu = (409, Some("no-sfu".to_owned()));
+    assert_eq!(request("POST", "standup", Some(SECRET)), no_sfu);
+    let token = offline_token(&["--secret", SECRET, "--room", "standup"]);
+    assert_eq!(
+        request("POST", "standup", Some(&token)),
+        no_sfu,
+        "a token of the room may ask"
+    );
+    let not_recording = (404, Some("not-recording".to_owned()));
+    assert_eq!(request("GET", "standup", Some(&token)), not_recording);
+    assert_eq!(request("DELETE", "standup", Some(SECRET)), not_recording);
+}
+
 #[test]
 fn welcome_turn_credentials_allocate_on_the_embedded_turn_server() {
     let server = start(&["--dev"]);
