@@ -22,7 +22,7 @@
 
 use std::time::{Duration, Instant};
 
-use natter::congestion::{CongestionConfig, CongestionController, PacketKind, QueuedPacket};
+use natter::congestion::{CongestionConfig, CongestionController, PacedPacket, PacketKind, QueuedPacket};
 use natter::media::twcc::{TwccRecorder, FEEDBACK_INTERVAL};
 use natter_impair::{Link, LinkConfig, LossModel, QueueLimit, Rate, RateSchedule};
 use natter_rtp::rtcp::{Compound, RtcpEncode, RtcpPacket, TransportFeedbackBuilder};
@@ -83,6 +83,17 @@ struct ModelFlow {
     /// When the application wants less than the target: until when,
     /// and how much.
     demand: Option<(Instant, u64)>,
+    /// A forwarder's simulcast layers (bits per second, lowest first):
+    /// if any, each frame is of the highest layer the target affords
+    /// (the lowest if none), and the application wants the highest, as
+    /// natter-sfu's subscriber legs do.
+    layers: &'static [u64],
+    /// With `rtx_padding`, the size of the last media packet sent:
+    /// natter's peer sends a probe's padding as RTX copies of a sent
+    /// video packet, whatever size the pacer asked for (without, as
+    /// much padding as the pacer asks for).
+    rtx_padding: bool,
+    last_media_size: usize,
     next_frame: Instant,
     transport_seq: u16,
     recorder: TwccRecorder,
@@ -102,6 +113,9 @@ impl ModelFlow {
         ModelFlow {
             cc,
             demand,
+            layers: &[],
+            rtx_padding: false,
+            last_media_size: 0,
             next_frame: now,
             // Starts near the wrap, so that every case crosses it.
             transport_seq: 65_000,
@@ -110,8 +124,30 @@ impl ModelFlow {
         }
     }
 
+    /// Sends `layers` as [`ModelFlow::layers`] says.
+    fn with_layers(mut self, now: Instant, layers: &'static [u64]) -> ModelFlow {
+        self.layers = layers;
+        self.cc.set_application_demand(now, layers.last().copied());
+        self
+    }
+
+    /// Pads probes with RTX copies, as natter's peer does.
+    fn with_rtx_padding(mut self) -> ModelFlow {
+        self.rtx_padding = true;
+        self
+    }
+
     fn send_frame(&mut self, now: Instant) {
         let mut rate = self.cc.target_bitrate();
+        if let Some(&lowest) = self.layers.first() {
+            rate = self
+                .layers
+                .iter()
+                .copied()
+                .filter(|&l| l <= rate)
+                .max()
+                .unwrap_or(lowest);
+        }
         if let Some((until, bps)) = self.demand {
             if now < until {
                 rate = rate.min(bps);
@@ -140,7 +176,14 @@ impl Flow for ModelFlow {
         let paced = self.cc.poll_send(now)?;
         let transport_seq = self.transport_seq;
         self.transport_seq = transport_seq.wrapping_add(1);
-        let sent = paced.sent(transport_seq);
+        let mut sent = paced.sent(transport_seq);
+        match paced {
+            PacedPacket::Media { .. } => self.last_media_size = sent.size,
+            PacedPacket::Padding { .. } if self.rtx_padding && self.last_media_size > 0 => {
+                sent.size = self.last_media_size
+            }
+            PacedPacket::Padding { .. } => {}
+        }
         self.cc.on_packet_sent(now, sent);
         Some(Payload::Media {
             transport_seq,
@@ -216,6 +259,8 @@ struct Scenario {
     /// Propagation jitter, and the share of packets held back 10 ms.
     jitter: Duration,
     reorder: f64,
+    /// The bottleneck as a token bucket of this many bytes (tc's tbf).
+    burst: Option<u64>,
     duration: Duration,
     /// Delay is judged from when the flows first reach 90% of capacity,
     /// or from here if that comes later.
@@ -237,6 +282,10 @@ struct Report {
     shares: Vec<f64>,
     /// Each flow's highest target.
     max_targets: Vec<u64>,
+    /// Each flow's highest target from `converged_after` on.
+    max_converged_targets: Vec<u64>,
+    /// Each flow's median target over the last quarter of the run.
+    settled_targets: Vec<u64>,
 }
 
 /// What crossed the bottleneck: when each accepted packet entered it,
@@ -261,6 +310,7 @@ fn run(scenario: &Scenario, flows: &mut [Box<dyn Flow>], start: Instant) -> Repo
     let mut forward = link(scenario.delay, Some(scenario.capacity.clone()), scenario.loss);
     forward.jitter = scenario.jitter;
     forward.reorder = scenario.reorder;
+    forward.burst = scenario.burst;
     let mut bottleneck: Link<Datagram> = Link::new(forward, scenario.seed, start).unwrap();
     let mut back: Link<Datagram> = Link::new(link(scenario.delay, None, 0.0), scenario.seed + 1, start).unwrap();
     let mut trace = Trace {
@@ -268,6 +318,9 @@ fn run(scenario: &Scenario, flows: &mut [Box<dyn Flow>], start: Instant) -> Repo
         queuing: Vec::new(),
     };
     let mut max_targets = vec![0; flows.len()];
+    let mut max_converged_targets = vec![0; flows.len()];
+    let settling = start + scenario.duration * 3 / 4;
+    let mut late_targets = vec![Vec::new(); flows.len()];
     let end = start + scenario.duration;
     let mut now = start;
     // CONGESTION_TRACE=1 prints each flow's target every second.
@@ -316,7 +369,14 @@ fn run(scenario: &Scenario, flows: &mut [Box<dyn Flow>], start: Instant) -> Repo
             while let Some(payload) = flow.poll_receiver(now) {
                 back.handle_packet(now, Datagram { flow: i, payload });
             }
-            max_targets[i] = max_targets[i].max(flow.target_bps());
+            let target = flow.target_bps();
+            max_targets[i] = max_targets[i].max(target);
+            if now >= start + scenario.converged_after {
+                max_converged_targets[i] = max_converged_targets[i].max(target);
+            }
+            if now >= settling {
+                late_targets[i].push(target);
+            }
         }
         let next = [bottleneck.poll_timeout(), back.poll_timeout()]
             .into_iter()
@@ -328,7 +388,16 @@ fn run(scenario: &Scenario, flows: &mut [Box<dyn Flow>], start: Instant) -> Repo
             _ => break,
         }
     }
-    measure(scenario, &trace, bottleneck.stats(), flows.len(), max_targets)
+    let mut report = measure(scenario, &trace, bottleneck.stats(), flows.len(), max_targets);
+    report.max_converged_targets = max_converged_targets;
+    report.settled_targets = late_targets
+        .iter_mut()
+        .map(|targets| {
+            targets.sort_unstable();
+            targets.get(targets.len() / 2).copied().unwrap_or_default()
+        })
+        .collect();
+    report
 }
 
 fn measure(
@@ -395,6 +464,8 @@ fn measure(
         time_to_90,
         shares,
         max_targets,
+        max_converged_targets: Vec::new(),
+        settled_targets: Vec::new(),
     }
 }
 
@@ -403,7 +474,7 @@ fn print(scenario: &Scenario, report: &Report) {
         .time_to_90
         .map_or("never".to_owned(), |t| format!("{:.1}s", t.as_secs_f64()));
     println!(
-        "{}: utilization={:.1}% queuing_p50={:.1}ms queuing_p95={:.1}ms loss={:.2}% time_to_90%={} shares={:?} max_targets={:?}",
+        "{}: utilization={:.1}% queuing_p50={:.1}ms queuing_p95={:.1}ms loss={:.2}% time_to_90%={} shares={:?} max_targets={:?} max_after_convergence={:?} settled={:?}",
         scenario.name,
         report.utilization * 100.0,
         report.p50_ms,
@@ -412,6 +483,8 @@ fn print(scenario: &Scenario, report: &Report) {
         time_to_90,
         report.shares.iter().map(|s| format!("{:.1}%", s * 100.0)).collect::<Vec<_>>(),
         report.max_targets,
+        report.max_converged_targets,
+        report.settled_targets,
     );
 }
 
@@ -422,10 +495,15 @@ fn rate(bps: u64) -> Rate {
 /// Runs `flows` model flows over the scenario, each limited by
 /// `demand` at first if given.
 fn run_model(scenario: &Scenario, flows: usize, demand: Option<(Duration, u64)>) -> Report {
+    run_flows(scenario, flows, |start, rtt| ModelFlow::new(start, rtt, demand))
+}
+
+/// Runs `flows` flows made by `flow(start, rtt)` over the scenario.
+fn run_flows(scenario: &Scenario, flows: usize, flow: impl Fn(Instant, Duration) -> ModelFlow) -> Report {
     let start = Instant::now();
     let rtt = scenario.delay * 2;
     let mut flows: Vec<Box<dyn Flow>> = (0..flows)
-        .map(|_| Box::new(ModelFlow::new(start, rtt, demand)) as Box<dyn Flow>)
+        .map(|_| Box::new(flow(start, rtt)) as Box<dyn Flow>)
         .collect();
     let report = run(scenario, &mut flows, start);
     print(scenario, &report);
@@ -452,6 +530,7 @@ fn variable_capacity(name: &'static str, one_way: Duration) -> Scenario {
         loss: 0.0,
         jitter: Duration::ZERO,
         reorder: 0.0,
+        burst: None,
         duration: seconds(100),
         converged_after: Duration::ZERO,
         seed: 8867,
@@ -467,6 +546,7 @@ fn constant(name: &'static str, bps: u64, loss: f64, duration: Duration) -> Scen
         loss,
         jitter: Duration::ZERO,
         reorder: 0.0,
+        burst: None,
         duration,
         converged_after: Duration::ZERO,
         seed: 12,
@@ -568,4 +648,54 @@ fn jitter_and_reordering_on_a_2mbit_link() {
     let report = run_model(&scenario, 1, None);
     assert!(report.utilization >= 0.80, "utilization {:.3}", report.utilization);
     assert_delay(&report);
+}
+
+/// Three simulcast layers, as a forwarder sends a subscriber one
+/// camera: q, h and f.
+const LAYERS: [u64; 3] = [150_000, 600_000, 1_500_000];
+
+/// A 300 kbit/s link shaped by a token bucket (tc's tbf, 200 ms of
+/// latency, as tests/browser/sfu-layers.mjs limits Carol's downlink),
+/// probes padded with RTX copies as natter's peer pads them: a sender
+/// that forwards simulcast layers and wants the top one (so it probes
+/// every 2 s), with a 3100-byte and a 10 kB bucket, and a sender that
+/// fills its target, with the 3100-byte bucket. After the start (10 s)
+/// the estimate must not exceed 1.3 times the link, and it must settle
+/// within 20% of it. A probe cluster smaller than the bucket arrives
+/// as it was sent: taken as is (before the fix), it measured the
+/// probe's own rate, 1.14 Mbit/s with 3100 bytes and 1.92 Mbit/s with
+/// 10 kB. (A sender that fills its target keeps libwebrtc's reading of
+/// probes: its own traffic drains the bucket, but through 10 kB a probe
+/// after the acknowledged rate passed the link's capacity still reads
+/// 1 Mbit/s for a moment.)
+#[test]
+fn a_token_bucket_link_is_not_overestimated_after_probes() {
+    const LINK: u64 = 300_000;
+    let mut failures = Vec::new();
+    for (burst, layers) in [(3_100, Some(&LAYERS)), (10_000, Some(&LAYERS)), (3_100, None)] {
+        let name = match (burst, layers) {
+            (3_100, Some(_)) => "300kbit tbf burst=3100b layers",
+            (_, Some(_)) => "300kbit tbf burst=10kb layers",
+            _ => "300kbit tbf burst=3100b",
+        };
+        let mut scenario = constant(name, LINK, 0.0, Duration::from_secs(40));
+        scenario.queue = Duration::from_millis(200);
+        scenario.burst = Some(burst);
+        scenario.converged_after = Duration::from_secs(10);
+        let report = run_flows(&scenario, 1, |start, rtt| {
+            let flow = ModelFlow::new(start, rtt, None).with_rtx_padding();
+            match layers {
+                Some(layers) => flow.with_layers(start, layers),
+                None => flow,
+            }
+        });
+        let (max, settled) = (report.max_converged_targets[0], report.settled_targets[0]);
+        if max as f64 > 1.3 * LINK as f64 {
+            failures.push(format!("{name}: the estimate reached {max} bit/s after 10 s"));
+        }
+        if (settled as f64 - LINK as f64).abs() > 0.2 * LINK as f64 {
+            failures.push(format!("{name}: the estimate settled at {settled} bit/s"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
 }

@@ -21,10 +21,13 @@ use path::{link, peer_config, Path, A, B};
 const FRAME: usize = 33_000;
 
 /// A path at 1 Mbit/s start whose A sends `kinds` and has connected;
-/// `pace` turns A's pacer on.
+/// `pace` turns A's pacer on. The target stays under 3 Mbit/s, so that
+/// frames wait in the pacer whatever the probes found on the unlimited
+/// link.
 fn connected(pace: bool, kinds: &[MediaKind], seed: u64) -> (Path, Vec<TransceiverId>) {
     let congestion = CongestionConfig {
         start_bps: 1_000_000,
+        max_bps: 3_000_000,
         pace,
         ..CongestionConfig::default()
     };

@@ -13,14 +13,14 @@ use std::time::{Duration, Instant};
 use natter_rtp::rtcp::TransportFeedback;
 
 use super::acknowledged::AcknowledgedBitrate;
-use super::aimd::AimdRateControl;
+use super::aimd::{AimdRateControl, BETA};
 use super::alr::AlrDetector;
 use super::history::{PacketResult, SendHistory, SentPacket};
 use super::inter_arrival::InterArrival;
 use super::loss_based::LossBasedController;
 use super::overuse::BandwidthUsage;
 use super::pacer::{PacedPacket, Pacer, QueuedPacket};
-use super::probe::{ProbeController, ProbeEstimator};
+use super::probe::{ProbeController, ProbeEstimator, ProbeResult};
 use super::retransmission::RetransmissionLimiter;
 use super::trendline::Trendline;
 
@@ -109,6 +109,9 @@ pub struct CongestionController<H> {
     reported_bps: Option<u64>,
     last_process: Instant,
     was_in_alr: bool,
+    /// When the last probe that met a queue gave its result: overuse of
+    /// packets sent before is that probe's queue.
+    probe_queue_until: Option<Instant>,
 }
 
 impl<H: Copy> CongestionController<H> {
@@ -150,6 +153,7 @@ impl<H: Copy> CongestionController<H> {
             reported_bps: None,
             last_process: now,
             was_in_alr: false,
+            probe_queue_until: None,
         };
         controller.probes.start(now, start_bps);
         controller.hand_probes_to_pacer();
@@ -191,12 +195,27 @@ impl<H: Copy> CongestionController<H> {
             .sort_unstable_by_key(|r| (r.arrival_us.is_none(), r.arrival_us, r.seq));
         let mut usage = self.trendline.state();
         let mut overused = false;
-        let mut probed: Option<u64> = None;
+        let mut probed: Option<ProbeResult> = None;
+        for result in &self.results {
+            if let Some(r) = self.probe_estimator.on_result(result) {
+                probed = Some(probed.filter(|p| p.bitrate_bps >= r.bitrate_bps).unwrap_or(r));
+            }
+        }
+        if probed.is_some_and(|p| p.queued) && self.application_limited() {
+            // Application-limited, a probe that met a queue made it:
+            // what was sent before its result came waited in it, and
+            // the result already says what the link carries. The delay
+            // filter starts again. (A sender that fills its target
+            // makes its own queue too, and that is congestion.)
+            self.probe_queue_until = Some(now);
+            self.inter_arrival = InterArrival::default();
+            self.trendline = Trendline::default();
+        }
         for result in &self.results {
             let Some(arrival_us) = result.arrival_us else { continue };
             self.acknowledged.on_packet(arrival_us, result.size);
-            if let Some(bps) = self.probe_estimator.on_result(result) {
-                probed = Some(probed.map_or(bps, |p| p.max(bps)));
+            if self.probe_queue_until.is_some_and(|t| result.send_time < t) {
+                continue;
             }
             if let Some(delta) = self.inter_arrival.on_packet(result.send_time, arrival_us) {
                 usage = self.trendline.update(delta);
@@ -208,17 +227,18 @@ impl<H: Copy> CongestionController<H> {
         }
         let acknowledged = self.acknowledged.bitrate_bps();
         let capacity_known = self.aimd.capacity_known();
-        match probed {
-            Some(bps) if usage != BandwidthUsage::Overusing && bps > self.aimd.rate_bps() => {
+        let probe_sets = probed.and_then(|p| self.believe_probe(now, p, usage, acknowledged));
+        match probe_sets {
+            Some(bps) => {
                 self.aimd.set_estimate(now, bps);
                 self.loss.on_probe(bps);
             }
-            _ if usage == BandwidthUsage::Overusing => {
+            None if usage == BandwidthUsage::Overusing => {
                 if self.aimd.time_to_reduce_further(now, acknowledged) {
                     self.aimd.update(now, usage, acknowledged);
                 }
             }
-            _ => {
+            None => {
                 self.aimd.update(now, usage, acknowledged);
             }
         }
@@ -358,6 +378,55 @@ impl<H: Copy> CongestionController<H> {
             self.hand_probes_to_pacer();
         }
         self.was_in_alr = in_alr;
+    }
+
+    /// Whether the application sends less than the target, or said it
+    /// wants more than the target (a forwarder sends the layers the
+    /// target affords): probes are then the only traffic that can show
+    /// what the path carries.
+    fn application_limited(&self) -> bool {
+        self.alr.in_alr() || self.alr.wants_more()
+    }
+
+    /// The rate a probe's result sets the estimate to, if any.
+    ///
+    /// A cluster that met no queue may have been a token bucket's burst
+    /// ([`probe`](super::probe)): before it raises the estimate, a
+    /// larger one at its rate must meet no queue either. One that met a
+    /// queue measured the bottleneck: application-limited, a result
+    /// below the estimate lowers it, though not below
+    /// [`BETA`](super::aimd::BETA) times what was acknowledged
+    /// (libwebrtc's limit on probes lower than the throughput: the path
+    /// carried that much).
+    fn believe_probe(
+        &mut self,
+        now: Instant,
+        probe: ProbeResult,
+        usage: BandwidthUsage,
+        acknowledged: Option<u64>,
+    ) -> Option<u64> {
+        if probe.queued && probe.cluster.confirming && probe.bitrate_bps < probe.cluster.bitrate_bps / 2 {
+            // The smaller cluster passed at this rate, the larger one
+            // found the link at less than half of it: a bucket.
+            self.probes.on_bucket_found(probe.cluster);
+        }
+        let estimate = self.aimd.rate_bps();
+        if usage == BandwidthUsage::Overusing {
+            return None;
+        }
+        if !self.application_limited() {
+            // What the sender sends shows a bucket's rate soon enough.
+            return (probe.whole_cluster_bps > estimate).then_some(probe.whole_cluster_bps);
+        }
+        if probe.bitrate_bps <= estimate {
+            let floor = acknowledged.map_or(estimate, |a| estimate.min((BETA * a as f64) as u64));
+            return probe.queued.then_some(probe.bitrate_bps.max(floor));
+        }
+        if probe.queued || probe.cluster.confirming {
+            return Some(probe.bitrate_bps);
+        }
+        self.probes.confirm(now, probe.cluster);
+        None
     }
 
     fn hand_probes_to_pacer(&mut self) {

@@ -283,6 +283,7 @@ mod tests {
             bitrate_bps: 1_000_000,
             min_packets: 2,
             min_bytes: 1500,
+            confirming: false,
         });
         let mut now = t0;
         let mut padding = 0;
