@@ -1,8 +1,8 @@
-//! Hostile SCTP packets: whatever arrives, an established transport
-//! neither panics nor stops answering `poll_*`. The checksum is made
-//! right (RFC 9260 §6.8, CRC32c) so that sctp-proto parses past it, and
-//! the verification tag is a real one, so the chunks reach the
-//! association.
+//! Hostile SCTP packets: whatever arrives, an established natter
+//! transport (facing another natter transport) neither panics nor stops
+//! answering `poll_*`. The checksum is made right (RFC 9260 §6.8,
+//! CRC32c) so that natter's parser gets past it, and the verification
+//! tag is a real one, so the chunks reach the association.
 
 mod support;
 
@@ -32,8 +32,8 @@ fn crc32c(data: &[u8]) -> u32 {
 fn seal(packet: &mut [u8]) {
     packet[8..12].fill(0);
     let sum = crc32c(packet);
-    // sctp-proto reads the CRC32c field little-endian, as the RFC's
-    // reflected CRC lays it out on the wire.
+    // The reflected CRC goes on the wire least significant byte first
+    // (RFC 9260 Appendix A), as natter and sctp-proto both read it.
     packet[8..12].copy_from_slice(&sum.to_le_bytes());
 }
 

@@ -16,7 +16,6 @@ use natter_sctp::sctp::cause::ErrorCause;
 use natter_sctp::sctp::chunk::*;
 use natter_sctp::sctp::wire::{FixedList, TlvList};
 use natter_sctp::sctp::*;
-use natter_sctp::TransportState;
 use sctp_support::{dcep_open, natter_and_proto, random_loss, Natter, Side, Wire};
 
 fn established() -> Wire<Natter, Natter> {
@@ -418,19 +417,25 @@ fn natter_shuts_down_and_sctp_proto_closes() {
     w.a.assoc.shutdown(now);
     w.run_for(Duration::from_secs(5));
     closed_with(&w.a, CloseReason::Shutdown);
-    assert_eq!(w.b.t.state(), TransportState::Closed);
+    assert!(w.b.is_closed(), "sctp-proto: {:?}", w.b.events);
     assert_eq!(control(&w, true), vec![INIT, COOKIE_ECHO, SHUTDOWN, SHUTDOWN_COMPLETE]);
 }
 
+/// sctp-proto shuts down: natter answers SHUTDOWN ACK and closes, and
+/// sctp-proto ends it with SHUTDOWN COMPLETE (RFC 9260 §9.2). sctp-proto
+/// 0.10.8 then stays in SHUTDOWN-SENT (no AssociationLost; its user drops
+/// the association on the Drained event `shutdown()` raises), so its
+/// state is not asserted, only what it sent.
 #[test]
 fn sctp_proto_shuts_down_and_natter_closes() {
     let mut w = natter_and_proto();
-    w.b.t.shutdown().unwrap();
+    w.b.assoc().shutdown().unwrap();
     w.run_for(Duration::from_secs(5));
     closed_with(&w.a, CloseReason::Shutdown);
-    assert_eq!(w.b.t.state(), TransportState::Closed);
     let from_natter = control(&w, true);
     assert_eq!(from_natter.last(), Some(&SHUTDOWN_ACK));
+    let from_proto = control(&w, false);
+    assert_eq!(from_proto[from_proto.len() - 2..], [SHUTDOWN, SHUTDOWN_COMPLETE]);
 }
 
 /// natter opens a channel, queues 256 KiB messages and shuts down at
@@ -449,12 +454,10 @@ fn natter_shuts_down_with_data_queued_to_sctp_proto() {
     w.a.assoc.shutdown(now);
     w.run_for(Duration::from_secs(120));
     let got: Vec<&Vec<u8>> =
-        w.b.events
+        w.b.received
             .iter()
-            .filter_map(|e| match e {
-                natter_sctp::Event::Message { data, .. } => Some(data),
-                _ => None,
-            })
+            .filter(|(_, ppid, _)| *ppid == 53)
+            .map(|(.., data)| data)
             .collect();
     assert_eq!(got.len(), messages.len());
     assert!(
@@ -463,5 +466,5 @@ fn natter_shuts_down_with_data_queued_to_sctp_proto() {
     );
     assert!(w.wire.iter().any(|s| s.lost));
     closed_with(&w.a, CloseReason::Shutdown);
-    assert_eq!(w.b.t.state(), TransportState::Closed);
+    assert!(w.b.is_closed(), "sctp-proto: {:?}", w.b.events);
 }

@@ -9,8 +9,6 @@
 mod sctp_support;
 mod support;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -18,7 +16,7 @@ use natter_sctp::sctp::association::{self, Config, Event as AssocEvent, State};
 use natter_sctp::sctp::chunk::{COOKIE_ACK, COOKIE_ECHO, DATA, INIT, INIT_ACK};
 use natter_sctp::sctp::Tsn;
 use natter_sctp::*;
-use sctp_proto::{ClientConfig, Endpoint, EndpointConfig, PayloadProtocolIdentifier, TransportConfig};
+use sctp_proto::TransportConfig;
 use support::{chunks, Pair, Side};
 
 const HANDSHAKE: [u8; 4] = [INIT, INIT_ACK, COOKIE_ECHO, COOKIE_ACK];
@@ -205,88 +203,6 @@ fn inits_that_cannot_set_up_an_association_are_refused_with_the_reason() {
     assert!(refused(ours.clone(), ours).contains("they are the same INIT"));
 }
 
-/// sctp-proto 0.10.8's association behind its endpoint, with SNAP.
-struct Proto {
-    endpoint: Endpoint,
-    handle: sctp_proto::AssociationHandle,
-    assoc: sctp_proto::Association,
-    remote: SocketAddr,
-    received: Vec<(u16, Vec<u8>)>,
-    connected: bool,
-}
-
-impl Proto {
-    fn new(local: Bytes, remote: Bytes) -> Self {
-        let mut endpoint = Endpoint::new(Arc::new(EndpointConfig::default()), None);
-        let remote_addr: SocketAddr = "127.0.0.1:5000".parse().expect("an address");
-        let config = ClientConfig::new().with_snap(local, remote);
-        let (handle, assoc) = endpoint.connect(config, remote_addr).expect("SNAP accepted");
-        let mut p = Proto {
-            endpoint,
-            handle,
-            assoc,
-            remote: remote_addr,
-            received: Vec::new(),
-            connected: false,
-        };
-        p.poll();
-        p
-    }
-
-    fn poll(&mut self) {
-        while let Some(e) = self.assoc.poll() {
-            if matches!(e, sctp_proto::Event::Connected) {
-                self.connected = true;
-            }
-        }
-        while let Some(s) = self.assoc.accept_stream() {
-            let _ = s.stream_identifier();
-        }
-        for id in self.assoc.stream_ids() {
-            let Ok(mut s) = self.assoc.stream(id) else { continue };
-            while let Ok(Some(chunks)) = s.read_sctp() {
-                let mut buf = vec![0; chunks.len()];
-                let n = chunks.read(&mut buf).expect("fits");
-                buf.truncate(n);
-                self.received.push((id, buf));
-            }
-        }
-    }
-}
-
-impl sctp_support::Side for Proto {
-    fn transmit(&mut self, now: Instant) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        while let Some(t) = self.assoc.poll_transmit(now) {
-            if let sctp_proto::Payload::RawEncode(parts) = t.payload {
-                out.extend(parts.into_iter().map(|b| b.to_vec()));
-            }
-        }
-        self.poll();
-        out
-    }
-    fn receive(&mut self, now: Instant, packet: &[u8]) {
-        let event = self
-            .endpoint
-            .handle(now, self.remote, None, None, Bytes::copy_from_slice(packet));
-        if let Some((handle, sctp_proto::DatagramEvent::AssociationEvent(e))) = event {
-            assert_eq!(
-                handle, self.handle,
-                "sctp-proto routed the packet to its SNAP association"
-            );
-            self.assoc.handle_event(e);
-        }
-        self.poll();
-    }
-    fn timeout(&self) -> Option<Instant> {
-        self.assoc.poll_timeout()
-    }
-    fn fire(&mut self, now: Instant) {
-        self.assoc.handle_timeout(now);
-        self.poll();
-    }
-}
-
 #[test]
 fn natter_and_sctp_proto_set_up_from_each_others_inits() {
     let now = Instant::now();
@@ -297,19 +213,12 @@ fn natter_and_sctp_proto_set_up_from_each_others_inits() {
         .assoc
         .connect_snap(&ours, &theirs)
         .expect("sctp-proto's INIT parses");
-    let proto = Proto::new(theirs.clone(), Bytes::from(ours));
-    assert!(proto.connected, "sctp-proto is up from the INITs alone");
+    let proto = sctp_support::Proto::snap(theirs.clone(), Bytes::from(ours));
+    assert!(proto.is_established(), "sctp-proto is up from the INITs alone");
     let mut w = sctp_support::Wire::new(now, natter, proto);
 
     w.a.assoc.send(0, 51, false, b"from natter").expect("established");
-    w.b.assoc
-        .open_stream(1, PayloadProtocolIdentifier::String)
-        .expect("a stream")
-        .write_sctp(
-            &Bytes::from_static(b"from sctp-proto"),
-            PayloadProtocolIdentifier::String,
-        )
-        .expect("written");
+    w.b.send(1, 51, b"from sctp-proto");
     w.run_for(Duration::from_secs(2));
 
     let types: Vec<u8> = w.wire.iter().flat_map(|s| s.chunk_types()).collect();
@@ -317,7 +226,7 @@ fn natter_and_sctp_proto_set_up_from_each_others_inits() {
         !types.iter().any(|t| HANDSHAKE.contains(t)),
         "no handshake chunk crosses the wire: {types:?}"
     );
-    assert_eq!(w.b.received, vec![(0, b"from natter".to_vec())]);
+    assert_eq!(w.b.received, vec![(0, 51, b"from natter".to_vec())]);
     let got = w.a.assoc.poll_message().expect("sctp-proto's message");
     assert_eq!(
         (got.stream, got.ppid, got.data.as_slice()),
