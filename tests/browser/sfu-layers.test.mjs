@@ -1,14 +1,13 @@
 // namespace: veth
 //
-// NOT in scripts/test-browser's run (its name lacks `.test`). The
-// up-switch while limited of the 2026-12-07 CI run is found and fixed
-// (natter-sfu's meter, 27b558c: see below) and the file passed 3 runs
-// in a row, but the 4th failed differently: limited at 300 kbit/s, the
-// server's estimate of Carol's leg rose to 616 kbit/s and then 1.27
-// Mbit/s for 3 s (natter's GCC after a probe), so Carol was rightly
-// given Alice's h for the estimate she had. Back in the suite once the
-// estimator cannot exceed a tbf-limited link. Run it by hand:
-//   scripts/test-browser tests/browser/sfu-layers.mjs
+// In scripts/test-browser's run. It was out of it after a run in
+// which, limited at 300 kbit/s, the server's estimate of Carol's leg
+// rose to 616 kbit/s and then 1.27 Mbit/s for 3 s after a probe, and
+// Carol was given Alice's h: a probe cluster smaller than the tbf's
+// bucket passed at its own rate. natter's GCC now tells a bucket's
+// burst from the link (2edd44a; modelled in crates/natter/tests/
+// congestion.rs); after it, 4 passes in a row on a loaded 2-core
+// machine, the estimate of Carol's leg 132-307 kbit/s while limited.
 //
 // Issue 13, acceptance 2: `natter serve --sfu` picks each subscriber's
 // simulcast layer by its bandwidth and its tile size, and stops the
@@ -37,10 +36,8 @@
 //    bytesSent standing still); Carol's enlarged, f is encoded again
 //    and reaches her.
 //
-// Each publisher caps q at 50 kbit/s (see capLowestLayer). The tbf
-// lets one packet through at a time (burst 1600 bytes): with a larger
-// burst, probes measured more than the link and Carol's layer went up
-// to h and back while limited.
+// Each publisher caps q at 50 kbit/s (see capLowestLayer). The tbf's
+// bucket is 1600 bytes.
 //
 // Printed as diagnostics, to explain a failure: the server's estimate
 // of Carol's leg by second (natter's GCC from Chromium's transport-wide
