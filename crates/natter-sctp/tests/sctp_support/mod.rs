@@ -478,8 +478,13 @@ pub fn impair<A: Side, B: Side>(
 
 /// natter (a, connecting) and sctp-proto (b, answering), established.
 pub fn natter_and_proto() -> Wire<Natter, Proto> {
+    natter_and_proto_with(Config::default())
+}
+
+/// [`natter_and_proto`] with natter's association configured.
+pub fn natter_and_proto_with(config: Config) -> Wire<Natter, Proto> {
     let now = Instant::now();
-    let mut w = Wire::new(now, Natter::new(Config::default(), 9, now), Proto::server());
+    let mut w = Wire::new(now, Natter::new(config, 9, now), Proto::server());
     w.a.assoc.connect(w.now);
     w.run_for(Duration::from_secs(2));
     assert_eq!(w.a.assoc.state(), natter_sctp::sctp::association::State::Established);
