@@ -617,6 +617,18 @@ export function ffmpegRun(tool, args) {
 }
 
 /**
+ * What ffmpeg says when it decodes every frame of `file` (empty: clean).
+ * Frames keep the file's own time base (`-enc_time_base -1`, 1 ms in
+ * WebM): a recording of Chromium has the varying frame times of a
+ * loaded encoder, and in the 1/frame-rate time base ffmpeg would guess
+ * (20 fps, say) two frames 40 ms apart share a tick, which its null
+ * muxer reports as non-monotonic although the file's times increase.
+ */
+export function ffmpegDecodeErrors(file) {
+  return ffmpegRun('ffmpeg', ['-v', 'error', '-i', file, '-enc_time_base:v', '-1', '-f', 'null', '-']).stderr;
+}
+
+/**
  * SFU rooms: `p`'s page sends a 440 Hz tone instead of its microphone
  * (`on`), or its microphone again. Chromium's fake microphone beeps too
  * quietly to count as speech (RFC 6464 levels around -70 dBov after its

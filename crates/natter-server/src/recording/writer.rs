@@ -118,17 +118,26 @@ struct TrackClock {
     last: Option<(u32, i64)>,
     /// The file time given last.
     given: Option<Duration>,
+    /// The spacing of the last two frames timed from the anchor, at most
+    /// [`MAX_SPACING`]: where a re-anchored frame goes after the last one.
+    spacing: Duration,
 }
 
 /// The file's timestamp unit (the WebM writer's TimestampScale).
 const TICK: Duration = Duration::from_millis(1);
+/// The most a re-anchored frame is put after the last one (10 frames a
+/// second's spacing).
+const MAX_SPACING: Duration = Duration::from_millis(100);
 
 impl TrackClock {
     /// The file time of a frame with RTP timestamp `rtp` in a clock of
     /// `rate` Hz that arrived at file time `arrival`. Times only go
-    /// forward, a tick at least: a frame whose RTP time would put it at
-    /// or before the last one's (another simulcast layer's RTP times, a
-    /// new encoder) anchors the track again.
+    /// forward: a frame whose RTP time would put it at or before the last
+    /// one's (another simulcast layer's RTP times, a new encoder) anchors
+    /// the track again, at its arrival but no sooner than the track's
+    /// frame spacing after the last frame, so that the cadence holds
+    /// (frames a tick apart are ones a player at the track's frame rate
+    /// shows at the same instant: ffmpeg calls them non-monotonic).
     fn time(&mut self, rtp: u32, rate: u64, arrival: Duration) -> Duration {
         let unwrapped = match self.last {
             Some((last, last_unwrapped)) => last_unwrapped + i64::from(rtp.wrapping_sub(last) as i32),
@@ -146,12 +155,18 @@ impl TrackClock {
             };
             time.filter(|t| t.abs_diff(arrival) <= REANCHOR && after(t))
         });
-        let time = anchored.unwrap_or_else(|| {
-            self.anchor = Some((unwrapped, arrival));
-            arrival
-        });
-        // Re-anchored at an arrival before the last time: just after it.
-        let time = self.given.map_or(time, |given| time.max(given + TICK));
+        let time = match (anchored, self.given) {
+            (Some(time), Some(given)) => {
+                self.spacing = (time - given).min(MAX_SPACING);
+                time
+            }
+            (Some(time), None) => time,
+            (None, given) => {
+                let time = given.map_or(arrival, |given| arrival.max(given + self.spacing.max(TICK)));
+                self.anchor = Some((unwrapped, time));
+                time
+            }
+        };
         self.given = Some(time);
         time
     }
@@ -594,14 +609,19 @@ mod tests {
         assert_eq!(clock.time(900 + 90_000 * 3600, VIDEO_CLOCK, ms(100)), ms(100));
         assert_eq!(clock.time(900 + 90_000 * 3600 + 9000, VIDEO_CLOCK, ms(200)), ms(200));
         // RTP time going back by less than REANCHOR (another simulcast
-        // layer): anchored again at arrival, never at or before the last.
-        assert_eq!(clock.time(900 + 90_000 * 3600 - 9000, VIDEO_CLOCK, ms(230)), ms(230));
-        assert_eq!(clock.time(900 + 90_000 * 3600 - 6030, VIDEO_CLOCK, ms(250)), ms(263));
-        // An arrival anchor before the last time: a tick after it.
+        // layer): anchored again at arrival, or a frame spacing (the last
+        // one, 100 ms) after the last frame if that is later.
+        assert_eq!(clock.time(900 + 90_000 * 3600 - 9000, VIDEO_CLOCK, ms(330)), ms(330));
+        assert_eq!(clock.time(900 + 90_000 * 3600 - 6030, VIDEO_CLOCK, ms(350)), ms(363));
+        assert_eq!(clock.time(900 + 90_000 * 3600 - 12_000, VIDEO_CLOCK, ms(364)), ms(396));
+        assert_eq!(clock.time(900 + 90_000 * 3600 - 9030, VIDEO_CLOCK, ms(400)), ms(429));
+        // An arrival anchor before the last time: the spacing, at most
+        // MAX_SPACING, after it; a tick when no spacing is known yet.
         let mut clock = TrackClock::default();
         assert_eq!(clock.time(90_000, VIDEO_CLOCK, ms(500)), ms(500));
-        assert_eq!(clock.time(90_000 + 90 * 900, VIDEO_CLOCK, ms(520)), ms(1400));
-        assert_eq!(clock.time(0, VIDEO_CLOCK, ms(540)), ms(1401));
+        assert_eq!(clock.time(0, VIDEO_CLOCK, ms(490)), ms(501));
+        assert_eq!(clock.time(90 * 900, VIDEO_CLOCK, ms(520)), ms(1401));
+        assert_eq!(clock.time(0, VIDEO_CLOCK, ms(540)), ms(1501));
     }
 
     #[test]
