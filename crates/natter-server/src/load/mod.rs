@@ -98,6 +98,10 @@ async fn load(options: LoadOptions) -> anyhow::Result<()> {
     }
     drop(reports_tx);
     let mut summary = Summary::default();
+    // One listener for the whole run: a signal that came while a fresh
+    // one per turn of the loop was not yet made would be lost.
+    let shutdown = crate::shutdown_signal();
+    tokio::pin!(shutdown);
     loop {
         tokio::select! {
             report = reports.recv() => {
@@ -105,7 +109,7 @@ async fn load(options: LoadOptions) -> anyhow::Result<()> {
                 summary.note(&report);
                 print(&report, options.json);
             }
-            () = crate::shutdown_signal() => break,
+            () = &mut shutdown => break,
         }
     }
     let summary = summary.finish(&names, started.elapsed());
