@@ -172,7 +172,8 @@ describe('RTP forwarding between two headless Chromiums through natter (RTP mode
         assert.ok(res.ok, `POST /layer ${rid}: ${res.status} ${await res.text()}`);
         const stats = await decodesAt(rid);
         assert.equal(stats.ssrc, ssrc, 'B sees one SSRC across the switch: natter rewrote it');
-        t.diagnostic(`at ${rid}: ${JSON.stringify(stats)}`);
+        const leg = (await forward.status()).subscriber;
+        t.diagnostic(`at ${rid}: ${JSON.stringify(stats)}; natter's estimate of B's leg ${leg.available_outgoing_bitrate} bit/s, probe padding ${leg.padding_sent}`);
       }
 
       const status = await forward.status();

@@ -9,7 +9,11 @@
 //! Each packet of the chosen layer goes on with its SSRC (the
 //! subscriber's sender's), sequence number and timestamp rewritten, so
 //! that the subscriber sees one continuous stream (RFC 3550 §5.1;
-//! natter-sfu's `StreamRewriter`). A
+//! natter-sfu's `StreamRewriter`); so are VP8's PictureID and TL0PICIDX
+//! (RFC 7741 §4.2; natter-sfu's `Vp8Rewriter`), which each layer numbers
+//! on its own: a receiver finds a frame's references by them, and a
+//! switch that made them jump could leave the new layer's frames without
+//! references until its next keyframe. A
 //! switch of layer (`POST /layer {"rid":"h"}`) asks the publisher for a
 //! keyframe of the new layer (a PLI for its SSRC) and happens at the
 //! first packet of one: the decoder can start there. The subscriber's
@@ -38,10 +42,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
 use natter_io::{
-    Config, Endpoint, MediaKind, OutgoingPacket, PeerConfig, PeerConnection, PeerConnectionState, PeerEvent, RtpPacket,
-    Track,
+    Config, Endpoint, Format, MediaKind, OutgoingPacket, PeerConfig, PeerConnection, PeerConnectionState, PeerEvent,
+    RtpPacket, Track,
 };
 use natter_sfu::rewrite::{Incoming, StreamRewriter};
+use natter_sfu::vp8::Vp8Rewriter;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
@@ -277,9 +282,10 @@ async fn forward(
     let Ok(mut packets) = packets.await else { return };
     let mut layers = Layers::new(app.args.rid.clone());
     let mut rewriter = StreamRewriter::new(VIDEO_CLOCK_RATE);
+    let mut vp8 = Vp8Rewriter::new();
     let mut retry = tokio::time::interval(KEYFRAME_RETRY / 2);
-    // The subscriber's, once it sends.
-    let mut payload_type = None;
+    // The subscriber's format and payload type, once it sends.
+    let mut sending = None;
     loop {
         let packet = tokio::select! {
             packet = packets.recv() => match packet {
@@ -313,7 +319,9 @@ async fn forward(
             timestamp: packet.timestamp,
             retransmission: packet.retransmission,
         };
-        let rewritten = match layers.admit(&packet) {
+        let admit = layers.admit(&packet);
+        let switch = matches!(admit, Admit::Switch { .. });
+        let rewritten = match admit {
             Admit::No => None,
             Admit::Current => rewriter.rewrite(incoming, now).ok(),
             Admit::Switch { from } => {
@@ -336,14 +344,27 @@ async fn forward(
             app.update(|s| s.not_forwarded += 1);
             continue;
         };
-        if payload_type.is_none() {
-            payload_type = subscriber.send_payload_type().await.ok().flatten().map(|(_, pt)| pt);
+        if sending.is_none() {
+            sending = subscriber.send_payload_type().await.ok().flatten();
         }
-        let Some(payload_type) = payload_type else {
+        let Some((format, payload_type)) = sending else {
             app.update(|s| s.write_errors += 1);
             continue;
         };
         let mut out = OutgoingPacket::forwarding(packet);
+        let described = match format {
+            Format::Vp8 => vp8.rewrite(&mut out.payload, switch).map(drop),
+            _ => Ok(()),
+        };
+        if let Err(error) = described {
+            app.update(|s| {
+                s.write_errors += 1;
+                if s.errors.len() < 10 {
+                    s.errors.push(error.to_string());
+                }
+            });
+            continue;
+        }
         out.payload_type = payload_type;
         out.sequence_number = rewritten.sequence;
         out.timestamp = rewritten.timestamp;

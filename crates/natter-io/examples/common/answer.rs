@@ -186,7 +186,8 @@ pub fn media_stats(stats: &PeerStats) -> serde_json::Value {
     let m = &stats.media;
     serde_json::json!({
         "senders": senders, "receivers": receivers, "twcc_feedback_sent": m.twcc_feedback_sent,
-        "padding_sent": m.padding_sent, "transport_numbered": m.transport_numbered,
+        "padding_sent": m.padding_sent, "transport_numbered": m.transport_numbered, "pacer_expired": m.pacer_expired,
+        "available_outgoing_bitrate": stats.selected_pair.as_ref().map(|p| p.available_outgoing_bitrate),
         "dropped": { "srtp_failed": m.srtp_failed, "rtp": m.rtp_dropped, "unknown_rid": m.unknown_rid, "rtcp": m.rtcp_dropped, "unsent": m.unsent,
                      "padding": m.padding_received },
     })

@@ -317,6 +317,7 @@ impl PeerConnection {
                 local: local.clone(),
                 remote: remote.clone(),
                 round_trip_time: ice.stats().selected_rtt,
+                available_outgoing_bitrate: self.target_bitrate(),
             })
         });
         let dtls = self.dtls.as_ref().map(|dtls| DtlsStats {

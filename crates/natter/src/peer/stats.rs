@@ -96,6 +96,10 @@ pub struct CandidatePairStats {
     pub remote: Candidate,
     /// W3C `currentRoundTripTime`: of the latest check on the pair.
     pub round_trip_time: Option<Duration>,
+    /// W3C `availableOutgoingBitrate`, bits per second: the congestion
+    /// controller's target for what we send
+    /// ([`PeerConnection::target_bitrate`](super::PeerConnection::target_bitrate)).
+    pub available_outgoing_bitrate: u64,
 }
 
 /// Datagrams through the ICE transport, STUN and TURN included, and what
