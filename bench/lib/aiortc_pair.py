@@ -4,9 +4,18 @@ benches call. Runs under the venv of scripts/setup (target/py).
 
     aiortc_pair.py datachannel [--runs N] [--bytes B] [--message-size M]
                                [--buffer-low L] [--buffer-high H]
+                               [--rtt MS --impair PATH]
+                               [--chat-interval MS] [--chat-size B]
         Two RTCPeerConnections in one asyncio loop, one reliable ordered
-        channel: MB/s (10^6 bytes/s) per run, from the first send to the
-        last byte received, both read from the same clock.
+        channel: per run one line `MB/s chat-p50-ms chat-p95-ms`: MB/s
+        (10^6 bytes/s) from the first send to the last byte received,
+        both read from the same clock, and the round trips of the small
+        messages sent on a second channel every --chat-interval ms
+        meanwhile, which the receiver echoes (bench/datachannel, issue
+        15). With --rtt, each side's candidate in the SDP the other gets
+        is a natter-impair proxy (PATH, impair_proxy.py) delaying by half
+        the round trip each way, so either side's checks and data cross
+        one proxy each way.
 
     aiortc_pair.py file --path FILE --out DIR [--runs N] [--message-size M]
                         [--buffer-low L] [--buffer-high H]
@@ -30,6 +39,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import math
 import os
 import sys
 import time
@@ -38,26 +48,47 @@ import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 
+sys.dont_write_bytecode = True  # no __pycache__ in bench/lib
+from impair_proxy import Proxies  # noqa: E402 (after the line above)
+
 aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 CONFIG = RTCConfiguration(iceServers=[])
 
 
-async def connected_pair(config=CONFIG):
-    """Two connected RTCPeerConnections and the two ends of one channel."""
+async def connected_pair(config=CONFIG, labels=("bench",), proxies=None):
+    """Two connected RTCPeerConnections, the offerer's reliable ordered
+    channels of `labels` and the answerer's ends of them by label. With
+    `proxies` (impair_proxy.Proxies), each side's candidate in the SDP
+    the other gets is behind a proxy."""
     a = RTCPeerConnection(config)
     b = RTCPeerConnection(config)
-    channel = a.createDataChannel("bench", ordered=True)
+    channels = [a.createDataChannel(label, ordered=True) for label in labels]
     loop = asyncio.get_running_loop()
-    opened, remote = loop.create_future(), loop.create_future()
-    channel.on("open", lambda: opened.done() or opened.set_result(None))
-    b.on("datachannel", lambda ch: remote.done() or remote.set_result(ch))
+    opened = [loop.create_future() for _ in labels]
+    remote, all_remote = {}, loop.create_future()
+    for channel, future in zip(channels, opened):
+        channel.on("open", lambda f=future: f.done() or f.set_result(None))
+
+    def on_datachannel(ch):
+        remote[ch.label] = ch
+        if len(remote) == len(labels) and not all_remote.done():
+            all_remote.set_result(None)
+
+    b.on("datachannel", on_datachannel)
     # aiortc gathers during setLocalDescription(): no trickle.
     await a.setLocalDescription(await a.createOffer())
-    await b.setRemoteDescription(a.localDescription)
+    offer = a.localDescription
+    if proxies:
+        offer = RTCSessionDescription(sdp=await proxies.front(offer.sdp), type="offer")
+    await b.setRemoteDescription(offer)
     await b.setLocalDescription(await b.createAnswer())
-    await a.setRemoteDescription(b.localDescription)
-    await opened
-    return a, b, channel, await remote
+    answer = b.localDescription
+    if proxies:
+        answer = RTCSessionDescription(sdp=await proxies.front(answer.sdp), type="answer")
+    await a.setRemoteDescription(answer)
+    await asyncio.gather(*opened)
+    await all_remote
+    return a, b, channels, remote
 
 
 async def transfer(channel, receiver, on_message, pump, buffer_low, done):
@@ -72,13 +103,45 @@ async def transfer(channel, receiver, on_message, pump, buffer_low, done):
     return start, await done
 
 
-async def datachannel_once(total, message_size, buffer_low, buffer_high):
-    a, b, channel, receiver = await connected_pair()
+def percentile(values, p):
+    """The p-quantile of values, nearest rank; NaN without any."""
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(p * len(ordered))) - 1] if ordered else math.nan
+
+
+async def datachannel_once(total, message_size, buffer_low, buffer_high, args):
+    """One transfer with a chat channel beside it: MB/s and the chat
+    round trips' p50 and p95 in ms."""
+    async with Proxies(args.impair, args.rtt / 2) as proxies:
+        pair = await connected_pair(CONFIG, ("bench", "chat"), proxies if args.rtt > 0 else None)
+        return await transfer_with_chat(*pair, total, message_size, buffer_low, buffer_high, args)
+
+
+async def transfer_with_chat(a, b, channels, remote, total, message_size, buffer_low, buffer_high, args):
+    (channel, chat), receiver, echo = channels, remote["bench"], remote["chat"]
     loop = asyncio.get_running_loop()
     done = loop.create_future()
     payload = os.urandom(message_size)
     received = 0
     sent = 0
+    sent_at, round_trips = [], []
+    all_echoed = loop.create_future()
+    echo.on("message", echo.send)
+
+    def on_echo(data):
+        round_trips.append(time.perf_counter() - sent_at[int.from_bytes(data[:4], "big")])
+        if done.done() and len(round_trips) == len(sent_at) and not all_echoed.done():
+            all_echoed.set_result(None)
+
+    chat.on("message", on_echo)
+
+    async def chatter():
+        while not done.done():
+            message = bytearray(args.chat_size)
+            message[:4] = len(sent_at).to_bytes(4, "big")
+            sent_at.append(time.perf_counter())
+            chat.send(bytes(message))
+            await asyncio.sleep(args.chat_interval / 1000)
 
     def on_message(data):
         nonlocal received
@@ -95,16 +158,22 @@ async def datachannel_once(total, message_size, buffer_low, buffer_high):
             channel.send(payload if n == message_size else payload[:n])
             sent += n
 
+    ticker = asyncio.ensure_future(chatter())
     start, end = await transfer(channel, receiver, on_message, pump, buffer_low, done)
+    await ticker
+    if len(round_trips) < len(sent_at):
+        await all_echoed
     if received != total:
         raise RuntimeError(f"received {received} bytes, sent {total}")
     await a.close()
     await b.close()
-    return total / (end - start) / 1e6
+    ms = [x * 1000 for x in round_trips]
+    return total / (end - start) / 1e6, percentile(ms, 0.5), percentile(ms, 0.95)
 
 
 async def file_once(path, out, message_size, buffer_low, buffer_high, config):
-    a, b, channel, receiver = await connected_pair(config)
+    a, b, (channel,), remote = await connected_pair(config)
+    receiver = remote["bench"]
     loop = asyncio.get_running_loop()
     done = loop.create_future()
     total = os.path.getsize(path)
@@ -222,6 +291,10 @@ def main():
     p.add_argument("--message-size", type=int, default=16384)
     p.add_argument("--buffer-low", type=int, default=1 << 20)
     p.add_argument("--buffer-high", type=int, default=4 << 20)
+    p.add_argument("--rtt", type=float, default=0, help="datachannel mode: round trip through natter-impair, ms")
+    p.add_argument("--impair", help="datachannel mode: the natter-impair binary, for --rtt")
+    p.add_argument("--chat-interval", type=float, default=50, help="datachannel mode: a chat message every this many ms")
+    p.add_argument("--chat-size", type=int, default=100, help="datachannel mode: bytes per chat message")
     args = p.parse_args()
     if args.mode == "offer":
         asyncio.run(offer())
@@ -236,8 +309,12 @@ def main():
             mbps = asyncio.run(file_once(args.path, args.out, args.message_size, args.buffer_low, args.buffer_high, config))
             print(f"{mbps:.3f}", flush=True)
             continue
-        mbps = asyncio.run(datachannel_once(args.bytes, args.message_size, args.buffer_low, args.buffer_high))
-        print(f"{mbps:.3f}", flush=True)
+        if args.rtt > 0 and not args.impair:
+            p.error("--rtt needs --impair PATH, the natter-impair binary")
+        if args.chat_size < 4:
+            p.error("--chat-size must be at least 4")
+        figures = asyncio.run(datachannel_once(args.bytes, args.message_size, args.buffer_low, args.buffer_high, args))
+        print(" ".join(f"{x:.3f}" for x in figures), flush=True)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,15 @@
 //
 //   node bench/lib/chromium_pair.mjs datachannel [--runs N] [--bytes B]
 //        [--message-size M] [--buffer-low L] [--buffer-high H]
+//        [--rtt MS --impair PATH] [--chat-interval MS] [--chat-size B]
 //     Two RTCPeerConnections in one page, one reliable ordered channel:
-//     MB/s (10^6 bytes/s) per run, from the first send to the last byte
-//     received, both read from the page's clock.
+//     per run one line `MB/s chat-p50-ms chat-p95-ms`: MB/s (10^6
+//     bytes/s) from the first send to the last byte received, both read
+//     from the page's clock, and the round trips of the small messages
+//     sent on a second channel every --chat-interval ms meanwhile, which
+//     the receiver echoes (bench/datachannel, issue 15). With --rtt, the
+//     natter-impair binary PATH (bench/lib/impair_proxy.mjs) delays the
+//     path by half the round trip each way.
 //
 //   node bench/lib/chromium_pair.mjs connect [--browser B] [--runs N] [--warmup W] [--rtt MS]
 //     Two RTCPeerConnections in one page: ms per run from createOffer()
@@ -68,6 +74,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { CHROMIUM, CHROMIUM_ARGS } from '../../tests/browser/harness.mjs';
+import { behindImpair } from './impair_proxy.mjs';
 
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -117,7 +124,7 @@ async function launchBrowser(which, fieldTrials) {
  * playwright answers itself has no address space, so Chromium's local
  * network access checks would block its WebSocket to 127.0.0.1.
  */
-async function launch(which, fieldTrials) {
+export async function launch(which, fieldTrials) {
   const server = http.createServer((req, res) => {
     // Cross-origin isolated, so that performance.now() is precise to
     // microseconds (Firefox rounds it to 1 ms otherwise).
@@ -191,16 +198,38 @@ async function behindProxy(candidate, oneWayMs, proxies) {
 // These functions are serialised into the page by page.evaluate(), so
 // each one carries its own helpers.
 
-/** MB/s of one transfer per run between two RTCPeerConnections of the page. */
-async function pageDataChannel({ runs, bytes, messageSize, bufferLow, bufferHigh }) {
+/**
+ * One transfer per run between two RTCPeerConnections of the page, with
+ * a chat channel beside it: per run [MB/s, chat round trip p50 ms, p95 ms].
+ * With `rtt`, window.natterProxy (natter-impair, exposed by node) stands
+ * in front of the answerer's first UDP IPv4 candidate, the only one the
+ * offerer gets; the answerer gets none of the offerer's and learns it
+ * from the checks (peer-reflexive), so every packet crosses the proxy.
+ */
+async function pageDataChannel({ runs, bytes, messageSize, bufferLow, bufferHigh, rtt, chatInterval, chatSize }) {
   async function connectPair() {
     const a = new RTCPeerConnection();
     const b = new RTCPeerConnection();
-    a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate);
-    b.onicecandidate = (e) => e.candidate && a.addIceCandidate(e.candidate);
+    let proxied = false;
+    a.onicecandidate = (e) => e.candidate && !rtt && b.addIceCandidate(e.candidate);
+    b.onicecandidate = async (e) => {
+      if (!e.candidate || !e.candidate.candidate) return;
+      if (!rtt) return a.addIceCandidate(e.candidate);
+      if (proxied || !/ udp \d+ \d+\.\d+\.\d+\.\d+ /i.test(e.candidate.candidate)) return;
+      proxied = true;
+      const candidate = await window.natterProxy(e.candidate.candidate);
+      await a.addIceCandidate({ candidate, sdpMid: e.candidate.sdpMid, sdpMLineIndex: e.candidate.sdpMLineIndex });
+    };
     const channel = a.createDataChannel('bench', { ordered: true });
-    const remote = new Promise((resolve) => (b.ondatachannel = (e) => resolve(e.channel)));
-    const opened = new Promise((resolve) => (channel.onopen = resolve));
+    const chat = a.createDataChannel('chat', { ordered: true });
+    const remote = {};
+    const both = new Promise((resolve) => {
+      b.ondatachannel = (e) => {
+        remote[e.channel.label] = e.channel;
+        if (remote.bench && remote.chat) resolve();
+      };
+    });
+    const opened = Promise.all([channel, chat].map((c) => new Promise((resolve) => (c.onopen = resolve))));
     // addIceCandidate() waits in each connection's operations chain
     // behind the setRemoteDescription() called just before it.
     await a.setLocalDescription();
@@ -208,16 +237,30 @@ async function pageDataChannel({ runs, bytes, messageSize, bufferLow, bufferHigh
     await b.setLocalDescription();
     await a.setRemoteDescription(b.localDescription);
     await opened;
-    return { a, b, channel, receiver: await remote };
+    await both;
+    return { a, b, channel, chat, receiver: remote.bench, chatEcho: remote.chat };
   }
+  const percentile = (values, p) => {
+    const sorted = [...values].sort((x, y) => x - y);
+    return sorted.length ? sorted[Math.max(1, Math.ceil(p * sorted.length)) - 1] : NaN;
+  };
 
   const payload = new Uint8Array(messageSize);
   for (let i = 0; i < messageSize; i += 65536) crypto.getRandomValues(payload.subarray(i, i + 65536));
 
   const figures = [];
   for (let run = 0; run < runs; run++) {
-    const { a, b, channel, receiver } = await connectPair();
+    const { a, b, channel, chat, receiver, chatEcho } = await connectPair();
     receiver.binaryType = 'arraybuffer';
+    chat.binaryType = 'arraybuffer';
+    chatEcho.onmessage = (e) => chatEcho.send(e.data);
+    const sentAt = [];
+    const roundTrips = [];
+    let allEchoed = null;
+    chat.onmessage = (e) => {
+      roundTrips.push(performance.now() - sentAt[new DataView(e.data).getUint32(0)]);
+      if (allEchoed && roundTrips.length === sentAt.length) allEchoed();
+    };
     let received = 0;
     const done = new Promise((resolve) => {
       receiver.onmessage = (e) => {
@@ -235,13 +278,23 @@ async function pageDataChannel({ runs, bytes, messageSize, bufferLow, bufferHigh
         sent += n;
       }
     };
+    const chatOnce = () => {
+      const message = new Uint8Array(chatSize);
+      new DataView(message.buffer).setUint32(0, sentAt.length);
+      sentAt.push(performance.now());
+      chat.send(message);
+    };
     channel.bufferedAmountLowThreshold = bufferLow;
     channel.onbufferedamountlow = pump;
     const start = performance.now();
     pump();
+    chatOnce();
+    const ticker = setInterval(chatOnce, chatInterval);
     const end = await done;
+    clearInterval(ticker);
+    if (roundTrips.length < sentAt.length) await new Promise((resolve) => (allEchoed = resolve));
     if (received !== bytes) throw new Error(`received ${received} bytes, sent ${bytes}`);
-    figures.push(bytes / ((end - start) / 1000) / 1e6);
+    figures.push([bytes / ((end - start) / 1000) / 1e6, percentile(roundTrips, 0.5), percentile(roundTrips, 0.95)]);
     a.close();
     b.close();
   }
@@ -423,6 +476,9 @@ async function main() {
       browser: { type: 'string', default: 'chromium' },
       'field-trials': { type: 'string', default: '' },
       rtt: { type: 'string', default: '0' },
+      impair: { type: 'string', default: '' },
+      'chat-interval': { type: 'string', default: '50' },
+      'chat-size': { type: 'string', default: '100' },
       runs: { type: 'string', default: '3' },
       warmup: { type: 'string', default: '1' },
       bytes: { type: 'string', default: '50000000' },
@@ -450,8 +506,23 @@ async function main() {
   try {
     if (mode === 'datachannel') {
       const o = { runs, bytes: num('bytes'), messageSize: num('message-size'), bufferLow: num('buffer-low'), bufferHigh: num('buffer-high') };
+      Object.assign(o, { rtt: num('rtt'), chatInterval: num('chat-interval'), chatSize: num('chat-size') });
       if (o.messageSize < 1 || o.bytes < 1) fail('--bytes and --message-size must be at least 1');
-      figures = await page.evaluate(pageDataChannel, o);
+      if (o.chatSize < 4 || o.chatInterval < 1) fail('--chat-size must be at least 4 and --chat-interval at least 1');
+      if (o.rtt > 0 && !values.impair) fail('--rtt needs --impair PATH, the natter-impair binary');
+      const proxies = [];
+      if (o.rtt > 0) {
+        await page.exposeFunction('natterProxy', async (candidate) => {
+          const proxy = await behindImpair(values.impair, candidate, o.rtt / 2);
+          proxies.push(proxy);
+          return proxy.candidate;
+        });
+      }
+      try {
+        figures = (await page.evaluate(pageDataChannel, o)).map((run) => run.map((f) => f.toFixed(3)).join(' '));
+      } finally {
+        for (const p of proxies) p.close();
+      }
     } else if (mode === 'connect') {
       const rtt = num('rtt');
       const proxies = [];
@@ -475,7 +546,10 @@ async function main() {
   } finally {
     await chromium.close();
   }
-  for (const f of figures) process.stdout.write(`${f.toFixed(3)}\n`);
+  for (const f of figures) process.stdout.write(`${typeof f === 'string' ? f : f.toFixed(3)}\n`);
 }
 
-main().catch((e) => fail(e.stack || e.message));
+// natter_chromium.mjs imports launch() without running a mode.
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((e) => fail(e.stack || e.message));
+}

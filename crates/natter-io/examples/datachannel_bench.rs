@@ -11,6 +11,12 @@
 //! both read from one clock; notes go to stderr. A transfer in which
 //! nothing arrives for 10 s fails with both sides' counters.
 //!
+//! Meanwhile a second channel, "chat", carries a `--chat-size` message
+//! every `--chat-interval-ms`, which the receiver echoes: each run's
+//! figure line is `MB/s chat-p50-ms chat-p95-ms`, the round trips of
+//! the chat messages sent during the transfer (each waited for), which
+//! shows whether small messages queue behind the bulk ones.
+//!
 //! With `--rtt MS` the pair talks through a userspace delay proxy
 //! (crates/natter-impair, in this process, half the round trip each
 //! way): the offerer learns only the proxy's address as the answerer's
@@ -18,18 +24,32 @@
 //! upstream socket (a peer-reflexive candidate, RFC 8445 §7.3.1.3), so
 //! every datagram crosses the proxy.
 //!
+//! With `--stdio` the receiver is not in this process but a browser
+//! page that bench/lib/natter_chromium.mjs drives, one run per process.
+//! JSON lines on stdout: `{"type":"offer","sdp":S}`, then natter's
+//! candidates (`{"type":"candidate","candidate":C,"sdpMid":M,
+//! "sdpMLineIndex":I}`), and at the end `{"type":"result","mbps":X,
+//! "chat_p50_ms":Y,"chat_p95_ms":Z}`. On stdin: `{"type":"answer","sdp":S}`
+//! (its candidates in it), then `{"type":"done","epoch_ms":T}`, the
+//! page's wall clock (`performance.timeOrigin + performance.now()`) at
+//! the last byte; the transfer's time is from natter's wall clock at
+//! the first send to that one (the same system clock).
+//!
 //! ```text
 //! cargo run --release -p natter-io --example datachannel_bench -- --runs 3 --bytes 50000000 --message-size 16384
 //! ```
 
-use std::time::{Duration, Instant};
+use std::io::BufRead;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use clap::Parser;
 use natter_impair::Proxy;
 use natter_io::{
-    Config, DataChannel, DataChannelId, DataChannelInit, LocalAddresses, PeerConnection, PeerConnectionState, PeerEvent,
+    Config, DataChannel, DataChannelId, DataChannelInit, Description, IceCandidate, LocalAddresses, PeerConnection,
+    PeerConnectionState, PeerEvent, SdpType,
 };
+use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 #[path = "common/proxy.rs"]
@@ -60,6 +80,15 @@ struct Args {
     /// Queue messages while natter's buffered amount is at most this.
     #[arg(long, default_value_t = 4 << 20)]
     buffer_high: usize,
+    /// A chat message every this many milliseconds during the transfer.
+    #[arg(long, default_value_t = 50)]
+    chat_interval_ms: u64,
+    /// Bytes per chat message (at least 8: its sequence number).
+    #[arg(long, default_value_t = 100)]
+    chat_size: usize,
+    /// The receiver is a page driven over stdin and stdout (see above).
+    #[arg(long)]
+    stdio: bool,
 }
 
 /// One connection: its handle and its events.
@@ -93,101 +122,252 @@ async fn main() -> anyhow::Result<()> {
     if !(args.rtt >= 0.0 && args.rtt < 10_000.0) {
         bail!("--rtt must be between 0 and 10000 ms");
     }
+    if args.chat_size < 8 || args.chat_interval_ms < 1 {
+        bail!("--chat-size must be at least 8 and --chat-interval-ms at least 1");
+    }
+    if args.stdio && (args.runs != 1 || args.rtt > 0.0) {
+        bail!("--stdio makes one run, and the driver puts the proxy in the path (no --rtt)");
+    }
     for run in 1..=args.runs {
-        let mbps = run_once(&args).await.with_context(|| format!("run {run}"))?;
-        println!("{mbps:.3}");
+        let figures = run_once(&args).await.with_context(|| format!("run {run}"))?;
+        let (p50, p95) = (percentile_ms(&figures.chat, 0.5), percentile_ms(&figures.chat, 0.95));
+        if args.stdio {
+            let result = json!({"type": "result", "mbps": figures.mbps, "chat_p50_ms": p50, "chat_p95_ms": p95});
+            println!("{result}");
+        } else {
+            println!("{:.3} {p50:.3} {p95:.3}", figures.mbps);
+        }
     }
     Ok(())
 }
 
-/// One transfer on a fresh pair: MB/s.
-async fn run_once(args: &Args) -> anyhow::Result<f64> {
-    let (mut a, mut b) = (Peer::spawn()?, Peer::spawn()?);
+/// What one run measured.
+struct Figures {
+    mbps: f64,
+    /// The round trips of the chat messages sent during the transfer.
+    chat: Vec<Duration>,
+}
+
+/// The `p`-quantile (nearest rank) of `values`, in ms; NaN without any.
+fn percentile_ms(values: &[Duration], p: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort();
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
+    sorted.get(rank - 1).map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// The receiving side: a connection in this process (and its ends of
+/// the two channels), or a page behind stdin and stdout.
+enum Receiver {
+    Local(Peer, Remote),
+    Page(mpsc::Receiver<Value>),
+}
+
+/// The receiver's ends of the bulk and the chat channel.
+struct Remote {
+    bulk: DataChannelId,
+    chat: DataChannel,
+}
+
+/// What the receiving side did.
+enum Arrived {
+    /// A bulk message of this many bytes.
+    Bytes(u64),
+    /// A chat message, to echo on the receiver's chat channel.
+    Chat(Vec<u8>),
+    /// The page's wall clock at the last byte, in ms since the epoch.
+    Done(f64),
+    /// Something else, checked.
+    Nothing,
+}
+
+/// The receiving side's next doing. Cancel-safe: its one await is a
+/// channel's `recv`.
+async fn receive(receiver: &mut Receiver) -> anyhow::Result<Arrived> {
+    match receiver {
+        Receiver::Local(b, remote) => match b.events.recv().await.context("the receiver's events ended")? {
+            PeerEvent::DataChannelMessage { id, data, .. } if id == remote.bulk => {
+                Ok(Arrived::Bytes(data.len() as u64))
+            }
+            PeerEvent::DataChannelMessage { id, data, .. } if id == remote.chat.id() => Ok(Arrived::Chat(data)),
+            event => check(&event).map(|()| Arrived::Nothing),
+        },
+        Receiver::Page(lines) => {
+            let line = lines.recv().await.context("stdin ended before the page's \"done\"")?;
+            match (line["type"].as_str(), line["epoch_ms"].as_f64()) {
+                (Some("done"), Some(epoch_ms)) => Ok(Arrived::Done(epoch_ms)),
+                _ => bail!("expected {{\"type\":\"done\",\"epoch_ms\":T}} on stdin, got {line}"),
+            }
+        }
+    }
+}
+
+/// The sender's chat channel: when each message went, and the round
+/// trips of those echoed.
+struct Chat {
+    channel: DataChannel,
+    sent: Vec<Instant>,
+    round_trips: Vec<Duration>,
+}
+
+impl Chat {
+    async fn send(&mut self, size: usize) -> anyhow::Result<()> {
+        let mut message = vec![0; size];
+        message[..8].copy_from_slice(&(self.sent.len() as u64).to_le_bytes());
+        self.sent.push(Instant::now());
+        self.channel.send(message).await.context("chat send")
+    }
+
+    fn echoed(&mut self, data: &[u8]) -> anyhow::Result<()> {
+        let seq = data.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
+        let Some(sent) = seq.and_then(|seq| self.sent.get(seq as usize)) else {
+            bail!("an echo that is no chat message of ours ({} bytes)", data.len());
+        };
+        self.round_trips.push(sent.elapsed());
+        Ok(())
+    }
+
+    fn waiting(&self) -> bool {
+        self.round_trips.len() < self.sent.len()
+    }
+}
+
+/// One transfer on a fresh pair.
+async fn run_once(args: &Args) -> anyhow::Result<Figures> {
+    let mut a = Peer::spawn()?;
     let connecting = Instant::now();
     let one_way = Duration::from_secs_f64(args.rtt / 2000.0);
-    let (channel, remote, _proxy) = connect(&mut a, &mut b, one_way).await?;
+    let (channel, chat, mut receiver, _proxy) = if args.stdio {
+        let (channel, chat, page) = connect_page(&mut a).await?;
+        (channel, chat, Receiver::Page(page), None)
+    } else {
+        let mut b = Peer::spawn()?;
+        let (channel, chat, remote, proxy) = connect(&mut a, &mut b, one_way).await?;
+        (channel, chat, Receiver::Local(b, remote), proxy)
+    };
     let connected = connecting.elapsed();
+    let mut chat = Chat {
+        channel: chat,
+        sent: Vec::new(),
+        round_trips: Vec::new(),
+    };
 
     channel.set_buffered_amount_low_threshold(args.buffer_low).await?;
     let payload = vec![0x5a; args.message_size];
     let mut sent = 0;
     let mut received = 0;
-    let start = Instant::now();
+    let mut ticks = tokio::time::interval(Duration::from_millis(args.chat_interval_ms));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (start, start_wall) = (Instant::now(), SystemTime::now());
     pump(&channel, &payload, &mut sent, args).await?;
     let stall = tokio::time::sleep(STALL);
     tokio::pin!(stall);
-    let end = loop {
+    let mut end = None;
+    while end.is_none() || chat.waiting() {
         tokio::select! {
             () = &mut stall => {
                 let queued = channel.buffered_amount().await?;
-                let (sender, receiver) = (a.pc.stats().await?, b.pc.stats().await?);
+                let sender = a.pc.stats().await?;
                 bail!(
-                    "nothing received for {STALL:?}: sent {sent}, received {received}, {queued} bytes queued; \
-                     sender {:?} {:?}; receiver {:?} {:?}",
-                    sender.transport, sender.sctp, receiver.transport, receiver.sctp
+                    "nothing received for {STALL:?}: sent {sent}, received {received}, {queued} bytes queued, \
+                     {} of {} chat messages echoed; sender {:?} {:?}",
+                    chat.round_trips.len(), chat.sent.len(), sender.transport, sender.sctp
                 );
             }
+            _ = ticks.tick(), if end.is_none() => chat.send(args.chat_size).await?,
             event = a.events.recv() => match event.context("the sender's events ended")? {
                 PeerEvent::BufferedAmountLow(id) if id == channel.id() => {
                     pump(&channel, &payload, &mut sent, args).await?;
                 }
-                event => check(&event)?,
-            },
-            event = b.events.recv() => match event.context("the receiver's events ended")? {
-                PeerEvent::DataChannelMessage { id, data, .. } if id == remote => {
-                    received += data.len() as u64;
+                PeerEvent::DataChannelMessage { id, data, .. } if id == chat.channel.id() => {
+                    chat.echoed(&data)?;
                     stall.as_mut().reset(tokio::time::Instant::now() + STALL);
-                    if received >= args.bytes {
-                        break Instant::now();
-                    }
                 }
                 event => check(&event)?,
             },
+            arrived = receive(&mut receiver) => {
+                stall.as_mut().reset(tokio::time::Instant::now() + STALL);
+                match arrived? {
+                    Arrived::Bytes(n) => {
+                        received += n;
+                        if received >= args.bytes {
+                            end = Some(start.elapsed());
+                        }
+                    }
+                    Arrived::Done(epoch_ms) => {
+                        received = args.bytes;
+                        let start_ms = start_wall.duration_since(UNIX_EPOCH)?.as_secs_f64() * 1000.0;
+                        if epoch_ms <= start_ms {
+                            bail!("the page's last byte at {epoch_ms} ms, before the first send at {start_ms} ms");
+                        }
+                        end = Some(Duration::from_secs_f64((epoch_ms - start_ms) / 1000.0));
+                    }
+                    Arrived::Chat(data) => {
+                        if let Receiver::Local(_, remote) = &receiver {
+                            remote.chat.send(data).await.context("chat echo")?;
+                        }
+                    }
+                    Arrived::Nothing => {}
+                }
+            }
         }
-    };
+    }
     if received != args.bytes {
         bail!("received {received} bytes, sent {}", args.bytes);
     }
-    let seconds = (end - start).as_secs_f64();
+    // The loop ends once `end` is set.
+    let seconds = end.unwrap().as_secs_f64();
     let stats = a.pc.stats().await?;
     eprintln!(
-        "connected in {:.1} ms; {} bytes in {seconds:.3} s; the sender sent {} datagrams; its SCTP dropped {:?}",
+        "connected in {:.1} ms; {} bytes in {seconds:.3} s, {} chat messages; the sender sent {} datagrams; its SCTP {:?}",
         connected.as_secs_f64() * 1000.0,
         args.bytes,
+        chat.round_trips.len(),
         stats.transport.packets_sent,
         stats.sctp
     );
     a.pc.close().await;
-    b.pc.close().await;
-    Ok(args.bytes as f64 / seconds / 1e6)
+    if let Receiver::Local(b, _) = &receiver {
+        b.pc.close().await;
+    }
+    Ok(Figures {
+        mbps: args.bytes as f64 / seconds / 1e6,
+        chat: chat.round_trips,
+    })
+}
+/// The sender's two channels, "bench" and "chat".
+async fn channels(a: &Peer) -> anyhow::Result<(DataChannel, DataChannel)> {
+    let bulk = a.pc.create_data_channel("bench", DataChannelInit::default()).await?;
+    let chat = a.pc.create_data_channel("chat", DataChannelInit::default()).await?;
+    Ok((bulk, chat))
 }
 
-/// Offer from `a` with one channel, answer from `b`, trickle candidates
-/// until the channel is open on both sides: the sender's handle and the
-/// receiver's id of the channel. With a `one_way` delay, `a` gets `b`'s
-/// candidate behind a proxy (returned, to keep it running) and `b` gets
-/// none of `a`'s.
+/// Offer from `a` with the two channels, answer from `b`, trickle
+/// candidates until both channels are open on both sides: the sender's
+/// handles and the receiver's ends. With a `one_way` delay, `a` gets
+/// `b`'s candidate behind a proxy (returned, to keep it running) and `b`
+/// gets none of `a`'s.
 async fn connect(
     a: &mut Peer,
     b: &mut Peer,
     one_way: Duration,
-) -> anyhow::Result<(DataChannel, DataChannelId, Option<Proxy>)> {
-    let channel = a.pc.create_data_channel("bench", DataChannelInit::default()).await?;
+) -> anyhow::Result<(DataChannel, DataChannel, Remote, Option<Proxy>)> {
+    let (bulk, chat) = channels(a).await?;
     let offer = a.pc.create_offer().await?;
     a.pc.set_local_description(offer.clone()).await?;
     b.pc.set_remote_description(offer).await?;
     let answer = b.pc.create_answer().await?;
     b.pc.set_local_description(answer.clone()).await?;
     a.pc.set_remote_description(answer).await?;
-    let mut open = false;
-    let mut remote = None;
+    let mut open = 0;
+    let (mut remote_bulk, mut remote_chat) = (None, None);
     let mut proxy = None;
-    while !open || remote.is_none() {
+    while open < 2 || remote_bulk.is_none() || remote_chat.is_none() {
         tokio::select! {
             event = a.events.recv() => match event.context("the offerer's events ended")? {
                 PeerEvent::IceCandidate(candidate) if one_way.is_zero() => b.pc.add_ice_candidate(Some(candidate)).await?,
                 PeerEvent::IceCandidate(_) => {}
-                PeerEvent::DataChannelOpen(id) if id == channel.id() => open = true,
+                PeerEvent::DataChannelOpen(id) if id == bulk.id() || id == chat.id() => open += 1,
                 event => check(&event)?,
             },
             event = b.events.recv() => match event.context("the answerer's events ended")? {
@@ -198,13 +378,77 @@ async fn connect(
                     a.pc.add_ice_candidate(Some(candidate)).await?;
                 }
                 PeerEvent::IceCandidate(_) => {}
-                PeerEvent::DataChannelOpen(id) => remote = Some(id),
+                PeerEvent::DataChannelOpen(id) => {
+                    let channel = b.pc.data_channel(id);
+                    match channel.info().await?.label.as_str() {
+                        "bench" => remote_bulk = Some(id),
+                        "chat" => remote_chat = Some(channel),
+                        label => bail!("the answerer opened an unknown channel {label:?}"),
+                    }
+                }
                 event => check(&event)?,
             },
         }
     }
-    // The loop ends once `remote` is set.
-    Ok((channel, remote.unwrap(), proxy))
+    let (Some(bulk_end), Some(chat_end)) = (remote_bulk, remote_chat) else {
+        unreachable!("the loop ends once both are set");
+    };
+    let remote = Remote {
+        bulk: bulk_end,
+        chat: chat_end,
+    };
+    Ok((bulk, chat, remote, proxy))
+}
+
+/// Offers to the page over stdout (the offer, then each candidate),
+/// applies its answer from stdin, and waits until both channels are
+/// open: the two channels and the rest of stdin's lines.
+async fn connect_page(a: &mut Peer) -> anyhow::Result<(DataChannel, DataChannel, mpsc::Receiver<Value>)> {
+    let (bulk, chat) = channels(a).await?;
+    let mut lines = stdin_lines();
+    let offer = a.pc.create_offer().await?;
+    a.pc.set_local_description(offer.clone()).await?;
+    println!("{}", json!({"type": "offer", "sdp": offer.sdp}));
+    let mut open = 0;
+    let mut answered = false;
+    while open < 2 {
+        tokio::select! {
+            event = a.events.recv() => match event.context("the offerer's events ended")? {
+                PeerEvent::IceCandidate(IceCandidate { candidate, sdp_mid, sdp_m_line_index, .. }) => {
+                    let line = json!({"type": "candidate", "candidate": candidate, "sdpMid": sdp_mid, "sdpMLineIndex": sdp_m_line_index});
+                    println!("{line}");
+                }
+                PeerEvent::DataChannelOpen(id) if id == bulk.id() || id == chat.id() => open += 1,
+                event => check(&event)?,
+            },
+            line = lines.recv(), if !answered => {
+                let line = line.context("stdin ended before the answer")?;
+                let (Some("answer"), Some(sdp)) = (line["type"].as_str(), line["sdp"].as_str()) else {
+                    bail!("expected {{\"type\":\"answer\",\"sdp\":S}} on stdin, got {line}");
+                };
+                let answer = Description { kind: SdpType::Answer, sdp: sdp.to_owned() };
+                a.pc.set_remote_description(answer).await?;
+                answered = true;
+            }
+        }
+    }
+    Ok((bulk, chat, lines))
+}
+
+/// stdin's JSON lines, read on a thread of their own (a line that is not
+/// JSON arrives as a string, which no step accepts).
+fn stdin_lines() -> mpsc::Receiver<Value> {
+    let (tx, rx) = mpsc::channel(16);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            let value = serde_json::from_str(&line).unwrap_or(Value::String(line));
+            if tx.blocking_send(value).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// Queues messages while natter's buffered amount is at most
