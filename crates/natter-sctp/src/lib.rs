@@ -31,8 +31,12 @@
 //! PMTU probing (RFC 8899 DPLPMTUD, [`SctpConfig::max_mtu`], off by
 //! default): packets grow past `mtu` as HEARTBEAT and PAD probes find the
 //! path carries them, and fall back on a black hole.
+//! Message interleaving (RFC 8260 I-DATA and I-FORWARD-TSN,
+//! [`SctpConfig::interleaving`], off by default as in Chromium): used
+//! when both ends offer it, so fragments of different channels' messages
+//! interleave and a chat message is not stuck behind a 256 KiB one.
 //! Left out: the deprecated partial PPIDs 52 and 54 (dropped and
-//! counted) and I-DATA (RFC 8260).
+//! counted).
 //!
 //! ```
 //! use std::time::Instant;

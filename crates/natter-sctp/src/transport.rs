@@ -142,6 +142,15 @@ impl SctpTransport {
         stats
     }
 
+    /// Whether the association uses I-DATA (RFC 8260): both ends offered
+    /// it ([`SctpConfig::interleaving`]). False until it is up.
+    pub fn interleaving(&self) -> bool {
+        self.assoc
+            .as_ref()
+            .and_then(Association::peer)
+            .is_some_and(|p| p.capabilities.interleaving)
+    }
+
     /// The largest SCTP packet sent now: `mtu`, or what PMTU probing
     /// found the path carries ([`SctpConfig::max_mtu`], RFC 8899).
     pub fn pmtu(&self) -> usize {
@@ -707,6 +716,7 @@ fn association_config(config: &SctpConfig) -> association::Config {
         max_plpmtu: config.max_mtu,
         // RFC 9653: DTLS below us detects errors.
         zero_checksum: true,
+        interleaving: config.interleaving,
         rto_initial: config.rto_initial,
         rto_min: config.rto_min,
         rto_max: config.rto_max,

@@ -275,14 +275,43 @@ impl Reassembly {
         self.buffered -= dropped;
     }
 
-    /// RFC 3758 §3.6, RFC 8260 §2.3: ordered messages of `stream` up to
-    /// `mid` were abandoned; deliver what waited behind them.
+    /// RFC 8260 §2.3.2: the unordered message `mid` of `stream` was
+    /// abandoned; its fragments held go.
+    pub fn forget_unordered(&mut self, stream_id: u16, mid: u32) {
+        let Some(stream) = self.streams.get_mut(&stream_id) else {
+            return;
+        };
+        let mut dropped = 0;
+        stream.held.retain(|h| {
+            let keep = !(h.unordered && h.mid == mid);
+            if !keep {
+                dropped += h.data.len() + CHUNK_OVERHEAD;
+            }
+            keep
+        });
+        self.buffered -= dropped;
+    }
+
+    /// RFC 3758 §3.6, RFC 8260 §2.3.2: ordered messages of `stream` up
+    /// to `mid` were abandoned: their fragments held go (with I-DATA they
+    /// need not lie below the new cumulative TSN), and what waited behind
+    /// them is delivered.
     pub fn skip_ordered(&mut self, stream_id: u16, mid: u32) {
         let numbering = self.numbering;
         let stream = self.streams.entry(stream_id).or_default();
         if !numbering.lt(mid, stream.next_mid) {
             stream.next_mid = numbering.next(mid);
         }
+        let next = stream.next_mid;
+        let mut dropped = 0;
+        stream.held.retain(|h| {
+            let keep = h.unordered || !numbering.lt(h.mid, next);
+            if !keep {
+                dropped += h.data.len() + CHUNK_OVERHEAD;
+            }
+            keep
+        });
+        self.buffered -= dropped;
         self.deliver_in_order(stream_id);
     }
 

@@ -24,7 +24,11 @@
 //! stream scheduler (RFC 8260 §3, `scheduler.rs`): streams take turns by
 //! message, weighted by priority. Packets grow past the configured size
 //! as RFC 8899's DPLPMTUD finds the path carries them (`pmtud.rs`), and
-//! fall back on a black hole. Still to come: I-DATA.
+//! fall back on a black hole. Message interleaving (RFC 8260) when both
+//! ends offer it (`Config::interleaving`): I-DATA instead of DATA,
+//! fragments of different streams interleaved by the scheduler, and
+//! I-FORWARD-TSN instead of FORWARD TSN; the other kind of either on
+//! the association is a protocol violation (RFC 8260 §2.1, §2.3).
 //!
 //! Methods, in quinn-proto's taxonomy:
 //! - getters (`&self`): [`Association::state`], [`Association::peer`],
@@ -69,7 +73,7 @@ use reconfig::Reconfig;
 use send::{Acked, Limit, Sender};
 
 use super::cause::ErrorCause;
-use super::chunk::{Chunk, ABORT, COOKIE_ACK, COOKIE_ECHO, ERROR, INIT, SHUTDOWN_ACK, SHUTDOWN_COMPLETE};
+use super::chunk::{Chunk, Data, IData, ABORT, COOKIE_ACK, COOKIE_ECHO, ERROR, INIT, SHUTDOWN_ACK, SHUTDOWN_COMPLETE};
 use super::cookie::{Capabilities, Secrets};
 use super::error::{BufferTooSmall, WireError};
 use super::packet::{ChecksumMode, CommonHeader, Packet, PacketWriter};
@@ -621,6 +625,7 @@ impl Association {
             self.local_initial_tsn,
             peer.receive_window,
             self.config.max_packet_size,
+            peer.capabilities.interleaving,
         ));
         self.reconfig = Some(Reconfig::new(self.local_initial_tsn, peer.initial_tsn));
         self.pmtud = self
@@ -896,6 +901,7 @@ impl Association {
             return self.out_of_the_blue(first.ty, h.verification_tag);
         }
         let mut had_data = false;
+        let interleaving = self.peer.is_some_and(|p| p.capabilities.interleaving);
         for raw in chunks {
             let raw = raw?;
             self.check_tag(raw.ty, raw.flags, h.verification_tag)?;
@@ -909,13 +915,33 @@ impl Association {
                     return Ok(());
                 }
                 Chunk::Error(causes) => self.handle_error(now, causes),
-                Chunk::Data(d) if up && d.payload.is_empty() => {
-                    // §6.2: a DATA chunk without user data is aborted on.
-                    let cause = [ErrorCause::NoUserData(d.tsn)];
+                Chunk::Data(_) | Chunk::ForwardTsn(_) if up && interleaving => {
+                    // RFC 8260 §2.1, §2.3: with I-DATA in use, DATA and
+                    // FORWARD TSN are protocol violations.
+                    let cause = [ErrorCause::ProtocolViolation(b"DATA or FORWARD TSN with I-DATA in use")];
+                    self.abort_with(CloseReason::ProtocolViolation, &cause);
+                    return Ok(());
+                }
+                Chunk::IData(_) | Chunk::IForwardTsn(_) if up && !interleaving => {
+                    // RFC 8260 §2.1, §2.3: I-DATA only where both offered it.
+                    let cause = [ErrorCause::ProtocolViolation(b"I-DATA or I-FORWARD-TSN not negotiated")];
+                    self.abort_with(CloseReason::ProtocolViolation, &cause);
+                    return Ok(());
+                }
+                Chunk::Data(Data { tsn, payload: &[], .. }) | Chunk::IData(IData { tsn, payload: &[], .. }) if up => {
+                    // §6.2, RFC 8260 §2.1: a chunk without user data is
+                    // aborted on.
+                    let cause = [ErrorCause::NoUserData(tsn)];
                     self.abort_with(CloseReason::ProtocolViolation, &cause);
                     return Ok(());
                 }
                 Chunk::Data(d) if up => {
+                    if let Some(r) = self.receiver.as_mut() {
+                        r.data(d.into(), d.flags.immediate);
+                        had_data = true;
+                    }
+                }
+                Chunk::IData(d) if up => {
                     if let Some(r) = self.receiver.as_mut() {
                         r.data(d.into(), d.flags.immediate);
                         had_data = true;
@@ -952,6 +978,11 @@ impl Association {
                         r.forward_tsn(&f);
                     }
                 }
+                Chunk::IForwardTsn(f) if up => {
+                    if let Some(r) = self.receiver.as_mut() {
+                        r.i_forward_tsn(&f);
+                    }
+                }
                 Chunk::HeartbeatAck(info) if up => self.handle_heartbeat_ack(now, info),
                 Chunk::ReConfig(params) if up => self.handle_reconfig(now, params),
                 Chunk::Heartbeat(info) if up => {
@@ -969,7 +1000,7 @@ impl Association {
                         break;
                     }
                 }
-                // I-DATA is not there yet.
+                // Data transfer's chunks before the association is up.
                 other => return Err(DropReason::Unexpected(other.chunk_type())),
             }
         }

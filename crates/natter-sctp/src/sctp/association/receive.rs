@@ -1,11 +1,11 @@
 //! The receiving half of data transfer (RFC 9260 §6.2): DATA and I-DATA
 //! into the TSN record and reassembly, SACKs at once or delayed (§6.2:
 //! at least every second packet with DATA, within 200 ms), FORWARD TSN
-//! (RFC 3758 §3.6).
+//! (RFC 3758 §3.6) and I-FORWARD-TSN (RFC 8260 §2.3).
 
 use std::time::{Duration, Instant};
 
-use crate::sctp::chunk::{ForwardTsn, Sack, SkippedStream};
+use crate::sctp::chunk::{ForwardTsn, Sack, SkippedMessage, SkippedStream};
 use crate::sctp::reassembly::{Fragment, Message, Numbering, Reassembly, CHUNK_OVERHEAD};
 use crate::sctp::received::{Arrival, ReceivedTsns};
 use crate::sctp::tsn::Tsn;
@@ -103,6 +103,24 @@ impl Receiver {
         self.reassembly.forget_through(f.new_cumulative_tsn);
         for s in f.skipped.iter() {
             self.reassembly.skip_ordered(s.stream, u32::from(s.ssn));
+        }
+        self.sack_now = true;
+    }
+
+    /// RFC 8260 §2.3.2 (I-FORWARD-TSN with MIDs): ordered messages up to
+    /// the MID are skipped; an unordered message's fragments held are
+    /// dropped. Not by TSN, as for DATA: fragments of messages still
+    /// being sent interleave with the abandoned ones, below the new
+    /// cumulative TSN too. Fragments that come later are below it, so
+    /// taken as duplicates.
+    pub(super) fn i_forward_tsn(&mut self, f: &ForwardTsn<'_, SkippedMessage>) {
+        self.tsns.forward_to(f.new_cumulative_tsn);
+        for s in f.skipped.iter() {
+            if s.unordered {
+                self.reassembly.forget_unordered(s.stream, s.mid);
+            } else {
+                self.reassembly.skip_ordered(s.stream, s.mid);
+            }
         }
         self.sack_now = true;
     }

@@ -11,11 +11,16 @@
 //!
 //! With DATA (not I-DATA) a message's fragments take consecutive TSNs
 //! (RFC 9260 §6.9), so once a message's first fragment goes, its stream
-//! keeps the turn until the last one has gone.
+//! keeps the turn until the last one has gone. With I-DATA (RFC 8260
+//! §2.1, both ends offered it) fragments of different streams' messages
+//! may interleave, so turns go by fragment (RFC 8260 §1: a small message
+//! waits for one fragment of each other busy stream, not for a whole
+//! 256 KiB message), weighted the same way.
 //!
 //! The scheduler also keeps what belongs to an outgoing stream: its next
-//! SSN (RFC 9260 §6.6), given when a message's first fragment goes, and
-//! whether an outgoing reset (RFC 6525 §5.1.2) holds it.
+//! SSN (RFC 9260 §6.6) or ordered and unordered MIDs (RFC 8260 §2.1),
+//! given when a message's first fragment goes, and whether an outgoing
+//! reset (RFC 6525 §5.1.2) holds it.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -29,7 +34,12 @@ const MESSAGE_COST: u64 = 1 << 20;
 #[derive(Debug)]
 struct OutStream {
     queue: VecDeque<Chunklet>,
-    next_ssn: u16,
+    /// The next ordered message's SSN (its low 16 bits, DATA) or MID
+    /// (I-DATA).
+    next_mid: u32,
+    /// RFC 8260 §2.1: unordered messages have MIDs of their own (I-DATA
+    /// only; unordered DATA carries no SSN).
+    next_unordered_mid: u32,
     priority: u16,
     /// An outgoing reset is under way: no new messages (RFC 6525 §5.1.2).
     paused: bool,
@@ -46,7 +56,8 @@ impl OutStream {
     fn new() -> Self {
         OutStream {
             queue: VecDeque::new(),
-            next_ssn: 0,
+            next_mid: 0,
+            next_unordered_mid: 0,
             priority: DEFAULT_PRIORITY,
             paused: false,
             buffered: 0,
@@ -57,6 +68,8 @@ impl OutStream {
 
 #[derive(Debug, Default)]
 pub(super) struct Scheduler {
+    /// RFC 8260: I-DATA is in use; turns go by fragment.
+    interleaving: bool,
     streams: HashMap<u16, OutStream>,
     /// Streams with something queued.
     active: Vec<u16>,
@@ -70,6 +83,15 @@ pub(super) struct Scheduler {
 }
 
 impl Scheduler {
+    /// A scheduler taking turns by message (DATA) or, with
+    /// `interleaving` (I-DATA), by fragment.
+    pub(super) fn new(interleaving: bool) -> Self {
+        Scheduler {
+            interleaving,
+            ..Scheduler::default()
+        }
+    }
+
     /// Bytes queued and not yet sent.
     pub(super) fn queued_bytes(&self) -> usize {
         self.queued_bytes
@@ -112,13 +134,14 @@ impl Scheduler {
         self.streams.get(&stream).is_some_and(|s| !s.queue.is_empty())
     }
 
-    /// RFC 6525 §5.1.2: the peer reset the stream; its SSNs start at 0
-    /// again and it takes messages again. Every stream when `streams` is
-    /// empty (§4.1).
+    /// RFC 6525 §5.1.2: the peer reset the stream; its SSNs (or, RFC
+    /// 8260 §2.1, its ordered and unordered MIDs) start at 0 again and it
+    /// takes messages again. Every stream when `streams` is empty (§4.1).
     pub(super) fn reset(&mut self, streams: &[u16]) {
         for (id, s) in self.streams.iter_mut() {
             if streams.is_empty() || streams.contains(id) {
-                s.next_ssn = 0;
+                s.next_mid = 0;
+                s.next_unordered_mid = 0;
                 s.paused = false;
             }
         }
@@ -159,9 +182,9 @@ impl Scheduler {
         }
     }
 
-    /// The chunk that goes next, picking the stream whose turn it is; an
-    /// ordered message's first fragment is given its stream's next SSN
-    /// (taken for good by [`Scheduler::pop`]).
+    /// The chunk that goes next, picking the stream whose turn it is; a
+    /// message's first fragment gives the whole message its stream's
+    /// next SSN or MID (taken for good by [`Scheduler::pop`]).
     pub(super) fn peek(&mut self) -> Option<&Chunklet> {
         if self.current.is_none() {
             let next = self
@@ -172,13 +195,18 @@ impl Scheduler {
             self.virtual_time = next.0 .0;
             self.current = Some(next.1);
         }
+        let interleaving = self.interleaving;
         let s = self.streams.get_mut(&self.current?)?;
-        let ssn = s.next_ssn;
         let first = s.queue.front()?;
-        if first.flags.beginning && !first.flags.unordered {
+        let mid = match (first.flags.beginning, first.flags.unordered) {
+            (true, false) => Some(s.next_mid),
+            (true, true) if interleaving => Some(s.next_unordered_mid),
+            _ => None,
+        };
+        if let Some(mid) = mid {
             let message = first.message;
             for c in s.queue.iter_mut().take_while(|c| c.message == message) {
-                c.ssn = ssn;
+                c.mid = mid;
             }
         }
         s.queue.front()
@@ -190,18 +218,21 @@ impl Scheduler {
         let s = self.streams.get_mut(&id)?;
         let c = s.queue.pop_front()?;
         if c.flags.beginning && !c.flags.unordered {
-            s.next_ssn = s.next_ssn.wrapping_add(1);
+            s.next_mid = s.next_mid.wrapping_add(1);
+        } else if c.flags.beginning && self.interleaving {
+            s.next_unordered_mid = s.next_unordered_mid.wrapping_add(1);
         }
         self.queued_chunks -= 1;
         self.queued_bytes -= c.data.len();
-        if c.flags.end {
-            self.message_done(id);
+        if c.flags.end || self.interleaving {
+            self.turn_done(id);
         }
         Some(c)
     }
 
-    /// `stream`'s turn is over: the next message, if any, waits its turn.
-    fn message_done(&mut self, stream: u16) {
+    /// `stream`'s turn is over: its next message (or, with I-DATA,
+    /// fragment), if any, waits its turn.
+    fn turn_done(&mut self, stream: u16) {
         if self.current == Some(stream) {
             self.current = None;
         }
@@ -246,7 +277,7 @@ impl Scheduler {
             }
         }
         let last = last?;
-        self.message_done(stream);
+        self.turn_done(stream);
         Some((last, partly_sent))
     }
 }

@@ -1,22 +1,24 @@
 //! The sending half of data transfer: user messages cut into DATA chunks
-//! (RFC 9260 §6.9), TSNs, the in-flight queue acknowledged by SACKs'
+//! (RFC 9260 §6.9), or I-DATA chunks numbered by MID and FSN when both
+//! ends offered them (RFC 8260 §2.1), TSNs, the in-flight queue acknowledged by SACKs'
 //! cumulative TSN and gap blocks (§6.2.1), T3-rtx (§6.3.3), fast
 //! retransmit and recovery (§7.2.4), and the congestion window (§7.2.1,
 //! §7.2.2), and partial reliability (RFC 3758 §3.5: messages abandoned
-//! by their retransmission or lifetime limit, FORWARD TSN). In-flight
+//! by their retransmission or lifetime limit, FORWARD TSN, or
+//! I-FORWARD-TSN with I-DATA, RFC 8260 §2.3). In-flight
 //! chunks sit in TSN order, so a TSN is found by its offset from the
-//! first: no lookup per chunk. An ordered message takes its SSN when its
+//! first: no lookup per chunk. A message takes its SSN or MID when its
 //! first fragment is sent, so one abandoned before that leaves no hole in
 //! its stream.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::sctp::chunk::{Chunk, Data, DataFlags, ForwardTsn, Sack, SkippedStream};
+use crate::sctp::chunk::{Chunk, Data, DataFlags, ForwardTsn, IData, Sack, SkippedMessage, SkippedStream};
 use crate::sctp::packet::PacketWriter;
 use crate::sctp::reassembly::CHUNK_OVERHEAD;
 use crate::sctp::rto::Rto;
-use crate::sctp::tsn::{serial_lt16, Tsn};
+use crate::sctp::tsn::{serial_lt16, serial_lt32, Tsn};
 use crate::sctp::wire::FixedList;
 
 use super::hystart::{Growth, HyStart, CSS_GROWTH_DIVISOR};
@@ -33,6 +35,11 @@ const PTO_MIN: Duration = Duration::from_millis(10);
 const MAX_PROBES: u32 = 8;
 /// DATA chunk header (§3.3.1).
 const DATA_HEADER: usize = 16;
+/// I-DATA chunk header (RFC 8260 §2.1).
+const I_DATA_HEADER: usize = 20;
+/// Entries in one I-FORWARD-TSN at most (8 bytes each, RFC 8260 §2.3),
+/// fewer if the packet size holds fewer.
+const MAX_SKIPPED: usize = 64;
 
 /// RFC 3758 §3.5 (with the W3C data channel's maxRetransmits and
 /// maxPacketLifeTime): when a message may be given up.
@@ -71,8 +78,11 @@ impl Limit {
 #[derive(Debug)]
 pub(super) struct Chunklet {
     pub(super) stream: u16,
-    /// Given when the first fragment is sent.
-    pub(super) ssn: u16,
+    /// The SSN (its low 16 bits, DATA) or MID (I-DATA), given when the
+    /// first fragment is sent.
+    pub(super) mid: u32,
+    /// RFC 8260 §2.1: the fragment's place in its message (I-DATA).
+    pub(super) fsn: u32,
     /// The message it belongs to, to abandon all of it at once.
     pub(super) message: u32,
     pub(super) limit: Limit,
@@ -124,6 +134,8 @@ impl Counters {
 #[derive(Debug)]
 pub(super) struct Sender {
     mtu: usize,
+    /// RFC 8260: I-DATA and I-FORWARD-TSN instead of DATA and FORWARD TSN.
+    interleaving: bool,
     next_tsn: Tsn,
     next_message: u32,
     /// A message with a [`Reliability`] limit was queued: only then is
@@ -172,8 +184,10 @@ pub(super) struct Sender {
     advanced: Tsn,
     /// A FORWARD TSN is to go in the next packet.
     forward_tsn: bool,
-    /// Its stream entries, kept to reuse the allocation.
+    /// Its stream entries, kept to reuse the allocation (FORWARD TSN,
+    /// I-FORWARD-TSN).
     skipped: Vec<SkippedStream>,
+    skipped_messages: Vec<SkippedMessage>,
     spare: Vec<Vec<u8>>,
     counters: Counters,
 }
@@ -210,15 +224,17 @@ pub enum SendError {
 }
 
 impl Sender {
-    pub(super) fn new(initial_tsn: Tsn, peer_rwnd: u32, mtu: usize) -> Self {
+    /// A sender of DATA, or of I-DATA with `interleaving` (RFC 8260).
+    pub(super) fn new(initial_tsn: Tsn, peer_rwnd: u32, mtu: usize, interleaving: bool) -> Self {
         // §7.2.1: cwnd = min(4 MTU, max(2 MTU, 4380)), ssthresh = a_rwnd.
         let cwnd = (4 * mtu).min((2 * mtu).max(4380));
         Sender {
             mtu,
+            interleaving,
             next_tsn: initial_tsn,
             next_message: 0,
             limited: false,
-            queue: Scheduler::default(),
+            queue: Scheduler::new(interleaving),
             in_flight: VecDeque::new(),
             cumulative: initial_tsn.prev(),
             cwnd,
@@ -241,6 +257,7 @@ impl Sender {
             advanced: initial_tsn.prev(),
             forward_tsn: false,
             skipped: Vec::new(),
+            skipped_messages: Vec::new(),
             spare: Vec::new(),
             counters: Counters::default(),
         }
@@ -264,9 +281,11 @@ impl Sender {
         self.limited |= limit != Limit::None;
         let message = self.next_message;
         self.next_message = message.wrapping_add(1);
-        // Common header, DATA header; a multiple of 4 so no padding (and
-        // at least 4 bytes, whatever packet size was configured).
-        let max = (self.mtu.saturating_sub(12 + DATA_HEADER) & !3).max(4);
+        // Common header, DATA or I-DATA header; a multiple of 4 so no
+        // padding (and at least 4 bytes, whatever packet size was
+        // configured).
+        let header = if self.interleaving { I_DATA_HEADER } else { DATA_HEADER };
+        let max = (self.mtu.saturating_sub(12 + header) & !3).max(4);
         let count = data.len().div_ceil(max);
         let spare = &mut self.spare;
         let fragments = data.chunks(max).enumerate().map(|(i, piece)| {
@@ -274,7 +293,9 @@ impl Sender {
             buf.extend_from_slice(piece);
             Chunklet {
                 stream,
-                ssn: 0,
+                mid: 0,
+                // Fragments past 2^32 would need a message of 4 TiB.
+                fsn: i as u32,
                 message,
                 limit,
                 ppid,
@@ -377,25 +398,22 @@ impl Sender {
         self.abandon_expired(now);
         if self.forward_tsn && self.advanced.is_after(self.cumulative) {
             // RFC 3758 §3.5 C: FORWARD TSN goes first, with the largest
-            // SSN abandoned per ordered stream up to the new point.
-            self.skipped.clear();
-            for c in self.in_flight.iter().take_while(|c| !c.tsn.is_after(self.advanced)) {
-                if c.chunk.flags.unordered {
-                    continue;
-                }
-                match self.skipped.iter_mut().find(|s| s.stream == c.chunk.stream) {
-                    Some(s) if serial_lt16(s.ssn, c.chunk.ssn) => s.ssn = c.chunk.ssn,
-                    Some(_) => {}
-                    None => self.skipped.push(SkippedStream {
-                        stream: c.chunk.stream,
-                        ssn: c.chunk.ssn,
-                    }),
-                }
-            }
-            let chunk = Chunk::ForwardTsn(ForwardTsn {
-                new_cumulative_tsn: self.advanced,
-                skipped: FixedList::Items(&self.skipped),
-            });
+            // SSN abandoned per ordered stream up to the new point; RFC
+            // 8260 §2.3: I-FORWARD-TSN with the largest MID per stream,
+            // ordered and unordered apart.
+            let chunk = if self.interleaving {
+                let through = self.collect_skipped_messages();
+                Chunk::IForwardTsn(ForwardTsn {
+                    new_cumulative_tsn: through,
+                    skipped: FixedList::Items(&self.skipped_messages),
+                })
+            } else {
+                self.collect_skipped_streams();
+                Chunk::ForwardTsn(ForwardTsn {
+                    new_cumulative_tsn: self.advanced,
+                    skipped: FixedList::Items(&self.skipped),
+                })
+            };
             if w.push(&chunk).is_ok() {
                 self.forward_tsn = false;
                 added = true;
@@ -411,7 +429,7 @@ impl Sender {
             if self.window_shut && self.flight_size > 0 {
                 break;
             }
-            if w.push(&data_chunk(c.tsn, &c.chunk)).is_err() {
+            if w.push(&data_chunk(c.tsn, &c.chunk, self.interleaving)).is_err() {
                 break;
             }
             c.retransmit = false;
@@ -436,7 +454,7 @@ impl Sender {
                 break;
             }
             let tsn = self.next_tsn;
-            if w.push(&data_chunk(tsn, next)).is_err() {
+            if w.push(&data_chunk(tsn, next, self.interleaving)).is_err() {
                 break;
             }
             let Some(chunk) = self.queue.pop() else { break };
@@ -469,7 +487,7 @@ impl Sender {
                 .rev()
                 .find(|c| !c.acked && !c.retransmit && !c.abandoned && c.chunk.limit == Limit::None)
             {
-                if w.push(&data_chunk(c.tsn, &c.chunk)).is_ok() {
+                if w.push(&data_chunk(c.tsn, &c.chunk, self.interleaving)).is_ok() {
                     c.transmissions += 1;
                     c.sent_at = now;
                     self.counters.chunks_retransmitted += 1;
@@ -487,6 +505,55 @@ impl Sender {
             self.arm_probe(now, rto);
         }
         added
+    }
+
+    /// RFC 3758 §3.5 C: per ordered stream, the largest SSN abandoned up
+    /// to the Advanced.Peer.Ack.Point.
+    fn collect_skipped_streams(&mut self) {
+        self.skipped.clear();
+        for c in self.in_flight.iter().take_while(|c| !c.tsn.is_after(self.advanced)) {
+            if c.chunk.flags.unordered {
+                continue;
+            }
+            // DATA's SSN is the low half of the stream's message count.
+            let ssn = c.chunk.mid as u16;
+            match self.skipped.iter_mut().find(|s| s.stream == c.chunk.stream) {
+                Some(s) if serial_lt16(s.ssn, ssn) => s.ssn = ssn,
+                Some(_) => {}
+                None => self.skipped.push(SkippedStream {
+                    stream: c.chunk.stream,
+                    ssn,
+                }),
+            }
+        }
+    }
+
+    /// RFC 8260 §2.3: per ordered stream the largest MID abandoned up to
+    /// the Advanced.Peer.Ack.Point, and each unordered message abandoned
+    /// (the receiver drops fragments by these entries, not by TSN, and an
+    /// older unordered message may still be under way). Returns the new
+    /// cumulative TSN: the Advanced.Peer.Ack.Point, or short of it when
+    /// [`MAX_SKIPPED`] entries do not cover every message up to it (the
+    /// next I-FORWARD-TSN goes on from there).
+    fn collect_skipped_messages(&mut self) -> Tsn {
+        self.skipped_messages.clear();
+        // Chunk header, new cumulative TSN, then the entries.
+        let max = (self.mtu.saturating_sub(12 + 8) / 8).clamp(1, MAX_SKIPPED);
+        for c in self.in_flight.iter().take_while(|c| !c.tsn.is_after(self.advanced)) {
+            let (stream, unordered, mid) = (c.chunk.stream, c.chunk.flags.unordered, c.chunk.mid);
+            let full = self.skipped_messages.len() == max;
+            let entry = self
+                .skipped_messages
+                .iter_mut()
+                .find(|s| s.stream == stream && s.unordered == unordered && (!unordered || s.mid == mid));
+            match entry {
+                Some(s) if serial_lt32(s.mid, mid) => s.mid = mid,
+                Some(_) => {}
+                None if full => return c.tsn.prev(),
+                None => self.skipped_messages.push(SkippedMessage { stream, unordered, mid }),
+            }
+        }
+        self.advanced
     }
 
     /// RFC 8985 §7.2: a probe 2 SRTT after the last transmission,
@@ -857,12 +924,26 @@ impl Sender {
     }
 }
 
-fn data_chunk(tsn: Tsn, c: &Chunklet) -> Chunk<'_> {
+/// The DATA chunk (RFC 9260 §3.3.1) or, with `interleaving`, I-DATA
+/// chunk (RFC 8260 §2.1: the PPID in the first fragment, the FSN in the
+/// others) carrying `c` at `tsn`.
+fn data_chunk(tsn: Tsn, c: &Chunklet, interleaving: bool) -> Chunk<'_> {
+    if interleaving {
+        return Chunk::IData(IData {
+            flags: c.flags,
+            tsn,
+            stream: c.stream,
+            mid: c.mid,
+            ppid_or_fsn: if c.flags.beginning { c.ppid } else { c.fsn },
+            payload: &c.data,
+        });
+    }
     Chunk::Data(Data {
         flags: c.flags,
         tsn,
         stream: c.stream,
-        ssn: c.ssn,
+        // DATA's SSN is the low half of the stream's message count.
+        ssn: c.mid as u16,
         ppid: c.ppid,
         payload: &c.data,
     })
