@@ -7,7 +7,10 @@
 //! DATA and FORWARD TSN reach deep) and a stream reset outstanding, whose
 //! timers then fire. A RE-CONFIG's sequence numbers and TSN are taken
 //! relative too, so that requests and responses (RFC 6525) are numbered
-//! as the association expects. The same bytes also go in as the peer's
+//! as the association expects. The low bit of the first byte (a source
+//! port byte, overwritten) picks associations that both offered message
+//! interleaving (RFC 8260), so that I-DATA and I-FORWARD-TSN reach deep
+//! too, or ones on DATA. The same bytes also go in as the peer's
 //! out-of-band INIT of SNAP (draft-hancke-tsvwg-snap-01, SDP's
 //! a=sctp-init).
 #![no_main]
@@ -25,11 +28,16 @@ fn seal(packet: &mut [u8]) {
     packet[8..12].copy_from_slice(&sum.to_le_bytes());
 }
 
-/// Two associations set up in memory; `a` has sent 20 KB that `b` has
-/// not seen, and a request to reset stream 2.
-fn established(now: Instant) -> (Association, Association) {
-    let mut a = Association::new(Config::default(), &[1; 32], now);
-    let mut b = Association::new(Config::default(), &[2; 32], now);
+/// Two associations set up in memory, with I-DATA if `interleaving`;
+/// `a` has sent 20 KB that `b` has not seen, and a request to reset
+/// stream 2.
+fn established(now: Instant, interleaving: bool) -> (Association, Association) {
+    let config = Config {
+        interleaving,
+        ..Config::default()
+    };
+    let mut a = Association::new(config.clone(), &[1; 32], now);
+    let mut b = Association::new(config, &[2; 32], now);
     a.connect(now);
     let mut buf = [0u8; 1500];
     for _ in 0..4 {
@@ -76,7 +84,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let now = Instant::now();
-    let (mut a, mut b) = established(now);
+    let (mut a, mut b) = established(now, data[0] & 1 == 1);
     let base = b.peer().expect("established").initial_tsn.0;
     packet[0..4].copy_from_slice(&[0x13, 0x88, 0x13, 0x88]);
     // The first chunk's first field; a RE-CONFIG's first parameter's
