@@ -7,14 +7,26 @@
 // the manifest. ffprobe finds a VP8 and an Opus stream in each file, a
 // keyframe first, and a duration within 1 s of the time the test saw the
 // recording run; ffmpeg decodes both files without an error.
+//
+// The same in an SFU room (issue 13: every room runs through the SFU):
+// natter join sees `welcome.sfu` and makes one connection, to the peer
+// id `sfu`. Its VP8 (one layer) and Opus go up once and the server
+// forwards them to both pages, which decode them on the slots its
+// `track` messages name; it receives each page's camera (the simulcast
+// layer the server chose) and microphone on receive slots of its own
+// and records each to the file of the participant those `track`
+// messages name. Chat goes both ways over signaling, and files go from
+// the CLI to both pages and from a page to the CLI over the server's
+// data channel relay, byte-exact.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ARTIFACTS, ffmpegDecodeErrors, ffmpegRun, join, launchBrowser, mediaStats, openParticipant, problemsOf, startNatter, startServer, until, waitForAudio } from './harness.mjs';
+import { ARTIFACTS, chat, ffmpegDecodeErrors, ffmpegRun, join, launchBrowser, mediaStats, openParticipant, problemsOf, randomFile, receivedFile, startNatter, startServer, until, waitForAudio } from './harness.mjs';
 
 const ROOM = 'record';
+const SFU_ROOM = 'record-sfu';
 
 function ffmpegTool(tool, args) {
   return ffmpegRun(tool, args).stdout;
@@ -44,42 +56,139 @@ function probe(file) {
   };
 }
 
-describe('natter join publishes files and records the room', () => {
-  let server;
-  let browser;
-  let cli;
-  const dir = path.join(ARTIFACTS, 'cli-record');
+/**
+ * The checks of `p`'s recording `file`: WebM with VP8 (of `size`, if
+ * given) and Opus, a keyframe first, `seconds` long within 1 s, and
+ * ffmpeg decodes every frame without a complaint.
+ */
+function assertRecording(p, file, seconds, size) {
+  const got = probe(file);
+  console.log(`${p.name}: ${JSON.stringify(got)}, recorded for ${seconds.toFixed(2)} s by the test's clock`);
+  assert.equal(got.format, 'matroska,webm');
+  const video = got.streams.find((s) => s.type === 'video');
+  const audio = got.streams.find((s) => s.type === 'audio');
+  assert.equal(video?.codec, 'vp8');
+  if (size) assert.deepEqual({ width: video.width, height: video.height }, size);
+  else assert.ok(video.width > 0 && video.height > 0, JSON.stringify(video));
+  assert.equal(audio?.codec, 'opus');
+  assert.ok(video.frames > 0 && audio.frames > 0, JSON.stringify(got.streams));
+  assert.ok(got.firstKeyframe, `${p.name}'s file starts on a keyframe`);
+  assert.ok(Math.abs(got.duration - seconds) <= 1, `${p.name}: ffprobe says ${got.duration} s, the test saw ${seconds.toFixed(2)} s`);
+  assert.equal(ffmpegDecodeErrors(file), '');
+}
 
+/** The checks of the manifest in `dir` for `people`, as `cli` reported their files; its entries by id. */
+function assertManifest(dir, people, cli) {
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+  assert.ok(manifest.ended >= manifest.started);
+  const entries = Object.fromEntries(manifest.participants.map((e) => [e.id, e]));
+  for (const p of people) {
+    const e = entries[p.id];
+    assert.ok(e, `${p.name} in the manifest: ${JSON.stringify(manifest)}`);
+    assert.equal(e.name, p.name);
+    assert.equal(e.file, path.basename(cli.events.find((n) => n.event === 'recorded' && n.id === p.id).file));
+    assert.ok(e.ended > e.started);
+    assert.deepEqual(e.tracks.map((t) => `${t.kind}/${t.codec}`), ['video/vp8', 'audio/opus']);
+    assert.ok(e.tracks.every((t) => (t.frames ?? t.packets) > 0), JSON.stringify(e.tracks));
+  }
+  return entries;
+}
+
+/**
+ * What `p`'s page receives from participant `id` on its one connection
+ * to the SFU (the slots the server's `track` messages gave `id`):
+ * decoded frames and their size, audio packets, and samples played out
+ * and how many of them were concealment.
+ */
+function fromPeer(p, id) {
+  return p.page.evaluate(async (id) => {
+    const sfu = window.natter.sfu;
+    const s = { framesDecoded: 0, audioPackets: 0, audioSamples: 0, concealedSamples: 0 };
+    if (!sfu) return s;
+    (await sfu.pc.getStats()).forEach((r) => {
+      if (r.type !== 'inbound-rtp' || sfu.slots.get(r.mid)?.peer !== id) return;
+      if (r.kind === 'video') Object.assign(s, { framesDecoded: r.framesDecoded || 0, frameWidth: r.frameWidth, frameHeight: r.frameHeight });
+      else Object.assign(s, { audioPackets: r.packetsReceived || 0, audioSamples: r.totalSamplesReceived || 0, concealedSamples: r.concealedSamples || 0 });
+    });
+    return s;
+  }, id);
+}
+
+/**
+ * A server (`name`, with `options`) and a browser for the tests of one
+ * describe block, and a `dir` for the recording; stopped after them,
+ * with the CLI the test puts in `ctx.cli`.
+ */
+function recordingRoom(name, options = {}) {
+  const ctx = { dir: path.join(ARTIFACTS, name) };
   before(async () => {
-    fs.rmSync(dir, { recursive: true, force: true });
-    browser = await launchBrowser();
-    server = await startServer({ name: 'cli-record' });
+    fs.rmSync(ctx.dir, { recursive: true, force: true });
+    ctx.browser = await launchBrowser();
+    ctx.server = await startServer({ name, ...options });
   });
-
   after(async () => {
-    cli?.kill();
-    await browser?.close();
-    if (server) await server.stopCleanly();
+    ctx.cli?.kill();
+    await ctx.browser?.close();
+    if (ctx.server) await ctx.server.stopCleanly();
   });
+  return ctx;
+}
+
+/**
+ * Alice and Bob join `room`, then natter join publishing the test's
+ * media and recording to `ctx.dir`; waits until it records both pages.
+ * Each page's file starts once its first keyframe came; the test's
+ * clock starts there too (`started`, by id).
+ */
+async function startRecording(ctx, room) {
+  const { ivf, ogg } = media();
+  const alice = await openParticipant(ctx.browser, ctx.server, { room, name: 'Alice' });
+  await join(alice);
+  const bob = await openParticipant(ctx.browser, ctx.server, { room, name: 'Bob' });
+  await join(bob);
+  const cli = startNatter(`${ctx.server.name}.cli`, ['join', ctx.server.url, '--room', room, '--json', '--name', 'Recorder', '--video', ivf, '--audio', ogg, '--record', ctx.dir]);
+  ctx.cli = cli;
+  const joined = await cli.waitFor((e) => e.event === 'joined', 'joined');
+  const bot = { id: joined.id, name: 'Recorder' };
+  const started = {};
+  for (const p of [alice, bob]) {
+    const recording = await cli.waitFor((e) => e.event === 'recording' && e.id === p.id, `recording ${p.name}`);
+    started[p.id] = Date.now();
+    assert.equal(recording.video, 'vp8');
+    assert.equal(path.dirname(recording.file), ctx.dir);
+  }
+  return { alice, bob, cli, bot, started };
+}
+
+/**
+ * Alice leaves: her file is finished at once, while Bob's goes on; then
+ * the CLI leaves (/quit), which finishes Bob's file and the manifest.
+ * Each one's `recorded` event and when the test saw its recording end.
+ */
+async function finishRecording({ alice, bob, cli }) {
+  await alice.page.click('[data-testid="leave"]');
+  const aliceEnd = Date.now();
+  const aliceDone = await cli.waitFor((e) => e.event === 'recorded' && e.id === alice.id, 'Alice recorded', 10000);
+  assert.equal(aliceDone.error, null);
+  assert.ok(!cli.events.some((e) => e.event === 'recorded' && e.id === bob.id), 'Bob is still being recorded');
+  cli.type('/quit');
+  const bobEnd = Date.now();
+  const exit = await cli.exited;
+  assert.deepEqual(exit, { code: 0, signal: null }, `natter join exit (log: ${cli.logPath})`);
+  const bobDone = cli.events.find((e) => e.event === 'recorded' && e.id === bob.id);
+  assert.ok(bobDone, JSON.stringify(cli.events.slice(-5)));
+  return [
+    [alice, aliceDone, aliceEnd],
+    [bob, bobDone, bobEnd],
+  ];
+}
+
+describe('natter join publishes files and records the room', () => {
+  const ctx = recordingRoom('cli-record');
 
   test('two pages decode the CLI video and audio; the CLI records both pages to WebM', async () => {
-    const { ivf, ogg } = media();
-    const alice = await openParticipant(browser, server, { room: ROOM, name: 'Alice' });
-    await join(alice);
-    const bob = await openParticipant(browser, server, { room: ROOM, name: 'Bob' });
-    await join(bob);
-    cli = startNatter(`${server.name}.cli`, ['join', server.url, '--room', ROOM, '--json', '--name', 'Recorder', '--video', ivf, '--audio', ogg, '--record', dir]);
-    const joined = await cli.waitFor((e) => e.event === 'joined', 'joined');
-    const bot = { id: joined.id, name: 'Recorder' };
-
-    // Each page's file starts once its first keyframe came; the test's clock starts there too.
-    const started = {};
-    for (const p of [alice, bob]) {
-      const recording = await cli.waitFor((e) => e.event === 'recording' && e.id === p.id, `recording ${p.name}`);
-      started[p.id] = Date.now();
-      assert.equal(recording.video, 'vp8');
-      assert.equal(path.dirname(recording.file), dir);
-    }
+    const run = await startRecording(ctx, ROOM);
+    const { alice, bob, bot, started } = run;
 
     // Both pages decode the CLI's VP8 past the file's 60 frames (the loop
     // goes on) at its size, and play its Opus, mostly not concealment.
@@ -97,51 +206,71 @@ describe('natter join publishes files and records the room', () => {
       assert.ok(played.Recorder.samples >= 48000, JSON.stringify(played));
     }
 
-    // Alice leaves: her file is finished at once, while Bob's goes on.
-    await alice.page.click('[data-testid="leave"]');
-    const aliceEnd = Date.now();
-    const aliceDone = await cli.waitFor((e) => e.event === 'recorded' && e.id === alice.id, 'Alice recorded', 10000);
-    assert.equal(aliceDone.error, null);
-    assert.ok(!cli.events.some((e) => e.event === 'recorded' && e.id === bob.id), 'Bob is still being recorded');
-
-    // The CLI leaves: Bob's file and the manifest are finished.
-    cli.type('/quit');
-    const bobEnd = Date.now();
-    const exit = await cli.exited;
-    assert.deepEqual(exit, { code: 0, signal: null }, `natter join exit (log: ${cli.logPath})`);
-    const bobDone = cli.events.find((e) => e.event === 'recorded' && e.id === bob.id);
-    assert.ok(bobDone, JSON.stringify(cli.events.slice(-5)));
-
-    const ends = { [alice.id]: aliceEnd, [bob.id]: bobEnd };
-    for (const [p, done] of [[alice, aliceDone], [bob, bobDone]]) {
-      const seconds = (ends[p.id] - started[p.id]) / 1000;
-      const got = probe(done.file);
-      console.log(`${p.name}: ${JSON.stringify(got)}, recorded for ${seconds.toFixed(2)} s by the test's clock`);
-      assert.equal(got.format, 'matroska,webm');
-      const video = got.streams.find((s) => s.type === 'video');
-      const audio = got.streams.find((s) => s.type === 'audio');
-      assert.deepEqual({ codec: video?.codec, width: video?.width, height: video?.height }, { codec: 'vp8', width: 320, height: 240 });
-      assert.equal(audio?.codec, 'opus');
-      assert.ok(video.frames > 0 && audio.frames > 0, JSON.stringify(got.streams));
-      assert.ok(got.firstKeyframe, `${p.name}'s file starts on a keyframe`);
-      assert.ok(Math.abs(got.duration - seconds) <= 1, `${p.name}: ffprobe says ${got.duration} s, the test saw ${seconds.toFixed(2)} s`);
-      // ffmpeg decodes every frame without a complaint.
-      assert.equal(ffmpegDecodeErrors(done.file), '');
+    for (const [p, done, end] of await finishRecording(run)) {
+      assertRecording(p, done.file, (end - started[p.id]) / 1000, { width: 320, height: 240 });
     }
-
-    const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
-    assert.ok(manifest.ended >= manifest.started);
-    const entries = Object.fromEntries(manifest.participants.map((e) => [e.id, e]));
-    for (const p of [alice, bob]) {
-      const e = entries[p.id];
-      assert.ok(e, `${p.name} in the manifest: ${JSON.stringify(manifest)}`);
-      assert.equal(e.name, p.name);
-      assert.equal(e.file, path.basename(cli.events.find((n) => n.event === 'recorded' && n.id === p.id).file));
-      assert.ok(e.ended > e.started);
-      assert.deepEqual(e.tracks.map((t) => `${t.kind}/${t.codec}`), ['video/vp8', 'audio/opus']);
-      assert.ok(e.tracks.every((t) => (t.frames ?? t.packets) > 0), JSON.stringify(e.tracks));
-    }
+    const entries = assertManifest(ctx.dir, [alice, bob], run.cli);
     assert.ok(entries[alice.id].ended < entries[bob.id].ended, 'Alice finished first');
+    assert.deepEqual(problemsOf([bob]), []);
+  });
+});
+
+describe('natter join in an SFU room', () => {
+  const ctx = recordingRoom('cli-record-sfu', { maxParticipants: 6, args: ['--sfu'] });
+
+  test('two pages decode the CLI video and audio through the SFU; the CLI records both pages; chat and files both ways', async () => {
+    const run = await startRecording(ctx, SFU_ROOM);
+    const { alice, bob, cli, bot, started } = run;
+    // One connection, to the SFU.
+    await cli.waitFor((e) => e.event === 'connection' && e.id === 'sfu' && e.state === 'connected', 'connected to the SFU');
+
+    // Both pages decode the CLI's VP8 past the file's 60 frames (the loop
+    // goes on) at its size, and play its Opus, mostly not concealment.
+    for (const p of [alice, bob]) {
+      let stats;
+      await until(
+        async () => {
+          stats = await fromPeer(p, bot.id);
+          return stats.framesDecoded > 75 && stats.audioSamples >= 48000;
+        },
+        { timeout: 30000, what: `${p.name} decoding the CLI's video and playing its audio`, describe: () => JSON.stringify(stats) },
+      );
+      assert.deepEqual([stats.frameWidth, stats.frameHeight], [320, 240]);
+      assert.ok(stats.concealedSamples < stats.audioSamples / 2, `${p.name}'s audio of the CLI is decoded: ${JSON.stringify(stats)}`);
+    }
+
+    // Chat both ways, over signaling.
+    await chat(alice, [bob], 'hello from Alice');
+    const heard = await cli.waitFor((e) => e.event === 'chat' && e.from === alice.id, 'chat from Alice');
+    assert.deepEqual([heard.name, heard.text], ['Alice', 'hello from Alice']);
+    cli.type('hello from the CLI');
+    for (const p of [alice, bob]) {
+      await p.page.locator(`[data-testid="chat-message"][data-from="${bot.id}"]`, { hasText: 'hello from the CLI' }).waitFor({ timeout: 15000 });
+    }
+
+    // Files over the relay: the CLI's to both pages, Bob's to the CLI.
+    const out = randomFile('cli-record-out.bin', 300 * 1024);
+    cli.type(`/send ${out.file}`);
+    for (const p of [alice, bob]) {
+      const sent = await cli.waitFor((e) => e.event === 'file-sent' && e.to === p.id, `file sent to ${p.name}`);
+      assert.deepEqual([sent.verified, sent.sha256], [true, out.sha256]);
+      await p.page.locator('[data-testid="transfer"][data-direction="receive"][data-state="verified"]', { hasText: 'cli-record-out.bin' }).waitFor({ timeout: 30000 });
+      const got = await receivedFile(p, 'cli-record-out.bin');
+      assert.deepEqual([got.sha256, got.size], [out.sha256, out.size]);
+    }
+    const up = randomFile('cli-record-in.bin', 200 * 1024);
+    await bob.page.setInputFiles('[data-testid="file-input"]', up.file);
+    const received = await cli.waitFor((e) => e.event === 'file-received' && e.from === bob.id, 'file from Bob');
+    assert.deepEqual([received.verified, received.sha256, received.size], [true, up.sha256, up.size]);
+
+    const ended = await finishRecording(run);
+    // Its one connection was to the SFU, none to the pages.
+    assert.deepEqual([...new Set(cli.events.filter((e) => e.event === 'connection').map((e) => e.id))], ['sfu']);
+
+    for (const [p, done, end] of ended) {
+      assertRecording(p, done.file, (end - started[p.id]) / 1000, null);
+    }
+    assertManifest(ctx.dir, [alice, bob], cli);
     assert.deepEqual(problemsOf([bob]), []);
   });
 });

@@ -17,8 +17,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::error::Error;
 use crate::message::IceServerInfo;
-use crate::peer::{self, OutgoingFile, PeerInput, PeerParams};
-use crate::session::{CloseVerdict, JoinOptions, Output, Session, SessionEvent, Signal};
+use crate::peer::{self, Media, OutgoingFile, PeerInput, PeerParams};
+use crate::session::{CloseVerdict, JoinOptions, Output, Session, SessionEvent, Signal, SFU_PEER};
+use crate::sfu_call::{self, CallInput, CallParams};
 use crate::transfer::{transfer_id, FileHeader, FileSource, IncomingFile};
 use crate::url::ServerUrl;
 use crate::{Audio, Event, Video};
@@ -88,6 +89,7 @@ enum Command {
 pub struct Client {
     id: String,
     room: String,
+    sfu: bool,
     commands: mpsc::UnboundedSender<Command>,
 }
 
@@ -122,6 +124,8 @@ impl Client {
             url: websocket,
             config,
             peers: HashMap::new(),
+            call: None,
+            sfu_peers: HashMap::new(),
             ice_servers: Vec::new(),
             events: events_tx,
             signals_tx,
@@ -132,11 +136,12 @@ impl Client {
             backoff: BACKOFF_FIRST,
         };
         tokio::spawn(driver.run());
-        let id = joined_rx.await.map_err(|_| Error::Closed)??;
+        let (id, sfu) = joined_rx.await.map_err(|_| Error::Closed)??;
         Ok((
             Client {
                 id,
                 room,
+                sfu,
                 commands: commands_tx,
             },
             events_rx,
@@ -152,13 +157,27 @@ impl Client {
         &self.room
     }
 
+    /// The room runs through the server's SFU (`welcome.sfu`): one
+    /// connection, to the peer id `sfu` ([`crate::session::SFU_PEER`]),
+    /// whose [`Event::Connection`] events name it; media, chat and files
+    /// go through the server.
+    pub fn is_sfu(&self) -> bool {
+        self.sfu
+    }
+
     /// Sends a chat message to everyone.
     pub fn chat(&self, text: &str) -> Result<(), Error> {
         self.command(Command::Chat(text.to_owned(), None))
     }
 
-    /// Sends a chat message to participant `to` only.
+    /// Sends a chat message to participant `to` only; not in SFU rooms,
+    /// whose chat goes to everyone over signaling.
     pub fn chat_to(&self, to: &str, text: &str) -> Result<(), Error> {
+        if self.sfu {
+            return Err(Error::BadOptions(
+                "chat to one participant is not available in SFU rooms".to_owned(),
+            ));
+        }
         self.command(Command::Chat(text.to_owned(), Some(to.to_owned())))
     }
 
@@ -370,15 +389,18 @@ struct Driver {
     socket: Option<Socket>,
     url: String,
     config: ClientConfig,
-    /// Each participant's task, and its name.
+    /// Each participant's task, and its name (mesh rooms).
     peers: HashMap<String, (mpsc::UnboundedSender<PeerInput>, String)>,
+    /// SFU rooms: the task of our one connection, and the participants' names.
+    call: Option<mpsc::UnboundedSender<CallInput>>,
+    sfu_peers: HashMap<String, String>,
     ice_servers: Vec<IceServer>,
     events: mpsc::UnboundedSender<Event>,
     signals_tx: mpsc::UnboundedSender<(String, Signal)>,
     signals: mpsc::UnboundedReceiver<(String, Signal)>,
     commands: mpsc::UnboundedReceiver<Command>,
     /// Until the first `welcome`: where `join` waits.
-    joined: Option<oneshot::Sender<Result<String, Error>>>,
+    joined: Option<oneshot::Sender<Result<(String, bool), Error>>>,
     /// Since when no socket has been welcomed.
     away_since: Option<Instant>,
     /// The next reconnect's wait.
@@ -547,6 +569,9 @@ impl Driver {
     }
 
     fn command(&mut self, command: Command) {
+        if self.session.is_sfu() {
+            return self.sfu_command(command);
+        }
         match command {
             Command::Chat(text, to) => {
                 for (id, (peer, _)) in &self.peers {
@@ -579,7 +604,107 @@ impl Driver {
         }
     }
 
+    /// A command in an SFU room: chat over signaling, the rest to the call.
+    fn sfu_command(&mut self, command: Command) {
+        let call = |input| {
+            if let Some(call) = &self.call {
+                let _ = call.send(input);
+            }
+        };
+        match command {
+            Command::Chat(text, _) => {
+                self.session.chat(&text);
+            }
+            Command::SendFile(file, to, reply) => {
+                let recipients = match &to {
+                    Some(to) => usize::from(self.sfu_peers.contains_key(to)),
+                    None => self.sfu_peers.len(),
+                };
+                if recipients > 0 {
+                    call(CallInput::SendFile(file, to));
+                }
+                let _ = reply.send(recipients);
+            }
+            Command::Stats(id, reply) => {
+                if id == SFU_PEER {
+                    call(CallInput::Stats(reply));
+                }
+            }
+            // Resumed transfers are for the mesh (`natter send`).
+            Command::Expect(..) | Command::Leave(_) => {}
+        }
+    }
+
+    /// What the session learned in an SFU room.
+    fn sfu_event(&mut self, event: SessionEvent) {
+        let call = |input| {
+            if let Some(call) = &self.call {
+                let _ = call.send(input);
+            }
+        };
+        match event {
+            SessionEvent::PeerJoined { peer, .. } => {
+                self.sfu_peers.insert(peer.id.clone(), peer.name.clone());
+                call(CallInput::PeerJoined(peer.id.clone(), peer.name.clone()));
+                let _ = self.events.send(Event::PeerJoined {
+                    id: peer.id,
+                    name: peer.name,
+                });
+            }
+            SessionEvent::PeerLeft { id, reason } => {
+                call(CallInput::PeerLeft(id.clone()));
+                let name = self.sfu_peers.remove(&id).unwrap_or_default();
+                let _ = self.events.send(Event::PeerLeft { id, name, reason });
+            }
+            SessionEvent::Signal { from, signal } if from == SFU_PEER => call(CallInput::Signal(signal)),
+            SessionEvent::Track { mid, peer, .. } => call(CallInput::Track { mid, peer }),
+            SessionEvent::Chat { from, text } => {
+                let name = self.sfu_peers.get(&from).cloned().unwrap_or_default();
+                let _ = self.events.send(Event::Chat { from, name, text });
+            }
+            SessionEvent::Speaker { peer } => {
+                let name = peer.as_ref().and_then(|p| self.sfu_peers.get(p)).cloned();
+                let _ = self.events.send(Event::Speaker { id: peer, name });
+            }
+            other => self.mesh_event(other),
+        }
+    }
+
     fn session_event(&mut self, event: SessionEvent) {
+        if let SessionEvent::Joined {
+            resumed: false,
+            sfu: true,
+            ref ice_servers,
+            max_participants,
+            ..
+        } = event
+        {
+            // A fresh session: a new connection to the SFU (the old one,
+            // if any, ends with its sender).
+            let config = Config {
+                peer: PeerConfig {
+                    ice_servers: usable_ice_servers(ice_servers),
+                    ..PeerConfig::default()
+                },
+                local_addresses: self.config.local_addresses.clone(),
+                ..Config::default()
+            };
+            self.call = Some(sfu_call::spawn(CallParams {
+                config,
+                max_participants,
+                peers: self.sfu_peers.clone(),
+                signals: self.signals_tx.clone(),
+                events: self.events.clone(),
+                media: Media::of(&self.config),
+            }));
+        }
+        if self.session.is_sfu() && !matches!(event, SessionEvent::Joined { .. }) {
+            return self.sfu_event(event);
+        }
+        self.mesh_event(event);
+    }
+
+    fn mesh_event(&mut self, event: SessionEvent) {
         match event {
             SessionEvent::Joined {
                 id,
@@ -597,7 +722,7 @@ impl Driver {
                     self.session.set_state(false, true, false);
                 }
                 if let Some(joined) = self.joined.take() {
-                    let _ = joined.send(Ok(id.clone()));
+                    let _ = joined.send(Ok((id.clone(), self.session.is_sfu())));
                 }
                 let _ = self.events.send(Event::Joined {
                     id,
@@ -623,9 +748,7 @@ impl Driver {
                     polite: our_id < peer.id,
                     initiator,
                     config,
-                    video: self.config.video.clone(),
-                    audio: self.config.audio.clone(),
-                    receive_media: self.config.receive_media,
+                    media: Media::of(&self.config),
                     signals: self.signals_tx.clone(),
                     events: self.events.clone(),
                 });
@@ -645,7 +768,7 @@ impl Driver {
                 };
                 let _ = self.events.send(Event::PeerLeft { id, name, reason });
             }
-            // Mesh only: SFU rooms are joined with `crate::sfu`.
+            // SFU rooms only (`sfu_event`).
             SessionEvent::PeerState { .. }
             | SessionEvent::Track { .. }
             | SessionEvent::Speaker { .. }

@@ -54,6 +54,7 @@ pub mod message;
 mod peer;
 pub mod session;
 pub mod sfu;
+mod sfu_call;
 pub mod transfer;
 mod url;
 
@@ -154,6 +155,11 @@ pub enum Event {
         name: String,
         received: std::time::Instant,
         frame: natter_io::MediaFrame,
+    },
+    /// SFU rooms: the room's active speaker is now `id` (or nobody).
+    Speaker {
+        id: Option<String>,
+        name: Option<String>,
     },
     /// The signaling socket dropped; reconnecting to resume.
     Reconnecting {

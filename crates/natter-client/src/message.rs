@@ -37,6 +37,10 @@ pub enum ClientMessage {
         video: bool,
         screen: bool,
     },
+    /// SFU rooms: a chat line to everyone, which the server relays.
+    Chat {
+        text: String,
+    },
     Ping,
     Leave,
 }

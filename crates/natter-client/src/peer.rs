@@ -30,9 +30,9 @@ use crate::{Audio, Event, ReceivedFile, Video};
 pub const OFFER_GRACE: Duration = Duration::from_millis(3000);
 /// A sender re-reads the buffered amount at least this often while it
 /// waits for `bufferedamountlow`.
-const DRAIN_RECHECK: Duration = Duration::from_millis(250);
+pub(crate) const DRAIN_RECHECK: Duration = Duration::from_millis(250);
 /// A sender reports its progress after this many chunks (1 MiB).
-const PROGRESS_CHUNKS: usize = 64;
+pub(crate) const PROGRESS_CHUNKS: usize = 64;
 /// While a received video has sent no keyframe, ask again this often
 /// (RFC 4585 §6.3.1 PLI; a lost request or a slow encoder).
 const KEYFRAME_RETRY: Duration = Duration::from_millis(500);
@@ -76,10 +76,27 @@ pub(crate) struct PeerParams {
     /// (to, signal) for the signaling session.
     pub signals: mpsc::UnboundedSender<(String, Signal)>,
     pub events: mpsc::UnboundedSender<Event>,
+    pub media: Media,
+}
+
+/// What a connection sends and whether it hands out what it receives
+/// (the [`crate::ClientConfig`] fields of the same names).
+#[derive(Debug, Clone)]
+pub(crate) struct Media {
     pub video: Option<Arc<Video>>,
     pub audio: Option<Arc<Audio>>,
-    /// Emit [`Event::Media`] for what the peer sends.
-    pub receive_media: bool,
+    /// Emit [`Event::Media`] for what arrives.
+    pub receive: bool,
+}
+
+impl Media {
+    pub(crate) fn of(config: &crate::ClientConfig) -> Self {
+        Media {
+            video: config.video.clone(),
+            audio: config.audio.clone(),
+            receive: config.receive_media,
+        }
+    }
 }
 
 /// Starts the task; it ends on [`PeerInput::Close`] or when the sender is dropped.
@@ -105,32 +122,102 @@ struct Peer {
     track: Option<Track>,
     audio_track: Option<Track>,
     players: Vec<tokio::task::JoinHandle<()>>,
-    /// Received video transceivers that have not sent a keyframe yet,
-    /// and when we last asked for one.
-    awaiting_keyframe: HashMap<TransceiverId, Option<tokio::time::Instant>>,
-    /// Received video transceivers that have sent one.
-    keyframe_seen: std::collections::HashSet<TransceiverId>,
+    keyframes: Keyframes,
 }
 
-async fn run(params: PeerParams, mut input: mpsc::UnboundedReceiver<PeerInput>) {
-    let spawned = PeerConnection::spawn(params.config.clone()).or_else(|e| {
+/// Which received videos have sent a keyframe, and when we last asked
+/// those that have not (RFC 4585 §6.3.1 PLI, at most every
+/// [`KEYFRAME_RETRY`]).
+#[derive(Debug, Default)]
+pub(crate) struct Keyframes {
+    awaiting: HashMap<TransceiverId, Option<tokio::time::Instant>>,
+    seen: std::collections::HashSet<TransceiverId>,
+}
+
+impl Keyframes {
+    /// Transceiver `id` receives a new video: wait for its keyframe again.
+    pub(crate) fn restart(&mut self, id: TransceiverId) {
+        self.seen.remove(&id);
+        self.awaiting.insert(id, None);
+    }
+
+    /// A frame arrived; `true` when a keyframe should be asked for now.
+    pub(crate) fn frame(&mut self, frame: &MediaFrame, now: tokio::time::Instant) -> bool {
+        if !frame.format.is_video() || self.seen.contains(&frame.transceiver) {
+            return false;
+        }
+        if frame.keyframe {
+            self.awaiting.remove(&frame.transceiver);
+            self.seen.insert(frame.transceiver);
+            return false;
+        }
+        self.due(frame.transceiver, now)
+    }
+
+    /// Whether to ask `id` for a keyframe now (and note that we did).
+    pub(crate) fn due(&mut self, id: TransceiverId, now: tokio::time::Instant) -> bool {
+        let last = self.awaiting.entry(id).or_insert(None);
+        if last.is_some_and(|at| now.duration_since(at) < KEYFRAME_RETRY) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+}
+
+/// Plays our video and audio on their tracks, looped, once connected.
+pub(crate) fn start_players(
+    video: Option<(&Track, &Arc<Video>)>,
+    audio: Option<(&Track, &Arc<Audio>)>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut players = Vec::new();
+    if let Some((track, video)) = video {
+        let (track, video) = (track.clone(), video.clone());
+        players.push(tokio::spawn(async move {
+            play(track, &video.frames, video.length).await;
+        }));
+    }
+    if let Some((track, audio)) = audio {
+        let (track, audio) = (track.clone(), audio.clone());
+        players.push(tokio::spawn(async move {
+            play(track, &audio.packets, audio.length).await;
+        }));
+    }
+    players
+}
+
+/// Starts a connection with `config`; when that fails, says so as an
+/// [`Event::Connection`] to participant `id` and returns `None`.
+pub(crate) fn connect(
+    config: &Config,
+    events: &mpsc::UnboundedSender<Event>,
+    id: &str,
+    name: &str,
+) -> Option<(PeerConnection, mpsc::Receiver<PeerEvent>)> {
+    let spawned = PeerConnection::spawn(config.clone()).or_else(|e| {
         // The server's ICE servers may be ones natter cannot use yet
         // (host names): go on without them rather than not at all.
         tracing::warn!(error = %e, "peer connection with the server's ICE servers failed; trying without");
-        let mut config = params.config.clone();
+        let mut config = config.clone();
         config.peer.ice_servers.clear();
         PeerConnection::spawn(config)
     });
-    let (pc, mut pc_events) = match spawned {
-        Ok(spawned) => spawned,
+    match spawned {
+        Ok(spawned) => Some(spawned),
         Err(e) => {
-            let _ = params.events.send(Event::Connection {
-                id: params.id.clone(),
-                name: params.name.clone(),
+            let _ = events.send(Event::Connection {
+                id: id.to_owned(),
+                name: name.to_owned(),
                 state: format!("failed: {e}"),
             });
-            return;
+            None
         }
+    }
+}
+
+async fn run(params: PeerParams, mut input: mpsc::UnboundedReceiver<PeerInput>) {
+    let Some((pc, mut pc_events)) = connect(&params.config, &params.events, &params.id, &params.name) else {
+        return;
     };
     let mut peer = Peer {
         params,
@@ -146,8 +233,7 @@ async fn run(params: PeerParams, mut input: mpsc::UnboundedReceiver<PeerInput>) 
         track: None,
         audio_track: None,
         players: Vec::new(),
-        awaiting_keyframe: HashMap::new(),
-        keyframe_seen: std::collections::HashSet::new(),
+        keyframes: Keyframes::default(),
     };
     if peer.params.initiator {
         peer.attach().await;
@@ -199,13 +285,13 @@ impl Peer {
             return;
         }
         self.attached = true;
-        if self.params.video.is_some() {
+        if self.params.media.video.is_some() {
             match self.pc.add_track(MediaKind::Video).await {
                 Ok(track) => self.track = Some(track),
                 Err(e) => tracing::warn!(peer = %self.params.id, error = %e, "cannot add the video track"),
             }
         }
-        if self.params.audio.is_some() {
+        if self.params.media.audio.is_some() {
             match self.pc.add_track(MediaKind::Audio).await {
                 Ok(track) => self.audio_track = Some(track),
                 Err(e) => tracing::warn!(peer = %self.params.id, error = %e, "cannot add the audio track"),
@@ -243,14 +329,7 @@ impl Peer {
     async fn signal(&mut self, signal: Signal) {
         let result = match signal {
             Signal::Offer(sdp) => self.remote_offer(sdp).await,
-            Signal::Answer(sdp) => {
-                self.pc
-                    .set_remote_description(Description {
-                        kind: SdpType::Answer,
-                        sdp,
-                    })
-                    .await
-            }
+            Signal::Answer(sdp) => set_answer(&self.pc, sdp).await,
             Signal::Candidate(candidate) => {
                 let result = self.pc.add_ice_candidate(parse_candidate(&candidate)).await;
                 // Candidates of an offer we ignored fail; so may end-of-candidates.
@@ -363,18 +442,10 @@ impl Peer {
             }
             PeerEvent::ConnectionStateChange(state) => {
                 if state == PeerConnectionState::Connected && self.players.is_empty() {
-                    if let (Some(track), Some(video)) = (&self.track, &self.params.video) {
-                        let (track, video) = (track.clone(), video.clone());
-                        self.players.push(tokio::spawn(async move {
-                            play(track, &video.frames, video.length).await;
-                        }));
-                    }
-                    if let (Some(track), Some(audio)) = (&self.audio_track, &self.params.audio) {
-                        let (track, audio) = (track.clone(), audio.clone());
-                        self.players.push(tokio::spawn(async move {
-                            play(track, &audio.packets, audio.length).await;
-                        }));
-                    }
+                    self.players = start_players(
+                        self.track.as_ref().zip(self.params.media.video.as_ref()),
+                        self.audio_track.as_ref().zip(self.params.media.audio.as_ref()),
+                    );
                 }
                 self.emit(Event::Connection {
                     id: self.params.id.clone(),
@@ -412,11 +483,13 @@ impl Peer {
                 transceiver,
                 kind: MediaKind::Video,
                 ..
-            } if self.params.receive_media => {
-                self.awaiting_keyframe.insert(transceiver, None);
-                self.ask_keyframe(transceiver).await;
+            } if self.params.media.receive => {
+                self.keyframes.restart(transceiver);
+                if self.keyframes.due(transceiver, tokio::time::Instant::now()) {
+                    self.ask_keyframe(transceiver).await;
+                }
             }
-            PeerEvent::MediaFrame(frame) if self.params.receive_media => self.media(frame).await,
+            PeerEvent::MediaFrame(frame) if self.params.media.receive => self.media(frame).await,
             PeerEvent::BufferedAmountLow(id) => {
                 if let Some(note) = self.outgoing.get(&id) {
                     let _ = note.send(ChannelNote::BufferedLow);
@@ -505,13 +578,8 @@ impl Peer {
     /// Hands a received frame out; a video that has not sent a keyframe
     /// yet is asked for one (at most every [`KEYFRAME_RETRY`]).
     async fn media(&mut self, frame: MediaFrame) {
-        if frame.format.is_video() && !self.keyframe_seen.contains(&frame.transceiver) {
-            if frame.keyframe {
-                self.awaiting_keyframe.remove(&frame.transceiver);
-                self.keyframe_seen.insert(frame.transceiver);
-            } else {
-                self.ask_keyframe(frame.transceiver).await;
-            }
+        if self.keyframes.frame(&frame, tokio::time::Instant::now()) {
+            self.ask_keyframe(frame.transceiver).await;
         }
         self.emit(Event::Media {
             from: self.params.id.clone(),
@@ -522,12 +590,6 @@ impl Peer {
     }
 
     async fn ask_keyframe(&mut self, transceiver: TransceiverId) {
-        let now = tokio::time::Instant::now();
-        let last = self.awaiting_keyframe.entry(transceiver).or_insert(None);
-        if last.is_some_and(|at| now.duration_since(at) < KEYFRAME_RETRY) {
-            return;
-        }
-        *last = Some(now);
         if let Err(e) = self.pc.track(transceiver).request_keyframe().await {
             tracing::debug!(peer = %self.params.id, error = %e, "keyframe request not sent");
         }
@@ -602,7 +664,7 @@ async fn send_file(
 
 /// The bytes of a file to send from an offset on, [`CHUNK_BYTES`] at a
 /// time: slices of the memory, or reads into one buffer.
-enum Chunks<'a> {
+pub(crate) enum Chunks<'a> {
     Memory(std::slice::Chunks<'a, u8>),
     File {
         file: tokio::fs::File,
@@ -613,7 +675,7 @@ enum Chunks<'a> {
 
 impl<'a> Chunks<'a> {
     /// From byte `offset` to `size`; the client checked both against the source.
-    async fn open(source: &'a FileSource, offset: u64, size: u64) -> std::io::Result<Chunks<'a>> {
+    pub(crate) async fn open(source: &'a FileSource, offset: u64, size: u64) -> std::io::Result<Chunks<'a>> {
         Ok(match source {
             FileSource::Memory(data) => Chunks::Memory(data[offset as usize..].chunks(CHUNK_BYTES)),
             FileSource::Path(path) => {
@@ -629,7 +691,7 @@ impl<'a> Chunks<'a> {
     }
 
     /// The next chunk; a file that got shorter is an error.
-    async fn next(&mut self) -> std::io::Result<Option<&[u8]>> {
+    pub(crate) async fn next(&mut self) -> std::io::Result<Option<&[u8]>> {
         match self {
             Chunks::Memory(chunks) => Ok(chunks.next()),
             Chunks::File { file, buffer, left } => {
@@ -648,7 +710,7 @@ impl<'a> Chunks<'a> {
 /// Sends `frames` (video frames or Opus packets, each at its time in a
 /// loop of `length`) on `track` in real time, looped, until the
 /// connection closes.
-async fn play(track: Track, frames: &[(Duration, Vec<u8>)], length: Duration) {
+pub(crate) async fn play(track: Track, frames: &[(Duration, Vec<u8>)], length: Duration) {
     if frames.is_empty() {
         return;
     }
@@ -667,8 +729,17 @@ async fn play(track: Track, frames: &[(Duration, Vec<u8>)], length: Duration) {
     }
 }
 
+/// Applies a signaled answer to our offer.
+pub(crate) async fn set_answer(pc: &PeerConnection, sdp: String) -> Result<(), natter_io::Error> {
+    pc.set_remote_description(Description {
+        kind: SdpType::Answer,
+        sdp,
+    })
+    .await
+}
+
 /// W3C `RTCIceCandidate.toJSON()`, as the web client signals it.
-fn candidate_json(candidate: &IceCandidate) -> Value {
+pub(crate) fn candidate_json(candidate: &IceCandidate) -> Value {
     let line = if candidate.candidate.starts_with("candidate:") || candidate.candidate.is_empty() {
         candidate.candidate.clone()
     } else {

@@ -66,6 +66,8 @@ pub enum SessionEvent {
         ice_servers: Vec<IceServerInfo>,
         /// An SFU room: one connection, to [`SFU_PEER`], instead of a mesh.
         sfu: bool,
+        /// `welcome.limits.maxParticipants`, when the server said.
+        max_participants: Option<usize>,
     },
     /// A participant to connect to; `initiator` when we offer first.
     PeerJoined {
@@ -372,6 +374,17 @@ impl Session {
         true
     }
 
+    /// SFU rooms: sends a chat line to everyone over signaling
+    /// (docs/signaling.md); `false` (nothing sent) while not joined.
+    pub fn chat(&mut self, text: &str) -> bool {
+        if !self.joined {
+            return false;
+        }
+        let message = ClientMessage::Chat { text: text.to_owned() };
+        self.outputs.push_back(Output::Send(message.to_json()));
+        true
+    }
+
     /// Leaves the room: the server ends the session and closes the socket.
     pub fn leave(&mut self) {
         if self.joined {
@@ -416,6 +429,7 @@ impl Session {
             resumed: welcome.resumed,
             ice_servers: welcome.ice_servers.clone(),
             sfu: welcome.sfu,
+            max_participants: welcome.limits.map(|l| l.max_participants),
         });
         if expired {
             // Our old session expired while we were away: every connection

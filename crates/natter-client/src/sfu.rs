@@ -350,3 +350,142 @@ impl Driver {
         }
     }
 }
+
+/// The label of the one data channel to the SFU (natter-sfu's relay).
+pub const RELAY_LABEL: &str = "relay";
+/// Receivers of a file over the relay acknowledge every this many bytes
+/// (`web/relay.js` `ACKNOWLEDGE_BYTES`).
+pub const ACKNOWLEDGE_BYTES: u64 = 128 * 1024;
+/// Flags bit 0 of an envelope: the payload is text.
+const RELAY_TEXT: u8 = 0x01;
+
+/// One message on the relay channel (docs/signaling.md, "SFU rooms" 8)
+/// carrying the web client's labelled channels (`web/relay.js`): the
+/// payload of an envelope is `[label length][label][data]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayMessage<'a> {
+    /// From the server: the sender's id. From us: the recipient's, or
+    /// empty for everyone else in the room.
+    pub peer: &'a str,
+    pub label: &'a str,
+    pub text: bool,
+    pub data: &'a [u8],
+}
+
+/// Why a relay message could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RelayError {
+    #[error("a relay message of {0} bytes is shorter than its 3-byte header")]
+    Short(usize),
+    #[error("a relay message's peer id and label ({0} bytes) overrun its {1} bytes")]
+    Overrun(usize, usize),
+    #[error("a relay message's peer id or label is not UTF-8")]
+    NotUtf8,
+    #[error("a relay peer id or label of {0} bytes is longer than 255")]
+    TooLong(usize),
+}
+
+impl<'a> RelayMessage<'a> {
+    /// Reads an envelope as the server sent it (a borrowed view).
+    pub fn parse(message: &'a [u8]) -> Result<Self, RelayError> {
+        if message.len() < 3 {
+            return Err(RelayError::Short(message.len()));
+        }
+        let peer_end = 2 + usize::from(message[1]);
+        let label_end = peer_end + 1 + usize::from(*message.get(peer_end).unwrap_or(&0));
+        if label_end > message.len() {
+            return Err(RelayError::Overrun(label_end, message.len()));
+        }
+        let text = |bytes| std::str::from_utf8(bytes).map_err(|_| RelayError::NotUtf8);
+        Ok(RelayMessage {
+            peer: text(&message[2..peer_end])?,
+            label: text(&message[peer_end + 1..label_end])?,
+            text: message[0] & RELAY_TEXT != 0,
+            data: &message[label_end..],
+        })
+    }
+
+    /// Writes the envelope into `out` (cleared first).
+    pub fn write(&self, out: &mut Vec<u8>) -> Result<(), RelayError> {
+        for field in [self.peer, self.label] {
+            if field.len() > 255 {
+                return Err(RelayError::TooLong(field.len()));
+            }
+        }
+        out.clear();
+        out.push(if self.text { RELAY_TEXT } else { 0 });
+        // Both lengths were checked above.
+        out.push(self.peer.len() as u8);
+        out.extend_from_slice(self.peer.as_bytes());
+        out.push(self.label.len() as u8);
+        out.extend_from_slice(self.label.as_bytes());
+        out.extend_from_slice(self.data);
+        Ok(())
+    }
+}
+
+/// The signaled `RTCIceCandidateInit` of a candidate, or `None` for
+/// end-of-candidates: how the SFU's candidates are read.
+pub fn parse_candidate(value: &Value) -> Option<natter_io::IceCandidate> {
+    crate::peer::parse_candidate(value)
+}
+
+/// Which publisher each receive slot carries, from `track` messages.
+#[derive(Debug, Default, Clone)]
+pub struct Slots {
+    /// Section mid -> publisher id.
+    tracks: std::collections::HashMap<String, String>,
+}
+
+impl Slots {
+    /// A `track` message: section `mid` now carries `peer`, or nothing.
+    pub fn handle_track(&mut self, mid: &str, peer: Option<&str>) {
+        match peer {
+            Some(peer) => {
+                self.tracks.insert(mid.to_owned(), peer.to_owned());
+            }
+            None => {
+                self.tracks.remove(mid);
+            }
+        }
+    }
+
+    /// The publisher section `mid` carries now.
+    pub fn peer(&self, mid: &str) -> Option<&str> {
+        self.tracks.get(mid).map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relay_envelopes_round_trip_and_bad_ones_are_errors() {
+        let mut out = Vec::new();
+        let message = RelayMessage {
+            peer: "p1",
+            label: "file:x",
+            text: true,
+            data: b"{}",
+        };
+        message.write(&mut out).unwrap();
+        assert_eq!(out, b"\x01\x02p1\x06file:x{}");
+        assert_eq!(RelayMessage::parse(&out), Ok(message));
+        assert_eq!(RelayMessage::parse(b"\x00\x00"), Err(RelayError::Short(2)));
+        assert_eq!(RelayMessage::parse(b"\x00\x05ab"), Err(RelayError::Overrun(8, 4)));
+        assert_eq!(RelayMessage::parse(b"\x00\x01\xff\x00"), Err(RelayError::NotUtf8));
+        let long = "x".repeat(256);
+        let too_long = RelayMessage { peer: &long, ..message };
+        assert_eq!(too_long.write(&mut out), Err(RelayError::TooLong(256)));
+    }
+
+    #[test]
+    fn slots_follow_track_messages() {
+        let mut slots = Slots::default();
+        slots.handle_track("1", Some("a"));
+        assert_eq!(slots.peer("1"), Some("a"));
+        slots.handle_track("1", None);
+        assert_eq!(slots.peer("1"), None);
+    }
+}

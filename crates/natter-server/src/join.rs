@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use natter_client::session::SFU_PEER;
 use natter_client::{Audio, Client, ClientConfig, Event, ReceivedFile, Video};
 use natter_io::LocalAddresses;
 use serde_json::{json, Value};
@@ -160,10 +161,21 @@ async fn run_room(
                     }
                     continue;
                 }
-                if let Event::Connection { id, state, .. } = &event {
-                    if state == "connected" && sent_to.insert(id.clone()) {
-                        for file in files {
-                            client.send_file_to(id, &file.name, mime(&file.name), file.data.clone()).await?;
+                // Files go to each participant once connected to it; in
+                // an SFU room, to everyone once connected to the SFU and
+                // to each who joins later.
+                let connected = match &event {
+                    Event::Connection { id, state, .. } if state == "connected" => Some(id.as_str()),
+                    Event::PeerJoined { id, .. } if client.is_sfu() && sent_to.contains(SFU_PEER) => Some(id.as_str()),
+                    _ => None,
+                };
+                if let Some(id) = connected.filter(|id| sent_to.insert((*id).to_owned())) {
+                    for file in files {
+                        let (name, data) = (&file.name, file.data.clone());
+                        if id == SFU_PEER {
+                            client.send_file(name, mime(name), data).await?;
+                        } else {
+                            client.send_file_to(id, name, mime(name), data).await?;
                         }
                     }
                 }
@@ -395,6 +407,14 @@ impl Printer {
                 "file-failed",
                 json!({"peer": peer, "name": name, "file": file_name, "reason": reason}),
                 &format!("{file_name} with {name} failed: {reason}"),
+            ),
+            Event::Speaker { id, name } => self.note(
+                "speaker",
+                json!({"id": id, "name": name}),
+                &match name {
+                    Some(name) => format!("{name} speaks"),
+                    None => "nobody speaks".to_owned(),
+                },
             ),
             Event::Reconnecting { reason } => self.note(
                 "reconnecting",

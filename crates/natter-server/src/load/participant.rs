@@ -18,9 +18,9 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use natter::peer::{Description, Direction, IceCandidate, MediaKind, SdpType, TransceiverId, Transport};
+use natter::peer::{Description, Direction, MediaKind, SdpType, TransceiverId, Transport};
 use natter::{PeerConfig, PeerConnection, PeerEvent};
-use natter_client::sfu::{SfuClient, SfuEvent};
+use natter_client::sfu::{SfuClient, SfuEvent, Slots};
 use natter_client::ClientConfig;
 use serde_json::{json, Value};
 use tokio::net::UdpSocket;
@@ -56,8 +56,8 @@ struct Call {
     audio: TransceiverId,
     frames: Frames,
     answered: Option<Instant>,
-    /// Section mid -> publisher id, from `track`.
-    tracks: HashMap<String, String>,
+    /// Which publisher each section carries, from `track`.
+    slots: Slots,
     /// Section mid -> when its last `track` message came.
     changed: HashMap<String, Instant>,
     /// Per simulcast layer: a keyframe is due.
@@ -86,7 +86,7 @@ impl Call {
             video,
             audio,
             answered: None,
-            tracks: HashMap::new(),
+            slots: Slots::default(),
             changed: HashMap::new(),
             keyframe_due: [true; 3],
             next_video: now,
@@ -208,12 +208,7 @@ async fn drive(name: &str, params: Params, report: &impl Fn(Value)) -> Result<()
                     }
                     SfuEvent::Candidate(c) => {
                         if let Some(call) = call.as_mut() {
-                            let candidate = c["candidate"].as_str().map(|line| IceCandidate {
-                                candidate: line.to_owned(),
-                                sdp_mid: c["sdpMid"].as_str().map(str::to_owned),
-                                sdp_m_line_index: c["sdpMLineIndex"].as_u64().and_then(|i| u16::try_from(i).ok()),
-                                username_fragment: None,
-                            });
+                            let candidate = natter_client::sfu::parse_candidate(&c);
                             if let Err(e) = call.pc.add_ice_candidate(candidate.as_ref()) {
                                 tracing::debug!(error = %e, "SFU candidate refused");
                             }
@@ -223,15 +218,10 @@ async fn drive(name: &str, params: Params, report: &impl Fn(Value)) -> Result<()
                         if let Some(call) = call.as_mut() {
                             call.changed.insert(mid.clone(), now);
                             totals.suspects.retain(|(m, at)| *m != mid || now - *at > SLOT_CHANGE);
-                            match &peer {
-                                Some(peer) => {
-                                    call.tracks.insert(mid.clone(), peer.clone());
-                                    let entry = totals.received.entry(peer.clone()).or_default();
-                                    entry.since.get_or_insert(now);
-                                }
-                                None => {
-                                    call.tracks.remove(&mid);
-                                }
+                            call.slots.handle_track(&mid, peer.as_deref());
+                            if let Some(peer) = &peer {
+                                let entry = totals.received.entry(peer.clone()).or_default();
+                                entry.since.get_or_insert(now);
                             }
                         }
                         report(json!({"event": "track", "participant": name, "mid": mid, "peer": peer, "name": peer.as_ref().and_then(|p| names.get(p)), "kind": kind}));
@@ -310,7 +300,7 @@ fn handle_peer_event(
     match event {
         PeerEvent::MediaFrame(frame) => {
             let transceiver = call.pc.transceivers().iter().find(|t| t.id() == frame.transceiver);
-            let Some(peer) = transceiver.and_then(|t| t.mid()).and_then(|mid| call.tracks.get(mid)) else {
+            let Some(peer) = transceiver.and_then(|t| t.mid()).and_then(|mid| call.slots.peer(mid)) else {
                 return;
             };
             let audio = transceiver.is_some_and(|t| t.kind() == MediaKind::Audio);
@@ -319,7 +309,7 @@ fn handle_peer_event(
             if !media::is_from(&frame.data, peer) && !settling {
                 totals.suspects.push((mid.to_owned(), now));
             }
-            let received = totals.received.entry(peer.clone()).or_default();
+            let received = totals.received.entry(peer.to_owned()).or_default();
             if audio {
                 received.audio_frames += 1;
                 return;
