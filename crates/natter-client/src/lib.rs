@@ -34,8 +34,14 @@
 //! # Ok(()) }
 //! ```
 //!
-//! SFU rooms (`natter serve --sfu`): [`sfu::SfuClient`] joins with one
-//! connection to the server, which the caller owns.
+//! SFU rooms (`natter serve --sfu`, docs/signaling.md "SFU rooms"):
+//! [`Client`] sees `welcome.sfu` and makes one connection, to the peer
+//! id `sfu` ([`Client::is_sfu`]): our tracks go up once, the others'
+//! come on a fixed pool of receive slots that the server's `track`
+//! messages name, chat goes over signaling and files over the server's
+//! `relay` data channel ([`sfu::RelayMessage`]), with the same
+//! [`Event`]s as in a mesh. [`sfu::SfuClient`] is the signaling alone,
+//! for callers that own their connection (`natter load`).
 //!
 //! Media: a video and an Opus audio file can be published, looped
 //! ([`ClientConfig::video`], [`ClientConfig::audio`]); the frames others
