@@ -168,6 +168,46 @@ fn snap_inits_carry_the_offer() {
     }
 }
 
+/// Chromium 156's INIT as it put it in `a=sctp-init` (its WebRTC-Sctp-Snap
+/// field trial), without and with its WebRTC-DataChannelMessageInterleaving
+/// trial, captured from `createOffer` in headless Chromium 156.0.8078.129
+/// (base64 `AQAAHhwGV7gAUAAA/////y08xrfAAAAEgAgABoLA` and
+/// `AQAAIB62wSgAUAAA/////6MlSmTAAAAEgAgACILAQMI=`): Forward-TSN-Supported,
+/// then Supported Extensions, which list I-DATA (0x40) and I-FORWARD-TSN
+/// (0xc2) only with the trial.
+const CHROMIUM_INIT: [u8; 30] = [
+    0x01, 0x00, 0x00, 0x1e, 0x1c, 0x06, 0x57, 0xb8, 0x00, 0x50, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x2d, 0x3c, 0xc6,
+    0xb7, 0xc0, 0x00, 0x00, 0x04, 0x80, 0x08, 0x00, 0x06, 0x82, 0xc0,
+];
+const CHROMIUM_INIT_INTERLEAVING: [u8; 32] = [
+    0x01, 0x00, 0x00, 0x20, 0x1e, 0xb6, 0xc1, 0x28, 0x00, 0x50, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xa3, 0x25, 0x4a,
+    0x64, 0xc0, 0x00, 0x00, 0x04, 0x80, 0x08, 0x00, 0x08, 0x82, 0xc0, 0x40, 0xc2,
+];
+
+/// natter offering interleaving uses it with Chromium's INIT only when
+/// Chromium's trial made it list I-DATA and I-FORWARD-TSN.
+#[test]
+fn chromium_offers_i_data_only_under_its_field_trial() {
+    let (plain, trial) = (&CHROMIUM_INIT[..], &CHROMIUM_INIT_INTERLEAVING[..]);
+    assert_eq!(extensions(plain), vec![RE_CONFIG, FORWARD_TSN]);
+    assert_eq!(extensions(trial), vec![RE_CONFIG, FORWARD_TSN, I_DATA, I_FORWARD_TSN]);
+    let ours = snap_init(&interleaving(true), 21, Tsn(7));
+    for (chromium, expected) in [(plain, false), (trial, true)] {
+        let mut a = Association::new(interleaving(true), &[6; 32], Instant::now());
+        a.connect_snap(&ours, chromium).unwrap();
+        assert_eq!(uses_idata(&a), expected);
+        // What natter sends Chromium then.
+        a.send(0, 51, false, &[1; 3000]).unwrap();
+        let mut buf = [0u8; 1500];
+        let n = a
+            .poll_transmit(Instant::now(), &mut buf)
+            .unwrap()
+            .expect("DATA goes at once");
+        let kind = if expected { I_DATA } else { DATA };
+        assert!(chunks_of(&buf[..n], |c| Some(c.chunk_type())).contains(&kind));
+    }
+}
+
 /// RFC 8260 §1: with DATA, a message's fragments go back to back, so a
 /// small message queued while a 256 KiB one on another stream is in
 /// flight arrives after it; with I-DATA the scheduler interleaves
