@@ -25,13 +25,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { ARTIFACTS, ECHO_BIN } from './harness.mjs';
+import { ARTIFACTS, EXAMPLES } from './harness.mjs';
 import {
   ACCEPTANCE, RECEIVER_ADDRESS, blankPage, bottleneckFigures, candidateOn, launchWithCamera, median, onlyCandidate, openPath,
   pageHelpers, sampleBottleneck, timeline, until, withoutCandidates, withoutTransportCc,
 } from './bwe-path.mjs';
 
-const RECORD_BIN = path.join(path.dirname(ECHO_BIN), 'record');
+const RECORD_BIN = path.join(EXAMPLES, 'record');
 const {
   limit: LIMIT, queueMs: QUEUE_MS, oneWayMs: ONE_WAY_MS, callMs: CALL_MS, windowMs: WINDOW_MS,
   dropped: DROPPED, dropMs: DROP_MS, dropWindowMs: DROP_WINDOW_MS,

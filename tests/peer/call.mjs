@@ -1,4 +1,4 @@
-// A call between headless Chromium and natter-io's echo example that
+// A call between headless Chromium and `natter echo` that
 // either side can renegotiate (the echo's `/connections/ID/offer`,
 // `/negotiate` and `/answer`), for renegotiation.test.mjs and
 // ice-path.test.mjs.
@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 
 /**
  * Installed in the page beside the harness's `window.t`: a call with
- * natter's echo example that can be renegotiated from either side.
+ * `natter echo` that can be renegotiated from either side.
  */
 export function callHelpers() {
   const within = (ms, what, promise, progress = () => '') =>
@@ -86,7 +86,7 @@ export function callHelpers() {
     },
 
     /**
-     * natter offers after making `request` (see the echo example's
+     * natter offers after making `request` (see `natter echo`'s
      * `Negotiate`); Chromium answers, sending its microphone on an
      * audio section natter added.
      */

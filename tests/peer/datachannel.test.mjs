@@ -1,4 +1,4 @@
-// Headless Chromium against natter-io's echo example: natter answers a
+// Headless Chromium against `natter echo`: natter answers a
 // browser's data channel offer, and messages of every size and type echo
 // back byte-exact. Run by scripts/test-peer inside a network namespace
 // with only `lo`.
@@ -24,7 +24,7 @@ describe('natter-io echo with headless Chromium', () => {
   after(async () => {
     await browser?.close();
     const stopped = await echo?.stop();
-    if (stopped) console.log(`echo example exited with ${JSON.stringify(stopped)}; log: ${echo.logPath}`);
+    if (stopped) console.log(`natter echo exited with ${JSON.stringify(stopped)}; log: ${echo.logPath}`);
   });
 
   test("Chromium accepts natter's answer and the 'echo' channel opens", async (t) => {

@@ -1,6 +1,6 @@
 // namespace: lo
 // DTLS failures that are reported (issue 16), against headless Chromium
-// and natter-io's echo example. (a) The page POSTs its offer with one hex
+// and `natter echo`. (a) The page POSTs its offer with one hex
 // digit of its a=fingerprint changed: natter refuses Chromium's
 // certificate, sends a fatal bad_certificate alert (RFC 5246 §7.2, RFC
 // 8122 §5) and says why in /status, and Chromium's DTLS transport fails
@@ -136,7 +136,7 @@ describe('DTLS failures with headless Chromium are reported, and the alert ends 
     await browser?.close();
     for (const echo of echoes) {
       const stopped = await echo.stop();
-      console.log(`echo example exited with ${JSON.stringify(stopped)}; log: ${echo.logPath}`);
+      console.log(`natter echo exited with ${JSON.stringify(stopped)}; log: ${echo.logPath}`);
     }
   });
 

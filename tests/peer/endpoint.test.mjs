@@ -1,4 +1,4 @@
-// One UDP port for every connection (issue 18): natter-io's echo example
+// One UDP port for every connection (issue 18): `natter echo`
 // with `--port`, all its connections on one endpoint, ICE-lite as a
 // server runs. 200 natter peers (`echo --client --connections 200`, one
 // process, a socket each) and headless Chromium connect to that one port
@@ -46,7 +46,7 @@ describe('one endpoint port for 200 natter peers and Chromium', () => {
   after(async () => {
     await browser?.close();
     const stopped = await echo?.stop();
-    if (stopped) console.log(`echo example exited with ${JSON.stringify(stopped)}; log: ${echo.logPath}`);
+    if (stopped) console.log(`natter echo exited with ${JSON.stringify(stopped)}; log: ${echo.logPath}`);
   });
 
   test('every connection echoes on the one port while a stranger is dropped and counted', async (t) => {

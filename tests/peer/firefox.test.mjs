@@ -1,6 +1,6 @@
 // namespace: veth
 // Headless Firefox ESR (Debian's firefox-esr, driven by puppeteer-core
-// over WebDriver BiDi) and natter-io's echo example, both offer/answer
+// over WebDriver BiDi) and `natter echo`, both offer/answer
 // roles and both DTLS roles (issue 17). Firefox offers its fake camera
 // and microphone and a data channel; natter answers (as DTLS client, its
 // default, and with --dtls-server), reflects both tracks, which Firefox
@@ -66,7 +66,7 @@ describe('Firefox offers, natter answers', () => {
 
       after(async () => {
         const stopped = await echo?.stop();
-        if (stopped) console.log(`echo example exited with ${JSON.stringify(stopped)}; log: ${echo.logPath}`);
+        if (stopped) console.log(`natter echo exited with ${JSON.stringify(stopped)}; log: ${echo.logPath}`);
       });
 
       test("Firefox's camera and microphone come back from natter and Firefox decodes them", async (t) => {

@@ -1,5 +1,5 @@
-// Helpers of the natter-io interop tests: the echo example
-// (crates/natter-io/examples/echo/) on a free port as a server, or run
+// Helpers of the natter-io interop tests: `natter echo`
+// (crates/natter-server/src/echo/) on a free port as a server, or run
 // once as a client (`--client URL`), headless Chromium (the flags, waits
 // and ports of tests/browser/harness.mjs, whose playwright-core install
 // this suite reuses) and headless Firefox (puppeteer-core, from the same
@@ -8,7 +8,8 @@
 // that answers natter's offers.
 //
 // Environment:
-//   NATTER_ECHO_BIN  the echo example [target/release/examples/echo]
+//   NATTER_BIN       the natter binary [target/release/natter]
+//   NATTER_EXAMPLES  natter-io's examples [target/release/examples]
 //   CHROMIUM         the browser [/usr/bin/chromium]
 //   NATTER_FIREFOX   Firefox [/usr/bin/firefox-esr]
 //   NATTER_PYTHON    the Python with aiortc [target/py/bin/python]
@@ -19,11 +20,11 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
-import { CHROMIUM, CHROMIUM_ARGS, ROOT, freePort, launchFirefox as launchFirefoxBrowser, until } from '../browser/harness.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, NATTER_BIN, ROOT, freePort, launchFirefox as launchFirefoxBrowser, until } from '../browser/harness.mjs';
 
 export { until };
 
-export const ECHO_BIN = path.resolve(ROOT, process.env.NATTER_ECHO_BIN || 'target/release/examples/echo');
+export const EXAMPLES = path.resolve(ROOT, process.env.NATTER_EXAMPLES || 'target/release/examples');
 export const ARTIFACTS = path.join(ROOT, 'target/peer');
 
 /** The namespace's UDP RcvbufErrors (RFC 4113 udpInErrors' cause): datagrams a full socket buffer dropped. */
@@ -33,7 +34,7 @@ export function udpReceiveBufferErrors() {
   return Number(values[names.indexOf('RcvbufErrors')]);
 }
 
-/** Fails with instructions when Chromium, playwright-core or the echo example is missing. */
+/** Fails with instructions when Chromium, playwright-core or the natter binary is missing. */
 export function loadChromium() {
   if (!fs.existsSync(CHROMIUM)) {
     throw new Error(`no browser at ${CHROMIUM}: install it with "apt-get install chromium" (scripts/test-peer does)`);
@@ -44,7 +45,7 @@ export function loadChromium() {
   } catch (e) {
     throw new Error(`playwright-core is missing: run "npm ci --prefix tests/browser" (scripts/test-peer does). ${e.message}`);
   }
-  loadEchoBin();
+  loadNatterBin();
   return playwright.chromium;
 }
 
@@ -64,9 +65,9 @@ export async function launchBrowser({ mdns = false, fieldTrials = null } = {}) {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args });
 }
 
-/** tests/browser's Firefox (harness.mjs there), once the echo example is known to be built. */
+/** tests/browser's Firefox (harness.mjs there), once the natter binary is known to be built. */
 export async function launchFirefox() {
-  loadEchoBin();
+  loadNatterBin();
   return launchFirefoxBrowser();
 }
 
@@ -170,13 +171,13 @@ export function mixedSizes() {
   return out;
 }
 
-/** Starts the echo example and waits for /healthz. */
+/** Starts `natter echo` and waits for /healthz. */
 export async function startEcho({ name, addresses = ['127.0.0.1'], args = [] }) {
-  loadEchoBin();
+  loadNatterBin();
   const port = await freePort();
-  const argv = ['--listen', `127.0.0.1:${port}`, ...addresses.flatMap((a) => ['--address', a]), ...args];
+  const argv = ['echo', '--listen', `127.0.0.1:${port}`, ...addresses.flatMap((a) => ['--address', a]), ...args];
   const url = `http://127.0.0.1:${port}`;
-  return startServer({ what: 'the echo example', name: `${name}.echo`, command: ECHO_BIN, argv, url, env: RUST_ENV() });
+  return startServer({ what: 'natter echo', name: `${name}.echo`, command: NATTER_BIN, argv, url, env: RUST_ENV() });
 }
 
 /**
@@ -420,14 +421,15 @@ function pageHelpers() {
 // ---- natter as the offerer ----------------------------------------------------------
 
 /**
- * Runs `echo --client URL`: natter offers, the server at URL answers, and
- * natter checks the echoes (crates/natter-io/examples/echo/client.rs).
- * See runOnce for what it resolves with.
+ * Runs `natter echo --client URL`: natter offers, the server at URL
+ * answers, and natter checks the echoes
+ * (crates/natter-server/src/echo/client.rs). See runOnce for what it
+ * resolves with.
  */
 export async function runClient({ name, url, addresses = ['127.0.0.1'], args = [] }) {
-  loadEchoBin();
-  const argv = ['--client', url, ...addresses.flatMap((a) => ['--address', a]), ...args];
-  return runOnce({ name: `${name}.client`, command: ECHO_BIN, argv, env: RUST_ENV() });
+  loadNatterBin();
+  const argv = ['echo', '--client', url, ...addresses.flatMap((a) => ['--address', a]), ...args];
+  return runOnce({ name: `${name}.client`, command: NATTER_BIN, argv, env: RUST_ENV() });
 }
 
 // ---- aiortc (tests/peer/aiortc_echo.py) ----------------------------------------------
@@ -458,10 +460,10 @@ export async function runAiortcClient({ name, url, address = '127.0.0.1', args =
   return runOnce({ name: `${name}.aiortc-client`, command: PYTHON, argv });
 }
 
-/** Fails with instructions when the echo example is missing. */
-export function loadEchoBin() {
-  if (!fs.existsSync(ECHO_BIN)) {
-    throw new Error(`no echo example at ${ECHO_BIN}: run "cargo build --release -p natter-io --examples" (scripts/test-peer does)`);
+/** Fails with instructions when the natter binary (`natter echo`) is missing. */
+export function loadNatterBin() {
+  if (!fs.existsSync(NATTER_BIN)) {
+    throw new Error(`no natter binary at ${NATTER_BIN}: run "cargo build --release -p natter-server" (scripts/test-peer does)`);
   }
 }
 

@@ -1,6 +1,6 @@
 // namespace: veth
 // An ICE restart after the network path changed (issue 16): natter's
-// echo example has host candidates on two addresses of the namespace's
+// `natter echo` has host candidates on two addresses of the namespace's
 // veth pair; mid-call the address of the selected pair disappears
 // (`ip addr del`), the page restarts ICE, and the call goes on over
 // natter's other address with the same data channel and video. Run by scripts/test-peer inside a network namespace with a

@@ -1,6 +1,6 @@
 // namespace: veth
-// The interop matrix (issue 17), run by scripts/interop: natter-io's echo
-// example answering and offering, as DTLS client and as DTLS server,
+// The interop matrix (issue 17), run by scripts/interop: `natter echo`
+// answering and offering, as DTLS client and as DTLS server,
 // against Chromium, Firefox ESR, aiortc and GStreamer's webrtcbin, each
 // connection checking a data channel echo and media reflected both ways,
 // plus the OpenSSL row from `cargo test -p natter --test dtls_openssl`
@@ -85,11 +85,11 @@ function oneLine(text) {
   return line.length > 160 ? `${line.slice(0, 157)}...` : line;
 }
 
-/** The last line of a run's log that says what failed (the echo's `echo: ...`, the Python drivers' sys.exit). */
+/** The last line of a run's log that says what failed (`natter echo: ...`, the Python drivers' sys.exit). */
 function reason(run) {
   if (run.signal) return `killed by ${run.signal} (log: ${path.relative(ROOT, run.logPath)})`;
   const lines = run.log.split('\n').filter((l) => l.trim());
-  const last = lines.findLast((l) => /^(echo|aiortc_echo\.py client|gst_echo\.py --client):|Error|error/.test(l)) ?? lines.at(-1);
+  const last = lines.findLast((l) => /^(natter echo|aiortc_echo\.py client|gst_echo\.py --client):|Error|error/.test(l)) ?? lines.at(-1);
   return `${last ?? `exit ${run.code}, no output`} (log: ${path.relative(ROOT, run.logPath)})`;
 }
 
@@ -108,7 +108,7 @@ function withRole(cells, natterRole, want) {
   return { data: wrong, media: wrong };
 }
 
-/** A run of natter's `echo --client` (natter offers): its summary checked, or where it failed. */
+/** A run of `natter echo --client` (natter offers): its summary checked, or where it failed. */
 function clientCells(run, role) {
   const s = run.summary;
   if (run.code !== 0 || !s?.ok) {

@@ -9,9 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { freePort } from '../browser/harness.mjs';
-import { ARTIFACTS, ECHO_BIN, until } from './harness.mjs';
-
-const EXAMPLES = path.dirname(ECHO_BIN);
+import { ARTIFACTS, EXAMPLES, until } from './harness.mjs';
 
 /** Fails with instructions when ffmpeg's tools are missing. */
 export function ffmpegTool(name) {

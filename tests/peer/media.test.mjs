@@ -15,7 +15,7 @@ import { ARTIFACTS, launchBrowser, openPage, startEcho, until } from './harness.
 import { ffmpegTool, outboundVideo, pageAt, postOfferHelper, recordCamera, startExample } from './media.mjs';
 
 /**
- * In the page of the echo example (with the harness's `window.t`): the
+ * In the page of `natter echo` (with the harness's `window.t`): the
  * camera and microphone, a data channel 'echo', offer, POST, answer.
  * `beforeAnswer(port)` runs between POST and setRemoteDescription with
  * the UDP port of natter's host candidate.
@@ -129,7 +129,7 @@ describe('media between natter-io and headless Chromium', () => {
       recordCamera(t, browser, { dir, codec, file, codecName }));
   }
 
-  test("the echo example, answering as DTLS server, reflects Chromium's camera and microphone: Chromium decodes its own 640x480 video", async (t) => {
+  test("natter echo, answering as DTLS server, reflects Chromium's camera and microphone: Chromium decodes its own 640x480 video", async (t) => {
     const echo = await startEcho({ name: 'media-echo', args: ['--dtls-server'] });
     const { page, context } = await openPage(browser, echo, 'media-echo');
     await page.evaluate(postOfferHelper);

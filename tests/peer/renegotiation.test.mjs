@@ -1,6 +1,6 @@
 // namespace: lo
 // Renegotiation and ICE restart mid-call between headless Chromium and
-// natter-io's echo example (issue 16). One call carries video, later
+// `natter echo` (issue 16). One call carries video, later
 // audio, and data channels; each exchange changes one thing and the
 // test checks that the change took effect on both sides while the rest
 // of the call carried on:

@@ -1,5 +1,5 @@
 # namespace: lo
-"""Renegotiation mid-call between aiortc and natter-io's echo example
+"""Renegotiation mid-call between aiortc and `natter echo`
 (issue 16), both roles. One call per test carries video, later audio,
 and data channels; each exchange changes one thing, and the test checks
 that the change took effect on both sides while the rest of the call
@@ -26,8 +26,8 @@ Run by scripts/test-peer inside a network namespace with only `lo`:
 
     scripts/test-peer tests/peer/test_aiortc_renegotiation.py
 
-Needs the venv target/py (aiortc; scripts/setup makes it) and the echo
-example built (`cargo build --release -p natter-io --examples`).
+Needs the venv target/py (aiortc; scripts/setup makes it) and the
+natter binary built (`cargo build --release -p natter-server`).
 """
 
 import array
@@ -62,7 +62,7 @@ except ImportError as error:
 REPO = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(REPO / "tests" / "peer"))
 import example_process  # noqa: E402 (a module of this directory)
-ECHO = Path(os.environ.get("NATTER_ECHO_BIN", REPO / "target" / "release" / "examples" / "echo"))
+NATTER = Path(os.environ.get("NATTER_BIN", REPO / "target" / "release" / "natter"))
 ARTIFACTS = REPO / "target" / "peer" / "aiortc-renegotiation"
 # Every wait on the call (frames, echoes, an HTTP exchange) gives up after this.
 WAIT = 10
@@ -151,11 +151,11 @@ class Sink:
 
 
 class Echo:
-    """natter-io's echo example (server mode) on a free port, its log in target/peer/aiortc-renegotiation."""
+    """`natter echo` (server mode) on a free port, its log in target/peer/aiortc-renegotiation."""
 
     def __init__(self, name):
         self.log_path = ARTIFACTS / f"{name}.log"
-        self.process, self.log, self.url = example_process.start(ECHO, self.log_path)
+        self.process, self.log, self.url = example_process.start(NATTER, self.log_path, command=("echo",))
 
     def request(self, path, body=None):
         """(status, headers, JSON or None) of GET (no body) or POST `path`; an HTTP error fails with its body."""

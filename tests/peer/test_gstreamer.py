@@ -1,6 +1,6 @@
 # namespace: veth
 """GStreamer's webrtcbin (Debian's GStreamer 1.22, RSA certificate) and
-natter-io's echo example (issue 17, acceptance 1): a data channel echo,
+`natter echo` (issue 17, acceptance 1): a data channel echo,
 and VP8 and Opus both ways, with natter answering and offering, in both
 DTLS roles. webrtcbin is tests/peer/gst_echo.py.
 
@@ -11,7 +11,7 @@ DTLS roles. webrtcbin is tests/peer/gst_echo.py.
   a=max-message-size, so its peers may send 64 KiB, RFC 8841 §6.1);
   natter receives webrtcbin's 320x240 VP8 and its Opus and reflects
   them, and webrtcbin decodes the reflection.
-- natter offers (echo --client, with an IVF and an Ogg file made by
+- natter offers (natter echo --client, with an IVF and an Ogg file made by
   ffmpeg as test_aiortc_media.py makes them) to webrtcbin's echo server,
   which answers active and passive (the answer's a=setup rewritten
   before webrtcbin applies it): natter's client checks 1,000 mixed
@@ -24,7 +24,7 @@ certificate is RSA: the certificate its DTLS elements hold is an RSA
 key whose SHA-256 is the fingerprint of its SDP, which natter checks
 the handshake's certificate against; natter's is ECDSA P-256 and
 matches natter's SDP. (natter's stats have the peer fingerprint, but
-the echo example's /status does not show it.)
+`natter echo`'s /status does not show it.)
 
 Python: this file runs in the venv target/py like the other peer tests
 (scripts/test-peer), and gst_echo.py runs as a process of the system's
@@ -41,8 +41,8 @@ so both peers use 198.18.0.2 (`--address`).
     scripts/test-peer tests/peer/test_gstreamer.py
 
 Needs Debian's GStreamer packages (scripts/setup installs them), ffmpeg,
-the venv target/py and the echo example built
-(`cargo build --release -p natter-io --examples`).
+the venv target/py and the natter binary built
+(`cargo build --release -p natter-server`).
 """
 
 import hashlib
@@ -62,7 +62,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 REPO = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(REPO / "tests" / "peer"))
 import example_process  # noqa: E402 (a module of this directory)
-ECHO = Path(os.environ.get("NATTER_ECHO_BIN", REPO / "target" / "release" / "examples" / "echo"))
+NATTER = Path(os.environ.get("NATTER_BIN", REPO / "target" / "release" / "natter"))
 GST_ECHO = REPO / "tests" / "peer" / "gst_echo.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
 ARTIFACTS = REPO / "target" / "peer" / "gstreamer"
@@ -123,9 +123,9 @@ class Server:
     """gst_echo.py or natter's echo as a server on a free port, its log in
     target/peer/gstreamer."""
 
-    def __init__(self, binary, name, args):
+    def __init__(self, binary, name, args, command=()):
         self.log_path = ARTIFACTS / f"{name}.log"
-        self.process, self.log, self.url = example_process.start(binary, self.log_path, args)
+        self.process, self.log, self.url = example_process.start(binary, self.log_path, args, command=command)
 
     def status(self):
         return get_json(f"{self.url}/status")
@@ -179,7 +179,7 @@ class GStreamerTest(unittest.TestCase):
         self.assertEqual(audio["rate"], 48000)
 
     def webrtcbin_offers(self, name, natter_args, natter_role, webrtcbin_role):
-        natter = Server(ECHO, f"{name}.natter", ["--address", ADDRESS, *natter_args])
+        natter = Server(NATTER, f"{name}.natter", ["--address", ADDRESS, *natter_args], command=("echo",))
         try:
             summary = run(f"{name}.webrtcbin", [str(GST_ECHO), "--client", f"{natter.url}/offer", "--address", ADDRESS,
                                                 "--messages", str(MESSAGES), "--max-size", str(MAX_SIZE)])
@@ -213,7 +213,7 @@ class GStreamerTest(unittest.TestCase):
     def natter_offers(self, name, setup, natter_role, webrtcbin_role):
         webrtcbin = Server(GST_ECHO, f"{name}.webrtcbin", ["--address", ADDRESS])
         try:
-            summary = run(f"{name}.natter", [str(ECHO), "--client", f"{webrtcbin.url}/offer?setup={setup}",
+            summary = run(f"{name}.natter", [str(NATTER), "echo", "--client", f"{webrtcbin.url}/offer?setup={setup}",
                                              "--address", ADDRESS, "--messages", str(MESSAGES),
                                              "--max-size", str(MAX_SIZE), "--video", str(self.video),
                                              "--audio", str(self.audio)])

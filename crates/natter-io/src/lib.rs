@@ -102,11 +102,13 @@
 #[allow(unsafe_code)]
 pub mod batch;
 mod driver;
+pub mod echoes;
 mod endpoint;
 mod error;
 mod handle;
 mod local_addresses;
 pub mod mdns;
+pub mod media_file;
 mod rtp;
 mod udp;
 

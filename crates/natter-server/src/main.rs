@@ -1,5 +1,6 @@
 //! The `natter` command.
 
+mod echo;
 mod join;
 mod load;
 mod recording;
@@ -9,7 +10,7 @@ mod sfu;
 mod turn;
 mod whip;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Natter: WebRTC for Rust.
 #[derive(Parser)]
@@ -22,10 +23,37 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run rooms: the web client, signaling and an embedded TURN server.
+    #[command(after_help = "Examples:
+  # Open rooms on http://127.0.0.1:8080 for trying it out: no token needed
+  natter serve --dev
+
+  # In production: HTTPS and TURN over TLS, rooms for token holders (natter token)
+  NATTER_SECRET=... natter serve --listen 0.0.0.0:443 --public-host meet.example.org --cert cert.pem --pkey key.pem
+
+  # Rooms through the server's SFU, recordings in recordings/
+  natter serve --dev --sfu --record-dir recordings/
+
+  # Every option from a TOML file (same names, kebab-case)
+  natter serve --config natter.toml")]
     Serve(serve::ServeOptions),
     /// Run a STUN/TURN server (RFC 8489, RFC 8656, RFC 6062).
+    #[command(after_help = "Examples:
+  # STUN and TURN on 3478 (UDP and TCP) with one static user
+  natter turn --realm example.org --user alice:secret
+
+  # TURN REST credentials (a shared secret), TLS on 5349, behind a 1:1 NAT
+  natter turn --static-auth-secret s3cret --cert cert.pem --pkey key.pem --external-ip 203.0.113.7/10.0.0.7
+
+  # Every option from a TOML file with coturn's names
+  natter turn --config turn.toml")]
     Turn(turn::TurnOptions),
     /// Print a join token for a room of `natter serve`.
+    #[command(after_help = "Examples:
+  # A token for room standup, valid for an hour
+  natter token --secret s3cret --room standup
+
+  # For a bot whose name is fixed, valid for a day
+  NATTER_SECRET=... natter token --room standup --name recorder --ttl 86400")]
     Token(TokenOptions),
     /// Join a room of `natter serve` from the terminal: chat, files, publish
     /// IVF and Ogg files, record the others to WebM.
@@ -37,6 +65,23 @@ enum Command {
     /// Synthetic participants of an SFU room (natter serve --sfu), for tests and benchmarks.
     #[command(after_help = load::EXAMPLE)]
     Load(load::LoadOptions),
+    /// A data channel and media echo server of the webrtc-echoes
+    /// convention, or its checking client (`--client URL`).
+    #[command(after_help = echo::EXAMPLES)]
+    Echo(echo::EchoOptions),
+    /// Print a completion script for a shell.
+    #[command(after_help = "Examples:
+  # bash: for this shell, then for every new one
+  source <(natter completions bash)
+  natter completions bash > ~/.local/share/bash-completion/completions/natter
+
+  # zsh and fish
+  natter completions zsh > ~/.zfunc/_natter
+  natter completions fish > ~/.config/fish/completions/natter.fish")]
+    Completions {
+        /// The shell the script is for.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(clap::Args)]
@@ -81,6 +126,14 @@ fn main() -> anyhow::Result<()> {
         Command::Load(options) => {
             init_join_logs();
             exit_on_error("natter load", load::run(options))
+        }
+        Command::Echo(options) => {
+            init_logs(false);
+            exit_on_error("natter echo", echo::run(options))
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "natter", &mut std::io::stdout());
+            Ok(())
         }
         Command::Token(t) => {
             if !natter_signaling::message::is_room_name(&t.room) {

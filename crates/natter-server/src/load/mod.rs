@@ -16,9 +16,9 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 /// `natter load --help`'s example.
-pub const EXAMPLE: &str = "Example: 20 participants for 30 s in room demo of a local `natter serve --dev --sfu`,
-as JSON lines (each participant's `stats` every second, then a `summary`):
-
+pub const EXAMPLE: &str = "Examples:
+  # 20 participants for 30 s in room demo of a local `natter serve --dev --sfu`, as JSON
+  # lines (each participant's `stats` every second, then a `summary`)
   natter load http://127.0.0.1:8080 --room demo -n 20 --duration 30 --json";
 
 /// Synthetic participants of an SFU room, for tests and benchmarks.

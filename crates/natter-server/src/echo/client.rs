@@ -4,7 +4,7 @@
 //! 1. Two channels, `echo` (reliable, ordered) and `lossy` (unordered,
 //!    maxRetransmits 0); a complete offer (gathering waited for, no
 //!    trickle) POSTed to the server; its answer applied.
-//! 2. `echo`: a seeded mix of text and binary messages ([`crate::mix`]),
+//! 2. `echo`: a seeded mix of text and binary messages ([`super::mix`]),
 //!    sent as fast as natter's buffered amount allows, each echo
 //!    checked byte-exact, type included, and in order.
 //! 3. `lossy`: messages one at a time, each echo awaited before the
@@ -34,9 +34,10 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::answer::SessionDescription;
-use crate::files;
-use crate::mix::{self, Rng};
+use natter_io::echoes::SessionDescription;
+use natter_io::media_file as files;
+
+use super::mix::{self, Rng};
 
 /// What client mode sends; the defaults are issue 5's acceptance.
 #[derive(clap::Args, Clone, Debug)]

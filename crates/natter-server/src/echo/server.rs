@@ -1,5 +1,5 @@
 //! Server mode: answers POSTed offers and echoes every data channel
-//! message (see the crate-level doc of `main.rs` for the convention).
+//! message (see the module doc of `natter echo` for the convention).
 //!
 //! - `GET /` a page to run a browser's RTCPeerConnection from (a secure
 //!   context on http://127.0.0.1);
@@ -36,7 +36,7 @@ use natter_io::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::answer::{self, SessionDescription};
+use natter_io::echoes::{self, SessionDescription};
 
 /// What GET /status shows of one connection.
 #[derive(Clone, Default, Serialize)]
@@ -48,7 +48,7 @@ struct ConnectionStatus {
     errors: Vec<String>,
     selected_pair: Option<SelectedPair>,
     dtls: Option<DtlsStatus>,
-    /// natter's media statistics (see `common/answer.rs`).
+    /// natter's media statistics ([`echoes::media_stats`]).
     media: serde_json::Value,
     /// Frames that could not be sent back.
     media_errors: u64,
@@ -183,7 +183,15 @@ pub async fn serve(listen: SocketAddr, options: Options) -> anyhow::Result<()> {
         .route("/status", get(status))
         .route("/endpoint", get(endpoint_stats))
         .with_state(app);
-    crate::serve::serve(listen, router, "echo server", crate::serve::interrupted()).await
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    tracing::info!(%listen, "echo server ready");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(crate::shutdown_signal())
+        .await?;
+    tracing::info!("shutting down");
+    Ok(())
 }
 
 fn bad_request(message: String) -> Response {
@@ -201,7 +209,7 @@ async fn offer(State(app): State<App>, Json(offer): Json<SessionDescription>) ->
             ..Config::default()
         }),
     };
-    let answered = match answer::answer(spawned, offer, app.gather_timeout, add_reflecting_tracks).await {
+    let answered = match echoes::answer(spawned, offer, app.gather_timeout, add_reflecting_tracks).await {
         Ok(answered) => answered,
         Err(error) => return bad_request(error),
     };
@@ -315,7 +323,7 @@ async fn reoffer(State(app): State<App>, Path(id): Path<u64>, Json(offer): Json<
         return not_found(id);
     };
     let steps = async {
-        answer::apply_offer(&pc, offer, add_reflecting_tracks).await?;
+        echoes::apply_offer(&pc, offer, add_reflecting_tracks).await?;
         complete_description(&app, &pc, &mut gathered).await
     };
     let result = steps.await;
@@ -430,7 +438,7 @@ struct Echoed {
 /// Echoes every message of the connection until it fails or closes.
 /// Respects natter's buffered amount (W3C `bufferedAmount`): when the
 /// peer sends faster than natter gets the echoes out, they wait here.
-async fn echo(app: App, id: u64, pc: PeerConnection, mut events: answer::Events, gathered: watch::Sender<u64>) {
+async fn echo(app: App, id: u64, pc: PeerConnection, mut events: echoes::Events, gathered: watch::Sender<u64>) {
     let mut channels: BTreeMap<DataChannelId, Echoed> = BTreeMap::new();
     let mut reflected: BTreeMap<TransceiverId, Reflected> = BTreeMap::new();
     while let Some(event) = events.next_or_stats(|media| app.update(id, |s| s.media = media)).await {
@@ -636,7 +644,7 @@ async fn record_stats(app: &App, id: u64, pc: &PeerConnection) {
         "transport {:?}; sctp {:?}; data {:?}; channels {:?}; ice {:?}",
         stats.transport, stats.sctp, stats.data, stats.channels, stats.ice
     );
-    let media = answer::media_stats(&stats);
+    let media = echoes::media_stats(&stats);
     app.update(id, |s| {
         s.counters = counters;
         s.media = media;

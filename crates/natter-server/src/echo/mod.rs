@@ -1,18 +1,17 @@
-//! The webrtc-echoes convention, both sides of it, over natter-io.
+//! `natter echo`: the webrtc-echoes convention, both sides of it.
 //!
 //! The convention: `POST /offer` with `{"type":"offer","sdp":...}` (a
 //! complete offer: the offerer waited for gathering), and the answer
 //! comes back as `{"type":"answer","sdp":...}` once the answerer's own
-//! gathering completed, its candidates in the SDP. Every data channel
-//! message goes back on its channel with its type (text or binary); the
-//! text `close-me` makes the server close that channel instead.
+//! gathering completed, its candidates in the SDP
+//! ([`natter_io::echoes`]). Every data channel message goes back on its
+//! channel with its type (text or binary); the text `close-me` makes the
+//! server close that channel instead.
 //!
-//! - Server mode (the default, [`server`]): natter answers.
-//!
-//!   ```text
-//!   cargo run --release -p natter-io --example echo -- --listen 127.0.0.1:8090 --address 127.0.0.1
-//!   ```
-//!
+//! - Server mode (the default, [`server`]): natter answers, echoes the
+//!   data channels and sends every audio and video frame back. `--port P`
+//!   puts every connection on one UDP port of a natter-io endpoint, and
+//!   `--ice-lite` makes natter a lite agent.
 //! - Client mode (`--client URL`, [`client`]): natter offers a reliable
 //!   ordered channel and an unordered one with maxRetransmits 0, POSTs
 //!   the offer to URL, checks that a seeded mix of messages echoes back
@@ -20,32 +19,35 @@
 //!   other, then prints one JSON summary line and exits 0; any failure
 //!   exits non-zero with what went wrong. `--connections N` runs N such
 //!   clients at once.
-//!
-//! - `--port P` (server mode) puts every connection on one UDP port of
-//!   a natter-io endpoint, and `--ice-lite` makes natter a lite agent.
-//!
-//!   ```text
-//!   cargo run --release -p natter-io --example echo -- --client http://127.0.0.1:8090/offer --address 127.0.0.1
-//!   ```
 
-#[path = "../common/answer.rs"]
-mod answer;
 mod client;
-#[path = "../common/files.rs"]
-mod files;
 mod mix;
-#[path = "../common/serve.rs"]
-mod serve;
 mod server;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use clap::Parser;
+use anyhow::Context;
+use natter_io::echoes;
 
-#[derive(Parser, Debug)]
-#[command(about = "A data channel echo server, or its client, over natter-io (the webrtc-echoes convention)")]
-struct Args {
+/// What `natter echo --help` shows after the options.
+pub const EXAMPLES: &str = "Examples:
+  # An echo server for browsers and other peers on 127.0.0.1:8090 (GET / has a page to try it)
+  natter echo --listen 127.0.0.1:8090 --address 127.0.0.1
+
+  # Every connection on one UDP port, natter an ICE-lite agent and the DTLS server
+  natter echo --address 127.0.0.1 --port 50000 --ice-lite --dtls-server
+
+  # natter offers to an echo server and checks what comes back (one JSON line; exit 0 when all echoed)
+  natter echo --client http://127.0.0.1:8090/offer --address 127.0.0.1
+
+  # The same, also sending a VP8 and an Opus file that the server must reflect
+  natter echo --client http://127.0.0.1:8090/offer --video video.ivf --audio audio.ogg";
+
+/// A data channel echo server, or its client, over natter-io (the
+/// webrtc-echoes convention).
+#[derive(clap::Args, Debug)]
+pub struct EchoOptions {
     /// Where the HTTP server listens (server mode).
     #[arg(long, default_value = "127.0.0.1:8090")]
     listen: SocketAddr,
@@ -85,13 +87,20 @@ struct Args {
     check: client::Check,
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    serve::init_logs();
-    let args = Args::parse();
-    let addresses = answer::local_addresses(&args.addresses);
+/// Runs the server until SIGINT or SIGTERM, or the client's check to its
+/// end (its summary on stdout).
+pub fn run(options: EchoOptions) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(echo(options))
+}
+
+async fn echo(args: EchoOptions) -> anyhow::Result<()> {
+    let addresses = echoes::local_addresses(&args.addresses);
     let gather_timeout = Duration::from_millis(args.gather_timeout_ms);
-    let result = match args.client {
+    match args.client {
         Some(url) if args.connections > 1 => client::run_many(
             &url,
             args.connections,
@@ -115,13 +124,6 @@ async fn main() -> std::process::ExitCode {
                 ice_lite: args.ice_lite,
             };
             server::serve(args.listen, options).await
-        }
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("echo: {error:#}");
-            std::process::ExitCode::FAILURE
         }
     }
 }
