@@ -20,9 +20,11 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
-import { CHROMIUM, CHROMIUM_ARGS, NATTER_BIN, ROOT, freePort, launchFirefox as launchFirefoxBrowser, until } from '../browser/harness.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, NATTER_BIN, ROOT, freePort, launchFirefox, until } from '../browser/harness.mjs';
 
-export { until };
+// Firefox is tests/browser's (harness.mjs there): startEcho and runClient
+// check for the natter binary, so the bench that borrows Firefox needs none.
+export { launchFirefox, until };
 
 export const EXAMPLES = path.resolve(ROOT, process.env.NATTER_EXAMPLES || 'target/release/examples');
 export const ARTIFACTS = path.join(ROOT, 'target/peer');
@@ -63,12 +65,6 @@ export async function launchBrowser({ mdns = false, fieldTrials = null } = {}) {
     : [...CHROMIUM_ARGS];
   if (fieldTrials) args.push(`--force-fieldtrials=${fieldTrials}`);
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args });
-}
-
-/** tests/browser's Firefox (harness.mjs there), once the natter binary is known to be built. */
-export async function launchFirefox() {
-  loadNatterBin();
-  return launchFirefoxBrowser();
 }
 
 const RUST_ENV = () => ({ ...process.env, RUST_LOG: process.env.RUST_LOG || 'info,natter_io=debug', NO_COLOR: '1' });
