@@ -55,6 +55,12 @@ pub struct ClientConfig {
     /// Hand out the frames other participants send as [`Event::Media`],
     /// asking each for a keyframe (PLI) until its video sends one.
     pub receive_media: bool,
+    /// In an SFU room (`welcome.sfu`), go through the SFU: one
+    /// connection, to it ([`Client::is_sfu`]). Off by default: the
+    /// client connects to each participant directly in every room (the
+    /// server relays their signaling in SFU rooms too), end to end, as
+    /// `natter send` needs for its proofs and resumed transfers.
+    pub through_sfu: bool,
 }
 
 impl ClientConfig {
@@ -72,6 +78,7 @@ impl ClientConfig {
             video: None,
             audio: None,
             receive_media: false,
+            through_sfu: false,
         }
     }
 }
@@ -157,7 +164,8 @@ impl Client {
         &self.room
     }
 
-    /// The room runs through the server's SFU (`welcome.sfu`): one
+    /// We go through the server's SFU ([`ClientConfig::through_sfu`] in
+    /// an SFU room, `welcome.sfu`): one
     /// connection, to the peer id `sfu` ([`crate::session::SFU_PEER`]),
     /// whose [`Event::Connection`] events name it; media, chat and files
     /// go through the server.
@@ -569,7 +577,7 @@ impl Driver {
     }
 
     fn command(&mut self, command: Command) {
-        if self.session.is_sfu() {
+        if self.through_sfu() {
             return self.sfu_command(command);
         }
         match command {
@@ -602,6 +610,11 @@ impl Driver {
             }
             Command::Leave(_) => {}
         }
+    }
+
+    /// We are in an SFU room and go through the SFU.
+    fn through_sfu(&self) -> bool {
+        self.config.through_sfu && self.session.is_sfu()
     }
 
     /// A command in an SFU room: chat over signaling, the rest to the call.
@@ -679,6 +692,9 @@ impl Driver {
             ..
         } = event
         {
+            if !self.config.through_sfu {
+                return self.mesh_event(event);
+            }
             // A fresh session: a new connection to the SFU (the old one,
             // if any, ends with its sender).
             let config = Config {
@@ -698,7 +714,7 @@ impl Driver {
                 media: Media::of(&self.config),
             }));
         }
-        if self.session.is_sfu() && !matches!(event, SessionEvent::Joined { .. }) {
+        if self.through_sfu() && !matches!(event, SessionEvent::Joined { .. }) {
             return self.sfu_event(event);
         }
         self.mesh_event(event);
@@ -722,7 +738,7 @@ impl Driver {
                     self.session.set_state(false, true, false);
                 }
                 if let Some(joined) = self.joined.take() {
-                    let _ = joined.send(Ok((id.clone(), self.session.is_sfu())));
+                    let _ = joined.send(Ok((id.clone(), self.through_sfu())));
                 }
                 let _ = self.events.send(Event::Joined {
                     id,

@@ -35,8 +35,8 @@
 //! ```
 //!
 //! SFU rooms (`natter serve --sfu`, docs/signaling.md "SFU rooms"):
-//! [`Client`] sees `welcome.sfu` and makes one connection, to the peer
-//! id `sfu` ([`Client::is_sfu`]): our tracks go up once, the others'
+//! with [`ClientConfig::through_sfu`], [`Client`] sees `welcome.sfu`
+//! and makes one connection, to the peer id `sfu` ([`Client::is_sfu`]): our tracks go up once, the others'
 //! come on a fixed pool of receive slots that the server's `track`
 //! messages name, chat goes over signaling and files over the server's
 //! `relay` data channel ([`sfu::RelayMessage`]), with the same

@@ -112,6 +112,7 @@ async fn join(options: JoinOptions) -> anyhow::Result<()> {
         None => None,
     };
     config.receive_media = recorder.is_some();
+    config.through_sfu = true;
     config.room = options.room.clone();
     config.token = options.token.clone();
     config.reconnect_timeout = Duration::from_secs(options.reconnect_timeout);
