@@ -86,6 +86,9 @@ pub struct AimdRateControl {
     capacity: Option<LinkCapacity>,
     last_change: Option<Instant>,
     rtt: Duration,
+    /// The application sends less than it wants because the estimate
+    /// affords no more (a layered sender below its top layer).
+    held_back: bool,
 }
 
 impl AimdRateControl {
@@ -98,6 +101,7 @@ impl AimdRateControl {
             capacity: None,
             last_change: None,
             rtt: DEFAULT_RTT,
+            held_back: false,
         }
     }
 
@@ -113,6 +117,19 @@ impl AimdRateControl {
 
     pub fn set_rtt(&mut self, rtt: Duration) {
         self.rtt = rtt;
+    }
+
+    /// Whether the application sends less than it wants because the
+    /// estimate affords no more (it chose a lower layer). A decrease
+    /// then starts from the estimate when that is above what arrived:
+    /// what arrived is the layer's rate, below the link, so overuse at
+    /// it is a burst's queue (a keyframe, a probe, a layer switch), and
+    /// a cut to β of it would choose a lower layer, whose lower
+    /// throughput the next burst would cut from again. Overuse that
+    /// persists is the link: a further decrease comes a response time
+    /// later, β each time, until what arrives is above the estimate.
+    pub fn set_held_back(&mut self, held_back: bool) {
+        self.held_back = held_back;
     }
 
     /// Sets the estimate outright (a probe's result).
@@ -168,7 +185,11 @@ impl AimdRateControl {
                 }
             }
             State::Decrease => {
-                let base = acknowledged.unwrap_or(self.rate_bps);
+                let base = match acknowledged {
+                    Some(a) if self.held_back => a.max(self.rate_bps),
+                    Some(a) => a,
+                    None => self.rate_bps,
+                };
                 let mut decreased = BETA * base;
                 if decreased > self.rate_bps {
                     if let Some(c) = self.capacity {
@@ -229,5 +250,20 @@ mod tests {
             grown > decreased && grown < decreased + 40_000,
             "additive near capacity: {grown}"
         );
+    }
+
+    /// Held back (sending a lower layer than it wants), the sender's
+    /// throughput is below the estimate: overuse cuts β of the estimate,
+    /// not of the throughput.
+    #[test]
+    fn held_back_decreases_from_the_estimate() {
+        let t0 = Instant::now();
+        let mut a = AimdRateControl::new(1_000_000, 10_000, 10_000_000);
+        a.set_held_back(true);
+        let decreased = a.update(t0, BandwidthUsage::Overusing, Some(600_000));
+        assert_eq!(decreased, (BETA * 1_000_000.0) as u64);
+        // What arrives above the estimate is the base again.
+        let again = a.update(t0 + Duration::from_secs(1), BandwidthUsage::Overusing, Some(900_000));
+        assert_eq!(again, (BETA * 900_000.0) as u64);
     }
 }

@@ -53,6 +53,11 @@ impl AlrDetector {
         self.demand_bps = demand_bps;
     }
 
+    /// What the application said it wants to send.
+    pub fn demand_bps(&self) -> Option<u64> {
+        self.demand_bps
+    }
+
     /// Whether the application said it wants more than the target.
     pub fn wants_more(&self) -> bool {
         self.demand_bps.is_some_and(|d| d > self.target_bps)

@@ -234,6 +234,7 @@ impl<H: Copy> CongestionController<H> {
                 self.loss.on_probe(bps);
             }
             None if usage == BandwidthUsage::Overusing => {
+                self.aimd.set_held_back(self.alr.wants_more() && !self.alr.in_alr());
                 if self.aimd.time_to_reduce_further(now, acknowledged) {
                     self.aimd.update(now, usage, acknowledged);
                 }
@@ -278,6 +279,9 @@ impl<H: Copy> CongestionController<H> {
     /// may. Less than the target puts the controller in the
     /// application-limited region.
     pub fn set_application_demand(&mut self, now: Instant, demand_bps: Option<u64>) {
+        if self.alr.demand_bps() != demand_bps {
+            self.probes.reset_backoff();
+        }
         self.alr.set_demand(demand_bps);
         self.check_alr(now);
     }
@@ -388,7 +392,8 @@ impl<H: Copy> CongestionController<H> {
         self.alr.in_alr() || self.alr.wants_more()
     }
 
-    /// The rate a probe's result sets the estimate to, if any.
+    /// The rate a probe's result sets the estimate to, if any; tells
+    /// the probe controller whether it found more than the estimate.
     ///
     /// A cluster that met no queue may have been a token bucket's burst
     /// ([`probe`](super::probe)): before it raises the estimate, a
@@ -412,17 +417,22 @@ impl<H: Copy> CongestionController<H> {
         }
         let estimate = self.aimd.rate_bps();
         if usage == BandwidthUsage::Overusing {
+            self.probes.on_probe_outcome(false);
             return None;
         }
         if !self.application_limited() {
             // What the sender sends shows a bucket's rate soon enough.
-            return (probe.whole_cluster_bps > estimate).then_some(probe.whole_cluster_bps);
+            let raised = probe.whole_cluster_bps > estimate;
+            self.probes.on_probe_outcome(raised);
+            return raised.then_some(probe.whole_cluster_bps);
         }
         if probe.bitrate_bps <= estimate {
+            self.probes.on_probe_outcome(false);
             let floor = acknowledged.map_or(estimate, |a| estimate.min((BETA * a as f64) as u64));
             return probe.queued.then_some(probe.bitrate_bps.max(floor));
         }
         if probe.queued || probe.cluster.confirming {
+            self.probes.on_probe_outcome(true);
             return Some(probe.bitrate_bps);
         }
         self.probes.confirm(now, probe.cluster);

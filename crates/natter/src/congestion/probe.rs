@@ -53,6 +53,14 @@ pub const ALR_PROBE_INTERVAL: Duration = Duration::from_secs(5);
 /// subscriber sees a smaller layer than its tile needs), so sooner
 /// than in ALR, where nothing is missing.
 pub const WANTED_PROBE_INTERVAL: Duration = Duration::from_secs(2);
+/// Each such probe that finds no more than the estimate doubles the
+/// interval up to this. A sender that fills most of an estimate at
+/// the link's capacity has little room left for probes: every cluster
+/// above the capacity stands in the bottleneck's queue until the spare
+/// capacity drains it, so a probe every 2 s kept a standing queue
+/// (libwebrtc probes then only once per change of the application's
+/// maximum; LiveKit's allocator backs off its probes the same way).
+pub const MAX_WANTED_PROBE_INTERVAL: Duration = Duration::from_secs(8);
 /// A cluster is at least this many packets...
 const MIN_PACKETS: usize = 5;
 /// ...and lasts at least this long at its rate (libwebrtc: 15 ms).
@@ -129,6 +137,10 @@ pub struct ProbeController {
     waiting: Option<(u64, Instant)>,
     started: bool,
     last_alr_probe: Option<Instant>,
+    /// The interval between probes while the application wants more:
+    /// [`WANTED_PROBE_INTERVAL`], backed off up to
+    /// [`MAX_WANTED_PROBE_INTERVAL`].
+    wanted_interval: Duration,
 }
 
 impl ProbeController {
@@ -141,6 +153,7 @@ impl ProbeController {
             waiting: None,
             started: false,
             last_alr_probe: None,
+            wanted_interval: WANTED_PROBE_INTERVAL,
         }
     }
 
@@ -173,16 +186,33 @@ impl ProbeController {
     }
 
     /// Periodic work: probes every [`ALR_PROBE_INTERVAL`] in ALR, every
-    /// [`WANTED_PROBE_INTERVAL`] while the application wants more than
-    /// the estimate.
+    /// [`WANTED_PROBE_INTERVAL`] (backed off) while the application
+    /// wants more than the estimate.
     pub fn on_timeout(&mut self, now: Instant, in_alr: bool, wants_more: bool, estimate_bps: u64) {
         let since = self.last_alr_probe.map(|last| now.saturating_duration_since(last));
-        let due = (wants_more && since.is_none_or(|d| d >= WANTED_PROBE_INTERVAL))
+        let due = (wants_more && since.is_none_or(|d| d >= self.wanted_interval))
             || (in_alr && since.is_none_or(|d| d >= ALR_PROBE_INTERVAL));
         if due {
             self.last_alr_probe = Some(now);
             self.probe_above(now, estimate_bps);
         }
+    }
+
+    /// A probe's result raised the estimate (`true`): probing while
+    /// the application wants more goes back to every
+    /// [`WANTED_PROBE_INTERVAL`]. It found no more (`false`): the next
+    /// waits twice as long, up to [`MAX_WANTED_PROBE_INTERVAL`].
+    pub fn on_probe_outcome(&mut self, raised: bool) {
+        self.wanted_interval = if raised {
+            WANTED_PROBE_INTERVAL
+        } else {
+            (2 * self.wanted_interval).min(MAX_WANTED_PROBE_INTERVAL)
+        };
+    }
+
+    /// The application's demand changed: what it wants may fit now.
+    pub fn reset_backoff(&mut self) {
+        self.wanted_interval = WANTED_PROBE_INTERVAL;
     }
 
     /// `cluster` met no queue and would raise the estimate: probes
@@ -465,6 +495,31 @@ mod tests {
             p.on_timeout(at(s), true, false, 1_000_000);
         }
         assert_eq!(rates(&mut p), [2_000_000, 2_000_000]);
+    }
+
+    /// Probes that find no more than the estimate while the application
+    /// wants more come less often, up to MAX_WANTED_PROBE_INTERVAL; one
+    /// that raised the estimate brings them back to every
+    /// WANTED_PROBE_INTERVAL.
+    #[test]
+    fn wanted_probes_back_off_while_they_find_nothing_more() {
+        let t0 = Instant::now();
+        let mut p = ProbeController::new(10_000_000);
+        let mut probed_at = Vec::new();
+        let mut run = |p: &mut ProbeController, from_s: u64, to_s: u64, raised: bool| {
+            for ms in (1000 * from_s..=1000 * to_s).step_by(100) {
+                p.on_timeout(t0 + Duration::from_millis(ms), false, true, 1_000_000);
+                if p.poll_cluster().is_some() {
+                    probed_at.push(ms / 1000);
+                    p.on_probe_outcome(raised);
+                }
+            }
+        };
+        run(&mut p, 0, 30, false);
+        run(&mut p, 31, 40, true);
+        assert_eq!(probed_at, [0, 4, 12, 20, 28, 36, 38, 40]);
+        p.reset_backoff();
+        assert_eq!(p.wanted_interval, WANTED_PROBE_INTERVAL);
     }
 
     #[test]
