@@ -6,6 +6,7 @@
 //! asserted is what crossed the wire and what was delivered.
 
 mod sctp_support;
+mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ use natter_sctp::sctp::association::{snap_init, Association, Config, Event, Reli
 use natter_sctp::sctp::chunk::*;
 use natter_sctp::sctp::param::Param;
 use natter_sctp::sctp::Tsn;
+use natter_sctp::ChannelId;
 use proptest::prelude::*;
 use sctp_support::{chunks_of, impair, packet, Natter, Side, Wire};
 
@@ -651,4 +653,79 @@ proptest! {
         run_reading(&mut w, Duration::from_secs(3), &mut got);
         prop_assert!(got.iter().any(|(s, m)| *s == 9 && m == b"after"));
     }
+}
+
+/// Data channels (SctpTransport, RFC 8831 with DCEP) over I-DATA when both
+/// transports are configured to offer it, through 2% loss: channels open
+/// (DCEP in I-DATA), a chat message sent while a 256 KiB message is in
+/// flight on another channel arrives first, an unordered partially
+/// reliable channel and a reliable one deliver as their policies say, and
+/// closing a channel (stream reset) works both ways.
+#[test]
+fn data_channels_run_on_i_data_between_two_transports() {
+    use natter_sctp::{ChannelOptions, DtlsRole, Event as ChannelEvent, Message, SctpConfig, TransportState};
+    use support::{Link, Pair, Side as End};
+    let offer = |role| SctpConfig {
+        interleaving: true,
+        ..SctpConfig::new(role)
+    };
+    let mut p = Pair::with_configs(7, offer(DtlsRole::Client), offer(DtlsRole::Server));
+    let lossy = Link {
+        latency: Duration::from_millis(20),
+        jitter: Duration::ZERO,
+        loss: 0.02,
+    };
+    (p.up, p.down) = (lossy, lossy);
+    p.connect();
+    assert!(p.client.interleaving() && p.server.interleaving());
+    let bulk = p.open(End::Client, "bulk", "", ChannelOptions::reliable());
+    let chat = p.open(End::Client, "chat", "", ChannelOptions::reliable());
+    let lossy_channel = p.open(
+        End::Client,
+        "telemetry",
+        "",
+        ChannelOptions {
+            ordered: false,
+            max_retransmits: Some(0),
+            ..ChannelOptions::default()
+        },
+    );
+    let big = message(0, 1, BIG);
+    p.client.send(bulk, Message::Binary(&big)).unwrap();
+    p.drive_for(Duration::from_millis(60));
+    p.client.send(chat, Message::Text("hi")).unwrap();
+    for i in 0..50u32 {
+        p.client
+            .send(lossy_channel, Message::Binary(&message(2, i, 300)))
+            .unwrap();
+    }
+    p.drive_until(100_000, |p| p.messages(End::Server, bulk).len() == 1);
+    let order: Vec<ChannelId> = p
+        .events(End::Server)
+        .iter()
+        .filter_map(|e| match e {
+            ChannelEvent::Message { channel, .. } if *channel == bulk || *channel == chat => Some(*channel),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, vec![chat, bulk], "the chat message first");
+    assert_eq!(p.messages(End::Server, bulk), vec![(big, false)]);
+    let telemetry = p.messages(End::Server, lossy_channel);
+    assert!(!telemetry.is_empty() && telemetry.len() <= 50);
+    assert_eq!(
+        telemetry.iter().collect::<HashSet<_>>().len(),
+        telemetry.len(),
+        "no duplicates"
+    );
+    // Closing from either side resets the stream both ways.
+    p.client.close_channel(chat).unwrap();
+    p.server.close_channel(bulk).unwrap();
+    p.drive_until(100_000, |p| {
+        [End::Client, End::Server].into_iter().all(|side| {
+            let closed = |id| p.count(side, |e| *e == ChannelEvent::ChannelClosed(id)) == 1;
+            closed(chat) && closed(bulk)
+        })
+    });
+    assert_eq!(p.client.state(), TransportState::Established);
+    assert_eq!(p.server.state(), TransportState::Established);
 }
