@@ -7,6 +7,8 @@
 //! - RFC 8489 §6.2.1 retransmission ([`transaction`]) and an RFC 8656
 //!   TURN client ([`turn_client`]) for relayed candidates over UDP, TCP
 //!   and TLS; RFC 6544 passive ICE-TCP candidates.
+//! - draft-hancke-webrtc-sped: the DTLS handshake embedded in checks and
+//!   their responses, when [`AgentConfig::sped`] is on ([`sped`]).
 //!
 //! Like every natter core it owns no sockets and reads no clock: the I/O
 //! layer passes packets and the time in (`handle_*`) and takes packets,
@@ -15,6 +17,7 @@
 pub mod agent;
 pub mod candidate;
 pub mod transaction;
+pub mod sped;
 pub mod turn_client;
 
 pub use agent::{Agent, AgentConfig, AgentError, ConnectionState, Event, Received, Role, TransportPolicy};

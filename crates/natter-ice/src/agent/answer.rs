@@ -21,6 +21,14 @@ use super::stun;
 use super::transactions::PendingKind;
 use super::{Agent, Arrival, Role, TransportPolicy};
 
+/// A success response not written yet (RFC 8445 §7.3.1.2).
+pub(super) struct DeferredResponse {
+    arrival: Arrival,
+    tid: TransactionId,
+    key: IntegrityKey,
+    kind: IntegrityKind,
+}
+
 /// Which credentials a received request was made with.
 enum Generation {
     Current,
@@ -78,10 +86,20 @@ impl Agent {
             self.reply_error(arrival, tid, ErrorCode::ROLE_CONFLICT, None, signed);
             return;
         }
-        let Ok(response) = stun::success_response(tid, arrival.source, &key, kind) else {
-            return;
+        // SPED rides checks made with the current credentials only. A
+        // check that brought DTLS a new packet is answered once DTLS had
+        // its say, so that the response carries DTLS's answer.
+        let deferred = DeferredResponse {
+            arrival,
+            tid,
+            key: key.clone(),
+            kind,
         };
-        self.reply(arrival, response);
+        match generation {
+            Generation::Current if self.sped_received(msg) => self.deferred.push(deferred),
+            Generation::Current => self.reply_success(deferred, true),
+            Generation::Previous => self.reply_success(deferred, false),
+        }
         self.stats.checks_received += 1;
         if self.config.lite {
             self.peer_alive(now, arrival);
@@ -119,6 +137,29 @@ impl Agent {
         self.triggered_check(pair);
         if use_candidate && self.role == Role::Controlled {
             self.nominated_by_peer(now, pair);
+        }
+    }
+
+    /// §7.3.1.2: the success response, with SPED's attributes if
+    /// `embed`.
+    fn reply_success(&mut self, response: DeferredResponse, embed: bool) {
+        let embedded = if embed { self.next_embedded() } else { None };
+        let embedded = embedded.as_ref().map(|(data, ack)| (data.as_deref(), *ack));
+        let DeferredResponse {
+            arrival,
+            tid,
+            key,
+            kind,
+        } = response;
+        if let Ok(bytes) = stun::success_response(tid, arrival.source, &key, kind, embedded) {
+            self.reply(arrival, bytes);
+        }
+    }
+
+    /// The responses held for DTLS's answer (see [`DeferredResponse`]).
+    pub(super) fn reply_deferred(&mut self) {
+        for response in std::mem::take(&mut self.deferred) {
+            self.reply_success(response, true);
         }
     }
 

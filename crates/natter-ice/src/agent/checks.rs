@@ -75,16 +75,17 @@ impl Agent {
     }
 
     /// §7.2.2: a Binding request from local candidate `local` made with
-    /// the given credentials, and the PRIORITY it carries (§7.1.1: that
-    /// of a peer-reflexive candidate from the same base).
+    /// the given credentials (`ufrags`: the remote one, then ours), and
+    /// the PRIORITY it carries (§7.1.1: that of a peer-reflexive
+    /// candidate from the same base).
     pub(super) fn encode_check(
         &self,
         tid: TransactionId,
         local: usize,
-        remote_ufrag: &str,
-        local_ufrag: &str,
+        (remote_ufrag, local_ufrag): (&str, &str),
         key: &IntegrityKey,
         use_candidate: bool,
+        embedded: stun::Embedded<'_>,
     ) -> Result<(Vec<u8>, u32), natter_stun::Error> {
         let l = &self.locals[local];
         let priority = candidate_priority(CandidateKind::PeerReflexive, l.local_preference, l.transport);
@@ -95,6 +96,7 @@ impl Agent {
             role: self.role,
             tie_breaker: self.tie_breaker,
             use_candidate,
+            embedded,
         };
         Ok((stun::check_request(tid, &request)?, priority))
     }
@@ -118,16 +120,17 @@ impl Agent {
                 last_wait_factor: 1,
             },
         };
+        let embedded = self.next_embedded();
         let (Some(remote), Some(key)) = (&self.remote_credentials, &self.remote_key) else {
             return;
         };
         let encoded = self.encode_check(
             tid,
             local,
-            &remote.ufrag,
-            &self.local_credentials.ufrag,
+            (&remote.ufrag, &self.local_credentials.ufrag),
             key,
             use_candidate,
+            embedded.as_ref().map(|(data, ack)| (data.as_deref(), *ack)),
         );
         let Ok((bytes, priority)) = encoded else {
             // Only an over-long ufrag can make this fail; the pair cannot
@@ -190,6 +193,7 @@ impl Agent {
             self.fail_pair(pair);
             return;
         };
+        self.sped_received(msg);
         let valid_local = self.local_for_mapped(local, mapped, check.priority);
         let valid = self.valid_pair(pair, valid_local, remote);
         let p = &mut self.check_list.pairs[pair];

@@ -73,6 +73,12 @@ pub struct AgentConfig {
     /// Seeds the RNG of tie-breaker, transaction ids, credentials and
     /// jitter, for reproducible tests; `None` seeds from the OS.
     pub seed: Option<u64>,
+    /// draft-hancke-webrtc-sped: embed the DTLS handshake in checks and
+    /// their responses (see [`crate::sped`]). Off by default; when on,
+    /// the agent falls back by itself on a peer whose checks carry none
+    /// of its attributes, and [`super::Agent::sped_mut`] turns it off when the
+    /// peer's description does not offer it.
+    pub sped: bool,
 }
 
 impl Default for AgentConfig {
@@ -104,6 +110,7 @@ impl Default for AgentConfig {
             consent_timeout: Duration::from_secs(30),
             keepalive_interval: Duration::from_secs(15),
             seed: None,
+            sped: false,
         }
     }
 }

@@ -135,13 +135,14 @@ impl Agent {
             return;
         };
         let tid = self.new_tid();
+        let embedded = self.next_embedded();
         let encoded = self.encode_check(
             tid,
             path.local,
-            &remote.ufrag,
-            &path.local_credentials.ufrag,
+            (&remote.ufrag, &path.local_credentials.ufrag),
             key,
             false,
+            embedded.as_ref().map(|(data, ack)| (data.as_deref(), *ack)),
         );
         let Ok((bytes, _)) = encoded else {
             return;

@@ -118,6 +118,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::candidate::{Candidate, CandidateAddress, CandidateKind, Protocol, TcpType};
+use crate::sped::{DtlsInStun, DtlsInStunAck, Sped};
 use crate::turn_client::TurnReceive;
 use crate::{Credentials, Route, Transmit, Transport};
 use candidates::{LocalCandidate, RemoteCandidate};
@@ -202,6 +203,12 @@ pub struct Agent {
     failed: bool,
     closed: bool,
     stats: Stats,
+    /// draft-hancke-webrtc-sped, when [`AgentConfig::sped`] is on.
+    sped: Option<Sped>,
+    /// Success responses to checks that embedded a new DTLS packet,
+    /// written at the next [`Agent::poll_transmit`] so that they carry
+    /// what DTLS answered (see [`crate::sped`]).
+    deferred: Vec<answer::DeferredResponse>,
 }
 
 impl Agent {
@@ -218,6 +225,7 @@ impl Agent {
         // RFC 8445 §6.1.1: a lite agent is always controlled.
         let role = if config.lite { Role::Controlled } else { config.role };
         let tie_breaker = rng.gen();
+        let sped = config.sped.then(Sped::new);
         Agent {
             config,
             rng,
@@ -254,10 +262,23 @@ impl Agent {
             failed: false,
             closed: false,
             stats: Stats::default(),
+            sped,
+            deferred: Vec::new(),
         }
     }
 
     // ----- getters -----
+
+    /// SPED's state and counters, when [`AgentConfig::sped`] is on.
+    pub fn sped(&self) -> Option<&Sped> {
+        self.sped.as_ref()
+    }
+
+    /// SPED, for the DTLS layer: its flights in, the peer's out, and the
+    /// end of the handshake (see [`crate::sped`]).
+    pub fn sped_mut(&mut self) -> Option<&mut Sped> {
+        self.sped.as_mut()
+    }
 
     pub fn state(&self) -> ConnectionState {
         self.state
@@ -449,7 +470,8 @@ impl Agent {
         self.update_state(now);
     }
 
-    /// Application data to the peer on the selected pair: writes the
+    /// Application data to the peer on the selected pair (or, while SPED
+    /// embeds the DTLS handshake, the best valid pair): writes the
     /// datagram at the end of `out` (framed for the TURN server when the
     /// pair is relayed, RFC 8656 §11.1 and §12.4) and returns where it
     /// goes. Nothing is allocated once `out` has room. `None`, with `out`
@@ -459,7 +481,12 @@ impl Agent {
         if self.closed {
             return None;
         }
-        let path = self.selected.as_mut().or(self.previous.as_deref_mut())?;
+        let Some(path) = self.selected.as_mut().or(self.previous.as_deref_mut()) else {
+            // draft-hancke-webrtc-sped §3.3.5: while the handshake is
+            // embedded, DTLS may go on a pair whose check succeeded.
+            let (local, dest) = self.sped_pair()?;
+            return self.route(local, dest, data, out);
+        };
         if path.consent.expired {
             return None;
         }
@@ -618,6 +645,7 @@ impl Agent {
     // ----- output -----
 
     pub fn poll_transmit(&mut self, _now: Instant) -> Option<Transmit> {
+        self.reply_deferred();
         self.transmits.pop_front()
     }
 
@@ -677,5 +705,43 @@ impl Agent {
             (Class::SuccessResponse | Class::ErrorResponse, _) => self.handle_response(now, arrival, &msg),
             _ => self.stats.malformed += 1,
         }
+    }
+
+    /// draft-hancke-webrtc-sped §3.3: SPED's attributes in an
+    /// authenticated check or success response from the peer. True when
+    /// it carried a DTLS packet that is new.
+    fn sped_received(&mut self, msg: &Message<'_>) -> bool {
+        let Some(sped) = self.sped.as_mut() else {
+            return false;
+        };
+        let data = msg.has(crate::sped::DTLS_IN_STUN).then(|| msg.require::<DtlsInStun>());
+        let ack = msg
+            .has(crate::sped::DTLS_IN_STUN_ACK)
+            .then(|| msg.require::<DtlsInStunAck>());
+        let received = sped.stats().embedded_received;
+        sped.on_received(data, ack);
+        sped.stats().embedded_received > received
+    }
+
+    /// §3.3.5: the valid pair of highest priority, for DTLS while SPED
+    /// is on and no pair is selected yet.
+    fn sped_pair(&self) -> Option<(usize, SocketAddr)> {
+        if !self.sped.as_ref().is_some_and(Sped::is_active) {
+            return None;
+        }
+        let pair = self
+            .check_list
+            .pairs
+            .iter()
+            .filter(|p| p.valid)
+            .max_by_key(|p| p.priority)?;
+        Some((pair.local, self.remotes[pair.remote].addr))
+    }
+
+    /// What the next check or response embeds, copied out of the SPED
+    /// state (a check is written while the agent is borrowed).
+    fn next_embedded(&mut self) -> Option<(Option<Vec<u8>>, DtlsInStunAck)> {
+        let (data, ack) = self.sped.as_mut()?.to_send();
+        Some((data.map(<[u8]>::to_vec), ack?))
     }
 }

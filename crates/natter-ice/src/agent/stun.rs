@@ -12,6 +12,7 @@ use natter_stun::{
 };
 
 use super::Role;
+use crate::sped::{DtlsInStun, DtlsInStunAck};
 
 /// RFC 8489 §9.1.1 short-term key; a password that fails OpaqueString
 /// preparation is used as raw bytes rather than refused, so that the
@@ -21,8 +22,25 @@ pub fn short_term_key(pwd: &str) -> IntegrityKey {
 }
 
 /// Room for the largest message we write: RFC 8839 allows 256-character
-/// ufrags, so USERNAME can reach 513 bytes.
-const BUF_LEN: usize = 1024;
+/// ufrags, so USERNAME can reach 513 bytes, and SPED embeds a DTLS
+/// datagram (natter's DTLS MTU is 1150 by default).
+const BUF_LEN: usize = 2048;
+
+/// draft-hancke-webrtc-sped §3.3: what SPED adds to a check or a
+/// response: the acknowledgements, then a DTLS packet if one is pending.
+pub type Embedded<'a> = Option<(Option<&'a [u8]>, DtlsInStunAck)>;
+
+/// Writes the SPED attributes, acknowledgements first as the draft
+/// recommends (§5.3).
+fn add_embedded(w: &mut MessageWriter<'_>, embedded: Embedded<'_>) -> Result<(), Error> {
+    if let Some((data, ack)) = embedded {
+        w.add(&ack)?;
+        if let Some(data) = data {
+            w.add(&DtlsInStun(data))?;
+        }
+    }
+    Ok(())
+}
 
 /// The attributes of a connectivity check.
 pub struct CheckRequest<'a> {
@@ -36,6 +54,7 @@ pub struct CheckRequest<'a> {
     pub role: Role,
     pub tie_breaker: u64,
     pub use_candidate: bool,
+    pub embedded: Embedded<'a>,
 }
 
 /// RFC 8445 §7.1: a Binding request with USERNAME, PRIORITY,
@@ -53,6 +72,7 @@ pub fn check_request(tid: TransactionId, req: &CheckRequest<'_>) -> Result<Vec<u
     if req.use_candidate {
         w.add(&UseCandidate)?;
     }
+    add_embedded(&mut w, req.embedded)?;
     w.add_message_integrity(req.key)?;
     w.add_fingerprint()?;
     let len = w.finish();
@@ -60,17 +80,19 @@ pub fn check_request(tid: TransactionId, req: &CheckRequest<'_>) -> Result<Vec<u
 }
 
 /// RFC 8445 §7.3.1: the success response, with XOR-MAPPED-ADDRESS of
-/// the request's source, protected with the local password by the same
+/// the request's source (and SPED's attributes, if on), protected with the local password by the same
 /// integrity attribute as the request (RFC 8489 §9.1.3).
 pub fn success_response(
     tid: TransactionId,
     mapped: SocketAddr,
     key: &IntegrityKey,
     kind: IntegrityKind,
+    embedded: Embedded<'_>,
 ) -> Result<Vec<u8>, Error> {
     let mut buf = [0u8; BUF_LEN];
     let mut w = MessageWriter::new(&mut buf, MessageType::new(Method::BINDING, Class::SuccessResponse), tid)?;
     w.add(&XorMappedAddress(mapped))?;
+    add_embedded(&mut w, embedded)?;
     w.add_integrity(key, kind)?;
     w.add_fingerprint()?;
     let len = w.finish();

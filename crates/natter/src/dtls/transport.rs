@@ -135,6 +135,11 @@ pub struct DtlsConfig {
     /// jitter, hello randoms, explicit nonces) so a run repeats exactly.
     /// Key exchange and signatures stay random.
     pub deterministic_seed: Option<u64>,
+    /// draft-hancke-webrtc-sped: offer (and answer an offer of) the
+    /// `sped` ICE option, and carry the handshake in ICE's checks and
+    /// responses when the peer does too, starting DTLS before ICE has a
+    /// pair. Default off.
+    pub sped: bool,
 }
 
 impl Default for DtlsConfig {
@@ -148,6 +153,7 @@ impl Default for DtlsConfig {
             server_cookie: false,
             srtp: natter_srtp::Config::default(),
             deterministic_seed: None,
+            sped: false,
         }
     }
 }

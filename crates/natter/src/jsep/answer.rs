@@ -90,6 +90,7 @@ impl Jsep {
                 fingerprint: &self.fingerprint,
                 setup,
                 candidates: (bundle.first() == Some(&line.mid)).then_some((&self.ice, self.remote_ice_restart)),
+                sped: self.config.sped && offers_sped(&view.ice_options()),
             };
             let section = match (answer, &line.content) {
                 (Answer::Media { codecs }, Content::Transceiver(id)) => {
@@ -236,4 +237,10 @@ fn answer_simulcast(
         answer.send = chosen.into_iter().map(|id| vec![SimulcastRid::new(id)]).collect();
     }
     (!answer.send.is_empty() || !answer.recv.is_empty()).then_some((rids, answer))
+}
+
+/// draft-hancke-webrtc-sped §6.2: whether a description's ICE options
+/// offer SPED, under the draft's tag or libwebrtc's.
+pub(crate) fn offers_sped(options: &[&str]) -> bool {
+    options.iter().any(|o| natter_ice::sped::ICE_OPTIONS.contains(o))
 }

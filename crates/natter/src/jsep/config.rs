@@ -105,6 +105,9 @@ pub struct JsepConfig {
     /// We are an ICE-lite agent (RFC 8445 §2.5), which our descriptions
     /// say with a session-level `a=ice-lite` (RFC 8839 §5.3).
     pub ice_lite: bool,
+    /// Offer the `sped` ICE option (draft-hancke-webrtc-sped §6), and
+    /// answer with it when the offer carried it.
+    pub sped: bool,
 }
 
 impl JsepConfig {
@@ -125,6 +128,7 @@ impl JsepConfig {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             sctp_init: None,
             ice_lite: false,
+            sped: false,
         }
     }
 }

@@ -27,6 +27,8 @@ pub(crate) struct Transport<'a> {
     /// candidates (RFC 8843 §7.2: the tagged section); the flag says the
     /// credentials are new, so the gathered candidates are stale.
     pub(crate) candidates: Option<(&'a LocalIce, bool)>,
+    /// `a=ice-options` carries `sped` (draft-hancke-webrtc-sped §6).
+    pub(crate) sped: bool,
 }
 
 /// Writes the ICE and DTLS attributes (RFC 8839 §5, RFC 8122 §5,
@@ -37,7 +39,12 @@ fn push_transport(section: &mut MediaSection, transport: &Transport<'_>) -> Resu
     }
     let attributes = &mut section.attributes;
     attributes.set_ice_credentials(&transport.ice.ufrag, &transport.ice.pwd)?;
-    attributes.set_ice_options(["trickle"])?;
+    let options: &[&str] = if transport.sped {
+        &["trickle", natter_ice::sped::ICE_OPTION]
+    } else {
+        &["trickle"]
+    };
+    attributes.set_ice_options(options.iter().copied())?;
     attributes.push_typed(transport.fingerprint)?;
     attributes.push_typed(&transport.setup)?;
     Ok(())

@@ -68,6 +68,9 @@ pub struct BundleTransport {
     /// Our DTLS role (RFC 5763 §5, RFC 8842 §5): the `setup:active` side
     /// is the client.
     pub dtls_role: DtlsRole,
+    /// Both descriptions carry SPED's ICE option
+    /// (draft-hancke-webrtc-sped §6).
+    pub sped: bool,
 }
 
 /// One audio or video section.
@@ -316,6 +319,7 @@ fn transport(
         remote_end_of_candidates,
         remote_fingerprints: theirs.fingerprints(),
         dtls_role,
+        sped: super::answer::offers_sped(&ours.ice_options()) && super::answer::offers_sped(&theirs.ice_options()),
     })
 }
 

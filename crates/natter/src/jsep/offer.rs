@@ -43,6 +43,7 @@ impl Jsep {
                 // RFC 8842 §5.2: offers leave the role to the answerer.
                 setup: Setup::ActPass,
                 candidates: (bundle.first() == Some(&line.mid)).then_some((&self.ice, restarting)),
+                sped: self.config.sped,
             };
             let section = match &line.content {
                 Content::Transceiver(id) => {

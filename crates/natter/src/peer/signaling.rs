@@ -56,6 +56,7 @@ pub(super) fn new_jsep(rng: &mut StdRng, certificate: &Certificate, peer: &PeerC
     let mut config = JsepConfig {
         max_message_size: peer.sctp.max_message_size as u64,
         ice_lite: peer.ice_lite,
+        sped: peer.dtls.sped,
         ..JsepConfig::new(session_id, ice, certificate.fingerprint().to_string(), cname)
     };
     configured(&peer.audio_codecs, &mut config.audio_codecs);
@@ -238,6 +239,7 @@ impl PeerConnection {
                 let config = AgentConfig {
                     role,
                     credentials: Some(credentials),
+                    sped: self.dtls_config.sped && self.dtls.is_none(),
                     ..self.agent_config.clone()
                 };
                 let mut agent = Agent::new(config, self.now);
@@ -278,6 +280,15 @@ impl PeerConnection {
         );
         let now = self.now;
         let remote_ufrag = transport.remote_ice.ufrag.clone();
+        if let Some(sped) = self
+            .ice
+            .as_mut()
+            .and_then(|ice| ice.sped_mut())
+            .filter(|_| !transport.sped)
+        {
+            // draft-hancke-webrtc-sped §6.3: not in the peer's description.
+            sped.turn_off();
+        }
         if let Some(ice) = self.ice.as_mut() {
             ice.set_remote_credentials(
                 Credentials {

@@ -6,7 +6,11 @@
 //!
 //! DTLS starts once an exchange settled the roles: the server at once,
 //! so that it hears the first ClientHello, the client when ICE has
-//! selected a pair to send it on. SCTP starts when DTLS is connected,
+//! selected a pair to send it on, or at once when both sides offered
+//! SPED (draft-hancke-webrtc-sped): then every DTLS flight is also
+//! handed to the ICE agent, which embeds it in its checks and responses
+//! until acknowledged, and the packets the peer embedded come out of the
+//! agent into DTLS as if they had arrived on their own. SCTP starts when DTLS is connected,
 //! which is after the peer's certificate matched the remote
 //! description's fingerprint (RFC 8122 §5).
 
@@ -100,6 +104,9 @@ impl PeerConnection {
             Received::Handled => true,
             Received::Data { data, .. } => match PacketKind::of(&data) {
                 PacketKind::Dtls => {
+                    if let Some(sped) = self.ice.as_mut().and_then(|ice| ice.sped_mut()) {
+                        sped.note_received(&data);
+                    }
                     match self.dtls.as_mut() {
                         Some(dtls) => dtls.handle_receive(now, &data),
                         None if self.dtls_error.is_none() && self.early_dtls.len() < MAX_EARLY_DTLS => {
@@ -168,6 +175,7 @@ impl PeerConnection {
         loop {
             let mut moved = self.ice_events();
             self.start_dtls(now);
+            moved |= self.sped_to_dtls(now);
             moved |= self.sctp_to_dtls(now);
             moved |= self.dtls_to_ice(now);
             moved |= self.dtls_events(now);
@@ -218,8 +226,14 @@ impl PeerConnection {
     fn start_dtls(&mut self, now: Instant) {
         let Some(params) = self.params.as_ref() else { return };
         let has_pair = self.ice.as_ref().is_some_and(|ice| ice.selected_pair().is_some());
+        // With SPED the ClientHello rides the first checks.
+        let sped = self
+            .ice
+            .as_ref()
+            .and_then(|ice| ice.sped())
+            .is_some_and(|s| s.is_negotiating());
         let started = self.dtls.is_some() || self.dtls_error.is_some();
-        if started || (params.dtls_role == DtlsRole::Client && !has_pair) {
+        if started || (params.dtls_role == DtlsRole::Client && !has_pair && !sped) {
             return;
         }
         let started = DtlsTransport::new(params.dtls_role, &self.certificate, self.dtls_config.clone(), now).and_then(
@@ -276,6 +290,9 @@ impl PeerConnection {
         let mut moved = false;
         while dtls.poll_transmit(&mut self.scratch).is_some() {
             moved = true;
+            if let Some(sped) = ice.sped_mut() {
+                sped.capture(&self.scratch);
+            }
             let sent = self.unsent.is_empty() && self.transmits.send(ice, &self.scratch, now);
             if sent {
                 continue;
@@ -284,6 +301,32 @@ impl PeerConnection {
                 self.unsent.push_back(self.scratch.clone());
             } else {
                 self.stats.unsent += 1;
+            }
+        }
+        if let Some(sped) = ice.sped_mut() {
+            sped.flush();
+        }
+        moved
+    }
+
+    /// draft-hancke-webrtc-sped: the DTLS packets the peer embedded in
+    /// its checks and responses, to DTLS (held like any early DTLS until
+    /// it starts).
+    fn sped_to_dtls(&mut self, now: Instant) -> bool {
+        let mut moved = false;
+        while let Some(packet) = self
+            .ice
+            .as_mut()
+            .and_then(|ice| ice.sped_mut())
+            .and_then(|s| s.poll_dtls())
+        {
+            moved = true;
+            match self.dtls.as_mut() {
+                Some(dtls) => dtls.handle_receive(now, &packet),
+                None if self.dtls_error.is_none() && self.early_dtls.len() < MAX_EARLY_DTLS => {
+                    self.early_dtls.push(packet);
+                }
+                None => self.stats.dtls_dropped += 1,
             }
         }
         moved
@@ -296,17 +339,31 @@ impl PeerConnection {
             match event {
                 DtlsEvent::Connected(connected) => {
                     let connected = *connected;
+                    let is_client = self.dtls.as_ref().is_some_and(|d| d.role() == DtlsRole::Client);
+                    let is_dtls13 = self
+                        .dtls
+                        .as_ref()
+                        .is_some_and(|d| d.version() == Some(crate::dtls::DtlsVersion::Dtls13));
+                    if let Some(sped) = self.ice.as_mut().and_then(|ice| ice.sped_mut()) {
+                        sped.handshake_complete(is_client, is_dtls13);
+                    }
                     self.srtp_profile = Some(connected.srtp_profile);
                     self.start_srtp(connected.local_srtp, connected.remote_srtp);
                     self.start_sctp();
                 }
                 DtlsEvent::ApplicationData(data) => {
+                    if let Some(sped) = self.ice.as_mut().and_then(|ice| ice.sped_mut()) {
+                        sped.application_data_received();
+                    }
                     if let Some(sctp) = self.sctp.as_mut() {
                         sctp.handle_receive(now, &data);
                     }
                 }
                 DtlsEvent::Closed => self.end_data_channels(),
                 DtlsEvent::Failed(error) => {
+                    if let Some(sped) = self.ice.as_mut().and_then(|ice| ice.sped_mut()) {
+                        sped.turn_off();
+                    }
                     self.events.push_back(PeerEvent::DtlsFailed(error.clone()));
                     self.dtls_error = Some(error);
                     self.end_data_channels();
