@@ -271,6 +271,9 @@ describe('natter join in an SFU room', () => {
       assertRecording(p, done.file, (end - started[p.id]) / 1000, null);
     }
     assertManifest(ctx.dir, [alice, bob], cli);
+    // Alice's last packets, after she left, started no recording of their own.
+    const ids = JSON.parse(fs.readFileSync(path.join(ctx.dir, 'manifest.json'), 'utf8')).participants.map((e) => e.id);
+    assert.deepEqual(ids.sort(), [alice.id, bob.id].sort());
     assert.deepEqual(problemsOf([bob]), []);
   });
 });

@@ -450,6 +450,13 @@ impl Slots {
         }
     }
 
+    /// `peer` left the room: its sections carry nothing from now on,
+    /// before the server's `track` messages say so (its last packets
+    /// may still be on their way).
+    pub fn forget(&mut self, peer: &str) {
+        self.tracks.retain(|_, p| p != peer);
+    }
+
     /// The publisher section `mid` carries now.
     pub fn peer(&self, mid: &str) -> Option<&str> {
         self.tracks.get(mid).map(String::as_str)
@@ -487,5 +494,13 @@ mod tests {
         assert_eq!(slots.peer("1"), Some("a"));
         slots.handle_track("1", None);
         assert_eq!(slots.peer("1"), None);
+        slots.handle_track("1", Some("a"));
+        slots.handle_track("2", Some("a"));
+        slots.handle_track("3", Some("b"));
+        slots.forget("a");
+        assert_eq!(
+            [slots.peer("1"), slots.peer("2"), slots.peer("3")],
+            [None, None, Some("b")]
+        );
     }
 }

@@ -229,6 +229,8 @@ impl Call {
                 self.params.peers.insert(id, name);
             }
             CallInput::PeerLeft(id) => {
+                // Its frames still on their way would start a new recording.
+                self.slots.forget(&id);
                 self.receiving.retain(|(from, _), _| *from != id);
                 for note in self.sending.values() {
                     let _ = note.send(SendNote::Gone(id.clone()));
