@@ -67,6 +67,14 @@ pub enum Error {
     /// ITU-T H.264 §7.4.1: a NAL unit cannot be written as it is.
     #[error("H.264 NAL unit {index} of the access unit: {reason}")]
     NalUnit { index: usize, reason: &'static str },
+    /// ISO/IEC 14496-15 §5.3.3.1: no AVCDecoderConfigurationRecord can
+    /// be made from the access unit.
+    #[error("H.264 decoder configuration: {0}")]
+    AvcConfig(&'static str),
+    /// AV1 §5.5: no AV1CodecConfigurationRecord can be made from the
+    /// temporal unit, or it is malformed.
+    #[error("AV1 temporal unit: {0}")]
+    Av1(&'static str),
     /// A WebM file has 1 to 126 tracks (one-byte track numbers).
     #[error("a WebM file needs 1 to 126 tracks, not {0}")]
     WebmTracks(usize),

@@ -6,9 +6,14 @@
 //! - [`opus`]: Ogg Opus files (RFC 7845) and Opus packet durations
 //!   (RFC 6716 §3.1, §3.2).
 //! - [`h264`]: H.264 Annex B byte streams (ITU-T H.264 Annex B), split
-//!   into access units (§7.4.1.2.3) and written from their NAL units.
-//! - [`webm`]: WebM (Matroska, RFC 9559) files of VP8 or VP9 video and
-//!   Opus audio, written as frames arrive (a writer only).
+//!   into access units (§7.4.1.2.3) and written from their NAL units,
+//!   and their ISO/IEC 14496-15 form (decoder configuration record and
+//!   length-prefixed samples).
+//! - [`av1`]: AV1 temporal units as Matroska holds them, and their
+//!   AV1CodecConfigurationRecord.
+//! - [`webm`]: WebM and Matroska (RFC 9559) files of VP8, VP9, AV1 or
+//!   H.264 video and Opus audio, written as frames arrive (a writer
+//!   only).
 //!
 //! Readers take an `impl Read` (a `&[u8]` will do) or a slice and return
 //! an [`Error`] for any malformed or truncated input, never panicking;
@@ -51,6 +56,7 @@
 //! # Ok::<(), natter_container::Error>(())
 //! ```
 
+pub mod av1;
 mod error;
 pub mod h264;
 pub mod ivf;

@@ -1,6 +1,7 @@
 //! WebM files (the Matroska subset of the WebM Project's container
-//! guidelines, Matroska as RFC 9559 specifies it): VP8 or VP9 video and
-//! Opus audio, written as they arrive.
+//! guidelines, Matroska as RFC 9559 specifies it): VP8, VP9 or AV1
+//! video and Opus audio, written as they arrive; with an H.264 track
+//! (which WebM does not take) the same layout with DocType "matroska".
 //!
 //! The file is an EBML header (RFC 8794 §8) and one Segment
 //! (RFC 9559 §5.1) holding Info with a TimestampScale of 1 ms and the
@@ -81,6 +82,13 @@ pub enum TrackCodec {
     Vp8 { width: u32, height: u32 },
     /// `V_VP9`.
     Vp9 { width: u32, height: u32 },
+    /// `V_AV1`: `config` is [`crate::av1::Av1Config::record`], and each
+    /// block a temporal unit as [`crate::av1::write_block`] writes it.
+    Av1 { width: u32, height: u32, config: Vec<u8> },
+    /// `V_MPEG4/ISO/AVC`: `config` is [`crate::h264::AvcConfig::record`],
+    /// and each block a sample as [`crate::h264::AvcConfig::write_sample`]
+    /// writes it. Makes the file Matroska, not WebM.
+    H264 { width: u32, height: u32, config: Vec<u8> },
     /// `A_OPUS`: `head` is the OpusHead (RFC 7845 §5.1) the Matroska
     /// mapping carries as CodecPrivate, its pre-skip the CodecDelay.
     Opus { head: crate::opus::OpusHead },
@@ -123,7 +131,7 @@ impl<W: Write + Seek> WebmWriter<W> {
         uint(&mut ebml, EBML_READ_VERSION, 1);
         uint(&mut ebml, EBML_MAX_ID_LENGTH, 4);
         uint(&mut ebml, EBML_MAX_SIZE_LENGTH, 8);
-        element(&mut ebml, DOC_TYPE, b"webm");
+        element(&mut ebml, DOC_TYPE, doc_type(tracks).as_bytes());
         uint(&mut ebml, DOC_TYPE_VERSION, 4);
         uint(&mut ebml, DOC_TYPE_READ_VERSION, 2);
         element(&mut head, EBML, &ebml);
@@ -248,25 +256,27 @@ impl<W: Write + Seek> WebmWriter<W> {
     }
 }
 
+/// The EBML DocType of a file of `tracks`: "webm" unless a track's
+/// codec is not one WebM takes (H.264), then "matroska".
+pub fn doc_type(tracks: &[Track]) -> &'static str {
+    if tracks.iter().any(|t| matches!(t.codec, TrackCodec::H264 { .. })) {
+        "matroska"
+    } else {
+        "webm"
+    }
+}
+
 fn track_entry(number: u64, codec: &TrackCodec) -> Vec<u8> {
     let mut entry = Vec::new();
     uint(&mut entry, TRACK_NUMBER, number);
     uint(&mut entry, TRACK_UID, number);
     uint(&mut entry, FLAG_LACING, 0);
     match codec {
-        TrackCodec::Vp8 { width, height } | TrackCodec::Vp9 { width, height } => {
-            // RFC 9559 §5.1.4.1.3: TrackType 1 is video.
-            uint(&mut entry, TRACK_TYPE, 1);
-            let name: &[u8] = if matches!(codec, TrackCodec::Vp8 { .. }) {
-                b"V_VP8"
-            } else {
-                b"V_VP9"
-            };
-            element(&mut entry, CODEC_ID, name);
-            let mut video = Vec::new();
-            uint(&mut video, PIXEL_WIDTH, u64::from(*width));
-            uint(&mut video, PIXEL_HEIGHT, u64::from(*height));
-            element(&mut entry, VIDEO, &video);
+        TrackCodec::Vp8 { width, height } => video_entry(&mut entry, b"V_VP8", &[], *width, *height),
+        TrackCodec::Vp9 { width, height } => video_entry(&mut entry, b"V_VP9", &[], *width, *height),
+        TrackCodec::Av1 { width, height, config } => video_entry(&mut entry, b"V_AV1", config, *width, *height),
+        TrackCodec::H264 { width, height, config } => {
+            video_entry(&mut entry, b"V_MPEG4/ISO/AVC", config, *width, *height)
         }
         TrackCodec::Opus { head } => {
             // TrackType 2 is audio.
@@ -291,6 +301,21 @@ fn track_entry(number: u64, codec: &TrackCodec) -> Vec<u8> {
     let mut out = Vec::new();
     element(&mut out, TRACK_ENTRY, &entry);
     out
+}
+
+/// A video TrackEntry's TrackType, CodecID, CodecPrivate (when there is
+/// one) and Video.
+fn video_entry(entry: &mut Vec<u8>, codec_id: &[u8], config: &[u8], width: u32, height: u32) {
+    // RFC 9559 §5.1.4.1.3: TrackType 1 is video.
+    uint(entry, TRACK_TYPE, 1);
+    element(entry, CODEC_ID, codec_id);
+    if !config.is_empty() {
+        element(entry, CODEC_PRIVATE, config);
+    }
+    let mut video = Vec::new();
+    uint(&mut video, PIXEL_WIDTH, u64::from(width));
+    uint(&mut video, PIXEL_HEIGHT, u64::from(height));
+    element(entry, VIDEO, &video);
 }
 
 /// RFC 8794 §5: an Element ID is written with its marker bits as is.

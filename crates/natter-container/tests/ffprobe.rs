@@ -3,7 +3,9 @@
 //! with our readers and written again with our writers, and `ffprobe`
 //! must decode what we wrote: the same codec, picture size and number of
 //! frames or packets. Their VP8 and Opus muxed into WebM by natter must
-//! demux and decode too.
+//! demux and decode too, and so must libaom's AV1 in WebM and libx264's
+//! H.264 in Matroska, which natter stores in their ISO forms (the
+//! av1C and avcC records, length-prefixed NAL units).
 //!
 //! Needs the Debian package `ffmpeg`; the tests fail (they do not skip)
 //! without it.
@@ -13,7 +15,8 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use natter_container::h264::{access_units, write_access_unit};
+use natter_container::av1::{self, Av1Config};
+use natter_container::h264::{access_units, write_access_unit, AvcConfig};
 use natter_container::ivf::{IvfHeader, IvfReader, IvfWriter, FOURCC_VP8};
 use natter_container::opus::{packet_samples, OggOpusReader, OggOpusWriter, OpusPacket};
 use natter_container::webm::{Track, TrackCodec, WebmWriter};
@@ -252,9 +255,13 @@ fn vp8_and_opus_from_ffmpeg_muxed_into_webm_play() {
     assert_eq!(v["format"]["format_name"], "matroska,webm");
     let duration: f64 = v["format"]["duration"].as_str().unwrap().parse().unwrap();
     assert!((duration - 1.0).abs() < 0.1, "duration {duration} s of a 1 s file: {v}");
-    // ffmpeg decodes all of it without a complaint.
+    decodes_clean(&output);
+}
+
+/// ffmpeg decodes all of `path` without a complaint.
+fn decodes_clean(path: &Path) {
     let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i", output.to_str().unwrap(), "-f", "null", "-"])
+        .args(["-v", "error", "-i", path.to_str().unwrap(), "-f", "null", "-"])
         .output()
         .unwrap();
     assert!(
@@ -262,4 +269,118 @@ fn vp8_and_opus_from_ffmpeg_muxed_into_webm_play() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Writes `frames` (keyframe flag, block) at 30 fps into a one-track
+/// file and returns what ffprobe makes of it: the stream, the container
+/// and the duration in seconds.
+fn mux_video(path: &Path, codec: TrackCodec, frames: &[(bool, Vec<u8>)]) -> ((String, u64, u64, u64), String, f64) {
+    let mut w = WebmWriter::new(BufWriter::new(File::create(path).unwrap()), &[Track { codec }]).unwrap();
+    for (i, (keyframe, block)) in frames.iter().enumerate() {
+        w.write_block(0, Duration::from_millis(i as u64 * 1000 / 30), *keyframe, block)
+            .unwrap();
+    }
+    w.finish().unwrap();
+    let v = probe(path);
+    let streams = v["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 1, "{v}");
+    let duration = v["format"]["duration"].as_str().unwrap().parse().unwrap();
+    let format = v["format"]["format_name"].as_str().unwrap().to_owned();
+    (stream_summary(&streams[0]), format, duration)
+}
+
+#[test]
+fn h264_from_libx264_muxed_into_matroska_plays() {
+    let dir = work_dir("h264-mkv");
+    let input = ffmpeg_one_second(
+        &dir,
+        "ffmpeg.h264",
+        "testsrc=size=320x240:rate=30",
+        // No B-frames, as WebRTC senders send none: blocks go in decode order.
+        &[
+            "-pix_fmt", "yuv420p", "-c:v", "libx264", "-g", "10", "-bf", "0", "-f", "h264",
+        ],
+    );
+    let stream = std::fs::read(&input).unwrap();
+    let units: Vec<Vec<u8>> = access_units(&stream)
+        .unwrap()
+        .map(|nals| {
+            let mut unit = Vec::new();
+            write_access_unit(&mut unit, &nals).unwrap();
+            unit
+        })
+        .collect();
+    let config = AvcConfig::from_access_unit(&units[0]).unwrap();
+    assert_eq!((config.width, config.height), (320, 240));
+    let frames: Vec<(bool, Vec<u8>)> = (units.iter())
+        .map(|unit| {
+            let mut sample = Vec::new();
+            config.write_sample(unit, &mut sample).unwrap();
+            // Table 7-1: type 5 is an IDR picture's slice.
+            let idr = access_units(unit).unwrap().flatten().any(|nal| nal[0] & 0x1f == 5);
+            (idr, sample)
+        })
+        .collect();
+    assert_eq!(frames.iter().filter(|(idr, _)| *idr).count(), 3);
+    let output = dir.join("natter.mkv");
+    let codec = TrackCodec::H264 {
+        width: config.width,
+        height: config.height,
+        config: config.record(),
+    };
+    let (stream, format, duration) = mux_video(&output, codec, &frames);
+    assert_eq!(stream, ("h264".to_owned(), 320, 240, 30));
+    assert_eq!(format, "matroska,webm");
+    assert!((duration - 29.0 / 30.0).abs() < 0.05, "duration {duration} s");
+    let doc_type = std::fs::read(&output).unwrap();
+    assert!(doc_type.windows(8).take(40).any(|w| w == b"matroska"));
+    decodes_clean(&output);
+}
+
+#[test]
+fn av1_from_libaom_muxed_into_webm_plays() {
+    let dir = work_dir("av1-webm");
+    let input = ffmpeg_one_second(
+        &dir,
+        "ffmpeg.ivf",
+        "testsrc=size=320x240:rate=30",
+        &[
+            "-pix_fmt",
+            "yuv420p",
+            "-c:v",
+            "libaom-av1",
+            "-cpu-used",
+            "8",
+            "-g",
+            "10",
+        ],
+    );
+    let units: Vec<_> = IvfReader::new(File::open(&input).unwrap())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let config = Av1Config::from_temporal_unit(&units[0].data).unwrap();
+    assert_eq!((config.width, config.height), (320, 240));
+    let frames: Vec<(bool, Vec<u8>)> = (units.iter())
+        .map(|unit| {
+            let mut block = Vec::new();
+            av1::write_block(&unit.data, &mut block).unwrap();
+            // Temporal delimiters (OBU type 2, 0x12 with a size field) are gone.
+            assert!(unit.data.starts_with(&[0x12, 0]) && !block.starts_with(&[0x12]));
+            // libaom sends its sequence header with each key frame.
+            (Av1Config::from_temporal_unit(&unit.data).is_ok(), block)
+        })
+        .collect();
+    assert_eq!(frames.iter().filter(|(key, _)| *key).count(), 3);
+    let output = dir.join("natter.webm");
+    let codec = TrackCodec::Av1 {
+        width: config.width,
+        height: config.height,
+        config: config.record().to_vec(),
+    };
+    let (stream, format, duration) = mux_video(&output, codec, &frames);
+    assert_eq!(stream, ("av1".to_owned(), 320, 240, 30));
+    assert_eq!(format, "matroska,webm");
+    assert!((duration - 29.0 / 30.0).abs() < 0.05, "duration {duration} s");
+    decodes_clean(&output);
 }

@@ -63,7 +63,10 @@ fn uint(body: &[u8]) -> u64 {
 /// (track from 0, ms, keyframe, data).
 #[derive(Debug)]
 struct Read {
+    doc_type: String,
     codecs: Vec<String>,
+    /// Each track's CodecPrivate, empty when it has none.
+    configs: Vec<Vec<u8>>,
     duration: f64,
     blocks: Vec<(usize, u64, bool, Vec<u8>)>,
     clusters: usize,
@@ -73,7 +76,7 @@ fn read(file: &[u8]) -> Read {
     let top = elements(file);
     assert_eq!(top.len(), 2, "EBML header and one Segment");
     let ebml = elements(top[0].body);
-    assert_eq!(child(&ebml, 0x4282), b"webm");
+    let doc_type = String::from_utf8(child(&ebml, 0x4282).to_vec()).unwrap();
     assert_eq!(top[1].id, 0x1853_8067);
     let segment = elements(top[1].body);
     let info = elements(child(&segment, 0x1549_A966));
@@ -82,6 +85,16 @@ fn read(file: &[u8]) -> Read {
     let codecs = elements(child(&segment, 0x1654_AE6B))
         .iter()
         .map(|entry| String::from_utf8(child(&elements(entry.body), 0x86).to_vec()).unwrap())
+        .collect();
+    let configs = elements(child(&segment, 0x1654_AE6B))
+        .iter()
+        .map(|entry| {
+            let children = elements(entry.body);
+            children
+                .iter()
+                .find(|e| e.id == 0x63A2)
+                .map_or(Vec::new(), |e| e.body.to_vec())
+        })
         .collect();
     let mut blocks = Vec::new();
     let mut clusters = 0;
@@ -98,7 +111,9 @@ fn read(file: &[u8]) -> Read {
         }
     }
     Read {
+        doc_type,
         codecs,
+        configs,
         duration,
         blocks,
         clusters,
@@ -139,6 +154,7 @@ proptest! {
         }
         let file = w.finish().unwrap().into_inner();
         let read = read(&file);
+        prop_assert_eq!(read.doc_type, "webm");
         prop_assert_eq!(read.codecs, vec!["V_VP8".to_owned(), "A_OPUS".to_owned()]);
         prop_assert_eq!(read.duration, last.iter().copied().max().unwrap() as f64);
         prop_assert_eq!(read.blocks, expected);
@@ -192,4 +208,43 @@ fn video_keyframes_start_clusters_after_a_second_and_long_gaps_always_do() {
     assert_eq!(read.clusters, 4);
     assert_eq!(read.duration, 100_000.0);
     assert_eq!(read.blocks.last().unwrap().1, 100_000);
+}
+
+#[test]
+fn av1_stays_webm_and_h264_makes_matroska_each_with_its_codec_private() {
+    let opus = tracks()[1].clone();
+    for (codec, id, doc_type) in [
+        (
+            TrackCodec::Av1 {
+                width: 320,
+                height: 240,
+                config: vec![0x81, 0, 0x0c, 0],
+            },
+            "V_AV1",
+            "webm",
+        ),
+        (
+            TrackCodec::H264 {
+                width: 320,
+                height: 240,
+                config: vec![1, 0x42, 0xc0, 0x0d],
+            },
+            "V_MPEG4/ISO/AVC",
+            "matroska",
+        ),
+    ] {
+        let config = match &codec {
+            TrackCodec::Av1 { config, .. } | TrackCodec::H264 { config, .. } => config.clone(),
+            _ => unreachable!("the two above"),
+        };
+        let tracks = [Track { codec }, opus.clone()];
+        assert_eq!(natter_container::webm::doc_type(&tracks), doc_type);
+        let mut w = WebmWriter::new(Cursor::new(Vec::new()), &tracks).unwrap();
+        w.write_block(0, Duration::ZERO, true, b"key").unwrap();
+        let read = read(&w.finish().unwrap().into_inner());
+        assert_eq!(read.doc_type, doc_type);
+        assert_eq!(read.codecs, [id, "A_OPUS"]);
+        assert_eq!(read.configs[0], config);
+        assert_eq!(read.blocks, [(0, 0, true, b"key".to_vec())]);
+    }
 }
