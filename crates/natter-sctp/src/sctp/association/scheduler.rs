@@ -47,8 +47,9 @@ struct OutStream {
     /// peer's cumulative TSN ack nor abandoned (W3C's `bufferedAmount`,
     /// counted until acknowledged as sctp-proto and dcSCTP do).
     buffered: usize,
-    /// While queued: the virtual time its next message finishes, and the
-    /// order that finish time was given in (ties go to the earlier).
+    /// While queued: the virtual time its next message (with I-DATA, its
+    /// next fragment) finishes, and the order that finish time was given
+    /// in (ties go to the earlier).
     finish: (u64, u64),
 }
 
@@ -173,7 +174,8 @@ impl Scheduler {
         }
     }
 
-    /// Gives `stream`'s next message its finish time.
+    /// Gives `stream`'s next message (with I-DATA, fragment) its finish
+    /// time.
     fn stamp(&mut self, stream: u16) {
         self.stamps += 1;
         let (vt, order) = (self.virtual_time, self.stamps);
@@ -279,5 +281,78 @@ impl Scheduler {
         let last = last?;
         self.turn_done(stream);
         Some((last, partly_sent))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::send::Limit;
+    use super::*;
+    use crate::sctp::chunk::DataFlags;
+
+    /// A message of `fragments` fragments on `stream`.
+    fn message(stream: u16, message: u32, fragments: u32, unordered: bool) -> impl Iterator<Item = Chunklet> {
+        (0..fragments).map(move |i| Chunklet {
+            stream,
+            mid: 0,
+            fsn: i,
+            message,
+            limit: Limit::None,
+            ppid: 53,
+            flags: DataFlags {
+                immediate: false,
+                unordered,
+                beginning: i == 0,
+                end: i + 1 == fragments,
+            },
+            data: vec![0; 100],
+        })
+    }
+
+    /// (stream, MID) of every chunk, in the order they go.
+    fn drain(s: &mut Scheduler) -> Vec<(u16, u32)> {
+        std::iter::from_fn(|| {
+            s.peek()?;
+            s.pop()
+        })
+        .map(|c| (c.stream, c.mid))
+        .collect()
+    }
+
+    #[test]
+    fn data_keeps_the_turn_for_a_whole_message_and_i_data_passes_it_by_fragment() {
+        for interleaving in [false, true] {
+            let mut s = Scheduler::new(interleaving);
+            s.push(1, message(1, 0, 3, false));
+            s.push(1, message(1, 1, 1, false));
+            s.push(2, message(2, 2, 1, false));
+            let order: Vec<u16> = drain(&mut s).iter().map(|c| c.0).collect();
+            if interleaving {
+                // RFC 8260 §3: stream 2's message goes after one fragment.
+                assert_eq!(order, vec![1, 2, 1, 1, 1]);
+            } else {
+                assert_eq!(order, vec![1, 1, 1, 2, 1]);
+            }
+        }
+    }
+
+    #[test]
+    fn unordered_messages_take_mids_of_their_own_with_i_data() {
+        let mut s = Scheduler::new(true);
+        s.push(4, message(4, 0, 2, false));
+        s.push(4, message(4, 1, 1, true));
+        s.push(4, message(4, 2, 1, true));
+        s.push(4, message(4, 3, 1, false));
+        assert_eq!(drain(&mut s), vec![(4, 0), (4, 0), (4, 0), (4, 1), (4, 1)]);
+        // A reset starts both over (RFC 8260 §2.1 with RFC 6525).
+        s.reset(&[4]);
+        s.push(4, message(4, 4, 1, true));
+        s.push(4, message(4, 5, 1, false));
+        assert_eq!(drain(&mut s), vec![(4, 0), (4, 0)]);
+        // Unordered DATA carries no SSN.
+        let mut d = Scheduler::new(false);
+        d.push(4, message(4, 0, 1, true));
+        d.push(4, message(4, 1, 1, true));
+        assert_eq!(drain(&mut d), vec![(4, 0), (4, 0)]);
     }
 }
