@@ -21,7 +21,9 @@
 //!
 //! `--address A` gathers on A instead of 127.0.0.1 (Firefox and libnice
 //! need an interface other than `lo`). `--no-snap` leaves SNAP
-//! (`a=sctp-init`, draft-hancke-tsvwg-snap-01) out of the offer.
+//! (`a=sctp-init`, draft-hancke-tsvwg-snap-01) out of the offer;
+//! `--sped` offers SPED (draft-hancke-webrtc-sped: the DTLS handshake in
+//! the ICE checks, `a=ice-options:sped`).
 //!
 //! `--rtt MS` puts a delay proxy (crates/natter-impair, in this process,
 //! half the round trip each way) in front of the peer's first candidate,
@@ -65,6 +67,9 @@ struct Args {
     /// Offer without SNAP's a=sctp-init.
     #[arg(long)]
     no_snap: bool,
+    /// Offer SPED (the DTLS handshake in ICE's checks).
+    #[arg(long)]
+    sped: bool,
     /// Time this many natter <-> natter connections instead.
     #[arg(long)]
     pair: Option<u32>,
@@ -162,7 +167,7 @@ async fn offer_once(
     args: &Args,
     run: u32,
 ) -> anyhow::Result<bool> {
-    let config = config(args.address, args.no_snap);
+    let config = config(args);
     let one_way = Duration::from_millis(args.rtt) / 2;
     let mut proxy = None;
     let (pc, mut events) = PeerConnection::spawn(config)?;
@@ -247,21 +252,23 @@ async fn offer_once(
     Ok(true)
 }
 
-/// A connection gathering on `address`, with SNAP unless `no_snap`.
-fn config(address: IpAddr, no_snap: bool) -> Config {
+/// A connection gathering on `--address`, with SNAP unless `--no-snap`
+/// and SPED if `--sped`.
+fn config(args: &Args) -> Config {
     let mut config = Config {
-        local_addresses: LocalAddresses::Addresses(vec![(address, 0).into()]),
+        local_addresses: LocalAddresses::Addresses(vec![(args.address, 0).into()]),
         ..Config::default()
     };
-    config.peer.sctp.snap = !no_snap;
+    config.peer.sctp.snap = !args.no_snap;
+    config.peer.dtls.sped = args.sped;
     config
 }
 
 /// One natter <-> natter connection, timed from createOffer to the
 /// channel open on both sides.
 async fn pair_once(args: &Args, run: u32) -> anyhow::Result<()> {
-    let (a, mut a_events) = PeerConnection::spawn(config(args.address, args.no_snap))?;
-    let (b, mut b_events) = PeerConnection::spawn(config(args.address, args.no_snap))?;
+    let (a, mut a_events) = PeerConnection::spawn(config(args))?;
+    let (b, mut b_events) = PeerConnection::spawn(config(args))?;
     let channel = a.create_data_channel("bench", DataChannelInit::default()).await?;
     let one_way = Duration::from_millis(args.rtt) / 2;
     let start = Instant::now();
