@@ -89,6 +89,10 @@ struct Args {
     /// The receiver is a page driven over stdin and stdout (see above).
     #[arg(long)]
     stdio: bool,
+    /// Print to stderr the MB/s received in each slice of this many
+    /// milliseconds (the shape of the congestion window's growth).
+    #[arg(long)]
+    timeline_ms: Option<u64>,
 }
 
 /// One connection: its handle and its events.
@@ -263,6 +267,7 @@ async fn run_once(args: &Args) -> anyhow::Result<Figures> {
     let stall = tokio::time::sleep(STALL);
     tokio::pin!(stall);
     let mut end = None;
+    let mut timeline: Vec<u64> = Vec::new();
     while end.is_none() || chat.waiting() {
         tokio::select! {
             () = &mut stall => {
@@ -290,6 +295,11 @@ async fn run_once(args: &Args) -> anyhow::Result<Figures> {
                 match arrived? {
                     Arrived::Bytes(n) => {
                         received += n;
+                        if let Some(slice) = args.timeline_ms.filter(|ms| *ms > 0) {
+                            let at = (start.elapsed().as_millis() / u128::from(slice)) as usize;
+                            timeline.resize(timeline.len().max(at + 1), 0);
+                            timeline[at] += n;
+                        }
                         if received >= args.bytes {
                             end = Some(start.elapsed());
                         }
@@ -326,6 +336,13 @@ async fn run_once(args: &Args) -> anyhow::Result<Figures> {
         stats.transport.packets_sent,
         stats.sctp
     );
+    if let Some(slice) = args.timeline_ms {
+        let rates: Vec<String> = timeline
+            .iter()
+            .map(|bytes| format!("{:.1}", *bytes as f64 / (slice as f64 / 1000.0) / 1e6))
+            .collect();
+        eprintln!("MB/s received per {slice} ms: {}", rates.join(" "));
+    }
     a.pc.close().await;
     if let Receiver::Local(b, _) = &receiver {
         b.pc.close().await;
