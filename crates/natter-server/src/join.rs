@@ -29,7 +29,11 @@ use crate::recording::writer as record;
   natter join http://127.0.0.1:8080 --room demo --record recordings/
 
 Lines typed on stdin go to everyone as chat; `/send PATH` sends a file to
-everyone, `/quit` leaves (so do Ctrl-C and SIGTERM).")]
+everyone, `/quit` leaves (so do Ctrl-C and SIGTERM).
+
+Rooms of `natter serve --sfu` are joined through the SFU (one connection,
+to it; chat over signaling, files over its relay); mesh rooms with a
+connection to each participant.")]
 pub struct JoinOptions {
     /// The server: http://HOST:PORT, the web client's link
     /// (/?room=ROOM#token=TOKEN) or ws://HOST:PORT/ws.
