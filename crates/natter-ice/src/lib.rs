@@ -16,8 +16,8 @@
 
 pub mod agent;
 pub mod candidate;
-pub mod transaction;
 pub mod sped;
+pub mod transaction;
 pub mod turn_client;
 
 pub use agent::{Agent, AgentConfig, AgentError, ConnectionState, Event, Received, Role, TransportPolicy};
