@@ -47,6 +47,13 @@ pub struct SctpSettings {
     /// association is up as soon as DTLS is, two round trips sooner;
     /// otherwise the four-way handshake runs as before.
     pub snap: bool,
+    /// Offer message interleaving (RFC 8260 I-DATA and I-FORWARD-TSN, see
+    /// [`SctpConfig::interleaving`]) in our INIT and `a=sctp-init`. Used
+    /// only when the peer offers it too (Chromium 156 under its
+    /// `WebRTC-DataChannelMessageInterleaving` field trial); then a small
+    /// message on one channel no longer waits behind a large one on
+    /// another. Off by default, as in Chromium.
+    pub interleaving: bool,
 }
 
 /// natter-sctp's defaults.
@@ -60,6 +67,7 @@ impl Default for SctpSettings {
             max_buffered_amount: config.max_buffered_amount,
             max_mtu: config.max_mtu,
             snap: true,
+            interleaving: config.interleaving,
         }
     }
 }
@@ -76,6 +84,7 @@ impl SctpSettings {
             receive_window: self.receive_window,
             max_buffered_amount: self.max_buffered_amount,
             max_mtu: self.max_mtu,
+            interleaving: self.interleaving,
             ..SctpConfig::new(role)
         }
     }

@@ -340,6 +340,7 @@ impl PeerConnection {
             data: self.channels.total_stats(),
             channels: self.channels.iter().map(|(id, e)| (id, e.state, e.stats)).collect(),
             sctp: self.sctp.as_ref().map(SctpTransport::stats),
+            sctp_interleaving: self.sctp.as_ref().is_some_and(SctpTransport::interleaving),
             senders: self.media.sender_stats(),
             receivers: self.media.receiver_stats(),
             media: self.media.counters,

@@ -34,6 +34,10 @@ pub struct PeerStats {
     pub channels: Vec<(DataChannelId, DataChannelState, DataChannelStats)>,
     /// What the SCTP association dropped; `None` before it starts.
     pub sctp: Option<natter_sctp::Stats>,
+    /// The association carries I-DATA (RFC 8260 §2.1): both INITs
+    /// offered it ([`SctpSettings::interleaving`](super::SctpSettings::interleaving)).
+    /// False until the association is up.
+    pub sctp_interleaving: bool,
     /// W3C `RTCOutboundRtpStreamStats` of each sending transceiver.
     pub senders: Vec<(TransceiverId, SenderStats)>,
     /// W3C `RTCInboundRtpStreamStats` of each stream received: one per
