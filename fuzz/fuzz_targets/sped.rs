@@ -29,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
     if let Some(Ok(ack)) = &ack_attr {
         let mut out = vec![0u8; ack.value_len()];
         ack.encode(&mut out, &msg.transaction_id());
-        let raw = msg.attributes().find(|a| a.typ == DTLS_IN_STUN_ACK).expect("decoded from it");
+        let raw = msg
+            .attributes()
+            .find(|a| a.typ == DTLS_IN_STUN_ACK)
+            .expect("decoded from it");
         assert_eq!(out, raw.value);
     }
     let malformed = u64::from(matches!(data_attr, Some(Err(_)))) + u64::from(matches!(ack_attr, Some(Err(_))));
