@@ -1,8 +1,17 @@
 //! The recorder of `natter join --record DIR` and of `natter serve`'s
 //! room recordings: each participant's video and audio to DIR/NAME.webm
-//! (natter-container's WebM writer), and DIR/manifest.json saying who
-//! was recorded, when, in which tracks, and (in `natter serve`, whose
-//! SFU reads RFC 6464 audio levels) who spoke when.
+//! (natter-container's WebM writer; VP8, VP9 or AV1 video), or to
+//! DIR/NAME.mkv when the video is H.264, which WebM does not carry, and
+//! DIR/manifest.json saying who was recorded, when, in which tracks
+//! and codecs, and (in `natter serve`, whose SFU reads RFC 6464 audio
+//! levels) who spoke when.
+//!
+//! Frames come as natter's depacketizers give them; AV1 temporal units
+//! and H.264 Annex B access units are rewritten into the forms Matroska
+//! stores (natter-container's `av1::write_block` and
+//! `h264::AvcConfig::write_sample`), with the codec configuration taken
+//! from the first keyframe. A keyframe whose configuration does not
+//! read (no SPS or PPS, a bad sequence header) does not start a file.
 //!
 //! A participant's file starts at the first video keyframe it sends
 //! (the caller asks for one with PLI, RFC 4585 §6.3.1, until it comes),
@@ -24,8 +33,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use natter_container::av1::{self, Av1Config};
+use natter_container::h264::AvcConfig;
 use natter_container::opus::OpusHead;
-use natter_container::webm::{Track, TrackCodec, WebmWriter};
+use natter_container::webm::{self, Track, TrackCodec, WebmWriter};
 use natter_io::Format;
 use serde_json::{json, Value};
 
@@ -35,7 +46,8 @@ const AUDIO_ONLY_AFTER: Duration = Duration::from_secs(3);
 const REANCHOR: Duration = Duration::from_secs(2);
 /// RFC 7587 §4.1: Opus's RTP clock is 48 kHz whatever it encodes.
 const OPUS_CLOCK: u64 = 48_000;
-/// RFC 7741 §4.1, RFC 9628 §4.1: VP8's and VP9's RTP clock is 90 kHz.
+/// RFC 7741 §4.1, RFC 9628 §4.1, RFC 6184 §5.1, AV1 RTP §7.1: the
+/// video RTP clock is 90 kHz.
 const VIDEO_CLOCK: u64 = 90_000;
 
 /// Something to print: an event name, its JSON fields, and a line of text.
@@ -97,7 +109,50 @@ struct Writing {
     /// When the file's time 0 arrived.
     origin: Instant,
     video: Option<TrackClock>,
+    /// How video frames become blocks.
+    conversion: Conversion,
+    /// A converted frame, reused.
+    block: Vec<u8>,
     audio: TrackClock,
+}
+
+/// What a video frame goes through on its way into a block.
+enum Conversion {
+    /// VP8, VP9: as the depacketizer gave it.
+    None,
+    Av1,
+    H264(AvcConfig),
+}
+
+/// The video track's codec for the file, from its first keyframe.
+fn video_track(
+    format: Format,
+    (width, height): (u32, u32),
+    keyframe: &[u8],
+) -> anyhow::Result<(TrackCodec, Conversion)> {
+    Ok(match format {
+        Format::Vp8 => (TrackCodec::Vp8 { width, height }, Conversion::None),
+        Format::Vp9 => (TrackCodec::Vp9 { width, height }, Conversion::None),
+        Format::Av1 => {
+            let config = Av1Config::from_temporal_unit(keyframe)?;
+            let codec = TrackCodec::Av1 {
+                width,
+                height,
+                config: config.record().to_vec(),
+            };
+            (codec, Conversion::Av1)
+        }
+        Format::H264 => {
+            let config = AvcConfig::from_access_unit(keyframe)?;
+            let codec = TrackCodec::H264 {
+                width,
+                height,
+                config: config.record(),
+            };
+            (codec, Conversion::H264(config))
+        }
+        Format::Opus => anyhow::bail!("Opus is not video"),
+    })
 }
 
 struct Recorded {
@@ -335,8 +390,18 @@ impl Recorder {
                 return notes;
             }
             let video_format = frame.size.filter(|_| start_video).map(|size| (frame.format, size));
+            let video = match video_format.map(|(format, size)| video_track(format, size, frame.data)) {
+                None => None,
+                Some(Ok(track)) => Some(track),
+                Some(Err(e)) => {
+                    // Wait for a keyframe that has its configuration.
+                    p.dropped_video += 1;
+                    tracing::debug!(id, error = %e, "keyframe without a usable codec configuration");
+                    return notes;
+                }
+            };
             let origin = if shared_timeline { recording_origin } else { received };
-            match p.start(origin, video_format) {
+            match p.start(origin, video) {
                 Ok(writing) => {
                     p.writing = Some(writing);
                     p.recorded = Some(Recorded {
@@ -379,8 +444,25 @@ impl Recorder {
                 clock.anchor = None;
             }
             let at = clock.time(frame.timestamp, VIDEO_CLOCK, arrival);
-            r.video_frames += 1;
-            w.writer.write_block(0, at, frame.keyframe, frame.data)
+            let converted = match &w.conversion {
+                Conversion::None => Ok(frame.data),
+                Conversion::Av1 => av1::write_block(frame.data, &mut w.block).map(|()| w.block.as_slice()),
+                Conversion::H264(config) => {
+                    (config.write_sample(frame.data, &mut w.block)).map(|()| w.block.as_slice())
+                }
+            };
+            match converted {
+                Ok(block) => {
+                    r.video_frames += 1;
+                    w.writer.write_block(0, at, frame.keyframe, block)
+                }
+                Err(e) => {
+                    // A malformed frame is left out; the file goes on.
+                    tracing::debug!(id, error = %e, "video frame not recorded");
+                    p.dropped_video += 1;
+                    Ok(())
+                }
+            }
         } else {
             p.dropped_video += 1;
             Ok(())
@@ -429,7 +511,9 @@ impl Recorder {
     }
 
     /// `NAME.webm` with NAME made safe for a file name, or
-    /// `NAME-ID.webm` when another participant had that name.
+    /// `NAME-ID.webm` when another participant had that name (or a file
+    /// of either extension is there); [`Participant::start`] makes it
+    /// `.mkv` for H.264.
     fn file_name(&mut self, name: &str, id: &str) -> PathBuf {
         let safe = |s: &str| -> String {
             let s: String = s
@@ -449,7 +533,12 @@ impl Recorder {
         if stem.is_empty() {
             stem = safe(id);
         }
-        if !self.names.insert(stem.clone()) || self.dir.join(format!("{stem}.webm")).exists() {
+        let taken = |stem: &str| {
+            ["webm", "mkv"]
+                .iter()
+                .any(|ext| self.dir.join(format!("{stem}.{ext}")).exists())
+        };
+        if !self.names.insert(stem.clone()) || taken(&stem) {
             stem = format!("{stem}-{}", safe(id));
             self.names.insert(stem.clone());
         }
@@ -479,28 +568,34 @@ impl Recorder {
 }
 
 impl Participant {
-    fn start(&self, origin: Instant, video: Option<(Format, (u32, u32))>) -> anyhow::Result<Writing> {
+    /// Opens the file, with `video`'s track if any, named `.mkv` if the
+    /// tracks make it Matroska and `.webm` if WebM.
+    fn start(&mut self, origin: Instant, video: Option<(TrackCodec, Conversion)>) -> anyhow::Result<Writing> {
         let mut tracks = Vec::new();
-        if let Some((format, (width, height))) = video {
-            tracks.push(Track {
-                codec: match format {
-                    Format::Vp9 => TrackCodec::Vp9 { width, height },
-                    _ => TrackCodec::Vp8 { width, height },
-                },
-            });
-        }
+        let (has_video, conversion) = match video {
+            Some((codec, conversion)) => {
+                tracks.push(Track { codec });
+                (true, conversion)
+            }
+            None => (false, Conversion::None),
+        };
         // WebRTC's Opus is opus/48000/2 (RFC 7587 §7).
         let head = OpusHead::new(2, 48_000)?;
         tracks.push(Track {
             codec: TrackCodec::Opus { head },
         });
+        if webm::doc_type(&tracks) == "matroska" {
+            self.file.set_extension("mkv");
+        }
         let file = File::create(&self.file).with_context(|| format!("creating {}", self.file.display()))?;
         let writer = WebmWriter::new(BufWriter::new(file), &tracks)
             .with_context(|| format!("writing {}", self.file.display()))?;
         Ok(Writing {
             writer,
             origin,
-            video: video.map(|_| TrackClock::default()),
+            video: has_video.then(TrackClock::default),
+            conversion,
+            block: Vec::new(),
             audio: TrackClock::default(),
         })
     }
@@ -574,9 +669,9 @@ fn failed_note(p: &Participant, reason: &str) -> Note {
     }
 }
 
-/// Video formats WebM carries that natter depacketizes as WebM wants them.
+/// Video formats the files take: every one natter depacketizes.
 fn recordable(format: Format) -> bool {
-    matches!(format, Format::Vp8 | Format::Vp9)
+    format.is_video()
 }
 
 fn codec_name(format: Format) -> &'static str {
@@ -721,6 +816,63 @@ mod tests {
                 {"id": "p2", "name": "Bob", "start_ms": 1500, "end_ms": 2500},
             ])
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// H.264 goes to a Matroska file (`.mkv`), AV1 to WebM; each file
+    /// starts at the first keyframe whose configuration reads, and the
+    /// manifest names the codec.
+    #[test]
+    fn h264_and_av1_are_recorded_from_a_keyframe_with_their_configuration() {
+        let dir = std::env::temp_dir().join(format!("natter-codecs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut recorder = Recorder::new(&dir).unwrap();
+        let t0 = recorder.origin;
+        let ms = Duration::from_millis;
+        // libx264's 320x240 SPS and PPS, and libaom's sequence header OBU.
+        let sps = b"\x67\x42\xc0\x0d\xd9\x01\x41\xfb\x01\x10\0\0\x03\0\x10\0\0\x03\x03\xc0\xf1\x42\xa4\x80";
+        let pps = b"\x68\xcb\x83\xcb\x20";
+        let idr = [&[0, 0, 0, 1][..], sps, &[0, 0, 0, 1], pps, &[0, 0, 0, 1, 0x65, 0x88]].concat();
+        let no_pps = [&[0, 0, 0, 1][..], sps, &[0, 0, 0, 1, 0x65, 0x88]].concat();
+        let sequence_header = b"\x0a\x0b\0\0\0\x04\x3c\xff\xbc\xda\xf9\0\x40";
+        let key_tu = [&[0x12, 0][..], sequence_header, &[0x32, 1, 0xaa]].concat();
+        let frame = |format, keyframe, data| Frame {
+            format,
+            timestamp: 0,
+            keyframe,
+            size: keyframe.then_some((320, 240)),
+            restart: false,
+            data,
+        };
+        assert!(recorder
+            .frame("h", "Hana", t0, &frame(Format::H264, true, &no_pps))
+            .is_empty());
+        let notes = recorder.frame("h", "Hana", t0 + ms(10), &frame(Format::H264, true, &idr));
+        assert_eq!(notes[0].fields["video"], "h264");
+        assert!(recorder
+            .frame("a", "Ada", t0, &frame(Format::Av1, true, &[0x12, 0, 0x32, 1, 0xaa]))
+            .is_empty());
+        let notes = recorder.frame("a", "Ada", t0 + ms(10), &frame(Format::Av1, true, &key_tu));
+        assert_eq!(notes[0].fields["video"], "av1");
+        recorder.finish();
+        let manifest: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+        let files: Vec<(&str, &str, u64, u64)> = (manifest["participants"].as_array().unwrap().iter())
+            .map(|p| {
+                let video = &p["tracks"][0];
+                (
+                    p["file"].as_str().unwrap(),
+                    video["codec"].as_str().unwrap(),
+                    video["frames"].as_u64().unwrap(),
+                    p["dropped_video_frames"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(files, [("Ada.webm", "av1", 1, 1), ("Hana.mkv", "h264", 1, 1)]);
+        let mkv = std::fs::read(dir.join("Hana.mkv")).unwrap();
+        assert!(mkv.windows(8).any(|w| w == b"matroska") && mkv.windows(15).any(|w| w == b"V_MPEG4/ISO/AVC"));
+        let webm = std::fs::read(dir.join("Ada.webm")).unwrap();
+        assert!(webm.windows(4).any(|w| w == b"webm") && webm.windows(5).any(|w| w == b"V_AV1"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
