@@ -75,6 +75,12 @@ pub struct EchoOptions {
     /// servers with public addresses do.
     #[arg(long)]
     ice_lite: bool,
+    /// Server mode: offer SCTP message interleaving (RFC 8260 I-DATA),
+    /// used when the peer offers it too (Chromium under its
+    /// `WebRTC-DataChannelMessageInterleaving` field trial); `/status`
+    /// shows `sctp_interleaving` once the association is up.
+    #[arg(long)]
+    sctp_interleaving: bool,
     /// Client mode: how many connections run the check at once, each on
     /// sockets of its own; one summary line for all of them.
     #[arg(long, default_value_t = 1)]
@@ -122,6 +128,7 @@ async fn echo(args: EchoOptions) -> anyhow::Result<()> {
                 dtls_server: args.dtls_server,
                 port: args.port,
                 ice_lite: args.ice_lite,
+                sctp_interleaving: args.sctp_interleaving,
             };
             server::serve(args.listen, options).await
         }

@@ -29,6 +29,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use natter::dtls::DtlsRole;
+use natter::peer::SctpSettings;
 use natter_io::{
     Config, DataChannel, DataChannelId, DataChannelInit, Description, Direction, Endpoint, Format, LocalAddresses,
     MediaFrame, MediaKind, Message, PeerConfig, PeerConnection, PeerConnectionState, PeerEvent, SdpType, TransceiverId,
@@ -54,6 +55,8 @@ struct ConnectionStatus {
     media_errors: u64,
     /// natter's counters (transport, SCTP, data channels), for diagnosis.
     counters: String,
+    /// The SCTP association carries I-DATA (RFC 8260): both ends offered it.
+    sctp_interleaving: bool,
     /// Completed exchanges after the first: answers to the peer's offers
     /// and natter's own offers answered.
     renegotiations: u64,
@@ -113,6 +116,8 @@ pub struct Options {
     pub port: Option<u16>,
     /// Answer as an ICE-lite agent (RFC 8445 §2.5).
     pub ice_lite: bool,
+    /// Offer I-DATA (RFC 8260, [`SctpSettings::interleaving`]).
+    pub sctp_interleaving: bool,
 }
 
 #[derive(Clone)]
@@ -143,6 +148,10 @@ pub async fn serve(listen: SocketAddr, options: Options) -> anyhow::Result<()> {
     let peer = PeerConfig {
         answer_dtls_role: options.dtls_server.then_some(DtlsRole::Server),
         ice_lite: options.ice_lite,
+        sctp: SctpSettings {
+            interleaving: options.sctp_interleaving,
+            ..SctpSettings::default()
+        },
         ..PeerConfig::default()
     };
     let endpoint = match options.port {
@@ -647,6 +656,7 @@ async fn record_stats(app: &App, id: u64, pc: &PeerConnection) {
     let media = echoes::media_stats(&stats);
     app.update(id, |s| {
         s.counters = counters;
+        s.sctp_interleaving = stats.sctp_interleaving;
         s.media = media;
         s.selected_pair = stats.selected_pair.map(|pair| SelectedPair {
             local: pair.local.to_string(),
