@@ -177,3 +177,84 @@ describe('SNAP with Chromium (WebRTC-Sctp-Snap field trial)', () => {
     assert.equal(result.mismatchCount, 0, JSON.stringify(result.mismatches));
   });
 });
+
+// Message interleaving (RFC 8260, issue 15): Chromium 156 offers I-DATA
+// and I-FORWARD-TSN only with its WebRTC-DataChannelMessageInterleaving
+// field trial, natter only with --sctp-interleaving. With SNAP's trial too
+// both INITs are in the descriptions, so the test reads from them that
+// each side offered the extensions, and from natter's /status that its
+// association carries I-DATA.
+describe('I-DATA with Chromium (WebRTC-DataChannelMessageInterleaving field trial)', () => {
+  let echo, browser, page, connected;
+
+  // RFC 9260 §3.3.2: an INIT chunk's parameters start after its 20 bytes
+  // of header; RFC 5061 §4.2.7: Supported Extensions (0x8008) lists chunk
+  // types, one byte each.
+  const supportedExtensions = (sdp) => {
+    const line = sdp.split(/\r?\n/).find((l) => l.startsWith('a=sctp-init:'));
+    assert.ok(line, `a=sctp-init in:\n${sdp}`);
+    const init = Buffer.from(line.slice('a=sctp-init:'.length), 'base64');
+    for (let at = 20; at + 4 <= init.length; ) {
+      const type = init.readUInt16BE(at);
+      const length = init.readUInt16BE(at + 2);
+      if (length < 4) break;
+      if (type === 0x8008) return [...init.subarray(at + 4, at + length)];
+      at += (length + 3) & ~3;
+    }
+    return [];
+  };
+  const I_DATA = 0x40;
+  const I_FORWARD_TSN = 0xc2;
+
+  before(async () => {
+    echo = await startEcho({ name: 'datachannel-idata', addresses: ['127.0.0.1'], args: ['--sctp-interleaving'] });
+    browser = await launchBrowser({ fieldTrials: 'WebRTC-Sctp-Snap/Enabled/WebRTC-DataChannelMessageInterleaving/Enabled/' });
+    ({ page } = await openPage(browser, echo, 'datachannel-idata'));
+  });
+
+  after(async () => {
+    await browser?.close();
+    await echo?.stop();
+  });
+
+  test("both INITs offer I-DATA and I-FORWARD-TSN and natter's association uses I-DATA", async () => {
+    connected = await page.evaluate(() => window.t.connect());
+    assert.ok(!connected.error, `${connected.error}\n--- answer ---\n${connected.answer}\n--- echo log ---\n${echo.log().slice(-4000)}`);
+    for (const [who, sdp] of [['Chromium', connected.offer], ['natter', connected.answer]]) {
+      const extensions = supportedExtensions(sdp);
+      assert.ok(extensions.includes(I_DATA) && extensions.includes(I_FORWARD_TSN), `${who}'s INIT lists I-DATA and I-FORWARD-TSN: ${extensions.map((x) => x.toString(16))}`);
+    }
+    const status = await until(async () => {
+      const s = (await echo.status())[0];
+      return s?.sctp_interleaving ? s : null;
+    }, { timeout: 10000, what: "natter's /status to say sctp_interleaving", describe: async () => JSON.stringify((await echo.status())[0]?.counters) });
+    assert.equal(status.sctp_interleaving, true);
+  });
+
+  test('16 messages of 256 KiB on one channel and 200 small ones on another echo byte-exact at once', async (t) => {
+    assert.ok(connected && !connected.error, 'needs the connection of the first test');
+    await page.evaluate(() => window.t.open('chat'));
+    const [bulk, chat] = await page.evaluate(() =>
+      Promise.all([
+        window.t.burst('echo', Array.from({ length: 16 }, () => 256 * 1024), { seed: 3 }),
+        window.t.burst('chat', Array.from({ length: 200 }, (_, i) => 1 + ((i * 37) % 300)), { seed: 4, window: 1 }),
+      ]),
+    );
+    t.diagnostic(`256 KiB echoes: ${bulk.ms.toFixed(0)} ms for 16; 200 chat round trips one at a time alongside: ${chat.ms.toFixed(0)} ms`);
+    assert.equal(bulk.count, 16, 'every 256 KiB message came back');
+    assert.equal(bulk.mismatchCount, 0, JSON.stringify(bulk.mismatches));
+    assert.equal(chat.count, 200, 'every chat message came back');
+    assert.equal(chat.mismatchCount, 0, JSON.stringify(chat.mismatches));
+    const status = (await echo.status())[0];
+    assert.deepEqual(status.errors, [], 'natter reported no echo errors');
+  });
+
+  test('an unordered channel with maxRetransmits 0 (I-FORWARD-TSN territory) echoes', async () => {
+    assert.ok(connected && !connected.error, 'needs the connection of the first test');
+    const opened = await page.evaluate(() => window.t.open('lossy', { ordered: false, maxRetransmits: 0 }));
+    assert.deepEqual(opened, { id: opened.id, ordered: false, maxRetransmits: 0 });
+    const result = await page.evaluate(() => window.t.burst('lossy', Array.from({ length: 100 }, (_, i) => 1 + i * 53), { seed: 6, ordered: false, window: 10 }));
+    assert.equal(result.count, 100, 'every message came back (loopback loses nothing)');
+    assert.equal(result.mismatchCount, 0, JSON.stringify(result.mismatches));
+  });
+});
