@@ -1,5 +1,5 @@
 // A rate-limited real path for the bandwidth-estimation tests
-// (bwe.test.mjs: Chromium sends to natter; bwe-send.mjs: natter
+// (bwe.mjs: Chromium sends to natter; bwe-send.mjs: natter
 // sends to Chromium) and bench (bench/bwe, bench/bwe-chromium.mjs),
 // issue 12.
 //
@@ -34,7 +34,7 @@ import { ARTIFACTS, loadChromium } from './harness.mjs';
 import { ffmpegTool } from './media.mjs';
 
 /**
- * Issue 12 acceptance 2's path, both ways (bwe.test.mjs, bwe-send.mjs):
+ * Issue 12 acceptance 2's path, both ways (bwe.mjs, bwe-send.mjs):
  * a capacity of `limit` bit/s with a drop-tail queue of `queueMs` and
  * `oneWayMs` of delay each way; a call sends `callMs` at it, settled over
  * its last `windowMs`; then RFC 8867 §5.1's drop to its lowest capacity,
@@ -242,7 +242,7 @@ export const withoutTransportCc = (sdp) => sdp.split('\r\n')
 /**
  * Installed in a page (playwright serializes this one function, so it
  * holds everything the page needs). Chromium sending its camera
- * (bwe.test.mjs, bench/bwe-chromium.mjs): `window.bwe.send(maxBitrate)`
+ * (bwe.mjs, bench/bwe-chromium.mjs): `window.bwe.send(maxBitrate)`
  * gets the 1280x720 fake camera, adds it (VP8, resolution kept) with
  * that maximum, and returns the complete offer; `setMaxBitrate(bps)`.
  * Chromium receiving video, offering (bwe-send.mjs):
