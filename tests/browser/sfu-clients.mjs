@@ -1,0 +1,151 @@
+// Shared by the SFU client tests (sfu-firefox, sfu-relay, sfu-ipv6):
+// how to start natter serve with SFU rooms, and what a page receives
+// through its one connection to the server, read per receive slot from
+// each slot's RTCRtpReceiver (getStats works the same in Chromium and
+// Firefox; Firefox's inbound-rtp has no `mid`).
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import net from 'node:net';
+import { NATTER_BIN, until } from './harness.mjs';
+
+/**
+ * The flags that make natter serve's rooms SFU rooms: none once SFU is
+ * the default (serve then has `--mesh` to opt out), `--sfu` before.
+ */
+export function sfuArgs() {
+  const help = execFileSync(NATTER_BIN, ['serve', '--help'], { encoding: 'utf8' });
+  return /^\s+--mesh\b/m.test(help) ? [] : ['--sfu'];
+}
+
+/**
+ * What `p`'s page receives through its SFU connection, by the peer the
+ * server's `track` messages put on each slot: peer → {video:
+ * {framesDecoded, frameWidth, frameHeight}, audio: {packets, samples,
+ * concealed}}; the sizes its own camera's layers are sent at
+ * (outbound-rtp by RID); the selected candidate pair (type, address,
+ * relay protocol of each side); and the connection state.
+ */
+export function sfuStats(p) {
+  return p.page.evaluate(async () => {
+    const sfu = window.natter.sfu;
+    if (!sfu) return { byPeer: {}, sent: [], pair: null, state: null };
+    const byPeer = {};
+    for (const t of sfu.pc.getTransceivers()) {
+      const peer = sfu.slots.get(t.mid)?.peer;
+      if (!peer) continue;
+      const entry = (byPeer[peer] ??= {});
+      (await t.receiver.getStats()).forEach((r) => {
+        if (r.type !== 'inbound-rtp') return;
+        entry[r.kind] =
+          r.kind === 'video'
+            ? { framesDecoded: r.framesDecoded || 0, frameWidth: r.frameWidth, frameHeight: r.frameHeight }
+            : { packets: r.packetsReceived || 0, samples: r.totalSamplesReceived || 0, concealed: r.concealedSamples || 0 };
+      });
+    }
+    const report = await sfu.pc.getStats();
+    const sent = [];
+    let pair = null;
+    report.forEach((r) => {
+      if (r.type === 'outbound-rtp' && r.kind === 'video' && r.frameWidth) sent.push(`${r.frameWidth}x${r.frameHeight}`);
+      // Chromium names the selected pair on its transport; Firefox marks the pair itself.
+      const selected = r.type === 'transport' ? report.get(r.selectedCandidatePairId) : r.type === 'candidate-pair' && r.selected ? r : null;
+      if (!selected) return;
+      const side = (c) => c && { type: c.candidateType, address: c.address, protocol: c.protocol, relayProtocol: c.relayProtocol ?? null };
+      pair = { local: side(report.get(selected.localCandidateId)), remote: side(report.get(selected.remoteCandidateId)) };
+    });
+    return { byPeer, sent, pair, state: sfu.pc.connectionState };
+  });
+}
+
+/**
+ * `server` (listening on another address than loopback) as pages see
+ * it from http://127.0.0.1:PORT, a TCP proxy to it: a secure context, so
+ * the pages may open the camera, while signaling, TURN and the SFU's
+ * candidate stay on the server's own address. Close it with `close()`.
+ */
+export async function loopbackOrigin(server) {
+  const { hostname, port } = new URL(server.url);
+  const sockets = new Set();
+  const listener = net.createServer((client) => {
+    const up = net.connect(Number(port), hostname.replace(/^\[|\]$/g, ''));
+    for (const s of [client, up]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {});
+    }
+    client.pipe(up).pipe(client);
+    client.on('close', () => up.destroy());
+    up.on('close', () => client.destroy());
+  });
+  await new Promise((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  return {
+    server: { ...server, url: `http://127.0.0.1:${listener.address().port}` },
+    close() {
+      for (const s of sockets) s.destroy();
+      listener.close();
+    },
+  };
+}
+
+const sizeOf = (video) => `${video?.frameWidth}x${video?.frameHeight}`;
+
+/**
+ * Waits until `p` decodes video and receives audio from each of
+ * `others` on the slots the server gave them, then until, from each,
+ * 10 more frames are decoded at the size of a layer that publisher sends
+ * (its own outbound-rtp) and another second of audio is played out, under
+ * half of it concealment (audio received but not decoded is all
+ * concealment). Returns, per other's name, the size and the growth seen.
+ */
+export async function waitForSfuMedia(p, others, { timeout = 30000 } = {}) {
+  let last;
+  const describe = () => `${p.name}: ${JSON.stringify(last)}`;
+  const each = (ok) => (s) => (others.every((o) => ok(s.byPeer[o.id] ?? {}, o)) ? s : undefined);
+  const poll = (what, ok, wait = timeout) =>
+    until(async () => each(ok)((last = await sfuStats(p))), { timeout: wait, interval: 250, what: `${p.name} to ${what} from ${others.map((o) => o.name).join(', ')}`, describe });
+  const first = await poll('decode video and receive audio', (got) => got.video?.framesDecoded > 0 && got.audio?.packets > 0);
+  const layers = new Map();
+  for (const o of others) layers.set(o, (await sfuStats(o)).sent);
+  const grown = await poll(
+    "decode 10 more frames at a size the publisher sends and play 1 s more of audio",
+    (got, o) => {
+      const was = first.byPeer[o.id];
+      return (
+        got.video.framesDecoded >= was.video.framesDecoded + 10 &&
+        layers.get(o).includes(sizeOf(got.video)) &&
+        got.audio.samples >= was.audio.samples + 48000
+      );
+    },
+    20000,
+  );
+  const out = {};
+  for (const o of others) {
+    const was = first.byPeer[o.id];
+    const now = grown.byPeer[o.id];
+    const samples = now.audio.samples - was.audio.samples;
+    const concealed = now.audio.concealed - was.audio.concealed;
+    assert.ok(concealed < samples / 2, `${p.name} played ${samples} samples of ${o.name}'s audio, ${concealed} of them concealment: not decoded audio`);
+    out[o.name] = { size: sizeOf(now.video), sent: layers.get(o), frames: now.video.framesDecoded - was.video.framesDecoded, samples, concealed };
+  }
+  return { media: out, pair: grown.pair, state: grown.state };
+}
+
+/**
+ * `waitForSfuMedia` both ways between `a` and `b`, each in a connected
+ * state, printed as test diagnostics; returns [[p, other, what p got]]
+ * for the caller's checks of the selected pairs.
+ */
+export async function eachReceivesTheOther(t, a, b, { timeout = 30000 } = {}) {
+  const out = [];
+  for (const [p, other] of [
+    [a, b],
+    [b, a],
+  ]) {
+    const got = await waitForSfuMedia(p, [other], { timeout });
+    t.diagnostic(`${p.name} from ${other.name}: ${JSON.stringify(got)}`);
+    assert.equal(got.state, 'connected', `${p.name}'s connection to the server`);
+    out.push([p, other, got]);
+  }
+  return out;
+}
