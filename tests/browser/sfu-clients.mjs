@@ -100,24 +100,29 @@ const sizeOf = (video) => `${video?.frameWidth}x${video?.frameHeight}`;
  */
 export async function waitForSfuMedia(p, others, { timeout = 30000 } = {}) {
   let last;
-  const describe = () => `${p.name}: ${JSON.stringify(last)}`;
-  const each = (ok) => (s) => (others.every((o) => ok(s.byPeer[o.id] ?? {}, o)) ? s : undefined);
-  const poll = (what, ok, wait = timeout) =>
-    until(async () => each(ok)((last = await sfuStats(p))), { timeout: wait, interval: 250, what: `${p.name} to ${what} from ${others.map((o) => o.name).join(', ')}`, describe });
-  const first = await poll('decode video and receive audio', (got) => got.video?.framesDecoded > 0 && got.audio?.packets > 0);
+  // The sizes each publisher sends, read again on each poll: a loaded
+  // encoder may scale its layers down (libwebrtc's quality scaler).
   const layers = new Map();
-  for (const o of others) layers.set(o, (await sfuStats(o)).sent);
+  const each = (ok) => (s) => (others.every((o) => ok(s.byPeer[o.id] ?? {}, o)) ? s : undefined);
+  const poll = (what, ok, wait = timeout, refresh = async () => {}) =>
+    until(
+      async () => {
+        await refresh();
+        return each(ok)((last = await sfuStats(p)));
+      },
+      { timeout: wait, interval: 250, what: `${p.name} to ${what} from ${others.map((o) => o.name).join(', ')}`, describe: () => `${p.name}: ${JSON.stringify(last)}; publishers send ${JSON.stringify([...layers.values()])}` },
+    );
+  const first = await poll('decode video and receive audio', (got) => got.video?.framesDecoded > 0 && got.audio?.packets > 0);
   const grown = await poll(
-    "decode 10 more frames at a size the publisher sends and play 1 s more of audio",
+    'decode 10 more frames at a size the publisher sends and play 1 s more of audio',
     (got, o) => {
       const was = first.byPeer[o.id];
-      return (
-        got.video.framesDecoded >= was.video.framesDecoded + 10 &&
-        layers.get(o).includes(sizeOf(got.video)) &&
-        got.audio.samples >= was.audio.samples + 48000
-      );
+      return got.video.framesDecoded >= was.video.framesDecoded + 10 && layers.get(o).includes(sizeOf(got.video)) && got.audio.samples >= was.audio.samples + 48000;
     },
     20000,
+    async () => {
+      for (const o of others) layers.set(o, (await sfuStats(o)).sent);
+    },
   );
   const out = {};
   for (const o of others) {
