@@ -101,9 +101,6 @@ function testPackage(name) {
  */
 async function launchBrowser(which, fieldTrials) {
   if (which === 'firefox') {
-    // launchFirefox also checks that the peer tests' echo example exists,
-    // which this bench does not use: any file that exists will do.
-    process.env.NATTER_ECHO_BIN ??= process.execPath;
     const { launchFirefox } = await import('../../tests/peer/harness.mjs');
     return launchFirefox().catch((e) => fail(e.message));
   }
