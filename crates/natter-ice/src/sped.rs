@@ -155,6 +155,9 @@ pub struct SpedStats {
     pub malformed: u64,
     /// Our packets the peer acknowledged.
     pub acknowledged: u64,
+    /// STUN messages from the peer that carried either attribute, while
+    /// we embedded: non-zero means the peer speaks SPED (draft §3.3.1).
+    pub peer_messages: u64,
 }
 
 /// One of our DTLS packets waiting for its acknowledgement.
@@ -332,6 +335,7 @@ impl Sped {
             }
             return;
         }
+        self.stats.peer_messages += 1;
         if self.state == SpedState::Tentative {
             self.state = SpedState::Confirmed;
         }
@@ -427,6 +431,7 @@ mod tests {
         sped.flush();
         sped.on_received(None, None);
         assert_eq!(sped.state(), SpedState::Off);
+        assert_eq!(sped.stats().peer_messages, 0);
         assert_eq!(sped.to_send(), (None, None));
     }
 
@@ -462,6 +467,7 @@ mod tests {
         assert_eq!(sped.poll_dtls(), Some(a.clone()));
         assert_eq!(sped.poll_dtls(), None);
         assert_eq!(sped.stats().duplicates, 1);
+        assert_eq!(sped.stats().peer_messages, 2);
         assert_eq!(sped.to_send().1.unwrap().crcs(), &[crc32fast::hash(&a)]);
     }
 

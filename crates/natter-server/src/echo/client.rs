@@ -77,22 +77,32 @@ const UNORDERED_ECHO: Duration = Duration::from_secs(2);
 /// How long a channel may take to close.
 const CLOSE: Duration = Duration::from_secs(10);
 
-/// Runs the whole check against the server at `url`; the JSON summary
-/// line, or what went wrong first.
-pub async fn run(
-    url: &str,
-    addresses: LocalAddresses,
-    mdns: bool,
-    gather_timeout: Duration,
-    check: &Check,
-) -> anyhow::Result<String> {
+/// Where client mode offers, and how each of its connections is made.
+#[derive(Clone, Debug)]
+pub struct Client {
+    /// The echo server's `POST /offer`.
+    pub url: String,
+    pub addresses: LocalAddresses,
+    /// Resolve the server's `.local` candidates.
+    pub mdns: bool,
+    /// How long to wait for gathering before offering anyway.
+    pub gather_timeout: Duration,
+    /// Offer SPED ([`natter::dtls::DtlsConfig::sped`]).
+    pub sped: bool,
+}
+
+/// Runs the whole check against the server at `client.url`; the JSON
+/// summary line, or what went wrong first.
+pub async fn run(client: &Client, check: &Check) -> anyhow::Result<String> {
     let started = Instant::now();
     let timeout = Duration::from_millis(check.timeout_ms);
-    let config = Config {
-        local_addresses: addresses,
-        mdns,
+    let url = client.url.as_str();
+    let mut config = Config {
+        local_addresses: client.addresses.clone(),
+        mdns: client.mdns,
         ..Config::default()
     };
+    config.peer.dtls.sped = client.sped;
     let (pc, events) = PeerConnection::spawn(config).context("starting the peer connection")?;
     let mut events = Events {
         receiver: events,
@@ -109,7 +119,7 @@ pub async fn run(
         if let Some(path) = &check.audio {
             media.push((files::read_ogg_opus(path)?, pc.add_track(MediaKind::Audio).await?));
         }
-        let (echo, lossy) = connect(url, &pc, &mut events, gather_timeout, timeout).await?;
+        let (echo, lossy) = connect(url, &pc, &mut events, client.gather_timeout, timeout).await?;
         let connect_ms = started.elapsed().as_secs_f64() * 1000.0;
         let burst = burst(&echo, &mut events, check, timeout).await?;
         let unordered = one_at_a_time(&lossy, &mut events, check).await?;
@@ -137,6 +147,14 @@ pub async fn run(
                 "dtls_state": format!("{:?}", dtls.state).to_lowercase(),
                 "dtls_version": dtls.version.map(|v| format!("{v:?}")),
                 "selected_pair": { "local": pair.local.to_string(), "remote": pair.remote.to_string() },
+                "sped": stats.sped.map(|sped| json!({
+                    "state": format!("{:?}", sped.state),
+                    "embedded_sent": sped.counters.embedded_sent,
+                    "embedded_received": sped.counters.embedded_received,
+                    "duplicates": sped.counters.duplicates,
+                    "acknowledged": sped.counters.acknowledged,
+                    "peer_messages": sped.counters.peer_messages,
+                })),
                 "connect_ms": connect_ms.round(),
                 "ms": (started.elapsed().as_secs_f64() * 1000.0).round(),
             })
@@ -151,21 +169,14 @@ pub async fn run(
 /// Runs `connections` checks at once, each on sockets of its own: one
 /// summary line (the connections that passed, the time the slowest
 /// took), or the first failure.
-pub async fn run_many(
-    url: &str,
-    connections: usize,
-    addresses: LocalAddresses,
-    mdns: bool,
-    gather_timeout: Duration,
-    check: &Check,
-) -> anyhow::Result<String> {
+pub async fn run_many(client: &Client, connections: usize, check: &Check) -> anyhow::Result<String> {
     let started = Instant::now();
     let check = std::sync::Arc::new(check.clone());
     let mut checks = tokio::task::JoinSet::new();
     for index in 0..connections {
-        let (url, addresses, check) = (url.to_owned(), addresses.clone(), check.clone());
+        let (client, check) = (client.clone(), check.clone());
         checks.spawn(async move {
-            run(&url, addresses, mdns, gather_timeout, &check)
+            run(&client, &check)
                 .await
                 .with_context(|| format!("connection {index} of {connections}"))
         });
@@ -179,7 +190,7 @@ pub async fn run_many(
     }
     Ok(json!({
         "ok": true,
-        "url": url,
+        "url": client.url,
         "connections": passed,
         "messages": messages,
         "ms": (started.elapsed().as_secs_f64() * 1000.0).round(),

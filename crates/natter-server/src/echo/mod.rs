@@ -81,6 +81,12 @@ pub struct EchoOptions {
     /// shows `sctp_interleaving` once the association is up.
     #[arg(long)]
     sctp_interleaving: bool,
+    /// Offer SPED (draft-hancke-webrtc-sped): the DTLS handshake rides
+    /// ICE's checks and responses when the peer offers it too (Chromium
+    /// under its `WebRTC-IceHandshakeDtls` field trial). Server mode:
+    /// `/status` shows `sped`; client mode: the summary does.
+    #[arg(long)]
+    sped: bool,
     /// Client mode: how many connections run the check at once, each on
     /// sockets of its own; one summary line for all of them.
     #[arg(long, default_value_t = 1)]
@@ -107,19 +113,21 @@ async fn echo(args: EchoOptions) -> anyhow::Result<()> {
     let addresses = echoes::local_addresses(&args.addresses);
     let gather_timeout = Duration::from_millis(args.gather_timeout_ms);
     match args.client {
-        Some(url) if args.connections > 1 => client::run_many(
-            &url,
-            args.connections,
-            addresses,
-            args.mdns,
-            gather_timeout,
-            &args.check,
-        )
-        .await
-        .map(|summary| println!("{summary}")),
-        Some(url) => client::run(&url, addresses, args.mdns, gather_timeout, &args.check)
-            .await
-            .map(|summary| println!("{summary}")),
+        Some(url) => {
+            let client = client::Client {
+                url,
+                addresses,
+                mdns: args.mdns,
+                gather_timeout,
+                sped: args.sped,
+            };
+            let summary = match args.connections {
+                n if n > 1 => client::run_many(&client, n, &args.check).await?,
+                _ => client::run(&client, &args.check).await?,
+            };
+            println!("{summary}");
+            Ok(())
+        }
         None => {
             let options = server::Options {
                 addresses,
@@ -129,6 +137,7 @@ async fn echo(args: EchoOptions) -> anyhow::Result<()> {
                 port: args.port,
                 ice_lite: args.ice_lite,
                 sctp_interleaving: args.sctp_interleaving,
+                sped: args.sped,
             };
             server::serve(args.listen, options).await
         }

@@ -28,7 +28,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use natter::dtls::DtlsRole;
+use natter::dtls::{DtlsConfig, DtlsRole};
 use natter::peer::SctpSettings;
 use natter_io::{
     Config, DataChannel, DataChannelId, DataChannelInit, Description, Direction, Endpoint, Format, LocalAddresses,
@@ -57,6 +57,9 @@ struct ConnectionStatus {
     counters: String,
     /// The SCTP association carries I-DATA (RFC 8260): both ends offered it.
     sctp_interleaving: bool,
+    /// With `--sped`: whether the DTLS handshake rode ICE's checks
+    /// (draft-hancke-webrtc-sped); `None` without it.
+    sped: Option<SpedStatus>,
     /// Completed exchanges after the first: answers to the peer's offers
     /// and natter's own offers answered.
     renegotiations: u64,
@@ -91,6 +94,26 @@ struct SelectedPair {
     rtt_ms: Option<f64>,
 }
 
+/// [`natter::peer::SpedReport`] as /status shows it.
+#[derive(Clone, Serialize)]
+struct SpedStatus {
+    /// `Complete` once a handshake carried in the checks ended, `Off`
+    /// when the peer did not offer SPED (draft §6.3).
+    state: String,
+    /// natter's DTLS packets written into checks and responses.
+    embedded_sent: u64,
+    /// The peer's DTLS packets taken from them.
+    embedded_received: u64,
+    /// The peer's DTLS packets that came in them after natter had them
+    /// already (plain, or in an earlier message).
+    duplicates: u64,
+    /// natter's packets the peer acknowledged in them.
+    acknowledged: u64,
+    /// The peer's STUN messages that carried SPED's attributes: it
+    /// speaks SPED.
+    peer_messages: u64,
+}
+
 #[derive(Clone, Serialize)]
 struct DtlsStatus {
     state: String,
@@ -118,6 +141,8 @@ pub struct Options {
     pub ice_lite: bool,
     /// Offer I-DATA (RFC 8260, [`SctpSettings::interleaving`]).
     pub sctp_interleaving: bool,
+    /// Offer SPED ([`natter::dtls::DtlsConfig::sped`]).
+    pub sped: bool,
 }
 
 #[derive(Clone)]
@@ -148,6 +173,10 @@ pub async fn serve(listen: SocketAddr, options: Options) -> anyhow::Result<()> {
     let peer = PeerConfig {
         answer_dtls_role: options.dtls_server.then_some(DtlsRole::Server),
         ice_lite: options.ice_lite,
+        dtls: DtlsConfig {
+            sped: options.sped,
+            ..DtlsConfig::default()
+        },
         sctp: SctpSettings {
             interleaving: options.sctp_interleaving,
             ..SctpSettings::default()
@@ -657,6 +686,14 @@ async fn record_stats(app: &App, id: u64, pc: &PeerConnection) {
     app.update(id, |s| {
         s.counters = counters;
         s.sctp_interleaving = stats.sctp_interleaving;
+        s.sped = stats.sped.map(|sped| SpedStatus {
+            state: format!("{:?}", sped.state),
+            embedded_sent: sped.counters.embedded_sent,
+            embedded_received: sped.counters.embedded_received,
+            duplicates: sped.counters.duplicates,
+            acknowledged: sped.counters.acknowledged,
+            peer_messages: sped.counters.peer_messages,
+        });
         s.media = media;
         s.selected_pair = stats.selected_pair.map(|pair| SelectedPair {
             local: pair.local.to_string(),

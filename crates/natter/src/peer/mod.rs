@@ -115,7 +115,7 @@ pub use media::{MediaCounters, ReceivedRtp};
 pub use natter_sdp::Direction;
 pub use signaling::Description;
 pub use state::PeerConnectionState;
-pub use stats::{CandidatePairStats, DtlsStats, PeerStats, ReceiverStats, SenderStats, TransportStats};
+pub use stats::{CandidatePairStats, DtlsStats, PeerStats, ReceiverStats, SenderStats, SpedReport, TransportStats};
 pub use transmit::Transmit;
 pub use transport::Timer;
 // The types of the layers below that this API speaks in.
@@ -341,6 +341,10 @@ impl PeerConnection {
             channels: self.channels.iter().map(|(id, e)| (id, e.state, e.stats)).collect(),
             sctp: self.sctp.as_ref().map(SctpTransport::stats),
             sctp_interleaving: self.sctp.as_ref().is_some_and(SctpTransport::interleaving),
+            sped: self.ice.as_ref().and_then(Agent::sped).map(|sped| SpedReport {
+                state: sped.state(),
+                counters: sped.stats().clone(),
+            }),
             senders: self.media.sender_stats(),
             receivers: self.media.receiver_stats(),
             media: self.media.counters,

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use natter_ice::candidate::Candidate;
+use natter_ice::sped::{SpedState, SpedStats};
 use natter_srtp::ProtectionProfile;
 
 use super::channel::{DataChannelId, DataChannelState, DataChannelStats};
@@ -38,6 +39,11 @@ pub struct PeerStats {
     /// offered it ([`SctpSettings::interleaving`](super::SctpSettings::interleaving)).
     /// False until the association is up.
     pub sctp_interleaving: bool,
+    /// draft-hancke-webrtc-sped: whether the DTLS handshake rode ICE's
+    /// checks and what it carried; `None` when
+    /// [`DtlsConfig::sped`](crate::dtls::DtlsConfig::sped) is off or ICE
+    /// has not started.
+    pub sped: Option<SpedReport>,
     /// W3C `RTCOutboundRtpStreamStats` of each sending transceiver.
     pub senders: Vec<(TransceiverId, SenderStats)>,
     /// W3C `RTCInboundRtpStreamStats` of each stream received: one per
@@ -46,6 +52,15 @@ pub struct PeerStats {
     pub receivers: Vec<(TransceiverId, ReceiverStats)>,
     /// What the media layer dropped.
     pub media: MediaCounters,
+}
+
+/// SPED as the ICE agent saw it (draft-hancke-webrtc-sped §3.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpedReport {
+    /// `Complete` after a handshake that rode the checks (both sides
+    /// offered it), `Off` when the peer did not speak SPED.
+    pub state: SpedState,
+    pub counters: SpedStats,
 }
 
 /// A stream we send.
