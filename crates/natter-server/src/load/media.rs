@@ -3,9 +3,10 @@
 //! Opus, as frames of the sizes a browser's encoders make at about
 //! 1 Mbit/s in all, with no encoder behind them. No recorded media is in
 //! the repository (tests/peer's IVFs are made by ffmpeg at test time),
-//! so the frames are synthetic: a valid VP8 frame tag (RFC 6386 §9.1)
-//! and the publisher's id in the body, so a subscriber can tell a frame
-//! that reached the wrong slot.
+//! so the frames are made here: real VP8 that a browser decodes (a flat
+//! grey picture, see [`Frames`]), padded to the layer's size, with the
+//! publisher's id at the end, so a subscriber can tell a frame that
+//! reached the wrong slot.
 //!
 //! A layer sends a keyframe first and then only when asked (a PLI or FIR
 //! the SFU sent, `PeerEvent::KeyframeRequest`), as a browser does: a
@@ -29,24 +30,25 @@ pub struct Layer {
     delta_bytes: usize,
 }
 
-/// About 100, 250 and 700 kbit/s at 30 frames a second.
+/// About 100, 250 and 700 kbit/s at 30 frames a second, at the sizes
+/// Chromium sends a 640x360 camera's three layers in.
 pub const LAYERS: [Layer; 3] = [
     Layer {
         rid: "q",
-        width: 320,
-        height: 180,
+        width: 160,
+        height: 90,
         delta_bytes: 420,
     },
     Layer {
         rid: "h",
-        width: 640,
-        height: 360,
+        width: 320,
+        height: 180,
         delta_bytes: 1040,
     },
     Layer {
         rid: "f",
-        width: 1280,
-        height: 720,
+        width: 640,
+        height: 360,
         delta_bytes: 2900,
     },
 ];
@@ -54,6 +56,20 @@ const KEYFRAME_FACTOR: usize = 4;
 
 /// The frames of one publisher, made once per connection and sent again
 /// and again: nothing is allocated per frame.
+///
+/// Every bool the VP8 decoder reads from them is 0. RFC 6386 §7.3's
+/// decoder reads a bool as 1 only when its value reaches the split, so a
+/// run of zero bytes reads as 0 whatever the probability, and no encoder
+/// or probability table is needed. All zero means (§19.2): YUV, no
+/// segmentation, no loop filter, one token partition, quantizer index
+/// 0, no probability updates, no skip flags; in a keyframe each
+/// macroblock is B_PRED with B_DC_PRED subblocks and DC_PRED chroma
+/// (§11.2: B_PRED is `kf_ymode_tree`'s first leaf); in an interframe
+/// `prob_intra` is 0, so each macroblock is intra, DC_PRED (§16.1:
+/// `ymode_tree`'s first leaf); every block's first token is `dct_eob`
+/// (§13.2). The picture is flat grey. The zeros after what the decoder
+/// reads pad the frame to the layer's size and the publisher's id ends
+/// it.
 pub struct Frames {
     /// Per layer: a keyframe and a delta frame.
     video: Vec<(Vec<u8>, Vec<u8>)>,
@@ -61,16 +77,16 @@ pub struct Frames {
 }
 
 impl Frames {
-    /// Frames whose bodies carry `mark` (the publisher's id).
+    /// Frames that end with `mark` (the publisher's id).
     pub fn new(mark: &str) -> Self {
         let video = (LAYERS.iter())
             .map(|layer| {
                 let size = layer.delta_bytes * KEYFRAME_FACTOR;
-                (keyframe(layer, mark, size), delta(mark, layer.delta_bytes))
+                (vp8(layer, true, mark, size), vp8(layer, false, mark, layer.delta_bytes))
             })
             .collect();
         // A TOC byte (RFC 6716 §3.1: SILK wideband, 20 ms, one frame).
-        let audio = body(vec![0x48], mark, AUDIO_BYTES);
+        let audio = with_mark(vec![0x48], mark, AUDIO_BYTES);
         Frames { video, audio }
     }
 
@@ -89,45 +105,55 @@ impl Frames {
     }
 }
 
-/// RFC 6386 §9.1: the frame tag (P = 0 keyframe, version 0, shown, the
-/// first partition's size), the start code 9d 01 2a, then the width and
-/// height (14 bits each, no scaling), then the body.
-fn keyframe(layer: &Layer, mark: &str, size: usize) -> Vec<u8> {
-    let mut frame = frame_tag(false, size);
-    frame.extend_from_slice(&[0x9d, 0x01, 0x2a]);
-    frame.extend_from_slice(&layer.width.to_le_bytes());
-    frame.extend_from_slice(&layer.height.to_le_bytes());
-    body(frame, mark, size)
+/// Bits per macroblock that decoding an all-zero frame reads, with room
+/// to spare: (first partition, token partition) of a keyframe and of an
+/// interframe. libvpx (through ffmpeg) read about 4, 5.7, 10 and 0.9: in
+/// frames with 0xFF bytes from some offset on, those bytes changed the
+/// decoded picture only within these lengths.
+const KEYFRAME_BITS: (usize, usize) = (8, 8);
+const INTERFRAME_BITS: (usize, usize) = (16, 2);
+/// Bytes beyond that, per partition: the bool decoder loads 2 bytes
+/// before its first bool (RFC 6386 §7.3) and libvpx reads ahead.
+const PARTITION_SLACK: usize = 16;
+
+/// A VP8 frame of `size` bytes (more if the layer's picture needs it).
+/// RFC 6386 §9.1: the frame tag (P = 0 for a keyframe, version 0,
+/// shown, the first partition's size) and in a keyframe the start code
+/// 9d 01 2a, the width and the height (14 bits each, no scaling); then
+/// the first partition and the token partition, all zeros.
+fn vp8(layer: &Layer, keyframe: bool, mark: &str, size: usize) -> Vec<u8> {
+    let macroblocks = usize::from(layer.width.div_ceil(16)) * usize::from(layer.height.div_ceil(16));
+    let (first_bits, token_bits) = if keyframe { KEYFRAME_BITS } else { INTERFRAME_BITS };
+    let first = macroblocks * first_bits / 8 + PARTITION_SLACK;
+    let tokens = macroblocks * token_bits / 8 + PARTITION_SLACK;
+    let tag = u32::from(!keyframe) | 1 << 4 | (first as u32) << 5;
+    let mut frame = tag.to_le_bytes()[..3].to_vec();
+    if keyframe {
+        frame.extend_from_slice(&[0x9d, 0x01, 0x2a]);
+        frame.extend_from_slice(&layer.width.to_le_bytes());
+        frame.extend_from_slice(&layer.height.to_le_bytes());
+    }
+    frame.resize(frame.len() + first + tokens, 0);
+    with_mark(frame, mark, size)
 }
 
-fn delta(mark: &str, size: usize) -> Vec<u8> {
-    body(frame_tag(true, size), mark, size)
-}
-
-/// The 3-byte frame tag: bit 0 the inverse keyframe flag, bits 1-3 the
-/// version, bit 4 show_frame, bits 5-23 the first partition's size.
-fn frame_tag(inter: bool, size: usize) -> Vec<u8> {
-    let partition = (size as u32 / 2) & 0x7_FFFF;
-    let tag = u32::from(inter) | 1 << 4 | partition << 5;
-    tag.to_le_bytes()[..3].to_vec()
-}
-
-fn body(mut frame: Vec<u8>, mark: &str, size: usize) -> Vec<u8> {
+/// `frame`, padded with zeros so that with `from:MARK;` after them it is
+/// `size` bytes long (or longer, if it already is).
+fn with_mark(mut frame: Vec<u8>, mark: &str, size: usize) -> Vec<u8> {
+    let tail = 6 + mark.len();
+    frame.resize(frame.len().max(size.saturating_sub(tail)), 0);
     frame.extend_from_slice(b"from:");
     frame.extend_from_slice(mark.as_bytes());
     frame.push(b';');
-    frame.resize(size.max(frame.len()), 0xAB);
     frame
 }
 
 /// Whether a received frame names `mark` as its publisher.
 pub fn is_from(frame: &[u8], mark: &str) -> bool {
-    let head = &frame[..frame.len().min(64)];
-    let tag = head.windows(5).position(|w| w == b"from:");
-    tag.is_some_and(|at| {
-        let rest = &head[at + 5..];
-        rest.len() > mark.len() && rest.starts_with(mark.as_bytes()) && rest[mark.len()] == b';'
-    })
+    let Some(rest) = frame.strip_suffix(b";").and_then(|f| f.strip_suffix(mark.as_bytes())) else {
+        return false;
+    };
+    rest.ends_with(b"from:")
 }
 
 #[cfg(test)]
@@ -135,21 +161,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frames_carry_a_vp8_frame_tag_and_their_publisher() {
+    fn frames_are_vp8_of_zero_bools_ending_with_their_publisher() {
         let frames = Frames::new("abc");
-        let key = frames.video(2, true);
-        // RFC 6386 §9.1: P = 0, shown, the start code, 1280x720.
-        assert_eq!(key[0] & 1, 0);
-        assert_eq!(&key[3..6], &[0x9d, 0x01, 0x2a]);
-        assert_eq!(u16::from_le_bytes([key[6], key[7]]), 1280);
-        assert_eq!(u16::from_le_bytes([key[8], key[9]]), 720);
-        assert_eq!(key.len(), 2900 * KEYFRAME_FACTOR);
-        let delta = frames.video(0, false);
-        assert_eq!(delta[0] & 1, 1);
-        assert_eq!(delta.len(), 420);
-        assert!(is_from(key, "abc") && is_from(delta, "abc"));
-        assert!(!is_from(key, "ab") && !is_from(delta, "abcd"));
+        for (i, layer) in LAYERS.iter().enumerate() {
+            let macroblocks = usize::from(layer.width.div_ceil(16)) * usize::from(layer.height.div_ceil(16));
+            for (keyframe, size, header, bits) in [
+                (true, layer.delta_bytes * KEYFRAME_FACTOR, 10, KEYFRAME_BITS),
+                (false, layer.delta_bytes, 3, INTERFRAME_BITS),
+            ] {
+                let frame = frames.video(i, keyframe);
+                // The layer's budget holds the picture: the bit rate is the one named.
+                assert_eq!(frame.len(), size, "layer {} keyframe {keyframe}", layer.rid);
+                // RFC 6386 §9.1: P, version 0, shown, the first partition's size.
+                let tag = u32::from_le_bytes([frame[0], frame[1], frame[2], 0]);
+                assert_eq!(tag & 1, u32::from(!keyframe));
+                assert_eq!(tag >> 1 & 0xF, 0b1000);
+                let first = (tag >> 5) as usize;
+                assert!(first * 8 >= macroblocks * bits.0, "first partition {first} bytes");
+                let body = &frame[header..frame.len() - "from:abc;".len()];
+                assert!(
+                    body.len() - first >= macroblocks * bits.1 / 8,
+                    "token partition {} bytes",
+                    body.len() - first
+                );
+                assert!(body.iter().all(|b| *b == 0), "every bool reads as 0");
+                if keyframe {
+                    assert_eq!(&frame[3..6], &[0x9d, 0x01, 0x2a]);
+                    assert_eq!(u16::from_le_bytes([frame[6], frame[7]]), layer.width);
+                    assert_eq!(u16::from_le_bytes([frame[8], frame[9]]), layer.height);
+                }
+                assert!(is_from(frame, "abc"));
+                assert!(!is_from(frame, "bc") && !is_from(frame, "abcd"));
+            }
+        }
         assert_eq!(frames.audio().len(), AUDIO_BYTES);
+        assert_eq!(frames.audio()[0], 0x48);
         assert!(is_from(frames.audio(), "abc"));
     }
 }
