@@ -19,8 +19,12 @@
 //!    range, is accepted: it is another allocation on this server
 //!    ([`PeerFilter::with_own_relays`]), which two clients of one server
 //!    reach each other through even when the relay address is private.
-//! 5. A peer in a denied range is refused.
-//! 6. A peer whose address is not globally reachable (the special-purpose
+//! 5. A peer that is one of the server's own media endpoints is accepted
+//!    ([`PeerFilter::with_own_peers`]): a client that can only reach the
+//!    host through TURN reaches a co-located SFU this way, on that exact
+//!    address and port only.
+//! 6. A peer in a denied range is refused.
+//! 7. A peer whose address is not globally reachable (the special-purpose
 //!    registries of RFC 6890 and their successors) is refused.
 //!
 //! Every step judges an IPv6 address that embeds an IPv4 address
@@ -382,6 +386,8 @@ pub struct PeerFilter {
     /// The server's relay addresses (normalised) and its relay port range.
     own_relays: Vec<IpAddr>,
     relay_ports: Option<std::ops::RangeInclusive<u16>>,
+    /// The server's own media endpoints, with normalised IPs.
+    own_peers: Vec<SocketAddr>,
 }
 
 impl PeerFilter {
@@ -410,6 +416,7 @@ impl PeerFilter {
             service_addrs,
             own_relays: Vec::new(),
             relay_ports: None,
+            own_peers: Vec::new(),
         }
     }
 
@@ -419,6 +426,18 @@ impl PeerFilter {
     pub fn with_own_relays(mut self, relay_ips: &[IpAddr], relay_ports: std::ops::RangeInclusive<u16>) -> Self {
         self.own_relays = relay_ips.iter().map(|ip| normalise(*ip)).collect();
         self.relay_ports = Some(relay_ports);
+        self
+    }
+
+    /// The same filter, accepting exactly `peers` (address and port): media
+    /// endpoints of the same server, such as an SFU socket announced at a
+    /// private address, which clients behind TURN must reach. Other ports on
+    /// those addresses are judged by the remaining rules.
+    pub fn with_own_peers(mut self, peers: &[SocketAddr]) -> Self {
+        self.own_peers = peers
+            .iter()
+            .map(|p| SocketAddr::new(normalise(p.ip()), p.port()))
+            .collect();
         self
     }
 
@@ -436,6 +455,9 @@ impl PeerFilter {
             return Ok(());
         }
         if self.relay_ports.as_ref().is_some_and(|p| p.contains(&peer.port())) && self.own_relays.contains(&ip) {
+            return Ok(());
+        }
+        if self.own_peers.contains(&SocketAddr::new(ip, peer.port())) {
             return Ok(());
         }
         if let Some(range) = self.denied.iter().find(|r| r.contains(peer.ip())) {
@@ -579,6 +601,31 @@ mod tests {
         ] {
             assert!(filter.check(sa(refused)).is_err(), "{refused}");
         }
+    }
+
+    #[test]
+    fn own_peers_are_reachable_on_their_exact_port_only() {
+        let service = vec![sa("127.0.0.1:3478"), sa("127.0.0.1:8080")];
+        let filter = PeerFilter::new(Vec::new(), Vec::new(), service).with_own_peers(&[sa("127.0.0.1:40000")]);
+        assert!(filter.check(sa("127.0.0.1:40000")).is_ok(), "the SFU socket");
+        assert!(filter.check(sa("[::ffff:127.0.0.1]:40000")).is_ok(), "the same, mapped");
+        for refused in [
+            "127.0.0.1:40001",
+            "127.0.0.1:3478",
+            "127.0.0.1:8080",
+            "127.0.0.2:40000",
+            "[::1]:40000",
+        ] {
+            assert!(filter.check(sa(refused)).is_err(), "{refused}");
+        }
+    }
+
+    #[test]
+    fn an_own_peer_on_a_service_address_stays_refused() {
+        let filter =
+            PeerFilter::new(Vec::new(), Vec::new(), vec![sa("127.0.0.1:3478")]).with_own_peers(&[sa("127.0.0.1:3478")]);
+        let result = filter.check(sa("127.0.0.1:3478"));
+        assert!(matches!(result, Err(PeerDenied::ServiceAddress { .. })), "{result:?}");
     }
 
     #[test]
