@@ -8,6 +8,8 @@
 //   videos        receive slots carrying someone's video at the end
 //   fps           frames decoded per second per received video (mean
 //                 over those videos; min beside it)
+//   received      frames received per second per video (mean): above
+//                 fps when the decoder drops or fails frames
 //   loss          inbound packets lost / (received + lost), all slots, %
 //   freezes       Chromium's freezeCount summed over the videos (a frame
 //                 late by max(3 x the mean frame interval, that + 150 ms))
@@ -45,6 +47,7 @@ function sample(page) {
         kind: r.kind,
         peer: sfu.slots.get(r.mid)?.peer ?? null,
         frames: r.framesDecoded || 0,
+        framesReceived: r.framesReceived || 0,
         received: r.packetsReceived || 0,
         lost: r.packetsLost || 0,
         freezes: r.freezeCount || 0,
@@ -58,16 +61,18 @@ function sample(page) {
 function figures(name, before, after) {
   const seconds = (after.at - before.at) / 1000;
   const fps = [];
+  const arrived = [];
   let received = 0;
   let lost = 0;
   let freezes = 0;
   let freezeMs = 0;
   for (const [mid, b] of Object.entries(after.slots)) {
-    const a = before.slots[mid] ?? { frames: 0, received: 0, lost: 0, freezes: 0, freezeSeconds: 0 };
+    const a = before.slots[mid] ?? { frames: 0, framesReceived: 0, received: 0, lost: 0, freezes: 0, freezeSeconds: 0 };
     received += b.received - a.received;
     lost += Math.max(0, b.lost - a.lost);
     if (b.kind !== 'video' || !b.peer) continue;
     fps.push((b.frames - a.frames) / seconds);
+    arrived.push((b.framesReceived - a.framesReceived) / seconds);
     freezes += b.freezes - a.freezes;
     freezeMs += (b.freezeSeconds - a.freezeSeconds) * 1000;
   }
@@ -78,6 +83,7 @@ function figures(name, before, after) {
     videos: fps.length,
     fps: round(fps.reduce((s, x) => s + x, 0) / Math.max(1, fps.length)),
     fps_min: round(fps.length ? Math.min(...fps) : 0),
+    received: round(arrived.reduce((s, x) => s + x, 0) / Math.max(1, arrived.length)),
     loss: Math.round((lost / Math.max(1, received + lost)) * 10000) / 100,
     freezes,
     freeze_ms: Math.round(freezeMs),
