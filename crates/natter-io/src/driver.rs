@@ -35,7 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::handle::{DataChannelInfo, Message, PeerConnection};
 use crate::mdns::Resolver;
 use crate::rtp::{OutgoingPacket, RtpPacket, RTP_CAPACITY};
-use crate::udp::{self, receive_buffers, UdpSocket, RECEIVE_BUFFERS};
+use crate::udp::{self, receive_buffers, ReceiveClock, UdpSocket, RECEIVE_BUFFERS};
 use crate::{Config, Error};
 
 type Reply<T> = oneshot::Sender<Result<T, Error>>;
@@ -283,6 +283,9 @@ pub(crate) struct Driver {
     buf: Vec<u8>,
     slot: usize,
     meta: [RecvMeta; RECEIVE_BUFFERS],
+    /// When each datagram arrived (the kernel's timestamp), as the time
+    /// the endpoint is given with it.
+    receive_clock: ReceiveClock,
     /// What the endpoint's next transmit wrote: a datagram or a GSO
     /// batch.
     send_buf: Vec<u8>,
@@ -333,6 +336,7 @@ impl Driver {
             buf: vec![0; slot * RECEIVE_BUFFERS],
             slot,
             meta: [RecvMeta::default(); RECEIVE_BUFFERS],
+            receive_clock: ReceiveClock::default(),
             send_buf: Vec::new(),
             config,
             mdns: None,
@@ -358,7 +362,9 @@ impl Driver {
         // The core reads no clock: sender reports need the wall clock's time.
         peer.wall_clock = peer.wall_clock.or_else(|| Some(SystemTime::now()));
         let peer_rtp_mode = peer.rtp_mode;
-        let pc = natter::PeerConnection::new(peer, Instant::now())?;
+        let now = Instant::now();
+        self.receive_clock.advance(now);
+        let pc = natter::PeerConnection::new(peer, now)?;
         let connection = self.endpoint.insert(pc)?;
         let (events_sender, events) = mpsc::channel(self.config.event_capacity.max(1));
         let (rtp_sender, rtp) = match peer_rtp_mode {
@@ -452,6 +458,7 @@ impl Driver {
                 }
                 Wake::Timeout => {
                     let now = Instant::now();
+                    self.receive_clock.advance(now);
                     self.endpoint.handle_timeout(now);
                     if let Some(mdns) = self.mdns.as_mut() {
                         mdns.handle_timeout(now);
@@ -468,8 +475,7 @@ impl Driver {
                     self.next_socket = (index + 1) % self.sockets.len().max(1);
                     match received {
                         Ok(filled) => {
-                            let now = Instant::now();
-                            let mut read = self.handle_received(index, filled, now);
+                            let mut read = self.handle_received(index, filled);
                             // What else waits on the socket goes in before
                             // the flush: fewer passes through SCTP's output.
                             while read < RECEIVE_BATCH {
@@ -477,7 +483,7 @@ impl Driver {
                                 let Ok(filled) = self.sockets[index].try_recv(&mut bufs, &mut self.meta) else {
                                     break;
                                 };
-                                read += self.handle_received(index, filled, now);
+                                read += self.handle_received(index, filled);
                             }
                         }
                         // Such as ECONNREFUSED after an ICMP error; the
@@ -521,13 +527,17 @@ impl Driver {
     }
 
     /// Hands the datagrams of the `filled` receive buffers of socket
-    /// `index` to the endpoint; how many there were.
-    fn handle_received(&mut self, index: usize, filled: usize, now: Instant) -> usize {
+    /// `index` to the endpoint, each at the time it arrived; how many
+    /// there were.
+    fn handle_received(&mut self, index: usize, filled: usize) -> usize {
         let mut datagrams = 0;
         let local = self.sockets[index].address;
+        let (now, wall) = (Instant::now(), SystemTime::now());
         for (buf, meta) in self.buf.chunks(self.slot).zip(&self.meta).take(filled) {
+            // GRO's datagrams in one buffer came together: one timestamp.
+            let at = self.receive_clock.arrival(meta, now, wall);
             for datagram in udp::datagrams(buf, meta) {
-                if let Some(connection) = self.endpoint.handle_receive(now, meta.addr, local, datagram) {
+                if let Some(connection) = self.endpoint.handle_receive(at, meta.addr, local, datagram) {
                     take_rtp(&mut self.endpoint, &mut self.peers, connection);
                 }
                 datagrams += 1;
@@ -542,6 +552,7 @@ impl Driver {
     async fn flush(&mut self) {
         loop {
             let now = Instant::now();
+            self.receive_clock.advance(now);
             // A batch may leave from any socket: the smallest GSO limit.
             let segments = self.sockets.iter().map(UdpSocket::max_gso_segments).min().unwrap_or(1);
             while let Some((_, transmit)) = self.endpoint.poll_transmit(now, segments, &mut self.send_buf) {

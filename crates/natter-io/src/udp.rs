@@ -14,6 +14,7 @@
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
 
 use natter::peer::Transmit;
 use quinn_udp::{RecvMeta, UdpSocketState};
@@ -161,6 +162,47 @@ impl UdpSocket {
     }
 }
 
+/// A kernel receive time older than this is not trusted (the wall clock
+/// stepped): the datagram counts as read when it was.
+const MAX_RECEIVE_LAG: Duration = Duration::from_secs(1);
+
+/// When datagrams arrived, from the kernel's receive timestamps
+/// (`SO_TIMESTAMPNS`, which quinn-udp turns on and decodes) rather than
+/// when the task got round to reading them. On a busy machine the task
+/// may run milliseconds late, and a `recvmmsg` batch holds datagrams that
+/// arrived over that time: stamped with one read time, their spacing
+/// would reach the sender's delay-based estimator (transport-wide CC
+/// feedback, draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1) as
+/// queuing that no link caused. The times handed out never go back
+/// before one handed out already, nor before [`ReceiveClock::advance`]'s,
+/// so the sans-IO core sees a clock that only moves forward.
+#[derive(Debug, Default)]
+pub(crate) struct ReceiveClock {
+    floor: Option<Instant>,
+}
+
+impl ReceiveClock {
+    /// The core was given `now` (a timeout, a flush).
+    pub(crate) fn advance(&mut self, now: Instant) {
+        self.floor = Some(self.floor.map_or(now, |f| f.max(now)));
+    }
+
+    /// When the datagram `meta` describes arrived, on the monotonic clock:
+    /// `now` and `wall` are read together when it is handled; the kernel's
+    /// timestamp is on the wall clock (Unix time). Without a timestamp,
+    /// or with one the wall clock makes implausible, `now`.
+    pub(crate) fn arrival(&mut self, meta: &RecvMeta, now: Instant, wall: SystemTime) -> Instant {
+        let lag = meta.timestamp.and_then(|stamp| {
+            let wall = wall.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+            Some(wall.saturating_sub(stamp)).filter(|lag| *lag <= MAX_RECEIVE_LAG)
+        });
+        let at = lag.and_then(|lag| now.checked_sub(lag)).unwrap_or(now);
+        let at = self.floor.map_or(at, |f| at.max(f));
+        self.floor = Some(at);
+        at
+    }
+}
+
 /// `buf` as [`RECEIVE_BUFFERS`] receive buffers of `slot` bytes.
 pub(crate) fn receive_buffers(buf: &mut [u8], slot: usize) -> [IoSliceMut<'_>; RECEIVE_BUFFERS] {
     let mut slots = buf.chunks_mut(slot);
@@ -232,6 +274,72 @@ mod tests {
                 assert_eq!((&buf[..n], from), (&[i as u8, round][..], socket.address));
             }
         }
+    }
+
+    fn stamped(wall: SystemTime, before: Duration) -> RecvMeta {
+        let stamp = wall.duration_since(SystemTime::UNIX_EPOCH).unwrap() - before;
+        // Non-exhaustive: no struct expression.
+        let mut meta = RecvMeta::default();
+        meta.timestamp = Some(stamp);
+        meta
+    }
+
+    #[test]
+    fn arrival_is_the_kernel_timestamp_not_the_read() {
+        let (now, wall) = (Instant::now() + Duration::from_secs(10), SystemTime::now());
+        let mut clock = ReceiveClock::default();
+        // A batch read at once: three datagrams 5 ms apart, the last 2 ms
+        // before the read, keep their spacing.
+        let ms = Duration::from_millis;
+        let times: Vec<Instant> = [12, 7, 2]
+            .map(|before| clock.arrival(&stamped(wall, ms(before)), now, wall))
+            .into();
+        assert_eq!(times, [now - ms(12), now - ms(7), now - ms(2)]);
+        // No timestamp: when it was read.
+        assert_eq!(clock.arrival(&RecvMeta::default(), now, wall), now);
+    }
+
+    #[test]
+    fn arrival_never_goes_back() {
+        let (now, wall) = (Instant::now() + Duration::from_secs(10), SystemTime::now());
+        let ms = Duration::from_millis;
+        let mut clock = ReceiveClock::default();
+        clock.advance(now - ms(4));
+        // Before the core's last time: that time.
+        assert_eq!(clock.arrival(&stamped(wall, ms(9)), now, wall), now - ms(4));
+        assert_eq!(clock.arrival(&stamped(wall, ms(1)), now, wall), now - ms(1));
+        // Reordered stamps: not before the one handed out.
+        assert_eq!(clock.arrival(&stamped(wall, ms(3)), now, wall), now - ms(1));
+    }
+
+    #[test]
+    fn an_implausible_timestamp_is_the_read_time() {
+        let (now, wall) = (Instant::now() + Duration::from_secs(10), SystemTime::now());
+        let mut clock = ReceiveClock::default();
+        // The wall clock stepped forward since the datagram arrived.
+        assert_eq!(clock.arrival(&stamped(wall, Duration::from_secs(5)), now, wall), now);
+        // Or back: a timestamp after the wall clock's now.
+        let later = stamped(wall + Duration::from_secs(3), Duration::ZERO);
+        assert_eq!(clock.arrival(&later, now, wall), now);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_received_datagram_carries_its_kernel_timestamp() {
+        let socket = UdpSocket::bind(loopback(), None).unwrap();
+        let peer = std::net::UdpSocket::bind(loopback()).unwrap();
+        peer.send_to(&[1; 40], socket.address).unwrap();
+        let slot = 1500;
+        let mut buf = vec![0u8; slot * RECEIVE_BUFFERS];
+        let mut meta = [RecvMeta::default(); RECEIVE_BUFFERS];
+        let mut bufs = receive_buffers(&mut buf, slot);
+        let filled = std::future::poll_fn(|cx| socket.poll_recv(cx, &mut bufs, &mut meta))
+            .await
+            .unwrap();
+        assert_eq!(filled, 1);
+        let stamp = meta[0].timestamp.expect("SO_TIMESTAMPNS gives a receive timestamp");
+        let wall = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap();
+        assert!(stamp <= wall, "received at {stamp:?}, before the wall clock's {wall:?}");
     }
 
     #[tokio::test]
