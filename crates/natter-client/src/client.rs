@@ -52,6 +52,9 @@ pub struct ClientConfig {
     pub video: Option<Arc<Video>>,
     /// Opus audio sent to every participant, looped, once connected to them.
     pub audio: Option<Arc<Audio>>,
+    /// Play `video` and `audio` once to each connection instead of
+    /// looped ([`Event::MediaEnded`] when done).
+    pub play_once: bool,
     /// Hand out the frames other participants send as [`Event::Media`],
     /// asking each for a keyframe (PLI) until its video sends one.
     pub receive_media: bool,
@@ -77,6 +80,7 @@ impl ClientConfig {
             reconnect_timeout: Duration::from_secs(30),
             video: None,
             audio: None,
+            play_once: false,
             receive_media: false,
             through_sfu: false,
         }
@@ -683,6 +687,19 @@ impl Driver {
         }
     }
 
+    /// A connection's settings: `ice_servers`, and video in our file's
+    /// codec alone when we publish one.
+    fn peer_config(&self, ice_servers: Vec<IceServer>) -> PeerConfig {
+        let mut peer = PeerConfig {
+            ice_servers,
+            ..PeerConfig::default()
+        };
+        if let Some(video) = &self.config.video {
+            natter_io::media_file::negotiate_only(&mut peer, video.format);
+        }
+        peer
+    }
+
     fn session_event(&mut self, event: SessionEvent) {
         if let SessionEvent::Joined {
             resumed: false,
@@ -698,10 +715,7 @@ impl Driver {
             // A fresh session: a new connection to the SFU (the old one,
             // if any, ends with its sender).
             let config = Config {
-                peer: PeerConfig {
-                    ice_servers: usable_ice_servers(ice_servers),
-                    ..PeerConfig::default()
-                },
+                peer: self.peer_config(usable_ice_servers(ice_servers)),
                 local_addresses: self.config.local_addresses.clone(),
                 ..Config::default()
             };
@@ -750,10 +764,7 @@ impl Driver {
             SessionEvent::PeerJoined { peer, initiator } => {
                 let our_id = self.session.id().unwrap_or_default().to_owned();
                 let config = Config {
-                    peer: PeerConfig {
-                        ice_servers: self.ice_servers.clone(),
-                        ..PeerConfig::default()
-                    },
+                    peer: self.peer_config(self.ice_servers.clone()),
                     local_addresses: self.config.local_addresses.clone(),
                     ..Config::default()
                 };

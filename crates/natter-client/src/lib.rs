@@ -70,9 +70,12 @@ pub use session::{CloseVerdict, JoinOptions, Output, Session, SessionEvent, Sign
 pub use transfer::{FileHeader, IncomingFile, Sha256, TransferError};
 pub use url::ServerUrl;
 
-/// A video to publish to every participant, looped: frames as the
-/// format's depacketizer gives them (VP8 as encoded) with their
-/// presentation times, and the length of one loop.
+/// A video to publish to every participant, looped (or once,
+/// [`ClientConfig::play_once`]): frames as the format's depacketizer
+/// gives them (VP8, VP9 as encoded, H.264 as Annex B access units, AV1
+/// temporal units as IVF holds them), the first a keyframe, with their
+/// presentation times, and the length of one loop. Connections offer
+/// and accept only `format` for video, so a peer decodes what we send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Video {
     pub format: natter_io::Format,
@@ -80,7 +83,7 @@ pub struct Video {
     pub length: std::time::Duration,
 }
 
-/// Opus audio to publish to every participant, looped: packets (RFC
+/// Opus audio to publish to every participant, looped (or once): packets (RFC
 /// 6716 §3) with their times from the start, and the length of one loop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Audio {
@@ -161,6 +164,21 @@ pub enum Event {
         name: String,
         received: std::time::Instant,
         frame: natter_io::MediaFrame,
+    },
+    /// Our published `kind` (`video` or `audio`) played to its end on
+    /// the connection to `peer` (the SFU's is `sfu`), with
+    /// [`ClientConfig::play_once`]; nothing more is sent on it.
+    MediaEnded {
+        peer: String,
+        name: String,
+        kind: String,
+    },
+    /// Our `kind` is not sent to `peer`: it took no codec of the file's.
+    MediaFailed {
+        peer: String,
+        name: String,
+        kind: String,
+        reason: String,
     },
     /// SFU rooms: the room's active speaker is now `id` (or nobody).
     Speaker {

@@ -85,6 +85,8 @@ pub(crate) struct PeerParams {
 pub(crate) struct Media {
     pub video: Option<Arc<Video>>,
     pub audio: Option<Arc<Audio>>,
+    /// Play each once instead of looped.
+    pub once: bool,
     /// Emit [`Event::Media`] for what arrives.
     pub receive: bool,
 }
@@ -94,6 +96,7 @@ impl Media {
         Media {
             video: config.video.clone(),
             audio: config.audio.clone(),
+            once: config.play_once,
             receive: config.receive_media,
         }
     }
@@ -165,25 +168,80 @@ impl Keyframes {
     }
 }
 
-/// Plays our video and audio on their tracks, looped, once connected.
+/// Where our media goes: the connection, and the participant (or the
+/// SFU) it reaches, for the events a player emits.
+pub(crate) struct Audience {
+    pub pc: PeerConnection,
+    pub peer: String,
+    pub name: String,
+    pub events: mpsc::UnboundedSender<Event>,
+}
+
+/// Plays our video and audio on their tracks, looped or once, once
+/// connected; a track the peer takes in another codec than the file's
+/// (or not at all) is not played, and said so ([`Event::MediaFailed`]).
 pub(crate) fn start_players(
+    audience: Audience,
     video: Option<(&Track, &Arc<Video>)>,
     audio: Option<(&Track, &Arc<Audio>)>,
+    once: bool,
 ) -> Vec<tokio::task::JoinHandle<()>> {
+    let audience = Arc::new(audience);
     let mut players = Vec::new();
     if let Some((track, video)) = video {
-        let (track, video) = (track.clone(), video.clone());
+        let (track, video, audience) = (track.clone(), video.clone(), audience.clone());
         players.push(tokio::spawn(async move {
-            play(track, &video.frames, video.length).await;
+            let file = (video.format, &video.frames[..], video.length);
+            publish(&audience, track, "video", file, once).await;
         }));
     }
     if let Some((track, audio)) = audio {
-        let (track, audio) = (track.clone(), audio.clone());
+        let (track, audio, audience) = (track.clone(), audio.clone(), audience.clone());
         players.push(tokio::spawn(async move {
-            play(track, &audio.packets, audio.length).await;
+            let file = (natter_io::Format::Opus, &audio.packets[..], audio.length);
+            publish(&audience, track, "audio", file, once).await;
         }));
     }
     players
+}
+
+/// Plays `file` (its format, frames, length) on `track` when the last
+/// exchange lets us send it in that format; reports the end of a single
+/// pass and a refused track.
+async fn publish(
+    audience: &Audience,
+    track: Track,
+    kind: &str,
+    (format, frames, length): (natter_io::Format, &[(Duration, Vec<u8>)], Duration),
+    once: bool,
+) {
+    let sending = audience.pc.stats().await.ok().and_then(|stats| {
+        stats
+            .senders
+            .iter()
+            .find(|(id, s)| *id == track.id() && s.active)
+            .map(|(_, s)| s.format)
+    });
+    if sending != Some(format) {
+        let reason = match sending {
+            Some(other) => format!("the peer took our {kind} as {other:?}, not the file's {format:?}"),
+            None => format!("the peer did not take our {kind} in the file's codec, {format:?}"),
+        };
+        let _ = audience.events.send(Event::MediaFailed {
+            peer: audience.peer.clone(),
+            name: audience.name.clone(),
+            kind: kind.to_owned(),
+            reason,
+        });
+        return;
+    }
+    if play(track, frames, length, once).await == Played::Ended {
+        let _ = audience.events.send(Event::MediaEnded {
+            peer: audience.peer.clone(),
+            name: audience.name.clone(),
+            kind: kind.to_owned(),
+        });
+    }
 }
 
 /// Starts a connection with `config`; when that fails, says so as an
@@ -442,9 +500,17 @@ impl Peer {
             }
             PeerEvent::ConnectionStateChange(state) => {
                 if state == PeerConnectionState::Connected && self.players.is_empty() {
+                    let audience = Audience {
+                        pc: self.pc.clone(),
+                        peer: self.params.id.clone(),
+                        name: self.params.name.clone(),
+                        events: self.params.events.clone(),
+                    };
                     self.players = start_players(
+                        audience,
                         self.track.as_ref().zip(self.params.media.video.as_ref()),
                         self.audio_track.as_ref().zip(self.params.media.audio.as_ref()),
+                        self.params.media.once,
                     );
                 }
                 self.emit(Event::Connection {
@@ -707,26 +773,35 @@ impl<'a> Chunks<'a> {
     }
 }
 
+/// How [`play`] stopped.
+#[derive(Debug, PartialEq, Eq)]
+enum Played {
+    /// The single pass ended.
+    Ended,
+    Closed,
+}
+
 /// Sends `frames` (video frames or Opus packets, each at its time in a
-/// loop of `length`) on `track` in real time, looped, until the
-/// connection closes.
-pub(crate) async fn play(track: Track, frames: &[(Duration, Vec<u8>)], length: Duration) {
-    if frames.is_empty() {
-        return;
-    }
+/// loop of `length`) on `track` in real time, looped until the
+/// connection closes, or `once`. Each lap's media times go on from the
+/// last one's (`length` on), so RTP timestamps only grow; a lap starts
+/// again at the first frame, the file's first keyframe.
+async fn play(track: Track, frames: &[(Duration, Vec<u8>)], length: Duration, once: bool) -> Played {
     let length = length.max(Duration::from_millis(1));
     let start = tokio::time::Instant::now();
-    for lap in 0u32.. {
+    let laps = if once { 1 } else { u32::MAX };
+    for lap in 0..laps {
         for (pts, data) in frames {
             let at = length * lap + *pts;
             tokio::time::sleep_until(start + at).await;
             match track.send_frame(at, data.clone()).await {
                 Ok(()) => {}
-                Err(natter_io::Error::Closed) => return,
+                Err(natter_io::Error::Closed) => return Played::Closed,
                 Err(e) => tracing::debug!(error = %e, "frame not sent"),
             }
         }
     }
+    Played::Ended
 }
 
 /// Applies a signaled answer to our offer.

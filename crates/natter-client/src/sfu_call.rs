@@ -18,8 +18,8 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::peer::{
-    candidate_json, connect, parse_candidate, set_answer, start_players, Chunks, Keyframes, Media, OutgoingFile,
-    DRAIN_RECHECK, PROGRESS_CHUNKS,
+    candidate_json, connect, parse_candidate, set_answer, start_players, Audience, Chunks, Keyframes, Media,
+    OutgoingFile, DRAIN_RECHECK, PROGRESS_CHUNKS,
 };
 use crate::session::{Signal, SFU_PEER};
 use crate::sfu::{RelayMessage, Slots, ACKNOWLEDGE_BYTES, RELAY_LABEL};
@@ -258,9 +258,17 @@ impl Call {
             }
             PeerEvent::ConnectionStateChange(state) => {
                 if state == PeerConnectionState::Connected && self.players.is_empty() {
+                    let audience = Audience {
+                        pc: self.pc.clone(),
+                        peer: SFU_PEER.to_owned(),
+                        name: SFU_PEER.to_owned(),
+                        events: self.params.events.clone(),
+                    };
                     self.players = start_players(
+                        audience,
                         self.video_track.as_ref().zip(self.params.media.video.as_ref()),
                         self.audio_track.as_ref().zip(self.params.media.audio.as_ref()),
+                        self.params.media.once,
                     );
                 }
                 self.connection(state.name().to_owned());

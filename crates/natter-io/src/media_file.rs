@@ -1,7 +1,8 @@
 //! Media files read whole for sending: VP8, VP9 or AV1 frames from IVF
-//! (the file's fourcc names the codec), Opus packets from Ogg (RFC 7845),
-//! each with its time from the start of the file, and a [`Schedule`]
-//! that sends several files' frames in the order of their times.
+//! (the file's fourcc names the codec), H.264 access units from an Annex
+//! B byte stream ([`annexb`]), Opus packets from Ogg (RFC 7845), each
+//! with its time from the start of the file, and a [`Schedule`] that
+//! sends several files' frames in the order of their times.
 //!
 //! ```no_run
 //! # fn example() -> Result<(), natter_io::media_file::MediaFileError> {
@@ -26,6 +27,8 @@ use natter_container::opus::{packet_samples, OggOpusReader};
 
 use crate::Format;
 
+pub mod annexb;
+
 /// Why a media file could not be read; each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum MediaFileError {
@@ -43,6 +46,12 @@ pub enum MediaFileError {
     ZeroTimeBase { path: PathBuf },
     #[error("{} has no frames", path.display())]
     Empty { path: PathBuf },
+    #[error("{} is not an H.264 Annex B stream: {source}", path.display())]
+    AnnexB { path: PathBuf, source: annexb::AnnexBError },
+    #[error("{} has {channels} channels; WebRTC's Opus carries one or two", path.display())]
+    Channels { path: PathBuf, channels: u8 },
+    #[error("{} plays at {fps} frames a second; give 1 to 240", path.display())]
+    FrameRate { path: PathBuf, fps: u32 },
 }
 
 fn open(path: &Path) -> Result<BufReader<File>, MediaFileError> {
@@ -119,10 +128,91 @@ pub fn read_ivf(path: &Path) -> Result<Media, MediaFileError> {
     })
 }
 
+/// The IVF file signature (`DKIF`), which [`read_video`] tells IVF by.
+const IVF_SIGNATURE: &[u8; 4] = b"DKIF";
+
+/// A video file: IVF (by its `DKIF` signature) or else an H.264 Annex B
+/// stream played at `fps` frames a second.
+pub fn read_video(path: &Path, fps: u32) -> Result<Media, MediaFileError> {
+    let mut signature = [0u8; 4];
+    let is_ivf = {
+        use std::io::Read;
+        let mut file = open(path)?;
+        file.read_exact(&mut signature).is_ok() && &signature == IVF_SIGNATURE
+    };
+    if is_ivf {
+        read_ivf(path)
+    } else {
+        read_annexb(path, fps)
+    }
+}
+
+/// An H.264 Annex B file's access units ([`annexb::access_units`]),
+/// the n-th at n / `fps` seconds (the stream carries no times).
+pub fn read_annexb(path: &Path, fps: u32) -> Result<Media, MediaFileError> {
+    if !(1..=240).contains(&fps) {
+        return Err(MediaFileError::FrameRate {
+            path: path.to_owned(),
+            fps,
+        });
+    }
+    let data = std::fs::read(path).map_err(|source| MediaFileError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    let units = annexb::access_units(&data).map_err(|source| MediaFileError::AnnexB {
+        path: path.to_owned(),
+        source,
+    })?;
+    let at = |n: usize| Duration::from_secs(n as u64) / fps;
+    let length = at(units.len());
+    Ok(Media {
+        frames: units
+            .into_iter()
+            .enumerate()
+            .map(|(n, unit)| (at(n), unit.data))
+            .collect(),
+        length,
+        size: None,
+        format: Format::H264,
+    })
+}
+
+/// Makes `config` negotiate video in `format` alone: natter's default
+/// entries of that codec (for H.264, packetization mode 1, RFC 6184
+/// §8.1) and their RTX (RFC 4588 §8.1), so a peer that takes our track
+/// decodes what the file holds, and one that cannot is seen to refuse it.
+pub fn negotiate_only(config: &mut crate::PeerConfig, format: Format) {
+    let all = natter::jsep::codec::default_video_codecs();
+    let primary: Vec<u8> = all
+        .iter()
+        .filter(|c| Format::from_name(&c.encoding_name) == Some(format))
+        .map(|c| c.payload_type)
+        .collect();
+    let kept = all
+        .into_iter()
+        .filter(|c| {
+            primary.contains(&c.payload_type)
+                || (c.encoding_name.eq_ignore_ascii_case("rtx")
+                    && c.parameter("apt")
+                        .and_then(|apt| apt.parse().ok())
+                        .is_some_and(|apt| primary.contains(&apt)))
+        })
+        .collect();
+    config.video_codecs = Some(kept);
+}
+
 /// An Ogg Opus file's packets, each at the time its first sample plays
 /// (the samples before it, from each packet's TOC, RFC 6716 §3.1).
 pub fn read_ogg_opus(path: &Path) -> Result<Media, MediaFileError> {
     let mut reader = OggOpusReader::new(open(path)?).map_err(container(path))?;
+    let channels = reader.head().channels;
+    if channels > 2 {
+        return Err(MediaFileError::Channels {
+            path: path.to_owned(),
+            channels,
+        });
+    }
     let mut frames = Vec::new();
     let mut samples = 0u64;
     while let Some(packet) = reader.next_packet().map_err(container(path))? {

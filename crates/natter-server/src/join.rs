@@ -1,9 +1,10 @@
 //! `natter join`: a participant of a room of `natter serve` in the
 //! terminal, over natter-client. Prints what happens as text or JSON
 //! lines, sends lines typed on stdin as chat, sends files to everyone
-//! and saves the files others send; publishes a VP8 IVF and an Ogg Opus
-//! file, looped, and records what the others send to WebM files
-//! ([`crate::recording::writer`]).
+//! and saves the files others send; publishes a video file (IVF VP8,
+//! VP9 or AV1, H.264 Annex B) and an Ogg Opus file, looped or once
+//! (read by [`natter_io::media_file`]), and records what the others send
+//! to WebM files ([`crate::recording::writer`]).
 
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -13,7 +14,8 @@ use std::time::Duration;
 use anyhow::Context;
 use natter_client::session::SFU_PEER;
 use natter_client::{Audio, Client, ClientConfig, Event, ReceivedFile, Video};
-use natter_io::LocalAddresses;
+use natter_io::media_file::{self, Media};
+use natter_io::{Format, LocalAddresses};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -26,6 +28,7 @@ use crate::recording::writer as record;
   natter join 'https://meet.example.org/?room=standup#token=...' --json
   natter join http://127.0.0.1:8080 --room demo --send-file report.pdf --save-dir ~/Downloads
   natter join http://127.0.0.1:8080 --room demo --video video.ivf --audio audio.ogg
+  natter join http://127.0.0.1:8080 --room demo --video video.h264 --fps 25 --once
   natter join http://127.0.0.1:8080 --room demo --record recordings/
 
 Lines typed on stdin go to everyone as chat; `/send PATH` sends a file to
@@ -54,14 +57,26 @@ pub struct JoinOptions {
     /// (repeat for more; participants who join later get it too).
     #[arg(long = "send-file", value_name = "PATH")]
     send_files: Vec<PathBuf>,
-    /// Publish this VP8 IVF file as our camera, looped
-    /// (ffmpeg -i in.mp4 -c:v libvpx -g 30 video.ivf).
+    /// Publish this video file as our camera, looped: IVF with VP8, VP9
+    /// or AV1 (ffmpeg -i in.mp4 -c:v libvpx -g 30 video.ivf), or H.264
+    /// Annex B (ffmpeg -i in.mp4 -c:v libx264 -profile:v baseline
+    /// video.h264). Mesh rooms only for VP9, AV1 and H.264: the SFU
+    /// forwards VP8.
     #[arg(long, value_name = "FILE")]
     video: Option<PathBuf>,
+    /// The frame rate of an H.264 Annex B --video, which holds no times
+    /// (IVF files carry their own).
+    #[arg(long, default_value_t = 30, value_name = "N")]
+    fps: u32,
     /// Publish this Ogg Opus file as our microphone, looped
     /// (ffmpeg -i in.wav -c:a libopus audio.ogg).
     #[arg(long, value_name = "FILE")]
     audio: Option<PathBuf>,
+    /// Play --video and --audio once to each participant (from when we
+    /// connect to it), then send nothing and stay in the room;
+    /// `media-ended` events say when.
+    #[arg(long)]
+    once: bool,
     /// Record each other participant's video (VP8, VP9) and audio (Opus)
     /// to DIR/NAME.webm, with DIR/manifest.json; files are finished when
     /// they leave and when we do.
@@ -106,11 +121,17 @@ async fn join(options: JoinOptions) -> anyhow::Result<()> {
     }
     let mut config = ClientConfig::new(options.url.clone(), options.name.clone());
     if let Some(path) = &options.video {
-        config.video = Some(std::sync::Arc::new(read_ivf(path)?));
+        let media = media_file::read_video(path, options.fps)?;
+        config.video = Some(std::sync::Arc::new(Video {
+            format: media.format,
+            length: media.length,
+            frames: media.frames,
+        }));
     }
     if let Some(path) = &options.audio {
         config.audio = Some(std::sync::Arc::new(read_ogg(path)?));
     }
+    config.play_once = options.once;
     let mut recorder = match &options.record {
         Some(dir) => Some(record::Recorder::new(dir)?),
         None => None,
@@ -124,7 +145,16 @@ async fn join(options: JoinOptions) -> anyhow::Result<()> {
         config.local_addresses =
             LocalAddresses::Addresses(options.addresses.iter().map(|ip| SocketAddr::new(*ip, 0)).collect());
     }
+    let video_format = config.video.as_ref().map(|v| v.format);
     let (client, mut events) = Client::join(config).await?;
+    if let Some(format) = video_format.filter(|f| client.is_sfu() && *f != Format::Vp8) {
+        client.leave().await;
+        anyhow::bail!(
+            "{}: this room goes through the server's SFU, which forwards VP8 only, not {format:?}; \
+             publish a VP8 IVF here, or this file in a mesh room",
+            options.video.as_deref().unwrap_or(Path::new("")).display()
+        );
+    }
     let out = Printer { json: options.json };
     let result = run_room(&options, &client, &mut events, &out, &files, &mut recorder).await;
     if let Some(recorder) = recorder {
@@ -228,69 +258,13 @@ async fn run_room(
     Ok(())
 }
 
-/// A VP8 IVF file's frames with their times.
-fn read_ivf(path: &Path) -> anyhow::Result<Video> {
-    use natter_container::ivf::{IvfReader, FOURCC_VP8};
-    let context = || format!("reading {}", path.display());
-    let file = std::fs::File::open(path).with_context(context)?;
-    let reader = IvfReader::new(std::io::BufReader::new(file)).with_context(context)?;
-    let header = *reader.header();
-    if header.fourcc != FOURCC_VP8 {
-        let fourcc = String::from_utf8_lossy(&header.fourcc).into_owned();
-        anyhow::bail!(
-            "{}: only VP8 IVF files can be published yet, not {fourcc:?}",
-            path.display()
-        );
-    }
-    // Seconds per timestamp unit; a zero denominator is a broken header.
-    let unit = match header.timebase_denominator {
-        0 => anyhow::bail!("{}: the time base's denominator is 0", path.display()),
-        d => f64::from(header.timebase_numerator) / f64::from(d),
-    };
-    let frames: Vec<(Duration, Vec<u8>)> = reader
-        .map(|frame| frame.map(|f| (Duration::from_secs_f64(f.pts as f64 * unit), f.data)))
-        .collect::<Result<_, _>>()
-        .with_context(context)?;
-    anyhow::ensure!(!frames.is_empty(), "{}: no frames", path.display());
-    // The loop lasts until one mean frame interval after the last frame.
-    let span = frames[frames.len() - 1].0.saturating_sub(frames[0].0);
-    let interval = span
-        .checked_div(frames.len() as u32 - 1)
-        .unwrap_or(Duration::from_millis(33));
-    let length = frames[frames.len() - 1].0 + interval;
-    Ok(Video {
-        format: natter_io::Format::Vp8,
-        frames,
-        length,
-    })
-}
-
-/// An Ogg Opus file's packets, each at the time its first sample plays
-/// (the samples before it, from each packet's TOC, RFC 6716 §3.1), so
-/// the loop is paced by the packets' own durations.
+/// An Ogg Opus file's packets at the times their first samples play
+/// (RFC 6716 §3.1), so the loop is paced by the packets' own durations.
 fn read_ogg(path: &Path) -> anyhow::Result<Audio> {
-    use natter_container::opus::{packet_samples, OggOpusReader};
-    let context = || format!("reading {}", path.display());
-    let file = std::fs::File::open(path).with_context(context)?;
-    let reader = OggOpusReader::new(std::io::BufReader::new(file)).with_context(context)?;
-    anyhow::ensure!(
-        reader.head().channels <= 2,
-        "{}: {} channels; WebRTC's Opus carries one or two",
-        path.display(),
-        reader.head().channels
-    );
-    let mut samples = 0u64;
-    let mut packets = Vec::new();
-    for packet in reader {
-        let packet = packet.with_context(context)?;
-        let duration = packet_samples(&packet.data).with_context(context)?;
-        packets.push((Duration::from_micros(samples * 1000 / 48), packet.data));
-        samples += u64::from(duration);
-    }
-    anyhow::ensure!(!packets.is_empty(), "{}: no audio packets", path.display());
+    let Media { frames, length, .. } = media_file::read_ogg_opus(path)?;
     Ok(Audio {
-        packets,
-        length: Duration::from_micros(samples * 1000 / 48),
+        packets: frames,
+        length,
     })
 }
 
@@ -434,6 +408,21 @@ impl Printer {
                 "refused",
                 json!({"code": code, "message": message, "ref": reference}),
                 &format!("the server refused a message: {message} ({code})"),
+            ),
+            Event::MediaEnded { peer, name, kind } => self.note(
+                "media-ended",
+                json!({"peer": peer, "name": name, "kind": kind}),
+                &format!("our {kind} file ended for {name}"),
+            ),
+            Event::MediaFailed {
+                peer,
+                name,
+                kind,
+                reason,
+            } => self.note(
+                "media-failed",
+                json!({"peer": peer, "name": name, "kind": kind, "reason": reason}),
+                &format!("our {kind} is not sent to {name}: {reason}"),
             ),
             // Progress of sends, and bytes of expected files (none here).
             // Frames go to the recorder.
