@@ -1,21 +1,30 @@
-// The Chromium <-> Chromium half of bench/bwe (issue 12, acceptance 3):
-// one call through the limited real path of tests/peer/bwe-path.mjs,
-// printing one JSON line of figures on stdout (notes on stderr).
+// The real-link half of bench/bwe (issue 12, acceptance 3): one call
+// through the limited real path of tests/peer/bwe-path.mjs, printing one
+// JSON line of figures on stdout (notes on stderr).
 //
-//   node bench/bwe-chromium.mjs --schedule 0:1000000,40:2500000,60:600000,80:1000000 \
+//   node bench/bwe-chromium.mjs [--sender chromium|natter] --schedule 0:1000000,40:2500000,60:600000,80:1000000 \
 //        --duration 100 --one-way-ms 25 [--loss 0.05] [--queue-ms 300] [--max-bitrate 2500000] [--seed 1]
 //        [--flows 2] [--jitter 5ms --reorder 0.01] [--limit-bitrate 500000 --limit-until 20]
 //
-// --flows N makes N calls (N senders in one browser, N receivers in the
-// other, a proxy each) share the bottleneck; --limit-bitrate caps the
+// --flows N makes N calls (N senders, N receivers in one browser, a
+// proxy each) share the bottleneck; --limit-bitrate caps the Chromium
 // senders' maxBitrate until --limit-until seconds (an application-limited
 // source), then lifts it to --max-bitrate; --jitter and --reorder go to
 // the proxy toward the receiver (natter-impair's keys).
 //
-// The sender is a headless Chromium in this process's namespace ("A"),
-// sending its camera (bwe-path.mjs's 720p noisy test pattern, VP8) with
-// `maxBitrate`; the receiver is a second headless Chromium started
-// inside the path's namespace ("B") by bwe-path.mjs's launchChromium().
+// The receiver is always a headless Chromium started inside the path's
+// namespace ("B") by bwe-path.mjs's launchChromium(), so both senders run
+// on the same feedback (Chromium's transport-wide CC reports). The sender,
+// in this process's namespace ("A"), is
+//   chromium  a second headless Chromium sending its camera (bwe-path.mjs's
+//             720p noisy test pattern, VP8) with `maxBitrate`; its
+//             estimate is the pair's availableOutgoingBitrate;
+//   natter    natter-io's ivf-send example with `--adapt` (as tests/peer/
+//             bwe-send.mjs runs it): one VP8 stream switching among a
+//             ladder of files of one noisy picture (steps of about 15%,
+//             those at most --max-bitrate), chosen by natter's target
+//             bitrate, which is its estimate. A file ladder cannot follow
+//             a cap changed mid-call: --limit-bitrate is refused.
 // The bottleneck's rate follows `--schedule` (seconds:bit/s, from the
 // first media packet) with `tc qdisc change`; natter-impair
 // adds `--one-way-ms` each way and `--loss` at random toward the receiver.
@@ -26,23 +35,33 @@
 //   time_to_90    the end of the first 1 s window (100 ms steps) in which
 //                 the bottleneck sent >= 90% of its capacity, s
 //   queue_p50/p95 tbf's backlog at the current rate, sampled every 200 ms
-//                 after time_to_90, ms (natter's cases weigh per packet)
+//                 after time_to_90 (never there: the second half), ms
+//                 (natter's deterministic cases weigh per packet)
 //   loss          tbf's drops and the proxy's random losses / packets offered
-//   rtt_p50/p95   remote-inbound-rtp roundTripTime (the receiver's RTCP
-//                 reports) after time_to_90, ms, base RTT included
-//   estimate      median availableOutgoingBitrate after time_to_90 (max_estimate: the highest)
-//   shares        each call's share of the RTP bytes sent in the second half
+//   rtt_p50/p95   after time_to_90, ms, base RTT included: the Chromium
+//                 sender's remote-inbound-rtp roundTripTime (the receiver's
+//                 RTCP reports); with natter, the receiving Chromium's
+//                 selected pair currentRoundTripTime (its STUN checks)
+//   estimate      median estimate after time_to_90 (max_estimate: the highest)
+//   shares        each call's share of the RTP bytes sent (natter: received) in the second half
 // Runs as root (the namespace, and Chromium in it).
 
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import {
   blankPage, candidateOn, launchWithCamera, median, onlyCandidate, openPath, pageHelpers, percentile,
-  sampleBottleneck, timeline, until, withoutCandidates, RECEIVER_ADDRESS,
+  sampleBottleneck, until, withoutCandidates, RECEIVER_ADDRESS, SENDER_ADDRESS,
 } from '../tests/peer/bwe-path.mjs';
+import { ARTIFACTS } from '../tests/peer/harness.mjs';
+import { ffmpegTool, startExample } from '../tests/peer/media.mjs';
 
 const { values: opts } = parseArgs({
   options: {
+    sender: { type: 'string', default: 'chromium' },
     schedule: { type: 'string', default: '0:1000000' },
     duration: { type: 'string', default: '30' },
     'one-way-ms': { type: 'string', default: '25' },
@@ -57,6 +76,10 @@ const { values: opts } = parseArgs({
     'limit-until': { type: 'string', default: '0' },
   },
 });
+if (!['chromium', 'natter'].includes(opts.sender)) throw new Error(`--sender chromium or natter, not ${opts.sender}`);
+if (opts.sender === 'natter' && opts['limit-bitrate']) {
+  throw new Error('--limit-bitrate: natter\'s sender (ivf-send --adapt) sends a ladder of files and cannot change its cap mid-call');
+}
 const schedule = opts.schedule.split(',').map((x) => x.split(':').map(Number)).map(([at, bps]) => ({ at: at * 1000, bps }));
 const durationMs = Number(opts.duration) * 1000;
 const rateAt = (ms) => schedule.filter((s) => s.at <= ms).at(-1).bps;
@@ -72,6 +95,10 @@ function capacityBits(from, to) {
   return bits;
 }
 
+/**
+ * `flows[i]`: one call's `sent` ({t, bytes} cumulative, t ms since the
+ * epoch), `rtts` ({t, ms}) and `estimates` ({t, bps}).
+ */
 function figures(flows, link, proxies, t0) {
   // Bits the bottleneck sent between two times (ms since t0), from the
   // samples nearest them.
@@ -85,7 +112,8 @@ function figures(flows, link, proxies, t0) {
       break;
     }
   }
-  const converged = Math.max(timeTo90 ?? durationMs / 1000, Number(opts['limit-until'])) * 1000;
+  // Never at 90%: the second half of the call.
+  const converged = Math.max(timeTo90 ?? durationMs / 2000, Number(opts['limit-until'])) * 1000;
   const inCall = rel.filter((s) => s.ms >= 0 && s.ms <= durationMs);
   const queue = inCall.filter((s) => s.ms >= converged).map((s) => (s.backlog * 8 * 1000) / rateAt(s.ms));
   const [first, last] = [near(0), near(durationMs)];
@@ -95,10 +123,12 @@ function figures(flows, link, proxies, t0) {
   }).reduce((a, b) => a + b, 0);
   const drops = last.drops - first.drops;
   const offered = last.packets - first.packets + drops;
-  const after = flows.flatMap((samples) => samples.filter((s) => s.t - t0 >= converged));
-  const half = (samples) => {
-    const from = samples.find((s) => s.t - t0 >= durationMs / 2) ?? samples.at(-1);
-    return samples.at(-1).bytes - from.bytes;
+  const after = (xs) => xs.filter((x) => x.t - t0 >= converged && x.t - t0 <= durationMs);
+  const rtts = flows.flatMap((f) => after(f.rtts).map((x) => x.ms));
+  const half = ({ sent }) => {
+    const inside = sent.filter((x) => x.t - t0 <= durationMs);
+    const from = inside.find((x) => x.t - t0 >= durationMs / 2) ?? inside.at(-1);
+    return inside.at(-1).bytes - from.bytes;
   };
   const halves = flows.map(half);
   const carried = halves.reduce((a, b) => a + b, 0);
@@ -110,13 +140,104 @@ function figures(flows, link, proxies, t0) {
     loss: (drops + lost) / Math.max(1, offered),
     tbf_drops: drops,
     proxy_lost: lost,
-    rtt_p50: percentile(after.map((s) => s.remoteRtt * 1000), 0.5),
-    rtt_p95: percentile(after.map((s) => s.remoteRtt * 1000), 0.95),
-    estimate: median(after.map((s) => s.available)),
-    max_estimate: Math.max(...flows.flatMap((samples) => samples.map((s) => s.available ?? 0))),
+    rtt_p50: percentile(rtts, 0.5),
+    rtt_p95: percentile(rtts, 0.95),
+    estimate: median(flows.flatMap((f) => after(f.estimates).map((x) => x.bps))),
+    max_estimate: Math.max(...flows.flatMap((f) => f.estimates.map((x) => x.bps ?? 0))),
     shares: halves.map((h) => h / Math.max(1, carried)),
-    frame: `${flows[0].at(-1).width}x${flows[0].at(-1).height}`,
-    timeline: flows.map((samples) => timeline(samples, 5000)),
+  };
+}
+
+/** One line per `stepMs` of a flow: estimate, sent kbit/s, RTT ms. */
+function timeline({ sent, rtts, estimates }, t0, stepMs = 5000) {
+  const parts = [];
+  const latest = (xs, t) => xs.filter((x) => x.t <= t).at(-1);
+  let prev = sent.find((x) => x.t >= t0) ?? sent[0];
+  for (const s of sent) {
+    if (s.t - prev.t < stepMs) continue;
+    const kbps = ((s.bytes - prev.bytes) * 8) / (s.t - prev.t);
+    parts.push(`${((s.t - t0) / 1000).toFixed(0)}s ${Math.round((latest(estimates, s.t)?.bps ?? 0) / 1000)}/${Math.round(kbps)}/${Math.round(latest(rtts, s.t)?.ms ?? 0)}`);
+    prev = s;
+  }
+  return `t estimate/sent kbit/s/RTT ms: ${parts.join(', ')}`;
+}
+
+// ---- natter's sender ----------------------------------------------------------------
+
+/**
+ * The ladder's bitrates, kbit/s: steps of about 15%, up to above the
+ * fastest link here (3 Mbit/s); from 400 kbit/s, as libvpx does not go
+ * below about 370 kbit/s on this noisy 360p picture.
+ */
+const LADDER_KBPS = [400, 460, 530, 610, 700, 800, 920, 1060, 1220, 1400, 1600, 1850, 2100, 2400, 2750, 3150, 3600, 4000];
+const FPS = 30;
+
+/**
+ * The ladder, as tests/peer/bwe-send.mjs makes its own (there up to
+ * 1.5 Mbit/s at 480x270; here to 4 Mbit/s at 640x360): 3 s of ffmpeg's testsrc2
+ * with fresh noise in every frame, one VP8 file per rate in
+ * constant-bitrate mode, a keyframe a second of at most 3 average frames.
+ * Made once into target/peer. Returns [{file, kbps}].
+ */
+function ladder() {
+  const encode = (k) => ['-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-g', String(FPS), '-keyint_min', String(FPS),
+    '-max-intra-rate', '300', '-b:v', `${k}k`, '-minrate', `${k}k`, '-maxrate', `${k}k`, '-bufsize', `${k / 2}k`, '-frames:v', String(3 * FPS)];
+  const key = createHash('sha1').update(JSON.stringify(LADDER_KBPS.map(encode))).digest('hex').slice(0, 8);
+  const dir = path.join(ARTIFACTS, `bwe-bench-ladder-${key}`);
+  const files = LADDER_KBPS.map((k) => ({ file: path.join(dir, `${k}k.ivf`), kbps: k }));
+  if (files.every(({ file }) => fs.existsSync(file))) return files;
+  fs.mkdirSync(dir, { recursive: true });
+  const outputs = files.flatMap(({ file, kbps }) => ['-map', '0', ...encode(kbps), '-y', `${file}.part.ivf`]);
+  try {
+    execFileSync(ffmpegTool('ffmpeg'), ['-v', 'error', '-f', 'lavfi', '-i', `testsrc2=size=640x360:rate=${FPS},noise=alls=20:allf=t+u`, ...outputs],
+      { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    throw new Error(`ffmpeg could not encode VP8 (Debian's ffmpeg has libvpx: "apt-get install ffmpeg"): ${e.stderr ?? e.message}`);
+  }
+  files.forEach(({ file }) => fs.renameSync(`${file}.part.ivf`, file));
+  return files;
+}
+
+/** ivf-send's JSON lines so far: `{t_ms, unix_ms, target_bps, layer, layer_bps, sent_bps}` every 500 ms. */
+const natterLines = (natter) => natter.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+
+/** One natter call through a proxy of `limited` to a page of `receiver`: the natter process and the page. */
+async function natterCall(limited, receiver, i, proxyOptions) {
+  const files = ladder().filter(({ kbps }) => kbps * 1000 <= Number(opts['max-bitrate']));
+  const layers = files.flatMap(({ file }, n) => ['--layer', `l${n}=${file}`]);
+  const natter = await startExample('ivf-send', `bwe-bench-${process.pid}-${i}`, ['--adapt', ...layers, '--mdns', 'false'], { address: SENDER_ADDRESS });
+  const page = await blankPage(await receiver.newContext(), pageHelpers);
+  const offer = await page.evaluate(() => window.bwe.receive());
+  const upstream = candidateOn(offer, '127.0.0.1') ?? candidateOn(offer, RECEIVER_ADDRESS);
+  if (!upstream) throw new Error(`the receiver's offer has no host candidate in its namespace:\n${offer}`);
+  const proxy = await limited.proxy(upstream, proxyOptions);
+  const res = await fetch(`${natter.url}/offer`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'offer', sdp: onlyCandidate(offer, proxy) }),
+  });
+  const body = await res.text();
+  if (!res.ok) throw new Error(`natter refused the offer: ${res.status} ${body}`);
+  await page.evaluate((sdp) => window.bwe.answer(sdp), withoutCandidates(JSON.parse(body).sdp));
+  await page.evaluate(() => window.bwe.sample('inbound'));
+  return { natter, page };
+}
+
+/** A natter call's flow: what natter sent (its 500 ms lines), its estimates, the receiving page's RTTs. */
+function natterFlow(lines, pageSamples) {
+  let bytes = 0;
+  const sent = lines.map((l) => ({ t: l.unix_ms, bytes: (bytes += (l.sent_bps * 0.5) / 8) }));
+  return {
+    sent,
+    estimates: lines.map((l) => ({ t: l.unix_ms, bps: l.target_bps })),
+    rtts: pageSamples.filter((s) => s.pairRtt !== undefined).map((s) => ({ t: s.t, ms: s.pairRtt * 1000 })),
+  };
+}
+
+/** A Chromium sender's flow, from its page's outbound samples. */
+function chromiumFlow(samples) {
+  return {
+    sent: samples.map((s) => ({ t: s.t, bytes: s.bytes })),
+    estimates: samples.filter((s) => s.available !== undefined).map((s) => ({ t: s.t, bps: s.available })),
+    rtts: samples.filter((s) => s.remoteRtt !== undefined).map((s) => ({ t: s.t, ms: s.remoteRtt * 1000 })),
   };
 }
 
@@ -124,11 +245,13 @@ async function main() {
   if (process.getuid() !== 0) throw new Error('bench/bwe-chromium.mjs runs a Chromium inside a network namespace: run it as root');
   const limited = openPath({ rateBps: schedule[0].bps, queueMs: Number(opts['queue-ms']) });
   const browsers = [];
+  const natters = [];
   let bottleneck;
   const timers = [];
   try {
-    const sender = await launchWithCamera();
-    browsers.push(sender);
+    const natterSends = opts.sender === 'natter';
+    const sender = natterSends ? null : await launchWithCamera();
+    if (sender) browsers.push(sender);
     const receiver = await limited.launchChromium();
     browsers.push(receiver);
     const maxBitrate = Number(opts['max-bitrate']);
@@ -136,47 +259,63 @@ async function main() {
     const up = [];
     if (opts.jitter !== '0ms') up.push(`jitter=${opts.jitter}`);
     if (Number(opts.reorder) > 0) up.push(`reorder=${Number(opts.reorder) * 100}%`);
-    const senders = [];
+    // The pages whose samples tell when media flows: the senders' (Chromium) or the receivers' (natter).
+    const pages = [];
     for (let i = 0; i < Number(opts.flows); i++) {
+      const proxyOptions = { delayMs: Number(opts['one-way-ms']), loss: Number(opts.loss), seed: Number(opts.seed) * 100 + i, up };
+      if (natterSends) {
+        const { natter, page } = await natterCall(limited, receiver, i, proxyOptions);
+        natters.push(natter);
+        pages.push(page);
+        continue;
+      }
       const a = await blankPage(await sender.newContext(), pageHelpers);
       const b = await blankPage(await receiver.newContext(), pageHelpers);
       const offer = withoutCandidates(await a.evaluate((max) => window.bwe.send(max), limit ?? maxBitrate));
       const answer = await b.evaluate((sdp) => window.bwe.answerOffer(sdp), offer);
       const upstream = candidateOn(answer, '127.0.0.1') ?? candidateOn(answer, RECEIVER_ADDRESS);
       if (!upstream) throw new Error(`the receiver's answer has no host candidate in its namespace:\n${answer}`);
-      const seed = Number(opts.seed) * 100 + i;
-      const proxy = await limited.proxy(upstream, { delayMs: Number(opts['one-way-ms']), loss: Number(opts.loss), seed, up });
+      const proxy = await limited.proxy(upstream, proxyOptions);
       await a.evaluate((sdp) => window.bwe.answer(sdp), onlyCandidate(answer, proxy));
-      senders.push(a);
+      await a.evaluate(() => window.bwe.sample());
+      pages.push(a);
     }
     bottleneck = sampleBottleneck(limited);
-    for (const a of senders) {
-      await a.evaluate(() => window.bwe.sample());
+    for (const a of pages) {
       await until(() => a.evaluate(() => window.pc.connectionState === 'connected'), { timeout: 15000, what: 'the call connected through the proxy' });
     }
-    // t0: the first sample with media sent; the schedule counts from there.
-    const t0 = await until(() => senders[0].evaluate(() => window.bwe.samples.find((s) => s.bytes > 0)?.t), { timeout: 10000, what: 'media sent' });
+    // t0: the first sample with media sent (natter: received); the schedule counts from there.
+    const t0 = await until(() => pages[0].evaluate(() => window.bwe.samples.find((s) => s.bytes > 0)?.t), { timeout: 10000, what: 'media sent' });
     const at = (ms, f) => timers.push(setTimeout(f, Math.max(0, t0 + ms - (performance.timeOrigin + performance.now()))));
     for (const { at: ms, bps } of schedule.slice(1)) at(ms, () => limited.setRate(bps));
     if (limit) {
-      at(Number(opts['limit-until']) * 1000, () => senders.forEach((a) => a.evaluate((max) => window.bwe.setMaxBitrate(max), maxBitrate)));
+      at(Number(opts['limit-until']) * 1000, () => pages.forEach((a) => a.evaluate((max) => window.bwe.setMaxBitrate(max), maxBitrate)));
     }
-    const flows = [];
-    for (const a of senders) {
-      flows.push(await until(async () => {
+    const samples = [];
+    for (const a of pages) {
+      samples.push(await until(async () => {
         const s = await a.evaluate(() => window.bwe.samples);
-        return s.at(-1).t - t0 >= durationMs + 300 && s;
+        return s.at(-1).t - t0 >= durationMs + 600 && s;
       }, { timeout: durationMs + 30000, interval: 500, what: `${durationMs} ms of media` }));
     }
     await bottleneck.stop();
+    const flows = natterSends ? natters.map((n, i) => natterFlow(natterLines(n), samples[i])) : samples.map(chromiumFlow);
     const result = figures(flows, bottleneck.samples, limited.proxies, t0);
-    result.timeline.forEach((line, i) => note(`call ${i + 1}: ${line}`));
-    delete result.timeline;
+    flows.forEach((f, i) => note(`call ${i + 1}: ${timeline(f, t0)}`));
+    if (natterSends) {
+      for (const [i, n] of natters.entries()) {
+        const { media } = await n.status();
+        const [s] = media.senders;
+        note(`call ${i + 1}: natter sent ${s.packets_sent} video packets, ${s.retransmitted_packets_sent} retransmitted for ${s.nack_count} NACKs,`
+          + ` ${media.padding_sent} of probe padding; Chromium's reports: ${s.remote_packets_lost} lost`);
+      }
+    }
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
     timers.forEach(clearTimeout);
     await bottleneck?.stop();
     for (const browser of browsers) await browser.close().catch(() => {});
+    for (const n of natters) await n.stop().catch(() => {});
     limited.close();
   }
 }
