@@ -46,8 +46,9 @@ pub enum MediaFileError {
     ZeroTimeBase { path: PathBuf },
     #[error("{} has no frames", path.display())]
     Empty { path: PathBuf },
-    #[error("{} is not an H.264 Annex B stream: {source}", path.display())]
-    AnnexB { path: PathBuf, source: annexb::AnnexBError },
+    /// Not a `source` field, so an error chain says it once.
+    #[error("{} is not an H.264 Annex B stream: {error}", path.display())]
+    AnnexB { path: PathBuf, error: annexb::AnnexBError },
     #[error("{} has {channels} channels; WebRTC's Opus carries one or two", path.display())]
     Channels { path: PathBuf, channels: u8 },
     #[error("{} plays at {fps} frames a second; give 1 to 240", path.display())]
@@ -160,9 +161,9 @@ pub fn read_annexb(path: &Path, fps: u32) -> Result<Media, MediaFileError> {
         path: path.to_owned(),
         source,
     })?;
-    let units = annexb::access_units(&data).map_err(|source| MediaFileError::AnnexB {
+    let units = annexb::access_units(&data).map_err(|error| MediaFileError::AnnexB {
         path: path.to_owned(),
-        source,
+        error,
     })?;
     let at = |n: usize| Duration::from_secs(n as u64) / fps;
     let length = at(units.len());
