@@ -27,6 +27,11 @@ fn sacks_from_b(w: &Wire<Natter, Natter>, since: std::time::Instant) -> Vec<Dura
 
 /// A DATA fragment from a to b, as a's next TSNs would carry it.
 fn fragment(w: &Wire<Natter, Natter>, offset: u32, beginning: bool, end: bool) -> Vec<u8> {
+    fragment_of(w, offset, beginning, end, 53)
+}
+
+/// The same, of a message with payload protocol `ppid`.
+fn fragment_of(w: &Wire<Natter, Natter>, offset: u32, beginning: bool, end: bool, ppid: u32) -> Vec<u8> {
     let first = w.b.assoc.peer().expect("established").initial_tsn;
     let payload = [7u8; 100];
     let data = Data {
@@ -39,7 +44,7 @@ fn fragment(w: &Wire<Natter, Natter>, offset: u32, beginning: bool, end: bool) -
         tsn: Tsn(first.0.wrapping_add(offset)),
         stream: 1,
         ssn: 0,
-        ppid: 53,
+        ppid,
         payload: &payload,
     };
     packet(w.b.assoc.local_tag(), &[Chunk::Data(data)])
@@ -63,6 +68,20 @@ fn a_lone_middle_fragment_waits_for_the_sack_delay() {
     w.inject_to_b(&first);
     w.run_for(Duration::from_secs(1));
     assert_eq!(sacks_from_b(&w, start).first(), Some(&SACK_DELAY));
+}
+
+/// RFC 8831 §8, RFC 9260 §6.2: DCEP (PPID 50) is acknowledged at once,
+/// whether or not the chunk ends its message: the fragment that
+/// [`a_lone_middle_fragment_waits_for_the_sack_delay`] sends, but of a
+/// DCEP message, gets its SACK when it arrives.
+#[test]
+fn a_dcep_fragment_is_acknowledged_at_once() {
+    let mut w = natter_pair();
+    let start = w.now;
+    let first = fragment_of(&w, 0, true, false, 50);
+    w.inject_to_b(&first);
+    w.run_for(Duration::from_secs(1));
+    assert_eq!(sacks_from_b(&w, start).first(), Some(&Duration::ZERO));
 }
 
 #[test]

@@ -120,6 +120,9 @@ pub struct Path {
     pub delivered: Vec<(Instant, usize)>,
     /// Messages b read that were not the next in order, or not whole.
     pub misdelivered: u64,
+    /// Messages b read on streams other than the bulk's (stream 1), for
+    /// tests that send beside it: when, the stream, the bytes.
+    pub beside: Vec<(Instant, u16, Vec<u8>)>,
 }
 
 impl Path {
@@ -146,6 +149,7 @@ impl Path {
             reading: true,
             delivered: Vec::new(),
             misdelivered: 0,
+            beside: Vec::new(),
         };
         p.a.connect(now);
         p.run_until(now + Duration::from_secs(1));
@@ -216,6 +220,10 @@ impl Path {
     /// b reads every message it has.
     pub fn read(&mut self, now: Instant) {
         while let Some(m) = self.b.poll_message() {
+            if m.stream != 1 {
+                self.beside.push((now, m.stream, m.data));
+                continue;
+            }
             let i = self.delivered.len() as u64;
             if m.data != self.message(i) {
                 self.misdelivered += 1;
