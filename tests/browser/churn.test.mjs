@@ -25,7 +25,7 @@ describe('participants leaving, rejoining and crashing', () => {
 
   before(async () => {
     browser = await launchBrowser();
-    server = await startServer({ name: 'churn', resumeMs: RESUME_MS });
+    server = await startServer({ name: 'churn', resumeMs: RESUME_MS, args: ['--mesh'] });
     proxy = await tcpProxy(server);
     alice = await openParticipant(browser, server, { room: 'churn', name: 'Alice' });
     bob = await openParticipant(browser, server, { room: 'churn', name: 'Bob' });
@@ -132,7 +132,7 @@ describe('participants leaving, rejoining and crashing', () => {
     await server.stopCleanly('the first server');
     // Same ports and secret: the clients come back to the same address,
     // find their sessions gone (resume-failed) and join again.
-    server = await startServer({ name: 'churn', resumeMs: RESUME_MS, ports: server.ports, secret: server.secret });
+    server = await startServer({ name: 'churn', resumeMs: RESUME_MS, ports: server.ports, secret: server.secret, args: ['--mesh'] });
     for (const p of [alice, carol]) {
       const before = old[p.name.toLowerCase()];
       p.id = await until(() => p.page.evaluate((before) => window.natter.id !== before && window.natter.id, before), {

@@ -61,7 +61,7 @@ describe('natter join with a browser', () => {
   before(async () => {
     fs.rmSync(saveDir, { recursive: true, force: true });
     browser = await launchBrowser();
-    server = await startServer({ name: 'cli-join' });
+    server = await startServer({ name: 'cli-join', args: ['--mesh'] });
   });
 
   after(async () => {
@@ -162,7 +162,7 @@ describe('natter join with a browser', () => {
     const { secret } = server;
     await server.stop();
     await cli.waitFor((e) => e.event === 'reconnecting', 'reconnecting');
-    server = await startServer({ name: 'cli-join', ports: server.ports, secret });
+    server = await startServer({ name: 'cli-join', ports: server.ports, secret, args: ['--mesh'] });
     const again = await cli.waitFor((e) => e.event === 'joined' && e.id !== first.id, 'joined afresh', 30000);
     assert.equal(again.resumed, false);
     const bobAgain = await until(() => bob.page.evaluate(() => window.natter.connection === 'connected' && window.natter.id), { what: 'Bob back' });
@@ -183,7 +183,7 @@ describe('natter join with a browser', () => {
     const exit = await quick.exited;
     assert.equal(exit.code, 1);
     assert.match(quick.stderr, /natter join: the server at ws:\/\/[^ ]+ is gone/);
-    server = await startServer({ name: 'cli-join', ports: server.ports, secret });
+    server = await startServer({ name: 'cli-join', ports: server.ports, secret, args: ['--mesh'] });
     forgiveOutage([bob]);
   });
 

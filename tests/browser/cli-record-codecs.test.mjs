@@ -73,7 +73,7 @@ before(async () => {
   ctx.dir = path.join(ARTIFACTS, 'cli-record-codecs');
   fs.rmSync(ctx.dir, { recursive: true, force: true });
   ctx.browser = await launchBrowser();
-  ctx.server = await startServer({ name: 'cli-record-codecs' });
+  ctx.server = await startServer({ name: 'cli-record-codecs', args: ['--mesh'] });
 });
 after(async () => {
   ctx.cli?.kill();

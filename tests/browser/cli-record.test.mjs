@@ -184,7 +184,7 @@ async function finishRecording({ alice, bob, cli }) {
 }
 
 describe('natter join publishes files and records the room', () => {
-  const ctx = recordingRoom('cli-record');
+  const ctx = recordingRoom('cli-record', { args: ['--mesh'] });
 
   test('two pages decode the CLI video and audio; the CLI records both pages to WebM', async () => {
     const run = await startRecording(ctx, ROOM);
@@ -216,7 +216,7 @@ describe('natter join publishes files and records the room', () => {
 });
 
 describe('natter join in an SFU room', () => {
-  const ctx = recordingRoom('cli-record-sfu', { maxParticipants: 6, args: ['--sfu'] });
+  const ctx = recordingRoom('cli-record-sfu', { maxParticipants: 6 });
 
   test('two pages decode the CLI video and audio through the SFU; the CLI records both pages; chat and files both ways', async () => {
     const run = await startRecording(ctx, SFU_ROOM);

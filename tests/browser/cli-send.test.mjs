@@ -1,5 +1,7 @@
 // Issue 14: `natter send FILE` and `natter receive CODE` as processes
-// through a `natter serve --dev` on loopback. A 24 MiB file goes across
+// through a `natter serve --dev` on loopback, whose rooms are SFU rooms:
+// the transfer still goes peer to peer (issue 13), none of it through
+// the SFU or TURN. A 24 MiB file goes across
 // byte-exact (SHA-256) with both sides' JSON progress asserted; a wrong
 // code, a code nobody waits on, a typo and no server end with clear
 // errors, and the third wrong code stops the sender; a receiver (of a
@@ -94,6 +96,15 @@ describe('natter send and natter receive', () => {
     assertProgress(sender.events, FILE_BYTES);
     const sent = sender.events.find((e) => e.event === 'done');
     assert.deepEqual([sent.sha256, sent.bytes, sent.sent], [file.sha256, FILE_BYTES, FILE_BYTES]);
+    // The room is an SFU room (serve's default), yet send and receive
+    // stay peer to peer: the SFU's socket saw none of it, nor did TURN.
+    const metrics = await server.metrics();
+    assert.ok(metrics.has('natter_sfu_connections'), 'the server runs its SFU');
+    const through = ['natter_sfu_datagrams_received', 'natter_sfu_relay_received', 'natter_turn_relayed_to_peer_bytes_total'];
+    assert.deepEqual(
+      through.map((name) => [name, metrics.get(name)]),
+      through.map((name) => [name, 0]),
+    );
     console.log(`loopback: receiver ${(done.rate / MIB).toFixed(1)} MiB/s, sender ${(sent.rate / MIB).toFixed(1)} MiB/s`);
   });
 

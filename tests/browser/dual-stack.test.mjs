@@ -41,7 +41,7 @@ describe('a call on a dual-stack network', () => {
 
   before(async () => {
     browser = await launchBrowser();
-    server = await startServer({ name: 'dual-stack' });
+    server = await startServer({ name: 'dual-stack', args: ['--mesh'] });
     for (const name of ['Alice', 'Bob']) people.push(await openParticipant(browser, server, { room: 'dual', name }));
     for (const p of people) await join(p);
   });

@@ -87,7 +87,7 @@ describe('Firefox and Chromium in one call of natter serve', () => {
 
   before(async () => {
     [chromium, firefox] = await Promise.all([launchBrowser({ loopback: false }), launchFirefox()]);
-    server = await startServer({ name: 'firefox', maxParticipants: 2 });
+    server = await startServer({ name: 'firefox', maxParticipants: 2, args: ['--mesh'] });
     chrome = await openParticipant(chromium, server, { room: ROOM, name: 'Chromium' });
     fox = await openParticipant(firefox, server, { room: ROOM, name: 'Firefox' });
   });

@@ -54,7 +54,7 @@ describe('natter serve on IPv6 loopback', () => {
   });
 
   test('the page, signaling and the call run over [::1] with IPv6 host candidates', async () => {
-    const server = await startServer({ name: 'ipv6', host: '::1' });
+    const server = await startServer({ name: 'ipv6', host: '::1', args: ['--mesh'] });
     servers.push(server);
     assert.match(server.url, /^http:\/\/\[::1\]:\d+$/);
     const people = [];
@@ -84,7 +84,7 @@ describe('natter serve on IPv6 loopback', () => {
   });
 
   test('relay-only, reaching TURN over IPv6: every selected pair is relay, from turn:[::1]', async () => {
-    const server = await startServer({ name: 'ipv6-relay', host: '::1', args: ['--relay-ip', '127.0.0.1'] });
+    const server = await startServer({ name: 'ipv6-relay', host: '::1', args: ['--mesh', '--relay-ip', '127.0.0.1'] });
     servers.push(server);
     const people = [];
     for (const name of ['Alice', 'Bob']) people.push(await openParticipant(browser, server, { room: 'six-relayed', name, relay: true }));

@@ -34,7 +34,7 @@ describe('three participants, direct', () => {
 
   before(async () => {
     browser = await launchBrowser();
-    server = await startServer({ name: 'mesh', maxParticipants: 3 });
+    server = await startServer({ name: 'mesh', maxParticipants: 3, args: ['--mesh'] });
   });
 
   after(async () => {
@@ -323,7 +323,7 @@ describe('three participants, direct', () => {
     });
 
     test('join tokens, on a second server without --dev', async () => {
-      const strict = await startServer({ name: 'mesh-tokens', dev: false });
+      const strict = await startServer({ name: 'mesh-tokens', dev: false, args: ['--mesh'] });
       try {
         const attempt = async (token, room = 'secure') => {
           const t = await rawClient(strict.wsUrl);

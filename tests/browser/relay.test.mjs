@@ -50,7 +50,7 @@ describe('three participants, relayed through the embedded TURN server', () => {
 
   before(async () => {
     browser = await launchBrowser();
-    server = await startServer({ name: 'relay' });
+    server = await startServer({ name: 'relay', args: ['--mesh'] });
     for (const name of ['Alice', 'Bob', 'Carol']) {
       const init = TURN_LEG[name] === 'tcp' ? turnOverTcpOnly : turnOverUdpOnly;
       people.push(await openParticipant(browser, server, { room: 'relayed', name, relay: true, init }));

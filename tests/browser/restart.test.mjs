@@ -46,7 +46,7 @@ function holdAnswers() {
 async function restart(server, { name, secret = server.secret, between } = {}) {
   await server.stopCleanly('the first server');
   await between?.();
-  return startServer({ name, ports: server.ports, secret });
+  return startServer({ name, ports: server.ports, secret, args: ['--mesh'] });
 }
 
 /** Waits until each of `people` has rejoined with a new id (within REJOIN_MS of now) and sees exactly the others. */
@@ -97,7 +97,7 @@ describe('signaling restarts', () => {
   });
 
   test('a restart between an offer and its answer: the call comes up once the server is back', async () => {
-    server = await startServer({ name: 'restart-negotiation' });
+    server = await startServer({ name: 'restart-negotiation', args: ['--mesh'] });
     const alice = await openParticipant(browser, server, { room: 'negotiation', name: 'Alice', init: holdAnswers });
     const bob = await openParticipant(browser, server, { room: 'negotiation', name: 'Bob' });
     contexts.push(alice.context, bob.context);
@@ -131,7 +131,7 @@ describe('signaling restarts', () => {
   });
 
   test('relay-only participants get fresh TURN credentials after a restart and video flows again', async () => {
-    server = await startServer({ name: 'restart-relay' });
+    server = await startServer({ name: 'restart-relay', args: ['--mesh'] });
     const people = [];
     for (const name of ['Alice', 'Bob']) people.push(await openParticipant(browser, server, { room: 'relayed', name, relay: true }));
     const [alice, bob] = people;

@@ -1,6 +1,6 @@
 // namespace: lo
-// Issue 14, acceptance 4: a recorded 6-person call of `natter serve
-// --sfu` (docs/recording.md). Six Chromium pages (fake camera at
+// Issue 14, acceptance 4: a recorded 6-person call of `natter serve`
+// (SFU rooms, docs/recording.md). Six Chromium pages (fake camera at
 // 640x360, so Chromium sends simulcast layers q and h, and fake
 // microphone) join one room with tokens. (`natter join` bots cannot be
 // among them: natter join joins mesh rooms only.) The API refuses to
@@ -58,7 +58,7 @@ function decodedPeers(p) {
   });
 }
 
-describe('a 6-person call of natter serve --sfu, recorded', () => {
+describe('a 6-person call of natter serve (SFU), recorded', () => {
   let server;
   let browser;
   const dir = path.join(ARTIFACTS, 'serve-record');
@@ -66,7 +66,7 @@ describe('a 6-person call of natter serve --sfu, recorded', () => {
   before(async () => {
     fs.rmSync(dir, { recursive: true, force: true });
     browser = await launchBrowser();
-    server = await startServer({ name: 'serve-record', dev: false, maxParticipants: 6, args: ['--sfu', '--record-dir', dir] });
+    server = await startServer({ name: 'serve-record', dev: false, maxParticipants: 6, args: ['--record-dir', dir] });
   });
 
   after(async () => {

@@ -9,7 +9,7 @@
 // congestion.rs); after it, 4 passes in a row on a loaded 2-core
 // machine, the estimate of Carol's leg 132-307 kbit/s while limited.
 //
-// Issue 13, acceptance 2: `natter serve --sfu` picks each subscriber's
+// Issue 13, acceptance 2: `natter serve`'s SFU picks each subscriber's
 // simulcast layer by its bandwidth and its tile size, and stops the
 // layers nobody receives at the publisher (dynacast), with Chromium
 // pages on both ends.
@@ -293,7 +293,7 @@ describe('the SFU picks layers by bandwidth and tile size (Chromium)', () => {
     // The worker logs each leg's estimate at trace.
     process.env.RUST_LOG = 'info,natter::sfu=trace';
     browser = await launchBrowser();
-    server = await startServer({ name: 'sfu-layers', maxParticipants: 3, args: ['--sfu'] });
+    server = await startServer({ name: 'sfu-layers', maxParticipants: 3 });
     alice = await openParticipant(browser, server, { room: ROOM, name: 'Alice', query: CAMERA });
     bob = await openParticipant(browser, server, { room: ROOM, name: 'Bob', query: CAMERA });
     carol = await openParticipant(browser, server, { room: ROOM, name: 'Carol', query: CAMERA });

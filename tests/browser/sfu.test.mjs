@@ -1,6 +1,6 @@
 // namespace: lo
 // Issue 13, acceptance 1 (its media part): six headless Chromium pages
-// in one room of `natter serve --sfu` (NATTER_SFU_PAGES=N for fewer).
+// in one SFU room of `natter serve` (NATTER_SFU_PAGES=N for fewer).
 // Each page makes one RTCPeerConnection, to the server, publishes its
 // fake camera as three simulcast layers (rids q, h, f) and its fake
 // microphone, and decodes every other page's video and receives its
@@ -106,7 +106,7 @@ describe(`${PAGES} Chromium pages in one SFU room`, () => {
 
   before(async () => {
     browser = await launchBrowser();
-    server = await startServer({ name: 'sfu', maxParticipants: 6, args: ['--sfu'] });
+    server = await startServer({ name: 'sfu', maxParticipants: 6 });
   });
 
   after(async () => {

@@ -90,7 +90,7 @@ describe('natter serve --cert: HTTPS, WSS and TURN over TLS', () => {
 
   before(async () => {
     tls = makeCertificate(path.join(ARTIFACTS, 'tls-certificate'));
-    server = await startServer({ name: 'tls', tls });
+    server = await startServer({ name: 'tls', tls, args: ['--mesh'] });
     browser = await launchBrowser({ args: [`--ignore-certificate-errors-spki-list=${tls.spki}`] });
     for (const name of ['Alice', 'Bob']) {
       const p = await openParticipant(browser, server, { room: 'tls', name, relay: true, init: onlyTurnsUrls });

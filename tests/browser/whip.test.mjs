@@ -1,6 +1,6 @@
 // namespace: lo
 // Issue 14, acceptances 3 and 5: WHIP (RFC 9725) and WHEP into
-// `natter serve --sfu` with Chromium as both clients. A page with a
+// `natter serve`'s SFU with Chromium as both clients. A page with a
 // small WHIP client (tests/browser/whip-page.js: fetch and
 // RTCPeerConnection, nothing else) publishes its fake camera (VP8) and
 // microphone into a room with a Bearer token, trickling its candidates
@@ -41,7 +41,7 @@ describe('WHIP and WHEP with Chromium', () => {
   before(async () => {
     browser = await launchBrowser();
     // Not --dev: WHIP and WHEP need a token.
-    server = await startServer({ name: 'whip', dev: false, args: ['--sfu', '--sfu-consent-timeout-ms', String(CONSENT_MS)] });
+    server = await startServer({ name: 'whip', dev: false, args: ['--sfu-consent-timeout-ms', String(CONSENT_MS)] });
   });
 
   after(async () => {

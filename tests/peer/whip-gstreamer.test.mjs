@@ -4,7 +4,7 @@
 // `whip-client`: GStreamer's webrtcbin with libnice, an RSA DTLS
 // certificate, libsoup for HTTP), publishes GStreamer's test pattern
 // (videotestsrc, VP8) and test tone (audiotestsrc, Opus) into a room of
-// `natter serve --sfu` with a Bearer token, trickling its candidates
+// `natter serve`'s SFU with a Bearer token, trickling its candidates
 // with PATCH; a Chromium page plays the room over WHEP and decodes the
 // video and receives the audio. SIGINT makes whip-client DELETE its
 // session: the room's counts in /metrics return to zero. A wrong token
@@ -97,7 +97,7 @@ describe('simple-whip-client publishes, Chromium plays over WHEP', () => {
     const version = spawnSync(WHIP_CLIENT, ['--help'], { encoding: 'utf8' });
     if (version.error) throw new Error(`${WHIP_CLIENT}: ${version.error.message}; install it with "apt-get install simple-whip-client" (scripts/setup does)`);
     browser = await launchBrowser();
-    server = await startServer({ name: 'whip-gstreamer', dev: false, host: '198.18.0.2', args: ['--sfu'] });
+    server = await startServer({ name: 'whip-gstreamer', dev: false, host: '198.18.0.2' });
   });
 
   after(async () => {

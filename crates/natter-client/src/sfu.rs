@@ -1,5 +1,5 @@
 //! SFU rooms (docs/signaling.md, "SFU rooms"): the signaling of a
-//! participant of `natter serve --sfu`, which makes **one** connection,
+//! participant of `natter serve`'s SFU rooms, which makes **one** connection,
 //! to the peer id `sfu`, and is told by `track` messages which of its
 //! receive sections carries whom.
 //!
@@ -215,7 +215,7 @@ impl Driver {
                     }
                     return Ok(());
                 }
-                Ended::NotSfu => return Err("the room is not an SFU room (natter serve --sfu runs them)".to_owned()),
+                Ended::NotSfu => return Err("the room is not an SFU room (natter serve --mesh runs mesh rooms)".to_owned()),
                 Ended::Closed(code, reason) => (code, reason),
             };
             self.socket = None;

@@ -22,16 +22,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run rooms: the web client, signaling and an embedded TURN server.
+    /// Run rooms: the web client, signaling, the SFU and an embedded TURN server.
     #[command(after_help = "Examples:
-  # Open rooms on http://127.0.0.1:8080 for trying it out: no token needed
+  # Open rooms on http://127.0.0.1:8080 for trying it out: no token needed,
+  # every room through the server's SFU
   natter serve --dev
 
   # In production: HTTPS and TURN over TLS, rooms for token holders (natter token)
   NATTER_SECRET=... natter serve --listen 0.0.0.0:443 --public-host meet.example.org --cert cert.pem --pkey key.pem
 
-  # Rooms through the server's SFU, recordings in recordings/
-  natter serve --dev --sfu --record-dir recordings/
+  # Recordings in recordings/ (the SFU records rooms)
+  natter serve --dev --record-dir recordings/
+
+  # Rooms of 2 to 16 as browser meshes (each page connects to each), no SFU
+  natter serve --dev --mesh
 
   # Every option from a TOML file (same names, kebab-case)
   natter serve --config natter.toml")]
@@ -62,7 +66,7 @@ enum Command {
     Send(send::SendOptions),
     /// Receive a file from `natter send`.
     Receive(send::ReceiveOptions),
-    /// Synthetic participants of an SFU room (natter serve --sfu), for tests and benchmarks.
+    /// Synthetic participants of an SFU room (natter serve without --mesh), for tests and benchmarks.
     #[command(after_help = load::EXAMPLE)]
     Load(load::LoadOptions),
     /// A data channel and media echo server of the webrtc-echoes

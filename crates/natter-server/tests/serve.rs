@@ -458,10 +458,10 @@ fn join_tokens_and_the_rest_api() {
 
 /// docs/recording.md: recording takes the secret or a token of the
 /// room, a room that exists, and the SFU (a mesh's media never reaches
-/// the server); each refusal names why.
+/// the server; `--mesh` rooms); each refusal names why.
 #[test]
 fn recording_a_room_needs_a_token_or_the_secret_the_room_and_the_sfu() {
-    let server = start(&[]);
+    let server = start(&["--mesh"]);
     let request = |method: &str, room: &str, bearer: Option<&str>| {
         let r = http(
             server.addr,

@@ -1,4 +1,4 @@
-//! `natter serve --sfu` end to end on loopback (issue 13, the first
+//! `natter serve`'s SFU end to end on loopback (issue 13, the first
 //! slice): three participants, natter peers in frame mode, each with one
 //! connection to the server, join one room by WebSocket signaling
 //! (docs/signaling.md, "SFU rooms"), publish a video track and offer two
@@ -39,7 +39,7 @@ const LEAVER: &str = "p2";
 /// Heartbeats well within the server's default 5 s.
 const PING_INTERVAL: Duration = Duration::from_secs(2);
 
-/// A `natter serve --sfu` on loopback, killed on drop.
+/// A `natter serve` (SFU rooms, the default) on loopback, killed on drop.
 struct Server {
     natter: Natter,
     addr: SocketAddr,

@@ -1,4 +1,4 @@
-//! The data channel relay of `natter serve --sfu` end to end on
+//! The data channel relay of `natter serve`'s SFU end to end on
 //! loopback (issue 13, acceptance 1's file part; docs/signaling.md, "SFU
 //! rooms"): three natter peers join one room, each with one connection
 //! to the server that carries only a data channel labelled `relay`.
@@ -56,7 +56,7 @@ const STALL_MS: &str = "2000";
 /// receiver, reading again, has one (copies may meet a full queue).
 const MARKER_EVERY: Duration = Duration::from_millis(250);
 
-/// A `natter serve --sfu` on loopback, killed on drop.
+/// A `natter serve` (SFU rooms, the default) on loopback, killed on drop.
 struct Server {
     natter: Natter,
     addr: SocketAddr,
@@ -69,7 +69,6 @@ impl Server {
         let natter = Natter::spawn([
             "serve",
             "--dev",
-            "--sfu",
             "--no-turn",
             "--listen",
             &listen,

@@ -1,4 +1,4 @@
-//! `natter load` against `natter serve --sfu` on loopback (issue 13,
+//! `natter load` against `natter serve`'s SFU on loopback (issue 13,
 //! acceptances 3 and 4 with natter peers only): synthetic participants,
 //! each publishing VP8 simulcast and Opus on its own connection to the
 //! SFU and subscribing to everyone, read as `natter load --json` lines.
@@ -53,11 +53,11 @@ fn logs() -> Stdio {
     }
 }
 
-/// `natter serve --dev --sfu` on `addr` with rooms of up to 100, once it
+/// `natter serve --dev` (SFU rooms) on `addr` with rooms of up to 100, once it
 /// accepts connections.
 fn serve(addr: SocketAddr) -> Process {
     let child = Command::new(env!("CARGO_BIN_EXE_natter"))
-        .args(["serve", "--dev", "--sfu", "--no-turn", "--listen", &addr.to_string()])
+        .args(["serve", "--dev", "--no-turn", "--listen", &addr.to_string()])
         // natter-signaling's largest SFU room (MAX_SFU_ROOM_SIZE).
         .args(["--max-participants", "100"])
         .stdout(logs())

@@ -1,4 +1,4 @@
-//! WHIP (RFC 9725) and WHEP into `natter serve --sfu` on loopback (issue
+//! WHIP (RFC 9725) and WHEP into `natter serve`'s SFU on loopback (issue
 //! 14, acceptances 3 and 5), with natter peers as the clients and plain
 //! HTTP/1.1 over a `TcpStream`: a publisher enters a room with a token
 //! and is seen there under the token's name, a player's sections receive
@@ -30,7 +30,7 @@ const FRAMES: usize = 30;
 const DEADLINE: Duration = Duration::from_secs(30);
 const FRAME_INTERVAL: Duration = Duration::from_millis(33);
 
-/// A `natter serve --sfu` on loopback with a secret, killed on drop.
+/// A `natter serve` (SFU rooms, the default) on loopback with a secret, killed on drop.
 struct Server {
     _natter: Natter,
     addr: SocketAddr,
@@ -44,7 +44,6 @@ fn start_server(turn: bool, more: &[&str]) -> Server {
     let turn_port = free_local_port().to_string();
     let mut args = vec![
         "serve",
-        "--sfu",
         "--secret",
         SECRET,
         "--listen",

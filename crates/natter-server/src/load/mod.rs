@@ -1,5 +1,5 @@
-//! `natter load`: synthetic participants of an SFU room of `natter serve
-//! --sfu` (issue 13's load tool), many in one process on one tokio
+//! `natter load`: synthetic participants of an SFU room of `natter
+//! serve` (issue 13's load tool), many in one process on one tokio
 //! thread. Each publishes VP8 simulcast and Opus ([`media`]), subscribes
 //! to everyone, and reports what it receives ([`participant`]); this
 //! module prints the reports, as text or JSON lines, and a summary.
@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 /// `natter load --help`'s example.
 pub const EXAMPLE: &str = "Examples:
-  # 20 participants for 30 s in room demo of a local `natter serve --dev --sfu`, as JSON
+  # 20 participants for 30 s in room demo of a local `natter serve --dev`, as JSON
   # lines (each participant's `stats` every second, then a `summary`)
   natter load http://127.0.0.1:8080 --room demo -n 20 --duration 30 --json";
 

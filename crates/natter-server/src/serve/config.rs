@@ -42,8 +42,8 @@ pub struct ServeOptions {
     #[arg(long)]
     #[serde(default)]
     pub dev: bool,
-    /// Most participants in a room [default: 6; at most 16 in a mesh,
-    /// 100 with --sfu].
+    /// Most participants in a room [default: 6; at most 100, 16 with
+    /// --mesh].
     #[arg(long)]
     pub max_participants: Option<usize>,
     /// Most rooms at once [default: 10000].
@@ -100,11 +100,13 @@ pub struct ServeOptions {
     /// Log format: text or json [default: text].
     #[arg(long)]
     pub log_format: Option<String>,
-    /// Rooms' media goes through the server's SFU (docs/signaling.md,
-    /// "SFU rooms") instead of a browser mesh.
+    /// Rooms are browser meshes (each participant connects to every
+    /// other one) instead of going through the server's SFU
+    /// (docs/signaling.md, "SFU rooms"); WHIP, WHEP and recording need
+    /// the SFU.
     #[arg(long)]
     #[serde(default)]
-    pub sfu: bool,
+    pub mesh: bool,
     /// UDP port of the SFU's media worker [default: any free port].
     #[arg(long)]
     pub sfu_port: Option<u16>,
@@ -159,12 +161,12 @@ pub struct ServeConfig {
     /// The embedded TURN server, unless `--no-turn`.
     pub turn: Option<TurnConfig>,
     pub json_logs: bool,
-    /// With `--sfu`: the media worker's socket address and the address
-    /// its candidates carry.
+    /// Unless `--mesh`: the media worker's socket address and the
+    /// address its candidates carry.
     pub sfu: Option<(SocketAddr, IpAddr)>,
-    /// With `--sfu`: how long a relay recipient may read nothing.
+    /// How long an SFU relay recipient may read nothing.
     pub sfu_relay_stall: Duration,
-    /// With `--sfu`: how long a connection lives without ICE consent.
+    /// How long an SFU connection lives without ICE consent.
     pub sfu_consent_timeout: Duration,
     /// Where room recordings go.
     pub record_dir: PathBuf,
@@ -213,7 +215,7 @@ impl ServeOptions {
             allowed_peer_ip: allowed,
             turn_threads: self.turn_threads.or(file.turn_threads),
             log_format: self.log_format.or(file.log_format),
-            sfu: self.sfu || file.sfu,
+            mesh: self.mesh || file.mesh,
             sfu_port: self.sfu_port.or(file.sfu_port),
             sfu_relay_stall_ms: self.sfu_relay_stall_ms.or(file.sfu_relay_stall_ms),
             sfu_consent_timeout_ms: self.sfu_consent_timeout_ms.or(file.sfu_consent_timeout_ms),
@@ -244,12 +246,12 @@ impl ServeOptions {
             Some(other) => bail!("--log-format must be text or json, not {other}"),
         };
         let max_participants = self.max_participants.unwrap_or(6);
-        let largest = natter_signaling::rooms::max_room_size(self.sfu);
+        let largest = natter_signaling::rooms::max_room_size(!self.mesh);
         if !(2..=largest).contains(&max_participants) {
-            let rooms = if self.sfu {
-                "SFU rooms"
+            let rooms = if self.mesh {
+                "mesh rooms (100 without --mesh)"
             } else {
-                "mesh rooms (100 with --sfu)"
+                "SFU rooms"
             };
             bail!("--max-participants must be 2 to {largest} for {rooms}");
         }
@@ -313,13 +315,10 @@ impl ServeOptions {
                 json_logs,
             })
         };
-        let sfu = match self.sfu {
-            false => None,
-            true => {
-                let advertised = match public_host.parse::<IpAddr>() {
-                    Ok(ip) if !ip.is_unspecified() => ip,
-                    _ => bail!("--sfu needs --public-host to be an IP address, the one its candidates carry"),
-                };
+        let sfu = match self.mesh {
+            true => None,
+            false => {
+                let advertised = sfu_address(&public_host, listen.ip())?;
                 Some((SocketAddr::new(listen.ip(), self.sfu_port.unwrap_or(0)), advertised))
             }
         };
@@ -344,6 +343,29 @@ impl ServeOptions {
             sfu_consent_timeout: Duration::from_millis(self.sfu_consent_timeout_ms.unwrap_or(30_000).max(100)),
             record_dir: self.record_dir.unwrap_or_else(|| PathBuf::from("recordings")),
         })
+    }
+}
+
+/// The address the SFU's ICE candidates carry (RFC 8839 §5.1): the
+/// `--public-host` address, or what its name resolves to, of the
+/// listening address's family when it has one.
+fn sfu_address(public_host: &str, listen: IpAddr) -> anyhow::Result<IpAddr> {
+    let resolved: Vec<IpAddr> = match public_host.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => std::net::ToSocketAddrs::to_socket_addrs(&(public_host, 0))
+            .map(|addrs| addrs.map(|a| a.ip()).collect())
+            .unwrap_or_default(),
+    };
+    let usable = |ip: &&IpAddr| !ip.is_unspecified();
+    let same_family = resolved
+        .iter()
+        .filter(usable)
+        .find(|ip| ip.is_ipv4() == listen.is_ipv4() || listen.is_unspecified());
+    match same_family.or_else(|| resolved.iter().find(usable)) {
+        Some(ip) => Ok(*ip),
+        None => bail!(
+            "--public-host {public_host} is not an address the SFU's candidates can carry (an IP, or a name that resolves to one); give one, or --mesh for rooms without the SFU"
+        ),
     }
 }
 
@@ -373,6 +395,8 @@ mod tests {
         assert_eq!(c.public_host, "127.0.0.1");
         assert!(c.secret_generated && c.secret.len() == 64);
         assert!(!c.dev);
+        let sfu = Some(("127.0.0.1:0".parse().unwrap(), IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        assert_eq!(c.sfu, sfu, "rooms go through the SFU unless --mesh");
         let turn = c.turn.unwrap();
         assert_eq!(
             (turn.port, turn.listening_ips[0].to_string()),
@@ -389,14 +413,14 @@ mod tests {
         let file = dir.join("serve.toml");
         std::fs::write(
             &file,
-            "listen = \"0.0.0.0:9000\"\ndev = true\npublic-host = \"meet.example\"\nturn-port = 4478\n",
+            "listen = \"0.0.0.0:9000\"\ndev = true\nmesh = true\npublic-host = \"meet.example\"\nturn-port = 4478\n",
         )
         .unwrap();
         let c = Cli::parse_from(["x", "--config", file.to_str().unwrap(), "--turn-port", "5478"])
             .serve
             .resolve()
             .unwrap();
-        assert!(c.dev);
+        assert!(c.dev && c.sfu.is_none(), "mesh = true in the file");
         assert_eq!(c.public_host, "meet.example");
         assert_eq!(c.turn.unwrap().port, 5478);
         std::fs::remove_dir_all(dir).unwrap();
@@ -408,11 +432,16 @@ mod tests {
         assert!(bad(&["--secret", "short"]).contains("16"));
         assert!(bad(&["--cert", "c.pem"]).contains("--pkey"));
         assert!(bad(&["--max-participants", "1"]).contains("max-participants"));
-        assert!(bad(&["--max-participants", "17"]).contains("2 to 16 for mesh rooms"));
-        let sfu = ["--sfu", "--public-host", "127.0.0.1"];
-        assert!(bad(&[&sfu[..], &["--max-participants", "101"]].concat()).contains("2 to 100 for SFU rooms"));
-        let fifty = Cli::parse_from([&["x"][..], &sfu, &["--max-participants", "50"]].concat());
-        assert_eq!(fifty.serve.resolve().unwrap().max_participants, 50);
+        assert!(bad(&["--mesh", "--max-participants", "17"]).contains("2 to 16 for mesh rooms"));
+        assert!(bad(&["--max-participants", "101"]).contains("2 to 100 for SFU rooms"));
+        let fifty = Cli::parse_from(["x", "--max-participants", "50"])
+            .serve
+            .resolve()
+            .unwrap();
+        assert_eq!(fifty.max_participants, 50);
+        assert!(bad(&["--public-host", "no-such-host.invalid"]).contains("--mesh"));
+        let named = Cli::parse_from(["x", "--mesh", "--public-host", "no-such-host.invalid"]);
+        assert!(named.serve.resolve().is_ok(), "a mesh's TURN URLs may carry a name");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Room recordings of `natter serve --sfu` (docs/recording.md): started
+//! Room recordings of `natter serve`'s SFU rooms (docs/recording.md): started
 //! and stopped by the REST API (`POST` and `DELETE
 //! /api/rooms/{room}/recording`), each into a directory of its own under
 //! `--record-dir`. The media worker taps the room
@@ -49,7 +49,7 @@ impl Recordings {
             return Err((StatusCode::NOT_FOUND, "no-such-room", format!("no room {room}")));
         }
         let Some(sfu) = locked.sfu() else {
-            let message = "recording needs the SFU (natter serve --sfu)".to_owned();
+            let message = "recording needs the SFU (natter serve without --mesh)".to_owned();
             return Err((StatusCode::CONFLICT, "no-sfu", message));
         };
         let unix_ms = SystemTime::now()

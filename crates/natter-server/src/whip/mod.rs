@@ -1,5 +1,5 @@
 //! WHIP ingest (RFC 9725) and WHEP egress (draft-ietf-wish-whep) into
-//! the rooms of `natter serve --sfu` (issue 14; docs/whip.md).
+//! the SFU rooms of `natter serve` (issue 14; docs/whip.md).
 //!
 //! A WHIP client POSTs an SDP offer of `sendonly` sections to
 //! `/whip/{room}` and becomes a participant of the room without a socket
@@ -248,7 +248,10 @@ async fn offer(
     let (entered, turn) = {
         let mut hub = whip.hub.lock().unwrap_or_else(|e| e.into_inner());
         if !hub.core.config().sfu {
-            return refuse(StatusCode::NOT_FOUND, "WHIP and WHEP need natter serve --sfu");
+            return refuse(
+                StatusCode::NOT_FOUND,
+                "WHIP and WHEP need the SFU (natter serve without --mesh)",
+            );
         }
         let publisher = source
             .as_deref()

@@ -124,11 +124,11 @@ pub fn signaling_socket(
     ws
 }
 
-/// `natter serve --dev --sfu --no-turn` on a free loopback port, and
-/// its address.
+/// `natter serve --dev --no-turn` (SFU rooms, the default) on a free
+/// loopback port, and its address.
 pub fn serve_sfu() -> (Natter, std::net::SocketAddr) {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], free_local_port()));
-    let natter = Natter::spawn(["serve", "--dev", "--sfu", "--no-turn", "--listen", &addr.to_string()]);
+    let natter = Natter::spawn(["serve", "--dev", "--no-turn", "--listen", &addr.to_string()]);
     (natter, addr)
 }
 
