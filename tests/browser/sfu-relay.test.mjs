@@ -10,13 +10,13 @@
 // relayed bytes.
 //
 // The server's SFU socket is on 127.0.0.1 here, which the TURN server
-// refuses as a peer (not globally reachable, RFC 6890) unless told
-// otherwise: `--allowed-peer-ip 127.0.0.1`. (The mesh's relay.test.mjs
-// needs no such flag: its peers are the TURN server's own relayed
-// addresses, which it always accepts. Without the flag this test passed
-// only when the SFU's free port happened to fall in the relay port
-// range, 1 run in 3: natter serve should accept its own SFU address by
-// itself; see the issue 13 report.)
+// refuses as a peer (not globally reachable, RFC 6890) except as the
+// server's own media endpoint: natter serve binds the SFU's socket first
+// and tells TURN its exact address and port (PeerFilter::with_own_peers).
+// No --allowed-peer-ip: the test runs as a default server would, with the
+// SFU on port 30000, outside both the relay port range (49152-65535),
+// which TURN accepts as other allocations, and the kernel's ephemeral
+// range, so no other socket takes it.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -31,7 +31,7 @@ describe('a relay-only page in an SFU room', () => {
 
   before(async () => {
     browser = await launchBrowser();
-    server = await startServer({ name: 'sfu-relay', maxParticipants: 2, args: [...sfuArgs(), '--allowed-peer-ip', '127.0.0.1'] });
+    server = await startServer({ name: 'sfu-relay', maxParticipants: 2, args: [...sfuArgs(), '--sfu-port', '30000'] });
     relayed = await openParticipant(browser, server, { room: 'sfu-relayed', name: 'Relayed', relay: true, query: CAMERA });
     direct = await openParticipant(browser, server, { room: 'sfu-relayed', name: 'Direct', query: CAMERA });
   });

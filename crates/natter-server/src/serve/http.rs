@@ -46,14 +46,19 @@ struct App {
     shutdown: watch::Receiver<bool>,
 }
 
-/// Serves until SIGINT or SIGTERM, then drains.
-pub async fn serve(config: ServeConfig, turn: Option<Arc<crate::turn::Shared>>) -> anyhow::Result<()> {
-    let (sfu, replies) = match config.sfu {
-        Some((bind, advertised)) => {
+/// Serves until SIGINT or SIGTERM, then drains; `sfu_socket` is the SFU
+/// worker's bound socket and the address it announces.
+pub async fn serve(
+    config: ServeConfig,
+    turn: Option<Arc<crate::turn::Shared>>,
+    sfu_socket: Option<(std::net::UdpSocket, std::net::IpAddr)>,
+) -> anyhow::Result<()> {
+    let (sfu, replies) = match sfu_socket {
+        Some((socket, advertised)) => {
             let (replies, receiver) = tokio::sync::mpsc::unbounded_channel();
             (
                 Some(crate::sfu::Sfu::start(
-                    bind,
+                    socket,
                     advertised,
                     config.sfu_relay_stall,
                     config.sfu_consent_timeout,

@@ -13,6 +13,7 @@ mod recording;
 pub(crate) mod signaling;
 mod tls;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -30,6 +31,18 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
              use --dev for open rooms, or set NATTER_SECRET and mint tokens (natter token, POST /api/rooms/ROOM/tokens)"
         );
     }
+    // The SFU's socket is bound first: a client that reaches the host only
+    // through the embedded TURN server relays to it, and TURN refuses
+    // non-global peers other than the server's own media endpoints.
+    let sfu_socket = match config.sfu {
+        Some((bind, advertised)) => {
+            let socket = crate::sfu::Sfu::bind(bind)?;
+            let endpoint = SocketAddr::new(advertised, socket.local_addr()?.port());
+            Some((socket, advertised, endpoint))
+        }
+        None => None,
+    };
+    let own_peers: Vec<SocketAddr> = sfu_socket.iter().map(|(_, _, endpoint)| *endpoint).collect();
     let (stop_turn, turn_stopped) = tokio::sync::oneshot::channel::<()>();
     let (turn_stats, turn_thread) = match config.turn.clone() {
         None => (None, None),
@@ -38,7 +51,7 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
             // is built on the thread that runs it.
             let (ready, started) = std::sync::mpsc::channel();
             let thread = std::thread::Builder::new().name("turn".into()).spawn(move || {
-                let turn = match crate::turn::start(turn_config) {
+                let turn = match crate::turn::start(turn_config, &own_peers) {
                     Ok(turn) => turn,
                     Err(e) => {
                         let _ = ready.send(Err(e));
@@ -59,7 +72,8 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
         .thread_name("serve")
         .enable_all()
         .build()?;
-    let result = runtime.block_on(http::serve(config, turn_stats));
+    let sfu_socket = sfu_socket.map(|(socket, advertised, _)| (socket, advertised));
+    let result = runtime.block_on(http::serve(config, turn_stats, sfu_socket));
     let _ = stop_turn.send(());
     if let Some(thread) = turn_thread {
         match thread.join() {

@@ -1,4 +1,4 @@
-//! The SFU of `natter serve --sfu` (issue 13; DESIGN.md, "Server
+//! The SFU of `natter serve` (issue 13; DESIGN.md, "Server
 //! runtime"): one media worker, a thread that owns one UDP socket, a
 //! natter [`Endpoint`](natter::endpoint::Endpoint) of ICE-lite
 //! connections in RTP mode (one per participant) and the
@@ -82,20 +82,28 @@ pub struct SfuMetrics {
 }
 
 impl Sfu {
-    /// Binds `bind` and starts the worker; its connections offer
-    /// `advertised` (with the bound port) as their one host candidate.
+    /// Binds the worker's socket, before the embedded TURN server starts so
+    /// that TURN knows the address its relayed clients must reach.
+    pub fn bind(bind: SocketAddr) -> anyhow::Result<std::net::UdpSocket> {
+        std::net::UdpSocket::bind(bind).with_context(|| format!("SFU socket {bind}"))
+    }
+
+    /// Starts the worker on `socket` (see [`Sfu::bind`]); its connections
+    /// offer `advertised` (with the socket's port) as their one host
+    /// candidate.
     /// `relay_stall`: how long a recipient of the data channel relay may
     /// read nothing before it stops holding senders back;
     /// `consent_timeout`: how long a connection lives without the
     /// client's ICE checks.
     pub fn start(
-        bind: SocketAddr,
+        socket: std::net::UdpSocket,
         advertised: IpAddr,
         relay_stall: Duration,
         consent_timeout: Duration,
         replies: UnboundedSender<Reply>,
     ) -> anyhow::Result<Sfu> {
-        let mut socket = UdpSocket::bind(bind).with_context(|| format!("SFU socket {bind}"))?;
+        socket.set_nonblocking(true)?;
+        let mut socket = UdpSocket::from_std(socket);
         let address = SocketAddr::new(advertised, socket.local_addr()?.port());
         let buffers = socket2::SockRef::from(&socket);
         if let Err(e) = buffers.set_recv_buffer_size(SOCKET_BUFFER) {

@@ -94,7 +94,7 @@ impl Shared {
 
 /// Runs the server until SIGINT or SIGTERM.
 pub fn run(config: TurnConfig) -> anyhow::Result<()> {
-    start(config)?.run_until(crate::shutdown_signal())
+    start(config, &[])?.run_until(crate::shutdown_signal())
 }
 
 /// A TURN server whose sockets are bound and whose UDP workers run.
@@ -124,7 +124,10 @@ impl Turn {
 }
 
 /// Binds every socket of the server and starts its UDP workers.
-pub fn start(config: TurnConfig) -> anyhow::Result<Turn> {
+/// `own_peers`: media endpoints of this process that relayed clients may
+/// reach whatever their address (natter serve's SFU socket; see
+/// [`PeerFilter::with_own_peers`]).
+pub fn start(config: TurnConfig, own_peers: &[SocketAddr]) -> anyhow::Result<Turn> {
     let mut credentials = Credentials::new(&config.realm);
     for (name, password) in &config.users {
         credentials
@@ -151,7 +154,8 @@ pub fn start(config: TurnConfig) -> anyhow::Result<Turn> {
     let mut own_relays = config.relay_ips.clone();
     own_relays.extend(config.external_ip.map(|(public, _)| public));
     let peer_filter = PeerFilter::new(config.allowed_peers.clone(), config.denied_peers.clone(), service)
-        .with_own_relays(&own_relays, config.min_port..=config.max_port);
+        .with_own_relays(&own_relays, config.min_port..=config.max_port)
+        .with_own_peers(own_peers);
     let core_config = |seed_index: usize| {
         let mut seed = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut seed);
