@@ -160,10 +160,10 @@ fn percentile_ms(values: &[Duration], p: f64) -> f64 {
     sorted.get(rank - 1).map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
 }
 
-/// The receiving side: a connection in this process (and its ends of
-/// the two channels), or a page behind stdin and stdout.
+/// The receiving side: a connection in this process (its handle, and
+/// what its own task reports), or a page behind stdin and stdout.
 enum Receiver {
-    Local(Peer, Remote),
+    Local(PeerConnection, mpsc::UnboundedReceiver<anyhow::Result<Arrived>>),
     Page(mpsc::Receiver<Value>),
 }
 
@@ -175,27 +175,57 @@ struct Remote {
 
 /// What the receiving side did.
 enum Arrived {
-    /// A bulk message of this many bytes.
-    Bytes(u64),
-    /// A chat message, to echo on the receiver's chat channel.
-    Chat(Vec<u8>),
+    /// A bulk message of this many bytes, read then.
+    Bytes(u64, Instant),
     /// The page's wall clock at the last byte, in ms since the epoch.
     Done(f64),
-    /// Something else, checked.
-    Nothing,
+}
+
+/// The receiving connection's own task, as a receiving application's:
+/// it reads each event as it comes and echoes a chat message at once,
+/// reporting the bulk messages (and a failure) on the channel returned.
+/// Before, the loop that refills the sender also read the receiver's
+/// events, falling behind at 16 KiB on loopback (thousands of messages a
+/// second): a chat message waited in natter-io's event queue behind the
+/// bulk messages queued ahead of it (up to `Config::event_capacity` plus
+/// the driver's pending ones), about 100 ms of the transfer.
+fn receive_locally(
+    mut events: mpsc::Receiver<PeerEvent>,
+    remote: Remote,
+) -> mpsc::UnboundedReceiver<anyhow::Result<Arrived>> {
+    let (report, reports) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let arrived = match events.recv().await {
+                None => Err(anyhow::anyhow!("the receiver's events ended")),
+                Some(PeerEvent::DataChannelMessage { id, data, .. }) if id == remote.bulk => {
+                    Ok(Arrived::Bytes(data.len() as u64, Instant::now()))
+                }
+                Some(PeerEvent::DataChannelMessage { id, data, .. }) if id == remote.chat.id() => {
+                    match remote.chat.send(data).await {
+                        Ok(()) => continue,
+                        Err(e) => Err(anyhow::Error::from(e).context("chat echo")),
+                    }
+                }
+                Some(event) => match check(&event) {
+                    Ok(()) => continue,
+                    Err(e) => Err(e),
+                },
+            };
+            let failed = arrived.is_err();
+            if report.send(arrived).is_err() || failed {
+                break;
+            }
+        }
+    });
+    reports
 }
 
 /// The receiving side's next doing. Cancel-safe: its one await is a
 /// channel's `recv`.
 async fn receive(receiver: &mut Receiver) -> anyhow::Result<Arrived> {
     match receiver {
-        Receiver::Local(b, remote) => match b.events.recv().await.context("the receiver's events ended")? {
-            PeerEvent::DataChannelMessage { id, data, .. } if id == remote.bulk => {
-                Ok(Arrived::Bytes(data.len() as u64))
-            }
-            PeerEvent::DataChannelMessage { id, data, .. } if id == remote.chat.id() => Ok(Arrived::Chat(data)),
-            event => check(&event).map(|()| Arrived::Nothing),
-        },
+        Receiver::Local(_, reports) => reports.recv().await.context("the receiver's task ended")?,
         Receiver::Page(lines) => {
             let line = lines.recv().await.context("stdin ended before the page's \"done\"")?;
             match (line["type"].as_str(), line["epoch_ms"].as_f64()) {
@@ -247,7 +277,8 @@ async fn run_once(args: &Args) -> anyhow::Result<Figures> {
     } else {
         let mut b = Peer::spawn()?;
         let (channel, chat, remote, proxy) = connect(&mut a, &mut b, one_way).await?;
-        (channel, chat, Receiver::Local(b, remote), proxy)
+        let reports = receive_locally(b.events, remote);
+        (channel, chat, Receiver::Local(b.pc, reports), proxy)
     };
     let connected = connecting.elapsed();
     let mut chat = Chat {
@@ -293,15 +324,15 @@ async fn run_once(args: &Args) -> anyhow::Result<Figures> {
             arrived = receive(&mut receiver) => {
                 stall.as_mut().reset(tokio::time::Instant::now() + STALL);
                 match arrived? {
-                    Arrived::Bytes(n) => {
+                    Arrived::Bytes(n, read_at) => {
                         received += n;
                         if let Some(slice) = args.timeline_ms.filter(|ms| *ms > 0) {
-                            let at = (start.elapsed().as_millis() / u128::from(slice)) as usize;
+                            let at = (read_at.duration_since(start).as_millis() / u128::from(slice)) as usize;
                             timeline.resize(timeline.len().max(at + 1), 0);
                             timeline[at] += n;
                         }
                         if received >= args.bytes {
-                            end = Some(start.elapsed());
+                            end = Some(read_at.duration_since(start));
                         }
                     }
                     Arrived::Done(epoch_ms) => {
@@ -312,12 +343,6 @@ async fn run_once(args: &Args) -> anyhow::Result<Figures> {
                         }
                         end = Some(Duration::from_secs_f64((epoch_ms - start_ms) / 1000.0));
                     }
-                    Arrived::Chat(data) => {
-                        if let Receiver::Local(_, remote) = &receiver {
-                            remote.chat.send(data).await.context("chat echo")?;
-                        }
-                    }
-                    Arrived::Nothing => {}
                 }
             }
         }
@@ -345,7 +370,7 @@ async fn run_once(args: &Args) -> anyhow::Result<Figures> {
     }
     a.pc.close().await;
     if let Receiver::Local(b, _) = &receiver {
-        b.pc.close().await;
+        b.close().await;
     }
     Ok(Figures {
         mbps: args.bytes as f64 / seconds / 1e6,
