@@ -148,12 +148,14 @@ fn with_mark(mut frame: Vec<u8>, mark: &str, size: usize) -> Vec<u8> {
     frame
 }
 
-/// Whether a received frame names `mark` as its publisher.
-pub fn is_from(frame: &[u8], mark: &str) -> bool {
-    let Some(rest) = frame.strip_suffix(b";").and_then(|f| f.strip_suffix(mark.as_bytes())) else {
-        return false;
-    };
-    rest.ends_with(b"from:")
+/// The publisher a frame of natter load ends with (`from:ID;`), or
+/// None for a frame that has no such end (a browser's).
+pub fn publisher(frame: &[u8]) -> Option<&[u8]> {
+    let body = frame.strip_suffix(b";")?;
+    // A participant id is 16 hex digits; 64 bytes leave room for more.
+    let tail = &body[body.len().saturating_sub(64)..];
+    let at = tail.windows(5).rposition(|w| w == b"from:")?;
+    Some(&tail[at + 5..])
 }
 
 #[cfg(test)]
@@ -190,12 +192,14 @@ mod tests {
                     assert_eq!(u16::from_le_bytes([frame[6], frame[7]]), layer.width);
                     assert_eq!(u16::from_le_bytes([frame[8], frame[9]]), layer.height);
                 }
-                assert!(is_from(frame, "abc"));
-                assert!(!is_from(frame, "bc") && !is_from(frame, "abcd"));
+                assert_eq!(publisher(frame), Some(&b"abc"[..]));
             }
         }
         assert_eq!(frames.audio().len(), AUDIO_BYTES);
         assert_eq!(frames.audio()[0], 0x48);
-        assert!(is_from(frames.audio(), "abc"));
+        assert_eq!(publisher(frames.audio()), Some(&b"abc"[..]));
+        // A browser's frame names no publisher.
+        assert_eq!(publisher(&[0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a]), None);
+        assert_eq!(publisher(b"xx;"), None);
     }
 }

@@ -43,6 +43,9 @@ struct Received {
     video_frames: u64,
     audio_frames: u64,
     keyframe_seen: bool,
+    /// Its frames end with its id ([`media::publisher`]): it is one of
+    /// natter load's, not a browser.
+    marked: bool,
     /// When its `track` came (or our answer, if later).
     since: Option<Instant>,
 }
@@ -306,10 +309,16 @@ fn handle_peer_event(
             let audio = transceiver.is_some_and(|t| t.kind() == MediaKind::Audio);
             let mid = transceiver.and_then(|t| t.mid()).unwrap_or_default();
             let settling = call.changed.get(mid).is_some_and(|at| now - *at <= SLOT_CHANGE);
-            if !media::is_from(&frame.data, peer) && !settling {
+            let received = totals.received.entry(peer.to_owned()).or_default();
+            // Another publisher's frame on the slot: one naming someone
+            // else, or one naming no one on the slot of a natter load
+            // participant (a browser's frames name no publisher).
+            let from = media::publisher(&frame.data);
+            received.marked |= from == Some(peer.as_bytes());
+            let other = from.map_or(received.marked, |from| from != peer.as_bytes());
+            if other && !settling {
                 totals.suspects.push((mid.to_owned(), now));
             }
-            let received = totals.received.entry(peer.to_owned()).or_default();
             if audio {
                 received.audio_frames += 1;
                 return;
