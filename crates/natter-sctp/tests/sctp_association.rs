@@ -428,14 +428,17 @@ fn the_first_flight_is_the_initial_cwnd() {
     let start = w.now;
     w.a.assoc.send(0, 53, false, &pattern(100_000, 2)).unwrap();
     w.run_for(Duration::from_secs(5));
-    // RFC 9260 §7.2.1: cwnd starts at min(4 MTU, max(2 MTU, 4380)) =
-    // 4380 bytes: four chunks of 1172 bytes go before any SACK.
+    // cwnd starts at RFC 6928's min(10 MTU, max(2 MTU, 14600)) = 12000
+    // bytes for 1200-byte packets, not RFC 9260 §7.2.1's 4380
+    // (send.rs, initial_cwnd): 11 chunks of 1172 bytes go before any
+    // SACK, the 11th while the flight is still under cwnd (as 4 went
+    // under 4380).
     let first_burst = w
         .wire
         .iter()
         .filter(|s| s.from_a && s.at == start && s.chunk_types() == [DATA])
         .count();
-    assert_eq!(first_burst, 4);
+    assert_eq!(first_burst, 11);
     assert_eq!(received(&mut w.b).len(), 1);
 }
 
