@@ -79,6 +79,10 @@ fn bulk_then_chat(mut net: Net) -> (Vec<(String, usize)>, [bool; 2]) {
         .unwrap()
         .send(Message::Binary(&big))
         .unwrap();
+    // The 256 KiB message is under way before the small ones are sent:
+    // queued together, the byte-fair scheduler (RFC 8260 §3.6) would send
+    // them first even with DATA.
+    net.run_for(Duration::from_millis(30));
     net.pc(A)
         .data_channel(chat)
         .unwrap()

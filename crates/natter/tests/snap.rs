@@ -9,10 +9,11 @@
 use std::time::Duration;
 
 use natter::peer::*;
-use natter_sctp::Message;
 
 #[path = "support/net.rs"]
 mod net;
+#[path = "support/open.rs"]
+mod open;
 #[allow(dead_code)]
 mod support;
 use net::{Net, A, B};
@@ -25,41 +26,11 @@ fn has_sctp_init(d: &Description) -> bool {
     d.sdp.lines().any(|l| l.starts_with("a=sctp-init:"))
 }
 
-/// Negotiates with `munge` applied to the offer B reads, then returns
-/// the virtual time from the offer to "hello" arriving at B over a
-/// channel A opened, and whether offer and answer carried `a=sctp-init`.
+/// [`open::open_and_send`], with whether offer and answer carried
+/// `a=sctp-init`.
 fn open_and_send(mut net: Net, munge: impl Fn(&str) -> String) -> (Duration, bool, bool) {
-    let start = net.now;
-    let ours = net
-        .pc(A)
-        .create_data_channel("chat", DataChannelInit::default())
-        .unwrap();
-    let offer = net.pc(A).create_offer().unwrap();
-    net.pc(A).set_local_description(&offer).unwrap();
-    let seen = Description {
-        kind: offer.kind,
-        sdp: munge(&offer.sdp),
-    };
-    net.pc(B).set_remote_description(&seen).unwrap();
-    let answer = net.pc(B).create_answer().unwrap();
-    net.pc(B).set_local_description(&answer).unwrap();
-    net.pc(A).set_remote_description(&answer).unwrap();
-    net.run_until(Duration::from_secs(30), |n| n.has(A, &PeerEvent::DataChannelOpen(ours)));
-    net.pc(A)
-        .data_channel(ours)
-        .unwrap()
-        .send(Message::Text("hello"))
-        .unwrap();
-    let mut got = Vec::new();
-    while got.is_empty() {
-        assert!(net.step(), "idle before the message arrived");
-        assert!(net.now - start < Duration::from_secs(30), "no message after 30 s");
-        if let Some(theirs) = net.incoming(B, "chat") {
-            got = net.take_messages(B, theirs);
-        }
-    }
-    assert_eq!(got, vec![(b"hello".to_vec(), true)]);
-    (net.now - start, has_sctp_init(&seen), has_sctp_init(&answer))
+    let (time, offer, answer) = open::open_and_send(&mut net, munge);
+    (time, has_sctp_init(&offer), has_sctp_init(&answer))
 }
 
 /// `sdp` with the value of its `a=sctp-init` lines replaced by `value`.

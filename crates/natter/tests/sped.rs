@@ -10,11 +10,12 @@ use std::time::Duration;
 use natter::dtls::DtlsState;
 use natter::peer::*;
 use natter_ice::sped::{DTLS_IN_STUN, DTLS_IN_STUN_ACK};
-use natter_sctp::Message;
 use natter_stun::{Message as StunMessage, PacketKind};
 
 #[path = "support/net.rs"]
 mod net;
+#[path = "support/open.rs"]
+mod open;
 #[allow(dead_code)]
 mod support;
 use net::{Net, A, B};
@@ -52,26 +53,15 @@ fn embedded_on_wire(net: &Net) -> [(usize, usize); 2] {
     counts
 }
 
-/// Negotiates (A offers a channel, B answers) and returns the virtual
-/// time from the offer to "hello" arriving at B, and whether offer and
-/// answer carried the `sped` option.
+/// [`open::open_and_send`] with DTLS connected on both sides, and
+/// whether offer and answer carried the `sped` option.
 fn open_and_send(net: &mut Net) -> (Duration, bool, bool) {
-    let start = net.now;
-    let ours = net
-        .pc(A)
-        .create_data_channel("chat", DataChannelInit::default())
-        .unwrap();
-    let (offer, answer) = net.negotiate();
-    net.run_until(Duration::from_secs(30), |n| n.has(A, &PeerEvent::DataChannelOpen(ours)));
-    let mut channel = net.pc(A).data_channel(ours).unwrap();
-    channel.send(Message::Text("hello")).unwrap();
-    let hello = |e: &PeerEvent| matches!(e, PeerEvent::DataChannelMessage { data, .. } if data == b"hello");
-    net.run_until(Duration::from_secs(30), |n| n.events(B).iter().any(hello));
+    let (time, offer, answer) = open::open_and_send(net, str::to_string);
     for side in [A, B] {
         let dtls = net.pc(side).stats().dtls.expect("DTLS ran");
         assert_eq!(dtls.state, DtlsState::Connected, "side {side}");
     }
-    (net.now - start, offers_sped(&offer), offers_sped(&answer))
+    (time, offers_sped(&offer), offers_sped(&answer))
 }
 
 #[test]
