@@ -15,7 +15,7 @@ use natter_rtp::rtcp::TransportFeedback;
 use super::acknowledged::AcknowledgedBitrate;
 use super::aimd::{AimdRateControl, BETA};
 use super::alr::AlrDetector;
-use super::history::{PacketResult, SendHistory, SentPacket};
+use super::history::{PacketKind, PacketResult, SendHistory, SentPacket};
 use super::inter_arrival::InterArrival;
 use super::loss_based::LossBasedController;
 use super::overuse::BandwidthUsage;
@@ -175,6 +175,9 @@ impl<H: Copy> CongestionController<H> {
     /// A packet left with a transport-wide sequence number.
     pub fn on_packet_sent(&mut self, now: Instant, packet: SentPacket) {
         self.history.on_packet_sent(now, packet);
+        if packet.kind == PacketKind::Padding {
+            self.pacer.on_padding_sent(packet.size);
+        }
         if packet.kind.is_media() {
             self.alr.on_media_sent(now, packet.size);
             self.check_alr(now);
@@ -227,6 +230,9 @@ impl<H: Copy> CongestionController<H> {
         }
         let acknowledged = self.acknowledged.bitrate_bps();
         let capacity_known = self.aimd.capacity_known();
+        if probed.is_some() {
+            self.probes.on_result();
+        }
         let probe_sets = probed.and_then(|p| self.believe_probe(now, p, usage, acknowledged));
         match probe_sets {
             Some(bps) => {

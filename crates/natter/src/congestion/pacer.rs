@@ -106,6 +106,9 @@ pub struct Pacer<H> {
     last: Instant,
     probe: Option<ActiveProbe>,
     probes: VecDeque<ProbeCluster>,
+    /// Padding asked for by the last [`PacedPacket::Padding`] and
+    /// charged to the budget, less what was reported sent of it.
+    padding_charged: usize,
 }
 
 impl<H: Copy> Pacer<H> {
@@ -119,6 +122,7 @@ impl<H: Copy> Pacer<H> {
             last: now,
             probe: None,
             probes: VecDeque::with_capacity(4),
+            padding_charged: 0,
         }
     }
 
@@ -191,6 +195,11 @@ impl<H: Copy> Pacer<H> {
             }
         };
         let size = sent.sent(0).size;
+        self.padding_charged = if matches!(sent, PacedPacket::Padding { .. }) {
+            size
+        } else {
+            0
+        };
         self.debt += size as f64;
         if let Some(probe) = &mut self.probe {
             probe.bytes += size;
@@ -200,6 +209,23 @@ impl<H: Copy> Pacer<H> {
             }
         }
         Some(sent)
+    }
+
+    /// A padding packet of `size` bytes left. The caller may send more
+    /// than [`PacedPacket::Padding`] asked for (natter's peer pads with
+    /// RTX copies of whole video packets, as libwebrtc does, where the
+    /// pacer asks for 50 bytes to complete a cluster's packet count):
+    /// what exceeds the request is charged to the budget and to the
+    /// probe, so that a cluster leaves at its rate, not in a burst the
+    /// bottleneck queues.
+    pub fn on_padding_sent(&mut self, size: usize) {
+        let covered = size.min(self.padding_charged);
+        self.padding_charged -= covered;
+        let excess = size - covered;
+        self.debt += excess as f64;
+        if let Some(probe) = &mut self.probe {
+            probe.bytes += excess;
+        }
     }
 
     /// When [`poll_send`](Self::poll_send) may next give a packet; `None`
@@ -299,5 +325,33 @@ mod tests {
             }
         }
         assert_eq!(padding, 1500);
+    }
+
+    /// A caller that pads with whole packets where the pacer asked for
+    /// less (RTX copies, 50 bytes asked to complete the packet count)
+    /// still sends the cluster at its rate: 1200 bytes at 1 Mbit/s
+    /// every 9.6 ms, not the last three within a millisecond.
+    #[test]
+    fn padding_larger_than_asked_is_charged() {
+        let t0 = Instant::now();
+        let mut p: Pacer<usize> = Pacer::new(t0, 100_000);
+        p.add_probe(ProbeCluster {
+            id: 4,
+            bitrate_bps: 1_000_000,
+            min_packets: 5,
+            min_bytes: 1500,
+            confirming: false,
+        });
+        let mut now = t0;
+        let mut sent = Vec::new();
+        while let Some(at) = p.poll_timeout() {
+            now = now.max(at);
+            if let Some(PacedPacket::Padding { .. }) = p.poll_send(now) {
+                p.on_padding_sent(1200);
+                sent.push(now - t0);
+            }
+        }
+        let ms = |m: u64| Duration::from_micros(m * 9_600);
+        assert_eq!(sent, [ms(0), ms(1), ms(2), ms(3), ms(4)]);
     }
 }

@@ -83,8 +83,13 @@ const QUEUED_US: i64 = 2_000;
 /// A confirming cluster has this many times the packets of the one it
 /// confirms...
 pub const CONFIRM_FACTOR: usize = 4;
-/// ...and clusters never have more than this many.
-const MAX_PACKETS: usize = 128;
+/// ...and clusters never have more than this many: 24 kB of full-size
+/// padding, past a bucket of 10 kB at twice its rate, and under a
+/// second at 200 kbit/s, beyond which a result is no probe
+/// ([`MAX_INTERVAL_US`]). A confirming cluster's confirming cluster
+/// (80 packets, 1.3 s at 600 kbit/s) gave no result and filled a
+/// 300 kbit/s link's queue for seconds.
+const MAX_PACKETS: usize = CONFIRM_FACTOR * MIN_PACKETS;
 
 /// One probe: send at `bitrate_bps` for at least `min_packets` packets
 /// and `min_bytes` bytes. `confirming`: it repeats, larger, a cluster
@@ -141,6 +146,12 @@ pub struct ProbeController {
     /// [`WANTED_PROBE_INTERVAL`], backed off up to
     /// [`MAX_WANTED_PROBE_INTERVAL`].
     wanted_interval: Duration,
+    /// When the last cluster was asked for, until a result comes: no
+    /// other starts meanwhile (but a confirming one), for
+    /// [`RESULT_TIMEOUT`] at most. Clusters asked for at once for
+    /// several reasons (the application left ALR, wanted more, the
+    /// estimate grew) added up to seconds of padding at twice the link.
+    in_flight: Option<Instant>,
 }
 
 impl ProbeController {
@@ -154,6 +165,7 @@ impl ProbeController {
             started: false,
             last_alr_probe: None,
             wanted_interval: WANTED_PROBE_INTERVAL,
+            in_flight: None,
         }
     }
 
@@ -174,15 +186,28 @@ impl ProbeController {
         let Some((threshold, asked)) = self.waiting else { return };
         if now.saturating_duration_since(asked) > RESULT_TIMEOUT {
             self.waiting = None;
-        } else if estimate_bps > threshold {
+        } else if estimate_bps > threshold && !self.busy(now) {
             self.probe(now, estimate_bps.saturating_mul(2));
         }
     }
 
     /// Probes at twice the estimate: the application left ALR, or the
     /// link's capacity seems to have grown.
+    /// Nothing while a cluster waits for its result.
     pub fn probe_above(&mut self, now: Instant, estimate_bps: u64) {
-        self.probe(now, estimate_bps.saturating_mul(2));
+        if !self.busy(now) {
+            self.probe(now, estimate_bps.saturating_mul(2));
+        }
+    }
+
+    /// A cluster's result came: another may start.
+    pub fn on_result(&mut self) {
+        self.in_flight = None;
+    }
+
+    fn busy(&self, now: Instant) -> bool {
+        self.in_flight
+            .is_some_and(|asked| now.saturating_duration_since(asked) <= RESULT_TIMEOUT)
     }
 
     /// Periodic work: probes every [`ALR_PROBE_INTERVAL`] in ALR, every
@@ -192,7 +217,7 @@ impl ProbeController {
         let since = self.last_alr_probe.map(|last| now.saturating_duration_since(last));
         let due = (wants_more && since.is_none_or(|d| d >= self.wanted_interval))
             || (in_alr && since.is_none_or(|d| d >= ALR_PROBE_INTERVAL));
-        if due {
+        if due && !self.busy(now) {
             self.last_alr_probe = Some(now);
             self.probe_above(now, estimate_bps);
         }
@@ -247,6 +272,7 @@ impl ProbeController {
         }
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
+        self.in_flight = Some(now);
         self.waiting = (bitrate_bps < self.max_bps).then_some(((bitrate_bps as f64 * FURTHER_PROBE_RATIO) as u64, now));
         self.pending.push_back(ProbeCluster::new(id, bitrate_bps, packets));
         self.pending.back_mut()
@@ -545,6 +571,10 @@ mod tests {
         assert_eq!(confirming.bitrate_bps, first.bitrate_bps);
         assert_eq!((confirming.min_packets, confirming.confirming), (4 * MIN_PACKETS, true));
         p.on_bucket_found(confirming);
+        // Nothing more starts until a result came.
+        p.probe_above(now, 300_000);
+        assert_eq!(p.poll_cluster(), None);
+        p.on_result();
         p.probe_above(now, 300_000);
         assert_eq!(p.poll_cluster().map(|c| c.min_packets), Some(4 * MIN_PACKETS));
     }
