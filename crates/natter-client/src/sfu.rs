@@ -215,7 +215,9 @@ impl Driver {
                     }
                     return Ok(());
                 }
-                Ended::NotSfu => return Err("the room is not an SFU room (natter serve --mesh runs mesh rooms)".to_owned()),
+                Ended::NotSfu => {
+                    return Err("the room is not an SFU room (natter serve --mesh runs mesh rooms)".to_owned())
+                }
                 Ended::Closed(code, reason) => (code, reason),
             };
             self.socket = None;
