@@ -89,10 +89,33 @@
       pc.addTransceiver('video', { direction: 'recvonly' });
       return post(url, token);
     },
-    /** PATCH with the ICE credentials of an ICE restart offer (not applied). */
+    /**
+     * ICE restart (RFC 9725 §4.3.2): PATCHes the restart offer's ICE
+     * credentials with `If-Match: "*"`, then applies the offer and, as the
+     * answer, the current remote description with the server's new
+     * credentials from the 200's fragment (its candidates are the same);
+     * the new offer's candidates trickle with the new ETag.
+     * Returns {status, ufrag (ours, new), serverUfrag, etag, text}.
+     */
     async restartIce() {
-      const offer = await pc.createOffer({ iceRestart: true });
-      return patch(fragment(offer.sdp, [], false));
+      pc.restartIce();
+      const offer = await pc.createOffer();
+      const ours = (name) => offer.sdp.match(new RegExp(`^a=${name}:(.*)$`, 'm'))[1].trim();
+      const body = `a=ice-ufrag:${ours('ice-ufrag')}\r\na=ice-pwd:${ours('ice-pwd')}\r\n`;
+      const r = await fetch(location, { method: 'PATCH', headers: { 'Content-Type': 'application/trickle-ice-sdpfrag', 'If-Match': '*' }, body });
+      const text = await r.text();
+      log.push({ method: 'PATCH', status: r.status, text });
+      const out = { status: r.status, ufrag: ours('ice-ufrag'), serverUfrag: null, etag: r.headers.get('etag'), text };
+      if (r.status !== 200) return out;
+      const theirs = (name) => text.match(new RegExp(`^a=${name}:(.*)$`, 'm'))?.[1].trim();
+      out.serverUfrag = theirs('ice-ufrag');
+      etag = out.etag;
+      await pc.setLocalDescription(offer);
+      const sdp = pc.currentRemoteDescription.sdp
+        .replace(/^a=ice-ufrag:.*$/gm, `a=ice-ufrag:${out.serverUfrag}`)
+        .replace(/^a=ice-pwd:.*$/gm, `a=ice-pwd:${theirs('ice-pwd')}`);
+      await pc.setRemoteDescription({ type: 'answer', sdp });
+      return out;
     },
     /** DELETE the session (RFC 9725 §4.2); the status. */
     async end() {
@@ -101,11 +124,20 @@
       pc?.close();
       return r.status;
     },
-    /** Frames decoded, audio packets received, packets sent, and the connection's state. */
+    /**
+     * Frames decoded, audio packets received, packets sent, the
+     * connection's state, and the selected candidate pair with the local
+     * ICE ufrag it is checked with.
+     */
     async stats() {
-      const s = { framesDecoded: 0, audioPackets: 0, videoPacketsSent: 0, audioPacketsSent: 0, frameWidth: null, state: pc?.connectionState ?? 'closed' };
+      const s = { framesDecoded: 0, audioPackets: 0, videoPacketsSent: 0, audioPacketsSent: 0, frameWidth: null, state: pc?.connectionState ?? 'closed', pair: null, ufrag: null };
       if (!pc) return s;
-      (await pc.getStats()).forEach((r) => {
+      const report = await pc.getStats();
+      report.forEach((r) => {
+        if (r.type === 'transport' && r.selectedCandidatePairId) {
+          s.pair = r.selectedCandidatePairId;
+          s.ufrag = r.iceLocalUsernameFragment ?? report.get(report.get(r.selectedCandidatePairId)?.localCandidateId)?.usernameFragment ?? null;
+        }
         if (r.type === 'inbound-rtp' && r.kind === 'video') {
           s.framesDecoded += r.framesDecoded || 0;
           s.frameWidth = r.frameWidth ?? s.frameWidth;

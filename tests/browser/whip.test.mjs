@@ -7,8 +7,10 @@
 // with PATCH; a second page plays the room over WHEP and decodes the
 // video and receives the audio; a web-client participant of the room
 // sees the publisher's tile and decodes its video through its SFU
-// slots. A wrong token gets 401 and creates nothing; an ICE restart
-// PATCH gets 422 and the session carries on; DELETE ends both sessions,
+// slots. A wrong token gets 401 and creates nothing; the WHIP page
+// restarts ICE with a PATCH (RFC 9725 §4.3.2: 200, the server's new
+// credentials, a new ETag; the old one 412), its transport selects a new
+// pair with its new ufrag, and the WHEP page keeps decoding; DELETE ends both sessions,
 // the web client's tile of the publisher goes, and every count of
 // /metrics returns to zero. Clients that vanish without a DELETE (a WHIP
 // and a WHEP page, and a web client, whose renderers crash) are removed
@@ -35,6 +37,7 @@ describe('WHIP and WHEP with Chromium', () => {
   let server;
   let browser;
   let publisher;
+  let published;
   let player;
   let viewer;
 
@@ -64,7 +67,7 @@ describe('WHIP and WHEP with Chromium', () => {
 
   test('a WHIP page publishes, a WHEP page plays it, a web client sees it', async (t) => {
     publisher = await whipPage(browser, server);
-    const published = await publisher.publish(`${server.url}/whip/${ROOM}`, server.token(ROOM, { name: 'camera' }));
+    published = await publisher.publish(`${server.url}/whip/${ROOM}`, server.token(ROOM, { name: 'camera' }));
     assert.equal(published.status, 201, published.text);
     assert.match(published.location, new RegExp(`^/whip/${ROOM}/[0-9a-f]{32}$`));
     assert.match(published.etag, /^".+"$/);
@@ -109,11 +112,31 @@ describe('WHIP and WHEP with Chromium', () => {
     assert.deepEqual(problemsOf([publisher, player, viewer].map((c) => ({ name: c.name ?? 'whip page', problems: c.problems }))), []);
   });
 
-  test('an ICE restart PATCH gets 422 and the session carries on', async () => {
-    const status = await publisher.page.evaluate(() => window.whip.restartIce());
-    assert.equal(status, 422, JSON.stringify(await publisher.page.evaluate(() => window.whip.log.at(-1))));
-    const before = await player.stats();
-    await untilStats(player, 'the WHEP page to keep decoding after the refused restart', (s) => s.framesDecoded >= before.framesDecoded + 15);
+  test('the WHIP page restarts ICE with a PATCH and the WHEP page keeps decoding', async (t) => {
+    const before = await publisher.stats();
+    assert.ok(before.pair, `a selected pair before the restart: ${JSON.stringify(before)}`);
+    const restarted = await publisher.page.evaluate(() => window.whip.restartIce());
+    assert.equal(restarted.status, 200, restarted.text);
+    assert.match(restarted.etag ?? '', /^".+"$/, 'a new ETag');
+    assert.notEqual(restarted.etag, published.etag, 'the ETag changes with the ICE session');
+    assert.ok(restarted.serverUfrag, `the server's new ice-ufrag in the fragment: ${restarted.text}`);
+    assert.notEqual(restarted.serverUfrag, published.text.match(/^a=ice-ufrag:(.*)$/m)[1].trim(), 'new server credentials');
+    assert.match(restarted.text, /^a=ice-pwd:/m);
+    assert.match(restarted.text, /^a=end-of-candidates/m);
+    // The page's transport is checked with its new ufrag, on a new pair.
+    const after = await untilStats(publisher, 'the WHIP page to select a pair with its new credentials', (s) => s.state === 'connected' && s.ufrag === restarted.ufrag && s.pair !== before.pair);
+    t.diagnostic(`WHIP page pair ${before.pair} (ufrag ${before.ufrag}) -> ${after.pair} (ufrag ${after.ufrag})`);
+    // The old ETag is stale now (412); the trickled candidates of the new offer were taken.
+    const stale = await publisher.page.evaluate(
+      async ({ location, etag }) => (await fetch(location, { method: 'PATCH', headers: { 'Content-Type': 'application/trickle-ice-sdpfrag', 'If-Match': etag }, body: 'a=end-of-candidates\r\n' })).status,
+      { location: new URL(published.location, server.url).href, etag: published.etag },
+    );
+    assert.equal(stale, 412, 'the ETag before the restart');
+    const patches = (await publisher.page.evaluate(() => window.whip.log)).filter((e) => e.method === 'PATCH');
+    assert.ok(patches.every((e) => e.status === 204 || e.status === 200), JSON.stringify(patches));
+    // Media goes on over the new pair: the WHEP page decodes more frames.
+    const playing = await player.stats();
+    await untilStats(player, 'the WHEP page to keep decoding after the restart', (s) => s.framesDecoded >= playing.framesDecoded + 30);
   });
 
   test('DELETE ends both sessions: the publisher leaves the room and every count returns to zero', async () => {

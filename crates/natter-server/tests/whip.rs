@@ -2,8 +2,8 @@
 //! 14, acceptances 3 and 5), with natter peers as the clients and plain
 //! HTTP/1.1 over a `TcpStream`: a publisher enters a room with a token
 //! and is seen there under the token's name, a player's sections receive
-//! its frames through the SFU, PATCH and DELETE do what RFC 9725 §4.2 and
-//! §4.3.1 say, and every bad request gets its status, a message, and
+//! its frames through the SFU, PATCH (trickle, and an ICE restart that
+//! media outlives) and DELETE do what RFC 9725 §4.2, §4.3.1 and §4.3.2 say, and every bad request gets its status, a message, and
 //! leaves nothing behind (`/metrics` counts return to zero).
 //!
 //! Set `NATTER_SERVE_LOGS=1` to see the server's logs.
@@ -317,8 +317,8 @@ fn a_whip_publisher_is_played_over_whep_and_delete_frees_everything() {
     assert_eq!(joined["peer"]["name"], "camera");
     let publisher_id = joined["peer"]["id"].as_str().unwrap().to_owned();
 
-    // PATCH: a trickled candidate (204), an ICE restart (422), a stale
-    // entity-tag (412); RFC 9725 §4.3.1.
+    // PATCH: a trickled candidate (204), a stale entity-tag (412); RFC
+    // 9725 §4.3.1.
     let frag_type = ("Content-Type", "application/trickle-ice-sdpfrag");
     let trickle = "a=group:BUNDLE 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n\
                    a=candidate:1 1 udp 2113937151 127.0.0.1 9 typ host\r\na=end-of-candidates\r\n";
@@ -330,15 +330,6 @@ fn a_whip_publisher_is_played_over_whep_and_delete_frees_everything() {
         trickle.as_bytes(),
     );
     assert_eq!(patched.status, 204, "{}", patched.body);
-    let restart = "a=ice-ufrag:R3st\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n";
-    let patched = http(
-        addr,
-        "PATCH",
-        &location,
-        &[frag_type, ("If-Match", "*")],
-        restart.as_bytes(),
-    );
-    assert_eq!(patched.status, 422, "ICE restart is refused: {}", patched.body);
     let patched = http(
         addr,
         "PATCH",
@@ -380,12 +371,49 @@ fn a_whip_publisher_is_played_over_whep_and_delete_frees_everything() {
     );
     player.answer(&created.body);
     assert_eq!(resource_counts(addr)[..3], [1, 1, 0], "one WHIP and one WHEP session");
+    let player_etag = created.header("etag").unwrap().to_owned();
 
+    let unmarked = receive_frames(&mut player, "whip");
+    assert_eq!(unmarked, 0, "every frame the player got is the publisher's");
+
+    // An ICE restart of the player (RFC 9725 §4.3.2) while media flows:
+    // 200 with the server's new credentials and a new ETag, the old ETag
+    // is stale, and frames keep coming over the new pair.
+    let server_ufrag = sdp_value(&created.body, "a=ice-ufrag:").unwrap();
+    let (restarted, client_ufrag) = restart_ice(addr, &mut player, &player_location);
+    let new_etag = restarted.header("etag").unwrap();
+    assert_ne!(new_etag, player_etag, "a new ETag after the restart");
+    let new_server_ufrag = sdp_value(&restarted.body, "a=ice-ufrag:").unwrap();
+    assert_ne!(
+        new_server_ufrag, server_ufrag,
+        "new server credentials: {}",
+        restarted.body
+    );
+    let stale = http(
+        addr,
+        "PATCH",
+        &player_location,
+        &[frag_type, ("If-Match", &player_etag)],
+        trickle.as_bytes(),
+    );
+    assert_eq!(stale.status, 412, "the ETag before the restart: {}", stale.body);
+    while player.pc.local_ufrags().ne([client_ufrag.as_str()]) || player.pc.stats().selected_pair.is_none() {
+        assert!(
+            player.start.elapsed() < DEADLINE,
+            "the restarted checks selected no pair in {DEADLINE:?}"
+        );
+        player.step();
+    }
     let unmarked = receive_frames(&mut player, "whip");
     stop.store(true, Ordering::SeqCst);
     let sent = sending.join().expect("the publisher");
-    assert_eq!(unmarked, 0, "every frame the player got is the publisher's");
-    println!("publisher sent {sent} frames, the WHEP player received {FRAMES}");
+    assert_eq!(
+        unmarked, 0,
+        "every frame the player got after the restart is the publisher's"
+    );
+    println!(
+        "publisher sent {sent} frames, the WHEP player received {FRAMES} before the ICE restart and {FRAMES} after"
+    );
 
     // DELETE ends both (RFC 9725 §4.2); the room sees the publisher leave.
     assert_eq!(http(addr, "DELETE", &location, &[], b"").status, 200);
@@ -463,6 +491,50 @@ fn receive_frames(player: &mut Client, mark: &str) -> usize {
         }
     }
     unmarked
+}
+
+/// The value of `client`'s first `prefix` line in `sdp`.
+fn sdp_value(sdp: &str, prefix: &str) -> Option<String> {
+    sdp.lines()
+        .find_map(|l| l.trim_end().strip_prefix(prefix).map(str::to_owned))
+}
+
+/// Restarts `client`'s ICE (RFC 9725 §4.3.2): its new offer's credentials
+/// PATCHed to the session at `location` with `If-Match: "*"`, and the
+/// answer it applies, its current remote description with the server's
+/// new credentials from the 200's fragment. The 200 and the client's new
+/// ufrag.
+fn restart_ice(addr: SocketAddr, client: &mut Client, location: &str) -> (Response, String) {
+    client.pc.restart_ice().unwrap();
+    let offer = client.offer();
+    let (ufrag, pwd) = (
+        sdp_value(&offer, "a=ice-ufrag:").unwrap(),
+        sdp_value(&offer, "a=ice-pwd:").unwrap(),
+    );
+    let frag = format!("a=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\n");
+    let frag_type = ("Content-Type", "application/trickle-ice-sdpfrag");
+    let patched = http(
+        addr,
+        "PATCH",
+        location,
+        &[frag_type, ("If-Match", "*")],
+        frag.as_bytes(),
+    );
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.header("content-type"), Some("application/trickle-ice-sdpfrag"));
+    let new_ufrag = sdp_value(&patched.body, "a=ice-ufrag:").expect("the server's new ice-ufrag");
+    let new_pwd = sdp_value(&patched.body, "a=ice-pwd:").expect("the server's new ice-pwd");
+    let current = client.pc.remote_description().unwrap();
+    let answer: String = current
+        .lines()
+        .map(|line| match line.trim_end() {
+            l if l.starts_with("a=ice-ufrag:") => format!("a=ice-ufrag:{new_ufrag}\r\n"),
+            l if l.starts_with("a=ice-pwd:") => format!("a=ice-pwd:{new_pwd}\r\n"),
+            l => format!("{l}\r\n"),
+        })
+        .collect();
+    client.answer(&answer);
+    (patched, ufrag)
 }
 
 /// POSTs `offer` to `path` with a token of `room` naming `name`.
@@ -605,6 +677,12 @@ fn bad_requests_get_their_status_and_a_message_and_leave_nothing() {
     let location = created.header("location").unwrap();
     let bad = http(addr, "PATCH", location, &[frag], b"c=IN IP4 127.0.0.1\r\n");
     assert_eq!(bad.status, 400, "{}", bad.body);
+    let half_restart = http(addr, "PATCH", location, &[frag], b"a=ice-ufrag:R3st\r\n");
+    assert_eq!(
+        half_restart.status, 400,
+        "a restart's ufrag without its pwd: {}",
+        half_restart.body
+    );
     assert_eq!(resource_counts(addr)[..4], [1, 0, 0, 1]);
     assert_eq!(http(addr, "DELETE", location, &[], b"").status, 200);
     assert_eq!(resource_counts(addr), [0; 5]);

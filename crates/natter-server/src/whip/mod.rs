@@ -15,9 +15,11 @@
 //!
 //! PATCH (§4.3.1) takes trickled candidates and answers 204: the SFU is
 //! an ICE-lite agent, so the client's checks bring its addresses (RFC
-//! 8445 §2.5) and the candidates themselves are not needed. ICE restarts
-//! are not supported and get 422, as §4.3.1 asks of a session that
-//! supports trickle but not restarts. DELETE (§4.2) ends the session:
+//! 8445 §2.5) and the candidates themselves are not needed. A PATCH with
+//! new ICE credentials restarts ICE (§4.3.2, [`restart`]): the SFU's
+//! connection takes them and makes its own, which come back in a 200
+//! with a new `ETag`, and media carries on over the same DTLS and SRTP
+//! once the client's checks with them succeed. DELETE (§4.2) ends the session:
 //! the room sees the participant leave and the SFU frees its connection.
 //! So does a client that goes away without a DELETE, once the SFU's
 //! connection to it fails (no ICE check or keepalive from it for the
@@ -29,6 +31,7 @@
 mod answer;
 mod request;
 mod resource;
+mod restart;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -282,7 +285,7 @@ async fn offer(
         if let Some(publisher) = &publisher {
             hub.core.play_external(&peer, publisher);
         }
-        hub.core.offer_external(&peer, offer.sdp);
+        hub.core.offer_external(&peer, offer.sdp.clone());
         hub.flush();
     }
     let answer = match tokio::time::timeout(ANSWER_TIMEOUT, answered).await {
@@ -294,7 +297,7 @@ async fn offer(
         }
     };
     let id = hex(&rand::random::<[u8; 16]>());
-    let etag = format!("\"{}\"", hex(&rand::random::<[u8; 8]>()));
+    let etag = new_etag();
     let location = format!("/{}/{room}/{id}", role.name().to_ascii_lowercase());
     let resource = Resource {
         role,
@@ -302,6 +305,7 @@ async fn offer(
         peer: peer.clone(),
         etag: etag.clone(),
         ufrag: offer.ufrag,
+        offer: offer.sdp,
     };
     whip.resources().insert(id, resource);
     entered.created = true;
@@ -337,6 +341,11 @@ fn ice_server_links(turn: &natter_signaling::TurnService, peer: &str, unix: u64)
     stun.chain(turn).collect()
 }
 
+/// A fresh entity-tag for a session's ICE state (RFC 9725 §4.3.1), quoted.
+fn new_etag() -> String {
+    format!("\"{}\"", hex(&rand::random::<[u8; 8]>()))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -353,8 +362,8 @@ fn unknown(role: Role, room: &str, id: &str) -> Response {
     refuse(StatusCode::NOT_FOUND, format!("no {} session at {path}", role.name()))
 }
 
-/// PATCH (RFC 9725 §4.3.1): trickled candidates get 204; an ICE restart
-/// (a new `ice-ufrag`) gets 422, unsupported.
+/// PATCH (RFC 9725 §4.3.1): trickled candidates get 204; new ICE
+/// credentials restart ICE (§4.3.2) and get 200 with the server's.
 async fn trickle(
     role: Role,
     State(whip): State<Whip>,
@@ -380,13 +389,57 @@ async fn trickle(
         Ok(frag) => frag,
         Err(e) => return request_error(&e),
     };
-    if frag.ufrag.is_some() && frag.ufrag != resource.ufrag {
-        return refuse(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "ICE restarts are not supported: DELETE this session and POST a new offer",
-        );
+    match (frag.ufrag, frag.pwd) {
+        (Some(ufrag), Some(pwd)) if Some(&ufrag) != resource.ufrag.as_ref() => {
+            restart_ice(&whip, &id, &resource, ufrag, &pwd).await
+        }
+        _ => StatusCode::NO_CONTENT.into_response(),
     }
-    StatusCode::NO_CONTENT.into_response()
+}
+
+/// An ICE restart (RFC 9725 §4.3.2): the session's offer with the
+/// client's new credentials goes to the SFU, whose answer restarts ICE on
+/// its connection (new local credentials, RFC 8445 §9); its credentials
+/// and candidates come back as an SDP fragment with a new `ETag`.
+async fn restart_ice(whip: &Whip, id: &str, resource: &Resource, ufrag: String, pwd: &str) -> Response {
+    let offer = restart::restarted_offer(&resource.offer, &ufrag, pwd);
+    let peer = &resource.peer;
+    let answered = whip.resources().wait_for_answer(peer);
+    {
+        let mut hub = whip.hub.lock().unwrap_or_else(|e| e.into_inner());
+        hub.core.offer_external(peer, offer.clone());
+        hub.flush();
+    }
+    let answer = match tokio::time::timeout(ANSWER_TIMEOUT, answered).await {
+        Ok(Ok(Ok(sdp))) => sdp,
+        Ok(Ok(Err(why))) => {
+            whip.resources().stop_waiting(peer);
+            return refuse(StatusCode::BAD_REQUEST, format!("ICE restart refused: {why}"));
+        }
+        Ok(Err(_)) | Err(_) => {
+            whip.resources().stop_waiting(peer);
+            let why = format!("the SFU did not answer the ICE restart within {ANSWER_TIMEOUT:?}");
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, why);
+        }
+    };
+    let Some(fragment) = restart::answer_fragment(&answer) else {
+        return refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the SFU's answer has no ICE credentials",
+        );
+    };
+    let etag = new_etag();
+    if !whip.resources().restarted(id, etag.clone(), ufrag, offer) {
+        return unknown(resource.role, &resource.room, id);
+    }
+    tracing::debug!(room = %resource.room, %peer, protocol = resource.role.name(), "WHIP session restarted ICE");
+    let mut response = (StatusCode::OK, fragment).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SDP_FRAG));
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
+    }
+    response
 }
 
 /// DELETE (RFC 9725 §4.2): the session ends and its participant leaves.

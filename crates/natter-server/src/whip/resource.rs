@@ -31,6 +31,9 @@ pub struct Resource {
     /// The ICE username fragment of its offer: a PATCH with another one
     /// asks for an ICE restart.
     pub ufrag: Option<String>,
+    /// Its offer as the SFU last took it: an ICE restart (RFC 9725
+    /// §4.3.2) offers it again with the client's new credentials.
+    pub offer: String,
 }
 
 /// Every session, and the participants whose SFU answer is awaited.
@@ -120,6 +123,24 @@ impl Resources {
             .find(|(_, r)| r.peer == peer)
             .map(|(id, _)| id.clone())?;
         self.remove(&id)
+    }
+
+    /// An ICE restart of session `id` was answered: its new entity-tag
+    /// (RFC 9725 §4.3.1), ufrag and offer. False if it ended meanwhile.
+    pub fn restarted(&mut self, id: &str, etag: String, ufrag: String, offer: String) -> bool {
+        let Some(resource) = self.sessions.get_mut(id) else {
+            return false;
+        };
+        resource.etag = etag;
+        resource.ufrag = Some(ufrag);
+        resource.offer = offer;
+        true
+    }
+
+    /// `peer`'s answer is no longer awaited (a restart that failed); its
+    /// session stays.
+    pub fn stop_waiting(&mut self, peer: &str) {
+        self.waiting.remove(peer);
     }
 
     pub fn forget(&mut self, peer: &str) {
