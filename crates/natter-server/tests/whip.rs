@@ -397,6 +397,21 @@ fn a_whip_publisher_is_played_over_whep_and_delete_frees_everything() {
         trickle.as_bytes(),
     );
     assert_eq!(stale.status, 412, "the ETag before the restart: {}", stale.body);
+    // A late candidate of the generation before the restart is trickle,
+    // not a restart back (RFC 8838 §4.4).
+    let (old_ufrag, old_pwd) = (
+        sdp_value(&offer, "a=ice-ufrag:").unwrap(),
+        sdp_value(&offer, "a=ice-pwd:").unwrap(),
+    );
+    let late = format!("a=ice-ufrag:{old_ufrag}\r\na=ice-pwd:{old_pwd}\r\n{trickle}");
+    let late = http(
+        addr,
+        "PATCH",
+        &player_location,
+        &[frag_type, ("If-Match", new_etag)],
+        late.as_bytes(),
+    );
+    assert_eq!(late.status, 204, "the old generation's candidates: {}", late.body);
     while player.pc.local_ufrags().ne([client_ufrag.as_str()]) || player.pc.stats().selected_pair.is_none() {
         assert!(
             player.start.elapsed() < DEADLINE,

@@ -305,6 +305,7 @@ async fn offer(
         peer: peer.clone(),
         etag: etag.clone(),
         ufrag: offer.ufrag,
+        previous_ufrag: None,
         offer: offer.sdp,
     };
     whip.resources().insert(id, resource);
@@ -362,8 +363,9 @@ fn unknown(role: Role, room: &str, id: &str) -> Response {
     refuse(StatusCode::NOT_FOUND, format!("no {} session at {path}", role.name()))
 }
 
-/// PATCH (RFC 9725 §4.3.1): trickled candidates get 204; new ICE
-/// credentials restart ICE (§4.3.2) and get 200 with the server's.
+/// PATCH (RFC 9725 §4.3.1): trickled candidates get 204 (also late ones
+/// of the generation before a restart); new ICE credentials restart ICE
+/// (§4.3.2) and get 200 with the server's.
 async fn trickle(
     role: Role,
     State(whip): State<Whip>,
@@ -389,10 +391,9 @@ async fn trickle(
         Ok(frag) => frag,
         Err(e) => return request_error(&e),
     };
+    let known = |ufrag: &String| [&resource.ufrag, &resource.previous_ufrag].contains(&&Some(ufrag.clone()));
     match (frag.ufrag, frag.pwd) {
-        (Some(ufrag), Some(pwd)) if Some(&ufrag) != resource.ufrag.as_ref() => {
-            restart_ice(&whip, &id, &resource, ufrag, &pwd).await
-        }
+        (Some(ufrag), Some(pwd)) if !known(&ufrag) => restart_ice(&whip, &id, &resource, ufrag, &pwd).await,
         _ => StatusCode::NO_CONTENT.into_response(),
     }
 }

@@ -31,6 +31,9 @@ pub struct Resource {
     /// The ICE username fragment of its offer: a PATCH with another one
     /// asks for an ICE restart.
     pub ufrag: Option<String>,
+    /// The ufrag before the latest restart: a fragment with it carries
+    /// late candidates of that generation (RFC 8838 §4.4), no restart.
+    pub previous_ufrag: Option<String>,
     /// Its offer as the SFU last took it: an ICE restart (RFC 9725
     /// §4.3.2) offers it again with the client's new credentials.
     pub offer: String,
@@ -132,7 +135,7 @@ impl Resources {
             return false;
         };
         resource.etag = etag;
-        resource.ufrag = Some(ufrag);
+        resource.previous_ufrag = resource.ufrag.replace(ufrag);
         resource.offer = offer;
         true
     }
