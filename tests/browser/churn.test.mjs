@@ -4,6 +4,11 @@
 // Also the client's reconnection: a signaling connection that drops comes
 // back with `resume` (same id, messages of the gap delivered), and after a
 // server restart everyone joins afresh (`resume-failed`).
+// The room goes through the SFU (natter serve's default): media from
+// each participant is read from the page's one connection to the server,
+// per receive slot, by the peer the slot carries now (harness.mjs's
+// mediaStats), so a slot that carried the old Carol and carries the new
+// one counts only what came after.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -25,13 +30,16 @@ describe('participants leaving, rejoining and crashing', () => {
 
   before(async () => {
     browser = await launchBrowser();
-    server = await startServer({ name: 'churn', resumeMs: RESUME_MS, args: ['--mesh'] });
+    server = await startServer({ name: 'churn', resumeMs: RESUME_MS });
     proxy = await tcpProxy(server);
     alice = await openParticipant(browser, server, { room: 'churn', name: 'Alice' });
     bob = await openParticipant(browser, server, { room: 'churn', name: 'Bob' });
     carol = await openParticipant(browser, proxy.server, { room: 'churn', name: 'Carol' });
     for (const p of [alice, bob, carol]) await join(p);
-    for (const p of [alice, bob, carol]) await waitForMedia(p, [alice, bob, carol].filter((o) => o !== p));
+    for (const p of [alice, bob, carol]) {
+      const stats = await waitForMedia(p, [alice, bob, carol].filter((o) => o !== p));
+      assert.deepEqual(new Set(Object.values(stats).map((s) => s.via)), new Set(['sfu']), `${p.name}'s media comes through the SFU`);
+    }
   });
 
   after(async () => {
@@ -52,7 +60,12 @@ describe('participants leaving, rejoining and crashing', () => {
     const goneMs = Date.now() - t0;
     assert.ok(goneMs < 3000, `a leave is seen at once, not after the resume window: ${goneMs} ms`);
     for (const p of [alice, bob]) {
-      assert.equal(await p.page.evaluate((id) => window.natter.peers.has(id), oldId), false, `${p.name} closed the connection to the old Carol`);
+      assert.equal(await p.page.evaluate((id) => window.natter.peers.has(id), oldId), false, `${p.name} dropped the old Carol`);
+      // The server frees her slots (`track` with `peer: null`).
+      await until(() => p.page.evaluate((id) => ![...window.natter.sfu.slots.values()].some((s) => s.peer === id), oldId), {
+        what: `${p.name}'s slots to stop carrying the old Carol`,
+        timeout: 5000,
+      });
     }
     // Back on the join screen, with the button to rejoin.
     await carol.page.waitForSelector('[data-testid="join-button"]', { state: 'visible' });
@@ -132,7 +145,7 @@ describe('participants leaving, rejoining and crashing', () => {
     await server.stopCleanly('the first server');
     // Same ports and secret: the clients come back to the same address,
     // find their sessions gone (resume-failed) and join again.
-    server = await startServer({ name: 'churn', resumeMs: RESUME_MS, ports: server.ports, secret: server.secret, args: ['--mesh'] });
+    server = await startServer({ name: 'churn', resumeMs: RESUME_MS, ports: server.ports, secret: server.secret });
     for (const p of [alice, carol]) {
       const before = old[p.name.toLowerCase()];
       p.id = await until(() => p.page.evaluate((before) => window.natter.id !== before && window.natter.id, before), {

@@ -527,42 +527,131 @@ export async function join(p) {
 }
 
 /**
- * Per remote peer: decoded video frames, received audio packets, audio
- * samples played out (and how many of them were concealment), and the
- * candidate types (and the relay protocol of the local one) of the
- * selected pair, read from getStats().
+ * Runs in a page (page.evaluate): what it receives from each remote
+ * peer, read from getStats() of the web client's connections, in either
+ * kind of room. In a mesh (`via: 'mesh'`) each peer has a connection of
+ * its own, whose inbound-rtp is that peer's. In an SFU room (`via:
+ * 'sfu'`) one connection to the server carries everyone: each receive
+ * slot's receiver (RTCRtpReceiver.getStats: Firefox's inbound-rtp has no
+ * `mid`) counts for the peer the server's latest `track` message put on
+ * that slot (window.natter.sfu.slots). A slot keeps its SSRC when it
+ * changes hands (docs/signaling.md, "SFU rooms"), so its counters add up
+ * everyone it ever carried: a peer is counted from where the slot's
+ * counters stood when a call of this function first saw that peer on it
+ * (remembered in the page, per connection), never from before.
+ * Returns {via, byPeer: peer → {video?: {framesDecoded, frameWidth,
+ * frameHeight}, audio?: {packets, samples, concealed}, pair, state,
+ * signaling}, sent, pair, state, signaling}; `sent` holds the sizes of
+ * the page's own camera layers (outbound-rtp), and `pair`, `state` and
+ * `signaling` the SFU connection's (per peer in a mesh).
  */
-export function mediaStats(page) {
-  return page.evaluate(async () => {
-    const out = {};
+async function receivedByPeer() {
+  // An inbound-rtp's counters, by kind.
+  const counters = (r) =>
+    r.kind === 'video'
+      ? { kind: 'video', framesDecoded: r.framesDecoded || 0, frameWidth: r.frameWidth, frameHeight: r.frameHeight }
+      : // What the jitter buffer played out, decoded or concealed.
+        { kind: 'audio', packets: r.packetsReceived || 0, samples: r.totalSamplesReceived || 0, concealed: r.concealedSamples || 0 };
+  const inbound = (report) => [...report.values()].filter((r) => r.type === 'inbound-rtp').map(counters);
+  // Adds (sign 1) or takes away (-1) counters `c` into `into`; a kind is absent until its first inbound-rtp.
+  const add = (into, c, sign = 1) => {
+    if (c.kind === 'video') {
+      const v = (into.video ??= { framesDecoded: 0, frameWidth: undefined, frameHeight: undefined });
+      v.framesDecoded += sign * c.framesDecoded;
+      if (sign > 0) Object.assign(v, { frameWidth: c.frameWidth, frameHeight: c.frameHeight });
+    } else {
+      const a = (into.audio ??= { packets: 0, samples: 0, concealed: 0 });
+      for (const k of ['packets', 'samples', 'concealed']) a[k] += sign * c[k];
+    }
+  };
+  // Chromium names the selected pair on its transport; Firefox marks the pair itself.
+  const selectedPair = (report) => {
+    for (const r of report.values()) {
+      const pair = r.type === 'transport' ? report.get(r.selectedCandidatePairId) : r.type === 'candidate-pair' && r.selected ? r : null;
+      if (!pair) continue;
+      const side = (c) => c && { type: c.candidateType, address: c.address, protocol: c.protocol, relayProtocol: c.relayProtocol ?? null, url: c.url ?? null };
+      return { local: side(report.get(pair.localCandidateId)), remote: side(report.get(pair.remoteCandidateId)) };
+    }
+    return null;
+  };
+  const sfu = window.natter.sfu;
+  if (!sfu) {
+    const byPeer = {};
     for (const [id, peer] of window.natter.peers) {
       const report = await peer.pc.getStats();
-      const s = { framesDecoded: 0, audioPackets: 0, audioSamples: 0, concealedSamples: 0, local: null, remote: null, relayProtocol: null, connection: peer.pc.connectionState, signaling: peer.pc.signalingState };
-      let pairId = null;
-      report.forEach((r) => {
-        if (r.type === 'inbound-rtp' && r.kind === 'video') {
-          s.framesDecoded += r.framesDecoded || 0;
-          s.frameWidth = r.frameWidth;
-          s.frameHeight = r.frameHeight;
-        }
-        if (r.type === 'inbound-rtp' && r.kind === 'audio') {
-          s.audioPackets += r.packetsReceived || 0;
-          // What the jitter buffer played out, decoded or concealed.
-          s.audioSamples += r.totalSamplesReceived || 0;
-          s.concealedSamples += r.concealedSamples || 0;
-        }
-        if (r.type === 'transport' && r.selectedCandidatePairId) pairId = r.selectedCandidatePairId;
-      });
-      const pair = pairId && report.get(pairId);
-      if (pair) {
-        s.local = report.get(pair.localCandidateId)?.candidateType ?? null;
-        s.relayProtocol = report.get(pair.localCandidateId)?.relayProtocol ?? null;
-        s.remote = report.get(pair.remoteCandidateId)?.candidateType ?? null;
-      }
-      out[id] = s;
+      byPeer[id] = { pair: selectedPair(report), state: peer.pc.connectionState, signaling: peer.pc.signalingState };
+      for (const c of inbound(report)) add(byPeer[id], c);
     }
-    return out;
+    return { via: 'mesh', byPeer, sent: [], pair: null, state: null, signaling: null };
+  }
+  const report = await sfu.pc.getStats();
+  const common = { pair: selectedPair(report), state: sfu.pc.connectionState, signaling: sfu.pc.signalingState };
+  const byPeer = Object.fromEntries([...window.natter.peers.keys()].map((id) => [id, { ...common }]));
+  // mid → {peer, base}: whom this function last saw on the slot, and the slot's counters when it first did.
+  const seen = (window.__natterSlotsSeen ??= new WeakMap());
+  if (!seen.has(sfu.pc)) seen.set(sfu.pc, new Map());
+  const slotsSeen = seen.get(sfu.pc);
+  for (const t of sfu.pc.getTransceivers()) {
+    const slot = sfu.slots.get(t.mid);
+    if (!slot) continue;
+    const now = inbound(await t.receiver.getStats());
+    if (slotsSeen.get(t.mid)?.peer !== slot.peer) slotsSeen.set(t.mid, { peer: slot.peer, base: now });
+    if (!slot.peer) continue;
+    const entry = (byPeer[slot.peer] ??= { ...common });
+    for (const c of now) add(entry, c);
+    for (const c of slotsSeen.get(t.mid).base) add(entry, c, -1);
+  }
+  const sent = [];
+  report.forEach((r) => {
+    if (r.type === 'outbound-rtp' && r.kind === 'video' && r.frameWidth) sent.push(`${r.frameWidth}x${r.frameHeight}`);
   });
+  return { via: 'sfu', byPeer, sent, ...common };
+}
+
+/**
+ * What `p`'s page receives through its SFU connection (receivedByPeer):
+ * peer → {video: {framesDecoded, frameWidth, frameHeight}, audio:
+ * {packets, samples, concealed}}; the sizes its own camera's layers are
+ * sent at (outbound-rtp); the selected candidate pair (type, address,
+ * protocol, relay protocol and TURN URL of each side); and the
+ * connection state. Empty in a mesh.
+ */
+export async function sfuStats(p) {
+  const got = await p.page.evaluate(receivedByPeer);
+  if (got.via !== 'sfu') return { byPeer: {}, sent: [], pair: null, state: null };
+  const byPeer = Object.fromEntries(Object.entries(got.byPeer).map(([id, { video, audio }]) => [id, { video, audio }]));
+  return { byPeer, sent: got.sent, pair: got.pair, state: got.state };
+}
+
+/**
+ * Per remote peer, in a mesh or an SFU room alike (receivedByPeer):
+ * decoded video frames and the last frame's size, received audio
+ * packets, audio samples played out (and how many of them were
+ * concealment), the candidate types (and the relay protocol of the
+ * local one) of the selected pair, the connection's states, and `via`,
+ * 'mesh' or 'sfu' (in an SFU room the pair and states are those of the
+ * one connection to the server).
+ */
+export async function mediaStats(page) {
+  const got = await page.evaluate(receivedByPeer);
+  const out = {};
+  for (const [id, s] of Object.entries(got.byPeer)) {
+    out[id] = {
+      via: got.via,
+      framesDecoded: s.video?.framesDecoded ?? 0,
+      frameWidth: s.video?.frameWidth,
+      frameHeight: s.video?.frameHeight,
+      audioPackets: s.audio?.packets ?? 0,
+      audioSamples: s.audio?.samples ?? 0,
+      concealedSamples: s.audio?.concealed ?? 0,
+      local: s.pair?.local?.type ?? null,
+      relayProtocol: s.pair?.local?.relayProtocol ?? null,
+      remote: s.pair?.remote?.type ?? null,
+      connection: s.state,
+      signaling: s.signaling,
+    };
+  }
+  return out;
 }
 
 /** Waits until `p` decodes video and plays out audio samples from each of `others`. */

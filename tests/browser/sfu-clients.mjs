@@ -1,13 +1,15 @@
 // Shared by the SFU client tests (sfu-firefox, sfu-relay, sfu-ipv6):
-// how to start natter serve with SFU rooms, and what a page receives
-// through its one connection to the server, read per receive slot from
-// each slot's RTCRtpReceiver (getStats works the same in Chromium and
-// Firefox; Firefox's inbound-rtp has no `mid`).
+// how to start natter serve with SFU rooms, a loopback origin for a
+// server on another address, and waits on what a page receives through
+// its one connection to the server (harness.mjs's sfuStats, read per
+// receive slot).
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
-import { NATTER_BIN, until } from './harness.mjs';
+import { NATTER_BIN, sfuStats, until } from './harness.mjs';
+
+export { sfuStats };
 
 /**
  * The flags that make natter serve's rooms SFU rooms: none once SFU is
@@ -16,46 +18,6 @@ import { NATTER_BIN, until } from './harness.mjs';
 export function sfuArgs() {
   const help = execFileSync(NATTER_BIN, ['serve', '--help'], { encoding: 'utf8' });
   return /^\s+--mesh\b/m.test(help) ? [] : ['--sfu'];
-}
-
-/**
- * What `p`'s page receives through its SFU connection, by the peer the
- * server's `track` messages put on each slot: peer → {video:
- * {framesDecoded, frameWidth, frameHeight}, audio: {packets, samples,
- * concealed}}; the sizes its own camera's layers are sent at
- * (outbound-rtp by RID); the selected candidate pair (type, address,
- * relay protocol of each side); and the connection state.
- */
-export function sfuStats(p) {
-  return p.page.evaluate(async () => {
-    const sfu = window.natter.sfu;
-    if (!sfu) return { byPeer: {}, sent: [], pair: null, state: null };
-    const byPeer = {};
-    for (const t of sfu.pc.getTransceivers()) {
-      const peer = sfu.slots.get(t.mid)?.peer;
-      if (!peer) continue;
-      const entry = (byPeer[peer] ??= {});
-      (await t.receiver.getStats()).forEach((r) => {
-        if (r.type !== 'inbound-rtp') return;
-        entry[r.kind] =
-          r.kind === 'video'
-            ? { framesDecoded: r.framesDecoded || 0, frameWidth: r.frameWidth, frameHeight: r.frameHeight }
-            : { packets: r.packetsReceived || 0, samples: r.totalSamplesReceived || 0, concealed: r.concealedSamples || 0 };
-      });
-    }
-    const report = await sfu.pc.getStats();
-    const sent = [];
-    let pair = null;
-    report.forEach((r) => {
-      if (r.type === 'outbound-rtp' && r.kind === 'video' && r.frameWidth) sent.push(`${r.frameWidth}x${r.frameHeight}`);
-      // Chromium names the selected pair on its transport; Firefox marks the pair itself.
-      const selected = r.type === 'transport' ? report.get(r.selectedCandidatePairId) : r.type === 'candidate-pair' && r.selected ? r : null;
-      if (!selected) return;
-      const side = (c) => c && { type: c.candidateType, address: c.address, protocol: c.protocol, relayProtocol: c.relayProtocol ?? null };
-      pair = { local: side(report.get(selected.localCandidateId)), remote: side(report.get(selected.remoteCandidateId)) };
-    });
-    return { byPeer, sent, pair, state: sfu.pc.connectionState };
-  });
 }
 
 /**

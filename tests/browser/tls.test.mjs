@@ -2,9 +2,10 @@
 // tiny CA and a leaf for 127.0.0.1), which Chromium is told to trust by
 // the SHA-256 of its public key (--ignore-certificate-errors-spki-list,
 // which trusts exactly that key). The web client loads over https://,
-// signals over wss://, and two participants call relay-only through the
-// embedded TURN server's TLS port (5349's role): their pages are given the
-// `turns:` URL alone, as on a network that lets only TLS out.
+// signals over wss://, and two participants of an SFU room (natter
+// serve's default) reach the server's SFU relay-only through the embedded
+// TURN server's TLS port (5349's role): their pages are given the `turns:`
+// URL alone, as on a network that lets only TLS out.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -12,7 +13,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ARTIFACTS, join, launchBrowser, openParticipant, problemsOf, startServer, until, waitForFramesToGrow, waitForMedia } from './harness.mjs';
+import { ARTIFACTS, join, launchBrowser, openParticipant, problemsOf, sfuStats, startServer, until, waitForFramesToGrow, waitForMedia } from './harness.mjs';
 
 /**
  * A CA and a leaf certificate for 127.0.0.1 and localhost (ECDSA P-256),
@@ -56,27 +57,16 @@ function onlyTurnsUrls() {
   };
 }
 
-/** Per remote peer: the configuration and the selected pair's candidates, with every local candidate gathered. */
+/** The configuration of `page`'s one connection, to the SFU, and every local candidate it gathered. */
 function iceReport(page) {
   return page.evaluate(async () => {
-    const out = {};
-    for (const [id, peer] of window.natter.peers) {
-      const report = await peer.pc.getStats();
-      const config = peer.pc.getConfiguration();
-      const s = { policy: config.iceTransportPolicy, urls: config.iceServers.flatMap((x) => [].concat(x.urls)), local: null, remote: null, gathered: [] };
-      report.forEach((r) => {
-        if (r.type === 'local-candidate') s.gathered.push({ type: r.candidateType, relayProtocol: r.relayProtocol, url: r.url });
-        if (r.type === 'transport' && r.selectedCandidatePairId) {
-          const pair = report.get(r.selectedCandidatePairId);
-          const l = report.get(pair.localCandidateId);
-          const rc = report.get(pair.remoteCandidateId);
-          s.local = { type: l.candidateType, relayProtocol: l.relayProtocol, url: l.url };
-          s.remote = { type: rc.candidateType };
-        }
-      });
-      out[id] = s;
-    }
-    return out;
+    const pc = window.natter.sfu.pc;
+    const config = pc.getConfiguration();
+    const gathered = [];
+    (await pc.getStats()).forEach((r) => {
+      if (r.type === 'local-candidate') gathered.push({ type: r.candidateType, relayProtocol: r.relayProtocol, url: r.url });
+    });
+    return { policy: config.iceTransportPolicy, urls: config.iceServers.flatMap((x) => [].concat(x.urls)), gathered };
   });
 }
 
@@ -90,7 +80,7 @@ describe('natter serve --cert: HTTPS, WSS and TURN over TLS', () => {
 
   before(async () => {
     tls = makeCertificate(path.join(ARTIFACTS, 'tls-certificate'));
-    server = await startServer({ name: 'tls', tls, args: ['--mesh'] });
+    server = await startServer({ name: 'tls', tls });
     browser = await launchBrowser({ args: [`--ignore-certificate-errors-spki-list=${tls.spki}`] });
     for (const name of ['Alice', 'Bob']) {
       const p = await openParticipant(browser, server, { room: 'tls', name, relay: true, init: onlyTurnsUrls });
@@ -118,16 +108,22 @@ describe('natter serve --cert: HTTPS, WSS and TURN over TLS', () => {
     }
   });
 
-  test('a relay-only call over TURN/TLS: every selected pair is a TLS relay, video decodes both ways', async () => {
+  test('a relay-only SFU call over TURN/TLS: each page reaches the SFU through a TLS relay, video decodes both ways', async () => {
     const turns = `turns:127.0.0.1:${server.turnTlsPort}?transport=tcp`;
     const [alice, bob] = people;
     for (const [p, other] of [[alice, bob], [bob, alice]]) await waitForMedia(p, [other], { timeout: 40000 });
-    for (const [p, other] of [[alice, bob], [bob, alice]]) await waitForFramesToGrow(p, [other]);
     for (const [p, other] of [[alice, bob], [bob, alice]]) {
-      const ice = (await iceReport(p.page))[other.id];
+      const grown = (await waitForFramesToGrow(p, [other]))[other.id];
+      assert.equal(grown.via, 'sfu', `${p.name} receives ${other.name} through the SFU`);
+    }
+    for (const p of people) {
+      const ice = await iceReport(p.page);
+      const { pair, state } = await sfuStats(p);
+      assert.equal(state, 'connected', `${p.name}'s connection to the server`);
       assert.deepEqual({ policy: ice.policy, urls: ice.urls }, { policy: 'relay', urls: [turns] }, `${p.name}'s configuration`);
-      assert.deepEqual(ice.local, { type: 'relay', relayProtocol: 'tls', url: turns }, `${p.name}→${other.name} selected local candidate`);
-      assert.equal(ice.remote.type, 'relay', `${p.name}→${other.name} selected remote candidate`);
+      const local = { type: pair.local.type, relayProtocol: pair.local.relayProtocol, url: pair.local.url };
+      assert.deepEqual(local, { type: 'relay', relayProtocol: 'tls', url: turns }, `${p.name}→server selected local candidate`);
+      assert.equal(pair.remote.type, 'host', `${p.name}→server selected remote candidate: the SFU's ICE-lite host candidate`);
       assert.ok(ice.gathered.length > 0, `${p.name} gathered candidates`);
       for (const c of ice.gathered) assert.deepEqual(c, { type: 'relay', relayProtocol: 'tls', url: turns }, `${p.name} gathered only TLS relays`);
     }
