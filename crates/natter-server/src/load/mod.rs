@@ -1,19 +1,25 @@
 //! `natter load`: synthetic participants of an SFU room of `natter
-//! serve` (issue 13's load tool), many in one process on one tokio
-//! thread. Each publishes VP8 simulcast and Opus ([`media`]), subscribes
-//! to everyone, and reports what it receives ([`participant`]); this
-//! module prints the reports, as text or JSON lines, and a summary.
+//! serve` (issue 13's load tool), many in one process, spread over
+//! `--threads` threads (one current-thread tokio runtime each, so a
+//! participant's socket and timers stay on its thread). Each publishes
+//! VP8 simulcast and Opus ([`media`]), subscribes to everyone, and
+//! reports what it receives ([`participant`]); this module prints the
+//! reports, as text or JSON lines, and a summary.
 
 mod media;
 mod participant;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::num::NonZeroUsize;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use natter_client::ClientConfig;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
+use tokio::runtime::Runtime;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
 
 /// `natter load --help`'s example.
 pub const EXAMPLE: &str = "Examples:
@@ -57,6 +63,10 @@ pub struct LoadOptions {
     /// Print JSON lines (every event, every report) instead of text.
     #[arg(long)]
     json: bool,
+    /// Threads the participants are spread over, round robin (default:
+    /// the cores this process may run on).
+    #[arg(long)]
+    threads: Option<NonZeroUsize>,
 }
 
 pub fn run(options: LoadOptions) -> anyhow::Result<()> {
@@ -67,11 +77,43 @@ pub fn run(options: LoadOptions) -> anyhow::Result<()> {
         valid(options.interval) && options.interval > 0.0,
         "--interval: seconds, more than 0"
     );
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = current_thread()?;
     let result = runtime.block_on(load(options));
     // Tasks still joining would hold the runtime's drop.
     runtime.shutdown_timeout(Duration::from_secs(2));
     result
+}
+
+fn current_thread() -> std::io::Result<Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
+}
+
+/// Runs `participants` on a thread of their own until they are done or
+/// `stop` is dropped.
+fn spawn_thread(
+    index: usize,
+    participants: Vec<(String, participant::Params)>,
+    reports: &mpsc::UnboundedSender<Value>,
+) -> anyhow::Result<(oneshot::Sender<()>, JoinHandle<()>)> {
+    let runtime = current_thread()?;
+    let reports = reports.clone();
+    let (stop_tx, stop) = oneshot::channel::<()>();
+    let thread = std::thread::Builder::new().name(format!("load-{index}"));
+    let thread = thread.spawn(move || {
+        runtime.block_on(async move {
+            let mut running = JoinSet::new();
+            for (name, params) in participants {
+                running.spawn(participant::run(name, params, reports.clone()));
+            }
+            drop(reports);
+            tokio::select! {
+                () = async { while running.join_next().await.is_some() {} } => {}
+                _ = stop => {}
+            }
+        });
+        runtime.shutdown_timeout(Duration::from_secs(2));
+    })?;
+    Ok((stop_tx, thread))
 }
 
 async fn load(options: LoadOptions) -> anyhow::Result<()> {
@@ -79,6 +121,10 @@ async fn load(options: LoadOptions) -> anyhow::Result<()> {
     let started = Instant::now();
     let until = (options.duration > 0.0).then(|| started + Duration::from_secs_f64(options.duration));
     let slots = options.slots.unwrap_or(options.participants - 1).max(1);
+    let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    let threads = options.threads.map_or(cores, NonZeroUsize::get);
+    let threads = threads.min(options.participants);
+    let mut groups: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
     let mut names = Vec::new();
     for i in 0..options.participants {
         let name = format!("{}-{i}", options.name);
@@ -93,8 +139,12 @@ async fn load(options: LoadOptions) -> anyhow::Result<()> {
             interval: Duration::from_secs_f64(options.interval),
             until,
         };
-        tokio::spawn(participant::run(name.clone(), params, reports_tx.clone()));
+        groups[i % threads].push((name.clone(), params));
         names.push(name);
+    }
+    let mut workers = Vec::new();
+    for (index, group) in groups.into_iter().enumerate() {
+        workers.push(spawn_thread(index, group, &reports_tx)?);
     }
     drop(reports_tx);
     let mut summary = Summary::default();
@@ -114,6 +164,12 @@ async fn load(options: LoadOptions) -> anyhow::Result<()> {
     }
     let summary = summary.finish(&names, started.elapsed());
     print(&summary, options.json);
+    // Each thread ends within its runtime's 2 s shutdown timeout.
+    let (stops, threads): (Vec<_>, Vec<_>) = workers.into_iter().unzip();
+    drop(stops);
+    for thread in threads {
+        let _ = thread.join();
+    }
     let failed = summary["failed"].as_u64().unwrap_or(0);
     anyhow::ensure!(failed == 0, "{failed} participant(s) failed");
     Ok(())

@@ -1,6 +1,6 @@
 //! One synthetic participant: an [`SfuClient`] for signaling, a natter
-//! [`PeerConnection`] in frame mode on a UDP socket of its own, on the
-//! one tokio thread of `natter load`.
+//! [`PeerConnection`] in frame mode on a UDP socket of its own, on one
+//! of `natter load`'s threads (a task of its current-thread runtime).
 //!
 //! Each has its own socket because the SFU, an ICE-lite agent (RFC 8445
 //! §2.5), tells connections apart by the address their checks came from:
