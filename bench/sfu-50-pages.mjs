@@ -6,6 +6,12 @@
 // line per page goes to stdout:
 //
 //   videos        receive slots carrying someone's video at the end
+//   sizes         how many of those videos arrive at each frame size
+//                 (inbound-rtp frameWidth x frameHeight), e.g.
+//                 {"160x90": 9}: the layer the server forwards
+//   tiles         how many at each tile size the page shows them at, in
+//                 device pixels: the size the web client's `tile`
+//                 messages tell the server (web/sfu.js sendTiles)
 //   fps           frames decoded per second per received video (mean
 //                 over those videos; min beside it)
 //   received      frames received per second per video (mean): above
@@ -16,7 +22,13 @@
 //   freeze_ms     totalFreezesDuration summed, ms
 //
 //   node bench/sfu-50-pages.mjs --url http://127.0.0.1:PORT --room fifty \
-//        --pages 6 --warmup 20 --seconds 30
+//        --pages 6 --warmup 20 --seconds 30 --tile 160x90
+//
+// --tile WxH shows the grid as a gallery of WxH tiles (CSS pixels, the
+// page's devicePixelRatio is 1): a participant's thumbnails in a large
+// call. The web client's own layout of a 1280x720 window gives tiles of
+// at least 120 px in height (.tile's min-height), which no 160x90 layer
+// covers; --tile native keeps that layout.
 //
 // Notes go to stderr. Uses tests/browser's harness (playwright-core).
 
@@ -31,8 +43,17 @@ const { values: opts } = parseArgs({
     pages: { type: 'string', default: '6' },
     warmup: { type: 'string', default: '20' },
     seconds: { type: 'string', default: '30' },
+    tile: { type: 'string', default: '160x90' },
   },
 });
+const tile = opts.tile === 'native' ? null : /^(\d+)x(\d+)$/.exec(opts.tile);
+if (opts.tile !== 'native' && !tile) throw new Error(`--tile WxH or native, not ${opts.tile}`);
+/** A gallery of fixed-size tiles, laid out by the grid's own --cols. */
+const galleryCss = tile
+  ? `.grid { grid-template-columns: repeat(var(--cols, 1), ${tile[1]}px) !important;
+            grid-template-rows: repeat(var(--rows, 1), ${tile[2]}px) !important; align-content: start; }
+     .tile { min-height: 0 !important; width: ${tile[1]}px; height: ${tile[2]}px; }`
+  : null;
 if (!opts.url) throw new Error('--url http://HOST:PORT of natter serve --sfu');
 
 /** The page's SFU connection's inbound-rtp counters, by slot mid. */
@@ -41,11 +62,21 @@ function sample(page) {
     const sfu = window.natter.sfu;
     if (!sfu) return { at: performance.now(), slots: {} };
     const slots = {};
+    // The tile showing each slot's track, measured as sendTiles does.
+    const shown = new Map();
+    for (const video of document.querySelectorAll('video')) {
+      if (!(video.srcObject instanceof MediaStream) || !video.clientWidth) continue;
+      const size = `${Math.round(video.clientWidth * devicePixelRatio)}x${Math.round(video.clientHeight * devicePixelRatio)}`;
+      for (const track of video.srcObject.getVideoTracks()) shown.set(track, size);
+    }
+    const tiles = new Map(sfu.pc.getTransceivers().map((t) => [t.mid, shown.get(t.receiver.track) ?? null]));
     (await sfu.pc.getStats()).forEach((r) => {
       if (r.type !== 'inbound-rtp') return;
       slots[r.mid] = {
         kind: r.kind,
         peer: sfu.slots.get(r.mid)?.peer ?? null,
+        size: r.frameWidth ? `${r.frameWidth}x${r.frameHeight}` : null,
+        tile: tiles.get(r.mid) ?? null,
         frames: r.framesDecoded || 0,
         framesReceived: r.framesReceived || 0,
         received: r.packetsReceived || 0,
@@ -66,11 +97,18 @@ function figures(name, before, after) {
   let lost = 0;
   let freezes = 0;
   let freezeMs = 0;
+  const sizes = {};
+  const tiles = {};
+  const count = (map, key) => {
+    map[key ?? 'none'] = (map[key ?? 'none'] ?? 0) + 1;
+  };
   for (const [mid, b] of Object.entries(after.slots)) {
     const a = before.slots[mid] ?? { frames: 0, framesReceived: 0, received: 0, lost: 0, freezes: 0, freezeSeconds: 0 };
     received += b.received - a.received;
     lost += Math.max(0, b.lost - a.lost);
     if (b.kind !== 'video' || !b.peer) continue;
+    count(sizes, b.size);
+    count(tiles, b.tile);
     fps.push((b.frames - a.frames) / seconds);
     arrived.push((b.framesReceived - a.framesReceived) / seconds);
     freezes += b.freezes - a.freezes;
@@ -81,6 +119,8 @@ function figures(name, before, after) {
     page: name,
     seconds: round(seconds),
     videos: fps.length,
+    sizes,
+    tiles,
     fps: round(fps.reduce((s, x) => s + x, 0) / Math.max(1, fps.length)),
     fps_min: round(fps.length ? Math.min(...fps) : 0),
     received: round(arrived.reduce((s, x) => s + x, 0) / Math.max(1, arrived.length)),
@@ -100,6 +140,7 @@ try {
       name: `page-${i}`,
       query: { width: '320', height: '180', fps: '15' },
     });
+    if (galleryCss) await p.page.addStyleTag({ content: galleryCss });
     await join(p);
     pages.push(p);
     console.error(`page-${i} joined as ${p.id}`);
