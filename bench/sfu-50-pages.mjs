@@ -6,6 +6,7 @@
 // line per page goes to stdout:
 //
 //   videos        receive slots carrying someone's video at the end
+//   connection    the SFU connection's connectionState at the end
 //   sizes         how many of those videos arrive at each frame size
 //                 (inbound-rtp frameWidth x frameHeight), e.g.
 //                 {"160x90": 9}: the layer the server forwards
@@ -34,7 +35,7 @@
 
 import { parseArgs } from 'node:util';
 
-import { join, launchBrowser, openParticipant } from '../tests/browser/harness.mjs';
+import { launchBrowser, openParticipant } from '../tests/browser/harness.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -56,11 +57,23 @@ const galleryCss = tile
   : null;
 if (!opts.url) throw new Error('--url http://HOST:PORT of natter serve --sfu');
 
+/**
+ * Clicks Join and waits for the welcome, as the harness's join does but
+ * for up to a minute: six pages pinned to one core of a loaded machine
+ * (--modes split) took longer than its 15 s.
+ */
+async function joinPatiently(p) {
+  const minute = { timeout: 60000 };
+  await p.page.waitForFunction(() => document.querySelector('[data-testid="join-camera"]').options.length > 0, null, minute);
+  await p.page.click('[data-testid="join-button"]');
+  p.id = await p.page.waitForFunction(() => window.natter.id, null, minute).then((h) => h.jsonValue());
+}
+
 /** The page's SFU connection's inbound-rtp counters, by slot mid. */
 function sample(page) {
   return page.evaluate(async () => {
     const sfu = window.natter.sfu;
-    if (!sfu) return { at: performance.now(), slots: {} };
+    if (!sfu) return { at: performance.now(), slots: {}, connection: 'none' };
     const slots = {};
     // The tile showing each slot's track, measured as sendTiles does.
     const shown = new Map();
@@ -85,7 +98,7 @@ function sample(page) {
         freezeSeconds: r.totalFreezesDuration || 0,
       };
     });
-    return { at: performance.now(), slots };
+    return { at: performance.now(), slots, connection: sfu.pc.connectionState };
   });
 }
 
@@ -119,6 +132,7 @@ function figures(name, before, after) {
     page: name,
     seconds: round(seconds),
     videos: fps.length,
+    connection: after.connection,
     sizes,
     tiles,
     fps: round(fps.reduce((s, x) => s + x, 0) / Math.max(1, fps.length)),
@@ -141,7 +155,7 @@ try {
       query: { width: '320', height: '180', fps: '15' },
     });
     if (galleryCss) await p.page.addStyleTag({ content: galleryCss });
-    await join(p);
+    await joinPatiently(p);
     pages.push(p);
     console.error(`page-${i} joined as ${p.id}`);
   }
