@@ -69,7 +69,11 @@ async function joinPatiently(p) {
   p.id = await p.page.waitForFunction(() => window.natter.id, null, minute).then((h) => h.jsonValue());
 }
 
-/** The page's SFU connection's inbound-rtp counters, by slot mid. */
+/**
+ * The page's SFU connection's inbound-rtp counters, by slot mid and SSRC:
+ * a slot may show more than one inbound-rtp (an SSRC it carried before),
+ * each counting from its own start.
+ */
 function sample(page) {
   return page.evaluate(async () => {
     const sfu = window.natter.sfu;
@@ -85,7 +89,9 @@ function sample(page) {
     const tiles = new Map(sfu.pc.getTransceivers().map((t) => [t.mid, shown.get(t.receiver.track) ?? null]));
     (await sfu.pc.getStats()).forEach((r) => {
       if (r.type !== 'inbound-rtp') return;
-      slots[r.mid] = {
+      slots[`${r.mid} ${r.ssrc}`] = {
+        mid: r.mid,
+        ssrc: r.ssrc,
         kind: r.kind,
         peer: sfu.slots.get(r.mid)?.peer ?? null,
         size: r.frameWidth ? `${r.frameWidth}x${r.frameHeight}` : null,
@@ -115,17 +121,27 @@ function figures(name, before, after) {
   const count = (map, key) => {
     map[key ?? 'none'] = (map[key ?? 'none'] ?? 0) + 1;
   };
-  for (const [mid, b] of Object.entries(after.slots)) {
-    const a = before.slots[mid] ?? { frames: 0, framesReceived: 0, received: 0, lost: 0, freezes: 0, freezeSeconds: 0 };
+  const zero = { frames: 0, framesReceived: 0, received: 0, lost: 0, freezes: 0, freezeSeconds: 0 };
+  // Per mid: the counters' growth summed over its SSRCs, and the entry
+  // that received most (the one the slot carries now) for the rest.
+  const mids = new Map();
+  for (const [key, b] of Object.entries(after.slots)) {
+    const a = before.slots[key] ?? zero;
+    const m = mids.get(b.mid) ?? { now: b, grew: -1, frames: 0, framesReceived: 0, freezes: 0, freezeSeconds: 0 };
+    if (b.received - a.received > m.grew) [m.now, m.grew] = [b, b.received - a.received];
+    for (const k of ['frames', 'framesReceived', 'freezes', 'freezeSeconds']) m[k] += b[k] - a[k];
+    mids.set(b.mid, m);
     received += b.received - a.received;
     lost += Math.max(0, b.lost - a.lost);
-    if (b.kind !== 'video' || !b.peer) continue;
-    count(sizes, b.size);
-    count(tiles, b.tile);
-    fps.push((b.frames - a.frames) / seconds);
-    arrived.push((b.framesReceived - a.framesReceived) / seconds);
-    freezes += b.freezes - a.freezes;
-    freezeMs += (b.freezeSeconds - a.freezeSeconds) * 1000;
+  }
+  for (const m of mids.values()) {
+    if (m.now.kind !== 'video' || !m.now.peer) continue;
+    count(sizes, m.now.size);
+    count(tiles, m.now.tile);
+    fps.push(m.frames / seconds);
+    arrived.push(m.framesReceived / seconds);
+    freezes += m.freezes;
+    freezeMs += m.freezeSeconds * 1000;
   }
   const round = (x) => Math.round(x * 10) / 10;
   return {
