@@ -51,9 +51,9 @@ class Results:
     """Everything printed (stdout) and logged (stderr) also goes to
     bench/results/<bench>-<date>.txt, headed by the machine and its load."""
 
-    def __init__(self, bench, argv):
+    def __init__(self, bench, argv, label=""):
         date = datetime.date.today().isoformat()
-        self.path = REPO / "bench" / "results" / f"{bench}-{date}.txt"
+        self.path = REPO / "bench" / "results" / f"{bench}-{date}{'-' + label if label else ''}.txt"
         self.file = open(self.path, "w")
         cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
         self.write(f"# bench/{bench} {' '.join(argv)}, {date}, {cpu}, {os.cpu_count()} cores, {platform.release()}\n")
@@ -71,9 +71,10 @@ class Results:
 RESULTS = None
 
 
-def start(bench):
+def start(bench, label=""):
+    """Starts bench/results/<bench>-<date>.txt, or <bench>-<date>-<label>.txt."""
     global RESULTS
-    RESULTS = Results(bench, sys.argv[1:])
+    RESULTS = Results(bench, sys.argv[1:], label)
     return RESULTS
 
 
