@@ -8,6 +8,25 @@ import { after, before, describe, test } from 'node:test';
 
 import { launchBrowser, mixedSizes, openPage, startEcho, udpReceiveBufferErrors, until } from './harness.mjs';
 
+// RFC 9260 §3.3.2: an INIT chunk's parameters start after its 20 bytes
+// of header; RFC 5061 §4.2.7: Supported Extensions (0x8008) lists chunk
+// types, one byte each.
+const supportedExtensions = (sdp) => {
+  const line = sdp.split(/\r?\n/).find((l) => l.startsWith('a=sctp-init:'));
+  assert.ok(line, `a=sctp-init in:\n${sdp}`);
+  const init = Buffer.from(line.slice('a=sctp-init:'.length), 'base64');
+  for (let at = 20; at + 4 <= init.length; ) {
+    const type = init.readUInt16BE(at);
+    const length = init.readUInt16BE(at + 2);
+    if (length < 4) break;
+    if (type === 0x8008) return [...init.subarray(at + 4, at + length)];
+    at += (length + 3) & ~3;
+  }
+  return [];
+};
+const I_DATA = 0x40;
+const I_FORWARD_TSN = 0xc2;
+
 describe('natter-io echo with headless Chromium', () => {
   let echo, browser, page, problems, connected;
   const channelOf = (status, label) => {
@@ -172,42 +191,32 @@ describe('SNAP with Chromium (WebRTC-Sctp-Snap field trial)', () => {
     assert.ok(!connected.error, `${connected.error}\n--- answer ---\n${connected.answer}\n--- echo log ---\n${echo.log().slice(-4000)}`);
     assert.match(connected.offer, /^a=sctp-init:[A-Za-z0-9+/]+=*\r?$/m, "Chromium's offer carries its INIT");
     assert.match(connected.answer, /^a=sctp-init:[A-Za-z0-9+/]+=*\r?$/m, "natter's answer carries its INIT");
+    // natter offers I-DATA by default; Chromium without its trial does
+    // not, so the association runs on DATA (RFC 8260 §2.2).
+    assert.ok(supportedExtensions(connected.answer).includes(I_DATA), "natter's INIT lists I-DATA");
+    assert.ok(!supportedExtensions(connected.offer).includes(I_DATA), "Chromium's INIT does not list I-DATA");
     const result = await page.evaluate(() => window.t.burst('echo', Array.from({ length: 100 }, (_, i) => 1 + i * 97), { seed: 5 }));
     assert.equal(result.count, 100, 'every message came back');
     assert.equal(result.mismatchCount, 0, JSON.stringify(result.mismatches));
+    assert.equal((await echo.status())[0]?.sctp_interleaving, false, 'DATA, not I-DATA, with Chromium by default');
   });
 });
 
 // Message interleaving (RFC 8260, issue 15): Chromium 156 offers I-DATA
 // and I-FORWARD-TSN only with its WebRTC-DataChannelMessageInterleaving
-// field trial, natter only with --sctp-interleaving. With SNAP's trial too
-// both INITs are in the descriptions, so the test reads from them that
-// each side offered the extensions, and from natter's /status that its
-// association carries I-DATA.
+// field trial (the name dcsctp_transport.cc reads), natter by default
+// (SctpSettings::interleaving; `natter echo --no-sctp-interleaving` turns
+// it off). With SNAP's trial too both INITs are in the descriptions, so
+// the test reads from them that each side offered the extensions, and
+// from natter's /status that its association carries I-DATA. Then a chat
+// message sent just after a 256 KiB one on another channel overtakes it
+// on the wire: natter echoes it before the large one has all arrived.
 describe('I-DATA with Chromium (WebRTC-DataChannelMessageInterleaving field trial)', () => {
   let echo, browser, page, connected;
 
-  // RFC 9260 §3.3.2: an INIT chunk's parameters start after its 20 bytes
-  // of header; RFC 5061 §4.2.7: Supported Extensions (0x8008) lists chunk
-  // types, one byte each.
-  const supportedExtensions = (sdp) => {
-    const line = sdp.split(/\r?\n/).find((l) => l.startsWith('a=sctp-init:'));
-    assert.ok(line, `a=sctp-init in:\n${sdp}`);
-    const init = Buffer.from(line.slice('a=sctp-init:'.length), 'base64');
-    for (let at = 20; at + 4 <= init.length; ) {
-      const type = init.readUInt16BE(at);
-      const length = init.readUInt16BE(at + 2);
-      if (length < 4) break;
-      if (type === 0x8008) return [...init.subarray(at + 4, at + length)];
-      at += (length + 3) & ~3;
-    }
-    return [];
-  };
-  const I_DATA = 0x40;
-  const I_FORWARD_TSN = 0xc2;
 
   before(async () => {
-    echo = await startEcho({ name: 'datachannel-idata', addresses: ['127.0.0.1'], args: ['--sctp-interleaving'] });
+    echo = await startEcho({ name: 'datachannel-idata', addresses: ['127.0.0.1'] });
     browser = await launchBrowser({ fieldTrials: 'WebRTC-Sctp-Snap/Enabled/WebRTC-DataChannelMessageInterleaving/Enabled/' });
     ({ page } = await openPage(browser, echo, 'datachannel-idata'));
   });
@@ -247,6 +256,28 @@ describe('I-DATA with Chromium (WebRTC-DataChannelMessageInterleaving field tria
     assert.equal(chat.mismatchCount, 0, JSON.stringify(chat.mismatches));
     const status = (await echo.status())[0];
     assert.deepEqual(status.errors, [], 'natter reported no echo errors');
+  });
+
+  test("a chat message sent just after a 256 KiB one on another channel comes back first", async () => {
+    assert.ok(connected && !connected.error, 'needs the connection of the first test');
+    const arrivals = await page.evaluate(async () => {
+      const { echo, chat } = window.t.channels;
+      const got = [];
+      const both = new Promise((resolve) => {
+        const on = (label) => (e) => {
+          got.push({ label, size: typeof e.data === 'string' ? e.data.length : e.data.byteLength });
+          if (got.length === 2) resolve();
+        };
+        echo.addEventListener('message', on('echo'), { once: true });
+        chat.addEventListener('message', on('chat'), { once: true });
+      });
+      echo.send(new Uint8Array(256 * 1024));
+      chat.send('hello');
+      const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out after 30 s with ${JSON.stringify(got)}`)), 30000));
+      await Promise.race([both, timeout]);
+      return got;
+    });
+    assert.deepEqual(arrivals, [{ label: 'chat', size: 5 }, { label: 'echo', size: 256 * 1024 }], 'the chat echo overtook the 256 KiB one');
   });
 
   test('an unordered channel with maxRetransmits 0 (I-FORWARD-TSN territory) echoes', async () => {

@@ -5,7 +5,8 @@
 //! large message no longer holds the association), and a partially
 //! reliable channel still delivers. With one side off, DATA: the chat
 //! message waits for the large one. Both with SNAP (the INITs in
-//! `a=sctp-init`) and with the four-way handshake.
+//! `a=sctp-init`) and with the four-way handshake. Interleaving is on by
+//! default, so two natters with default settings use I-DATA.
 
 use std::time::Duration;
 
@@ -20,9 +21,13 @@ use net::{Net, A, B};
 
 const BULK: usize = 256 * 1024;
 
-fn net(interleaving: [bool; 2], snap: bool) -> Net {
+/// `interleaving`: each side's `SctpSettings::interleaving`, `None` to
+/// leave the defaults.
+fn net(interleaving: Option<[bool; 2]>, snap: bool) -> Net {
     Net::with_config(0.0, 23, |side, config| {
-        config.sctp.interleaving = interleaving[side];
+        if let Some(on) = interleaving {
+            config.sctp.interleaving = on[side];
+        }
         config.sctp.snap = snap;
         config.sctp.max_message_size = 2 * BULK;
         config.sctp.receive_window = 4 * BULK as u32;
@@ -115,7 +120,7 @@ fn position(got: &[(String, usize)], label: &str) -> usize {
 #[test]
 fn with_interleaving_on_both_sides_chat_overtakes_a_256_kib_message() {
     for snap in [true, false] {
-        let (got, used) = bulk_then_chat(net([true, true], snap));
+        let (got, used) = bulk_then_chat(net(Some([true, true]), snap));
         assert_eq!(used, [true, true], "both sides use I-DATA (SNAP {snap})");
         assert!(got.contains(&("bulk".to_string(), BULK)), "{got:?}");
         assert!(
@@ -130,7 +135,7 @@ fn with_interleaving_on_both_sides_chat_overtakes_a_256_kib_message() {
 #[test]
 fn with_interleaving_on_one_side_only_data_keeps_chat_behind_the_large_message() {
     for (sides, snap) in [([true, false], true), ([false, true], false)] {
-        let (got, used) = bulk_then_chat(net(sides, snap));
+        let (got, used) = bulk_then_chat(net(Some(sides), snap));
         assert_eq!(
             used,
             [false, false],
@@ -142,4 +147,19 @@ fn with_interleaving_on_one_side_only_data_keeps_chat_behind_the_large_message()
         );
         assert_eq!(got.len(), 22, "everything arrives: {got:?}");
     }
+}
+
+#[test]
+fn by_default_two_natters_use_i_data_and_chat_overtakes_a_256_kib_message() {
+    assert!(
+        SctpSettings::default().interleaving,
+        "interleaving is offered by default"
+    );
+    let (got, used) = bulk_then_chat(net(None, true));
+    assert_eq!(used, [true, true], "both sides use I-DATA with default settings");
+    assert!(
+        position(&got, "chat") < position(&got, "bulk"),
+        "the chat message arrives before the 256 KiB one: {got:?}"
+    );
+    assert_eq!(got.len(), 22, "everything arrives: {got:?}");
 }

@@ -75,12 +75,13 @@ pub struct EchoOptions {
     /// servers with public addresses do.
     #[arg(long)]
     ice_lite: bool,
-    /// Server mode: offer SCTP message interleaving (RFC 8260 I-DATA),
-    /// used when the peer offers it too (Chromium under its
+    /// Server mode: do not offer SCTP message interleaving (RFC 8260
+    /// I-DATA), which natter offers by default and uses when the peer
+    /// offers it too (Chromium under its
     /// `WebRTC-DataChannelMessageInterleaving` field trial); `/status`
     /// shows `sctp_interleaving` once the association is up.
     #[arg(long)]
-    sctp_interleaving: bool,
+    no_sctp_interleaving: bool,
     /// Offer SPED (draft-hancke-webrtc-sped): the DTLS handshake rides
     /// ICE's checks and responses when the peer offers it too (Chromium
     /// under its `WebRTC-IceHandshakeDtls` field trial). Server mode:
@@ -136,7 +137,7 @@ async fn echo(args: EchoOptions) -> anyhow::Result<()> {
                 dtls_server: args.dtls_server,
                 port: args.port,
                 ice_lite: args.ice_lite,
-                sctp_interleaving: args.sctp_interleaving,
+                sctp_interleaving: !args.no_sctp_interleaving,
                 sped: args.sped,
             };
             server::serve(args.listen, options).await

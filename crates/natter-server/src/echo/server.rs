@@ -139,7 +139,8 @@ pub struct Options {
     pub port: Option<u16>,
     /// Answer as an ICE-lite agent (RFC 8445 §2.5).
     pub ice_lite: bool,
-    /// Offer I-DATA (RFC 8260, [`SctpSettings::interleaving`]).
+    /// Offer I-DATA (RFC 8260, [`SctpSettings::interleaving`], on unless
+    /// `--no-sctp-interleaving`).
     pub sctp_interleaving: bool,
     /// Offer SPED ([`natter::dtls::DtlsConfig::sped`]).
     pub sped: bool,

@@ -49,10 +49,12 @@ pub struct SctpSettings {
     pub snap: bool,
     /// Offer message interleaving (RFC 8260 I-DATA and I-FORWARD-TSN, see
     /// [`SctpConfig::interleaving`]) in our INIT and `a=sctp-init`. Used
-    /// only when the peer offers it too (Chromium 156 under its
-    /// `WebRTC-DataChannelMessageInterleaving` field trial); then a small
-    /// message on one channel no longer waits behind a large one on
-    /// another. Off by default, as in Chromium.
+    /// only when the peer offers it too (RFC 8260 §2.2: natter, or
+    /// Chromium 156 under its `WebRTC-DataChannelMessageInterleaving`
+    /// field trial); then a small message on one channel no longer waits
+    /// on the wire behind a large one on another. On by default: a peer
+    /// that does not offer it (Chromium by default, Firefox, aiortc)
+    /// gets DATA as before.
     pub interleaving: bool,
 }
 
@@ -67,7 +69,7 @@ impl Default for SctpSettings {
             max_buffered_amount: config.max_buffered_amount,
             max_mtu: config.max_mtu,
             snap: true,
-            interleaving: config.interleaving,
+            interleaving: true,
         }
     }
 }
