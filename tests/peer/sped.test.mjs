@@ -5,17 +5,21 @@
 // --sped`. With both, natter's /status (server mode) or its summary
 // (client mode) must say the handshake rode the checks: state Complete,
 // Chromium's STUN messages carried SPED's attributes (it embedded or
-// acknowledged), and as the DTLS client natter's ClientHello rode its
-// own. In every DTLS role; and
+// acknowledged), and natter's own flights rode its STUN messages
+// (embedded_sent): as the DTLS client its ClientHello, as the server its
+// ServerHello flight. Chromium 156's ClientHello is two datagrams and
+// only the first rides its check; the second comes plain once natter's
+// response made Chromium's pair writable, so natter's flight is ready
+// with no check to answer: natter then sends a check at once to carry
+// it (Agent::sped_flush). In every DTLS role; and
 // Chromium without the trial still connects to `natter echo --sped`,
 // which then embeds nothing. Run by scripts/test-peer in a network
 // namespace with only `lo`.
 //
-// Not asserted, measured (loopback races the plain copies): as the
-// answering DTLS server natter's own flight mostly leaves outside STUN
-// (embedded_sent 0 or 1; 2 when it offers), and Chromium's embedded
-// packets and acknowledgements (draft §3.3.3) arrive before the plain
-// ones only sometimes (embedded_received 0 to 2, acknowledged 0 or 1).
+// Not asserted, measured (loopback races the plain copies): Chromium's
+// embedded packets and acknowledgements (draft §3.3.3) arrive before the
+// plain ones only sometimes (embedded_received 0 to 2, acknowledged 0 or
+// 1).
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -81,7 +85,8 @@ describe('SPED with Chromium (WebRTC-IceHandshakeDtls field trial)', () => {
       t.diagnostic(`natter: sped ${JSON.stringify(status.sped)}, DTLS ${JSON.stringify(status.dtls)}`);
       assert.equal(status.dtls?.role, role === 'client' ? 'Client' : 'Server', `natter is the DTLS ${role}`);
       assert.ok(status.sped.peer_messages > 0, `Chromium's STUN messages carried SPED's attributes: ${JSON.stringify(status.sped)}`);
-      if (role === 'client') assert.ok(status.sped.embedded_sent > 0, `natter's ClientHello rode its STUN messages: ${JSON.stringify(status.sped)}`);
+      const flight = role === 'client' ? 'ClientHello' : 'ServerHello flight';
+      assert.ok(status.sped.embedded_sent > 0, `natter's ${flight} rode its STUN messages: ${JSON.stringify(status.sped)}`);
     });
   }
 
@@ -99,6 +104,7 @@ describe('SPED with Chromium (WebRTC-IceHandshakeDtls field trial)', () => {
       assert.ok(iceOptions(page.answer).includes('sped'), `Chromium's answer has ice-option sped: ${iceOptions(page.answer)}`);
       assert.equal(s.sped?.state, 'Complete', `natter's SPED completed: ${JSON.stringify(s.sped)}`);
       assert.ok(s.sped.peer_messages > 0, `Chromium's STUN messages carried SPED's attributes: ${JSON.stringify(s.sped)}`);
+      assert.ok(s.sped.embedded_sent > 0, `natter's ServerHello flight rode its STUN messages: ${JSON.stringify(s.sped)}`);
       assert.equal(s.dtls_role, 'server', 'Chromium answered a=setup:active: natter is the DTLS server');
     } finally {
       await answerer.stop();

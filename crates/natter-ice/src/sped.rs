@@ -252,9 +252,12 @@ impl Sped {
         }
     }
 
-    /// DTLS sent all it had: the flight is complete.
-    pub fn flush(&mut self) {
+    /// DTLS sent all it had: the flight is complete. True when this
+    /// ended a new flight that waits to be embedded.
+    pub fn flush(&mut self) -> bool {
+        let ended = self.writing && !self.pending.is_empty();
         self.writing = false;
+        ended
     }
 
     /// A DTLS handshake packet the peer sent directly, not embedded: it
@@ -441,7 +444,8 @@ mod tests {
         let (a, b) = (handshake(1), handshake(2));
         sped.capture(&a);
         sped.capture(&b);
-        sped.flush();
+        assert!(sped.flush(), "a new flight ended");
+        assert!(!sped.flush(), "nothing new since");
         assert_eq!(sped.to_send().0, Some(&a[..]));
         assert_eq!(sped.to_send().0, Some(&b[..]));
         assert_eq!(sped.to_send().0, Some(&a[..]));

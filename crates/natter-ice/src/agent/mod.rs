@@ -726,16 +726,37 @@ impl Agent {
     /// §3.3.5: the valid pair of highest priority, for DTLS while SPED
     /// is on and no pair is selected yet.
     fn sped_pair(&self) -> Option<(usize, SocketAddr)> {
+        let pair = &self.check_list.pairs[self.sped_valid_pair()?];
+        Some((pair.local, self.remotes[pair.remote].addr))
+    }
+
+    /// The index of [`Agent::sped_pair`]'s pair.
+    fn sped_valid_pair(&self) -> Option<usize> {
         if !self.sped.as_ref().is_some_and(Sped::is_active) {
             return None;
         }
-        let pair = self
-            .check_list
-            .pairs
-            .iter()
-            .filter(|p| p.valid)
-            .max_by_key(|p| p.priority)?;
-        Some((pair.local, self.remotes[pair.remote].addr))
+        let pairs = &self.check_list.pairs;
+        (0..pairs.len())
+            .filter(|&i| pairs[i].valid)
+            .max_by_key(|&i| pairs[i].priority)
+    }
+
+    /// draft-hancke-webrtc-sped §3.3.4: DTLS sent all it had (after
+    /// [`Sped::capture`]). A new flight rides the next check or response;
+    /// when none is due, because what DTLS answered came in a plain
+    /// packet or in a response (a ClientHello of two datagrams, the
+    /// second sent plain once the peer's pair is writable), a check
+    /// goes at once on the best valid pair to carry it, as the
+    /// ClientHello rides the first checks. The plain copy still goes
+    /// too (§3.3.5).
+    pub fn sped_flush(&mut self, now: Instant) {
+        let Some(sped) = self.sped.as_mut() else { return };
+        if !sped.flush() || !self.deferred.is_empty() || !self.can_check() {
+            return;
+        }
+        if let Some(pair) = self.sped_valid_pair() {
+            self.send_check(now, pair);
+        }
     }
 
     /// What the next check or response embeds, copied out of the SPED

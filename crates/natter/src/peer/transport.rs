@@ -303,9 +303,7 @@ impl PeerConnection {
                 self.stats.unsent += 1;
             }
         }
-        if let Some(sped) = ice.sped_mut() {
-            sped.flush();
-        }
+        ice.sped_flush(now);
         moved
     }
 
