@@ -3,18 +3,47 @@
 //! datagrams to different destinations with [`SendBatch`] (waiting for
 //! room when the socket buffer is full); natter-server's TURN workers
 //! receive with [`RecvBatch`] and send with [`SendBatch::flush`]
-//! (dropping what a full buffer refuses). This is the I/O edge and the
-//! only place in natter-io with `unsafe`.
+//! (dropping what a full buffer refuses), as does the SFU's media
+//! worker, which also reads each datagram's kernel receive time
+//! ([`enable_receive_timestamps`]). This is the I/O edge and the only
+//! place in natter-io with `unsafe`.
 
 use std::io;
 use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::RawFd;
+use std::time::Duration;
 
 /// Datagrams per system call.
 pub const BATCH: usize = 32;
 /// Room for one datagram (and headroom in front of it).
 pub const SLOT: usize = 4096;
+/// Room for one datagram's control messages, in `u64`s (which keep
+/// `cmsghdr`'s alignment): a receive timestamp (`SCM_TIMESTAMPNS`, 32
+/// bytes with its header) and headroom.
+const CONTROL: usize = 8;
+
+/// Asks the kernel to stamp each datagram received on `fd` with the
+/// time it arrived (`SO_TIMESTAMPNS`), which [`RecvBatch::received_at`]
+/// then reads.
+pub fn enable_receive_timestamps(fd: RawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: `on` is a c_int that outlives the call, and the length
+    // given is its size.
+    let result = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if result < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
 
 /// Receive buffers for up to [`BATCH`] datagrams.
 pub struct RecvBatch {
@@ -22,6 +51,8 @@ pub struct RecvBatch {
     addrs: Vec<libc::sockaddr_storage>,
     lens: Vec<usize>,
     truncated: Vec<bool>,
+    control: Vec<[u64; CONTROL]>,
+    stamps: Vec<Option<Duration>>,
     count: usize,
 }
 
@@ -33,6 +64,8 @@ impl Default for RecvBatch {
             addrs: vec![unsafe { mem::zeroed() }; BATCH],
             lens: vec![0; BATCH],
             truncated: vec![false; BATCH],
+            control: vec![[0; CONTROL]; BATCH],
+            stamps: vec![None; BATCH],
             count: 0,
         }
     }
@@ -55,10 +88,12 @@ impl RecvBatch {
             m.msg_hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             m.msg_hdr.msg_iov = &mut iovecs[i];
             m.msg_hdr.msg_iovlen = 1;
+            m.msg_hdr.msg_control = self.control[i].as_mut_ptr().cast();
+            m.msg_hdr.msg_controllen = mem::size_of::<[u64; CONTROL]>() as _;
         }
-        // SAFETY: every pointer in `msgs` points into `iovecs`, `self.addrs`
-        // and `self.bufs`, which outlive the call and are not moved during
-        // it; the lengths given match those buffers.
+        // SAFETY: every pointer in `msgs` points into `iovecs`, `self.addrs`,
+        // `self.control` and `self.bufs`, which outlive the call and are not
+        // moved during it; the lengths given match those buffers.
         let n = unsafe {
             libc::recvmmsg(
                 fd,
@@ -80,8 +115,16 @@ impl RecvBatch {
         for (i, m) in msgs.iter().take(self.count).enumerate() {
             self.lens[i] = m.msg_len as usize;
             self.truncated[i] = m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+            self.stamps[i] = receive_timestamp(&m.msg_hdr);
         }
         Ok(self.count)
+    }
+
+    /// When the `i`th datagram arrived, as the kernel stamped it (Unix
+    /// time, the wall clock); `None` unless [`enable_receive_timestamps`]
+    /// was called on the socket.
+    pub fn received_at(&self, i: usize) -> Option<Duration> {
+        self.stamps[i]
     }
 
     /// The `i`th datagram: its source, its whole slot (datagram at the
@@ -93,6 +136,25 @@ impl RecvBatch {
     }
 }
 
+/// The `SCM_TIMESTAMPNS` control message of a received datagram, if the
+/// kernel wrote one.
+fn receive_timestamp(header: &libc::msghdr) -> Option<Duration> {
+    // SAFETY: `header` is one `recvmmsg` filled: its control pointer and
+    // the length the kernel set bound the messages the CMSG macros walk;
+    // the data of an SCM_TIMESTAMPNS message is a timespec, read unaligned.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(header);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let time: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                return Some(Duration::new(time.tv_sec as u64, time.tv_nsec as u32));
+            }
+            cmsg = libc::CMSG_NXTHDR(header, cmsg);
+        }
+    }
+    None
+}
+
 /// Datagrams queued for one socket, sent with one `sendmmsg` per batch.
 #[derive(Default)]
 pub struct SendBatch {
@@ -101,6 +163,17 @@ pub struct SendBatch {
     /// The entries before this one are sent (or dropped).
     sent: usize,
     system_calls: u64,
+    drops: SendDrops,
+}
+
+/// What [`SendBatch::flush`] gave up, by why.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendDrops {
+    /// The socket buffer was full (`EAGAIN`) or the kernel had no
+    /// buffers (`ENOBUFS`).
+    pub full: u64,
+    /// Any other error (an unreachable destination, a bad address).
+    pub refused: u64,
 }
 
 impl SendBatch {
@@ -122,6 +195,11 @@ impl SendBatch {
     /// The `sendmmsg` calls made so far.
     pub fn system_calls(&self) -> u64 {
         self.system_calls
+    }
+
+    /// The datagrams [`SendBatch::flush`] dropped so far.
+    pub fn drops(&self) -> SendDrops {
+        self.drops
     }
 
     /// Sends up to [`BATCH`] waiting datagrams on `fd` with one
@@ -189,9 +267,15 @@ impl SendBatch {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 // Skip the datagram the kernel refused (full buffer, or an
                 // unreachable destination) and go on with the rest.
-                Err(_) => {
+                Err(error) => {
                     self.skip();
                     dropped += 1;
+                    let full = error.kind() == io::ErrorKind::WouldBlock || error.raw_os_error() == Some(libc::ENOBUFS);
+                    if full {
+                        self.drops.full += 1;
+                    } else {
+                        self.drops.refused += 1;
+                    }
                 }
             }
         }
@@ -236,11 +320,17 @@ mod tests {
     use super::*;
     use std::os::fd::AsRawFd;
 
-    #[test]
-    fn a_batch_crosses_loopback_in_both_directions() {
+    /// Two loopback sockets, the second non-blocking.
+    fn sender_and_receiver() -> (std::net::UdpSocket, std::net::UdpSocket) {
         let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         b.set_nonblocking(true).unwrap();
+        (a, b)
+    }
+
+    #[test]
+    fn a_batch_crosses_loopback_in_both_directions() {
+        let (a, b) = sender_and_receiver();
         let mut out = SendBatch::default();
         for i in 0..40u8 {
             out.push(b.local_addr().unwrap(), &[i; 10]);
@@ -261,5 +351,48 @@ mod tests {
             }
         }
         assert!(got.iter().enumerate().all(|(i, d)| d == &vec![i as u8; 10]));
+        assert_eq!(out.drops(), SendDrops::default());
+    }
+
+    #[test]
+    fn received_datagrams_carry_the_kernel_time_once_asked() {
+        let (a, b) = sender_and_receiver();
+        let mut batch = RecvBatch::default();
+        let mut stamps = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        for stamped in [false, true] {
+            if stamped {
+                enable_receive_timestamps(b.as_raw_fd()).unwrap();
+            }
+            a.send_to(&[1; 20], b.local_addr().unwrap()).unwrap();
+            loop {
+                assert!(std::time::Instant::now() < deadline, "the datagram did not arrive");
+                if batch.recv(b.as_raw_fd(), 0).unwrap() == 1 {
+                    break;
+                }
+            }
+            stamps.push(batch.received_at(0));
+        }
+        assert_eq!(stamps[0], None, "no timestamp before SO_TIMESTAMPNS");
+        let stamp = stamps[1].expect("SO_TIMESTAMPNS gives a receive timestamp");
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        assert!(stamp <= wall, "received at {stamp:?}, before the wall clock's {wall:?}");
+    }
+
+    #[test]
+    fn a_refused_datagram_is_dropped_and_counted_as_refused() {
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut out = SendBatch::default();
+        // An IPv6 destination from an IPv4 socket: EAFNOSUPPORT.
+        out.push("[::1]:9".parse().unwrap(), &[0; 10]);
+        out.push(b.local_addr().unwrap(), &[1; 10]);
+        assert_eq!(out.flush(a.as_raw_fd()), 1);
+        assert_eq!(out.drops(), SendDrops { full: 0, refused: 1 });
+        let mut buf = [0u8; 16];
+        b.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        assert_eq!(b.recv(&mut buf).unwrap(), 10, "the next datagram left");
     }
 }

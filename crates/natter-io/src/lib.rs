@@ -124,6 +124,7 @@ pub use natter::peer::{
 };
 pub use natter_ice::ConnectionState as IceConnectionState;
 pub use rtp::{OutgoingPacket, RtpPacket};
+pub use udp::ReceiveClock;
 
 /// How [`PeerConnection::spawn`] sets a connection up, or
 /// [`Endpoint::bind`] its sockets and connections.

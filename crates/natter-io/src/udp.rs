@@ -176,23 +176,32 @@ const MAX_RECEIVE_LAG: Duration = Duration::from_secs(1);
 /// queuing that no link caused. The times handed out never go back
 /// before one handed out already, nor before [`ReceiveClock::advance`]'s,
 /// so the sans-IO core sees a clock that only moves forward.
+///
+/// natter-server's SFU worker uses it too, with the timestamps its
+/// `recvmmsg` reads ([`crate::batch::RecvBatch::received_at`]).
 #[derive(Debug, Default)]
-pub(crate) struct ReceiveClock {
+pub struct ReceiveClock {
     floor: Option<Instant>,
 }
 
 impl ReceiveClock {
     /// The core was given `now` (a timeout, a flush).
-    pub(crate) fn advance(&mut self, now: Instant) {
+    pub fn advance(&mut self, now: Instant) {
         self.floor = Some(self.floor.map_or(now, |f| f.max(now)));
     }
 
-    /// When the datagram `meta` describes arrived, on the monotonic clock:
-    /// `now` and `wall` are read together when it is handled; the kernel's
-    /// timestamp is on the wall clock (Unix time). Without a timestamp,
-    /// or with one the wall clock makes implausible, `now`.
+    /// When the datagram `meta` describes arrived (see
+    /// [`ReceiveClock::arrival_at`]).
     pub(crate) fn arrival(&mut self, meta: &RecvMeta, now: Instant, wall: SystemTime) -> Instant {
-        let lag = meta.timestamp.and_then(|stamp| {
+        self.arrival_at(meta.timestamp, now, wall)
+    }
+
+    /// When a datagram the kernel stamped `kernel_time` (Unix time, the
+    /// wall clock) arrived, on the monotonic clock: `now` and `wall` are
+    /// read together when it is handled. Without a timestamp, or with
+    /// one the wall clock makes implausible, `now`.
+    pub fn arrival_at(&mut self, kernel_time: Option<Duration>, now: Instant, wall: SystemTime) -> Instant {
+        let lag = kernel_time.and_then(|stamp| {
             let wall = wall.duration_since(SystemTime::UNIX_EPOCH).ok()?;
             Some(wall.saturating_sub(stamp)).filter(|lag| *lag <= MAX_RECEIVE_LAG)
         });

@@ -12,9 +12,19 @@
 //! "SFU rooms".
 //!
 //! The socket is read with `recvmmsg` (natter-io's [`RecvBatch`], 32
-//! datagrams a call). The worker publishes its counters in relaxed
-//! atomics ([`SfuMetrics`]) for `/metrics`, which also reads the
-//! socket's drops (receive buffer full) from `/proc/net/udp`.
+//! datagrams a call), each datagram handed to the worker at the time the
+//! kernel stamped it (`SO_TIMESTAMPNS`, natter-io's [`ReceiveClock`]):
+//! a batch read late holds datagrams that arrived over that time, and
+//! one read time for all of them would reach the TWCC feedback the
+//! connections send (draft-holmer-rmcat-transport-wide-cc-extensions-01
+//! §3.1) as queuing no link caused. What the worker sends is queued
+//! while it drains and leaves with `sendmmsg` (natter-io's
+//! [`SendBatch`], 32 datagrams a call) after each receive batch,
+//! command and timeout, or as soon as 32 wait; a datagram the kernel
+//! refuses is dropped and counted, as the network would drop it.
+//! The worker publishes its counters in relaxed atomics
+//! ([`SfuMetrics`]) for `/metrics`, which also reads the socket's drops
+//! (receive buffer full) from `/proc/net/udp`.
 
 mod offer;
 mod worker;
@@ -25,16 +35,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
-use natter_io::batch::RecvBatch;
+use natter_io::batch::{enable_receive_timestamps, RecvBatch, SendBatch, BATCH};
+use natter_io::ReceiveClock;
 use natter_signaling::SfuInput;
 use tokio::sync::mpsc::UnboundedSender;
 
-use worker::Worker;
+use worker::{NackTotals, Worker};
 pub use worker::{Reply, Signal};
 
 const SOCKET: Token = Token(0);
@@ -44,6 +55,9 @@ const WAKER: Token = Token(1);
 /// worker is busy or descheduled (the kernel caps it at rmem_max and
 /// wmem_max; the sizes granted are logged).
 const SOCKET_BUFFER: usize = 4 << 20;
+/// How often the worker adds up its connections' NACK counters (they
+/// take a walk over every connection's stats).
+const NACK_TOTALS_EVERY: Duration = Duration::from_secs(1);
 
 /// A room's recording starts (with the writer's end) or stops.
 type RecordingCommand = (String, Option<crate::recording::Sink>);
@@ -63,6 +77,14 @@ pub struct Sfu {
 pub struct SfuMetrics {
     datagrams: AtomicU64,
     receive_calls: AtomicU64,
+    datagrams_sent: AtomicU64,
+    send_calls: AtomicU64,
+    send_drops_full: AtomicU64,
+    send_errors: AtomicU64,
+    nacks_received: AtomicU64,
+    nack_retransmissions: AtomicU64,
+    nack_repairs_held: AtomicU64,
+    nacks_sent: AtomicU64,
     relay_received: AtomicU64,
     relay_relayed: AtomicU64,
     relay_relayed_bytes: AtomicU64,
@@ -135,6 +157,9 @@ impl Sfu {
         let (recordings, recording_commands) = mpsc::channel();
         let mut worker = Worker::new(address, relay_stall, replies);
         worker.set_consent_timeout(consent_timeout);
+        if let Err(e) = enable_receive_timestamps(socket.as_raw_fd()) {
+            tracing::warn!(error = %e, "SFU socket: SO_TIMESTAMPNS refused; datagrams are timed when read");
+        }
         let thread = std::thread::Builder::new()
             .name("sfu".into())
             .spawn(move || run(socket, poll, (commands, recording_commands), worker, &published))?;
@@ -166,6 +191,54 @@ impl Sfu {
                 "counter",
                 "recvmmsg calls that read datagrams",
                 load(&m.receive_calls),
+            ),
+            (
+                "datagrams_sent",
+                "counter",
+                "Datagrams the kernel took from the worker's socket",
+                load(&m.datagrams_sent),
+            ),
+            (
+                "send_calls",
+                "counter",
+                "sendmmsg calls on the worker's socket (up to 32 datagrams each)",
+                load(&m.send_calls),
+            ),
+            (
+                "send_drops_full",
+                "counter",
+                "Datagrams dropped because the kernel would not take them now (EAGAIN: send buffer full; ENOBUFS)",
+                load(&m.send_drops_full),
+            ),
+            (
+                "send_errors",
+                "counter",
+                "Datagrams dropped because the kernel refused them otherwise (an unreachable destination)",
+                load(&m.send_errors),
+            ),
+            (
+                "nacks_received",
+                "counter",
+                "NACK packets subscribers sent the worker's connections (RFC 4585 §6.2.1), updated each second",
+                load(&m.nacks_received),
+            ),
+            (
+                "nack_retransmissions",
+                "counter",
+                "Packets resent as RTX (RFC 4588) from the connections' send history on a NACK, updated each second",
+                load(&m.nack_retransmissions),
+            ),
+            (
+                "nack_repairs_held",
+                "counter",
+                "NACKed packets not resent: repaired less than a round trip ago, or repairs over their share of the target bitrate, updated each second",
+                load(&m.nack_repairs_held),
+            ),
+            (
+                "nacks_sent",
+                "counter",
+                "NACK packets the worker's connections sent publishers, updated each second",
+                load(&m.nacks_sent),
             ),
             (
                 "socket_drops",
@@ -303,7 +376,7 @@ impl Drop for Sfu {
 }
 
 /// The worker's loop: commands, datagrams, timers; after each, what the
-/// worker wants sent.
+/// worker wants sent, in `sendmmsg` batches.
 fn run(
     socket: UdpSocket,
     mut poll: Poll,
@@ -313,11 +386,10 @@ fn run(
 ) {
     let mut events = Events::with_capacity(64);
     let mut batch = RecvBatch::default();
+    let mut out = Outbox::new(socket.as_raw_fd());
+    let mut clock = ReceiveClock::default();
     let (mut datagrams, mut receive_calls) = (0u64, 0u64);
-    let send = |destination: SocketAddr, data: &[u8]| {
-        // A full send buffer drops the datagram, as the network would.
-        let _ = socket.send_to(data, destination);
-    };
+    let mut nack_totals = (NackTotals::default(), None::<Instant>);
     loop {
         let timeout = worker
             .poll_timeout()
@@ -330,16 +402,21 @@ fn run(
             return;
         }
         loop {
-            match commands.try_recv() {
-                Ok(input) => worker.handle_input(Instant::now(), input),
+            let input = match commands.try_recv() {
+                Ok(input) => input,
                 Err(mpsc::TryRecvError::Empty) => break,
                 Err(mpsc::TryRecvError::Disconnected) => return,
-            }
-            worker.drain(Instant::now(), send);
+            };
+            let now = clock_now(&mut clock);
+            worker.handle_input(now, input);
+            worker.drain(now, |to, data| out.push(to, data));
+            out.flush();
         }
         while let Ok((room, sink)) = recordings.try_recv() {
-            worker.handle_recording(Instant::now(), &room, sink);
-            worker.drain(Instant::now(), send);
+            let now = clock_now(&mut clock);
+            worker.handle_recording(now, &room, sink);
+            worker.drain(now, |to, data| out.push(to, data));
+            out.flush();
         }
         loop {
             let n = match batch.recv(socket.as_raw_fd(), 0) {
@@ -353,28 +430,92 @@ fn run(
             };
             receive_calls += 1;
             datagrams += n as u64;
+            let (now, wall) = (Instant::now(), SystemTime::now());
             for i in 0..n {
+                let stamp = batch.received_at(i);
                 // A cut datagram (over the slot) is no packet of ours.
                 let (Some(source), slot, len, false) = batch.get(i) else {
                     continue;
                 };
-                let now = Instant::now();
-                worker.handle_datagram(now, source, &slot[..len]);
-                worker.drain(now, send);
+                let at = clock.arrival_at(stamp, now, wall);
+                worker.handle_datagram(at, source, &slot[..len]);
+                worker.drain(at, |to, data| out.push(to, data));
             }
+            out.flush();
         }
-        let now = Instant::now();
+        let now = clock_now(&mut clock);
         worker.handle_timeout(now);
-        worker.drain(now, send);
-        publish(metrics, &worker, datagrams, receive_calls);
+        worker.drain(now, |to, data| out.push(to, data));
+        out.flush();
+        if nack_totals.1.is_none_or(|at| now >= at) {
+            nack_totals = (worker.nack_totals(), Some(now + NACK_TOTALS_EVERY));
+        }
+        publish(metrics, &worker, (datagrams, receive_calls), &out, &nack_totals.0);
     }
 }
 
-fn publish(metrics: &SfuMetrics, worker: &Worker, datagrams: u64, receive_calls: u64) {
+/// The time now, given to the worker: later datagrams are not stamped
+/// before it.
+fn clock_now(clock: &mut ReceiveClock) -> Instant {
+    let now = Instant::now();
+    clock.advance(now);
+    now
+}
+
+/// What the worker sends, queued for `sendmmsg`: a full batch leaves at
+/// once, the rest at [`Outbox::flush`]. Its buffers grow to the largest
+/// batch and are reused, so a warm worker allocates nothing to send.
+struct Outbox {
+    fd: std::os::fd::RawFd,
+    batch: SendBatch,
+    /// Datagrams pushed so far.
+    pushed: u64,
+}
+
+impl Outbox {
+    fn new(fd: std::os::fd::RawFd) -> Self {
+        Outbox {
+            fd,
+            batch: SendBatch::default(),
+            pushed: 0,
+        }
+    }
+
+    fn push(&mut self, to: SocketAddr, data: &[u8]) {
+        self.batch.push(to, data);
+        self.pushed += 1;
+        if self.batch.len() >= BATCH {
+            self.flush();
+        }
+    }
+
+    /// Sends what waits; what the kernel will not take is dropped (and
+    /// counted in the batch's drops), as UDP allows.
+    fn flush(&mut self) {
+        self.batch.flush(self.fd);
+    }
+
+    /// Datagrams the kernel took.
+    fn sent(&self) -> u64 {
+        let drops = self.batch.drops();
+        self.pushed - drops.full - drops.refused - self.batch.len() as u64
+    }
+}
+
+fn publish(metrics: &SfuMetrics, worker: &Worker, received: (u64, u64), out: &Outbox, nacks: &NackTotals) {
     let (relay, held) = worker.relay_totals();
     let store = |a: &AtomicU64, v: u64| a.store(v, Ordering::Relaxed);
-    store(&metrics.datagrams, datagrams);
-    store(&metrics.receive_calls, receive_calls);
+    store(&metrics.datagrams, received.0);
+    store(&metrics.receive_calls, received.1);
+    store(&metrics.datagrams_sent, out.sent());
+    store(&metrics.send_calls, out.batch.system_calls());
+    let drops = out.batch.drops();
+    store(&metrics.send_drops_full, drops.full);
+    store(&metrics.send_errors, drops.refused);
+    store(&metrics.nacks_received, nacks.received);
+    store(&metrics.nack_retransmissions, nacks.retransmissions);
+    store(&metrics.nack_repairs_held, nacks.repairs_held);
+    store(&metrics.nacks_sent, nacks.sent);
     store(&metrics.relay_received, relay.received);
     store(&metrics.relay_relayed, relay.relayed);
     store(&metrics.relay_relayed_bytes, relay.relayed_bytes);

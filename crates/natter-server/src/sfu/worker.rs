@@ -172,6 +172,34 @@ pub struct WorkerCounters {
     pub no_slot: u64,
 }
 
+/// NACKs over the worker's connections, those gone included: what
+/// subscribers asked (RFC 4585 §6.2.1) and how the connections' send
+/// history (natter's RTX, RFC 4588) answered, and what they asked of
+/// publishers.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct NackTotals {
+    /// NACK packets received.
+    pub received: u64,
+    /// Packets resent as RTX.
+    pub retransmissions: u64,
+    /// NACKed packets not resent (repaired less than a round trip ago,
+    /// or repairs over their share of the target bitrate).
+    pub repairs_held: u64,
+    /// NACK packets sent to publishers.
+    pub sent: u64,
+}
+
+impl NackTotals {
+    fn add(&mut self, stats: &natter::peer::PeerStats) {
+        for (_, sender) in &stats.senders {
+            self.received += sender.counters.nack_count;
+            self.retransmissions += sender.counters.retransmitted_packets_sent;
+        }
+        self.sent += (stats.receivers.iter()).map(|(_, r)| r.nack_count).sum::<u64>();
+        self.repairs_held += stats.media.repairs_held;
+    }
+}
+
 pub struct Worker {
     local: SocketAddr,
     endpoint: Endpoint,
@@ -193,6 +221,8 @@ pub struct Worker {
     consent_timeout: Option<Duration>,
     /// The relay counters of the rooms closed so far.
     closed_relay: RelayCounters,
+    /// The NACK counters of the connections removed so far.
+    closed_nacks: NackTotals,
     counters: WorkerCounters,
 }
 
@@ -212,6 +242,7 @@ impl Worker {
             relay_stall,
             consent_timeout: None,
             closed_relay: RelayCounters::default(),
+            closed_nacks: NackTotals::default(),
             counters: WorkerCounters::default(),
         }
     }
@@ -384,6 +415,18 @@ impl Worker {
             held += media_room.relay.held_senders();
         }
         (counters, held)
+    }
+
+    /// The NACK counters over every connection, removed ones included.
+    /// It walks each connection's stats: call it now and then.
+    pub fn nack_totals(&mut self) -> NackTotals {
+        let mut totals = self.closed_nacks;
+        for handle in self.connections.keys() {
+            if let Some(pc) = self.endpoint.connection(*handle) {
+                totals.add(&pc.stats());
+            }
+        }
+        totals
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -641,6 +684,9 @@ impl Worker {
         self.sources.remove(peer);
         if let Some(member) = media_room.members.remove(&id) {
             self.connections.remove(&member.handle);
+            if let Some(pc) = self.endpoint.connection(member.handle) {
+                self.closed_nacks.add(&pc.stats());
+            }
             self.endpoint.remove(member.handle);
             if let Some(tap) = media_room.recording.as_mut() {
                 tap.left(id, &member.peer);
