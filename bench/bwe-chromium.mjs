@@ -2,7 +2,7 @@
 // through the limited real path of tests/peer/bwe-path.mjs, printing one
 // JSON line of figures on stdout (notes on stderr).
 //
-//   node bench/bwe-chromium.mjs [--sender chromium|natter] --schedule 0:1000000,40:2500000,60:600000,80:1000000 \
+//   node bench/bwe-chromium.mjs [--sender chromium|natter] [--receiver chromium|natter] --schedule 0:1000000,40:2500000,60:600000,80:1000000 \
 //        --duration 100 --one-way-ms 25 [--loss 0.05] [--queue-ms 300] [--max-bitrate 2500000] [--seed 1]
 //        [--flows 2] [--jitter 5ms --reorder 0.01] [--limit-bitrate 500000 --limit-until 20]
 //
@@ -12,9 +12,12 @@
 // source), then lifts it to --max-bitrate; --jitter and --reorder go to
 // the proxy toward the receiver (natter-impair's keys).
 //
-// The receiver is always a headless Chromium started inside the path's
+// The receiver is a headless Chromium started inside the path's
 // namespace ("B") by bwe-path.mjs's launchChromium(), so both senders run
-// on the same feedback (Chromium's transport-wide CC reports). The sender,
+// on the same feedback (Chromium's transport-wide CC reports); with
+// --receiver natter (natter's sender only) it is natter-io's record
+// example in B, so natter's estimator runs on natter's own feedback
+// (natter -> natter). The sender,
 // in this process's namespace ("A"), is
 //   chromium  a second headless Chromium sending its camera (bwe-path.mjs's
 //             720p noisy test pattern, VP8) with `maxBitrate`; its
@@ -41,7 +44,9 @@
 //   rtt_p50/p95   after time_to_90, ms, base RTT included: the Chromium
 //                 sender's remote-inbound-rtp roundTripTime (the receiver's
 //                 RTCP reports); with natter, the receiving Chromium's
-//                 selected pair currentRoundTripTime (its STUN checks)
+//                 selected pair currentRoundTripTime (its STUN checks);
+//                 natter -> natter: ivf-send's RTT from the receiver's
+//                 RTCP reports (its /status)
 //   estimate      median estimate after time_to_90 (max_estimate: the highest)
 //   shares        each call's share of the RTP bytes sent (natter: received) in the second half
 // Runs as root (the namespace, and Chromium in it).
@@ -56,12 +61,14 @@ import {
   blankPage, candidateOn, launchWithCamera, median, onlyCandidate, openPath, pageHelpers, percentile,
   sampleBottleneck, until, withoutCandidates, RECEIVER_ADDRESS, SENDER_ADDRESS,
 } from '../tests/peer/bwe-path.mjs';
-import { ARTIFACTS } from '../tests/peer/harness.mjs';
+import { freePort } from '../tests/browser/harness.mjs';
+import { ARTIFACTS, EXAMPLES } from '../tests/peer/harness.mjs';
 import { ffmpegTool, startExample } from '../tests/peer/media.mjs';
 
 const { values: opts } = parseArgs({
   options: {
     sender: { type: 'string', default: 'chromium' },
+    receiver: { type: 'string', default: 'chromium' },
     schedule: { type: 'string', default: '0:1000000' },
     duration: { type: 'string', default: '30' },
     'one-way-ms': { type: 'string', default: '25' },
@@ -77,6 +84,8 @@ const { values: opts } = parseArgs({
   },
 });
 if (!['chromium', 'natter'].includes(opts.sender)) throw new Error(`--sender chromium or natter, not ${opts.sender}`);
+if (!['chromium', 'natter'].includes(opts.receiver)) throw new Error(`--receiver chromium or natter, not ${opts.receiver}`);
+if (opts.receiver === 'natter' && opts.sender !== 'natter') throw new Error('--receiver natter takes natter\'s sender only (--sender natter)');
 if (opts.sender === 'natter' && opts['limit-bitrate']) {
   throw new Error('--limit-bitrate: natter\'s sender (ivf-send --adapt) sends a ladder of files and cannot change its cap mid-call');
 }
@@ -198,14 +207,24 @@ function ladder() {
   return files;
 }
 
-/** ivf-send's JSON lines so far: `{t_ms, unix_ms, target_bps, layer, layer_bps, sent_bps}` every 500 ms. */
+/** ivf-send's JSON lines so far: `{t_ms, unix_ms, target_bps, aim_bps, layer, layer_bps, sent_bps}` every 500 ms (kept in target/peer as bwe-bench-PID-I.jsonl). */
 const natterLines = (natter) => natter.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+
+/**
+ * natter's sender for call `i`: ivf-send --adapt --follow-target (the
+ * highest file its target covers, as an encoder told the target; not
+ * the SFU selector's margin and 2 s hold) over the ladder's files up to
+ * --max-bitrate, in A.
+ */
+function startNatterSender(i) {
+  const files = ladder().filter(({ kbps }) => kbps * 1000 <= Number(opts['max-bitrate']));
+  const layers = files.flatMap(({ file }, n) => ['--layer', `l${n}=${file}`]);
+  return startExample('ivf-send', `bwe-bench-${process.pid}-${i}`, ['--adapt', '--follow-target', ...layers, '--mdns', 'false'], { address: SENDER_ADDRESS });
+}
 
 /** One natter call through a proxy of `limited` to a page of `receiver`: the natter process and the page. */
 async function natterCall(limited, receiver, i, proxyOptions) {
-  const files = ladder().filter(({ kbps }) => kbps * 1000 <= Number(opts['max-bitrate']));
-  const layers = files.flatMap(({ file }, n) => ['--layer', `l${n}=${file}`]);
-  const natter = await startExample('ivf-send', `bwe-bench-${process.pid}-${i}`, ['--adapt', ...layers, '--mdns', 'false'], { address: SENDER_ADDRESS });
+  const natter = await startNatterSender(i);
   const page = await blankPage(await receiver.newContext(), pageHelpers);
   const offer = await page.evaluate(() => window.bwe.receive());
   const upstream = candidateOn(offer, '127.0.0.1') ?? candidateOn(offer, RECEIVER_ADDRESS);
@@ -221,16 +240,76 @@ async function natterCall(limited, receiver, i, proxyOptions) {
   return { natter, page };
 }
 
-/** A natter call's flow: what natter sent (its 500 ms lines), its estimates, the receiving page's RTTs. */
-function natterFlow(lines, pageSamples) {
+/**
+ * natter-io's record example inside B for call `i`: its HTTP server on
+ * B's veth address (reached from A across the path; only signaling and
+ * /status use it), its ICE on B's loopback, so that media reaches it
+ * only through the proxy. Its files go to target/peer and are removed
+ * by `remove()`. Killed with the path.
+ */
+async function startNatterReceiver(limited, i) {
+  const bin = path.join(EXAMPLES, 'record');
+  if (!fs.existsSync(bin)) throw new Error(`no record example at ${bin}: run "cargo build --release -p natter-io --example record" (bench/bwe does)`);
+  const name = `bwe-bench-record-${process.pid}-${i}`;
+  const out = path.join(ARTIFACTS, name);
+  fs.mkdirSync(out, { recursive: true });
+  const log = fs.createWriteStream(`${out}.log`);
+  const port = await freePort();
+  const child = limited.spawn([bin, '--listen', `${RECEIVER_ADDRESS}:${port}`, '--address', '127.0.0.1', '--out', out,
+    '--frames', String(Number.MAX_SAFE_INTEGER), '--mdns', 'false'], { env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', NO_COLOR: '1' } });
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
+  const url = `http://${RECEIVER_ADDRESS}:${port}`;
+  await until(async () => {
+    if (child.exitCode !== null) throw new Error(`record exited early (${child.exitCode}); see ${out}.log`);
+    return (await fetch(`${url}/healthz`).catch(() => null))?.ok;
+  }, { timeout: 15000, interval: 100, what: `record on ${url}/healthz (log: ${out}.log)` });
+  return {
+    url,
+    status: async () => (await fetch(`${url}/status`)).json(),
+    remove: () => fs.rmSync(out, { recursive: true, force: true }),
+  };
+}
+
+/** POSTs `body` as JSON to `url`; the response's JSON (none for 204), or an error naming `what`. */
+async function postJson(url, body, what) {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${what}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/**
+ * One natter -> natter call: ivf-send (in A) offers, record (in B)
+ * answers, through a proxy of `limited`; the sender's offer loses its
+ * candidates and the receiver's answer gets the proxy's, so the receiver
+ * learns the sender as a peer-reflexive candidate, as a page does.
+ */
+async function natterToNatterCall(limited, i, proxyOptions) {
+  const natter = await startNatterSender(i);
+  const receiver = await startNatterReceiver(limited, i);
+  const offer = await postJson(`${natter.url}/local-offer`, null, 'ivf-send POST /local-offer');
+  const answer = await postJson(`${receiver.url}/offer`, { type: 'offer', sdp: withoutCandidates(offer.sdp) }, 'record POST /offer');
+  const upstream = candidateOn(answer.sdp, '127.0.0.1');
+  if (!upstream) throw new Error(`natter's receiver answered with no host candidate on 127.0.0.1:\n${answer.sdp}`);
+  const proxy = await limited.proxy(upstream, proxyOptions);
+  await postJson(`${natter.url}/answer`, { type: 'answer', sdp: onlyCandidate(answer.sdp, proxy) }, 'ivf-send POST /answer');
+  return { natter, receiver };
+}
+
+/** A natter call's flow: what natter sent (its 500 ms lines), its estimates, and `rtts` ({t, ms}). */
+function natterFlow(lines, rtts) {
   let bytes = 0;
   const sent = lines.map((l) => ({ t: l.unix_ms, bytes: (bytes += (l.sent_bps * 0.5) / 8) }));
   return {
     sent,
     estimates: lines.map((l) => ({ t: l.unix_ms, bps: l.target_bps })),
-    rtts: pageSamples.filter((s) => s.pairRtt !== undefined).map((s) => ({ t: s.t, ms: s.pairRtt * 1000 })),
+    rtts,
   };
 }
+
+/** The receiving page's RTTs ({t, ms}): its selected pair's currentRoundTripTime. */
+const pageRtts = (pageSamples) => pageSamples.filter((s) => s.pairRtt !== undefined).map((s) => ({ t: s.t, ms: s.pairRtt * 1000 }));
 
 /** A Chromium sender's flow, from its page's outbound samples. */
 function chromiumFlow(samples) {
@@ -246,23 +325,31 @@ async function main() {
   const limited = openPath({ rateBps: schedule[0].bps, queueMs: Number(opts['queue-ms']) });
   const browsers = [];
   const natters = [];
+  const receivers = [];
   let bottleneck;
   const timers = [];
   try {
     const natterSends = opts.sender === 'natter';
+    const natterReceives = opts.receiver === 'natter';
     const sender = natterSends ? null : await launchWithCamera();
     if (sender) browsers.push(sender);
-    const receiver = await limited.launchChromium();
-    browsers.push(receiver);
+    const receiver = natterReceives ? null : await limited.launchChromium();
+    if (receiver) browsers.push(receiver);
     const maxBitrate = Number(opts['max-bitrate']);
     const limit = opts['limit-bitrate'] ? Number(opts['limit-bitrate']) : null;
     const up = [];
     if (opts.jitter !== '0ms') up.push(`jitter=${opts.jitter}`);
     if (Number(opts.reorder) > 0) up.push(`reorder=${Number(opts.reorder) * 100}%`);
-    // The pages whose samples tell when media flows: the senders' (Chromium) or the receivers' (natter).
+    // The pages whose samples tell when media flows: the senders' (Chromium) or the receivers' (natter to Chromium).
     const pages = [];
     for (let i = 0; i < Number(opts.flows); i++) {
       const proxyOptions = { delayMs: Number(opts['one-way-ms']), loss: Number(opts.loss), seed: Number(opts.seed) * 100 + i, up };
+      if (natterReceives) {
+        const call = await natterToNatterCall(limited, i, proxyOptions);
+        natters.push(call.natter);
+        receivers.push(call.receiver);
+        continue;
+      }
       if (natterSends) {
         const { natter, page } = await natterCall(limited, receiver, i, proxyOptions);
         natters.push(natter);
@@ -281,17 +368,41 @@ async function main() {
       pages.push(a);
     }
     bottleneck = sampleBottleneck(limited);
-    for (const a of pages) {
-      await until(() => a.evaluate(() => window.pc.connectionState === 'connected'), { timeout: 15000, what: 'the call connected through the proxy' });
+    let t0;
+    // natter -> natter: ivf-send's RTTs, polled from its /status.
+    const senderRtts = natters.map(() => []);
+    if (natterReceives) {
+      for (const n of natters) {
+        await until(async () => (await n.status()).connection === 'Connected', { timeout: 15000, what: 'natter -> natter connected through the proxy' });
+      }
+      // t0: when ivf-send began sending (its first line's time less its t_ms).
+      t0 = await until(() => {
+        const first = natterLines(natters[0]).find((l) => l.sent_bps > 0);
+        return first && first.unix_ms - first.t_ms;
+      }, { timeout: 10000, what: 'media sent' });
+      timers.push(setInterval(() => natters.forEach((n, i) => n.status().then((st) => {
+        const rtt = st.media?.senders?.[0]?.rtt_ms;
+        if (typeof rtt === 'number') senderRtts[i].push({ t: Date.now(), ms: rtt });
+      }).catch(() => {})), 500));
+    } else {
+      for (const a of pages) {
+        await until(() => a.evaluate(() => window.pc.connectionState === 'connected'), { timeout: 15000, what: 'the call connected through the proxy' });
+      }
+      // t0: the first sample with media sent (natter: received); the schedule counts from there.
+      t0 = await until(() => pages[0].evaluate(() => window.bwe.samples.find((s) => s.bytes > 0)?.t), { timeout: 10000, what: 'media sent' });
     }
-    // t0: the first sample with media sent (natter: received); the schedule counts from there.
-    const t0 = await until(() => pages[0].evaluate(() => window.bwe.samples.find((s) => s.bytes > 0)?.t), { timeout: 10000, what: 'media sent' });
     const at = (ms, f) => timers.push(setTimeout(f, Math.max(0, t0 + ms - (performance.timeOrigin + performance.now()))));
     for (const { at: ms, bps } of schedule.slice(1)) at(ms, () => limited.setRate(bps));
     if (limit) {
       at(Number(opts['limit-until']) * 1000, () => pages.forEach((a) => a.evaluate((max) => window.bwe.setMaxBitrate(max), maxBitrate)));
     }
     const samples = [];
+    if (natterReceives) {
+      for (const n of natters) {
+        await until(() => (natterLines(n).at(-1)?.unix_ms ?? 0) - t0 >= durationMs + 600,
+          { timeout: durationMs + 30000, interval: 500, what: `${durationMs} ms of media` });
+      }
+    }
     for (const a of pages) {
       samples.push(await until(async () => {
         const s = await a.evaluate(() => window.bwe.samples);
@@ -299,16 +410,25 @@ async function main() {
       }, { timeout: durationMs + 30000, interval: 500, what: `${durationMs} ms of media` }));
     }
     await bottleneck.stop();
-    const flows = natterSends ? natters.map((n, i) => natterFlow(natterLines(n), samples[i])) : samples.map(chromiumFlow);
+    timers.forEach(clearTimeout);
+    let flows;
+    if (natterReceives) flows = natters.map((n, i) => natterFlow(natterLines(n), senderRtts[i]));
+    else if (natterSends) flows = natters.map((n, i) => natterFlow(natterLines(n), pageRtts(samples[i])));
+    else flows = samples.map(chromiumFlow);
     const result = figures(flows, bottleneck.samples, limited.proxies, t0);
     flows.forEach((f, i) => note(`call ${i + 1}: ${timeline(f, t0)}`));
-    if (natterSends) {
-      for (const [i, n] of natters.entries()) {
-        const { media } = await n.status();
-        const [s] = media.senders;
-        note(`call ${i + 1}: natter sent ${s.packets_sent} video packets, ${s.retransmitted_packets_sent} retransmitted for ${s.nack_count} NACKs,`
-          + ` ${media.padding_sent} of probe padding; Chromium's reports: ${s.remote_packets_lost} lost`);
+    for (const [i, n] of natters.entries()) {
+      const { media } = await n.status();
+      const [s] = media.senders;
+      let reports = `Chromium's reports: ${s.remote_packets_lost} lost`;
+      if (natterReceives) {
+        const got = (await receivers[i].status()).media;
+        const [r] = got.receivers;
+        reports = `natter's receiver: ${r?.packets_lost} lost, ${r?.nack_count} NACKs, ${got.twcc_feedback_sent} transport-cc feedback packets`;
       }
+      note(`call ${i + 1}: natter sent ${s.packets_sent} video packets, ${s.retransmitted_packets_sent} retransmitted for ${s.nack_count} NACKs,`
+        + ` ${media.padding_sent} of probe padding; ${reports}`);
+      fs.writeFileSync(`${n.logPath.replace(/\.log$/, '')}.jsonl`, n.stdout());
     }
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
@@ -317,6 +437,7 @@ async function main() {
     for (const browser of browsers) await browser.close().catch(() => {});
     for (const n of natters) await n.stop().catch(() => {});
     limited.close();
+    for (const r of receivers) r.remove();
   }
 }
 

@@ -41,14 +41,24 @@
 //! their keyframes at the same frames) and go out as one stream, which
 //! a browser receives. natter-sfu's layer selector, as the SFU uses it
 //! for a subscriber, picks the file whose rate the target bitrate
-//! (`PeerEvent::TargetBitrate`, draft-ietf-rmcat-gcc-02) covers, and
-//! switches at the next keyframe of the chosen file; the rate of the
+//! (`PeerEvent::TargetBitrate`, draft-ietf-rmcat-gcc-02) covers with a
+//! 10% margin, going up after 2 s. With `--follow-target` the sender
+//! sends what its target allows, as an
+//! encoder given the target would: the highest file whose rate its aim
+//! covers, with no margin, straight there rather than a step at a time.
+//! The aim is the target, lower at once when it falls but higher only
+//! once it held for [`UP_HOLD`], plus what makes up the bits the target
+//! allowed and were not sent (or less what was sent beyond it) within an
+//! encoder-like rate-control buffer ([`BUDGET`]), so that the files'
+//! steps of about 15% come closer to the target; never above the target.
+//! Either way the selector switches at the next keyframe of the chosen
+//! file; the rate of the
 //! highest file is its demand (`set_application_demand`), which the
 //! controller probes for while the files below hold it back. Every 500 ms a JSON
 //! line on stdout gives the time (since sending began, and since the Unix
-//! epoch), the target, the file sent (its index and rate) and what was
-//! sent, in bits per second of frames:
-//! `{"t_ms":1500,"unix_ms":1765101234567,"target_bps":812000,"layer":3,"layer_bps":700000,"sent_bps":698000}`.
+//! epoch), the target, the aim, the file sent (its index and rate) and
+//! what was sent, in bits per second of frames:
+//! `{"t_ms":1500,"unix_ms":1765101234567,"target_bps":812000,"aim_bps":790000,"layer":3,"layer_bps":700000,"sent_bps":698000}`.
 //!
 //! ```text
 //! for k in 200 500 900 1400; do ffmpeg -f lavfi -i testsrc2=size=640x360:rate=30 -t 5 -c:v libvpx -g 15 -b:v ${k}k $k.ivf; done
@@ -108,6 +118,11 @@ struct Args {
     /// a JSON line with the target every 500 ms.
     #[arg(long, requires = "layers")]
     adapt: bool,
+    /// With `--adapt`: follow the target as an encoder would (no margin,
+    /// up after 500 ms, a rate budget), not the SFU's selector policy
+    /// for a subscriber (10% margin, up after 2 s).
+    #[arg(long, requires = "adapt")]
+    follow_target: bool,
     /// The Opus audio, in Ogg.
     #[arg(long)]
     audio: Option<PathBuf>,
@@ -452,7 +467,10 @@ async fn send(
         return;
     }
     let start = Instant::now();
-    let mut adapter = app.args.adapt.then(|| Adapter::new(&app.video, start));
+    let mut adapter = app
+        .args
+        .adapt
+        .then(|| Adapter::new(&app.video, start, app.args.follow_target));
     // The video streams, then the audio; each on its track and RID
     // (adapting: one stream).
     let video = app.video.iter().map(|(rid, media)| {
@@ -497,11 +515,17 @@ async fn send(
     }
 }
 
-/// `--adapt`: which file's frames the one video stream carries, chosen
-/// by natter-sfu's [`LayerSelector`] from the target bitrate, and the
-/// JSON line that reports it.
+/// `--adapt`: which file's frames the one video stream carries: the one
+/// natter-sfu's [`LayerSelector`] chooses for the target, or with
+/// `--follow-target` the highest its aim ([`HeldTarget`] and
+/// [`RateBudget`]) covers (the selector with no margin and no hold of its
+/// own), switched to at its keyframe; and the JSON line that reports it.
 struct Adapter {
     selector: LayerSelector,
+    follow_target: bool,
+    held: HeldTarget,
+    budget: RateBudget,
+    aim_bps: u64,
     /// Each file's rate over its length and its picture size.
     layers: Vec<LayerInfo>,
     /// Larger than any file: none is too large to be worth sending.
@@ -517,8 +541,86 @@ struct Adapter {
 /// How often `--adapt` prints its JSON line.
 const REPORT_INTERVAL: Duration = Duration::from_millis(500);
 
+/// How long the target must stay at or above a higher rate before
+/// `--adapt` goes up to it: a few of the controller's updates, well under
+/// the files' keyframe interval, which delays every switch anyway.
+const UP_HOLD: Duration = Duration::from_millis(500);
+
+/// The target `--adapt` follows: the controller's target, lower at once
+/// when it falls, raised only to the lowest target of a run above the
+/// held one that lasted [`UP_HOLD`] (downward-fast, upward-after-stable).
+#[derive(Debug, Default)]
+struct HeldTarget {
+    held_bps: u64,
+    /// The current run of targets above `held_bps`: since when, and the
+    /// lowest of them.
+    above: Option<(Instant, u64)>,
+}
+
+impl HeldTarget {
+    /// The target to follow at `now`, given the controller's `target_bps`.
+    fn update(&mut self, now: Instant, target_bps: u64) -> u64 {
+        if target_bps <= self.held_bps || self.held_bps == 0 {
+            // The first target, or a fall: followed at once.
+            self.held_bps = target_bps;
+            self.above = None;
+            return self.held_bps;
+        }
+        let (since, lowest) = self.above.get_or_insert((now, target_bps));
+        *lowest = (*lowest).min(target_bps);
+        if now.duration_since(*since) >= UP_HOLD {
+            self.held_bps = *lowest;
+            self.above = None;
+        }
+        self.held_bps
+    }
+}
+
+/// How far what `--adapt` sends may fall behind or run ahead of its
+/// target, in time at the target: the rate-control buffer an encoder
+/// keeps (libvpx's realtime buffer is about half a second), small so
+/// that catching up adds at most a quarter to the target.
+const BUDGET: Duration = Duration::from_millis(250);
+
+/// Over how long `--adapt` plans to make up its budget: the ladder's
+/// keyframe interval, the time a chosen file is sent at least.
+const CATCH_UP: Duration = Duration::from_secs(1);
+
+/// The bits the target allowed and were not sent (negative: sent beyond
+/// it), within [`BUDGET`] at the target either way.
+#[derive(Debug, Default)]
+struct RateBudget {
+    bits: i64,
+    last: Option<Instant>,
+}
+
+impl RateBudget {
+    /// Adds what `target_bps` allowed since the last call and takes off
+    /// `sent_bits`, just sent.
+    fn account(&mut self, now: Instant, target_bps: u64, sent_bits: u64) {
+        let elapsed = self.last.map_or(Duration::ZERO, |last| now.duration_since(last));
+        self.last = Some(now);
+        let allowed = (target_bps as f64 * elapsed.as_secs_f64()) as i64;
+        let limit = (target_bps as f64 * BUDGET.as_secs_f64()) as i64;
+        let sent = i64::try_from(sent_bits).unwrap_or(i64::MAX);
+        self.bits = self
+            .bits
+            .saturating_add(allowed)
+            .saturating_sub(sent)
+            .clamp(-limit, limit);
+    }
+
+    /// The rate to aim for: `base_bps` and the budget made up over
+    /// [`CATCH_UP`], at most `target_bps` (catching up on a target that
+    /// swings would swing further).
+    fn aim_bps(&self, base_bps: u64, target_bps: u64) -> u64 {
+        let aim = (base_bps as f64 + self.bits as f64 / CATCH_UP.as_secs_f64()).max(0.0) as u64;
+        aim.min(target_bps)
+    }
+}
+
 impl Adapter {
-    fn new(video: &[(Option<String>, files::Media)], start: Instant) -> Adapter {
+    fn new(video: &[(Option<String>, files::Media)], start: Instant, follow_target: bool) -> Adapter {
         let layers: Vec<LayerInfo> = video
             .iter()
             .map(|(_, media)| {
@@ -533,12 +635,26 @@ impl Adapter {
             .collect();
         tracing::info!(?layers, "adapting among the layers");
         Adapter {
-            // One sender, nothing to share the estimate with: a small
-            // margin before going up.
-            selector: LayerSelector::new(SelectorConfig {
-                up_margin_per_mille: 100,
-                ..SelectorConfig::default()
+            selector: LayerSelector::new(if follow_target {
+                // The sender's own policy: target = estimate, as an
+                // encoder (the hysteresis is HeldTarget's).
+                SelectorConfig {
+                    up_margin_per_mille: 0,
+                    up_hold: Duration::ZERO,
+                    ..SelectorConfig::default()
+                }
+            } else {
+                // One sender, nothing to share the estimate with: a
+                // small margin before going up.
+                SelectorConfig {
+                    up_margin_per_mille: 100,
+                    ..SelectorConfig::default()
+                }
             }),
+            follow_target,
+            held: HeldTarget::default(),
+            budget: RateBudget::default(),
+            aim_bps: 0,
             layers,
             tile: TileSize {
                 width: u16::MAX,
@@ -552,17 +668,25 @@ impl Adapter {
     }
 
     /// Whether `frame` of file `index`, due at `now`, is sent: the
-    /// selector's choice for the current target; a switch waits for the
+    /// selector's choice for the aim; a switch waits for the
     /// chosen file's keyframe (RFC 6386 §9.1: the frame tag's P bit).
     fn forward(&mut self, now: Instant, index: usize, frame: &[u8], target_bps: u64) -> bool {
         self.target_bps = target_bps;
+        self.aim_bps = if self.follow_target {
+            let held_bps = self.held.update(now, target_bps);
+            self.budget.aim_bps(held_bps, target_bps)
+        } else {
+            target_bps
+        };
         self.selector
-            .update(now.into_std(), target_bps, &self.layers, self.tile);
+            .update(now.into_std(), self.aim_bps, &self.layers, self.tile);
         let keyframe = Vp8FrameHeader::parse(frame).is_ok_and(|header| header.keyframe);
         let layer = u8::try_from(index).unwrap_or(u8::MAX);
         let sent = self.selector.handle_packet(layer, keyframe) != PacketAction::Drop;
-        if sent {
-            self.period.1 += frame.len() as u64;
+        let bytes = if sent { frame.len() as u64 } else { 0 };
+        self.period.1 += bytes;
+        if self.follow_target {
+            self.budget.account(now, target_bps, bytes * 8);
         }
         if now.duration_since(self.period.0) >= REPORT_INTERVAL {
             self.report(now);
@@ -571,7 +695,7 @@ impl Adapter {
     }
 
     /// What the files would send if the target let them (the highest
-    /// file's rate and the selector's margin), when it changed.
+    /// file's rate), when it changed.
     fn new_demand(&mut self) -> Option<u64> {
         let wanted = self.selector.wanted_bps();
         (wanted != self.demand_bps).then(|| {
@@ -588,6 +712,7 @@ impl Adapter {
             "t_ms": now.duration_since(self.start).as_millis() as u64,
             "unix_ms": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
             "target_bps": self.target_bps,
+            "aim_bps": self.aim_bps,
             "layer": current,
             "layer_bps": current.and_then(|l| self.layers.get(usize::from(l))).map(|l| l.bitrate_bps),
             "sent_bps": (bytes as f64 * 8.0 / now.duration_since(since).as_secs_f64()) as u64,
