@@ -1,5 +1,5 @@
 // A rate-limited real path for the bandwidth-estimation tests
-// (bwe.mjs: Chromium sends to natter; bwe-send.mjs: natter
+// (bwe.test.mjs: Chromium sends to natter; bwe-send.test.mjs: natter
 // sends to Chromium) and bench (bench/bwe, bench/bwe-chromium.mjs),
 // issue 12.
 //
@@ -34,7 +34,7 @@ import { ARTIFACTS, loadChromium } from './harness.mjs';
 import { ffmpegTool } from './media.mjs';
 
 /**
- * Issue 12 acceptance 2's path, both ways (bwe.mjs, bwe-send.mjs):
+ * Issue 12 acceptance 2's path, both ways (bwe.test.mjs, bwe-send.test.mjs):
  * a capacity of `limit` bit/s with a drop-tail queue of `queueMs` and
  * `oneWayMs` of delay each way; a call sends `callMs` at it, settled over
  * its last `windowMs`; then RFC 8867 §5.1's drop to its lowest capacity,
@@ -242,10 +242,10 @@ export const withoutTransportCc = (sdp) => sdp.split('\r\n')
 /**
  * Installed in a page (playwright serializes this one function, so it
  * holds everything the page needs). Chromium sending its camera
- * (bwe.mjs, bench/bwe-chromium.mjs): `window.bwe.send(maxBitrate)`
+ * (bwe.test.mjs, bench/bwe-chromium.mjs): `window.bwe.send(maxBitrate)`
  * gets the 1280x720 fake camera, adds it (VP8, resolution kept) with
  * that maximum, and returns the complete offer; `setMaxBitrate(bps)`.
- * Chromium receiving video, offering (bwe-send.mjs):
+ * Chromium receiving video, offering (bwe-send.test.mjs):
  * `window.bwe.receive()`, the complete offer of one video section it
  * receives in VP8 (and RTX), played in a <video>. Either applies the
  * answer with `window.bwe.answer(sdp)`. Chromium receiving, answering
