@@ -289,6 +289,7 @@ function onWelcome({ id, name, peers, iceServers, fresh, sfu, limits }) {
   call.iceServers = iceServers || [];
   call.sfuRoom = Boolean(sfu);
   if (call.sfuRoom && !call.sfu) openSfu(limits?.maxParticipants ?? 6);
+  else if (call.sfu && !fresh) call.sfu.resumed();
   renderControls();
   updateTile('self', { peerId: id, name, label: `${name} (you)` });
   const present = new Set(peers.map((p) => p.id));

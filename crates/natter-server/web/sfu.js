@@ -131,6 +131,21 @@ export class SfuConnection extends EventTarget {
     this.signal({ type: 'offer', to: SFU_PEER, sdp: this.pc.localDescription.sdp });
   }
 
+  /**
+   * The signaling session was resumed on a new socket. An offer still
+   * waiting for its answer may have gone down with the old one (a socket
+   * that died unnoticed takes what was written to it, and the server
+   * replays only what it sent), so it goes again; the server answers a
+   * repeated offer as a renegotiation, and `apply` drops an answer to an
+   * offer already answered.
+   */
+  resumed() {
+    this.queue = this.queue.then(() => {
+      if (this.closed || this.pc.signalingState !== 'have-local-offer') return;
+      this.signal({ type: 'offer', to: SFU_PEER, sdp: this.pc.localDescription.sdp });
+    });
+  }
+
   /** An `answer`, `candidate`, `track` or `layers` message from the server. */
   handle(message) {
     this.queue = this.queue.then(() => this.apply(message)).catch((e) => {
@@ -143,6 +158,8 @@ export class SfuConnection extends EventTarget {
     if (this.closed) return;
     const pc = this.pc;
     if (message.type === 'answer') {
+      // The second answer to an offer sent again after a resume.
+      if (pc.signalingState !== 'have-local-offer') return;
       await pc.setRemoteDescription({ type: 'answer', sdp: message.sdp });
     } else if (message.type === 'candidate') {
       if (message.candidate) await pc.addIceCandidate(message.candidate);
