@@ -1,42 +1,18 @@
 //! What a receiver reports for transport-wide congestion control
 //! (draft-holmer-rmcat-transport-wide-cc-extensions-01): the arrival
 //! time of every packet that carried a transport-wide sequence number,
-//! sent back every [`feedback_interval`] so that the sender's bandwidth
-//! estimator (Chromium's GoogCC) sees delay and loss. The buffers are
-//! kept between feedbacks: recording and reporting allocate nothing once
-//! they have grown to a feedback's size.
+//! sent back about every [`FEEDBACK_INTERVAL`] so that the sender's
+//! bandwidth estimator (Chromium's GoogCC) sees delay and loss. The
+//! buffers are kept between feedbacks: recording and reporting allocate
+//! nothing once they have grown to a feedback's size.
 
 use std::time::{Duration, Instant};
 
 use natter_rtp::SeqUnwrapper;
 
-/// libwebrtc's interval before it knows its own send estimate
-/// (`kDefaultInterval` of its transport-wide feedback generator).
+/// How often feedback goes out while packets arrive (libwebrtc's
+/// default is 100 ms).
 pub const FEEDBACK_INTERVAL: Duration = Duration::from_millis(100);
-/// libwebrtc's bounds on the interval (`kMinInterval`, `kMaxInterval`).
-pub const MIN_FEEDBACK_INTERVAL: Duration = Duration::from_millis(50);
-pub const MAX_FEEDBACK_INTERVAL: Duration = Duration::from_millis(250);
-/// A feedback packet as libwebrtc reckons it: IPv4, UDP, SRTCP and an
-/// average report, 68 bytes.
-const FEEDBACK_BITS: u64 = (20 + 8 + 10 + 30) * 8;
-
-/// How often feedback goes out while packets arrive when our own send
-/// estimate is `estimate_bps`: as libwebrtc's generator does, so that the
-/// reports take 5% of it, within [`MIN_FEEDBACK_INTERVAL`] and
-/// [`MAX_FEEDBACK_INTERVAL`] (every 50 ms from about 218 kbit/s up).
-/// Chromium's estimator hears of a queue that much sooner: when natter
-/// reported 100 ms after the first arrival since its last report (8 a
-/// second; a Chromium receiver sent 15), Chromium's video overfilled a
-/// 300 ms tbf queue after its capacity dropped from 1 to 0.6 Mbit/s
-/// (tbf dropped 1.6-4% in 3 of 4 runs of tests/peer/bwe.test.mjs, none
-/// toward Chromium); on this period, none in 3 runs.
-pub fn feedback_interval(estimate_bps: u64) -> Duration {
-    let share_bps = estimate_bps / 20;
-    if share_bps == 0 {
-        return MAX_FEEDBACK_INTERVAL;
-    }
-    Duration::from_micros(FEEDBACK_BITS * 1_000_000 / share_bps).clamp(MIN_FEEDBACK_INTERVAL, MAX_FEEDBACK_INTERVAL)
-}
 /// Arrivals held at most; more than a feedback packet reports.
 const MAX_PENDING: usize = 4096;
 
@@ -125,16 +101,6 @@ mod tests {
         assert_eq!(f.received, [(14, 20_000)]);
         r.on_packet(t0 + Duration::from_millis(30), 12);
         assert!(!r.has_pending());
-    }
-
-    #[test]
-    fn the_interval_keeps_reports_at_5_percent_of_the_estimate_within_50_and_250_ms() {
-        assert_eq!(feedback_interval(0), MAX_FEEDBACK_INTERVAL);
-        assert_eq!(feedback_interval(30_000), MAX_FEEDBACK_INTERVAL);
-        // 544 bits in 5% of 100 kbit/s: 108.8 ms.
-        assert_eq!(feedback_interval(100_000), Duration::from_micros(108_800));
-        assert_eq!(feedback_interval(300_000), MIN_FEEDBACK_INTERVAL);
-        assert_eq!(feedback_interval(u64::MAX), MIN_FEEDBACK_INTERVAL);
     }
 
     #[test]

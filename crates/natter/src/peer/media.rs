@@ -81,7 +81,7 @@ use super::{PeerConnection, PeerError};
 use crate::congestion::{CongestionController, CongestionEvent, PacedPacket, PacketKind, QueuedPacket, SentPacket};
 use crate::jsep::TransceiverId;
 use crate::media::send::set_transport_seq;
-use crate::media::twcc::feedback_interval;
+use crate::media::twcc::FEEDBACK_INTERVAL;
 use crate::media::{NtpClock, SendStream, TwccRecorder};
 use receiver::{Receiver, Route};
 pub use rtp_mode::ReceivedRtp;
@@ -612,13 +612,8 @@ impl PeerConnection {
             next = (self.media.receivers.range((Excluded(id), Unbounded)).next()).map(|(&id, _)| id);
         }
         if self.media.next_twcc.is_some_and(|t| t <= now) {
-            // On a fixed period while packets arrive, as libwebrtc's
-            // generator: the next report is due an interval after this
-            // one, not an interval after the next arrival.
-            let pending = self.media.twcc.has_pending();
             self.send_twcc_feedback();
-            let interval = feedback_interval(self.media.cc.target_bitrate());
-            self.media.next_twcc = pending.then_some(now + interval);
+            self.media.next_twcc = self.media.twcc.has_pending().then_some(now + FEEDBACK_INTERVAL);
         }
         if self.media.next_report.is_some_and(|t| t <= now) {
             self.send_report(now);
