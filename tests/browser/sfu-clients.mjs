@@ -5,20 +5,10 @@
 // receive slot).
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import net from 'node:net';
-import { NATTER_BIN, sfuStats, until } from './harness.mjs';
+import { sfuStats, until } from './harness.mjs';
 
 export { sfuStats };
-
-/**
- * The flags that make natter serve's rooms SFU rooms: none once SFU is
- * the default (serve then has `--mesh` to opt out), `--sfu` before.
- */
-export function sfuArgs() {
-  const help = execFileSync(NATTER_BIN, ['serve', '--help'], { encoding: 'utf8' });
-  return /^\s+--mesh\b/m.test(help) ? [] : ['--sfu'];
-}
 
 /**
  * `server` (listening on another address than loopback) as pages see

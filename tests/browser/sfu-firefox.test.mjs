@@ -18,7 +18,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { chat, join, launchBrowser, launchFirefox, openParticipant, problemsOf, startServer } from './harness.mjs';
-import { eachReceivesTheOther, loopbackOrigin, sfuArgs, sfuStats } from './sfu-clients.mjs';
+import { eachReceivesTheOther, loopbackOrigin, sfuStats } from './sfu-clients.mjs';
 
 /** The camera the pages open: Chromium sends two simulcast layers of it (160x90 and 320x180). */
 const CAMERA = { width: '640', height: '360', fps: '15' };
@@ -40,7 +40,7 @@ describe('Firefox and Chromium in one SFU room', () => {
 
   before(async () => {
     [chromium, firefox] = await Promise.all([launchBrowser(), launchFirefox()]);
-    server = await startServer({ name: 'sfu-firefox', host: '198.18.0.1', maxParticipants: 3, args: sfuArgs() });
+    server = await startServer({ name: 'sfu-firefox', host: '198.18.0.1', maxParticipants: 3 });
     origin = await loopbackOrigin(server);
     chrome = await openParticipant(chromium, origin.server, { room: 'sfu-firefox', name: 'Chromium', query: CAMERA });
     fox = await openParticipant(firefox, origin.server, { room: 'sfu-firefox', name: 'Firefox', query: CAMERA });

@@ -19,7 +19,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { join, launchBrowser, openParticipant, problemsOf, startServer } from './harness.mjs';
-import { eachReceivesTheOther, loopbackOrigin, sfuArgs } from './sfu-clients.mjs';
+import { eachReceivesTheOther, loopbackOrigin } from './sfu-clients.mjs';
 
 /** The camera the pages open: Chromium sends two simulcast layers of it (160x90 and 320x180). */
 const CAMERA = { width: '640', height: '360', fps: '15' };
@@ -59,14 +59,14 @@ describe('SFU rooms over IPv6', () => {
   });
 
   test('on IPv6 loopback: each page decodes the other through the server over [::1]', async (t) => {
-    const server = await startServer({ name: 'sfu-ipv6', host: '::1', maxParticipants: 2, args: sfuArgs() });
+    const server = await startServer({ name: 'sfu-ipv6', host: '::1', maxParticipants: 2 });
     servers.push(server);
     assert.match(server.url, /^http:\/\/\[::1\]:\d+$/);
     await call(t, browser, server, '::1');
   });
 
   test('on a dual-stack network: each page decodes the other through the server over 2001:2::1', async (t) => {
-    const server = await startServer({ name: 'sfu-dual-stack', host: '2001:2::1', maxParticipants: 2, args: sfuArgs() });
+    const server = await startServer({ name: 'sfu-dual-stack', host: '2001:2::1', maxParticipants: 2 });
     servers.push(server);
     origin = await loopbackOrigin(server);
     await call(t, browser, origin.server, '2001:2::1');

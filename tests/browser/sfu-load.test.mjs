@@ -11,7 +11,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { join, launchBrowser, openParticipant, startNatter, startServer, until } from './harness.mjs';
-import { sfuArgs } from './sfu-clients.mjs';
 
 const ROOM = 'sfu-load';
 const SYNTHETIC = 2;
@@ -47,7 +46,7 @@ describe('a Chromium page among natter load participants in an SFU room', () => 
 
   before(async () => {
     browser = await launchBrowser();
-    server = await startServer({ name: 'sfu-load', maxParticipants: 10, args: sfuArgs() });
+    server = await startServer({ name: 'sfu-load', maxParticipants: 10 });
   });
 
   after(async () => {
