@@ -6,6 +6,7 @@
 //! reports what it receives ([`participant`]); this module prints the
 //! reports, as text or JSON lines, and a summary.
 
+mod janus;
 mod media;
 mod participant;
 
@@ -63,6 +64,13 @@ pub struct LoadOptions {
     /// Print JSON lines (every event, every report) instead of text.
     #[arg(long)]
     json: bool,
+    /// Only the first P participants publish; the others only subscribe.
+    #[arg(long)]
+    publishers: Option<usize>,
+    /// The server is Janus VideoRoom, URL its REST API
+    /// (http://HOST:PORT/janus), as bench/sfu-vs-janus runs it.
+    #[arg(long)]
+    janus: bool,
     /// Threads the participants are spread over, round robin (default:
     /// the cores this process may run on).
     #[arg(long)]
@@ -121,6 +129,10 @@ async fn load(options: LoadOptions) -> anyhow::Result<()> {
     let started = Instant::now();
     let until = (options.duration > 0.0).then(|| started + Duration::from_secs_f64(options.duration));
     let slots = options.slots.unwrap_or(options.participants - 1).max(1);
+    let publishers = options
+        .publishers
+        .unwrap_or(options.participants)
+        .min(options.participants);
     let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
     let threads = options.threads.map_or(cores, NonZeroUsize::get);
     let threads = threads.min(options.participants);
@@ -138,6 +150,8 @@ async fn load(options: LoadOptions) -> anyhow::Result<()> {
             slots,
             interval: Duration::from_secs_f64(options.interval),
             until,
+            publish: i < publishers,
+            janus: options.janus.then_some(publishers),
         };
         groups[i % threads].push((name.clone(), params));
         names.push(name);

@@ -35,6 +35,11 @@ pub struct Params {
     pub slots: usize,
     pub interval: Duration,
     pub until: Option<Instant>,
+    /// Sends media; false: only subscribes (`--publishers`).
+    pub publish: bool,
+    /// Janus VideoRoom instead of `natter serve` (`--janus`): how many
+    /// participants publish in all ([`super::janus`]).
+    pub janus: Option<usize>,
 }
 
 /// What arrived from one publisher.
@@ -149,6 +154,9 @@ struct Totals {
 }
 
 pub async fn run(name: String, params: Params, reports: mpsc::UnboundedSender<Value>) {
+    if let Some(publishers) = params.janus {
+        return super::janus::run(name, params, publishers, reports).await;
+    }
     let report = |value: Value| {
         let _ = reports.send(value);
     };
@@ -259,7 +267,9 @@ async fn drive(name: &str, params: Params, report: &impl Fn(Value)) -> Result<()
             if call.pc.poll_timeout().is_some_and(|t| t <= now) {
                 call.pc.handle_timeout(now);
             }
-            call.send_media(now);
+            if params.publish {
+                call.send_media(now);
+            }
             while let Some(transmit) = call.pc.poll_transmit(now, 1, &mut buf) {
                 // A full socket buffer drops, as the network would.
                 let _ = socket.try_send_to(&buf[..transmit.size], transmit.destination);
