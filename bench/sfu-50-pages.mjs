@@ -21,15 +21,21 @@
 //   freezes       Chromium's freezeCount summed over the videos (a frame
 //                 late by max(3 x the mean frame interval, that + 150 ms))
 //   freeze_ms     totalFreezesDuration summed, ms
+//   keyframes     keyFramesDecoded summed over the videos: keyframes the
+//                 server forwarded (a layer switch, a subscriber's
+//                 request), which a freeze next to none does not come from
+//   offer_ms      from the server's welcome to the page writing its SFU
+//                 offer (WebSocket messages, timed in the page): what
+//                 joining a room this size costs the page
 //
 //   node bench/sfu-50-pages.mjs --url http://127.0.0.1:PORT --room fifty \
-//        --pages 6 --warmup 20 --seconds 30 --tile 160x90
+//        --pages 6 --warmup 20 --seconds 30
 //
-// --tile WxH shows the grid as a gallery of WxH tiles (CSS pixels, the
-// page's devicePixelRatio is 1): a participant's thumbnails in a large
-// call. The web client's own layout of a 1280x720 window gives tiles of
-// at least 120 px in height (.tile's min-height), which no 160x90 layer
-// covers; --tile native keeps that layout.
+// --tile native (the default) keeps the web client's own layout of a
+// 1280x720 window: the largest 16:9 tiles that fit everyone (web/ui.js
+// bestGrid), about 128x72 for 41 tiles, 110x62 for 50, which the server
+// serves with 160x90 layers. --tile WxH forces a gallery of WxH tiles
+// instead (CSS pixels, the page's devicePixelRatio is 1).
 //
 // Notes go to stderr. Uses tests/browser's harness (playwright-core).
 
@@ -44,7 +50,7 @@ const { values: opts } = parseArgs({
     pages: { type: 'string', default: '6' },
     warmup: { type: 'string', default: '20' },
     seconds: { type: 'string', default: '30' },
-    tile: { type: 'string', default: '160x90' },
+    tile: { type: 'string', default: 'native' },
   },
 });
 const tile = opts.tile === 'native' ? null : /^(\d+)x(\d+)$/.exec(opts.tile);
@@ -56,6 +62,29 @@ const galleryCss = tile
      .tile { min-height: 0 !important; width: ${tile[1]}px; height: ${tile[2]}px; }`
   : null;
 if (!opts.url) throw new Error('--url http://HOST:PORT of natter serve --sfu');
+
+/**
+ * Runs in each page before its scripts: the times (performance.now) of
+ * the first `welcome` the page's WebSocket receives and of the first
+ * `offer` it sends, in window.__joinTimes.
+ */
+function timeJoin() {
+  const times = (window.__joinTimes = {});
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    if (times.offer === undefined && typeof data === 'string' && data.includes('"type":"offer"')) times.offer = performance.now();
+    return send.call(this, data);
+  };
+  const listen = WebSocket.prototype.addEventListener;
+  WebSocket.prototype.addEventListener = function (type, handler, ...rest) {
+    if (type !== 'message') return listen.call(this, type, handler, ...rest);
+    const timed = (event) => {
+      if (times.welcome === undefined && typeof event.data === 'string' && event.data.includes('"type":"welcome"')) times.welcome = performance.now();
+      return handler(event);
+    };
+    return listen.call(this, type, timed, ...rest);
+  };
+}
 
 /**
  * Clicks Join and waits for the welcome, as the harness's join does but
@@ -102,9 +131,12 @@ function sample(page) {
         lost: r.packetsLost || 0,
         freezes: r.freezeCount || 0,
         freezeSeconds: r.totalFreezesDuration || 0,
+        keyframes: r.keyFramesDecoded || 0,
       };
     });
-    return { at: performance.now(), slots, connection: sfu.pc.connectionState };
+    const { welcome, offer } = window.__joinTimes ?? {};
+    const offerMs = welcome !== undefined && offer !== undefined ? Math.round(offer - welcome) : null;
+    return { at: performance.now(), slots, connection: sfu.pc.connectionState, offerMs };
   });
 }
 
@@ -116,20 +148,21 @@ function figures(name, before, after) {
   let lost = 0;
   let freezes = 0;
   let freezeMs = 0;
+  let keyframes = 0;
   const sizes = {};
   const tiles = {};
   const count = (map, key) => {
     map[key ?? 'none'] = (map[key ?? 'none'] ?? 0) + 1;
   };
-  const zero = { frames: 0, framesReceived: 0, received: 0, lost: 0, freezes: 0, freezeSeconds: 0 };
+  const zero = { frames: 0, framesReceived: 0, received: 0, lost: 0, freezes: 0, freezeSeconds: 0, keyframes: 0 };
   // Per mid: the counters' growth summed over its SSRCs, and the entry
   // that received most (the one the slot carries now) for the rest.
   const mids = new Map();
   for (const [key, b] of Object.entries(after.slots)) {
     const a = before.slots[key] ?? zero;
-    const m = mids.get(b.mid) ?? { now: b, grew: -1, frames: 0, framesReceived: 0, freezes: 0, freezeSeconds: 0 };
+    const m = mids.get(b.mid) ?? { now: b, grew: -1, frames: 0, framesReceived: 0, freezes: 0, freezeSeconds: 0, keyframes: 0 };
     if (b.received - a.received > m.grew) [m.now, m.grew] = [b, b.received - a.received];
-    for (const k of ['frames', 'framesReceived', 'freezes', 'freezeSeconds']) m[k] += b[k] - a[k];
+    for (const k of ['frames', 'framesReceived', 'freezes', 'freezeSeconds', 'keyframes']) m[k] += b[k] - a[k];
     mids.set(b.mid, m);
     received += b.received - a.received;
     lost += Math.max(0, b.lost - a.lost);
@@ -142,6 +175,7 @@ function figures(name, before, after) {
     arrived.push(m.framesReceived / seconds);
     freezes += m.freezes;
     freezeMs += m.freezeSeconds * 1000;
+    keyframes += m.keyframes;
   }
   const round = (x) => Math.round(x * 10) / 10;
   return {
@@ -157,6 +191,8 @@ function figures(name, before, after) {
     loss: Math.round((lost / Math.max(1, received + lost)) * 10000) / 100,
     freezes,
     freeze_ms: Math.round(freezeMs),
+    keyframes,
+    offer_ms: after.offerMs,
   };
 }
 
@@ -169,6 +205,7 @@ try {
       room: opts.room,
       name: `page-${i}`,
       query: { width: '320', height: '180', fps: '15' },
+      init: timeJoin,
     });
     if (galleryCss) await p.page.addStyleTag({ content: galleryCss });
     await joinPatiently(p);

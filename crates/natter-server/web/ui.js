@@ -24,7 +24,6 @@ export function createTile({ id, name, self }) {
   if (self) {
     tile.dataset.self = 'true';
     tile.dataset.peerId = '';
-    tile.querySelector('video').muted = true;
   } else {
     tile.dataset.peerId = id;
   }
@@ -40,19 +39,38 @@ export function removeTile(id) {
   const tile = tiles.get(id);
   if (!tile) return;
   const video = tile.querySelector('video');
-  video.srcObject = null;
+  if (video) video.srcObject = null;
   tile.remove();
   tiles.delete(id);
+}
+
+/**
+ * The tile's <video>, made when it first has something to play: a
+ * <video> in the document costs a media player (0.4 ms each to insert,
+ * measured), and in an SFU room of 50, 40 of the 49 tiles have no
+ * track (the receive slots are 9 videos and 5 audios, sfu.js POOL).
+ */
+function videoOf(tile) {
+  let video = tile.querySelector('video');
+  if (!video) {
+    video = document.createElement('video');
+    video.autoplay = true;
+    video.playsInline = true;
+    video.muted = tile.dataset.self === 'true';
+    tile.prepend(video);
+  }
+  return video;
 }
 
 /** Applies whichever of the fields are present. */
 export function updateTile(id, update) {
   const tile = tiles.get(id);
   if (!tile) return;
-  const video = tile.querySelector('video');
   if ('stream' in update) {
-    if (video.srcObject !== update.stream) video.srcObject = update.stream;
-    video.play().catch(() => {});
+    const stream = update.stream?.getTracks().length ? update.stream : null;
+    const video = stream ? videoOf(tile) : tile.querySelector('video');
+    if (video && video.srcObject !== stream) video.srcObject = stream;
+    if (stream) video.play().catch(() => {});
   }
   if ('peerId' in update) tile.dataset.peerId = update.peerId;
   if ('name' in update) {
@@ -77,26 +95,75 @@ export function updateTile(id, update) {
     tile.querySelector('.screen-badge').toggleAttribute('hidden', !screen);
     tile.classList.toggle('no-video', !videoOn && !screen);
   }
+  // Sampled for every tile twice a second: written only when changed.
   if ('quality' in update) {
     const q = tile.querySelector('.quality');
-    q.dataset.quality = update.quality;
-    q.setAttribute('aria-label', update.qualityText || `connection ${update.quality}`);
-    q.title = update.qualityText || '';
+    const text = update.qualityText || '';
+    if (q.dataset.quality !== update.quality) q.dataset.quality = update.quality;
+    if (q.title !== text) {
+      q.setAttribute('aria-label', text || `connection ${update.quality}`);
+      q.title = text;
+    }
   }
   if ('connection' in update) tile.dataset.connection = update.connection;
-  if ('speaking' in update) tile.classList.toggle('speaking', update.speaking);
+  if ('speaking' in update && tile.classList.contains('speaking') !== update.speaking) tile.classList.toggle('speaking', update.speaking);
   if ('activeSpeaker' in update) tile.classList.toggle('active-speaker', update.activeSpeaker);
 }
 
-/** Sizes the grid so the tiles fill it: columns × rows ≥ tiles. */
+/**
+ * The shape of every simulcast layer (160x90, 320x180, 640x360). The
+ * grid's columns and rows are chosen for it, so that tiles come close to
+ * a layer's shape, and a grid of many gives small tiles: the server
+ * forwards the smallest layer covering each tile (sfu.js's `tile`
+ * messages), 160x90 to tiles of a room of 50.
+ */
+const TILE_ASPECT = 16 / 9;
+
+/**
+ * The columns and rows for `n` tiles in a `width` x `height` grid with
+ * `gap` between them that hold the largest TILE_ASPECT picture, and
+ * that picture's width (0 when the grid has no size).
+ */
+function bestGrid(n, width, height, gap) {
+  let best = { cols: 1, rows: n, width: 0 };
+  for (let cols = 1; cols <= n; cols++) {
+    const rows = Math.ceil(n / cols);
+    const cellWidth = (width - (cols - 1) * gap) / cols;
+    const cellHeight = (height - (rows - 1) * gap) / rows;
+    const pictureWidth = Math.min(cellWidth, cellHeight * TILE_ASPECT);
+    if (pictureWidth > best.width) best = { cols, rows, width: pictureWidth };
+  }
+  return best;
+}
+
+/** The grid's content box and gap, as its ResizeObserver last saw them (0 before it has been laid out). */
+const area = { width: 0, height: 0, gap: 0 };
+
+/**
+ * Sets the grid's columns and rows (bestGrid); the tiles share its area
+ * evenly. The grid's size comes from its ResizeObserver: measuring it
+ * here would force a layout of every new tile (49 of them on joining a
+ * room of 50).
+ */
 export function layoutGrid() {
   const n = Math.max(1, tiles.size);
-  const cols = Math.ceil(Math.sqrt(n));
-  const rows = Math.ceil(n / cols);
+  let { cols, rows, width } = bestGrid(n, area.width, area.height, area.gap);
+  if (!width) {
+    // Not laid out yet: a square-ish grid until the observer reports.
+    cols = Math.ceil(Math.sqrt(n));
+    rows = Math.ceil(n / cols);
+  }
   grid.dataset.count = String(n);
   grid.style.setProperty('--cols', String(cols));
   grid.style.setProperty('--rows', String(rows));
 }
+
+new ResizeObserver(([entry]) => {
+  area.width = entry.contentRect.width;
+  area.height = entry.contentRect.height;
+  area.gap = parseFloat(getComputedStyle(grid).columnGap) || 0;
+  layoutGrid();
+}).observe(grid);
 
 export function appendChat({ from, name, text, self = false }) {
   const item = document.createElement('li');
