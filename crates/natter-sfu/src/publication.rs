@@ -200,7 +200,7 @@ impl Publication {
                 rtx_ssrc: layer.rtx_ssrc,
                 width: layer.width,
                 height: layer.height,
-                cache: video.then(|| PacketCache::new(cache_packets)),
+                cache: (video && cache_packets > 0).then(|| PacketCache::new(cache_packets)),
                 paused: false,
                 last_bitrate_bps: 0,
                 unwanted_since: None,

@@ -106,7 +106,12 @@ mod tests;
 pub struct RoomConfig {
     /// Subscriptions per participant, automatic or asked for.
     pub max_subscriptions: usize,
-    /// Packets cached per video layer ([`cache::PacketCache`]).
+    /// Packets cached per video layer ([`cache::PacketCache`]) to
+    /// answer NACKs ([`Room::handle_nack`]). Zero: no cache, and every
+    /// NACK goes to the publisher; for an owner whose connections answer
+    /// subscribers' NACKs themselves (natter's RTP mode resends from
+    /// its own send history as RTX, RFC 4588 §4), a cache would hold a
+    /// second copy of every packet for nothing.
     pub cache_packets: usize,
     /// Packets remembered per subscription ([`SentHistory`]).
     pub sent_packets: usize,

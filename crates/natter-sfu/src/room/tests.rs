@@ -571,6 +571,34 @@ fn nacks_are_answered_from_the_cache_or_asked_upstream_once() {
     assert_eq!(h.room.metrics().nacks_unanswered, 1);
 }
 
+/// With `cache_packets: 0` (natter serve: its connections answer NACKs
+/// with RTX from their own send history) the room keeps no copy of the
+/// packets, and a NACK it is handed goes to the publisher, by the
+/// layer's own number, instead of being answered from a cache.
+#[test]
+fn without_a_cache_nacks_go_upstream() {
+    let config = RoomConfig {
+        cache_packets: 0,
+        ..RoomConfig::default()
+    };
+    let mut h = Harness::new(config);
+    h.run(60, |_| false);
+    let camera = h.room.publication(h.camera).unwrap();
+    assert!(camera.layers.iter().all(|layer| layer.cache.is_none()));
+    let track = h.track(B, h.camera).to_vec();
+    let (sequence, ..) = track[track.len() - 5];
+    let resent_before = h.track(B, h.camera).len();
+    h.room.handle_nack(h.now, B, h.camera, [sequence]).unwrap();
+    h.drain();
+    assert_eq!(h.track(B, h.camera).len(), resent_before, "nothing resent");
+    assert_eq!(h.room.metrics().nacks_from_cache, 0);
+    assert_eq!(h.room.metrics().nacks_upstream, 1);
+    assert!(h.events.iter().any(|e| matches!(
+        e,
+        RoomEvent::NackUpstream { publisher: A, publication, .. } if *publication == h.camera
+    )));
+}
+
 #[test]
 fn ssrcs_are_learned_by_rid_and_unknown_ones_counted() {
     let now = Instant::now();

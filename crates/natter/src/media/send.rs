@@ -20,8 +20,20 @@ use super::codec::{vp8_picture, Format};
 use super::ntp::NtpClock;
 use super::MediaError;
 
-/// Packets kept for retransmission: about a second of 2.5 Mbit/s video.
+/// The most packets kept for retransmission: about a second of
+/// 2.5 Mbit/s video.
 pub const HISTORY: usize = 512;
+/// How long a packet stays in the history at least, while it holds no
+/// more than [`HISTORY`]: libwebrtc's `RtpPacketHistory` keeps a packet
+/// for one second too (`kMinPacketDurationMs`). The history grows to
+/// what that second holds, not to [`HISTORY`] at once: a stream of 50
+/// packets a second (an SFU's leg of a small simulcast layer, or Opus)
+/// keeps 64 slots, an eighth of the memory (issue 13).
+pub const HISTORY_AGE: Duration = Duration::from_secs(1);
+/// The slots a history starts with; it doubles from there, up to
+/// [`HISTORY`]. Both are powers of two, so that a sequence number's slot
+/// follows it across the 16-bit wrap (RFC 3550 §5.1).
+const HISTORY_START: usize = 16;
 /// RFC 3550 §5.1: the padding count is one octet.
 const MAX_PADDING: usize = 255;
 
@@ -111,6 +123,8 @@ impl Element<'_> {
 struct Stored {
     sequence_number: u16,
     packet: Vec<u8>,
+    /// When it was written into the history.
+    stored_at: Option<Instant>,
     /// When it last left, as itself or as its RTX repair.
     sent_at: Option<Instant>,
     /// Its RTX repair waits to be sent.
@@ -146,6 +160,9 @@ pub struct SendStream {
     /// The 15-bit PictureID of the next VP8 or VP9 frame (RFC 7741
     /// §4.2, RFC 9628 §4.2).
     picture_id: u16,
+    /// A ring indexed by sequence number modulo its length, a power of
+    /// two from [`HISTORY_START`] to [`HISTORY`] that doubles whenever
+    /// a packet would push out one younger than [`HISTORY_AGE`].
     history: Vec<Stored>,
     /// The longest packet stored so far: what a history slot is sized
     /// for, so that packets of varying length reuse it.
@@ -165,7 +182,7 @@ impl SendStream {
             rtx_sequence_number: (random >> 16) as u16,
             timestamp_offset: (random >> 32) as u32,
             picture_id: (random >> 20) as u16 & 0x7FFF,
-            history: vec![Stored::default(); HISTORY],
+            history: vec![Stored::default(); HISTORY_START],
             longest: 0,
             latest: None,
             counters: SendCounters::default(),
@@ -199,17 +216,29 @@ impl SendStream {
         let max_payload = max_packet.saturating_sub(header_len);
         let first = self.sequence_number;
         let count = match self.params.format {
-            Format::Opus => self.store_all(timestamp, OpusPacketizer::new(frame, max_payload, false)?.map(Ok))?,
+            Format::Opus => self.store_all(now, timestamp, OpusPacketizer::new(frame, max_payload, false)?.map(Ok))?,
             Format::Vp8 => {
                 let picture = vp8_picture(self.next_picture_id());
-                self.store_all(timestamp, Vp8Packetizer::new(frame, &picture, max_payload)?.map(Ok))?
+                self.store_all(
+                    now,
+                    timestamp,
+                    Vp8Packetizer::new(frame, &picture, max_payload)?.map(Ok),
+                )?
             }
             Format::Vp9 => {
                 let picture_id = Vp9PictureId::Long(self.next_picture_id());
-                self.store_all(timestamp, Vp9Packetizer::new(frame, picture_id, max_payload)?.map(Ok))?
+                self.store_all(
+                    now,
+                    timestamp,
+                    Vp9Packetizer::new(frame, picture_id, max_payload)?.map(Ok),
+                )?
             }
-            Format::H264 => self.store_all(timestamp, H264Packetizer::new(NalUnits::annex_b(frame)?, max_payload)?)?,
-            Format::Av1 => self.store_all(timestamp, Av1Packetizer::new(frame, max_payload)?.map(Ok))?,
+            Format::H264 => self.store_all(
+                now,
+                timestamp,
+                H264Packetizer::new(NalUnits::annex_b(frame)?, max_payload)?,
+            )?,
+            Format::Av1 => self.store_all(now, timestamp, Av1Packetizer::new(frame, max_payload)?.map(Ok))?,
         };
         self.latest = Some((timestamp, now));
         self.counters.frames_sent += 1;
@@ -259,13 +288,42 @@ impl SendStream {
         }
     }
 
+    fn slot(&self, sequence_number: u16) -> usize {
+        usize::from(sequence_number) % self.history.len()
+    }
+
+    /// Makes room for packet `sequence_number` at `now`: while its slot
+    /// holds another packet younger than [`HISTORY_AGE`], the ring
+    /// doubles (up to [`HISTORY`]) and every packet moves to its slot in
+    /// the larger one. In a ring of `n` the packets held differ modulo
+    /// `n`, so they still do modulo `2n`, and one doubling frees the slot.
+    fn make_room(&mut self, now: Instant, sequence_number: u16) {
+        let held = &self.history[self.slot(sequence_number)];
+        let young = held
+            .stored_at
+            .is_some_and(|at| now.saturating_duration_since(at) < HISTORY_AGE);
+        if !young || held.sequence_number == sequence_number || self.history.len() >= HISTORY {
+            return;
+        }
+        let len = self.history.len() * 2;
+        let mut grown = vec![Stored::default(); len];
+        for stored in self.history.drain(..) {
+            if stored.stored_at.is_some() {
+                let at = usize::from(stored.sequence_number) % len;
+                grown[at] = stored;
+            }
+        }
+        self.history = grown;
+    }
+
     fn stored(&self, sequence_number: u16) -> Option<&Stored> {
-        let stored = &self.history[usize::from(sequence_number) % HISTORY];
+        let stored = &self.history[self.slot(sequence_number)];
         (stored.sequence_number == sequence_number && !stored.packet.is_empty()).then_some(stored)
     }
 
     fn stored_mut(&mut self, sequence_number: u16) -> Option<&mut Stored> {
-        let stored = &mut self.history[usize::from(sequence_number) % HISTORY];
+        let slot = self.slot(sequence_number);
+        let stored = &mut self.history[slot];
         (stored.sequence_number == sequence_number && !stored.packet.is_empty()).then_some(stored)
     }
 
@@ -352,7 +410,7 @@ impl SendStream {
             repair: false,
         };
         let payload = packet.payload;
-        self.store(&header, &extensions, payload.len(), |out| {
+        self.store(now, &header, &extensions, payload.len(), |out| {
             out[..payload.len()].copy_from_slice(payload);
             Ok(payload.len())
         })?;
@@ -374,18 +432,19 @@ impl SendStream {
     /// Stores a frame's payloads as packets; returns how many.
     fn store_all<'f>(
         &mut self,
+        now: Instant,
         timestamp: u32,
         chunks: impl Iterator<Item = Result<PayloadChunk<'f>, PayloadError>>,
     ) -> Result<u16, MediaError> {
         let mut count = 0u16;
         for chunk in chunks {
-            self.store_chunk(timestamp, &chunk?)?;
+            self.store_chunk(now, timestamp, &chunk?)?;
             count += 1;
         }
         Ok(count)
     }
 
-    fn store_chunk(&mut self, timestamp: u32, chunk: &PayloadChunk<'_>) -> Result<(), MediaError> {
+    fn store_chunk(&mut self, now: Instant, timestamp: u32, chunk: &PayloadChunk<'_>) -> Result<(), MediaError> {
         let header = RtpHeader {
             marker: chunk.marker(),
             payload_type: self.params.payload_type,
@@ -394,7 +453,7 @@ impl SendStream {
             ssrc: self.params.ssrc,
             csrcs: &[],
         };
-        self.store(&header, &Extensions::default(), chunk.len(), |out| {
+        self.store(now, &header, &Extensions::default(), chunk.len(), |out| {
             Ok(chunk.write_to(out)?)
         })?;
         self.sequence_number = self.sequence_number.wrapping_add(1);
@@ -405,12 +464,14 @@ impl SendStream {
     /// buffer: the header, then `payload_len` bytes from `payload`.
     fn store(
         &mut self,
+        now: Instant,
         header: &RtpHeader<'_>,
         extensions: &Extensions<'_>,
         payload_len: usize,
         payload: impl FnOnce(&mut [u8]) -> Result<usize, MediaError>,
     ) -> Result<(), MediaError> {
-        let slot = usize::from(header.sequence_number) % HISTORY;
+        self.make_room(now, header.sequence_number);
+        let slot = self.slot(header.sequence_number);
         let mut packet = std::mem::take(&mut self.history[slot].packet);
         packet.clear();
         let needed = 12 + self.extension_len(extensions) + payload_len;
@@ -437,6 +498,7 @@ impl SendStream {
         self.history[slot] = Stored {
             sequence_number: header.sequence_number,
             packet,
+            stored_at: Some(now),
             sent_at: None,
             repair_queued: false,
         };

@@ -243,6 +243,41 @@ fn a_packet_is_repaired_at_most_once_per_round_trip() {
     assert!(!s.repair_due(first.wrapping_add(1), at(260), rtt), "never written");
 }
 
+/// The history keeps every packet of the last second (`HISTORY_AGE`)
+/// and grows only as far as that needs: 50 packets a second (an SFU's
+/// leg of a small layer) stay in 64 slots, not `HISTORY`, across the
+/// 16-bit wrap (the stream starts at 65,534); 1,000 a second grow it to
+/// `HISTORY` and no further (issue 13).
+#[test]
+fn the_history_holds_a_second_in_as_few_slots_as_that_takes() {
+    let t0 = Instant::now();
+    let mut s = vp8_stream(true);
+    assert_eq!(s.history.len(), HISTORY_START);
+    let mut written = Vec::new();
+    for i in 0..150u64 {
+        let now = t0 + Duration::from_millis(20 * i);
+        let (first, count) = s
+            .write_frame(now, Duration::from_millis(20 * i), &frame(100), 1200)
+            .unwrap();
+        assert_eq!(count, 1);
+        written.push((first, now));
+    }
+    assert_eq!(s.history.len(), 64);
+    let (_, last) = written[written.len() - 1];
+    for (sequence, at) in &written {
+        if last.duration_since(*at) < HISTORY_AGE {
+            assert!(s.packet(*sequence).is_some(), "{sequence} from the last second is kept");
+        }
+    }
+    assert!(s.packet(written[0].0).is_none(), "3 s old");
+    for i in 1..=2_000u64 {
+        let now = last + Duration::from_millis(i);
+        s.write_frame(now, Duration::from_millis(3_000 + i), &frame(100), 1200)
+            .unwrap();
+    }
+    assert_eq!(s.history.len(), HISTORY);
+}
+
 #[test]
 fn the_history_forgets_old_packets() {
     let t0 = Instant::now();
