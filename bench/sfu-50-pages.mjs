@@ -24,6 +24,10 @@
 //   keyframes     keyFramesDecoded summed over the videos: keyframes the
 //                 server forwarded (a layer switch, a subscriber's
 //                 request), which a freeze next to none does not come from
+//   packets       RTP packets received per second, all slots: with
+//                 `received`, tells a server that stops sending (no
+//                 packets) from a page that cannot keep up (packets, few
+//                 frames)
 //   offer_ms      from the server's welcome to the page writing its SFU
 //                 offer (WebSocket messages, timed in the page): what
 //                 joining a room this size costs the page
@@ -189,6 +193,7 @@ function figures(name, before, after) {
     fps_min: round(fps.length ? Math.min(...fps) : 0),
     received: round(arrived.reduce((s, x) => s + x, 0) / Math.max(1, arrived.length)),
     loss: Math.round((lost / Math.max(1, received + lost)) * 10000) / 100,
+    packets: round(received / seconds),
     freezes,
     freeze_ms: Math.round(freezeMs),
     keyframes,
