@@ -53,8 +53,14 @@ class Results:
 
     def __init__(self, bench, argv, label=""):
         date = datetime.date.today().isoformat()
-        self.path = REPO / "bench" / "results" / f"{bench}-{date}{'-' + label if label else ''}.txt"
-        self.file = open(self.path, "w")
+        stem = f"{bench}-{date}{'-' + label if label else ''}"
+        # Never another run's file: a second run of the day (or label) gets -2, -3, ...
+        self.path = REPO / "bench" / "results" / f"{stem}.txt"
+        again = 2
+        while self.path.exists():
+            self.path = REPO / "bench" / "results" / f"{stem}-{again}.txt"
+            again += 1
+        self.file = open(self.path, "x")
         cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
         self.write(f"# bench/{bench} {' '.join(argv)}, {date}, {cpu}, {os.cpu_count()} cores, {platform.release()}\n")
         self.load("before")
@@ -72,7 +78,8 @@ RESULTS = None
 
 
 def start(bench, label=""):
-    """Starts bench/results/<bench>-<date>.txt, or <bench>-<date>-<label>.txt."""
+    """Starts bench/results/<bench>-<date>.txt, or <bench>-<date>-<label>.txt
+    (with -2, -3, ... after it when that file is there already)."""
     global RESULTS
     RESULTS = Results(bench, sys.argv[1:], label)
     return RESULTS

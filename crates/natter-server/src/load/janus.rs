@@ -4,12 +4,13 @@
 //!
 //! Janus gives a publisher and a subscriber a peer connection each, so a
 //! participant here has two, each on a socket of its own. The publisher
-//! offers what participant.rs's does (VP8 simulcast and Opus, [`media`](super::media))
-//! in a `joinandconfigure`; the subscriber joins once the publishers it
+//! offers what participant.rs's does (VP8, simulcast or one layer as
+//! `--layers` says, and Opus, [`media`](super::media)) in a
+//! `joinandconfigure`; the subscriber joins once the publishers it
 //! expects are in the room, one stream per feed on one connection
-//! (Janus 1.x multistream), takes Janus's offer and answers with
-//! `start`. Events come by long-poll `GET` on the session; a keepalive
-//! goes every [`KEEPALIVE`]. Reports are `stats` values of the shape
+//! (Janus 1.x multistream; of a simulcast feed, the top substream),
+//! takes Janus's offer and answers with `start`. Events come by
+//! long-poll `GET` on the session; a keepalive goes every [`KEEPALIVE`]. Reports are `stats` values of the shape
 //! participant.rs sends, keyed by the publishers' display names.
 //!
 //! Everything Janus sends is checked: a reply or event without the
@@ -29,7 +30,7 @@ use serde_json::{json, Value};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use super::media::{Frames, AUDIO_INTERVAL, FRAME_RATE, LAYERS};
+use super::media::{Frames, Layer, AUDIO_INTERVAL, FRAME_RATE};
 use super::participant::Params;
 
 /// Janus ends a session after 60 s without a request (its default
@@ -331,22 +332,29 @@ struct Publisher {
     start: Instant,
     video: TransceiverId,
     audio: TransceiverId,
+    layers: &'static [Layer],
     frames: Frames,
     keyframe_due: [bool; 3],
     due: Option<(Instant, Instant)>,
 }
 
 impl Publisher {
-    fn new(name: &str, local: SocketAddr, now: Instant) -> Result<Self, natter::PeerError> {
+    fn new(name: &str, local: SocketAddr, layers: &'static [Layer], now: Instant) -> Result<Self, natter::PeerError> {
         let mut pc = connection(local, now)?;
-        let video = pc.add_track(MediaKind::Video)?;
+        let video = if let [_] = layers {
+            pc.add_track(MediaKind::Video)?
+        } else {
+            let rids: Vec<&str> = layers.iter().map(|l| l.rid).collect();
+            pc.add_simulcast_track(MediaKind::Video, &rids)?
+        };
         let audio = pc.add_track(MediaKind::Audio)?;
         Ok(Publisher {
             pc,
             start: now,
             video,
             audio,
-            frames: Frames::new(name),
+            layers,
+            frames: Frames::new(name, layers),
             keyframe_due: [true; 3],
             due: None,
         })
@@ -359,10 +367,16 @@ impl Publisher {
         let at = now - self.start;
         let mut next = (video_at, audio_at);
         if video_at <= now {
-            let top = LAYERS.len() - 1;
-            let key = &mut self.keyframe_due[top];
-            let sent = self.pc.send_frame(self.video, at, self.frames.video(top, *key));
-            *key &= sent.is_err();
+            let simulcast = self.layers.len() > 1;
+            for (i, (layer, key)) in self.layers.iter().zip(&mut self.keyframe_due).enumerate() {
+                let frame = self.frames.video(i, *key);
+                let sent = if simulcast {
+                    self.pc.send_frame_rid(self.video, layer.rid, at, frame)
+                } else {
+                    self.pc.send_frame(self.video, at, frame)
+                };
+                *key &= sent.is_err();
+            }
             next.0 = (video_at + Duration::from_secs(1) / FRAME_RATE).max(now);
         }
         if audio_at <= now {
@@ -392,6 +406,12 @@ struct Counts {
     frames: HashMap<String, (u64, u64)>,
     packets: u64,
     lost: i64,
+    /// Datagrams our sockets refused (a full send buffer).
+    send_drops: u64,
+    /// What we published: RTP packets sent, and the loss Janus's
+    /// receiver reports state (RFC 3550 §6.4.1): loss on the way in.
+    sent: u64,
+    remote_lost: i64,
 }
 
 /// One participant; `publishers` of natter load's participants publish
@@ -467,18 +487,16 @@ async fn session_loop(
     let started = Instant::now();
     let mut publisher = None;
     if publish {
-        let mut p = Publisher::new(name, locals[0], started).map_err(|e| e.to_string())?;
+        let mut p = Publisher::new(name, locals[0], params.layers, started).map_err(|e| e.to_string())?;
         let offer = p.pc.create_offer().map_err(|e| e.to_string())?;
         p.pc.set_local_description(&offer).map_err(|e| e.to_string())?;
         let join = json!({"request": "joinandconfigure", "ptype": "publisher", "room": room, "display": name});
         let sdp = described(&mut p.pc, &offer, (name, "publisher"), report);
-        rest.message(
-            session,
-            publisher_handle,
-            join,
-            Some(json!({"type": "offer", "sdp": sdp})),
-        )
-        .await?;
+        // Janus takes a=simulcast's RIDs as highest first unless told
+        // (its `rid_order`); ours are lowest first (RFC 8853 leaves the
+        // order to the application, docs/signaling.md asks for this one).
+        let jsep = json!({"type": "offer", "sdp": sdp, "rid_order": "lmh"});
+        rest.message(session, publisher_handle, join, Some(jsep)).await?;
         publisher = Some(p);
     }
     report(json!({"event": "joined", "participant": name, "id": session.to_string()}));
@@ -562,7 +580,10 @@ async fn session_loop(
                 .take(expect)
                 .collect();
             if others.len() >= expect || (now - started >= GATHER && !others.is_empty()) {
-                let streams: Vec<Value> = others.iter().map(|(id, _)| json!({"feed": id})).collect();
+                let streams: Vec<Value> = others
+                    .iter()
+                    .map(|(id, _)| feed_stream(*id, params.layers.len()))
+                    .collect();
                 let join = json!({"request": "join", "ptype": "subscriber", "room": room, "streams": streams});
                 rest.message(session, subscriber_handle, join, None).await?;
                 subscribed = true;
@@ -574,11 +595,11 @@ async fn session_loop(
         }
         if let Some(p) = publisher.as_mut() {
             p.send(now);
-            drive_pc(&mut p.pc, now, &sockets[0], &mut buf);
+            counts.send_drops += drive_pc(&mut p.pc, now, &sockets[0], &mut buf);
             while let Some(event) = p.pc.poll_event() {
                 match event {
                     PeerEvent::KeyframeRequest { transceiver, rid } if transceiver == p.video => {
-                        for (due, layer) in p.keyframe_due.iter_mut().zip(&LAYERS) {
+                        for (due, layer) in p.keyframe_due.iter_mut().zip(p.layers) {
                             *due |= rid.as_deref().is_none_or(|rid| rid == layer.rid);
                         }
                     }
@@ -587,7 +608,7 @@ async fn session_loop(
             }
         }
         if let Some(s) = subscriber.as_mut() {
-            drive_pc(&mut s.pc, now, &sockets[1], &mut buf);
+            counts.send_drops += drive_pc(&mut s.pc, now, &sockets[1], &mut buf);
             while let Some(event) = s.pc.poll_event() {
                 let PeerEvent::MediaFrame(frame) = event else {
                     other_event(name, "subscriber", event, report);
@@ -613,21 +634,39 @@ async fn session_loop(
                 counts.packets = stats.receivers.iter().map(|(_, r)| r.packets_received).sum();
                 counts.lost = stats.receivers.iter().map(|(_, r)| r.packets_lost).sum();
             }
+            if let Some(p) = &publisher {
+                let stats = p.pc.stats();
+                counts.sent = stats.senders.iter().map(|(_, s)| s.counters.packets_sent).sum();
+                counts.remote_lost = stats.senders.iter().map(|(_, s)| s.counters.remote_packets_lost).sum();
+            }
             report(stats(name, &counts, &last, now - last_report));
             (last, last_report) = (counts.clone(), now);
         }
     }
 }
 
+/// A subscriber's stream of feed `id`: of a simulcast feed (`layers`
+/// more than 1), the top substream, as an SFU forwards to a subscriber
+/// with bandwidth to spare.
+fn feed_stream(id: u64, layers: usize) -> Value {
+    if layers > 1 {
+        json!({"feed": id, "substream": layers - 1})
+    } else {
+        json!({"feed": id})
+    }
+}
+
 /// Timers due, then every datagram out; a full socket buffer drops, as
-/// the network would.
-fn drive_pc(pc: &mut PeerConnection, now: Instant, socket: &UdpSocket, buf: &mut Vec<u8>) {
+/// the network would. How many it dropped.
+fn drive_pc(pc: &mut PeerConnection, now: Instant, socket: &UdpSocket, buf: &mut Vec<u8>) -> u64 {
     if pc.poll_timeout().is_some_and(|t| t <= now) {
         pc.handle_timeout(now);
     }
+    let mut dropped = 0;
     while let Some(transmit) = pc.poll_transmit(now, 1, buf) {
-        let _ = socket.try_send_to(&buf[..transmit.size], transmit.destination);
+        dropped += u64::from(socket.try_send_to(&buf[..transmit.size], transmit.destination).is_err());
     }
+    dropped
 }
 
 /// A connection's state changes are reported; its candidates went in
@@ -707,6 +746,9 @@ fn stats(name: &str, now: &Counts, last: &Counts, elapsed: Duration) -> Value {
         "packets_per_second": (packets as f64 / seconds).round(),
         "loss_percent": (loss * 100.0).round() / 100.0,
         "misrouted": 0,
+        "send_drops": now.send_drops,
+        "sent_per_second": (now.sent.saturating_sub(last.sent) as f64 / seconds).round(),
+        "remote_lost": now.remote_lost,
         "video_frames": now.frames.values().map(|(video, _)| video).sum::<u64>(),
     })
 }
@@ -894,6 +936,12 @@ mod tests {
         assert!(out.contains(&format!("a=mid:0\r\n{block}m=audio")), "{out}");
         assert!(out.ends_with(&format!("a=mid:1\r\n{block}")), "{out}");
         assert_eq!(with_candidates("v=0\r\ns=-\r\n", &[]), "v=0\r\ns=-\r\n");
+    }
+
+    #[test]
+    fn simulcast_feeds_ask_for_the_top_substream() {
+        assert_eq!(feed_stream(7, 3), json!({"feed": 7, "substream": 2}));
+        assert_eq!(feed_stream(7, 1), json!({"feed": 7}));
     }
 
     #[test]

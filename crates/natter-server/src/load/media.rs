@@ -1,7 +1,8 @@
 //! What a synthetic participant publishes: VP8 simulcast in three
-//! layers (RFC 8853, RIDs lowest first as docs/signaling.md asks) and
-//! Opus, as frames of the sizes a browser's encoders make at about
-//! 1 Mbit/s in all, with no encoder behind them. No recorded media is in
+//! layers (RFC 8853, RIDs lowest first as docs/signaling.md asks), or
+//! one VP8 layer (`--layers 1`), and Opus, as frames of the sizes a
+//! browser's encoders make at about 1 Mbit/s in all, with no encoder
+//! behind them. No recorded media is in
 //! the repository (tests/peer's IVFs are made by ffmpeg at test time),
 //! so the frames are made here: real VP8 that a browser decodes (a flat
 //! grey picture, see [`Frames`]), padded to the layer's size, with the
@@ -52,7 +53,25 @@ pub const LAYERS: [Layer; 3] = [
         delta_bytes: 2900,
     },
 ];
+/// `--layers 1`: one layer of about 1 Mbit/s (issue 13's 1 Mbit/s video
+/// per publisher), sent without simulcast, so an SFU forwards all of it.
+pub const SINGLE: [Layer; 1] = [Layer {
+    rid: "f",
+    width: 640,
+    height: 360,
+    delta_bytes: 4170,
+}];
 const KEYFRAME_FACTOR: usize = 4;
+
+/// The layers a publisher sends for `--layers COUNT`: [`SINGLE`] for 1,
+/// [`LAYERS`] for 3.
+pub fn layers(count: usize) -> Result<&'static [Layer], String> {
+    match count {
+        1 => Ok(&SINGLE),
+        3 => Ok(&LAYERS),
+        _ => Err(format!("{count} layers: 1 (one 1 Mbit/s layer) or 3 (simulcast)")),
+    }
+}
 
 /// The frames of one publisher, made once per connection and sent again
 /// and again: nothing is allocated per frame.
@@ -77,9 +96,9 @@ pub struct Frames {
 }
 
 impl Frames {
-    /// Frames that end with `mark` (the publisher's id).
-    pub fn new(mark: &str) -> Self {
-        let video = (LAYERS.iter())
+    /// Frames of `layers` that end with `mark` (the publisher's id).
+    pub fn new(mark: &str, layers: &[Layer]) -> Self {
+        let video = (layers.iter())
             .map(|layer| {
                 let size = layer.delta_bytes * KEYFRAME_FACTOR;
                 (vp8(layer, true, mark, size), vp8(layer, false, mark, layer.delta_bytes))
@@ -163,38 +182,58 @@ mod tests {
     use super::*;
 
     #[test]
+    fn layer_counts_are_one_or_three() {
+        assert_eq!(layers(1).map(<[Layer]>::len), Ok(1));
+        assert_eq!(layers(3).map(<[Layer]>::len), Ok(3));
+        for count in [0, 2, 4] {
+            assert!(layers(count).is_err(), "{count}");
+        }
+        // One layer carries issue 13's 1 Mbit/s, three about as much in all.
+        let kbits = |l: &[Layer]| {
+            l.iter()
+                .map(|l| l.delta_bytes * 8 * FRAME_RATE as usize / 1000)
+                .sum::<usize>()
+        };
+        assert_eq!(kbits(&SINGLE), 1000);
+        assert_eq!(kbits(&LAYERS), 1045);
+    }
+
+    #[test]
     fn frames_are_vp8_of_zero_bools_ending_with_their_publisher() {
-        let frames = Frames::new("abc");
-        for (i, layer) in LAYERS.iter().enumerate() {
-            let macroblocks = usize::from(layer.width.div_ceil(16)) * usize::from(layer.height.div_ceil(16));
-            for (keyframe, size, header, bits) in [
-                (true, layer.delta_bytes * KEYFRAME_FACTOR, 10, KEYFRAME_BITS),
-                (false, layer.delta_bytes, 3, INTERFRAME_BITS),
-            ] {
-                let frame = frames.video(i, keyframe);
-                // The layer's budget holds the picture: the bit rate is the one named.
-                assert_eq!(frame.len(), size, "layer {} keyframe {keyframe}", layer.rid);
-                // RFC 6386 §9.1: P, version 0, shown, the first partition's size.
-                let tag = u32::from_le_bytes([frame[0], frame[1], frame[2], 0]);
-                assert_eq!(tag & 1, u32::from(!keyframe));
-                assert_eq!(tag >> 1 & 0xF, 0b1000);
-                let first = (tag >> 5) as usize;
-                assert!(first * 8 >= macroblocks * bits.0, "first partition {first} bytes");
-                let body = &frame[header..frame.len() - "from:abc;".len()];
-                assert!(
-                    body.len() - first >= macroblocks * bits.1 / 8,
-                    "token partition {} bytes",
-                    body.len() - first
-                );
-                assert!(body.iter().all(|b| *b == 0), "every bool reads as 0");
-                if keyframe {
-                    assert_eq!(&frame[3..6], &[0x9d, 0x01, 0x2a]);
-                    assert_eq!(u16::from_le_bytes([frame[6], frame[7]]), layer.width);
-                    assert_eq!(u16::from_le_bytes([frame[8], frame[9]]), layer.height);
+        for layers in [&LAYERS[..], &SINGLE[..]] {
+            let frames = Frames::new("abc", layers);
+            for (i, layer) in layers.iter().enumerate() {
+                let macroblocks = usize::from(layer.width.div_ceil(16)) * usize::from(layer.height.div_ceil(16));
+                for (keyframe, size, header, bits) in [
+                    (true, layer.delta_bytes * KEYFRAME_FACTOR, 10, KEYFRAME_BITS),
+                    (false, layer.delta_bytes, 3, INTERFRAME_BITS),
+                ] {
+                    let frame = frames.video(i, keyframe);
+                    // The layer's budget holds the picture: the bit rate is the one named.
+                    assert_eq!(frame.len(), size, "layer {} keyframe {keyframe}", layer.rid);
+                    // RFC 6386 §9.1: P, version 0, shown, the first partition's size.
+                    let tag = u32::from_le_bytes([frame[0], frame[1], frame[2], 0]);
+                    assert_eq!(tag & 1, u32::from(!keyframe));
+                    assert_eq!(tag >> 1 & 0xF, 0b1000);
+                    let first = (tag >> 5) as usize;
+                    assert!(first * 8 >= macroblocks * bits.0, "first partition {first} bytes");
+                    let body = &frame[header..frame.len() - "from:abc;".len()];
+                    assert!(
+                        body.len() - first >= macroblocks * bits.1 / 8,
+                        "token partition {} bytes",
+                        body.len() - first
+                    );
+                    assert!(body.iter().all(|b| *b == 0), "every bool reads as 0");
+                    if keyframe {
+                        assert_eq!(&frame[3..6], &[0x9d, 0x01, 0x2a]);
+                        assert_eq!(u16::from_le_bytes([frame[6], frame[7]]), layer.width);
+                        assert_eq!(u16::from_le_bytes([frame[8], frame[9]]), layer.height);
+                    }
+                    assert_eq!(publisher(frame), Some(&b"abc"[..]));
                 }
-                assert_eq!(publisher(frame), Some(&b"abc"[..]));
             }
         }
+        let frames = Frames::new("abc", &SINGLE);
         assert_eq!(frames.audio().len(), AUDIO_BYTES);
         assert_eq!(frames.audio()[0], 0x48);
         assert_eq!(publisher(frames.audio()), Some(&b"abc"[..]));

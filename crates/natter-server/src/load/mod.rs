@@ -2,7 +2,8 @@
 //! serve` (issue 13's load tool), many in one process, spread over
 //! `--threads` threads (one current-thread tokio runtime each, so a
 //! participant's socket and timers stay on its thread). Each publishes
-//! VP8 simulcast and Opus ([`media`]), subscribes to everyone, and
+//! VP8 (simulcast, or one layer with `--layers 1`) and Opus ([`media`]),
+//! subscribes to everyone, and
 //! reports what it receives ([`participant`]); this module prints the
 //! reports, as text or JSON lines, and a summary.
 
@@ -75,6 +76,11 @@ pub struct LoadOptions {
     /// the cores this process may run on).
     #[arg(long)]
     threads: Option<NonZeroUsize>,
+    /// Video layers each publisher sends: 3, VP8 simulcast (about 100,
+    /// 250 and 700 kbit/s), or 1, one 1 Mbit/s VP8 layer without
+    /// simulcast.
+    #[arg(long, default_value_t = 3)]
+    layers: usize,
 }
 
 pub fn run(options: LoadOptions) -> anyhow::Result<()> {
@@ -85,6 +91,7 @@ pub fn run(options: LoadOptions) -> anyhow::Result<()> {
         valid(options.interval) && options.interval > 0.0,
         "--interval: seconds, more than 0"
     );
+    media::layers(options.layers).map_err(|e| anyhow::anyhow!("--layers: {e}"))?;
     let runtime = current_thread()?;
     let result = runtime.block_on(load(options));
     // Tasks still joining would hold the runtime's drop.
@@ -136,6 +143,7 @@ async fn load(options: LoadOptions) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
     let threads = options.threads.map_or(cores, NonZeroUsize::get);
     let threads = threads.min(options.participants);
+    let layers = media::layers(options.layers).map_err(anyhow::Error::msg)?;
     let mut groups: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
     let mut names = Vec::new();
     for i in 0..options.participants {
@@ -151,6 +159,7 @@ async fn load(options: LoadOptions) -> anyhow::Result<()> {
             interval: Duration::from_secs_f64(options.interval),
             until,
             publish: i < publishers,
+            layers,
             janus: options.janus.then_some(publishers),
         };
         groups[i % threads].push((name.clone(), params));

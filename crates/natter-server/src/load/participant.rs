@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use super::media::{self, Frames, AUDIO_INTERVAL, FRAME_RATE, LAYERS};
+use super::media::{self, Frames, Layer, AUDIO_INTERVAL, FRAME_RATE};
 
 /// What one participant is told to do.
 pub struct Params {
@@ -37,6 +37,8 @@ pub struct Params {
     pub until: Option<Instant>,
     /// Sends media; false: only subscribes (`--publishers`).
     pub publish: bool,
+    /// The video layers it sends (`--layers`): simulcast when more than one.
+    pub layers: &'static [Layer],
     /// Janus VideoRoom instead of `natter serve` (`--janus`): how many
     /// participants publish in all ([`super::janus`]).
     pub janus: Option<usize>,
@@ -62,6 +64,7 @@ struct Call {
     id: String,
     video: TransceiverId,
     audio: TransceiverId,
+    layers: &'static [Layer],
     frames: Frames,
     answered: Option<Instant>,
     /// Which publisher each section carries, from `track`.
@@ -75,12 +78,22 @@ struct Call {
 }
 
 impl Call {
-    fn new(id: String, local: SocketAddr, slots: usize, now: Instant) -> Result<Self, natter::PeerError> {
+    fn new(
+        id: String,
+        local: SocketAddr,
+        slots: usize,
+        layers: &'static [Layer],
+        now: Instant,
+    ) -> Result<Self, natter::PeerError> {
         let mut pc = PeerConnection::new(PeerConfig::default(), now)?;
         pc.add_local_address(local)?;
         pc.end_of_local_addresses();
-        let rids: Vec<&str> = LAYERS.iter().map(|l| l.rid).collect();
-        let video = pc.add_simulcast_track(MediaKind::Video, &rids)?;
+        let video = if let [_] = layers {
+            pc.add_track(MediaKind::Video)?
+        } else {
+            let rids: Vec<&str> = layers.iter().map(|l| l.rid).collect();
+            pc.add_simulcast_track(MediaKind::Video, &rids)?
+        };
         let audio = pc.add_track(MediaKind::Audio)?;
         for _ in 0..slots {
             pc.add_transceiver(MediaKind::Video, Direction::RecvOnly)?;
@@ -89,7 +102,8 @@ impl Call {
         Ok(Call {
             pc,
             start: now,
-            frames: Frames::new(&id),
+            frames: Frames::new(&id, layers),
+            layers,
             id,
             video,
             audio,
@@ -102,8 +116,10 @@ impl Call {
         })
     }
 
-    fn next_wake(&self) -> Option<Instant> {
-        let media = self.answered.map(|_| self.next_video.min(self.next_audio));
+    /// The next timer of the connection, and of our media if we publish
+    /// (a subscriber's media times never advance: counting them would spin).
+    fn next_wake(&self, publish: bool) -> Option<Instant> {
+        let media = (self.answered.filter(|_| publish)).map(|_| self.next_video.min(self.next_audio));
         self.pc.poll_timeout().into_iter().chain(media).min()
     }
 
@@ -116,10 +132,16 @@ impl Call {
         let media_time = now - self.start;
         if now >= self.next_video {
             self.next_video += Duration::from_secs(1) / FRAME_RATE;
-            for (i, layer) in LAYERS.iter().enumerate() {
+            let simulcast = self.layers.len() > 1;
+            for (i, layer) in self.layers.iter().enumerate() {
                 let key = self.keyframe_due[i];
                 let frame = self.frames.video(i, key);
-                if self.pc.send_frame_rid(self.video, layer.rid, media_time, frame).is_ok() {
+                let sent = if simulcast {
+                    self.pc.send_frame_rid(self.video, layer.rid, media_time, frame)
+                } else {
+                    self.pc.send_frame(self.video, media_time, frame)
+                };
+                if sent.is_ok() {
                     self.keyframe_due[i] = false;
                 }
             }
@@ -151,6 +173,13 @@ struct Totals {
     suspects: Vec<(String, Instant)>,
     packets: u64,
     lost: i64,
+    /// Datagrams our socket refused (a full send buffer): the load
+    /// generator, not the server, dropped them.
+    send_drops: u64,
+    /// RTP packets we sent, and the loss the SFU's receiver reports
+    /// state (RFC 3550 §6.4.1): loss on the way in.
+    sent: u64,
+    remote_lost: i64,
 }
 
 pub async fn run(name: String, params: Params, reports: mpsc::UnboundedSender<Value>) {
@@ -179,7 +208,7 @@ async fn drive(name: &str, params: Params, report: &impl Fn(Value)) -> Result<()
     let mut buf = Vec::with_capacity(2048);
     let mut datagram = vec![0u8; 2048];
     loop {
-        let wake = (call.as_ref().and_then(Call::next_wake).into_iter())
+        let wake = (call.as_ref().and_then(|c| c.next_wake(params.publish)).into_iter())
             .chain([next_report])
             .chain(params.until)
             .min()
@@ -197,7 +226,7 @@ async fn drive(name: &str, params: Params, report: &impl Fn(Value)) -> Result<()
                             report(json!({"event": "rejoined", "participant": name, "id": id}));
                         }
                         totals.received.clear();
-                        let mut fresh = Call::new(id, local, params.slots, now).map_err(|e| e.to_string())?;
+                        let mut fresh = Call::new(id, local, params.slots, params.layers, now).map_err(|e| e.to_string())?;
                         let offer = fresh.pc.create_offer().map_err(|e| e.to_string())?;
                         fresh.pc.set_local_description(&offer).map_err(|e| e.to_string())?;
                         client.offer(offer.sdp).map_err(|e| e.to_string())?;
@@ -272,7 +301,9 @@ async fn drive(name: &str, params: Params, report: &impl Fn(Value)) -> Result<()
             }
             while let Some(transmit) = call.pc.poll_transmit(now, 1, &mut buf) {
                 // A full socket buffer drops, as the network would.
-                let _ = socket.try_send_to(&buf[..transmit.size], transmit.destination);
+                if socket.try_send_to(&buf[..transmit.size], transmit.destination).is_err() {
+                    totals.send_drops += 1;
+                }
             }
             while let Some(event) = call.pc.poll_event() {
                 handle_peer_event(name, call, event, now, &mut totals, &names, &client, report);
@@ -284,6 +315,8 @@ async fn drive(name: &str, params: Params, report: &impl Fn(Value)) -> Result<()
                 let stats = call.pc.stats();
                 totals.packets = stats.receivers.iter().map(|(_, r)| r.packets_received).sum();
                 totals.lost = stats.receivers.iter().map(|(_, r)| r.packets_lost).sum();
+                totals.sent = stats.senders.iter().map(|(_, s)| s.counters.packets_sent).sum();
+                totals.remote_lost = stats.senders.iter().map(|(_, s)| s.counters.remote_packets_lost).sum();
             }
             let unexplained = totals.suspects.iter().filter(|(_, at)| now - *at > SLOT_CHANGE).count();
             totals.misrouted += unexplained as u64;
@@ -291,7 +324,8 @@ async fn drive(name: &str, params: Params, report: &impl Fn(Value)) -> Result<()
             report(stats_report(name, &totals, &last, now - last_report));
             last_report = now;
             last.received.clone_from(&totals.received);
-            (last.misrouted, last.packets, last.lost) = (totals.misrouted, totals.packets, totals.lost);
+            (last.misrouted, last.packets, last.lost, last.sent) =
+                (totals.misrouted, totals.packets, totals.lost, totals.sent);
         }
     }
     client.leave().await;
@@ -344,10 +378,8 @@ fn handle_peer_event(
             }
         }
         PeerEvent::KeyframeRequest { transceiver, rid } if transceiver == call.video => {
-            for (i, layer) in LAYERS.iter().enumerate() {
-                if rid.as_deref().is_none_or(|rid| rid == layer.rid) {
-                    call.keyframe_due[i] = true;
-                }
+            for (due, layer) in call.keyframe_due.iter_mut().zip(call.layers) {
+                *due |= rid.as_deref().is_none_or(|rid| rid == layer.rid);
             }
         }
         PeerEvent::IceCandidate(c) => {
@@ -389,6 +421,9 @@ fn stats_report(name: &str, totals: &Totals, last: &Totals, elapsed: Duration) -
         "packets_per_second": (packets as f64 / seconds).round(),
         "loss_percent": (loss * 100.0).round() / 100.0,
         "misrouted": totals.misrouted,
+        "send_drops": totals.send_drops,
+        "sent_per_second": (totals.sent.saturating_sub(last.sent) as f64 / seconds).round(),
+        "remote_lost": totals.remote_lost,
         "video_frames": totals.received.values().map(|r| r.video_frames).sum::<u64>(),
     })
 }
