@@ -5,7 +5,8 @@
 //! 100 ms RTT, also unpaced for comparison; a constant 3 Mbit/s with
 //! 0%, 2%, 5% and 10% random loss; and an application-limited sender
 //! (300 kbit/s) on a 2.5 Mbit/s link whose probes lift the estimate to
-//! within 20% of the capacity. Each case prints its utilization (per
+//! within 20% of the capacity, with feedback every 50 ms as with every
+//! 100 ms. Each case prints its utilization (per
 //! phase where the capacity changes), the p50/p95 queuing delay at the
 //! bottleneck after convergence, the loss and when the delivered rate
 //! first reached 90% of the capacity. The two-flow case needs
@@ -14,6 +15,7 @@
 use std::time::Duration;
 
 use natter::congestion::CongestionConfig;
+use natter::media::twcc::feedback_interval;
 use natter::peer::*;
 
 #[path = "support/frames.rs"]
@@ -173,16 +175,32 @@ fn constant_3_mbit_with_random_loss() {
     }
 }
 
-#[test]
-fn probing_lifts_an_application_limited_estimate() {
-    let (mut path, video) = video_path(
-        &["rate=2500kbit", "queue=300ms", "delay=25ms"],
-        "delay=25ms",
-        paced(),
-        81,
-    );
+/// An application-limited sender (300 kbit/s) on a 2.5 Mbit/s link,
+/// its receiver B reporting every `interval`. B's own send estimate sets
+/// how often it sends transport-wide feedback ([`feedback_interval`]),
+/// and B sends no media, so its estimate stays at its start rate:
+/// 108.8 kbit/s gives a report every 100 ms, libwebrtc's default
+/// 300 kbit/s one every 50 ms. A's targets, by time since it began.
+fn application_limited(feedback_every: Duration) -> (Path, Vec<(Duration, u64)>) {
+    let start_bps = if feedback_every == Duration::from_millis(100) {
+        108_800
+    } else {
+        CongestionConfig::default().start_bps
+    };
+    assert_eq!(feedback_interval(start_bps), feedback_every);
+    let b = CongestionConfig { start_bps, ..paced() };
+    let a_to_b = link(&["rate=2500kbit", "queue=300ms", "delay=25ms"]);
+    let configs = [peer_config(81, paced()), peer_config(82, b)];
+    let mut path = Path::with_configs(a_to_b, link(&["delay=25ms"]), 81, configs);
+    let video = path.connect_video();
     path.pcs[A].set_application_demand(Some(300_000));
     let targets = path.send_video(video, Duration::from_secs(30), |t| t.min(300_000), |_| {});
+    (path, targets)
+}
+
+#[test]
+fn probing_lifts_an_application_limited_estimate() {
+    let (path, targets) = application_limited(Duration::from_millis(50));
     let to_90 = targets.iter().find(|(_, bps)| *bps >= 2_250_000).map(|(at, _)| *at);
     let stats = path.pcs[A].stats();
     println!(
@@ -197,4 +215,24 @@ fn probing_lifts_an_application_limited_estimate() {
         (2_000_000..=3_000_000).contains(&target),
         "target {target} bit/s on a 2.5 Mbit/s link"
     );
+}
+
+/// The probing case with feedback every 50 and every 100 ms ends at
+/// the same estimate. Before probe padding made up the bytes its
+/// cluster asked for, both ended at 1.72 Mbit/s: the probes at twice
+/// that fell short of the bytes their result needs and gave none.
+#[test]
+fn the_estimate_does_not_depend_on_the_feedback_cadence() {
+    let [(at_50, t50), (at_100, t100)] = [50, 100].map(|ms| {
+        let (path, targets) = application_limited(Duration::from_millis(ms));
+        (path.pcs[A].target_bitrate(), targets)
+    });
+    println!("feedback every 50 ms: {at_50} bit/s {t50:?}");
+    println!("feedback every 100 ms: {at_100} bit/s {t100:?}");
+    let ratio = at_50 as f64 / at_100 as f64;
+    assert!(
+        (0.95..=1.05).contains(&ratio),
+        "50 ms: {at_50} bit/s, 100 ms: {at_100} bit/s"
+    );
+    assert!(at_50 >= 2_000_000, "50 ms: {at_50} bit/s on a 2.5 Mbit/s link");
 }

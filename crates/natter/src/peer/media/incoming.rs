@@ -15,7 +15,7 @@ use super::super::PeerConnection;
 use super::receiver::{route, Incoming, Route, Unrouted};
 use super::PLI_INTERVAL;
 use crate::media::send::write_header_like;
-use crate::media::twcc::FEEDBACK_INTERVAL;
+use crate::media::twcc::feedback_interval;
 use crate::media::Arrival;
 
 impl PeerConnection {
@@ -65,7 +65,8 @@ impl PeerConnection {
             .and_then(|id| packet.extension_value::<TransportSequenceNumber>(id))
         {
             media.twcc.on_packet(now, seq);
-            media.next_twcc.get_or_insert(now + FEEDBACK_INTERVAL);
+            let interval = feedback_interval(media.cc.target_bitrate());
+            media.next_twcc.get_or_insert(now + interval);
         }
         let to = match route(&mut media.receivers, &packet) {
             Ok(to) => to,
