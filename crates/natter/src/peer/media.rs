@@ -550,10 +550,8 @@ impl PeerConnection {
     /// under the 80% the estimator waits for, so it gave no result).
     /// False if not even one copy could be made.
     fn send_padding_copies(&mut self, now: Instant, source: Paced, size: usize, cluster: u32) -> bool {
-        /// libwebrtc's `kMinPayloadPaddingBytes`: less is not worth a copy.
-        const MIN_LEFT: usize = 50;
         let mut left = size;
-        while left >= MIN_LEFT {
+        while left > 0 {
             let media = &mut self.media;
             let stream = (media.senders.get_mut(&source.id)).and_then(|s| s.streams.get_mut(source.layer));
             let Some(stream) = stream else { break };
