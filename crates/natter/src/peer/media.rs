@@ -189,6 +189,11 @@ pub struct MediaCounters {
     /// or sent less than a round trip ago, or repairs took the target
     /// bitrate of the last second.
     pub repairs_held: u64,
+    /// NACKed packets not repaired because the stream's send history
+    /// ([`HISTORY`](crate::media::send::HISTORY) packets) no longer holds
+    /// them, or never did: the repair RFC 4588 §4 asks for is
+    /// impossible, and the NACK cost one lookup.
+    pub repairs_missed: u64,
 }
 
 /// A packet waiting in the pacer, by where it is kept: sequence number
@@ -432,6 +437,9 @@ impl PeerConnection {
         let stream = (media.senders.get_mut(&paced.id)).and_then(|s| s.streams.get_mut(paced.layer));
         let Some(stream) = stream else { return };
         let Some(packet) = stream.packet(paced.seq) else {
+            if paced.rtx {
+                media.counters.repairs_missed += 1;
+            }
             return;
         };
         // RTX adds the original sequence number (RFC 4588 §4).

@@ -139,18 +139,15 @@ pub(super) fn answered_with(now: Instant, config: PeerConfig, offer: &str) -> (P
     let answer = pc.create_answer().unwrap();
     assert!(answer.sdp.contains("a=simulcast:recv q;h;f\r\n"), "{}", answer.sdp);
     pc.set_local_description(&answer).unwrap();
-    let context = || {
-        SrtpContext::new(
-            ProtectionProfile::Aes128CmHmacSha1_80,
-            &[7; 16],
-            &[9; 14],
-            Config::default(),
-        )
-        .unwrap()
-    };
-    pc.start_srtp(context(), context());
+    pc.start_srtp(srtp_context(), srtp_context());
     let video = pc.transceivers().iter().find(|t| t.mid() == Some("1")).unwrap().id();
     (pc, video)
+}
+
+/// Fixed keys, the same both ways.
+fn srtp_context() -> SrtpContext {
+    let profile = ProtectionProfile::Aes128CmHmacSha1_80;
+    SrtpContext::new(profile, &[7; 16], &[9; 14], Config::default()).unwrap()
 }
 
 pub(super) fn layer_stats(pc: &PeerConnection, id: TransceiverId) -> Vec<ReceiverStats> {
@@ -261,4 +258,81 @@ fn unknown_rid_is_dropped_and_keyframes_are_asked_per_layer() {
     pc.request_keyframe(video).unwrap();
     let plis: Vec<u64> = layer_stats(&pc, video).iter().map(|s| s.pli_count).collect();
     assert_eq!(plis, [1, 1, 1]);
+}
+
+/// A NACK (RFC 4585 §6.2.1) for packets the send history no longer
+/// holds, or never held, cannot be repaired (RFC 4588 §4): each such
+/// number is counted in `repairs_missed` and nothing is resent; a NACK
+/// for a packet still kept is not counted there.
+#[test]
+fn a_nack_for_packets_older_than_the_send_history_is_counted_missed() {
+    use natter_rtp::rtcp::{NackBuilder, RtcpEncode};
+
+    use super::super::MediaKind;
+    use crate::media::send::HISTORY;
+
+    let now = Instant::now();
+    let config = PeerConfig {
+        seed: Some(18),
+        ..PeerConfig::default()
+    };
+    let mut pc = PeerConnection::new(config, now).unwrap();
+    let video = pc.add_track(MediaKind::Video).unwrap();
+    let offer = pc.create_offer().unwrap();
+    pc.set_local_description(&offer).unwrap();
+    let mut answerer = PeerConnection::new(PeerConfig::default(), now).unwrap();
+    answerer.set_remote_description(&offer).unwrap();
+    let answer = answerer.create_answer().unwrap();
+    answerer.set_local_description(&answer).unwrap();
+    pc.set_remote_description(&answer).unwrap();
+    pc.start_srtp(srtp_context(), srtp_context());
+
+    // One packet a frame; no ICE pair, so they stay in the history only.
+    const OLD: u16 = 8;
+    let frames = HISTORY as u16 + OLD;
+    let frame = vp8_frame(false, (0, 0), 40);
+    pc.send_frame(video, Duration::ZERO, &frame).unwrap();
+    let stream = pc.media.send_stream((video, 0)).unwrap();
+    let ssrc = stream.params().ssrc;
+    // The stream's first number is random: find the one packet kept.
+    let first = (0..=u16::MAX).find(|&s| stream.packet(s).is_some()).unwrap();
+    for n in 1..frames {
+        let media_time = Duration::from_millis(u64::from(n) * 10);
+        pc.send_frame(video, media_time, &frame).unwrap();
+    }
+    let newest = first.wrapping_add(frames - 1);
+    let stream = pc.media.send_stream((video, 0)).unwrap();
+    assert!(stream.packet(first.wrapping_add(OLD - 1)).is_none(), "left the history");
+    assert!(stream.packet(first.wrapping_add(OLD)).is_some(), "still kept");
+
+    let nack = |lost: &[u16]| {
+        let builder = NackBuilder::from_lost(0x5eed, ssrc, lost);
+        let mut buf = vec![0; builder.encoded_len()];
+        let len = builder.encode(&mut buf).unwrap();
+        buf.truncate(len);
+        buf
+    };
+    let resent = |pc: &PeerConnection| -> u64 {
+        (pc.media.sender_stats().iter())
+            .map(|(_, s)| s.counters.retransmitted_packets_sent)
+            .sum()
+    };
+    // The oldest OLD packets, and one never sent (the number after the
+    // newest).
+    let mut lost: Vec<u16> = (0..OLD).map(|i| first.wrapping_add(i)).collect();
+    lost.push(newest.wrapping_add(1));
+    pc.receive_rtcp(now, &nack(&lost));
+    assert_eq!(pc.media.counters.repairs_missed, u64::from(OLD) + 1);
+    assert_eq!(resent(&pc), 0, "nothing to resend");
+    assert_eq!(pc.media.counters.rtcp_dropped, 0);
+
+    // The newest is kept: not missed, but queued for its repair, resent,
+    // or held, as the pacer and the rate allow.
+    let held = pc.media.counters.repairs_held;
+    pc.receive_rtcp(now, &nack(&[newest]));
+    assert_eq!(pc.media.counters.repairs_missed, u64::from(OLD) + 1);
+    let stream = pc.media.send_stream((video, 0)).unwrap();
+    let queued = !stream.repair_due(newest, now, Duration::ZERO);
+    let answered = queued || resent(&pc) == 1 || pc.media.counters.repairs_held == held + 1;
+    assert!(answered, "the kept packet's NACK was answered");
 }
