@@ -13,7 +13,7 @@
 //! [`Endpoint::bind`](crate::Endpoint::bind) with as many as the
 //! application makes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -32,7 +32,8 @@ use natter_ice::Transport;
 use quinn_udp::RecvMeta;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::handle::{DataChannelInfo, Message, PeerConnection};
+use crate::delivery::{Delivery, Sink};
+use crate::handle::{ChannelMessage, ChannelMessages, DataChannelInfo, DeliveryStats, Message, PeerConnection};
 use crate::mdns::Resolver;
 use crate::rtp::{OutgoingPacket, RtpPacket, RTP_CAPACITY};
 use crate::udp::{self, receive_buffers, ReceiveClock, UdpSocket, RECEIVE_BUFFERS};
@@ -112,6 +113,8 @@ pub(crate) enum Command {
     BufferedAmount(DataChannelId, Reply<usize>),
     SetBufferedAmountLowThreshold(DataChannelId, usize, Reply<()>),
     ChannelInfo(DataChannelId, Reply<DataChannelInfo>),
+    Messages(DataChannelId, Reply<ChannelMessages>),
+    DeliveryStats(Reply<DeliveryStats>),
     LocalDescription(Reply<Option<String>>),
     RemoteDescription(Reply<Option<String>>),
     ConnectionState(Reply<PeerConnectionState>),
@@ -176,12 +179,16 @@ impl Drop for Life {
     }
 }
 
-/// While this many events wait for the application, the connection's
-/// data channels are not read: SCTP's receive window closes and the peer
-/// waits. While this many other than data channel messages wait (media
-/// has no window), the connection is paused: only what keeps it up
-/// reaches it. See the crate documentation on backpressure.
-const MAX_PENDING_EVENTS: usize = 256;
+/// A [`ChannelMessages`] read `bytes` of its channel's messages, or was
+/// dropped (`gone`) with `bytes` unread.
+#[derive(Debug)]
+pub(crate) struct Read {
+    pub(crate) connection: ConnectionHandle,
+    pub(crate) id: DataChannelId,
+    pub(crate) serial: u64,
+    pub(crate) bytes: usize,
+    pub(crate) gone: bool,
+}
 
 /// At most about this many datagrams are read from a socket before the
 /// next flush (a `recvmmsg` batch may end past it).
@@ -197,61 +204,85 @@ enum Wake {
     /// A connection's event channel has room (or its receiver is gone).
     Room(ConnectionHandle, Option<mpsc::OwnedPermit<PeerEvent>>),
     Dropped(Option<ConnectionHandle>),
+    /// A channel's own receiver read messages.
+    Read(Read),
     /// Receive buffers a socket filled.
     Received(usize, io::Result<usize>),
     Mdns,
 }
 
-/// Events polled from a connection, waiting for room in its channel, and
-/// how many of them are not data channel messages.
-#[derive(Default)]
-struct Pending {
-    events: VecDeque<PeerEvent>,
-    others: usize,
-}
-
-impl Pending {
-    fn counts(event: &PeerEvent) -> usize {
-        usize::from(!matches!(event, PeerEvent::DataChannelMessage { .. }))
-    }
-
-    fn push_back(&mut self, event: PeerEvent) {
-        self.others += Self::counts(&event);
-        self.events.push_back(event);
-    }
-
-    fn push_front(&mut self, event: PeerEvent) {
-        self.others += Self::counts(&event);
-        self.events.push_front(event);
-    }
-
-    fn pop_front(&mut self) -> Option<PeerEvent> {
-        let event = self.events.pop_front()?;
-        self.others -= Self::counts(&event);
-        Some(event)
-    }
-
-    fn clear(&mut self) {
-        self.events.clear();
-        self.others = 0;
-    }
-}
-
 /// A connection's side of the task: where its events go.
 struct Peer {
     events: mpsc::Sender<PeerEvent>,
-    /// Events polled from the connection, waiting for room in `events`.
-    pending: Pending,
+    /// Events polled from the connection on their way to the
+    /// application, and the bytes of messages it has not read.
+    pending: Delivery,
+    /// Slots of `events` held while events wait, so that the task hears
+    /// (from the task waiting for room) each time the application reads
+    /// one; given back once none wait.
+    hoard: Vec<mpsc::OwnedPermit<PeerEvent>>,
+    /// The channels read apart ([`ChannelMessages`]): which receiver, and
+    /// where their messages go.
+    readers: HashMap<DataChannelId, (u64, mpsc::UnboundedSender<ChannelMessage>)>,
     /// The application dropped its receiver: events are discarded.
     events_closed: bool,
     /// A task waits for room in `events` and reports on `room`.
     waiting_for_room: bool,
-    /// Its data channels are not read ([`MAX_PENDING_EVENTS`]).
+    /// Its data channels are not read ([`Delivery::data_paused`]).
     data_paused: bool,
     /// RTP mode: where its packets go, until the receiver is dropped.
     rtp: Option<mpsc::Sender<RtpPacket>>,
     /// RTP packets dropped because the application did not take them.
     rtp_dropped: u64,
+}
+
+impl Peer {
+    /// A slot of the event channel, if it has one free.
+    fn reserve(&mut self) -> Option<mpsc::OwnedPermit<PeerEvent>> {
+        match self.events.clone().try_reserve_owned() {
+            Ok(permit) => Some(permit),
+            Err(mpsc::error::TrySendError::Full(_)) => None,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.close_events();
+                None
+            }
+        }
+    }
+
+    /// The application dropped its event channel: what would go there is
+    /// discarded.
+    fn close_events(&mut self) {
+        self.events_closed = true;
+        self.hoard.clear();
+        self.pending.events_closed();
+    }
+
+    /// Tells the delivery how many of its events the application read
+    /// from the event channel: those no longer in it (the slots neither
+    /// free nor held here; one the waiting task just took counts as
+    /// unread until it arrives).
+    fn sync_events(&mut self) {
+        let free = self.events.capacity() + self.hoard.len();
+        let in_channel = self.events.max_capacity().saturating_sub(free);
+        let read = self.pending.in_events().saturating_sub(in_channel);
+        self.pending.events_read(read);
+    }
+
+    /// A message for channel `id`'s own receiver; if that is gone, the
+    /// message with it, and the channel's next ones go to the events.
+    fn hand_to_reader(&mut self, id: DataChannelId, event: PeerEvent) {
+        let PeerEvent::DataChannelMessage { data, is_text, .. } = event else {
+            return;
+        };
+        let len = data.len();
+        let sent =
+            (self.readers.get(&id)).is_some_and(|(_, reader)| reader.send(ChannelMessage { data, is_text }).is_ok());
+        if !sent {
+            self.readers.remove(&id);
+            self.pending.reader_read(id, len);
+            self.pending.set_reader(id, false);
+        }
+    }
 }
 
 pub(crate) struct Driver {
@@ -266,6 +297,10 @@ pub(crate) struct Driver {
     dropped_sender: mpsc::UnboundedSender<Option<ConnectionHandle>>,
     room: mpsc::UnboundedReceiver<(ConnectionHandle, Option<mpsc::OwnedPermit<PeerEvent>>)>,
     room_sender: mpsc::UnboundedSender<(ConnectionHandle, Option<mpsc::OwnedPermit<PeerEvent>>)>,
+    read: mpsc::UnboundedReceiver<Read>,
+    read_sender: mpsc::UnboundedSender<Read>,
+    /// The last [`ChannelMessages::serial`] handed out.
+    reader_serial: u64,
     /// An [`Endpoint`](crate::Endpoint) handle lives: the task waits for
     /// connections even while it has none.
     endpoint_handle: bool,
@@ -317,6 +352,7 @@ impl Driver {
         let (command_sender, commands) = mpsc::channel(COMMAND_CAPACITY);
         let (dropped_sender, dropped) = mpsc::unbounded_channel();
         let (room_sender, room) = mpsc::unbounded_channel();
+        let (read_sender, read) = mpsc::unbounded_channel();
         let life = Arc::new(Life {
             dropped: dropped_sender.clone(),
             connection: None,
@@ -331,6 +367,9 @@ impl Driver {
             dropped_sender,
             room,
             room_sender,
+            read,
+            read_sender,
+            reader_serial: 0,
             endpoint_handle,
             // Zeroed pages are mapped when the kernel first writes them.
             buf: vec![0; slot * RECEIVE_BUFFERS],
@@ -378,7 +417,9 @@ impl Driver {
             connection,
             Peer {
                 events: events_sender,
-                pending: Pending::default(),
+                pending: Delivery::default(),
+                hoard: Vec::new(),
+                readers: HashMap::new(),
                 events_closed: false,
                 waiting_for_room: false,
                 data_paused: false,
@@ -426,6 +467,7 @@ impl Driver {
                 () = &mut sleep, if deadline.is_some() => Wake::Timeout,
                 Some((connection, permit)) = self.room.recv() => Wake::Room(connection, permit),
                 Some(connection) = self.dropped.recv() => Wake::Dropped(connection),
+                Some(read) = self.read.recv() => Wake::Read(read),
                 (index, received) = recv_any(sockets, buf, slot, meta, next_socket) => Wake::Received(index, received),
                 () = async {
                     match mdns {
@@ -471,6 +513,7 @@ impl Driver {
                     self.close(connection).await;
                 }
                 Wake::Dropped(None) => self.endpoint_handle = false,
+                Wake::Read(read) => self.read_by_reader(read),
                 Wake::Received(index, received) => {
                     self.next_socket = (index + 1) % self.sockets.len().max(1);
                     match received {
@@ -503,6 +546,19 @@ impl Driver {
             Envelope::Peer(connection, Command::Close(reply)) => {
                 self.close(connection).await;
                 let _ = reply.send(Ok(()));
+            }
+            Envelope::Peer(connection, Command::Messages(id, reply)) => self.messages(connection, id, reply),
+            Envelope::Peer(connection, Command::DeliveryStats(reply)) => {
+                // Closed meanwhile: the caller gets `Error::Closed`.
+                if let Some(peer) = self.peers.get_mut(&connection) {
+                    peer.sync_events();
+                    let stats = DeliveryStats {
+                        queued_bytes: peer.pending.queued_bytes(),
+                        peak_queued_bytes: peer.pending.peak_bytes(),
+                        data_paused: peer.data_paused,
+                    };
+                    let _ = reply.send(Ok(stats));
+                }
             }
             Envelope::Peer(connection, command) => {
                 let local_addresses = self.endpoint.local_addresses().to_vec();
@@ -590,7 +646,7 @@ impl Driver {
                 let Some(peer) = self.peers.get_mut(&connection).filter(|p| !p.events_closed) else {
                     return;
                 };
-                peer.pending.push_back(event);
+                peer.pending.push(event);
                 if !self.touched.contains(&connection) {
                     self.touched.push(connection);
                 }
@@ -598,20 +654,57 @@ impl Driver {
         }
     }
 
-    /// Moves a connection's pending events into its channel while there
-    /// is room; when there is none, a task waits for some. While too many
-    /// wait, the connection's data channels are not read, and past many
-    /// more it is paused. Returns whether its data channels were resumed.
+    /// Hands a connection's pending events over while they may go (see
+    /// [`Delivery`]); when the event channel has no room, or events wait,
+    /// a task waits for room, and so for the application to read one.
+    /// Past [`Delivery::data_paused`] the connection's data channels are
+    /// not read, past [`Delivery::connection_paused`] it is paused.
+    /// Returns whether its data channels were resumed.
     fn deliver(&mut self, connection: ConnectionHandle) -> bool {
         let Some(peer) = self.peers.get_mut(&connection) else {
             return false;
         };
-        while !peer.waiting_for_room {
-            let Some(event) = peer.pending.pop_front() else { break };
-            match peer.events.try_send(event) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(event)) => {
-                    peer.pending.push_front(event);
+        peer.sync_events();
+        loop {
+            // A slot of the event channel is held before an event is
+            // taken for it.
+            let permit = match peer.events_closed {
+                true => None,
+                false => peer.hoard.pop().or_else(|| peer.reserve()),
+            };
+            let Some((sink, event)) = peer.pending.pop(permit.is_some() || peer.events_closed) else {
+                peer.hoard.extend(permit);
+                break;
+            };
+            match sink {
+                Sink::Reader(id) => {
+                    peer.hoard.extend(permit);
+                    peer.hand_to_reader(id, event);
+                }
+                Sink::Events => {
+                    if let PeerEvent::DataChannelClose(id) = &event {
+                        // Its receiver ends after what it holds.
+                        peer.readers.remove(id);
+                    }
+                    // Without a permit the application dropped its events.
+                    if let Some(permit) = permit {
+                        permit.send(event);
+                    }
+                }
+            }
+            if peer.events_closed {
+                peer.pending.events_closed();
+            }
+        }
+        match peer.pending.pending_events() {
+            0 => peer.hoard.clear(),
+            _ if !peer.events_closed => {
+                // Every free slot is held: the next read frees one, which
+                // the waiting task takes and reports.
+                while let Some(permit) = peer.reserve() {
+                    peer.hoard.push(permit);
+                }
+                if !peer.waiting_for_room && !peer.events_closed {
                     peer.waiting_for_room = true;
                     let (events, room) = (peer.events.clone(), self.room_sender.clone());
                     tokio::spawn(async move {
@@ -619,22 +712,19 @@ impl Driver {
                         let _ = room.send((connection, permit));
                     });
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    peer.events_closed = true;
-                    peer.pending.clear();
-                }
             }
+            _ => {}
         }
-        let data_paused = peer.pending.events.len() >= MAX_PENDING_EVENTS;
+        let data_paused = peer.pending.data_paused();
         let changed = data_paused != peer.data_paused;
         peer.data_paused = data_paused;
         if changed {
+            tracing::trace!(%connection, data_paused, queued = peer.pending.queued_bytes(), "data channels");
             if let Some(mut pc) = self.endpoint.connection(connection) {
                 pc.pause_data_channels(data_paused);
             }
         }
-        self.endpoint
-            .set_paused(connection, peer.pending.others >= MAX_PENDING_EVENTS);
+        self.endpoint.set_paused(connection, peer.pending.connection_paused());
         changed && !data_paused
     }
 
@@ -645,17 +735,56 @@ impl Driver {
             return;
         };
         peer.waiting_for_room = false;
-        match (permit, peer.pending.pop_front()) {
-            (Some(permit), Some(event)) => {
-                permit.send(event);
-            }
-            (Some(_), None) => {}
-            (None, _) => {
-                peer.events_closed = true;
-                peer.pending.clear();
-            }
+        match permit {
+            Some(permit) => peer.hoard.push(permit),
+            None => peer.close_events(),
         }
         // A resumed connection is flushed next, at the top of the loop.
+        self.deliver(connection);
+    }
+
+    /// A channel's own receiver read, or was dropped.
+    fn read_by_reader(&mut self, read: Read) {
+        let Some(peer) = self.peers.get_mut(&read.connection) else {
+            return;
+        };
+        peer.pending.reader_read(read.id, read.bytes);
+        if read.gone
+            && peer
+                .readers
+                .get(&read.id)
+                .is_some_and(|(serial, _)| *serial == read.serial)
+        {
+            peer.readers.remove(&read.id);
+            peer.pending.set_reader(read.id, false);
+        }
+        self.deliver(read.connection);
+    }
+
+    /// [`Command::Messages`]: a receiver of channel `id`'s own.
+    fn messages(&mut self, connection: ConnectionHandle, id: DataChannelId, reply: Reply<ChannelMessages>) {
+        let known = (self.endpoint.connection(connection)).is_some_and(|mut pc| pc.data_channel(id).is_some());
+        // Closed meanwhile: the caller gets `Error::Closed`.
+        let Some(peer) = self.peers.get_mut(&connection) else {
+            return;
+        };
+        if !known {
+            let _ = reply.send(Err(Error::UnknownDataChannel(id)));
+            return;
+        }
+        self.reader_serial += 1;
+        let serial = self.reader_serial;
+        let (sender, messages) = mpsc::unbounded_channel();
+        peer.readers.insert(id, (serial, sender));
+        peer.pending.set_reader(id, true);
+        let read = self.read_sender.clone();
+        let _ = reply.send(Ok(ChannelMessages {
+            id,
+            connection,
+            serial,
+            messages,
+            read,
+        }));
         self.deliver(connection);
     }
 
@@ -740,10 +869,13 @@ impl Driver {
         pc.close();
         drop(pc);
         self.flush().await;
-        if let Some(peer) = self.peers.remove(&connection) {
-            for event in peer.pending.events {
-                if peer.events.try_send(event).is_err() {
-                    break;
+        if let Some(mut peer) = self.peers.remove(&connection) {
+            peer.hoard.clear();
+            while let Some((sink, event)) = peer.pending.pop(peer.events.capacity() > 0) {
+                match sink {
+                    Sink::Reader(id) => peer.hand_to_reader(id, event),
+                    Sink::Events if peer.events.try_send(event).is_err() => break,
+                    Sink::Events => {}
                 }
             }
         }
@@ -879,8 +1011,8 @@ fn apply(pc: &mut natter::PeerConnection, command: Command, local_addresses: &[S
                 pc.set_application_demand(demand_bps);
                 let _ = reply.send(Ok(()));
             }
-            // Handled by the loop, which ends.
-            Command::Close(_) => {}
+            // Handled by the loop (which ends), and by the task.
+            Command::Close(_) | Command::Messages(..) | Command::DeliveryStats(_) => {}
         }
     }
 }

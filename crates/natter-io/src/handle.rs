@@ -11,7 +11,9 @@ use natter::peer::{
 };
 use tokio::sync::mpsc;
 
-use crate::driver::{Command, Driver, Link};
+use natter::endpoint::ConnectionHandle;
+
+use crate::driver::{Command, Driver, Link, Read};
 use crate::{Config, Error, OutgoingPacket};
 
 /// A running peer connection: a handle to the task that owns the sans-IO
@@ -64,6 +66,81 @@ impl From<&[u8]> for Message {
     fn from(bytes: &[u8]) -> Self {
         Message::Binary(bytes.to_vec())
     }
+}
+
+/// A message received on a data channel, from [`ChannelMessages`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelMessage {
+    pub data: Vec<u8>,
+    /// PPID 51 (or 56, empty), a string: `data` is what the peer sent,
+    /// not checked to be UTF-8.
+    pub is_text: bool,
+}
+
+/// One data channel's messages, read apart from the connection's events
+/// ([`DataChannel::messages`]). natter-io hands it at most
+/// 1 MiB of the channel's messages unread (one message more when none
+/// is), so a reader that is slow or stops holds back only its own
+/// channel, until the connection's data channels are paused (see the
+/// crate documentation on backpressure). Dropping it sends the channel's
+/// later messages to the connection's events again; those it held are
+/// dropped.
+#[derive(Debug)]
+pub struct ChannelMessages {
+    pub(crate) id: DataChannelId,
+    pub(crate) connection: ConnectionHandle,
+    /// Which of the channel's receivers this is (a later call of
+    /// [`DataChannel::messages`] makes another).
+    pub(crate) serial: u64,
+    pub(crate) messages: mpsc::UnboundedReceiver<ChannelMessage>,
+    /// Tells the task what was read, which frees the channel's share.
+    pub(crate) read: mpsc::UnboundedSender<Read>,
+}
+
+impl ChannelMessages {
+    /// The channel's next message; `None` once it is closed (after every
+    /// message it had), or the connection is.
+    pub async fn recv(&mut self) -> Option<ChannelMessage> {
+        let message = self.messages.recv().await?;
+        self.report(message.data.len(), false);
+        Some(message)
+    }
+
+    fn report(&self, bytes: usize, gone: bool) {
+        let (connection, id, serial) = (self.connection, self.id, self.serial);
+        // The task may have ended.
+        let _ = self.read.send(Read {
+            connection,
+            id,
+            serial,
+            bytes,
+            gone,
+        });
+    }
+}
+
+impl Drop for ChannelMessages {
+    fn drop(&mut self) {
+        self.messages.close();
+        let mut bytes = 0;
+        while let Ok(message) = self.messages.try_recv() {
+            bytes += message.data.len();
+        }
+        self.report(bytes, true);
+    }
+}
+
+/// What natter-io holds for the application (see the crate
+/// documentation on backpressure).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeliveryStats {
+    /// Bytes of data channel messages waiting to be handed over, or
+    /// handed over (as events or to a [`ChannelMessages`]) and not read.
+    pub queued_bytes: usize,
+    /// The most `queued_bytes` has been.
+    pub peak_queued_bytes: usize,
+    /// The connection's data channels are not read: SCTP's window closes.
+    pub data_paused: bool,
 }
 
 /// What a data channel is, as its `RTCDataChannel` attributes say.
@@ -240,6 +317,11 @@ impl PeerConnection {
         self.link.call(Command::Stats).await
     }
 
+    /// What natter-io holds for the application, in bytes.
+    pub async fn delivery_stats(&self) -> Result<DeliveryStats, Error> {
+        self.link.call(Command::DeliveryStats).await
+    }
+
     /// The addresses of the connection's sockets (its host candidates).
     pub async fn local_addresses(&self) -> Result<Vec<SocketAddr>, Error> {
         self.link.call(Command::LocalAddresses).await
@@ -361,6 +443,17 @@ impl DataChannel {
     pub async fn send(&self, message: impl Into<Message>) -> Result<(), Error> {
         let (id, message) = (self.id, message.into());
         self.link.call(|reply| Command::Send { id, message, reply }).await
+    }
+
+    /// The channel's messages from now on, on a receiver of their own
+    /// instead of as [`PeerEvent::DataChannelMessage`]s: a reader per
+    /// channel, so that one that does not keep up holds back only its
+    /// channel (see [`ChannelMessages`]). Its other events (open, close)
+    /// stay with the connection's. Calling it again moves the channel's
+    /// later messages to the new receiver.
+    pub async fn messages(&self) -> Result<ChannelMessages, Error> {
+        let id = self.id;
+        self.link.call(|reply| Command::Messages(id, reply)).await
     }
 
     /// W3C `close`: what was queued goes first, then the streams are

@@ -57,13 +57,26 @@
 //!
 //! # Backpressure
 //!
-//! Each connection's events wait in the task (at most
-//! [`Config::event_capacity`] in its channel). While the application lets
-//! 256 pile up, the connection's data channels are not read
+//! What natter-io holds for the application is bounded in bytes. Each
+//! data channel may have 1 MiB of messages handed over and unread (in
+//! the event channel, or in its own [`ChannelMessages`] when the
+//! application reads it apart with [`DataChannel::messages`]), one
+//! message more when it has none, so messages of 256 KiB and more pass;
+//! its later messages wait in the task while other channels' go past
+//! them. Once 4 MiB are held in all (or 256 events wait in the task),
+//! the connection's data channels are not read
 //! ([`natter::PeerConnection::pause_data_channels`]): their messages wait
 //! in SCTP's receive buffer, the window it advertises closes (RFC 9260
 //! §6.2) and the peer stops sending until the application catches up;
-//! nothing is dropped. Media has no window: while 256 events other than
+//! nothing is dropped. Resuming hands over what waited in SCTP at once,
+//! so at most 4 MiB plus the receive window
+//! ([`natter::PeerConfig::sctp`]`.receive_window`) are held
+//! ([`PeerConnection::delivery_stats`]). SCTP has one window per
+//! association, not per stream: a channel whose reader is slow or gone
+//! holds back only its own messages until it has taken the 4 MiB, and
+//! then the window; from then on every channel of the connection waits
+//! for it. [`Config::event_capacity`] bounds the event channel in events.
+//! Media has no window: while 256 events other than
 //! data channel messages wait, the connection is paused
 //! ([`natter::endpoint::Endpoint::set_paused`]): what keeps it up (ICE
 //! checks and consent, DTLS handshake and alerts) still reaches it, its
@@ -101,6 +114,7 @@
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 pub mod batch;
+mod delivery;
 mod driver;
 pub mod echoes;
 mod endpoint;
@@ -114,7 +128,9 @@ mod udp;
 
 pub use endpoint::Endpoint;
 pub use error::Error;
-pub use handle::{DataChannel, DataChannelInfo, Message, PeerConnection, Track};
+pub use handle::{
+    ChannelMessage, ChannelMessages, DataChannel, DataChannelInfo, DeliveryStats, Message, PeerConnection, Track,
+};
 pub use local_addresses::LocalAddresses;
 pub use natter::endpoint::EndpointStats;
 pub use natter::jsep::{SdpType, SignalingState};

@@ -10,6 +10,8 @@
 
 use std::time::Duration;
 
+mod common;
+
 use natter::peer::SctpSettings;
 use natter_io::{Config, DataChannelInit, Endpoint, LocalAddresses, PeerConfig, PeerConnection, PeerEvent, PeerStats};
 use tokio::sync::mpsc;
@@ -64,27 +66,14 @@ async fn a_slow_reader_closes_the_window_and_gets_every_byte_without_a_drop() {
         .create_data_channel("bulk", DataChannelInit::default())
         .await
         .unwrap();
-    let offer = writer.create_offer().await.unwrap();
-    writer.set_local_description(offer.clone()).await.unwrap();
-    reader.set_remote_description(offer).await.unwrap();
-    let answer = reader.create_answer().await.unwrap();
-    reader.set_local_description(answer.clone()).await.unwrap();
-    writer.set_remote_description(answer).await.unwrap();
+    common::negotiate(&writer, &reader).await;
 
     // Candidates trickle across until the reader sees the channel open.
     let setup = async {
         loop {
-            tokio::select! {
-                event = writer_events.recv() => {
-                    if let Some(PeerEvent::IceCandidate(c)) = event {
-                        reader.add_ice_candidate(Some(c)).await.unwrap();
-                    }
-                }
-                event = reader_events.recv() => match event.expect("the reader's events go on") {
-                    PeerEvent::IceCandidate(c) => writer.add_ice_candidate(Some(c)).await.unwrap(),
-                    PeerEvent::DataChannelOpen(_) => return,
-                    _ => {}
-                },
+            let event = common::next_after_candidates(&writer, &mut writer_events, &reader, &mut reader_events);
+            if let PeerEvent::DataChannelOpen(_) = event.await {
+                return;
             }
         }
     };
