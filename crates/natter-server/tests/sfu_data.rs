@@ -26,14 +26,14 @@ use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
-use natter::peer::{DataChannelId, DataChannelInit, Description, IceCandidate, Message, SdpType, Transport};
+use natter::peer::{DataChannelId, DataChannelInit, Message, Transport};
 use natter::{PeerConfig, PeerConnection, PeerEvent};
 use serde_json::{json, Value};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::WebSocket;
 
 mod process;
-use process::{free_local_port, signaling_socket, Natter};
+use process::{free_local_port, read_signaling, sfu_metric, signaling_socket, Natter};
 
 /// How long the whole test may take.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -90,19 +90,7 @@ impl Server {
 
     /// The value of `natter_sfu_{name}` in its /metrics.
     fn metric(&self, name: &str) -> u64 {
-        use std::io::{Read, Write};
-        let mut http = TcpStream::connect(self.addr).expect("/metrics");
-        write!(
-            http,
-            "GET /metrics HTTP/1.1\r\nHost: natter\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut text = String::new();
-        http.read_to_string(&mut text).unwrap();
-        let name = format!("natter_sfu_{name} ");
-        (text.lines())
-            .find_map(|line| line.strip_prefix(&name)?.parse().ok())
-            .unwrap_or_else(|| panic!("{name}not in /metrics: {text}"))
+        sfu_metric(self.addr, name)
     }
 }
 
@@ -202,38 +190,10 @@ impl Participant {
 
     /// Signaling, datagrams (unless stalled), timers, and what to send.
     fn step(&mut self) {
-        loop {
-            let text = match self.ws.read() {
-                Ok(tungstenite::Message::Text(text)) => text,
-                Ok(_) => continue,
-                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) => panic!("{}: signaling closed: {e}", self.name),
-            };
-            let message: Value = serde_json::from_str(text.as_str()).unwrap();
-            match message["type"].as_str().unwrap() {
-                "welcome" => {
-                    assert_eq!(message["sfu"], true, "the room runs through the SFU");
-                    self.id = Some(message["id"].as_str().unwrap().to_owned());
-                }
-                "answer" => {
-                    let answer = Description {
-                        kind: SdpType::Answer,
-                        sdp: message["sdp"].as_str().unwrap().to_owned(),
-                    };
-                    self.pc.set_remote_description(&answer).unwrap();
-                }
-                "candidate" => {
-                    let c = &message["candidate"];
-                    let candidate = c["candidate"].as_str().map(|line| IceCandidate {
-                        candidate: line.to_owned(),
-                        sdp_mid: c["sdpMid"].as_str().map(str::to_owned),
-                        sdp_m_line_index: c["sdpMLineIndex"].as_u64().map(|i| i as u16),
-                        username_fragment: None,
-                    });
-                    self.pc.add_ice_candidate(candidate.as_ref()).unwrap();
-                }
-                "error" => panic!("{}: {message}", self.name),
-                _ => {}
+        for message in read_signaling(&mut self.ws, &mut self.pc, self.name) {
+            if message["type"] == "welcome" {
+                assert_eq!(message["sfu"], true, "the room runs through the SFU");
+                self.id = Some(message["id"].as_str().unwrap().to_owned());
             }
         }
         let now = Instant::now();

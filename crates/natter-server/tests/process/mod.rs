@@ -150,3 +150,65 @@ pub fn serve_with_turn(ip: IpAddr, secret: &str, extra: &[&str]) -> (Natter, std
     args.extend(extra);
     (Natter::spawn(args), addr, turn_port)
 }
+
+/// The value of `natter_sfu_{name}` in the /metrics of `natter serve`
+/// at `addr`.
+pub fn sfu_metric(addr: std::net::SocketAddr, name: &str) -> u64 {
+    use std::io::{Read, Write};
+    let mut http = std::net::TcpStream::connect(addr).expect("/metrics");
+    write!(
+        http,
+        "GET /metrics HTTP/1.1\r\nHost: natter\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    http.read_to_string(&mut text).unwrap();
+    let name = format!("natter_sfu_{name} ");
+    (text.lines())
+        .find_map(|line| line.strip_prefix(&name)?.parse().ok())
+        .unwrap_or_else(|| panic!("{name}not in /metrics: {text}"))
+}
+
+/// The signaling messages (docs/signaling.md) that reached a natter
+/// peer in an SFU room since the last call, once the server's answer
+/// and candidates went to `pc`. Panics on `error` or a closed socket.
+pub fn read_signaling(
+    ws: &mut tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>,
+    pc: &mut natter::PeerConnection,
+    name: &str,
+) -> Vec<serde_json::Value> {
+    use natter::peer::{Description, IceCandidate, SdpType};
+    let mut messages = Vec::new();
+    loop {
+        let text = match ws.read() {
+            Ok(tungstenite::Message::Text(text)) => text,
+            Ok(_) => continue,
+            Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("{name}: signaling closed: {e}"),
+        };
+        let message: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+        match message["type"].as_str().unwrap() {
+            "answer" => {
+                let answer = Description {
+                    kind: SdpType::Answer,
+                    sdp: message["sdp"].as_str().unwrap().to_owned(),
+                };
+                pc.set_remote_description(&answer).unwrap();
+            }
+            "candidate" => {
+                let c = &message["candidate"];
+                let candidate = c["candidate"].as_str().map(|line| IceCandidate {
+                    candidate: line.to_owned(),
+                    sdp_mid: c["sdpMid"].as_str().map(str::to_owned),
+                    sdp_m_line_index: c["sdpMLineIndex"].as_u64().map(|i| i as u16),
+                    username_fragment: None,
+                });
+                pc.add_ice_candidate(candidate.as_ref()).unwrap();
+            }
+            "error" => panic!("{name}: {message}"),
+            _ => {}
+        }
+        messages.push(message);
+    }
+    messages
+}
