@@ -8,9 +8,15 @@
 //! its own. Then one leaves, and the others' sections that carried it
 //! are freed (`track` with `peer: null`).
 //!
+//! While they exchange frames, the server's /metrics carries the room's
+//! counters labelled `room="sfu"` (forwarded packets above zero and
+//! growing) and each participant's estimate labelled with its peer id;
+//! once everyone has left, the room's lines are gone.
+//!
 //! Set `NATTER_SERVE_LOGS=1` to see the server's logs.
 
 use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -39,6 +45,13 @@ const LEAVER: &str = "p2";
 /// Heartbeats well within the server's default 5 s.
 const PING_INTERVAL: Duration = Duration::from_secs(2);
 
+/// How often the test reads /metrics while it waits on it.
+const METRICS_POLL: Duration = Duration::from_millis(50);
+/// The room's packets forwarded, as /metrics shows it.
+const FORWARDED: &str = "natter_sfu_room_forwarded_packets{room=\"sfu\"} ";
+/// The start of a participant's estimate in the room, before its id.
+const ESTIMATE: &str = "natter_sfu_room_subscriber_estimate_bps{room=\"sfu\",participant=\"";
+
 /// A `natter serve` (SFU rooms, the default) on loopback, killed on drop.
 struct Server {
     natter: Natter,
@@ -48,6 +61,45 @@ struct Server {
 fn start_server() -> Server {
     let (natter, addr) = serve_sfu();
     Server { natter, addr }
+}
+
+/// The server's /metrics.
+fn metrics(server: &Server) -> String {
+    let mut http = TcpStream::connect(server.addr).expect("/metrics");
+    write!(
+        http,
+        "GET /metrics HTTP/1.1\r\nHost: natter\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    http.read_to_string(&mut text).unwrap();
+    text
+}
+
+/// The room's forwarded packets and its participants' estimates (peer
+/// id, bits per second), if /metrics has the room.
+fn room_metrics(text: &str) -> Option<(u64, HashMap<String, u64>)> {
+    let forwarded = text.lines().find_map(|l| l.strip_prefix(FORWARDED)?.parse().ok())?;
+    let estimates = (text.lines())
+        .filter_map(|l| {
+            let (peer, bps) = l.strip_prefix(ESTIMATE)?.split_once("\"} ")?;
+            Some((peer.to_owned(), bps.parse().ok()?))
+        })
+        .collect();
+    Some((forwarded, estimates))
+}
+
+/// Reads /metrics until `done` holds of it, for at most `DEADLINE`.
+fn wait_for_metrics<T>(server: &Server, what: &str, mut done: impl FnMut(&str) -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        let text = metrics(server);
+        if let Some(found) = done(&text) {
+            return found;
+        }
+        assert!(start.elapsed() < DEADLINE, "{what}: not within {DEADLINE:?}:\n{text}");
+        std::thread::sleep(METRICS_POLL);
+    }
 }
 
 /// Opens the signaling socket, waiting for the server to listen.
@@ -118,7 +170,8 @@ fn participant(mut ws: WebSocket<MaybeTlsStream<TcpStream>>, name: String, done:
     let mut buf = Vec::new();
     let mut datagram = vec![0u8; 2048];
     loop {
-        if done.load(Ordering::SeqCst) == PARTICIPANTS {
+        // Everyone has its frames, and the test has read /metrics.
+        if done.load(Ordering::SeqCst) == PARTICIPANTS + 1 {
             if name == LEAVER {
                 send(&mut ws, json!({"type": "leave"}));
                 break;
@@ -261,7 +314,8 @@ fn participant(mut ws: WebSocket<MaybeTlsStream<TcpStream>>, name: String, done:
 }
 
 #[test]
-fn three_participants_receive_each_others_video_through_the_sfu_and_a_leaver_frees_its_slots() {
+fn three_participants_receive_each_others_video_through_the_sfu_counted_per_room_in_metrics_and_a_leaver_frees_its_slots(
+) {
     let mut server = start_server();
     let done = Arc::new(AtomicUsize::new(0));
     let threads: Vec<_> = (0..PARTICIPANTS)
@@ -278,7 +332,27 @@ fn three_participants_receive_each_others_video_through_the_sfu_and_a_leaver_fre
             .map(|i| format!("p{i}"))
             .unwrap()
     };
+    // While frames flow: the room's counters grow, and everyone's
+    // estimate is there.
+    let (first, _) = wait_for_metrics(&server, "the room's forwarded packets", |text| {
+        room_metrics(text).filter(|(forwarded, estimates)| *forwarded > 0 && estimates.len() == PARTICIPANTS)
+    });
+    let (forwarded, estimates) = wait_for_metrics(&server, "the room's forwarded packets to grow", |text| {
+        room_metrics(text).filter(|(forwarded, _)| *forwarded > first)
+    });
+    println!("/metrics: room sfu forwarded {first} then {forwarded} packets; estimates {estimates:?}");
+    done.fetch_add(1, Ordering::SeqCst);
     let outcomes: Vec<Outcome> = threads.into_iter().map(|t| t.join().expect("participant")).collect();
+    let labelled: HashSet<&str> = estimates.keys().map(String::as_str).collect();
+    let joined: HashSet<&str> = outcomes.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(
+        labelled, joined,
+        "an estimate per participant, labelled with its peer id"
+    );
+    assert!(estimates.values().all(|bps| *bps > 0), "{estimates:?}");
+    wait_for_metrics(&server, "the closed room to leave /metrics", |text| {
+        (!text.contains("room=\"sfu\"")).then_some(())
+    });
     let ids: HashSet<&str> = outcomes.iter().map(|o| o.id.as_str()).collect();
     for outcome in &outcomes {
         let senders: HashSet<&str> = outcome.frames.keys().map(String::as_str).collect();

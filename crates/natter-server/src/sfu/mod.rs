@@ -24,7 +24,10 @@
 //! refuses is dropped and counted, as the network would drop it.
 //! The worker publishes its counters in relaxed atomics
 //! ([`SfuMetrics`]) for `/metrics`, which also reads the socket's drops
-//! (receive buffer full) from `/proc/net/udp`.
+//! (receive buffer full) from `/proc/net/udp`; each second, and when a
+//! room opens or closes, it swaps in every room's counters (natter-sfu's
+//! `RoomMetrics`, participants, estimates) under a lock it only tries,
+//! so the media path never waits on a scrape.
 
 mod offer;
 mod worker;
@@ -33,7 +36,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -45,7 +48,7 @@ use natter_io::ReceiveClock;
 use natter_signaling::SfuInput;
 use tokio::sync::mpsc::UnboundedSender;
 
-use worker::{NackTotals, Worker};
+use worker::{NackTotals, RoomSample, Worker};
 pub use worker::{Reply, Signal};
 
 const SOCKET: Token = Token(0);
@@ -97,6 +100,12 @@ pub struct SfuMetrics {
     no_slot: AtomicU64,
     write_failures: AtomicU64,
     connections: AtomicU64,
+    /// Each room's counters, published each second and when a room
+    /// opens or closes. The worker only `try_lock`s it (a render in
+    /// progress delays its samples to the next pass), so it never
+    /// waits on `/metrics`. One entry per room: the server's
+    /// `max_rooms` (10,000 by default) bounds what is rendered.
+    rooms: Mutex<Vec<RoomSample>>,
     /// The socket's inode, its line's key in /proc/net/udp.
     socket_inode: Option<u64>,
     receive_buffer: usize,
@@ -342,6 +351,7 @@ impl Sfu {
                 "# HELP natter_sfu_{name} {help}\n# TYPE natter_sfu_{name} {kind}\nnatter_sfu_{name} {value}"
             );
         }
+        render_rooms(&m.rooms.lock().unwrap_or_else(PoisonError::into_inner), out);
     }
 
     /// Hands the worker a participant's offer, candidate or departure.
@@ -390,6 +400,8 @@ fn run(
     let mut clock = ReceiveClock::default();
     let (mut datagrams, mut receive_calls) = (0u64, 0u64);
     let mut nack_totals = (NackTotals::default(), None::<Instant>);
+    // The room samples being filled, and how many rooms were published.
+    let (mut rooms, mut rooms_published) = (Vec::new(), 0);
     loop {
         let timeout = worker
             .poll_timeout()
@@ -447,8 +459,18 @@ fn run(
         worker.handle_timeout(now);
         worker.drain(now, |to, data| out.push(to, data));
         out.flush();
-        if nack_totals.1.is_none_or(|at| now >= at) {
+        let due = nack_totals.1.is_none_or(|at| now >= at);
+        if due {
             nack_totals = (worker.nack_totals(), Some(now + NACK_TOTALS_EVERY));
+        }
+        // A room that closed leaves /metrics now, not at the next second
+        // (an idle worker may not wake for one).
+        if due || worker.rooms() != rooms_published {
+            worker.room_samples(&mut rooms);
+            if let Ok(mut published) = metrics.rooms.try_lock() {
+                std::mem::swap(&mut *published, &mut rooms);
+                rooms_published = published.len();
+            }
         }
         publish(metrics, &worker, (datagrams, receive_calls), &out, &nack_totals.0);
     }
@@ -531,6 +553,155 @@ fn publish(metrics: &SfuMetrics, worker: &Worker, received: (u64, u64), out: &Ou
     store(&metrics.connections, worker.connections() as u64);
 }
 
+/// A per-room family: the name after `natter_sfu_room_`, its type,
+/// its help, and its value in a sample.
+type RoomFamily = (&'static str, &'static str, &'static str, fn(&RoomSample) -> u64);
+
+/// natter-sfu's `RoomMetrics`, one sample per room, labelled `room`.
+const ROOM_FAMILIES: [RoomFamily; 17] = [
+    ("participants", "gauge", "Participants in the room", |r| r.participants),
+    (
+        "received_packets",
+        "counter",
+        "RTP packets the room received from its publishers",
+        |r| r.metrics.received_packets,
+    ),
+    (
+        "forwarded_packets",
+        "counter",
+        "RTP packets the room forwarded to subscribers",
+        |r| r.metrics.forwarded_packets,
+    ),
+    (
+        "forwarded_bytes",
+        "counter",
+        "RTP payload bytes the room forwarded to subscribers",
+        |r| r.metrics.forwarded_bytes,
+    ),
+    (
+        "layer_switches",
+        "counter",
+        "Simulcast or temporal layer switches of the room's subscriptions",
+        |r| r.metrics.layer_switches,
+    ),
+    (
+        "keyframe_requests",
+        "counter",
+        "Keyframe requests sent to the room's publishers, after aggregation (RFC 4585 §6.3.1, RFC 5104 §4.3.1)",
+        |r| r.metrics.keyframe_requests,
+    ),
+    (
+        "keyframe_requests_limited",
+        "counter",
+        "Subscribers' PLIs and FIRs over their rate, ignored",
+        |r| r.metrics.keyframe_requests_limited,
+    ),
+    (
+        "nacks",
+        "counter",
+        "Sequence numbers the room's subscribers NACKed to the room (RFC 4585 §6.2.1)",
+        |r| r.metrics.nacks,
+    ),
+    (
+        "nacks_limited",
+        "counter",
+        "NACKed sequence numbers over the subscriber's rate, ignored",
+        |r| r.metrics.nacks_limited,
+    ),
+    (
+        "nacks_from_cache",
+        "counter",
+        "NACKed sequence numbers the room resent from its cache",
+        |r| r.metrics.nacks_from_cache,
+    ),
+    (
+        "nacks_upstream",
+        "counter",
+        "NACKed sequence numbers the room asked of publishers",
+        |r| r.metrics.nacks_upstream,
+    ),
+    (
+        "nacks_upstream_limited",
+        "counter",
+        "Upstream NACKs not sent: over the publisher's rate",
+        |r| r.metrics.nacks_upstream_limited,
+    ),
+    (
+        "nacks_unanswered",
+        "counter",
+        "NACKs for numbers no source maps to, or older than the subscription's history",
+        |r| r.metrics.nacks_unanswered,
+    ),
+    (
+        "resent_packets",
+        "counter",
+        "Packets the room resent from its cache",
+        |r| r.metrics.resent_packets,
+    ),
+    (
+        "resent_bytes",
+        "counter",
+        "Payload bytes the room resent from its cache",
+        |r| r.metrics.resent_bytes,
+    ),
+    (
+        "unknown_ssrc",
+        "counter",
+        "Packets on an SSRC no publication of their sender has",
+        |r| r.metrics.unknown_ssrc,
+    ),
+    (
+        "forward_errors",
+        "counter",
+        "Packets a subscription could not forward (a jump in sequence numbers, a malformed VP8 descriptor)",
+        |r| r.metrics.forward_errors,
+    ),
+];
+
+/// Each room's families, labelled `room`, then each participant's
+/// estimate, labelled `room` and `participant` (its peer id).
+fn render_rooms(rooms: &[RoomSample], out: &mut String) {
+    use std::fmt::Write;
+    for (name, kind, help, value) in ROOM_FAMILIES {
+        let _ = writeln!(
+            out,
+            "# HELP natter_sfu_room_{name} {help}\n# TYPE natter_sfu_room_{name} {kind}"
+        );
+        for sample in rooms {
+            let _ = write!(out, "natter_sfu_room_{name}{{room=\"");
+            escape_label(&sample.room, out);
+            let _ = writeln!(out, "\"}} {}", value(sample));
+        }
+    }
+    let name = "natter_sfu_room_subscriber_estimate_bps";
+    let _ = writeln!(
+        out,
+        "# HELP {name} A participant's estimate: the target bitrate its connection reported, which the room shares among its subscriptions to choose their layers\n# TYPE {name} gauge"
+    );
+    for sample in rooms {
+        for (peer, bps) in &sample.estimates {
+            let _ = write!(out, "{name}{{room=\"");
+            escape_label(&sample.room, out);
+            out.push_str("\",participant=\"");
+            escape_label(peer, out);
+            let _ = writeln!(out, "\"}} {bps}");
+        }
+    }
+}
+
+/// A label value as Prometheus' text exposition format writes it:
+/// backslash, double quote and line feed escaped.
+fn escape_label(value: &str, out: &mut String) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
 /// The socket's inode, from /proc/self/fd (`socket:[N]`).
 fn socket_inode(socket: &UdpSocket) -> Option<u64> {
     let link = std::fs::read_link(format!("/proc/self/fd/{}", socket.as_raw_fd())).ok()?;
@@ -553,4 +724,43 @@ fn udp_drops(inode: u64) -> Option<(u64, u64)> {
             Some((fields.get(12)?.parse().ok()?, u64::from_str_radix(queued, 16).ok()?))
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Signaling accepts only `[A-Za-z0-9_-]` room names, but the
+    /// rendering does not rely on it: a room named with a backslash, a
+    /// quote and a line feed stays one sample line per family.
+    #[test]
+    fn a_hostile_room_name_is_escaped_in_every_room_family() {
+        let mut room = RoomSample {
+            room: "a\\b\"c\nnatter_sfu_connections 99".into(),
+            participants: 2,
+            estimates: vec![("p\"1".into(), 300_000)],
+            ..RoomSample::default()
+        };
+        room.metrics.forwarded_packets = 7;
+        let mut out = String::new();
+        render_rooms(&[room], &mut out);
+        let label = r#"room="a\\b\"c\nnatter_sfu_connections 99""#;
+        assert!(
+            out.contains(&format!("natter_sfu_room_forwarded_packets{{{label}}} 7\n")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("natter_sfu_room_participants{{{label}}} 2\n")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!(
+                "natter_sfu_room_subscriber_estimate_bps{{{label},participant=\"p\\\"1\"}} 300000\n"
+            )),
+            "{out}"
+        );
+        assert!(!out.lines().any(|l| l.starts_with("natter_sfu_connections")), "{out}");
+        let samples = out.lines().filter(|l| !l.starts_with('#')).count();
+        assert_eq!(samples, ROOM_FAMILIES.len() + 1, "{out}");
+    }
 }

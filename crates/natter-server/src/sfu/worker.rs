@@ -47,7 +47,7 @@ use natter_sfu::participant::ParticipantId;
 use natter_sfu::publication::{LayerSpec, PublicationId, PublicationSpec, Source};
 use natter_sfu::relay::{Relay, RelayConfig, RelayCounters, Route, LABEL as RELAY_LABEL};
 use natter_sfu::rewrite::Rewritten;
-use natter_sfu::room::{Forward, PublishedRtp, Room, RoomConfig, RoomEvent};
+use natter_sfu::room::{Forward, PublishedRtp, Room, RoomConfig, RoomEvent, RoomMetrics};
 use natter_signaling::SfuInput;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedSender;
@@ -198,6 +198,18 @@ impl NackTotals {
         self.sent += (stats.receivers.iter()).map(|(_, r)| r.nack_count).sum::<u64>();
         self.repairs_held += stats.media.repairs_held;
     }
+}
+
+/// One room as the worker last published it for `/metrics`.
+#[derive(Debug, Default)]
+pub struct RoomSample {
+    pub room: String,
+    pub participants: u64,
+    pub metrics: RoomMetrics,
+    /// Each participant's peer id and its estimate (bits per second):
+    /// the target bitrate its connection reported, which the room
+    /// shares among its subscriptions to choose their layers.
+    pub estimates: Vec<(String, u64)>,
 }
 
 pub struct Worker {
@@ -415,6 +427,35 @@ impl Worker {
             held += media_room.relay.held_senders();
         }
         (counters, held)
+    }
+
+    /// The rooms it carries now.
+    pub fn rooms(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// Each room's counters, participants and estimates into `out`,
+    /// sorted by room name; its strings and vectors are reused, so a
+    /// steady worker allocates nothing for it.
+    pub fn room_samples(&self, out: &mut Vec<RoomSample>) {
+        out.resize_with(self.rooms.len(), RoomSample::default);
+        for (sample, (name, media_room)) in out.iter_mut().zip(&self.rooms) {
+            let room = &media_room.room;
+            sample.room.clone_from(name);
+            sample.participants = room.participants().len() as u64;
+            sample.metrics = *room.metrics();
+            sample
+                .estimates
+                .resize_with(room.participants().len(), Default::default);
+            for ((peer, bps), participant) in sample.estimates.iter_mut().zip(room.participants()) {
+                // Every participant of the room is a member (added together).
+                let member = media_room.members.get(&participant.id());
+                peer.clear();
+                peer.push_str(member.map_or("", |m| m.peer.as_str()));
+                *bps = participant.estimate_bps();
+            }
+        }
+        out.sort_unstable_by(|a, b| a.room.cmp(&b.room));
     }
 
     /// The NACK counters over every connection, removed ones included.
