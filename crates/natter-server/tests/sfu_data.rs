@@ -464,6 +464,7 @@ fn the_workers_sends_are_counted_in_metrics_by_datagram_and_sendmmsg_call() {
         "nacks_received",
         "nack_retransmissions",
         "nack_repairs_held",
+        "nack_missed",
         "nacks_sent",
     ] {
         // There, whatever the count: loopback may lose nothing.

@@ -87,6 +87,7 @@ pub struct SfuMetrics {
     nacks_received: AtomicU64,
     nack_retransmissions: AtomicU64,
     nack_repairs_held: AtomicU64,
+    nack_missed: AtomicU64,
     nacks_sent: AtomicU64,
     relay_received: AtomicU64,
     relay_relayed: AtomicU64,
@@ -242,6 +243,12 @@ impl Sfu {
                 "counter",
                 "NACKed packets not resent: repaired less than a round trip ago, or repairs over their share of the target bitrate, updated each second",
                 load(&m.nack_repairs_held),
+            ),
+            (
+                "nack_missed",
+                "counter",
+                "NACKed packets not resent because the send history no longer held them (or never did), updated each second",
+                load(&m.nack_missed),
             ),
             (
                 "nacks_sent",
@@ -537,6 +544,7 @@ fn publish(metrics: &SfuMetrics, worker: &Worker, received: (u64, u64), out: &Ou
     store(&metrics.nacks_received, nacks.received);
     store(&metrics.nack_retransmissions, nacks.retransmissions);
     store(&metrics.nack_repairs_held, nacks.repairs_held);
+    store(&metrics.nack_missed, nacks.missed);
     store(&metrics.nacks_sent, nacks.sent);
     store(&metrics.relay_received, relay.received);
     store(&metrics.relay_relayed, relay.relayed);

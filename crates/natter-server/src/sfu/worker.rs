@@ -185,6 +185,9 @@ pub struct NackTotals {
     /// NACKed packets not resent (repaired less than a round trip ago,
     /// or repairs over their share of the target bitrate).
     pub repairs_held: u64,
+    /// NACKed packets not resent because the send history no longer
+    /// held them (or never did): one lookup each, nothing else.
+    pub missed: u64,
     /// NACK packets sent to publishers.
     pub sent: u64,
 }
@@ -197,6 +200,7 @@ impl NackTotals {
         }
         self.sent += (stats.receivers.iter()).map(|(_, r)| r.nack_count).sum::<u64>();
         self.repairs_held += stats.media.repairs_held;
+        self.missed += stats.media.repairs_missed;
     }
 }
 
