@@ -127,7 +127,12 @@ struct MediaRoom {
 impl MediaRoom {
     fn new(relay_stall: Duration) -> Self {
         MediaRoom {
-            room: Room::new(RoomConfig::default()),
+            // Subscribers' NACKs are answered by their connections'
+            // RTX (natter's send history), so the room caches nothing.
+            room: Room::new(RoomConfig {
+                cache_packets: 0,
+                ..RoomConfig::default()
+            }),
             relay: Relay::new(RelayConfig {
                 stall_timeout: relay_stall,
                 ..RelayConfig::default()
