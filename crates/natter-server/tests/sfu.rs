@@ -16,20 +16,19 @@
 //! Set `NATTER_SERVE_LOGS=1` to see the server's logs.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use natter::peer::{Description, Direction, IceCandidate, MediaKind, SdpType, Transport};
+use natter::peer::{Direction, MediaKind, Transport};
 use natter::{PeerConfig, PeerConnection, PeerEvent};
 use serde_json::{json, Value};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
 mod process;
-use process::{serve_sfu, signaling_socket, Natter};
+use process::{metrics_text, read_signaling, serve_sfu, signaling_socket, Natter};
 
 /// Participants in the room.
 const PARTICIPANTS: usize = 3;
@@ -65,15 +64,7 @@ fn start_server() -> Server {
 
 /// The server's /metrics.
 fn metrics(server: &Server) -> String {
-    let mut http = TcpStream::connect(server.addr).expect("/metrics");
-    write!(
-        http,
-        "GET /metrics HTTP/1.1\r\nHost: natter\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    http.read_to_string(&mut text).unwrap();
-    text
+    metrics_text(server.addr)
 }
 
 /// The room's forwarded packets and its participants' estimates (peer
@@ -188,14 +179,7 @@ fn participant(mut ws: WebSocket<MaybeTlsStream<TcpStream>>, name: String, done:
             "{name} after {DEADLINE:?}: {:?}, tracks {tracks:?}",
             outcome.frames
         );
-        loop {
-            let text = match ws.read() {
-                Ok(Message::Text(text)) => text,
-                Ok(_) => continue,
-                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) => panic!("{name}: signaling closed: {e}"),
-            };
-            let message: Value = serde_json::from_str(text.as_str()).unwrap();
+        for message in read_signaling(&mut ws, &mut pc, &name) {
             match message["type"].as_str().unwrap() {
                 "welcome" => {
                     assert_eq!(message["sfu"], true, "the room runs through the SFU");
@@ -214,24 +198,7 @@ fn participant(mut ws: WebSocket<MaybeTlsStream<TcpStream>>, name: String, done:
                         peer["name"].as_str().unwrap().to_owned(),
                     );
                 }
-                "answer" => {
-                    assert_eq!(message["from"], "sfu");
-                    let answer = Description {
-                        kind: SdpType::Answer,
-                        sdp: message["sdp"].as_str().unwrap().to_owned(),
-                    };
-                    pc.set_remote_description(&answer).unwrap();
-                }
-                "candidate" => {
-                    let c = &message["candidate"];
-                    let candidate = c["candidate"].as_str().map(|line| IceCandidate {
-                        candidate: line.to_owned(),
-                        sdp_mid: c["sdpMid"].as_str().map(str::to_owned),
-                        sdp_m_line_index: c["sdpMLineIndex"].as_u64().map(|i| i as u16),
-                        username_fragment: None,
-                    });
-                    pc.add_ice_candidate(candidate.as_ref()).unwrap();
-                }
+                "answer" => assert_eq!(message["from"], "sfu"),
                 "track" => {
                     let mid = message["mid"].as_str().unwrap().to_owned();
                     match message["peer"].as_str() {
@@ -239,7 +206,6 @@ fn participant(mut ws: WebSocket<MaybeTlsStream<TcpStream>>, name: String, done:
                         None => tracks.remove(&mid),
                     };
                 }
-                "error" => panic!("{name}: {message}"),
                 _ => {}
             }
         }

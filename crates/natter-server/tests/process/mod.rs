@@ -151,9 +151,8 @@ pub fn serve_with_turn(ip: IpAddr, secret: &str, extra: &[&str]) -> (Natter, std
     (Natter::spawn(args), addr, turn_port)
 }
 
-/// The value of `natter_sfu_{name}` in the /metrics of `natter serve`
-/// at `addr`.
-pub fn sfu_metric(addr: std::net::SocketAddr, name: &str) -> u64 {
+/// natter serve's /metrics at `addr`, the whole text.
+pub fn metrics_text(addr: std::net::SocketAddr) -> String {
     use std::io::{Read, Write};
     let mut http = std::net::TcpStream::connect(addr).expect("/metrics");
     write!(
@@ -163,6 +162,13 @@ pub fn sfu_metric(addr: std::net::SocketAddr, name: &str) -> u64 {
     .unwrap();
     let mut text = String::new();
     http.read_to_string(&mut text).unwrap();
+    text
+}
+
+/// The value of `natter_sfu_{name}` in the /metrics of `natter serve`
+/// at `addr`.
+pub fn sfu_metric(addr: std::net::SocketAddr, name: &str) -> u64 {
+    let text = metrics_text(addr);
     let name = format!("natter_sfu_{name} ");
     (text.lines())
         .find_map(|line| line.strip_prefix(&name)?.parse().ok())
