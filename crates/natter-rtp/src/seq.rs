@@ -14,18 +14,22 @@ use std::marker::PhantomData;
 /// A wrapping counter an [`Unwrapper`] extends: `u16` sequence numbers
 /// and `u32` timestamps.
 pub trait WrappingCounter: Copy + Into<u64> {
+    /// The number of values the counter takes: `2^bits`.
+    const CYCLE: u64;
     /// The signed distance from `last`'s low bits to `self`, the short
     /// way round the counter.
     fn distance_from(self, last: u64) -> i64;
 }
 
 impl WrappingCounter for u16 {
+    const CYCLE: u64 = 1 << 16;
     fn distance_from(self, last: u64) -> i64 {
         i64::from(self.wrapping_sub(last as u16) as i16)
     }
 }
 
 impl WrappingCounter for u32 {
+    const CYCLE: u64 = 1 << 32;
     fn distance_from(self, last: u64) -> i64 {
         i64::from(self.wrapping_sub(last as u32) as i32)
     }
@@ -35,6 +39,8 @@ impl WrappingCounter for u32 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Unwrapper<T> {
     last: Option<u64>,
+    /// The cycle the first value is placed in.
+    first_cycle: u64,
     counter: PhantomData<T>,
 }
 
@@ -67,8 +73,24 @@ impl<T> Default for Unwrapper<T> {
 
 impl<T> Unwrapper<T> {
     pub const fn new() -> Self {
+        Self::with_first_cycle(0)
+    }
+
+    /// An unwrapper that places the first value in cycle `cycle`, so
+    /// that values from up to `cycle` wraps before it (packets reordered
+    /// ahead of the first one, across a wrap) unwrap too. The 64-bit
+    /// values are then only meaningful relative to each other.
+    ///
+    /// ```
+    /// # use natter_rtp::SeqUnwrapper;
+    /// let mut u = SeqUnwrapper::with_first_cycle(1);
+    /// assert_eq!(u.unwrap(0), Some(65536));
+    /// assert_eq!(u.unwrap(65535), Some(65535)); // sent before the first
+    /// ```
+    pub const fn with_first_cycle(cycle: u64) -> Self {
         Unwrapper {
             last: None,
+            first_cycle: cycle,
             counter: PhantomData,
         }
     }
@@ -90,7 +112,7 @@ impl<T: WrappingCounter> Unwrapper<T> {
     /// The value [`Unwrapper::unwrap`] would return, without updating.
     pub fn peek(&self, value: T) -> Option<u64> {
         match self.last {
-            None => Some(value.into()),
+            None => Some(value.into() + self.first_cycle * T::CYCLE),
             Some(last) => last.checked_add_signed(value.distance_from(last)),
         }
     }
