@@ -57,6 +57,32 @@ struct Received {
     since: Option<Instant>,
 }
 
+/// A connection on `local` whose candidates are all gathered.
+pub(super) fn connection(local: SocketAddr, now: Instant) -> Result<PeerConnection, natter::PeerError> {
+    let mut pc = PeerConnection::new(PeerConfig::default(), now)?;
+    pc.add_local_address(local)?;
+    pc.end_of_local_addresses();
+    Ok(pc)
+}
+
+/// A [`connection`] that publishes natter load's media: VP8 in `layers`
+/// (simulcast when more than one) and Opus. (connection, video, audio)
+pub(super) fn publishing(
+    local: SocketAddr,
+    layers: &'static [Layer],
+    now: Instant,
+) -> Result<(PeerConnection, TransceiverId, TransceiverId), natter::PeerError> {
+    let mut pc = connection(local, now)?;
+    let video = if let [_] = layers {
+        pc.add_track(MediaKind::Video)?
+    } else {
+        let rids: Vec<&str> = layers.iter().map(|l| l.rid).collect();
+        pc.add_simulcast_track(MediaKind::Video, &rids)?
+    };
+    let audio = pc.add_track(MediaKind::Audio)?;
+    Ok((pc, video, audio))
+}
+
 /// Our connection to the SFU, made anew after each fresh `welcome`.
 struct Call {
     pc: PeerConnection,
@@ -85,16 +111,7 @@ impl Call {
         layers: &'static [Layer],
         now: Instant,
     ) -> Result<Self, natter::PeerError> {
-        let mut pc = PeerConnection::new(PeerConfig::default(), now)?;
-        pc.add_local_address(local)?;
-        pc.end_of_local_addresses();
-        let video = if let [_] = layers {
-            pc.add_track(MediaKind::Video)?
-        } else {
-            let rids: Vec<&str> = layers.iter().map(|l| l.rid).collect();
-            pc.add_simulcast_track(MediaKind::Video, &rids)?
-        };
-        let audio = pc.add_track(MediaKind::Audio)?;
+        let (mut pc, video, audio) = publishing(local, layers, now)?;
         for _ in 0..slots {
             pc.add_transceiver(MediaKind::Video, Direction::RecvOnly)?;
             pc.add_transceiver(MediaKind::Audio, Direction::RecvOnly)?;

@@ -13,11 +13,11 @@
 //! long-poll `GET` on the session; a keepalive goes every [`KEEPALIVE`]. Reports are `stats` values of the shape
 //! participant.rs sends, keyed by the publishers' display names.
 //!
-//! Everything Janus sends is checked: a reply or event without the
-//! fields named here is an error ([`JanusError`]), never a panic.
+//! Everything Janus sends is checked ([`reply`]): a reply or event
+//! without the fields named there is an error
+//! ([`reply::JanusError`]), never a panic.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -25,13 +25,16 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use natter::peer::{Description, MediaKind, SdpType, TransceiverId, Transport};
-use natter::{PeerConfig, PeerConnection, PeerEvent};
+use natter::{PeerConnection, PeerEvent};
 use serde_json::{json, Value};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use super::media::{Frames, Layer, AUDIO_INTERVAL, FRAME_RATE};
-use super::participant::Params;
+use super::participant::{connection, publishing, Params};
+
+mod reply;
+use reply::{message_reply, parse_event, parse_reply, poll_events, publishers, success_id, Event, ROOM_EXISTS};
 
 /// Janus ends a session after 60 s without a request (its default
 /// `session_timeout`); a long-poll counts, a keepalive makes sure.
@@ -44,164 +47,6 @@ const LIST_EVERY: Duration = Duration::from_millis(500);
 /// A request's reply; a long-poll holds up to 30 s (Janus's default).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const POLL_TIMEOUT: Duration = Duration::from_secs(45);
-
-/// What Janus answered that a participant cannot go on with.
-#[derive(Debug, PartialEq)]
-pub enum JanusError {
-    /// `{"janus":"error","error":{"code":..,"reason":..}}`: the core refused.
-    Janus { code: i64, reason: String },
-    /// The VideoRoom plugin's `error_code` and `error`.
-    Plugin { code: i64, reason: String },
-    /// Not JSON, or without a field of the type named.
-    Malformed(String),
-}
-
-impl fmt::Display for JanusError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JanusError::Janus { code, reason } => write!(f, "Janus error {code}: {reason}"),
-            JanusError::Plugin { code, reason } => write!(f, "VideoRoom error {code}: {reason}"),
-            JanusError::Malformed(what) => write!(f, "malformed Janus reply: {what}"),
-        }
-    }
-}
-
-/// VideoRoom's `JANUS_VIDEOROOM_ERROR_ROOM_EXISTS`: another participant
-/// created the room first.
-const ROOM_EXISTS: i64 = 427;
-
-fn malformed(what: impl Into<String>) -> JanusError {
-    JanusError::Malformed(what.into())
-}
-
-/// A reply body as JSON, with the core's own errors turned into [`JanusError::Janus`].
-fn parse_reply(body: &[u8]) -> Result<Value, JanusError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| malformed(format!("not JSON ({e})")))?;
-    if !value.is_object() && !value.is_array() {
-        return Err(malformed("neither an object nor an array"));
-    }
-    if value["janus"] == "error" {
-        let error = &value["error"];
-        return Err(JanusError::Janus {
-            code: error["code"].as_i64().unwrap_or(0),
-            reason: error["reason"].as_str().unwrap_or("no reason").to_owned(),
-        });
-    }
-    Ok(value)
-}
-
-/// The id in a `success` reply to `create` (a session) or `attach` (a handle).
-fn success_id(reply: &Value) -> Result<u64, JanusError> {
-    if reply["janus"] != "success" {
-        return Err(malformed(format!("expected success, got {}", reply["janus"])));
-    }
-    reply["data"]["id"]
-        .as_u64()
-        .ok_or_else(|| malformed("success without data.id"))
-}
-
-/// A plugin's `data` (in a synchronous reply or an event), its
-/// `error_code` turned into [`JanusError::Plugin`].
-fn plugin_data(message: &Value) -> Result<&Value, JanusError> {
-    let data = &message["plugindata"]["data"];
-    if !data.is_object() {
-        return Err(malformed("no plugindata.data object"));
-    }
-    if let Some(code) = data.get("error_code") {
-        return Err(JanusError::Plugin {
-            code: code.as_i64().unwrap_or(0),
-            reason: data["error"].as_str().unwrap_or("no reason").to_owned(),
-        });
-    }
-    Ok(data)
-}
-
-/// `listparticipants`' publishers: (feed id, display name).
-fn publishers(data: &Value) -> Result<Vec<(u64, String)>, JanusError> {
-    let list = data["participants"]
-        .as_array()
-        .ok_or_else(|| malformed("no participants array"))?;
-    let mut out = Vec::new();
-    for p in list.iter().filter(|p| p["publisher"] == true) {
-        let id = p["id"]
-            .as_u64()
-            .ok_or_else(|| malformed("a participant without a numeric id"))?;
-        let display = p["display"].as_str().map_or_else(|| id.to_string(), str::to_owned);
-        out.push((id, display));
-    }
-    Ok(out)
-}
-
-/// What a long-poll brought, for one of our handles.
-#[derive(Debug, PartialEq)]
-enum Event {
-    /// The answer to the publisher's offer.
-    Answer(String),
-    /// The subscriber's offer, and which feed each mid carries.
-    Offer { sdp: String, feeds: Vec<(String, String)> },
-    /// Janus closed the handle's connection.
-    Hangup(String),
-    /// Anything else (`webrtcup`, `media`, `slowlink`, plugin notices).
-    Other,
-}
-
-/// A long-poll's reply (one event, or an array with `maxev`) as events.
-fn poll_events(reply: Value) -> Result<Vec<Value>, JanusError> {
-    match reply {
-        Value::Array(events) => Ok(events),
-        event @ Value::Object(_) => Ok(vec![event]),
-        _ => Err(malformed("a long-poll reply that is neither an object nor an array")),
-    }
-}
-
-/// One event: the handle it is for (`sender`) and what it says.
-fn parse_event(event: &Value) -> Result<(u64, Event), JanusError> {
-    let kind = event["janus"]
-        .as_str()
-        .ok_or_else(|| malformed("an event without \"janus\""))?;
-    if kind == "keepalive" {
-        return Ok((0, Event::Other));
-    }
-    let sender = event["sender"]
-        .as_u64()
-        .ok_or_else(|| malformed(format!("a {kind} event without sender")))?;
-    match kind {
-        "hangup" | "detached" => {
-            let reason = event["reason"].as_str().unwrap_or(kind).to_owned();
-            return Ok((sender, Event::Hangup(reason)));
-        }
-        "event" => {}
-        _ => return Ok((sender, Event::Other)),
-    }
-    let data = plugin_data(event)?;
-    let jsep = &event["jsep"];
-    if jsep.is_null() {
-        return Ok((sender, Event::Other));
-    }
-    let sdp = jsep["sdp"]
-        .as_str()
-        .ok_or_else(|| malformed("jsep without sdp"))?
-        .to_owned();
-    match jsep["type"].as_str() {
-        Some("answer") => Ok((sender, Event::Answer(sdp))),
-        Some("offer") => {
-            let streams = data["streams"]
-                .as_array()
-                .ok_or_else(|| malformed("an offer without streams"))?;
-            let mut feeds = Vec::new();
-            for s in streams {
-                let Some(feed) = s["feed_id"].as_u64() else { continue };
-                let mid = s["mid"].as_str().ok_or_else(|| malformed("a stream without mid"))?;
-                let name = s["feed_display"]
-                    .as_str()
-                    .map_or_else(|| feed.to_string(), str::to_owned);
-                feeds.push((mid.to_owned(), name));
-            }
-            Ok((sender, Event::Offer { sdp, feeds }))
-        }
-        other => Err(malformed(format!("jsep of type {other:?}"))),
-    }
-}
 
 /// Janus's numeric room id for `--room`: FNV-1a (64 bit), kept within
 /// JSON's exact integers (2^53).
@@ -294,10 +139,7 @@ impl Rest {
             message["jsep"] = jsep;
         }
         let reply = self.post(&format!("/{session}/{handle}"), message).await?;
-        if reply["janus"] == "ack" {
-            return Ok(None);
-        }
-        plugin_data(&reply).map(|d| Some(d.clone())).map_err(|e| e.to_string())
+        message_reply(&reply).map(|d| d.cloned()).map_err(|e| e.to_string())
     }
 
     async fn attach(&self, session: u64) -> Result<u64, String> {
@@ -340,14 +182,7 @@ struct Publisher {
 
 impl Publisher {
     fn new(name: &str, local: SocketAddr, layers: &'static [Layer], now: Instant) -> Result<Self, natter::PeerError> {
-        let mut pc = connection(local, now)?;
-        let video = if let [_] = layers {
-            pc.add_track(MediaKind::Video)?
-        } else {
-            let rids: Vec<&str> = layers.iter().map(|l| l.rid).collect();
-            pc.add_simulcast_track(MediaKind::Video, &rids)?
-        };
-        let audio = pc.add_track(MediaKind::Audio)?;
+        let (pc, video, audio) = publishing(local, layers, now)?;
         Ok(Publisher {
             pc,
             start: now,
@@ -385,13 +220,6 @@ impl Publisher {
         }
         self.due = Some(next);
     }
-}
-
-fn connection(local: SocketAddr, now: Instant) -> Result<PeerConnection, natter::PeerError> {
-    let mut pc = PeerConnection::new(PeerConfig::default(), now)?;
-    pc.add_local_address(local)?;
-    pc.end_of_local_addresses();
-    Ok(pc)
 }
 
 /// The subscribing connection and which publisher each mid carries.
@@ -785,135 +613,6 @@ impl Drop for AbortOnDrop {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn core_errors_are_errors() {
-        let body = br#"{"janus":"error","transaction":"x","error":{"code":458,"reason":"No such session 1"}}"#;
-        assert_eq!(
-            parse_reply(body),
-            Err(JanusError::Janus {
-                code: 458,
-                reason: "No such session 1".into()
-            })
-        );
-        let bare = br#"{"janus":"error"}"#;
-        assert_eq!(
-            parse_reply(bare),
-            Err(JanusError::Janus {
-                code: 0,
-                reason: "no reason".into()
-            })
-        );
-    }
-
-    #[test]
-    fn replies_that_are_not_json_objects_are_refused() {
-        for body in [
-            &b""[..],
-            b"<html>",
-            b"42",
-            b"\"success\"",
-            b"{\"janus\":",
-            &[0xff, 0xfe][..],
-        ] {
-            assert!(matches!(parse_reply(body), Err(JanusError::Malformed(_))), "{body:?}");
-        }
-    }
-
-    #[test]
-    fn success_ids_must_be_numbers() {
-        assert_eq!(success_id(&json!({"janus": "success", "data": {"id": 7}})), Ok(7));
-        for reply in [
-            json!({"janus": "success", "data": {"id": "7"}}),
-            json!({"janus": "success", "data": {"id": -1}}),
-            json!({"janus": "success", "data": {"id": 1e300}}),
-            json!({"janus": "success", "data": []}),
-            json!({"janus": "ack"}),
-            json!([1, 2]),
-        ] {
-            assert!(matches!(success_id(&reply), Err(JanusError::Malformed(_))), "{reply}");
-        }
-    }
-
-    #[test]
-    fn plugin_errors_carry_code_and_reason() {
-        let reply = json!({"janus": "success", "plugindata": {"data": {"videoroom": "event", "error_code": 427, "error": "Room 5 already exists"}}});
-        assert_eq!(
-            plugin_data(&reply),
-            Err(JanusError::Plugin {
-                code: ROOM_EXISTS,
-                reason: "Room 5 already exists".into()
-            })
-        );
-        assert!(plugin_data(&json!({"janus": "success"})).is_err());
-        assert!(plugin_data(&json!({"plugindata": {"data": "x"}})).is_err());
-    }
-
-    #[test]
-    fn publishers_are_the_participants_that_publish() {
-        let data = json!({"participants": [
-            {"id": 1, "display": "load-0", "publisher": true},
-            {"id": 2, "display": "load-1", "publisher": false},
-            {"id": 3, "publisher": true},
-        ]});
-        assert_eq!(publishers(&data), Ok(vec![(1, "load-0".into()), (3, "3".into())]));
-        assert!(publishers(&json!({"participants": {}})).is_err());
-        assert!(publishers(&json!({"participants": [{"id": "1", "publisher": true}]})).is_err());
-    }
-
-    #[test]
-    fn events_name_their_handle_and_jsep() {
-        let answer = json!({"janus": "event", "sender": 9, "plugindata": {"data": {"videoroom": "event", "configured": "ok"}}, "jsep": {"type": "answer", "sdp": "v=0"}});
-        assert_eq!(parse_event(&answer), Ok((9, Event::Answer("v=0".into()))));
-        let offer = json!({"janus": "event", "sender": 4, "plugindata": {"data": {"videoroom": "attached", "streams": [
-            {"mindex": 0, "mid": "0", "type": "video", "feed_id": 11, "feed_display": "load-1"},
-            {"mindex": 1, "mid": "1", "type": "audio", "feed_id": 11},
-            {"mindex": 2, "mid": "2", "type": "data"},
-        ]}}, "jsep": {"type": "offer", "sdp": "v=0"}});
-        let feeds = vec![("0".into(), "load-1".into()), ("1".into(), "11".into())];
-        assert_eq!(
-            parse_event(&offer),
-            Ok((
-                4,
-                Event::Offer {
-                    sdp: "v=0".into(),
-                    feeds
-                }
-            ))
-        );
-        let hangup = json!({"janus": "hangup", "sender": 4, "reason": "DTLS alert"});
-        assert_eq!(parse_event(&hangup), Ok((4, Event::Hangup("DTLS alert".into()))));
-        assert_eq!(parse_event(&json!({"janus": "keepalive"})), Ok((0, Event::Other)));
-        assert_eq!(
-            parse_event(&json!({"janus": "webrtcup", "sender": 4})),
-            Ok((4, Event::Other))
-        );
-    }
-
-    #[test]
-    fn hostile_events_are_errors() {
-        for event in [
-            json!({}),
-            json!({"janus": 5}),
-            json!({"janus": "event"}),
-            json!({"janus": "event", "sender": "4"}),
-            json!({"janus": "event", "sender": 4}),
-            json!({"janus": "event", "sender": 4, "plugindata": {"data": {"error_code": 428, "error": "No such feed"}}}),
-            json!({"janus": "event", "sender": 4, "plugindata": {"data": {}}, "jsep": {"type": "offer"}}),
-            json!({"janus": "event", "sender": 4, "plugindata": {"data": {}}, "jsep": {"type": "pranswer", "sdp": ""}}),
-            json!({"janus": "event", "sender": 4, "plugindata": {"data": {}}, "jsep": {"type": "offer", "sdp": ""}}),
-            json!({"janus": "event", "sender": 4, "plugindata": {"data": {"streams": [{"feed_id": 1}]}}, "jsep": {"type": "offer", "sdp": ""}}),
-        ] {
-            assert!(parse_event(&event).is_err(), "{event}");
-        }
-    }
-
-    #[test]
-    fn long_poll_replies_are_lists_of_events() {
-        assert_eq!(poll_events(json!([{"janus": "keepalive"}])).map(|v| v.len()), Ok(1));
-        assert_eq!(poll_events(json!({"janus": "keepalive"})).map(|v| v.len()), Ok(1));
-        assert!(poll_events(json!("keepalive")).is_err());
-    }
 
     #[test]
     fn room_ids_are_exact_json_integers() {
