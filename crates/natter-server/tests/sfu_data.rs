@@ -24,21 +24,19 @@
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use mio::net::UdpSocket;
-use mio::{Events, Interest, Poll, Token};
-use natter::peer::{DataChannelId, DataChannelInit, Message, Transport};
-use natter::{PeerConfig, PeerConnection, PeerEvent};
-use serde_json::{json, Value};
+use mio::{Poll, Token};
+use natter::peer::{DataChannelId, DataChannelInit, Message};
+use natter::PeerEvent;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::WebSocket;
 
 mod process;
-use process::{free_local_port, read_signaling, sfu_metric, signaling_socket, Natter};
+use process::{free_local_port, sfu_metric, signaling_socket, Natter};
+mod sfu_room;
+use sfu_room::{Peer, Room};
 
 /// How long the whole test may take.
 const DEADLINE: Duration = Duration::from_secs(60);
-/// Heartbeats well within the server's default 5 s.
-const PING_INTERVAL: Duration = Duration::from_secs(2);
 /// The stalled phase: this many binary messages of `CHUNK` bytes.
 const CHUNKS: u32 = 1024;
 const CHUNK: usize = 16 * 1024;
@@ -123,115 +121,69 @@ fn parse(message: &[u8]) -> Relayed {
 }
 
 struct Participant {
-    name: &'static str,
-    ws: WebSocket<MaybeTlsStream<TcpStream>>,
-    socket: UdpSocket,
-    local: SocketAddr,
-    pc: PeerConnection,
+    peer: Peer,
     channel: DataChannelId,
-    id: Option<String>,
-    offered: bool,
     open: bool,
     /// It reads no datagrams (and so acknowledges nothing).
     stalled: bool,
     received: Vec<Relayed>,
-    next_ping: Instant,
-    buf: Vec<u8>,
 }
 
 impl Participant {
     fn new(name: &'static str, ws: WebSocket<MaybeTlsStream<TcpStream>>, poll: &Poll, token: Token) -> Self {
-        let mut socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        poll.registry()
-            .register(&mut socket, token, Interest::READABLE)
-            .unwrap();
-        let local = socket.local_addr().unwrap();
-        let now = Instant::now();
-        let mut pc = PeerConnection::new(PeerConfig::default(), now).unwrap();
-        pc.add_local_address(local).unwrap();
-        pc.end_of_local_addresses();
-        let channel = pc.create_data_channel("relay", DataChannelInit::default()).unwrap();
-        let mut p = Participant {
-            name,
-            ws,
-            socket,
-            local,
-            pc,
-            channel,
-            id: None,
-            offered: false,
+        let mut channel = None;
+        let peer = Peer::join("data", name, ws, poll, token, |pc| {
+            channel = Some(pc.create_data_channel("relay", DataChannelInit::default()).unwrap());
+        });
+        Participant {
+            peer,
+            channel: channel.expect("created on joining"),
             open: false,
             stalled: false,
             received: Vec::new(),
-            next_ping: now,
-            buf: Vec::new(),
-        };
-        p.signal(json!({"type": "join", "version": 1, "room": "data", "name": name}));
-        p
-    }
-
-    fn signal(&mut self, value: Value) {
-        let message = tungstenite::Message::text(value.to_string());
-        self.ws.send(message).expect("signaling send");
+        }
     }
 
     /// Queues one envelope on its relay channel.
     fn send(&mut self, to: &str, text: bool, payload: &[u8]) {
         let message = envelope(to, text, payload);
-        let mut channel = self.pc.data_channel(self.channel).expect("the relay channel");
+        let mut channel = self.peer.pc.data_channel(self.channel).expect("the relay channel");
         channel.send(Message::Binary(&message)).expect("relay send");
     }
 
     fn buffered(&mut self) -> usize {
-        self.pc
+        self.peer
+            .pc
             .data_channel(self.channel)
             .map_or(0, |mut c| c.buffered_amount())
     }
 
+    fn id(&self) -> &str {
+        self.peer.id()
+    }
+}
+
+impl sfu_room::Participant for Participant {
     /// Signaling, datagrams (unless stalled), timers, and what to send.
     fn step(&mut self) {
-        for message in read_signaling(&mut self.ws, &mut self.pc, self.name) {
-            if message["type"] == "welcome" {
-                assert_eq!(message["sfu"], true, "the room runs through the SFU");
-                self.id = Some(message["id"].as_str().unwrap().to_owned());
-            }
+        if let Some(offer) = self.peer.signaling() {
+            assert!(offer.contains("m=application"), "{}'s offer: {offer}", self.peer.name);
         }
         let now = Instant::now();
-        if self.id.is_some() && !self.offered {
-            let offer = self.pc.create_offer().unwrap();
-            assert!(
-                offer.sdp.contains("m=application"),
-                "{}'s offer: {}",
-                self.name,
-                offer.sdp
-            );
-            self.pc.set_local_description(&offer).unwrap();
-            self.signal(json!({"type": "offer", "to": "sfu", "sdp": offer.sdp}));
-            self.offered = true;
-        }
-        if now >= self.next_ping {
-            self.next_ping = now + PING_INTERVAL;
-            self.signal(json!({"type": "ping"}));
-        }
         if !self.stalled {
-            let mut datagram = [0u8; 2048];
-            while let Ok((size, source)) = self.socket.recv_from(&mut datagram) {
-                let now = Instant::now();
-                self.pc
-                    .handle_receive(now, Transport::Udp, source, self.local, &datagram[..size]);
-            }
-            if self.pc.poll_timeout().is_some_and(|t| t <= now) {
-                self.pc.handle_timeout(now);
-            }
+            self.peer.receive(|_| true);
+            self.peer.handle_due(now);
         }
-        while let Some(transmit) = self.pc.poll_transmit(now, 1, &mut self.buf) {
-            let _ = self.socket.send_to(&self.buf[..transmit.size], transmit.destination);
-        }
-        while let Some(event) = self.pc.poll_event() {
+        self.peer.transmit(now);
+        while let Some(event) = self.peer.pc.poll_event() {
             match event {
                 PeerEvent::DataChannelOpen(id) if id == self.channel => self.open = true,
                 PeerEvent::DataChannelMessage { id, data, is_text } if id == self.channel => {
-                    assert!(!is_text, "{}: the relay channel carries binary messages", self.name);
+                    assert!(
+                        !is_text,
+                        "{}: the relay channel carries binary messages",
+                        self.peer.name
+                    );
                     self.received.push(parse(&data));
                 }
                 _ => {}
@@ -239,71 +191,31 @@ impl Participant {
         }
     }
 
-    /// The next time it needs a step for its own sake.
     fn wake(&self) -> Option<Instant> {
-        (!self.stalled).then(|| self.pc.poll_timeout()).flatten()
+        (!self.stalled).then(|| self.peer.pc.poll_timeout()).flatten()
     }
 
-    fn id(&self) -> &str {
-        self.id.as_deref().expect("welcomed")
+    fn progress(&self) -> String {
+        format!("{}: {} messages received", self.peer.name, self.received.len())
     }
 }
 
-/// Three participants on one poll: steps them until `done` holds.
-struct Room {
-    poll: Poll,
-    events: Events,
-    people: Vec<Participant>,
-    start: Instant,
-}
-
-impl Room {
-    /// `names` join the server's room "data", each on a poll token of its
-    /// own, and their relay channels open.
-    fn join(server: &mut Server, names: &[&'static str]) -> Room {
-        let poll = Poll::new().unwrap();
-        let people = (names.iter().enumerate())
-            .map(|(i, name)| Participant::new(name, server.connect(), &poll, Token(i)))
-            .collect();
-        let mut room = Room {
-            poll,
-            events: Events::with_capacity(16),
-            people,
-            start: Instant::now(),
-        };
-        room.run_until("every relay channel to open", |people| people.iter().all(|p| p.open));
-        room
-    }
-
-    fn run_until(&mut self, what: &str, mut done: impl FnMut(&mut [Participant]) -> bool) {
-        loop {
-            for p in &mut self.people {
-                p.step();
-            }
-            if done(&mut self.people) {
-                return;
-            }
-            let received: Vec<usize> = self.people.iter().map(|p| p.received.len()).collect();
-            assert!(
-                self.start.elapsed() < DEADLINE,
-                "{what}: not within {DEADLINE:?} (messages received: {received:?})"
-            );
-            // Signaling is read at least every 5 ms.
-            let wake = self.people.iter().filter_map(Participant::wake).min();
-            let wait = wake
-                .map_or(Duration::from_millis(5), |t| {
-                    t.saturating_duration_since(Instant::now())
-                })
-                .min(Duration::from_millis(5));
-            self.poll.poll(&mut self.events, Some(wait)).unwrap();
-        }
-    }
+/// `names` join the server's room "data", each on a poll token of its
+/// own, and their relay channels open.
+fn join(server: &mut Server, names: &[&'static str]) -> Room<Participant> {
+    let mut room = Room::new(DEADLINE, |poll| {
+        (names.iter().enumerate())
+            .map(|(i, name)| Participant::new(name, server.connect(), poll, Token(i)))
+            .collect()
+    });
+    room.run_until("every relay channel to open", |people| people.iter().all(|p| p.open));
+    room
 }
 
 #[test]
 fn relayed_messages_reach_every_other_participant_and_a_stalled_one_holds_the_sender_back_until_its_stall_timeout() {
     let mut server = Server::start();
-    let mut room = Room::join(&mut server, &["sender", "reader", "staller"]);
+    let mut room = join(&mut server, &["sender", "reader", "staller"]);
 
     // To everyone, and to one.
     let reader_id = room.people[1].id().to_owned();
@@ -431,7 +343,7 @@ fn the_workers_sends_are_counted_in_metrics_by_datagram_and_sendmmsg_call() {
     const MESSAGE: usize = 1000;
     const MESSAGES: u64 = 64;
     let mut server = Server::start();
-    let mut room = Room::join(&mut server, &["sender", "reader"]);
+    let mut room = join(&mut server, &["sender", "reader"]);
     let (sent, calls) = (server.metric("datagrams_sent"), server.metric("send_calls"));
     assert!(
         calls >= 1 && sent >= calls,

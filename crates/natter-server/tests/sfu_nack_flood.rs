@@ -12,25 +12,22 @@
 //!
 //! Set `NATTER_SERVE_LOGS=1` to see the server's logs.
 
-use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use mio::net::UdpSocket;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Poll, Token};
 use natter::media::send::HISTORY;
-use natter::peer::{Direction, MediaKind, PeerConnectionState, TransceiverId, Transport};
-use natter::{PeerConfig, PeerConnection, PeerEvent};
-use serde_json::{json, Value};
+use natter::peer::{Direction, MediaKind, PeerConnectionState, TransceiverId};
+use natter::PeerEvent;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::WebSocket;
 
 mod process;
-use process::{read_signaling, serve_sfu, sfu_metric, signaling_socket};
+use process::{serve_sfu, sfu_metric, signaling_socket};
+mod sfu_room;
+use sfu_room::{Peer, Room};
 
 /// How long the whole test may take.
 const DEADLINE: Duration = Duration::from_secs(60);
-/// Heartbeats well within the server's default 5 s.
-const PING_INTERVAL: Duration = Duration::from_secs(2);
 /// One single-packet frame each 4 ms: 250 packets a second.
 const FRAME_INTERVAL: Duration = Duration::from_millis(4);
 /// Frames both subscribers receive before the offender drops any.
@@ -60,15 +57,9 @@ fn is_rtp(datagram: &[u8]) -> bool {
 }
 
 struct Participant {
-    name: &'static str,
-    ws: WebSocket<MaybeTlsStream<TcpStream>>,
-    socket: UdpSocket,
-    local: SocketAddr,
-    pc: PeerConnection,
+    peer: Peer,
     /// The publisher's track.
     video: Option<TransceiverId>,
-    id: Option<String>,
-    offered: bool,
     /// Media frames received.
     frames: usize,
     /// Forwarded RTP packets still to drop, and dropped so far.
@@ -76,167 +67,90 @@ struct Participant {
     dropped: u64,
     start: Instant,
     next_frame: Instant,
-    next_ping: Instant,
     sent: u32,
-    buf: Vec<u8>,
 }
 
 impl Participant {
-    fn new(name: &'static str, ws: WebSocket<MaybeTlsStream<TcpStream>>, poll: &Poll, token: Token) -> Self {
-        let mut socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        poll.registry()
-            .register(&mut socket, token, Interest::READABLE)
-            .unwrap();
-        let local = socket.local_addr().unwrap();
+    fn new(name: &'static str, ws: WebSocket<MaybeTlsStream<std::net::TcpStream>>, poll: &Poll, token: Token) -> Self {
+        let mut video = None;
+        let peer = Peer::join("flood", name, ws, poll, token, |pc| {
+            if name == "publisher" {
+                video = Some(pc.add_track(MediaKind::Video).unwrap());
+            } else {
+                pc.add_transceiver(MediaKind::Video, Direction::RecvOnly).unwrap();
+            }
+        });
         let now = Instant::now();
-        let mut pc = PeerConnection::new(PeerConfig::default(), now).unwrap();
-        pc.add_local_address(local).unwrap();
-        pc.end_of_local_addresses();
-        let video = if name == "publisher" {
-            Some(pc.add_track(MediaKind::Video).unwrap())
-        } else {
-            pc.add_transceiver(MediaKind::Video, Direction::RecvOnly).unwrap();
-            None
-        };
-        let mut p = Participant {
-            name,
-            ws,
-            socket,
-            local,
-            pc,
+        Participant {
+            peer,
             video,
-            id: None,
-            offered: false,
             frames: 0,
             dropping: 0,
             dropped: 0,
             start: now,
             next_frame: now,
-            next_ping: now,
             sent: 0,
-            buf: Vec::new(),
-        };
-        p.signal(json!({"type": "join", "version": 1, "room": "flood", "name": name}));
-        p
+        }
     }
+}
 
-    fn signal(&mut self, value: Value) {
-        let message = tungstenite::Message::text(value.to_string());
-        self.ws.send(message).expect("signaling send");
-    }
-
-    /// Signaling, datagrams (the offender's dropped ones aside), timers,
-    /// frames to send, and what to send.
+impl sfu_room::Participant for Participant {
+    /// Signaling, frames to send, datagrams (the offender's dropped ones
+    /// aside), timers, and what to send.
     fn step(&mut self) {
-        for message in read_signaling(&mut self.ws, &mut self.pc, self.name) {
-            if message["type"] == "welcome" {
-                assert_eq!(message["sfu"], true, "the room runs through the SFU");
-                self.id = Some(message["id"].as_str().unwrap().to_owned());
-            }
-        }
+        self.peer.signaling();
         let now = Instant::now();
-        if self.id.is_some() && !self.offered {
-            let offer = self.pc.create_offer().unwrap();
-            self.pc.set_local_description(&offer).unwrap();
-            self.signal(json!({"type": "offer", "to": "sfu", "sdp": offer.sdp}));
-            self.offered = true;
-        }
-        if now >= self.next_ping {
-            self.next_ping = now + PING_INTERVAL;
-            self.signal(json!({"type": "ping"}));
-        }
-        if let Some(video) = self.video.filter(|_| self.offered && now >= self.next_frame) {
+        if let Some(video) = self.video.filter(|_| self.peer.offered() && now >= self.next_frame) {
             self.next_frame = now + FRAME_INTERVAL;
             // Fails until DTLS connects.
-            match self.pc.send_frame(video, now - self.start, &keyframe(self.sent)) {
+            let pc = &mut self.peer.pc;
+            match pc.send_frame(video, now - self.start, &keyframe(self.sent)) {
                 Ok(()) => self.sent += 1,
-                Err(e) if self.pc.connection_state() == PeerConnectionState::Connected => {
-                    panic!("{}: connected, yet {e}", self.name)
+                Err(e) if pc.connection_state() == PeerConnectionState::Connected => {
+                    panic!("{}: connected, yet {e}", self.peer.name)
                 }
                 Err(_) => {}
             }
         }
-        let mut datagram = [0u8; 2048];
-        while let Ok((size, source)) = self.socket.recv_from(&mut datagram) {
-            let datagram = &datagram[..size];
-            if self.dropping > 0 && is_rtp(datagram) {
-                self.dropping -= 1;
-                self.dropped += 1;
-                continue;
-            }
-            self.pc
-                .handle_receive(Instant::now(), Transport::Udp, source, self.local, datagram);
-        }
+        let (dropping, dropped) = (&mut self.dropping, &mut self.dropped);
+        self.peer.receive(|datagram| {
+            let drop = *dropping > 0 && is_rtp(datagram);
+            *dropping -= u64::from(drop);
+            *dropped += u64::from(drop);
+            !drop
+        });
         let now = Instant::now();
-        if self.pc.poll_timeout().is_some_and(|t| t <= now) {
-            self.pc.handle_timeout(now);
-        }
-        while let Some(transmit) = self.pc.poll_transmit(now, 1, &mut self.buf) {
-            let _ = self.socket.send_to(&self.buf[..transmit.size], transmit.destination);
-        }
-        while let Some(event) = self.pc.poll_event() {
+        self.peer.handle_due(now);
+        self.peer.transmit(now);
+        while let Some(event) = self.peer.pc.poll_event() {
             if let PeerEvent::MediaFrame(_) = event {
                 self.frames += 1;
             }
         }
     }
 
-    /// The next time it needs a step for its own sake.
     fn wake(&self) -> Option<Instant> {
         let frame = self.video.map(|_| self.next_frame);
-        self.pc.poll_timeout().into_iter().chain(frame).min()
+        self.peer.pc.poll_timeout().into_iter().chain(frame).min()
     }
-}
 
-/// The participants on one poll: steps them until `done` holds.
-struct Room {
-    poll: Poll,
-    events: Events,
-    people: Vec<Participant>,
-    start: Instant,
-}
-
-impl Room {
-    fn run_until(&mut self, what: &str, mut done: impl FnMut(&mut [Participant]) -> bool) {
-        loop {
-            for p in &mut self.people {
-                p.step();
-            }
-            if done(&mut self.people) {
-                return;
-            }
-            let frames: Vec<(&str, usize, u32, String)> = (self.people.iter())
-                .map(|p| (p.name, p.frames, p.sent, format!("{:?}", p.pc.connection_state())))
-                .collect();
-            assert!(
-                self.start.elapsed() < DEADLINE,
-                "{what}: not within {DEADLINE:?} (frames received: {frames:?})"
-            );
-            // Signaling is read at least every 5 ms.
-            let wake = self.people.iter().filter_map(Participant::wake).min();
-            let wait = wake
-                .map_or(Duration::from_millis(5), |t| {
-                    t.saturating_duration_since(Instant::now())
-                })
-                .min(Duration::from_millis(5));
-            self.poll.poll(&mut self.events, Some(wait)).unwrap();
-        }
+    fn progress(&self) -> String {
+        let state = self.peer.pc.connection_state();
+        format!(
+            "{}: {} frames received, {} sent, {state:?}",
+            self.peer.name, self.frames, self.sent
+        )
     }
 }
 
 #[test]
 fn a_flood_of_nacks_for_packets_out_of_the_history_is_counted_and_the_room_carries_on() {
     let (mut natter, addr) = serve_sfu();
-    let poll = Poll::new().unwrap();
-    let people = (["publisher", "bystander", "offender"].into_iter().enumerate())
-        .map(|(i, name)| Participant::new(name, signaling_socket(&mut natter, addr), &poll, Token(i)))
-        .collect();
-    let mut room = Room {
-        poll,
-        events: Events::with_capacity(16),
-        people,
-        start: Instant::now(),
-    };
+    let mut room = Room::new(DEADLINE, |poll| {
+        (["publisher", "bystander", "offender"].into_iter().enumerate())
+            .map(|(i, name)| Participant::new(name, signaling_socket(&mut natter, addr), poll, Token(i)))
+            .collect()
+    });
     const BYSTANDER: usize = 1;
     const OFFENDER: usize = 2;
     room.run_until("both subscribers to receive video", |people| {
