@@ -40,17 +40,6 @@
 // 5 runs in a row with one or two busy loops on a loaded 2-core machine,
 // estimates at 1 Mbit/s 885-1004 kbit/s, at 0.6 Mbit/s 533-597; tbf
 // drops 0.00% in all.
-// 2026-12-08, on a loaded machine it failed about 1 run in 3 (natter's
-// median after the drop 318 kbit/s): a stalled sender lets the frames
-// that fell due out at once, overuse lasted several feedbacks and each
-// cut the held-back estimate again, or the drop's overflow made the
-// loss-based bound cut; either way the sender fell to the 250 kbit/s
-// file, whose throughput caps AIMD below the next file, and the probes
-// that could lift it were backed off to 8 s. Now a held-back sender's
-// further decrease waits a response time (aimd.rs) and probes come
-// every 2 s after a large drop (probe.rs); crates/natter/tests/
-// congestion.rs models this path with stalls. 3 runs in a row with two
-// busy loops: estimates 946-988 kbit/s, after the drop 607-634.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
