@@ -238,7 +238,6 @@ impl<H: Copy> CongestionController<H> {
             Some(bps) => {
                 self.aimd.set_estimate(now, bps);
                 self.loss.on_probe(bps);
-                self.probes.on_path_rate(bps);
             }
             None if usage == BandwidthUsage::Overusing => {
                 self.aimd.set_held_back(self.alr.wants_more() && !self.alr.in_alr());

@@ -61,17 +61,6 @@ pub const WANTED_PROBE_INTERVAL: Duration = Duration::from_secs(2);
 /// (libwebrtc probes then only once per change of the application's
 /// maximum; LiveKit's allocator backs off its probes the same way).
 pub const MAX_WANTED_PROBE_INTERVAL: Duration = Duration::from_secs(8);
-/// An estimate under this share of what the last probe believed found
-/// the path to carry is a large drop (libwebrtc's
-/// kBitrateDropThreshold): probes for the application's demand come
-/// every [`WANTED_PROBE_INTERVAL`] again, backed off or not, until one
-/// is believed. The backoff assumed the estimate sat at the path's
-/// capacity; after a drop that a burst's queue or the loss of a
-/// capacity change caused, a held-back sender is on a lower layer
-/// whose throughput caps the AIMD increase (1.5 times what arrives)
-/// below the layer it left, and only a probe lifts it (libwebrtc
-/// probes after a large drop for the same reason).
-pub const LARGE_DROP: f64 = 0.66;
 /// A cluster is at least this many packets...
 const MIN_PACKETS: usize = 5;
 /// ...and lasts at least this long at its rate (libwebrtc: 15 ms).
@@ -157,8 +146,6 @@ pub struct ProbeController {
     /// [`WANTED_PROBE_INTERVAL`], backed off up to
     /// [`MAX_WANTED_PROBE_INTERVAL`].
     wanted_interval: Duration,
-    /// The rate the last probe believed found the path to carry.
-    path_bps: Option<u64>,
     /// When the last cluster was asked for, until a result comes: no
     /// other starts meanwhile (but a confirming one), for
     /// [`RESULT_TIMEOUT`] at most. Clusters asked for at once for
@@ -178,7 +165,6 @@ impl ProbeController {
             started: false,
             last_alr_probe: None,
             wanted_interval: WANTED_PROBE_INTERVAL,
-            path_bps: None,
             in_flight: None,
         }
     }
@@ -225,20 +211,11 @@ impl ProbeController {
     }
 
     /// Periodic work: probes every [`ALR_PROBE_INTERVAL`] in ALR, every
-    /// [`WANTED_PROBE_INTERVAL`] (backed off, but not after a
-    /// [`LARGE_DROP`]) while the application wants more than the
-    /// estimate.
+    /// [`WANTED_PROBE_INTERVAL`] (backed off) while the application
+    /// wants more than the estimate.
     pub fn on_timeout(&mut self, now: Instant, in_alr: bool, wants_more: bool, estimate_bps: u64) {
         let since = self.last_alr_probe.map(|last| now.saturating_duration_since(last));
-        let dropped = self
-            .path_bps
-            .is_some_and(|path| (estimate_bps as f64) < LARGE_DROP * path as f64);
-        let wanted_interval = if dropped {
-            WANTED_PROBE_INTERVAL
-        } else {
-            self.wanted_interval
-        };
-        let due = (wants_more && since.is_none_or(|d| d >= wanted_interval))
+        let due = (wants_more && since.is_none_or(|d| d >= self.wanted_interval))
             || (in_alr && since.is_none_or(|d| d >= ALR_PROBE_INTERVAL));
         if due && !self.busy(now) {
             self.last_alr_probe = Some(now);
@@ -256,12 +233,6 @@ impl ProbeController {
         } else {
             (2 * self.wanted_interval).min(MAX_WANTED_PROBE_INTERVAL)
         };
-    }
-
-    /// A probe's result set the estimate to `bps`: what the path
-    /// carries, as far as [`LARGE_DROP`] is concerned.
-    pub fn on_path_rate(&mut self, bps: u64) {
-        self.path_bps = Some(bps);
     }
 
     /// The application's demand changed: what it wants may fit now.
@@ -575,31 +546,6 @@ mod tests {
         assert_eq!(probed_at, [0, 4, 12, 20, 28, 36, 38, 40]);
         p.reset_backoff();
         assert_eq!(p.wanted_interval, WANTED_PROBE_INTERVAL);
-    }
-
-    /// Once the estimate falls under LARGE_DROP of what the last
-    /// believed probe found, probes for the demand come every
-    /// WANTED_PROBE_INTERVAL again, backed off as they were; back
-    /// above it, the backoff holds.
-    #[test]
-    fn a_large_drop_brings_wanted_probes_back() {
-        let t0 = Instant::now();
-        let mut p = ProbeController::new(10_000_000);
-        p.on_path_rate(1_000_000);
-        let mut probed_at = Vec::new();
-        let mut run = |p: &mut ProbeController, from_s: u64, to_s: u64, estimate_bps: u64| {
-            for ms in (1000 * from_s..=1000 * to_s).step_by(100) {
-                p.on_timeout(t0 + Duration::from_millis(ms), false, true, estimate_bps);
-                if p.poll_cluster().is_some() {
-                    probed_at.push(ms / 1000);
-                    p.on_probe_outcome(false);
-                }
-            }
-        };
-        run(&mut p, 0, 20, 1_000_000);
-        run(&mut p, 21, 26, 600_000);
-        run(&mut p, 27, 40, 700_000);
-        assert_eq!(probed_at, [0, 4, 12, 20, 22, 24, 26, 34]);
     }
 
     #[test]
