@@ -139,25 +139,10 @@ impl AimdRateControl {
     }
 
     /// Whether a further decrease is due while overuse persists: a
-    /// round trip after the last change (libwebrtc's
-    /// TimeToReduceFurther), a response time (the round trip and
-    /// [`RESPONSE_MARGIN`]) for a held-back sender, or at once if the
-    /// rate is more than twice what arrives.
-    ///
-    /// A burst's queue (the frames a stalled sender lets out at the
-    /// pacing rate, a probe's cluster) keeps the trendline's slope over
-    /// the threshold for several feedbacks. A held-back sender's cuts
-    /// start from its estimate, not from what arrived, so cuts a round
-    /// trip apart compounded (0.85 three times in 200 ms, from 561 to
-    /// 363 kbit/s on a 600 kbit/s link in tests/congestion.rs's loaded
-    /// case) below the layer it sent, whose lower throughput then capped
-    /// the increase until a probe.
+    /// response time after the last change, or at once if the rate is
+    /// more than twice what arrives.
     pub fn time_to_reduce_further(&self, now: Instant, acknowledged_bps: Option<u64>) -> bool {
-        let interval = if self.held_back {
-            self.rtt + RESPONSE_MARGIN
-        } else {
-            self.rtt.clamp(Duration::from_millis(10), Duration::from_millis(200))
-        };
+        let interval = self.rtt.clamp(Duration::from_millis(10), Duration::from_millis(200));
         if self
             .last_change
             .is_none_or(|last| now.saturating_duration_since(last) >= interval)
